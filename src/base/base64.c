@@ -1,0 +1,126 @@
+/*
+ * base64.c - RFC 4648 §4 base64, strict or whitespace-tolerant (DKIM).
+ *
+ * Decoding is exact: padding must be complete and only at the end, and the
+ * bits a final partial group leaves over must be zero (RFC 4648 §3.5), so
+ * one encoded value has one spelling.
+ */
+#include <herald/base64.h>
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* 0..63: value; 64: '='; 65: whitespace; 66: invalid. */
+enum { B64_PAD = 64, B64_WSP = 65, B64_BAD = 66 };
+
+static uint8_t b64_class(uint8_t c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return (uint8_t)(c - 'A');
+    if (c >= 'a' && c <= 'z')
+        return (uint8_t)(c - 'a' + 26);
+    if (c >= '0' && c <= '9')
+        return (uint8_t)(c - '0' + 52);
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    if (c == '=')
+        return B64_PAD;
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+        return B64_WSP;
+    return B64_BAD;
+}
+
+int hd_b64_decode(hd_slice in, hd_b64_mode mode, hd_buf *out, hd_err *err)
+{
+    uint32_t acc = 0;
+    size_t ndata = 0, npad = 0;
+    size_t start_len = out->len;
+    int rc;
+
+    if ((rc = hd_buf_reserve(out, hd_b64_decoded_max(in.len))) != 0)
+        return hd_err_set(err, rc, "base64: %zu bytes do not fit", in.len);
+
+    for (size_t i = 0; i < in.len; i++) {
+        uint8_t v = b64_class(in.p[i]);
+        if (v == B64_WSP && mode == HD_B64_IGNORE_WSP)
+            continue;
+        if (v == B64_BAD || v == B64_WSP) {
+            out->len = start_len;
+            return hd_err_set(err, HD_ESYNTAX,
+                              "base64: invalid character 0x%02x at offset %zu",
+                              in.p[i], i);
+        }
+        if (v == B64_PAD) {
+            if (++npad > 2 || ndata % 4 < 2) {
+                out->len = start_len;
+                return hd_err_set(err, HD_ESYNTAX,
+                                  "base64: misplaced '=' at offset %zu", i);
+            }
+            continue;
+        }
+        if (npad > 0) {
+            out->len = start_len;
+            return hd_err_set(err, HD_ESYNTAX,
+                              "base64: data after '=' padding at offset %zu", i);
+        }
+        acc = (acc << 6) | v;
+        if (++ndata % 4 == 0) {
+            out->p[out->len++] = (uint8_t)(acc >> 16);
+            out->p[out->len++] = (uint8_t)(acc >> 8);
+            out->p[out->len++] = (uint8_t)acc;
+            acc = 0;
+        }
+    }
+
+    /* RFC 4648 §3.2: a final partial group is completed with '=' */
+    size_t rem = ndata % 4;
+    const char *why = NULL;
+    if (rem == 1)
+        why = "truncated input (a lone final character)";
+    else if (rem != 0 && rem + npad != 4)
+        why = npad ? "incomplete '=' padding at end" : "missing '=' padding at end";
+    else if ((rem == 2 && (acc & 0xf)) || (rem == 3 && (acc & 0x3)))
+        why = "non-zero padding bits in the final group"; /* RFC 4648 §3.5 */
+    if (why != NULL) {
+        out->len = start_len;
+        return hd_err_set(err, HD_ESYNTAX, "base64: %s", why);
+    }
+    if (rem == 2) {
+        out->p[out->len++] = (uint8_t)(acc >> 4);
+    } else if (rem == 3) {
+        out->p[out->len++] = (uint8_t)(acc >> 10);
+        out->p[out->len++] = (uint8_t)(acc >> 2);
+    }
+    out->p[out->len] = '\0';
+    return 0;
+}
+
+int hd_b64_encode(hd_slice in, hd_buf *out)
+{
+    int rc = hd_buf_reserve(out, hd_b64_encoded_len(in.len));
+    if (rc != 0)
+        return rc;
+    uint8_t *o = out->p + out->len;
+    size_t i = 0;
+    for (; i + 3 <= in.len; i += 3) {
+        uint32_t v = (uint32_t)in.p[i] << 16 | (uint32_t)in.p[i + 1] << 8 | in.p[i + 2];
+        *o++ = (uint8_t)b64_alphabet[v >> 18];
+        *o++ = (uint8_t)b64_alphabet[(v >> 12) & 63];
+        *o++ = (uint8_t)b64_alphabet[(v >> 6) & 63];
+        *o++ = (uint8_t)b64_alphabet[v & 63];
+    }
+    if (i < in.len) {
+        uint32_t v = (uint32_t)in.p[i] << 16;
+        if (i + 1 < in.len)
+            v |= (uint32_t)in.p[i + 1] << 8;
+        *o++ = (uint8_t)b64_alphabet[v >> 18];
+        *o++ = (uint8_t)b64_alphabet[(v >> 12) & 63];
+        *o++ = i + 1 < in.len ? (uint8_t)b64_alphabet[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    out->len = (size_t)(o - out->p);
+    out->p[out->len] = '\0';
+    return 0;
+}
