@@ -41,6 +41,8 @@ bool hd_slice_eq_cstr(hd_slice a, const char *s);
 bool hd_slice_caseeq(hd_slice a, hd_slice b);           /* ASCII case-insensitive */
 bool hd_slice_caseeq_cstr(hd_slice a, const char *s);
 hd_slice hd_slice_trim_wsp(hd_slice s);                 /* strips SP, HTAB, CR, LF */
+/* Offset of the first occurrence of needle in hay, or (size_t)-1. */
+size_t hd_slice_find(hd_slice hay, hd_slice needle);
 
 /* Initialise an empty buffer that may grow to max bytes. */
 void hd_buf_init(hd_buf *b, size_t max);

@@ -63,6 +63,21 @@ hd_slice hd_slice_trim_wsp(hd_slice s)
     return s;
 }
 
+size_t hd_slice_find(hd_slice hay, hd_slice needle)
+{
+    if (needle.len == 0)
+        return 0;
+    for (size_t i = 0; i + needle.len <= hay.len; i++) {
+        const uint8_t *q = memchr(hay.p + i, needle.p[0], hay.len - i - needle.len + 1);
+        if (q == NULL)
+            break;
+        i = (size_t)(q - hay.p);
+        if (memcmp(q, needle.p, needle.len) == 0)
+            return i;
+    }
+    return (size_t)-1;
+}
+
 char *hd_slice_strdup(hd_slice s)
 {
     char *r = malloc(s.len + 1);

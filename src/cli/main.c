@@ -1,2 +1,24 @@
-#include <stdio.h>
-int main(void) { puts("herald"); return 0; }
+/*
+ * main.c - `herald COMMAND ...`: the command table.
+ */
+#include "cli.h"
+
+#include <string.h>
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    puts("herald 0.1.0");
+    return CLI_OK;
+}
+
+static const cli_cmd commands[] = {
+    {"dkim", cmd_dkim, "DKIM keys, signing and verification"},
+    {"version", cmd_version, "print the version"},
+    {NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return cli_dispatch("herald", commands, argc, argv);
+}

@@ -1,0 +1,680 @@
+/*
+ * verify.c - DKIM verification (RFC 6376 §6, RFC 8301, RFC 8463).
+ *
+ * Sans I/O: start() parses the message and, for each signature, checks its
+ * tags and computes both hashes (body and headers), so nothing of the
+ * message is kept; the key records are then asked for by name, handed in
+ * by the caller, and finish() turns key + hashes into a verdict with a
+ * reason a mail admin can act on.
+ */
+#include "dkim_keyrec.h"
+
+#include <herald/base64.h>
+#include <herald/limits.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct vsig {
+    hd_dkim_result r;
+    bool decided;          /* r is final (syntax, expiry, limit) */
+    bool sha1;             /* a=rsa-sha1 */
+    hd_key_type ktype;     /* from a= */
+    char id_domain[256];   /* domain part of i= */
+    uint8_t bh_want[32], bh_got[32], hh[32];
+    size_t hlen;           /* digest length: 32, or 20 for sha1 */
+    hd_buf b;              /* decoded b= */
+    char *b64;             /* b= without whitespace, for header.b */
+    char qname[HD_LIMIT_DNS_NAME + 16];
+    dkim_keyrec *key;      /* reference, once known */
+} vsig;
+
+typedef struct vquery {
+    char *name;
+    bool answered;
+} vquery;
+
+struct hd_dkim_verifier {
+    hd_dkim_verify_opts opts;
+    vsig *sigs;
+    size_t nsigs;
+    vquery *queries;
+    size_t nqueries;
+    EVP_MD_CTX *md;
+    hd_buf scratch;
+};
+
+static const char *const result_names[] = {
+    "none", "pass", "fail", "policy", "neutral", "temperror", "permerror",
+};
+
+const char *hd_dkim_result_name(hd_dkim_result_code r)
+{
+    return (unsigned)r < sizeof result_names / sizeof result_names[0] ? result_names[r] : "?";
+}
+
+static const char *const reason_names[] = {
+    "ok", "body_hash_mismatch", "signature_mismatch", "key_revoked", "key_too_small",
+    "rsa_sha1", "key_syntax", "key_mismatch", "no_key", "key_dns_temperror",
+    "signature_syntax", "from_not_signed", "expired", "future_timestamp",
+    "identity_not_in_domain", "strict_identity", "unknown_algorithm", "bad_version",
+    "not_checked", "internal_error",
+};
+
+const char *hd_dkim_reason_name(hd_dkim_reason r)
+{
+    return (unsigned)r < sizeof reason_names / sizeof reason_names[0] ? reason_names[r] : "?";
+}
+
+void hd_dkim_verify_opts_init(hd_dkim_verify_opts *o, int64_t now)
+{
+    memset(o, 0, sizeof *o);
+    o->now = now;
+    o->clock_skew = 300;
+}
+
+int hd_dkim_verifier_new(const hd_dkim_verify_opts *opts, hd_dkim_verifier **out, hd_err *err)
+{
+    hd_dkim_verifier *v = calloc(1, sizeof *v);
+    if (v == NULL || (v->md = EVP_MD_CTX_new()) == NULL) {
+        free(v);
+        return hd_err_set(err, HD_ENOMEM, NULL);
+    }
+    v->opts = *opts;
+    if (v->opts.max_signatures == 0)
+        v->opts.max_signatures = HD_LIMIT_DKIM_SIGNATURES;
+    if (v->opts.min_rsa_bits == 0)
+        v->opts.min_rsa_bits = HD_LIMIT_DKIM_RSA_MIN_BITS;
+    if (v->opts.max_message_bytes == 0)
+        v->opts.max_message_bytes = HD_LIMIT_MESSAGE_BYTES;
+    hd_buf_init(&v->scratch, HD_LIMIT_HEADER_BYTES * 2);
+    *out = v;
+    return 0;
+}
+
+static void verifier_reset(hd_dkim_verifier *v)
+{
+    for (size_t i = 0; i < v->nsigs; i++) {
+        hd_buf_free(&v->sigs[i].b);
+        free(v->sigs[i].b64);
+        dkim_keyrec_release(v->sigs[i].key);
+    }
+    free(v->sigs);
+    v->sigs = NULL;
+    v->nsigs = 0;
+    for (size_t i = 0; i < v->nqueries; i++)
+        free(v->queries[i].name);
+    free(v->queries);
+    v->queries = NULL;
+    v->nqueries = 0;
+}
+
+void hd_dkim_verifier_free(hd_dkim_verifier *v)
+{
+    if (v == NULL)
+        return;
+    verifier_reset(v);
+    EVP_MD_CTX_free(v->md);
+    hd_buf_free(&v->scratch);
+    free(v);
+}
+
+__attribute__((format(printf, 4, 5)))
+static void decide(vsig *s, hd_dkim_result_code res, hd_dkim_reason code, const char *fmt, ...)
+{
+    s->r.result = res;
+    s->r.reason_code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->r.reason, sizeof s->r.reason, fmt, ap);
+    va_end(ap);
+    s->decided = true;
+}
+
+/* Copy a tag value into a fixed field, printable bytes only. */
+static void copy_text(char *dst, size_t size, hd_slice v)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < v.len && o + 1 < size; i++)
+        if (v.p[i] > ' ' && v.p[i] < 0x7f)
+            dst[o++] = (char)v.p[i];
+    dst[o] = '\0';
+}
+
+static int parse_uint(hd_slice v, uint64_t *out)
+{
+    if (v.len == 0 || v.len > 19) /* 19 digits always fit in 63 bits */
+        return -1;
+    uint64_t n = 0;
+    for (size_t i = 0; i < v.len; i++) {
+        if (v.p[i] < '0' || v.p[i] > '9')
+            return -1;
+        n = n * 10 + (uint64_t)(v.p[i] - '0');
+    }
+    *out = n;
+    return 0;
+}
+
+/* RFC 6376 §6.1.1: the required tags, their syntax, and the checks that
+ * need no key. Sets s->decided on any problem. */
+static void check_tags(hd_dkim_verifier *v, vsig *s, const hd_taglist *t)
+{
+    static const char *const required[] = {"v", "a", "b", "bh", "d", "h", "s"};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (hd_tag_get(t, required[i]) == NULL)
+            return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX,
+                          "signature lacks the required %s= tag", required[i]);
+    const hd_tag *tv = hd_tag_get(t, "v"), *ta = hd_tag_get(t, "a"), *td = hd_tag_get(t, "d"),
+                 *ts = hd_tag_get(t, "s"), *th = hd_tag_get(t, "h"), *ti = hd_tag_get(t, "i"),
+                 *tc = hd_tag_get(t, "c"), *tq = hd_tag_get(t, "q"), *tl = hd_tag_get(t, "l"),
+                 *tt = hd_tag_get(t, "t"), *tx = hd_tag_get(t, "x");
+    copy_text(s->r.domain, sizeof s->r.domain, td->value);
+    copy_text(s->r.selector, sizeof s->r.selector, ts->value);
+    copy_text(s->r.algorithm, sizeof s->r.algorithm, ta->value);
+
+    if (!hd_slice_eq_cstr(tv->value, "1"))
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_VERSION,
+                      "signature version v=%.*s is not 1 (RFC 6376 §3.5)",
+                      (int)(tv->value.len > 20 ? 20 : tv->value.len), (const char *)tv->value.p);
+    if (hd_slice_eq_cstr(ta->value, "rsa-sha256")) {
+        s->ktype = HD_KEY_RSA;
+    } else if (hd_slice_eq_cstr(ta->value, "ed25519-sha256")) {
+        s->ktype = HD_KEY_ED25519;
+    } else if (hd_slice_eq_cstr(ta->value, "rsa-sha1")) {
+        s->ktype = HD_KEY_RSA;
+        s->sha1 = true;
+    } else {
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_ALGORITHM,
+                      "unknown signing algorithm a=%s", s->r.algorithm);
+    }
+    s->hlen = s->sha1 ? 20 : 32;
+    if (!dkim_domain_ok(td->value))
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX,
+                      "d=%.*s is not a valid domain name", (int)(td->value.len > 60 ? 60 : td->value.len),
+                      (const char *)td->value.p);
+    if (!dkim_selector_ok(ts->value))
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "s= is not a valid selector");
+    hd_dkim_canon hc = HD_DKIM_SIMPLE, bc = HD_DKIM_SIMPLE;
+    if (tc != NULL && dkim_parse_canon(tc->value, &hc, &bc) != 0)
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "unknown canonicalization c=%.*s",
+                      (int)(tc->value.len > 30 ? 30 : tc->value.len), (const char *)tc->value.p);
+    snprintf(s->r.canon, sizeof s->r.canon, "%s/%s", dkim_canon_name(hc), dkim_canon_name(bc));
+    if (tq != NULL && hd_slice_find(tq->value, hd_slice_cstr("dns/txt")) == (size_t)-1)
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX,
+                      "query method q= does not include dns/txt");
+
+    /* h= must sign From (RFC 6376 §5.4) */
+    hd_slice names[HD_LIMIT_DKIM_SIGNED_HEADERS + 1];
+    size_t nn = hd_tag_split(th->value, ':', names, HD_LIMIT_DKIM_SIGNED_HEADERS + 1);
+    bool from = false;
+    for (size_t i = 0; i < nn; i++)
+        from |= hd_slice_caseeq_cstr(names[i], "from");
+    if (nn > HD_LIMIT_DKIM_SIGNED_HEADERS)
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX,
+                      "h= lists more than %d header fields", HD_LIMIT_DKIM_SIGNED_HEADERS);
+    if (!from)
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_NO_FROM,
+                      "h= does not include From, so the author is not protected (RFC 6376 §5.4)");
+
+    /* i= defaults to "@" d= and must lie within d= (§3.5) */
+    if (ti != NULL) {
+        copy_text(s->r.identity, sizeof s->r.identity, ti->value);
+        size_t at = ti->value.len;
+        while (at > 0 && ti->value.p[at - 1] != '@')
+            at--;
+        if (at == 0)
+            return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "i= has no '@'");
+        hd_slice idd = hd_slice_make(ti->value.p + at, ti->value.len - at);
+        copy_text(s->id_domain, sizeof s->id_domain, idd);
+        if (!dkim_identity_in_domain(idd, td->value))
+            return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_IDENTITY,
+                          "i=%s is not within d=%s (RFC 6376 §3.5)", s->r.identity, s->r.domain);
+    } else {
+        snprintf(s->r.identity, sizeof s->r.identity, "@%s", s->r.domain);
+        snprintf(s->id_domain, sizeof s->id_domain, "%s", s->r.domain);
+    }
+
+    uint64_t n;
+    if (tl != NULL) {
+        if (parse_uint(tl->value, &n) != 0)
+            return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "l= is not a number");
+        s->r.has_length = true;
+        s->r.body_length = n;
+    }
+    if (tt != NULL) {
+        if (parse_uint(tt->value, &n) != 0)
+            return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "t= is not a number");
+        s->r.timestamp = (int64_t)n;
+    }
+    if (tx != NULL) {
+        if (parse_uint(tx->value, &n) != 0)
+            return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "x= is not a number");
+        s->r.expiration = (int64_t)n;
+        if (s->r.timestamp >= 0 && s->r.expiration < s->r.timestamp)
+            return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX,
+                          "x= (%lld) is before t= (%lld)", (long long)s->r.expiration,
+                          (long long)s->r.timestamp);
+        if (s->r.expiration < v->opts.now)
+            return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_EXPIRED,
+                          "signature expired at x=%lld, %lld seconds ago", (long long)s->r.expiration,
+                          (long long)(v->opts.now - s->r.expiration));
+    }
+    if (s->r.timestamp > v->opts.now + v->opts.clock_skew)
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_FUTURE,
+                      "signature timestamp t=%lld is in the future", (long long)s->r.timestamp);
+
+    hd_buf tmp;
+    hd_buf_init(&tmp, 256);
+    hd_err err;
+    hd_err_clear(&err);
+    int rc = hd_b64_decode(hd_tag_get(t, "bh")->value, HD_B64_IGNORE_WSP, &tmp, &err);
+    if (rc == 0 && tmp.len != s->hlen)
+        rc = hd_err_set(&err, HD_ESYNTAX, "%zu bytes where %s gives %zu", tmp.len,
+                        s->r.algorithm, s->hlen);
+    if (rc == 0)
+        memcpy(s->bh_want, tmp.p, s->hlen);
+    hd_buf_free(&tmp);
+    if (rc != 0)
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "bh= %s", err.msg);
+    hd_buf_init(&s->b, 2048);
+    if (hd_b64_decode(hd_tag_get(t, "b")->value, HD_B64_IGNORE_WSP, &s->b, &err) != 0)
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "b= %s", err.msg);
+    if (s->b.len == 0)
+        return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "b= is empty");
+}
+
+static const EVP_MD *sig_md(const vsig *s)
+{
+    return s->sha1 ? EVP_sha1() : EVP_sha256();
+}
+
+static int digest_final(EVP_MD_CTX *md, uint8_t *out, size_t want)
+{
+    unsigned len = 0;
+    return EVP_DigestFinal_ex(md, out, &len) == 1 && len == want ? 0 : HD_ECRYPTO;
+}
+
+/* Body hash (§3.7); equal (canon, l=, hash) signatures share one pass. */
+static int hash_body(hd_dkim_verifier *v, vsig *s, size_t idx, hd_dkim_canon bc, hd_slice body)
+{
+    for (size_t i = 0; i < idx; i++) {
+        vsig *o = &v->sigs[i];
+        if (!o->decided && o->sha1 == s->sha1 && strcmp(o->r.canon + strcspn(o->r.canon, "/"),
+                                                        s->r.canon + strcspn(s->r.canon, "/")) == 0 &&
+            o->r.has_length == s->r.has_length && o->r.body_length == s->r.body_length) {
+            memcpy(s->bh_got, o->bh_got, s->hlen);
+            s->r.unsigned_bytes = o->r.unsigned_bytes;
+            return 0;
+        }
+    }
+    if (EVP_DigestInit_ex(v->md, sig_md(s), NULL) != 1)
+        return HD_ECRYPTO;
+    dkim_body_sink sink = {v->md, s->r.has_length ? s->r.body_length : UINT64_MAX, 0, 0, NULL};
+    dkim_canon_body(bc, body, &sink);
+    if (sink.failed)
+        return HD_ECRYPTO;
+    if (s->r.has_length)
+        s->r.unsigned_bytes = sink.total > s->r.body_length ? sink.total - s->r.body_length : 0;
+    return digest_final(v->md, s->bh_got, s->hlen);
+}
+
+/* Header hash (§3.7): the h= fields, then this field with b= emptied. */
+static int hash_headers(hd_dkim_verifier *v, vsig *s, const hd_msg *m, const hd_hdr_field *f,
+                        const hd_taglist *t, hd_dkim_canon hc)
+{
+    hd_slice names[HD_LIMIT_DKIM_SIGNED_HEADERS];
+    size_t idx[HD_LIMIT_DKIM_SIGNED_HEADERS];
+    size_t n = hd_tag_split(hd_tag_get(t, "h")->value, ':', names, HD_LIMIT_DKIM_SIGNED_HEADERS);
+    dkim_select_headers(m, names, n, idx);
+    hd_buf *c = &v->scratch;
+    hd_buf_reset(c);
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        if (idx[k] == (size_t)-1)
+            continue;
+        const hd_hdr_field *hf = hd_msg_field(m, idx[k]);
+        rc = dkim_canon_header(hc, hf->raw, hf->name, hf->value, true, c);
+    }
+    /* this field with the b= value (and whitespace around it) deleted */
+    const hd_tag *b = hd_tag_get(t, "b");
+    size_t vo = (size_t)(f->value.p - f->raw.p); /* value offset in raw */
+    hd_buf copy;
+    hd_buf_init(&copy, f->raw.len);
+    if (rc == 0)
+        rc = hd_buf_append(&copy, f->raw.p, vo + b->value_start);
+    if (rc == 0)
+        rc = hd_buf_append(&copy, f->raw.p + vo + b->value_end, f->raw.len - vo - b->value_end);
+    if (rc == 0) {
+        hd_slice raw = hd_buf_slice(&copy);
+        hd_slice name = hd_slice_make(copy.p, f->name.len);
+        hd_slice value = hd_slice_make(copy.p + vo, copy.len - vo);
+        rc = dkim_canon_header(hc, raw, name, value, false, c);
+    }
+    hd_buf_free(&copy);
+    if (rc != 0)
+        return rc;
+    if (EVP_DigestInit_ex(v->md, sig_md(s), NULL) != 1 || EVP_DigestUpdate(v->md, c->p, c->len) != 1)
+        return HD_ECRYPTO;
+    return digest_final(v->md, s->hh, s->hlen);
+}
+
+static int add_query(hd_dkim_verifier *v, vsig *s)
+{
+    snprintf(s->qname, sizeof s->qname, "%s._domainkey.%s", s->r.selector, s->r.domain);
+    if (strlen(s->qname) > HD_LIMIT_DNS_NAME) {
+        decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "s= and d= make a name over 253 octets");
+        return 0;
+    }
+    if (v->opts.cache != NULL &&
+        (s->key = dkim_keycache_get(v->opts.cache, s->qname, v->opts.now)) != NULL)
+        return 0;
+    for (size_t i = 0; i < v->nqueries; i++)
+        if (strcasecmp(v->queries[i].name, s->qname) == 0)
+            return 0;
+    vquery *q = realloc(v->queries, (v->nqueries + 1) * sizeof *q);
+    if (q == NULL)
+        return HD_ENOMEM;
+    v->queries = q;
+    if ((q[v->nqueries].name = strdup(s->qname)) == NULL)
+        return HD_ENOMEM;
+    q[v->nqueries++].answered = false;
+    return 0;
+}
+
+static int start_one(hd_dkim_verifier *v, size_t idx, const hd_msg *m, size_t field)
+{
+    vsig *s = &v->sigs[idx];
+    const hd_hdr_field *f = hd_msg_field(m, field);
+    s->r.field_index = field;
+    s->r.timestamp = s->r.expiration = -1;
+    if (idx >= v->opts.max_signatures) {
+        decide(s, HD_DKIM_NEUTRAL, HD_DKIM_R_NOT_CHECKED,
+               "not checked: only the first %zu signatures are verified", v->opts.max_signatures);
+        return 0;
+    }
+    hd_taglist t;
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_tag_parse(f->value, &t, &err) != 0) {
+        decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "signature syntax: %s", err.msg);
+        return 0;
+    }
+    check_tags(v, s, &t);
+    if (s->decided)
+        return 0;
+    const hd_tag *b = hd_tag_get(&t, "b");
+    hd_buf b64;
+    hd_buf_init(&b64, b->value.len);
+    if (hd_tag_strip_wsp(b->value, &b64) != 0)
+        return HD_ENOMEM;
+    s->b64 = (char *)hd_buf_steal(&b64, NULL);
+    hd_dkim_canon hc, bc;
+    dkim_parse_canon(hd_slice_cstr(s->r.canon), &hc, &bc);
+    int rc = hash_body(v, s, idx, bc, hd_msg_body(m));
+    if (rc == 0)
+        rc = hash_headers(v, s, m, f, &t, hc);
+    if (rc != 0)
+        return rc;
+    return add_query(v, s);
+}
+
+int hd_dkim_verify_start(hd_dkim_verifier *v, hd_slice msg, hd_err *err)
+{
+    verifier_reset(v);
+    if (msg.len > v->opts.max_message_bytes)
+        return hd_err_set(err, HD_ELIMIT, "message of %zu bytes is over the %zu-byte limit",
+                          msg.len, v->opts.max_message_bytes);
+    hd_buf crlf;
+    hd_buf_init(&crlf, v->opts.max_message_bytes * 2);
+    if (hd_mail_has_bare_lf(msg)) {
+        if (hd_mail_to_crlf(msg, &crlf) != 0)
+            return hd_err_set(err, HD_ENOMEM, NULL);
+        msg = hd_buf_slice(&crlf);
+    }
+    hd_msg *m = NULL;
+    int rc = hd_msg_parse(msg, NULL, &m, err);
+    size_t total = rc == 0 ? hd_msg_count(m, "DKIM-Signature") : 0;
+    if (rc == 0 && total > 0 && (v->sigs = calloc(total, sizeof *v->sigs)) == NULL)
+        rc = hd_err_set(err, HD_ENOMEM, NULL);
+    for (size_t f = 0; rc == 0 && total > 0; f++) {
+        f = hd_msg_find(m, "DKIM-Signature", f);
+        if (f == (size_t)-1)
+            break;
+        rc = start_one(v, v->nsigs++, m, f);
+        if (rc != 0)
+            hd_err_set(err, rc, "verifying a signature failed: %s", hd_strerror(rc));
+    }
+    hd_msg_free(m);
+    hd_buf_free(&crlf);
+    return rc;
+}
+
+size_t hd_dkim_verify_nqueries(const hd_dkim_verifier *v)
+{
+    return v->nqueries;
+}
+
+const char *hd_dkim_verify_query(const hd_dkim_verifier *v, size_t i)
+{
+    return i < v->nqueries ? v->queries[i].name : NULL;
+}
+
+int hd_dkim_verify_answer(hd_dkim_verifier *v, size_t i, const hd_dns_answer *ans, hd_err *err)
+{
+    if (i >= v->nqueries)
+        return hd_err_set(err, HD_EINVAL, "no query %zu", i);
+    vquery *q = &v->queries[i];
+    dkim_keyrec *rec = dkim_keyrec_from_answer(ans, q->name);
+    if (rec == NULL)
+        return hd_err_set(err, HD_ENOMEM, NULL);
+    q->answered = true;
+    if (v->opts.cache != NULL && ans->status == HD_DNS_OK)
+        dkim_keycache_put(v->opts.cache, q->name, rec, v->opts.now);
+    for (size_t k = 0; k < v->nsigs; k++) {
+        vsig *s = &v->sigs[k];
+        if (!s->decided && s->key == NULL && strcasecmp(s->qname, q->name) == 0) {
+            s->key = rec;
+            rec->refs++;
+        }
+    }
+    dkim_keyrec_release(rec);
+    return 0;
+}
+
+/* Key checks before any cryptography (RFC 6376 §6.1.2 steps 6-9). */
+static bool key_usable(const vsig *s, const dkim_keyrec *k, const char *qname)
+{
+    vsig *w = (vsig *)s;
+    if (k->code != HD_DKIM_R_OK) {
+        decide(w, k->code == HD_DKIM_R_KEY_TEMP ? HD_DKIM_TEMPERROR : HD_DKIM_PERMERROR,
+               k->code, "%s", k->why);
+        return false;
+    }
+    if (k->revoked) {
+        decide(w, HD_DKIM_PERMERROR, HD_DKIM_R_KEY_REVOKED,
+               "key revoked: %s has an empty p= (the selector was retired)", qname);
+        return false;
+    }
+    if (k->type != s->ktype) {
+        decide(w, HD_DKIM_PERMERROR, HD_DKIM_R_KEY_MISMATCH,
+               "the key at %s is k=%s but the signature is a=%s", qname,
+               hd_key_type_name(k->type), s->r.algorithm);
+        return false;
+    }
+    if (s->sha1 ? !k->allow_sha1 : !k->allow_sha256) {
+        decide(w, HD_DKIM_PERMERROR, HD_DKIM_R_KEY_MISMATCH,
+               "the key's h= does not allow %s", s->sha1 ? "sha1" : "sha256");
+        return false;
+    }
+    if (!k->service_email) {
+        decide(w, HD_DKIM_PERMERROR, HD_DKIM_R_KEY_MISMATCH,
+               "the key's s= does not include email");
+        return false;
+    }
+    /* RFC 6376 §3.6.1 t=s: i= must use exactly d=, not a subdomain */
+    if (k->strict && strcasecmp(s->id_domain, s->r.domain) != 0) {
+        decide(w, HD_DKIM_PERMERROR, HD_DKIM_R_STRICT_IDENTITY,
+               "the key has t=s, so i= must be in %s itself, not %s", s->r.domain, s->id_domain);
+        return false;
+    }
+    return true;
+}
+
+static void evaluate(hd_dkim_verifier *v, vsig *s)
+{
+    dkim_keyrec *k = s->key;
+    if (k == NULL) {
+        decide(s, HD_DKIM_TEMPERROR, HD_DKIM_R_KEY_TEMP, "no answer for the key at %s", s->qname);
+        return;
+    }
+    s->r.key_bits = k->bits;
+    s->r.testing = k->testing;
+    if (!key_usable(s, k, s->qname))
+        return;
+    bool sig_ok = hd_key_verify_digest(k->key, s->hh, s->hlen, s->sha1,
+                                       hd_buf_slice(&s->b), NULL) == 0;
+    bool bh_ok = memcmp(s->bh_want, s->bh_got, s->hlen) == 0;
+    bool weak = k->type == HD_KEY_RSA && k->bits < v->opts.min_rsa_bits;
+    if (!sig_ok && !bh_ok)
+        return decide(s, HD_DKIM_FAIL, HD_DKIM_R_SIGNATURE,
+                      "signature did not verify, and the body hash does not match either: "
+                      "the message was changed after signing, or signed with another key");
+    if (!sig_ok)
+        return decide(s, HD_DKIM_FAIL, HD_DKIM_R_SIGNATURE,
+                      "signature did not verify: a signed header field was changed or added "
+                      "after signing, or the key at %s is not the one that signed", s->qname);
+    if (!bh_ok)
+        return decide(s, HD_DKIM_FAIL, HD_DKIM_R_BODY_HASH,
+                      "body hash did not verify: the body was changed after signing");
+    if (weak)
+        return decide(s, HD_DKIM_POLICY, HD_DKIM_R_KEY_TOO_SMALL,
+                      "verified, but the %u-bit RSA key is below the %u-bit minimum (RFC 8301 §3.2)",
+                      k->bits, v->opts.min_rsa_bits);
+    if (s->sha1 && !v->opts.allow_sha1)
+        return decide(s, HD_DKIM_POLICY, HD_DKIM_R_RSA_SHA1,
+                      "verified, but rsa-sha1 is not accepted (RFC 8301 §3.1)");
+    if (s->r.has_length && s->r.unsigned_bytes > 0)
+        return decide(s, HD_DKIM_PASS, HD_DKIM_R_OK,
+                      "verified, but l=%llu leaves %llu body bytes unsigned",
+                      (unsigned long long)s->r.body_length, (unsigned long long)s->r.unsigned_bytes);
+    decide(s, HD_DKIM_PASS, HD_DKIM_R_OK, "%s", k->testing ? "verified (the key is in test mode, t=y)"
+                                                           : "verified");
+}
+
+/* header.b: the shortest prefix of b=, at least 8 characters, that no
+ * other signature shares (RFC 6008 §4). */
+static void set_header_b(hd_dkim_verifier *v)
+{
+    for (size_t i = 0; i < v->nsigs; i++) {
+        vsig *s = &v->sigs[i];
+        if (s->b64 == NULL)
+            continue;
+        size_t len = strlen(s->b64), want = len < 8 ? len : 8;
+        for (size_t k = 0; k < v->nsigs; k++) {
+            const char *o = v->sigs[k].b64;
+            if (k == i || o == NULL)
+                continue;
+            size_t common = 0;
+            while (s->b64[common] && s->b64[common] == o[common])
+                common++;
+            if (common + 1 > want)
+                want = common + 1 < len ? common + 1 : len;
+        }
+        if (want >= sizeof s->r.header_b)
+            want = sizeof s->r.header_b - 1;
+        memcpy(s->r.header_b, s->b64, want);
+        s->r.header_b[want] = '\0';
+    }
+}
+
+int hd_dkim_verify_finish(hd_dkim_verifier *v, hd_err *err)
+{
+    for (size_t i = 0; i < v->nsigs; i++)
+        if (!v->sigs[i].decided)
+            evaluate(v, &v->sigs[i]);
+    set_header_b(v);
+    return 0;
+}
+
+size_t hd_dkim_verify_count(const hd_dkim_verifier *v)
+{
+    return v->nsigs;
+}
+
+const hd_dkim_result *hd_dkim_verify_result(const hd_dkim_verifier *v, size_t i)
+{
+    return i < v->nsigs ? &v->sigs[i].r : NULL;
+}
+
+typedef struct run_slot {
+    hd_dns_answer *ans;
+} run_slot;
+
+static void run_cb(void *arg, hd_dns_answer *ans)
+{
+    ((run_slot *)arg)->ans = ans;
+}
+
+int hd_dkim_verify_run(hd_dkim_verifier *v, hd_slice msg, hd_dns *dns, hd_err *err)
+{
+    int rc = hd_dkim_verify_start(v, msg, err);
+    if (rc != 0)
+        return rc;
+    size_t n = v->nqueries;
+    run_slot *slots = n ? calloc(n, sizeof *slots) : NULL;
+    if (n && slots == NULL)
+        return hd_err_set(err, HD_ENOMEM, NULL);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = hd_dns_submit(dns, v->queries[i].name, HD_DNS_T_TXT, run_cb, &slots[i], err);
+    if (rc == 0 && n > 0)
+        rc = hd_dns_wait(dns, err);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && slots[i].ans != NULL)
+            rc = hd_dkim_verify_answer(v, i, slots[i].ans, err);
+        hd_dns_answer_free(slots[i].ans);
+    }
+    free(slots);
+    return rc != 0 ? rc : hd_dkim_verify_finish(v, err);
+}
+
+/* A reason inside an RFC 8601 comment: no parentheses or backslashes. */
+static int append_comment(hd_buf *out, const char *text)
+{
+    int rc = hd_buf_append_cstr(out, " (");
+    for (const char *p = text; *p && rc == 0; p++) {
+        char c = *p == '(' ? '[' : *p == ')' ? ']' : *p == '\\' ? '/' : *p;
+        rc = hd_buf_append_byte(out, (uint8_t)c);
+    }
+    return rc == 0 ? hd_buf_append_byte(out, ')') : rc;
+}
+
+int hd_dkim_result_to_ar(const hd_dkim_result *r, hd_buf *out)
+{
+    int rc = hd_buf_printf(out, "dkim=%s", hd_dkim_result_name(r->result));
+    if (rc != 0)
+        return rc;
+    if (r->result == HD_DKIM_PASS) {
+        char note[96];
+        snprintf(note, sizeof note, "%u-bit key%s", r->key_bits,
+                 r->testing ? "; test mode" : r->has_length && r->unsigned_bytes ? "; partial body (l=)" : "");
+        rc = append_comment(out, note);
+    } else {
+        rc = append_comment(out, r->reason);
+    }
+    if (rc == 0 && r->domain[0])
+        rc = hd_buf_printf(out, " header.d=%s", r->domain);
+    if (rc == 0 && r->identity[0] && r->result != HD_DKIM_PERMERROR)
+        rc = hd_buf_printf(out, " header.i=%s", r->identity);
+    if (rc == 0 && r->selector[0])
+        rc = hd_buf_printf(out, " header.s=%s", r->selector);
+    if (rc == 0 && r->algorithm[0])
+        rc = hd_buf_printf(out, " header.a=%s", r->algorithm);
+    /* RFC 8601 §2.3: a value with tspecials ('/', '=') is quoted */
+    if (rc == 0 && r->header_b[0])
+        rc = hd_buf_printf(out, strpbrk(r->header_b, "/=") ? " header.b=\"%s\"" : " header.b=%s",
+                           r->header_b);
+    return rc;
+}

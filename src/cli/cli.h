@@ -1,0 +1,69 @@
+/*
+ * cli.h - what the `herald` subcommands share: exit codes, input reading,
+ * the DNS options, JSON output.
+ *
+ * Only the program exits; each command returns one of these codes to
+ * main(). The codes follow sysexits(3) so scripts can tell a usage error
+ * from a bad message from a temporary failure.
+ */
+#ifndef HERALD_CLI_H
+#define HERALD_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <herald/buf.h>
+#include <herald/dns.h>
+#include <herald/err.h>
+
+enum {
+    CLI_OK = 0,          /* success; for verify: a signature passed */
+    CLI_FAIL = 1,        /* verify: signatures present, none passed */
+    CLI_NONE = 2,        /* verify: no signature */
+    CLI_USAGE = 64,      /* bad command line */
+    CLI_DATAERR = 65,    /* input could not be parsed */
+    CLI_NOINPUT = 66,    /* an input file is missing or unreadable */
+    CLI_SOFTWARE = 70,   /* internal error */
+    CLI_CANTCREAT = 73,  /* an output file could not be created */
+    CLI_TEMPFAIL = 75,   /* temporary failure (DNS): try again later */
+};
+
+typedef struct cli_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} cli_cmd;
+
+/* Dispatch argv[1] among cmds (with "help"); prints usage for unknown. */
+int cli_dispatch(const char *prog, const cli_cmd *cmds, int argc, char **argv);
+
+/* Print "herald: " + message to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Read a whole file ("-" or NULL: standard input), at most max bytes. */
+int cli_read_input(const char *path, size_t max, hd_buf *out);
+
+/* DNS back end from --dns-zone FILE or --dns-server ADDR[@PORT]. */
+typedef struct cli_dns_opts {
+    const char *zone;
+    const char *server;
+    unsigned timeout_ms;
+} cli_dns_opts;
+
+int cli_dns_open(const cli_dns_opts *o, hd_dns **out);
+
+/* Parse a decimal integer option; false (and an error printed) if bad. */
+bool cli_parse_long(const char *opt, const char *arg, long long min, long long max,
+                    long long *out);
+
+/* The help text for the DNS options, to include in --help. */
+#define CLI_DNS_HELP                                                                    \
+    "      --dns-zone FILE      answer DNS from a zone fixture file (offline)\n"        \
+    "      --dns-server ADDR[@PORT]  ask this DNS server (e.g. 127.0.0.1@5353);\n"      \
+    "                           default: the system resolver (/etc/resolv.conf)\n"      \
+    "      --dns-timeout MS     per-query timeout (default 5000)\n"
+
+/* Subcommand groups. */
+int cmd_dkim(int argc, char **argv);
+
+#endif
