@@ -3,6 +3,7 @@
  */
 #include "testutil.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <herald/tag.h>
