@@ -34,6 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 struct hd_msg {
     hd_slice raw;
     hd_hdr_field *fields;
@@ -237,32 +241,47 @@ static int parse_line(parser *ps, const line *ln)
     return start_field(ps, ln);
 }
 
-/* HD_MSG_BARE_LF / HD_MSG_BARE_CR over the body; raw[from - 1] is the LF
- * of the empty line, so an LF at the body's first byte is bare. */
-static unsigned scan_body_eols(hd_slice raw, size_t from)
+/* Flags of the byte pair (p[i-1], p[i]) for a line-end scan: an LF whose
+ * byte before is not CR, or a CR (at i-1) whose byte after is not LF. */
+static unsigned eol_pair_flags(const uint8_t *p, size_t i, size_t from, size_t len)
 {
     unsigned flags = 0;
-    const uint8_t *p = raw.p, *end = raw.p + raw.len;
-    for (const uint8_t *s = p + from; s < end;) {
-        const uint8_t *nl = memchr(s, '\n', (size_t)(end - s));
-        if (nl == NULL)
-            break;
-        if (nl[-1] != '\r') {
+    if (p[i] == '\n' && (i == from || p[i - 1] != '\r'))
+        flags |= HD_MSG_BARE_LF;
+    if (p[i] == '\r' && (i + 1 == len || p[i + 1] != '\n'))
+        flags |= HD_MSG_BARE_CR;
+    return flags;
+}
+
+/* HD_MSG_BARE_LF / HD_MSG_BARE_CR over the body, in one pass that stops
+ * once both are known; raw[from - 1] is the LF of the empty line, so an
+ * LF at the body's first byte is bare. Every message signed or verified
+ * comes through here, so with SSE2 it tests 16 bytes a step. */
+static unsigned scan_body_eols(hd_slice raw, size_t from)
+{
+    const unsigned both = HD_MSG_BARE_LF | HD_MSG_BARE_CR;
+    unsigned flags = 0;
+    const uint8_t *p = raw.p;
+    size_t i = from, len = raw.len;
+    if (i < len)
+        flags |= eol_pair_flags(p, i++, from, len);
+#ifdef __SSE2__
+    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    while (flags != both && i + 17 <= len) { /* reads p[i-1 .. i+16] */
+        __m128i prev = _mm_loadu_si128((const __m128i *)(const void *)(p + i - 1));
+        __m128i cur = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i next = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 1));
+        __m128i bare_lf = _mm_andnot_si128(_mm_cmpeq_epi8(prev, cr), _mm_cmpeq_epi8(cur, lf));
+        __m128i bare_cr = _mm_andnot_si128(_mm_cmpeq_epi8(next, lf), _mm_cmpeq_epi8(cur, cr));
+        if (_mm_movemask_epi8(bare_lf))
             flags |= HD_MSG_BARE_LF;
-            break;
-        }
-        s = nl + 1;
-    }
-    for (const uint8_t *s = p + from; s < end;) {
-        const uint8_t *cr = memchr(s, '\r', (size_t)(end - s));
-        if (cr == NULL)
-            break;
-        if (cr + 1 == end || cr[1] != '\n') {
+        if (_mm_movemask_epi8(bare_cr))
             flags |= HD_MSG_BARE_CR;
-            break;
-        }
-        s = cr + 2;
+        i += 16;
     }
+#endif
+    for (; flags != both && i < len; i++)
+        flags |= eol_pair_flags(p, i, from, len);
     return flags;
 }
 

@@ -184,6 +184,19 @@ int dkim_canon_header(hd_dkim_canon canon, hd_slice raw, hd_slice name, hd_slice
     return rc;
 }
 
+int dkim_parse_message(hd_slice msg, hd_buf *copy, hd_msg **out, hd_err *err)
+{
+    *out = NULL;
+    int rc = hd_msg_parse(msg, NULL, out, err);
+    if (rc != 0 || !(hd_msg_flags(*out) & HD_MSG_BARE_LF))
+        return rc;
+    hd_msg_free(*out);
+    *out = NULL;
+    if ((rc = hd_mail_to_crlf(msg, copy)) != 0)
+        return hd_err_set(err, rc, "converting LF line ends to CRLF: %s", hd_strerror(rc));
+    return hd_msg_parse(hd_buf_slice(copy), NULL, out, err);
+}
+
 static int canon_word(hd_slice w, hd_dkim_canon *out)
 {
     if (hd_slice_eq_cstr(w, "simple"))

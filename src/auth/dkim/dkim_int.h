@@ -31,6 +31,11 @@ void dkim_canon_body(hd_dkim_canon canon, hd_slice body, dkim_body_sink *sink);
 int dkim_canon_header(hd_dkim_canon canon, hd_slice raw, hd_slice name, hd_slice value,
                       bool crlf, hd_buf *out);
 
+/* Parse msg for signing or verification. A message with bare LF line
+ * ends is converted to CRLF into copy (which the caller frees after *out)
+ * and parsed again, so LF and CRLF spellings hash alike. */
+int dkim_parse_message(hd_slice msg, hd_buf *copy, hd_msg **out, hd_err *err);
+
 /* c= "header/body" (RFC 6376 §3.5); a missing body part means simple. */
 int dkim_parse_canon(hd_slice c, hd_dkim_canon *header, hd_dkim_canon *body);
 const char *dkim_canon_name(hd_dkim_canon c);

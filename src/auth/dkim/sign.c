@@ -22,6 +22,7 @@ struct hd_dkim_signer {
     char *domain, *selector, *identity, *headers;
     hd_key *key; /* borrowed */
     EVP_MD_CTX *md;
+    EVP_MD *sha256; /* fetched once (see verify.c) */
     hd_buf scratch;
 };
 
@@ -60,6 +61,7 @@ void hd_dkim_signer_free(hd_dkim_signer *s)
     free(s->identity);
     free(s->headers);
     EVP_MD_CTX_free(s->md);
+    EVP_MD_free(s->sha256);
     hd_buf_free(&s->scratch);
     free(s);
 }
@@ -132,9 +134,10 @@ int hd_dkim_signer_new(const hd_dkim_sign_opts *opts, hd_key *key, hd_dkim_signe
     s->headers = dup_or_null(opts->headers);
     s->key = key;
     s->md = EVP_MD_CTX_new();
+    s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     hd_buf_init(&s->scratch, HD_LIMIT_HEADER_BYTES * 2);
     if (s->domain == NULL || s->selector == NULL || s->md == NULL ||
-        (opts->identity && !s->identity) || (opts->headers && !s->headers)) {
+        s->sha256 == NULL || (opts->identity && !s->identity) || (opts->headers && !s->headers)) {
         hd_dkim_signer_free(s);
         return hd_err_set(err, HD_ENOMEM, NULL);
     }
@@ -216,7 +219,7 @@ static int digest_final(EVP_MD_CTX *md, uint8_t out[32])
 
 static int body_hash(hd_dkim_signer *s, hd_slice body, uint8_t bh[32])
 {
-    if (EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
+    if (EVP_DigestInit_ex(s->md, s->sha256, NULL) != 1)
         return HD_ECRYPTO;
     dkim_body_sink sink = {s->md, UINT64_MAX, 0, 0, NULL};
     dkim_canon_body(s->opts.body_canon, body, &sink);
@@ -294,7 +297,7 @@ static int header_hash(hd_dkim_signer *s, const hd_msg *msg, hd_slice field, uin
                                false, c);
     if (rc != 0)
         return rc;
-    if (EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1 ||
+    if (EVP_DigestInit_ex(s->md, s->sha256, NULL) != 1 ||
         EVP_DigestUpdate(s->md, c->p, c->len) != 1)
         return HD_ECRYPTO;
     return digest_final(s->md, out);
@@ -319,23 +322,17 @@ static int append_b(hd_buf *f, hd_slice b64)
 
 int hd_dkim_sign(hd_dkim_signer *s, hd_slice msg, hd_buf *out, hd_err *err)
 {
-    hd_buf crlf_copy;
-    hd_buf_init(&crlf_copy, HD_LIMIT_MESSAGE_BYTES * 2);
     if (msg.len > HD_LIMIT_MESSAGE_BYTES)
         return hd_err_set(err, HD_ELIMIT, "message of %zu bytes is over the %u-byte limit",
                           msg.len, HD_LIMIT_MESSAGE_BYTES);
-    if (hd_mail_has_bare_lf(msg)) {
-        if (hd_mail_to_crlf(msg, &crlf_copy) != 0)
-            return hd_err_set(err, HD_ENOMEM, NULL);
-        msg = hd_buf_slice(&crlf_copy);
-    }
-    hd_msg *m = NULL;
-    hd_buf field, sig, b64;
+    hd_buf crlf_copy, field, sig, b64;
+    hd_buf_init(&crlf_copy, HD_LIMIT_MESSAGE_BYTES * 2);
     hd_buf_init(&field, HD_LIMIT_HEADER_FIELD_BYTES);
     hd_buf_init(&sig, 2048);
     hd_buf_init(&b64, 4096);
     uint8_t bh[32], hh[32];
-    int rc = hd_msg_parse(msg, NULL, &m, err);
+    hd_msg *m = NULL;
+    int rc = dkim_parse_message(msg, &crlf_copy, &m, err);
     if (rc != 0)
         goto out;
     if (hd_msg_find(m, "From", 0) == (size_t)-1) {

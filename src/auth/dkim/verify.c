@@ -44,6 +44,8 @@ struct hd_dkim_verifier {
     vquery *queries;
     size_t nqueries;
     EVP_MD_CTX *md;
+    EVP_MD *sha256, *sha1; /* fetched once: an implicit fetch per digest
+                            * costs as much as hashing a short message */
     hd_buf scratch;
 };
 
@@ -79,8 +81,10 @@ void hd_dkim_verify_opts_init(hd_dkim_verify_opts *o, int64_t now)
 int hd_dkim_verifier_new(const hd_dkim_verify_opts *opts, hd_dkim_verifier **out, hd_err *err)
 {
     hd_dkim_verifier *v = calloc(1, sizeof *v);
-    if (v == NULL || (v->md = EVP_MD_CTX_new()) == NULL) {
-        free(v);
+    if (v == NULL || (v->md = EVP_MD_CTX_new()) == NULL ||
+        (v->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+        (v->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL)) == NULL) {
+        hd_dkim_verifier_free(v);
         return hd_err_set(err, HD_ENOMEM, NULL);
     }
     v->opts = *opts;
@@ -118,6 +122,8 @@ void hd_dkim_verifier_free(hd_dkim_verifier *v)
         return;
     verifier_reset(v);
     EVP_MD_CTX_free(v->md);
+    EVP_MD_free(v->sha256);
+    EVP_MD_free(v->sha1);
     hd_buf_free(&v->scratch);
     free(v);
 }
@@ -286,9 +292,9 @@ static void check_tags(hd_dkim_verifier *v, vsig *s, const hd_taglist *t)
         return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "b= is empty");
 }
 
-static const EVP_MD *sig_md(const vsig *s)
+static const EVP_MD *sig_md(const hd_dkim_verifier *v, const vsig *s)
 {
-    return s->sha1 ? EVP_sha1() : EVP_sha256();
+    return s->sha1 ? v->sha1 : v->sha256;
 }
 
 static int digest_final(EVP_MD_CTX *md, uint8_t *out, size_t want)
@@ -310,7 +316,7 @@ static int hash_body(hd_dkim_verifier *v, vsig *s, size_t idx, hd_dkim_canon bc,
             return 0;
         }
     }
-    if (EVP_DigestInit_ex(v->md, sig_md(s), NULL) != 1)
+    if (EVP_DigestInit_ex(v->md, sig_md(v, s), NULL) != 1)
         return HD_ECRYPTO;
     dkim_body_sink sink = {v->md, s->r.has_length ? s->r.body_length : UINT64_MAX, 0, 0, NULL};
     dkim_canon_body(bc, body, &sink);
@@ -356,7 +362,7 @@ static int hash_headers(hd_dkim_verifier *v, vsig *s, const hd_msg *m, const hd_
     hd_buf_free(&copy);
     if (rc != 0)
         return rc;
-    if (EVP_DigestInit_ex(v->md, sig_md(s), NULL) != 1 || EVP_DigestUpdate(v->md, c->p, c->len) != 1)
+    if (EVP_DigestInit_ex(v->md, sig_md(v, s), NULL) != 1 || EVP_DigestUpdate(v->md, c->p, c->len) != 1)
         return HD_ECRYPTO;
     return digest_final(v->md, s->hh, s->hlen);
 }
@@ -429,13 +435,8 @@ int hd_dkim_verify_start(hd_dkim_verifier *v, hd_slice msg, hd_err *err)
                           msg.len, v->opts.max_message_bytes);
     hd_buf crlf;
     hd_buf_init(&crlf, v->opts.max_message_bytes * 2);
-    if (hd_mail_has_bare_lf(msg)) {
-        if (hd_mail_to_crlf(msg, &crlf) != 0)
-            return hd_err_set(err, HD_ENOMEM, NULL);
-        msg = hd_buf_slice(&crlf);
-    }
     hd_msg *m = NULL;
-    int rc = hd_msg_parse(msg, NULL, &m, err);
+    int rc = dkim_parse_message(msg, &crlf, &m, err);
     size_t total = rc == 0 ? hd_msg_count(m, "DKIM-Signature") : 0;
     if (rc == 0 && total > 0 && (v->sigs = calloc(total, sizeof *v->sigs)) == NULL)
         rc = hd_err_set(err, HD_ENOMEM, NULL);
