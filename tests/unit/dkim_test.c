@@ -491,6 +491,59 @@ static void test_authentication_results_fragment(void **state)
     hd_buf_free(&ar);
 }
 
+
+/* l= (RFC 6376 §3.5, §8.2): verified, and marked with how many body bytes
+ * lie beyond the signed length (a footer a mailing list added). */
+static void test_length_tag(void **state)
+{
+    static const struct {
+        const char *file;
+        uint64_t unsigned_bytes;
+    } cases[] = {
+        {"dkim-length.eml", 0},
+        {"dkim-length-footer.eml", 58}, /* 59 bytes; relaxed drops the SP of "-- " */
+    };
+    for (size_t c = 0; c < 2; c++) {
+        verdict v;
+        verify_file(TESTDATA("rfc8463/dns.zone"),
+                    tu_path(HERALD_SOURCE_DIR, tu_path("tests/vectors", cases[c].file)),
+                    1795751355 + 100, &v);
+        assert_int_equal(v.n, 1);
+        if (v.r[0].result != HD_DKIM_PASS)
+            fail_msg("%s: %s", cases[c].file, v.r[0].reason);
+        assert_true(v.r[0].has_length);
+        assert_int_equal(v.r[0].body_length, 54);
+        assert_int_equal(v.r[0].unsigned_bytes, cases[c].unsigned_bytes);
+        if (cases[c].unsigned_bytes > 0)
+            assert_non_null(strstr(v.r[0].reason, "58 body bytes unsigned"));
+    }
+}
+
+/* A selector published as a CNAME to the provider's record (the usual
+ * way to delegate signing) is followed. */
+static void test_selector_through_cname(void **state)
+{
+    keypair ed;
+    make_key(HD_KEY_ED25519, 0, &ed);
+    hd_buf z, m;
+    hd_buf_init(&z, 1 << 16);
+    hd_buf_init(&m, 1 << 20);
+    zone_add(&z, "ed.example-esp.net", ed.record);
+    hd_buf_append_cstr(&z, "ed._domainkey.example.com. IN CNAME ed.example-esp.net.\n");
+    hd_dns *dns = zone_text(hd_buf_cstr(&z));
+    sign_msg(ed.key, "ed", HD_DKIM_RELAXED, HD_DKIM_RELAXED, NULL, hd_slice_cstr(sample_msg), &m);
+    hd_buf_append_cstr(&m, sample_msg);
+    verdict v;
+    verify_with(dns, hd_buf_slice(&m), 1700000100, &v);
+    assert_int_equal(v.n, 1);
+    if (v.r[0].result != HD_DKIM_PASS)
+        fail_msg("%s", v.r[0].reason);
+    hd_buf_free(&z);
+    hd_buf_free(&m);
+    hd_dns_free(dns);
+    hd_key_free(ed.key);
+}
+
 /* Sign refuses what it must: no From, bad names, a tiny key. */
 static void test_signer_refusals(void **state)
 {
@@ -572,6 +625,8 @@ int main(void)
         cmocka_unit_test(test_failure_reasons),
         cmocka_unit_test(test_signature_limit),
         cmocka_unit_test(test_authentication_results_fragment),
+        cmocka_unit_test(test_length_tag),
+        cmocka_unit_test(test_selector_through_cname),
         cmocka_unit_test(test_signer_refusals),
         cmocka_unit_test(test_key_loading),
     };
