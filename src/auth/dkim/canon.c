@@ -73,6 +73,20 @@ static bool relaxed_trouble(const uint8_t *p, size_t i, size_t end)
     return p[i] == ' ' && i + 1 < end && (p[i + 1] == ' ' || p[i + 1] == '\t' || p[i + 1] == '\r');
 }
 
+#ifdef __SSE2__
+/* Trouble bytes among p[0..15] (reads p[16] too): a tab, or a space
+ * followed by SP, HTAB or CR. */
+static inline __m128i trouble16(const uint8_t *p)
+{
+    const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), cr = _mm_set1_epi8('\r');
+    __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
+    __m128i next_ws = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, sp), _mm_cmpeq_epi8(b, tab)),
+                                   _mm_cmpeq_epi8(b, cr));
+    return _mm_or_si128(_mm_cmpeq_epi8(a, tab), _mm_and_si128(_mm_cmpeq_epi8(a, sp), next_ws));
+}
+#endif
+
 /* Offset of the first trouble byte at or after i, or end. Almost all of a
  * body is single spaces between words, which stay as they are; this scan
  * is what lets those spans go to the hash untouched. With SSE2 (every
@@ -80,14 +94,13 @@ static bool relaxed_trouble(const uint8_t *p, size_t i, size_t end)
 static size_t next_trouble(const uint8_t *p, size_t i, size_t end)
 {
 #ifdef __SSE2__
-    const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), cr = _mm_set1_epi8('\r');
-    while (i + 17 <= end) { /* a = p[i..i+15], b = p[i+1..i+16] */
-        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 1));
-        __m128i next_ws = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, sp), _mm_cmpeq_epi8(b, tab)),
-                                       _mm_cmpeq_epi8(b, cr));
-        __m128i t = _mm_or_si128(_mm_cmpeq_epi8(a, tab), _mm_and_si128(_mm_cmpeq_epi8(a, sp), next_ws));
-        int mask = _mm_movemask_epi8(t);
+    while (i + 33 <= end) { /* two blocks a step, one branch */
+        if (_mm_movemask_epi8(_mm_or_si128(trouble16(p + i), trouble16(p + i + 16))) != 0)
+            break;
+        i += 32;
+    }
+    while (i + 17 <= end) {
+        int mask = _mm_movemask_epi8(trouble16(p + i));
         if (mask != 0)
             return i + (size_t)__builtin_ctz((unsigned)mask);
         i += 16;

@@ -27,7 +27,7 @@ typedef struct vsig {
     uint8_t bh_want[32], bh_got[32], hh[32];
     size_t hlen;           /* digest length: 32, or 20 for sha1 */
     hd_buf b;              /* decoded b= */
-    char *b64;             /* b= without whitespace, for header.b */
+    char b64[96];          /* start of b= without whitespace, for header.b */
     char qname[HD_LIMIT_DNS_NAME + 16];
     dkim_keyrec *key;      /* reference, once known */
 } vsig;
@@ -103,7 +103,6 @@ static void verifier_reset(hd_dkim_verifier *v)
 {
     for (size_t i = 0; i < v->nsigs; i++) {
         hd_buf_free(&v->sigs[i].b);
-        free(v->sigs[i].b64);
         dkim_keyrec_release(v->sigs[i].key);
     }
     free(v->sigs);
@@ -411,12 +410,7 @@ static int start_one(hd_dkim_verifier *v, size_t idx, const hd_msg *m, size_t fi
     check_tags(v, s, &t);
     if (s->decided)
         return 0;
-    const hd_tag *b = hd_tag_get(&t, "b");
-    hd_buf b64;
-    hd_buf_init(&b64, b->value.len);
-    if (hd_tag_strip_wsp(b->value, &b64) != 0)
-        return HD_ENOMEM;
-    s->b64 = (char *)hd_buf_steal(&b64, NULL);
+    copy_text(s->b64, sizeof s->b64, hd_tag_get(&t, "b")->value);
     hd_dkim_canon hc, bc;
     dkim_parse_canon(hd_slice_cstr(s->r.canon), &hc, &bc);
     int rc = hash_body(v, s, idx, bc, hd_msg_body(m));
@@ -571,12 +565,12 @@ static void set_header_b(hd_dkim_verifier *v)
 {
     for (size_t i = 0; i < v->nsigs; i++) {
         vsig *s = &v->sigs[i];
-        if (s->b64 == NULL)
+        if (s->b64[0] == '\0')
             continue;
         size_t len = strlen(s->b64), want = len < 8 ? len : 8;
         for (size_t k = 0; k < v->nsigs; k++) {
             const char *o = v->sigs[k].b64;
-            if (k == i || o == NULL)
+            if (k == i || o[0] == '\0')
                 continue;
             size_t common = 0;
             while (s->b64[common] && s->b64[common] == o[common])
