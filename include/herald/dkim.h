@@ -142,7 +142,7 @@ void hd_dkim_keycache_free(hd_dkim_keycache *cache);
 typedef struct hd_dkim_verify_opts {
     size_t max_signatures;     /* 0: HD_LIMIT_DKIM_SIGNATURES */
     int64_t now;               /* Unix time for x= and t= checks */
-    int64_t clock_skew;        /* seconds t= may lie in the future; default 300 */
+    int64_t clock_skew;        /* seconds t= may lie in the future; default 86400 */
     unsigned min_rsa_bits;     /* 0: HD_LIMIT_DKIM_RSA_MIN_BITS */
     bool allow_sha1;           /* accept rsa-sha1 (RFC 8301 says no); default false */
     hd_dkim_keycache *cache;   /* borrowed, may be NULL */
