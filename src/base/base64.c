@@ -51,6 +51,20 @@ int hd_b64_decode(hd_slice in, hd_b64_mode mode, hd_buf *out, hd_err *err)
         return hd_err_set(err, rc, "base64: %zu bytes do not fit", in.len);
 
     for (size_t i = 0; i < in.len; i++) {
+        /* fast path: four alphabet characters at a group boundary */
+        if (ndata % 4 == 0 && npad == 0 && i + 4 <= in.len) {
+            uint8_t a = b64_table[in.p[i]], b = b64_table[in.p[i + 1]],
+                    c = b64_table[in.p[i + 2]], d = b64_table[in.p[i + 3]];
+            if ((a | b | c | d) < 64) {
+                uint32_t g = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | d;
+                out->p[out->len++] = (uint8_t)(g >> 16);
+                out->p[out->len++] = (uint8_t)(g >> 8);
+                out->p[out->len++] = (uint8_t)g;
+                ndata += 4;
+                i += 3;
+                continue;
+            }
+        }
         uint8_t v = b64_table[in.p[i]];
         if (v == B64_WSP && mode == HD_B64_IGNORE_WSP)
             continue;

@@ -238,6 +238,12 @@ const char *dkim_canon_name(hd_dkim_canon c)
     return c == HD_DKIM_SIMPLE ? "simple" : "relaxed";
 }
 
+/* Same field name? Lengths first: most pairs differ there. */
+static inline bool same_name(hd_slice a, hd_slice b)
+{
+    return a.len == b.len && hd_slice_caseeq(a, b);
+}
+
 size_t dkim_select_headers(const hd_msg *msg, const hd_slice *names, size_t nnames,
                            size_t *out)
 {
@@ -247,10 +253,10 @@ size_t dkim_select_headers(const hd_msg *msg, const hd_slice *names, size_t nnam
          * counted from the bottom, are used already */
         size_t used = 0;
         for (size_t e = 0; e < k; e++)
-            used += hd_slice_caseeq(names[e], names[k]);
+            used += same_name(names[e], names[k]);
         out[k] = (size_t)-1;
         for (size_t f = nfields; f-- > 0;) {
-            if (!hd_slice_caseeq(hd_msg_field(msg, f)->name, names[k]))
+            if (!same_name(hd_msg_field(msg, f)->name, names[k]))
                 continue;
             if (used-- == 0) {
                 out[k] = f;

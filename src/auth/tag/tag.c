@@ -62,7 +62,8 @@ static int parse_spec(hd_slice t, size_t i, hd_taglist *out, size_t *next, hd_er
         i++;
     }
     for (size_t k = 0; k < out->n; k++)
-        if (hd_slice_eq(out->tags[k].name, name))
+        if (out->tags[k].name.len == name.len && out->tags[k].name.p[0] == name.p[0] &&
+            hd_slice_eq(out->tags[k].name, name))
             return hd_err_set(err, HD_ESYNTAX, "offset %zu: duplicate tag \"%.*s\"",
                               name_start, (int)name.len, (const char *)name.p);
     if (out->n == HD_LIMIT_TAGS)
@@ -99,9 +100,11 @@ int hd_tag_parse(hd_slice text, hd_taglist *out, hd_err *err)
 const hd_tag *hd_tag_get(const hd_taglist *list, const char *name)
 {
     size_t len = strlen(name);
-    for (size_t i = 0; i < list->n; i++)
-        if (list->tags[i].name.len == len && memcmp(list->tags[i].name.p, name, len) == 0)
+    for (size_t i = 0; i < list->n; i++) {
+        hd_slice n = list->tags[i].name;
+        if (n.len == len && n.p[0] == (uint8_t)name[0] && memcmp(n.p, name, len) == 0)
             return &list->tags[i];
+    }
     return NULL;
 }
 
