@@ -45,10 +45,11 @@ h() { grep "^RESULT herald $1 " "$work/herald.txt" | awk '{print $(NF-1)}'; }
 
 echo "## peers"
 pyb="/usr/bin/python3 $shared/peers/dkim_py_bench.py"
-py_rsa_sign=$($pyb sign --alg rsa --keys "$k" --in "$work/corpus" --out "$work/py-rsa" | tee /dev/stderr | rate)
-py_ed_sign=$($pyb sign --alg ed --keys "$k" --in "$work/corpus" --out "$work/py-ed" | tee /dev/stderr | rate)
-py_rsa_verify=$($pyb verify --keys "$k" --in "$work/py-rsa" --label rsa-sha256 | tee /dev/stderr | rate)
-py_ed_verify=$($pyb verify --keys "$k" --in "$work/py-ed" --label ed25519-sha256 | tee /dev/stderr | rate)
+peer() { local line; line=$("$@"); echo "$line" >&2; echo "$line" | rate; }
+py_rsa_sign=$(peer $pyb sign --alg rsa --keys "$k" --in "$work/corpus" --out "$work/py-rsa")
+py_ed_sign=$(peer $pyb sign --alg ed --keys "$k" --in "$work/corpus" --out "$work/py-ed")
+py_rsa_verify=$(peer $pyb verify --keys "$k" --in "$work/py-rsa" --label rsa-sha256)
+py_ed_verify=$(peer $pyb verify --keys "$k" --in "$work/py-ed" --label ed25519-sha256)
 odk_rsa_sign=NA
 if [ -x /usr/sbin/opendkim ]; then
   printf 'Mode s\nDomain example.org\nSelector rsa2048\nKeyFile %s\nSignatureAlgorithm rsa-sha256\nCanonicalization relaxed/relaxed\nSyslog no\nRequireSafeKeys false\n' \
