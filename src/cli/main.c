@@ -14,6 +14,7 @@ static int cmd_version(int argc, char **argv)
 
 static const cli_cmd commands[] = {
     {"dkim", cmd_dkim, "DKIM keys, signing and verification"},
+    {"spf", cmd_spf, "SPF evaluation (RFC 7208)"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

@@ -1,0 +1,78 @@
+/*
+ * output.c - the verdict as header fields: Received-SPF (RFC 7208 §9.1)
+ * and the Authentication-Results fragment (RFC 8601 §2.7.2).
+ */
+#include "spf_int.h"
+
+#include <string.h>
+
+/* Copy text into a comment or quoted string: only printable ASCII, with
+ * the delimiters that could end it replaced. */
+static int append_safe(hd_buf *out, const char *s, const char *bad)
+{
+    int rc = 0;
+    for (; *s && rc == 0; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c > 0x7e || strchr(bad, c) != NULL)
+            c = '?';
+        rc = hd_buf_append_byte(out, c);
+    }
+    return rc;
+}
+
+int hd_spf_received_spf(const hd_spf *spf, hd_buf *out)
+{
+    const hd_spf_verdict *v = hd_spf_get_verdict(spf);
+    int rc = hd_buf_printf(out, "Received-SPF: %s (", hd_spf_result_name(v->result));
+    if (rc == 0)
+        rc = append_safe(out, v->reason, "()\\");
+    if (rc == 0)
+        rc = hd_buf_printf(out, ") client-ip=%s;", hd_spf__client_ip(spf));
+    if (rc == 0 && strcmp(v->identity, "mailfrom") == 0) {
+        rc = hd_buf_append_cstr(out, " envelope-from=\"");
+        if (rc == 0)
+            rc = append_safe(out, v->sender, "\"\\");
+        if (rc == 0)
+            rc = hd_buf_append_cstr(out, "\";");
+    }
+    if (rc == 0 && hd_spf__helo(spf)[0]) {
+        rc = hd_buf_append_cstr(out, " helo=");
+        if (rc == 0)
+            rc = append_safe(out, hd_spf__helo(spf), " ;\"\\()");
+        if (rc == 0)
+            rc = hd_buf_append_byte(out, ';');
+    }
+    if (rc == 0 && v->mechanism[0] && strcmp(v->mechanism, "default") != 0) {
+        rc = hd_buf_append_cstr(out, " mechanism=\"");
+        if (rc == 0)
+            rc = append_safe(out, v->mechanism, "\"\\");
+        if (rc == 0)
+            rc = hd_buf_append_cstr(out, "\";");
+    }
+    if (rc == 0 && (v->result == HD_SPF_PERMERROR || v->result == HD_SPF_TEMPERROR)) {
+        rc = hd_buf_append_cstr(out, " problem=\"");
+        if (rc == 0)
+            rc = append_safe(out, v->reason, "\"\\");
+        if (rc == 0)
+            rc = hd_buf_append_cstr(out, "\";");
+    }
+    if (rc == 0)
+        rc = hd_buf_printf(out, " identity=%s", v->identity);
+    return rc;
+}
+
+int hd_spf_to_ar(const hd_spf *spf, hd_buf *out)
+{
+    const hd_spf_verdict *v = hd_spf_get_verdict(spf);
+    int rc = hd_buf_printf(out, "spf=%s (", hd_spf_result_name(v->result));
+    if (rc == 0)
+        rc = append_safe(out, v->reason, "()\\");
+    if (rc == 0)
+        rc = hd_buf_append_cstr(out, ") ");
+    bool helo = strcmp(v->identity, "helo") == 0;
+    if (rc == 0)
+        rc = hd_buf_append_cstr(out, helo ? "smtp.helo=" : "smtp.mailfrom=");
+    if (rc == 0)
+        rc = append_safe(out, helo ? v->domain : v->sender, " ;\"\\()");
+    return rc;
+}

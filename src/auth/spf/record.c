@@ -1,0 +1,395 @@
+/*
+ * record.c - SPF record syntax (RFC 7208 §4.6, §5, §6, §12).
+ *
+ * The whole record is parsed before anything is evaluated, so a syntax
+ * error anywhere is a permerror (§4.6: "If there are any syntax errors
+ * anywhere in the record, check_host() returns immediately with the
+ * result permerror") that names the term and the offset.
+ */
+#include "spf_int.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    spf_kind kind;
+} mechanisms[] = {
+    {"all", SPF_ALL}, {"include", SPF_INCLUDE}, {"a", SPF_A},     {"mx", SPF_MX},
+    {"ptr", SPF_PTR}, {"ip4", SPF_IP4},         {"ip6", SPF_IP6}, {"exists", SPF_EXISTS},
+};
+
+const char *spf_kind_name(spf_kind k)
+{
+    static const char *const names[] = {"all", "include", "a",        "mx",  "ptr",    "ip4",
+                                        "ip6", "exists",  "redirect", "exp", "modifier"};
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+bool spf_kind_counts(spf_kind k)
+{
+    return k == SPF_INCLUDE || k == SPF_A || k == SPF_MX || k == SPF_PTR || k == SPF_EXISTS ||
+           k == SPF_REDIRECT;
+}
+
+static bool is_alpha(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* A term's error: the message says where and what. */
+__attribute__((format(printf, 3, 4)))
+static int term_error(hd_err *err, const spf_term *t, const char *fmt, ...)
+{
+    char why[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return hd_err_set(err, HD_ESYNTAX, "at offset %zu: term \"%.*s\": %s", t->offset,
+                      (int)(t->text.len > 80 ? 80 : t->text.len), (const char *)t->text.p, why);
+}
+
+/* macro-string (§7.1): literals %x21-24 / %x26-7E and the macro-expands;
+ * checks syntax only. Returns the offset of a bad byte, or -1. */
+static long macro_string_bad(hd_slice s, bool *has_p)
+{
+    static const char letters[] = "slodiphcrtvSLODIPHCRTV";
+    for (size_t i = 0; i < s.len; i++) {
+        uint8_t c = s.p[i];
+        if (c != '%') {
+            if (c < 0x21 || c > 0x7e)
+                return (long)i;
+            continue;
+        }
+        if (i + 1 >= s.len)
+            return (long)i;
+        uint8_t n = s.p[i + 1];
+        if (n == '%' || n == '_' || n == '-') {
+            i++;
+            continue;
+        }
+        if (n != '{' || i + 2 >= s.len || strchr(letters, s.p[i + 2]) == NULL || s.p[i + 2] == 0)
+            return (long)i;
+        if (has_p != NULL && (s.p[i + 2] == 'p' || s.p[i + 2] == 'P'))
+            *has_p = true;
+        size_t j = i + 3;
+        while (j < s.len && is_digit(s.p[j]))
+            j++;
+        if (j < s.len && (s.p[j] == 'r' || s.p[j] == 'R'))
+            j++;
+        while (j < s.len && strchr(".-+,/_=", s.p[j]) != NULL && s.p[j] != 0)
+            j++;
+        if (j >= s.len || s.p[j] != '}')
+            return (long)i;
+        i = j;
+    }
+    return -1;
+}
+
+bool spf_spec_needs_p(hd_slice spec)
+{
+    bool p = false;
+    macro_string_bad(spec, &p);
+    return p;
+}
+
+/* domain-end (§7.1): the last label of a domain-spec that ends in a
+ * literal must be a toplabel, not all digits; a spec ending in a macro
+ * is checked after expansion. */
+static bool domain_end_ok(hd_slice s)
+{
+    if (s.len > 0 && s.p[s.len - 1] == '}')
+        return true;
+    if (s.len > 0 && s.p[s.len - 1] == '.')
+        s.len--;
+    size_t start = s.len;
+    while (start > 0 && s.p[start - 1] != '.')
+        start--;
+    if (start == 0) /* a single label cannot be a domain-spec */
+        return false;
+    hd_slice label = hd_slice_make(s.p + start, s.len - start);
+    if (label.len == 0 || label.p[0] == '-' || label.p[label.len - 1] == '-')
+        return false;
+    bool alpha = false;
+    for (size_t i = 0; i < label.len; i++) {
+        uint8_t c = label.p[i];
+        if (!is_alpha(c) && !is_digit(c) && c != '-')
+            return false;
+        alpha |= is_alpha(c) || c == '-';
+    }
+    return alpha;
+}
+
+static int check_domain_spec(const spf_term *t, hd_slice spec, hd_err *err)
+{
+    if (spec.len == 0)
+        return term_error(err, t, "empty domain-spec");
+    long bad = macro_string_bad(spec, NULL);
+    if (bad >= 0)
+        return term_error(err, t, "bad macro or character at domain-spec offset %ld", bad);
+    if (!domain_end_ok(spec))
+        return term_error(err, t, "the domain must end in a valid top-level label");
+    return 0;
+}
+
+/* "/N" with N in 0..max, no leading zero (§12 ip4-cidr-length). */
+static int parse_cidr(hd_slice s, int max, int *out)
+{
+    if (s.len == 0 || s.len > 3 || (s.p[0] == '0' && s.len > 1))
+        return -1;
+    int v = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        if (!is_digit(s.p[i]))
+            return -1;
+        v = v * 10 + (s.p[i] - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Split a trailing dual-cidr-length ("/24", "//64", "/24//64") off arg. */
+static int split_dual_cidr(const spf_term *t, hd_slice *arg, int *c4, int *c6, bool v4ok,
+                           bool v6ok, hd_err *err)
+{
+    hd_slice a = *arg;
+    size_t dd = (size_t)-1;
+    for (size_t i = 0; i + 1 < a.len; i++)
+        if (a.p[i] == '/' && a.p[i + 1] == '/')
+            dd = i;
+    if (dd != (size_t)-1) {
+        if (!v6ok || parse_cidr(hd_slice_make(a.p + dd + 2, a.len - dd - 2), 128, c6) != 0)
+            return term_error(err, t, "bad IPv6 prefix length");
+        a.len = dd;
+    }
+    size_t slash = a.len;
+    while (slash > 0 && a.p[slash - 1] != '/')
+        slash--;
+    if (slash > 0) {
+        if (!v4ok || parse_cidr(hd_slice_make(a.p + slash, a.len - slash), v6ok && !v4ok ? 128 : 32,
+                                c4) != 0)
+            return term_error(err, t, "bad prefix length");
+        a.len = slash - 1;
+    }
+    *arg = a;
+    return 0;
+}
+
+static int parse_ip(const spf_term *t, spf_term *out, hd_slice arg, int af, hd_err *err)
+{
+    char text[64];
+    if (arg.len == 0 || arg.len >= sizeof text)
+        return term_error(err, t, "missing or overlong address");
+    memcpy(text, arg.p, arg.len);
+    text[arg.len] = '\0';
+    if (inet_pton(af, text, out->addr) != 1)
+        return term_error(err, t, "\"%s\" is not an IPv%d address", text, af == AF_INET ? 4 : 6);
+    return 0;
+}
+
+/* A mechanism: [qualifier] name [":" arg] [cidr]. */
+static int parse_mechanism(spf_term *t, hd_slice body, hd_err *err)
+{
+    size_t nlen = 0;
+    while (nlen < body.len && body.p[nlen] != ':' && body.p[nlen] != '/')
+        nlen++;
+    hd_slice name = hd_slice_make(body.p, nlen);
+    size_t k;
+    for (k = 0; k < sizeof mechanisms / sizeof mechanisms[0]; k++)
+        if (hd_slice_caseeq_cstr(name, mechanisms[k].name))
+            break;
+    if (k == sizeof mechanisms / sizeof mechanisms[0])
+        return term_error(err, t, "unknown mechanism");
+    t->kind = mechanisms[k].kind;
+    t->cidr4 = 32;
+    t->cidr6 = 128;
+    bool colon = nlen < body.len && body.p[nlen] == ':';
+    hd_slice arg = colon ? hd_slice_make(body.p + nlen + 1, body.len - nlen - 1)
+                         : hd_slice_make(body.p + nlen, body.len - nlen);
+    switch (t->kind) {
+    case SPF_ALL:
+        return arg.len == 0 && !colon ? 0 : term_error(err, t, "\"all\" takes no argument");
+    case SPF_INCLUDE:
+    case SPF_EXISTS:
+        if (!colon)
+            return term_error(err, t, "needs \":domain\"");
+        t->spec = arg;
+        return check_domain_spec(t, arg, err);
+    case SPF_PTR:
+        if (!colon && arg.len > 0)
+            return term_error(err, t, "\"ptr\" takes no prefix length");
+        t->spec = arg;
+        return colon ? check_domain_spec(t, arg, err) : 0;
+    case SPF_A:
+    case SPF_MX:
+        if (!colon && arg.len > 0 && arg.p[0] != '/')
+            return term_error(err, t, "unexpected text after the mechanism");
+        if (split_dual_cidr(t, &arg, &t->cidr4, &t->cidr6, true, true, err) != 0)
+            return HD_ESYNTAX;
+        t->spec = arg;
+        return colon ? check_domain_spec(t, arg, err) : 0;
+    case SPF_IP4:
+    case SPF_IP6: {
+        if (!colon)
+            return term_error(err, t, "needs \":address\"");
+        bool v4 = t->kind == SPF_IP4;
+        size_t slash = arg.len;
+        while (slash > 0 && arg.p[slash - 1] != '/')
+            slash--;
+        if (slash > 0) {
+            int *c = v4 ? &t->cidr4 : &t->cidr6;
+            if (parse_cidr(hd_slice_make(arg.p + slash, arg.len - slash), v4 ? 32 : 128, c) != 0)
+                return term_error(err, t, "bad prefix length");
+            arg.len = slash - 1;
+        }
+        return parse_ip(t, t, arg, v4 ? AF_INET : AF_INET6, err);
+    }
+    default:
+        return term_error(err, t, "unknown mechanism");
+    }
+}
+
+/* name "=" macro-string (§6, §12 unknown-modifier). */
+static int parse_modifier(spf_term *t, size_t eq, hd_err *err)
+{
+    hd_slice name = hd_slice_make(t->text.p, eq);
+    hd_slice value = hd_slice_make(t->text.p + eq + 1, t->text.len - eq - 1);
+    if (name.len == 0 || !is_alpha(name.p[0]))
+        return term_error(err, t, "a modifier name must start with a letter");
+    for (size_t i = 1; i < name.len; i++) {
+        uint8_t c = name.p[i];
+        if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_' && c != '.')
+            return term_error(err, t, "bad character in the modifier name");
+    }
+    t->spec = value;
+    if (hd_slice_caseeq_cstr(name, "redirect")) {
+        t->kind = SPF_REDIRECT;
+        return check_domain_spec(t, value, err);
+    }
+    if (hd_slice_caseeq_cstr(name, "exp")) {
+        t->kind = SPF_EXP;
+        return check_domain_spec(t, value, err);
+    }
+    t->kind = SPF_UNKNOWN_MOD;
+    long bad = macro_string_bad(value, NULL);
+    return bad < 0 ? 0 : term_error(err, t, "bad macro at value offset %ld", bad);
+}
+
+static int parse_term(spf_term *t, hd_err *err)
+{
+    /* a modifier has '=' before any ':' or '/' (mechanism arguments may
+     * hold '=' as a macro delimiter) */
+    for (size_t i = 0; i < t->text.len; i++) {
+        uint8_t c = t->text.p[i];
+        if (c == '=')
+            return parse_modifier(t, i, err);
+        if (c == ':' || c == '/')
+            break;
+    }
+    hd_slice body = t->text;
+    t->qualifier = '+';
+    if (body.len > 0 && strchr("+-~?", body.p[0]) != NULL && body.p[0] != 0) {
+        t->qualifier = (char)body.p[0];
+        body.p++;
+        body.len--;
+    }
+    return parse_mechanism(t, body, err);
+}
+
+void spf_record_free(spf_record *rec)
+{
+    free(rec->terms);
+    rec->terms = NULL;
+    rec->n = 0;
+}
+
+int spf_record_parse(hd_slice record, spf_record *rec, hd_err *err)
+{
+    memset(rec, 0, sizeof *rec);
+    if (record.len < 6 || !hd_slice_caseeq_cstr(hd_slice_make(record.p, 6), "v=spf1") ||
+        (record.len > 6 && record.p[6] != ' '))
+        return hd_err_set(err, HD_ESYNTAX, "at offset 0: the record does not start with \"v=spf1 \"");
+    size_t cap = 0;
+    size_t i = 6;
+    while (i < record.len) {
+        if (record.p[i] == ' ') {
+            i++;
+            continue;
+        }
+        size_t start = i;
+        while (i < record.len && record.p[i] != ' ')
+            i++;
+        if (rec->n == SPF_MAX_TERMS) {
+            spf_record_free(rec);
+            return hd_err_set(err, HD_ELIMIT, "at offset %zu: more than %d terms", start,
+                              SPF_MAX_TERMS);
+        }
+        if (rec->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            spf_term *nt = realloc(rec->terms, cap * sizeof *nt);
+            if (nt == NULL) {
+                spf_record_free(rec);
+                return hd_err_set(err, HD_ENOMEM, NULL);
+            }
+            rec->terms = nt;
+        }
+        spf_term *t = &rec->terms[rec->n++];
+        memset(t, 0, sizeof *t);
+        t->text = hd_slice_make(record.p + start, i - start);
+        t->offset = start;
+        int rc = parse_term(t, err);
+        for (size_t k = 0; rc == 0 && k + 1 < rec->n; k++)
+            if ((t->kind == SPF_REDIRECT || t->kind == SPF_EXP) && rec->terms[k].kind == t->kind)
+                rc = term_error(err, t, "a second %s= (RFC 7208 §6)", spf_kind_name(t->kind));
+        if (rc != 0) {
+            spf_record_free(rec);
+            return rc;
+        }
+    }
+    /* pointers only now: the array no longer moves */
+    for (size_t k = 0; k < rec->n; k++) {
+        if (rec->terms[k].kind == SPF_REDIRECT)
+            rec->redirect = &rec->terms[k];
+        else if (rec->terms[k].kind == SPF_EXP)
+            rec->exp = &rec->terms[k];
+    }
+    return 0;
+}
+
+int hd_spf_record_check(hd_slice record, hd_err *err)
+{
+    spf_record rec;
+    int rc = spf_record_parse(record, &rec, err);
+    if (rc == 0)
+        spf_record_free(&rec);
+    return rc;
+}
+
+bool spf_domain_ok(const char *d)
+{
+    size_t len = strlen(d);
+    if (len > 0 && d[len - 1] == '.')
+        len--;
+    if (len == 0 || len > 253)
+        return false;
+    size_t start = 0, labels = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && d[i] != '.')
+            continue;
+        if (i - start == 0 || i - start > 63)
+            return false;
+        labels++;
+        start = i + 1;
+    }
+    return labels >= 2; /* §4.3: a multi-label domain name */
+}
