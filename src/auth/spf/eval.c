@@ -822,17 +822,18 @@ int hd_spf_step(hd_spf *s, const char **qname, uint16_t *qtype, hd_err *err)
                  "%s does not designate %s as a permitted sender", s->v.domain, s->ip_text);
     if (s->v.reason[0] == '\0' || r == HD_SPF_PASS || r == HD_SPF_FAIL || r == HD_SPF_SOFTFAIL ||
         r == HD_SPF_NEUTRAL) {
-        static const char *const verbs[] = {
-            [HD_SPF_PASS] = "designates %s as a permitted sender",
-            [HD_SPF_FAIL] = "does not designate %s as a permitted sender",
-            [HD_SPF_SOFTFAIL] = "does not designate %s as a permitted sender, but asks to accept (~)",
-            [HD_SPF_NEUTRAL] = "makes no assertion about %s",
-        };
-        char what[200];
-        if ((unsigned)r < sizeof verbs / sizeof verbs[0] && verbs[r] != NULL) {
-            snprintf(what, sizeof what, verbs[r], s->ip_text);
-            snprintf(s->v.reason, sizeof s->v.reason, "%s %s", s->v.domain, what);
-        }
+        const char *d = s->v.domain, *ip = s->ip_text;
+        char *out = s->v.reason;
+        size_t n = sizeof s->v.reason;
+        if (r == HD_SPF_PASS)
+            snprintf(out, n, "%s designates %s as a permitted sender", d, ip);
+        else if (r == HD_SPF_FAIL)
+            snprintf(out, n, "%s does not designate %s as a permitted sender", d, ip);
+        else if (r == HD_SPF_SOFTFAIL)
+            snprintf(out, n, "%s does not designate %s as a permitted sender, but asks receivers "
+                             "to accept (softfail)", d, ip);
+        else if (r == HD_SPF_NEUTRAL)
+            snprintf(out, n, "%s makes no assertion about %s", d, ip);
     }
     s->done = true;
     deliver_trace(s);
