@@ -107,6 +107,7 @@ typedef enum hd_dkim_reason {
     HD_DKIM_R_VERSION,           /* v= not 1 */
     HD_DKIM_R_NOT_CHECKED,       /* beyond the signature limit */
     HD_DKIM_R_INTERNAL,          /* out of memory or the like */
+    HD_DKIM_R_UNSIGNED_FROM,     /* more From fields than h= covers (RFC 6376 §8.15) */
 } hd_dkim_reason;
 
 const char *hd_dkim_reason_name(hd_dkim_reason r);
@@ -132,6 +133,9 @@ typedef struct hd_dkim_result {
     size_t field_index;      /* index of the DKIM-Signature in the header */
 } hd_dkim_result;
 
+/* The key cache and the keys in it are for one thread: the verifiers
+ * that share a cache must run in the same thread (the daemon's event
+ * loop). */
 typedef struct hd_dkim_keycache hd_dkim_keycache; /* opaque */
 
 /* A cache of parsed key records, keyed by query name, honouring the DNS

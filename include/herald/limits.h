@@ -46,6 +46,10 @@
 #define HD_LIMIT_DKIM_RSA_MIN_BITS 1024
 /* Largest RSA key we sign with or accept: bounds verification cost. */
 #define HD_LIMIT_DKIM_RSA_MAX_BITS 8192
+/* Decoded b= bytes: an 8192-bit RSA signature is 1024 bytes. */
+#define HD_LIMIT_DKIM_SIGNATURE_BYTES 2048
+/* Private key files read (a PEM RSA-8192 key is about 6.5 KB). */
+#define HD_LIMIT_KEY_FILE_BYTES (64u * 1024)
 /* RFC 6376 §3.6.2.2: a key record may be split into several strings; a
  * TXT RRset beyond this is not a key record. */
 #define HD_LIMIT_DKIM_KEY_RECORD_BYTES 8192

@@ -126,7 +126,8 @@ static int parse_raw_seed(hd_slice text, EVP_PKEY **pkey)
     int rc = hd_b64_decode(hd_slice_trim_wsp(text), HD_B64_IGNORE_WSP, &seed, NULL);
     if (rc == 0 && seed.len == 32)
         *pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed.p, 32);
-    OPENSSL_cleanse(seed.p, seed.len);
+    if (seed.p != NULL) /* all of it: a failed decode resets len, not the bytes */
+        OPENSSL_cleanse(seed.p, seed.cap);
     hd_buf_free(&seed);
     return *pkey != NULL ? 0 : -1;
 }
@@ -134,7 +135,7 @@ static int parse_raw_seed(hd_slice text, EVP_PKEY **pkey)
 int hd_key_parse_private(hd_slice pem, const char *name, hd_key **out, hd_err *err)
 {
     EVP_PKEY *pkey = NULL;
-    if (pem.len > 64 * 1024)
+    if (pem.len > HD_LIMIT_KEY_FILE_BYTES)
         return hd_err_set(err, HD_EKEY, "%s: too large to be a private key", name);
     if (hd_slice_find(pem, hd_slice_cstr("-----BEGIN")) == (size_t)-1) {
         if (parse_raw_seed(pem, &pkey) != 0)
@@ -166,7 +167,7 @@ int hd_key_load_private(const char *path, hd_key **out, hd_err *err)
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return hd_err_set(err, HD_EIO, "%s: cannot open: %s", path, strerror(errno));
-    uint8_t buf[64 * 1024 + 1];
+    uint8_t buf[HD_LIMIT_KEY_FILE_BYTES + 1];
     size_t n = fread(buf, 1, sizeof buf, f);
     int read_error = ferror(f);
     fclose(f);

@@ -48,13 +48,17 @@ static dkim_keyrec *keyrec_error(hd_dkim_reason code, const char *fmt, ...)
     return k;
 }
 
+/* Is word one of the colon-separated entries of list (any number)? */
 static bool list_has(hd_slice list, const char *word)
 {
-    hd_slice parts[32];
-    size_t n = hd_tag_split(list, ':', parts, 32);
-    for (size_t i = 0; i < n; i++)
-        if (hd_slice_eq_cstr(parts[i], word))
+    size_t start = 0;
+    for (size_t i = 0; i <= list.len; i++) {
+        if (i < list.len && list.p[i] != ':')
+            continue;
+        if (hd_slice_eq_cstr(hd_slice_trim_wsp(hd_slice_make(list.p + start, i - start)), word))
             return true;
+        start = i + 1;
+    }
     return false;
 }
 
@@ -151,6 +155,8 @@ dkim_keyrec *dkim_keyrec_from_answer(const hd_dns_answer *ans, const char *name)
 {
     switch (ans->status) {
     case HD_DNS_OK:
+        if (ans->nrr == 0)
+            return keyrec_error(HD_DKIM_R_NO_KEY, "no key record at %s", name);
         break;
     case HD_DNS_NXDOMAIN:
     case HD_DNS_NODATA:

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct hd_dkim_signer {
     hd_dkim_sign_opts opts;
@@ -80,10 +81,16 @@ static int check_opts(const hd_dkim_sign_opts *o, hd_err *err)
             return hd_err_set(err, HD_EINVAL,
                               "identity \"%s\" is not within the signing domain %s (RFC 6376 §3.5 i=)",
                               o->identity, o->domain);
-        for (const char *p = o->identity; *p; p++)
-            if ((unsigned char)*p <= ' ' || *p == ';')
-                return hd_err_set(err, HD_EINVAL, "identity \"%s\" holds whitespace or ';'",
-                                  o->identity);
+        static const char specials[] = "!#$%&'*+-/=?^_`{|}~.";
+        for (const char *p = o->identity; p < at; p++) {
+            unsigned char c = (unsigned char)*p;
+            bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      strchr(specials, c) != NULL;
+            if (!ok || c == 0)
+                return hd_err_set(err, HD_EINVAL,
+                                  "identity \"%s\": the local part may hold only letters, digits "
+                                  "and !#$%%&'*+-/=?^_`{|}~. (RFC 5321 dot-string)", o->identity);
+        }
     }
     if (o->headers != NULL) {
         bool from = false;
@@ -143,6 +150,19 @@ int hd_dkim_signer_new(const hd_dkim_sign_opts *opts, hd_key *key, hd_dkim_signe
     }
     *out = s;
     return 0;
+}
+
+/* How many colon-separated entries of list equal name (any case). */
+static size_t count_name(const char *list, const char *name)
+{
+    size_t n = 0, len = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ':');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        n += l == len && strncasecmp(p, name, len) == 0;
+        p += l + (e != NULL);
+    }
+    return n;
 }
 
 /* The h= list for this message: the explicit list, or the default set
@@ -339,10 +359,21 @@ int hd_dkim_sign(hd_dkim_signer *s, hd_slice msg, hd_buf *out, hd_err *err)
         rc = hd_err_set(err, HD_EINVAL, "the message has no From field; it cannot be signed (RFC 6376 §5.4)");
         goto out;
     }
+    if (s->headers != NULL && count_name(s->headers, "DKIM-Signature") >
+                                  hd_msg_count(m, "DKIM-Signature")) {
+        /* RFC 6376 §3.7: the new signature cannot cover itself */
+        rc = hd_err_set(err, HD_EINVAL, "the header list names DKIM-Signature more often than the "
+                                        "message has such fields; a signature cannot sign itself");
+        goto out;
+    }
     if ((rc = body_hash(s, hd_msg_body(m), bh)) != 0 ||
         (rc = build_field(s, m, bh, &field)) != 0 ||
         (rc = header_hash(s, m, hd_buf_slice(&field), hh)) != 0) {
-        hd_err_set(err, rc, "building the signature failed: %s", hd_strerror(rc));
+        if (rc == HD_ELIMIT)
+            hd_err_set(err, rc, "the message has more than %d fields to sign (h= limit); sign "
+                                "with an explicit --headers list", HD_LIMIT_DKIM_SIGNED_HEADERS);
+        else
+            hd_err_set(err, rc, "building the signature failed: %s", hd_strerror(rc));
         goto out;
     }
     if ((rc = hd_key_sign_digest(s->key, hh, &sig, err)) != 0)

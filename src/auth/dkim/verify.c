@@ -28,6 +28,7 @@ typedef struct vsig {
     size_t hlen;           /* digest length: 32, or 20 for sha1 */
     hd_buf b;              /* decoded b= */
     char b64[96];          /* start of b= without whitespace, for header.b */
+    size_t signed_from;    /* how many times h= names From */
     char qname[HD_LIMIT_DNS_NAME + 16];
     dkim_keyrec *key;      /* reference, once known */
 } vsig;
@@ -63,7 +64,7 @@ static const char *const reason_names[] = {
     "rsa_sha1", "key_syntax", "key_mismatch", "no_key", "key_dns_temperror",
     "signature_syntax", "from_not_signed", "expired", "future_timestamp",
     "identity_not_in_domain", "strict_identity", "unknown_algorithm", "bad_version",
-    "not_checked", "internal_error",
+    "not_checked", "internal_error", "unsigned_from",
 };
 
 const char *hd_dkim_reason_name(hd_dkim_reason r)
@@ -152,9 +153,11 @@ static void copy_text(char *dst, size_t size, hd_slice v)
     dst[o] = '\0';
 }
 
+/* A decimal number up to INT64_MAX (t=, x=, l= all fit: RFC 6376 §3.5
+ * asks for 12 digits of t= and x=, 76 of l=, which no body reaches). */
 static int parse_uint(hd_slice v, uint64_t *out)
 {
-    if (v.len == 0 || v.len > 19) /* 19 digits always fit in 63 bits */
+    if (v.len == 0 || v.len > 19)
         return -1;
     uint64_t n = 0;
     for (size_t i = 0; i < v.len; i++) {
@@ -162,8 +165,37 @@ static int parse_uint(hd_slice v, uint64_t *out)
             return -1;
         n = n * 10 + (uint64_t)(v.p[i] - '0');
     }
+    if (n > (uint64_t)INT64_MAX)
+        return -1;
     *out = n;
     return 0;
+}
+
+/* RFC 5321 Local-part as a dot-string of atext (a quoted local part is
+ * refused: i= goes into Authentication-Results, and quoting is where
+ * injection hides). */
+static bool local_part_ok(hd_slice l)
+{
+    static const char specials[] = "!#$%&'*+-/=?^_`{|}~.";
+    for (size_t i = 0; i < l.len; i++) {
+        uint8_t c = l.p[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  (c < 0x80 && c != 0 && strchr(specials, c) != NULL) || c >= 0x80;
+        if (!ok)
+            return false;
+    }
+    return l.len == 0 || (l.p[0] != '.' && l.p[l.len - 1] != '.');
+}
+
+/* q= (§3.5): a colon-separated list that must name dns/txt. */
+static bool query_methods_ok(hd_slice q)
+{
+    hd_slice parts[HD_LIMIT_TAGS];
+    size_t n = hd_tag_split(q, ':', parts, HD_LIMIT_TAGS);
+    for (size_t i = 0; i < n; i++)
+        if (hd_slice_eq_cstr(parts[i], "dns/txt"))
+            return true;
+    return false;
 }
 
 /* RFC 6376 §6.1.1: the required tags, their syntax, and the checks that
@@ -210,7 +242,7 @@ static void check_tags(hd_dkim_verifier *v, vsig *s, const hd_taglist *t)
         return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "unknown canonicalization c=%.*s",
                       (int)(tc->value.len > 30 ? 30 : tc->value.len), (const char *)tc->value.p);
     snprintf(s->r.canon, sizeof s->r.canon, "%s/%s", dkim_canon_name(hc), dkim_canon_name(bc));
-    if (tq != NULL && hd_slice_find(tq->value, hd_slice_cstr("dns/txt")) == (size_t)-1)
+    if (tq != NULL && !query_methods_ok(tq->value))
         return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX,
                       "query method q= does not include dns/txt");
 
@@ -218,8 +250,13 @@ static void check_tags(hd_dkim_verifier *v, vsig *s, const hd_taglist *t)
     hd_slice names[HD_LIMIT_DKIM_SIGNED_HEADERS + 1];
     size_t nn = hd_tag_split(th->value, ':', names, HD_LIMIT_DKIM_SIGNED_HEADERS + 1);
     bool from = false;
-    for (size_t i = 0; i < nn; i++)
+    for (size_t i = 0; i < nn; i++) {
+        if (names[i].len == 0)
+            return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX,
+                          "h= has an empty header name (entry %zu)", i + 1);
         from |= hd_slice_caseeq_cstr(names[i], "from");
+        s->signed_from += hd_slice_caseeq_cstr(names[i], "from");
+    }
     if (nn > HD_LIMIT_DKIM_SIGNED_HEADERS)
         return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX,
                       "h= lists more than %d header fields", HD_LIMIT_DKIM_SIGNED_HEADERS);
@@ -236,6 +273,9 @@ static void check_tags(hd_dkim_verifier *v, vsig *s, const hd_taglist *t)
         if (at == 0)
             return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "i= has no '@'");
         hd_slice idd = hd_slice_make(ti->value.p + at, ti->value.len - at);
+        if (!local_part_ok(hd_slice_make(ti->value.p, at - 1)) || !dkim_domain_ok(idd))
+            return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX,
+                          "i= is not a valid address (RFC 6376 §3.5: [Local-part] \"@\" domain)");
         copy_text(s->id_domain, sizeof s->id_domain, idd);
         if (!dkim_identity_in_domain(idd, td->value))
             return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_IDENTITY,
@@ -261,9 +301,9 @@ static void check_tags(hd_dkim_verifier *v, vsig *s, const hd_taglist *t)
         if (parse_uint(tx->value, &n) != 0)
             return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "x= is not a number");
         s->r.expiration = (int64_t)n;
-        if (s->r.timestamp >= 0 && s->r.expiration < s->r.timestamp)
+        if (s->r.timestamp >= 0 && s->r.expiration <= s->r.timestamp) /* §3.5: x > t */
             return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX,
-                          "x= (%lld) is before t= (%lld)", (long long)s->r.expiration,
+                          "x= (%lld) is not after t= (%lld)", (long long)s->r.expiration,
                           (long long)s->r.timestamp);
         if (s->r.expiration < v->opts.now)
             return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_EXPIRED,
@@ -277,7 +317,7 @@ static void check_tags(hd_dkim_verifier *v, vsig *s, const hd_taglist *t)
                       (long long)v->opts.clock_skew);
 
     hd_buf tmp;
-    hd_buf_init(&tmp, 256);
+    hd_buf_init(&tmp, 64); /* a digest: 20 or 32 bytes */
     hd_err err;
     hd_err_clear(&err);
     int rc = hd_b64_decode(hd_tag_get(t, "bh")->value, HD_B64_IGNORE_WSP, &tmp, &err);
@@ -289,7 +329,7 @@ static void check_tags(hd_dkim_verifier *v, vsig *s, const hd_taglist *t)
     hd_buf_free(&tmp);
     if (rc != 0)
         return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "bh= %s", err.msg);
-    hd_buf_init(&s->b, 2048);
+    hd_buf_init(&s->b, HD_LIMIT_DKIM_SIGNATURE_BYTES);
     if (hd_b64_decode(hd_tag_get(t, "b")->value, HD_B64_IGNORE_WSP, &s->b, &err) != 0)
         return decide(s, HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX, "b= %s", err.msg);
     if (s->b.len == 0)
@@ -415,6 +455,16 @@ static int start_one(hd_dkim_verifier *v, size_t idx, const hd_msg *m, size_t fi
     check_tags(v, s, &t);
     if (s->decided)
         return 0;
+    /* RFC 6376 §8.15: a From the signature does not cover, added above or
+     * beside the signed one, is what a reader may see: such a signature
+     * proves nothing about the author */
+    size_t froms = hd_msg_count(m, "From");
+    if (froms > s->signed_from) {
+        decide(s, HD_DKIM_FAIL, HD_DKIM_R_UNSIGNED_FROM,
+               "the message has %zu From fields but the signature covers %zu: a From was added "
+               "after signing (RFC 6376 §8.15)", froms, s->signed_from);
+        return 0;
+    }
     copy_text(s->b64, sizeof s->b64, hd_tag_get(&t, "b")->value);
     hd_dkim_canon hc, bc;
     dkim_parse_canon(hd_slice_cstr(s->r.canon), &hc, &bc);
@@ -445,7 +495,8 @@ int hd_dkim_verify_start(hd_dkim_verifier *v, hd_slice msg, hd_err *err)
             break;
         rc = start_one(v, v->nsigs++, m, f);
         if (rc != 0)
-            hd_err_set(err, rc, "verifying a signature failed: %s", hd_strerror(rc));
+            hd_err_set(err, rc, "hashing the DKIM-Signature on line %zu failed: %s",
+                       hd_msg_field(m, f)->line, hd_strerror(rc));
     }
     hd_msg_free(m);
     hd_buf_free(&crlf);
@@ -610,13 +661,23 @@ const hd_dkim_result *hd_dkim_verify_result(const hd_dkim_verifier *v, size_t i)
     return i < v->nsigs ? &v->sigs[i].r : NULL;
 }
 
+/* One question's mailbox for hd_dkim_verify_run. It lives on the heap: if
+ * the run fails while questions are out, their slots are abandoned and
+ * the callbacks, should they run later, free answer and slot. */
 typedef struct run_slot {
     hd_dns_answer *ans;
+    bool abandoned;
 } run_slot;
 
 static void run_cb(void *arg, hd_dns_answer *ans)
 {
-    ((run_slot *)arg)->ans = ans;
+    run_slot *slot = arg;
+    if (slot->abandoned) {
+        hd_dns_answer_free(ans);
+        free(slot);
+        return;
+    }
+    slot->ans = ans;
 }
 
 int hd_dkim_verify_run(hd_dkim_verifier *v, hd_slice msg, hd_dns *dns, hd_err *err)
@@ -624,32 +685,74 @@ int hd_dkim_verify_run(hd_dkim_verifier *v, hd_slice msg, hd_dns *dns, hd_err *e
     int rc = hd_dkim_verify_start(v, msg, err);
     if (rc != 0)
         return rc;
-    size_t n = v->nqueries;
-    run_slot *slots = n ? calloc(n, sizeof *slots) : NULL;
+    size_t n = v->nqueries, submitted = 0;
+    run_slot **slots = n ? calloc(n, sizeof *slots) : NULL;
     if (n && slots == NULL)
         return hd_err_set(err, HD_ENOMEM, NULL);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = hd_dns_submit(dns, v->queries[i].name, HD_DNS_T_TXT, run_cb, &slots[i], err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if ((slots[i] = calloc(1, sizeof *slots[i])) == NULL)
+            rc = hd_err_set(err, HD_ENOMEM, NULL);
+        else if ((rc = hd_dns_submit(dns, v->queries[i].name, HD_DNS_T_TXT, run_cb, slots[i],
+                                     err)) == 0)
+            submitted++;
+    }
     if (rc == 0 && n > 0)
         rc = hd_dns_wait(dns, err);
     for (size_t i = 0; i < n; i++) {
-        if (rc == 0 && slots[i].ans != NULL)
-            rc = hd_dkim_verify_answer(v, i, slots[i].ans, err);
-        hd_dns_answer_free(slots[i].ans);
+        if (slots[i] == NULL)
+            continue;
+        if (rc == 0 && slots[i]->ans != NULL)
+            rc = hd_dkim_verify_answer(v, i, slots[i]->ans, err);
+        if (i < submitted && slots[i]->ans == NULL) {
+            slots[i]->abandoned = true; /* still out: the callback frees it */
+            continue;
+        }
+        hd_dns_answer_free(slots[i]->ans);
+        free(slots[i]);
     }
     free(slots);
     return rc != 0 ? rc : hd_dkim_verify_finish(v, err);
 }
 
-/* A reason inside an RFC 8601 comment: no parentheses or backslashes. */
+/* A reason inside an RFC 8601 comment: printable ASCII only, and no
+ * parentheses or backslashes, so nothing can close the comment or start
+ * a new header line. */
 static int append_comment(hd_buf *out, const char *text)
 {
     int rc = hd_buf_append_cstr(out, " (");
     for (const char *p = text; *p && rc == 0; p++) {
-        char c = *p == '(' ? '[' : *p == ')' ? ']' : *p == '\\' ? '/' : *p;
-        rc = hd_buf_append_byte(out, (uint8_t)c);
+        unsigned char c = (unsigned char)*p;
+        c = c == '(' ? '[' : c == ')' ? ']' : c == '\\' ? '/' : (c < 0x20 || c > 0x7e) ? '?' : c;
+        rc = hd_buf_append_byte(out, c);
     }
     return rc == 0 ? hd_buf_append_byte(out, ')') : rc;
+}
+
+/* " name=value": value as it is when it is a dot-atom-like token (with
+ * '@' for header.i), else as a quoted-string (RFC 8601 §2.3, RFC 2045
+ * token / RFC 5322 quoted-string); bytes outside printable ASCII become '?'. */
+static int append_property(hd_buf *out, const char *name, const char *value)
+{
+    static const char plain[] = "!#$%&'*+-.^_`{|}~@";
+    bool quote = value[0] == '\0';
+    for (const char *p = value; *p && !quote; p++) {
+        unsigned char c = (unsigned char)*p;
+        quote = !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  strchr(plain, c) != NULL);
+    }
+    int rc = hd_buf_printf(out, " %s=%s", name, quote ? "\"" : "");
+    for (const char *p = value; *p && rc == 0; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c > 0x7e)
+            c = '?';
+        if (c == '"' || c == '\\')
+            rc = hd_buf_append_byte(out, '\\');
+        if (rc == 0)
+            rc = hd_buf_append_byte(out, c);
+    }
+    if (rc == 0 && quote)
+        rc = hd_buf_append_byte(out, '"');
+    return rc;
 }
 
 int hd_dkim_result_to_ar(const hd_dkim_result *r, hd_buf *out)
@@ -659,23 +762,23 @@ int hd_dkim_result_to_ar(const hd_dkim_result *r, hd_buf *out)
         return rc;
     if (r->result == HD_DKIM_PASS) {
         char note[96];
-        snprintf(note, sizeof note, "%u-bit key%s", r->key_bits,
-                 r->testing ? "; test mode" : r->has_length && r->unsigned_bytes ? "; partial body (l=)" : "");
+        snprintf(note, sizeof note, "%u-bit key%s%s", r->key_bits, r->testing ? "; test mode" : "",
+                 r->has_length && r->unsigned_bytes ? "; partial body (l=)" : "");
         rc = append_comment(out, note);
     } else {
         rc = append_comment(out, r->reason);
     }
     if (rc == 0 && r->domain[0])
-        rc = hd_buf_printf(out, " header.d=%s", r->domain);
+        rc = append_property(out, "header.d", r->domain);
     if (rc == 0 && r->identity[0] && r->result != HD_DKIM_PERMERROR)
-        rc = hd_buf_printf(out, " header.i=%s", r->identity);
+        rc = append_property(out, "header.i", r->identity);
     if (rc == 0 && r->selector[0])
-        rc = hd_buf_printf(out, " header.s=%s", r->selector);
+        rc = append_property(out, "header.s", r->selector);
     if (rc == 0 && r->algorithm[0])
-        rc = hd_buf_printf(out, " header.a=%s", r->algorithm);
+        rc = append_property(out, "header.a", r->algorithm);
     /* RFC 8601 §2.3: a value with tspecials ('/', '=') is quoted */
     if (rc == 0 && r->header_b[0])
-        rc = hd_buf_printf(out, strpbrk(r->header_b, "/=") ? " header.b=\"%s\"" : " header.b=%s",
+        rc = hd_buf_printf(out, strpbrk(r->header_b, "/=+") ? " header.b=\"%s\"" : " header.b=%s",
                            r->header_b);
     return rc;
 }

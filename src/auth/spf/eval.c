@@ -298,7 +298,7 @@ static int validated_names(hd_spf *s, int depth, bool (*each)(void *, const char
             continue;
         if ((rc = count_void(s, a, name)) != 0)
             return rc;
-        if (answer_matches(s, a, 128, 128) && each(arg, name)) {
+        if (answer_matches(s, a, 32, 128) && each(arg, name)) {
             *stopped = true;
             return 0;
         }
@@ -582,6 +582,8 @@ static int explain(hd_spf *s, const spf_record *rec, const char *domain, int dep
     for (size_t i = 0; i < text.len; i++)
         if (text.p[i] < 0x20 || text.p[i] > 0x7e)
             return 0; /* §6.2: explanation must be US-ASCII */
+    if (spf_spec_needs_p(text) && compute_validated(s, domain, depth) == SPF_NEED)
+        return SPF_NEED;
     char ex[512];
     unsigned saved_voids = s->voids;
     rc = expand_domain(s, text, domain, ex, sizeof ex, true);
@@ -702,9 +704,9 @@ static int parse_ip(hd_spf *s, const char *ip)
         snprintf(s->ip_dotted, sizeof s->ip_dotted, "%s", s->ip_text);
     } else {
         inet_ntop(AF_INET6, s->ip, s->ip_text, sizeof s->ip_text);
-        static const char hex[] = "0123456789abcdef";
+        static const char hex[] = "0123456789ABCDEF";
         size_t o = 0;
-        for (int i = 0; i < 16; i++) /* §7.3: i for IPv6 is dotted nibbles */
+        for (int i = 0; i < 16; i++) /* §7.3: i for IPv6 is dotted nibbles (§7.4 example) */
             o += (size_t)snprintf(s->ip_dotted + o, sizeof s->ip_dotted - o, "%s%c.%c",
                                   i ? "." : "", hex[s->ip[i] >> 4], hex[s->ip[i] & 15]);
     }

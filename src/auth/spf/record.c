@@ -60,9 +60,17 @@ static int term_error(hd_err *err, const spf_term *t, const char *fmt, ...)
 
 /* macro-string (§7.1): literals %x21-24 / %x26-7E and the macro-expands;
  * checks syntax only. Returns the offset of a bad byte, or -1. */
-static long macro_string_bad(hd_slice s, bool *has_p)
+static long macro_string_bad_in(hd_slice s, const char *letters);
+
+/* In a domain-spec, c, r and t may not appear: §7.2 keeps them for
+ * explanation strings. */
+static long macro_string_bad(hd_slice s)
 {
-    static const char letters[] = "slodiphcrtvSLODIPHCRTV";
+    return macro_string_bad_in(s, "slodiphvSLODIPHV");
+}
+
+static long macro_string_bad_in(hd_slice s, const char *letters)
+{
     for (size_t i = 0; i < s.len; i++) {
         uint8_t c = s.p[i];
         if (c != '%') {
@@ -79,8 +87,6 @@ static long macro_string_bad(hd_slice s, bool *has_p)
         }
         if (n != '{' || i + 2 >= s.len || strchr(letters, s.p[i + 2]) == NULL || s.p[i + 2] == 0)
             return (long)i;
-        if (has_p != NULL && (s.p[i + 2] == 'p' || s.p[i + 2] == 'P'))
-            *has_p = true;
         size_t j = i + 3;
         while (j < s.len && is_digit(s.p[j]))
             j++;
@@ -97,9 +103,15 @@ static long macro_string_bad(hd_slice s, bool *has_p)
 
 bool spf_spec_needs_p(hd_slice spec)
 {
-    bool p = false;
-    macro_string_bad(spec, &p);
-    return p;
+    for (size_t i = 0; i + 2 < spec.len; i++) {
+        if (spec.p[i] == '%' && spec.p[i + 1] == '%') {
+            i++; /* an escaped '%' */
+            continue;
+        }
+        if (spec.p[i] == '%' && spec.p[i + 1] == '{' && (spec.p[i + 2] | 0x20) == 'p')
+            return true;
+    }
+    return false;
 }
 
 /* domain-end (§7.1): the last label of a domain-spec that ends in a
@@ -133,7 +145,7 @@ static int check_domain_spec(const spf_term *t, hd_slice spec, hd_err *err)
 {
     if (spec.len == 0)
         return term_error(err, t, "empty domain-spec");
-    long bad = macro_string_bad(spec, NULL);
+    long bad = macro_string_bad(spec);
     if (bad >= 0)
         return term_error(err, t, "bad macro or character at domain-spec offset %ld", bad);
     if (!domain_end_ok(spec))
@@ -158,29 +170,36 @@ static int parse_cidr(hd_slice s, int max, int *out)
     return 0;
 }
 
-/* Split a trailing dual-cidr-length ("/24", "//64", "/24//64") off arg. */
-static int split_dual_cidr(const spf_term *t, hd_slice *arg, int *c4, int *c6, bool v4ok,
-                           bool v6ok, hd_err *err)
+/* Length of a trailing "/" + digits (0 when there is none; the '/' is at
+ * s.len - n). */
+static size_t trailing_prefix(hd_slice s)
+{
+    size_t d = s.len;
+    while (d > 0 && is_digit(s.p[d - 1]))
+        d--;
+    return d > 0 && s.p[d - 1] == '/' ? s.len - d + 1 : 0;
+}
+
+/* Split a trailing dual-cidr-length ("/24", "//64", "/24//64") off arg.
+ * A '/' not followed by digits up to the end is part of the domain-spec,
+ * which macro-literal allows (§7.1; the suite's a:foo:bar/baz.example.com). */
+static int split_dual_cidr(const spf_term *t, hd_slice *arg, int *c4, int *c6, hd_err *err)
 {
     hd_slice a = *arg;
-    size_t dd = (size_t)-1;
-    for (size_t i = 0; i + 1 < a.len; i++)
-        if (a.p[i] == '/' && a.p[i + 1] == '/')
-            dd = i;
-    if (dd != (size_t)-1) {
-        if (!v6ok || parse_cidr(hd_slice_make(a.p + dd + 2, a.len - dd - 2), 128, c6) != 0)
+    size_t n = trailing_prefix(a);
+    if (n > 0 && a.len > n && a.p[a.len - n - 1] == '/') { /* "//N": IPv6 */
+        if (parse_cidr(hd_slice_make(a.p + a.len - n + 1, n - 1), 128, c6) != 0)
             return term_error(err, t, "bad IPv6 prefix length");
-        a.len = dd;
+        a.len -= n + 1;
+        n = trailing_prefix(a);
     }
-    size_t slash = a.len;
-    while (slash > 0 && a.p[slash - 1] != '/')
-        slash--;
-    if (slash > 0) {
-        if (!v4ok || parse_cidr(hd_slice_make(a.p + slash, a.len - slash), v6ok && !v4ok ? 128 : 32,
-                                c4) != 0)
-            return term_error(err, t, "bad prefix length");
-        a.len = slash - 1;
+    if (n > 0) {
+        if (parse_cidr(hd_slice_make(a.p + a.len - n + 1, n - 1), 32, c4) != 0)
+            return term_error(err, t, "bad IPv4 prefix length");
+        a.len -= n;
     }
+    if (a.len > 0 && a.p[a.len - 1] == '/')
+        return term_error(err, t, "a '/' without a prefix length");
     *arg = a;
     return 0;
 }
@@ -234,7 +253,7 @@ static int parse_mechanism(spf_term *t, hd_slice body, hd_err *err)
     case SPF_MX:
         if (!colon && arg.len > 0 && arg.p[0] != '/')
             return term_error(err, t, "unexpected text after the mechanism");
-        if (split_dual_cidr(t, &arg, &t->cidr4, &t->cidr6, true, true, err) != 0)
+        if (split_dual_cidr(t, &arg, &t->cidr4, &t->cidr6, err) != 0)
             return HD_ESYNTAX;
         t->spec = arg;
         return colon ? check_domain_spec(t, arg, err) : 0;
@@ -281,7 +300,7 @@ static int parse_modifier(spf_term *t, size_t eq, hd_err *err)
         return check_domain_spec(t, value, err);
     }
     t->kind = SPF_UNKNOWN_MOD;
-    long bad = macro_string_bad(value, NULL);
+    long bad = macro_string_bad_in(value, "slodiphcrtvSLODIPHCRTV");
     return bad < 0 ? 0 : term_error(err, t, "bad macro at value offset %ld", bad);
 }
 

@@ -29,10 +29,24 @@ static bool is_valchar(uint8_t c)
     return (c >= 0x21 && c <= 0x7e && c != ';') || c >= 0x80;
 }
 
+/* Bytes of folding whitespace at i (RFC 5322 FWS): SP or HTAB, or a CRLF
+ * that a SP or HTAB follows. A lone CR or LF is not whitespace: it could
+ * end a header line where a later reader does not expect one. */
+static size_t fws_len(hd_slice t, size_t i)
+{
+    if (t.p[i] == ' ' || t.p[i] == '\t')
+        return 1;
+    if (t.p[i] == '\r' && i + 2 < t.len && t.p[i + 1] == '\n' &&
+        (t.p[i + 2] == ' ' || t.p[i + 2] == '\t'))
+        return 2;
+    return 0;
+}
+
 static size_t skip_wsp(hd_slice t, size_t i)
 {
-    while (i < t.len && is_wsp(t.p[i]))
-        i++;
+    size_t n;
+    while (i < t.len && (n = fws_len(t, i)) > 0)
+        i += n;
     return i;
 }
 
@@ -55,11 +69,12 @@ static int parse_spec(hd_slice t, size_t i, hd_taglist *out, size_t *next, hd_er
     i++;
     size_t value_start = i;
     while (i < t.len && t.p[i] != ';') {
-        if (!is_valchar(t.p[i]) && !is_wsp(t.p[i]))
+        size_t n = is_valchar(t.p[i]) ? 1 : fws_len(t, i);
+        if (n == 0)
             return hd_err_set(err, HD_ESYNTAX,
                               "offset %zu: control character 0x%02x in the value of tag \"%.*s\"",
                               i, t.p[i], (int)name.len, (const char *)name.p);
-        i++;
+        i += n;
     }
     for (size_t k = 0; k < out->n; k++)
         if (out->tags[k].name.len == name.len && out->tags[k].name.p[0] == name.p[0] &&
