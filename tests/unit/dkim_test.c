@@ -610,6 +610,60 @@ static void test_selector_through_cname(void **state)
     hd_key_free(ed.key);
 }
 
+
+/* RFC 6376 §8.15: a From added beside a signature that signs From once is
+ * what a reader may see; the signature must not pass. And an i= crafted
+ * to smuggle properties into Authentication-Results is refused. */
+static void test_unsigned_from_and_injection(void **state)
+{
+    keypair ed;
+    make_key(HD_KEY_ED25519, 0, &ed);
+    hd_buf z, sig, m;
+    hd_buf_init(&z, 1 << 16);
+    hd_buf_init(&sig, 1 << 16);
+    hd_buf_init(&m, 1 << 20);
+    zone_add(&z, "ed._domainkey.example.com", ed.record);
+    hd_dns *dns = zone_text(hd_buf_cstr(&z));
+    sign_msg(ed.key, "ed", HD_DKIM_RELAXED, HD_DKIM_RELAXED, "from:to:subject",
+             hd_slice_cstr(sample_msg), &sig);
+    static const char *const prefixes[] = {"", "From: CEO <ceo@example.com>\r\n"};
+    static const hd_dkim_reason want[] = {HD_DKIM_R_OK, HD_DKIM_R_UNSIGNED_FROM};
+    for (int k = 0; k < 2; k++) {
+        hd_buf_reset(&m);
+        hd_buf_append_cstr(&m, prefixes[k]);
+        hd_buf_append_slice(&m, hd_buf_slice(&sig));
+        hd_buf_append_cstr(&m, sample_msg);
+        verdict v;
+        verify_with(dns, hd_buf_slice(&m), 1700000100, &v);
+        assert_int_equal(v.n, 1);
+        if (v.r[0].reason_code != want[k])
+            fail_msg("prefix %d: %s (%s)", k, hd_dkim_reason_name(v.r[0].reason_code), v.r[0].reason);
+    }
+    /* i= with parentheses and a fake header.d */
+    hd_buf_reset(&m);
+    char *field = strdup(hd_buf_cstr(&sig));
+    char *d = strstr(field, "d=example.com;");
+    assert_non_null(d);
+    hd_buf_append(&m, field, (size_t)(d - field));
+    hd_buf_append_cstr(&m, "d=example.com; i=a@example.com(x)header.d=paypal.com(x)a@example.com;");
+    hd_buf_append_cstr(&m, d + strlen("d=example.com;"));
+    hd_buf_append_cstr(&m, sample_msg);
+    free(field);
+    verdict v;
+    verify_with(dns, hd_buf_slice(&m), 1700000100, &v);
+    assert_int_equal(v.r[0].result, HD_DKIM_PERMERROR);
+    hd_buf ar;
+    hd_buf_init(&ar, 4096);
+    hd_dkim_result_to_ar(&v.r[0], &ar);
+    assert_null(strstr(hd_buf_cstr(&ar), "header.d=paypal"));
+    hd_buf_free(&ar);
+    hd_buf_free(&z);
+    hd_buf_free(&sig);
+    hd_buf_free(&m);
+    hd_dns_free(dns);
+    hd_key_free(ed.key);
+}
+
 /* Sign refuses what it must: no From, bad names, a tiny key. */
 static void test_signer_refusals(void **state)
 {
@@ -694,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_authentication_results_fragment),
         cmocka_unit_test(test_length_tag),
         cmocka_unit_test(test_selector_through_cname),
+        cmocka_unit_test(test_unsigned_from_and_injection),
         cmocka_unit_test(test_signer_refusals),
         cmocka_unit_test(test_key_loading),
     };

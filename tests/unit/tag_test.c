@@ -31,6 +31,9 @@ static const struct tag_case tag_cases[] = {
     {"name starts with digit", "1a=x", HD_ESYNTAX, 0, NULL, NULL},
     {"control character", "a=b\x01c", HD_ESYNTAX, 0, NULL, NULL},
     {"space inside name", "a b=c", HD_ESYNTAX, 0, NULL, NULL},
+    {"lone CR is not whitespace", "d=exa\rX-Injected:yes", HD_ESYNTAX, 0, NULL, NULL},
+    {"lone LF is not whitespace", "d=exa\nmple", HD_ESYNTAX, 0, NULL, NULL},
+    {"CRLF without WSP is not folding", "a=1;\r\nb=2", HD_ESYNTAX, 0, NULL, NULL},
 };
 
 static void test_tag_table(void **state)
