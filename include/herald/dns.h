@@ -123,6 +123,28 @@ int hd_dns_wait(hd_dns *dns, hd_err *err);
 int hd_dns_query(hd_dns *dns, const char *name, uint16_t type,
                  hd_dns_answer **out, hd_err *err);
 
+/* Answer cache ------------------------------------------------------------
+ *
+ * Shared by evaluations that ask the same questions again and again (SPF
+ * include trees, DKIM keys): answers are kept for their TTL (capped at
+ * max_ttl), negative ones (NXDOMAIN, NODATA) for their TTL or, when it is
+ * 0, for neg_ttl; temporary failures are never kept. At most max_entries
+ * answers; when full, the cache is emptied (a simple bound, never a
+ * growing one). For one thread.
+ */
+typedef struct hd_dns_cache hd_dns_cache;
+
+hd_dns_cache *hd_dns_cache_new(size_t max_entries, uint32_t max_ttl, uint32_t neg_ttl);
+void hd_dns_cache_free(hd_dns_cache *cache);
+/* The answer to name/type still fresh at now (Unix seconds), or NULL.
+ * Borrowed: valid until the next hd_dns_cache_put or _free. */
+const hd_dns_answer *hd_dns_cache_get(hd_dns_cache *cache, const char *name, uint16_t type,
+                                      int64_t now);
+/* Keep a copy of ans (keyed by its qname and qtype). */
+int hd_dns_cache_put(hd_dns_cache *cache, const hd_dns_answer *ans, int64_t now);
+/* A deep copy of an answer, or NULL. */
+hd_dns_answer *hd_dns_answer_dup(const hd_dns_answer *ans);
+
 /* Milliseconds on CLOCK_MONOTONIC, for callers that drive the resolver. */
 uint64_t hd_dns_now_ms(void);
 

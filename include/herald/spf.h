@@ -54,6 +54,9 @@ typedef struct hd_spf_opts {
     unsigned max_ptr_names;   /* 0: 10 */
     hd_spf_trace_fn trace;
     void *trace_arg;
+    hd_dns_cache *cache;      /* shared answers (borrowed, may be NULL): asked
+                               * before a question is handed out, fed with
+                               * every answer handed in */
 } hd_spf_opts;
 
 typedef struct hd_spf_verdict {

@@ -92,38 +92,6 @@ static int fail_with(hd_spf *s, int result, const char *fmt, ...)
 
 /* DNS ------------------------------------------------------------------- */
 
-static hd_dns_answer *answer_dup(const hd_dns_answer *a)
-{
-    hd_dns_answer *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return NULL;
-    *c = *a;
-    c->qname = hd_slice_strdup(hd_slice_cstr(a->qname ? a->qname : ""));
-    c->canonname = a->canonname ? hd_slice_strdup(hd_slice_cstr(a->canonname)) : NULL;
-    c->rr = a->nrr ? calloc(a->nrr, sizeof *c->rr) : NULL;
-    bool ok = c->qname != NULL && (a->nrr == 0 || c->rr != NULL);
-    for (size_t i = 0; ok && i < a->nrr; i++) {
-        c->rr[i] = a->rr[i];
-        c->rr[i].name = a->rr[i].name ? hd_slice_strdup(hd_slice_cstr(a->rr[i].name)) : NULL;
-        c->rr[i].txt = NULL;
-        if (a->rr[i].txt != NULL) {
-            c->rr[i].txt = malloc(a->rr[i].txt_len + 1);
-            if (c->rr[i].txt != NULL) {
-                memcpy(c->rr[i].txt, a->rr[i].txt, a->rr[i].txt_len);
-                c->rr[i].txt[a->rr[i].txt_len] = '\0';
-            }
-        }
-        ok = (a->rr[i].name == NULL || c->rr[i].name != NULL) &&
-             (a->rr[i].txt == NULL || c->rr[i].txt != NULL);
-    }
-    if (!ok) {
-        c->nrr = a->nrr;
-        hd_dns_answer_free(c);
-        return NULL;
-    }
-    return c;
-}
-
 /* The answer to name/type from the memo, or NULL after recording the
  * question as needed. */
 static const hd_dns_answer *lookup(hd_spf *s, const char *name, uint16_t type, int depth)
@@ -136,6 +104,15 @@ static const hd_dns_answer *lookup(hd_spf *s, const char *name, uint16_t type, i
                   a->status == HD_DNS_OK ? a->nrr : (size_t)0);
             return a;
         }
+    if (s->opts.cache != NULL) {
+        const hd_dns_answer *a = hd_dns_cache_get(s->opts.cache, name, type, s->now);
+        if (a != NULL) {
+            trace(s, depth, "DNS %s %s: %s%s%zu record(s) (cached)", hd_dns_type_name(type), name,
+                  hd_dns_status_name(a->status), a->status == HD_DNS_OK ? ", " : " ",
+                  a->status == HD_DNS_OK ? a->nrr : (size_t)0);
+            return a;
+        }
+    }
     snprintf(s->qname, sizeof s->qname, "%s", name);
     s->qtype = type;
     s->need = true;
@@ -566,8 +543,13 @@ static int explain(hd_spf *s, const spf_record *rec, const char *domain, int dep
     if (rec->exp == NULL)
         return 0;
     char name[300];
-    if (needs_validated(rec->exp) && compute_validated(s, domain, depth) == SPF_NEED)
-        return SPF_NEED;
+    if (needs_validated(rec->exp)) {
+        unsigned saved = s->voids;
+        int vrc = compute_validated(s, domain, depth);
+        s->voids = saved;
+        if (vrc == SPF_NEED)
+            return SPF_NEED;
+    }
     int rc = expand_domain(s, rec->exp->spec, domain, name, sizeof name, false);
     if (rc != 0 || !spf_domain_ok(name)) {
         s->v.reason[0] = '\0';
@@ -582,10 +564,17 @@ static int explain(hd_spf *s, const spf_record *rec, const char *domain, int dep
     for (size_t i = 0; i < text.len; i++)
         if (text.p[i] < 0x20 || text.p[i] > 0x7e)
             return 0; /* §6.2: explanation must be US-ASCII */
-    if (spf_spec_needs_p(text) && compute_validated(s, domain, depth) == SPF_NEED)
-        return SPF_NEED;
-    char ex[512];
+    /* §4.6.4: the explanation's lookups are not subject to the limits */
     unsigned saved_voids = s->voids;
+    if (spf_spec_needs_p(text)) {
+        rc = compute_validated(s, domain, depth);
+        s->voids = saved_voids;
+        if (rc == SPF_NEED)
+            return SPF_NEED;
+        if (rc != 0)
+            return 0;
+    }
+    char ex[512];
     rc = expand_domain(s, text, domain, ex, sizeof ex, true);
     s->voids = saved_voids;
     if (rc == 0)
@@ -852,7 +841,7 @@ int hd_spf_answer(hd_spf *s, const hd_dns_answer *ans, hd_err *err)
     s->memo = m;
     m[s->nmemo].name = hd_slice_strdup(hd_slice_cstr(s->qname));
     m[s->nmemo].type = s->qtype;
-    m[s->nmemo].ans = answer_dup(ans);
+    m[s->nmemo].ans = hd_dns_answer_dup(ans);
     if (m[s->nmemo].name == NULL || m[s->nmemo].ans == NULL) {
         free(m[s->nmemo].name);
         hd_dns_answer_free(m[s->nmemo].ans);
@@ -860,6 +849,14 @@ int hd_spf_answer(hd_spf *s, const hd_dns_answer *ans, hd_err *err)
     }
     s->nmemo++;
     s->need = false;
+    if (s->opts.cache != NULL) {
+        /* keyed by the question asked (a resolver may report another case) */
+        hd_dns_answer *a = m[s->nmemo - 1].ans;
+        char *asked = a->qname;
+        a->qname = s->qname;
+        hd_dns_cache_put(s->opts.cache, a, s->now);
+        a->qname = asked;
+    }
     return 0;
 }
 
