@@ -38,6 +38,15 @@ const char *hd_strerror(int code)
     return "unknown error";
 }
 
+/* Messages go to logs and terminals one line each, and often quote
+ * hostile input: control characters become '?'. */
+static void make_printable(char *msg)
+{
+    for (unsigned char *p = (unsigned char *)msg; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
 int hd_err_set(hd_err *err, int code, const char *fmt, ...)
 {
     if (err == NULL)
@@ -51,6 +60,7 @@ int hd_err_set(hd_err *err, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    make_printable(err->msg);
     return code;
 }
 
@@ -65,6 +75,7 @@ int hd_err_prefix(hd_err *err, const char *fmt, ...)
     va_end(ap);
     snprintf(old, sizeof old, "%s", hd_err_str(err));
     snprintf(err->msg, sizeof err->msg, "%s%s", prefix, old);
+    make_printable(err->msg);
     return err->code;
 }
 

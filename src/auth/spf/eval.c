@@ -87,6 +87,9 @@ static int fail_with(hd_spf *s, int result, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s->v.reason, sizeof s->v.reason, fmt, ap);
     va_end(ap);
+    for (unsigned char *p = (unsigned char *)s->v.reason; *p; p++) /* one printable line */
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
     return result;
 }
 

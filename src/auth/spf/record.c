@@ -54,8 +54,12 @@ static int term_error(hd_err *err, const spf_term *t, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    return hd_err_set(err, HD_ESYNTAX, "at offset %zu: term \"%.*s\": %s", t->offset,
-                      (int)(t->text.len > 80 ? 80 : t->text.len), (const char *)t->text.p, why);
+    char term[84];
+    size_t n = t->text.len > 80 ? 80 : t->text.len;
+    for (size_t i = 0; i < n; i++) /* the term as printable text, for one log line */
+        term[i] = t->text.p[i] >= 0x20 && t->text.p[i] < 0x7f ? (char)t->text.p[i] : '?';
+    term[n] = '\0';
+    return hd_err_set(err, HD_ESYNTAX, "at offset %zu: term \"%s\": %s", t->offset, term, why);
 }
 
 /* macro-string (§7.1): literals %x21-24 / %x26-7E and the macro-expands;
