@@ -393,11 +393,13 @@ static int mech_mx(hd_spf *s, const spf_term *t, const char *target, int depth)
     if (n > s->opts.max_mx_names)
         return fail_with(s, HD_SPF_PERMERROR, "%s has %zu MX records; at most %u may be looked up "
                                               "(RFC 7208 §4.6.4)", target, n, s->opts.max_mx_names);
+    /* §5.4: an address lookup on each MX name, then the comparison; a
+     * timeout on any of them is a temperror (§5), whatever the order of
+     * the MX records, as pyspf does */
+    bool match = false;
     for (size_t i = 0; i < n; i++) {
         const char *name = mx->rr[i].name;
-        if (name == NULL || name[0] == '\0') /* null MX (RFC 7505) */
-            continue;
-        if (!spf_domain_ok(name))
+        if (name == NULL || name[0] == '\0' || !spf_domain_ok(name)) /* null MX (RFC 7505) */
             continue;
         const hd_dns_answer *a = lookup(s, name, addr_type(s), depth);
         if (a == NULL)
@@ -407,10 +409,9 @@ static int mech_mx(hd_spf *s, const spf_term *t, const char *target, int depth)
                              hd_dns_status_name(a->status));
         if ((rc = count_void(s, a, name)) != 0)
             return rc;
-        if (answer_matches(s, a, t->cidr4, t->cidr6))
-            return MATCH;
+        match |= answer_matches(s, a, t->cidr4, t->cidr6);
     }
-    return NOMATCH;
+    return match ? MATCH : NOMATCH;
 }
 
 static int mech_ptr(hd_spf *s, const char *target, int depth)
