@@ -4,7 +4,8 @@
  * usage: bench_spf ZONE SENDER_DOMAIN IPS_FILE [SECONDS [RESULTS_FILE]]
  *
  * Loads ZONE with the zone-fixture back end, reads one client IP a line
- * from IPS_FILE (bench/spf/gen-workload.py), makes one hd_dns_cache shared
+ * from IPS_FILE (bench/spf/gen-workload.py), makes one hd_dns_cache and one
+ * hd_spf_records (parsed records) shared
  * by every evaluation, then checks MAIL FROM bounce@SENDER_DOMAIN for each
  * IP: one hd_spf per evaluation (hd_spf_new, hd_spf_run against the zone,
  * so a question the cache cannot answer still gets its answer, and
@@ -142,7 +143,8 @@ int main(int argc, char **argv)
     }
 
     hd_dns_cache *cache = hd_dns_cache_new(4096, 3600, 300);
-    hd_spf_opts opts = {.cache = cache};
+    hd_spf_records *records = hd_spf_records_new(1024);
+    hd_spf_opts opts = {.cache = cache, .records = records};
     int64_t now = (int64_t)time(NULL);
 
     /* Warm-up pass: fills the cache, counts the results. */
@@ -189,6 +191,7 @@ int main(int argc, char **argv)
         free(ips[k]);
     free(ips);
     hd_dns_cache_free(cache);
+    hd_spf_records_free(records);
     hd_dns_free(dns);
     return 0;
 }

@@ -47,6 +47,13 @@ typedef struct hd_spf_request {
  * limits), for --trace. */
 typedef void (*hd_spf_trace_fn)(void *arg, int depth, const char *line);
 
+/* A cache of parsed records shared by evaluations (one thread), so the
+ * records of a busy include tree are parsed once, not per message. */
+typedef struct hd_spf_records hd_spf_records;
+
+hd_spf_records *hd_spf_records_new(size_t max_entries);
+void hd_spf_records_free(hd_spf_records *records);
+
 typedef struct hd_spf_opts {
     unsigned max_dns_terms;   /* 0: 10 (RFC 7208 §4.6.4) */
     unsigned max_void;        /* 0: 2 */
@@ -57,6 +64,7 @@ typedef struct hd_spf_opts {
     hd_dns_cache *cache;      /* shared answers (borrowed, may be NULL): asked
                                * before a question is handed out, fed with
                                * every answer handed in */
+    hd_spf_records *records;  /* parsed records (borrowed, may be NULL) */
 } hd_spf_opts;
 
 typedef struct hd_spf_verdict {

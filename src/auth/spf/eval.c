@@ -144,13 +144,37 @@ static int count_void(hd_spf *s, const hd_dns_answer *a, const char *what)
 
 /* Names ------------------------------------------------------------------ */
 
+/* %{i} (§7.3): dotted IPv4, or 32 dotted nibbles for IPv6 (upper case,
+ * as the §7.4 example and the openspf suite have them). Made only when a
+ * macro needs it. */
+static const char *ip_dotted(hd_spf *s)
+{
+    if (s->ip_dotted[0] != '\0')
+        return s->ip_dotted;
+    if (!s->v6) {
+        memcpy(s->ip_dotted, s->ip_text, strlen(s->ip_text) + 1);
+        return s->ip_dotted;
+    }
+    static const char hex[] = "0123456789ABCDEF";
+    char *o = s->ip_dotted;
+    for (int i = 0; i < 16; i++) {
+        if (i)
+            *o++ = '.';
+        *o++ = hex[s->ip[i] >> 4];
+        *o++ = '.';
+        *o++ = hex[s->ip[i] & 15];
+    }
+    *o = '\0';
+    return s->ip_dotted;
+}
+
 /* §7.3: expand a domain-spec, drop a trailing dot, and shorten a name over
  * 253 octets by removing labels from the left. */
 static int expand_domain(hd_spf *s, hd_slice spec, const char *domain, char *out, size_t outlen,
                          bool exp)
 {
     hd_spf_macro_ctx c = {
-        .sender = s->v.sender, .domain = domain, .ip = s->ip_text, .ip_dotted = s->ip_dotted,
+        .sender = s->v.sender, .domain = domain, .ip = s->ip_text, .ip_dotted = ip_dotted(s),
         .is_v6 = s->v6, .helo = s->helo, .receiver = s->receiver[0] ? s->receiver : NULL,
         .validated = s->have_validated ? s->validated : NULL, .now = s->now, .exp = exp,
     };
@@ -613,11 +637,22 @@ static int check_host(hd_spf *s, const char *domain, int depth, char *exp_out, s
         return rc;
     trace(s, depth, "%s: \"%.*s\"", domain, (int)(text.len > 400 ? 400 : text.len),
           (const char *)text.p);
-    spf_record rec;
+    spf_record own;
+    const spf_record *recp = &own;
     hd_err err;
     hd_err_clear(&err);
-    if (spf_record_parse(text, &rec, &err) != 0)
+    /* a parse from the cache stays valid for the whole run: the cache is
+     * only ever emptied between runs */
+    bool owned = s->opts.records == NULL;
+    rc = owned ? spf_record_parse(text, &own, &err)
+               : spf_records_get(s->opts.records, text, &recp, &err);
+    if (rc == SPF_RECORDS_FULL) {
+        owned = true;
+        rc = spf_record_parse(text, &own, &err);
+    }
+    if (rc != 0)
         return fail_with(s, HD_SPF_PERMERROR, "%s's SPF record %s", domain, err.msg);
+    spf_record rec = owned ? own : *recp;
 
     int result = -2; /* no match yet */
     for (size_t i = 0; i < rec.n; i++) {
@@ -653,7 +688,8 @@ static int check_host(hd_spf *s, const char *domain, int depth, char *exp_out, s
                 result = fail_with(s, HD_SPF_PERMERROR,
                                    "redirect=%s has no SPF record (RFC 7208 §6.1)", target);
         }
-        spf_record_free(&rec);
+        if (owned)
+            spf_record_free(&rec);
         return result;
     }
     if (result == -2) {
@@ -666,7 +702,8 @@ static int check_host(hd_spf *s, const char *domain, int depth, char *exp_out, s
         if (rc == SPF_NEED)
             result = SPF_NEED;
     }
-    spf_record_free(&rec);
+    if (owned)
+        spf_record_free(&rec);
     return result;
 }
 
@@ -692,17 +729,10 @@ static int parse_ip(hd_spf *s, const char *ip)
     } else {
         return -1;
     }
-    if (!s->v6) {
+    if (!s->v6)
         snprintf(s->ip_text, sizeof s->ip_text, "%u.%u.%u.%u", s->ip[0], s->ip[1], s->ip[2], s->ip[3]);
-        snprintf(s->ip_dotted, sizeof s->ip_dotted, "%s", s->ip_text);
-    } else {
+    else
         inet_ntop(AF_INET6, s->ip, s->ip_text, sizeof s->ip_text);
-        static const char hex[] = "0123456789ABCDEF";
-        size_t o = 0;
-        for (int i = 0; i < 16; i++) /* §7.3: i for IPv6 is dotted nibbles (§7.4 example) */
-            o += (size_t)snprintf(s->ip_dotted + o, sizeof s->ip_dotted - o, "%s%c.%c",
-                                  i ? "." : "", hex[s->ip[i] >> 4], hex[s->ip[i] & 15]);
-    }
     return 0;
 }
 
@@ -794,6 +824,8 @@ int hd_spf_step(hd_spf *s, const char **qname, uint16_t *qtype, hd_err *err)
     if (s->done)
         return 0;
     s->need = false;
+    if (s->opts.records != NULL)
+        spf_records_make_room(s->opts.records);
     s->lookups = s->voids = 0;
     s->have_validated = false;
     s->v.reason[0] = '\0';

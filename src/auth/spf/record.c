@@ -16,10 +16,12 @@
 
 static const struct {
     const char *name;
+    size_t len;
     spf_kind kind;
 } mechanisms[] = {
-    {"all", SPF_ALL}, {"include", SPF_INCLUDE}, {"a", SPF_A},     {"mx", SPF_MX},
-    {"ptr", SPF_PTR}, {"ip4", SPF_IP4},         {"ip6", SPF_IP6}, {"exists", SPF_EXISTS},
+    {"ip4", 3, SPF_IP4}, {"ip6", 3, SPF_IP6},         {"include", 7, SPF_INCLUDE},
+    {"a", 1, SPF_A},     {"mx", 2, SPF_MX},           {"all", 3, SPF_ALL},
+    {"ptr", 3, SPF_PTR}, {"exists", 6, SPF_EXISTS},
 };
 
 const char *spf_kind_name(spf_kind k)
@@ -208,8 +210,32 @@ static int split_dual_cidr(const spf_term *t, hd_slice *arg, int *c4, int *c6, h
     return 0;
 }
 
+/* Dotted-quad IPv4 (RFC 7208 §12 ip4-network: four 0..255 decimal
+ * octets); by hand, as records carry dozens of these. */
+static bool parse_ip4(hd_slice a, uint8_t out[4])
+{
+    size_t i = 0;
+    for (int part = 0; part < 4; part++) {
+        if (part > 0) {
+            if (i >= a.len || a.p[i] != '.')
+                return false;
+            i++;
+        }
+        size_t start = i;
+        unsigned v = 0;
+        while (i < a.len && is_digit(a.p[i]) && i - start < 3)
+            v = v * 10 + (unsigned)(a.p[i++] - '0');
+        if (i == start || v > 255 || (a.p[start] == '0' && i - start > 1))
+            return false;
+        out[part] = (uint8_t)v;
+    }
+    return i == a.len;
+}
+
 static int parse_ip(const spf_term *t, spf_term *out, hd_slice arg, int af, hd_err *err)
 {
+    if (af == AF_INET && parse_ip4(arg, out->addr))
+        return 0;
     char text[64];
     if (arg.len == 0 || arg.len >= sizeof text)
         return term_error(err, t, "missing or overlong address");
@@ -229,7 +255,8 @@ static int parse_mechanism(spf_term *t, hd_slice body, hd_err *err)
     hd_slice name = hd_slice_make(body.p, nlen);
     size_t k;
     for (k = 0; k < sizeof mechanisms / sizeof mechanisms[0]; k++)
-        if (hd_slice_caseeq_cstr(name, mechanisms[k].name))
+        if (name.len == mechanisms[k].len &&
+            hd_slice_caseeq(name, hd_slice_make(mechanisms[k].name, mechanisms[k].len)))
             break;
     if (k == sizeof mechanisms / sizeof mechanisms[0])
         return term_error(err, t, "unknown mechanism");

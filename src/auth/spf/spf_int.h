@@ -55,6 +55,14 @@ bool spf_spec_needs_p(hd_slice spec);
  * after the left-shortening the macro rules apply. */
 bool spf_domain_ok(const char *d);
 
+/* records.c: the parse of text from the cache, parsing it on a miss;
+ * *out is borrowed until spf_records_make_room. SPF_RECORDS_FULL: not in
+ * the cache and no room, parse it yourself. */
+#define SPF_RECORDS_FULL 1
+int spf_records_get(hd_spf_records *c, hd_slice text, const spf_record **out, hd_err *err);
+/* Empty a full cache; call only when no run holds entries. */
+void spf_records_make_room(hd_spf_records *c);
+
 /* eval.c: request facts for output.c */
 const char *hd_spf__client_ip(const hd_spf *spf);
 const char *hd_spf__helo(const hd_spf *spf);
