@@ -8,7 +8,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config libssl-dev libunbound-dev libevent-dev
-            libjansson-dev libsqlite3-dev libexpat1-dev libpsl-dev zlib1g-dev)
+            libjansson-dev libsqlite3-dev libexpat1-dev libpsl-dev publicsuffix zlib1g-dev)
 TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev unbound bind9-dnsutils openssl
            python3 python3-dkim python3-nacl libmail-dkim-perl libcryptx-perl
            opendkim opendkim-tools python3-yaml python3-spf)

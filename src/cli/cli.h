@@ -66,5 +66,6 @@ bool cli_parse_long(const char *opt, const char *arg, long long min, long long m
 /* Subcommand groups. */
 int cmd_dkim(int argc, char **argv);
 int cmd_spf(int argc, char **argv);
+int cmd_dmarc(int argc, char **argv);
 
 #endif

@@ -1,0 +1,211 @@
+/*
+ * cmd_dmarc.c - `herald dmarc record|check`.
+ */
+#include "cli.h"
+
+#include <herald/dmarc.h>
+
+#include <getopt.h>
+#include <jansson.h>
+#include <string.h>
+
+static json_t *record_json(const hd_dmarc_record *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "p", json_string(hd_dmarc_policy_name(r->p)));
+    json_object_set_new(o, "sp", json_string(hd_dmarc_policy_name(r->sp)));
+    json_object_set_new(o, "np", json_string(hd_dmarc_policy_name(r->np)));
+    char psd[2] = {r->psd, 0};
+    json_object_set_new(o, "psd", json_string(psd));
+    json_object_set_new(o, "t", json_boolean(r->testing));
+    json_object_set_new(o, "adkim", json_string(r->adkim_strict ? "s" : "r"));
+    json_object_set_new(o, "aspf", json_string(r->aspf_strict ? "s" : "r"));
+    json_object_set_new(o, "pct", r->pct >= 0 ? json_integer(r->pct) : json_null());
+    json_t *rua = json_array(), *ruf = json_array(), *problems = json_array();
+    for (size_t i = 0; i < r->nrua; i++)
+        json_array_append_new(rua, json_string(r->rua[i]));
+    for (size_t i = 0; i < r->nruf; i++)
+        json_array_append_new(ruf, json_string(r->ruf[i]));
+    for (size_t i = 0; i < r->nproblems; i++)
+        json_array_append_new(problems, json_string(r->problems[i]));
+    json_object_set_new(o, "rua", rua);
+    json_object_set_new(o, "ruf", ruf);
+    json_object_set_new(o, "fo", json_string(r->fo));
+    json_object_set_new(o, "problems", problems);
+    return o;
+}
+
+static void print_record(const hd_dmarc_record *r)
+{
+    printf("  p=%s", hd_dmarc_policy_name(r->p)[0] ? hd_dmarc_policy_name(r->p) : "(none given)");
+    if (r->sp != HD_DMARC_P_UNSET)
+        printf(" sp=%s", hd_dmarc_policy_name(r->sp));
+    if (r->np != HD_DMARC_P_UNSET)
+        printf(" np=%s", hd_dmarc_policy_name(r->np));
+    printf(" psd=%c adkim=%c aspf=%c%s", r->psd, r->adkim_strict ? 's' : 'r',
+           r->aspf_strict ? 's' : 'r', r->testing ? " t=y" : "");
+    if (r->pct >= 0)
+        printf(" pct=%d", r->pct);
+    putchar('\n');
+    for (size_t i = 0; i < r->nrua; i++)
+        printf("  rua: %s\n", r->rua[i]);
+    for (size_t i = 0; i < r->nruf; i++)
+        printf("  ruf: %s\n", r->ruf[i]);
+    for (size_t i = 0; i < r->nproblems; i++)
+        printf("  problem: %s\n", r->problems[i]);
+}
+
+static const char check_help[] =
+    "usage: herald dmarc check [--json] 'v=DMARC1; p=...'\n"
+    "\n"
+    "Parse a DMARC record given on the command line and list every problem:\n"
+    "invalid values (their defaults then apply), obsolete RFC 7489 tags\n"
+    "(pct, rf, ri, !size), unusable report URIs, a missing p=.\n"
+    "\n"
+    "Exit: 0 a DMARC record without problems, 1 a record with problems,\n"
+    "65 not a DMARC record at all, 64 usage.\n";
+
+static int dmarc_check(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                             {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    bool json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'j')
+            json = true;
+        else if (c == 'h')
+            return fputs(check_help, stdout), CLI_OK;
+        else
+            return fputs(check_help, stderr), CLI_USAGE;
+    }
+    if (optind + 1 != argc) {
+        cli_error("dmarc check takes one record (quote it)");
+        return CLI_USAGE;
+    }
+    hd_dmarc_record r;
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_dmarc_record_parse(hd_slice_cstr(argv[optind]), &r, &err) != 0) {
+        if (json)
+            printf("{\"valid\": false, \"error\": \"%s\"}\n", err.msg);
+        else
+            printf("%s\n", err.msg);
+        return CLI_DATAERR;
+    }
+    if (json) {
+        json_t *o = record_json(&r);
+        json_object_set_new(o, "valid", json_true());
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(o);
+    } else {
+        printf("a DMARC record%s\n", r.nproblems ? ", with problems:" : ", no problems");
+        print_record(&r);
+    }
+    return r.nproblems ? CLI_FAIL : CLI_OK;
+}
+
+static const char record_help[] =
+    "usage: herald dmarc record DOMAIN [--rfc7489 [--psl FILE]]\n"
+    "                           [--dns-zone F | --dns-server A] [--json]\n"
+    "\n"
+    "Discover the DMARC policy that applies to mail From DOMAIN: by the RFC\n"
+    "9989 DNS tree walk (default), or as RFC 7489 did, through the Public\n"
+    "Suffix List (Debian's publicsuffix data, or --psl FILE). Prints where\n"
+    "the record was found, the Organizational Domain, which policy tag\n"
+    "applies (p, sp or np) and every problem in the record.\n"
+    "\n"
+    CLI_DNS_HELP
+    "\n"
+    "Exit: 0 a record applies, 4 no record, 75 DNS temporary failure, 64 usage.\n";
+
+static int dmarc_record(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"rfc7489", no_argument, NULL, '7'}, {"psl", required_argument, NULL, 'P'},
+        {"dns-zone", required_argument, NULL, 'Z'}, {"dns-server", required_argument, NULL, 'D'},
+        {"dns-timeout", required_argument, NULL, 'W'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    cli_dns_opts dopts = {NULL, NULL, 0};
+    bool json = false, rfc7489 = false;
+    const char *psl_file = NULL;
+    long long n;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case '7': rfc7489 = true; break;
+        case 'P': psl_file = optarg; break;
+        case 'Z': dopts.zone = optarg; break;
+        case 'D': dopts.server = optarg; break;
+        case 'W':
+            if (!cli_parse_long("--dns-timeout", optarg, 1, 600000, &n))
+                return CLI_USAGE;
+            dopts.timeout_ms = (unsigned)n;
+            break;
+        case 'j': json = true; break;
+        case 'h': fputs(record_help, stdout); return CLI_OK;
+        default: fputs(record_help, stderr); return CLI_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        cli_error("dmarc record takes one domain (see --help)");
+        return CLI_USAGE;
+    }
+    hd_err err;
+    hd_err_clear(&err);
+    hd_dmarc_psl *psl = NULL;
+    if (rfc7489 && hd_dmarc_psl_load(psl_file, &psl, &err) != 0) {
+        cli_error("%s", hd_err_str(&err));
+        return CLI_NOINPUT;
+    }
+    hd_dns *dns = NULL;
+    int rc = cli_dns_open(&dopts, &dns);
+    hd_dmarc_verdict v;
+    if (rc == CLI_OK && hd_dmarc_discover(argv[optind], rfc7489 ? HD_DMARC_RFC7489 : HD_DMARC_RFC9989,
+                                          psl, dns, &v, &err) != 0) {
+        cli_error("%s", hd_err_str(&err));
+        rc = CLI_USAGE;
+    }
+    if (rc == CLI_OK) {
+        const char *mode = rfc7489 ? "RFC 7489 (Public Suffix List)" : "RFC 9989 (DNS tree walk)";
+        if (json) {
+            json_t *o = json_object();
+            json_object_set_new(o, "domain", json_string(v.from_domain));
+            json_object_set_new(o, "mode", json_string(rfc7489 ? "rfc7489" : "rfc9989"));
+            json_object_set_new(o, "found", json_boolean(v.have_record));
+            json_object_set_new(o, "record_name", v.have_record ? json_sprintf("_dmarc.%s", v.record_domain) : json_null());
+            json_object_set_new(o, "organizational_domain", json_string(v.org_domain));
+            json_object_set_new(o, "policy_tag", json_string(v.policy_tag));
+            json_object_set_new(o, "policy", json_string(hd_dmarc_policy_name(v.policy)));
+            json_object_set_new(o, "reason", json_string(v.reason));
+            if (v.have_record)
+                json_object_set_new(o, "record", record_json(&v.record));
+            json_dumpf(o, stdout, JSON_INDENT(2));
+            putchar('\n');
+            json_decref(o);
+        } else if (v.have_record) {
+            printf("%s: the record at _dmarc.%s applies (%s)\n", v.from_domain, v.record_domain, mode);
+            printf("organizational domain: %s; policy: %s=%s%s\n", v.org_domain, v.policy_tag,
+                   hd_dmarc_policy_name(v.policy),
+                   strcmp(v.policy_tag, "p") ? " (the From domain is a subdomain)" : "");
+            print_record(&v.record);
+        } else {
+            printf("%s: %s (%s)\n", v.from_domain, v.reason, mode);
+        }
+        rc = v.result == HD_DMARC_TEMPERROR ? CLI_TEMPFAIL : v.have_record ? CLI_OK : 4;
+    }
+    hd_dns_free(dns);
+    hd_dmarc_psl_free(psl);
+    return rc;
+}
+
+int cmd_dmarc(int argc, char **argv)
+{
+    static const cli_cmd subs[] = {
+        {"record", dmarc_record, "discover the DMARC policy of a domain"},
+        {"check", dmarc_check, "parse a DMARC record and list its problems"},
+        {NULL, NULL, NULL},
+    };
+    return cli_dispatch("herald dmarc", subs, argc, argv);
+}
