@@ -1,0 +1,321 @@
+/*
+ * dmarc_test.c - DMARC: record parsing, the RFC 9989 tree walk (the RFC's
+ * own examples), policy discovery with sp/np/psd/t, the alignment matrix in
+ * both modes, Public Suffix List edge cases, temperror paths.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <herald/dmarc.h>
+#include <herald/dns.h>
+
+static hd_dmarc_psl *psl;
+
+static int load_psl(void **state)
+{
+    hd_err err;
+    if (hd_dmarc_psl_load(NULL, &psl, &err) != 0) {
+        fprintf(stderr, "%s (Debian's publicsuffix package)\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int free_psl(void **state)
+{
+    hd_dmarc_psl_free(psl);
+    return 0;
+}
+
+/* Records ------------------------------------------------------------------- */
+
+static void test_record_parsing(void **state)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        hd_dmarc_policy p, sp, np;
+        char psd;
+        size_t nproblems, nrua;
+    } cases[] = {
+        {"v=DMARC1; p=reject", 0, HD_DMARC_P_REJECT, HD_DMARC_P_UNSET, HD_DMARC_P_UNSET, 'u', 0, 0},
+        {"v=DMARC1;p=none;sp=quarantine;np=reject;psd=n;rua=mailto:a@example.com,mailto:b@example.com", 0,
+         HD_DMARC_P_NONE, HD_DMARC_P_QUARANTINE, HD_DMARC_P_REJECT, 'n', 0, 2},
+        {"v=DMARC1; p=Reject; ; ", 0, HD_DMARC_P_REJECT, HD_DMARC_P_UNSET, HD_DMARC_P_UNSET, 'u', 0, 0},
+        {"v=DMARC1; p=maybe; sp=x; rua=mailto:a@example.com", 0, HD_DMARC_P_UNSET, HD_DMARC_P_UNSET,
+         HD_DMARC_P_UNSET, 'u', 2, 1},
+        {"v=DMARC1; p=none; pct=20; rf=afrf; ri=86400", 0, HD_DMARC_P_NONE, HD_DMARC_P_UNSET,
+         HD_DMARC_P_UNSET, 'u', 3, 0},
+        {"v=DMARC1; p=none; unknown=tag; adkim=x", 0, HD_DMARC_P_NONE, HD_DMARC_P_UNSET,
+         HD_DMARC_P_UNSET, 'u', 1, 0},
+        {"p=reject; v=DMARC1", HD_ESYNTAX, 0, 0, 0, 0, 0, 0},      /* v not first */
+        {"v=dmarc1; p=reject", HD_ESYNTAX, 0, 0, 0, 0, 0, 0},      /* case-sensitive */
+        {"v=DMARC2; p=reject", HD_ESYNTAX, 0, 0, 0, 0, 0, 0},
+        {"v=spf1 -all", HD_ESYNTAX, 0, 0, 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hd_dmarc_record r;
+        hd_err err;
+        hd_err_clear(&err);
+        int rc = hd_dmarc_record_parse(hd_slice_cstr(cases[i].text), &r, &err);
+        if (rc != cases[i].rc)
+            fail_msg("\"%s\": rc %d (%s)", cases[i].text, rc, err.msg);
+        if (rc != 0)
+            continue;
+        if (r.p != cases[i].p || r.sp != cases[i].sp || r.np != cases[i].np || r.psd != cases[i].psd ||
+            r.nproblems != cases[i].nproblems || r.nrua != cases[i].nrua)
+            fail_msg("\"%s\": p=%d sp=%d np=%d psd=%c problems=%zu rua=%zu", cases[i].text, r.p, r.sp,
+                     r.np, r.psd, r.nproblems, r.nrua);
+    }
+}
+
+/* Evaluation helpers ---------------------------------------------------------- */
+
+typedef struct req {
+    const char *from, *spf;
+    bool spf_pass;
+    const char *dkim;
+    hd_dmarc_mode mode;
+    unsigned roll;
+} req;
+
+static hd_dmarc_verdict run(const char *zone, req q)
+{
+    hd_dns *dns = NULL;
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_dns_new_zone_text(&dns, hd_slice_cstr(zone), "<t>", &err) != 0)
+        fail_msg("zone: %s", err.msg);
+    hd_dmarc_request r = {.from_domain = q.from, .spf_domain = q.spf, .spf_pass = q.spf_pass,
+                          .mode = q.mode, .psl = psl, .pct_roll = q.roll};
+    if (q.dkim != NULL) {
+        r.dkim_domains[0] = q.dkim;
+        r.ndkim = 1;
+    }
+    hd_dmarc *d = NULL;
+    assert_int_equal(hd_dmarc_new(&r, NULL, &d, &err), 0);
+    if (hd_dmarc_run(d, dns, &err) != 0)
+        fail_msg("run: %s", err.msg);
+    hd_dmarc_verdict v = *hd_dmarc_get_verdict(d);
+    hd_dmarc_free(d);
+    hd_dns_free(dns);
+    return v;
+}
+
+/* RFC 9989 §4.10: the eight queries of the RFC's own example. */
+static void test_tree_walk_queries(void **state)
+{
+    static const char *const want[] = {
+        "_dmarc.a.b.c.d.e.f.g.h.i.j.mail.example.com", "_dmarc.g.h.i.j.mail.example.com",
+        "_dmarc.h.i.j.mail.example.com", "_dmarc.i.j.mail.example.com", "_dmarc.j.mail.example.com",
+        "_dmarc.mail.example.com", "_dmarc.example.com", "_dmarc.com",
+    };
+    hd_dmarc_request r = {.from_domain = "a.b.c.d.e.f.g.h.i.j.mail.example.com"};
+    hd_dmarc *d = NULL;
+    assert_int_equal(hd_dmarc_new(&r, NULL, &d, NULL), 0);
+    size_t n = 0;
+    for (;;) {
+        const char *q;
+        uint16_t t;
+        assert_int_equal(hd_dmarc_step(d, &q, &t, NULL), 0);
+        if (q == NULL)
+            break;
+        assert_true(n < 8);
+        assert_string_equal(q, want[n]);
+        assert_int_equal(t, HD_DNS_T_TXT);
+        hd_dns_answer none = {.qname = (char *)q, .qtype = t, .status = HD_DNS_NXDOMAIN};
+        assert_int_equal(hd_dmarc_answer(d, &none, NULL), 0);
+        n++;
+    }
+    assert_int_equal(n, 8);
+    assert_int_equal(hd_dmarc_get_verdict(d)->result, HD_DMARC_NONE);
+    hd_dmarc_free(d);
+}
+
+/* RFC 9989 §4.10.2's three examples, and policy selection. */
+static void test_organizational_domains(void **state)
+{
+    static const struct {
+        const char *name, *zone, *from, *want_record, *want_org, *want_tag;
+        hd_dmarc_policy want_policy;
+    } cases[] = {
+        {"records at mail.example.com and example.com: org is example.com",
+         "_dmarc.mail.example.com. IN TXT \"v=DMARC1; p=quarantine\"\n"
+         "_dmarc.example.com. IN TXT \"v=DMARC1; p=reject; sp=none\"\n",
+         "a.mail.example.com", "example.com", "example.com", "sp", HD_DMARC_P_NONE},
+        {"psd=n at mail.example.com",
+         "_dmarc.mail.example.com. IN TXT \"v=DMARC1; p=quarantine; psd=n\"\n"
+         "_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n",
+         "a.mail.example.com", "mail.example.com", "mail.example.com", "p", HD_DMARC_P_QUARANTINE},
+        {"only a PSD record at com with psd=y: org is example.com",
+         "_dmarc.com. IN TXT \"v=DMARC1; p=reject; psd=y\"\n", "a.mail.example.com", "com",
+         "example.com", "p", HD_DMARC_P_REJECT},
+        {"the author's own record wins",
+         "_dmarc.a.mail.example.com. IN TXT \"v=DMARC1; p=none\"\n"
+         "_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n",
+         "a.mail.example.com", "a.mail.example.com", "example.com", "p", HD_DMARC_P_NONE},
+        {"np for a name that does not exist",
+         "_dmarc.example.com. IN TXT \"v=DMARC1; p=none; sp=quarantine; np=reject\"\n",
+         "ghost.example.com", "example.com", "example.com", "np", HD_DMARC_P_REJECT},
+        {"sp for a name that exists",
+         "_dmarc.example.com. IN TXT \"v=DMARC1; p=none; sp=quarantine; np=reject\"\n"
+         "real.example.com. IN A 192.0.2.1\n",
+         "real.example.com", "example.com", "example.com", "sp", HD_DMARC_P_QUARANTINE},
+        {"two records at one name are both discarded",
+         "_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n"
+         "_dmarc.example.com. IN TXT \"v=DMARC1; p=none\"\n",
+         "example.com", "", "", "", HD_DMARC_P_NONE},
+        {"a deep name past 8 labels finds the record 7 labels up",
+         "_dmarc.c.d.e.f.g.example.com. IN TXT \"v=DMARC1; p=quarantine\"\n",
+         "x.y.z.a.b.c.d.e.f.g.example.com", "c.d.e.f.g.example.com", "c.d.e.f.g.example.com", "p",
+         HD_DMARC_P_QUARANTINE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hd_dmarc_verdict v = run(cases[i].zone, (req){.from = cases[i].from});
+        bool ok = strcmp(v.record_domain, cases[i].want_record) == 0 &&
+                  (!v.have_record || (strcmp(v.org_domain, cases[i].want_org) == 0 &&
+                                      strcmp(v.policy_tag, cases[i].want_tag) == 0 &&
+                                      v.policy == cases[i].want_policy));
+        if (!ok)
+            fail_msg("%s: record %s org %s %s=%s (%s)", cases[i].name, v.record_domain, v.org_domain,
+                     v.policy_tag, hd_dmarc_policy_name(v.policy), v.reason);
+    }
+}
+
+/* The alignment matrix: strict/relaxed x SPF/DKIM x same/sub/org/unrelated,
+ * in both modes. */
+static void test_alignment_matrix(void **state)
+{
+    static const char *const zones[2] = {
+        "_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n",
+        "_dmarc.example.com. IN TXT \"v=DMARC1; p=reject; adkim=s; aspf=s\"\n",
+    };
+    static const struct {
+        const char *from, *id;
+        bool relaxed, strict;
+    } ids[] = {
+        {"example.com", "example.com", true, true},
+        {"example.com", "mail.example.com", true, false},
+        {"news.example.com", "example.com", true, false},
+        {"news.example.com", "bounce.example.com", true, false},
+        {"example.com", "example.net", false, false},
+        {"example.com", "example.com.evil.test", false, false},
+    };
+    size_t checked = 0;
+    for (int mode = 0; mode < 2; mode++)
+        for (int strict = 0; strict < 2; strict++)
+            for (int via_dkim = 0; via_dkim < 2; via_dkim++)
+                for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+                    req q = {.from = ids[i].from, .mode = mode ? HD_DMARC_RFC7489 : HD_DMARC_RFC9989};
+                    if (via_dkim)
+                        q.dkim = ids[i].id;
+                    else
+                        q.spf = ids[i].id, q.spf_pass = true;
+                    hd_dmarc_verdict v = run(zones[strict], q);
+                    bool want = strict ? ids[i].strict : ids[i].relaxed;
+                    if ((v.result == HD_DMARC_PASS) != want)
+                        fail_msg("mode %d %s %s: From %s, id %s: %s (%s)", mode,
+                                 strict ? "strict" : "relaxed", via_dkim ? "DKIM" : "SPF", ids[i].from,
+                                 ids[i].id, hd_dmarc_result_name(v.result), v.reason);
+                    if (!want && v.result != HD_DMARC_FAIL)
+                        fail_msg("unaligned should fail: %s", v.reason);
+                    checked++;
+                }
+    printf("alignment matrix: %zu passed, 0 failed\n", checked);
+    /* SPF that did not pass never aligns */
+    hd_dmarc_verdict v = run(zones[0], (req){.from = "example.com", .spf = "example.com"});
+    assert_int_equal(v.result, HD_DMARC_FAIL);
+    assert_int_equal(v.disposition, HD_DMARC_P_REJECT);
+}
+
+/* Policy options: t=y (RFC 9989) and pct (RFC 7489) lower the disposition. */
+static void test_policy_options(void **state)
+{
+    hd_dmarc_verdict v = run("_dmarc.example.com. IN TXT \"v=DMARC1; p=reject; t=y\"\n",
+                             (req){.from = "example.com", .dkim = "other.test"});
+    assert_int_equal(v.result, HD_DMARC_FAIL);
+    assert_int_equal(v.policy, HD_DMARC_P_REJECT);
+    assert_int_equal(v.disposition, HD_DMARC_P_QUARANTINE);
+    static const char pct[] = "_dmarc.example.com. IN TXT \"v=DMARC1; p=quarantine; pct=30\"\n";
+    v = run(pct, (req){.from = "example.com", .mode = HD_DMARC_RFC7489, .roll = 10});
+    assert_int_equal(v.disposition, HD_DMARC_P_QUARANTINE); /* sampled */
+    v = run(pct, (req){.from = "example.com", .mode = HD_DMARC_RFC7489, .roll = 70});
+    assert_int_equal(v.disposition, HD_DMARC_P_NONE);       /* not sampled */
+    v = run(pct, (req){.from = "example.com", .mode = HD_DMARC_RFC9989, .roll = 70});
+    assert_int_equal(v.disposition, HD_DMARC_P_QUARANTINE); /* RFC 9989 has no pct */
+    /* invalid p with a rua: act as p=none; without: no DMARC */
+    v = run("_dmarc.example.com. IN TXT \"v=DMARC1; p=bogus; rua=mailto:d@example.com\"\n",
+            (req){.from = "example.com"});
+    assert_int_equal(v.result, HD_DMARC_FAIL);
+    assert_int_equal(v.policy, HD_DMARC_P_NONE);
+    v = run("_dmarc.example.com. IN TXT \"v=DMARC1; p=bogus\"\n", (req){.from = "example.com"});
+    assert_int_equal(v.result, HD_DMARC_NONE);
+}
+
+/* Public Suffix List (RFC 7489 mode). */
+static void test_public_suffix_list(void **state)
+{
+    static const struct {
+        const char *domain, *want;
+    } cases[] = {
+        {"www.example.co.uk", "example.co.uk"},
+        {"a.b.example.com", "example.com"},
+        {"co.uk", "co.uk"},                       /* a public suffix is its own */
+        {"foo.city.kawasaki.jp", "city.kawasaki.jp"}, /* exception rule */
+        {"x.something.github.io", "something.github.io"}, /* private suffix */
+        {"EXAMPLE.COM.", "example.com"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[256];
+        hd_dmarc_psl_org(psl, cases[i].domain, out, sizeof out);
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("%s: %s, want %s", cases[i].domain, out, cases[i].want);
+    }
+    /* a From domain that is itself a public suffix: its own record only */
+    hd_dmarc_verdict v = run("_dmarc.co.uk. IN TXT \"v=DMARC1; p=reject\"\n",
+                             (req){.from = "co.uk", .mode = HD_DMARC_RFC7489});
+    assert_true(v.have_record);
+    assert_string_equal(v.record_domain, "co.uk");
+    /* subdomain of a registrable domain under a multi-label suffix */
+    v = run("_dmarc.example.co.uk. IN TXT \"v=DMARC1; p=quarantine; sp=reject\"\n",
+            (req){.from = "mail.example.co.uk", .spf = "bounce.example.co.uk", .spf_pass = true,
+                  .mode = HD_DMARC_RFC7489});
+    assert_int_equal(v.result, HD_DMARC_PASS);
+    assert_string_equal(v.policy_tag, "sp");
+}
+
+static void test_temporary_errors(void **state)
+{
+    hd_dmarc_verdict v = run("_dmarc.example.com. TIMEOUT\n", (req){.from = "example.com"});
+    assert_int_equal(v.result, HD_DMARC_TEMPERROR);
+    assert_non_null(strstr(v.reason, "retry"));
+    v = run("_dmarc.a.example.com. SERVFAIL\n_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n",
+            (req){.from = "a.example.com"});
+    assert_int_equal(v.result, HD_DMARC_TEMPERROR);
+    /* the AR fragment */
+    v = run("_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n",
+            (req){.from = "example.com", .dkim = "example.com"});
+    hd_buf ar;
+    hd_buf_init(&ar, 1024);
+    hd_dmarc_to_ar(&v, &ar);
+    assert_string_equal(hd_buf_cstr(&ar), "dmarc=pass (p=reject dis=none) header.from=example.com "
+                                          "policy.dmarc=none");
+    hd_buf_free(&ar);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_record_parsing),
+        cmocka_unit_test(test_tree_walk_queries),
+        cmocka_unit_test(test_organizational_domains),
+        cmocka_unit_test(test_alignment_matrix),
+        cmocka_unit_test(test_policy_options),
+        cmocka_unit_test(test_public_suffix_list),
+        cmocka_unit_test(test_temporary_errors),
+    };
+    return cmocka_run_group_tests(tests, load_psl, free_psl);
+}
