@@ -67,5 +67,6 @@ bool cli_parse_long(const char *opt, const char *arg, long long min, long long m
 int cmd_dkim(int argc, char **argv);
 int cmd_spf(int argc, char **argv);
 int cmd_dmarc(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif
