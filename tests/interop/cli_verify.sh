@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# cli_verify.sh - `herald verify` on the situations a mail admin meets:
+# direct delivery, auto-forwarding (SPF fails, DKIM survives), a list
+# that adds a footer and a [tag], an unaligned MAIL FROM, a provider's
+# unaligned signature, a revoked key, no signature, facts from Received.
+set -euo pipefail
+herald=${HERALD:?HERALD must name the herald binary}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+run() { # run WANT_EXIT NAME -- verify args...
+  local want=$1 what=$2; shift 3
+  local got=0
+  "$herald" verify --dns-zone "$work/zone" --authserv-id mx.receiver.test "$@" > "$work/out" 2> "$work/err" || got=$?
+  [ "$got" = "$want" ] && ok || bad "$what: exit $got, want $want: $(cat "$work/out" "$work/err" | head -c 600)"
+}
+has() { grep -q -- "$1" "$work/out" && ok || bad "$2: output lacks \"$1\": $(head -c 800 "$work/out")"; }
+cd "$work"
+
+"$herald" dkim keygen -d example.com -s s1 -o keys --zone > zone
+"$herald" dkim keygen -d esp.test -s esp -o keys --zone >> zone
+"$herald" dkim keygen -d example.com -s old -o keys --zone > /dev/null   # never published
+cat >> zone <<'ZONE'
+example.com. IN TXT "v=spf1 ip4:192.0.2.0/24 -all"
+bounces.esp.test. IN TXT "v=spf1 ip4:198.51.100.0/24 -all"
+_dmarc.example.com. IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@example.com"
+ZONE
+cat > msg.eml <<'MSG'
+From: Billing <billing@example.com>
+To: customer@example.net
+Subject: Your invoice
+Date: Fri, 27 Nov 2026 09:00:00 +0000
+Message-ID: <inv-1@example.com>
+
+Your invoice is attached.
+MSG
+"$herald" dkim sign -d example.com -s s1 -k keys/s1.private msg.eml > signed.eml
+
+run 0 "direct" -- --ip 192.0.2.10 --helo mail.example.com --mail-from billing@example.com --explain signed.eml
+has "dmarc=pass" "direct: dmarc pass"
+has "spf=pass" "direct: spf pass"
+has "Authentication-Results: mx.receiver.test;" "direct: AR header"
+
+run 0 "forwarded" -- --ip 203.0.113.50 --helo fwd.example.org --mail-from billing@example.com --explain signed.eml
+has "spf=fail" "forwarded: spf fails"
+has "probably forwarded" "forwarded: explained as forwarding"
+has "dmarc=pass" "forwarded: DKIM carries DMARC"
+
+sed -e 's/^Subject: Your invoice/Subject: [customers] Your invoice/' signed.eml > list.eml
+printf 'List-Id: <customers.lists.example.org>\n' | cat - list.eml > list2.eml
+printf -- '-- \nYou are subscribed to customers@lists.example.org\n' >> list2.eml
+run 1 "mailing list" -- --ip 203.0.113.60 --helo lists.example.org --mail-from owner@lists.example.org --explain list2.eml
+has "mailing list" "list: says mailing list"
+has "dmarc=fail" "list: dmarc fails"
+has "reject" "list: says the policy"
+
+run 1 "unaligned MAIL FROM, no DKIM" -- --ip 198.51.100.7 --helo out.esp.test --mail-from b@bounces.esp.test --explain msg.eml
+has "not aligned with the From domain" "unaligned: explained"
+has "bounce" "unaligned: advises a bounce domain"
+has "no DKIM signature" "unsigned: explained"
+
+"$herald" dkim sign -d esp.test -s esp -k keys/esp.private msg.eml > esp.eml
+run 1 "provider signature" -- --ip 198.51.100.7 --helo out.esp.test --mail-from b@bounces.esp.test --explain esp.eml
+has "not aligned with the From" "provider: explained"
+
+"$herald" dkim sign -d example.com -s old -k keys/old.private msg.eml > old.eml
+run 1 "rotated key" -- --ip 203.0.113.50 --helo fwd.example.org --mail-from billing@example.com --explain old.eml
+has "rotated" "rotated key: explained"
+
+run 0 "json" -- --ip 192.0.2.10 --helo mail.example.com --mail-from billing@example.com --json signed.eml
+for f in '"spf"' '"dkim"' '"dmarc"' '"authentication_results"' '"record_domain": "example.com"' '"dkim_aligned": true'; do has "$f" "json: $f"; done
+
+printf 'Return-Path: <billing@example.com>\nReceived: from mail.example.com (mail.example.com [192.0.2.10]) by mx.receiver.test; Fri, 27 Nov 2026 09:00:01 +0000\n' | cat - signed.eml > received.eml
+run 0 "facts from the message" -- --explain received.eml
+has "taken from the message" "facts: said so"
+has "spf=pass" "facts: spf used them"
+
+echo "cli_verify: $passed passed, $failed failed"
+[ "$failed" = 0 ]
