@@ -68,5 +68,6 @@ int cmd_dkim(int argc, char **argv);
 int cmd_spf(int argc, char **argv);
 int cmd_dmarc(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_arc(int argc, char **argv);
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 
+#include <herald/arc.h>
 #include <herald/dkim.h>
 #include <herald/dmarc.h>
 #include <herald/explain.h>
@@ -131,6 +132,7 @@ typedef struct verdicts {
     hd_spf *spf;
     hd_dkim_verifier *dkim;
     hd_dmarc *dmarc;
+    hd_arc_verifier *arc;
 } verdicts;
 
 static int run_checks(const facts *f, hd_slice msg, hd_dns *dns, const hd_dmarc_psl *psl,
@@ -155,6 +157,13 @@ static int run_checks(const facts *f, hd_slice msg, hd_dns *dns, const hd_dmarc_
         cli_error("DKIM: %s", hd_err_str(&err));
         hd_dns_cache_free(cache);
         return err.code == HD_ENOMEM ? CLI_SOFTWARE : CLI_DATAERR;
+    }
+    hd_arc_verify_opts ao;
+    hd_arc_verify_opts_init(&ao, now);
+    if (hd_arc_verifier_new(&ao, &v->arc, &err) != 0 || hd_arc_verify_run(v->arc, msg, dns, &err) != 0) {
+        cli_error("ARC: %s", hd_err_str(&err));
+        hd_arc_verifier_free(v->arc);
+        v->arc = NULL;
     }
     hd_dmarc_request dr = {.from_domain = f->from_domain, .now = now,
                            .mode = psl ? HD_DMARC_RFC7489 : HD_DMARC_RFC9989, .psl = psl,
@@ -203,8 +212,35 @@ static void build_ar(const char *authserv, const verdicts *v, hd_buf *ar)
         hd_dmarc_to_ar(hd_dmarc_get_verdict(v->dmarc), ar);
         n++;
     }
+    if (v->arc != NULL && hd_arc_verify_result(v->arc)->cv != HD_ARC_NONE) {
+        hd_buf_append_cstr(ar, ";\r\n\t");
+        hd_arc_result_to_ar(hd_arc_verify_result(v->arc), ar);
+        n++;
+    }
     if (n == 0)
         hd_buf_append_cstr(ar, "; none");
+}
+
+/* Does the oldest ARC set's AAR record a DKIM pass for the From domain?
+ * (What a forwarder saw before it changed the message.) */
+static bool arc_vouches(const hd_arc_verifier *a, const char *from)
+{
+    if (hd_arc_verify_nsets(a) == 0)
+        return false;
+    const hd_arc_set_info *first = hd_arc_verify_set(a, 0);
+    if (first->aar == NULL)
+        return false;
+    char want[300];
+    snprintf(want, sizeof want, "header.d=%s", from);
+    hd_slice aar = hd_slice_cstr(first->aar);
+    for (size_t i = 0; want[i]; i++) /* AAR text and domains compare case-insensitively */
+        want[i] = (char)((want[i] >= 'A' && want[i] <= 'Z') ? want[i] + 32 : want[i]);
+    char lower[HD_ARC_AAR_KEPT_BYTES + 1];
+    size_t n = aar.len < HD_ARC_AAR_KEPT_BYTES ? aar.len : HD_ARC_AAR_KEPT_BYTES;
+    for (size_t i = 0; i < n; i++)
+        lower[i] = (char)((aar.p[i] >= 'A' && aar.p[i] <= 'Z') ? aar.p[i] + 32 : aar.p[i]);
+    lower[n] = '\0';
+    return strstr(lower, "dkim=pass") != NULL && strstr(lower, want) != NULL;
 }
 
 static json_t *dkim_json(const hd_dkim_result *r)
@@ -247,6 +283,13 @@ static void print_json(const facts *f, const verdicts *v, const hd_buf *ar, cons
                       "dkim_aligned", d->dkim_aligned, "reason", d->reason));
     } else {
         json_object_set_new(o, "dmarc", json_null());
+    }
+    if (v->arc != NULL) {
+        const hd_arc_result *r = hd_arc_verify_result(v->arc);
+        json_object_set_new(o, "arc", json_pack("{s:s, s:s, s:i, s:i, s:i}", "cv", hd_arc_cv_name(r->cv),
+                                                "reason", r->reason, "sets", (int)r->nsets,
+                                                "failed_instance", (int)r->failed_instance,
+                                                "oldest_pass", (int)r->oldest_pass));
     }
     json_object_set_new(o, "authentication_results", json_string(hd_buf_cstr(ar)));
     if (expl != NULL)
@@ -368,6 +411,14 @@ int cmd_verify(int argc, char **argv)
                 .dmarc = v.dmarc ? hd_dmarc_get_verdict(v.dmarc) : NULL,
                 .list_id = f.list_id[0] ? f.list_id : NULL, .subject_tagged = f.subject_tagged,
             };
+            if (v.arc != NULL && hd_arc_verify_result(v.arc)->cv != HD_ARC_NONE) {
+                const hd_arc_result *r = hd_arc_verify_result(v.arc);
+                in.arc_present = true;
+                in.arc_cv = hd_arc_cv_name(r->cv);
+                size_t ns = hd_arc_verify_nsets(v.arc);
+                in.arc_sealer = ns ? hd_arc_verify_set(v.arc, ns - 1)->as_domain : "?";
+                in.arc_vouches_dkim = arc_vouches(v.arc, f.from_domain);
+            }
             hd_explain(&in, &expl);
             free(dk);
         }
@@ -388,6 +439,7 @@ int cmd_verify(int argc, char **argv)
     hd_spf_free(v.spf);
     hd_dkim_verifier_free(v.dkim);
     hd_dmarc_free(v.dmarc);
+    hd_arc_verifier_free(v.arc);
     hd_dns_free(dns);
     hd_dmarc_psl_free(psl);
     hd_buf_free(&msg);

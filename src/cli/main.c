@@ -16,6 +16,7 @@ static const cli_cmd commands[] = {
     {"dkim", cmd_dkim, "DKIM keys, signing and verification"},
     {"spf", cmd_spf, "SPF evaluation (RFC 7208)"},
     {"verify", cmd_verify, "a receiver's verdict: SPF, DKIM, DMARC, explained"},
+    {"arc", cmd_arc, "ARC chain validation and sealing (RFC 8617)"},
     {"dmarc", cmd_dmarc, "DMARC policy discovery and record checks (RFC 9989)"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
