@@ -1,7 +1,7 @@
 /*
  * fuzz_arc.c - ARC chain validation of arbitrary bytes: message parsing,
  * ARC field collection and instance checks, AMS and AS tags, hashing, and
- * the ARC test suite's key (plus a 2048-bit one, a revoked key and a
+ * the ARC test suite's key (plus an Ed25519 key, a revoked key and a
  * timeout) served from a zone fixture, so seals reach the crypto code.
  */
 #include <herald/arc.h>
