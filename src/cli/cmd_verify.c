@@ -6,6 +6,7 @@
 #include "cli.h"
 
 #include <herald/arc.h>
+#include <herald/authres.h>
 #include <herald/dkim.h>
 #include <herald/dmarc.h>
 #include <herald/explain.h>
@@ -189,36 +190,34 @@ static int run_checks(const facts *f, hd_slice msg, hd_dns *dns, const hd_dmarc_
     return CLI_OK;
 }
 
-static void build_ar(const char *authserv, const verdicts *v, hd_buf *ar)
+/* One Authentication-Results field (RFC 8601) from the method fragments,
+ * through the builder, which folds it and checks it parses back. */
+static int build_ar(const char *authserv, const verdicts *v, hd_buf *ar, hd_err *err)
 {
-    hd_buf_printf(ar, "Authentication-Results: %s", authserv);
-    size_t n = 0;
-    if (v->spf != NULL) {
-        hd_buf_append_cstr(ar, ";\r\n\t");
-        hd_spf_to_ar(v->spf, ar);
-        n++;
-    }
-    for (size_t i = 0; i < hd_dkim_verify_count(v->dkim); i++) {
-        hd_buf_append_cstr(ar, ";\r\n\t");
-        hd_dkim_result_to_ar(hd_dkim_verify_result(v->dkim, i), ar);
-        n++;
-    }
-    if (hd_dkim_verify_count(v->dkim) == 0) {
-        hd_buf_append_cstr(ar, ";\r\n\tdkim=none");
-        n++;
-    }
-    if (v->dmarc != NULL) {
-        hd_buf_append_cstr(ar, ";\r\n\t");
-        hd_dmarc_to_ar(hd_dmarc_get_verdict(v->dmarc), ar);
-        n++;
-    }
-    if (v->arc != NULL && hd_arc_verify_result(v->arc)->cv != HD_ARC_NONE) {
-        hd_buf_append_cstr(ar, ";\r\n\t");
-        hd_arc_result_to_ar(hd_arc_verify_result(v->arc), ar);
-        n++;
-    }
-    if (n == 0)
-        hd_buf_append_cstr(ar, "; none");
+    hd_buf frag[HD_LIMIT_DKIM_SIGNATURES + 8];
+    hd_slice parts[HD_LIMIT_DKIM_SIGNATURES + 8];
+    size_t n = 0, max = sizeof frag / sizeof frag[0];
+    for (size_t i = 0; i < max; i++)
+        hd_buf_init(&frag[i], 8192);
+    if (v->spf != NULL)
+        hd_spf_to_ar(v->spf, &frag[n++]);
+    for (size_t i = 0; i < hd_dkim_verify_count(v->dkim) && n + 3 < max; i++)
+        hd_dkim_result_to_ar(hd_dkim_verify_result(v->dkim, i), &frag[n++]);
+    if (hd_dkim_verify_count(v->dkim) == 0)
+        hd_buf_append_cstr(&frag[n++], "dkim=none (no signatures)");
+    if (v->dmarc != NULL)
+        hd_dmarc_to_ar(hd_dmarc_get_verdict(v->dmarc), &frag[n++]);
+    if (v->arc != NULL && hd_arc_verify_result(v->arc)->cv != HD_ARC_NONE)
+        hd_arc_result_to_ar(hd_arc_verify_result(v->arc), &frag[n++]);
+    for (size_t i = 0; i < n; i++)
+        parts[i] = hd_buf_slice(&frag[i]);
+    int rc = hd_authres_build(authserv, parts, n, ar, err);
+    for (size_t i = 0; i < max; i++)
+        hd_buf_free(&frag[i]);
+    /* the field ends in CRLF: print it without */
+    while (rc == 0 && ar->len > 0 && (ar->p[ar->len - 1] == '\n' || ar->p[ar->len - 1] == '\r'))
+        ar->p[--ar->len] = '\0';
+    return rc;
 }
 
 /* Does the oldest ARC set's AAR record a DKIM pass for the From domain?
@@ -369,6 +368,12 @@ int cmd_verify(int argc, char **argv)
         }
     if (authserv[0] == '\0' && gethostname(authserv, sizeof authserv - 1) != 0)
         snprintf(authserv, sizeof authserv, "localhost");
+    hd_err idcheck;
+    hd_err_clear(&idcheck);
+    if (hd_authres_check_id(authserv, &idcheck) != 0) {
+        cli_error("authserv-id \"%s\": %s", authserv, hd_err_str(&idcheck));
+        return CLI_USAGE;
+    }
     hd_buf msg;
     int rc = cli_read_input(input, HD_LIMIT_MESSAGE_BYTES, &msg);
     if (rc != CLI_OK)
@@ -398,7 +403,10 @@ int cmd_verify(int argc, char **argv)
         hd_buf ar, expl;
         hd_buf_init(&ar, 1 << 16);
         hd_buf_init(&expl, 1 << 16);
-        build_ar(authserv, &v, &ar);
+        if (build_ar(authserv, &v, &ar, &err) != 0) {
+            cli_error("building Authentication-Results: %s", hd_err_str(&err));
+            rc = CLI_SOFTWARE;
+        }
         if (explain) {
             hd_dkim_result *dk = calloc(hd_dkim_verify_count(v.dkim) + 1, sizeof *dk);
             for (size_t i = 0; dk != NULL && i < hd_dkim_verify_count(v.dkim); i++)
@@ -432,7 +440,8 @@ int cmd_verify(int argc, char **argv)
             if (explain)
                 printf("\n%s", hd_buf_cstr(&expl));
         }
-        rc = exit_code(&v);
+        if (rc == CLI_OK)
+            rc = exit_code(&v);
         hd_buf_free(&ar);
         hd_buf_free(&expl);
     }
