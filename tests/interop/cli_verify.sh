@@ -77,5 +77,13 @@ run 0 "facts from the message" -- --explain received.eml
 has "taken from the message" "facts: said so"
 has "spf=pass" "facts: spf used them"
 
+# bad input: a megabyte header field, thousands of fields: refused with the limit named
+/usr/bin/python3 -c "import sys; sys.stdout.write('From: a@example.com\nX-Big: ' + 'a'*1048576 + '\n\nbody\n')" > big.eml
+run 65 "megabyte header field" -- --ip 192.0.2.10 --helo h.example --mail-from a@example.com big.eml
+grep -q "longer than" err && ok || bad "megabyte header: reason not given: $(cat err)"
+/usr/bin/python3 -c "import sys; sys.stdout.write('From: a@example.com\n' + ''.join('X-H%d: v\n' % i for i in range(5000)) + '\nbody\n')" > many.eml
+run 65 "5000 header fields" -- --ip 192.0.2.10 --helo h.example --mail-from a@example.com many.eml
+grep -q "more than 1000 header fields" err && ok || bad "many fields: reason not given: $(cat err)"
+
 echo "cli_verify: $passed passed, $failed failed"
 [ "$failed" = 0 ]
