@@ -11,7 +11,7 @@ BUILD_PKGS=(build-essential cmake pkg-config libssl-dev libunbound-dev libevent-
             libjansson-dev libsqlite3-dev libexpat1-dev libpsl-dev publicsuffix zlib1g-dev)
 TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev unbound bind9-dnsutils openssl
            python3 python3-dkim python3-nacl libmail-dkim-perl libcryptx-perl
-           opendkim opendkim-tools python3-yaml python3-spf)
+           opendkim opendkim-tools python3-yaml python3-spf libmail-dmarc-perl)
 
 pkgs=("${BUILD_PKGS[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${TEST_PKGS[@]}")

@@ -37,6 +37,7 @@ const char *hd_dmarc_policy_name(hd_dmarc_policy p); /* "none", ... or "" */
 
 typedef struct hd_dmarc_record {
     hd_dmarc_policy p, sp, np;  /* HD_DMARC_P_UNSET when absent or invalid */
+    bool p_bad, sp_bad, np_bad; /* present with an invalid value (§4.10.1) */
     char psd;                   /* 'y', 'n' or 'u' (default) */
     bool testing;               /* t=y (RFC 9989 §4.7) */
     bool adkim_strict, aspf_strict;

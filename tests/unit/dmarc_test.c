@@ -253,6 +253,25 @@ static void test_policy_options(void **state)
     assert_int_equal(v.policy, HD_DMARC_P_NONE);
     v = run("_dmarc.example.com. IN TXT \"v=DMARC1; p=bogus\"\n", (req){.from = "example.com"});
     assert_int_equal(v.result, HD_DMARC_NONE);
+    /* an invalid sp= disqualifies the record like an invalid p= (RFC 9989
+     * §4.10.1, RFC 7489 §6.6.3 step 6), and with rua the whole record is
+     * p=none: no sp= is left to enforce on subdomains */
+    v = run("_dmarc.example.com. IN TXT \"v=DMARC1; p=reject; sp=bogus\"\n",
+            (req){.from = "example.com"});
+    assert_int_equal(v.result, HD_DMARC_NONE);
+    v = run("_dmarc.example.com. IN TXT \"v=DMARC1; p=bogus; sp=reject; rua=mailto:d@example.com\"\n",
+            (req){.from = "a.example.com"});
+    assert_int_equal(v.result, HD_DMARC_FAIL);
+    assert_int_equal(v.disposition, HD_DMARC_P_NONE);
+    /* several records at the From domain: RFC 7489 stops, RFC 9989 walks on */
+    static const char many[] = "_dmarc.a.example.com. IN TXT \"v=DMARC1; p=none\"\n"
+                               "_dmarc.a.example.com. IN TXT \"v=DMARC1; p=quarantine\"\n"
+                               "_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n";
+    v = run(many, (req){.from = "a.example.com", .mode = HD_DMARC_RFC7489});
+    assert_int_equal(v.result, HD_DMARC_NONE);
+    v = run(many, (req){.from = "a.example.com", .mode = HD_DMARC_RFC9989});
+    assert_int_equal(v.result, HD_DMARC_FAIL);
+    assert_string_equal(v.record_domain, "example.com");
 }
 
 /* Public Suffix List (RFC 7489 mode). */

@@ -35,6 +35,7 @@ struct hd_dmarc {
     char dkim[HD_DMARC_MAX_DKIM][256];
     size_t ndkim;
     bool discover_only;
+    bool many_records;
     hd_dmarc_verdict v;
     bool done;
     memo_entry *memo;
@@ -123,8 +124,10 @@ static bool is_temp(const hd_dns_answer *a)
     return a->status == HD_DNS_SERVFAIL || a->status == HD_DNS_TIMEOUT || a->status == HD_DNS_ERROR;
 }
 
-/* The one DMARC record at _dmarc.<domain>: 1 found, 0 none (absent, or
- * several, which are all discarded, §4.10 step 2), NEED or TEMP. */
+/* The one DMARC record at _dmarc.<domain>: 1 found, 0 none, MANY when
+ * several (RFC 9989 §4.10 step 2 discards them and walks on; RFC 7489
+ * §6.6.3 step 5 stops discovery), NEED or TEMP. */
+#define MANY 2
 static int fetch_record(hd_dmarc *d, const char *domain, hd_dmarc_record *rec)
 {
     char name[300];
@@ -144,7 +147,7 @@ static int fetch_record(hd_dmarc *d, const char *domain, hd_dmarc_record *rec)
                 *rec = r;
         }
     }
-    return found == 1 ? 1 : 0;
+    return found == 1 ? 1 : found > 1 ? MANY : 0;
 }
 
 /* Names ------------------------------------------------------------------- */
@@ -200,7 +203,7 @@ static int tree_walk(hd_dmarc *d, const char *start, bool with_start, walk *w)
         int rc = fetch_record(d, target, &r);
         if (rc == NEED || rc == TEMP)
             return rc;
-        if (rc == 1) {
+        if (rc == 1) { /* MANY: all discarded, the walk goes on (§4.10 step 2) */
             snprintf(w->domain[w->n], sizeof w->domain[0], "%s", target);
             w->rec[w->n++] = r;
             if (r.psd == 'y' || r.psd == 'n')
@@ -256,6 +259,10 @@ static int discover(hd_dmarc *d)
     int rc = fetch_record(d, d->from, &r);
     if (rc == NEED || rc == TEMP)
         return rc;
+    if (rc == MANY && d->mode == HD_DMARC_RFC7489) {
+        d->many_records = true; /* RFC 7489 §6.6.3 step 5: discovery ends */
+        return 0;
+    }
     if (rc == 1) {
         snprintf(v->record_domain, sizeof v->record_domain, "%s", d->from);
         v->record = r;
@@ -270,6 +277,8 @@ static int discover(hd_dmarc *d)
         rc = fetch_record(d, org, &r);
         if (rc == NEED || rc == TEMP)
             return rc;
+        if (rc == MANY)
+            d->many_records = true;
         if (rc == 1) {
             snprintf(v->record_domain, sizeof v->record_domain, "%s", org);
             v->record = r;
@@ -376,20 +385,31 @@ static int evaluate(hd_dmarc *d)
     }
     if (!v->have_record) {
         v->result = HD_DMARC_NONE;
-        say(d, "%s publishes no DMARC record (nor does its organizational domain)", d->from);
+        if (d->many_records)
+            say(d, "several DMARC records where one was expected: DMARC does not apply "
+                   "(RFC 7489 §6.6.3)");
+        else
+            say(d, "%s publishes no DMARC record (nor does its organizational domain)", d->from);
         return 0;
     }
-    const hd_dmarc_record *r = &v->record;
-    if (r->p == HD_DMARC_P_UNSET && r->nrua == 0) { /* §4.10.1 */
+    hd_dmarc_record *r = &v->record;
+    /* RFC 9989 §4.10.1 (RFC 7489 §6.6.3 step 6): no valid p=, or an invalid
+     * sp= or np=: with a valid rua the record counts as p=none (and only
+     * that), without one DMARC does not apply */
+    bool broken = r->p == HD_DMARC_P_UNSET || r->sp_bad ||
+                  (r->np_bad && d->mode == HD_DMARC_RFC9989);
+    if (broken && r->nrua == 0) {
         v->result = HD_DMARC_NONE;
-        say(d, "the record at _dmarc.%s has no valid p= and no rua=: DMARC does not apply",
-            v->record_domain);
+        say(d, "the record at _dmarc.%s has %s and no valid rua=: DMARC does not apply",
+            v->record_domain, r->p == HD_DMARC_P_UNSET ? "no valid p=" : "an invalid sp= or np=");
         return 0;
+    }
+    if (broken) {
+        r->p = HD_DMARC_P_NONE;
+        r->sp = r->np = HD_DMARC_P_UNSET;
     }
     if ((rc = choose_policy(d)) != 0)
         return rc;
-    if (v->policy == HD_DMARC_P_UNSET)
-        v->policy = HD_DMARC_P_NONE; /* invalid p with rua: act as p=none */
     rc = org_of(d, d->from, v->org_domain, sizeof v->org_domain);
     if (rc == NEED)
         return NEED;

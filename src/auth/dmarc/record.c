@@ -51,14 +51,15 @@ static hd_dmarc_policy parse_policy(hd_slice v)
 }
 
 static void policy_tag(hd_dmarc_record *r, const hd_taglist *t, const char *name,
-                       hd_dmarc_policy *out)
+                       hd_dmarc_policy *out, bool *bad)
 {
     const hd_tag *tag = hd_tag_get(t, name);
     if (tag == NULL)
         return;
     *out = parse_policy(tag->value);
-    if (*out == HD_DMARC_P_UNSET)
-        problem(r, "%s=%.*s is not none, quarantine or reject: ignored", name,
+    *bad = *out == HD_DMARC_P_UNSET;
+    if (*bad)
+        problem(r, "%s=%.*s is not none, quarantine or reject", name,
                 (int)(tag->value.len > 40 ? 40 : tag->value.len), (const char *)tag->value.p);
 }
 
@@ -124,9 +125,9 @@ int hd_dmarc_record_parse(hd_slice text, hd_dmarc_record *r, hd_err *err)
     if (t.n == 0 || !hd_slice_eq_cstr(t.tags[0].name, "v") ||
         !hd_slice_eq_cstr(t.tags[0].value, "DMARC1"))
         return hd_err_set(err, HD_ESYNTAX, "not a DMARC record: it must start with v=DMARC1");
-    policy_tag(r, &t, "p", &r->p);
-    policy_tag(r, &t, "sp", &r->sp);
-    policy_tag(r, &t, "np", &r->np);
+    policy_tag(r, &t, "p", &r->p, &r->p_bad);
+    policy_tag(r, &t, "sp", &r->sp, &r->sp_bad);
+    policy_tag(r, &t, "np", &r->np, &r->np_bad);
     one_of(r, &t, "psd", "ynu", &r->psd);
     char c = 'n';
     one_of(r, &t, "t", "yn", &c);
