@@ -172,7 +172,7 @@ static bool from_domain(hd_slice raw, char *out, size_t len)
     hd_err err;
     hd_err_clear(&err);
     out[0] = '\0';
-    if (hd_msg_parse(raw, NULL, &m, &err) != 0)
+    if (hd_msg_parse(raw, &(hd_msg_limits){.header_only = true}, &m, &err) != 0)
         return false;
     size_t i = hd_msg_find(m, "From", 0);
     bool ok = false, multiple = false;

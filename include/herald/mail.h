@@ -44,6 +44,9 @@ typedef struct hd_msg_limits {
     size_t max_fields;       /* 0: HD_LIMIT_HEADER_FIELDS */
     size_t max_field_bytes;  /* 0: HD_LIMIT_HEADER_FIELD_BYTES */
     size_t max_header_bytes; /* 0: HD_LIMIT_HEADER_BYTES */
+    bool header_only;        /* skip the body's line-end scan: for readers of
+                              * header fields only (HD_MSG_BARE_LF/CR then
+                              * describe the header alone) */
 } hd_msg_limits;
 
 typedef struct hd_msg hd_msg; /* opaque; borrows the raw bytes */

@@ -381,7 +381,8 @@ int cmd_verify(int argc, char **argv)
     hd_msg *m = NULL;
     hd_err err;
     hd_err_clear(&err);
-    if (hd_msg_parse(hd_buf_slice(&msg), NULL, &m, &err) != 0) {
+    hd_msg_limits header_only = {.header_only = true};
+    if (hd_msg_parse(hd_buf_slice(&msg), &header_only, &m, &err) != 0) {
         cli_error("%s: %s", input ? input : "message", hd_err_str(&err));
         hd_buf_free(&msg);
         return CLI_DATAERR;

@@ -342,7 +342,7 @@ int hd_msg_parse(hd_slice raw, const hd_msg_limits *limits, hd_msg **out, hd_err
         hd_msg_free(m);
         return rc;
     }
-    if (m->body_off < raw.len)
+    if (m->body_off < raw.len && !(limits != NULL && limits->header_only))
         m->flags |= scan_body_eols(raw, m->body_off);
     *out = m;
     return 0;

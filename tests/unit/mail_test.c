@@ -216,21 +216,21 @@ struct limit_case {
 };
 
 static const struct limit_case limit_cases[] = {
-    {"fields at the limit", {2, 0, 0}, "A: 1\r\nB: 2\r\n\r\n", 0, NULL},
-    {"one field too many", {2, 0, 0}, "A: 1\r\nB: 2\r\nC: 3\r\n\r\n", HD_ELIMIT,
+    {"fields at the limit", {2, 0, 0, false}, "A: 1\r\nB: 2\r\n\r\n", 0, NULL},
+    {"one field too many", {2, 0, 0, false}, "A: 1\r\nB: 2\r\nC: 3\r\n\r\n", HD_ELIMIT,
      "line 3: more than 2 header fields"},
-    {"field bytes at the limit (line end counted)", {0, 6, 0}, "A: 1\r\n\r\n", 0, NULL},
-    {"field one byte too long", {0, 6, 0}, "A: 12\r\n\r\n", HD_ELIMIT,
+    {"field bytes at the limit (line end counted)", {0, 6, 0, false}, "A: 1\r\n\r\n", 0, NULL},
+    {"field one byte too long", {0, 6, 0, false}, "A: 12\r\n\r\n", HD_ELIMIT,
      "line 1: header field longer than 6 bytes"},
-    {"folding counts toward the field limit", {0, 10, 0}, "A: 1\r\n 23\r\n\r\n", HD_ELIMIT,
+    {"folding counts toward the field limit", {0, 10, 0, false}, "A: 1\r\n 23\r\n\r\n", HD_ELIMIT,
      "line 2: header field longer than 10 bytes"},
-    {"header bytes at the limit (empty line counted)", {0, 0, 14}, "A: 1\r\nB: 2\r\n\r\nbody",
+    {"header bytes at the limit (empty line counted)", {0, 0, 14, false}, "A: 1\r\nB: 2\r\n\r\nbody",
      0, NULL},
-    {"header one byte too long", {0, 0, 13}, "A: 1\r\nB: 2\r\n\r\nbody", HD_ELIMIT,
+    {"header one byte too long", {0, 0, 13, false}, "A: 1\r\nB: 2\r\n\r\nbody", HD_ELIMIT,
      "line 3: header section longer than 13 bytes"},
-    {"one long line past the header limit", {0, 0, 8}, "Subject: 0123456789", HD_ELIMIT,
+    {"one long line past the header limit", {0, 0, 8, false}, "Subject: 0123456789", HD_ELIMIT,
      "line 1: header section longer than 8 bytes"},
-    {"header-only input at the limit", {0, 0, 10}, "Subject: 0", 0, NULL},
+    {"header-only input at the limit", {0, 0, 10, false}, "Subject: 0", 0, NULL},
 };
 
 static void test_msg_limits_table(void **state)
@@ -254,9 +254,20 @@ static void test_msg_default_field_limit(void **state)
 {
     hd_buf b;
     hd_buf_init(&b, 1u << 20);
+    /* header_only: the body's bare LF is not looked for */
+    {
+        hd_msg_limits ho = {0, 0, 0, true};
+        hd_msg *h = NULL;
+        assert_int_equal(hd_msg_parse(hd_slice_cstr("A: 1\r\n\r\nbody\nmore\r\n"), &ho, &h, NULL), 0);
+        assert_false(hd_msg_flags(h) & HD_MSG_BARE_LF);
+        hd_msg_free(h);
+        assert_int_equal(hd_msg_parse(hd_slice_cstr("A: 1\r\n\r\nbody\nmore\r\n"), NULL, &h, NULL), 0);
+        assert_true(hd_msg_flags(h) & HD_MSG_BARE_LF);
+        hd_msg_free(h);
+    }
     for (int i = 0; i < HD_LIMIT_HEADER_FIELDS; i++)
         assert_int_equal(hd_buf_append_cstr(&b, "X: y\r\n"), 0);
-    hd_msg_limits zero = {0, 0, 0};
+    hd_msg_limits zero = {0, 0, 0, false};
     hd_msg *m;
     assert_int_equal(hd_msg_parse(hd_buf_slice(&b), &zero, &m, NULL), 0);
     assert_int_equal(hd_msg_nfields(m), HD_LIMIT_HEADER_FIELDS);

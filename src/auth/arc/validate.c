@@ -415,10 +415,26 @@ int hd_arc_verify_start(hd_arc_verifier *v, hd_slice msg, hd_err *err)
     if (msg.len > v->opts.max_message_bytes)
         return hd_err_set(err, HD_ELIMIT, "message of %zu bytes is over the %zu-byte limit",
                           msg.len, v->opts.max_message_bytes);
+    /* most mail has no ARC sets: a header-only look first, before the
+     * full parse and line-end conversion */
+    hd_msg_limits quick = {.header_only = true};
+    hd_msg *m = NULL;
+    int rc = hd_msg_parse(msg, &quick, &m, err);
+    if (rc != 0)
+        return rc;
+    bool any = hd_msg_count(m, "ARC-Seal") + hd_msg_count(m, "ARC-Message-Signature") +
+                   hd_msg_count(m, "ARC-Authentication-Results") > 0;
+    hd_msg_free(m);
+    m = NULL;
+    if (!any) {
+        v->res.cv = HD_ARC_NONE;
+        snprintf(v->res.reason, sizeof v->res.reason, "the message has no ARC sets");
+        v->decided = true;
+        return 0;
+    }
     hd_buf crlf;
     hd_buf_init(&crlf, v->opts.max_message_bytes * 2);
-    hd_msg *m = NULL;
-    int rc = dkim_parse_message(msg, &crlf, &m, err);
+    rc = dkim_parse_message(msg, &crlf, &m, err);
     arc_chain *ch = rc == 0 ? malloc(sizeof *ch) : NULL;
     if (rc == 0 && ch == NULL)
         rc = hd_err_set(err, HD_ENOMEM, NULL);
