@@ -373,7 +373,12 @@ int main(int argc, char **argv)
     hd_arc_verify_opts ao;
     hd_arc_verify_opts_init(&ao, c.now);
     ao.cache = c.keys;
-    if (hd_dkim_verifier_new(&dko, &c.dkim, &err) != 0 || hd_arc_verifier_new(&ao, &c.arcv, &err) != 0)
+    if (hd_dkim_verifier_new(&dko, &c.dkim, &err) != 0)
+        die("verifier", NULL, &err);
+    /* ARC always runs right after DKIM on the same message: it may reuse
+     * DKIM's body hash, as herald verify does */
+    ao.same_message_dkim = c.dkim;
+    if (hd_arc_verifier_new(&ao, &c.arcv, &err) != 0)
         die("verifier", NULL, &err);
     hd_buf_init(&c.ar, 1 << 16);
 

@@ -93,6 +93,11 @@ typedef struct hd_arc_verify_opts {
     unsigned min_rsa_bits;     /* 0: HD_LIMIT_DKIM_RSA_MIN_BITS */
     hd_dkim_keycache *cache;   /* borrowed, may be NULL (shared with DKIM) */
     size_t max_message_bytes;  /* 0: HD_LIMIT_MESSAGE_BYTES */
+    /* A DKIM verifier already started on the very same message bytes
+     * (borrowed, may be NULL): an AMS whose body canonicalization matches
+     * one of its signatures reuses that body hash instead of hashing the
+     * body again. Never give one started on another message. */
+    const hd_dkim_verifier *same_message_dkim;
 } hd_arc_verify_opts;
 
 void hd_arc_verify_opts_init(hd_arc_verify_opts *opts, int64_t now);

@@ -161,6 +161,7 @@ static int run_checks(const facts *f, hd_slice msg, hd_dns *dns, const hd_dmarc_
     }
     hd_arc_verify_opts ao;
     hd_arc_verify_opts_init(&ao, now);
+    ao.same_message_dkim = v->dkim; /* started on msg just above */
     if (hd_arc_verifier_new(&ao, &v->arc, &err) != 0 || hd_arc_verify_run(v->arc, msg, dns, &err) != 0) {
         cli_error("ARC: %s", hd_err_str(&err));
         hd_arc_verifier_free(v->arc);

@@ -54,6 +54,8 @@ struct hd_arc_verifier {
     EVP_MD_CTX *md;
     EVP_MD *sha256;
     hd_buf scratch;
+    uint8_t bh[2][32];       /* body hash per canonicalization, this message */
+    bool bh_have[2];
 };
 
 static const char *const cv_names[] = {"none", "pass", "fail"};
@@ -96,6 +98,7 @@ static void check_free(arc_check *c)
 
 static void verifier_reset(hd_arc_verifier *v)
 {
+    v->bh_have[0] = v->bh_have[1] = false; /* body hashes belong to one message */
     for (size_t i = 0; i < v->nsets; i++) {
         check_free(&v->sets[i].ams);
         check_free(&v->sets[i].as);
@@ -277,11 +280,26 @@ static int start_ams(hd_arc_verifier *v, arc_set *s, const hd_msg *m, size_t fi)
     if (bad)
         return check_decide(c, "bh= is not a base64 SHA-256 digest"), 0;
 
-    if (EVP_DigestInit_ex(v->md, v->sha256, NULL) != 1)
-        return HD_ECRYPTO;
-    dkim_body_sink sink = {v->md, UINT64_MAX, 0, 0, NULL};
-    dkim_canon_body(bc, hd_msg_body(m), &sink);
-    int rc = sink.failed ? HD_ECRYPTO : digest_final(v->md, c->bh_got);
+    /* the body hash once per canonicalization: from DKIM on the same
+     * message, or from an earlier AMS of this chain */
+    int rc = 0;
+    if (v->bh_have[bc]) {
+        memcpy(c->bh_got, v->bh[bc], 32);
+    } else if (v->opts.same_message_dkim != NULL &&
+               dkim_verifier_body_hash(v->opts.same_message_dkim, bc, c->bh_got)) {
+        memcpy(v->bh[bc], c->bh_got, 32);
+        v->bh_have[bc] = true;
+    } else {
+        if (EVP_DigestInit_ex(v->md, v->sha256, NULL) != 1)
+            return HD_ECRYPTO;
+        dkim_body_sink sink = {v->md, UINT64_MAX, 0, 0, NULL};
+        dkim_canon_body(bc, hd_msg_body(m), &sink);
+        rc = sink.failed ? HD_ECRYPTO : digest_final(v->md, c->bh_got);
+        if (rc == 0) {
+            memcpy(v->bh[bc], c->bh_got, 32);
+            v->bh_have[bc] = true;
+        }
+    }
     dkim_select_headers(m, names, nn, idx);
     hd_buf *cb = &v->scratch;
     hd_buf_reset(cb);

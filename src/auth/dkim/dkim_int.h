@@ -52,4 +52,9 @@ bool dkim_selector_ok(hd_slice s);
 /* i= domain equal to d= or a subdomain of it (RFC 6376 §3.5 i=). */
 bool dkim_identity_in_domain(hd_slice identity_domain, hd_slice d);
 
+/* verify.c: the SHA-256 body hash a started verifier computed for body
+ * canonicalization bc without l= (for ARC on the same message); false
+ * when it has none. */
+bool dkim_verifier_body_hash(const hd_dkim_verifier *v, hd_dkim_canon bc, uint8_t out[32]);
+
 #endif

@@ -29,6 +29,7 @@ typedef struct vsig {
     hd_buf b;              /* decoded b= */
     char b64[96];          /* start of b= without whitespace, for header.b */
     size_t signed_from;    /* how many times h= names From */
+    bool bh_done;          /* bh_got holds the body hash */
     char qname[HD_LIMIT_DNS_NAME + 16];
     dkim_keyrec *key;      /* reference, once known */
 } vsig;
@@ -357,6 +358,7 @@ static int hash_body(hd_dkim_verifier *v, vsig *s, size_t idx, hd_dkim_canon bc,
             o->r.has_length == s->r.has_length && o->r.body_length == s->r.body_length) {
             memcpy(s->bh_got, o->bh_got, s->hlen);
             s->r.unsigned_bytes = o->r.unsigned_bytes;
+            s->bh_done = true;
             return 0;
         }
     }
@@ -368,7 +370,23 @@ static int hash_body(hd_dkim_verifier *v, vsig *s, size_t idx, hd_dkim_canon bc,
         return HD_ECRYPTO;
     if (s->r.has_length)
         s->r.unsigned_bytes = sink.total > s->r.body_length ? sink.total - s->r.body_length : 0;
-    return digest_final(v->md, s->bh_got, s->hlen);
+    int rc = digest_final(v->md, s->bh_got, s->hlen);
+    s->bh_done = rc == 0;
+    return rc;
+}
+
+bool dkim_verifier_body_hash(const hd_dkim_verifier *v, hd_dkim_canon bc, uint8_t out[32])
+{
+    const char *want = bc == HD_DKIM_SIMPLE ? "/simple" : "/relaxed";
+    for (size_t i = 0; i < v->nsigs; i++) {
+        const vsig *s = &v->sigs[i];
+        if (s->bh_done && !s->sha1 && !s->r.has_length &&
+            strcmp(s->r.canon + strcspn(s->r.canon, "/"), want) == 0) {
+            memcpy(out, s->bh_got, 32);
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Header hash (§3.7): the h= fields, then this field with b= emptied. */
