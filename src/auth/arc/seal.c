@@ -246,7 +246,7 @@ static int build_ams(hd_arc_sealer *s, const hd_msg *m, unsigned inst, hd_buf *a
     if (rc == 0)
         rc = hd_buf_printf(&pre, "ARC-Message-Signature: a=%s;\r\n\tb=", alg_name(s->key));
     if (rc == 0)
-        rc = hd_buf_printf(&post, ";\r\n\tbh=%s; c=relaxed/relaxed; d=%s;\r\n\th=%s;\r\n\ti=%u; s=%s",
+        rc = hd_buf_printf(&post, ";\r\n\tbh=%s; c=relaxed/relaxed; d=%s;\r\n\th=%s;\r\n\t i=%u; s=%s",
                            hd_buf_cstr(&tmp), s->domain, hd_buf_cstr(&h), inst, s->selector);
     if (rc == 0)
         rc = append_t(s, &post);
