@@ -136,4 +136,13 @@ int hd_authres_builder_finish(hd_authres_builder *b, hd_buf *out, hd_err *err);
 int hd_authres_build(const char *authserv_id, const hd_slice *fragments, size_t n, hd_buf *out,
                      hd_err *err);
 
+/* Writing fragments (what hd_dkim_result_to_ar and its siblings use):
+ * " (text)" as an RFC 8601 comment, printable ASCII only, parentheses
+ * and backslashes replaced, so nothing can close it or start a line; and
+ * " name=value" with value as a token when it is one (with '@' for
+ * addresses), else as a quoted-string (RFC 8601 §2.3), bytes outside
+ * printable ASCII as '?'. */
+int hd_authres_append_comment(hd_buf *out, const char *text);
+int hd_authres_append_property(hd_buf *out, const char *name, const char *value);
+
 #endif

@@ -145,6 +145,31 @@ int hd_dns_cache_put(hd_dns_cache *cache, const hd_dns_answer *ans, int64_t now)
 /* A deep copy of an answer, or NULL. */
 hd_dns_answer *hd_dns_answer_dup(const hd_dns_answer *ans);
 
+/* Memo of one evaluation -----------------------------------------------------
+ *
+ * The answers an evaluation (SPF, DMARC) has been given, so it can replay
+ * its earlier questions after each new answer and get the same answers
+ * again even if the shared cache has moved on. hd_dns_memo_get asks the
+ * memo, then the cache (may be NULL); hd_dns_memo_put keeps a copy keyed
+ * by the question as asked (a resolver may answer in another case) and
+ * offers it to the cache.
+ */
+typedef struct hd_dns_memo hd_dns_memo;
+
+hd_dns_memo *hd_dns_memo_new(void);
+void hd_dns_memo_free(hd_dns_memo *memo);
+const hd_dns_answer *hd_dns_memo_get(const hd_dns_memo *memo, hd_dns_cache *cache,
+                                     const char *name, uint16_t type, int64_t now);
+int hd_dns_memo_put(hd_dns_memo *memo, hd_dns_cache *cache, const char *name, uint16_t type,
+                    const hd_dns_answer *ans, int64_t now);
+
+/* Ask the n TXT/other questions names[] concurrently and wait for all;
+ * answers[i] (owned by the caller) is set for each. On failure the
+ * questions still out are abandoned safely (their answers freed when
+ * they come). */
+int hd_dns_query_all(hd_dns *dns, const char *const *names, size_t n, uint16_t type,
+                     hd_dns_answer **answers, hd_err *err);
+
 /* Milliseconds on CLOCK_MONOTONIC, for callers that drive the resolver. */
 uint64_t hd_dns_now_ms(void);
 

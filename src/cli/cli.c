@@ -96,6 +96,24 @@ int cli_dns_open(const cli_dns_opts *o, hd_dns **out)
     return CLI_OK;
 }
 
+bool cli_dns_option(int opt, const char *arg, cli_dns_opts *o)
+{
+    long long ms;
+    switch (opt) {
+    case 'Z':
+        o->zone = arg;
+        return true;
+    case 'D':
+        o->server = arg;
+        return true;
+    default:
+        if (!cli_parse_long("--dns-timeout", arg, 1, 600000, &ms))
+            return false;
+        o->timeout_ms = (unsigned)ms;
+        return true;
+    }
+}
+
 bool cli_parse_long(const char *opt, const char *arg, long long min, long long max,
                     long long *out)
 {

@@ -52,6 +52,15 @@ typedef struct cli_dns_opts {
 
 int cli_dns_open(const cli_dns_opts *o, hd_dns **out);
 
+/* The DNS options every command that looks up DNS takes: its longopts
+ * entries, and their handling (false, with the error printed, when the
+ * value is bad). */
+#define CLI_DNS_LONGOPTS                                                                    \
+    {"dns-zone", required_argument, NULL, 'Z'}, {"dns-server", required_argument, NULL, 'D'}, \
+        {"dns-timeout", required_argument, NULL, 'W'}
+#define CLI_DNS_CASES case 'Z': case 'D': case 'W'
+bool cli_dns_option(int opt, const char *arg, cli_dns_opts *o);
+
 /* Parse a decimal integer option; false (and an error printed) if bad. */
 bool cli_parse_long(const char *opt, const char *arg, long long min, long long max,
                     long long *out);

@@ -43,8 +43,7 @@ static json_t *set_json(const hd_arc_set_info *s)
 static int arc_verify(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"dns-zone", required_argument, NULL, 'Z'}, {"dns-server", required_argument, NULL, 'D'},
-        {"dns-timeout", required_argument, NULL, 'W'}, {"json", no_argument, NULL, 'j'},
+        CLI_DNS_LONGOPTS, {"json", no_argument, NULL, 'j'},
         {"now", required_argument, NULL, 'N'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     cli_dns_opts dopts = {NULL, NULL, 0};
@@ -55,12 +54,9 @@ static int arc_verify(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'Z': dopts.zone = optarg; break;
-        case 'D': dopts.server = optarg; break;
-        case 'W':
-            if (!cli_parse_long("--dns-timeout", optarg, 1, 600000, &n))
+        CLI_DNS_CASES:
+            if (!cli_dns_option(c, optarg, &dopts))
                 return CLI_USAGE;
-            dopts.timeout_ms = (unsigned)n;
             break;
         case 'j': json = true; break;
         case 'N':
@@ -181,8 +177,8 @@ static int arc_seal(int argc, char **argv)
         {"key", required_argument, NULL, 'k'}, {"timestamp", required_argument, NULL, 'T'},
         {"authserv-id", required_argument, NULL, 'A'}, {"headers", required_argument, NULL, 'H'},
         {"ip", required_argument, NULL, 'i'}, {"helo", required_argument, NULL, 'E'},
-        {"mail-from", required_argument, NULL, 'm'}, {"dns-zone", required_argument, NULL, 'Z'},
-        {"dns-server", required_argument, NULL, 'D'}, {"authres", required_argument, NULL, 'R'},
+        {"mail-from", required_argument, NULL, 'm'}, CLI_DNS_LONGOPTS,
+        {"authres", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *given_authres = NULL;
     hd_arc_seal_opts so;
@@ -210,8 +206,10 @@ static int arc_seal(int argc, char **argv)
         case 'i': ip = optarg; break;
         case 'E': helo = optarg; break;
         case 'm': mail_from = optarg; break;
-        case 'Z': dopts.zone = optarg; break;
-        case 'D': dopts.server = optarg; break;
+        CLI_DNS_CASES:
+            if (!cli_dns_option(c, optarg, &dopts))
+                return CLI_USAGE;
+            break;
         case 'R': given_authres = optarg; break;
         case 'h': fputs(seal_help, stdout); return CLI_OK;
         default: fputs(seal_help, stderr); return CLI_USAGE;

@@ -461,8 +461,7 @@ static void verify_print(const hd_dkim_verifier *v, bool json)
 static int dkim_verify(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"dns-zone", required_argument, NULL, 'Z'}, {"dns-server", required_argument, NULL, 'D'},
-        {"dns-timeout", required_argument, NULL, 'W'}, {"json", no_argument, NULL, 'j'},
+        CLI_DNS_LONGOPTS, {"json", no_argument, NULL, 'j'},
         {"now", required_argument, NULL, 'N'}, {"max-signatures", required_argument, NULL, 'M'},
         {"allow-sha1", no_argument, NULL, '1'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -474,12 +473,9 @@ static int dkim_verify(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'Z': dopts.zone = optarg; break;
-        case 'D': dopts.server = optarg; break;
-        case 'W':
-            if (!cli_parse_long("--dns-timeout", optarg, 1, 600000, &n))
+        CLI_DNS_CASES:
+            if (!cli_dns_option(c, optarg, &dopts))
                 return CLI_USAGE;
-            dopts.timeout_ms = (unsigned)n;
             break;
         case 'j': json = true; break;
         case 'N':

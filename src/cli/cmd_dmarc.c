@@ -125,24 +125,19 @@ static int dmarc_record(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"rfc7489", no_argument, NULL, '7'}, {"psl", required_argument, NULL, 'P'},
-        {"dns-zone", required_argument, NULL, 'Z'}, {"dns-server", required_argument, NULL, 'D'},
-        {"dns-timeout", required_argument, NULL, 'W'}, {"json", no_argument, NULL, 'j'},
+        CLI_DNS_LONGOPTS, {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     cli_dns_opts dopts = {NULL, NULL, 0};
     bool json = false, rfc7489 = false;
     const char *psl_file = NULL;
-    long long n;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case '7': rfc7489 = true; break;
         case 'P': psl_file = optarg; break;
-        case 'Z': dopts.zone = optarg; break;
-        case 'D': dopts.server = optarg; break;
-        case 'W':
-            if (!cli_parse_long("--dns-timeout", optarg, 1, 600000, &n))
+        CLI_DNS_CASES:
+            if (!cli_dns_option(c, optarg, &dopts))
                 return CLI_USAGE;
-            dopts.timeout_ms = (unsigned)n;
             break;
         case 'j': json = true; break;
         case 'h': fputs(record_help, stdout); return CLI_OK;
@@ -219,8 +214,8 @@ static int dmarc_evaluate(int argc, char **argv)
         {"from", required_argument, NULL, 'f'}, {"spf-domain", required_argument, NULL, 'S'},
         {"spf", required_argument, NULL, 's'}, {"dkim", required_argument, NULL, 'k'},
         {"rfc7489", no_argument, NULL, '7'}, {"psl", required_argument, NULL, 'P'},
-        {"pct-roll", required_argument, NULL, 'r'}, {"dns-zone", required_argument, NULL, 'Z'},
-        {"dns-server", required_argument, NULL, 'D'}, {"json", no_argument, NULL, 'j'},
+        {"pct-roll", required_argument, NULL, 'r'}, CLI_DNS_LONGOPTS,
+        {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     hd_dmarc_request req = {0};
     static char dkim[HD_DMARC_MAX_DKIM][256];
@@ -254,8 +249,10 @@ static int dmarc_evaluate(int argc, char **argv)
                 return CLI_USAGE;
             req.pct_roll = (unsigned)n;
             break;
-        case 'Z': dopts.zone = optarg; break;
-        case 'D': dopts.server = optarg; break;
+        CLI_DNS_CASES:
+            if (!cli_dns_option(c, optarg, &dopts))
+                return CLI_USAGE;
+            break;
         case 'j': json = true; break;
         case 'h': fputs(evaluate_help, stdout); return CLI_OK;
         default: fputs(evaluate_help, stderr); return CLI_USAGE;

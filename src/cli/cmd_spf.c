@@ -98,15 +98,13 @@ static int spf_check(int argc, char **argv)
     static const struct option longopts[] = {
         {"ip", required_argument, NULL, 'i'}, {"sender", required_argument, NULL, 's'},
         {"helo", required_argument, NULL, 'H'}, {"helo-only", no_argument, NULL, 'O'},
-        {"receiver", required_argument, NULL, 'R'}, {"dns-zone", required_argument, NULL, 'Z'},
-        {"dns-server", required_argument, NULL, 'D'}, {"dns-timeout", required_argument, NULL, 'W'},
+        {"receiver", required_argument, NULL, 'R'}, CLI_DNS_LONGOPTS,
         {"json", no_argument, NULL, 'j'}, {"trace", no_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     hd_spf_request req = {0};
     hd_spf_opts opts = {0};
     cli_dns_opts dopts = {NULL, NULL, 0};
     bool json = false;
-    long long n;
     int c;
     char receiver[256] = "";
     req.now = (int64_t)time(NULL);
@@ -117,12 +115,9 @@ static int spf_check(int argc, char **argv)
         case 'H': req.helo = optarg; break;
         case 'O': req.check_helo = true; break;
         case 'R': req.receiver = optarg; break;
-        case 'Z': dopts.zone = optarg; break;
-        case 'D': dopts.server = optarg; break;
-        case 'W':
-            if (!cli_parse_long("--dns-timeout", optarg, 1, 600000, &n))
+        CLI_DNS_CASES:
+            if (!cli_dns_option(c, optarg, &dopts))
                 return CLI_USAGE;
-            dopts.timeout_ms = (unsigned)n;
             break;
         case 'j': json = true; break;
         case 't': opts.trace = print_trace; break;

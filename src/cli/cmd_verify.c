@@ -315,8 +315,7 @@ int cmd_verify(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"ip", required_argument, NULL, 'i'}, {"helo", required_argument, NULL, 'H'},
-        {"mail-from", required_argument, NULL, 'm'}, {"dns-zone", required_argument, NULL, 'Z'},
-        {"dns-server", required_argument, NULL, 'D'}, {"dns-timeout", required_argument, NULL, 'W'},
+        {"mail-from", required_argument, NULL, 'm'}, CLI_DNS_LONGOPTS,
         {"json", no_argument, NULL, 'j'}, {"explain", no_argument, NULL, 'e'},
         {"authserv-id", required_argument, NULL, 'A'}, {"rfc7489", no_argument, NULL, '7'},
         {"psl", required_argument, NULL, 'P'}, {"now", required_argument, NULL, 'N'},
@@ -336,12 +335,9 @@ int cmd_verify(int argc, char **argv)
         case 'i': snprintf(f.ip, sizeof f.ip, "%s", optarg); have_ip = true; break;
         case 'H': snprintf(f.helo, sizeof f.helo, "%s", optarg); have_helo = true; break;
         case 'm': snprintf(f.mail_from, sizeof f.mail_from, "%s", optarg); have_mf = true; break;
-        case 'Z': dopts.zone = optarg; break;
-        case 'D': dopts.server = optarg; break;
-        case 'W':
-            if (!cli_parse_long("--dns-timeout", optarg, 1, 600000, &n))
+        CLI_DNS_CASES:
+            if (!cli_dns_option(c, optarg, &dopts))
                 return CLI_USAGE;
-            dopts.timeout_ms = (unsigned)n;
             break;
         case 'j': json = true; break;
         case 'e': explain = true; break;

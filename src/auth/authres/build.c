@@ -256,3 +256,38 @@ int hd_authres_build(const char *authserv_id, const hd_slice *fragments, size_t 
     hd_authres_builder_free(b);
     return rc;
 }
+
+int hd_authres_append_comment(hd_buf *out, const char *text)
+{
+    int rc = hd_buf_append_cstr(out, " (");
+    for (const char *p = text; *p && rc == 0; p++) {
+        unsigned char c = (unsigned char)*p;
+        c = c == '(' ? '[' : c == ')' ? ']' : c == '\\' ? '/' : (c < 0x20 || c > 0x7e) ? '?' : c;
+        rc = hd_buf_append_byte(out, c);
+    }
+    return rc == 0 ? hd_buf_append_byte(out, ')') : rc;
+}
+
+int hd_authres_append_property(hd_buf *out, const char *name, const char *value)
+{
+    static const char plain[] = "!#$%&'*+-.^_`{|}~@";
+    bool quote = value[0] == '\0';
+    for (const char *p = value; *p && !quote; p++) {
+        unsigned char c = (unsigned char)*p;
+        quote = !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  (c != 0 && strchr(plain, c) != NULL));
+    }
+    int rc = hd_buf_printf(out, " %s=%s", name, quote ? "\"" : "");
+    for (const char *p = value; *p && rc == 0; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c > 0x7e)
+            c = '?';
+        if (c == '"' || c == '\\')
+            rc = hd_buf_append_byte(out, '\\');
+        if (rc == 0)
+            rc = hd_buf_append_byte(out, c);
+    }
+    if (rc == 0 && quote)
+        rc = hd_buf_append_byte(out, '"');
+    return rc;
+}

@@ -9,6 +9,7 @@
  */
 #include "dkim_keyrec.h"
 
+#include <herald/authres.h>
 #include <herald/base64.h>
 #include <herald/limits.h>
 
@@ -679,98 +680,27 @@ const hd_dkim_result *hd_dkim_verify_result(const hd_dkim_verifier *v, size_t i)
     return i < v->nsigs ? &v->sigs[i].r : NULL;
 }
 
-/* One question's mailbox for hd_dkim_verify_run. It lives on the heap: if
- * the run fails while questions are out, their slots are abandoned and
- * the callbacks, should they run later, free answer and slot. */
-typedef struct run_slot {
-    hd_dns_answer *ans;
-    bool abandoned;
-} run_slot;
-
-static void run_cb(void *arg, hd_dns_answer *ans)
-{
-    run_slot *slot = arg;
-    if (slot->abandoned) {
-        hd_dns_answer_free(ans);
-        free(slot);
-        return;
-    }
-    slot->ans = ans;
-}
-
 int hd_dkim_verify_run(hd_dkim_verifier *v, hd_slice msg, hd_dns *dns, hd_err *err)
 {
     int rc = hd_dkim_verify_start(v, msg, err);
-    if (rc != 0)
-        return rc;
-    size_t n = v->nqueries, submitted = 0;
-    run_slot **slots = n ? calloc(n, sizeof *slots) : NULL;
-    if (n && slots == NULL)
-        return hd_err_set(err, HD_ENOMEM, NULL);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if ((slots[i] = calloc(1, sizeof *slots[i])) == NULL)
-            rc = hd_err_set(err, HD_ENOMEM, NULL);
-        else if ((rc = hd_dns_submit(dns, v->queries[i].name, HD_DNS_T_TXT, run_cb, slots[i],
-                                     err)) == 0)
-            submitted++;
+    if (rc != 0 || v->nqueries == 0)
+        return rc != 0 ? rc : hd_dkim_verify_finish(v, err);
+    const char **names = calloc(v->nqueries, sizeof *names);
+    hd_dns_answer **answers = calloc(v->nqueries, sizeof *answers);
+    if (names == NULL || answers == NULL)
+        rc = hd_err_set(err, HD_ENOMEM, NULL);
+    for (size_t i = 0; rc == 0 && i < v->nqueries; i++)
+        names[i] = v->queries[i].name;
+    if (rc == 0)
+        rc = hd_dns_query_all(dns, names, v->nqueries, HD_DNS_T_TXT, answers, err);
+    for (size_t i = 0; answers != NULL && i < v->nqueries; i++) {
+        if (rc == 0 && answers[i] != NULL)
+            rc = hd_dkim_verify_answer(v, i, answers[i], err);
+        hd_dns_answer_free(answers[i]);
     }
-    if (rc == 0 && n > 0)
-        rc = hd_dns_wait(dns, err);
-    for (size_t i = 0; i < n; i++) {
-        if (slots[i] == NULL)
-            continue;
-        if (rc == 0 && slots[i]->ans != NULL)
-            rc = hd_dkim_verify_answer(v, i, slots[i]->ans, err);
-        if (i < submitted && slots[i]->ans == NULL) {
-            slots[i]->abandoned = true; /* still out: the callback frees it */
-            continue;
-        }
-        hd_dns_answer_free(slots[i]->ans);
-        free(slots[i]);
-    }
-    free(slots);
+    free(names);
+    free(answers);
     return rc != 0 ? rc : hd_dkim_verify_finish(v, err);
-}
-
-/* A reason inside an RFC 8601 comment: printable ASCII only, and no
- * parentheses or backslashes, so nothing can close the comment or start
- * a new header line. */
-static int append_comment(hd_buf *out, const char *text)
-{
-    int rc = hd_buf_append_cstr(out, " (");
-    for (const char *p = text; *p && rc == 0; p++) {
-        unsigned char c = (unsigned char)*p;
-        c = c == '(' ? '[' : c == ')' ? ']' : c == '\\' ? '/' : (c < 0x20 || c > 0x7e) ? '?' : c;
-        rc = hd_buf_append_byte(out, c);
-    }
-    return rc == 0 ? hd_buf_append_byte(out, ')') : rc;
-}
-
-/* " name=value": value as it is when it is a dot-atom-like token (with
- * '@' for header.i), else as a quoted-string (RFC 8601 §2.3, RFC 2045
- * token / RFC 5322 quoted-string); bytes outside printable ASCII become '?'. */
-static int append_property(hd_buf *out, const char *name, const char *value)
-{
-    static const char plain[] = "!#$%&'*+-.^_`{|}~@";
-    bool quote = value[0] == '\0';
-    for (const char *p = value; *p && !quote; p++) {
-        unsigned char c = (unsigned char)*p;
-        quote = !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  strchr(plain, c) != NULL);
-    }
-    int rc = hd_buf_printf(out, " %s=%s", name, quote ? "\"" : "");
-    for (const char *p = value; *p && rc == 0; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c < 0x20 || c > 0x7e)
-            c = '?';
-        if (c == '"' || c == '\\')
-            rc = hd_buf_append_byte(out, '\\');
-        if (rc == 0)
-            rc = hd_buf_append_byte(out, c);
-    }
-    if (rc == 0 && quote)
-        rc = hd_buf_append_byte(out, '"');
-    return rc;
 }
 
 int hd_dkim_result_to_ar(const hd_dkim_result *r, hd_buf *out)
@@ -782,21 +712,19 @@ int hd_dkim_result_to_ar(const hd_dkim_result *r, hd_buf *out)
         char note[96];
         snprintf(note, sizeof note, "%u-bit key%s%s", r->key_bits, r->testing ? "; test mode" : "",
                  r->has_length && r->unsigned_bytes ? "; partial body (l=)" : "");
-        rc = append_comment(out, note);
+        rc = hd_authres_append_comment(out, note);
     } else {
-        rc = append_comment(out, r->reason);
+        rc = hd_authres_append_comment(out, r->reason);
     }
     if (rc == 0 && r->domain[0])
-        rc = append_property(out, "header.d", r->domain);
+        rc = hd_authres_append_property(out, "header.d", r->domain);
     if (rc == 0 && r->identity[0] && r->result != HD_DKIM_PERMERROR)
-        rc = append_property(out, "header.i", r->identity);
+        rc = hd_authres_append_property(out, "header.i", r->identity);
     if (rc == 0 && r->selector[0])
-        rc = append_property(out, "header.s", r->selector);
+        rc = hd_authres_append_property(out, "header.s", r->selector);
     if (rc == 0 && r->algorithm[0])
-        rc = append_property(out, "header.a", r->algorithm);
-    /* RFC 8601 §2.3: a value with tspecials ('/', '=') is quoted */
-    if (rc == 0 && r->header_b[0])
-        rc = hd_buf_printf(out, strpbrk(r->header_b, "/=+") ? " header.b=\"%s\"" : " header.b=%s",
-                           r->header_b);
+        rc = hd_authres_append_property(out, "header.a", r->algorithm);
+    if (rc == 0 && r->header_b[0]) /* quoted when it holds '/' or '=' (tspecials) */
+        rc = hd_authres_append_property(out, "header.b", r->header_b);
     return rc;
 }

@@ -4,6 +4,7 @@
  * answers from this evaluation's memo (or the shared cache) or stops the
  * run with the question to hand out; the next step replays from the top.
  */
+#include <herald/authres.h>
 #include <herald/dmarc.h>
 #include <herald/limits.h>
 
@@ -17,12 +18,6 @@
 #define NEED (-1)
 #define TEMP (-2)
 #define WALK_MAX 8 /* §4.10: at most eight queries per tree walk */
-
-typedef struct memo_entry {
-    char *name;
-    uint16_t type;
-    hd_dns_answer *ans;
-} memo_entry;
 
 struct hd_dmarc {
     hd_dmarc_opts opts;
@@ -38,8 +33,7 @@ struct hd_dmarc {
     bool many_records;
     hd_dmarc_verdict v;
     bool done;
-    memo_entry *memo;
-    size_t nmemo;
+    hd_dns_memo *memo;
     char qname[300];
     uint16_t qtype;
     bool need;
@@ -105,14 +99,9 @@ int hd_dmarc_psl_org(const hd_dmarc_psl *psl, const char *domain, char *out, siz
 static const hd_dns_answer *lookup(hd_dmarc *d, const char *name, uint16_t type)
 {
     d->queries++;
-    for (size_t i = 0; i < d->nmemo; i++)
-        if (d->memo[i].type == type && strcasecmp(d->memo[i].name, name) == 0)
-            return d->memo[i].ans;
-    if (d->opts.cache != NULL) {
-        const hd_dns_answer *a = hd_dns_cache_get(d->opts.cache, name, type, d->now);
-        if (a != NULL)
-            return a;
-    }
+    const hd_dns_answer *a = hd_dns_memo_get(d->memo, d->opts.cache, name, type, d->now);
+    if (a != NULL)
+        return a;
     snprintf(d->qname, sizeof d->qname, "%s", name);
     d->qtype = type;
     d->need = true;
@@ -468,8 +457,10 @@ int hd_dmarc_new(const hd_dmarc_request *req, const hd_dmarc_opts *opts, hd_dmar
     if (req->mode == HD_DMARC_RFC7489 && req->psl == NULL)
         return hd_err_set(err, HD_EINVAL, "RFC 7489 mode needs the Public Suffix List");
     hd_dmarc *d = calloc(1, sizeof *d);
-    if (d == NULL)
+    if (d == NULL || (d->memo = hd_dns_memo_new()) == NULL) {
+        free(d);
         return hd_err_set(err, HD_ENOMEM, NULL);
+    }
     if (opts != NULL)
         d->opts = *opts;
     d->mode = req->mode;
@@ -489,11 +480,7 @@ void hd_dmarc_free(hd_dmarc *d)
 {
     if (d == NULL)
         return;
-    for (size_t i = 0; i < d->nmemo; i++) {
-        free(d->memo[i].name);
-        hd_dns_answer_free(d->memo[i].ans);
-    }
-    free(d->memo);
+    hd_dns_memo_free(d->memo);
     free(d);
 }
 
@@ -526,26 +513,8 @@ int hd_dmarc_answer(hd_dmarc *d, const hd_dns_answer *ans, hd_err *err)
 {
     if (!d->need)
         return hd_err_set(err, HD_ESTATE, "no question is outstanding");
-    memo_entry *m = realloc(d->memo, (d->nmemo + 1) * sizeof *m);
-    if (m == NULL)
+    if (hd_dns_memo_put(d->memo, d->opts.cache, d->qname, d->qtype, ans, d->now) != 0)
         return hd_err_set(err, HD_ENOMEM, NULL);
-    d->memo = m;
-    m[d->nmemo].name = strdup(d->qname);
-    m[d->nmemo].type = d->qtype;
-    m[d->nmemo].ans = hd_dns_answer_dup(ans);
-    if (m[d->nmemo].name == NULL || m[d->nmemo].ans == NULL) {
-        free(m[d->nmemo].name);
-        hd_dns_answer_free(m[d->nmemo].ans);
-        return hd_err_set(err, HD_ENOMEM, NULL);
-    }
-    if (d->opts.cache != NULL) {
-        hd_dns_answer *a = m[d->nmemo].ans;
-        char *asked = a->qname;
-        a->qname = d->qname;
-        hd_dns_cache_put(d->opts.cache, a, d->now);
-        a->qname = asked;
-    }
-    d->nmemo++;
     d->need = false;
     return 0;
 }
@@ -605,7 +574,7 @@ int hd_dmarc_to_ar(const hd_dmarc_verdict *v, hd_buf *out)
         rc = hd_buf_printf(out, " (p=%s dis=%s)", hd_dmarc_policy_name(v->policy),
                            v->result == HD_DMARC_FAIL ? hd_dmarc_policy_name(v->disposition) : "none");
     if (rc == 0)
-        rc = hd_buf_printf(out, " header.from=%s", v->from_domain);
+        rc = hd_authres_append_property(out, "header.from", v->from_domain);
     if (rc == 0 && v->have_record && (v->result == HD_DMARC_PASS || v->result == HD_DMARC_FAIL))
         rc = hd_buf_printf(out, " policy.dmarc=%s",
                            hd_dmarc_policy_name(v->result == HD_DMARC_FAIL ? v->disposition : HD_DMARC_P_NONE));

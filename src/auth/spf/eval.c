@@ -27,12 +27,6 @@
 
 #define SPF_NEED (-1) /* a result value meaning "a DNS answer is needed" */
 
-typedef struct memo_entry {
-    char *name;
-    uint16_t type;
-    hd_dns_answer *ans; /* owned copy */
-} memo_entry;
-
 struct hd_spf {
     hd_spf_opts opts;
     /* the request */
@@ -46,8 +40,7 @@ struct hd_spf {
     hd_spf_verdict v;
     bool done;
     /* DNS */
-    memo_entry *memo;
-    size_t nmemo;
+    hd_dns_memo *memo;
     char qname[300];
     uint16_t qtype;
     bool need;
@@ -95,26 +88,16 @@ static int fail_with(hd_spf *s, int result, const char *fmt, ...)
 
 /* DNS ------------------------------------------------------------------- */
 
-/* The answer to name/type from the memo, or NULL after recording the
- * question as needed. */
+/* The answer to name/type from the memo (or the shared cache), or NULL
+ * after recording the question as needed. */
 static const hd_dns_answer *lookup(hd_spf *s, const char *name, uint16_t type, int depth)
 {
-    for (size_t i = 0; i < s->nmemo; i++)
-        if (s->memo[i].type == type && strcasecmp(s->memo[i].name, name) == 0) {
-            const hd_dns_answer *a = s->memo[i].ans;
-            trace(s, depth, "DNS %s %s: %s%s%zu record(s)", hd_dns_type_name(type), name,
-                  hd_dns_status_name(a->status), a->status == HD_DNS_OK ? ", " : " ",
-                  a->status == HD_DNS_OK ? a->nrr : (size_t)0);
-            return a;
-        }
-    if (s->opts.cache != NULL) {
-        const hd_dns_answer *a = hd_dns_cache_get(s->opts.cache, name, type, s->now);
-        if (a != NULL) {
-            trace(s, depth, "DNS %s %s: %s%s%zu record(s) (cached)", hd_dns_type_name(type), name,
-                  hd_dns_status_name(a->status), a->status == HD_DNS_OK ? ", " : " ",
-                  a->status == HD_DNS_OK ? a->nrr : (size_t)0);
-            return a;
-        }
+    const hd_dns_answer *a = hd_dns_memo_get(s->memo, s->opts.cache, name, type, s->now);
+    if (a != NULL) {
+        trace(s, depth, "DNS %s %s: %s%s%zu record(s)", hd_dns_type_name(type), name,
+              hd_dns_status_name(a->status), a->status == HD_DNS_OK ? ", " : " ",
+              a->status == HD_DNS_OK ? a->nrr : (size_t)0);
+        return a;
     }
     snprintf(s->qname, sizeof s->qname, "%s", name);
     s->qtype = type;
@@ -739,9 +722,12 @@ static int parse_ip(hd_spf *s, const char *ip)
 int hd_spf_new(const hd_spf_request *req, const hd_spf_opts *opts, hd_spf **out, hd_err *err)
 {
     hd_spf *s = calloc(1, sizeof *s);
-    if (s == NULL)
+    if (s == NULL || (s->memo = hd_dns_memo_new()) == NULL) {
+        free(s);
         return hd_err_set(err, HD_ENOMEM, NULL);
+    }
     if (parse_ip(s, req->ip) != 0) {
+        hd_dns_memo_free(s->memo);
         free(s);
         return hd_err_set(err, HD_EINVAL, "\"%s\" is not an IP address", req->ip ? req->ip : "");
     }
@@ -789,11 +775,7 @@ void hd_spf_free(hd_spf *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < s->nmemo; i++) {
-        free(s->memo[i].name);
-        hd_dns_answer_free(s->memo[i].ans);
-    }
-    free(s->memo);
+    hd_dns_memo_free(s->memo);
     hd_buf_free(&s->trace);
     hd_buf_free(&s->scratch);
     free(s);
@@ -871,28 +853,9 @@ int hd_spf_answer(hd_spf *s, const hd_dns_answer *ans, hd_err *err)
 {
     if (!s->need)
         return hd_err_set(err, HD_ESTATE, "no question is outstanding");
-    memo_entry *m = realloc(s->memo, (s->nmemo + 1) * sizeof *m);
-    if (m == NULL)
+    if (hd_dns_memo_put(s->memo, s->opts.cache, s->qname, s->qtype, ans, s->now) != 0)
         return hd_err_set(err, HD_ENOMEM, NULL);
-    s->memo = m;
-    m[s->nmemo].name = hd_slice_strdup(hd_slice_cstr(s->qname));
-    m[s->nmemo].type = s->qtype;
-    m[s->nmemo].ans = hd_dns_answer_dup(ans);
-    if (m[s->nmemo].name == NULL || m[s->nmemo].ans == NULL) {
-        free(m[s->nmemo].name);
-        hd_dns_answer_free(m[s->nmemo].ans);
-        return hd_err_set(err, HD_ENOMEM, NULL);
-    }
-    s->nmemo++;
     s->need = false;
-    if (s->opts.cache != NULL) {
-        /* keyed by the question asked (a resolver may report another case) */
-        hd_dns_answer *a = m[s->nmemo - 1].ans;
-        char *asked = a->qname;
-        a->qname = s->qname;
-        hd_dns_cache_put(s->opts.cache, a, s->now);
-        a->qname = asked;
-    }
     return 0;
 }
 

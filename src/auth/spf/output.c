@@ -4,6 +4,8 @@
  */
 #include "spf_int.h"
 
+#include <herald/authres.h>
+
 #include <string.h>
 
 /* Copy text into a comment or quoted string: only printable ASCII, with
@@ -64,15 +66,12 @@ int hd_spf_received_spf(const hd_spf *spf, hd_buf *out)
 int hd_spf_to_ar(const hd_spf *spf, hd_buf *out)
 {
     const hd_spf_verdict *v = hd_spf_get_verdict(spf);
-    int rc = hd_buf_printf(out, "spf=%s (", hd_spf_result_name(v->result));
-    if (rc == 0)
-        rc = append_safe(out, v->reason, "()\\");
-    if (rc == 0)
-        rc = hd_buf_append_cstr(out, ") ");
     bool helo = strcmp(v->identity, "helo") == 0;
+    int rc = hd_buf_printf(out, "spf=%s", hd_spf_result_name(v->result));
     if (rc == 0)
-        rc = hd_buf_append_cstr(out, helo ? "smtp.helo=" : "smtp.mailfrom=");
+        rc = hd_authres_append_comment(out, v->reason);
     if (rc == 0)
-        rc = append_safe(out, helo ? v->domain : v->sender, " ;\"\\()");
+        rc = hd_authres_append_property(out, helo ? "smtp.helo" : "smtp.mailfrom",
+                                        helo ? v->domain : v->sender);
     return rc;
 }
