@@ -11,7 +11,8 @@ BUILD_PKGS=(build-essential cmake pkg-config libssl-dev libunbound-dev libevent-
             libjansson-dev libsqlite3-dev libexpat1-dev libpsl-dev publicsuffix zlib1g-dev)
 TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev unbound bind9-dnsutils openssl
            python3 python3-dkim python3-nacl libmail-dkim-perl libcryptx-perl
-           opendkim opendkim-tools python3-yaml python3-spf libmail-dmarc-perl)
+           opendkim opendkim-tools python3-yaml python3-spf libmail-dmarc-perl
+           postfix swaks python3-aiosmtpd)
 
 pkgs=("${BUILD_PKGS[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${TEST_PKGS[@]}")
@@ -36,5 +37,8 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   created_policy=1
 fi
 trap '[ "$created_policy" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+# postfix: install the tools (smtp-source, smtp-sink, a throwaway instance
+# for tests), never a system mail configuration
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,154 @@
+/*
+ * herald/config.h - the server's configuration: embedded defaults, and a
+ * file that overrides them (docs/config.md documents every key).
+ *
+ * The file is INI-like, one setting a line:
+ *
+ *     # comment
+ *     hostname = mail.example.com
+ *     [smtp]
+ *     listen = 127.0.0.1:2525
+ *     [domain example.com]
+ *     delivery = real
+ *     [pool transactional]
+ *     addresses = 192.0.2.10 192.0.2.11
+ *     [route example.net]
+ *     next_hop = 127.0.0.1:2526
+ *
+ * Sections are [smtp], [status], [queue], [delivery], [dns],
+ * [domain NAME], [pool NAME] and [route DOMAIN-or-*]. An unknown key,
+ * a bad value, a duplicate section or key is an error that names the file,
+ * the line and the reason; the server refuses to start with it.
+ *
+ * hd_config is plain data: read its fields directly. Strings and arrays
+ * are owned by the config and freed by hd_config_free().
+ */
+#ifndef HERALD_CONFIG_H
+#define HERALD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "herald/err.h"
+
+/* host:port as written; host is an IPv4/IPv6 literal or a name
+ * ("[::1]:25" for IPv6 with a port). */
+typedef struct hd_config_endpoint {
+    char *host;
+    uint16_t port;
+} hd_config_endpoint;
+
+typedef enum hd_config_delivery {
+    HD_DELIVERY_SANDBOX, /* capture locally, record the verdict a receiver would give */
+    HD_DELIVERY_REAL,    /* deliver to the MX (or the route) */
+} hd_config_delivery;
+
+typedef enum hd_config_tls_policy {
+    HD_TLS_POLICY_NONE,          /* never STARTTLS */
+    HD_TLS_POLICY_OPPORTUNISTIC, /* STARTTLS when offered, certificate not checked */
+    HD_TLS_POLICY_VERIFY,        /* STARTTLS when offered, certificate must verify */
+    HD_TLS_POLICY_REQUIRED,      /* STARTTLS required and verified */
+} hd_config_tls_policy;
+
+typedef struct hd_config_domain {
+    char *name;                      /* lower case, no trailing dot */
+    bool has_delivery;               /* delivery given for this domain */
+    hd_config_delivery delivery;
+    char *pool;                      /* NULL: [delivery] default_pool */
+} hd_config_domain;
+
+typedef struct hd_config_pool {
+    char *name;
+    char **addresses;                /* local IPv4/IPv6 literals to bind to */
+    size_t n_addresses;
+    char **ehlo;                     /* EHLO name per address (same count) or NULL: hostname */
+    size_t n_ehlo;
+} hd_config_pool;
+
+typedef struct hd_config_route {
+    char *domain;                    /* recipient domain, or "*" */
+    hd_config_endpoint next_hop;     /* host:port, no MX lookup */
+} hd_config_route;
+
+typedef struct hd_config {
+    /* top level */
+    char *hostname;                  /* default: gethostname() is the shell's job; "localhost" */
+    char *data_dir;                  /* "./herald-data" */
+    char *log_level;                 /* "info" (debug, info, warn, error) */
+
+    struct {                         /* [smtp] submission listener */
+        hd_config_endpoint *listen;  /* default 127.0.0.1:2525 */
+        size_t n_listen;
+        char *tls_cert;              /* PEM; NULL: a self-signed one in data_dir */
+        char *tls_key;
+        uint64_t max_message_size;   /* 26214400 */
+        uint32_t max_recipients;     /* 1000 */
+        uint32_t max_sessions;       /* 2000 */
+        uint32_t idle_timeout;       /* seconds, 300 (RFC 5321 §4.5.3.2.7) */
+        char **trusted_networks;     /* CIDRs that may submit without AUTH; "127.0.0.0/8 ::1/128" */
+        size_t n_trusted_networks;
+        uint32_t auth_failures_per_minute; /* per client address, 5 */
+    } smtp;
+
+    struct {                         /* [status] health + metrics over HTTP */
+        hd_config_endpoint listen;   /* 127.0.0.1:8025 */
+    } status;
+
+    struct {                         /* [queue] */
+        uint32_t max_lifetime;       /* seconds a message may stay queued: 432000 (5 days) */
+        uint32_t retry_min;          /* first retry delay, seconds: 60 */
+        uint32_t retry_max;          /* cap on the retry delay, seconds: 3600 */
+        uint32_t commit_batch;       /* messages per group commit at most: 256 */
+        uint32_t signing_threads;    /* 0 = one per CPU */
+    } queue;
+
+    struct {                         /* [delivery] */
+        hd_config_delivery mode;     /* default for every domain: sandbox */
+        uint16_t remote_port;        /* 25 */
+        hd_config_tls_policy tls;    /* opportunistic */
+        uint32_t max_connections;    /* in total: 500 */
+        uint32_t max_connections_per_destination; /* 10 */
+        uint32_t max_messages_per_connection;     /* 100 */
+        uint32_t max_messages_per_minute;         /* per destination, 0 = no limit */
+        uint32_t connect_timeout;    /* seconds: 30 */
+        uint32_t command_timeout;    /* seconds: 300 */
+        char *default_pool;          /* NULL: the system's default address */
+    } delivery;
+
+    struct {                         /* [dns] */
+        char *resolver;              /* "ADDR[@PORT]" forwarder; NULL: /etc/resolv.conf */
+        char *zone_file;             /* fixture instead of a resolver (tests, sandbox) */
+        uint32_t timeout_ms;         /* 5000 */
+    } dns;
+
+    hd_config_domain *domains;
+    size_t n_domains;
+    hd_config_pool *pools;
+    size_t n_pools;
+    hd_config_route *routes;
+    size_t n_routes;
+} hd_config;
+
+/* The embedded defaults. */
+int hd_config_defaults(hd_config **out, hd_err *err);
+
+/* Defaults overridden by the file at path. On error err says
+ * "FILE:LINE: reason" and *out is NULL. */
+int hd_config_load(const char *path, hd_config **out, hd_err *err);
+
+/* Same from bytes in memory; name is used in error messages. */
+int hd_config_parse(const char *name, const char *text, size_t len,
+                    hd_config **out, hd_err *err);
+
+void hd_config_free(hd_config *cfg);
+
+/* Look-ups (borrowed results; NULL when absent). */
+const hd_config_domain *hd_config_domain_find(const hd_config *cfg, const char *domain);
+const hd_config_pool *hd_config_pool_find(const hd_config *cfg, const char *name);
+/* The route for a recipient domain: an exact match, else "*", else NULL. */
+const hd_config_route *hd_config_route_find(const hd_config *cfg, const char *domain);
+/* Delivery mode for a sending domain: the domain's own, else [delivery] mode. */
+hd_config_delivery hd_config_delivery_for(const hd_config *cfg, const char *domain);
+
+#endif
