@@ -98,4 +98,110 @@ int hd_store_user_each(hd_store *st, int (*fn)(const hd_store_user *u, void *arg
 
 /* ---- queue, events, suppressions, captures (src/store/queue.c) ---- */
 
+#define HD_STORE_ADDR_MAX 512
+#define HD_STORE_TEXT_MAX 1024
+
+typedef enum hd_rcpt_state {
+    HD_RCPT_QUEUED,
+    HD_RCPT_DELIVERED,
+    HD_RCPT_BOUNCED,
+    HD_RCPT_EXPIRED,
+    HD_RCPT_SUPPRESSED,
+    HD_RCPT_DELETED,
+    HD_RCPT_CORRUPT,    /* its spool bytes were damaged; moved aside */
+} hd_rcpt_state;
+
+const char *hd_rcpt_state_name(hd_rcpt_state s);   /* "queued", ... */
+int hd_rcpt_state_parse(const char *name, hd_rcpt_state *out);
+
+#define HD_MSG_8BIT 1u
+#define HD_MSG_SMTPUTF8 2u
+
+typedef struct hd_store_message {
+    int64_t id;                         /* rowid; set by insert */
+    char uuid[40];                      /* public queue id */
+    int64_t segment;                    /* 0 once released */
+    int64_t offset;
+    int64_t length;
+    uint32_t crc;
+    char mail_from[HD_STORE_ADDR_MAX];  /* envelope sender (VERP) */
+    char from_domain[HD_STORE_NAME_MAX];
+    char message_id[HD_STORE_TEXT_MAX];
+    char submitter[HD_STORE_NAME_MAX];
+    int64_t received_at;
+    int64_t expires_at;
+    unsigned flags;                     /* HD_MSG_* */
+} hd_store_message;
+
+typedef struct hd_store_recipient {
+    int64_t id;
+    int64_t message;
+    char address[HD_STORE_ADDR_MAX];
+    char domain[HD_STORE_NAME_MAX];
+    hd_rcpt_state state;
+    int attempts;
+    int64_t next_attempt;
+    char last_reply[HD_STORE_TEXT_MAX];
+    int64_t updated_at;
+} hd_store_recipient;
+
+int hd_store_message_insert(hd_store *st, hd_store_message *m, hd_err *err);
+int hd_store_message_get(hd_store *st, const char *uuid, hd_store_message *out, hd_err *err);
+/* The message's bytes are gone from the spool (every recipient final). */
+int hd_store_message_release(hd_store *st, int64_t id, hd_err *err);
+
+int hd_store_recipient_insert(hd_store *st, hd_store_recipient *r, hd_err *err);
+/* Writes state, attempts, next_attempt, last_reply, updated_at of r->id. */
+int hd_store_recipient_update(hd_store *st, const hd_store_recipient *r, hd_err *err);
+int hd_store_recipient_each(hd_store *st, int64_t message,
+                            int (*fn)(const hd_store_recipient *r, void *arg), void *arg,
+                            hd_err *err);
+
+/* Every message that still holds spool bytes, with its queued recipients,
+ * in message order (loading the queue at start). fn gets each message
+ * once with all its queued recipients. */
+int hd_store_queue_each(hd_store *st,
+                        int (*fn)(const hd_store_message *m, const hd_store_recipient *r,
+                                  size_t n, void *arg),
+                        void *arg, hd_err *err);
+
+typedef struct hd_store_event {
+    int64_t id;
+    int64_t at_ms;
+    char type[16];                      /* accepted deferred delivered bounced ... */
+    char message[40];
+    char recipient[HD_STORE_ADDR_MAX];
+    char remote_host[HD_STORE_NAME_MAX];
+    char reply[HD_STORE_TEXT_MAX];
+    char tls[16];
+    int64_t duration_ms;                /* -1 when not applicable */
+    char *detail;                       /* JSON text or NULL; owned by the caller */
+} hd_store_event;
+
+int hd_store_event_add(hd_store *st, const hd_store_event *e, hd_err *err);
+/* Events with id > after_id (and of message uuid, when not NULL), oldest
+ * first, at most limit (0 = all). */
+int hd_store_event_each(hd_store *st, int64_t after_id, const char *message, size_t limit,
+                        int (*fn)(const hd_store_event *e, void *arg), void *arg, hd_err *err);
+
+int hd_store_suppression_add(hd_store *st, const char *address, const char *reason,
+                             const char *source, int64_t now, hd_err *err);
+int hd_store_suppression_remove(hd_store *st, const char *address, hd_err *err);
+int hd_store_suppression_each(hd_store *st,
+                              int (*fn)(const char *address, const char *reason,
+                                        const char *source, int64_t created, void *arg),
+                              void *arg, hd_err *err);
+
+typedef struct hd_store_capture {
+    const char *message;    /* uuid */
+    const char *recipient;
+    int64_t at;
+    const char *mail_from;
+    const char *verdict;    /* Authentication-Results a receiver would add */
+    const char *detail;     /* JSON */
+    hd_slice data;
+} hd_store_capture;
+
+int hd_store_capture_add(hd_store *st, const hd_store_capture *c, hd_err *err);
+
 #endif

@@ -64,7 +64,7 @@ const char hd_store_schema[] =
     "    message      INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,\n"
     "    address      TEXT NOT NULL,\n"
     "    domain       TEXT NOT NULL,            -- lower case\n"
-    "    state        TEXT NOT NULL,            -- 'queued' | 'delivered' | 'bounced' | 'expired' | 'suppressed' | 'deleted'\n"
+    "    state        TEXT NOT NULL,            -- 'queued' 'delivered' 'bounced' 'expired' 'suppressed' 'deleted' 'corrupt'\n"
     "    attempts     INTEGER NOT NULL DEFAULT 0,\n"
     "    next_attempt INTEGER NOT NULL,\n"
     "    last_reply   TEXT,\n"

@@ -1,0 +1,430 @@
+/*
+ * spool.c - append-only segment files holding accepted messages' bytes
+ * (see herald/spool.h for the layout and the durability argument).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "herald/spool.h"
+
+#define SEG_MAGIC "HDM1"
+#define MAX_SEGMENTS 65536      /* live segments tracked; far above need */
+#define READ_FDS 16             /* read descriptors kept open */
+
+typedef struct seg_count {
+    uint32_t segment;
+    uint32_t holders;
+} seg_count;
+
+typedef struct read_fd {
+    uint32_t segment;
+    int fd;
+} read_fd;
+
+struct hd_spool {
+    char *dir;
+    int dir_fd;
+    uint64_t segment_max;
+    pthread_mutex_t lock;
+    /* writer side (one thread) */
+    uint32_t cur;               /* current segment number */
+    int cur_fd;
+    uint64_t cur_size;
+    bool cur_new;               /* folder entry not yet synced */
+    /* shared, under lock */
+    seg_count *counts;
+    size_t n_counts, cap_counts;
+    read_fd rfd[READ_FDS];
+    size_t rfd_next;
+};
+
+static void seg_path(const hd_spool *sp, uint32_t seg, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%08u.seg", sp->dir, seg);
+}
+
+static bool parse_seg_name(const char *name, uint32_t *seg)
+{
+    uint32_t v = 0;
+    size_t i = 0;
+    for (; i < 8; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+        v = v * 10 + (uint32_t)(name[i] - '0');
+    }
+    if (strcmp(name + i, ".seg") != 0)
+        return false;
+    *seg = v;
+    return true;
+}
+
+static seg_count *count_find(hd_spool *sp, uint32_t seg, bool create)
+{
+    for (size_t i = 0; i < sp->n_counts; i++)
+        if (sp->counts[i].segment == seg)
+            return &sp->counts[i];
+    if (!create || sp->n_counts >= MAX_SEGMENTS)
+        return NULL;
+    if (sp->n_counts == sp->cap_counts) {
+        size_t cap = sp->cap_counts ? sp->cap_counts * 2 : 64;
+        seg_count *c = realloc(sp->counts, cap * sizeof *c);
+        if (!c)
+            return NULL;
+        sp->counts = c;
+        sp->cap_counts = cap;
+    }
+    sp->counts[sp->n_counts] = (seg_count){seg, 0};
+    return &sp->counts[sp->n_counts++];
+}
+
+/* Highest segment number in the folder (0 when none). */
+static int highest_segment(hd_spool *sp, uint32_t *out, hd_err *err)
+{
+    DIR *d = opendir(sp->dir);
+    if (!d)
+        return hd_err_set(err, HD_EIO, "%s: %s", sp->dir, strerror(errno));
+    struct dirent *e;
+    uint32_t hi = 0, seg;
+    while ((e = readdir(d)))
+        if (parse_seg_name(e->d_name, &seg) && seg > hi)
+            hi = seg;
+    closedir(d);
+    *out = hi;
+    return 0;
+}
+
+static int start_segment(hd_spool *sp, hd_err *err)
+{
+    char path[4096];
+    uint32_t next = sp->cur + 1;
+    seg_path(sp, next, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    if (sp->cur_fd >= 0) {
+        close(sp->cur_fd);
+        pthread_mutex_lock(&sp->lock);
+        uint32_t old = sp->cur;
+        seg_count *c = count_find(sp, old, false);
+        bool empty = !c || c->holders == 0;
+        pthread_mutex_unlock(&sp->lock);
+        sp->cur = next;
+        if (empty) {
+            seg_path(sp, old, path, sizeof path);
+            unlink(path);
+        }
+    }
+    sp->cur = next;
+    sp->cur_fd = fd;
+    sp->cur_size = 0;
+    sp->cur_new = true;
+    return 0;
+}
+
+int hd_spool_open(const char *dir, uint64_t segment_max, hd_spool **out, hd_err *err)
+{
+    *out = NULL;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return hd_err_set(err, HD_EIO, "%s: %s", dir, strerror(errno));
+    hd_spool *sp = calloc(1, sizeof *sp);
+    if (!sp || !(sp->dir = strdup(dir))) {
+        free(sp);
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&sp->lock, NULL);
+    sp->cur_fd = -1;
+    sp->segment_max = segment_max ? segment_max : (64u << 20);
+    for (size_t i = 0; i < READ_FDS; i++)
+        sp->rfd[i].fd = -1;
+    sp->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc;
+    if (sp->dir_fd < 0) {
+        rc = hd_err_set(err, HD_EIO, "%s: %s", dir, strerror(errno));
+    } else if (!(rc = highest_segment(sp, &sp->cur, err))) {
+        rc = start_segment(sp, err);
+    }
+    if (rc) {
+        hd_spool_close(sp);
+        return rc;
+    }
+    *out = sp;
+    return 0;
+}
+
+void hd_spool_close(hd_spool *sp)
+{
+    if (!sp)
+        return;
+    if (sp->cur_fd >= 0)
+        close(sp->cur_fd);
+    for (size_t i = 0; i < READ_FDS; i++)
+        if (sp->rfd[i].fd >= 0)
+            close(sp->rfd[i].fd);
+    if (sp->dir_fd >= 0)
+        close(sp->dir_fd);
+    pthread_mutex_destroy(&sp->lock);
+    free(sp->counts);
+    free(sp->dir);
+    free(sp);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int write_all(int fd, struct iovec *iov, int n, const char *what, hd_err *err)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return hd_err_set(err, HD_EIO, "spool %s: %s", what, strerror(errno));
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++, n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+#define MAX_PARTS 14
+
+int hd_spool_append(hd_spool *sp, const uint8_t id[HD_SPOOL_ID_LEN], const hd_slice *parts,
+                    size_t n, hd_spool_loc *out, hd_err *err)
+{
+    if (n > MAX_PARTS)
+        return hd_err_set(err, HD_EINVAL, "spool append: %zu parts, at most %d", n, MAX_PARTS);
+    uint64_t len = 0;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t i = 0; i < n; i++) {
+        len += parts[i].len;
+        if (parts[i].len)
+            crc = crc32_z(crc, parts[i].p, parts[i].len);
+    }
+    if (len > UINT32_MAX)
+        return hd_err_set(err, HD_ELIMIT, "spool append: message of %llu bytes", (unsigned long long)len);
+    int rc;
+    if (sp->cur_size > 0 && sp->cur_size + len > sp->segment_max && (rc = start_segment(sp, err)))
+        return rc;
+    uint8_t hdr[HD_SPOOL_RECORD_HEADER] = {0};
+    memcpy(hdr, SEG_MAGIC, 4);
+    put_u32(hdr + 4, (uint32_t)len);
+    put_u32(hdr + 8, (uint32_t)crc);
+    memcpy(hdr + 16, id, HD_SPOOL_ID_LEN);
+    struct iovec iov[MAX_PARTS + 1];
+    iov[0] = (struct iovec){hdr, sizeof hdr};
+    int niov = 1;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].len)
+            iov[niov++] = (struct iovec){(void *)parts[i].p, parts[i].len};
+    if ((rc = write_all(sp->cur_fd, iov, niov, "write", err)))
+        return rc;
+    *out = (hd_spool_loc){sp->cur, sp->cur_size, (uint32_t)len, (uint32_t)crc};
+    sp->cur_size += HD_SPOOL_RECORD_HEADER + len;
+    return 0;
+}
+
+int hd_spool_sync(hd_spool *sp, hd_err *err)
+{
+    if (fdatasync(sp->cur_fd) != 0)
+        return hd_err_set(err, HD_EIO, "spool sync: %s", strerror(errno));
+    if (sp->cur_new) {
+        if (fsync(sp->dir_fd) != 0)
+            return hd_err_set(err, HD_EIO, "spool folder sync: %s", strerror(errno));
+        sp->cur_new = false;
+    }
+    return 0;
+}
+
+/* A read descriptor for seg (under lock). */
+static int read_fd_for(hd_spool *sp, uint32_t seg, hd_err *err)
+{
+    for (size_t i = 0; i < READ_FDS; i++)
+        if (sp->rfd[i].fd >= 0 && sp->rfd[i].segment == seg)
+            return sp->rfd[i].fd;
+    char path[4096];
+    seg_path(sp, seg, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    read_fd *slot = &sp->rfd[sp->rfd_next++ % READ_FDS];
+    if (slot->fd >= 0)
+        close(slot->fd);
+    *slot = (read_fd){seg, fd};
+    return fd;
+}
+
+static int pread_all(int fd, uint8_t *p, size_t len, uint64_t off)
+{
+    while (len > 0) {
+        ssize_t r = pread(fd, p, len, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r, len -= (size_t)r, off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int hd_spool_read(hd_spool *sp, const hd_spool_loc *loc, const uint8_t id[HD_SPOOL_ID_LEN],
+                  hd_buf *out, hd_err *err)
+{
+    hd_buf_reset(out);
+    int rc = hd_buf_reserve(out, loc->length + 1);
+    if (rc)
+        return hd_err_set(err, rc, "spool read: message of %u bytes", loc->length);
+    uint8_t hdr[HD_SPOOL_RECORD_HEADER];
+    pthread_mutex_lock(&sp->lock);
+    int fd = read_fd_for(sp, loc->segment, err);
+    int ok = fd >= 0 && pread_all(fd, hdr, sizeof hdr, loc->offset) == 0 &&
+             pread_all(fd, out->p, loc->length, loc->offset + sizeof hdr) == 0;
+    pthread_mutex_unlock(&sp->lock);
+    if (fd < 0)
+        return fd;
+    if (!ok)
+        return hd_err_set(err, HD_ESYNTAX, "corrupt spool record: segment %u offset %llu is cut short",
+                          loc->segment, (unsigned long long)loc->offset);
+    out->len = loc->length;
+    out->p[out->len] = '\0';
+    if (memcmp(hdr, SEG_MAGIC, 4) != 0 || get_u32(hdr + 4) != loc->length ||
+        memcmp(hdr + 16, id, HD_SPOOL_ID_LEN) != 0)
+        return hd_err_set(err, HD_ESYNTAX, "corrupt spool record: bad header at segment %u offset %llu",
+                          loc->segment, (unsigned long long)loc->offset);
+    uint32_t crc = (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), out->p, out->len);
+    if (crc != loc->crc || get_u32(hdr + 8) != loc->crc)
+        return hd_err_set(err, HD_ESYNTAX, "corrupt spool record: checksum mismatch at segment %u offset %llu",
+                          loc->segment, (unsigned long long)loc->offset);
+    return 0;
+}
+
+void hd_spool_hold(hd_spool *sp, uint32_t segment)
+{
+    pthread_mutex_lock(&sp->lock);
+    seg_count *c = count_find(sp, segment, true);
+    if (c)
+        c->holders++;
+    pthread_mutex_unlock(&sp->lock);
+}
+
+static void forget_read_fd(hd_spool *sp, uint32_t seg)
+{
+    for (size_t i = 0; i < READ_FDS; i++)
+        if (sp->rfd[i].fd >= 0 && sp->rfd[i].segment == seg) {
+            close(sp->rfd[i].fd);
+            sp->rfd[i].fd = -1;
+        }
+}
+
+void hd_spool_release(hd_spool *sp, uint32_t segment)
+{
+    char path[4096];
+    pthread_mutex_lock(&sp->lock);
+    seg_count *c = count_find(sp, segment, false);
+    bool drop = false;
+    if (c && c->holders > 0 && --c->holders == 0 && segment != sp->cur) {
+        *c = sp->counts[--sp->n_counts];
+        forget_read_fd(sp, segment);
+        drop = true;
+    }
+    pthread_mutex_unlock(&sp->lock);
+    if (drop) {
+        seg_path(sp, segment, path, sizeof path);
+        unlink(path);
+    }
+}
+
+int hd_spool_collect(hd_spool *sp, hd_err *err)
+{
+    DIR *d = opendir(sp->dir);
+    if (!d)
+        return hd_err_set(err, HD_EIO, "%s: %s", sp->dir, strerror(errno));
+    struct dirent *e;
+    uint32_t seg;
+    int removed = 0;
+    char path[4096];
+    while ((e = readdir(d))) {
+        if (!parse_seg_name(e->d_name, &seg) || seg == sp->cur)
+            continue;
+        pthread_mutex_lock(&sp->lock);
+        seg_count *c = count_find(sp, seg, false);
+        bool unused = !c || c->holders == 0;
+        pthread_mutex_unlock(&sp->lock);
+        if (unused) {
+            seg_path(sp, seg, path, sizeof path);
+            if (unlink(path) == 0)
+                removed++;
+        }
+    }
+    closedir(d);
+    return removed;
+}
+
+int hd_spool_quarantine(hd_spool *sp, const hd_spool_loc *loc, const char *name, hd_err *err)
+{
+    char path[4096], qdir[4096];
+    snprintf(qdir, sizeof qdir, "%s/corrupt", sp->dir);
+    if (mkdir(qdir, 0700) != 0 && errno != EEXIST)
+        return hd_err_set(err, HD_EIO, "%s: %s", qdir, strerror(errno));
+    if (strchr(name, '/'))
+        return hd_err_set(err, HD_EINVAL, "quarantine name %s has a '/'", name);
+    snprintf(path, sizeof path, "%s/%s", qdir, name);
+    hd_buf b;
+    hd_buf_init(&b, (size_t)loc->length + HD_SPOOL_RECORD_HEADER + 1);
+    int rc = hd_buf_reserve(&b, (size_t)loc->length + HD_SPOOL_RECORD_HEADER);
+    if (rc) {
+        hd_buf_free(&b);
+        return hd_err_set(err, rc, "quarantine: out of memory");
+    }
+    pthread_mutex_lock(&sp->lock);
+    int fd = read_fd_for(sp, loc->segment, err);
+    ssize_t got = fd >= 0 ? pread(fd, b.p, (size_t)loc->length + HD_SPOOL_RECORD_HEADER, (off_t)loc->offset) : -1;
+    pthread_mutex_unlock(&sp->lock);
+    int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) {
+        hd_buf_free(&b);
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    }
+    rc = 0;
+    if (got > 0 && write(out, b.p, (size_t)got) != got)
+        rc = hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    close(out);
+    hd_buf_free(&b);
+    return rc;
+}
+
+size_t hd_spool_segment_count(hd_spool *sp)
+{
+    DIR *d = opendir(sp->dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    uint32_t seg;
+    size_t n = 0;
+    while ((e = readdir(d)))
+        if (parse_seg_name(e->d_name, &seg))
+            n++;
+    closedir(d);
+    return n;
+}

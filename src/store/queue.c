@@ -1,0 +1,375 @@
+/*
+ * queue.c - the queue's rows: messages, recipients, events, suppressions
+ * and sandbox captures.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+static const char *const state_names[] = {
+    [HD_RCPT_QUEUED] = "queued",         [HD_RCPT_DELIVERED] = "delivered",
+    [HD_RCPT_BOUNCED] = "bounced",       [HD_RCPT_EXPIRED] = "expired",
+    [HD_RCPT_SUPPRESSED] = "suppressed", [HD_RCPT_DELETED] = "deleted",
+    [HD_RCPT_CORRUPT] = "corrupt",
+};
+
+const char *hd_rcpt_state_name(hd_rcpt_state s)
+{
+    return (size_t)s < sizeof state_names / sizeof *state_names ? state_names[s] : "?";
+}
+
+int hd_rcpt_state_parse(const char *name, hd_rcpt_state *out)
+{
+    for (size_t i = 0; i < sizeof state_names / sizeof *state_names; i++)
+        if (strcmp(name, state_names[i]) == 0) {
+            *out = (hd_rcpt_state)i;
+            return 0;
+        }
+    return HD_EINVAL;
+}
+
+/* Run a statement that returns no rows, then finalize it. */
+static int step_done(hd_store *st, sqlite3_stmt *stmt, const char *what, hd_err *err)
+{
+    int rc = sqlite3_step(stmt);
+    int out = rc == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, what);
+    sqlite3_finalize(stmt);
+    return out;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+int hd_store_message_insert(hd_store *st, hd_store_message *m, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st,
+        "INSERT INTO messages (uuid, segment, offset, length, crc, mail_from, from_domain,"
+        " message_id, submitter, received_at, expires_at, flags)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, m->uuid);
+    sqlite3_bind_int64(s, 2, m->segment);
+    sqlite3_bind_int64(s, 3, m->offset);
+    sqlite3_bind_int64(s, 4, m->length);
+    sqlite3_bind_int64(s, 5, m->crc);
+    bind_text(s, 6, m->mail_from);
+    bind_text(s, 7, m->from_domain);
+    bind_text(s, 8, m->message_id);
+    bind_text(s, 9, m->submitter);
+    sqlite3_bind_int64(s, 10, m->received_at);
+    sqlite3_bind_int64(s, 11, m->expires_at);
+    sqlite3_bind_int(s, 12, (int)m->flags);
+    if ((rc = step_done(st, s, "insert message", err)))
+        return rc;
+    m->id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
+#define MESSAGE_COLS "m.id, m.uuid, m.segment, m.offset, m.length, m.crc, m.mail_from," \
+                     " m.from_domain, m.message_id, m.submitter, m.received_at, m.expires_at, m.flags"
+
+static void read_message(sqlite3_stmt *s, int c, hd_store_message *m)
+{
+    memset(m, 0, sizeof *m);
+    m->id = sqlite3_column_int64(s, c + 0);
+    hd_store_col_text(s, c + 1, m->uuid, sizeof m->uuid);
+    m->segment = sqlite3_column_int64(s, c + 2);
+    m->offset = sqlite3_column_int64(s, c + 3);
+    m->length = sqlite3_column_int64(s, c + 4);
+    m->crc = (uint32_t)sqlite3_column_int64(s, c + 5);
+    hd_store_col_text(s, c + 6, m->mail_from, sizeof m->mail_from);
+    hd_store_col_text(s, c + 7, m->from_domain, sizeof m->from_domain);
+    hd_store_col_text(s, c + 8, m->message_id, sizeof m->message_id);
+    hd_store_col_text(s, c + 9, m->submitter, sizeof m->submitter);
+    m->received_at = sqlite3_column_int64(s, c + 10);
+    m->expires_at = sqlite3_column_int64(s, c + 11);
+    m->flags = (unsigned)sqlite3_column_int(s, c + 12);
+}
+
+int hd_store_message_get(hd_store *st, const char *uuid, hd_store_message *out, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT " MESSAGE_COLS " FROM messages m WHERE m.uuid = ?", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, uuid);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_message(s, 0, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = hd_err_set(err, HD_ENOTFOUND, "no message %s", uuid);
+    } else {
+        rc = hd_store_sqlerr(st, err, "read message");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int hd_store_message_release(hd_store *st, int64_t id, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "UPDATE messages SET segment = NULL WHERE id = ?", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    return step_done(st, s, "release message", err);
+}
+
+int hd_store_recipient_insert(hd_store *st, hd_store_recipient *r, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st,
+        "INSERT INTO recipients (message, address, domain, state, attempts, next_attempt,"
+        " last_reply, updated_at) VALUES (?,?,?,?,?,?,?,?)", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, r->message);
+    bind_text(s, 2, r->address);
+    bind_text(s, 3, r->domain);
+    bind_text(s, 4, hd_rcpt_state_name(r->state));
+    sqlite3_bind_int(s, 5, r->attempts);
+    sqlite3_bind_int64(s, 6, r->next_attempt);
+    bind_text(s, 7, r->last_reply[0] ? r->last_reply : NULL);
+    sqlite3_bind_int64(s, 8, r->updated_at);
+    if ((rc = step_done(st, s, "insert recipient", err)))
+        return rc;
+    r->id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
+int hd_store_recipient_update(hd_store *st, const hd_store_recipient *r, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st,
+        "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?, last_reply = ?,"
+        " updated_at = ? WHERE id = ?", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, hd_rcpt_state_name(r->state));
+    sqlite3_bind_int(s, 2, r->attempts);
+    sqlite3_bind_int64(s, 3, r->next_attempt);
+    bind_text(s, 4, r->last_reply[0] ? r->last_reply : NULL);
+    sqlite3_bind_int64(s, 5, r->updated_at);
+    sqlite3_bind_int64(s, 6, r->id);
+    return step_done(st, s, "update recipient", err);
+}
+
+#define RCPT_COLS "r.id, r.message, r.address, r.domain, r.state, r.attempts, r.next_attempt," \
+                  " r.last_reply, r.updated_at"
+
+static void read_recipient(sqlite3_stmt *s, int c, hd_store_recipient *r)
+{
+    char state[16];
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(s, c + 0);
+    r->message = sqlite3_column_int64(s, c + 1);
+    hd_store_col_text(s, c + 2, r->address, sizeof r->address);
+    hd_store_col_text(s, c + 3, r->domain, sizeof r->domain);
+    hd_store_col_text(s, c + 4, state, sizeof state);
+    if (hd_rcpt_state_parse(state, &r->state) != 0)
+        r->state = HD_RCPT_QUEUED;
+    r->attempts = sqlite3_column_int(s, c + 5);
+    r->next_attempt = sqlite3_column_int64(s, c + 6);
+    hd_store_col_text(s, c + 7, r->last_reply, sizeof r->last_reply);
+    r->updated_at = sqlite3_column_int64(s, c + 8);
+}
+
+int hd_store_recipient_each(hd_store *st, int64_t message,
+                            int (*fn)(const hd_store_recipient *r, void *arg), void *arg,
+                            hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT " RCPT_COLS " FROM recipients r WHERE r.message = ?"
+                                  " ORDER BY r.id", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, message);
+    hd_store_recipient r;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        read_recipient(s, 0, &r);
+        if (fn(&r, arg))
+            break;
+    }
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "read recipients");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+#define QUEUE_BATCH 1024 /* recipients of one message handed over at once */
+
+int hd_store_queue_each(hd_store *st,
+                        int (*fn)(const hd_store_message *m, const hd_store_recipient *r,
+                                  size_t n, void *arg),
+                        void *arg, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st,
+        "SELECT " MESSAGE_COLS ", " RCPT_COLS " FROM messages m JOIN recipients r"
+        " ON r.message = m.id WHERE m.segment IS NOT NULL AND r.state = 'queued'"
+        " ORDER BY m.id, r.id", &s, err);
+    if (rc)
+        return rc;
+    hd_store_message *m = malloc(sizeof *m);
+    hd_store_recipient *rs = malloc(QUEUE_BATCH * sizeof *rs);
+    if (!m || !rs) {
+        free(m), free(rs);
+        sqlite3_finalize(s);
+        return hd_err_set(err, HD_ENOMEM, "out of memory loading the queue");
+    }
+    size_t n = 0;
+    int stop = 0;
+    m->id = 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t mid = sqlite3_column_int64(s, 0);
+        if (n > 0 && (mid != m->id || n == QUEUE_BATCH)) {
+            stop = fn(m, rs, n, arg);
+            n = 0;
+        }
+        if (n == 0)
+            read_message(s, 0, m);
+        read_recipient(s, 13, &rs[n++]);
+    }
+    if (!stop && n > 0)
+        fn(m, rs, n, arg);
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "load the queue");
+    free(m), free(rs);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int hd_store_event_add(hd_store *st, const hd_store_event *e, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st,
+        "INSERT INTO events (at_ms, type, message, recipient, remote_host, reply, tls,"
+        " duration_ms, detail) VALUES (?,?,?,?,?,?,?,?,?)", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, e->at_ms);
+    bind_text(s, 2, e->type);
+    bind_text(s, 3, e->message[0] ? e->message : NULL);
+    bind_text(s, 4, e->recipient[0] ? e->recipient : NULL);
+    bind_text(s, 5, e->remote_host[0] ? e->remote_host : NULL);
+    bind_text(s, 6, e->reply[0] ? e->reply : NULL);
+    bind_text(s, 7, e->tls[0] ? e->tls : NULL);
+    if (e->duration_ms >= 0)
+        sqlite3_bind_int64(s, 8, e->duration_ms);
+    else
+        sqlite3_bind_null(s, 8);
+    bind_text(s, 9, e->detail);
+    return step_done(st, s, "insert event", err);
+}
+
+int hd_store_event_each(hd_store *st, int64_t after_id, const char *message, size_t limit,
+                        int (*fn)(const hd_store_event *e, void *arg), void *arg, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st,
+        "SELECT id, at_ms, type, message, recipient, remote_host, reply, tls, duration_ms,"
+        " detail FROM events WHERE id > ? AND (?2 IS NULL OR message = ?2) ORDER BY id LIMIT ?",
+        &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, after_id);
+    bind_text(s, 2, message);
+    sqlite3_bind_int64(s, 3, limit ? (int64_t)limit : -1);
+    hd_store_event *e = malloc(sizeof *e);
+    if (!e) {
+        sqlite3_finalize(s);
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        memset(e, 0, sizeof *e);
+        e->id = sqlite3_column_int64(s, 0);
+        e->at_ms = sqlite3_column_int64(s, 1);
+        hd_store_col_text(s, 2, e->type, sizeof e->type);
+        hd_store_col_text(s, 3, e->message, sizeof e->message);
+        hd_store_col_text(s, 4, e->recipient, sizeof e->recipient);
+        hd_store_col_text(s, 5, e->remote_host, sizeof e->remote_host);
+        hd_store_col_text(s, 6, e->reply, sizeof e->reply);
+        hd_store_col_text(s, 7, e->tls, sizeof e->tls);
+        e->duration_ms = sqlite3_column_type(s, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 8);
+        e->detail = (char *)sqlite3_column_text(s, 9);
+        if (fn(e, arg))
+            break;
+    }
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "read events");
+    free(e);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int hd_store_suppression_add(hd_store *st, const char *address, const char *reason,
+                             const char *source, int64_t now, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st,
+        "INSERT INTO suppressions (address, reason, source, created) VALUES (lower(?),?,?,?)"
+        " ON CONFLICT(address) DO UPDATE SET reason = excluded.reason, source = excluded.source",
+        &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, address);
+    bind_text(s, 2, reason);
+    bind_text(s, 3, source);
+    sqlite3_bind_int64(s, 4, now);
+    return step_done(st, s, "add suppression", err);
+}
+
+int hd_store_suppression_remove(hd_store *st, const char *address, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "DELETE FROM suppressions WHERE address = lower(?)", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, address);
+    if ((rc = step_done(st, s, "remove suppression", err)))
+        return rc;
+    return sqlite3_changes(st->db) ? 0 : hd_err_set(err, HD_ENOTFOUND, "%s is not suppressed", address);
+}
+
+int hd_store_suppression_each(hd_store *st,
+                              int (*fn)(const char *address, const char *reason,
+                                        const char *source, int64_t created, void *arg),
+                              void *arg, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT address, reason, source, created FROM suppressions"
+                                  " ORDER BY address", &s, err);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn((const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+               (const char *)sqlite3_column_text(s, 2), sqlite3_column_int64(s, 3), arg))
+            break;
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "read suppressions");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int hd_store_capture_add(hd_store *st, const hd_store_capture *c, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st,
+        "INSERT INTO captures (message, recipient, at, mail_from, verdict, detail, data)"
+        " VALUES (?,?,?,?,?,?,?)", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, c->message);
+    bind_text(s, 2, c->recipient);
+    sqlite3_bind_int64(s, 3, c->at);
+    bind_text(s, 4, c->mail_from);
+    bind_text(s, 5, c->verdict);
+    bind_text(s, 6, c->detail);
+    sqlite3_bind_blob64(s, 7, c->data.p, c->data.len, SQLITE_TRANSIENT);
+    return step_done(st, s, "add capture", err);
+}

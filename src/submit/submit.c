@@ -1,0 +1,104 @@
+/*
+ * submit.c - RFC 6409 §8 message completion for submitted mail.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "herald/mail.h"
+#include "herald/submit.h"
+
+#define ADDED_MAX 2048
+
+void hd_submit_date(int64_t t, char out[40])
+{
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    /* RFC 5322 §3.3, written out so the C locale cannot change it */
+    snprintf(out, 40, "%s, %d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
+             months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static int author_domain(const hd_msg *m, hd_submit_info *out, hd_err *err)
+{
+    size_t n = hd_msg_count(m, "From");
+    if (n == 0)
+        return hd_err_set(err, HD_ESYNTAX, "the message has no From field (RFC 5322 §3.6)");
+    if (n > 1)
+        return hd_err_set(err, HD_ESYNTAX, "the message has %zu From fields; RFC 5322 §3.6 allows one", n);
+    const hd_hdr_field *f = hd_msg_field(m, hd_msg_find(m, "From", 0));
+    hd_addr_list list = {0};
+    bool multiple = false;
+    int rc = hd_addr_parse_from(f->value, &list, &multiple, err);
+    if (rc) {
+        hd_err_prefix(err, "From field (line %zu): ", f->line);
+        return HD_ESYNTAX;
+    }
+    if (multiple) {
+        hd_addr_list_free(&list);
+        return hd_err_set(err, HD_ESYNTAX, "the From field names several authors; herald signs for one domain");
+    }
+    const char *d = list.v[0].domain;
+    if (!d || !*d || d[0] == '[' || strlen(d) >= sizeof out->from_domain) {
+        hd_addr_list_free(&list);
+        return hd_err_set(err, HD_ESYNTAX, "the From address has no usable domain");
+    }
+    size_t i = 0;
+    for (; d[i]; i++)
+        out->from_domain[i] = (char)tolower((unsigned char)d[i]);
+    out->from_domain[i] = '\0';
+    if (i > 0 && out->from_domain[i - 1] == '.')
+        out->from_domain[i - 1] = '\0';
+    hd_addr_list_free(&list);
+    return 0;
+}
+
+static void copy_message_id(const hd_hdr_field *f, hd_submit_info *out)
+{
+    hd_slice v = hd_slice_trim_wsp(f->value);
+    size_t n = v.len < sizeof out->message_id - 1 ? v.len : sizeof out->message_id - 1;
+    for (size_t i = 0; i < n; i++)
+        out->message_id[i] = (v.p[i] == '\r' || v.p[i] == '\n') ? ' ' : (char)v.p[i];
+    out->message_id[n] = '\0';
+}
+
+int hd_submit_prepare(hd_slice msg, const hd_submit_opts *opts, hd_submit_info *out, hd_err *err)
+{
+    memset(out->from_domain, 0, sizeof out->from_domain);
+    out->message_id[0] = '\0';
+    hd_buf_init(&out->added, ADDED_MAX);
+    hd_msg_limits lim = {.header_only = true};
+    hd_msg *m = NULL;
+    int rc = hd_msg_parse(msg, &lim, &m, err);
+    if (rc)
+        return rc;
+    if ((rc = author_domain(m, out, err)))
+        goto done;
+    size_t mid = hd_msg_find(m, "Message-ID", 0);
+    if (mid != (size_t)-1) {
+        copy_message_id(hd_msg_field(m, mid), out);
+    } else {
+        snprintf(out->message_id, sizeof out->message_id, "<%s@%s>", opts->id, opts->hostname);
+        rc = hd_buf_printf(&out->added, "Message-ID: %s\r\n", out->message_id);
+    }
+    if (!rc && hd_msg_find(m, "Date", 0) == (size_t)-1) {
+        char date[40];
+        hd_submit_date(opts->now, date);
+        rc = hd_buf_printf(&out->added, "Date: %s\r\n", date);
+    }
+    if (rc)
+        rc = hd_err_set(err, rc, "cannot add Message-ID/Date");
+done:
+    hd_msg_free(m);
+    return rc;
+}
+
+void hd_submit_info_free(hd_submit_info *info)
+{
+    hd_buf_free(&info->added);
+}
