@@ -26,6 +26,7 @@ enum {
     CLI_SOFTWARE = 70,   /* internal error */
     CLI_CANTCREAT = 73,  /* an output file could not be created */
     CLI_TEMPFAIL = 75,   /* temporary failure (DNS): try again later */
+    CLI_CONFIG = 78,     /* bad configuration file */
 };
 
 typedef struct cli_cmd {
@@ -78,5 +79,16 @@ int cmd_spf(int argc, char **argv);
 int cmd_dmarc(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_arc(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+
+/* The server's configuration: the file, or the embedded defaults when
+ * path is NULL; errors printed, CLI_CONFIG/CLI_NOINPUT returned. */
+struct hd_config;
+int cli_load_config(const char *path, struct hd_config **out);
+/* The data directory: data_dir if given, else the config's (file or
+ * defaults). *out is malloc'ed. */
+int cli_data_dir(const char *config, const char *data_dir, char **out);
 
 #endif

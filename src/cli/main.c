@@ -18,6 +18,9 @@ static const cli_cmd commands[] = {
     {"verify", cmd_verify, "a receiver's verdict: SPF, DKIM, DMARC, explained"},
     {"arc", cmd_arc, "ARC chain validation and sealing (RFC 8617)"},
     {"dmarc", cmd_dmarc, "DMARC policy discovery and record checks (RFC 9989)"},
+    {"serve", cmd_serve, "run the delivery server (SMTP submission, queue, delivery)"},
+    {"queue", cmd_queue, "the server's queue: list, show, retry, delete, flush"},
+    {"events", cmd_events, "what happened to messages: accepted, delivered, bounced ..."},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

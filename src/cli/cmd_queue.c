@@ -1,0 +1,365 @@
+/*
+ * cmd_queue.c - `herald queue list|show|retry|delete|flush` and
+ * `herald events`. Reading is done on the database directly (the server
+ * may run: SQLite WAL lets readers in); changing the queue goes through
+ * the running server's control socket so its working copy stays true.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <herald/store.h>
+
+#include "../net/control.h"
+
+typedef struct queue_opts {
+    const char *config;
+    const char *data_dir;
+    bool json;
+    bool follow;
+    const char *message;
+    long long limit;
+} queue_opts;
+
+static const char queue_help[] =
+    "usage: herald queue list [--json]\n"
+    "       herald queue show ID [--json]\n"
+    "       herald queue retry ID | delete ID | flush\n"
+    "   options: [--config FILE | --data-dir DIR]\n"
+    "\n"
+    "list     messages waiting for delivery: id, age, sender, recipients with\n"
+    "         attempts, next attempt and last reply\n"
+    "show     one message: envelope, every recipient's state, its events\n"
+    "retry    make a message's deferred recipients due now (running server)\n"
+    "delete   end a message's undelivered recipients as 'deleted' (running server)\n"
+    "flush    make everything due now and forget back-off (running server)\n"
+    "\n"
+    "Exit: 0 done, 64 usage, 66 no data directory or no such message,\n"
+    "75 the server is not running (retry, delete, flush).\n";
+
+static const char events_help[] =
+    "usage: herald events [--follow] [--json] [--message ID] [--limit N]\n"
+    "                     [--config FILE | --data-dir DIR]\n"
+    "\n"
+    "Print what happened to messages, oldest first: accepted, deferred,\n"
+    "delivered, bounced, suppressed, expired, captured (sandbox), deleted,\n"
+    "corrupt; with the remote host, its reply, the TLS version and timings.\n"
+    "--follow keeps printing new events as they come (until interrupted).\n";
+
+static int open_store(const queue_opts *o, hd_store **st)
+{
+    char *dir = NULL;
+    int rc = cli_data_dir(o->config, o->data_dir, &dir);
+    if (rc)
+        return rc;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/herald.db", dir);
+    free(dir);
+    if (access(path, R_OK) != 0) {
+        cli_error("%s: no herald database (has the server run with this data directory?)", path);
+        return CLI_NOINPUT;
+    }
+    hd_err err = {0};
+    if (hd_store_open(path, false, st, &err) != 0) {
+        cli_error("%s", hd_err_str(&err));
+        return CLI_NOINPUT;
+    }
+    return CLI_OK;
+}
+
+static void iso_time(int64_t ms, char out[40])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 40 - n, ".%03dZ", (int)(ms % 1000));
+}
+
+/* ---- list ---- */
+
+typedef struct list_ctx {
+    bool json;
+    json_t *arr;
+    size_t n;
+} list_ctx;
+
+static int list_one(const hd_store_message *m, const hd_store_recipient *r, size_t n, void *arg)
+{
+    list_ctx *lc = arg;
+    char when[40];
+    iso_time(m->received_at * 1000, when);
+    if (lc->json) {
+        json_t *rs = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(rs, json_pack("{s:s, s:i, s:I, s:s}", "address", r[i].address,
+                                                "attempts", r[i].attempts, "next_attempt",
+                                                (json_int_t)r[i].next_attempt, "last_reply",
+                                                r[i].last_reply));
+        json_array_append_new(lc->arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "id", m->uuid,
+                                                 "received", when, "mail_from", m->mail_from,
+                                                 "message_id", m->message_id, "size",
+                                                 (json_int_t)m->length, "recipients", rs));
+    } else {
+        printf("%s  %s  %lld bytes  %s\n", m->uuid, when, (long long)m->length, m->mail_from);
+        for (size_t i = 0; i < n; i++) {
+            char next[40];
+            iso_time(r[i].next_attempt * 1000, next);
+            printf("    %s  attempts %d, next %s%s%s\n", r[i].address, r[i].attempts, next,
+                   r[i].last_reply[0] ? "\n      last: " : "", r[i].last_reply);
+        }
+    }
+    lc->n++;
+    return 0;
+}
+
+static int queue_list(const queue_opts *o)
+{
+    hd_store *st;
+    int rc = open_store(o, &st);
+    if (rc)
+        return rc;
+    list_ctx lc = {o->json, json_array(), 0};
+    hd_err err = {0};
+    if (hd_store_queue_each(st, list_one, &lc, &err) != 0) {
+        cli_error("%s", hd_err_str(&err));
+        rc = CLI_SOFTWARE;
+    } else if (o->json) {
+        char *s = json_dumps(lc.arr, JSON_COMPACT);
+        puts(s);
+        free(s);
+    } else if (lc.n == 0) {
+        puts("the queue is empty");
+    }
+    json_decref(lc.arr);
+    hd_store_close(st);
+    return rc;
+}
+
+/* ---- events (also used by show) ---- */
+
+typedef struct ev_ctx {
+    bool json;
+    int64_t last_id;
+    size_t n;
+} ev_ctx;
+
+static int print_event(const hd_store_event *e, void *arg)
+{
+    ev_ctx *ec = arg;
+    char when[40];
+    iso_time(e->at_ms, when);
+    if (ec->json) {
+        json_t *o = json_pack("{s:I, s:s, s:I, s:s}", "id", (json_int_t)e->id, "time", when,
+                              "at_ms", (json_int_t)e->at_ms, "type", e->type);
+        if (e->message[0]) json_object_set_new(o, "message", json_string(e->message));
+        if (e->recipient[0]) json_object_set_new(o, "recipient", json_string(e->recipient));
+        if (e->remote_host[0]) json_object_set_new(o, "remote_host", json_string(e->remote_host));
+        if (e->reply[0]) json_object_set_new(o, "reply", json_string(e->reply));
+        if (e->tls[0]) json_object_set_new(o, "tls", json_string(e->tls));
+        if (e->duration_ms >= 0) json_object_set_new(o, "duration_ms", json_integer(e->duration_ms));
+        if (e->detail) {
+            json_t *d = json_loads(e->detail, 0, NULL);
+            if (d) json_object_set_new(o, "detail", d);
+        }
+        char *s = json_dumps(o, JSON_COMPACT);
+        puts(s);
+        free(s);
+        json_decref(o);
+    } else {
+        printf("%s %-10s %s%s%s%s%s%s%s", when, e->type, e->message, e->recipient[0] ? " " : "",
+               e->recipient, e->remote_host[0] ? " via " : "", e->remote_host,
+               e->tls[0] ? " " : "", e->tls);
+        if (e->duration_ms >= 0)
+            printf(" %lldms", (long long)e->duration_ms);
+        printf("%s%s\n", e->reply[0] ? ": " : "", e->reply);
+    }
+    ec->last_id = e->id;
+    ec->n++;
+    return 0;
+}
+
+static int rcpt_json(const hd_store_recipient *r, void *arg)
+{
+    json_array_append_new(arg, json_pack("{s:s, s:s, s:i, s:s}", "address", r->address, "state",
+                                         hd_rcpt_state_name(r->state), "attempts", r->attempts,
+                                         "last_reply", r->last_reply));
+    return 0;
+}
+
+static int rcpt_text(const hd_store_recipient *r, void *arg)
+{
+    printf("  %-40s %-10s attempts %d%s%s\n", r->address, hd_rcpt_state_name(r->state),
+           r->attempts, r->last_reply[0] ? "  " : "", r->last_reply);
+    return 0;
+}
+
+static int queue_show(const queue_opts *o, const char *id)
+{
+    hd_store *st;
+    int rc = open_store(o, &st);
+    if (rc)
+        return rc;
+    hd_store_message m;
+    hd_err err = {0};
+    if (hd_store_message_get(st, id, &m, &err) != 0) {
+        cli_error("%s", hd_err_str(&err));
+        hd_store_close(st);
+        return CLI_NOINPUT;
+    }
+    char when[40];
+    iso_time(m.received_at * 1000, when);
+    if (o->json) {
+        json_t *rs = json_array();
+        hd_store_recipient_each(st, m.id, rcpt_json, rs, &err);
+        json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:o}", "id", m.uuid,
+                                "received", when, "mail_from", m.mail_from, "from_domain",
+                                m.from_domain, "message_id", m.message_id, "submitter", m.submitter,
+                                "size", (json_int_t)m.length, "in_spool", m.segment != 0,
+                                "recipients", rs);
+        char *s = json_dumps(obj, JSON_COMPACT);
+        puts(s);
+        free(s);
+        json_decref(obj);
+        ev_ctx ec = {true, 0, 0};
+        hd_store_event_each(st, 0, m.uuid, 0, print_event, &ec, &err);
+    } else {
+        printf("id:          %s\nreceived:    %s\nmail from:   %s\nfrom domain: %s\n"
+               "message-id:  %s\nsubmitter:   %s\nsize:        %lld bytes\nrecipients:\n",
+               m.uuid, when, m.mail_from, m.from_domain, m.message_id, m.submitter,
+               (long long)m.length);
+        hd_store_recipient_each(st, m.id, rcpt_text, NULL, &err);
+        puts("events:");
+        ev_ctx ec = {false, 0, 0};
+        hd_store_event_each(st, 0, m.uuid, 0, print_event, &ec, &err);
+    }
+    hd_store_close(st);
+    return CLI_OK;
+}
+
+static int queue_control(const queue_opts *o, const char *path)
+{
+    char *dir = NULL;
+    int rc = cli_data_dir(o->config, o->data_dir, &dir);
+    if (rc)
+        return rc;
+    int status = 0;
+    char body[4096];
+    hd_err err = {0};
+    rc = net_control_post(dir, path, &status, body, sizeof body, &err);
+    free(dir);
+    if (rc) {
+        cli_error("%s", hd_err_str(&err));
+        return CLI_TEMPFAIL;
+    }
+    puts(body);
+    if (status == 404)
+        return CLI_NOINPUT;
+    return status == 200 ? CLI_OK : CLI_SOFTWARE;
+}
+
+static int parse_opts(int argc, char **argv, queue_opts *o, const char *help)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'}, {"follow", no_argument, NULL, 'f'},
+        {"message", required_argument, NULL, 'm'}, {"limit", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:d:jfm:n:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': o->config = optarg; break;
+        case 'd': o->data_dir = optarg; break;
+        case 'j': o->json = true; break;
+        case 'f': o->follow = true; break;
+        case 'm': o->message = optarg; break;
+        case 'n':
+            if (!cli_parse_long("--limit", optarg, 1, 1000000000, &o->limit))
+                return CLI_USAGE;
+            break;
+        case 'h': fputs(help, stdout); return -1;
+        default: fputs(help, stderr); return CLI_USAGE;
+        }
+    }
+    return CLI_OK;
+}
+
+static bool queue_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n != 32)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return false;
+    return true;
+}
+
+int cmd_queue(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(queue_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    const char *sub = argv[1];
+    queue_opts o = {0};
+    int rc = parse_opts(argc - 1, argv + 1, &o, queue_help);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    int rest = argc - 1 - optind;
+    const char *id = rest > 0 ? argv[1 + optind] : NULL;
+    bool needs_id = strcmp(sub, "show") == 0 || strcmp(sub, "retry") == 0 || strcmp(sub, "delete") == 0;
+    if ((needs_id && (rest != 1 || !queue_id_ok(id))) || (!needs_id && rest != 0)) {
+        cli_error(needs_id ? "queue %s: give one message id (32 hex digits)" : "queue %s: no arguments expected", sub);
+        return CLI_USAGE;
+    }
+    char path[128];
+    if (strcmp(sub, "list") == 0)
+        return queue_list(&o);
+    if (strcmp(sub, "show") == 0)
+        return queue_show(&o, id);
+    if (strcmp(sub, "flush") == 0)
+        return queue_control(&o, "/queue/flush");
+    if (strcmp(sub, "retry") == 0 || strcmp(sub, "delete") == 0) {
+        snprintf(path, sizeof path, "/queue/%s/%s", sub, id);
+        return queue_control(&o, path);
+    }
+    cli_error("queue: unknown subcommand \"%s\"", sub);
+    fputs(queue_help, stderr);
+    return CLI_USAGE;
+}
+
+int cmd_events(int argc, char **argv)
+{
+    queue_opts o = {0};
+    int rc = parse_opts(argc, argv, &o, events_help);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    if (optind != argc) {
+        fputs(events_help, stderr);
+        return CLI_USAGE;
+    }
+    hd_store *st;
+    if ((rc = open_store(&o, &st)))
+        return rc;
+    ev_ctx ec = {o.json, 0, 0};
+    hd_err err = {0};
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    do {
+        if (hd_store_event_each(st, ec.last_id, o.message, (size_t)o.limit, print_event, &ec, &err) != 0) {
+            cli_error("%s", hd_err_str(&err));
+            rc = CLI_SOFTWARE;
+            break;
+        }
+        if (o.follow)
+            usleep(200 * 1000);
+    } while (o.follow);
+    hd_store_close(st);
+    return rc;
+}

@@ -1,0 +1,291 @@
+/*
+ * commit.c - the committer thread: every database write and spool append
+ * of the running server, made durable in batches (group commit).
+ *
+ * A batch is whatever arrived while the previous batch was being written:
+ * the new messages' bytes are appended to the spool and flushed with one
+ * fdatasync, then every row (messages, recipients, state changes, events,
+ * suppressions) goes into one SQLite transaction, committed with
+ * synchronous=FULL. Only then are the waiting sessions told (250), so an
+ * acknowledged message is on disk twice over: bytes, then rows. Under
+ * load a batch holds many messages and the disk flushes are shared; when
+ * idle a batch is one message and nothing waits for a timer.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve.h"
+
+struct serve_commit {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    commit_msg *msgs, *msgs_tail;
+    commit_op *ops, *ops_tail;
+    size_t n_msgs;
+    bool stop;
+    hd_store *store;
+};
+
+commit_op *commit_op_new(commit_kind kind)
+{
+    commit_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        LOG_ERR("out of memory for a queue update");
+        abort();
+    }
+    op->kind = kind;
+    op->event.duration_ms = -1;
+    return op;
+}
+
+static void copy_cut(char *dst, size_t size, const char *src)
+{
+    size_t n = 0;
+    if (src)
+        for (; src[n] && n + 1 < size; n++)
+            dst[n] = (src[n] == '\r' || src[n] == '\n') ? ' ' : src[n];
+    dst[n] = '\0';
+}
+
+void commit_event_fill(hd_store_event *e, const char *type, const char *message,
+                       const char *recipient, const char *remote, const char *reply,
+                       const char *tls, int64_t duration_ms)
+{
+    memset(e, 0, sizeof *e);
+    e->at_ms = serve_now_ms();
+    copy_cut(e->type, sizeof e->type, type);
+    copy_cut(e->message, sizeof e->message, message);
+    copy_cut(e->recipient, sizeof e->recipient, recipient);
+    copy_cut(e->remote_host, sizeof e->remote_host, remote);
+    copy_cut(e->reply, sizeof e->reply, reply);
+    copy_cut(e->tls, sizeof e->tls, tls);
+    e->duration_ms = duration_ms;
+}
+
+void commit_message(serve *sv, commit_msg *cm)
+{
+    struct serve_commit *c = sv->commit;
+    cm->next = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->msgs_tail)
+        c->msgs_tail->next = cm;
+    else
+        c->msgs = cm;
+    c->msgs_tail = cm;
+    c->n_msgs++;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void commit_op_post(serve *sv, commit_op *op)
+{
+    struct serve_commit *c = sv->commit;
+    op->next = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->ops_tail)
+        c->ops_tail->next = op;
+    else
+        c->ops = op;
+    c->ops_tail = op;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Rows of one accepted message, inside the batch transaction. */
+static int insert_message(hd_store *st, commit_msg *cm, hd_err *err)
+{
+    cm->m.segment = cm->loc.segment;
+    cm->m.offset = (int64_t)cm->loc.offset;
+    cm->m.length = cm->loc.length;
+    cm->m.crc = cm->loc.crc;
+    int rc = hd_store_message_insert(st, &cm->m, err);
+    for (size_t i = 0; !rc && i < cm->n_rcpts; i++) {
+        hd_store_recipient r = {0};
+        r.message = cm->m.id;
+        copy_cut(r.address, sizeof r.address, cm->rcpts[i]);
+        const char *at = strrchr(cm->rcpts[i], '@');
+        copy_cut(r.domain, sizeof r.domain, at ? at + 1 : "");
+        for (char *p = r.domain; *p; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        r.state = HD_RCPT_QUEUED;
+        r.next_attempt = cm->m.received_at;
+        r.updated_at = cm->m.received_at;
+        if (!(rc = hd_store_recipient_insert(st, &r, err)))
+            cm->rcpt_ids[i] = r.id;
+    }
+    if (!rc) {
+        hd_store_event e;
+        commit_event_fill(&e, "accepted", cm->m.uuid, NULL, NULL, cm->m.submitter, NULL, -1);
+        rc = hd_store_event_add(st, &e, err);
+    }
+    return rc;
+}
+
+static int apply_op(hd_store *st, commit_op *op, hd_err *err)
+{
+    int rc = 0;
+    switch (op->kind) {
+    case COMMIT_RCPT:
+        rc = hd_store_recipient_update(st, &op->rcpt, err);
+        break;
+    case COMMIT_SUPPRESS:
+        rc = hd_store_suppression_add(st, op->address, op->reason, "bounce", serve_now(), err);
+        break;
+    case COMMIT_RELEASE:
+        rc = hd_store_message_release(st, op->message_id, err);
+        break;
+    case COMMIT_CAPTURE:
+        rc = hd_store_capture_add(st, &op->capture, err);
+        break;
+    case COMMIT_EVENT:
+    case COMMIT_MARK:
+        break;
+    }
+    if (!rc && op->has_event)
+        rc = hd_store_event_add(st, &op->event, err);
+    return rc;
+}
+
+static void free_op(commit_op *op)
+{
+    for (size_t i = 0; i < 5; i++)
+        free(op->cap_strings[i]);
+    free(op->cap_data);
+    free(op);
+}
+
+static void run_batch(serve *sv, commit_msg *msgs, commit_op *ops)
+{
+    struct serve_commit *c = sv->commit;
+    hd_err err = {0};
+    int rc = 0;
+    size_t n_msgs = 0, n_ops = 0;
+
+    /* 1. bytes: append every message, one flush */
+    for (commit_msg *cm = msgs; cm; cm = cm->next, n_msgs++) {
+        uint8_t id[HD_SPOOL_ID_LEN] = {0};
+        memcpy(id, cm->m.uuid, strnlen(cm->m.uuid, HD_SPOOL_ID_LEN));
+        cm->rc = hd_spool_append(sv->spool, id, cm->parts, cm->n_parts, &cm->loc, &cm->err);
+        if (!cm->rc)
+            hd_spool_hold(sv->spool, cm->loc.segment);
+    }
+    if (msgs && (rc = hd_spool_sync(sv->spool, &err)))
+        LOG_ERR("spool: %s", hd_err_str(&err));
+
+    /* 2. rows: one transaction */
+    if (!rc && (rc = hd_store_begin(c->store, &err)) != 0)
+        LOG_ERR("database: %s", hd_err_str(&err));
+    if (!rc) {
+        for (commit_msg *cm = msgs; cm && !rc; cm = cm->next)
+            if (!cm->rc)
+                rc = insert_message(c->store, cm, &err);
+        for (commit_op *op = ops; op && !rc; op = op->next, n_ops++)
+            rc = apply_op(c->store, op, &err);
+        if (!rc)
+            rc = hd_store_commit(c->store, &err);
+        if (rc) {
+            LOG_ERR("database: %s", hd_err_str(&err));
+            hd_store_rollback(c->store);
+        }
+    }
+    atomic_fetch_add(&sv->metrics.commit_batches, 1);
+    atomic_fetch_add(&sv->metrics.commit_messages, n_msgs);
+    atomic_fetch_add(&sv->metrics.commit_ops, n_ops);
+
+    /* 3. tell the waiting sessions; a failed batch fails each message
+     * (the client gets 451 and may retry: nothing it was told is lost) */
+    for (commit_msg *cm = msgs; cm;) {
+        commit_msg *next = cm->next;
+        if (rc && !cm->rc) {
+            cm->rc = rc;
+            cm->err = err;
+            hd_spool_release(sv->spool, cm->loc.segment);
+        } else if (cm->rc) {
+            LOG_ERR("spool: %s", hd_err_str(&cm->err));
+        }
+        serve_post(sv, cm->done, cm->arg);
+        cm = next;
+    }
+    for (commit_op *op = ops; op;) {
+        commit_op *next = op->next;
+        if (rc && op->kind != COMMIT_MARK)
+            LOG_ERR("a queue update was lost to a database error; it is retried from the last"
+                    " durable state at the next start");
+        if (!rc && op->kind == COMMIT_RELEASE)
+            hd_spool_release(sv->spool, op->segment);
+        if (op->kind == COMMIT_MARK && op->done)
+            serve_post(sv, op->done, op->arg);
+        free_op(op);
+        op = next;
+    }
+}
+
+static void *commit_main(void *arg)
+{
+    serve *sv = arg;
+    struct serve_commit *c = sv->commit;
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        while (!c->msgs && !c->ops && !c->stop)
+            pthread_cond_wait(&c->cond, &c->lock);
+        if (!c->msgs && !c->ops && c->stop) {
+            pthread_mutex_unlock(&c->lock);
+            break;
+        }
+        /* take at most commit_batch messages; ops all at once */
+        commit_msg *msgs = c->msgs, *last = NULL;
+        size_t take = 0, max = sv->cfg->queue.commit_batch ? sv->cfg->queue.commit_batch : 256;
+        for (commit_msg *m = msgs; m && take < max; m = m->next)
+            last = m, take++;
+        if (last) {
+            c->msgs = last->next;
+            if (!c->msgs)
+                c->msgs_tail = NULL;
+            last->next = NULL;
+            c->n_msgs -= take;
+        }
+        commit_op *ops = c->ops;
+        c->ops = c->ops_tail = NULL;
+        pthread_mutex_unlock(&c->lock);
+        run_batch(sv, msgs, ops);
+    }
+    return NULL;
+}
+
+int commit_start(serve *sv, hd_err *err)
+{
+    struct serve_commit *c = calloc(1, sizeof *c);
+    if (!c)
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    sv->commit = c;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/herald.db", sv->data_dir);
+    int rc = hd_store_open(path, true, &c->store, err);
+    if (rc)
+        return rc;
+    if (pthread_create(&c->thread, NULL, commit_main, sv) != 0)
+        return hd_err_set(err, HD_EIO, "cannot start the committer thread");
+    return 0;
+}
+
+void commit_stop(serve *sv)
+{
+    struct serve_commit *c = sv->commit;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stop = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    hd_store_close(c->store);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+    sv->commit = NULL;
+}

@@ -1,0 +1,565 @@
+/*
+ * deliver.c - one outbound SMTP connection to a destination: find the
+ * hosts (route, MX, or the domain itself), connect to them in preference
+ * order from the pool's source address, and carry batches (one message,
+ * several recipients each) over an hd_smtpc session until nothing is due
+ * or the per-connection limit is reached.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+
+#include "herald/smtpc.h"
+#include "queue.h"
+
+#define MAX_HOSTS 10            /* MX hosts tried per connection */
+#define MAX_ADDRS 4             /* addresses tried per host */
+
+typedef struct host {
+    char name[256];
+    uint16_t pref;
+    struct sockaddr_storage addrs[MAX_ADDRS];
+    size_t n_addrs;
+    bool resolved;
+} host;
+
+typedef struct conn {
+    serve *sv;
+    q_dest *dest;
+    uint16_t port;
+    host hosts[MAX_HOSTS];
+    size_t n_hosts;
+    size_t host_i, addr_i;
+    int pending_dns;
+    struct bufferevent *bev;
+    hd_smtpc *smtpc;
+    SSL *ssl;
+    q_batch *batch;
+    unsigned sent;
+    bool ready_seen;            /* the session got as far as READY */
+    bool trouble;
+    char source[64];            /* source address ("" = any) */
+    char helo[256];
+    char last_error[512];
+    char remote[HD_STORE_NAME_MAX];
+} conn;
+
+static void try_next(conn *c);
+static void conn_end(conn *c);
+static void drive(conn *c);
+
+/* ---- outcomes ---- */
+
+static q_outcome outcome_of(int code)
+{
+    if (code >= 200 && code < 300)
+        return Q_DELIVERED;
+    if (code >= 500 && code < 600)
+        return Q_BOUNCED;
+    return Q_DEFERRED;  /* 4xx, and 0: no reply (connection lost) */
+}
+
+/* Every due recipient of the destination gets the same outcome (dead
+ * destination, null MX, DNS failure). */
+static void settle_all(conn *c, q_outcome oc, const char *reply)
+{
+    q_batch *b;
+    while ((b = queue_next_batch(c->sv, c->dest))) {
+        for (size_t i = 0; i < b->n; i++) {
+            b->results[i].outcome = oc;
+            snprintf(b->results[i].reply, sizeof b->results[i].reply, "%s", reply);
+        }
+        snprintf(b->remote, sizeof b->remote, "%s", c->remote[0] ? c->remote : c->dest->domain);
+        queue_batch_done(c->sv, b);
+    }
+}
+
+/* ---- finding the hosts ---- */
+
+static int host_cmp(const void *a, const void *b)
+{
+    const host *x = a, *y = b;
+    return (int)x->pref - (int)y->pref;
+}
+
+static void add_addr(host *h, int family, const uint8_t *addr, uint16_t port)
+{
+    if (h->n_addrs >= MAX_ADDRS)
+        return;
+    struct sockaddr_storage *ss = &h->addrs[h->n_addrs++];
+    memset(ss, 0, sizeof *ss);
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        memcpy(&sin->sin_addr, addr, 4);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        memcpy(&sin6->sin6_addr, addr, 16);
+    }
+}
+
+static bool literal_addr(host *h, const char *name, uint16_t port)
+{
+    uint8_t a[16];
+    if (inet_pton(AF_INET, name, a) == 1) {
+        add_addr(h, AF_INET, a, port);
+    } else if (inet_pton(AF_INET6, name, a) == 1) {
+        add_addr(h, AF_INET6, a, port);
+    } else {
+        return false;
+    }
+    h->resolved = true;
+    return true;
+}
+
+typedef struct addr_q {
+    conn *c;
+    size_t host_i;
+} addr_q;
+
+static void on_addr(void *arg, hd_dns_answer *ans)
+{
+    addr_q *aq = arg;
+    conn *c = aq->c;
+    host *h = &c->hosts[aq->host_i];
+    if (ans->status == HD_DNS_OK)
+        for (size_t i = 0; i < ans->nrr; i++)
+            add_addr(h, ans->rr[i].type == HD_DNS_T_A ? AF_INET : AF_INET6, ans->rr[i].addr, c->port);
+    else if (!c->last_error[0] || ans->status != HD_DNS_NODATA)
+        snprintf(c->last_error, sizeof c->last_error, "4.4.3 %s %s: %s", h->name,
+                 hd_dns_type_name(ans->qtype), hd_dns_status_name(ans->status));
+    hd_dns_answer_free(ans);
+    free(aq);
+    if (--c->pending_dns == 0) {
+        h->resolved = true;
+        try_next(c);
+    }
+}
+
+/* Look up host i's A and AAAA records; try_next() goes on when both came. */
+static void resolve_host(conn *c, size_t i)
+{
+    static const uint16_t types[] = {HD_DNS_T_A, HD_DNS_T_AAAA};
+    hd_err err = {0};
+    c->pending_dns = 2;
+    for (size_t t = 0; t < 2; t++) {
+        addr_q *aq = malloc(sizeof *aq);
+        if (!aq || serve_dns_ask(c->sv, c->hosts[i].name, types[t], on_addr, aq, &err) != 0) {
+            free(aq);
+            if (--c->pending_dns == 0) {
+                c->hosts[i].resolved = true;
+                try_next(c);
+            }
+            continue;
+        }
+        *aq = (addr_q){c, i};
+    }
+}
+
+static void on_mx(void *arg, hd_dns_answer *ans)
+{
+    conn *c = arg;
+    c->pending_dns = 0;
+    const char *domain = c->dest->domain;
+    char reply[512];
+    switch (ans->status) {
+    case HD_DNS_OK:
+        /* RFC 7505 §3: a single MX with the root as exchange: no mail */
+        if (ans->nrr == 1 && (!ans->rr[0].name || !ans->rr[0].name[0] || strcmp(ans->rr[0].name, ".") == 0)) {
+            snprintf(reply, sizeof reply, "556 5.1.10 %s accepts no mail (null MX, RFC 7505)", domain);
+            hd_dns_answer_free(ans);
+            settle_all(c, Q_BOUNCED, reply);
+            conn_end(c);
+            return;
+        }
+        for (size_t i = 0; i < ans->nrr && c->n_hosts < MAX_HOSTS; i++) {
+            if (!ans->rr[i].name || !ans->rr[i].name[0])
+                continue;
+            host *h = &c->hosts[c->n_hosts++];
+            snprintf(h->name, sizeof h->name, "%s", ans->rr[i].name);
+            h->pref = ans->rr[i].preference;
+        }
+        qsort(c->hosts, c->n_hosts, sizeof *c->hosts, host_cmp);
+        break;
+    case HD_DNS_NODATA:
+        /* RFC 5321 §5.1: no MX, the domain itself is the host */
+        c->n_hosts = 1;
+        snprintf(c->hosts[0].name, sizeof c->hosts[0].name, "%s", domain);
+        break;
+    case HD_DNS_NXDOMAIN:
+        snprintf(reply, sizeof reply, "550 5.1.2 %s: no such domain (DNS NXDOMAIN)", domain);
+        hd_dns_answer_free(ans);
+        settle_all(c, Q_BOUNCED, reply);
+        conn_end(c);
+        return;
+    default:
+        snprintf(reply, sizeof reply, "451 4.4.3 %s MX lookup: %s%s%s", domain,
+                 hd_dns_status_name(ans->status), ans->why[0] ? ": " : "", ans->why);
+        hd_dns_answer_free(ans);
+        c->trouble = true;
+        settle_all(c, Q_DEFERRED, reply);
+        conn_end(c);
+        return;
+    }
+    hd_dns_answer_free(ans);
+    try_next(c);
+}
+
+/* ---- connecting ---- */
+
+static void pick_source(conn *c)
+{
+    const hd_config *cfg = c->sv->cfg;
+    snprintf(c->helo, sizeof c->helo, "%s", cfg->hostname);
+    const hd_config_pool *p = c->dest->pool ? hd_config_pool_find(cfg, c->dest->pool) : NULL;
+    if (!p || p->n_addresses == 0)
+        return;
+    size_t i = c->dest->next_address++ % p->n_addresses;
+    snprintf(c->source, sizeof c->source, "%s", p->addresses[i]);
+    if (p->n_ehlo == p->n_addresses)
+        snprintf(c->helo, sizeof c->helo, "%s", p->ehlo[i]);
+}
+
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+static void close_socket(conn *c)
+{
+    if (c->bev) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+        c->ssl = NULL;
+    }
+    hd_smtpc_free(c->smtpc);
+    c->smtpc = NULL;
+}
+
+static int bind_source(conn *c, int fd, int family)
+{
+    if (!c->source[0])
+        return 0;
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        if (inet_pton(AF_INET, c->source, &sin->sin_addr) != 1)
+            return -1;
+        len = sizeof *sin;
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        if (inet_pton(AF_INET6, c->source, &sin6->sin6_addr) != 1)
+            return -1;
+        len = sizeof *sin6;
+    }
+    return bind(fd, (struct sockaddr *)&ss, len);
+}
+
+static void describe(conn *c, const host *h, const struct sockaddr_storage *ss)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip, sizeof ip);
+    else
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ip, sizeof ip);
+    snprintf(c->remote, sizeof c->remote, "%s[%s]:%u", h->name, ip, c->port);
+}
+
+static bool connect_to(conn *c, const host *h, const struct sockaddr_storage *ss)
+{
+    describe(c, h, ss);
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind_source(c, fd, ss->ss_family) != 0) {
+        snprintf(c->last_error, sizeof c->last_error, "4.4.1 %s: cannot bind to %s: %s", c->remote,
+                 c->source[0] ? c->source : "*", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    c->bev = bufferevent_socket_new(c->sv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    hd_smtpc_opts o;
+    hd_smtpc_opts_init(&o);
+    o.helo_name = c->helo;
+    switch (c->sv->cfg->delivery.tls) {
+    case HD_TLS_POLICY_NONE: o.tls = HD_SMTPC_TLS_NONE; break;
+    case HD_TLS_POLICY_REQUIRED: o.tls = HD_SMTPC_TLS_REQUIRED; break;
+    default: o.tls = c->sv->tls_client ? HD_SMTPC_TLS_OPPORTUNISTIC : HD_SMTPC_TLS_NONE; break;
+    }
+    hd_err err = {0};
+    if (!c->bev || hd_smtpc_new(&o, &c->smtpc, &err) != 0) {
+        if (!c->bev)
+            close(fd);
+        close_socket(c);
+        snprintf(c->last_error, sizeof c->last_error, "4.3.0 out of memory");
+        return false;
+    }
+    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    struct timeval tv = {c->sv->cfg->delivery.connect_timeout, 0};
+    bufferevent_set_timeouts(c->bev, &tv, &tv);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    atomic_fetch_add(&c->sv->metrics.connections_out, 1);
+    if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)ss, (int)len) != 0) {
+        snprintf(c->last_error, sizeof c->last_error, "4.4.1 connect to %s: %s", c->remote,
+                 strerror(errno));
+        close_socket(c);
+        return false;
+    }
+    return true;
+}
+
+/* Next address of the current host, else the next host (RFC 5321 §5.1:
+ * MX hosts in preference order, each of their addresses). When none is
+ * left, the due recipients are deferred with the last error. */
+static void try_next(conn *c)
+{
+    while (c->host_i < c->n_hosts) {
+        host *h = &c->hosts[c->host_i];
+        if (!h->resolved) {
+            if (!literal_addr(h, h->name, c->port)) {
+                resolve_host(c, c->host_i);
+                return;
+            }
+        }
+        while (c->addr_i < h->n_addrs) {
+            if (connect_to(c, h, &h->addrs[c->addr_i++]))
+                return;
+        }
+        c->host_i++;
+        c->addr_i = 0;
+    }
+    char reply[600];
+    snprintf(reply, sizeof reply, "451 %s", c->last_error[0] ? c->last_error : "4.4.4 no host to deliver to");
+    atomic_fetch_add(&c->sv->metrics.connections_out_failed, 1);
+    c->trouble = true;
+    settle_all(c, Q_DEFERRED, reply);
+    conn_end(c);
+}
+
+/* ---- the session ---- */
+
+static void conn_end(conn *c)
+{
+    close_socket(c);
+    if (c->batch) {            /* connection lost mid-transaction: results already set */
+        queue_batch_done(c->sv, c->batch);
+        c->batch = NULL;
+    }
+    queue_conn_done(c->sv, c->dest, c->trouble);
+    free(c);
+}
+
+static void session_over(conn *c)
+{
+    /* failed before it could carry mail: next address or host */
+    if (!c->ready_seen) {
+        const hd_smtpc_result *r = c->smtpc ? hd_smtpc_session_result(c->smtpc) : NULL;
+        if (r)
+            snprintf(c->last_error, sizeof c->last_error, "%s %d %s%s%s", c->remote, r->code,
+                     r->enhanced, r->enhanced[0] ? " " : "", r->text);
+        else if (!c->last_error[0])
+            snprintf(c->last_error, sizeof c->last_error, "%s: connection closed", c->remote);
+        close_socket(c);
+        try_next(c);
+        return;
+    }
+    conn_end(c);
+}
+
+static void flush_output(conn *c)
+{
+    hd_slice out = hd_smtpc_output(c->smtpc);
+    if (out.len) {
+        bufferevent_write(c->bev, out.p, out.len);
+        hd_smtpc_output_done(c->smtpc, out.len);
+    }
+}
+
+static void txn_done(conn *c)
+{
+    q_batch *b = c->batch;
+    c->batch = NULL;
+    for (size_t i = 0; i < b->n; i++) {
+        const hd_smtpc_result *r = hd_smtpc_rcpt_result(c->smtpc, i);
+        b->results[i].outcome = outcome_of(r->code);
+        if (r->code)
+            snprintf(b->results[i].reply, sizeof b->results[i].reply, "%d %s%s%s", r->code,
+                     r->enhanced, r->enhanced[0] ? " " : "", r->text);
+        else
+            snprintf(b->results[i].reply, sizeof b->results[i].reply, "%s", r->text);
+        if (r->code == 421 || (r->code == 0 && r->phase == HD_SMTPC_PHASE_SESSION))
+            c->trouble = true;
+    }
+    snprintf(b->remote, sizeof b->remote, "%s", c->remote);
+    if (c->ssl)
+        snprintf(b->tls, sizeof b->tls, "%s", SSL_get_version(c->ssl));
+    queue_batch_done(c->sv, b);
+}
+
+static void start_txn(conn *c)
+{
+    if (c->sent >= c->sv->cfg->delivery.max_messages_per_connection ||
+        !(c->batch = queue_next_batch(c->sv, c->dest))) {
+        hd_smtpc_quit(c->smtpc);
+        return;
+    }
+    q_batch *b = c->batch;
+    hd_smtpc_txn t = {
+        .mail_from = b->msg->mail_from,
+        .rcpts = b->addrs,
+        .n_rcpts = b->n,
+        .message = hd_buf_slice(&b->data),
+        .body_8bit = (b->msg->flags & HD_MSG_8BIT) != 0,
+        .smtputf8 = (b->msg->flags & HD_MSG_SMTPUTF8) != 0,
+    };
+    hd_err err = {0};
+    c->sent++;
+    if (hd_smtpc_begin(c->smtpc, &t, &err) != 0) {
+        LOG_ERR("delivery to %s: %s", c->remote, hd_err_str(&err));
+        hd_smtpc_quit(c->smtpc);
+    }
+}
+
+static void start_tls(conn *c)
+{
+    c->ssl = SSL_new(c->sv->tls_client);
+    struct bufferevent *tls = NULL;
+    if (c->ssl) {
+        SSL_set_tlsext_host_name(c->ssl, c->hosts[c->host_i].name);
+        if (c->sv->cfg->delivery.tls >= HD_TLS_POLICY_VERIFY)
+            SSL_set1_host(c->ssl, c->hosts[c->host_i].name);
+        tls = bufferevent_openssl_filter_new(c->sv->base, c->bev, c->ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    }
+    if (!tls) {
+        if (c->ssl)
+            SSL_free(c->ssl);
+        c->ssl = NULL;
+        hd_smtpc_tls_failed(c->smtpc);
+        return;
+    }
+    c->bev = tls;
+    bufferevent_setcb(tls, on_read, NULL, on_event, c);
+    struct timeval tv = {c->sv->cfg->delivery.command_timeout, 0};
+    bufferevent_set_timeouts(tls, &tv, &tv);
+    bufferevent_enable(tls, EV_READ | EV_WRITE);
+}
+
+static void drive(conn *c)
+{
+    for (;;) {
+        hd_smtpc_event ev = hd_smtpc_step(c->smtpc);
+        flush_output(c);
+        switch (ev) {
+        case HD_SMTPC_EV_NEED_INPUT:
+            return;
+        case HD_SMTPC_EV_STARTTLS:
+            start_tls(c);
+            return;     /* the handshake's end (on_event CONNECTED) goes on */
+        case HD_SMTPC_EV_READY:
+            c->ready_seen = true;
+            start_txn(c);
+            break;
+        case HD_SMTPC_EV_TXN_DONE:
+            txn_done(c);
+            break;
+        case HD_SMTPC_EV_CLOSE:
+            session_over(c);
+            return;
+        }
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    hd_err err = {0};
+    while (evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        if (hd_smtpc_feed(c->smtpc, v.iov_base, v.iov_len, &err) != 0) {
+            hd_smtpc_lost(c->smtpc, hd_err_str(&err));
+            evbuffer_drain(in, evbuffer_get_length(in));
+            break;
+        }
+        evbuffer_drain(in, v.iov_len);
+    }
+    drive(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    conn *c = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        if (c->ssl) {
+            hd_smtpc_tls_started(c->smtpc);
+            drive(c);
+        } else {
+            struct timeval tv = {c->sv->cfg->delivery.command_timeout, 0};
+            bufferevent_set_timeouts(bev, &tv, &tv);
+        }
+        return;
+    }
+    char why[300];
+    if (what & BEV_EVENT_TIMEOUT)
+        snprintf(why, sizeof why, "4.4.2 %s: timed out", c->remote);
+    else if (what & BEV_EVENT_EOF)
+        snprintf(why, sizeof why, "4.4.2 %s: connection closed by the server", c->remote);
+    else if (c->ssl && !hd_smtpc_tls_active(c->smtpc))
+        snprintf(why, sizeof why, "4.7.5 %s: TLS handshake failed", c->remote);
+    else
+        snprintf(why, sizeof why, "4.4.1 %s: %s", c->remote,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    snprintf(c->last_error, sizeof c->last_error, "%s", why);
+    if (c->ssl && !hd_smtpc_tls_active(c->smtpc))
+        hd_smtpc_tls_failed(c->smtpc);
+    else
+        hd_smtpc_lost(c->smtpc, why);
+    drive(c);
+}
+
+void deliver_start(serve *sv, q_dest *dest)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        queue_conn_done(sv, dest, true);
+        return;
+    }
+    c->sv = sv;
+    c->dest = dest;
+    c->port = sv->cfg->delivery.remote_port;
+    pick_source(c);
+    const hd_config_route *route = hd_config_route_find(sv->cfg, dest->domain);
+    if (route) {
+        c->n_hosts = 1;
+        snprintf(c->hosts[0].name, sizeof c->hosts[0].name, "%s", route->next_hop.host);
+        c->port = route->next_hop.port;
+        try_next(c);
+        return;
+    }
+    hd_err err = {0};
+    c->pending_dns = 1;
+    if (serve_dns_ask(sv, dest->domain, HD_DNS_T_MX, on_mx, c, &err) != 0) {
+        char reply[400];
+        snprintf(reply, sizeof reply, "451 4.4.3 %s MX lookup: %s", dest->domain, hd_err_str(&err));
+        c->trouble = true;
+        settle_all(c, Q_DEFERRED, reply);
+        conn_end(c);
+    }
+}

@@ -1,0 +1,647 @@
+/*
+ * intake.c - the submission listener: one hd_smtpd session per client
+ * connection, driven by libevent; message completion and signing go to a
+ * worker, durability to the committer; the 250 is sent only after both.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include <openssl/rand.h>
+
+#include "herald/passwd.h"
+#include "herald/smtpd.h"
+#include "herald/submit.h"
+#include "queue.h"
+#include "serve.h"
+
+#define AUTH_WINDOW 60          /* seconds over which AUTH failures are counted */
+#define AUTH_TRACK 1024         /* client addresses remembered for that */
+
+typedef struct session {
+    serve *sv;
+    struct bufferevent *bev;
+    hd_smtpd *smtpd;
+    char ip[INET6_ADDRSTRLEN];
+    bool trusted;               /* in smtp.trusted_networks: may submit without AUTH */
+    bool tls;
+    bool busy;                  /* a worker or the committer holds the session */
+    bool dead;                  /* connection gone while busy */
+    bool closing;
+    char user[HD_STORE_NAME_MAX];   /* authenticated user */
+    char user_domains[1024];
+    struct session *next, *prev;
+} session;
+
+typedef struct auth_fail {
+    char ip[INET6_ADDRSTRLEN];
+    int64_t window_start;
+    unsigned count;
+} auth_fail;
+
+struct serve_intake {
+    struct evconnlistener **listeners;
+    size_t n_listeners;
+    session *sessions;
+    size_t n_sessions;
+    auth_fail fails[AUTH_TRACK];
+};
+
+static void drive(session *s);
+static void session_free(session *s);
+
+size_t intake_sessions(serve *sv)
+{
+    return sv->intake ? sv->intake->n_sessions : 0;
+}
+
+/* ---- output and closing ---- */
+
+static void flush_output(session *s)
+{
+    hd_slice out = hd_smtpd_output(s->smtpd);
+    if (out.len) {
+        bufferevent_write(s->bev, out.p, out.len);
+        hd_smtpd_output_done(s->smtpd, out.len);
+    }
+}
+
+static void close_when_flushed(struct bufferevent *bev, void *arg)
+{
+    session *s = arg;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        session_free(s);
+}
+
+static void begin_close(session *s)
+{
+    s->closing = true;
+    bufferevent_disable(s->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+        session_free(s);
+    else
+        bufferevent_setcb(s->bev, NULL, close_when_flushed, NULL, s);
+}
+
+static void session_free(session *s)
+{
+    if (s->busy) {              /* a worker holds it: finish when it answers */
+        s->dead = true;
+        if (s->bev) {
+            bufferevent_free(s->bev);
+            s->bev = NULL;
+        }
+        return;
+    }
+    struct serve_intake *in = s->sv->intake;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        in->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    in->n_sessions--;
+    atomic_fetch_sub(&s->sv->metrics.sessions_now, 1);
+    if (s->bev)
+        bufferevent_free(s->bev);
+    hd_smtpd_free(s->smtpd);
+    free(s);
+}
+
+/* The worker or committer answered; false when the session died meanwhile
+ * (then it is freed here). */
+static bool session_back(session *s)
+{
+    s->busy = false;
+    if (s->dead) {
+        session_free(s);
+        return false;
+    }
+    bufferevent_enable(s->bev, EV_READ);
+    return true;
+}
+
+/* Hold the session for a worker: no input is read meanwhile (the worker
+ * reads the session's message), which also pushes back on a client that
+ * pipelines faster than messages are signed and stored. */
+static void session_hold(session *s)
+{
+    s->busy = true;
+    bufferevent_disable(s->bev, EV_READ);
+}
+
+static void on_read(struct bufferevent *bev, void *arg);
+
+/* After an answer: go on with input that arrived meanwhile. */
+static void session_resume(session *s)
+{
+    drive(s);
+    if (!s->busy && !s->closing && s->bev)
+        on_read(s->bev, s);
+}
+
+/* ---- AUTH ---- */
+
+static auth_fail *auth_slot(struct serve_intake *in, const char *ip, bool create)
+{
+    auth_fail *free_slot = NULL, *oldest = &in->fails[0];
+    int64_t now = serve_now();
+    for (size_t i = 0; i < AUTH_TRACK; i++) {
+        auth_fail *f = &in->fails[i];
+        if (f->ip[0] && strcmp(f->ip, ip) == 0) {
+            if (now - f->window_start >= AUTH_WINDOW)
+                f->window_start = now, f->count = 0;
+            return f;
+        }
+        if (!f->ip[0] || now - f->window_start >= AUTH_WINDOW)
+            free_slot = free_slot ? free_slot : f;
+        else if (f->window_start < oldest->window_start)
+            oldest = f;
+    }
+    if (!create)
+        return NULL;
+    auth_fail *f = free_slot ? free_slot : oldest;
+    snprintf(f->ip, sizeof f->ip, "%s", ip);
+    f->window_start = now;
+    f->count = 0;
+    return f;
+}
+
+typedef struct auth_job {
+    session *s;
+    char user[HD_STORE_NAME_MAX];
+    char password[512];
+    bool ok;
+    char domains[1024];
+} auth_job;
+
+static void auth_work(worker *w, void *arg)
+{
+    auth_job *j = arg;
+    hd_store_user u;
+    hd_err err = {0};
+    j->ok = false;
+    if (hd_store_user_get(worker_store(w), j->user, &u, &err) == 0) {
+        bool ok = false;
+        if (hd_passwd_verify(j->password, u.pwhash, &ok, &err) == 0 && ok) {
+            j->ok = true;
+            snprintf(j->domains, sizeof j->domains, "%s", u.domains);
+        }
+    } else {
+        /* same cost for an unknown user as for a wrong password, so the
+         * answer time does not tell which names exist */
+        char dummy[256];
+        hd_passwd_hash(j->password, dummy, sizeof dummy, &err);
+    }
+    OPENSSL_cleanse(j->password, sizeof j->password);
+}
+
+static void auth_done(void *arg)
+{
+    auth_job *j = arg;
+    session *s = j->s;
+    if (session_back(s)) {
+        if (j->ok) {
+            snprintf(s->user, sizeof s->user, "%s", j->user);
+            snprintf(s->user_domains, sizeof s->user_domains, "%s", j->domains);
+            atomic_fetch_add(&s->sv->metrics.auth_ok, 1);
+            LOG_INFO("%s: authenticated as %s", s->ip, j->user);
+        } else {
+            auth_fail *f = auth_slot(s->sv->intake, s->ip, true);
+            f->count++;
+            atomic_fetch_add(&s->sv->metrics.auth_failed, 1);
+            LOG_WARN("%s: authentication failed for user \"%s\"", s->ip, j->user);
+        }
+        hd_smtpd_answer_auth(s->smtpd, j->ok);
+        session_resume(s);
+    }
+    free(j);
+}
+
+static void start_auth(session *s)
+{
+    const hd_smtpd_auth_info *ai = hd_smtpd_auth(s->smtpd);
+    auth_fail *f = auth_slot(s->sv->intake, s->ip, false);
+    if (f && f->count >= s->sv->cfg->smtp.auth_failures_per_minute) {
+        LOG_WARN("%s: too many authentication failures; session closed", s->ip);
+        hd_smtpd_answer_auth(s->smtpd, false);
+        hd_smtpd_shutdown(s->smtpd, "too many authentication failures, try again later");
+        drive(s);
+        return;
+    }
+    auth_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        hd_smtpd_answer_auth(s->smtpd, false);
+        drive(s);
+        return;
+    }
+    j->s = s;
+    snprintf(j->user, sizeof j->user, "%s", ai->authcid);
+    snprintf(j->password, sizeof j->password, "%s", ai->password);
+    session_hold(s);
+    serve_work(s->sv, auth_work, auth_done, j);
+}
+
+/* ---- a message ---- */
+
+typedef struct msg_job {
+    session *s;
+    hd_slice data;               /* borrowed from the session until answered */
+    commit_msg cm;
+    hd_buf head;                 /* DKIM-Signature and Received fields */
+    hd_buf body;                 /* added fields + the client's message */
+    int code;
+    char enhanced[8];
+    char text[512];
+} msg_job;
+
+static void reply_set(msg_job *j, int code, const char *enh, const char *fmt, const char *arg)
+{
+    j->code = code;
+    snprintf(j->enhanced, sizeof j->enhanced, "%s", enh);
+    snprintf(j->text, sizeof j->text, fmt, arg);
+}
+
+static bool domain_listed(const char *list, const char *domain)
+{
+    size_t n = strlen(domain);
+    for (const char *p = list; *p;) {
+        while (*p == ' ')
+            p++;
+        const char *e = p;
+        while (*e && *e != ' ')
+            e++;
+        if ((e - p == 1 && *p == '*') || ((size_t)(e - p) == n && strncasecmp(p, domain, n) == 0))
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+static void new_uuid(char out[33])
+{
+    uint8_t b[16];
+    static const char hex[] = "0123456789abcdef";
+    RAND_bytes(b, sizeof b);
+    for (size_t i = 0; i < 16; i++)
+        out[2 * i] = hex[b[i] >> 4], out[2 * i + 1] = hex[b[i] & 15];
+    out[32] = '\0';
+}
+
+static void message_committed(void *arg);
+
+/* Worker: complete, authorize, sign, hand to the committer. */
+static void message_work(worker *w, void *arg)
+{
+    msg_job *j = arg;
+    session *s = j->s;
+    serve *sv = s->sv;
+    const hd_smtpd_message_info *mi = hd_smtpd_message(s->smtpd);
+    hd_err err = {0};
+    int64_t now = serve_now();
+    hd_store_message *m = &j->cm.m;
+    new_uuid(m->uuid);
+
+    hd_submit_info info;
+    hd_submit_opts so = {.hostname = sv->cfg->hostname, .id = m->uuid, .now = now};
+    if (hd_submit_prepare(j->data, &so, &info, &err) != 0) {
+        reply_set(j, 550, "5.6.0", "message refused: %s", hd_err_str(&err));
+        hd_submit_info_free(&info);
+        return;
+    }
+    serve_domains *ds = domains_get(sv);
+    const serve_domain *dom = domains_find(ds, info.from_domain);
+    if (!dom) {
+        reply_set(j, 550, "5.7.1", "%s is not a sending domain of this server", info.from_domain);
+    } else if (s->user[0] ? !domain_listed(s->user_domains, dom->name) : !s->trusted) {
+        reply_set(j, 550, "5.7.1", "you may not send as %s", dom->name);
+    } else {
+        hd_buf_init(&j->head, 64 * 1024);
+        hd_buf_init(&j->body, (size_t)sv->cfg->smtp.max_message_size + 64 * 1024);
+        char date[40];
+        hd_submit_date(now, date);
+        /* RFC 5321 §4.4: the trace field of this hop */
+        int rc = hd_buf_printf(&j->body, "Received: from %s ([%s])\r\n\tby %s (herald) with %s id %s;\r\n\t%s\r\n",
+                               hd_smtpd_helo(s->smtpd)[0] ? hd_smtpd_helo(s->smtpd) : "unknown",
+                               s->ip, sv->cfg->hostname,
+                               s->user[0] ? (s->tls ? "ESMTPSA" : "ESMTPA") : (s->tls ? "ESMTPS" : "ESMTP"),
+                               m->uuid, date);
+        if (!rc)
+            rc = hd_buf_append_slice(&j->body, hd_buf_slice(&info.added));
+        if (!rc)
+            rc = hd_buf_append_slice(&j->body, j->data);
+        if (!rc)
+            rc = worker_sign(w, ds, dom, hd_buf_slice(&j->body), &j->head, &err);
+        if (!rc)
+            rc = hd_verp_encode(sv->verp_key, m->uuid, dom->bounce_domain, m->mail_from,
+                                sizeof m->mail_from, &err);
+        if (rc) {
+            LOG_ERR("signing for %s: %s", dom->name, hd_err_str(&err));
+            reply_set(j, 451, "4.3.0", "temporary failure signing the message: %s", "try again later");
+        } else {
+            snprintf(m->from_domain, sizeof m->from_domain, "%s", dom->name);
+            snprintf(m->message_id, sizeof m->message_id, "%s", info.message_id);
+            snprintf(m->submitter, sizeof m->submitter, "%s", s->user[0] ? s->user : s->ip);
+            m->received_at = now;
+            m->expires_at = now + (int64_t)sv->cfg->queue.max_lifetime;
+            m->flags = (mi->body_8bit ? HD_MSG_8BIT : 0) | (mi->smtputf8 ? HD_MSG_SMTPUTF8 : 0);
+            j->cm.parts[0] = hd_buf_slice(&j->head);
+            j->cm.parts[1] = hd_buf_slice(&j->body);
+            j->cm.n_parts = 2;
+            j->cm.n_rcpts = mi->n_rcpts;
+            j->cm.rcpts = calloc(mi->n_rcpts, sizeof *j->cm.rcpts);
+            j->cm.rcpt_ids = calloc(mi->n_rcpts, sizeof *j->cm.rcpt_ids);
+            for (size_t i = 0; j->cm.rcpts && i < mi->n_rcpts; i++)
+                j->cm.rcpts[i] = strdup(mi->rcpts[i]);
+            j->cm.done = message_committed;
+            j->cm.arg = j;
+            j->code = 250;
+        }
+    }
+    domains_put(ds);
+    hd_submit_info_free(&info);
+    if (j->code == 250)
+        commit_message(sv, &j->cm);
+    else
+        serve_post(sv, message_committed, j);
+}
+
+static void msg_job_free(msg_job *j)
+{
+    for (size_t i = 0; j->cm.rcpts && i < j->cm.n_rcpts; i++)
+        free(j->cm.rcpts[i]);
+    free(j->cm.rcpts);
+    free(j->cm.rcpt_ids);
+    hd_buf_free(&j->head);
+    hd_buf_free(&j->body);
+    free(j);
+}
+
+/* Main thread: the message is durable (or refused). */
+static void message_committed(void *arg)
+{
+    msg_job *j = arg;
+    session *s = j->s;
+    serve *sv = s->sv;
+    if (j->code == 250 && j->cm.rc) {
+        reply_set(j, 451, "4.3.0", "temporary failure storing the message: %s", "try again later");
+    } else if (j->code == 250) {
+        atomic_fetch_add(&sv->metrics.messages_accepted, 1);
+        atomic_fetch_add(&sv->metrics.recipients_accepted, j->cm.n_rcpts);
+        j->cm.m.segment = j->cm.loc.segment;
+        queue_add(sv, &j->cm.m, j->cm.rcpts, j->cm.rcpt_ids, j->cm.n_rcpts);
+        snprintf(j->text, sizeof j->text, "Ok: queued as %s", j->cm.m.uuid);
+        LOG_INFO("%s: accepted %s from %s, %zu recipient%s, message-id %s", j->cm.m.uuid,
+                 j->cm.m.mail_from, j->cm.m.submitter, j->cm.n_rcpts, j->cm.n_rcpts == 1 ? "" : "s",
+                 j->cm.m.message_id);
+    }
+    if (j->code != 250)
+        atomic_fetch_add(&sv->metrics.messages_rejected, 1);
+    if (session_back(s)) {
+        hd_smtpd_reply r = {j->code, j->enhanced[0] ? j->enhanced : "2.0.0", j->text};
+        hd_smtpd_answer_message(s->smtpd, &r);
+        session_resume(s);
+    }
+    msg_job_free(j);
+}
+
+static void start_message(session *s)
+{
+    msg_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        hd_smtpd_reply r = {451, "4.3.0", "out of memory, try again later"};
+        hd_smtpd_answer_message(s->smtpd, &r);
+        return;
+    }
+    j->s = s;
+    j->data = hd_smtpd_message(s->smtpd)->data;
+    session_hold(s);
+    serve_work(s->sv, message_work, NULL, j);
+}
+
+/* ---- TLS ---- */
+
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+static void start_tls(session *s)
+{
+    SSL *ssl = SSL_new(s->sv->tls_server);
+    if (!ssl) {
+        hd_smtpd_shutdown(s->smtpd, "TLS not available");
+        return;
+    }
+    struct bufferevent *tls = bufferevent_openssl_filter_new(
+        s->sv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (!tls) {
+        SSL_free(ssl);
+        hd_smtpd_shutdown(s->smtpd, "TLS not available");
+        return;
+    }
+    s->bev = tls;
+    s->tls = true;
+    bufferevent_setcb(tls, on_read, NULL, on_event, s);
+    struct timeval tv = {s->sv->cfg->smtp.idle_timeout, 0};
+    bufferevent_set_timeouts(tls, &tv, &tv);
+    bufferevent_enable(tls, EV_READ | EV_WRITE);
+    hd_smtpd_tls_started(s->smtpd);
+}
+
+/* ---- driving the session ---- */
+
+static void drive(session *s)
+{
+    for (;;) {
+        hd_smtpd_event ev = hd_smtpd_step(s->smtpd);
+        flush_output(s);
+        switch (ev) {
+        case HD_SMTPD_EV_NEED_INPUT:
+        case HD_SMTPD_EV_WAIT:
+            return;
+        case HD_SMTPD_EV_STARTTLS:
+            start_tls(s);
+            break;
+        case HD_SMTPD_EV_AUTH:
+            start_auth(s);
+            if (s->busy)
+                return;
+            break;
+        case HD_SMTPD_EV_MAIL: {
+            hd_smtpd_reply r = {250, "2.1.0", "Ok"};
+            hd_smtpd_answer_mail(s->smtpd, &r);
+            break;
+        }
+        case HD_SMTPD_EV_RCPT: {
+            hd_smtpd_reply r = {250, "2.1.5", "Ok"};
+            hd_smtpd_answer_rcpt(s->smtpd, &r);
+            break;
+        }
+        case HD_SMTPD_EV_MESSAGE:
+            start_message(s);
+            if (s->busy)
+                return;
+            break;
+        case HD_SMTPD_EV_CLOSE:
+            begin_close(s);
+            return;
+        }
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    session *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    hd_err err = {0};
+    while (evbuffer_get_length(in) > 0 && !s->closing) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        if (hd_smtpd_feed(s->smtpd, v.iov_base, v.iov_len, &err) != 0) {
+            LOG_WARN("%s: %s; connection closed", s->ip, hd_err_str(&err));
+            hd_smtpd_shutdown(s->smtpd, "too much pipelined input");
+            flush_output(s);
+            begin_close(s);
+            return;
+        }
+        evbuffer_drain(in, v.iov_len);
+        if (!s->busy)
+            drive(s);
+        if (s->busy || s->closing)
+            break;
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    session *s = arg;
+    if (what & BEV_EVENT_TIMEOUT) {
+        LOG_INFO("%s: idle timeout", s->ip);
+        hd_smtpd_shutdown(s->smtpd, "idle timeout");
+        flush_output(s);
+        begin_close(s);
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if (what & BEV_EVENT_ERROR)
+            LOG_DEBUG("%s: connection error", s->ip);
+        session_free(s);
+    }
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+                      void *arg)
+{
+    serve *sv = arg;
+    struct serve_intake *in = sv->intake;
+    session *s = calloc(1, sizeof *s);
+    if (!s) {
+        evutil_closesocket(fd);
+        return;
+    }
+    s->sv = sv;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, s->ip, sizeof s->ip);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, s->ip, sizeof s->ip);
+    s->trusted = hd_config_trusted(sv->cfg, s->ip);
+    bool loopback = strncmp(s->ip, "127.", 4) == 0 || strcmp(s->ip, "::1") == 0;
+
+    hd_smtpd_opts o;
+    hd_smtpd_opts_init(&o);
+    o.hostname = sv->cfg->hostname;
+    o.max_message_size = (size_t)sv->cfg->smtp.max_message_size;
+    o.max_recipients = sv->cfg->smtp.max_recipients;
+    o.tls_available = sv->tls_server != NULL;
+    o.auth_without_tls = loopback;   /* RFC 4954 §4: no plain-text passwords off this host */
+    o.auth_required = !s->trusted;
+    hd_err err = {0};
+    s->bev = bufferevent_socket_new(sv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (!s->bev || hd_smtpd_new(&o, &s->smtpd, &err) != 0) {
+        if (s->bev)
+            bufferevent_free(s->bev);
+        else
+            evutil_closesocket(fd);
+        free(s);
+        return;
+    }
+    s->next = in->sessions;
+    if (in->sessions)
+        in->sessions->prev = s;
+    in->sessions = s;
+    in->n_sessions++;
+    atomic_fetch_add(&sv->metrics.sessions_total, 1);
+    atomic_fetch_add(&sv->metrics.sessions_now, 1);
+    bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
+    struct timeval tv = {sv->cfg->smtp.idle_timeout, 0};
+    bufferevent_set_timeouts(s->bev, &tv, &tv);
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    if (in->n_sessions > sv->cfg->smtp.max_sessions || sv->stopping) {
+        atomic_fetch_add(&sv->metrics.sessions_refused, 1);
+        hd_smtpd_shutdown(s->smtpd, "too many connections, try again later");
+    } else {
+        hd_smtpd_greet(s->smtpd, true);
+    }
+    drive(s);
+}
+
+static int listen_on(serve *sv, const hd_config_endpoint *ep, hd_err *err)
+{
+    struct sockaddr_storage ss;
+    int sslen = sizeof ss;
+    char spec[300];
+    snprintf(spec, sizeof spec, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, ep->port);
+    if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) != 0)
+        return hd_err_set(err, HD_EINVAL, "smtp listen %s: not an address:port", spec);
+    struct evconnlistener *l = evconnlistener_new_bind(
+        sv->base, on_accept, sv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 512,
+        (struct sockaddr *)&ss, sslen);
+    if (!l)
+        return hd_err_set(err, HD_EIO, "smtp listen %s: %s", spec,
+                          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    struct serve_intake *in = sv->intake;
+    in->listeners[in->n_listeners++] = l;
+    LOG_INFO("SMTP submission on %s", spec);
+    return 0;
+}
+
+int intake_start(serve *sv, hd_err *err)
+{
+    struct serve_intake *in = calloc(1, sizeof *in);
+    if (!in)
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    sv->intake = in;
+    in->listeners = calloc(sv->cfg->smtp.n_listen + 1, sizeof *in->listeners);
+    if (!in->listeners)
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    for (size_t i = 0; i < sv->cfg->smtp.n_listen; i++) {
+        int rc = listen_on(sv, &sv->cfg->smtp.listen[i], err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void intake_stop(serve *sv)
+{
+    struct serve_intake *in = sv->intake;
+    if (!in)
+        return;
+    for (size_t i = 0; i < in->n_listeners; i++)
+        evconnlistener_free(in->listeners[i]);
+    free(in->listeners);
+    while (in->sessions) {
+        session *s = in->sessions;
+        s->busy = false;     /* workers are stopped by now */
+        session_free(s);
+    }
+    free(in);
+    sv->intake = NULL;
+}

@@ -1,0 +1,814 @@
+/*
+ * queue.c - the in-memory queue and its scheduler (see queue.h).
+ *
+ * The database is the truth; this is its working copy, loaded at start
+ * and kept in step: every change of a recipient's state is sent to the
+ * committer (durable with the next batch) as it is made here. A crash
+ * loses at most changes not yet committed, and those recipients are
+ * simply tried again: at least once, never lost.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue.h"
+
+#define TICK_MS 1000            /* the scheduler runs at least this often */
+#define BATCH_MAX_RCPTS 100     /* recipients of one message per transaction */
+
+/* ---- small string hash table ---- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;    /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s)) * 1099511628211ull;
+    return h;
+}
+
+typedef struct sup_entry {
+    char *address;
+    struct sup_entry *next;
+} sup_entry;
+
+#define SUP_BUCKETS 4096
+#define MSG_BUCKETS 8192
+#define DEST_BUCKETS 1024
+
+struct serve_queue {
+    q_msg *msgs[MSG_BUCKETS];
+    q_dest *dests[DEST_BUCKETS];
+    q_dest *sandbox;
+    q_dest *active;              /* destinations with ready recipients */
+    q_rcpt **heap;               /* deferred, by next_attempt */
+    size_t heap_n, heap_cap;
+    size_t n_open;               /* recipients not final */
+    size_t n_msgs;
+    sup_entry *sup[SUP_BUCKETS];
+    size_t total_conns;
+    struct event *timer;
+    bool kicked;
+};
+
+static bool suppressed(struct serve_queue *q, const char *addr)
+{
+    for (sup_entry *e = q->sup[hash_str(addr) % SUP_BUCKETS]; e; e = e->next)
+        if (strcasecmp(e->address, addr) == 0)
+            return true;
+    return false;
+}
+
+static void suppress_add(struct serve_queue *q, const char *addr)
+{
+    if (suppressed(q, addr))
+        return;
+    sup_entry *e = malloc(sizeof *e);
+    if (!e || !(e->address = strdup(addr))) {
+        free(e);
+        return;
+    }
+    size_t b = hash_str(addr) % SUP_BUCKETS;
+    e->next = q->sup[b];
+    q->sup[b] = e;
+}
+
+static int load_suppression(const char *address, const char *reason, const char *source,
+                            int64_t created, void *arg)
+{
+    suppress_add(arg, address);
+    return 0;
+}
+
+/* ---- the retry heap ---- */
+
+static void heap_swap(struct serve_queue *q, size_t a, size_t b)
+{
+    q_rcpt *t = q->heap[a];
+    q->heap[a] = q->heap[b];
+    q->heap[b] = t;
+    q->heap[a]->heap_idx = a;
+    q->heap[b]->heap_idx = b;
+}
+
+static void heap_up(struct serve_queue *q, size_t i)
+{
+    while (i > 0 && q->heap[(i - 1) / 2]->next_attempt > q->heap[i]->next_attempt) {
+        heap_swap(q, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(struct serve_queue *q, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < q->heap_n && q->heap[l]->next_attempt < q->heap[m]->next_attempt)
+            m = l;
+        if (r < q->heap_n && q->heap[r]->next_attempt < q->heap[m]->next_attempt)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(q, i, m);
+        i = m;
+    }
+}
+
+static void heap_push(struct serve_queue *q, q_rcpt *r)
+{
+    if (q->heap_n == q->heap_cap) {
+        size_t cap = q->heap_cap ? q->heap_cap * 2 : 1024;
+        q_rcpt **h = realloc(q->heap, cap * sizeof *h);
+        if (!h) {
+            LOG_ERR("out of memory for the retry heap");
+            abort();
+        }
+        q->heap = h;
+        q->heap_cap = cap;
+    }
+    r->heap_idx = q->heap_n;
+    q->heap[q->heap_n++] = r;
+    heap_up(q, r->heap_idx);
+}
+
+static void heap_remove(struct serve_queue *q, q_rcpt *r)
+{
+    size_t i = r->heap_idx;
+    if (i == SIZE_MAX)
+        return;
+    q->heap_n--;
+    if (i != q->heap_n) {
+        q->heap[i] = q->heap[q->heap_n];
+        q->heap[i]->heap_idx = i;
+        heap_down(q, i);
+        heap_up(q, i);
+    }
+    r->heap_idx = SIZE_MAX;
+}
+
+/* ---- destinations ---- */
+
+/* A destination: a recipient domain reached from one source-address pool
+ * (pool NULL: the system's default address). */
+static q_dest *dest_get(serve *sv, const char *domain, const char *pool)
+{
+    struct serve_queue *q = sv->queue;
+    size_t b = (hash_str(domain) ^ (pool ? hash_str(pool) : 0)) % DEST_BUCKETS;
+    for (q_dest *d = q->dests[b]; d; d = d->hnext)
+        if (strcasecmp(d->domain, domain) == 0 &&
+            (pool ? d->pool && strcmp(d->pool, pool) == 0 : !d->pool))
+            return d;
+    q_dest *d = calloc(1, sizeof *d);
+    if (!d || !(d->domain = strdup(domain))) {
+        LOG_ERR("out of memory for a destination");
+        abort();
+    }
+    for (char *p = d->domain; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    if (pool && !(d->pool = strdup(pool))) {
+        LOG_ERR("out of memory for a destination");
+        abort();
+    }
+    d->max_conns = (int)sv->cfg->delivery.max_connections_per_destination;
+    d->hnext = q->dests[b];
+    q->dests[b] = d;
+    return d;
+}
+
+static void dest_activate(struct serve_queue *q, q_dest *d)
+{
+    if (d->scheduled)
+        return;
+    d->scheduled = true;
+    d->anext = q->active;
+    q->active = d;
+}
+
+static void ready_push(serve *sv, q_rcpt *r)
+{
+    q_dest *d = r->dest;
+    r->ready = true;
+    r->next = NULL;
+    r->prev = d->ready_tail;
+    if (d->ready_tail)
+        d->ready_tail->next = r;
+    else
+        d->ready_head = r;
+    d->ready_tail = r;
+    d->n_ready++;
+    dest_activate(sv->queue, d);
+}
+
+static void ready_remove(q_rcpt *r)
+{
+    q_dest *d = r->dest;
+    if (!r->ready)
+        return;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        d->ready_head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        d->ready_tail = r->prev;
+    r->next = r->prev = NULL;
+    r->ready = false;
+    d->n_ready--;
+}
+
+/* ---- messages and recipients ---- */
+
+static q_msg *msg_find(struct serve_queue *q, const char *uuid)
+{
+    for (q_msg *m = q->msgs[hash_str(uuid) % MSG_BUCKETS]; m; m = m->hnext)
+        if (strcmp(m->uuid, uuid) == 0)
+            return m;
+    return NULL;
+}
+
+static void msg_unlink(struct serve_queue *q, q_msg *m)
+{
+    q_msg **pp = &q->msgs[hash_str(m->uuid) % MSG_BUCKETS];
+    while (*pp && *pp != m)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = m->hnext;
+    q->n_msgs--;
+}
+
+/* Where a recipient of this message goes: the sandbox for a sandboxed
+ * sending domain, else its own domain. */
+static q_dest *dest_for(serve *sv, const q_msg *m, const char *address)
+{
+    hd_config_delivery mode = hd_config_delivery_for(sv->cfg, m->from_domain);
+    if (mode == HD_DELIVERY_SANDBOX)
+        return sv->queue->sandbox;
+    const char *at = strrchr(address, '@');
+    const hd_config_domain *cd = hd_config_domain_find(sv->cfg, m->from_domain);
+    const char *pool = cd && cd->pool ? cd->pool : sv->cfg->delivery.default_pool;
+    return dest_get(sv, at ? at + 1 : "", pool);
+}
+
+static q_msg *msg_new(serve *sv, const hd_store_message *sm)
+{
+    struct serve_queue *q = sv->queue;
+    q_msg *m = calloc(1, sizeof *m);
+    if (!m || !(m->mail_from = strdup(sm->mail_from))) {
+        LOG_ERR("out of memory for a queued message");
+        abort();
+    }
+    m->id = sm->id;
+    snprintf(m->uuid, sizeof m->uuid, "%s", sm->uuid);
+    m->loc = (hd_spool_loc){(uint32_t)sm->segment, (uint64_t)sm->offset, (uint32_t)sm->length,
+                            sm->crc};
+    snprintf(m->from_domain, sizeof m->from_domain, "%s", sm->from_domain);
+    m->flags = sm->flags;
+    m->received_at = sm->received_at;
+    m->expires_at = sm->expires_at;
+    size_t b = hash_str(m->uuid) % MSG_BUCKETS;
+    m->hnext = q->msgs[b];
+    q->msgs[b] = m;
+    q->n_msgs++;
+    return m;
+}
+
+static q_rcpt *rcpt_new(serve *sv, q_msg *m, int64_t id, const char *address, int attempts,
+                        int64_t next_attempt)
+{
+    q_rcpt *r = calloc(1, sizeof *r);
+    if (!r || !(r->address = strdup(address))) {
+        LOG_ERR("out of memory for a queued recipient");
+        abort();
+    }
+    r->id = id;
+    r->msg = m;
+    r->attempts = attempts;
+    r->next_attempt = next_attempt;
+    r->heap_idx = SIZE_MAX;
+    r->dest = dest_for(sv, m, address);
+    m->open++;
+    sv->queue->n_open++;
+    if (next_attempt <= serve_now())
+        ready_push(sv, r);
+    else
+        heap_push(sv->queue, r);
+    return r;
+}
+
+/* ---- state changes, each sent to the committer ---- */
+
+static void post_rcpt(serve *sv, const q_rcpt *r, hd_rcpt_state state, const char *reply,
+                      const char *event, const char *remote, const char *tls, int64_t duration_ms)
+{
+    commit_op *op = commit_op_new(COMMIT_RCPT);
+    op->rcpt.id = r->id;
+    op->rcpt.message = r->msg->id;
+    op->rcpt.state = state;
+    op->rcpt.attempts = r->attempts;
+    op->rcpt.next_attempt = r->next_attempt;
+    op->rcpt.updated_at = serve_now();
+    snprintf(op->rcpt.last_reply, sizeof op->rcpt.last_reply, "%s", reply ? reply : "");
+    op->has_event = true;
+    commit_event_fill(&op->event, event, r->msg->uuid, r->address, remote, reply, tls, duration_ms);
+    commit_op_post(sv, op);
+}
+
+static void msg_release(serve *sv, q_msg *m)
+{
+    commit_op *op = commit_op_new(COMMIT_RELEASE);
+    op->message_id = m->id;
+    op->segment = m->loc.segment;
+    commit_op_post(sv, op);
+    msg_unlink(sv->queue, m);
+    free(m->mail_from);
+    free(m);
+}
+
+/* The recipient is final: record it, free it, and the message when it was
+ * the last. */
+static void rcpt_final(serve *sv, q_rcpt *r, hd_rcpt_state state, const char *reply,
+                       const char *event, const char *remote, const char *tls, int64_t duration_ms)
+{
+    struct serve_queue *q = sv->queue;
+    ready_remove(r);
+    heap_remove(q, r);
+    post_rcpt(sv, r, state, reply, event, remote, tls, duration_ms);
+    q_msg *m = r->msg;
+    m->open--;
+    q->n_open--;
+    free(r->address);
+    free(r);
+    if (m->open == 0)
+        msg_release(sv, m);
+}
+
+/* RFC 5321 §4.5.4.1: retry with growing intervals; ±20 % jitter spreads
+ * retries of many messages to one destination. */
+static int64_t retry_delay(serve *sv, int attempts)
+{
+    uint64_t d = sv->cfg->queue.retry_min ? sv->cfg->queue.retry_min : 60;
+    for (int i = 1; i < attempts && d < sv->cfg->queue.retry_max; i++)
+        d *= 2;
+    if (sv->cfg->queue.retry_max && d > sv->cfg->queue.retry_max)
+        d = sv->cfg->queue.retry_max;
+    double jitter = 0.8 + 0.4 * ((double)rand() / RAND_MAX);
+    int64_t v = (int64_t)((double)d * jitter);
+    return v < 1 ? 1 : v;
+}
+
+static void rcpt_defer(serve *sv, q_rcpt *r, const char *reply, const char *remote,
+                       const char *tls, int64_t duration_ms)
+{
+    int64_t now = serve_now();
+    int64_t next = now + retry_delay(sv, r->attempts);
+    if (next > r->msg->expires_at) {
+        char why[HD_STORE_TEXT_MAX];
+        snprintf(why, sizeof why, "expired after %d attempts; last: %s", r->attempts,
+                 reply ? reply : "");
+        atomic_fetch_add(&sv->metrics.expired, 1);
+        LOG_INFO("%s: %s expired: %s", r->msg->uuid, r->address, why);
+        rcpt_final(sv, r, HD_RCPT_EXPIRED, why, "expired", remote, tls, duration_ms);
+        return;
+    }
+    r->next_attempt = next;
+    atomic_fetch_add(&sv->metrics.deferred, 1);
+    post_rcpt(sv, r, HD_RCPT_QUEUED, reply, "deferred", remote, tls, duration_ms);
+    heap_push(sv->queue, r);
+}
+
+/* ---- the scheduler ---- */
+
+static void schedule(serve *sv);
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    serve *sv = arg;
+    sv->queue->kicked = false;
+    schedule(sv);
+}
+
+void queue_kick(serve *sv)
+{
+    struct serve_queue *q = sv->queue;
+    if (q->kicked)
+        return;
+    q->kicked = true;
+    struct timeval now = {0, 0};
+    evtimer_add(q->timer, &now);
+}
+
+static bool dest_may_open(serve *sv, q_dest *d, int64_t now)
+{
+    struct serve_queue *q = sv->queue;
+    if (d->n_ready == 0 || d->paused_until > now)
+        return false;
+    if (d->sandbox)
+        return d->conns < d->max_conns;
+    if (q->total_conns >= sv->cfg->delivery.max_connections || d->conns >= d->max_conns)
+        return false;
+    /* a new connection only for recipients the open ones will not take soon */
+    return (size_t)d->conns < d->n_ready;
+}
+
+static void schedule(serve *sv)
+{
+    struct serve_queue *q = sv->queue;
+    int64_t now = serve_now();
+    while (q->heap_n > 0 && q->heap[0]->next_attempt <= now) {
+        q_rcpt *r = q->heap[0];
+        heap_remove(q, r);
+        ready_push(sv, r);
+    }
+    q_dest **pp = &q->active;
+    while (*pp) {
+        q_dest *d = *pp;
+        while (!sv->stopping && dest_may_open(sv, d, now)) {
+            d->conns++;
+            if (d->sandbox) {
+                q_batch *b = queue_next_batch(sv, d);
+                if (!b) {
+                    d->conns--;
+                    break;
+                }
+                sandbox_deliver(sv, b);
+            } else {
+                q->total_conns++;
+                deliver_start(sv, d);
+            }
+        }
+        if (d->n_ready == 0) {
+            d->scheduled = false;
+            *pp = d->anext;
+        } else {
+            pp = &d->anext;
+        }
+    }
+    struct timeval tv = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
+    if (!q->kicked)
+        evtimer_add(q->timer, &tv);
+}
+
+/* ---- batches ---- */
+
+void queue_batch_free(q_batch *b)
+{
+    if (!b)
+        return;
+    hd_buf_free(&b->data);
+    free(b->rcpts);
+    free(b->addrs);
+    free(b->results);
+    free(b);
+}
+
+static void id_bytes(const char *uuid, uint8_t out[HD_SPOOL_ID_LEN])
+{
+    memset(out, 0, HD_SPOOL_ID_LEN);
+    memcpy(out, uuid, strnlen(uuid, HD_SPOOL_ID_LEN));
+}
+
+/* A damaged spool record: keep the bytes for an operator, end the
+ * message's recipients as 'corrupt'. */
+static void msg_corrupt(serve *sv, q_msg *m, const char *why)
+{
+    char name[64];
+    hd_err err = {0};
+    snprintf(name, sizeof name, "%s.bin", m->uuid);
+    if (hd_spool_quarantine(sv->spool, &m->loc, name, &err) != 0)
+        LOG_ERR("%s: cannot move the damaged record aside: %s", m->uuid, hd_err_str(&err));
+    LOG_ERR("%s: %s; moved aside to spool/corrupt/%s", m->uuid, why, name);
+    atomic_fetch_add(&sv->metrics.corrupt, 1);
+    /* every recipient of m, wherever it waits */
+    struct serve_queue *q = sv->queue;
+    for (size_t b = 0; b < DEST_BUCKETS + 1; b++) {
+        q_dest *d = b < DEST_BUCKETS ? q->dests[b] : q->sandbox;
+        for (; d; d = b < DEST_BUCKETS ? d->hnext : NULL) {
+            q_rcpt *r = d->ready_head;
+            while (r) {
+                q_rcpt *next = r->next;
+                if (r->msg == m && !r->busy) {
+                    q_msg *keep = m;
+                    bool last = keep->open == 1;
+                    rcpt_final(sv, r, HD_RCPT_CORRUPT, why, "corrupt", NULL, NULL, -1);
+                    if (last)
+                        return;
+                }
+                r = next;
+            }
+        }
+    }
+    for (size_t i = 0; i < q->heap_n;) {
+        q_rcpt *r = q->heap[i];
+        if (r->msg == m) {
+            bool last = m->open == 1;
+            rcpt_final(sv, r, HD_RCPT_CORRUPT, why, "corrupt", NULL, NULL, -1);
+            if (last)
+                return;
+        } else {
+            i++;
+        }
+    }
+}
+
+q_batch *queue_next_batch(serve *sv, q_dest *d)
+{
+    int64_t now = serve_now();
+    uint32_t per_minute = sv->cfg->delivery.max_messages_per_minute;
+    if (!d->sandbox && per_minute) {
+        if (now - d->minute_start >= 60)
+            d->minute_start = now, d->minute_count = 0;
+        if (d->minute_count >= per_minute)
+            return NULL;
+    }
+    while (d->ready_head) {
+        q_msg *m = d->ready_head->msg;
+        q_batch *b = calloc(1, sizeof *b);
+        size_t cap = d->n_ready < BATCH_MAX_RCPTS ? d->n_ready : BATCH_MAX_RCPTS;
+        if (!b || !(b->rcpts = calloc(cap, sizeof *b->rcpts)) ||
+            !(b->results = calloc(cap, sizeof *b->results)) ||
+            !(b->addrs = calloc(cap, sizeof *b->addrs))) {
+            queue_batch_free(b);
+            return NULL;
+        }
+        b->dest = d;
+        b->msg = m;
+        hd_buf_init(&b->data, (size_t)m->loc.length + 1);
+        for (q_rcpt *r = d->ready_head, *next; r && b->n < cap; r = next) {
+            next = r->next;
+            if (r->msg != m)
+                continue;
+            if (now >= m->expires_at) {
+                atomic_fetch_add(&sv->metrics.expired, 1);
+                rcpt_final(sv, r, HD_RCPT_EXPIRED, "expired before delivery", "expired", NULL, NULL, -1);
+                continue;
+            }
+            if (suppressed(sv->queue, r->address)) {
+                atomic_fetch_add(&sv->metrics.suppressed, 1);
+                rcpt_final(sv, r, HD_RCPT_SUPPRESSED, "address is on the suppression list",
+                           "suppressed", NULL, NULL, -1);
+                continue;
+            }
+            ready_remove(r);
+            r->busy = true;
+            r->attempts++;
+            b->addrs[b->n] = r->address;
+            b->rcpts[b->n++] = r;
+        }
+        if (b->n == 0) {            /* all expired or suppressed (m may be gone) */
+            queue_batch_free(b);
+            continue;
+        }
+        m->busy += b->n;
+        uint8_t id[HD_SPOOL_ID_LEN];
+        id_bytes(m->uuid, id);
+        hd_err err = {0};
+        if (hd_spool_read(sv->spool, &m->loc, id, &b->data, &err) != 0) {
+            for (size_t i = 0; i < b->n; i++) {
+                b->rcpts[i]->busy = false;
+                ready_push(sv, b->rcpts[i]);
+            }
+            m->busy -= b->n;
+            queue_batch_free(b);
+            msg_corrupt(sv, m, hd_err_str(&err));
+            continue;
+        }
+        b->started_ms = serve_now_ms();
+        d->minute_count++;
+        return b;
+    }
+    return NULL;
+}
+
+void queue_batch_done(serve *sv, q_batch *b)
+{
+    int64_t dur = serve_now_ms() - b->started_ms;
+    q_msg *m = b->msg;
+    m->busy -= b->n;
+    for (size_t i = 0; i < b->n; i++) {
+        q_rcpt *r = b->rcpts[i];
+        q_result *res = &b->results[i];
+        r->busy = false;
+        switch (res->outcome) {
+        case Q_DELIVERED:
+            atomic_fetch_add(&sv->metrics.delivered, 1);
+            LOG_INFO("%s: delivered to %s via %s%s%s: %s", m->uuid, r->address, b->remote,
+                     b->tls[0] ? " " : "", b->tls, res->reply);
+            rcpt_final(sv, r, HD_RCPT_DELIVERED, res->reply, b->dest->sandbox ? "captured" : "delivered",
+                       b->remote, b->tls, dur);
+            break;
+        case Q_BOUNCED: {
+            atomic_fetch_add(&sv->metrics.bounced, 1);
+            LOG_INFO("%s: bounced %s via %s: %s", m->uuid, r->address, b->remote, res->reply);
+            commit_op *op = commit_op_new(COMMIT_SUPPRESS);
+            snprintf(op->address, sizeof op->address, "%s", r->address);
+            snprintf(op->reason, sizeof op->reason, "%s", res->reply);
+            commit_op_post(sv, op);
+            suppress_add(sv->queue, r->address);
+            rcpt_final(sv, r, HD_RCPT_BOUNCED, res->reply, "bounced", b->remote, b->tls, dur);
+            break;
+        }
+        case Q_DEFERRED:
+            LOG_INFO("%s: deferred %s via %s: %s", m->uuid, r->address, b->remote, res->reply);
+            rcpt_defer(sv, r, res->reply, b->remote, b->tls, dur);
+            break;
+        }
+    }
+    queue_batch_free(b);
+}
+
+void queue_conn_done(serve *sv, q_dest *d, bool trouble)
+{
+    struct serve_queue *q = sv->queue;
+    d->conns--;
+    if (!d->sandbox)
+        q->total_conns--;
+    int limit = (int)sv->cfg->delivery.max_connections_per_destination;
+    if (trouble) {
+        /* back off: fewer connections, and a pause that grows with the
+         * trouble (5 s, 10 s, ... at most 5 min) */
+        d->trouble++;
+        d->max_conns = d->max_conns > 1 ? d->max_conns / 2 : 1;
+        int64_t pause = 5;
+        for (unsigned i = 1; i < d->trouble && pause < 300; i++)
+            pause *= 2;
+        d->paused_until = serve_now() + (pause > 300 ? 300 : pause);
+    } else if (!d->sandbox) {
+        d->trouble = 0;
+        if (d->max_conns < limit)
+            d->max_conns++;
+    }
+    if (d->n_ready)
+        dest_activate(q, d);
+    queue_kick(sv);
+}
+
+/* ---- entering the queue ---- */
+
+void queue_add(serve *sv, const hd_store_message *sm, char **rcpts, const int64_t *ids, size_t n)
+{
+    q_msg *m = msg_new(sv, sm);
+    for (size_t i = 0; i < n; i++)
+        rcpt_new(sv, m, ids[i], rcpts[i], 0, sm->received_at);
+    queue_kick(sv);
+}
+
+typedef struct load_ctx {
+    serve *sv;
+    size_t msgs, rcpts, corrupt;
+} load_ctx;
+
+static int load_one(const hd_store_message *sm, const hd_store_recipient *rs, size_t n, void *arg)
+{
+    load_ctx *lc = arg;
+    serve *sv = lc->sv;
+    q_msg *m = msg_find(sv->queue, sm->uuid);
+    if (!m) {
+        m = msg_new(sv, sm);
+        hd_spool_hold(sv->spool, m->loc.segment);
+        lc->msgs++;
+    }
+    for (size_t i = 0; i < n; i++)
+        rcpt_new(sv, m, rs[i].id, rs[i].address, rs[i].attempts, rs[i].next_attempt);
+    lc->rcpts += n;
+    return 0;
+}
+
+/* A message's spool record is checked when it is first read for delivery;
+ * at start only its segment must exist: a missing or unreadable segment is
+ * a damaged spool, handled the same way. */
+int queue_load(serve *sv, hd_err *err)
+{
+    struct serve_queue *q = calloc(1, sizeof *q);
+    if (!q)
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    sv->queue = q;
+    q->timer = evtimer_new(sv->base, on_tick, sv);
+    q->sandbox = calloc(1, sizeof *q->sandbox);
+    if (!q->timer || !q->sandbox || !(q->sandbox->domain = strdup("")))
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    q->sandbox->sandbox = true;
+    q->sandbox->max_conns = 64;
+    int rc = hd_store_suppression_each(sv->store, load_suppression, q, err);
+    if (rc)
+        return rc;
+    load_ctx lc = {sv, 0, 0, 0};
+    if ((rc = hd_store_queue_each(sv->store, load_one, &lc, err)))
+        return rc;
+    int removed = hd_spool_collect(sv->spool, err);
+    LOG_INFO("queue loaded: %zu message%s, %zu recipient%s to deliver%s", lc.msgs,
+             lc.msgs == 1 ? "" : "s", lc.rcpts, lc.rcpts == 1 ? "" : "s",
+             removed > 0 ? "; unused spool segments removed" : "");
+    queue_kick(sv);
+    return 0;
+}
+
+size_t queue_size(serve *sv)
+{
+    return sv->queue ? sv->queue->n_open : 0;
+}
+
+/* Make a message's waiting recipients (or everyone's) due now. */
+int queue_retry(serve *sv, const char *uuid)
+{
+    struct serve_queue *q = sv->queue;
+    int n = 0;
+    for (size_t i = 0; i < q->heap_n;) {
+        q_rcpt *r = q->heap[i];
+        if (!*uuid || strcmp(r->msg->uuid, uuid) == 0) {
+            heap_remove(q, r);
+            r->next_attempt = serve_now();
+            ready_push(sv, r);
+            n++;
+        } else {
+            i++;
+        }
+    }
+    if (!*uuid) {       /* flush: forget back-off too */
+        for (size_t b = 0; b < DEST_BUCKETS; b++)
+            for (q_dest *d = q->dests[b]; d; d = d->hnext)
+                d->paused_until = 0;
+    }
+    queue_kick(sv);
+    return n;
+}
+
+/* Delete a message: its recipients not in a transaction right now end
+ * 'deleted'; those in flight finish their attempt. */
+int queue_delete(serve *sv, const char *uuid)
+{
+    struct serve_queue *q = sv->queue;
+    q_msg *m = msg_find(q, uuid);
+    if (!m)
+        return HD_ENOTFOUND;
+    int n = 0;
+    for (size_t i = 0; i < q->heap_n;) {
+        q_rcpt *r = q->heap[i];
+        if (r->msg == m) {
+            bool last = m->open == 1;
+            rcpt_final(sv, r, HD_RCPT_DELETED, "deleted by the operator", "deleted", NULL, NULL, -1);
+            n++;
+            if (last)
+                return n;
+        } else {
+            i++;
+        }
+    }
+    for (size_t b = 0; b < DEST_BUCKETS + 1; b++) {
+        q_dest *d = b < DEST_BUCKETS ? q->dests[b] : q->sandbox;
+        for (; d; d = b < DEST_BUCKETS ? d->hnext : NULL) {
+            for (q_rcpt *r = d->ready_head, *next; r; r = next) {
+                next = r->next;
+                if (r->msg == m) {
+                    bool last = m->open == 1;
+                    rcpt_final(sv, r, HD_RCPT_DELETED, "deleted by the operator", "deleted", NULL, NULL, -1);
+                    n++;
+                    if (last)
+                        return n;
+                }
+            }
+        }
+    }
+    return n;
+}
+
+void queue_free(serve *sv)
+{
+    struct serve_queue *q = sv->queue;
+    if (!q)
+        return;
+    for (size_t b = 0; b < MSG_BUCKETS; b++)
+        for (q_msg *m = q->msgs[b], *next; m; m = next) {
+            next = m->hnext;
+            free(m->mail_from);
+            free(m);
+        }
+    for (size_t b = 0; b < DEST_BUCKETS + 1; b++) {
+        q_dest *d = b < DEST_BUCKETS ? q->dests[b] : q->sandbox;
+        for (q_dest *next; d; d = next) {
+            next = b < DEST_BUCKETS ? d->hnext : NULL;
+            for (q_rcpt *r = d->ready_head, *rn; r; r = rn) {
+                rn = r->next;
+                free(r->address);
+                free(r);
+            }
+            free(d->domain);
+            free(d->pool);
+            free(d);
+        }
+    }
+    for (size_t i = 0; i < q->heap_n; i++) {
+        free(q->heap[i]->address);
+        free(q->heap[i]);
+    }
+    for (size_t b = 0; b < SUP_BUCKETS; b++)
+        for (sup_entry *e = q->sup[b], *next; e; e = next) {
+            next = e->next;
+            free(e->address);
+            free(e);
+        }
+    free(q->heap);
+    if (q->timer)
+        event_free(q->timer);
+    free(q);
+    sv->queue = NULL;
+}

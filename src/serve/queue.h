@@ -1,0 +1,98 @@
+/*
+ * queue.h - the in-memory queue shared by queue.c (scheduler), deliver.c
+ * (outbound SMTP) and sandbox.c (capture). Main thread only.
+ *
+ * Every recipient not yet final is a q_rcpt. A due recipient sits in its
+ * destination's ready list; a deferred one in the retry heap until its
+ * time comes. A destination is a recipient domain (or, for sandboxed
+ * sending domains, the one sandbox destination). A connection asks its
+ * destination for batches: the ready recipients of one message, sent in
+ * one transaction.
+ */
+#ifndef HERALD_SERVE_QUEUE_H
+#define HERALD_SERVE_QUEUE_H
+
+#include "serve.h"
+
+typedef struct q_msg {
+    int64_t id;
+    char uuid[40];
+    hd_spool_loc loc;
+    char *mail_from;
+    char from_domain[256];
+    unsigned flags;
+    int64_t received_at, expires_at;
+    size_t open;                 /* recipients not final */
+    size_t busy;                 /* recipients in a batch right now */
+    struct q_msg *hnext;
+} q_msg;
+
+typedef struct q_rcpt {
+    int64_t id;
+    q_msg *msg;
+    char *address;
+    q_dest *dest;
+    int attempts;
+    int64_t next_attempt;
+    bool busy;                   /* in a batch */
+    bool ready;                  /* in dest's ready list */
+    size_t heap_idx;             /* in the retry heap, or SIZE_MAX */
+    struct q_rcpt *next, *prev;  /* ready list */
+    struct q_rcpt *mnext;        /* the message's recipients */
+} q_rcpt;
+
+/* What happened to one recipient of a batch. */
+typedef enum q_outcome {
+    Q_DELIVERED,
+    Q_DEFERRED,
+    Q_BOUNCED,
+} q_outcome;
+
+typedef struct q_result {
+    q_outcome outcome;
+    char reply[HD_STORE_TEXT_MAX];
+} q_result;
+
+struct q_batch {
+    q_dest *dest;
+    q_msg *msg;
+    q_rcpt **rcpts;
+    const char **addrs;          /* the recipients' addresses, for the SMTP session */
+    q_result *results;
+    size_t n;
+    hd_buf data;                 /* the message bytes, read from the spool */
+    char remote[HD_STORE_NAME_MAX]; /* "host[ip]:port" */
+    char tls[16];
+    int64_t started_ms;
+};
+
+struct q_dest {
+    char *domain;                /* recipient domain; "" for the sandbox */
+    char *pool;                  /* source-address pool, or NULL */
+    unsigned next_address;       /* round robin over the pool's addresses */
+    bool sandbox;
+    q_rcpt *ready_head, *ready_tail;
+    size_t n_ready;
+    int conns;                   /* connections open or opening */
+    int max_conns;               /* current limit (lowered after 4xx/421) */
+    int64_t paused_until;        /* back-off after trouble (Unix s) */
+    unsigned trouble;            /* consecutive troubled connections */
+    int64_t minute_start;        /* messages-per-minute window */
+    uint32_t minute_count;
+    bool scheduled;              /* in the active list */
+    struct q_dest *hnext, *anext;
+};
+
+/* deliver.c / sandbox.c → queue.c */
+/* The next batch for a connection to dest, or NULL when nothing is due
+ * (or the per-minute limit is reached). Reads the bytes from the spool;
+ * a damaged record is moved aside and its recipients end 'corrupt'. */
+q_batch *queue_next_batch(serve *sv, q_dest *dest);
+/* Results are in b->results; the batch is freed. */
+void queue_batch_done(serve *sv, q_batch *b);
+/* A connection ended; trouble: it failed at connection or session level
+ * (dead host, 421, TLS required): the destination backs off. */
+void queue_conn_done(serve *sv, q_dest *dest, bool trouble);
+void queue_batch_free(q_batch *b);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * sandbox.c - sandbox delivery: the message is "delivered" into the
+ * captures table with the verdict a receiver would give it once the
+ * domain's DNS records (as `herald domain add` printed them) are
+ * published: DKIM against the published keys, SPF for the bounce domain
+ * from the server's address, DMARC. Nothing leaves the machine.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "herald/verdict.h"
+#include "queue.h"
+
+typedef struct sandbox_job {
+    serve *sv;
+    q_batch *b;
+    serve_domains *ds;
+    char *verdict;     /* Authentication-Results value */
+    char *detail;      /* JSON */
+    char summary[256];
+} sandbox_job;
+
+static void sandbox_work(worker *w, void *arg)
+{
+    sandbox_job *j = arg;
+    q_batch *b = j->b;
+    hd_err err = {0};
+    const serve_domain *dom = domains_find(j->ds, b->msg->from_domain);
+    hd_dns *zone = dom ? worker_zone(w, j->ds, dom, &err) : NULL;
+    hd_verdict *v = NULL;
+    hd_buf ar, js;
+    hd_buf_init(&ar, 64 * 1024);
+    hd_buf_init(&js, 256 * 1024);
+    if (!zone) {
+        snprintf(j->summary, sizeof j->summary, "no verdict: %s",
+                 dom ? hd_err_str(&err) : "the sending domain is gone");
+    } else {
+        hd_verdict_request req = {
+            .ip = "127.0.0.1",
+            .helo = j->sv->cfg->hostname,
+            .mail_from = b->msg->mail_from,
+            .now = serve_now(),
+        };
+        if (hd_verdict_run(&req, hd_buf_slice(&b->data), zone, &v, &err) != 0 ||
+            hd_verdict_ar(v, j->sv->cfg->hostname, &ar, &err) != 0 ||
+            hd_verdict_json(v, &js, &err) != 0)
+            snprintf(j->summary, sizeof j->summary, "no verdict: %s", hd_err_str(&err));
+        else
+            snprintf(j->summary, sizeof j->summary, "%s", hd_buf_cstr(&ar));
+    }
+    size_t len;
+    j->verdict = ar.len ? (char *)hd_buf_steal(&ar, &len) : strdup(j->summary);
+    j->detail = js.len ? (char *)hd_buf_steal(&js, &len) : strdup("{}");
+    hd_buf_free(&ar);
+    hd_buf_free(&js);
+    hd_verdict_free(v);
+}
+
+static void sandbox_done(void *arg)
+{
+    sandbox_job *j = arg;
+    serve *sv = j->sv;
+    q_batch *b = j->b;
+    q_dest *d = b->dest;
+    for (size_t i = 0; i < b->n; i++) {
+        commit_op *op = commit_op_new(COMMIT_CAPTURE);
+        op->cap_strings[0] = strdup(b->msg->uuid);
+        op->cap_strings[1] = strdup(b->rcpts[i]->address);
+        op->cap_strings[2] = strdup(b->msg->mail_from);
+        op->cap_strings[3] = strdup(j->verdict ? j->verdict : "");
+        op->cap_strings[4] = strdup(j->detail ? j->detail : "{}");
+        op->cap_data = malloc(b->data.len ? b->data.len : 1);
+        if (op->cap_data)
+            memcpy(op->cap_data, b->data.p, b->data.len);
+        op->capture = (hd_store_capture){
+            .message = op->cap_strings[0], .recipient = op->cap_strings[1], .at = serve_now(),
+            .mail_from = op->cap_strings[2], .verdict = op->cap_strings[3],
+            .detail = op->cap_strings[4], .data = hd_slice_make(op->cap_data, op->cap_data ? b->data.len : 0)};
+        commit_op_post(sv, op);
+        b->results[i].outcome = Q_DELIVERED;
+        snprintf(b->results[i].reply, sizeof b->results[i].reply, "250 2.0.0 captured (sandbox): %s",
+                 j->summary);
+        atomic_fetch_add(&sv->metrics.captured, 1);
+    }
+    snprintf(b->remote, sizeof b->remote, "sandbox");
+    domains_put(j->ds);
+    free(j->verdict);
+    free(j->detail);
+    free(j);
+    queue_batch_done(sv, b);
+    queue_conn_done(sv, d, false);
+}
+
+void sandbox_deliver(serve *sv, q_batch *b)
+{
+    sandbox_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        for (size_t i = 0; i < b->n; i++) {
+            b->results[i].outcome = Q_DEFERRED;
+            snprintf(b->results[i].reply, sizeof b->results[i].reply, "451 4.3.0 out of memory");
+        }
+        q_dest *d = b->dest;
+        queue_batch_done(sv, b);
+        queue_conn_done(sv, d, true);
+        return;
+    }
+    j->sv = sv;
+    j->b = b;
+    j->ds = domains_get(sv);
+    serve_work(sv, sandbox_work, sandbox_done, j);
+}

@@ -1,0 +1,254 @@
+/*
+ * serve.c - `herald serve`: start the parts in order, run the loop, stop
+ * them in reverse order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/thread.h>
+#include <openssl/rand.h>
+
+#include "herald/domain.h"
+#include "queue.h"
+
+hd_log serve_log;
+
+#define DNS_TICK_MS 100
+
+/* ---- DNS on the loop ---- */
+
+static void dns_process(evutil_socket_t fd, short what, void *arg)
+{
+    serve *sv = arg;
+    hd_dns_process(sv->dns, serve_mono_ms());
+    if (hd_dns_pending(sv->dns) > 0) {
+        struct timeval tv = {0, DNS_TICK_MS * 1000};
+        evtimer_add(sv->dns_timer, &tv);
+    }
+}
+
+int serve_dns_ask(serve *sv, const char *name, uint16_t type, hd_dns_cb cb, void *arg,
+                  hd_err *err)
+{
+    int rc = hd_dns_submit(sv->dns, name, type, cb, arg, err);
+    if (rc)
+        return rc;
+    /* the fixture answers at once; unbound's answers wake dns_ev, and
+     * the tick catches time-outs */
+    struct timeval tv = {0, hd_dns_fd(sv->dns) < 0 ? 0 : DNS_TICK_MS * 1000};
+    if (hd_dns_fd(sv->dns) < 0 || !evtimer_pending(sv->dns_timer, NULL))
+        evtimer_add(sv->dns_timer, &tv);
+    return 0;
+}
+
+static int dns_start(serve *sv, hd_err *err)
+{
+    int rc;
+    if (sv->cfg->dns.zone_file) {
+        rc = hd_dns_new_zone_file(&sv->dns, sv->cfg->dns.zone_file, err);
+    } else {
+        hd_dns_config dc = {.server = sv->cfg->dns.resolver, .timeout_ms = sv->cfg->dns.timeout_ms};
+        rc = hd_dns_new_unbound(&sv->dns, &dc, err);
+    }
+    if (rc)
+        return rc;
+    sv->dns_timer = evtimer_new(sv->base, dns_process, sv);
+    int fd = hd_dns_fd(sv->dns);
+    if (fd >= 0)
+        sv->dns_ev = event_new(sv->base, fd, EV_READ | EV_PERSIST, dns_process, sv);
+    if (!sv->dns_timer || (fd >= 0 && !sv->dns_ev))
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    if (sv->dns_ev)
+        event_add(sv->dns_ev, NULL);
+    return 0;
+}
+
+/* ---- files ---- */
+
+static int make_dir(const char *path, hd_err *err)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* The VERP HMAC key: 32 random bytes in data_dir/verp.key (0600), made
+ * once. Losing it only makes old bounces unattributable. */
+static int verp_key(serve *sv, hd_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/verp.key", sv->data_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, sv->verp_key, sizeof sv->verp_key);
+        close(fd);
+        if (n == (ssize_t)sizeof sv->verp_key)
+            return 0;
+        return hd_err_set(err, HD_EIO, "%s: expected %zu bytes", path, sizeof sv->verp_key);
+    }
+    if (RAND_bytes(sv->verp_key, sizeof sv->verp_key) != 1)
+        return hd_err_set(err, HD_ECRYPTO, "no randomness for the VERP key");
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, sv->verp_key, sizeof sv->verp_key) != (ssize_t)sizeof sv->verp_key ||
+        fsync(fd) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    }
+    close(fd);
+    return 0;
+}
+
+static int tls_start(serve *sv, hd_err *err)
+{
+    char *cert = NULL, *key = NULL;
+    int rc = 0;
+    if (sv->cfg->smtp.tls_cert) {
+        cert = strdup(sv->cfg->smtp.tls_cert);
+        key = strdup(sv->cfg->smtp.tls_key ? sv->cfg->smtp.tls_key : sv->cfg->smtp.tls_cert);
+    } else {
+        rc = net_tls_self_signed(sv->data_dir, sv->cfg->hostname, &cert, &key, err);
+    }
+    if (!rc && !(sv->tls_server = net_tls_server_ctx(cert, key, err)))
+        rc = err->code;
+    free(cert);
+    free(key);
+    if (rc)
+        return rc;
+    hd_config_tls_policy p = sv->cfg->delivery.tls;
+    if (p != HD_TLS_POLICY_NONE &&
+        !(sv->tls_client = net_tls_client_ctx(p >= HD_TLS_POLICY_VERIFY, err)))
+        return err->code;
+    return 0;
+}
+
+/* ---- signals and housekeeping ---- */
+
+static struct event *sig_term, *sig_int, *sig_hup, *housekeeping;
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    serve *sv = arg;
+    LOG_INFO("signal %d: stopping; the queue is kept on disk", (int)sig);
+    sv->stopping = true;
+    event_base_loopexit(sv->base, NULL);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    serve *sv = arg;
+    hd_err err = {0};
+    if (domains_load(sv, &err) != 0)
+        LOG_ERR("reload: %s", hd_err_str(&err));
+}
+
+static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
+{
+    serve *sv = arg;
+    hd_err err = {0};
+    int n = hd_domain_retire_due(sv->store, serve_now(), &err);
+    if (n > 0)
+        LOG_INFO("%d retiring DKIM key%s now retired (may leave DNS)", n, n == 1 ? "" : "s");
+}
+
+static unsigned cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 && n < 256 ? (unsigned)n : 2;
+}
+
+static hd_log_level level_of(const char *name)
+{
+    if (!name || strcmp(name, "info") == 0)
+        return HD_LOG_INFO;
+    if (strcmp(name, "debug") == 0)
+        return HD_LOG_DEBUG;
+    if (strcmp(name, "warn") == 0)
+        return HD_LOG_WARN;
+    return HD_LOG_ERROR;
+}
+
+static void serve_stop(serve *sv)
+{
+    sv->stopping = true;
+    status_stop(sv);
+    intake_stop(sv);
+    work_stop(sv);       /* finishes the jobs in hand */
+    commit_stop(sv);     /* writes what was handed to it */
+    queue_free(sv);
+    if (sv->domains)
+        domains_put(sv->domains);
+    if (sv->dns_ev)
+        event_free(sv->dns_ev);
+    if (sv->dns_timer)
+        event_free(sv->dns_timer);
+    hd_dns_free(sv->dns);
+    hd_spool_close(sv->spool);
+    hd_store_close(sv->store);
+    SSL_CTX_free(sv->tls_server);
+    SSL_CTX_free(sv->tls_client);
+    OPENSSL_cleanse(sv->verp_key, sizeof sv->verp_key);
+    struct event *evs[] = {sig_term, sig_int, sig_hup, housekeeping};
+    for (size_t i = 0; i < sizeof evs / sizeof *evs; i++)
+        if (evs[i])
+            event_free(evs[i]);
+    if (sv->base)
+        event_base_free(sv->base);
+    free(sv->data_dir);
+}
+
+int serve_run(hd_config *cfg, hd_err *err)
+{
+    serve sv_storage = {0}, *sv = &sv_storage;
+    sv->cfg = cfg;
+    hd_log_init(&serve_log, "herald", level_of(cfg->log_level));
+    signal(SIGPIPE, SIG_IGN);
+    srand((unsigned)serve_now_ms() ^ (unsigned)getpid());
+
+    char path[4096];
+    int rc = 0;
+    sv->data_dir = strdup(cfg->data_dir);
+    if (!sv->data_dir)
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    snprintf(path, sizeof path, "%s/herald.db", sv->data_dir);
+    if ((rc = make_dir(sv->data_dir, err)) || (rc = hd_store_open(path, true, &sv->store, err)) ||
+        (rc = verp_key(sv, err)))
+        goto out;
+    snprintf(path, sizeof path, "%s/spool", sv->data_dir);
+    if ((rc = hd_spool_open(path, 0, &sv->spool, err)) || (rc = tls_start(sv, err)))
+        goto out;
+    if (evthread_use_pthreads() != 0 || !(sv->base = event_base_new())) {
+        rc = hd_err_set(err, HD_EIO, "cannot set up the event loop");
+        goto out;
+    }
+    unsigned nworkers = cfg->queue.signing_threads ? cfg->queue.signing_threads : cpu_count();
+    if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, err)) ||
+        (rc = commit_start(sv, err)) || (rc = domains_load(sv, err)) ||
+        (rc = queue_load(sv, err)) || (rc = intake_start(sv, err)) || (rc = status_start(sv, err)))
+        goto out;
+
+    sig_term = evsignal_new(sv->base, SIGTERM, on_stop, sv);
+    sig_int = evsignal_new(sv->base, SIGINT, on_stop, sv);
+    sig_hup = evsignal_new(sv->base, SIGHUP, on_hup, sv);
+    housekeeping = event_new(sv->base, -1, EV_PERSIST, on_housekeeping, sv);
+    struct timeval hour = {3600, 0};
+    evsignal_add(sig_term, NULL);
+    evsignal_add(sig_int, NULL);
+    evsignal_add(sig_hup, NULL);
+    event_add(housekeeping, &hour);
+    on_housekeeping(-1, 0, sv);
+    LOG_INFO("herald serving from %s with %u worker%s; sandbox delivery for %s", sv->data_dir,
+             nworkers, nworkers == 1 ? "" : "s",
+             cfg->delivery.mode == HD_DELIVERY_SANDBOX ? "every domain without delivery = real"
+                                                       : "domains set to delivery = sandbox");
+    event_base_dispatch(sv->base);
+out:
+    serve_stop(sv);
+    return rc;
+}

@@ -1,0 +1,235 @@
+/*
+ * serve.h - the parts of `herald serve` and what they share.
+ *
+ * Threads:
+ *   - the main thread runs the libevent loop: SMTP sessions (intake.c),
+ *     the in-memory queue and its scheduler (queue.c), outbound SMTP
+ *     connections (deliver.c), DNS, the status and control endpoints
+ *     (status.c);
+ *   - a pool of workers does the CPU work off the loop: password checks,
+ *     message completion and DKIM signing, sandbox verdicts (work.c);
+ *   - one committer thread owns the database writes and the spool appends
+ *     and makes them durable in batches: one spool fdatasync and one
+ *     SQLite commit for everything that arrived meanwhile (commit.c).
+ * Threads hand results back to the loop through serve_post(), which runs
+ * a function on the main thread.
+ *
+ * A message's path: intake (smtpd session) → worker (complete, sign) →
+ * committer (spool + rows, fsync) → 250 to the client and queue_add() →
+ * scheduler → deliver (smtpc to the MX) or sandbox → committer (recipient
+ * state, events) → released when every recipient is final.
+ */
+#ifndef HERALD_SERVE_H
+#define HERALD_SERVE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "herald/buf.h"
+#include "herald/config.h"
+#include "herald/dkim.h"
+#include "herald/dns.h"
+#include "herald/err.h"
+#include "herald/key.h"
+#include "herald/log.h"
+#include "herald/spool.h"
+#include "herald/store.h"
+#include "herald/verp.h"
+
+typedef struct serve serve;
+
+/* ---- clocks (the shell's; cores are given times) ---- */
+int64_t serve_now(void);         /* Unix seconds */
+int64_t serve_now_ms(void);      /* Unix milliseconds */
+uint64_t serve_mono_ms(void);    /* monotonic milliseconds */
+
+/* ---- logging ---- */
+extern hd_log serve_log;
+#define LOG_ERR(...) hd_log_msg(&serve_log, HD_LOG_ERROR, __VA_ARGS__)
+#define LOG_WARN(...) hd_log_msg(&serve_log, HD_LOG_WARN, __VA_ARGS__)
+#define LOG_INFO(...) hd_log_msg(&serve_log, HD_LOG_INFO, __VA_ARGS__)
+#define LOG_DEBUG(...) hd_log_msg(&serve_log, HD_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- cross-thread: run fn(arg) on the main thread (work.c) ---- */
+typedef void (*serve_fn)(void *arg);
+void serve_post(serve *sv, serve_fn fn, void *arg);
+
+/* ---- worker pool (work.c) ---- */
+typedef struct worker worker;   /* per-thread state: store connection, signers */
+/* Run fn(w, arg) on a worker, then done(arg) on the main thread. */
+void serve_work(serve *sv, void (*fn)(worker *w, void *arg), serve_fn done, void *arg);
+int work_start(serve *sv, unsigned n, hd_err *err);
+void work_stop(serve *sv);
+hd_store *worker_store(worker *w);
+void **worker_domains_slot(worker *w);   /* domains.c keeps its per-worker state here */
+
+/* ---- sending domains (domains.c) ---- */
+typedef struct serve_key {
+    char selector[64];
+    char alg[16];
+    char path[1024];
+} serve_key;
+
+typedef struct serve_domain {
+    char name[256];
+    char bounce_domain[256];
+    serve_key keys[4];          /* active keys: the ones that sign */
+    size_t n_keys;
+    hd_config_delivery delivery;
+    char *zone;                 /* the DNS a receiver would see (sandbox verdicts) */
+} serve_domain;
+
+typedef struct serve_domains {
+    atomic_int refs;
+    unsigned generation;
+    serve_domain *v;
+    size_t n;
+} serve_domains;
+
+int domains_load(serve *sv, hd_err *err);                  /* main thread */
+serve_domains *domains_get(serve *sv);                     /* takes a reference */
+void domains_put(serve_domains *d);
+const serve_domain *domains_find(const serve_domains *d, const char *name);
+/* Sign msg with the domain's keys, in this worker (keys are loaded and
+ * signers kept per worker and generation). Appends the DKIM-Signature
+ * fields to out. */
+int worker_sign(worker *w, const serve_domains *d, const serve_domain *dom, hd_slice msg,
+                hd_buf *out, hd_err *err);
+/* The DNS a receiver of dom's mail would see (sandbox), per worker. */
+hd_dns *worker_zone(worker *w, const serve_domains *d, const serve_domain *dom, hd_err *err);
+void worker_domains_free(worker *w);
+
+/* ---- committer (commit.c) ---- */
+
+/* A message to make durable. Filled by the worker; the committer appends
+ * parts to the spool, inserts rows, then calls done on the main thread
+ * with rc/err set. */
+typedef struct commit_msg {
+    hd_store_message m;                  /* uuid, mail_from, ... (loc filled by the committer) */
+    hd_slice parts[4];
+    size_t n_parts;
+    char **rcpts;                        /* owned by the caller */
+    size_t n_rcpts;
+    int64_t *rcpt_ids;                   /* filled: row ids, n_rcpts of them */
+    hd_spool_loc loc;                    /* filled */
+    int rc;
+    hd_err err;
+    serve_fn done;
+    void *arg;
+    struct commit_msg *next;
+} commit_msg;
+
+/* A change of queue state: recipient updates, events, suppressions,
+ * releases, captures. Fire and forget: durable at the next batch. */
+typedef enum commit_kind {
+    COMMIT_RCPT,        /* rcpt row update (+ event) */
+    COMMIT_EVENT,       /* event only */
+    COMMIT_SUPPRESS,    /* suppression add */
+    COMMIT_RELEASE,     /* message released; spool segment released after commit */
+    COMMIT_CAPTURE,     /* sandbox capture row */
+    COMMIT_MARK,        /* run done(arg) on the main thread once everything before is durable */
+} commit_kind;
+
+typedef struct commit_op {
+    commit_kind kind;
+    hd_store_recipient rcpt;
+    hd_store_event event;
+    bool has_event;
+    char address[HD_STORE_ADDR_MAX];     /* suppress */
+    char reason[HD_STORE_TEXT_MAX];
+    int64_t message_id;                  /* release */
+    uint32_t segment;
+    hd_store_capture capture;            /* strings owned in cap_buf */
+    char *cap_strings[5];
+    uint8_t *cap_data;
+    serve_fn done;                       /* mark */
+    void *arg;
+    struct commit_op *next;
+} commit_op;
+
+int commit_start(serve *sv, hd_err *err);
+void commit_stop(serve *sv);
+void commit_message(serve *sv, commit_msg *cm);       /* any thread */
+void commit_op_post(serve *sv, commit_op *op);        /* any thread; takes op */
+commit_op *commit_op_new(commit_kind kind);
+/* Make an event (at = now) ready to post; strings are copied and cut. */
+void commit_event_fill(hd_store_event *e, const char *type, const char *message,
+                       const char *recipient, const char *remote, const char *reply,
+                       const char *tls, int64_t duration_ms);
+
+/* ---- DNS on the loop (serve.c): cb runs later on the main thread ---- */
+int serve_dns_ask(serve *sv, const char *name, uint16_t type, hd_dns_cb cb, void *arg,
+                  hd_err *err);
+
+/* ---- the queue and its scheduler (queue.c) ---- */
+int queue_load(serve *sv, hd_err *err);
+/* A committed message enters the queue. */
+void queue_add(serve *sv, const hd_store_message *m, char **rcpts, const int64_t *ids, size_t n);
+void queue_kick(serve *sv);                       /* run the scheduler soon */
+size_t queue_size(serve *sv);                     /* recipients not final */
+int queue_retry(serve *sv, const char *uuid);     /* due now; "" = everything (flush) */
+int queue_delete(serve *sv, const char *uuid);
+void queue_free(serve *sv);
+
+/* ---- TLS (net/tls.c) ---- */
+SSL_CTX *net_tls_server_ctx(const char *cert, const char *key, hd_err *err);
+SSL_CTX *net_tls_client_ctx(bool verify, hd_err *err);
+int net_tls_self_signed(const char *dir, const char *hostname, char **cert, char **key,
+                        hd_err *err);
+
+/* ---- metrics ---- */
+typedef struct serve_metrics {
+    atomic_ullong sessions_total, sessions_now, sessions_refused;
+    atomic_ullong messages_accepted, messages_rejected, recipients_accepted;
+    atomic_ullong auth_ok, auth_failed;
+    atomic_ullong delivered, deferred, bounced, expired, suppressed, captured, corrupt;
+    atomic_ullong commit_batches, commit_messages, commit_ops;
+    atomic_ullong connections_out, connections_out_failed;
+} serve_metrics;
+
+/* ---- the server ---- */
+struct serve {
+    hd_config *cfg;
+    char *data_dir;
+    struct event_base *base;
+    hd_store *store;                /* main thread's connection */
+    hd_spool *spool;
+    hd_dns *dns;
+    struct event *dns_ev, *dns_timer;
+    SSL_CTX *tls_server, *tls_client;
+    uint8_t verp_key[HD_VERP_KEY_LEN];
+    serve_metrics metrics;
+    bool stopping;
+
+    struct serve_work *work;        /* work.c */
+    struct serve_commit *commit;    /* commit.c */
+    struct serve_queue *queue;      /* queue.c */
+    struct serve_intake *intake;    /* intake.c */
+    struct serve_status *status;    /* status.c */
+    serve_domains *domains;         /* current snapshot, main thread's reference */
+    unsigned domains_generation;
+};
+
+int serve_run(hd_config *cfg, hd_err *err);
+
+int intake_start(serve *sv, hd_err *err);
+void intake_stop(serve *sv);
+size_t intake_sessions(serve *sv);
+
+int status_start(serve *sv, hd_err *err);
+void status_stop(serve *sv);
+
+/* deliver.c: one outbound connection's life is owned by queue.c's
+ * destinations; deliver.c speaks SMTP on it. */
+typedef struct q_dest q_dest;
+void deliver_start(serve *sv, q_dest *dest);
+
+/* Sandbox delivery of one message's recipients (sandbox.c). */
+typedef struct q_batch q_batch;
+void sandbox_deliver(serve *sv, q_batch *b);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * status.c - the server's HTTP endpoints (libevent evhttp):
+ *   status (TCP, [status] listen): GET /health, GET /metrics (Prometheus);
+ *   control (data_dir/control.sock, mode 0600, for `herald queue` and
+ *   `herald domain`): POST /queue/flush, /queue/retry/ID,
+ *   /queue/delete/ID, /reload.
+ * The control socket is a file only the server's user can open: that is
+ * its authentication.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "queue.h"
+
+struct serve_status {
+    struct evhttp *http;
+    struct evhttp *control;
+    char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+static void reply_json(struct evhttp_request *req, int code, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void reply_json(struct evhttp_request *req, int code, const char *reason, const char *fmt, ...)
+{
+    struct evbuffer *b = evbuffer_new();
+    va_list ap;
+    va_start(ap, fmt);
+    evbuffer_add_vprintf(b, fmt, ap);
+    va_end(ap);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, code, reason, b);
+    evbuffer_free(b);
+}
+
+static void on_health(struct evhttp_request *req, void *arg)
+{
+    serve *sv = arg;
+    reply_json(req, 200, "OK", "{\"status\":\"%s\",\"queue\":%zu,\"sessions\":%zu}\n",
+               sv->stopping ? "stopping" : "ok", queue_size(sv), intake_sessions(sv));
+}
+
+#define COUNTER(b, name, help, v)                                                         \
+    evbuffer_add_printf(b, "# HELP herald_" name " " help "\n# TYPE herald_" name          \
+                           " counter\nherald_" name " %llu\n", (unsigned long long)(v))
+#define GAUGE(b, name, help, v)                                                           \
+    evbuffer_add_printf(b, "# HELP herald_" name " " help "\n# TYPE herald_" name          \
+                           " gauge\nherald_" name " %llu\n", (unsigned long long)(v))
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+    serve *sv = arg;
+    serve_metrics *m = &sv->metrics;
+    struct evbuffer *b = evbuffer_new();
+    COUNTER(b, "smtp_sessions_total", "SMTP submission sessions opened", m->sessions_total);
+    COUNTER(b, "smtp_sessions_refused_total", "sessions refused (limit or shutdown)", m->sessions_refused);
+    GAUGE(b, "smtp_sessions", "SMTP submission sessions open", m->sessions_now);
+    COUNTER(b, "messages_accepted_total", "messages accepted (durable)", m->messages_accepted);
+    COUNTER(b, "messages_rejected_total", "messages refused at end of DATA", m->messages_rejected);
+    COUNTER(b, "recipients_accepted_total", "recipients of accepted messages", m->recipients_accepted);
+    COUNTER(b, "auth_success_total", "successful AUTH", m->auth_ok);
+    COUNTER(b, "auth_failure_total", "failed AUTH", m->auth_failed);
+    COUNTER(b, "delivered_total", "recipients delivered", m->delivered);
+    COUNTER(b, "deferred_total", "delivery attempts deferred", m->deferred);
+    COUNTER(b, "bounced_total", "recipients bounced", m->bounced);
+    COUNTER(b, "expired_total", "recipients expired", m->expired);
+    COUNTER(b, "suppressed_total", "recipients not sent: suppressed", m->suppressed);
+    COUNTER(b, "captured_total", "recipients captured by the sandbox", m->captured);
+    COUNTER(b, "corrupt_total", "messages whose spool record was damaged", m->corrupt);
+    COUNTER(b, "commit_batches_total", "group commits", m->commit_batches);
+    COUNTER(b, "commit_messages_total", "messages made durable by group commits", m->commit_messages);
+    COUNTER(b, "connections_out_total", "outbound connections attempted", m->connections_out);
+    COUNTER(b, "connections_out_failed_total", "deliveries that found no host", m->connections_out_failed);
+    GAUGE(b, "queue_recipients", "recipients not yet final", queue_size(sv));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+/* Queue ids are 32 lower-case hex digits. */
+static bool id_ok(const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++)
+        if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
+            return false;
+    return n == 32;
+}
+
+static void on_control(struct evhttp_request *req, void *arg)
+{
+    serve *sv = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST || !path) {
+        reply_json(req, 405, "Method Not Allowed", "{\"error\":\"POST only\"}\n");
+        return;
+    }
+    if (strcmp(path, "/queue/flush") == 0) {
+        int n = queue_retry(sv, "");
+        LOG_INFO("queue flush: %d recipient%s due now", n, n == 1 ? "" : "s");
+        reply_json(req, 200, "OK", "{\"retried\":%d}\n", n);
+    } else if (strncmp(path, "/queue/retry/", 13) == 0 && id_ok(path + 13)) {
+        int n = queue_retry(sv, path + 13);
+        reply_json(req, 200, "OK", "{\"retried\":%d}\n", n);
+    } else if (strncmp(path, "/queue/delete/", 14) == 0 && id_ok(path + 14)) {
+        int n = queue_delete(sv, path + 14);
+        if (n == HD_ENOTFOUND)
+            reply_json(req, 404, "Not Found", "{\"error\":\"no such message in the queue\"}\n");
+        else
+            reply_json(req, 200, "OK", "{\"deleted\":%d}\n", n);
+        LOG_INFO("%s: deleted by the operator", path + 14);
+    } else if (strcmp(path, "/reload") == 0) {
+        hd_err err = {0};
+        if (domains_load(sv, &err) != 0)
+            reply_json(req, 500, "Error", "{\"error\":\"reload failed\"}\n");
+        else
+            reply_json(req, 200, "OK", "{\"domains\":%zu}\n", sv->domains->n);
+    } else {
+        reply_json(req, 404, "Not Found", "{\"error\":\"unknown control request\"}\n");
+    }
+}
+
+static int control_socket(serve *sv, struct serve_status *st, hd_err *err)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int n = snprintf(st->sock_path, sizeof st->sock_path, "%s/control.sock", sv->data_dir);
+    if (n < 0 || (size_t)n >= sizeof st->sock_path)
+        return hd_err_set(err, HD_ELIMIT, "%s/control.sock: path too long for a socket", sv->data_dir);
+    memcpy(sun.sun_path, st->sock_path, (size_t)n + 1);
+    unlink(st->sock_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    mode_t old = umask(0077);
+    int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    umask(old);
+    if (rc != 0 || listen(fd, 16) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return hd_err_set(err, HD_EIO, "%s: %s", st->sock_path, strerror(errno));
+    }
+    chmod(st->sock_path, 0600);
+    st->control = evhttp_new(sv->base);
+    if (!st->control || evhttp_accept_socket(st->control, fd) != 0) {
+        close(fd);
+        return hd_err_set(err, HD_EIO, "%s: cannot serve the control socket", st->sock_path);
+    }
+    evhttp_set_gencb(st->control, on_control, sv);
+    return 0;
+}
+
+int status_start(serve *sv, hd_err *err)
+{
+    struct serve_status *st = calloc(1, sizeof *st);
+    if (!st)
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    sv->status = st;
+    st->http = evhttp_new(sv->base);
+    if (!st->http)
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    evhttp_set_allowed_methods(st->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    evhttp_set_max_headers_size(st->http, 8192);
+    evhttp_set_max_body_size(st->http, 0);
+    evhttp_set_timeout(st->http, 10);
+    evhttp_set_cb(st->http, "/health", on_health, sv);
+    evhttp_set_cb(st->http, "/metrics", on_metrics, sv);
+    const hd_config_endpoint *ep = &sv->cfg->status.listen;
+    if (ep->port && !evhttp_bind_socket_with_handle(st->http, ep->host, ep->port))
+        return hd_err_set(err, HD_EIO, "status listen %s:%u: %s", ep->host, ep->port,
+                          strerror(errno));
+    if (ep->port)
+        LOG_INFO("status (health, metrics) on http://%s:%u/", ep->host, ep->port);
+    return control_socket(sv, st, err);
+}
+
+void status_stop(serve *sv)
+{
+    struct serve_status *st = sv->status;
+    if (!st)
+        return;
+    if (st->http)
+        evhttp_free(st->http);
+    if (st->control)
+        evhttp_free(st->control);
+    if (st->sock_path[0])
+        unlink(st->sock_path);
+    free(st);
+    sv->status = NULL;
+}
