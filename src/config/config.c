@@ -217,10 +217,12 @@ const hd_config_domain *hd_config_domain_find(const hd_config *cfg, const char *
 
 const hd_config_pool *hd_config_pool_find(const hd_config *cfg, const char *name)
 {
-    char key[HD_LIMIT_DNS_NAME + 1];
-    if (cfg->n_pools == 0 || name == NULL || strlen(name) > HD_CONFIG_POOL_NAME_MAX ||
-        !normalize(name, key))
+    char key[HD_CONFIG_POOL_NAME_MAX + 1];
+    if (cfg->n_pools == 0 || name == NULL || strlen(name) > HD_CONFIG_POOL_NAME_MAX)
         return NULL;
+    size_t n = strlen(name);
+    for (size_t i = 0; i <= n; i++)
+        key[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
     return bsearch(key, cfg->pools, cfg->n_pools, sizeof *cfg->pools, key_vs_name);
 }
 

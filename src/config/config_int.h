@@ -44,7 +44,8 @@ const char *hd_config__domain(hd_slice s, char *out);
 const char *hd_config__pool_name(hd_slice s, char *out);
 
 /* HOST:PORT or [IPv6]:PORT. host points into s (brackets removed), and
- * *is_name says it is a host name (not yet lower-cased). */
+ * *is_name says it is a host name (valid, as written: normalize it with
+ * hd_config__domain). */
 const char *hd_config__endpoint(hd_slice s, hd_slice *host, bool *is_name, uint16_t *port);
 /* ADDR[@PORT], the DNS forwarder. */
 const char *hd_config__resolver(hd_slice s);

@@ -455,7 +455,10 @@ static int parse_endpoint(parser *ps, const key_spec *k, hd_slice v, hd_config_e
     const char *why = hd_config__endpoint(v, &host, &is_name, &out->port);
     if (why != NULL)
         return bad_value(ps, k, v, why);
-    out->host = dup_lower(host, is_name);
+    char name[HD_LIMIT_DNS_NAME + 1];
+    if (is_name && hd_config__domain(host, name) == NULL)
+        host = hd_slice_cstr(name); /* lower case, no trailing dot */
+    out->host = dup_lower(host, false);
     return out->host ? 0 : nomem(ps);
 }
 

@@ -318,6 +318,7 @@ static const struct endpoint_case endpoint_cases[] = {
     {"[2001:db8::1]:65535", "2001:db8::1", 65535},
     {"[::ffff:192.0.2.1]:25", "::ffff:192.0.2.1", 25},
     {"MX.Example.NET:25", "mx.example.net", 25},
+    {"mx.example.net.:25", "mx.example.net", 25},
     {"localhost:1", "localhost", 1},
     {"127.0.0.1", NULL, 0},         /* no port */
     {"127.0.0.1:", NULL, 0},
@@ -677,6 +678,8 @@ static void test_lookups(void **state)
     assert_false(hd_config_domain_find(c, "a.example")->has_delivery);
     assert_non_null(hd_config_pool_find(c, "Bulk"));
     assert_null(hd_config_pool_find(c, "bulk2"));
+    assert_null(hd_config_pool_find(c, "bulk."));
+    assert_null(hd_config_pool_find(c, NULL));
     /* routes: exact (any case), else "*" */
     const hd_config_route *r = hd_config_route_find(c, "EXAMPLE.net");
     assert_non_null(r);
