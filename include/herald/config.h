@@ -19,6 +19,10 @@
  * [domain NAME], [pool NAME] and [route DOMAIN-or-*]. An unknown key,
  * a bad value, a duplicate section or key is an error that names the file,
  * the line and the reason; the server refuses to start with it.
+ * Errors: HD_ESYNTAX for what a line says, HD_EINVAL for a cross-check
+ * between sections (a pool that is not defined, ehlo and addresses that do
+ * not pair up), HD_ELIMIT past the limits below, HD_EIO for a file that
+ * cannot be read.
  *
  * hd_config is plain data: read its fields directly. Strings and arrays
  * are owned by the config and freed by hd_config_free().
@@ -32,8 +36,16 @@
 
 #include "herald/err.h"
 
-/* host:port as written; host is an IPv4/IPv6 literal or a name
- * ("[::1]:25" for IPv6 with a port). */
+/* Limits on the file, so that no input can make the parser use unbounded
+ * memory or time. Real files are a few kilobytes. */
+#define HD_CONFIG_MAX_BYTES (4u * 1024 * 1024) /* whole file */
+#define HD_CONFIG_MAX_LINE 4096                /* bytes of one line, without its end */
+#define HD_CONFIG_MAX_SECTIONS 10000           /* section headers in one file */
+#define HD_CONFIG_MAX_LIST 1024                /* items of one list value */
+
+/* host:port; written "192.0.2.1:25", "mx.example.net:25" or "[::1]:25".
+ * host is the IPv4/IPv6 literal as written (without the brackets, ready
+ * for getaddrinfo) or a host name in lower case. */
 typedef struct hd_config_endpoint {
     char *host;
     uint16_t port;
@@ -101,6 +113,7 @@ typedef struct hd_config {
         uint32_t retry_max;          /* cap on the retry delay, seconds: 3600 */
         uint32_t commit_batch;       /* messages per group commit at most: 256 */
         uint32_t signing_threads;    /* 0 = one per CPU */
+        bool durable;                /* every commit reaches the disk (hd_store_open): yes */
     } queue;
 
     struct {                         /* [delivery] */
@@ -122,6 +135,7 @@ typedef struct hd_config {
         uint32_t timeout_ms;         /* 5000 */
     } dns;
 
+    /* sorted by name (routes by domain, "*" first) */
     hd_config_domain *domains;
     size_t n_domains;
     hd_config_pool *pools;
@@ -150,5 +164,10 @@ const hd_config_pool *hd_config_pool_find(const hd_config *cfg, const char *name
 const hd_config_route *hd_config_route_find(const hd_config *cfg, const char *domain);
 /* Delivery mode for a sending domain: the domain's own, else [delivery] mode. */
 hd_config_delivery hd_config_delivery_for(const hd_config *cfg, const char *domain);
+
+/* Whether an IP literal ("192.0.2.1", "2001:db8::1") lies in one of
+ * smtp.trusted_networks. An IPv4-mapped IPv6 address (::ffff:192.0.2.1)
+ * counts as the IPv4 address. Anything that is not a literal: false. */
+bool hd_config_trusted(const hd_config *cfg, const char *ip_literal);
 
 #endif
