@@ -172,7 +172,7 @@ static void run_batch(serve *sv, commit_msg *msgs, commit_op *ops)
         if (!cm->rc)
             hd_spool_hold(sv->spool, cm->loc.segment);
     }
-    if (msgs && (rc = hd_spool_sync(sv->spool, &err)))
+    if (msgs && sv->cfg->queue.durable && (rc = hd_spool_sync(sv->spool, &err)))
         LOG_ERR("spool: %s", hd_err_str(&err));
 
     /* 2. rows: one transaction */
@@ -265,7 +265,7 @@ int commit_start(serve *sv, hd_err *err)
     pthread_cond_init(&c->cond, NULL);
     char path[4096];
     snprintf(path, sizeof path, "%s/herald.db", sv->data_dir);
-    int rc = hd_store_open(path, true, &c->store, err);
+    int rc = hd_store_open(path, sv->cfg->queue.durable, &c->store, err);
     if (rc)
         return rc;
     if (pthread_create(&c->thread, NULL, commit_main, sv) != 0)

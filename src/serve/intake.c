@@ -231,7 +231,6 @@ static void start_auth(session *s)
     auth_fail *f = auth_slot(s->sv->intake, s->ip, false);
     if (f && f->count >= s->sv->cfg->smtp.auth_failures_per_minute) {
         LOG_WARN("%s: too many authentication failures; session closed", s->ip);
-        hd_smtpd_answer_auth(s->smtpd, false);
         hd_smtpd_shutdown(s->smtpd, "too many authentication failures, try again later");
         drive(s);
         return;

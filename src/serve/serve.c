@@ -217,7 +217,7 @@ int serve_run(hd_config *cfg, hd_err *err)
     if (!sv->data_dir)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     snprintf(path, sizeof path, "%s/herald.db", sv->data_dir);
-    if ((rc = make_dir(sv->data_dir, err)) || (rc = hd_store_open(path, true, &sv->store, err)) ||
+    if ((rc = make_dir(sv->data_dir, err)) || (rc = hd_store_open(path, cfg->queue.durable, &sv->store, err)) ||
         (rc = verp_key(sv, err)))
         goto out;
     snprintf(path, sizeof path, "%s/spool", sv->data_dir);
