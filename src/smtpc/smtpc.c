@@ -29,13 +29,11 @@
  * - When DATA gets 354 although no recipient was accepted (a pipelining
  *   server that ought to have refused it), the session sends a lone "."
  *   (RFC 2920 §3.1) and ignores the reply.
- * - The message is dot-stuffed (RFC 5321 §4.5.2) and its line ends are
- *   made CRLF: a bare CR or LF becomes CRLF, and a final CRLF is added
- *   when missing, so no receiver can see an end of data inside the
- *   message (SMTP smuggling).
+ * - The message is dot-stuffed and its line ends made CRLF (data.c).
  * - A 421 (RFC 5321 §3.8) or a protocol error ends the session without
  *   QUIT; a refused greeting, EHLO/HELO or TLS policy failure ends it with
- *   QUIT. Locally decided failures have code 0 and a 4.x.x enhanced code.
+ *   QUIT. Session failures decided here (no reply to report) have code 0
+ *   and a 4.x.x enhanced code, so the message is retried.
  * - READY and STARTTLS are raised once each time they become true; a
  *   later step() returns NEED_INPUT until something happens.
  *
@@ -69,24 +67,6 @@ typedef enum tstep {
     T_RSET,
 } tstep;
 
-enum ext_bit {
-    EXT_SIZE = 1u << 0,
-    EXT_PIPELINING = 1u << 1,
-    EXT_8BITMIME = 1u << 2,
-    EXT_STARTTLS = 1u << 3,
-    EXT_SMTPUTF8 = 1u << 4,
-    EXT_ENHANCED = 1u << 5,
-};
-
-static const struct {
-    const char *name;
-    unsigned bit;
-} known_ext[] = {
-    {"SIZE", EXT_SIZE},         {"PIPELINING", EXT_PIPELINING},
-    {"8BITMIME", EXT_8BITMIME}, {"STARTTLS", EXT_STARTTLS},
-    {"SMTPUTF8", EXT_SMTPUTF8}, {"ENHANCEDSTATUSCODES", EXT_ENHANCED},
-};
-
 struct hd_smtpc {
     char *helo;
     hd_smtpc_tls_policy policy;
@@ -99,10 +79,7 @@ struct hd_smtpc {
     hd_buf out;    /* commands; out.p[out_off..] are not yet written */
     size_t out_off;
 
-    unsigned ext;  /* EXT_* the server offered */
-    uint64_t max_size;
-    char ext_names[SMTPC_MAX_EXT][SMTPC_EXT_NAME_MAX];
-    size_t n_ext;
+    hd_smtpc_exts ext; /* what the last EHLO offered */
 
     bool ev_ready, ev_starttls, ev_txn_done;
     bool failed;
@@ -235,126 +212,15 @@ static bool send_rcpt(hd_smtpc *c, size_t i)
     return false;
 }
 
-/* The message as it goes on the wire after 354: CRLF line ends, a final
- * CRLF, stuffed dots, then ".\r\n". With out == NULL only counts; *size
- * gets the RFC 1870 §2 size (without stuffing dots and the final "."). */
-static size_t stuff_message(hd_slice m, hd_buf *out, uint64_t *size)
-{
-    size_t n = 0, dots = 0, i = 0;
-    bool bol = true;
-    while (i < m.len) {
-        if (bol && m.p[i] == '.') {
-            dots++;
-            if (out)
-                hd_buf_append_byte(out, '.');
-        }
-        size_t run = i;
-        while (run < m.len && m.p[run] != '\r' && m.p[run] != '\n')
-            run++;
-        if (out)
-            (void)hd_buf_append(out, m.p + i, run - i);
-        n += run - i;
-        if (run == m.len) {
-            i = run;
-            bol = false;
-            break;
-        }
-        /* CRLF, bare CR or bare LF: each one line end. */
-        i = run + ((m.p[run] == '\r' && run + 1 < m.len && m.p[run + 1] == '\n') ? 2 : 1);
-        if (out)
-            (void)hd_buf_append(out, "\r\n", 2);
-        n += 2;
-        bol = true;
-    }
-    if (!bol) {
-        if (out)
-            (void)hd_buf_append(out, "\r\n", 2);
-        n += 2;
-    }
-    if (size)
-        *size = n;
-    if (out)
-        (void)hd_buf_append(out, ".\r\n", 3);
-    return n + dots + 3;
-}
-
 static bool send_message(hd_smtpc *c)
 {
-    size_t need = stuff_message(c->txn.message, NULL, NULL);
+    size_t need = hd_smtpc_stuff(c->txn.message, NULL, NULL);
     if (hd_buf_reserve(&c->out, need) != 0) {
         out_of_memory(c);
         return false;
     }
-    stuff_message(c->txn.message, &c->out, NULL);
+    hd_smtpc_stuff(c->txn.message, &c->out, NULL);
     return true;
-}
-
-/* ------------------------------------------------------------------ */
-/* extensions                                                          */
-
-static bool is_keychar(uint8_t ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-';
-}
-
-static uint64_t parse_size(hd_slice p)
-{
-    uint64_t v = 0;
-    size_t i = 0;
-    while (i < p.len && p.p[i] == ' ')
-        i++;
-    for (; i < p.len && p.p[i] >= '0' && p.p[i] <= '9'; i++) {
-        unsigned d = (unsigned)(p.p[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return UINT64_MAX;
-        v = v * 10 + d;
-    }
-    return v;
-}
-
-static void add_ext(hd_smtpc *c, hd_slice line)
-{
-    size_t k = 0;
-    while (line.len > 0 && line.p[0] == ' ') {
-        line.p++;
-        line.len--;
-    }
-    while (k < line.len && is_keychar(line.p[k]))
-        k++;
-    if (k == 0 || k >= SMTPC_EXT_NAME_MAX || (k < line.len && line.p[k] != ' '))
-        return; /* not an esmtp-keyword (RFC 5321 §4.1.1.1) */
-    hd_slice kw = hd_slice_make(line.p, k);
-    for (size_t i = 0; i < sizeof known_ext / sizeof known_ext[0]; i++)
-        if (hd_slice_caseeq_cstr(kw, known_ext[i].name))
-            c->ext |= known_ext[i].bit;
-    if (hd_slice_caseeq_cstr(kw, "SIZE"))
-        c->max_size = parse_size(hd_slice_make(line.p + k, line.len - k));
-    if (c->n_ext < SMTPC_MAX_EXT) {
-        char *dst = c->ext_names[c->n_ext++];
-        for (size_t i = 0; i < k; i++)
-            dst[i] = (char)((kw.p[i] >= 'a' && kw.p[i] <= 'z') ? kw.p[i] - 32 : kw.p[i]);
-        dst[k] = '\0';
-    }
-}
-
-static void forget_ext(hd_smtpc *c)
-{
-    c->ext = 0;
-    c->max_size = 0;
-    c->n_ext = 0;
-}
-
-/* The EHLO reply: the first line greets, each other line names one
- * extension with its parameters (RFC 5321 §4.1.1.1). */
-static void learn_ext(hd_smtpc *c, hd_slice reply)
-{
-    size_t pos = 0;
-    hd_slice text;
-    forget_ext(c);
-    for (unsigned n = 0; hd_smtpc_reply_line(reply, &pos, &text); n++)
-        if (n > 0)
-            add_ext(c, text);
 }
 
 /* ------------------------------------------------------------------ */
@@ -371,7 +237,7 @@ static void after_hello(hd_smtpc *c)
 {
     if (c->tls_active || c->policy == HD_SMTPC_TLS_NONE) {
         go_idle(c);
-    } else if (c->ext & EXT_STARTTLS) {
+    } else if (c->ext.bits & SMTPC_EXT_STARTTLS) {
         if (send_cmd(c, "STARTTLS", ""))
             c->st = ST_STARTTLS;
     } else if (c->policy == HD_SMTPC_TLS_REQUIRED) {
@@ -392,11 +258,11 @@ static void on_greeting(hd_smtpc *c, const hd_smtpc_result *r)
 static void on_ehlo(hd_smtpc *c, const hd_smtpc_result *r, hd_slice reply)
 {
     if (r->code / 100 == 2) {
-        learn_ext(c, reply);
+        hd_smtpc_exts_learn(&c->ext, reply);
         after_hello(c);
     } else if (r->code / 100 == 5) {
         /* RFC 5321 §3.2: a server that does not know EHLO gets HELO. */
-        forget_ext(c);
+        hd_smtpc_exts_clear(&c->ext);
         send_ehlo(c, false);
     } else {
         session_fail(c, r, true);
@@ -826,7 +692,7 @@ void hd_smtpc_tls_started(hd_smtpc *c)
     /* RFC 3207 §4.2: forget what the server said before TLS. */
     c->tls_active = true;
     c->ev_starttls = false;
-    forget_ext(c);
+    hd_smtpc_exts_clear(&c->ext);
     discard_input(c);
     send_ehlo(c, true);
 }
@@ -874,9 +740,9 @@ static int send_mail(hd_smtpc *c, uint64_t size)
 {
     const hd_smtpc_txn *t = &c->txn;
     int rc = hd_buf_printf(&c->out, "MAIL FROM:<%s>", t->mail_from);
-    if (rc == 0 && (c->ext & EXT_SIZE))
+    if (rc == 0 && (c->ext.bits & SMTPC_EXT_SIZE))
         rc = hd_buf_printf(&c->out, " SIZE=%llu", (unsigned long long)size);
-    if (rc == 0 && t->body_8bit && (c->ext & EXT_8BITMIME))
+    if (rc == 0 && t->body_8bit && (c->ext.bits & SMTPC_EXT_8BITMIME))
         rc = hd_buf_append_cstr(&c->out, " BODY=8BITMIME");
     if (rc == 0 && t->smtputf8)
         rc = hd_buf_append_cstr(&c->out, " SMTPUTF8");
@@ -912,19 +778,19 @@ int hd_smtpc_begin(hd_smtpc *c, const hd_smtpc_txn *txn, hd_err *err)
     c->mail_ok = c->quit_after = false;
     c->n_accepted = c->rcpt_i = 0;
     c->tstep = T_MAIL;
-    c->pipelined = (c->ext & EXT_PIPELINING) != 0;
+    c->pipelined = (c->ext.bits & SMTPC_EXT_PIPELINING) != 0;
 
     uint64_t size = 0;
-    stuff_message(txn->message, NULL, &size);
-    if (txn->smtputf8 && !(c->ext & EXT_SMTPUTF8)) {
+    hd_smtpc_stuff(txn->message, NULL, &size);
+    if (txn->smtputf8 && !(c->ext.bits & SMTPC_EXT_SMTPUTF8)) {
         /* RFC 6531 §3.4: no SMTPUTF8, no delivery of this message here. */
         refuse_local(c, 550, "5.6.7", "SMTPUTF8 needed but not offered by the server");
         return 0;
     }
-    if (c->max_size > 0 && size > c->max_size) {
+    if (c->ext.max_size > 0 && size > c->ext.max_size) {
         char text[128];
         snprintf(text, sizeof text, "message of %llu bytes exceeds the server's SIZE %llu",
-                 (unsigned long long)size, (unsigned long long)c->max_size);
+                 (unsigned long long)size, (unsigned long long)c->ext.max_size);
         refuse_local(c, 552, "5.3.4", text); /* RFC 1870 §6 */
         return 0;
     }
@@ -988,15 +854,12 @@ bool hd_smtpc_tls_active(const hd_smtpc *c)
 
 bool hd_smtpc_has_ext(const hd_smtpc *c, const char *keyword)
 {
-    for (size_t i = 0; i < c->n_ext; i++)
-        if (hd_slice_caseeq_cstr(hd_slice_cstr(c->ext_names[i]), keyword))
-            return true;
-    return false;
+    return hd_smtpc_exts_has(&c->ext, keyword);
 }
 
 uint64_t hd_smtpc_max_size(const hd_smtpc *c)
 {
-    return c->max_size;
+    return c->ext.max_size;
 }
 
 const hd_smtpc_result *hd_smtpc_session_result(const hd_smtpc *c)

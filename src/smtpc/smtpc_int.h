@@ -64,6 +64,36 @@ bool hd_smtpc_reply_line(hd_slice reply, size_t *pos, hd_slice *text);
  * cut at SMTPC_LINE_TEXT_MAX, joined by " / ", control bytes replaced. */
 void hd_smtpc_reply_result(hd_slice reply, int code, hd_smtpc_result *r);
 
+/* Extensions the session acts on, as bits of hd_smtpc_exts.bits. */
+enum {
+    SMTPC_EXT_SIZE = 1u << 0,
+    SMTPC_EXT_PIPELINING = 1u << 1,
+    SMTPC_EXT_8BITMIME = 1u << 2,
+    SMTPC_EXT_STARTTLS = 1u << 3,
+    SMTPC_EXT_SMTPUTF8 = 1u << 4,
+    SMTPC_EXT_ENHANCED = 1u << 5,
+};
+
+/* What one EHLO reply offered (ext.c). */
+typedef struct hd_smtpc_exts {
+    unsigned bits;
+    uint64_t max_size; /* SIZE n; 0 = no limit announced */
+    char names[SMTPC_MAX_EXT][SMTPC_EXT_NAME_MAX]; /* every keyword, upper case */
+    size_t n;
+} hd_smtpc_exts;
+
+void hd_smtpc_exts_clear(hd_smtpc_exts *e);
+/* Replace e with what a complete 2xx EHLO reply offers. */
+void hd_smtpc_exts_learn(hd_smtpc_exts *e, hd_slice reply);
+bool hd_smtpc_exts_has(const hd_smtpc_exts *e, const char *keyword); /* case-insensitive */
+
+/* The message m as sent after 354 (data.c): CRLF line ends, a final CRLF,
+ * stuffed dots, then ".\r\n". Appends to out, which must have room for
+ * the returned byte count (call with out == NULL first to count). *size
+ * (may be NULL) gets the RFC 1870 §2 size: without the stuffed dots and
+ * the final ".". */
+size_t hd_smtpc_stuff(hd_slice m, hd_buf *out, uint64_t *size);
+
 /* Copy s into dst (size n, always NUL-terminated), control bytes turned
  * into '?'. Returns the bytes copied. */
 size_t hd_smtpc_copy_text(char *dst, size_t n, hd_slice s);

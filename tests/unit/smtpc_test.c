@@ -468,6 +468,10 @@ static void test_ehlo_keywords(void **state)
     assert_int_equal(hd_smtpc_max_size(c), 5000);
     hd_smtpc_free(c);
 
+    c = ready(HD_SMTPC_TLS_NONE, "250-mx\r\n250 SIZE 99999999999999999999999\r\n");
+    assert_true(hd_smtpc_max_size(c) == UINT64_MAX); /* too big to hold: no limit */
+    hd_smtpc_free(c);
+
     c = ready(HD_SMTPC_TLS_NONE, "250-mx\r\n250 SIZE\r\n");
     assert_true(hd_smtpc_has_ext(c, "SIZE"));
     assert_int_equal(hd_smtpc_max_size(c), 0); /* announced without a limit */
