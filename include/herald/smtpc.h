@@ -10,7 +10,9 @@
  * writing out hd_smtpc_output() after every step. When the session is
  * idle (HD_SMTPC_EV_READY) the shell starts a transaction with
  * hd_smtpc_begin() or ends with hd_smtpc_quit(). When the transaction is
- * over (HD_SMTPC_EV_TXN_DONE) every recipient has a result.
+ * over (HD_SMTPC_EV_TXN_DONE) every recipient has a result
+ * (hd_smtpc_rcpt_result()). READY and STARTTLS are raised once each time
+ * they become true; later steps return NEED_INPUT until something happens.
  *
  * Replies are parsed with bounds: a reply line is at most 512 bytes
  * (RFC 5321 §4.5.3.1.5; longer lines are cut, not fatal), a multi-line
@@ -66,8 +68,10 @@ typedef enum hd_smtpc_phase {
     HD_SMTPC_PHASE_SESSION,     /* connection lost, protocol error, 421 */
 } hd_smtpc_phase;
 
+/* code 0: no reply to report (connection lost, protocol error, TLS policy
+ * or handshake); always temporary, with a 4.x.x enhanced code. */
 typedef struct hd_smtpc_result {
-    int code;                        /* 250, 450, 550 ... ; 0 = no reply (connection lost) */
+    int code;                        /* 250, 450, 550 ... ; 0 = no reply */
     char enhanced[16];               /* "5.1.1" or "" */
     char text[HD_SMTPC_MAX_REPLY_TEXT]; /* whole reply, lines joined by " / " */
     hd_smtpc_phase phase;
@@ -81,7 +85,7 @@ typedef struct hd_smtpc_txn {
     const char *const *rcpts;
     size_t n_rcpts;
     hd_slice message;
-    bool body_8bit;              /* add BODY=8BITMIME if offered */
+    bool body_8bit;              /* add BODY=8BITMIME if offered; else sent as is */
     bool smtputf8;               /* needs SMTPUTF8; refused 5xx-class if not offered */
 } hd_smtpc_txn;
 
