@@ -162,6 +162,10 @@ typedef struct hd_domain_dns_opts {
     size_t n_addresses;              /* at most HD_DOMAIN_MAX_ADDRESSES */
 } hd_domain_dns_opts;
 
+/* Check opts as hd_domain_records() would (hostname, addresses), so a
+ * caller can refuse bad ones before it makes anything. */
+int hd_domain_dns_opts_check(const hd_domain_dns_opts *opts, hd_err *err);
+
 /* The records to publish for domain, in this order: one DKIM TXT per key
  * that is active or retiring (oldest first), the bounce domain's SPF
  * ("v=spf1 ip4:A ip6:B -all", or "v=spf1 a:HOST -all" without addresses)

@@ -18,6 +18,8 @@ static const cli_cmd commands[] = {
     {"verify", cmd_verify, "a receiver's verdict: SPF, DKIM, DMARC, explained"},
     {"arc", cmd_arc, "ARC chain validation and sealing (RFC 8617)"},
     {"dmarc", cmd_dmarc, "DMARC policy discovery and record checks (RFC 9989)"},
+    {"domain", cmd_domain, "sending domains: DKIM keys, rotation, DNS records to publish"},
+    {"user", cmd_user, "submission users: add, list, remove, change passwords"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

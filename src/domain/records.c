@@ -200,6 +200,18 @@ static int check_host(const hd_domain_dns_opts *o, char *host, hd_err *err)
     return hd_domain_check_name(o->hostname, 2, "hostname", host, HD_STORE_NAME_MAX, err);
 }
 
+int hd_domain_dns_opts_check(const hd_domain_dns_opts *opts, hd_err *err)
+{
+    char host[HD_STORE_NAME_MAX];
+    hd_buf spf;
+    hd_buf_init(&spf, VALUE_MAX);
+    int rc = check_host(opts, host, err);
+    if (rc == 0)
+        rc = spf_value(opts, host, &spf, err);
+    hd_buf_free(&spf);
+    return rc;
+}
+
 int hd_domain_records(hd_store *st, const char *domain, const hd_domain_dns_opts *opts,
                       hd_domain_record **out, size_t *n, hd_err *err)
 {

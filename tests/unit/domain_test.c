@@ -224,7 +224,7 @@ static void test_add_options(void **state)
 {
     fixture *f = *state;
     hd_domain_add_opts o = {"rsa.example", "mail-bounces.rsa.example", "s2027", HD_DOMAIN_ALG_RSA,
-                            3072, NOW};
+                            0, NOW};
     assert_int_equal(hd_domain_add(f->st, f->keys, &o, NULL), 0);
     hd_store_domain d;
     assert_int_equal(hd_store_domain_get(f->st, "rsa.example", &d, NULL), 0);
@@ -234,7 +234,7 @@ static void test_add_options(void **state)
     assert_string_equal(c.k[0].selector, "s2027-rsa");
     hd_key *key;
     assert_int_equal(hd_key_load_private(c.k[0].path, &key, NULL), 0);
-    assert_int_equal(hd_key_bits(key), 3072);
+    assert_int_equal(hd_key_bits(key), 2048);
     hd_key_free(key);
 
     add(f, "ed.example", NULL, HD_DOMAIN_ALG_ED25519, 0);
@@ -733,16 +733,20 @@ static void test_rotate_keeps_algorithms(void **state)
     assert_int_equal(hd_key_load_private(c.k[1].path, &key, NULL), 0);
     assert_int_equal(hd_key_bits(key), 3072);
     hd_key_free(key);
-    /* the date-based default for another day has no letter */
-    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "rsa.example", NULL, NOW + DAY, 0, NULL),
-                     0);
-    c = keys_of(f, "rsa.example");
-    assert_string_equal(c.k[2].selector, "hd20270116-rsa");
     hd_domain_record *r;
     size_t n;
     get_records(f, "rsa.example", 1, &r, &n);
     assert_int_equal(n, 4); /* one DKIM key published */
     hd_domain_records_free(r, n);
+    /* Ed25519 alone stays alone; the date-based default for another day
+     * has no letter */
+    add(f, "ed.example", NULL, HD_DOMAIN_ALG_ED25519, 0);
+    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "ed.example", NULL, NOW + DAY, DAY, NULL),
+                     0);
+    c = keys_of(f, "ed.example");
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.k[1].selector, "hd20270116-ed");
+    assert_string_equal(c.k[1].alg, "ed25519");
 }
 
 /* Removal ---------------------------------------------------------------------- */
