@@ -21,6 +21,8 @@ static const cli_cmd commands[] = {
     {"serve", cmd_serve, "run the delivery server (SMTP submission, queue, delivery)"},
     {"queue", cmd_queue, "the server's queue: list, show, retry, delete, flush"},
     {"events", cmd_events, "what happened to messages: accepted, delivered, bounced ..."},
+    {"domain", cmd_domain, "sending domains: DKIM keys, rotation, DNS records to publish"},
+    {"user", cmd_user, "submission users: add, list, remove, change passwords"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

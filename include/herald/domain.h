@@ -1,0 +1,187 @@
+/*
+ * herald/domain.h - sending domains: their DKIM keys (files and rows),
+ * key rotation, and the DNS records an operator publishes for them.
+ *
+ * The logic behind `herald domain ...`, for the server too. State lives in
+ * the store (herald/store.h); private keys are files, mode 0600, in
+ * directories of mode 0700:
+ *
+ *     KEYS_DIR/<domain>/<selector>.pem      one per key (PKCS#8 PEM)
+ *     KEYS_DIR/removed/<domain>/...         keys of removed domains
+ *
+ * Selectors: a domain's keys are made in pairs (or alone) from a prefix P:
+ * "P-rsa" for RSA and "P-ed" for Ed25519, so one glance at a selector says
+ * which key it is. The default prefix is "hd" and the UTC date of creation
+ * ("hd20261127"); when a rotation on the same day finds it taken, a letter
+ * follows ("hd20261127b", ... "z").
+ *
+ * Key life: a new key is active (it signs and is published). A rotation
+ * makes new keys and turns the active ones retiring: they sign no more but
+ * stay published until retire_at, so mail signed just before still
+ * verifies; hd_domain_retire_due() then marks them retired, and they may
+ * leave the DNS. Only active keys sign.
+ *
+ * Functions that change several rows do it in one transaction, and undo
+ * the files they wrote (or moved) when anything fails: no half-made
+ * domain is left behind. Times are Unix seconds, given by the caller.
+ */
+#ifndef HERALD_DOMAIN_H
+#define HERALD_DOMAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <herald/buf.h>
+#include <herald/err.h>
+#include <herald/key.h>
+#include <herald/store.h>
+
+/* Which keys a domain signs with (bits). */
+#define HD_DOMAIN_ALG_RSA 1u
+#define HD_DOMAIN_ALG_ED25519 2u
+#define HD_DOMAIN_ALG_BOTH (HD_DOMAIN_ALG_RSA | HD_DOMAIN_ALG_ED25519)
+
+/* RFC 8301 §3.2: signers SHOULD use RSA keys of at least 2048 bits; more
+ * than 4096 makes a TXT record too large for many resolvers' UDP. */
+#define HD_DOMAIN_RSA_BITS_DEFAULT 2048
+#define HD_DOMAIN_RSA_BITS_MIN 2048
+#define HD_DOMAIN_RSA_BITS_MAX 4096
+
+/* How long a rotated-out key stays published, by default: a week covers
+ * the queue's lifetime and receivers that verify late. */
+#define HD_DOMAIN_GRACE_DEFAULT (7u * 24 * 3600)
+
+/* TTL of the records hd_domain_records_zone() writes. */
+#define HD_DOMAIN_TTL 3600
+
+/* Longest selector prefix: "P-rsa" must fit a selector of 63 bytes. */
+#define HD_DOMAIN_PREFIX_MAX 56
+
+/* Sending addresses the SPF record may list (one TXT record stays well
+ * under the 512-byte DNS answer many resolvers still prefer). */
+#define HD_DOMAIN_MAX_ADDRESSES 16
+
+/* Names ------------------------------------------------------------------- */
+
+/* Check a domain name and write its normal form (lower case, no trailing
+ * dot) to out (HD_STORE_NAME_MAX suffices): LDH labels of 1..63 bytes
+ * (RFC 1035 §2.3.1, a leading digit allowed as RFC 1123 §2.1 says), at
+ * least two labels, at most 253 bytes, a last label not all digits (so no
+ * IP address passes, RFC 3696 §2). HD_EINVAL with the reason otherwise. */
+int hd_domain_name_normalize(const char *in, char *out, size_t out_size, hd_err *err);
+
+/* Data directory ------------------------------------------------------------ */
+
+/* Open data_dir's database (data_dir/herald.db) and find its key
+ * directory: data_dir and data_dir/keys are created (mode 0700) when
+ * missing, and keys_dir receives keys/'s absolute path, so the key paths
+ * stored in rows mean the same from any working directory. */
+int hd_domain_data_dir_open(const char *data_dir, hd_store **st, char *keys_dir,
+                            size_t keys_dir_size, hd_err *err);
+
+/* Adding, rotating, removing ------------------------------------------------- */
+
+typedef struct hd_domain_add_opts {
+    const char *domain;
+    const char *bounce_domain; /* MAIL FROM domain; NULL: "bounce.<domain>". Its
+                                * MX receives bounces, so it must not be the
+                                * domain itself; to align with the domain under
+                                * DMARC's relaxed SPF alignment (RFC 7489
+                                * §3.1.2) it must share its organizational
+                                * domain, which is the caller's to check */
+    const char *selector;      /* prefix; NULL: "hd" + the UTC date of now */
+    unsigned algs;             /* HD_DOMAIN_ALG_* bits; 0: both (dual signing) */
+    unsigned rsa_bits;         /* 0: HD_DOMAIN_RSA_BITS_DEFAULT */
+    int64_t now;
+} hd_domain_add_opts;
+
+/* Add a domain: check the names, generate its keys, write them to
+ * keys_dir/<domain>/, and insert the domain and key rows. HD_EINVAL for a
+ * bad name or a domain that exists; HD_EIO when a file or directory
+ * cannot be made. keys_dir should be absolute (see above). */
+int hd_domain_add(hd_store *st, const char *keys_dir, const hd_domain_add_opts *opts,
+                  hd_err *err);
+
+/* Rotate: new keys for the algorithms of the active keys (RSA with the
+ * active key's size), under new_selector_prefix (NULL: the date-based
+ * default; a prefix whose selectors the domain already has is HD_EINVAL);
+ * the active keys become retiring with retire_at = now + grace_seconds, or
+ * retired at once when grace_seconds is 0. HD_ENOTFOUND for an unknown
+ * domain, HD_ESTATE when it has no active key. */
+int hd_domain_rotate_key(hd_store *st, const char *keys_dir, const char *domain,
+                         const char *new_selector_prefix, int64_t now, uint32_t grace_seconds,
+                         hd_err *err);
+
+/* Mark retiring keys whose retire_at is at or before now retired, in every
+ * domain. Returns how many (>= 0) or a negative HD_E*. */
+int hd_domain_retire_due(hd_store *st, int64_t now, hd_err *err);
+
+/* Remove a domain: its rows go, and its key files move to
+ * keys_dir/removed/<domain>/ (".1", ".2"... added to a name already
+ * there). They are kept, not deleted: mail already signed may still need
+ * its key published, and an operator may want to restore it; deleting
+ * them is a deliberate act left to the operator. A file already gone is
+ * not an error. HD_ENOTFOUND for an unknown domain. */
+int hd_domain_remove(hd_store *st, const char *keys_dir, const char *domain, hd_err *err);
+
+/* The keys to sign a domain's mail with: its active keys, oldest first. */
+typedef struct hd_domain_signing_key {
+    char selector[64];
+    hd_key_type type;
+    char path[HD_STORE_PATH_MAX];
+} hd_domain_signing_key;
+
+/* Fills out[0..*n) with at most max keys (HD_ELIMIT if it has more);
+ * *n may be 0. HD_ENOTFOUND for an unknown domain. */
+int hd_domain_signing_keys(hd_store *st, const char *domain, hd_domain_signing_key *out,
+                           size_t max, size_t *n, hd_err *err);
+
+/* DNS records ------------------------------------------------------------------ */
+
+typedef enum hd_domain_record_kind {
+    HD_DOMAIN_REC_DKIM,   /* <selector>._domainkey.<domain> TXT, one per published key */
+    HD_DOMAIN_REC_SPF,    /* <bounce domain> TXT v=spf1 */
+    HD_DOMAIN_REC_MX,     /* <bounce domain> MX: where bounces come back */
+    HD_DOMAIN_REC_DMARC,  /* _dmarc.<domain> TXT */
+} hd_domain_record_kind;
+
+typedef struct hd_domain_record {
+    hd_domain_record_kind kind;
+    char *name;         /* owner name, absolute, no trailing dot */
+    const char *type;   /* "TXT" or "MX" (static) */
+    char *value;        /* TXT: the whole text, unsplit; MX: "10 host." */
+    char *purpose;      /* one line for a human: what the record is for */
+} hd_domain_record;
+
+typedef struct hd_domain_dns_opts {
+    const char *hostname;            /* the server's name: the bounce MX, and
+                                      * SPF's a: when no address is given */
+    const char *const *addresses;    /* the server's sending addresses:
+                                      * IPv4 or IPv6, with an optional /prefix */
+    size_t n_addresses;              /* at most HD_DOMAIN_MAX_ADDRESSES */
+} hd_domain_dns_opts;
+
+/* Check opts as hd_domain_records() would (hostname, addresses), so a
+ * caller can refuse bad ones before it makes anything. */
+int hd_domain_dns_opts_check(const hd_domain_dns_opts *opts, hd_err *err);
+
+/* The records to publish for domain, in this order: one DKIM TXT per key
+ * that is active or retiring (oldest first), the bounce domain's SPF
+ * ("v=spf1 ip4:A ip6:B -all", or "v=spf1 a:HOST -all" without addresses)
+ * and MX ("10 HOST."), and "_dmarc.<domain>" ("v=DMARC1; p=none;
+ * rua=mailto:dmarc@<domain>": monitoring first, RFC 7489 §6.3). *out is
+ * owned by the caller: hd_domain_records_free(). HD_ENOTFOUND for an
+ * unknown domain, HD_EINVAL for a bad hostname or address. */
+int hd_domain_records(hd_store *st, const char *domain, const hd_domain_dns_opts *opts,
+                      hd_domain_record **out, size_t *n, hd_err *err);
+void hd_domain_records_free(hd_domain_record *r, size_t n);
+
+/* Append the records in the zone fixture format (DESIGN.md, RFC 1035
+ * §5.1), each after a "; purpose" comment line: absolute names, TTL
+ * HD_DOMAIN_TTL, TXT text split into quoted strings of at most 255 bytes
+ * (RFC 1035 §3.3.14) with '"' and '\' escaped. The output parses with
+ * hd_dns_new_zone_text() and pastes into a BIND zone. */
+int hd_domain_records_zone(const hd_domain_record *r, size_t n, hd_buf *out);
+
+#endif

@@ -1,0 +1,698 @@
+/*
+ * cmd_domain.c - `herald domain add|list|show|remove|rotate-key`: sending
+ * domains, their DKIM keys, and the DNS records to publish for them.
+ *
+ * The text output of add, show and rotate-key is a zone file: the records
+ * with a "; purpose" comment each, and every other line a comment, so it
+ * can be pasted into a zone or given to --dns-zone as it is.
+ */
+#include "cli.h"
+
+#include <herald/domain.h>
+#include <herald/store.h>
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_DATA_DIR "./herald-data"
+#define MAX_SIGNING_KEYS 8
+
+/* Shared ---------------------------------------------------------------------- */
+
+/* Exit code for a library error (docs/cli.md "herald domain"). */
+static int exit_for(int rc)
+{
+    switch (rc) {
+    case HD_EINVAL:
+    case HD_ELIMIT: return CLI_USAGE;
+    case HD_ENOTFOUND:
+    case HD_ESTATE: return CLI_DATAERR;
+    case HD_EIO: return CLI_CANTCREAT;
+    case HD_ETEMP: return CLI_TEMPFAIL;
+    default: return CLI_SOFTWARE;
+    }
+}
+
+static int fail(const hd_err *err, int rc)
+{
+    cli_error("%s", hd_err_str(err));
+    return exit_for(rc);
+}
+
+typedef struct dom_args {
+    const char *data_dir, *hostname, *selector, *bounce;
+    const char *addresses[HD_DOMAIN_MAX_ADDRESSES + 1];
+    size_t n_addresses;
+    unsigned algs;
+    long long grace, now;
+    bool json;
+    char host_buf[256];
+} dom_args;
+
+static int open_data(const dom_args *a, hd_store **st, char *keys, size_t size)
+{
+    hd_err err;
+    hd_err_clear(&err);
+    int rc = hd_domain_data_dir_open(a->data_dir, st, keys, size, &err);
+    return rc ? fail(&err, rc) : CLI_OK;
+}
+
+/* The server's name for the records: --hostname, else this host's name,
+ * which must then be a full domain name; and the --address values. */
+static int resolve_hostname(dom_args *a)
+{
+    if (a->hostname == NULL) {
+        if (gethostname(a->host_buf, sizeof a->host_buf - 1) != 0)
+            a->host_buf[0] = '\0';
+        a->host_buf[sizeof a->host_buf - 1] = '\0';
+        a->hostname = a->host_buf;
+    }
+    char norm[HD_STORE_NAME_MAX];
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_domain_name_normalize(a->hostname, norm, sizeof norm, &err) != 0) {
+        cli_error("hostname \"%s\" is not a full domain name: give --hostname (the server's "
+                  "public name, which the bounce domain's MX names)",
+                  a->hostname);
+        return CLI_USAGE;
+    }
+    hd_domain_dns_opts o = {a->hostname, a->addresses, a->n_addresses};
+    if (hd_domain_dns_opts_check(&o, &err) != 0)
+        return fail(&err, err.code);
+    return CLI_OK;
+}
+
+/* "7d", "36h", "90m", "600s" or "600" (seconds), at most a year. */
+static bool parse_grace(const char *s, long long *out)
+{
+    size_t len = strlen(s);
+    long long unit = 1;
+    char num[32];
+    if (len == 0 || len >= sizeof num)
+        return false;
+    memcpy(num, s, len + 1);
+    switch (num[len - 1]) {
+    case 'd': unit = 86400; break;
+    case 'h': unit = 3600; break;
+    case 'm': unit = 60; break;
+    case 's': unit = 1; break;
+    default: len++; break;
+    }
+    num[len - 1] = '\0';
+    long long v;
+    if (!cli_parse_long("--grace", num, 0, 366LL * 86400 / unit, &v))
+        return false;
+    *out = v * unit;
+    return true;
+}
+
+static void when_utc(int64_t t, char *out, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, size, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+        snprintf(out, size, "%lld", (long long)t);
+}
+
+static const char *state_name(hd_store_key_state s)
+{
+    return s == HD_STORE_KEY_ACTIVE ? "active" : s == HD_STORE_KEY_RETIRING ? "retiring" : "retired";
+}
+
+/* Common options: the letters and longopts every subcommand shares. */
+enum { OPT_DATA = 'D', OPT_HOST = 'H', OPT_ADDR = 'A', OPT_JSON = 'j', OPT_NOW = 'N' };
+
+#define COMMON_LONGOPTS                                                                        \
+    {"data-dir", required_argument, NULL, OPT_DATA}, {"help", no_argument, NULL, 'h'},        \
+        {"now", required_argument, NULL, OPT_NOW}
+#define DNS_REC_LONGOPTS                                                                       \
+    {"hostname", required_argument, NULL, OPT_HOST}, {"address", required_argument, NULL, OPT_ADDR}
+
+#define COMMON_HELP                                                                            \
+    "      --data-dir DIR      herald's data directory (default ./herald-data, made\n"         \
+    "                          0700 if missing): DIR/herald.db and DIR/keys/\n"
+#define DNS_REC_HELP                                                                           \
+    "      --hostname H        the server's public name: the bounce domain's MX, and\n"        \
+    "                          SPF's a: without --address (default: this host's name)\n"       \
+    "      --address IP[/N]    an address the server sends from, for SPF (repeat;\n"           \
+    "                          at most 16)\n"
+
+/* Handle an option every subcommand shares; false when it was not one. */
+static bool common_option(int c, const char *arg, dom_args *a, int *rc)
+{
+    switch (c) {
+    case OPT_DATA: a->data_dir = arg; return true;
+    case OPT_HOST: a->hostname = arg; return true;
+    case OPT_JSON: a->json = true; return true;
+    case OPT_ADDR:
+        if (a->n_addresses == HD_DOMAIN_MAX_ADDRESSES) {
+            cli_error("at most %d --address options", HD_DOMAIN_MAX_ADDRESSES);
+            *rc = CLI_USAGE;
+        } else {
+            a->addresses[a->n_addresses++] = arg;
+        }
+        return true;
+    case OPT_NOW:
+        if (!cli_parse_long("--now", arg, 0, 253402300799LL, &a->now))
+            *rc = CLI_USAGE;
+        return true;
+    default: return false;
+    }
+}
+
+/* Parse argv against longopts; the one positional DOMAIN (if want_domain)
+ * goes to *domain. Returns CLI_OK, a code, or -1 after --help. */
+static int parse(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                 const char *help, bool want_domain, dom_args *a, const char **domain)
+{
+    memset(a, 0, sizeof *a);
+    a->data_dir = DEFAULT_DATA_DIR;
+    a->grace = HD_DOMAIN_GRACE_DEFAULT;
+    a->now = (long long)time(NULL);
+    int c, rc = CLI_OK;
+    while (rc == CLI_OK && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (common_option(c, optarg, a, &rc))
+            continue;
+        switch (c) {
+        case 's': a->selector = optarg; break;
+        case 'b': a->bounce = optarg; break;
+        case 'r': a->algs = HD_DOMAIN_ALG_RSA; break;
+        case 'e': a->algs = HD_DOMAIN_ALG_ED25519; break;
+        case 'g':
+            if (!parse_grace(optarg, &a->grace)) {
+                cli_error("--grace %s: use a duration like 7d, 36h, 90m or 600s (at most 366d)",
+                          optarg);
+                rc = CLI_USAGE;
+            }
+            break;
+        case 'h': fputs(help, stdout); return -1;
+        default: fputs(help, stderr); return CLI_USAGE;
+        }
+    }
+    if (rc != CLI_OK)
+        return rc;
+    if (want_domain && optind < argc)
+        *domain = argv[optind++];
+    if (optind != argc || (want_domain && *domain == NULL)) {
+        cli_error("%s (see --help)", want_domain ? "give one DOMAIN" : "no arguments expected");
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+/* Records ------------------------------------------------------------------------ */
+
+static int get_records(hd_store *st, const char *domain, const dom_args *a,
+                       hd_domain_record **r, size_t *n)
+{
+    hd_domain_dns_opts o = {a->hostname, a->addresses, a->n_addresses};
+    hd_err err;
+    hd_err_clear(&err);
+    int rc = hd_domain_records(st, domain, &o, r, n, &err);
+    return rc ? fail(&err, rc) : CLI_OK;
+}
+
+/* Print the records of the given kinds (all when only_dkim is false). */
+static int print_zone(const hd_domain_record *r, size_t n, bool only_dkim)
+{
+    hd_buf out;
+    hd_buf_init(&out, 1 << 20);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (only_dkim && r[i].kind != HD_DOMAIN_REC_DKIM)
+            continue;
+        rc = hd_buf_append_byte(&out, '\n');
+        if (rc == 0)
+            rc = hd_domain_records_zone(&r[i], 1, &out);
+    }
+    if (rc == 0)
+        fwrite(out.p, 1, out.len, stdout);
+    hd_buf_free(&out);
+    if (rc != 0) {
+        cli_error("records too large to print");
+        return CLI_SOFTWARE;
+    }
+    return CLI_OK;
+}
+
+static const char *kind_name(hd_domain_record_kind k)
+{
+    static const char *const names[] = {"dkim", "spf", "mx", "dmarc"};
+    return (unsigned)k < 4 ? names[k] : "?";
+}
+
+static json_t *records_json(const hd_domain_record *r, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind",
+                                           kind_name(r[i].kind), "name", r[i].name, "type",
+                                           r[i].type, "value", r[i].value, "purpose",
+                                           r[i].purpose));
+    return a;
+}
+
+/* Keys ------------------------------------------------------------------------------- */
+
+static int key_json(const hd_store_key *k, void *arg)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "selector", k->selector, "algorithm",
+                          k->alg, "state", state_name(k->state), "path", k->path, "created",
+                          (json_int_t)k->created);
+    json_object_set_new(o, "retire_at",
+                        k->retire_at ? json_integer((json_int_t)k->retire_at) : json_null());
+    json_array_append_new(arg, o);
+    return 0;
+}
+
+static int key_line(const hd_store_key *k, void *arg)
+{
+    (void)arg;
+    char when[40] = "";
+    const char *note = "";
+    if (k->state == HD_STORE_KEY_RETIRING) {
+        when_utc(k->retire_at, when, sizeof when);
+        note = ", published until ";
+    } else if (k->state == HD_STORE_KEY_RETIRED) {
+        note = ": its record may leave the DNS";
+    }
+    printf(";   %-24s %-8s %s%s%s\n;   %24s %s\n", k->selector, k->alg, state_name(k->state),
+           note, when, "", k->path);
+    return 0;
+}
+
+/* Run retirement as at now, so what is shown is current. */
+static int retire(hd_store *st, long long now)
+{
+    hd_err err;
+    hd_err_clear(&err);
+    int rc = hd_domain_retire_due(st, now, &err);
+    return rc < 0 ? fail(&err, rc) : CLI_OK;
+}
+
+/* add ---------------------------------------------------------------------------------- */
+
+static const char add_help[] =
+    "usage: herald domain add DOMAIN [--selector P] [--bounce-domain B]\n"
+    "                         [--rsa-only | --ed25519-only] [--hostname H]\n"
+    "                         [--address IP]... [--data-dir DIR] [--json]\n"
+    "\n"
+    "Add a sending domain: make its DKIM keys (RSA-2048 and Ed25519: every\n"
+    "message is signed with both) in DIR/keys/DOMAIN/ (mode 0600), and print\n"
+    "the DNS records to publish, as a zone file with a comment on each: the\n"
+    "DKIM keys, the bounce domain's SPF and MX, and DMARC.\n"
+    "\n"
+    "  -s, --selector P        selector prefix: the keys are P-rsa and P-ed\n"
+    "                          (default: hd + today's date, e.g. hd20270115)\n"
+    "  -b, --bounce-domain B   the MAIL FROM domain herald uses for this domain's\n"
+    "                          mail, where bounces return (default bounce.DOMAIN)\n"
+    "      --rsa-only          only an RSA key\n"
+    "      --ed25519-only      only an Ed25519 key (many receivers cannot check\n"
+    "                          Ed25519 yet: RSA alongside is advised)\n"
+    DNS_REC_HELP
+    COMMON_HELP
+    "      --json              print {domain, bounce_domain, keys, records}\n"
+    "      --now T             act as at Unix time T (tests; dates the selector)\n"
+    "\n"
+    "Exit: 0 added, 64 usage or a bad name, 65 the domain exists, 73 a key file\n"
+    "or the data directory cannot be made, 75 the database is busy.\n";
+
+static int print_added(hd_store *st, const char *domain, const char *keys, const dom_args *a)
+{
+    hd_domain_record *r;
+    size_t n;
+    int rc = get_records(st, domain, a, &r, &n);
+    if (rc != CLI_OK)
+        return rc;
+    hd_store_domain d;
+    hd_store_domain_get(st, domain, &d, NULL);
+    if (a->json) {
+        json_t *k = json_array();
+        hd_store_key_each(st, domain, key_json, k, NULL);
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "domain", domain, "bounce_domain",
+                              d.bounce_domain, "keys", k, "records", records_json(r, n));
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(o);
+    } else {
+        printf("; herald: domain %s added; bounce domain %s\n", domain, d.bounce_domain);
+        printf("; private keys (mode 0600) in %s/%s/:\n", keys, domain);
+        hd_store_key_each(st, domain, key_line, NULL, NULL);
+        printf(";\n; Publish these records in the DNS:\n");
+        rc = print_zone(r, n, false);
+        printf("\n; Next steps:\n"
+               ";  1. publish the records above (a DNS host may want each TXT value as one\n"
+               ";     string: join the quoted parts);\n"
+               ";  2. make sure %s resolves (A/AAAA) to the server: the bounce MX names it;\n"
+               ";  3. once published, send a test message to a mailbox that shows its\n"
+               ";     Authentication-Results (herald domain show %s prints these again);\n"
+               ";  4. read the DMARC reports sent to dmarc@%s; when all your mail passes,\n"
+               ";     raise p=none to p=quarantine, then p=reject.\n",
+               a->hostname, domain, domain);
+    }
+    hd_domain_records_free(r, n);
+    return rc;
+}
+
+/* Warn when SPF alignment is unlikely: a bounce domain not under the
+ * domain aligns only if both share an organizational domain, which takes
+ * the Public Suffix List to tell. */
+static void warn_bounce(hd_store *st, const char *name)
+{
+    hd_store_domain d;
+    if (hd_store_domain_get(st, name, &d, NULL) != 0)
+        return;
+    size_t bl = strlen(d.bounce_domain), nl = strlen(name);
+    if (bl > nl + 1 && strcmp(d.bounce_domain + bl - nl, name) == 0 &&
+        d.bounce_domain[bl - nl - 1] == '.')
+        return;
+    cli_error("warning: bounce domain %s is not under %s: SPF aligns with %s for DMARC only "
+              "if both share an organizational domain",
+              d.bounce_domain, name, name);
+}
+
+static int domain_add(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        COMMON_LONGOPTS, DNS_REC_LONGOPTS,
+        {"selector", required_argument, NULL, 's'}, {"bounce-domain", required_argument, NULL, 'b'},
+        {"rsa-only", no_argument, NULL, 'r'}, {"ed25519-only", no_argument, NULL, 'e'},
+        {"json", no_argument, NULL, OPT_JSON}, {NULL, 0, NULL, 0}};
+    dom_args a;
+    const char *domain = NULL;
+    int rc = parse(argc, argv, "hs:b:", longopts, add_help, true, &a, &domain);
+    if (rc != CLI_OK)
+        return rc < 0 ? CLI_OK : rc;
+    char name[HD_STORE_NAME_MAX], keys[4096];
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_domain_name_normalize(domain, name, sizeof name, &err) != 0)
+        return fail(&err, HD_EINVAL);
+    /* everything the records need is checked before anything is made */
+    if ((rc = resolve_hostname(&a)) != CLI_OK)
+        return rc;
+    hd_store *st;
+    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+        return rc;
+    hd_store_domain d;
+    if (hd_store_domain_get(st, name, &d, NULL) == 0) {
+        cli_error("domain %s already exists (herald domain show %s)", name, name);
+        hd_store_close(st);
+        return CLI_DATAERR;
+    }
+    hd_domain_add_opts o = {name, a.bounce, a.selector, a.algs, 0, a.now};
+    rc = hd_domain_add(st, keys, &o, &err);
+    if (rc != 0) {
+        rc = fail(&err, rc);
+    } else {
+        warn_bounce(st, name);
+        rc = print_added(st, name, keys, &a);
+    }
+    hd_store_close(st);
+    return rc;
+}
+
+/* list ------------------------------------------------------------------------------- */
+
+static const char list_help[] =
+    "usage: herald domain list [--json] [--data-dir DIR]\n"
+    "\n"
+    "List the sending domains with their bounce domain and their keys' state.\n"
+    "Retiring keys whose time has come are marked retired first.\n"
+    "\n"
+    COMMON_HELP
+    "      --json              print [{domain, bounce_domain, created, keys: [{selector,\n"
+    "                          algorithm, state, retire_at, path, created}]}]\n"
+    "      --now T             act as at Unix time T (tests)\n"
+    "\n"
+    "Exit: 0 done, 64 usage, 73 the data directory cannot be made.\n";
+
+typedef struct list_ctx {
+    hd_store *st;
+    json_t *json;
+} list_ctx;
+
+static int summary_key(const hd_store_key *k, void *arg)
+{
+    if (k->state != HD_STORE_KEY_RETIRED)
+        printf(" %s%s", k->selector, k->state == HD_STORE_KEY_RETIRING ? "(retiring)" : "");
+    (void)arg;
+    return 0;
+}
+
+static int list_one(const hd_store_domain *d, void *arg)
+{
+    list_ctx *c = arg;
+    if (c->json) {
+        json_t *k = json_array();
+        hd_store_key_each(c->st, d->name, key_json, k, NULL);
+        json_array_append_new(c->json, json_pack("{s:s, s:s, s:I, s:o}", "domain", d->name,
+                                                 "bounce_domain", d->bounce_domain, "created",
+                                                 (json_int_t)d->created, "keys", k));
+        return 0;
+    }
+    char when[40];
+    when_utc(d->created, when, sizeof when);
+    printf("%-30s %-34s %.10s ", d->name, d->bounce_domain, when);
+    hd_store_key_each(c->st, d->name, summary_key, NULL, NULL);
+    putchar('\n');
+    return 0;
+}
+
+static int domain_list(int argc, char **argv)
+{
+    static const struct option longopts[] = {COMMON_LONGOPTS,
+                                             {"json", no_argument, NULL, OPT_JSON},
+                                             {NULL, 0, NULL, 0}};
+    dom_args a;
+    int rc = parse(argc, argv, "h", longopts, list_help, false, &a, NULL);
+    if (rc != CLI_OK)
+        return rc < 0 ? CLI_OK : rc;
+    hd_store *st;
+    char keys[4096];
+    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+        return rc;
+    if ((rc = retire(st, a.now)) == CLI_OK) {
+        list_ctx c = {st, a.json ? json_array() : NULL};
+        if (!a.json)
+            printf("%-30s %-34s %-10s  %s\n", "DOMAIN", "BOUNCE DOMAIN", "CREATED",
+                   "PUBLISHED KEYS");
+        hd_err err;
+        hd_err_clear(&err);
+        int lrc = hd_store_domain_each(st, list_one, &c, &err);
+        if (lrc != 0)
+            rc = fail(&err, lrc);
+        else if (a.json) {
+            json_dumpf(c.json, stdout, JSON_INDENT(2));
+            putchar('\n');
+        }
+        json_decref(c.json);
+    }
+    hd_store_close(st);
+    return rc;
+}
+
+/* show -------------------------------------------------------------------------------- */
+
+static const char show_help[] =
+    "usage: herald domain show DOMAIN [--hostname H] [--address IP]... [--json]\n"
+    "                          [--data-dir DIR]\n"
+    "\n"
+    "Show a domain: its keys and their state, and the DNS records to publish\n"
+    "(a zone file; DKIM records for active and retiring keys). Retiring keys\n"
+    "whose time has come are marked retired first.\n"
+    "\n"
+    DNS_REC_HELP
+    COMMON_HELP
+    "      --json              print {domain, bounce_domain, created, keys, records}\n"
+    "      --now T             act as at Unix time T (tests)\n"
+    "\n"
+    "Exit: 0 done, 64 usage, 65 no such domain.\n";
+
+static int show_print(hd_store *st, const hd_store_domain *d, const dom_args *a)
+{
+    hd_domain_record *r;
+    size_t n;
+    int rc = get_records(st, d->name, a, &r, &n);
+    if (rc != CLI_OK)
+        return rc;
+    if (a->json) {
+        json_t *k = json_array();
+        hd_store_key_each(st, d->name, key_json, k, NULL);
+        json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:o}", "domain", d->name, "bounce_domain",
+                              d->bounce_domain, "created", (json_int_t)d->created, "keys", k,
+                              "records", records_json(r, n));
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(o);
+    } else {
+        char when[40];
+        when_utc(d->created, when, sizeof when);
+        printf("; domain %s, bounce domain %s, added %s\n; keys:\n", d->name, d->bounce_domain,
+               when);
+        hd_store_key_each(st, d->name, key_line, NULL, NULL);
+        printf(";\n; records to publish:\n");
+        rc = print_zone(r, n, false);
+    }
+    hd_domain_records_free(r, n);
+    return rc;
+}
+
+static int domain_show(int argc, char **argv)
+{
+    static const struct option longopts[] = {COMMON_LONGOPTS, DNS_REC_LONGOPTS,
+                                             {"json", no_argument, NULL, OPT_JSON},
+                                             {NULL, 0, NULL, 0}};
+    dom_args a;
+    const char *domain = NULL;
+    int rc = parse(argc, argv, "h", longopts, show_help, true, &a, &domain);
+    if (rc != CLI_OK)
+        return rc < 0 ? CLI_OK : rc;
+    if ((rc = resolve_hostname(&a)) != CLI_OK)
+        return rc;
+    hd_store *st;
+    char keys[4096], name[HD_STORE_NAME_MAX];
+    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+        return rc;
+    hd_store_domain d;
+    hd_err err;
+    hd_err_clear(&err);
+    int lrc = hd_domain_name_normalize(domain, name, sizeof name, &err);
+    if (lrc == 0)
+        lrc = hd_store_domain_get(st, name, &d, &err);
+    if (lrc != 0)
+        rc = fail(&err, lrc);
+    if (rc == CLI_OK)
+        rc = retire(st, a.now);
+    if (rc == CLI_OK)
+        rc = show_print(st, &d, &a);
+    hd_store_close(st);
+    return rc;
+}
+
+/* remove ------------------------------------------------------------------------------- */
+
+static const char remove_help[] =
+    "usage: herald domain remove DOMAIN [--data-dir DIR]\n"
+    "\n"
+    "Remove a sending domain: herald stops signing and sending for it. Its\n"
+    "key files are not deleted but moved to DIR/keys/removed/DOMAIN/, since\n"
+    "mail already sent may still need its keys published for a while, and\n"
+    "the keys can be restored; delete them yourself when that time is past.\n"
+    "Remove the domain's DNS records likewise.\n"
+    "\n"
+    COMMON_HELP
+    "\n"
+    "Exit: 0 removed, 64 usage, 65 no such domain, 73 a key file cannot be moved.\n";
+
+static int domain_remove(int argc, char **argv)
+{
+    static const struct option longopts[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+    dom_args a;
+    const char *domain = NULL;
+    int rc = parse(argc, argv, "h", longopts, remove_help, true, &a, &domain);
+    if (rc != CLI_OK)
+        return rc < 0 ? CLI_OK : rc;
+    hd_store *st;
+    char keys[4096], name[HD_STORE_NAME_MAX];
+    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+        return rc;
+    hd_err err;
+    hd_err_clear(&err);
+    int lrc = hd_domain_remove(st, keys, domain, &err);
+    if (lrc != 0) {
+        rc = fail(&err, lrc);
+    } else {
+        hd_domain_name_normalize(domain, name, sizeof name, NULL);
+        printf("domain %s removed; its key files were moved to %s/removed/%s/\n", name, keys,
+               name);
+    }
+    hd_store_close(st);
+    return rc;
+}
+
+/* rotate-key ------------------------------------------------------------------------------ */
+
+static const char rotate_help[] =
+    "usage: herald domain rotate-key DOMAIN [--selector P] [--grace DURATION]\n"
+    "                                [--hostname H] [--data-dir DIR]\n"
+    "\n"
+    "Make new DKIM keys for DOMAIN (the same algorithms and RSA size as the\n"
+    "active ones) and print their DNS records. The new keys sign from now on;\n"
+    "the old ones stay published (retiring) for the grace period, so mail\n"
+    "signed before still verifies, then are marked retired and may leave the\n"
+    "DNS. Publish the new records before the old ones go.\n"
+    "\n"
+    "  -s, --selector P        the new keys' selector prefix (default: hd + today's\n"
+    "                          date, with a letter if today's is taken)\n"
+    "  -g, --grace DURATION    how long the old keys stay published: 7d (default),\n"
+    "                          36h, 90m, 600s; 0 retires them at once\n"
+    DNS_REC_HELP
+    COMMON_HELP
+    "      --now T             act as at Unix time T (tests)\n"
+    "\n"
+    "Exit: 0 rotated, 64 usage or a selector in use, 65 no such domain or no\n"
+    "active key, 73 a key file cannot be made.\n";
+
+static int domain_rotate(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        COMMON_LONGOPTS, DNS_REC_LONGOPTS, {"selector", required_argument, NULL, 's'},
+        {"grace", required_argument, NULL, 'g'}, {NULL, 0, NULL, 0}};
+    dom_args a;
+    const char *domain = NULL;
+    int rc = parse(argc, argv, "hs:g:", longopts, rotate_help, true, &a, &domain);
+    if (rc != CLI_OK)
+        return rc < 0 ? CLI_OK : rc;
+    if ((rc = resolve_hostname(&a)) != CLI_OK)
+        return rc;
+    hd_store *st;
+    char keys[4096], name[HD_STORE_NAME_MAX];
+    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+        return rc;
+    hd_err err;
+    hd_err_clear(&err);
+    int lrc = hd_domain_rotate_key(st, keys, domain, a.selector, a.now, (uint32_t)a.grace, &err);
+    if (lrc != 0) {
+        rc = fail(&err, lrc);
+    } else {
+        hd_domain_name_normalize(domain, name, sizeof name, NULL);
+        hd_domain_record *r;
+        size_t n;
+        char until[40];
+        when_utc(a.now + a.grace, until, sizeof until);
+        if (a.grace)
+            printf("; herald: new DKIM keys for %s; the previous ones stay published until %s\n",
+                   name, until);
+        else
+            printf("; herald: new DKIM keys for %s; the previous ones are retired now\n", name);
+        printf("; keys:\n");
+        hd_store_key_each(st, name, key_line, NULL, NULL);
+        printf(";\n; DKIM records to publish now (the SPF, MX and DMARC records do not change):\n");
+        if ((rc = get_records(st, name, &a, &r, &n)) == CLI_OK) {
+            rc = print_zone(r, n, true);
+            hd_domain_records_free(r, n);
+        }
+    }
+    hd_store_close(st);
+    return rc;
+}
+
+/* dispatch ---------------------------------------------------------------------------------- */
+
+int cmd_domain(int argc, char **argv)
+{
+    static const cli_cmd subs[] = {
+        {"add", domain_add, "add a sending domain, make its keys, print its DNS records"},
+        {"list", domain_list, "list the sending domains"},
+        {"show", domain_show, "a domain's keys and DNS records"},
+        {"remove", domain_remove, "remove a domain (its key files are kept aside)"},
+        {"rotate-key", domain_rotate, "new DKIM keys; the old ones retire after a grace period"},
+        {NULL, NULL, NULL},
+    };
+    return cli_dispatch("herald domain", subs, argc, argv);
+}

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# cli_domain.sh - `herald domain` and `herald user` as an operator meets
+# them: the data directory and key file modes, the records printed (a zone
+# file), mail signed with the stored keys verified by dkimpy against those
+# records (RSA and Ed25519), SPF against them, rotation and retirement,
+# removal, users and their passwords (never stored or echoed in clear).
+set -euo pipefail
+herald=${HERALD:?HERALD must name the herald binary}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# expect CODE DESCRIPTION -- CMD...: run CMD, check its exit code
+expect() {
+  local want=$1 what=$2; shift 3
+  local got=0
+  "$@" > "$work/out" 2> "$work/err" < /dev/null || got=$?
+  if [ "$got" = "$want" ]; then ok; else bad "$what: exit $got, want $want; stderr: $(head -c 300 "$work/err")"; fi
+}
+grep_err() { if grep -q -- "$1" "$work/err"; then ok; else bad "$2: stderr lacks \"$1\": $(head -c 300 "$work/err")"; fi; }
+grep_out() { if grep -q -- "$1" "$work/out"; then ok; else bad "$2: stdout lacks \"$1\": $(head -c 300 "$work/out")"; fi; }
+mode_is() { local m; m=$(stat -c %a "$1"); [ "$m" = "$2" ] && ok || bad "$1: mode $m, want $2"; }
+
+cd "$work"
+D="$work/data"
+H="$herald"
+common=(--data-dir "$D" --hostname mail.example.net)
+now=1800000000            # 2027-01-15 08:00 UTC
+cat > msg.eml <<'MSG'
+From: Receipts <billing@example.com>
+To: customer@example.org
+Subject: Your receipt
+Date: Fri, 15 Jan 2027 08:00:00 +0000
+Message-ID: <r-1@example.com>
+
+Thank you for your order.
+MSG
+
+# dkimpy verdicts, one line per signature ("SELECTOR pass|fail"), with DNS
+# answered from a zone file as herald printed it (quoted strings joined).
+cat > dkimpy_verify.py <<'PY'
+import dkim, re, sys
+recs = {}
+for line in open(sys.argv[1]):
+    if line.startswith(';'):
+        continue
+    parts = line.split(' IN TXT ', 1)
+    if len(parts) == 2:
+        name = parts[0].split()[0].rstrip('.').lower()
+        recs[name] = ''.join(re.findall(r'"((?:[^"\\]|\\.)*)"', parts[1])).encode()
+def dnsfunc(name, timeout=5):
+    name = name.decode() if isinstance(name, bytes) else name
+    return recs.get(name.rstrip('.').lower())
+msg = open(sys.argv[2], 'rb').read().replace(b'\r\n', b'\n').replace(b'\n', b'\r\n')
+d = dkim.DKIM(msg)
+sigs = [h for h in d.headers if h[0].lower() == b'dkim-signature']
+for i, (_, value) in enumerate(sigs):
+    sel = re.search(rb's=([^;\s]+)', value).group(1).decode()
+    try:
+        good = d.verify(idx=i, dnsfunc=dnsfunc)
+    except Exception as e:
+        print('dkimpy:', e, file=sys.stderr)
+        good = False
+    print(sel, 'pass' if good else 'fail')
+PY
+# selector and key file of the domain's keys in a state: "SEL PATH" lines
+keys_in_state() {
+  "$H" domain show example.com "${common[@]}" --now "$2" --json |
+    /usr/bin/python3 -c 'import json,sys; [print(k["selector"], k["path"]) for k in json.load(sys.stdin)["keys"] if k["state"] == sys.argv[1]]' "$1"
+}
+# sign msg.eml with every key in state $1 (as at time $2) into $3; t= is
+# the real time, since dkimpy refuses signatures from its future
+sign_with() {
+  local args=() sel path
+  while read -r sel path; do args+=(-s "$sel" -k "$path"); done < <(keys_in_state "$1" "$2")
+  "$H" dkim sign -d example.com "${args[@]}" --timestamp now msg.eml > "$3"
+}
+
+# --- help -------------------------------------------------------------------
+expect 0 "help lists domain" -- "$H" help
+grep_out "domain" "help names domain"
+grep_out "user" "help names user"
+for c in add list show remove rotate-key; do
+  expect 0 "domain $c --help" -- "$H" domain "$c" --help
+  grep_out "Exit:" "domain $c --help gives exit codes"
+done
+for c in add list remove passwd; do
+  expect 0 "user $c --help" -- "$H" user "$c" --help
+  grep_out "Exit:" "user $c --help gives exit codes"
+done
+
+# --- add ----------------------------------------------------------------------
+expect 64 "bad domain name" -- "$H" domain add 'exa_mple.com' "${common[@]}"
+grep_err "exa_mple.com" "bad name is named"
+[ ! -e "$D" ] && ok || bad "a refused add made the data directory"
+expect 64 "bad hostname" -- "$H" domain add example.com --data-dir "$D" --hostname nodots
+grep_err "hostname" "bad hostname is explained"
+expect 64 "bad address" -- "$H" domain add example.com "${common[@]}" --address 192.0.2.300
+grep_err "192.0.2.300" "bad address is named"
+expect 64 "bounce domain = domain" -- "$H" domain add example.com "${common[@]}" --bounce-domain example.com
+expect 64 "unknown option" -- "$H" domain add example.com --frobnicate
+# the refusals above left no domain behind
+expect 0 "list after refusals" -- "$H" domain list --data-dir "$D" --json
+[ "$(tr -d ' \n' < out)" = "[]" ] && ok || bad "refused adds left domains: $(cat out)"
+
+expect 0 "add" -- "$H" domain add Example.COM "${common[@]}" --address 192.0.2.10 --address 2001:db8::10 --now "$now"
+cp out add.zone
+mode_is "$D" 700
+mode_is "$D/keys" 700
+mode_is "$D/keys/example.com" 700
+mode_is "$D/keys/example.com/hd20270115-rsa.pem" 600
+mode_is "$D/keys/example.com/hd20270115-ed.pem" 600
+mode_is "$D/herald.db" 600
+grep_out '^hd20270115-rsa._domainkey.example.com. 3600 IN TXT "v=DKIM1; k=rsa; p=' "RSA DKIM record"
+grep_out '^hd20270115-ed._domainkey.example.com. 3600 IN TXT "v=DKIM1; k=ed25519; p=' "Ed25519 DKIM record"
+grep_out '^bounce.example.com. 3600 IN TXT "v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all"' "SPF record"
+grep_out '^bounce.example.com. 3600 IN MX 10 mail.example.net.' "bounce MX record"
+grep_out '^_dmarc.example.com. 3600 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@example.com"' "DMARC record"
+grep_out '^; DKIM key hd20270115-rsa' "each record has a comment"
+grep_out "Next steps" "next steps"
+# every line is a record or a comment or blank (a zone file as it stands)
+others=$(grep -cvE '^(;.*|)$|^[^ ]+\. 3600 IN (TXT|MX) ' add.zone || true)
+[ "$others" = 0 ] && ok || bad "add output has $others lines that are neither records nor comments"
+long=$(grep -o '"[^"]*"' add.zone | awk '{ if (length($0) - 2 > 255) print }' | wc -l)
+[ "$long" = 0 ] && ok || bad "a TXT string longer than 255 bytes"
+expect 65 "add twice" -- "$H" domain add example.com "${common[@]}"
+grep_err "already exists" "duplicate is explained"
+
+# --- the stored keys sign; the printed records verify them -----------------------
+sign_with active "$now" signed.eml
+[ "$(grep -c '^DKIM-Signature:' signed.eml)" = 2 ] && ok || bad "dual signing gave $(grep -c '^DKIM-Signature:' signed.eml) signatures"
+/usr/bin/python3 dkimpy_verify.py add.zone signed.eml > dkimpy.out
+grep -qx "hd20270115-rsa pass" dkimpy.out && ok || bad "dkimpy: RSA signature: $(cat dkimpy.out)"
+grep -qx "hd20270115-ed pass" dkimpy.out && ok || bad "dkimpy: Ed25519 signature: $(cat dkimpy.out)"
+expect 0 "herald verifies against the printed zone" -- "$H" dkim verify --dns-zone add.zone --now "$((now + 60))" signed.eml
+[ "$(grep -c '^dkim=pass' out)" = 2 ] && ok || bad "herald dkim verify: $(cat out)"
+# a changed body fails with dkimpy too: the check can fail
+sed 's/Thank you/Thanks/' signed.eml > tampered.eml
+/usr/bin/python3 dkimpy_verify.py add.zone tampered.eml > dkimpy.out
+[ "$(grep -c ' fail$' dkimpy.out)" = 2 ] && ok || bad "dkimpy passed a tampered message: $(cat dkimpy.out)"
+expect 0 "SPF pass for a listed address" -- "$H" spf check --dns-zone add.zone --ip 192.0.2.10 --sender b-1@bounce.example.com
+expect 1 "SPF fail for another address" -- "$H" spf check --dns-zone add.zone --ip 192.0.2.99 --sender b-1@bounce.example.com
+
+# --- list and show ------------------------------------------------------------------
+expect 0 "list" -- "$H" domain list --data-dir "$D" --now "$now"
+grep_out "^example.com .*bounce.example.com" "list shows the domain"
+grep_out "hd20270115-rsa" "list shows the keys"
+expect 0 "show" -- "$H" domain show example.com "${common[@]}" --address 192.0.2.10 --now "$now"
+grep_out "hd20270115-ed  *ed25519  *active" "show gives key states"
+grep_out '^_dmarc.example.com. ' "show prints the records"
+expect 0 "show json" -- "$H" domain show example.com "${common[@]}" --json --now "$now"
+for f in domain bounce_domain keys records selector state purpose; do grep_out "\"$f\"" "show json has $f"; done
+expect 65 "show unknown" -- "$H" domain show example.net "${common[@]}"
+grep_err "example.net" "unknown domain is named"
+
+# --- rotate ---------------------------------------------------------------------------
+later=$((now + 86400))
+expect 0 "rotate" -- "$H" domain rotate-key example.com "${common[@]}" --grace 2d --now "$later"
+cp out rotate.out
+grep_out "hd20270116-rsa._domainkey.example.com" "rotate prints the new RSA record"
+grep_out "hd20270116-ed._domainkey.example.com" "rotate prints the new Ed25519 record"
+grep_out "retiring" "rotate says the old keys are retiring"
+mode_is "$D/keys/example.com/hd20270116-rsa.pem" 600
+expect 64 "rotate to a used selector" -- "$H" domain rotate-key example.com "${common[@]}" --selector hd20270116 --now "$later"
+expect 64 "rotate bad grace" -- "$H" domain rotate-key example.com "${common[@]}" --grace 7y
+expect 65 "rotate unknown" -- "$H" domain rotate-key example.net "${common[@]}"
+# during the grace period both generations are published
+"$H" domain show example.com "${common[@]}" --address 192.0.2.10 --now "$later" > grace.zone
+sign_with active "$later" signed-new.eml
+/usr/bin/python3 dkimpy_verify.py grace.zone signed.eml > dkimpy.out
+[ "$(grep -c ' pass$' dkimpy.out)" = 2 ] && ok || bad "old mail during the grace period: $(cat dkimpy.out)"
+/usr/bin/python3 dkimpy_verify.py grace.zone signed-new.eml > dkimpy.out
+grep -qx "hd20270116-rsa pass" dkimpy.out && grep -qx "hd20270116-ed pass" dkimpy.out && ok || bad "new keys: $(cat dkimpy.out)"
+# after it, the old keys are retired and leave the records
+after=$((later + 2 * 86400))
+expect 0 "list after grace" -- "$H" domain list --data-dir "$D" --json --now "$after"
+[ "$(grep -c '"state": "retired"' out)" = 2 ] && ok || bad "old keys not retired: $(cat out)"
+"$H" domain show example.com "${common[@]}" --now "$after" > after.zone
+grep -q "hd20270115-rsa._domainkey" after.zone && bad "a retired key is still in the records" || ok
+/usr/bin/python3 dkimpy_verify.py after.zone signed.eml > dkimpy.out
+[ "$(grep -c ' fail$' dkimpy.out)" = 2 ] && ok || bad "retired keys still verify: $(cat dkimpy.out)"
+
+# --- remove ---------------------------------------------------------------------------
+expect 0 "remove" -- "$H" domain remove example.com --data-dir "$D"
+grep_out "removed" "remove says so"
+[ ! -e "$D/keys/example.com" ] && ok || bad "the domain's key directory stays"
+n=$(find "$D/keys/removed/example.com" -name '*.pem' | wc -l)
+[ "$n" = 4 ] && ok || bad "$n key files kept aside, want 4"
+expect 65 "remove twice" -- "$H" domain remove example.com --data-dir "$D"
+expect 0 "list after remove" -- "$H" domain list --data-dir "$D" --json
+[ "$(tr -d ' \n' < out)" = "[]" ] && ok || bad "list after remove: $(cat out)"
+
+# --- users ----------------------------------------------------------------------------
+"$H" domain add example.com "${common[@]}" --ed25519-only > /dev/null
+"$H" domain add example.org "${common[@]}" --rsa-only > /dev/null
+expect 0 "user add, generated password" -- "$H" user add app --domains "example.com, example.org example.com" --data-dir "$D"
+gen=$(cat out)
+[ "${#gen}" = 24 ] && ok || bad "generated password \"$gen\" is not 24 characters"
+grep_err "shown only now" "the generated password is announced on stderr"
+grep -q -- "$gen" err && bad "the password is on stderr" || ok
+typed="correct horse battery staple 42"
+got=0
+printf '%s\n' "$typed" | "$H" user add billing --domains '*' --password-stdin --data-dir "$D" > out 2> err || got=$?
+[ "$got" = 0 ] && ok || bad "user add --password-stdin: exit $got: $(cat err)"
+grep -q -- "$typed" out err && bad "a typed password was echoed" || ok
+expect 65 "user add twice" -- "$H" user add app --domains '*' --data-dir "$D"
+expect 65 "user add, unknown domain" -- "$H" user add carol --domains example.net --data-dir "$D"
+grep_err "example.net" "the unknown domain is named"
+expect 64 "user add, bad name" -- "$H" user add 'carol smith' --domains '*' --data-dir "$D"
+expect 64 "user add, no domains" -- "$H" user add carol --data-dir "$D"
+expect 64 "empty password on stdin" -- "$H" user add carol --domains '*' --password-stdin --data-dir "$D"
+expect 0 "user list" -- "$H" user list --data-dir "$D"
+grep_out "^app .*example.com example.org$" "list gives the domains, each once"
+grep_out "^billing .*\*$" "list gives '*'"
+grep -q 'scrypt' out && bad "user list shows a hash" || ok
+expect 0 "user list json" -- "$H" user list --data-dir "$D" --json
+grep_out '"name": "app"' "json list has the name"
+expect 0 "user passwd, generated" -- "$H" user passwd billing --data-dir "$D"
+gen2=$(cat out)
+[ "${#gen2}" = 24 ] && [ "$gen2" != "$gen" ] && ok || bad "passwd gave \"$gen2\""
+expect 65 "passwd unknown" -- "$H" user passwd nobody --data-dir "$D"
+# no password in clear anywhere in the data directory; the hashes are there
+for pw in "$gen" "$typed" "$gen2"; do
+  if grep -rqa -- "$pw" "$D"; then bad "a password is stored in clear"; else ok; fi
+done
+/usr/bin/python3 - "$D/herald.db" <<'PY' > hashes
+import sqlite3, sys
+for (h,) in sqlite3.connect(sys.argv[1]).execute("select pwhash from users order by name"):
+    print(h)
+PY
+[ "$(grep -c '^\$scrypt\$ln=15,r=8,p=1\$' hashes)" = 2 ] && ok || bad "stored hashes: $(cat hashes)"
+expect 0 "user remove" -- "$H" user remove app --data-dir "$D"
+expect 65 "user remove twice" -- "$H" user remove app --data-dir "$D"
+expect 0 "user list after remove" -- "$H" user list --data-dir "$D" --json
+grep -q '"app"' out && bad "removed user still listed" || ok
+
+echo "cli_domain: $passed passed, $failed failed"
+[ "$failed" = 0 ]
