@@ -1,40 +1,26 @@
 #!/usr/bin/env bash
 # run.sh - install what is missing, build, and run herald's main job on
-# embedded defaults. Today that is a DKIM demonstration: make an RSA-2048
-# and an Ed25519 key in a temporary folder, sign a sample message with
-# both, and verify it through a zone fixture holding the printed records.
+# embedded defaults: `herald serve` with data in ./herald-data, SMTP
+# submission on 127.0.0.1:2525, status on http://127.0.0.1:8025/, and
+# sandbox delivery (mail is signed and queued, then captured locally with
+# the verdict a receiver would give it; nothing leaves the machine).
+#
+# The first time, when the data directory has no sending domain yet, it
+# adds example.com (with its DKIM keys) so there is something to try:
+#   swaks --server 127.0.0.1:2525 --from you@example.com --to someone@example.net
+#   build/herald events
+# Stop it with Ctrl-C; the queue stays on disk.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh" build >/dev/null
 herald="$root/build/herald"
+data=./herald-data
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-echo "== herald dkim keygen (keys in $work/keys)"
-"$herald" dkim keygen -d example.com -s rsa2048 -a rsa2048 -o "$work/keys" --zone > "$work/zone"
-"$herald" dkim keygen -d example.com -s ed25519 -a ed25519 -o "$work/keys" --zone >> "$work/zone"
-cat "$work/zone"
-cat > "$work/msg.eml" <<'MSG'
-From: Appointments <reminders@example.com>
-To: patient@example.net
-Subject: Your appointment tomorrow at 10:00
-Date: Fri, 27 Nov 2026 09:00:00 +0000
-Message-ID: <demo-1@example.com>
-
-Hello,
-
-this is a reminder of your appointment tomorrow at 10:00.
-MSG
-echo
-echo "== herald dkim sign (RSA and Ed25519)"
-"$herald" dkim sign -d example.com -s rsa2048 -k "$work/keys/rsa2048.private" \
-                    -s ed25519 -k "$work/keys/ed25519.private" "$work/msg.eml" > "$work/signed.eml"
-cat "$work/signed.eml"
-echo
-echo "== herald dkim verify --dns-zone (the records above)"
-"$herald" dkim verify --dns-zone "$work/zone" "$work/signed.eml"
-echo
-echo "== the same message with its body changed in transit"
-sed 's/10:00\./11:00./' "$work/signed.eml" > "$work/tampered.eml"
-"$herald" dkim verify --dns-zone "$work/zone" "$work/tampered.eml" || echo "(exit $?: no signature passed)"
+if [ -z "$("$herald" domain list --data-dir "$data" 2>/dev/null | grep -v '^no ' || true)" ]; then
+  echo "== first run: adding the demo sending domain example.com (records to publish below)"
+  "$herald" domain add example.com --data-dir "$data" --hostname localhost
+  echo
+fi
+echo "== herald serve (Ctrl-C stops; try: swaks --server 127.0.0.1:2525 --from you@example.com --to someone@example.net)"
+exec "$herald" serve

@@ -261,11 +261,12 @@ typedef struct msg_job {
     char text[512];
 } msg_job;
 
-static void reply_set(msg_job *j, int code, const char *enh, const char *fmt, const char *arg)
+/* The reply: text is what + detail. */
+static void reply_set(msg_job *j, int code, const char *enh, const char *what, const char *detail)
 {
     j->code = code;
     snprintf(j->enhanced, sizeof j->enhanced, "%s", enh);
-    snprintf(j->text, sizeof j->text, fmt, arg);
+    snprintf(j->text, sizeof j->text, "%s%s", what, detail);
 }
 
 static bool domain_listed(const char *list, const char *domain)
@@ -311,16 +312,16 @@ static void message_work(worker *w, void *arg)
     hd_submit_info info;
     hd_submit_opts so = {.hostname = sv->cfg->hostname, .id = m->uuid, .now = now};
     if (hd_submit_prepare(j->data, &so, &info, &err) != 0) {
-        reply_set(j, 550, "5.6.0", "message refused: %s", hd_err_str(&err));
+        reply_set(j, 550, "5.6.0", "message refused: ", hd_err_str(&err));
         hd_submit_info_free(&info);
         return;
     }
     serve_domains *ds = domains_get(sv);
     const serve_domain *dom = domains_find(ds, info.from_domain);
     if (!dom) {
-        reply_set(j, 550, "5.7.1", "%s is not a sending domain of this server", info.from_domain);
+        reply_set(j, 550, "5.7.1", "not a sending domain of this server: ", info.from_domain);
     } else if (s->user[0] ? !domain_listed(s->user_domains, dom->name) : !s->trusted) {
-        reply_set(j, 550, "5.7.1", "you may not send as %s", dom->name);
+        reply_set(j, 550, "5.7.1", "you may not send as ", dom->name);
     } else {
         hd_buf_init(&j->head, 64 * 1024);
         hd_buf_init(&j->body, (size_t)sv->cfg->smtp.max_message_size + 64 * 1024);
@@ -343,7 +344,7 @@ static void message_work(worker *w, void *arg)
                                 sizeof m->mail_from, &err);
         if (rc) {
             LOG_ERR("signing for %s: %s", dom->name, hd_err_str(&err));
-            reply_set(j, 451, "4.3.0", "temporary failure signing the message: %s", "try again later");
+            reply_set(j, 451, "4.3.0", "temporary failure signing the message, ", "try again later");
         } else {
             snprintf(m->from_domain, sizeof m->from_domain, "%s", dom->name);
             snprintf(m->message_id, sizeof m->message_id, "%s", info.message_id);
@@ -390,7 +391,7 @@ static void message_committed(void *arg)
     session *s = j->s;
     serve *sv = s->sv;
     if (j->code == 250 && j->cm.rc) {
-        reply_set(j, 451, "4.3.0", "temporary failure storing the message: %s", "try again later");
+        reply_set(j, 451, "4.3.0", "temporary failure storing the message, ", "try again later");
     } else if (j->code == 250) {
         atomic_fetch_add(&sv->metrics.messages_accepted, 1);
         atomic_fetch_add(&sv->metrics.recipients_accepted, j->cm.n_rcpts);
