@@ -44,10 +44,13 @@ static void sandbox_work(worker *w, void *arg)
         };
         if (hd_verdict_run(&req, hd_buf_slice(&b->data), zone, &v, &err) != 0 ||
             hd_verdict_ar(v, j->sv->cfg->hostname, &ar, &err) != 0 ||
-            hd_verdict_json(v, &js, &err) != 0)
+            hd_verdict_json(v, NULL, false, &js, &err) != 0)
             snprintf(j->summary, sizeof j->summary, "no verdict: %s", hd_err_str(&err));
-        else
+        else {
+            while (ar.len > 0 && (ar.p[ar.len - 1] == '\n' || ar.p[ar.len - 1] == '\r'))
+                ar.p[--ar.len] = '\0';
             snprintf(j->summary, sizeof j->summary, "%s", hd_buf_cstr(&ar));
+        }
     }
     size_t len;
     j->verdict = ar.len ? (char *)hd_buf_steal(&ar, &len) : strdup(j->summary);
