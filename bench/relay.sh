@@ -167,6 +167,7 @@ MASTER
 }
 pf_flush() { /usr/sbin/postsuper -c "$PF_DIR/etc" -d ALL > /dev/null 2>&1 || true; }
 pf_sent() { grep -c 'postfix/smtp\[.* status=sent' "$PF_DIR/log/postfix.log" 2>/dev/null || true; }
+pf_logged() { [ "$(pf_sent)" -ge "$1" ]; }   # postlogd has written N sent lines
 
 # pf_runs LABEL INSTANCE [EXTRA_PIDS]: REPS timed runs per size; latency from the log
 pf_runs() {
@@ -178,7 +179,7 @@ pf_runs() {
       off=$(stat -c %s "$PF_DIR/log/postfix.log")
       want=$(( $(pf_sent) + n ))
       run_load "$PF_PORT" "$n" "$size" "$out" "$(hl_pid "postfix-$inst")${extra:+,$extra}"
-      hl_wait_for 10 test "$(pf_sent)" -ge "$want" || say "WARNING: postfix logged $(pf_sent) sent, want $want"
+      hl_wait_for 10 pf_logged "$want" || say "WARNING: postfix logged $(pf_sent) sent, want $want"
       $load pflat "$PF_DIR/log/postfix.log" "$off" >> "$out"
     done
   done

@@ -526,6 +526,8 @@ def cmd_summary(a):
     print("the sampled Pss sum (shared pages split between their users). cpu = CPU-seconds per 1000")
     print("messages; tools = smtp-source + smtp-sink + the measuring loop; others = share of both cores")
     print("used by other work on the machine meanwhile (noise). runs N!k: k runs did not complete.")
+    print("Latency is at saturation: when accepted/s > delivered/s the relay's queue grows during the")
+    print("run and p50/p99 measure that backlog.")
 
 
 def main():

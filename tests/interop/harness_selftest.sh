@@ -172,7 +172,8 @@ hl_sink_start 127.0.0.1 "$sink" "$T/sinkdump"
 for i in 1 2 3; do
   timeout 20 swaks --server "127.0.0.1:$sink" --from a@example.org --to b@example.net > "$T/swaks-sink.out" 2>&1 || bad "swaks -> sink $i"
 done
-hl_wait_for 5 test "$(hl_sink_count 127.0.0.1 "$sink")" = 3 && ok || bad "sink count 3, got $(hl_sink_count 127.0.0.1 "$sink")"
+sink_has() { [ "$(hl_sink_count 127.0.0.1 "$sink")" = "$1" ]; }
+hl_wait_for 5 sink_has 3 && ok || bad "sink count 3, got $(hl_sink_count 127.0.0.1 "$sink")"
 eq "sink dumped 3 files" "$(find "$T/sinkdump" -type f | wc -l)" "3"
 
 # --- a bad behaviour file is refused at start -------------------------------------

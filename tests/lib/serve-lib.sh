@@ -354,7 +354,9 @@ hl_wait_spool() {
   hl_die "$1: $(hl_spool_count "$1") messages after ${3:-10}s, want $2"
 }
 
-# hl_wait_for TIMEOUT_S CMD...: run CMD every 50 ms until it succeeds.
+# hl_wait_for TIMEOUT_S CMD...: run CMD every 50 ms until it succeeds. CMD's
+# arguments are expanded once, by the caller: to re-read a value on every
+# try, wrap the test in a function (f() { [ "$(hl_sink_count IP P)" = 3 ]; }).
 hl_wait_for() {
   local limit=$1 i; shift
   for ((i = 0; i < limit * 20; i++)); do
