@@ -37,7 +37,14 @@ static int add_key(const hd_store_key *k, void *arg)
  * pointing at the address sandbox verdicts assume it sends from. */
 static char *sandbox_zone(serve *sv, const char *domain)
 {
-    hd_domain_dns_opts o = {.hostname = sv->cfg->hostname};
+    /* the records need a full host name for the bounce MX and SPF; a
+     * server still called "localhost" stands in as mail.<domain> */
+    char host[300];
+    if (strchr(sv->cfg->hostname, '.'))
+        snprintf(host, sizeof host, "%s", sv->cfg->hostname);
+    else
+        snprintf(host, sizeof host, "mail.%s", domain);
+    hd_domain_dns_opts o = {.hostname = host};
     hd_domain_record *recs = NULL;
     size_t n = 0;
     hd_err err = {0};
@@ -48,7 +55,7 @@ static char *sandbox_zone(serve *sv, const char *domain)
     hd_buf z;
     hd_buf_init(&z, 1u << 20);
     hd_domain_records_zone(recs, n, &z);
-    hd_buf_printf(&z, "%s. IN A 127.0.0.1\n", sv->cfg->hostname);
+    hd_buf_printf(&z, "%s. IN A 127.0.0.1\n", host);
     hd_domain_records_free(recs, n);
     size_t len;
     return (char *)hd_buf_steal(&z, &len);

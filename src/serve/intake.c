@@ -35,6 +35,8 @@ typedef struct session {
     bool busy;                  /* a worker or the committer holds the session */
     bool dead;                  /* connection gone while busy */
     bool closing;
+    struct event *linger;       /* closing: waits for the output to drain */
+    unsigned linger_checks;
     char user[HD_STORE_NAME_MAX];   /* authenticated user */
     char user_domains[1024];
     struct session *next, *prev;
@@ -73,21 +75,42 @@ static void flush_output(session *s)
     }
 }
 
-static void close_when_flushed(struct bufferevent *bev, void *arg)
+/* Bytes not yet handed to the kernel: a TLS filter passes its output to
+ * the socket's bufferevent below it, which must drain too. */
+static size_t unsent(struct bufferevent *bev)
 {
-    session *s = arg;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        session_free(s);
+    size_t n = evbuffer_get_length(bufferevent_get_output(bev));
+    struct bufferevent *under = bufferevent_get_underlying(bev);
+    return under ? n + evbuffer_get_length(bufferevent_get_output(under)) : n;
 }
 
+#define LINGER_MS 20            /* how often a closing session checks its output */
+#define LINGER_MAX 250          /* checks before giving up on a client that reads nothing */
+
+static void linger(evutil_socket_t fd, short what, void *arg)
+{
+    session *s = arg;
+    if (unsent(s->bev) == 0 || ++s->linger_checks > LINGER_MAX) {
+        event_free(s->linger);
+        s->linger = NULL;
+        session_free(s);
+        return;
+    }
+    struct timeval tv = {0, LINGER_MS * 1000};
+    evtimer_add(s->linger, &tv);
+}
+
+/* Close once the last reply (221, 421 ...) is on its way. */
 static void begin_close(session *s)
 {
     s->closing = true;
     bufferevent_disable(s->bev, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+    bufferevent_setcb(s->bev, NULL, NULL, NULL, s);
+    if (unsent(s->bev) == 0 || !(s->linger = evtimer_new(s->sv->base, linger, s))) {
         session_free(s);
-    else
-        bufferevent_setcb(s->bev, NULL, close_when_flushed, NULL, s);
+        return;
+    }
+    linger(-1, 0, s);
 }
 
 static void session_free(session *s)
@@ -109,6 +132,8 @@ static void session_free(session *s)
         s->next->prev = s->prev;
     in->n_sessions--;
     atomic_fetch_sub(&s->sv->metrics.sessions_now, 1);
+    if (s->linger)
+        event_free(s->linger);
     if (s->bev)
         bufferevent_free(s->bev);
     hd_smtpd_free(s->smtpd);

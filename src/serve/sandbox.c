@@ -21,6 +21,29 @@ typedef struct sandbox_job {
     char summary[256];
 } sandbox_job;
 
+/* "spf=pass dkim=pass dkim=pass dmarc=pass" from the AR field. */
+static void summarize(const char *ar, char *out, size_t size)
+{
+    static const char *const methods[] = {"spf=", "dkim=", "arc=", "dmarc="};
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *p = ar; *p && n + 1 < size; p++) {
+        if (p != ar && (p[-1] != ';' && p[-1] != '\t' && p[-1] != ' '))
+            continue;
+        for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
+            size_t ml = strlen(methods[m]);
+            if (strncmp(p, methods[m], ml) != 0)
+                continue;
+            size_t len = ml;
+            while (p[len] >= 'a' && p[len] <= 'z')
+                len++;
+            int w = snprintf(out + n, size - n, "%s%.*s", n ? " " : "", (int)len, p);
+            if (w > 0)
+                n += (size_t)w < size - n ? (size_t)w : size - n - 1;
+        }
+    }
+}
+
 static void sandbox_work(worker *w, void *arg)
 {
     sandbox_job *j = arg;
@@ -49,7 +72,7 @@ static void sandbox_work(worker *w, void *arg)
         else {
             while (ar.len > 0 && (ar.p[ar.len - 1] == '\n' || ar.p[ar.len - 1] == '\r'))
                 ar.p[--ar.len] = '\0';
-            snprintf(j->summary, sizeof j->summary, "%s", hd_buf_cstr(&ar));
+            summarize(hd_buf_cstr(&ar), j->summary, sizeof j->summary);
         }
     }
     size_t len;
