@@ -52,8 +52,10 @@ typedef struct hd_smtpd_opts {
 } hd_smtpd_opts;
 
 /* Defaults: hostname "localhost", 25 MB, 1000 recipients, 1000-byte command
- * lines, 1000-byte data lines rejected beyond 8 KB... (see smtpd.c),
- * 20 errors, 64 KB pipeline, no TLS, auth not required. */
+ * lines, 8192-byte data lines (RFC 5321's 1000 is what a receiver must at
+ * least take; longer lines are common, see smtpd.c), 20 errors, 64 KB
+ * pipeline, no TLS, auth not required. hd_smtpd_new() refuses max_line
+ * < 512, max_data_line < 1000, max_pipeline < max_line and zero limits. */
 void hd_smtpd_opts_init(hd_smtpd_opts *opts);
 
 typedef enum hd_smtpd_event {
@@ -102,6 +104,7 @@ typedef struct hd_smtpd_message_info {
     bool smtputf8;
 } hd_smtpd_message_info;
 
+/* opts NULL: the defaults. HD_EINVAL for options outside the limits above. */
 int hd_smtpd_new(const hd_smtpd_opts *opts, hd_smtpd **out, hd_err *err);
 void hd_smtpd_free(hd_smtpd *s);
 
@@ -111,7 +114,12 @@ void hd_smtpd_free(hd_smtpd *s);
 void hd_smtpd_greet(hd_smtpd *s, bool ok);
 
 /* Append bytes read from the client. HD_ELIMIT when more than
- * max_pipeline bytes are waiting unprocessed (the shell then closes). */
+ * max_pipeline bytes (plus one partial command line, < max_line) would be
+ * waiting unprocessed: the client pipelined too much while the session
+ * waited for an answer, and the shell then closes. A feed of at most
+ * max_pipeline bytes after step returned NEED_INPUT always fits. Input
+ * fed after EV_CLOSE, or between EV_STARTTLS and tls_started(), is
+ * dropped. */
 int hd_smtpd_feed(hd_smtpd *s, const void *data, size_t len, hd_err *err);
 
 /* Run until an event; see hd_smtpd_event. Never fails: protocol errors
@@ -134,7 +142,11 @@ const char *hd_smtpd_rcpt(const hd_smtpd *s);        /* forward path, no bracket
 const hd_smtpd_message_info *hd_smtpd_message(const hd_smtpd *s);
 
 /* Answers. answer_auth: ok → 235 2.7.0; not ok → 535 5.7.8. The others
- * send the reply given; a 2xx keeps the sender/recipient/message. */
+ * send the reply given; a 2xx keeps the sender/recipient/message. A code
+ * outside 2xx/4xx/5xx becomes 451 4.3.0; an enhanced code whose class
+ * does not match the code is replaced. After an answer, call
+ * hd_smtpd_step() again: the reply is in the output and pipelined input
+ * goes on. An answer that matches no pending event is ignored. */
 void hd_smtpd_answer_auth(hd_smtpd *s, bool ok);
 void hd_smtpd_answer_mail(hd_smtpd *s, const hd_smtpd_reply *r);
 void hd_smtpd_answer_rcpt(hd_smtpd *s, const hd_smtpd_reply *r);
