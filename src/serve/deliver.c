@@ -282,6 +282,8 @@ static void describe(conn *c, const host *h, const struct sockaddr_storage *ss)
 static bool connect_to(conn *c, const host *h, const struct sockaddr_storage *ss)
 {
     describe(c, h, ss);
+    LOG_DEBUG("%s: connecting to %s%s%s", c->dest->domain, c->remote, c->source[0] ? " from " : "",
+              c->source);
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind_source(c, fd, ss->ss_family) != 0) {
         snprintf(c->last_error, sizeof c->last_error, "4.4.1 %s: cannot bind to %s: %s", c->remote,
@@ -354,6 +356,9 @@ static void try_next(conn *c)
 
 static void conn_end(conn *c)
 {
+    LOG_DEBUG("%s: connection to %s ends after %u transaction%s%s", c->dest->domain,
+              c->remote[0] ? c->remote : "(none)", c->sent, c->sent == 1 ? "" : "s",
+              c->trouble ? " (trouble)" : "");
     close_socket(c);
     if (c->batch) {            /* connection lost mid-transaction: results already set */
         queue_batch_done(c->sv, c->batch);

@@ -24,6 +24,7 @@
 
 #define AUTH_WINDOW 60          /* seconds over which AUTH failures are counted */
 #define AUTH_TRACK 1024         /* client addresses remembered for that */
+#define FEED_MAX 16384          /* bytes handed to the session per call */
 
 typedef struct session {
     serve *sv;
@@ -529,6 +530,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
+        if (v.iov_len > FEED_MAX)   /* smtpd takes at most max_pipeline at a time */
+            v.iov_len = FEED_MAX;
         if (hd_smtpd_feed(s->smtpd, v.iov_base, v.iov_len, &err) != 0) {
             LOG_WARN("%s: %s; connection closed", s->ip, hd_err_str(&err));
             hd_smtpd_shutdown(s->smtpd, "too much pipelined input");

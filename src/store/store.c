@@ -1,6 +1,7 @@
 /*
  * store.c - opening herald's SQLite database, the schema, transactions.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,13 +42,21 @@ void hd_store_col_text(sqlite3_stmt *stmt, int col, char *dst, size_t size)
 
 /* Create the file with mode 0600 before SQLite does, so that the database
  * (which holds password hashes) is never readable by others, whatever the
- * umask. The -wal and -shm files take the main file's mode from SQLite. */
+ * umask. The -wal and -shm files take the main file's mode from SQLite.
+ * Only when it does not exist yet: closing a descriptor of a database this
+ * process already has open would drop SQLite's POSIX locks on it (fcntl
+ * locks belong to the process), and another process could then take the
+ * WAL for abandoned and reset it under the running server. */
 static int create_private(const char *path, hd_err *err)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return hd_err_set(err, HD_EIO, "%s: cannot create the database", path);
-    close(fd);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST)
+        return hd_err_set(err, HD_EIO, "%s: cannot create the database: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
     return 0;
 }
 

@@ -56,6 +56,7 @@ smtp=$(hl_free_port); status=$(hl_free_port)
 cat > "$T/herald.conf" <<C
 hostname = mail.herald.test
 data_dir = $T/data
+log_level = debug
 [smtp]
 listen = 127.0.0.1:$smtp
 [status]
@@ -152,8 +153,8 @@ curl -sf "http://127.0.0.1:$status/health" | grep '"status":"ok"' >/dev/null || 
 curl -sf "http://127.0.0.1:$status/metrics" | grep '^herald_delivered_total [1-9]' >/dev/null || fail "metrics"
 "$HERALD" queue flush --data-dir "$T/data" | grep retried >/dev/null || fail "queue flush over the control socket"
 pass "queue show, flush, health and metrics"
-stat -c %a "$T/data/herald.db" | grepx 600 >/dev/null || fail "database mode is not 0600"
-stat -c %a "$T/data/verp.key" | grepx 600 >/dev/null || fail "verp.key mode is not 0600"
+stat -c %a "$T/data/herald.db" | grep -x 600 >/dev/null || fail "database mode is not 0600"
+stat -c %a "$T/data/verp.key" | grep -x 600 >/dev/null || fail "verp.key mode is not 0600"
 grep -q 's3cret-passw0rd' "$T/herald.log" "$T/data/herald.db" && fail "the password appears in the log or the database"
 pass "secrets: 0600 files, password neither logged nor stored"
 echo "serve_e2e: all passed"
