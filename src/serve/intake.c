@@ -104,6 +104,8 @@ static void linger(evutil_socket_t fd, short what, void *arg)
 /* Close once the last reply (221, 421 ...) is on its way. */
 static void begin_close(session *s)
 {
+    if (s->closing)
+        return;
     s->closing = true;
     bufferevent_disable(s->bev, EV_READ);
     bufferevent_setcb(s->bev, NULL, NULL, NULL, s);
@@ -484,7 +486,7 @@ static void start_tls(session *s)
 
 static void drive(session *s)
 {
-    for (;;) {
+    while (!s->closing) {
         hd_smtpd_event ev = hd_smtpd_step(s->smtpd);
         flush_output(s);
         switch (ev) {
