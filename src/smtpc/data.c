@@ -8,33 +8,56 @@
  */
 #include "smtpc/smtpc_int.h"
 
+#include <string.h>
+
+/* Runs of well-formed lines (CRLF-terminated, not starting with ".")
+ * are copied as one span; memchr finds the line ends, so a message that
+ * needs no change costs two fast scans and one copy. */
+static void flush(hd_buf *out, const uint8_t *p, size_t from, size_t to)
+{
+    if (out && to > from)
+        (void)hd_buf_append(out, p + from, to - from);
+}
+
 size_t hd_smtpc_stuff(hd_slice m, hd_buf *out, uint64_t *size)
 {
-    size_t n = 0, dots = 0, i = 0;
+    const uint8_t *p = m.p;
+    size_t len = m.len, n = 0, dots = 0, i = 0, span = 0;
     bool bol = true;
-    while (i < m.len) {
-        if (bol && m.p[i] == '.') {
+    while (i < len) {
+        if (bol && p[i] == '.') {
+            flush(out, p, span, i);
+            span = i;
             dots++;
             if (out)
                 (void)hd_buf_append_byte(out, '.');
         }
-        size_t run = i;
-        while (run < m.len && m.p[run] != '\r' && m.p[run] != '\n')
-            run++;
-        if (out)
-            (void)hd_buf_append(out, m.p + i, run - i);
+        const uint8_t *lf = memchr(p + i, '\n', len - i);
+        size_t end = lf ? (size_t)(lf - p) : len;       /* the LF, or the end */
+        const uint8_t *cr = memchr(p + i, '\r', end - i);
+        if (lf && cr && (size_t)(cr - p) == end - 1) {  /* a proper CRLF line */
+            n += end + 1 - i;
+            i = end + 1;
+            bol = true;
+            continue;
+        }
+        /* the line ends at a bare CR, a bare LF, or the end of the message */
+        size_t run = cr ? (size_t)(cr - p) : end;
+        flush(out, p, span, run);
         n += run - i;
-        if (run == m.len) {
+        if (run == len) {
             bol = false;
+            i = span = len;
             break;
         }
-        /* CRLF, a bare CR or a bare LF: one line end each */
-        i = run + ((m.p[run] == '\r' && run + 1 < m.len && m.p[run + 1] == '\n') ? 2 : 1);
+        i = run + ((p[run] == '\r' && run + 1 < len && p[run + 1] == '\n') ? 2 : 1);
+        span = i;
         if (out)
             (void)hd_buf_append(out, "\r\n", 2);
         n += 2;
         bol = true;
     }
+    flush(out, p, span, i);
     if (!bol) {
         if (out)
             (void)hd_buf_append(out, "\r\n", 2);
