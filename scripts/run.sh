@@ -17,9 +17,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 herald="$root/build/herald"
 data=./herald-data
 
-if [ -z "$("$herald" domain list --data-dir "$data" 2>/dev/null | grep -v '^no ' || true)" ]; then
+if [ "$("$herald" domain list --json --data-dir "$data")" = "[]" ]; then
   echo "== first run: adding the demo sending domain example.com (records to publish below)"
-  "$herald" domain add example.com --data-dir "$data" --hostname localhost
+  "$herald" domain add example.com --data-dir "$data" --hostname mail.example.com
   echo
 fi
 echo "== herald serve (Ctrl-C stops; try: swaks --server 127.0.0.1:2525 --from you@example.com --to someone@example.net)"

@@ -659,13 +659,22 @@ int intake_start(serve *sv, hd_err *err)
     return 0;
 }
 
-void intake_stop(serve *sv)
+void intake_close_listeners(serve *sv)
 {
     struct serve_intake *in = sv->intake;
     if (!in)
         return;
     for (size_t i = 0; i < in->n_listeners; i++)
         evconnlistener_free(in->listeners[i]);
+    in->n_listeners = 0;
+}
+
+void intake_stop(serve *sv)
+{
+    struct serve_intake *in = sv->intake;
+    if (!in)
+        return;
+    intake_close_listeners(sv);
     free(in->listeners);
     while (in->sessions) {
         session *s = in->sessions;

@@ -178,9 +178,10 @@ static void serve_stop(serve *sv)
 {
     sv->stopping = true;
     status_stop(sv);
-    intake_stop(sv);
-    work_stop(sv);       /* finishes the jobs in hand */
+    intake_close_listeners(sv);
+    work_stop(sv);       /* finishes the jobs in hand (they may use sessions) */
     commit_stop(sv);     /* writes what was handed to it */
+    intake_stop(sv);     /* then the sessions can go */
     queue_free(sv);
     if (sv->domains)
         domains_put(sv->domains);

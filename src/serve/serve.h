@@ -217,6 +217,7 @@ struct serve {
 int serve_run(hd_config *cfg, hd_err *err);
 
 int intake_start(serve *sv, hd_err *err);
+void intake_close_listeners(serve *sv);
 void intake_stop(serve *sv);
 size_t intake_sessions(serve *sv);
 
