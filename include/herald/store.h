@@ -203,5 +203,11 @@ typedef struct hd_store_capture {
 } hd_store_capture;
 
 int hd_store_capture_add(hd_store *st, const hd_store_capture *c, hd_err *err);
+/* Captures with id > after_id (and of message uuid, when not NULL), oldest
+ * first, at most limit (0 = all); c's strings and data are borrowed for
+ * the call. */
+int hd_store_capture_each(hd_store *st, int64_t after_id, const char *message, size_t limit,
+                          int (*fn)(int64_t id, const hd_store_capture *c, void *arg), void *arg,
+                          hd_err *err);
 
 #endif

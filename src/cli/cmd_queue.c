@@ -24,6 +24,7 @@ typedef struct queue_opts {
     bool follow;
     const char *message;
     long long limit;
+    bool raw;
 } queue_opts;
 
 static const char queue_help[] =
@@ -50,6 +51,16 @@ static const char events_help[] =
     "delivered, bounced, suppressed, expired, captured (sandbox), deleted,\n"
     "corrupt; with the remote host, its reply, the TLS version and timings.\n"
     "--follow keeps printing new events as they come (until interrupted).\n";
+
+static const char captures_help[] =
+    "usage: herald captures [--json] [--message ID] [--limit N] [--raw]\n"
+    "                       [--config FILE | --data-dir DIR]\n"
+    "\n"
+    "What sandbox delivery captured instead of sending: for each recipient the\n"
+    "envelope sender, the verdict a receiver would give (the Authentication-\n"
+    "Results field: SPF, DKIM, DMARC against the domain's published-to-be\n"
+    "records) and, with --json, every detail. --raw prints the messages\n"
+    "themselves (as a receiver would get them), separated by a line \"--\".\n";
 
 static int open_store(const queue_opts *o, hd_store **st)
 {
@@ -269,16 +280,18 @@ static int parse_opts(int argc, char **argv, queue_opts *o, const char *help)
         {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
         {"json", no_argument, NULL, 'j'}, {"follow", no_argument, NULL, 'f'},
         {"message", required_argument, NULL, 'm'}, {"limit", required_argument, NULL, 'n'},
+        {"raw", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:d:jfm:n:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:d:jfm:n:rh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': o->config = optarg; break;
         case 'd': o->data_dir = optarg; break;
         case 'j': o->json = true; break;
         case 'f': o->follow = true; break;
         case 'm': o->message = optarg; break;
+        case 'r': o->raw = true; break;
         case 'n':
             if (!cli_parse_long("--limit", optarg, 1, 1000000000, &o->limit))
                 return CLI_USAGE;
@@ -360,6 +373,69 @@ int cmd_events(int argc, char **argv)
         if (o.follow)
             usleep(200 * 1000);
     } while (o.follow);
+    hd_store_close(st);
+    return rc;
+}
+
+typedef struct cap_ctx {
+    const queue_opts *o;
+    size_t n;
+} cap_ctx;
+
+static int print_capture(int64_t id, const hd_store_capture *c, void *arg)
+{
+    cap_ctx *cc = arg;
+    char when[40];
+    iso_time(c->at * 1000, when);
+    if (cc->o->raw) {
+        if (cc->n)
+            puts("--");
+        fwrite(c->data.p, 1, c->data.len, stdout);
+    } else if (cc->o->json) {
+        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)id, "time",
+                              when, "message", c->message, "recipient", c->recipient, "mail_from",
+                              c->mail_from, "authentication_results", c->verdict, "size",
+                              (json_int_t)c->data.len);
+        json_t *d = c->detail ? json_loads(c->detail, 0, NULL) : NULL;
+        if (d)
+            json_object_set_new(o, "verdict", d);
+        char *sj = json_dumps(o, JSON_COMPACT);
+        puts(sj);
+        free(sj);
+        json_decref(o);
+    } else {
+        printf("%s %s %s (%zu bytes) from %s\n    ", when, c->message, c->recipient, c->data.len,
+               c->mail_from);
+        for (const char *p = c->verdict; *p; p++)   /* the field, unfolded */
+            if (*p != '\r')
+                putchar(*p == '\n' ? ' ' : *p);
+        putchar('\n');
+    }
+    cc->n++;
+    return 0;
+}
+
+int cmd_captures(int argc, char **argv)
+{
+    queue_opts o = {0};
+    int rc = parse_opts(argc, argv, &o, captures_help);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    if (optind != argc) {
+        fputs(captures_help, stderr);
+        return CLI_USAGE;
+    }
+    hd_store *st;
+    if ((rc = open_store(&o, &st)))
+        return rc;
+    cap_ctx cc = {&o, 0};
+    hd_err err = {0};
+    if (hd_store_capture_each(st, 0, o.message, (size_t)o.limit, print_capture, &cc, &err) != 0) {
+        cli_error("%s", hd_err_str(&err));
+        rc = CLI_SOFTWARE;
+    } else if (cc.n == 0 && !o.json && !o.raw) {
+        puts("nothing captured");
+    }
     hd_store_close(st);
     return rc;
 }

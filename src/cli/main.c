@@ -20,6 +20,7 @@ static const cli_cmd commands[] = {
     {"dmarc", cmd_dmarc, "DMARC policy discovery and record checks (RFC 9989)"},
     {"serve", cmd_serve, "run the delivery server (SMTP submission, queue, delivery)"},
     {"queue", cmd_queue, "the server's queue: list, show, retry, delete, flush"},
+    {"captures", cmd_captures, "what sandbox delivery captured, with a receiver's verdict"},
     {"events", cmd_events, "what happened to messages: accepted, delivered, bounced ..."},
     {"domain", cmd_domain, "sending domains: DKIM keys, rotation, DNS records to publish"},
     {"user", cmd_user, "submission users: add, list, remove, change passwords"},

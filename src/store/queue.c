@@ -373,3 +373,34 @@ int hd_store_capture_add(hd_store *st, const hd_store_capture *c, hd_err *err)
     sqlite3_bind_blob64(s, 7, c->data.p, c->data.len, SQLITE_TRANSIENT);
     return step_done(st, s, "add capture", err);
 }
+
+int hd_store_capture_each(hd_store *st, int64_t after_id, const char *message, size_t limit,
+                          int (*fn)(int64_t id, const hd_store_capture *c, void *arg), void *arg,
+                          hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st,
+        "SELECT id, message, recipient, at, mail_from, verdict, detail, data FROM captures"
+        " WHERE id > ? AND (?2 IS NULL OR message = ?2) ORDER BY id LIMIT ?", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, after_id);
+    bind_text(s, 2, message);
+    sqlite3_bind_int64(s, 3, limit ? (int64_t)limit : -1);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hd_store_capture c = {
+            .message = (const char *)sqlite3_column_text(s, 1),
+            .recipient = (const char *)sqlite3_column_text(s, 2),
+            .at = sqlite3_column_int64(s, 3),
+            .mail_from = (const char *)sqlite3_column_text(s, 4),
+            .verdict = (const char *)sqlite3_column_text(s, 5),
+            .detail = (const char *)sqlite3_column_text(s, 6),
+            .data = hd_slice_make(sqlite3_column_blob(s, 7), (size_t)sqlite3_column_bytes(s, 7)),
+        };
+        if (fn(sqlite3_column_int64(s, 0), &c, arg))
+            break;
+    }
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "read captures");
+    sqlite3_finalize(s);
+    return rc;
+}

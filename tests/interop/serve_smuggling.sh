@@ -67,4 +67,12 @@ total = con.execute("select count(*) from captures").fetchone()[0]
 print(f"captured {total} message(s) in all; smuggled as separate messages: {smug}")
 sys.exit(1 if failures else 0)
 P
+# the sandbox's verdict on what it captured: what a receiver would say
+caps=$("$HERALD" captures --data-dir "$T/data")
+echo "$caps" | tail -1
+for want in spf=pass dkim=pass dmarc=pass; do
+  [[ "$caps" == *"$want"* ]] || { echo "FAIL: the sandbox verdict lacks $want"; exit 1; }
+done
+[ "$(echo "$caps" | grep -o 'dkim=pass' | wc -l)" -eq 2 ] || { echo "FAIL: want two passing DKIM signatures (RSA, Ed25519)"; exit 1; }
+echo "ok: the sandbox capture carries spf=pass, two dkim=pass and dmarc=pass"
 echo "serve_smuggling: passed"
