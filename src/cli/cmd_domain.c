@@ -8,6 +8,8 @@
  */
 #include "cli.h"
 
+#include <herald/config.h>
+
 #include <herald/domain.h>
 #include <herald/store.h>
 
@@ -44,7 +46,8 @@ static int fail(const hd_err *err, int rc)
 }
 
 typedef struct dom_args {
-    const char *data_dir, *hostname, *selector, *bounce;
+    const char *data_dir, *hostname, *selector, *bounce, *config;
+    bool data_dir_given;
     const char *addresses[HD_DOMAIN_MAX_ADDRESSES + 1];
     size_t n_addresses;
     unsigned algs;
@@ -124,17 +127,19 @@ static const char *state_name(hd_store_key_state s)
 }
 
 /* Common options: the letters and longopts every subcommand shares. */
-enum { OPT_DATA = 'D', OPT_HOST = 'H', OPT_ADDR = 'A', OPT_JSON = 'j', OPT_NOW = 'N' };
+enum { OPT_DATA = 'D', OPT_HOST = 'H', OPT_ADDR = 'A', OPT_JSON = 'j', OPT_NOW = 'N', OPT_CONFIG = 'C' };
 
 #define COMMON_LONGOPTS                                                                        \
     {"data-dir", required_argument, NULL, OPT_DATA}, {"help", no_argument, NULL, 'h'},        \
-        {"now", required_argument, NULL, OPT_NOW}
+        {"now", required_argument, NULL, OPT_NOW}, {"config", required_argument, NULL, OPT_CONFIG}
 #define DNS_REC_LONGOPTS                                                                       \
     {"hostname", required_argument, NULL, OPT_HOST}, {"address", required_argument, NULL, OPT_ADDR}
 
 #define COMMON_HELP                                                                            \
     "      --data-dir DIR      herald's data directory (default ./herald-data, made\n"         \
-    "                          0700 if missing): DIR/herald.db and DIR/keys/\n"
+    "                          0700 if missing): DIR/herald.db and DIR/keys/\n"               \
+    "      --config FILE       the server's configuration: its data_dir, hostname and\n"      \
+    "                          pool addresses are the defaults of the options here\n"
 #define DNS_REC_HELP                                                                           \
     "      --hostname H        the server's public name: the bounce domain's MX, and\n"        \
     "                          SPF's a: without --address (default: this host's name)\n"       \
@@ -145,7 +150,8 @@ enum { OPT_DATA = 'D', OPT_HOST = 'H', OPT_ADDR = 'A', OPT_JSON = 'j', OPT_NOW =
 static bool common_option(int c, const char *arg, dom_args *a, int *rc)
 {
     switch (c) {
-    case OPT_DATA: a->data_dir = arg; return true;
+    case OPT_DATA: a->data_dir = arg; a->data_dir_given = true; return true;
+    case OPT_CONFIG: a->config = arg; return true;
     case OPT_HOST: a->hostname = arg; return true;
     case OPT_JSON: a->json = true; return true;
     case OPT_ADDR:
@@ -162,6 +168,40 @@ static bool common_option(int c, const char *arg, dom_args *a, int *rc)
         return true;
     default: return false;
     }
+}
+
+/* The configuration stays loaded until the program ends: dom_args
+ * borrows its strings. */
+static hd_config *loaded_config;
+
+static void free_config(void)
+{
+    hd_config_free(loaded_config);
+}
+
+/* --config: the server's data_dir, hostname and sending addresses (every
+ * pool's) fill in what the command line did not give. */
+static int apply_config(dom_args *a)
+{
+    int rc = cli_load_config(a->config, &loaded_config);
+    if (rc)
+        return rc;
+    atexit(free_config);
+    const hd_config *cfg = loaded_config;
+    if (!a->data_dir_given)
+        a->data_dir = cfg->data_dir;
+    if (!a->hostname && strchr(cfg->hostname, '.'))
+        a->hostname = cfg->hostname;
+    for (size_t p = 0; a->n_addresses == 0 && p < cfg->n_pools; p++)
+        for (size_t i = 0; i < cfg->pools[p].n_addresses; i++) {
+            if (a->n_addresses == HD_DOMAIN_MAX_ADDRESSES) {
+                cli_error("%s: more than %d pool addresses; give --address", a->config,
+                          HD_DOMAIN_MAX_ADDRESSES);
+                return CLI_USAGE;
+            }
+            a->addresses[a->n_addresses++] = cfg->pools[p].addresses[i];
+        }
+    return CLI_OK;
 }
 
 /* Parse argv against longopts; the one positional DOMAIN (if want_domain)
@@ -193,6 +233,8 @@ static int parse(int argc, char **argv, const char *shortopts, const struct opti
         default: fputs(help, stderr); return CLI_USAGE;
         }
     }
+    if (rc == CLI_OK && a->config)
+        rc = apply_config(a);
     if (rc != CLI_OK)
         return rc;
     if (want_domain && optind < argc)
