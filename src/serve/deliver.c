@@ -406,7 +406,11 @@ static void txn_done(conn *c)
                      r->enhanced, r->enhanced[0] ? " " : "", r->text);
         else
             snprintf(b->results[i].reply, sizeof b->results[i].reply, "%s", r->text);
-        if (r->code == 421 || (r->code == 0 && r->phase == HD_SMTPC_PHASE_SESSION))
+        /* the destination pushes back: 421, a lost session, or a 4xx to
+         * MAIL or DATA (not to one RCPT: that is about the recipient) */
+        if (r->code == 421 || (r->code == 0 && r->phase == HD_SMTPC_PHASE_SESSION) ||
+            (r->code >= 400 && r->code < 500 &&
+             (r->phase == HD_SMTPC_PHASE_MAIL || r->phase == HD_SMTPC_PHASE_DATA)))
             c->trouble = true;
     }
     snprintf(b->remote, sizeof b->remote, "%s", c->remote);
