@@ -86,6 +86,17 @@ static seg_count *count_find(hd_spool *sp, uint32_t seg, bool create)
     return &sp->counts[sp->n_counts++];
 }
 
+/* Close the cached read descriptor of seg (under lock), so that unlinking
+ * the segment gives its disk space back. */
+static void forget_read_fd(hd_spool *sp, uint32_t seg)
+{
+    for (size_t i = 0; i < READ_FDS; i++)
+        if (sp->rfd[i].fd >= 0 && sp->rfd[i].segment == seg) {
+            close(sp->rfd[i].fd);
+            sp->rfd[i].fd = -1;
+        }
+}
+
 /* Highest segment number in the folder (0 when none). */
 static int highest_segment(hd_spool *sp, uint32_t *out, hd_err *err)
 {
@@ -116,6 +127,8 @@ static int start_segment(hd_spool *sp, hd_err *err)
         uint32_t old = sp->cur;
         seg_count *c = count_find(sp, old, false);
         bool empty = !c || c->holders == 0;
+        if (empty)
+            forget_read_fd(sp, old);
         pthread_mutex_unlock(&sp->lock);
         sp->cur = next;
         if (empty) {
@@ -215,15 +228,17 @@ int hd_spool_append(hd_spool *sp, const uint8_t id[HD_SPOOL_ID_LEN], const hd_sl
 {
     if (n > MAX_PARTS)
         return hd_err_set(err, HD_EINVAL, "spool append: %zu parts, at most %d", n, MAX_PARTS);
+    /* the length is checked before a byte is read, and the sum cannot wrap */
     uint64_t len = 0;
-    uLong crc = crc32(0L, Z_NULL, 0);
     for (size_t i = 0; i < n; i++) {
+        if (parts[i].len > UINT32_MAX - len)
+            return hd_err_set(err, HD_ELIMIT, "spool append: message over %u bytes", UINT32_MAX);
         len += parts[i].len;
+    }
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t i = 0; i < n; i++)
         if (parts[i].len)
             crc = crc32_z(crc, parts[i].p, parts[i].len);
-    }
-    if (len > UINT32_MAX)
-        return hd_err_set(err, HD_ELIMIT, "spool append: message of %llu bytes", (unsigned long long)len);
     int rc;
     if (sp->cur_size > 0 && sp->cur_size + len > sp->segment_max && (rc = start_segment(sp, err)))
         return rc;
@@ -238,8 +253,14 @@ int hd_spool_append(hd_spool *sp, const uint8_t id[HD_SPOOL_ID_LEN], const hd_sl
     for (size_t i = 0; i < n; i++)
         if (parts[i].len)
             iov[niov++] = (struct iovec){(void *)parts[i].p, parts[i].len};
-    if ((rc = write_all(sp->cur_fd, iov, niov, "write", err)))
+    if ((rc = write_all(sp->cur_fd, iov, niov, "write", err))) {
+        /* Drop a torn record so the next one starts at cur_size, where its
+         * location will say; failing that, count the torn bytes. */
+        struct stat st;
+        if (ftruncate(sp->cur_fd, (off_t)sp->cur_size) != 0 && fstat(sp->cur_fd, &st) == 0)
+            sp->cur_size = (uint64_t)st.st_size;
         return rc;
+    }
     *out = (hd_spool_loc){sp->cur, sp->cur_size, (uint32_t)len, (uint32_t)crc};
     sp->cur_size += HD_SPOOL_RECORD_HEADER + len;
     return 0;
@@ -292,7 +313,7 @@ int hd_spool_read(hd_spool *sp, const hd_spool_loc *loc, const uint8_t id[HD_SPO
                   hd_buf *out, hd_err *err)
 {
     hd_buf_reset(out);
-    int rc = hd_buf_reserve(out, loc->length + 1);
+    int rc = hd_buf_reserve(out, (size_t)loc->length + 1); /* in 32 bits, 4 GiB - 1 wraps to 0 */
     if (rc)
         return hd_err_set(err, rc, "spool read: message of %u bytes", loc->length);
     uint8_t hdr[HD_SPOOL_RECORD_HEADER];
@@ -328,15 +349,6 @@ void hd_spool_hold(hd_spool *sp, uint32_t segment)
     pthread_mutex_unlock(&sp->lock);
 }
 
-static void forget_read_fd(hd_spool *sp, uint32_t seg)
-{
-    for (size_t i = 0; i < READ_FDS; i++)
-        if (sp->rfd[i].fd >= 0 && sp->rfd[i].segment == seg) {
-            close(sp->rfd[i].fd);
-            sp->rfd[i].fd = -1;
-        }
-}
-
 void hd_spool_release(hd_spool *sp, uint32_t segment)
 {
     char path[4096];
@@ -370,6 +382,8 @@ int hd_spool_collect(hd_spool *sp, hd_err *err)
         pthread_mutex_lock(&sp->lock);
         seg_count *c = count_find(sp, seg, false);
         bool unused = !c || c->holders == 0;
+        if (unused)
+            forget_read_fd(sp, seg);
         pthread_mutex_unlock(&sp->lock);
         if (unused) {
             seg_path(sp, seg, path, sizeof path);

@@ -1,0 +1,100 @@
+/*
+ * fuzz_submit.c - RFC 6409 §8 message completion (hd_submit_prepare) on
+ * arbitrary messages.
+ *
+ * Invariants on success: from_domain is non-empty, lower case, with no
+ * space or control byte; message_id has no line end; the added fields are
+ * whole CRLF-terminated header lines that parse as a header, a
+ * Message-ID exactly when the message had none (and then message_id is
+ * its value) and a Date exactly when it had none. On failure the code is
+ * one the header allows. Either way the info can be freed.
+ */
+#include <herald/mail.h>
+#include <herald/submit.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_domain(const char *d)
+{
+    if (d[0] == '\0')
+        abort();
+    for (const char *p = d; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c == 0x7f || (c >= 'A' && c <= 'Z'))
+            abort();
+    }
+}
+
+/* Every line of added is "Name: value" ending in CRLF, with no CR or LF
+ * elsewhere. */
+static void check_lines(hd_slice a)
+{
+    if (a.len > 0 && (a.len < 2 || a.p[a.len - 2] != '\r' || a.p[a.len - 1] != '\n'))
+        abort();
+    size_t start = 0;
+    for (size_t i = 0; i < a.len; i++) {
+        if (a.p[i] == '\n' && (i == 0 || a.p[i - 1] != '\r'))
+            abort();
+        if (a.p[i] == '\r' && (i + 1 >= a.len || a.p[i + 1] != '\n'))
+            abort();
+        if (a.p[i] == '\n') {
+            hd_slice line = hd_slice_make(a.p + start, i + 1 - start);
+            if (hd_slice_find(line, hd_slice_cstr(": ")) == (size_t)-1)
+                abort();
+            start = i + 1;
+        }
+    }
+}
+
+static void check_added(hd_slice msg, const hd_submit_info *info)
+{
+    hd_slice a = hd_buf_slice(&info->added);
+    check_lines(a);
+    hd_msg_limits lim = {.header_only = true};
+    hd_msg *orig = NULL, *add = NULL;
+    if (hd_msg_parse(msg, &lim, &orig, NULL) != 0)
+        abort(); /* prepare parsed the same bytes */
+    bool had_mid = hd_msg_find(orig, "Message-ID", 0) != (size_t)-1;
+    bool had_date = hd_msg_find(orig, "Date", 0) != (size_t)-1;
+    hd_msg_free(orig);
+    if (a.len == 0) {
+        if (!had_mid || !had_date)
+            abort();
+        return;
+    }
+    if (hd_msg_parse(a, NULL, &add, NULL) != 0)
+        abort();
+    if (hd_msg_count(add, "Message-ID") != (had_mid ? 0u : 1u) ||
+        hd_msg_count(add, "Date") != (had_date ? 0u : 1u) ||
+        hd_msg_nfields(add) != (size_t)!had_mid + (size_t)!had_date)
+        abort();
+    if (!had_mid) {
+        const hd_hdr_field *f = hd_msg_field(add, hd_msg_find(add, "Message-ID", 0));
+        if (!hd_slice_eq_cstr(hd_slice_trim_wsp(f->value), info->message_id))
+            abort();
+    }
+    hd_msg_free(add);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    hd_submit_opts o = {.hostname = "mx.example.net", .id = "0123456789abcdef", .now = 1800000000};
+    hd_submit_info info;
+    hd_err err;
+    hd_slice msg = hd_slice_make(data, size);
+    int rc = hd_submit_prepare(msg, &o, &info, &err);
+    if (rc == 0) {
+        check_domain(info.from_domain);
+        if (memchr(info.message_id, '\0', sizeof info.message_id) == NULL ||
+            strpbrk(info.message_id, "\r\n") != NULL)
+            abort();
+        check_added(msg, &info);
+    } else if (rc != HD_ESYNTAX && rc != HD_ELIMIT && rc != HD_ENOMEM) {
+        abort();
+    }
+    hd_submit_info_free(&info);
+    return 0;
+}
