@@ -18,7 +18,10 @@ void hd_submit_date(int64_t t, char out[40])
                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     time_t tt = (time_t)t;
     struct tm tm;
-    gmtime_r(&tt, &tm);
+    if (!gmtime_r(&tt, &tm)) {      /* out of range: no real clock gives this */
+        time_t zero = 0;
+        gmtime_r(&zero, &tm);
+    }
     /* RFC 5322 §3.3, written out so the C locale cannot change it */
     snprintf(out, 40, "%s, %d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
              months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
