@@ -137,6 +137,7 @@ out=$(q flush) || fail "queue flush: exit $?"
 echo "queue flush: $out"
 [[ "$out" == *'"retried":1'* ]] || fail "queue flush: want {\"retried\":1}, got $out"
 hl_wait_for 10 hl_event_has "$T/data" delivered r3@rx.test || fail "r3 not delivered after queue flush"
+q show "$C" | grep -E 'r3@rx.test +delivered +attempts 2' > /dev/null || fail "queue show C: r3 not delivered at the 2nd attempt"
 pass "queue flush: deferred recipients are tried now"
 
 # ---- ids that do not exist ----

@@ -42,8 +42,9 @@ its mtime changes; counters start again from zero then. A transaction with
 several recipients gets one DATA answer: reject-data beats tempfail-data
 beats accept.
 
-Every RCPT and DATA answer is also appended to the journal (--journal,
-JSON lines: {"at_ms","stage","rcpt"|"rcpts","code","reply","peer"}) so a
+Every RCPT and DATA answer (and a busy greeting, stage "greeting") is also
+appended to the journal (--journal, JSON lines: {"at_ms","stage",
+"rcpt"|"rcpts","code","reply","peer"}) so a
 test can count attempts. Log lines go to --log. SIGTERM or SIGINT stops
 the server; the PID file is removed on the way out.
 """
