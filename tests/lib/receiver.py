@@ -30,14 +30,21 @@ a domain, or "*"; the most specific key wins (address, then domain, then
     "tempfail-data N"   451 4.3.0 at end of DATA the first N transactions
                         carrying this address, then accept
     "delay-data S"      wait S seconds (a float) before answering end of DATA
+    "busy N"            421 4.7.0 at RCPT the first N times this address is
+                        tried, and the connection is closed (a receiver that
+                        is overloaded or rate-limits the sender), then accept
+
+The special key ":greeting" takes "busy N" (or "accept"): the first N
+connections get a 421 4.7.0 greeting instead of 220 and are closed.
 
 Counters are per recipient address (lower case). The file is re-read when
 its mtime changes; counters start again from zero then. A transaction with
 several recipients gets one DATA answer: reject-data beats tempfail-data
 beats accept.
 
-Every RCPT and DATA answer is also appended to the journal (--journal,
-JSON lines: {"at_ms","stage","rcpt"|"rcpts","code","reply","peer"}) so a
+Every RCPT and DATA answer (and a busy greeting, stage "greeting") is also
+appended to the journal (--journal, JSON lines: {"at_ms","stage",
+"rcpt"|"rcpts","code","reply","peer"}) so a
 test can count attempts. Log lines go to --log. SIGTERM or SIGINT stops
 the server; the PID file is removed on the way out.
 """
@@ -73,7 +80,7 @@ def parse_behaviour(key, value):
     if not words:
         raise ValueError("%s: empty behaviour" % key)
     action = words[0]
-    takes_arg = {"tempfail", "tempfail-data", "delay-data"}
+    takes_arg = {"tempfail", "tempfail-data", "delay-data", "busy"}
     if action in ("accept", "reject", "reject-data") and len(words) == 1:
         return action, 0.0
     if action in takes_arg and len(words) == 2:
@@ -104,10 +111,19 @@ class Behaviours:
             raw = json.load(f)
         if not isinstance(raw, dict):
             raise ValueError("%s: want a JSON object" % self.path)
-        self.table = {k.lower(): parse_behaviour(k, v) for k, v in raw.items()}
+        table = {k.lower(): parse_behaviour(k, v) for k, v in raw.items()}
+        greeting = table.get(":greeting", ("accept", 0.0))
+        if greeting[0] not in ("accept", "busy"):
+            raise ValueError(":greeting: unknown behaviour %r (busy N or accept)" % raw[":greeting"])
+        self.table = table
         self.counts = {}
         self.mtime = st.st_mtime_ns
         logging.info("behaviours from %s: %s", self.path, self.table)
+
+    def greeting_busy(self):
+        """True when this connection is to get a 421 greeting."""
+        action, arg = self.table.get(":greeting", ("accept", 0.0))
+        return action == "busy" and self.bump(":greeting", "greeting") <= arg
 
     def lookup(self, rcpt):
         addr = rcpt.lower()
@@ -163,6 +179,8 @@ class Receiver:
             reply = "550 5.1.1 <%s>: recipient rejected (test behaviour)" % address
         elif action == "tempfail" and self.behaviours.bump(address, "rcpt") <= arg:
             reply = "451 4.3.0 <%s>: try again later (test behaviour)" % address
+        elif action == "busy" and self.behaviours.bump(address, "rcpt") <= arg:
+            reply = "421 4.7.0 %s busy, closing connection (test behaviour)" % server.hostname
         else:
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(rcpt_options)
@@ -237,6 +255,33 @@ class Receiver:
         os.rename(tmp, os.path.join(self.spool, name))
 
 
+class TestSMTP(SMTP):
+    """aiosmtpd's SMTP with the busy behaviours: a 421 reply (at RCPT, or
+    instead of the greeting) closes the connection, as RFC 5321 §3.8 has
+    a server that must shut down do."""
+
+    def __init__(self, handler, *args, **kwargs):
+        super().__init__(handler, *args, **kwargs)
+        self._greeted = False
+
+    async def push(self, status):
+        text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
+        if not self._greeted:
+            self._greeted = True
+            try:
+                self.event_handler.behaviours.reload()
+            except (OSError, ValueError) as e:
+                logging.error("behaviour file: %s (keeping the old table)", e)
+            if text.startswith("220") and self.event_handler.behaviours.greeting_busy():
+                text = "421 4.7.0 %s busy, try again later (test behaviour)" % self.hostname
+                self.event_handler.note("greeting", self.session, text)
+        await super().push(text)
+        if text.startswith("421"):
+            # as smtp_QUIT does: end the command loop, close the connection
+            self._handler_coroutine.cancel()
+            self.transport.close()
+
+
 def tls_context(cert, key):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
@@ -251,7 +296,7 @@ async def serve(args):
     loop = asyncio.get_running_loop()
 
     def factory():
-        return SMTP(handler, hostname=args.hostname, tls_context=ctx,
+        return TestSMTP(handler, hostname=args.hostname, tls_context=ctx,
                     data_size_limit=args.max_size, enable_SMTPUTF8=True,
                     decode_data=False, ident="herald-test-receiver",
                     timeout=args.timeout, loop=loop)

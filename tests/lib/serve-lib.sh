@@ -365,3 +365,61 @@ hl_wait_for() {
   done
   hl_die "timed out after ${limit}s waiting for: $*"
 }
+
+# ---- herald itself (these need HERALD, the path of the herald program) ----
+
+# hl_herald_start CONF SMTP_PORT [NAME] [LOG]: start `herald serve --config
+# CONF` (registered as NAME, default "herald"; output to LOG, default
+# HL_TMP/NAME.log) and wait until it listens on 127.0.0.1:SMTP_PORT.
+hl_herald_start() {
+  local conf=$1 port=$2 name=${3:-herald}
+  local log=${4:-$HL_TMP/$name.log}
+  hl_spawn "$name" "$log" "$HERALD" serve --config "$conf"
+  hl_wait_port 127.0.0.1 "$port" 15 tcp "$(hl_pid "$name")" || { tail -n 20 "$log" >&2; return 1; }
+}
+
+# hl_events DATA_DIR: `herald events --json`, one JSON object a line.
+hl_events() { "$HERALD" events --json --data-dir "$1"; }
+
+# hl_event_count DATA_DIR TYPE RECIPIENT: how many events of TYPE the
+# recipient has (0 when none).
+hl_event_count() {
+  hl_events "$1" | "$HL_PY" -c '
+import json, sys
+t, r = sys.argv[1], sys.argv[2].lower()
+n = 0
+for line in sys.stdin:
+    e = json.loads(line)
+    n += e.get("type") == t and e.get("recipient", "").lower() == r
+print(n)' "$2" "$3"
+}
+
+# hl_event_has DATA_DIR TYPE RECIPIENT: true when such an event exists
+# (for hl_wait_for).
+hl_event_has() { [ "$(hl_event_count "$@")" -gt 0 ]; }
+
+# hl_smtp_send PORT FROM TO[,TO...] [SUBJECT] [IP]: submit one small message
+# to herald on IP:PORT (default 127.0.0.1) with Python's smtplib; prints the
+# queue id from "250 ... queued as ID"; fails unless every recipient was taken.
+hl_smtp_send() {
+  "$HL_PY" - "$@" <<'PY'
+import smtplib, sys
+port, frm, to = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
+subject = sys.argv[4] if len(sys.argv) > 4 else "test"
+ip = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
+msg = ("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n\r\nA test message: %s\r\n"
+       % (frm, to[0], subject, subject)).encode()
+s = smtplib.SMTP(ip, port, timeout=20)
+s.ehlo("client.test")
+s.mail(frm)
+for r in to:
+    code, text = s.rcpt(r)
+    if code != 250:
+        sys.exit("serve-lib: RCPT %s: %d %s" % (r, code, text.decode()))
+code, text = s.data(msg)
+if code != 250 or b"queued as " not in text:
+    sys.exit("serve-lib: DATA: %d %s" % (code, text.decode()))
+print(text.decode().rsplit("queued as ", 1)[1].split()[0])
+s.quit()
+PY
+}
