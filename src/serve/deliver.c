@@ -33,7 +33,8 @@ typedef struct host {
     bool resolved;
 } host;
 
-typedef struct conn {
+typedef struct conn conn;
+struct conn {
     serve *sv;
     q_dest *dest;
     uint16_t port;
@@ -52,7 +53,8 @@ typedef struct conn {
     char helo[256];
     char last_error[512];
     char remote[HD_STORE_NAME_MAX];
-} conn;
+    struct conn *next, *prev;   /* every open connection, for deliver_stop() */
+};
 
 static void try_next(conn *c);
 static void conn_end(conn *c);
@@ -354,6 +356,35 @@ static void try_next(conn *c)
 
 /* ---- the session ---- */
 
+static void conn_unlink(conn *c)
+{
+    conn **head = (conn **)&c->sv->deliver_conns;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        *head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+}
+
+/* At shutdown: close every connection; its recipients stay queued on disk
+ * (their attempt was never recorded) and go again after the next start. */
+void deliver_stop(serve *sv)
+{
+    while (sv->deliver_conns) {
+        conn *c = sv->deliver_conns;
+        conn_unlink(c);
+        close_socket(c);
+        for (size_t i = 0; c->batch && i < c->batch->n; i++) {  /* busy: in no queue list */
+            free(c->batch->rcpts[i]->address);
+            free(c->batch->rcpts[i]->last_reply);
+            free(c->batch->rcpts[i]);
+        }
+        queue_batch_free(c->batch);
+        free(c);
+    }
+}
+
 static void conn_end(conn *c)
 {
     LOG_DEBUG("%s: connection to %s ends after %u transaction%s%s", c->dest->domain,
@@ -365,6 +396,7 @@ static void conn_end(conn *c)
         c->batch = NULL;
     }
     queue_conn_done(c->sv, c->dest, c->trouble);
+    conn_unlink(c);
     free(c);
 }
 
@@ -372,12 +404,16 @@ static void session_over(conn *c)
 {
     /* failed before it could carry mail: next address or host */
     if (!c->ready_seen) {
+        /* last_error reads "X.Y.Z what happened": the reply that defers the
+         * recipients is "451 " + it */
         const hd_smtpc_result *r = c->smtpc ? hd_smtpc_session_result(c->smtpc) : NULL;
-        if (r)
-            snprintf(c->last_error, sizeof c->last_error, "%s %d %s%s%s", c->remote, r->code,
-                     r->enhanced, r->enhanced[0] ? " " : "", r->text);
+        if (r && r->code)
+            snprintf(c->last_error, sizeof c->last_error, "%s %s said: %d%s%s %s",
+                     r->enhanced[0] == '4' ? r->enhanced : "4.4.0", c->remote, r->code,
+                     r->enhanced[0] ? " " : "", r->enhanced, r->text);
         else if (!c->last_error[0])
-            snprintf(c->last_error, sizeof c->last_error, "%s: connection closed", c->remote);
+            snprintf(c->last_error, sizeof c->last_error, "4.4.2 %s: %s", c->remote,
+                     r && r->text[0] ? r->text : "connection closed");
         close_socket(c);
         try_next(c);
         return;
@@ -553,6 +589,10 @@ void deliver_start(serve *sv, q_dest *dest)
     c->sv = sv;
     c->dest = dest;
     c->port = sv->cfg->delivery.remote_port;
+    c->next = sv->deliver_conns;
+    if (c->next)
+        ((conn *)sv->deliver_conns)->prev = c;
+    sv->deliver_conns = c;
     pick_source(c);
     const hd_config_route *route = hd_config_route_find(sv->cfg, dest->domain);
     if (route) {

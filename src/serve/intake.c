@@ -37,6 +37,9 @@ typedef struct session {
     bool dead;                  /* connection gone while busy */
     bool closing;
     struct event *linger;       /* closing: waits for the output to drain */
+    struct event *deadline;     /* a line must be complete before it fires */
+    unsigned accepted, refusals; /* messages queued; 4xx/5xx replies sent */
+    char last_refusal[160];     /* the last 4xx/5xx reply line, for the log */
     unsigned linger_checks;
     char user[HD_STORE_NAME_MAX];   /* authenticated user */
     char user_domains[1024];
@@ -59,6 +62,7 @@ struct serve_intake {
 
 static void drive(session *s);
 static void session_free(session *s);
+static void deadline_restart(session *s);
 
 size_t intake_sessions(serve *sv)
 {
@@ -67,10 +71,34 @@ size_t intake_sessions(serve *sv)
 
 /* ---- output and closing ---- */
 
+/* Count the refusals among the replies going out, keeping the last one:
+ * the session's summary line in the log names them, so every refused
+ * command leaves a trace with the client's address. */
+static void note_replies(session *s, hd_slice out)
+{
+    size_t i = 0;
+    while (i + 3 < out.len) {
+        const uint8_t *eol = memchr(out.p + i, '\n', out.len - i);
+        size_t end = eol ? (size_t)(eol - out.p) : out.len;
+        if ((out.p[i] == '4' || out.p[i] == '5') && out.p[i + 3] == ' ') {
+            size_t n = end - i;
+            if (n > 0 && out.p[i + n - 1] == '\r')
+                n--;
+            if (n >= sizeof s->last_refusal)
+                n = sizeof s->last_refusal - 1;
+            memcpy(s->last_refusal, out.p + i, n);
+            s->last_refusal[n] = '\0';
+            s->refusals++;
+        }
+        i = end + 1;
+    }
+}
+
 static void flush_output(session *s)
 {
     hd_slice out = hd_smtpd_output(s->smtpd);
     if (out.len) {
+        note_replies(s, out);
         bufferevent_write(s->bev, out.p, out.len);
         hd_smtpd_output_done(s->smtpd, out.len);
     }
@@ -127,6 +155,13 @@ static void session_free(session *s)
         return;
     }
     struct serve_intake *in = s->sv->intake;
+    if (s->refusals)
+        LOG_INFO("%s: session ended: %u message%s queued, %u refused command%s, the last: %s",
+                 s->ip, s->accepted, s->accepted == 1 ? "" : "s", s->refusals,
+                 s->refusals == 1 ? "" : "s", s->last_refusal);
+    else
+        LOG_DEBUG("%s: session ended: %u message%s queued", s->ip, s->accepted,
+                  s->accepted == 1 ? "" : "s");
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -137,6 +172,8 @@ static void session_free(session *s)
     atomic_fetch_sub(&s->sv->metrics.sessions_now, 1);
     if (s->linger)
         event_free(s->linger);
+    if (s->deadline)
+        event_free(s->deadline);
     if (s->bev)
         bufferevent_free(s->bev);
     hd_smtpd_free(s->smtpd);
@@ -153,6 +190,7 @@ static bool session_back(session *s)
         return false;
     }
     bufferevent_enable(s->bev, EV_READ);
+    deadline_restart(s);
     return true;
 }
 
@@ -425,6 +463,7 @@ static void message_committed(void *arg)
         atomic_fetch_add(&sv->metrics.recipients_accepted, j->cm.n_rcpts);
         j->cm.m.segment = j->cm.loc.segment;
         queue_add(sv, &j->cm.m, j->cm.rcpts, j->cm.rcpt_ids, j->cm.n_rcpts);
+        s->accepted++;
         snprintf(j->text, sizeof j->text, "Ok: queued as %s", j->cm.m.uuid);
         LOG_INFO("%s: accepted %s from %s, %zu recipient%s, message-id %s", j->cm.m.uuid,
                  j->cm.m.mail_from, j->cm.m.submitter, j->cm.n_rcpts, j->cm.n_rcpts == 1 ? "" : "s",
@@ -477,7 +516,8 @@ static void start_tls(session *s)
     s->tls = true;
     bufferevent_setcb(tls, on_read, NULL, on_event, s);
     struct timeval tv = {s->sv->cfg->smtp.idle_timeout, 0};
-    bufferevent_set_timeouts(tls, &tv, &tv);
+    bufferevent_set_timeouts(tls, NULL, &tv);
+    deadline_restart(s);    /* the handshake must finish in time too */
     bufferevent_enable(tls, EV_READ | EV_WRITE);
     hd_smtpd_tls_started(s->smtpd);
 }
@@ -523,6 +563,30 @@ static void drive(session *s)
     }
 }
 
+/* Postfix's per-record deadline, for the same reason: a read timeout
+ * that every byte restarts lets a client hold a session for ever by
+ * trickling (slow loris). Here the clock restarts only when a line end
+ * arrives, so each command line (or DATA line) must come whole within
+ * idle_timeout (RFC 5321 §4.5.3.2.7 asks for at least 5 minutes). */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    session *s = arg;
+    if (s->busy || s->closing)
+        return;
+    LOG_INFO("%s: timeout: no complete line in %u s; session closed", s->ip,
+             s->sv->cfg->smtp.idle_timeout);
+    hd_smtpd_shutdown(s->smtpd, "timeout, closing the connection");
+    flush_output(s);
+    begin_close(s);
+}
+
+static void deadline_restart(session *s)
+{
+    struct timeval tv = {s->sv->cfg->smtp.idle_timeout, 0};
+    if (s->deadline)
+        evtimer_add(s->deadline, &tv);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     session *s = arg;
@@ -534,6 +598,8 @@ static void on_read(struct bufferevent *bev, void *arg)
             break;
         if (v.iov_len > FEED_MAX)   /* smtpd takes at most max_pipeline at a time */
             v.iov_len = FEED_MAX;
+        if (memchr(v.iov_base, '\n', v.iov_len))
+            deadline_restart(s);
         if (hd_smtpd_feed(s->smtpd, v.iov_base, v.iov_len, &err) != 0) {
             LOG_WARN("%s: %s; connection closed", s->ip, hd_err_str(&err));
             hd_smtpd_shutdown(s->smtpd, "too much pipelined input");
@@ -611,8 +677,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     atomic_fetch_add(&sv->metrics.sessions_now, 1);
     bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
     struct timeval tv = {sv->cfg->smtp.idle_timeout, 0};
-    bufferevent_set_timeouts(s->bev, &tv, &tv);
+    bufferevent_set_timeouts(s->bev, NULL, &tv);    /* reads: the per-line deadline */
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    s->deadline = evtimer_new(sv->base, on_deadline, s);
+    deadline_restart(s);
     if (in->n_sessions > sv->cfg->smtp.max_sessions || sv->stopping) {
         atomic_fetch_add(&sv->metrics.sessions_refused, 1);
         hd_smtpd_shutdown(s->smtpd, "too many connections, try again later");

@@ -273,7 +273,7 @@ static q_msg *msg_new(serve *sv, const hd_store_message *sm)
 }
 
 static q_rcpt *rcpt_new(serve *sv, q_msg *m, int64_t id, const char *address, int attempts,
-                        int64_t next_attempt)
+                        int64_t next_attempt, const char *last_reply)
 {
     q_rcpt *r = calloc(1, sizeof *r);
     if (!r || !(r->address = strdup(address))) {
@@ -285,6 +285,7 @@ static q_rcpt *rcpt_new(serve *sv, q_msg *m, int64_t id, const char *address, in
     r->attempts = attempts;
     r->next_attempt = next_attempt;
     r->heap_idx = SIZE_MAX;
+    r->last_reply = last_reply && *last_reply ? strdup(last_reply) : NULL;
     r->dest = dest_for(sv, m, address);
     m->open++;
     sv->queue->n_open++;
@@ -337,6 +338,7 @@ static void rcpt_final(serve *sv, q_rcpt *r, hd_rcpt_state state, const char *re
     m->open--;
     q->n_open--;
     free(r->address);
+    free(r->last_reply);
     free(r);
     if (m->open == 0)
         msg_release(sv, m);
@@ -356,18 +358,34 @@ static int64_t retry_delay(serve *sv, int attempts)
     return v < 1 ? 1 : v;
 }
 
+/* The message's lifetime is over (RFC 5321 §4.5.4.1: give up and report).
+ * The reason names the attempts and the last reply, whichever path
+ * notices it. */
+static void rcpt_expire(serve *sv, q_rcpt *r, const char *remote, const char *tls,
+                        int64_t duration_ms)
+{
+    char why[HD_STORE_TEXT_MAX];
+    snprintf(why, sizeof why, "expired after %d attempt%s; last: %s", r->attempts,
+             r->attempts == 1 ? "" : "s", r->last_reply ? r->last_reply : "(none)");
+    atomic_fetch_add(&sv->metrics.expired, 1);
+    LOG_INFO("%s: %s expired: %s", r->msg->uuid, r->address, why);
+    rcpt_final(sv, r, HD_RCPT_EXPIRED, why, "expired", remote, tls, duration_ms);
+}
+
+static void remember_reply(q_rcpt *r, const char *reply)
+{
+    free(r->last_reply);
+    r->last_reply = reply && *reply ? strdup(reply) : NULL;
+}
+
 static void rcpt_defer(serve *sv, q_rcpt *r, const char *reply, const char *remote,
                        const char *tls, int64_t duration_ms)
 {
     int64_t now = serve_now();
     int64_t next = now + retry_delay(sv, r->attempts);
+    remember_reply(r, reply);
     if (next > r->msg->expires_at) {
-        char why[HD_STORE_TEXT_MAX];
-        snprintf(why, sizeof why, "expired after %d attempts; last: %s", r->attempts,
-                 reply ? reply : "");
-        atomic_fetch_add(&sv->metrics.expired, 1);
-        LOG_INFO("%s: %s expired: %s", r->msg->uuid, r->address, why);
-        rcpt_final(sv, r, HD_RCPT_EXPIRED, why, "expired", remote, tls, duration_ms);
+        rcpt_expire(sv, r, remote, tls, duration_ms);
         return;
     }
     r->next_attempt = next;
@@ -397,10 +415,24 @@ void queue_kick(serve *sv)
     evtimer_add(q->timer, &now);
 }
 
+/* The per-minute limit is reached: no connection until the minute is
+ * over (a connection would only find nothing to send and quit). */
+static bool minute_full(serve *sv, q_dest *d, int64_t now)
+{
+    uint32_t per_minute = sv->cfg->delivery.max_messages_per_minute;
+    if (d->sandbox || !per_minute)
+        return false;
+    if (now - d->minute_start >= 60) {
+        d->minute_start = now;
+        d->minute_count = 0;
+    }
+    return d->minute_count >= per_minute;
+}
+
 static bool dest_may_open(serve *sv, q_dest *d, int64_t now)
 {
     struct serve_queue *q = sv->queue;
-    if (d->n_ready == 0 || d->paused_until > now)
+    if (d->n_ready == 0 || d->paused_until > now || minute_full(sv, d, now))
         return false;
     if (d->sandbox)
         return d->conns < d->max_conns;
@@ -513,13 +545,8 @@ static void msg_corrupt(serve *sv, q_msg *m, const char *why)
 q_batch *queue_next_batch(serve *sv, q_dest *d)
 {
     int64_t now = serve_now();
-    uint32_t per_minute = sv->cfg->delivery.max_messages_per_minute;
-    if (!d->sandbox && per_minute) {
-        if (now - d->minute_start >= 60)
-            d->minute_start = now, d->minute_count = 0;
-        if (d->minute_count >= per_minute)
-            return NULL;
-    }
+    if (minute_full(sv, d, now))
+        return NULL;
     while (d->ready_head) {
         q_msg *m = d->ready_head->msg;
         q_batch *b = calloc(1, sizeof *b);
@@ -538,8 +565,7 @@ q_batch *queue_next_batch(serve *sv, q_dest *d)
             if (r->msg != m)
                 continue;
             if (now >= m->expires_at) {
-                atomic_fetch_add(&sv->metrics.expired, 1);
-                rcpt_final(sv, r, HD_RCPT_EXPIRED, "expired before delivery", "expired", NULL, NULL, -1);
+                rcpt_expire(sv, r, NULL, NULL, -1);
                 continue;
             }
             if (suppressed(sv->queue, r->address)) {
@@ -648,7 +674,7 @@ void queue_add(serve *sv, const hd_store_message *sm, char **rcpts, const int64_
 {
     q_msg *m = msg_new(sv, sm);
     for (size_t i = 0; i < n; i++)
-        rcpt_new(sv, m, ids[i], rcpts[i], 0, sm->received_at);
+        rcpt_new(sv, m, ids[i], rcpts[i], 0, sm->received_at, NULL);
     queue_kick(sv);
 }
 
@@ -668,7 +694,7 @@ static int load_one(const hd_store_message *sm, const hd_store_recipient *rs, si
         lc->msgs++;
     }
     for (size_t i = 0; i < n; i++)
-        rcpt_new(sv, m, rs[i].id, rs[i].address, rs[i].attempts, rs[i].next_attempt);
+        rcpt_new(sv, m, rs[i].id, rs[i].address, rs[i].attempts, rs[i].next_attempt, rs[i].last_reply);
     lc->rcpts += n;
     return 0;
 }
@@ -712,6 +738,8 @@ int queue_retry(serve *sv, const char *uuid)
 {
     struct serve_queue *q = sv->queue;
     int n = 0;
+    if (*uuid && !msg_find(q, uuid))
+        return HD_ENOTFOUND;
     for (size_t i = 0; i < q->heap_n;) {
         q_rcpt *r = q->heap[i];
         if (!*uuid || strcmp(r->msg->uuid, uuid) == 0) {
@@ -789,6 +817,7 @@ void queue_free(serve *sv)
             for (q_rcpt *r = d->ready_head, *rn; r; r = rn) {
                 rn = r->next;
                 free(r->address);
+                free(r->last_reply);
                 free(r);
             }
             free(d->domain);
@@ -798,6 +827,7 @@ void queue_free(serve *sv)
     }
     for (size_t i = 0; i < q->heap_n; i++) {
         free(q->heap[i]->address);
+        free(q->heap[i]->last_reply);
         free(q->heap[i]);
     }
     for (size_t b = 0; b < SUP_BUCKETS; b++)

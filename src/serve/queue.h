@@ -31,6 +31,7 @@ typedef struct q_rcpt {
     int64_t id;
     q_msg *msg;
     char *address;
+    char *last_reply;            /* of the last attempt, or NULL */
     q_dest *dest;
     int attempts;
     int64_t next_attempt;

@@ -182,6 +182,7 @@ static void serve_stop(serve *sv)
     work_stop(sv);       /* finishes the jobs in hand (they may use sessions) */
     commit_stop(sv);     /* writes what was handed to it */
     intake_stop(sv);     /* then the sessions can go */
+    deliver_stop(sv);
     queue_free(sv);
     if (sv->domains)
         domains_put(sv->domains);

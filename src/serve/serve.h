@@ -211,6 +211,7 @@ struct serve {
     struct serve_intake *intake;    /* intake.c */
     struct serve_status *status;    /* status.c */
     serve_domains *domains;         /* current snapshot, main thread's reference */
+    struct conn *deliver_conns;     /* deliver.c: open outbound connections */
     unsigned domains_generation;
 };
 
@@ -228,6 +229,7 @@ void status_stop(serve *sv);
  * destinations; deliver.c speaks SMTP on it. */
 typedef struct q_dest q_dest;
 void deliver_start(serve *sv, q_dest *dest);
+void deliver_stop(serve *sv);
 
 /* Sandbox delivery of one message's recipients (sandbox.c). */
 typedef struct q_batch q_batch;

@@ -112,7 +112,10 @@ static void on_control(struct evhttp_request *req, void *arg)
         reply_json(req, 200, "OK", "{\"retried\":%d}\n", n);
     } else if (strncmp(path, "/queue/retry/", 13) == 0 && id_ok(path + 13)) {
         int n = queue_retry(sv, path + 13);
-        reply_json(req, 200, "OK", "{\"retried\":%d}\n", n);
+        if (n == HD_ENOTFOUND)
+            reply_json(req, 404, "Not Found", "{\"error\":\"no such message in the queue\"}\n");
+        else
+            reply_json(req, 200, "OK", "{\"retried\":%d}\n", n);
     } else if (strncmp(path, "/queue/delete/", 14) == 0 && id_ok(path + 14)) {
         int n = queue_delete(sv, path + 14);
         if (n == HD_ENOTFOUND)
