@@ -121,7 +121,7 @@ typedef struct hd_config {
         uint16_t remote_port;        /* 25 */
         hd_config_tls_policy tls;    /* opportunistic */
         uint32_t max_connections;    /* in total: 500 */
-        uint32_t max_connections_per_destination; /* 10 */
+        uint32_t max_connections_per_destination; /* 20 */
         uint32_t max_messages_per_connection;     /* 100 */
         uint32_t max_messages_per_minute;         /* per destination, 0 = no limit */
         uint32_t connect_timeout;    /* seconds: 30 */

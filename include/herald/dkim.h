@@ -69,6 +69,12 @@ void hd_dkim_signer_free(hd_dkim_signer *signer);
  * message without a From field cannot be signed (HD_EINVAL). */
 int hd_dkim_sign(hd_dkim_signer *signer, hd_slice msg, hd_buf *out, hd_err *err);
 
+/* Several signatures over the same message (dual RSA + Ed25519 signing,
+ * RFC 8463 §6): the message is parsed once and the body hashed once per
+ * body canonicalization. The fields are appended in the signers' order. */
+int hd_dkim_sign_all(hd_dkim_signer *const *signers, size_t n, hd_slice msg, hd_buf *out,
+                     hd_err *err);
+
 /* Verification ------------------------------------------------------------ */
 
 /* RFC 8601 §2.7.1 result values. */

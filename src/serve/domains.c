@@ -227,12 +227,7 @@ int worker_sign(worker *w, const serve_domains *d, const serve_domain *dom, hd_s
         return err->code ? err->code : HD_EIO;
     /* RSA first, then Ed25519: receivers without Ed25519 support see the
      * RSA signature; both cover the same message (RFC 8463 §6) */
-    for (size_t k = 0; k < wd->n; k++) {
-        int rc = hd_dkim_sign(wd->signers[k], msg, out, err);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return hd_dkim_sign_all(wd->signers, wd->n, msg, out, err);
 }
 
 hd_dns *worker_zone(worker *w, const serve_domains *d, const serve_domain *dom, hd_err *err)

@@ -55,7 +55,7 @@ static void check_defaults(const hd_config *c)
     assert_int_equal(c->delivery.remote_port, 25);
     assert_int_equal(c->delivery.tls, HD_TLS_POLICY_OPPORTUNISTIC);
     assert_int_equal(c->delivery.max_connections, 500);
-    assert_int_equal(c->delivery.max_connections_per_destination, 10);
+    assert_int_equal(c->delivery.max_connections_per_destination, 20);
     assert_int_equal(c->delivery.max_messages_per_connection, 100);
     assert_int_equal(c->delivery.max_messages_per_minute, 0);
     assert_int_equal(c->delivery.connect_timeout, 30);

@@ -340,25 +340,16 @@ static int append_b(hd_buf *f, hd_slice b64)
     return rc == 0 ? hd_buf_append_cstr(f, "\r\n") : rc;
 }
 
-int hd_dkim_sign(hd_dkim_signer *s, hd_slice msg, hd_buf *out, hd_err *err)
+/* One signature over a parsed message; bh is its body hash. */
+static int sign_parsed(hd_dkim_signer *s, const hd_msg *m, const uint8_t bh[32], hd_buf *out,
+                       hd_err *err)
 {
-    if (msg.len > HD_LIMIT_MESSAGE_BYTES)
-        return hd_err_set(err, HD_ELIMIT, "message of %zu bytes is over the %u-byte limit",
-                          msg.len, HD_LIMIT_MESSAGE_BYTES);
-    hd_buf crlf_copy, field, sig, b64;
-    hd_buf_init(&crlf_copy, HD_LIMIT_MESSAGE_BYTES * 2);
+    hd_buf field, sig, b64;
     hd_buf_init(&field, HD_LIMIT_HEADER_FIELD_BYTES);
     hd_buf_init(&sig, 2048);
     hd_buf_init(&b64, 4096);
-    uint8_t bh[32], hh[32];
-    hd_msg *m = NULL;
-    int rc = dkim_parse_message(msg, &crlf_copy, &m, err);
-    if (rc != 0)
-        goto out;
-    if (hd_msg_find(m, "From", 0) == (size_t)-1) {
-        rc = hd_err_set(err, HD_EINVAL, "the message has no From field; it cannot be signed (RFC 6376 §5.4)");
-        goto out;
-    }
+    uint8_t hh[32];
+    int rc = 0;
     if (s->headers != NULL && count_name(s->headers, "DKIM-Signature") >
                                   hd_msg_count(m, "DKIM-Signature")) {
         /* RFC 6376 §3.7: the new signature cannot cover itself */
@@ -366,8 +357,7 @@ int hd_dkim_sign(hd_dkim_signer *s, hd_slice msg, hd_buf *out, hd_err *err)
                                         "message has such fields; a signature cannot sign itself");
         goto out;
     }
-    if ((rc = body_hash(s, hd_msg_body(m), bh)) != 0 ||
-        (rc = build_field(s, m, bh, &field)) != 0 ||
+    if ((rc = build_field(s, m, bh, &field)) != 0 ||
         (rc = header_hash(s, m, hd_buf_slice(&field), hh)) != 0) {
         if (rc == HD_ELIMIT)
             hd_err_set(err, rc, "the message has more than %d fields to sign (h= limit); sign "
@@ -383,10 +373,45 @@ int hd_dkim_sign(hd_dkim_signer *s, hd_slice msg, hd_buf *out, hd_err *err)
         (rc = hd_buf_append_slice(out, hd_buf_slice(&field))) != 0)
         hd_err_set(err, rc, NULL);
 out:
-    hd_msg_free(m);
-    hd_buf_free(&crlf_copy);
     hd_buf_free(&field);
     hd_buf_free(&sig);
     hd_buf_free(&b64);
+    return rc;
+}
+
+int hd_dkim_sign(hd_dkim_signer *s, hd_slice msg, hd_buf *out, hd_err *err)
+{
+    return hd_dkim_sign_all(&s, 1, msg, out, err);
+}
+
+int hd_dkim_sign_all(hd_dkim_signer *const *signers, size_t n, hd_slice msg, hd_buf *out,
+                     hd_err *err)
+{
+    if (msg.len > HD_LIMIT_MESSAGE_BYTES)
+        return hd_err_set(err, HD_ELIMIT, "message of %zu bytes is over the %u-byte limit",
+                          msg.len, HD_LIMIT_MESSAGE_BYTES);
+    hd_buf crlf_copy;
+    hd_buf_init(&crlf_copy, HD_LIMIT_MESSAGE_BYTES * 2);
+    hd_msg *m = NULL;
+    int rc = dkim_parse_message(msg, &crlf_copy, &m, err);
+    if (rc == 0 && hd_msg_find(m, "From", 0) == (size_t)-1)
+        rc = hd_err_set(err, HD_EINVAL, "the message has no From field; it cannot be signed (RFC 6376 §5.4)");
+    /* the body hash depends only on the body canonicalization: signatures
+     * that share one share the hash (dual RSA + Ed25519 signing hashes the
+     * body once) */
+    uint8_t bh[2][32];
+    bool have[2] = {false, false};
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        hd_dkim_signer *s = signers[i];
+        int k = s->opts.body_canon == HD_DKIM_RELAXED;
+        if (!have[k] && (rc = body_hash(s, hd_msg_body(m), bh[k])) != 0) {
+            hd_err_set(err, rc, "building the signature failed: %s", hd_strerror(rc));
+            break;
+        }
+        have[k] = true;
+        rc = sign_parsed(s, m, bh[k], out, err);
+    }
+    hd_msg_free(m);
+    hd_buf_free(&crlf_copy);
     return rc;
 }
