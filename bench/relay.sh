@@ -6,7 +6,7 @@
 #
 # usage: bench/relay.sh [REPS]          (default 3; each figure is the median)
 #        bench/relay.sh --idle [N]      herald's memory with N idle SMTP sessions (1000)
-# env:   HERALD (build/herald)  N_SMALL (2000 msgs of 2 KB)  N_BIG (400 of 100 KB)
+# env:   HERALD (build/herald)  N_SMALL (2000 msgs of 2 KB)  N_BIG (1200 of 100 KB)
 #        SESSIONS (20)  LOOP_X (5: the loopback limit sends LOOP_X times as many)
 #        RUN_TIMEOUT (120 s per run)  PARTS ("limits postfix opendkim herald")
 #        QUIET_WAIT (0: before each run wait up to this many seconds for the
@@ -33,7 +33,7 @@ herald=${HERALD:-$root/build/herald}
 case "$herald" in /*) ;; *) herald=$PWD/$herald ;; esac
 IDLE=0
 if [ "${1:-}" = --idle ]; then IDLE=1; IDLE_N=${2:-1000}; REPS=1; else REPS=${1:-3}; fi
-N_SMALL=${N_SMALL:-2000}; N_BIG=${N_BIG:-400}; SESSIONS=${SESSIONS:-20}
+N_SMALL=${N_SMALL:-2000}; N_BIG=${N_BIG:-1200}; SESSIONS=${SESSIONS:-20}
 LOOP_X=${LOOP_X:-5}; RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 PARTS=${PARTS:-limits postfix opendkim herald}
 QUIET_WAIT=${QUIET_WAIT:-0}
