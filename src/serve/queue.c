@@ -287,6 +287,10 @@ static q_rcpt *rcpt_new(serve *sv, q_msg *m, int64_t id, const char *address, in
     r->heap_idx = SIZE_MAX;
     r->last_reply = last_reply && *last_reply ? strdup(last_reply) : NULL;
     r->dest = dest_for(sv, m, address);
+    r->mnext = m->rcpts;
+    if (m->rcpts)
+        m->rcpts->mprev = r;
+    m->rcpts = r;
     m->open++;
     sv->queue->n_open++;
     if (next_attempt <= serve_now())
@@ -335,6 +339,12 @@ static void rcpt_final(serve *sv, q_rcpt *r, hd_rcpt_state state, const char *re
     heap_remove(q, r);
     post_rcpt(sv, r, state, reply, event, remote, tls, duration_ms);
     q_msg *m = r->msg;
+    if (r->mprev)
+        r->mprev->mnext = r->mnext;
+    else
+        m->rcpts = r->mnext;
+    if (r->mnext)
+        r->mnext->mprev = r->mprev;
     m->open--;
     q->n_open--;
     free(r->address);
@@ -499,6 +509,27 @@ static void id_bytes(const char *uuid, uint8_t out[HD_SPOOL_ID_LEN])
     memcpy(out, uuid, strnlen(uuid, HD_SPOOL_ID_LEN));
 }
 
+/* End every recipient of m not in a transaction right now; those in
+ * one finish their attempt. Returns how many ended (m may be gone then). */
+static int msg_end_waiting(serve *sv, q_msg *m, hd_rcpt_state state, const char *why,
+                           const char *event)
+{
+    int n = 0;
+    q_rcpt *r = m->rcpts;
+    while (r) {
+        q_rcpt *next = r->mnext;
+        if (!r->busy) {
+            bool last = m->open == 1;
+            rcpt_final(sv, r, state, why, event, NULL, NULL, -1);
+            n++;
+            if (last)
+                break;
+        }
+        r = next;
+    }
+    return n;
+}
+
 /* A damaged spool record: keep the bytes for an operator, end the
  * message's recipients as 'corrupt'. */
 static void msg_corrupt(serve *sv, q_msg *m, const char *why)
@@ -510,36 +541,7 @@ static void msg_corrupt(serve *sv, q_msg *m, const char *why)
         LOG_ERR("%s: cannot move the damaged record aside: %s", m->uuid, hd_err_str(&err));
     LOG_ERR("%s: %s; moved aside to spool/corrupt/%s", m->uuid, why, name);
     atomic_fetch_add(&sv->metrics.corrupt, 1);
-    /* every recipient of m, wherever it waits */
-    struct serve_queue *q = sv->queue;
-    for (size_t b = 0; b < DEST_BUCKETS + 1; b++) {
-        q_dest *d = b < DEST_BUCKETS ? q->dests[b] : q->sandbox;
-        for (; d; d = b < DEST_BUCKETS ? d->hnext : NULL) {
-            q_rcpt *r = d->ready_head;
-            while (r) {
-                q_rcpt *next = r->next;
-                if (r->msg == m && !r->busy) {
-                    q_msg *keep = m;
-                    bool last = keep->open == 1;
-                    rcpt_final(sv, r, HD_RCPT_CORRUPT, why, "corrupt", NULL, NULL, -1);
-                    if (last)
-                        return;
-                }
-                r = next;
-            }
-        }
-    }
-    for (size_t i = 0; i < q->heap_n;) {
-        q_rcpt *r = q->heap[i];
-        if (r->msg == m) {
-            bool last = m->open == 1;
-            rcpt_final(sv, r, HD_RCPT_CORRUPT, why, "corrupt", NULL, NULL, -1);
-            if (last)
-                return;
-        } else {
-            i++;
-        }
-    }
+    msg_end_waiting(sv, m, HD_RCPT_CORRUPT, why, "corrupt");
 }
 
 q_batch *queue_next_batch(serve *sv, q_dest *d)
@@ -764,39 +766,10 @@ int queue_retry(serve *sv, const char *uuid)
  * 'deleted'; those in flight finish their attempt. */
 int queue_delete(serve *sv, const char *uuid)
 {
-    struct serve_queue *q = sv->queue;
-    q_msg *m = msg_find(q, uuid);
+    q_msg *m = msg_find(sv->queue, uuid);
     if (!m)
         return HD_ENOTFOUND;
-    int n = 0;
-    for (size_t i = 0; i < q->heap_n;) {
-        q_rcpt *r = q->heap[i];
-        if (r->msg == m) {
-            bool last = m->open == 1;
-            rcpt_final(sv, r, HD_RCPT_DELETED, "deleted by the operator", "deleted", NULL, NULL, -1);
-            n++;
-            if (last)
-                return n;
-        } else {
-            i++;
-        }
-    }
-    for (size_t b = 0; b < DEST_BUCKETS + 1; b++) {
-        q_dest *d = b < DEST_BUCKETS ? q->dests[b] : q->sandbox;
-        for (; d; d = b < DEST_BUCKETS ? d->hnext : NULL) {
-            for (q_rcpt *r = d->ready_head, *next; r; r = next) {
-                next = r->next;
-                if (r->msg == m) {
-                    bool last = m->open == 1;
-                    rcpt_final(sv, r, HD_RCPT_DELETED, "deleted by the operator", "deleted", NULL, NULL, -1);
-                    n++;
-                    if (last)
-                        return n;
-                }
-            }
-        }
-    }
-    return n;
+    return msg_end_waiting(sv, m, HD_RCPT_DELETED, "deleted by the operator", "deleted");
 }
 
 void queue_free(serve *sv)

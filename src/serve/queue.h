@@ -24,6 +24,7 @@ typedef struct q_msg {
     int64_t received_at, expires_at;
     size_t open;                 /* recipients not final */
     size_t busy;                 /* recipients in a batch right now */
+    struct q_rcpt *rcpts;        /* its recipients not yet final */
     struct q_msg *hnext;
 } q_msg;
 
@@ -39,7 +40,7 @@ typedef struct q_rcpt {
     bool ready;                  /* in dest's ready list */
     size_t heap_idx;             /* in the retry heap, or SIZE_MAX */
     struct q_rcpt *next, *prev;  /* ready list */
-    struct q_rcpt *mnext;        /* the message's recipients */
+    struct q_rcpt *mnext, *mprev; /* the message's recipients */
 } q_rcpt;
 
 /* What happened to one recipient of a batch. */
