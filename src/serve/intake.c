@@ -41,6 +41,7 @@ typedef struct session {
     unsigned accepted, refusals; /* messages queued; 4xx/5xx replies sent */
     char last_refusal[160];     /* the last 4xx/5xx reply line, for the log */
     unsigned linger_checks;
+    bool half_closed;           /* FIN sent; waiting for the client's */
     char user[HD_STORE_NAME_MAX];   /* authenticated user */
     char user_domains[1024];
     struct session *next, *prev;
@@ -116,14 +117,46 @@ static size_t unsent(struct bufferevent *bev)
 #define LINGER_MS 20            /* how often a closing session checks its output */
 #define LINGER_MAX 250          /* checks before giving up on a client that reads nothing */
 
+static void linger_done(session *s)
+{
+    event_free(s->linger);
+    s->linger = NULL;
+    session_free(s);
+}
+
+/* After our half-close: what the client still sends is read and dropped,
+ * so that closing does not answer it with a TCP reset (which could
+ * destroy the final reply before the client reads it). */
+static void drop_input(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void closed_by_client(struct bufferevent *bev, short what, void *arg)
+{
+    session *s = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        linger_done(s);
+}
+
 static void linger(evutil_socket_t fd, short what, void *arg)
 {
     session *s = arg;
-    if (unsent(s->bev) == 0 || ++s->linger_checks > LINGER_MAX) {
-        event_free(s->linger);
-        s->linger = NULL;
-        session_free(s);
+    if (++s->linger_checks > LINGER_MAX) {
+        linger_done(s);
         return;
+    }
+    if (!s->half_closed && unsent(s->bev) == 0) {
+        /* the last reply is out: send FIN, then wait for the client's */
+        s->half_closed = true;
+        evutil_socket_t sock = bufferevent_getfd(s->bev);
+        if (sock < 0 || shutdown(sock, SHUT_WR) != 0) {
+            linger_done(s);
+            return;
+        }
+        bufferevent_setcb(s->bev, drop_input, NULL, closed_by_client, s);
+        bufferevent_enable(s->bev, EV_READ);
     }
     struct timeval tv = {0, LINGER_MS * 1000};
     evtimer_add(s->linger, &tv);
@@ -137,7 +170,7 @@ static void begin_close(session *s)
     s->closing = true;
     bufferevent_disable(s->bev, EV_READ);
     bufferevent_setcb(s->bev, NULL, NULL, NULL, s);
-    if (unsent(s->bev) == 0 || !(s->linger = evtimer_new(s->sv->base, linger, s))) {
+    if (!(s->linger = evtimer_new(s->sv->base, linger, s))) {
         session_free(s);
         return;
     }
