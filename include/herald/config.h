@@ -114,6 +114,8 @@ typedef struct hd_config {
         uint32_t commit_batch;       /* messages per group commit at most: 256 */
         uint32_t signing_threads;    /* 0 = one per CPU */
         bool durable;                /* every commit reaches the disk (hd_store_open): yes */
+        uint32_t max_queued;         /* recipients waiting at most; then 452 4.3.1: 1000000 */
+        uint64_t min_free_space;     /* bytes free on data_dir's disk, else 452 4.3.1: 104857600 */
     } queue;
 
     struct {                         /* [delivery] */

@@ -85,6 +85,9 @@ static const key_spec queue_keys[] = {
     {"commit_batch", K_COUNT, CFG(queue.commit_batch), NO_OFF, 1, 1000000, false},
     {"signing_threads", K_COUNT, CFG(queue.signing_threads), NO_OFF, 0, 1024, false},
     {"durable", K_BOOL, CFG(queue.durable), NO_OFF, 0, 0, false},
+    /* the queue's working copy is in memory: this bounds it */
+    {"max_queued", K_COUNT, CFG(queue.max_queued), NO_OFF, 1, UINT32_MAX, false},
+    {"min_free_space", K_SIZE, CFG(queue.min_free_space), NO_OFF, 0, UINT64_MAX, false},
 };
 
 static const key_spec delivery_keys[] = {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -59,6 +60,8 @@ struct serve_intake {
     session *sessions;
     size_t n_sessions;
     auth_fail fails[AUTH_TRACK];
+    int64_t disk_checked;       /* when free space was last looked at */
+    bool disk_low;
 };
 
 static void drive(session *s);
@@ -555,6 +558,30 @@ static void start_tls(session *s)
     hd_smtpd_tls_started(s->smtpd);
 }
 
+/* ---- room for more mail ---- */
+
+/* NULL when there is room for another recipient, else the reason: the
+ * in-memory queue is at max_queued, or the data directory's disk has less
+ * than min_free_space free (checked at most once a second). */
+static const char *storage_full(serve *sv)
+{
+    struct serve_intake *in = sv->intake;
+    if (queue_size(sv) >= sv->cfg->queue.max_queued)
+        return "the queue is full, try again later";
+    uint64_t min_free = sv->cfg->queue.min_free_space;
+    int64_t now = serve_now();
+    if (min_free && now != in->disk_checked) {
+        struct statvfs vfs;
+        in->disk_checked = now;
+        in->disk_low = statvfs(sv->data_dir, &vfs) == 0 &&
+                       (uint64_t)vfs.f_bavail * vfs.f_frsize < min_free;
+        if (in->disk_low)
+            LOG_WARN("%s: less than %llu bytes free: new mail is refused with 452 4.3.1",
+                     sv->data_dir, (unsigned long long)min_free);
+    }
+    return min_free && in->disk_low ? "not enough disk space, try again later" : NULL;
+}
+
 /* ---- driving the session ---- */
 
 static void drive(session *s)
@@ -580,7 +607,10 @@ static void drive(session *s)
             break;
         }
         case HD_SMTPD_EV_RCPT: {
-            hd_smtpd_reply r = {250, "2.1.5", "Ok"};
+            /* RFC 3463 4.3.1: mail system full, try later (the client keeps the mail) */
+            const char *full = storage_full(s->sv);
+            hd_smtpd_reply r = full ? (hd_smtpd_reply){452, "4.3.1", full}
+                                    : (hd_smtpd_reply){250, "2.1.5", "Ok"};
             hd_smtpd_answer_rcpt(s->smtpd, &r);
             break;
         }

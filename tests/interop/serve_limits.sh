@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# serve_limits.sh - bounded resources: when the in-memory queue holds
+# [queue] max_queued recipients (counted when their message is queued), or the data directory's disk has less than
+# min_free_space free, new recipients get 452 4.3.1 (the client keeps the
+# mail and tries later) while the server keeps running; what was accepted
+# stays queued.
+set -euo pipefail
+: "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
+. "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
+hl_tmpdir
+T=$HL_TMP
+fail() { echo "FAIL: $*" >&2; tail -n 20 "$T"/herald*.log >&2 || true; exit 1; }
+dead=$(hl_free_port)      # nothing listens there: mail stays queued
+
+run_case() {   # NAME QUEUE-SECTION-LINES
+  local name=$1 queue=$2 smtp status
+  smtp=$(hl_free_port); status=$(hl_free_port)
+  printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[queue]\n%s\nretry_min = 1h\nretry_max = 1h\n[delivery]\nmode = real\n[route *]\nnext_hop = 127.0.0.1:%s\n' \
+    "$T/data-$name" "$smtp" "$status" "$queue" "$dead" > "$T/$name.conf"
+  "$HERALD" domain add example.com --data-dir "$T/data-$name" --hostname mail.herald.test > /dev/null
+  hl_herald_start "$T/$name.conf" "$smtp" "herald-$name"
+  /usr/bin/python3 - "$smtp" "$name" <<'P'
+import smtplib, sys
+port, name = int(sys.argv[1]), sys.argv[2]
+s = smtplib.SMTP("127.0.0.1", port, timeout=10); s.ehlo("c.test")
+s.mail("alice@example.com")
+codes = [s.rcpt(f"r{i}@far.test") for i in range(3)]
+print(name, [(c, t.decode()) for c, t in codes])
+if name == "queue":
+    # the queue is empty while this transaction runs (recipients count once
+    # their message is queued): all three are taken, then the queue is full
+    assert all(c == 250 for c, t in codes), codes
+    code, text = s.data(b"From: <alice@example.com>\r\nSubject: t\r\n\r\nx\r\n")
+    assert code == 250, (code, text)
+    s.mail("alice@example.com")
+    code, text = s.rcpt("late@far.test")
+    assert code == 452 and b"4.3.1" in text, (code, text)
+else:
+    assert all(c == 452 and b"4.3.1" in t for c, t in codes), codes
+s.quit()
+P
+}
+run_case queue "max_queued = 2" || fail "max_queued"
+"$HERALD" queue list --data-dir "$T/data-queue" | grep -c '@far.test' | grep -x 3 > /dev/null || fail "the accepted message is not queued"
+echo "ok: max_queued reached: 452 4.3.1, the accepted message stays queued"
+run_case disk "min_free_space = 1000000G" || fail "min_free_space"
+grep -q 'new mail is refused with 452 4.3.1' "$T/herald-disk.log" || fail "no log line for the disk check"
+echo "ok: less free space than min_free_space: 452 4.3.1 and a log line"
+echo "serve_limits: passed"
