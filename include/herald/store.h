@@ -203,6 +203,12 @@ typedef struct hd_store_capture {
 } hd_store_capture;
 
 int hd_store_capture_add(hd_store *st, const hd_store_capture *c, hd_err *err);
+
+/* Retention: remove at most limit rows of each kind older than before
+ * (Unix seconds): events, captures, and messages whose recipients are all
+ * final and whose bytes have left the spool (their recipient rows go with
+ * them). *removed gets the total. */
+int hd_store_prune(hd_store *st, int64_t before, size_t limit, size_t *removed, hd_err *err);
 /* Captures with id > after_id (and of message uuid, when not NULL), oldest
  * first, at most limit (0 = all); c's strings and data are borrowed for
  * the call. */

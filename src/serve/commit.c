@@ -18,6 +18,8 @@
 
 #include "serve.h"
 
+#define PRUNE_BATCH 10000       /* rows of each kind per hourly pass: keeps the batch short */
+
 struct serve_commit {
     pthread_t thread;
     pthread_mutex_t lock;
@@ -140,6 +142,13 @@ static int apply_op(hd_store *st, commit_op *op, hd_err *err)
     case COMMIT_CAPTURE:
         rc = hd_store_capture_add(st, &op->capture, err);
         break;
+    case COMMIT_PRUNE: {
+        size_t n = 0;
+        rc = hd_store_prune(st, op->prune_before, PRUNE_BATCH, &n, err);
+        if (!rc && n)
+            LOG_INFO("retention: %zu old row%s removed", n, n == 1 ? "" : "s");
+        break;
+    }
     case COMMIT_EVENT:
     case COMMIT_MARK:
         break;

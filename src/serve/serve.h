@@ -132,6 +132,7 @@ typedef enum commit_kind {
     COMMIT_RELEASE,     /* message released; spool segment released after commit */
     COMMIT_CAPTURE,     /* sandbox capture row */
     COMMIT_MARK,        /* run done(arg) on the main thread once everything before is durable */
+    COMMIT_PRUNE,       /* retention: remove rows older than prune_before */
 } commit_kind;
 
 typedef struct commit_op {
@@ -142,6 +143,7 @@ typedef struct commit_op {
     char address[HD_STORE_ADDR_MAX];     /* suppress */
     char reason[HD_STORE_TEXT_MAX];
     int64_t message_id;                  /* release */
+    int64_t prune_before;                /* prune */
     uint32_t segment;
     hd_store_capture capture;            /* strings owned in cap_buf */
     char *cap_strings[5];

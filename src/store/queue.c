@@ -404,3 +404,29 @@ int hd_store_capture_each(hd_store *st, int64_t after_id, const char *message, s
     sqlite3_finalize(s);
     return rc;
 }
+
+int hd_store_prune(hd_store *st, int64_t before, size_t limit, size_t *removed, hd_err *err)
+{
+    static const char *const sql[] = {
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at_ms < ?1 * 1000"
+        " ORDER BY id LIMIT ?2)",
+        "DELETE FROM captures WHERE id IN (SELECT id FROM captures WHERE at < ?1"
+        " ORDER BY id LIMIT ?2)",
+        "DELETE FROM messages WHERE id IN (SELECT m.id FROM messages m WHERE m.segment IS NULL"
+        " AND m.received_at < ?1 AND NOT EXISTS (SELECT 1 FROM recipients r"
+        " WHERE r.message = m.id AND r.state = 'queued') ORDER BY m.id LIMIT ?2)",
+    };
+    *removed = 0;
+    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+        sqlite3_stmt *s;
+        int rc = hd_store_prepare(st, sql[i], &s, err);
+        if (rc)
+            return rc;
+        sqlite3_bind_int64(s, 1, before);
+        sqlite3_bind_int64(s, 2, (int64_t)limit);
+        if ((rc = step_done(st, s, "prune old rows", err)))
+            return rc;
+        *removed += (size_t)sqlite3_changes(st->db);
+    }
+    return 0;
+}
