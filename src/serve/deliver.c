@@ -88,10 +88,38 @@ static void settle_all(conn *c, q_outcome oc, const char *reply)
 
 /* ---- finding the hosts ---- */
 
-static int host_cmp(const void *a, const void *b)
+typedef struct mx_choice {
+    const char *name;
+    uint16_t pref;
+    unsigned tiebreak;
+} mx_choice;
+
+static int mx_cmp(const void *a, const void *b)
 {
-    const host *x = a, *y = b;
-    return (int)x->pref - (int)y->pref;
+    const mx_choice *x = a, *y = b;
+    if (x->pref != y->pref)
+        return (int)x->pref - (int)y->pref;
+    return x->tiebreak < y->tiebreak ? -1 : x->tiebreak > y->tiebreak;
+}
+
+/* RFC 5321 §5.1: hosts in preference order, those of equal preference in
+ * random order (spreading the load); sorted before the list is cut to
+ * MAX_HOSTS, so the most preferred are never the ones dropped. */
+static void pick_mx_hosts(conn *c, const hd_dns_answer *ans)
+{
+    mx_choice *v = calloc(ans->nrr ? ans->nrr : 1, sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; v && i < ans->nrr; i++)
+        if (ans->rr[i].name && ans->rr[i].name[0])
+            v[n++] = (mx_choice){ans->rr[i].name, ans->rr[i].preference, (unsigned)rand()};
+    if (v)
+        qsort(v, n, sizeof *v, mx_cmp);
+    for (size_t i = 0; i < n && c->n_hosts < MAX_HOSTS; i++) {
+        host *h = &c->hosts[c->n_hosts++];
+        snprintf(h->name, sizeof h->name, "%s", v[i].name);
+        h->pref = v[i].pref;
+    }
+    free(v);
 }
 
 static void add_addr(host *h, int family, const uint8_t *addr, uint16_t port)
@@ -187,14 +215,7 @@ static void on_mx(void *arg, hd_dns_answer *ans)
             conn_end(c);
             return;
         }
-        for (size_t i = 0; i < ans->nrr && c->n_hosts < MAX_HOSTS; i++) {
-            if (!ans->rr[i].name || !ans->rr[i].name[0])
-                continue;
-            host *h = &c->hosts[c->n_hosts++];
-            snprintf(h->name, sizeof h->name, "%s", ans->rr[i].name);
-            h->pref = ans->rr[i].preference;
-        }
-        qsort(c->hosts, c->n_hosts, sizeof *c->hosts, host_cmp);
+        pick_mx_hosts(c, ans);
         break;
     case HD_DNS_NODATA:
         /* RFC 5321 §5.1: no MX, the domain itself is the host */
@@ -430,6 +451,20 @@ static void flush_output(conn *c)
     }
 }
 
+/* Only a refusal of the mailbox itself puts the address on the
+ * suppression list: a 5xx to RCPT saying the address is bad (X.1.x) or
+ * disabled (X.2.1), or a plain 550/551/553 to RCPT without an enhanced
+ * code. A 5xx to MAIL (our IP listed) or to DATA (content, policy) says
+ * nothing about the recipient (RFC 3463 §3.2, §3.3). */
+static bool bad_mailbox(const hd_smtpc_result *r)
+{
+    if (r->phase != HD_SMTPC_PHASE_RCPT || r->code < 500 || r->code >= 600)
+        return false;
+    if (r->enhanced[0])
+        return strncmp(r->enhanced + 1, ".1.", 3) == 0 || strcmp(r->enhanced + 1, ".2.1") == 0;
+    return r->code == 550 || r->code == 551 || r->code == 553;
+}
+
 static void txn_done(conn *c)
 {
     q_batch *b = c->batch;
@@ -437,6 +472,11 @@ static void txn_done(conn *c)
     for (size_t i = 0; i < b->n; i++) {
         const hd_smtpc_result *r = hd_smtpc_rcpt_result(c->smtpc, i);
         b->results[i].outcome = outcome_of(r->code);
+        /* RFC 5321 §4.5.3.1.10: 552 to RCPT ("too many recipients") is
+         * to be taken as temporary */
+        if (r->code == 552 && r->phase == HD_SMTPC_PHASE_RCPT)
+            b->results[i].outcome = Q_DEFERRED;
+        b->results[i].suppress = b->results[i].outcome == Q_BOUNCED && bad_mailbox(r);
         if (r->code)
             snprintf(b->results[i].reply, sizeof b->results[i].reply, "%d %s%s%s", r->code,
                      r->enhanced, r->enhanced[0] ? " " : "", r->text);
@@ -473,10 +513,23 @@ static void start_txn(conn *c)
     };
     hd_err err = {0};
     c->sent++;
-    if (hd_smtpc_begin(c->smtpc, &t, &err) != 0) {
-        LOG_ERR("delivery to %s: %s", c->remote, hd_err_str(&err));
-        hd_smtpc_quit(c->smtpc);
+    int rc = hd_smtpc_begin(c->smtpc, &t, &err);
+    if (rc == 0)
+        return;
+    /* the transaction cannot be sent at all: a message over the size
+     * limit or an address the session refuses is permanent; anything
+     * else is tried again */
+    LOG_ERR("%s: cannot send to %s: %s", b->msg->uuid, c->remote, hd_err_str(&err));
+    q_outcome oc = rc == HD_ELIMIT || rc == HD_EINVAL ? Q_BOUNCED : Q_DEFERRED;
+    const char *code = rc == HD_ELIMIT ? "554 5.3.4" : rc == HD_EINVAL ? "553 5.1.3" : "451 4.3.0";
+    for (size_t i = 0; i < b->n; i++) {
+        b->results[i].outcome = oc;
+        snprintf(b->results[i].reply, sizeof b->results[i].reply, "%s %s", code, hd_err_str(&err));
     }
+    snprintf(b->remote, sizeof b->remote, "%s", c->remote);
+    c->batch = NULL;
+    queue_batch_done(c->sv, b);
+    hd_smtpc_quit(c->smtpc);
 }
 
 static void start_tls(conn *c)

@@ -276,6 +276,16 @@ static auth_fail *auth_slot(struct serve_intake *in, const char *ip, bool create
     return f;
 }
 
+/* A client-chosen string made safe for one log line: control bytes and
+ * non-ASCII become '?' (in place; the name is only logged after this). */
+static const char *printable(char *s)
+{
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '?';
+    return s;
+}
+
 typedef struct auth_job {
     session *s;
     char user[HD_STORE_NAME_MAX];
@@ -314,12 +324,12 @@ static void auth_done(void *arg)
             snprintf(s->user, sizeof s->user, "%s", j->user);
             snprintf(s->user_domains, sizeof s->user_domains, "%s", j->domains);
             atomic_fetch_add(&s->sv->metrics.auth_ok, 1);
-            LOG_INFO("%s: authenticated as %s", s->ip, j->user);
+            LOG_INFO("%s: authenticated as %s", s->ip, printable(j->user));
         } else {
             auth_fail *f = auth_slot(s->sv->intake, s->ip, true);
             f->count++;
             atomic_fetch_add(&s->sv->metrics.auth_failed, 1);
-            LOG_WARN("%s: authentication failed for user \"%s\"", s->ip, j->user);
+            LOG_WARN("%s: authentication failed for user \"%s\"", s->ip, printable(j->user));
         }
         hd_smtpd_answer_auth(s->smtpd, j->ok);
         session_resume(s);
@@ -354,6 +364,7 @@ static void start_auth(session *s)
 
 typedef struct msg_job {
     session *s;
+    serve_domains *ds;           /* the sending domains, referenced for the job */
     hd_slice data;               /* borrowed from the session until answered */
     commit_msg cm;
     hd_buf head;                 /* DKIM-Signature and Received fields */
@@ -416,9 +427,10 @@ static void message_work(worker *w, void *arg)
     if (hd_submit_prepare(j->data, &so, &info, &err) != 0) {
         reply_set(j, 550, "5.6.0", "message refused: ", hd_err_str(&err));
         hd_submit_info_free(&info);
+        serve_post(sv, message_committed, j);   /* every way out answers the session */
         return;
     }
-    serve_domains *ds = domains_get(sv);
+    serve_domains *ds = j->ds;
     const serve_domain *dom = domains_find(ds, info.from_domain);
     if (!dom) {
         reply_set(j, 550, "5.7.1", "not a sending domain of this server: ", info.from_domain);
@@ -467,7 +479,6 @@ static void message_work(worker *w, void *arg)
             j->code = 250;
         }
     }
-    domains_put(ds);
     hd_submit_info_free(&info);
     if (j->code == 250)
         commit_message(sv, &j->cm);
@@ -477,6 +488,7 @@ static void message_work(worker *w, void *arg)
 
 static void msg_job_free(msg_job *j)
 {
+    domains_put(j->ds);
     for (size_t i = 0; j->cm.rcpts && i < j->cm.n_rcpts; i++)
         free(j->cm.rcpts[i]);
     free(j->cm.rcpts);
@@ -525,6 +537,7 @@ static void start_message(session *s)
     }
     j->s = s;
     j->data = hd_smtpd_message(s->smtpd)->data;
+    j->ds = domains_get(s->sv);     /* taken here, on the thread that swaps snapshots */
     session_hold(s);
     serve_work(s->sv, message_work, NULL, j);
 }

@@ -590,15 +590,27 @@ q_batch *queue_next_batch(serve *sv, q_dest *d)
         uint8_t id[HD_SPOOL_ID_LEN];
         id_bytes(m->uuid, id);
         hd_err err = {0};
-        if (hd_spool_read(sv->spool, &m->loc, id, &b->data, &err) != 0) {
+        int rc = hd_spool_read(sv->spool, &m->loc, id, &b->data, &err);
+        if (rc != 0) {
+            m->busy -= b->n;
+            if (rc == HD_ESYNTAX) {     /* the bytes are damaged: nothing to retry */
+                for (size_t i = 0; i < b->n; i++) {
+                    b->rcpts[i]->busy = false;
+                    ready_push(sv, b->rcpts[i]);
+                }
+                queue_batch_free(b);
+                msg_corrupt(sv, m, hd_err_str(&err));
+                continue;
+            }
+            /* could not read them now (EIO, EMFILE, no memory): try later */
+            LOG_ERR("%s: spool read failed, retried later: %s", m->uuid, hd_err_str(&err));
             for (size_t i = 0; i < b->n; i++) {
                 b->rcpts[i]->busy = false;
-                ready_push(sv, b->rcpts[i]);
+                b->rcpts[i]->attempts--;        /* no attempt was made */
+                rcpt_defer(sv, b->rcpts[i], "451 4.3.0 local error reading the queue", NULL, NULL, -1);
             }
-            m->busy -= b->n;
             queue_batch_free(b);
-            msg_corrupt(sv, m, hd_err_str(&err));
-            continue;
+            return NULL;
         }
         b->started_ms = serve_now_ms();
         d->minute_count++;
@@ -627,11 +639,13 @@ void queue_batch_done(serve *sv, q_batch *b)
         case Q_BOUNCED: {
             atomic_fetch_add(&sv->metrics.bounced, 1);
             LOG_INFO("%s: bounced %s via %s: %s", m->uuid, r->address, b->remote, res->reply);
-            commit_op *op = commit_op_new(COMMIT_SUPPRESS);
-            snprintf(op->address, sizeof op->address, "%s", r->address);
-            snprintf(op->reason, sizeof op->reason, "%s", res->reply);
-            commit_op_post(sv, op);
-            suppress_add(sv->queue, r->address);
+            if (res->suppress) {
+                commit_op *op = commit_op_new(COMMIT_SUPPRESS);
+                snprintf(op->address, sizeof op->address, "%s", r->address);
+                snprintf(op->reason, sizeof op->reason, "%s", res->reply);
+                commit_op_post(sv, op);
+                suppress_add(sv->queue, r->address);
+            }
             rcpt_final(sv, r, HD_RCPT_BOUNCED, res->reply, "bounced", b->remote, b->tls, dur);
             break;
         }
@@ -740,17 +754,24 @@ int queue_retry(serve *sv, const char *uuid)
 {
     struct serve_queue *q = sv->queue;
     int n = 0;
-    if (*uuid && !msg_find(q, uuid))
+    q_msg *m = *uuid ? msg_find(q, uuid) : NULL;
+    if (*uuid && !m)
         return HD_ENOTFOUND;
-    for (size_t i = 0; i < q->heap_n;) {
-        q_rcpt *r = q->heap[i];
-        if (!*uuid || strcmp(r->msg->uuid, uuid) == 0) {
+    if (m) {    /* the message's own list: removing from the heap reorders it */
+        for (q_rcpt *r = m->rcpts; r; r = r->mnext)
+            if (r->heap_idx != SIZE_MAX) {
+                heap_remove(q, r);
+                r->next_attempt = serve_now();
+                ready_push(sv, r);
+                n++;
+            }
+    } else {
+        while (q->heap_n > 0) {
+            q_rcpt *r = q->heap[q->heap_n - 1];
             heap_remove(q, r);
             r->next_attempt = serve_now();
             ready_push(sv, r);
             n++;
-        } else {
-            i++;
         }
     }
     if (!*uuid) {       /* flush: forget back-off too */

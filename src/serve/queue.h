@@ -44,14 +44,17 @@ typedef struct q_rcpt {
 } q_rcpt;
 
 /* What happened to one recipient of a batch. */
+/* Q_DEFERRED is the zero value: a result nobody set means "try again",
+ * never "delivered". */
 typedef enum q_outcome {
-    Q_DELIVERED,
     Q_DEFERRED,
+    Q_DELIVERED,
     Q_BOUNCED,
 } q_outcome;
 
 typedef struct q_result {
     q_outcome outcome;
+    bool suppress;               /* bounced because the mailbox is bad: suppress the address */
     char reply[HD_STORE_TEXT_MAX];
 } q_result;
 

@@ -89,21 +89,28 @@ static void sandbox_done(void *arg)
     serve *sv = j->sv;
     q_batch *b = j->b;
     q_dest *d = b->dest;
+    /* one capture for the batch (the recipients of one message), so a
+     * message to many recipients is stored once, not once per recipient */
+    hd_buf rcpts;
+    hd_buf_init(&rcpts, (size_t)b->n * HD_STORE_ADDR_MAX);
+    for (size_t i = 0; i < b->n; i++)
+        hd_buf_printf(&rcpts, "%s%s", i ? " " : "", b->rcpts[i]->address);
+    commit_op *op = commit_op_new(COMMIT_CAPTURE);
+    op->cap_strings[0] = strdup(b->msg->uuid);
+    op->cap_strings[1] = strdup(hd_buf_cstr(&rcpts));
+    op->cap_strings[2] = strdup(b->msg->mail_from);
+    op->cap_strings[3] = strdup(j->verdict ? j->verdict : "");
+    op->cap_strings[4] = strdup(j->detail ? j->detail : "{}");
+    hd_buf_free(&rcpts);
+    op->cap_data = malloc(b->data.len ? b->data.len : 1);
+    if (op->cap_data)
+        memcpy(op->cap_data, b->data.p, b->data.len);
+    op->capture = (hd_store_capture){
+        .message = op->cap_strings[0], .recipient = op->cap_strings[1], .at = serve_now(),
+        .mail_from = op->cap_strings[2], .verdict = op->cap_strings[3],
+        .detail = op->cap_strings[4], .data = hd_slice_make(op->cap_data, op->cap_data ? b->data.len : 0)};
+    commit_op_post(sv, op);
     for (size_t i = 0; i < b->n; i++) {
-        commit_op *op = commit_op_new(COMMIT_CAPTURE);
-        op->cap_strings[0] = strdup(b->msg->uuid);
-        op->cap_strings[1] = strdup(b->rcpts[i]->address);
-        op->cap_strings[2] = strdup(b->msg->mail_from);
-        op->cap_strings[3] = strdup(j->verdict ? j->verdict : "");
-        op->cap_strings[4] = strdup(j->detail ? j->detail : "{}");
-        op->cap_data = malloc(b->data.len ? b->data.len : 1);
-        if (op->cap_data)
-            memcpy(op->cap_data, b->data.p, b->data.len);
-        op->capture = (hd_store_capture){
-            .message = op->cap_strings[0], .recipient = op->cap_strings[1], .at = serve_now(),
-            .mail_from = op->cap_strings[2], .verdict = op->cap_strings[3],
-            .detail = op->cap_strings[4], .data = hd_slice_make(op->cap_data, op->cap_data ? b->data.len : 0)};
-        commit_op_post(sv, op);
         b->results[i].outcome = Q_DELIVERED;
         snprintf(b->results[i].reply, sizeof b->results[i].reply, "250 2.0.0 captured (sandbox): %s",
                  j->summary);

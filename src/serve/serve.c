@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,6 +106,34 @@ static int verp_key(serve *sv, hd_err *err)
     return 0;
 }
 
+/* One server per data directory: a second one would collect the first
+ * one's current spool segment as unused and deliver its queue twice. The
+ * lock is data_dir/lock, held (flock) for the life of the process, as
+ * Postfix's master.lock. */
+static int lock_data_dir(serve *sv, hd_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lock", sv->data_dir);
+    sv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (sv->lock_fd < 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    if (flock(sv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(sv->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(sv->lock_fd);
+        sv->lock_fd = -1;
+        return hd_err_set(err, HD_EINVAL, "%s: another herald serve (pid %s) is using this data directory",
+                          sv->data_dir, pid[0] ? pid : "?");
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(sv->lock_fd, 0) != 0 || pwrite(sv->lock_fd, pid, (size_t)len, 0) != len)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
 static int tls_start(serve *sv, hd_err *err)
 {
     char *cert = NULL, *key = NULL;
@@ -183,7 +212,8 @@ static void serve_stop(serve *sv)
     status_stop(sv);
     intake_close_listeners(sv);
     work_stop(sv);       /* finishes the jobs in hand (they may use sessions) */
-    commit_stop(sv);     /* writes what was handed to it */
+    commit_stop(sv);     /* writes what was handed to it (and posts back) */
+    work_free(sv);       /* only now can the post queue go */
     intake_stop(sv);     /* then the sessions can go */
     deliver_stop(sv);
     queue_free(sv);
@@ -205,6 +235,8 @@ static void serve_stop(serve *sv)
             event_free(evs[i]);
     if (sv->base)
         event_base_free(sv->base);
+    if (sv->lock_fd >= 0)
+        close(sv->lock_fd);   /* releases the data directory */
     free(sv->data_dir);
 }
 
@@ -222,7 +254,9 @@ int serve_run(hd_config *cfg, hd_err *err)
     if (!sv->data_dir)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     snprintf(path, sizeof path, "%s/herald.db", sv->data_dir);
-    if ((rc = make_dir(sv->data_dir, err)) || (rc = hd_store_open(path, cfg->queue.durable, &sv->store, err)) ||
+    sv->lock_fd = -1;
+    if ((rc = make_dir(sv->data_dir, err)) || (rc = lock_data_dir(sv, err)) ||
+        (rc = hd_store_open(path, cfg->queue.durable, &sv->store, err)) ||
         (rc = verp_key(sv, err)))
         goto out;
     snprintf(path, sizeof path, "%s/spool", sv->data_dir);

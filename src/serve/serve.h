@@ -63,7 +63,8 @@ typedef struct worker worker;   /* per-thread state: store connection, signers *
 /* Run fn(w, arg) on a worker, then done(arg) on the main thread. */
 void serve_work(serve *sv, void (*fn)(worker *w, void *arg), serve_fn done, void *arg);
 int work_start(serve *sv, unsigned n, hd_err *err);
-void work_stop(serve *sv);
+void work_stop(serve *sv);    /* joins the workers */
+void work_free(serve *sv);    /* then, after commit_stop: the post queue */
 hd_store *worker_store(worker *w);
 void **worker_domains_slot(worker *w);   /* domains.c keeps its per-worker state here */
 
@@ -197,6 +198,7 @@ typedef struct serve_metrics {
 struct serve {
     hd_config *cfg;
     char *data_dir;
+    int lock_fd;                    /* data_dir/lock, flock()ed while running */
     struct event_base *base;
     hd_store *store;                /* main thread's connection */
     hd_spool *spool;

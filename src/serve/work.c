@@ -188,6 +188,15 @@ void work_stop(serve *sv)
         worker_domains_free(&wk->workers[i]);
         hd_store_close(wk->workers[i].store);
     }
+    wk->n = 0;
+}
+
+/* After work_stop and commit_stop: no thread can serve_post any more. */
+void work_free(serve *sv)
+{
+    struct serve_work *wk = sv->work;
+    if (!wk)
+        return;
     /* posts left behind belong to sessions that are gone with the loop */
     post *p = wk->post_head;
     while (p) {

@@ -163,6 +163,10 @@ static bool parse_quoted(cur *c, const char **why)
             return true;
         }
         if (ch == '\\') {
+            if (c->i + 1 < c->n && (c->p[c->i + 1] == '<' || c->p[c->i + 1] == '>')) {
+                *why = "angle bracket in quoted local part";
+                return false;
+            }
             if (c->i + 1 >= c->n || c->p[c->i + 1] < 32 || c->p[c->i + 1] > 126) {
                 *why = "bad quoted pair in local part";
                 return false;
@@ -172,6 +176,12 @@ static bool parse_quoted(cur *c, const char **why)
         }
         if (ch < 32 || ch == 127) {
             *why = "control character in quoted local part";
+            return false;
+        }
+        /* legal in qtextSMTP, but a path with them cannot be relayed
+         * safely (the next hop's parser may take ">" as the path's end) */
+        if (ch == '<' || ch == '>') {
+            *why = "angle bracket in quoted local part";
             return false;
         }
         c->i++;
