@@ -1,0 +1,160 @@
+/*
+ * herald/report.h - reading the mail that comes back: delivery status
+ * notifications (RFC 3464, status codes RFC 3463), feedback reports (ARF,
+ * RFC 5965), and non-standard bounces recognised by a rule set kept in a
+ * text file (data/bounce-rules.txt), not in code.
+ *
+ * Pure parsing: no I/O, no matching against the queue. The results carry
+ * what a caller needs to find the original message and recipient: the
+ * DSN's To: and the returned header's Return-Path (herald's VERP address,
+ * see verp.h), the returned Message-ID, and each recipient's address.
+ *
+ * Results are self-contained (copied into fixed-size fields, so they do
+ * not borrow the message). Every field is bounded: a longer value is cut
+ * and HD_REPORT_TRUNCATED set; more than HD_REPORT_MAX_RCPTS recipients
+ * are dropped with HD_REPORT_TOO_MANY. Damage that leaves something usable
+ * gives a result with HD_REPORT_PARTIAL; a message that is not a report at
+ * all is HD_ENOTFOUND; a MIME bomb is HD_ELIMIT (from mime.h).
+ */
+#ifndef HERALD_REPORT_H
+#define HERALD_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <herald/buf.h>
+#include <herald/err.h>
+
+/* Recipient blocks kept from one DSN; a real DSN has a handful. */
+#define HD_REPORT_MAX_RCPTS 1000
+/* RFC 5321 §4.5.3.1.3: a path is at most 256 octets. */
+#define HD_REPORT_ADDR_MAX 256
+/* RFC 5322 §2.1.1: a line is at most 998 octets; unfolded values longer
+ * than that (a chatty Diagnostic-Code) are cut. */
+#define HD_REPORT_TEXT_MAX 998
+/* Short fields: dates, MTA names (a domain is at most 253), type names. */
+#define HD_REPORT_SHORT_MAX 256
+/* Decoded bytes kept of one report part or of a bounce's text. */
+#define HD_REPORT_PART_MAX (1024u * 1024)
+/* Rules in one rule file. */
+#define HD_REPORT_MAX_RULES 500
+
+/* Bits of hd_dsn.flags and hd_arf.flags. */
+enum {
+    HD_REPORT_PARTIAL = 1u << 0,     /* something was unreadable; the rest is kept */
+    HD_REPORT_TRUNCATED = 1u << 1,   /* a value was longer than its field */
+    HD_REPORT_TOO_MANY = 1u << 2,    /* recipients past HD_REPORT_MAX_RCPTS dropped */
+    HD_REPORT_NONSTANDARD = 1u << 3, /* read by the rule set, not RFC 3464 */
+    HD_REPORT_NO_ORIGINAL = 1u << 4, /* no returned message or header found */
+};
+
+typedef enum hd_dsn_action {
+    HD_DSN_ACTION_NONE = 0, /* absent or unknown */
+    HD_DSN_FAILED,
+    HD_DSN_DELAYED,
+    HD_DSN_DELIVERED,
+    HD_DSN_RELAYED,
+    HD_DSN_EXPANDED,
+} hd_dsn_action;
+
+typedef enum hd_bounce_class {
+    HD_BOUNCE_NONE = 0, /* not a failure (delivered, relayed, expanded) or unknown */
+    HD_BOUNCE_HARD,     /* permanent: suppress the address */
+    HD_BOUNCE_SOFT,     /* transient: record it */
+} hd_bounce_class;
+
+typedef struct hd_dsn_rcpt {
+    char final_recipient[HD_REPORT_ADDR_MAX + 1];    /* address, "rfc822;" removed */
+    char original_recipient[HD_REPORT_ADDR_MAX + 1]; /* "" when absent */
+    hd_dsn_action action;
+    char status[16];     /* "5.1.1" as given, "" when absent or malformed */
+    int status_class;    /* 2, 4, 5, or 0 */
+    char remote_mta[HD_REPORT_SHORT_MAX + 1];      /* "dns;" removed */
+    char diagnostic_type[32];                      /* "smtp", "X-Postfix", ... */
+    char diagnostic[HD_REPORT_TEXT_MAX + 1];       /* unfolded */
+    char last_attempt_date[HD_REPORT_SHORT_MAX + 1];
+    hd_bounce_class bounce;
+} hd_dsn_rcpt;
+
+typedef struct hd_dsn {
+    char reporting_mta[HD_REPORT_SHORT_MAX + 1];
+    char original_envelope_id[HD_REPORT_SHORT_MAX + 1];
+    char arrival_date[HD_REPORT_SHORT_MAX + 1];
+    hd_dsn_rcpt *rcpts; /* owned; hd_dsn_free */
+    size_t nrcpts;
+    /* the original message, from the returned message or header part */
+    char orig_message_id[HD_REPORT_TEXT_MAX + 1];
+    char orig_return_path[HD_REPORT_ADDR_MAX + 1]; /* "" when the part has none */
+    char dsn_to[HD_REPORT_ADDR_MAX + 1];           /* the DSN's own To: address */
+    /* best guess at the original envelope sender: orig_return_path, else
+     * dsn_to (a DSN goes to the MAIL FROM, RFC 3461 §6.1) */
+    char envelope_sender[HD_REPORT_ADDR_MAX + 1];
+    unsigned flags;
+} hd_dsn;
+
+/* RFC 5965 §7.3 feedback types, and RFC 6591's auth-failure. */
+typedef enum hd_arf_type {
+    HD_ARF_OTHER = 0, /* "other" or an unknown type (kept in feedback_type) */
+    HD_ARF_ABUSE,
+    HD_ARF_FRAUD,
+    HD_ARF_VIRUS,
+    HD_ARF_NOT_SPAM,
+    HD_ARF_AUTH_FAILURE,
+} hd_arf_type;
+
+typedef struct hd_arf {
+    hd_arf_type type;
+    char feedback_type[64];
+    char user_agent[HD_REPORT_SHORT_MAX + 1];
+    char version[16];
+    char original_mail_from[HD_REPORT_ADDR_MAX + 1];
+    char original_rcpt_to[HD_REPORT_ADDR_MAX + 1]; /* the first one */
+    size_t n_rcpt_to;                              /* how many were given */
+    char arrival_date[HD_REPORT_SHORT_MAX + 1];
+    char reporting_mta[HD_REPORT_SHORT_MAX + 1];
+    char source_ip[64];
+    char authentication_results[HD_REPORT_TEXT_MAX + 1];
+    char orig_message_id[HD_REPORT_TEXT_MAX + 1];
+    char orig_from[HD_REPORT_TEXT_MAX + 1];
+    char orig_to[HD_REPORT_TEXT_MAX + 1];
+    unsigned flags;
+} hd_arf;
+
+/* A standard DSN: multipart/report; report-type=delivery-status with a
+ * message/delivery-status part (also accepted inside a multipart/mixed
+ * wrapper). HD_ENOTFOUND when there is no such part; out is then empty.
+ * Classification per recipient: a status of class 5 is hard and of class
+ * 4 soft (a 4.x.x "failed" is an expiry, not a bad address); without a
+ * status, Action failed is hard and delayed soft. Free with hd_dsn_free
+ * whatever the return value. */
+int hd_report_parse_dsn(hd_slice msg, hd_dsn *out, hd_err *err);
+void hd_dsn_free(hd_dsn *dsn);
+
+/* A feedback report: multipart/report; report-type=feedback-report with a
+ * message/feedback-report part. HD_ENOTFOUND when there is none. */
+int hd_report_parse_arf(hd_slice msg, hd_arf *out, hd_err *err);
+
+/* The rule set for non-standard bounces. The text has one directive a
+ * line; '#' starts a comment:
+ *   status X.Y.Z contains "text"   a body holding text (ASCII case-
+ *                                  insensitive) failed with X.Y.Z; the
+ *                                  first matching rule wins
+ *   address colon                  the failed address is the first line
+ *                                  that reads "<addr>:" or "addr:"
+ *   address field NAME             ... or the first line "NAME: [type;] addr"
+ * The address directives are tried in order. Errors say "line N: ...". */
+typedef struct hd_report_rules hd_report_rules;
+int hd_report_rules_parse(hd_slice text, hd_report_rules **out, hd_err *err);
+void hd_report_rules_free(hd_report_rules *rules);
+
+/* Any bounce: a standard DSN when there is a message/delivery-status part,
+ * else the rules (when not NULL) over the first text part, which set
+ * HD_REPORT_NONSTANDARD and give one recipient; a Message-ID line quoted
+ * in the text is taken as the original's. HD_ENOTFOUND when neither reads
+ * it as a bounce. */
+int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *out, hd_err *err);
+
+const char *hd_dsn_action_name(hd_dsn_action a);
+const char *hd_bounce_class_name(hd_bounce_class c);
+
+#endif
