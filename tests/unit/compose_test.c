@@ -363,6 +363,7 @@ static void test_compose_round_trip(void **state)
     case_boundary_collision(root);
     run_checker(root);
     tu_rmtree(root);
+    free(root);
 }
 
 /* Refusals ------------------------------------------------------------------ */
