@@ -46,4 +46,18 @@ echo "ok: max_queued reached: 452 4.3.1, the accepted message stays queued"
 run_case disk "min_free_space = 1000000G" || fail "min_free_space"
 grep -q 'new mail is refused with 452 4.3.1' "$T/herald-disk.log" || fail "no log line for the disk check"
 echo "ok: less free space than min_free_space: 452 4.3.1 and a log line"
+# one server per data directory: a second one on other ports is refused
+# before it touches the spool (it would take the first one's segment for
+# garbage), and the first one goes on accepting
+other=$(hl_free_port); other_status=$(hl_free_port)
+sed -e "s/^listen = 127.0.0.1:[0-9]*$/listen = 127.0.0.1:$other/" "$T/queue.conf" |
+  awk -v st="$other_status" '/^\[status\]/{print; getline; print "listen = 127.0.0.1:" st; next} {print}' > "$T/second.conf"
+set +e
+timeout 10 "$HERALD" serve --config "$T/second.conf" > "$T/second.out" 2>&1
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q 'another herald serve (pid [0-9]*) is using this data directory' "$T/second.out" ||
+  { cat "$T/second.out"; fail "a second server on the same data directory was not refused (exit $rc)"; }
+ls "$T"/data-queue/spool/*.seg > /dev/null || fail "the first server's spool segment is gone"
+echo "ok: a second server on the same data directory is refused: $(tail -1 "$T/second.out")"
 echo "serve_limits: passed"

@@ -67,6 +67,15 @@ r = s.sendmail("alice@example.com", ["x@elsewhere.test"], msg("alice@example.com
 assert r == {}
 print("ok: authenticated user sends as its own domain")
 s.quit()
+# a quoted local part with an angle bracket: legal in RFC 5321's qtext, but
+# a path the next hop could split; refused at RCPT
+s = smtplib.SMTP("127.0.0.1", port, timeout=10); s.ehlo("c.test")
+s.login("alice", "right-password")
+s.mail("alice@example.com")
+code, text = s.rcpt('"a>b"@elsewhere.test')
+assert code in (501, 553), (code, text)
+print("ok: angle bracket in a quoted local part refused:", code, text.decode())
+s.quit()
 # 3. AUTH failures are cut off after auth_failures_per_minute
 codes = []
 for i in range(5):
