@@ -48,6 +48,8 @@ struct conn {
     q_batch *batch;
     unsigned sent;
     bool ready_seen;            /* the session got as far as READY */
+    bool tls_failed;            /* the STARTTLS handshake failed on this address */
+    bool plain_retry;           /* this attempt is that address again, without TLS */
     bool trouble;
     char source[64];            /* source address ("" = any) */
     char helo[256];
@@ -324,6 +326,8 @@ static bool connect_to(conn *c, const host *h, const struct sockaddr_storage *ss
     case HD_TLS_POLICY_REQUIRED: o.tls = HD_SMTPC_TLS_REQUIRED; break;
     default: o.tls = c->sv->tls_client ? HD_SMTPC_TLS_OPPORTUNISTIC : HD_SMTPC_TLS_NONE; break;
     }
+    if (c->plain_retry)
+        o.tls = HD_SMTPC_TLS_NONE;
     hd_err err = {0};
     if (!c->bev || hd_smtpc_new(&o, &c->smtpc, &err) != 0) {
         if (!c->bev)
@@ -436,6 +440,17 @@ static void session_over(conn *c)
             snprintf(c->last_error, sizeof c->last_error, "4.4.2 %s: %s", c->remote,
                      r && r->text[0] ? r->text : "connection closed");
         close_socket(c);
+        /* opportunistic TLS that failed: the same address once more in
+         * plain text, rather than no mail at all (as Postfix's "may") */
+        if (c->tls_failed && c->sv->cfg->delivery.tls == HD_TLS_POLICY_OPPORTUNISTIC &&
+            !c->plain_retry && c->addr_i > 0) {
+            LOG_INFO("%s: TLS failed with %s; trying it again without TLS", c->dest->domain, c->remote);
+            c->plain_retry = true;
+            c->tls_failed = false;
+            c->addr_i--;
+        } else {
+            c->plain_retry = false;
+        }
         try_next(c);
         return;
     }
@@ -621,6 +636,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         snprintf(why, sizeof why, "4.4.2 %s: connection closed by the server", c->remote);
     else if (c->ssl && !hd_smtpc_tls_active(c->smtpc))
         snprintf(why, sizeof why, "4.7.5 %s: TLS handshake failed", c->remote);
+    if (c->ssl && !hd_smtpc_tls_active(c->smtpc))
+        c->tls_failed = true;
     else
         snprintf(why, sizeof why, "4.4.1 %s: %s", c->remote,
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));

@@ -650,6 +650,11 @@ void queue_batch_done(serve *sv, q_batch *b)
             break;
         }
         case Q_DEFERRED:
+            if (m->deleted) {
+                rcpt_final(sv, r, HD_RCPT_DELETED, "deleted by the operator", "deleted", b->remote,
+                           b->tls, dur);
+                break;
+            }
             LOG_INFO("%s: deferred %s via %s: %s", m->uuid, r->address, b->remote, res->reply);
             rcpt_defer(sv, r, res->reply, b->remote, b->tls, dur);
             break;
@@ -790,6 +795,7 @@ int queue_delete(serve *sv, const char *uuid)
     q_msg *m = msg_find(sv->queue, uuid);
     if (!m)
         return HD_ENOTFOUND;
+    m->deleted = true;  /* for the recipients in a transaction right now */
     return msg_end_waiting(sv, m, HD_RCPT_DELETED, "deleted by the operator", "deleted");
 }
 

@@ -25,6 +25,7 @@ typedef struct q_msg {
     size_t open;                 /* recipients not final */
     size_t busy;                 /* recipients in a batch right now */
     struct q_rcpt *rcpts;        /* its recipients not yet final */
+    bool deleted;                /* by the operator: in-flight recipients end 'deleted' unless delivered */
     struct q_msg *hnext;
 } q_msg;
 
