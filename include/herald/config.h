@@ -116,6 +116,7 @@ typedef struct hd_config {
         bool durable;                /* every commit reaches the disk (hd_store_open): yes */
         uint32_t max_queued;         /* recipients waiting at most; then 452 4.3.1: 1000000 */
         uint64_t min_free_space;     /* bytes free on data_dir's disk, else 452 4.3.1: 104857600 */
+        uint64_t max_inflight;       /* bytes of messages being signed and stored at once; beyond it 451 4.3.1: 268435456 */
         uint32_t retention;          /* seconds events, captures and finished messages are kept: 2592000 (30 days) */
     } queue;
 

@@ -89,6 +89,7 @@ static const key_spec queue_keys[] = {
     {"max_queued", K_COUNT, CFG(queue.max_queued), NO_OFF, 1, UINT32_MAX, false},
     {"min_free_space", K_SIZE, CFG(queue.min_free_space), NO_OFF, 0, UINT64_MAX, false},
     {"retention", K_DURATION, CFG(queue.retention), NO_OFF, 1, UINT32_MAX, false},
+    {"max_inflight", K_SIZE, CFG(queue.max_inflight), NO_OFF, 1, UINT64_MAX, false},
 };
 
 static const key_spec delivery_keys[] = {

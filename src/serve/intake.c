@@ -61,6 +61,7 @@ struct serve_intake {
     size_t n_sessions;
     auth_fail fails[AUTH_TRACK];
     int64_t disk_checked;       /* when free space was last looked at */
+    uint64_t inflight;          /* bytes of messages between DATA's end and their answer */
     bool disk_low;
 };
 
@@ -364,7 +365,9 @@ static void start_auth(session *s)
 
 typedef struct msg_job {
     session *s;
+    serve *sv;
     serve_domains *ds;           /* the sending domains, referenced for the job */
+    size_t inflight;             /* bytes counted in serve_intake.inflight */
     hd_slice data;               /* borrowed from the session until answered */
     commit_msg cm;
     hd_buf head;                 /* DKIM-Signature and Received fields */
@@ -488,6 +491,7 @@ static void message_work(worker *w, void *arg)
 
 static void msg_job_free(msg_job *j)
 {
+    j->sv->intake->inflight -= j->inflight;    /* j->s may be gone by now */
     domains_put(j->ds);
     for (size_t i = 0; j->cm.rcpts && i < j->cm.n_rcpts; i++)
         free(j->cm.rcpts[i]);
@@ -536,7 +540,21 @@ static void start_message(session *s)
         return;
     }
     j->s = s;
+    j->sv = s->sv;
     j->data = hd_smtpd_message(s->smtpd)->data;
+    /* the message, its signed copy and its spool write are held until the
+     * commit: bound what all sessions hold at once */
+    struct serve_intake *in = s->sv->intake;
+    if (in->inflight + j->data.len > s->sv->cfg->queue.max_inflight) {
+        free(j);
+        LOG_WARN("%s: %llu bytes of mail in flight already; message deferred (451 4.3.1)", s->ip,
+                 (unsigned long long)in->inflight);
+        hd_smtpd_reply r = {451, "4.3.1", "too much mail in progress, try again shortly"};
+        hd_smtpd_answer_message(s->smtpd, &r);
+        return;
+    }
+    in->inflight += j->data.len;
+    j->inflight = j->data.len;
     j->ds = domains_get(s->sv);     /* taken here, on the thread that swaps snapshots */
     session_hold(s);
     serve_work(s->sv, message_work, NULL, j);

@@ -3,7 +3,8 @@
 # [queue] max_queued recipients (counted when their message is queued), or the data directory's disk has less than
 # min_free_space free, new recipients get 452 4.3.1 (the client keeps the
 # mail and tries later) while the server keeps running; what was accepted
-# stays queued.
+# stays queued. Messages being signed and stored at once are bounded by
+# max_inflight bytes (451 4.3.1 past it).
 set -euo pipefail
 : "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
 . "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
@@ -26,7 +27,16 @@ s = smtplib.SMTP("127.0.0.1", port, timeout=10); s.ehlo("c.test")
 s.mail("alice@example.com")
 codes = [s.rcpt(f"r{i}@far.test") for i in range(3)]
 print(name, [(c, t.decode()) for c, t in codes])
-if name == "queue":
+if name == "inflight":
+    # a message bigger than max_inflight alone: 451 4.3.1 at the end of DATA;
+    # a small one still goes through
+    assert all(c == 250 for c, t in codes), codes
+    code, text = s.data(b"From: <alice@example.com>\r\nSubject: big\r\n\r\n" + b"x" * 4000 + b"\r\n")
+    assert code == 451 and b"4.3.1" in text, (code, text)
+    s.mail("alice@example.com"); s.rcpt("small@far.test")
+    code, text = s.data(b"From: <alice@example.com>\r\nSubject: small\r\n\r\nx\r\n")
+    assert code == 250, (code, text)
+elif name == "queue":
     # the queue is empty while this transaction runs (recipients count once
     # their message is queued): all three are taken, then the queue is full
     assert all(c == 250 for c, t in codes), codes
@@ -43,6 +53,8 @@ P
 run_case queue "max_queued = 2" || fail "max_queued"
 "$HERALD" queue list --data-dir "$T/data-queue" | grep -c '@far.test' | grep -x 3 > /dev/null || fail "the accepted message is not queued"
 echo "ok: max_queued reached: 452 4.3.1, the accepted message stays queued"
+run_case inflight "max_inflight = 1K" || fail "max_inflight"
+echo "ok: a message over max_inflight gets 451 4.3.1, a small one is accepted"
 run_case disk "min_free_space = 1000000G" || fail "min_free_space"
 grep -q 'new mail is refused with 452 4.3.1' "$T/herald-disk.log" || fail "no log line for the disk check"
 echo "ok: less free space than min_free_space: 452 4.3.1 and a log line"

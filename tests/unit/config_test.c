@@ -54,6 +54,7 @@ static void check_defaults(const hd_config *c)
     assert_int_equal(c->queue.max_queued, 1000000);
     assert_int_equal(c->queue.min_free_space, 100u * 1024 * 1024);
     assert_int_equal(c->queue.retention, 30u * 86400);
+    assert_int_equal(c->queue.max_inflight, 256u * 1024 * 1024);
     assert_int_equal(c->delivery.mode, HD_DELIVERY_SANDBOX);
     assert_int_equal(c->delivery.remote_port, 25);
     assert_int_equal(c->delivery.tls, HD_TLS_POLICY_OPPORTUNISTIC);
