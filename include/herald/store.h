@@ -96,6 +96,26 @@ int hd_store_user_remove(hd_store *st, const char *name, hd_err *err);
 int hd_store_user_each(hd_store *st, int (*fn)(const hd_store_user *u, void *arg),
                        void *arg, hd_err *err);
 
+/* ---- HTTP API keys (src/store/apikeys.c) ---- */
+
+typedef struct hd_store_apikey {
+    char id[32];                    /* public part of the key */
+    char name[HD_STORE_NAME_MAX];
+    char secret_hash[65];           /* hex SHA-256 of the secret */
+    char domains[1024];             /* space-separated, or "*" */
+    int64_t created;
+    int64_t revoked;                /* 0 when in force */
+} hd_store_apikey;
+
+/* HD_EINVAL if the id or the name exists. */
+int hd_store_apikey_add(hd_store *st, const hd_store_apikey *k, hd_err *err);
+/* By id; HD_ENOTFOUND if absent. */
+int hd_store_apikey_get(hd_store *st, const char *id, hd_store_apikey *out, hd_err *err);
+/* Revoke by name or id; HD_ENOTFOUND if no key in force has it. */
+int hd_store_apikey_revoke(hd_store *st, const char *name_or_id, int64_t now, hd_err *err);
+int hd_store_apikey_each(hd_store *st, int (*fn)(const hd_store_apikey *k, void *arg), void *arg,
+                         hd_err *err);
+
 /* ---- queue, events, suppressions, captures (src/store/queue.c) ---- */
 
 #define HD_STORE_ADDR_MAX 512

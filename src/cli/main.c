@@ -24,6 +24,7 @@ static const cli_cmd commands[] = {
     {"events", cmd_events, "what happened to messages: accepted, delivered, bounced ..."},
     {"domain", cmd_domain, "sending domains: DKIM keys, rotation, DNS records to publish"},
     {"user", cmd_user, "submission users: add, list, remove, change passwords"},
+    {"apikey", cmd_apikey, "keys for the HTTP API: create, list, revoke"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

@@ -1,0 +1,138 @@
+/*
+ * cmd_apikey.c - `herald apikey create|list|revoke`: keys for the HTTP API.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <herald/apikey.h>
+#include <herald/store.h>
+
+static const char apikey_help[] =
+    "usage: herald apikey create --name N [--domains \"a.com b.com\" | --domains '*']\n"
+    "       herald apikey list [--json]\n"
+    "       herald apikey revoke NAME|ID\n"
+    "   options: [--config FILE | --data-dir DIR]\n"
+    "\n"
+    "create   make a key for the HTTP API, scoped to sending domains (default\n"
+    "         '*': all). The token hk_<id>_<secret> is printed once, alone on\n"
+    "         standard output; only a hash of its secret is kept.\n"
+    "list     the keys: id, name, domains, created, revoked\n"
+    "revoke   the key stops working at once\n"
+    "\n"
+    "Exit: 0 done, 64 usage, 65 bad name or domains, or no such key, 66 no database.\n";
+
+static int open_db(const char *config, const char *data_dir, hd_store **st)
+{
+    char *dir = NULL;
+    int rc = cli_data_dir(config, data_dir, &dir);
+    if (rc)
+        return rc;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/herald.db", dir);
+    free(dir);
+    if (access(path, R_OK) != 0) {
+        cli_error("%s: no herald database (add a domain first: herald domain add)", path);
+        return CLI_NOINPUT;
+    }
+    hd_err err = {0};
+    if (hd_store_open(path, true, st, &err) != 0) {
+        cli_error("%s", hd_err_str(&err));
+        return CLI_NOINPUT;
+    }
+    return CLI_OK;
+}
+
+static int print_key(const hd_store_apikey *k, void *arg)
+{
+    json_t *arr = arg;
+    char created[32], revoked[32] = "";
+    time_t t = (time_t)k->created;
+    struct tm tm;
+    strftime(created, sizeof created, "%Y-%m-%d", gmtime_r(&t, &tm));
+    if (k->revoked) {
+        t = (time_t)k->revoked;
+        strftime(revoked, sizeof revoked, "%Y-%m-%d", gmtime_r(&t, &tm));
+    }
+    if (arr)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", k->id, "name",
+                                             k->name, "domains", k->domains, "created",
+                                             (json_int_t)k->created, "revoked",
+                                             k->revoked ? json_integer(k->revoked) : json_null()));
+    else
+        printf("%-16s  %-24s  %-10s  %s%s%s\n", k->id, k->name, created, k->domains,
+               k->revoked ? "  revoked " : "", revoked);
+    return 0;
+}
+
+int cmd_apikey(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"name", required_argument, NULL, 'n'}, {"domains", required_argument, NULL, 'D'},
+        {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(apikey_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    const char *sub = argv[1], *name = NULL, *domains = "*", *config = NULL, *data_dir = NULL;
+    bool json = false;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc - 1, argv + 1, "n:D:c:d:jh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'n': name = optarg; break;
+        case 'D': domains = optarg; break;
+        case 'c': config = optarg; break;
+        case 'd': data_dir = optarg; break;
+        case 'j': json = true; break;
+        case 'h': fputs(apikey_help, stdout); return CLI_OK;
+        default: fputs(apikey_help, stderr); return CLI_USAGE;
+        }
+    }
+    int rest = argc - 1 - optind;
+    bool is_create = strcmp(sub, "create") == 0, is_list = strcmp(sub, "list") == 0,
+         is_revoke = strcmp(sub, "revoke") == 0;
+    if ((!is_create && !is_list && !is_revoke) || (is_create && (!name || rest != 0)) ||
+        (is_list && rest != 0) || (is_revoke && rest != 1)) {
+        fputs(apikey_help, stderr);
+        return CLI_USAGE;
+    }
+    hd_store *st;
+    int rc = open_db(config, data_dir, &st);
+    if (rc)
+        return rc;
+    hd_err err = {0};
+    if (is_create) {
+        char token[HD_APIKEY_TOKEN_MAX];
+        if (hd_apikey_create(st, name, domains, (int64_t)time(NULL), token, sizeof token, &err) != 0) {
+            cli_error("%s", hd_err_str(&err));
+            rc = err.code == HD_EINVAL ? CLI_DATAERR : CLI_SOFTWARE;
+        } else {
+            puts(token);
+            fprintf(stderr, "herald: API key %s created for %s; the token above is shown only now\n",
+                    name, domains);
+        }
+    } else if (is_list) {
+        json_t *arr = json ? json_array() : NULL;
+        if (hd_store_apikey_each(st, print_key, arr, &err) != 0) {
+            cli_error("%s", hd_err_str(&err));
+            rc = CLI_SOFTWARE;
+        } else if (arr) {
+            char *s = json_dumps(arr, JSON_COMPACT);
+            puts(s);
+            free(s);
+        }
+        json_decref(arr);
+    } else if (hd_store_apikey_revoke(st, argv[1 + optind], (int64_t)time(NULL), &err) != 0) {
+        cli_error("%s", hd_err_str(&err));
+        rc = err.code == HD_ENOTFOUND ? CLI_DATAERR : CLI_SOFTWARE;
+    }
+    hd_store_close(st);
+    return rc;
+}
