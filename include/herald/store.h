@@ -178,8 +178,9 @@ int hd_store_recipient_each(hd_store *st, int64_t message,
                             hd_err *err);
 
 /* Every message that still holds spool bytes, with its queued recipients,
- * in message order (loading the queue at start). fn gets each message
- * once with all its queued recipients. */
+ * in message order (loading the queue at start). fn gets a message with
+ * its queued recipients, at most 1024 at a time: a message with more comes
+ * in several calls, in order. */
 int hd_store_queue_each(hd_store *st,
                         int (*fn)(const hd_store_message *m, const hd_store_recipient *r,
                                   size_t n, void *arg),
