@@ -75,6 +75,11 @@ bool hd_mail_has_bare_lf(hd_slice raw);
  * then give the same bytes. */
 int hd_mail_to_crlf(hd_slice raw, hd_buf *out);
 
+/* RFC 5322 §3.3 date-time for t (Unix seconds, UTC), written out so no
+ * locale can change it: "Fri, 27 Nov 2026 05:08:55 +0000". A time gmtime
+ * cannot represent, or outside the years 0-9999, gives the epoch. */
+void hd_mail_date(int64_t t, char out[40]);
+
 /* Addresses (RFC 5322 §3.4) ---------------------------------------------- */
 
 typedef struct hd_addr {

@@ -31,7 +31,4 @@ typedef struct hd_submit_info {
 int hd_submit_prepare(hd_slice msg, const hd_submit_opts *opts, hd_submit_info *out, hd_err *err);
 void hd_submit_info_free(hd_submit_info *info);
 
-/* RFC 5322 §3.3 date-time for t (UTC): "Fri, 27 Nov 2026 05:08:55 +0000". */
-void hd_submit_date(int64_t t, char out[40]);
-
 #endif

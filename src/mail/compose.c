@@ -20,6 +20,7 @@
  */
 #include <herald/base64.h>
 #include <herald/compose.h>
+#include <herald/mail.h>
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -660,22 +661,11 @@ static int put_addr_field(hd_buf *b, const char *name, const hd_compose_addr *v,
     return rc ? rc : fw_end(&w);
 }
 
-/* RFC 5322 §3.3 date-time, written out so no locale can change it. (The
- * same as hd_submit_date, which lives a layer above mail.) */
 static int put_date(hd_buf *b, int64_t t)
 {
-    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (tt < 0 || gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 > 9999) {
-        time_t zero = 0;
-        gmtime_r(&zero, &tm);
-    }
-    return hd_buf_printf(b, "Date: %s, %d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday % 7],
-                         tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
-                         tm.tm_min, tm.tm_sec);
+    char date[40];
+    hd_mail_date(t, date);
+    return hd_buf_printf(b, "Date: %s\r\n", date);
 }
 
 /* Bodies ---------------------------------------------------------------------- */

@@ -17,6 +17,7 @@
 #include <event2/listener.h>
 #include <openssl/rand.h>
 
+#include "herald/mail.h"
 #include "herald/passwd.h"
 #include "herald/smtpd.h"
 #include "herald/submit.h"
@@ -443,7 +444,7 @@ static void message_work(worker *w, void *arg)
         hd_buf_init(&j->head, 64 * 1024);
         hd_buf_init(&j->body, (size_t)sv->cfg->smtp.max_message_size + 64 * 1024);
         char date[40];
-        hd_submit_date(now, date);
+        hd_mail_date(now, date);
         /* RFC 5321 §4.4: the trace field of this hop */
         int rc = hd_buf_printf(&j->body, "Received: from %s ([%s])\r\n\tby %s (herald) with %s id %s;\r\n\t%s\r\n",
                                hd_smtpd_helo(s->smtpd)[0] ? hd_smtpd_helo(s->smtpd) : "unknown",

@@ -11,22 +11,6 @@
 
 #define ADDED_MAX 2048
 
-void hd_submit_date(int64_t t, char out[40])
-{
-    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm)) {      /* out of range: no real clock gives this */
-        time_t zero = 0;
-        gmtime_r(&zero, &tm);
-    }
-    /* RFC 5322 §3.3, written out so the C locale cannot change it */
-    snprintf(out, 40, "%s, %d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
-             months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 static int author_domain(const hd_msg *m, hd_submit_info *out, hd_err *err)
 {
     size_t n = hd_msg_count(m, "From");
@@ -91,7 +75,7 @@ int hd_submit_prepare(hd_slice msg, const hd_submit_opts *opts, hd_submit_info *
     }
     if (!rc && hd_msg_find(m, "Date", 0) == (size_t)-1) {
         char date[40];
-        hd_submit_date(opts->now, date);
+        hd_mail_date(opts->now, date);
         rc = hd_buf_printf(&out->added, "Date: %s\r\n", date);
     }
     if (rc)

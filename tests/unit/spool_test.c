@@ -578,7 +578,7 @@ static size_t open_deleted_files(const fixture *f)
 {
     DIR *d = opendir("/proc/self/fd");
     if (d == NULL)
-        return 0;
+        fail_msg("cannot list /proc/self/fd");
     size_t n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -598,8 +598,8 @@ static size_t open_deleted_files(const fixture *f)
 static void test_deleted_segments_not_kept_open(void **state)
 {
     fixture *f = *state;
-    if (!file_exists("/proc/self/fd"))
-        skip();
+    /* herald runs on Linux: /proc is where open descriptors can be seen */
+    assert_true(file_exists("/proc/self/fd"));
     open_spool(f, 100);
     uint8_t id[HD_SPOOL_ID_LEN];
     make_id(id, 17);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <herald/mail.h>
 #include <herald/submit.h>
 
 static const hd_submit_opts opts = {.hostname = "mx.example.net", .id = "0123abcd", .now = 0};
@@ -225,7 +226,7 @@ static void test_date_format(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char out[40];
         memset(out, 'x', sizeof out);
-        hd_submit_date(cases[i].t, out);
+        hd_mail_date(cases[i].t, out);
         if (strcmp(out, cases[i].want) != 0)
             fail_msg("%lld: \"%s\", want \"%s\"", (long long)cases[i].t, out, cases[i].want);
     }
