@@ -134,7 +134,12 @@ static int apply_op(hd_store *st, commit_op *op, hd_err *err)
         rc = hd_store_recipient_update(st, &op->rcpt, err);
         break;
     case COMMIT_SUPPRESS:
-        rc = hd_store_suppression_add(st, op->address, op->reason, "bounce", serve_now(), err);
+        rc = hd_store_suppression_add(st, op->address, op->reason, op->source, serve_now(), err);
+        break;
+    case COMMIT_UNSUPPRESS:
+        rc = hd_store_suppression_remove(st, op->address, err);
+        if (rc == HD_ENOTFOUND)
+            rc = 0;     /* already gone: the wanted state */
         break;
     case COMMIT_RELEASE:
         rc = hd_store_message_release(st, op->message_id, err);

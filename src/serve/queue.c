@@ -72,6 +72,42 @@ static void suppress_add(struct serve_queue *q, const char *addr)
     q->sup[b] = e;
 }
 
+static void suppress_remove(struct serve_queue *q, const char *addr)
+{
+    for (sup_entry **pp = &q->sup[hash_str(addr) % SUP_BUCKETS]; *pp; pp = &(*pp)->next) {
+        if (strcasecmp((*pp)->address, addr) == 0) {
+            sup_entry *e = *pp;
+            *pp = e->next;
+            free(e->address);
+            free(e);
+            return;
+        }
+    }
+}
+
+bool queue_is_suppressed(serve *sv, const char *address)
+{
+    return suppressed(sv->queue, address);
+}
+
+void queue_suppress(serve *sv, const char *address, const char *reason, const char *source)
+{
+    commit_op *op = commit_op_new(COMMIT_SUPPRESS);
+    snprintf(op->address, sizeof op->address, "%s", address);
+    snprintf(op->reason, sizeof op->reason, "%s", reason);
+    snprintf(op->source, sizeof op->source, "%s", source);
+    commit_op_post(sv, op);
+    suppress_add(sv->queue, address);
+}
+
+void queue_unsuppress(serve *sv, const char *address)
+{
+    commit_op *op = commit_op_new(COMMIT_UNSUPPRESS);
+    snprintf(op->address, sizeof op->address, "%s", address);
+    commit_op_post(sv, op);
+    suppress_remove(sv->queue, address);
+}
+
 static int load_suppression(const char *address, const char *reason, const char *source,
                             int64_t created, void *arg)
 {
@@ -639,13 +675,8 @@ void queue_batch_done(serve *sv, q_batch *b)
         case Q_BOUNCED: {
             atomic_fetch_add(&sv->metrics.bounced, 1);
             LOG_INFO("%s: bounced %s via %s: %s", m->uuid, r->address, b->remote, res->reply);
-            if (res->suppress) {
-                commit_op *op = commit_op_new(COMMIT_SUPPRESS);
-                snprintf(op->address, sizeof op->address, "%s", r->address);
-                snprintf(op->reason, sizeof op->reason, "%s", res->reply);
-                commit_op_post(sv, op);
-                suppress_add(sv->queue, r->address);
-            }
+            if (res->suppress)
+                queue_suppress(sv, r->address, res->reply, "bounce");
             rcpt_final(sv, r, HD_RCPT_BOUNCED, res->reply, "bounced", b->remote, b->tls, dur);
             break;
         }

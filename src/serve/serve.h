@@ -129,7 +129,8 @@ typedef struct commit_msg {
 typedef enum commit_kind {
     COMMIT_RCPT,        /* rcpt row update (+ event) */
     COMMIT_EVENT,       /* event only */
-    COMMIT_SUPPRESS,    /* suppression add */
+    COMMIT_SUPPRESS,    /* suppression add (or update) */
+    COMMIT_UNSUPPRESS,  /* suppression remove */
     COMMIT_RELEASE,     /* message released; spool segment released after commit */
     COMMIT_CAPTURE,     /* sandbox capture row */
     COMMIT_MARK,        /* run done(arg) on the main thread once everything before is durable */
@@ -143,6 +144,7 @@ typedef struct commit_op {
     bool has_event;
     char address[HD_STORE_ADDR_MAX];     /* suppress */
     char reason[HD_STORE_TEXT_MAX];
+    char source[32];                     /* suppress: "bounce" "complaint" "api" ... */
     int64_t message_id;                  /* release */
     int64_t prune_before;                /* prune */
     uint32_t segment;
@@ -176,6 +178,11 @@ void queue_kick(serve *sv);                       /* run the scheduler soon */
 size_t queue_size(serve *sv);                     /* recipients not final */
 int queue_retry(serve *sv, const char *uuid);     /* due now; "" = everything (flush) */
 int queue_delete(serve *sv, const char *uuid);
+/* The suppression list: the in-memory set the scheduler checks, and its
+ * rows (through the committer). Main thread. */
+bool queue_is_suppressed(serve *sv, const char *address);
+void queue_suppress(serve *sv, const char *address, const char *reason, const char *source);
+void queue_unsuppress(serve *sv, const char *address);
 void queue_free(serve *sv);
 
 /* ---- TLS (net/tls.c) ---- */
