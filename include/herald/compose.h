@@ -89,6 +89,10 @@ typedef struct hd_compose_msg {
     size_t max_bytes;     /* cap on the output; 0: HD_COMPOSE_MAX_BYTES */
 } hd_compose_msg;
 
+/* Check one address as hd_compose() checks every address (envelope-only
+ * recipients such as Bcc go through here); field names it in the error. */
+int hd_compose_check_address(const char *field, const char *address, hd_err *err);
+
 /* Append the composed message to out. On error out is left as it was
  * and err names the field and the reason: HD_EINVAL (bad field),
  * HD_EUNSUPPORTED (non-ASCII address), HD_ELIMIT, HD_ENOMEM. */

@@ -107,6 +107,11 @@ typedef struct hd_config {
         hd_config_endpoint listen;   /* 127.0.0.1:8025 */
     } status;
 
+    struct {                         /* [api] the HTTP API (docs/api.md) */
+        hd_config_endpoint listen;   /* 127.0.0.1:8026 */
+        uint64_t max_request_size;   /* bytes of a request body: 36 MiB (a 25 MiB message in base64, and room) */
+    } api;
+
     struct {                         /* [queue] */
         uint32_t max_lifetime;       /* seconds a message may stay queued: 432000 (5 days) */
         uint32_t retry_min;          /* first retry delay, seconds: 60 */

@@ -151,6 +151,8 @@ typedef struct hd_store_message {
     int64_t received_at;
     int64_t expires_at;
     unsigned flags;                     /* HD_MSG_* */
+    char pool[64];                      /* source-address pool chosen for it, or "" */
+    char tags[HD_STORE_TEXT_MAX];       /* JSON array of strings (API tags), or "" */
 } hd_store_message;
 
 typedef struct hd_store_recipient {
@@ -205,6 +207,19 @@ int hd_store_event_add(hd_store *st, const hd_store_event *e, hd_err *err);
 int hd_store_event_each(hd_store *st, int64_t after_id, const char *message, size_t limit,
                         int (*fn)(const hd_store_event *e, void *arg), void *arg, hd_err *err);
 
+typedef struct hd_store_event_filter {
+    int64_t after_id;                   /* events with id > after_id */
+    int64_t since_ms;                   /* and at_ms >= since_ms */
+    const char *type;                   /* NULL: any */
+    const char *message;                /* uuid, NULL: any */
+    const char *domains;                /* space-separated sending domains; NULL or "*": any */
+    size_t limit;                       /* 0: all */
+} hd_store_event_filter;
+
+/* Events matching f, oldest first; e is borrowed for the call. */
+int hd_store_event_query(hd_store *st, const hd_store_event_filter *f,
+                         int (*fn)(const hd_store_event *e, void *arg), void *arg, hd_err *err);
+
 int hd_store_suppression_add(hd_store *st, const char *address, const char *reason,
                              const char *source, int64_t now, hd_err *err);
 int hd_store_suppression_remove(hd_store *st, const char *address, hd_err *err);
@@ -212,6 +227,40 @@ int hd_store_suppression_each(hd_store *st,
                               int (*fn)(const char *address, const char *reason,
                                         const char *source, int64_t created, void *arg),
                               void *arg, hd_err *err);
+
+typedef struct hd_store_suppression {
+    char address[HD_STORE_ADDR_MAX];
+    char reason[HD_STORE_TEXT_MAX];
+    char source[32];
+    int64_t created;
+} hd_store_suppression;
+
+/* HD_ENOTFOUND when the address is not suppressed. */
+int hd_store_suppression_get(hd_store *st, const char *address, hd_store_suppression *out,
+                             hd_err *err);
+/* Suppressions with address > after (NULL: from the start), by address, at
+ * most limit. */
+int hd_store_suppression_page(hd_store *st, const char *after, size_t limit,
+                              int (*fn)(const hd_store_suppression *s, void *arg), void *arg,
+                              hd_err *err);
+
+/* Idempotency keys of the HTTP API: a key (scoped to an API key) names the
+ * message its first request created, and the SHA-256 of that request, so
+ * a retry gets the same answer and a different request under the same key
+ * is refused. Kept as long as events (retention). */
+typedef struct hd_store_idempotency {
+    char scope[40];                     /* API key id */
+    char key[256];
+    char request[65];                   /* hex SHA-256 of the request body */
+    char message[40];                   /* uuid */
+    int64_t created;
+} hd_store_idempotency;
+
+/* Insert, or keep the row already there (never fails a batch on a duplicate). */
+int hd_store_idempotency_add(hd_store *st, const hd_store_idempotency *k, hd_err *err);
+/* HD_ENOTFOUND when there is none. */
+int hd_store_idempotency_get(hd_store *st, const char *scope, const char *key,
+                             hd_store_idempotency *out, hd_err *err);
 
 typedef struct hd_store_capture {
     const char *message;    /* uuid */

@@ -44,7 +44,9 @@ static bool default_strings(hd_config *c)
         c->smtp.n_trusted_networks++;
     }
     c->status.listen.port = 8025;
-    return dup_into(&c->status.listen.host, "127.0.0.1");
+    c->api.listen.port = 8026;
+    return dup_into(&c->status.listen.host, "127.0.0.1") &&
+           dup_into(&c->api.listen.host, "127.0.0.1");
 }
 
 int hd_config_defaults(hd_config **out, hd_err *err)
@@ -58,6 +60,7 @@ int hd_config_defaults(hd_config **out, hd_err *err)
     c->smtp.max_sessions = 2000;
     c->smtp.idle_timeout = 300; /* RFC 5321 §4.5.3.2.7: at least 5 minutes */
     c->smtp.auth_failures_per_minute = 5;
+    c->api.max_request_size = 36u * 1024 * 1024;
     c->queue.max_lifetime = 5 * 86400;
     c->queue.retry_min = 60;
     c->queue.retry_max = 3600;
@@ -142,6 +145,7 @@ void hd_config_free(hd_config *c)
     free(c->smtp.tls_key);
     hd_config__free_strings(c->smtp.trusted_networks, c->smtp.n_trusted_networks);
     free(c->status.listen.host);
+    free(c->api.listen.host);
     free(c->delivery.default_pool);
     free(c->dns.resolver);
     free(c->dns.zone_file);

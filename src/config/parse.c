@@ -78,6 +78,13 @@ static const key_spec status_keys[] = {
     {"listen", K_ENDPOINT, CFG(status.listen), NO_OFF, 0, 0, false},
 };
 
+static const key_spec api_keys[] = {
+    {"listen", K_ENDPOINT, CFG(api.listen), NO_OFF, 0, 0, false},
+    /* a request body is held in memory while it is parsed */
+    {"max_request_size", K_SIZE, CFG(api.max_request_size), NO_OFF, 1024,
+     2 * (uint64_t)HD_LIMIT_MESSAGE_BYTES, false},
+};
+
 static const key_spec queue_keys[] = {
     {"max_lifetime", K_DURATION, CFG(queue.max_lifetime), NO_OFF, 1, UINT32_MAX, false},
     {"retry_min", K_DURATION, CFG(queue.retry_min), NO_OFF, 1, UINT32_MAX, false},
@@ -139,12 +146,13 @@ typedef struct section_spec {
 
 #define KEYS(t) t, sizeof t / sizeof t[0]
 
-enum { SEC_TOP, SEC_SMTP, SEC_STATUS, SEC_QUEUE, SEC_DELIVERY, SEC_DNS, N_SECTIONS = 9 };
+enum { SEC_TOP, SEC_SMTP, SEC_STATUS, SEC_API, SEC_QUEUE, SEC_DELIVERY, SEC_DNS, N_SECTIONS = 10 };
 
 static const section_spec sections[N_SECTIONS] = {
     {"", S_TOP, KEYS(top_keys)},
     {"smtp", S_FIXED, KEYS(smtp_keys)},
     {"status", S_FIXED, KEYS(status_keys)},
+    {"api", S_FIXED, KEYS(api_keys)},
     {"queue", S_FIXED, KEYS(queue_keys)},
     {"delivery", S_FIXED, KEYS(delivery_keys)},
     {"dns", S_FIXED, KEYS(dns_keys)},
@@ -758,7 +766,7 @@ static int section_line(parser *ps, hd_slice t)
             sec = &sections[i];
     if (sec == NULL)
         return fail(ps, HD_ESYNTAX, ps->line,
-                    "unknown section [%s]; sections are [smtp], [status], [queue], "
+                    "unknown section [%s]; sections are [smtp], [status], [api], [queue], "
                     "[delivery], [dns], [domain NAME], [pool NAME], [route DOMAIN]",
                     quote(in).s);
     for (size_t i = 0; i < arg.len; i++)

@@ -185,7 +185,7 @@ static bool is_domain(const char *s, size_t n)
     return true;
 }
 
-static int check_address(const char *field, const char *a, hd_err *err)
+int hd_compose_check_address(const char *field, const char *a, hd_err *err)
 {
     if (a == NULL || a[0] == '\0')
         return hd_err_set(err, HD_EINVAL, "%s: missing", field);
@@ -227,7 +227,7 @@ static int check_addr(const char *field, const hd_compose_addr *a, hd_err *err)
 {
     char sub[96];
     snprintf(sub, sizeof sub, "%s.address", field);
-    int rc = check_address(sub, a->address, err);
+    int rc = hd_compose_check_address(sub, a->address, err);
     if (rc)
         return rc;
     snprintf(sub, sizeof sub, "%s.name", field);

@@ -123,6 +123,8 @@ static int insert_message(hd_store *st, commit_msg *cm, hd_err *err)
         commit_event_fill(&e, "accepted", cm->m.uuid, NULL, NULL, cm->m.submitter, NULL, -1);
         rc = hd_store_event_add(st, &e, err);
     }
+    if (!rc && cm->idem)
+        rc = hd_store_idempotency_add(st, cm->idem, err);
     return rc;
 }
 

@@ -9,20 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/statvfs.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
-#include <openssl/rand.h>
 
-#include "herald/mail.h"
 #include "herald/passwd.h"
 #include "herald/smtpd.h"
-#include "herald/submit.h"
-#include "queue.h"
-#include "serve.h"
+#include "accept.h"
 
 #define AUTH_WINDOW 60          /* seconds over which AUTH failures are counted */
 #define AUTH_TRACK 1024         /* client addresses remembered for that */
@@ -61,9 +56,6 @@ struct serve_intake {
     session *sessions;
     size_t n_sessions;
     auth_fail fails[AUTH_TRACK];
-    int64_t disk_checked;       /* when free space was last looked at */
-    uint64_t inflight;          /* bytes of messages between DATA's end and their answer */
-    bool disk_low;
 };
 
 static void drive(session *s);
@@ -364,201 +356,55 @@ static void start_auth(session *s)
 
 /* ---- a message ---- */
 
-typedef struct msg_job {
-    session *s;
-    serve *sv;
-    serve_domains *ds;           /* the sending domains, referenced for the job */
-    size_t inflight;             /* bytes counted in serve_intake.inflight */
-    hd_slice data;               /* borrowed from the session until answered */
-    commit_msg cm;
-    hd_buf head;                 /* DKIM-Signature and Received fields */
-    hd_buf body;                 /* added fields + the client's message */
-    int code;
-    char enhanced[8];
-    char text[512];
-} msg_job;
-
-/* The reply: text is what + detail. */
-static void reply_set(msg_job *j, int code, const char *enh, const char *what, const char *detail)
-{
-    j->code = code;
-    snprintf(j->enhanced, sizeof j->enhanced, "%s", enh);
-    snprintf(j->text, sizeof j->text, "%s%s", what, detail);
-}
-
-static bool domain_listed(const char *list, const char *domain)
-{
-    size_t n = strlen(domain);
-    for (const char *p = list; *p;) {
-        while (*p == ' ')
-            p++;
-        const char *e = p;
-        while (*e && *e != ' ')
-            e++;
-        if ((e - p == 1 && *p == '*') || ((size_t)(e - p) == n && strncasecmp(p, domain, n) == 0))
-            return true;
-        p = e;
-    }
-    return false;
-}
-
-static void new_uuid(char out[33])
-{
-    uint8_t b[16];
-    static const char hex[] = "0123456789abcdef";
-    RAND_bytes(b, sizeof b);
-    for (size_t i = 0; i < 16; i++)
-        out[2 * i] = hex[b[i] >> 4], out[2 * i + 1] = hex[b[i] & 15];
-    out[32] = '\0';
-}
-
-static void message_committed(void *arg);
-
-/* Worker: complete, authorize, sign, hand to the committer. */
-static void message_work(worker *w, void *arg)
-{
-    msg_job *j = arg;
-    session *s = j->s;
-    serve *sv = s->sv;
-    const hd_smtpd_message_info *mi = hd_smtpd_message(s->smtpd);
-    hd_err err = {0};
-    int64_t now = serve_now();
-    hd_store_message *m = &j->cm.m;
-    new_uuid(m->uuid);
-
-    hd_submit_info info;
-    hd_submit_opts so = {.hostname = sv->cfg->hostname, .id = m->uuid, .now = now};
-    if (hd_submit_prepare(j->data, &so, &info, &err) != 0) {
-        reply_set(j, 550, "5.6.0", "message refused: ", hd_err_str(&err));
-        hd_submit_info_free(&info);
-        serve_post(sv, message_committed, j);   /* every way out answers the session */
-        return;
-    }
-    serve_domains *ds = j->ds;
-    const serve_domain *dom = domains_find(ds, info.from_domain);
-    if (!dom) {
-        reply_set(j, 550, "5.7.1", "not a sending domain of this server: ", info.from_domain);
-    } else if (s->user[0] ? !domain_listed(s->user_domains, dom->name) : !s->trusted) {
-        reply_set(j, 550, "5.7.1", "you may not send as ", dom->name);
-    } else {
-        hd_buf_init(&j->head, 64 * 1024);
-        hd_buf_init(&j->body, (size_t)sv->cfg->smtp.max_message_size + 64 * 1024);
-        char date[40];
-        hd_mail_date(now, date);
-        /* RFC 5321 §4.4: the trace field of this hop */
-        int rc = hd_buf_printf(&j->body, "Received: from %s ([%s])\r\n\tby %s (herald) with %s id %s;\r\n\t%s\r\n",
-                               hd_smtpd_helo(s->smtpd)[0] ? hd_smtpd_helo(s->smtpd) : "unknown",
-                               s->ip, sv->cfg->hostname,
-                               s->user[0] ? (s->tls ? "ESMTPSA" : "ESMTPA") : (s->tls ? "ESMTPS" : "ESMTP"),
-                               m->uuid, date);
-        if (!rc)
-            rc = hd_buf_append_slice(&j->body, hd_buf_slice(&info.added));
-        if (!rc)
-            rc = hd_buf_append_slice(&j->body, j->data);
-        if (!rc)
-            rc = worker_sign(w, ds, dom, hd_buf_slice(&j->body), &j->head, &err);
-        if (!rc)
-            rc = hd_verp_encode(sv->verp_key, m->uuid, dom->bounce_domain, m->mail_from,
-                                sizeof m->mail_from, &err);
-        if (rc) {
-            LOG_ERR("signing for %s: %s", dom->name, hd_err_str(&err));
-            reply_set(j, 451, "4.3.0", "temporary failure signing the message, ", "try again later");
-        } else {
-            snprintf(m->from_domain, sizeof m->from_domain, "%s", dom->name);
-            snprintf(m->message_id, sizeof m->message_id, "%s", info.message_id);
-            snprintf(m->submitter, sizeof m->submitter, "%s", s->user[0] ? s->user : s->ip);
-            m->received_at = now;
-            m->expires_at = now + (int64_t)sv->cfg->queue.max_lifetime;
-            m->flags = (mi->body_8bit ? HD_MSG_8BIT : 0) | (mi->smtputf8 ? HD_MSG_SMTPUTF8 : 0);
-            j->cm.parts[0] = hd_buf_slice(&j->head);
-            j->cm.parts[1] = hd_buf_slice(&j->body);
-            j->cm.n_parts = 2;
-            j->cm.n_rcpts = mi->n_rcpts;
-            j->cm.rcpts = calloc(mi->n_rcpts, sizeof *j->cm.rcpts);
-            j->cm.rcpt_ids = calloc(mi->n_rcpts, sizeof *j->cm.rcpt_ids);
-            for (size_t i = 0; j->cm.rcpts && i < mi->n_rcpts; i++)
-                j->cm.rcpts[i] = strdup(mi->rcpts[i]);
-            j->cm.done = message_committed;
-            j->cm.arg = j;
-            j->code = 250;
-        }
-    }
-    hd_submit_info_free(&info);
-    if (j->code == 250)
-        commit_message(sv, &j->cm);
-    else
-        serve_post(sv, message_committed, j);
-}
-
-static void msg_job_free(msg_job *j)
-{
-    j->sv->intake->inflight -= j->inflight;    /* j->s may be gone by now */
-    domains_put(j->ds);
-    for (size_t i = 0; j->cm.rcpts && i < j->cm.n_rcpts; i++)
-        free(j->cm.rcpts[i]);
-    free(j->cm.rcpts);
-    free(j->cm.rcpt_ids);
-    hd_buf_free(&j->head);
-    hd_buf_free(&j->body);
-    free(j);
-}
-
 /* Main thread: the message is durable (or refused). */
-static void message_committed(void *arg)
+static void message_answered(void *arg)
 {
-    msg_job *j = arg;
-    session *s = j->s;
-    serve *sv = s->sv;
-    if (j->code == 250 && j->cm.rc) {
-        reply_set(j, 451, "4.3.0", "temporary failure storing the message, ", "try again later");
-    } else if (j->code == 250) {
-        atomic_fetch_add(&sv->metrics.messages_accepted, 1);
-        atomic_fetch_add(&sv->metrics.recipients_accepted, j->cm.n_rcpts);
-        j->cm.m.segment = j->cm.loc.segment;
-        queue_add(sv, &j->cm.m, j->cm.rcpts, j->cm.rcpt_ids, j->cm.n_rcpts);
+    accept_job *j = arg;
+    session *s = j->arg;
+    if (j->code == 250)
         s->accepted++;
-        snprintf(j->text, sizeof j->text, "Ok: queued as %s", j->cm.m.uuid);
-        LOG_INFO("%s: accepted %s from %s, %zu recipient%s, message-id %s", j->cm.m.uuid,
-                 j->cm.m.mail_from, j->cm.m.submitter, j->cm.n_rcpts, j->cm.n_rcpts == 1 ? "" : "s",
-                 j->cm.m.message_id);
-    }
-    if (j->code != 250)
-        atomic_fetch_add(&sv->metrics.messages_rejected, 1);
     if (session_back(s)) {
         hd_smtpd_reply r = {j->code, j->enhanced[0] ? j->enhanced : "2.0.0", j->text};
         hd_smtpd_answer_message(s->smtpd, &r);
         session_resume(s);
     }
-    msg_job_free(j);
+    accept_job_free(j);
 }
 
 static void start_message(session *s)
 {
-    msg_job *j = calloc(1, sizeof *j);
-    if (!j) {
+    const hd_smtpd_message_info *mi = hd_smtpd_message(s->smtpd);
+    accept_job *j = accept_job_new(s->sv);
+    bool ok = j != NULL;
+    for (size_t i = 0; ok && i < mi->n_rcpts; i++)
+        ok = accept_add_rcpt(j, mi->rcpts[i]) == 0;
+    if (!ok) {
+        accept_job_free(j);
         hd_smtpd_reply r = {451, "4.3.0", "out of memory, try again later"};
         hd_smtpd_answer_message(s->smtpd, &r);
         return;
     }
-    j->s = s;
-    j->sv = s->sv;
-    j->data = hd_smtpd_message(s->smtpd)->data;
-    /* the message, its signed copy and its spool write are held until the
-     * commit: bound what all sessions hold at once */
-    struct serve_intake *in = s->sv->intake;
-    if (in->inflight + j->data.len > s->sv->cfg->queue.max_inflight) {
-        free(j);
-        LOG_WARN("%s: %llu bytes of mail in flight already; message deferred (451 4.3.1)", s->ip,
-                 (unsigned long long)in->inflight);
+    if (!accept_admit(j, mi->data.len)) {
+        accept_job_free(j);
+        LOG_WARN("%s: message deferred (451 4.3.1): too much mail in flight", s->ip);
         hd_smtpd_reply r = {451, "4.3.1", "too much mail in progress, try again shortly"};
         hd_smtpd_answer_message(s->smtpd, &r);
         return;
     }
-    in->inflight += j->data.len;
-    j->inflight = j->data.len;
-    j->ds = domains_get(s->sv);     /* taken here, on the thread that swaps snapshots */
+    j->data = mi->data;
+    const char *helo = hd_smtpd_helo(s->smtpd);
+    snprintf(j->trace_from, sizeof j->trace_from, "%s ([%s])", helo[0] ? helo : "unknown", s->ip);
+    snprintf(j->trace_with, sizeof j->trace_with, "%s",
+             s->user[0] ? (s->tls ? "ESMTPSA" : "ESMTPA") : (s->tls ? "ESMTPS" : "ESMTP"));
+    snprintf(j->submitter, sizeof j->submitter, "%s", s->user[0] ? s->user : s->ip);
+    /* an authenticated user sends as their domains; a trusted network as any */
+    snprintf(j->may_send_as, sizeof j->may_send_as, "%s",
+             s->user[0] ? s->user_domains : s->trusted ? "*" : "");
+    j->flags = (mi->body_8bit ? HD_MSG_8BIT : 0) | (mi->smtputf8 ? HD_MSG_SMTPUTF8 : 0);
+    j->done = message_answered;
+    j->arg = s;
     session_hold(s);
-    serve_work(s->sv, message_work, NULL, j);
+    accept_start(j);
 }
 
 /* ---- TLS ---- */
@@ -592,27 +438,6 @@ static void start_tls(session *s)
 
 /* ---- room for more mail ---- */
 
-/* NULL when there is room for another recipient, else the reason: the
- * in-memory queue is at max_queued, or the data directory's disk has less
- * than min_free_space free (checked at most once a second). */
-static const char *storage_full(serve *sv)
-{
-    struct serve_intake *in = sv->intake;
-    if (queue_size(sv) >= sv->cfg->queue.max_queued)
-        return "the queue is full, try again later";
-    uint64_t min_free = sv->cfg->queue.min_free_space;
-    int64_t now = serve_now();
-    if (min_free && now != in->disk_checked) {
-        struct statvfs vfs;
-        in->disk_checked = now;
-        in->disk_low = statvfs(sv->data_dir, &vfs) == 0 &&
-                       (uint64_t)vfs.f_bavail * vfs.f_frsize < min_free;
-        if (in->disk_low)
-            LOG_WARN("%s: less than %llu bytes free: new mail is refused with 452 4.3.1",
-                     sv->data_dir, (unsigned long long)min_free);
-    }
-    return min_free && in->disk_low ? "not enough disk space, try again later" : NULL;
-}
 
 /* ---- driving the session ---- */
 
@@ -640,7 +465,7 @@ static void drive(session *s)
         }
         case HD_SMTPD_EV_RCPT: {
             /* RFC 3463 4.3.1: mail system full, try later (the client keeps the mail) */
-            const char *full = storage_full(s->sv);
+            const char *full = accept_storage_full(s->sv);
             hd_smtpd_reply r = full ? (hd_smtpd_reply){452, "4.3.1", full}
                                     : (hd_smtpd_reply){250, "2.1.5", "Ok"};
             hd_smtpd_answer_rcpt(s->smtpd, &r);

@@ -281,7 +281,7 @@ static q_dest *dest_for(serve *sv, const q_msg *m, const char *address)
         return sv->queue->sandbox;
     const char *at = strrchr(address, '@');
     const hd_config_domain *cd = hd_config_domain_find(sv->cfg, m->from_domain);
-    const char *pool = cd && cd->pool ? cd->pool : sv->cfg->delivery.default_pool;
+    const char *pool = m->pool ? m->pool : cd && cd->pool ? cd->pool : sv->cfg->delivery.default_pool;
     return dest_get(sv, at ? at + 1 : "", pool);
 }
 
@@ -298,6 +298,9 @@ static q_msg *msg_new(serve *sv, const hd_store_message *sm)
     m->loc = (hd_spool_loc){(uint32_t)sm->segment, (uint64_t)sm->offset, (uint32_t)sm->length,
                             sm->crc};
     snprintf(m->from_domain, sizeof m->from_domain, "%s", sm->from_domain);
+    /* a pool removed from the configuration since: the domain's */
+    if (sm->pool[0] && hd_config_pool_find(sv->cfg, sm->pool))
+        m->pool = strdup(sm->pool);
     m->flags = sm->flags;
     m->received_at = sm->received_at;
     m->expires_at = sm->expires_at;
@@ -362,6 +365,7 @@ static void msg_release(serve *sv, q_msg *m)
     commit_op_post(sv, op);
     msg_unlink(sv->queue, m);
     free(m->mail_from);
+    free(m->pool);
     free(m);
 }
 
@@ -839,6 +843,7 @@ void queue_free(serve *sv)
         for (q_msg *m = q->msgs[b], *next; m; m = next) {
             next = m->hnext;
             free(m->mail_from);
+            free(m->pool);
             free(m);
         }
     for (size_t b = 0; b < DEST_BUCKETS + 1; b++) {

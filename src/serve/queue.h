@@ -20,6 +20,7 @@ typedef struct q_msg {
     hd_spool_loc loc;
     char *mail_from;
     char from_domain[256];
+    char *pool;                  /* asked for through the API, or NULL: the domain's */
     unsigned flags;
     int64_t received_at, expires_at;
     size_t open;                 /* recipients not final */

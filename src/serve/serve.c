@@ -16,7 +16,7 @@
 #include <openssl/rand.h>
 
 #include "herald/domain.h"
-#include "queue.h"
+#include "accept.h"
 
 hd_log serve_log;
 
@@ -210,11 +210,14 @@ static void serve_stop(serve *sv)
 {
     sv->stopping = true;
     status_stop(sv);
+    api_close_listener(sv);
     intake_close_listeners(sv);
     work_stop(sv);       /* finishes the jobs in hand (they may use sessions) */
     commit_stop(sv);     /* writes what was handed to it (and posts back) */
     work_free(sv);       /* only now can the post queue go */
     intake_stop(sv);     /* then the sessions can go */
+    api_stop(sv);        /* and the API's requests */
+    accept_free(sv);
     deliver_stop(sv);
     queue_free(sv);
     if (sv->domains)
@@ -269,7 +272,8 @@ int serve_run(hd_config *cfg, hd_err *err)
     unsigned nworkers = cfg->queue.signing_threads ? cfg->queue.signing_threads : cpu_count();
     if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, err)) ||
         (rc = commit_start(sv, err)) || (rc = domains_load(sv, err)) ||
-        (rc = queue_load(sv, err)) || (rc = intake_start(sv, err)) || (rc = status_start(sv, err)))
+        (rc = queue_load(sv, err)) || (rc = accept_init(sv, err)) ||
+        (rc = intake_start(sv, err)) || (rc = status_start(sv, err)) || (rc = api_start(sv, err)))
         goto out;
 
     sig_term = evsignal_new(sv->base, SIGTERM, on_stop, sv);

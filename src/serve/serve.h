@@ -116,6 +116,7 @@ typedef struct commit_msg {
     char **rcpts;                        /* owned by the caller */
     size_t n_rcpts;
     int64_t *rcpt_ids;                   /* filled: row ids, n_rcpts of them */
+    const hd_store_idempotency *idem;    /* API Idempotency-Key row to insert with it, or NULL */
     hd_spool_loc loc;                    /* filled */
     int rc;
     hd_err err;
@@ -220,6 +221,8 @@ struct serve {
     struct serve_commit *commit;    /* commit.c */
     struct serve_queue *queue;      /* queue.c */
     struct serve_intake *intake;    /* intake.c */
+    struct serve_accept *accept;    /* accept.c */
+    struct serve_api *api;          /* api.c */
     struct serve_status *status;    /* status.c */
     serve_domains *domains;         /* current snapshot, main thread's reference */
     struct conn *deliver_conns;     /* deliver.c: open outbound connections */
@@ -232,6 +235,11 @@ int intake_start(serve *sv, hd_err *err);
 void intake_close_listeners(serve *sv);
 void intake_stop(serve *sv);
 size_t intake_sessions(serve *sv);
+
+/* The HTTP API (api.c). */
+int api_start(serve *sv, hd_err *err);
+void api_close_listener(serve *sv);
+void api_stop(serve *sv);
 
 int status_start(serve *sv, hd_err *err);
 void status_stop(serve *sv);

@@ -2,6 +2,7 @@
  * queue.c - the queue's rows: messages, recipients, events, suppressions
  * and sandbox captures.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,8 +52,8 @@ int hd_store_message_insert(hd_store *st, hd_store_message *m, hd_err *err)
     sqlite3_stmt *s;
     int rc = hd_store_prepare(st,
         "INSERT INTO messages (uuid, segment, offset, length, crc, mail_from, from_domain,"
-        " message_id, submitter, received_at, expires_at, flags)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", &s, err);
+        " message_id, submitter, received_at, expires_at, flags, pool, tags)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &s, err);
     if (rc)
         return rc;
     bind_text(s, 1, m->uuid);
@@ -67,6 +68,8 @@ int hd_store_message_insert(hd_store *st, hd_store_message *m, hd_err *err)
     sqlite3_bind_int64(s, 10, m->received_at);
     sqlite3_bind_int64(s, 11, m->expires_at);
     sqlite3_bind_int(s, 12, (int)m->flags);
+    bind_text(s, 13, m->pool[0] ? m->pool : NULL);
+    bind_text(s, 14, m->tags[0] ? m->tags : NULL);
     if ((rc = step_done(st, s, "insert message", err)))
         return rc;
     m->id = sqlite3_last_insert_rowid(st->db);
@@ -74,7 +77,10 @@ int hd_store_message_insert(hd_store *st, hd_store_message *m, hd_err *err)
 }
 
 #define MESSAGE_COLS "m.id, m.uuid, m.segment, m.offset, m.length, m.crc, m.mail_from," \
-                     " m.from_domain, m.message_id, m.submitter, m.received_at, m.expires_at, m.flags"
+                     " m.from_domain, m.message_id, m.submitter, m.received_at, m.expires_at, m.flags," \
+                     " m.pool, m.tags"
+
+#define MESSAGE_NCOLS 15
 
 static void read_message(sqlite3_stmt *s, int c, hd_store_message *m)
 {
@@ -92,6 +98,8 @@ static void read_message(sqlite3_stmt *s, int c, hd_store_message *m)
     m->received_at = sqlite3_column_int64(s, c + 10);
     m->expires_at = sqlite3_column_int64(s, c + 11);
     m->flags = (unsigned)sqlite3_column_int(s, c + 12);
+    hd_store_col_text(s, c + 13, m->pool, sizeof m->pool);
+    hd_store_col_text(s, c + 14, m->tags, sizeof m->tags);
 }
 
 int hd_store_message_get(hd_store *st, const char *uuid, hd_store_message *out, hd_err *err)
@@ -236,7 +244,7 @@ int hd_store_queue_each(hd_store *st,
         }
         if (n == 0)
             read_message(s, 0, m);
-        read_recipient(s, 13, &rs[n++]);
+        read_recipient(s, MESSAGE_NCOLS, &rs[n++]);
     }
     if (!stop && n > 0)
         fn(m, rs, n, arg);
@@ -272,16 +280,33 @@ int hd_store_event_add(hd_store *st, const hd_store_event *e, hd_err *err)
 int hd_store_event_each(hd_store *st, int64_t after_id, const char *message, size_t limit,
                         int (*fn)(const hd_store_event *e, void *arg), void *arg, hd_err *err)
 {
+    hd_store_event_filter f = {.after_id = after_id, .message = message, .limit = limit};
+    return hd_store_event_query(st, &f, fn, arg, err);
+}
+
+int hd_store_event_query(hd_store *st, const hd_store_event_filter *f,
+                         int (*fn)(const hd_store_event *e, void *arg), void *arg, hd_err *err)
+{
     sqlite3_stmt *s;
+    /* domains: a space-separated list; an event belongs to its message's
+     * sending domain */
     int rc = hd_store_prepare(st,
         "SELECT id, at_ms, type, message, recipient, remote_host, reply, tls, duration_ms,"
-        " detail FROM events WHERE id > ? AND (?2 IS NULL OR message = ?2) ORDER BY id LIMIT ?",
+        " detail FROM events WHERE id > ?1 AND (?2 IS NULL OR message = ?2)"
+        " AND (?3 IS NULL OR type = ?3) AND at_ms >= ?4"
+        " AND (?5 IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.uuid = events.message"
+        " AND instr(' ' || ?5 || ' ', ' ' || m.from_domain || ' ') > 0))"
+        " ORDER BY id LIMIT ?6",
         &s, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(s, 1, after_id);
-    bind_text(s, 2, message);
-    sqlite3_bind_int64(s, 3, limit ? (int64_t)limit : -1);
+    bool all_domains = f->domains == NULL || strcmp(f->domains, "*") == 0;
+    sqlite3_bind_int64(s, 1, f->after_id);
+    bind_text(s, 2, f->message);
+    bind_text(s, 3, f->type);
+    sqlite3_bind_int64(s, 4, f->since_ms);
+    bind_text(s, 5, all_domains ? NULL : f->domains);
+    sqlite3_bind_int64(s, 6, f->limit ? (int64_t)f->limit : -1);
     hd_store_event *e = malloc(sizeof *e);
     if (!e) {
         sqlite3_finalize(s);
@@ -356,6 +381,108 @@ int hd_store_suppression_each(hd_store *st,
     return rc;
 }
 
+static void read_suppression(sqlite3_stmt *s, hd_store_suppression *out)
+{
+    memset(out, 0, sizeof *out);
+    hd_store_col_text(s, 0, out->address, sizeof out->address);
+    hd_store_col_text(s, 1, out->reason, sizeof out->reason);
+    hd_store_col_text(s, 2, out->source, sizeof out->source);
+    out->created = sqlite3_column_int64(s, 3);
+}
+
+int hd_store_suppression_get(hd_store *st, const char *address, hd_store_suppression *out,
+                             hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT address, reason, source, created FROM suppressions"
+                                  " WHERE address = lower(?)", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, address);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_suppression(s, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = hd_err_set(err, HD_ENOTFOUND, "%s is not suppressed", address);
+    } else {
+        rc = hd_store_sqlerr(st, err, "read suppression");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int hd_store_suppression_page(hd_store *st, const char *after, size_t limit,
+                              int (*fn)(const hd_store_suppression *sup, void *arg), void *arg,
+                              hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT address, reason, source, created FROM suppressions"
+                                  " WHERE address > ? ORDER BY address LIMIT ?", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, after ? after : "");
+    sqlite3_bind_int64(s, 2, limit ? (int64_t)limit : -1);
+    hd_store_suppression *sup = malloc(sizeof *sup);
+    if (!sup) {
+        sqlite3_finalize(s);
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        read_suppression(s, sup);
+        if (fn(sup, arg))
+            break;
+    }
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "read suppressions");
+    free(sup);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int hd_store_idempotency_add(hd_store *st, const hd_store_idempotency *k, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st,
+        "INSERT OR IGNORE INTO idempotency (scope, key, request, message, created)"
+        " VALUES (?,?,?,?,?)", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, k->scope);
+    bind_text(s, 2, k->key);
+    bind_text(s, 3, k->request);
+    bind_text(s, 4, k->message);
+    sqlite3_bind_int64(s, 5, k->created);
+    return step_done(st, s, "insert idempotency key", err);
+}
+
+int hd_store_idempotency_get(hd_store *st, const char *scope, const char *key,
+                             hd_store_idempotency *out, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT scope, key, request, message, created FROM idempotency"
+                                  " WHERE scope = ? AND key = ?", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, scope);
+    bind_text(s, 2, key);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        hd_store_col_text(s, 0, out->scope, sizeof out->scope);
+        hd_store_col_text(s, 1, out->key, sizeof out->key);
+        hd_store_col_text(s, 2, out->request, sizeof out->request);
+        hd_store_col_text(s, 3, out->message, sizeof out->message);
+        out->created = sqlite3_column_int64(s, 4);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = hd_err_set(err, HD_ENOTFOUND, "no such idempotency key");
+    } else {
+        rc = hd_store_sqlerr(st, err, "read idempotency key");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 int hd_store_capture_add(hd_store *st, const hd_store_capture *c, hd_err *err)
 {
     sqlite3_stmt *s;
@@ -412,6 +539,7 @@ int hd_store_prune(hd_store *st, int64_t before, size_t limit, size_t *removed, 
         " ORDER BY id LIMIT ?2)",
         "DELETE FROM captures WHERE id IN (SELECT id FROM captures WHERE at < ?1"
         " ORDER BY id LIMIT ?2)",
+        "DELETE FROM idempotency WHERE created < ?1",
         "DELETE FROM messages WHERE id IN (SELECT m.id FROM messages m WHERE m.segment IS NULL"
         " AND m.received_at < ?1 AND NOT EXISTS (SELECT 1 FROM recipients r"
         " WHERE r.message = m.id AND r.state = 'queued') ORDER BY m.id LIMIT ?2)",

@@ -55,7 +55,9 @@ const char hd_store_schema[] =
     "    submitter   TEXT NOT NULL,             -- user name or client address\n"
     "    received_at INTEGER NOT NULL,\n"
     "    expires_at  INTEGER NOT NULL,\n"
-    "    flags       INTEGER NOT NULL DEFAULT 0 -- 1 = 8BITMIME, 2 = SMTPUTF8\n"
+    "    flags       INTEGER NOT NULL DEFAULT 0, -- 1 = 8BITMIME, 2 = SMTPUTF8\n"
+    "    pool        TEXT,                      -- source-address pool asked for (API), or NULL\n"
+    "    tags        TEXT                       -- JSON array of the API's tags, or NULL\n"
     ");\n"
     "\n"
     "-- One row per recipient; state changes per delivery attempt.\n"
@@ -118,4 +120,23 @@ const char hd_store_schema[] =
     "    created     INTEGER NOT NULL,\n"
     "    revoked     INTEGER                    -- when, or NULL\n"
     ");\n"
+    "\n"
+    "-- Idempotency-Key of POST /v1/messages: the message the first request made.\n"
+    "CREATE TABLE IF NOT EXISTS idempotency (\n"
+    "    scope    TEXT NOT NULL,                -- api_keys.id\n"
+    "    key      TEXT NOT NULL,\n"
+    "    request  TEXT NOT NULL,                -- hex SHA-256 of the request body\n"
+    "    message  TEXT NOT NULL,                -- messages.uuid\n"
+    "    created  INTEGER NOT NULL,\n"
+    "    PRIMARY KEY (scope, key)\n"
+    ");\n"
     ;
+
+/* Columns added after a table was first created: CREATE TABLE IF NOT
+ * EXISTS leaves an older database's table as it was, so each is added
+ * with ALTER TABLE when missing (SQLite adds a column in place). */
+const hd_store_column hd_store_added_columns[] = {
+    {"messages", "pool", "TEXT"},
+    {"messages", "tags", "TEXT"},
+    {NULL, NULL, NULL},
+};

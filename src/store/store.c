@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,6 +68,35 @@ static int exec(hd_store *st, const char *sql, hd_err *err, const char *what)
     return 0;
 }
 
+static bool has_column(hd_store *st, const char *table, const char *column)
+{
+    sqlite3_stmt *s;
+    bool found = false;
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA table_info(%s)", table);
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return false;
+    while (!found && sqlite3_step(s) == SQLITE_ROW)
+        found = strcmp((const char *)sqlite3_column_text(s, 1), column) == 0;
+    sqlite3_finalize(s);
+    return found;
+}
+
+/* Bring an older database's tables up to the schema. */
+static int add_missing_columns(hd_store *st, hd_err *err)
+{
+    for (const hd_store_column *c = hd_store_added_columns; c->table; c++) {
+        if (has_column(st, c->table, c->name))
+            continue;
+        char sql[256];
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", c->table, c->name, c->decl);
+        int rc = exec(st, sql, err, "database schema upgrade");
+        if (rc && !has_column(st, c->table, c->name))   /* another process may have added it */
+            return rc;
+    }
+    return 0;
+}
+
 int hd_store_open(const char *path, bool durable, hd_store **out, hd_err *err)
 {
     *out = NULL;
@@ -87,7 +117,8 @@ int hd_store_open(const char *path, bool durable, hd_store **out, hd_err *err)
         (rc = exec(st, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
                    err, "synchronous mode")) ||
         (rc = exec(st, "PRAGMA foreign_keys=ON", err, "foreign keys")) ||
-        (rc = exec(st, hd_store_schema, err, "database schema"))) {
+        (rc = exec(st, hd_store_schema, err, "database schema")) ||
+        (rc = add_missing_columns(st, err))) {
         hd_err_prefix(err, "%s: ", path);
         hd_store_close(st);
         return rc;

@@ -12,6 +12,11 @@ struct hd_store {
 
 extern const char hd_store_schema[];
 
+typedef struct hd_store_column {
+    const char *table, *name, *decl;
+} hd_store_column;
+extern const hd_store_column hd_store_added_columns[];
+
 /* err gets "what: sqlite message"; returns code (HD_EIO, or HD_ETEMP when
  * the database stayed busy). */
 int hd_store_sqlerr(hd_store *st, hd_err *err, const char *what);
