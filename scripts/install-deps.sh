@@ -12,7 +12,7 @@ BUILD_PKGS=(build-essential cmake pkg-config libssl-dev libunbound-dev libevent-
 TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev unbound bind9-dnsutils openssl
            python3 python3-dkim python3-nacl libmail-dkim-perl libcryptx-perl
            opendkim opendkim-tools python3-yaml python3-spf libmail-dmarc-perl
-           postfix swaks python3-aiosmtpd)
+           postfix swaks python3-aiosmtpd python3-jsonschema curl wrk)
 
 pkgs=("${BUILD_PKGS[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${TEST_PKGS[@]}")

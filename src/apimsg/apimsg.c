@@ -346,9 +346,15 @@ static int read_headers(json_t *root, parts *p, hd_err *err)
     json_object_foreach(v, key, val) {
         char field[FIELD_MAX];
         snprintf(field, sizeof field, "headers.%.64s", key);
-        int rc = get_string(val, field, &p->headers[p->n_headers].value, NULL, err);
+        const char *value;
+        int rc = get_string(val, field, &value, NULL, err);
         if (rc)
             return rc;
+        size_t bad = strcspn(value, "\r\n");
+        if (value[bad])
+            return hd_err_set(err, HD_EINVAL,
+                              "%s: CR or LF at byte %zu (header injection?)", field, bad);
+        p->headers[p->n_headers].value = value;
         p->headers[p->n_headers++].name = key;
     }
     return 0;
