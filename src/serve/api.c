@@ -857,20 +857,31 @@ done:
     serve_post(r->sv, api_done, r);
 }
 
-/* Main thread: changes kept in the main thread's memory, then the answer. */
+static void reply_and_free(void *arg)
+{
+    api_req *r = arg;
+    send_reply(r);
+    req_free(r);
+}
+
+/* Main thread: changes kept in the main thread's memory, then the answer
+ * (a change to the suppression list is answered once it is durable). */
 static void api_done(void *arg)
 {
     api_req *r = arg;
     serve *sv = r->sv;
     hd_err err = {0};
+    commit_op *mark = NULL;
     switch (r->after) {
     case A_SUPPRESS:
         queue_suppress(sv, r->after_address, r->after_reason, "api");
         LOG_INFO("%s suppressed through the API (key %s)", r->after_address, r->key.name);
+        mark = commit_op_new(COMMIT_MARK);
         break;
     case A_UNSUPPRESS:
         queue_unsuppress(sv, r->after_address);
         LOG_INFO("%s no longer suppressed (API key %s)", r->after_address, r->key.name);
+        mark = commit_op_new(COMMIT_MARK);
         break;
     case A_RELOAD_DOMAINS:
         if (domains_load(sv, &err) != 0)
@@ -879,8 +890,13 @@ static void api_done(void *arg)
     case A_NONE:
         break;
     }
-    send_reply(r);
-    req_free(r);
+    if (mark) {
+        mark->done = reply_and_free;
+        mark->arg = r;
+        commit_op_post(sv, mark);
+        return;
+    }
+    reply_and_free(r);
 }
 
 /* Percent-decode a path segment; false when it is malformed or too long. */

@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# serve_api.sh - the HTTP API (docs/api.md) against a running herald that
+# delivers to an aiosmtpd receiver. Every answer is checked against
+# docs/openapi.yaml (tests/lib/api_check.py). Driven by Python's urllib and
+# by curl:
+#   - structured messages with non-ASCII names, subject and attachment file
+#     names arrive as correct MIME (Python's email parser) and signed (dkimpy
+#     verifies both signatures); bcc only in the envelope; raw messages;
+#   - Idempotency-Key: a retry gets the same id (and only one message is
+#     made), across a restart too; a different body under the key is 422;
+#   - keys: none or a bad one 401; a domain the key may not use 403; another
+#     domain's message 404;
+#   - bad input: malformed JSON (line and column), unknown fields, header
+#     injection, oversize requests and messages, wrong content type, unknown
+#     paths and methods; each a clear error, nothing accepted lost;
+#   - events paged with after/limit and filtered by type; suppressions
+#     added (then the address is not sent to), read, removed; domains listed
+#     and added (then used at once).
+set -euo pipefail
+: "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
+. "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
+hl_tmpdir
+T=$HL_TMP
+fail() { echo "FAIL: $*" >&2; tail -n 30 "$T/herald.log" >&2 || true; exit 1; }
+
+rxport=$(hl_free_port 127.0.0.2)
+hl_receiver_start 127.0.0.2 "$rxport" "$T/rx" ""
+smtp=$(hl_free_port); status=$(hl_free_port); api=$(hl_free_port)
+echo 'unused.test. IN A 127.0.0.9' > "$T/zone"
+cat > "$T/herald.conf" <<C
+hostname = mail.herald.test
+data_dir = $T/data
+[smtp]
+listen = 127.0.0.1:$smtp
+max_message_size = 200K
+[status]
+listen = 127.0.0.1:$status
+[api]
+listen = 127.0.0.1:$api
+max_request_size = 1M
+[delivery]
+mode = real
+[dns]
+zone_file = $T/zone
+[route *]
+next_hop = 127.0.0.2:$rxport
+[pool p1]
+addresses = 127.0.0.1
+C
+for d in example.com other.example; do
+  "$HERALD" domain add "$d" --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+done
+token() { "$HERALD" apikey create --name "$1" --domains "$2" --data-dir "$T/data" | grep -o 'hk_[A-Za-z0-9_]*' | head -n 1; }
+APP=$(token app example.com)
+ADMIN=$(token admin '*')
+[ -n "$APP" ] && [ -n "$ADMIN" ] || fail "apikey create gave no token"
+hl_herald_start "$T/herald.conf" "$smtp"
+hl_wait_port 127.0.0.1 "$api" 10 tcp "$(hl_pid herald)"
+BASE=http://127.0.0.1:$api
+
+# ---- curl: the first message, and a refusal ----
+code=$(curl -s -o "$T/curl.json" -w '%{http_code}' -X POST "$BASE/v1/messages" \
+  -H "Authorization: Bearer $APP" -H 'Content-Type: application/json' \
+  --data-binary '{"from":"app@example.com","to":"curl@rx.test","subject":"by curl","text":"hello from curl\n"}')
+[ "$code" = 202 ] || fail "curl send: HTTP $code $(cat "$T/curl.json")"
+CURL_ID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/curl.json")
+code=$(curl -s -o "$T/curl401.json" -w '%{http_code}' "$BASE/v1/events")
+[ "$code" = 401 ] || fail "curl without a key: HTTP $code"
+grep -q '"code":"unauthorized"' "$T/curl401.json" || fail "401 without a JSON error: $(cat "$T/curl401.json")"
+echo "ok: curl: 202 with id $CURL_ID; 401 without a key"
+
+# ---- the rest through urllib, every answer checked against the spec ----
+run_py() {
+  PYTHONPATH="$HERALD_SOURCE_DIR/tests/lib" /usr/bin/python3 - "$@"
+}
+run_py "$BASE" "$HERALD_SOURCE_DIR/docs/openapi.yaml" "$APP" "$ADMIN" "$T" "$CURL_ID" <<'PY' || fail "API scenario"
+import base64, email, email.policy, glob, json, os, sys, time
+import dkim
+from api_check import Api
+
+base, spec, app, admin, tmp, curl_id = sys.argv[1:7]
+api = Api(base, spec, app)
+adm = Api(base, spec, admin)
+ok = lambda what: print("ok:", what, flush=True)
+
+def expect(status, got, what):
+    s, h, b = got
+    assert s == status, "%s: HTTP %d, want %d: %s" % (what, s, status, json.dumps(b)[:400])
+    return h, b
+
+def wait_final(a, mid, n, secs=20):
+    end = time.time() + secs
+    while time.time() < end:
+        s, _, m = a.call("GET", "/v1/messages/" + mid)
+        if s == 200 and len(m["recipients"]) == n and all(r["state"] != "queued" for r in m["recipients"]):
+            return m
+        time.sleep(0.1)
+    raise AssertionError("message %s not final in %ds: %s" % (mid, secs, json.dumps(m)[:600]))
+
+def received(rcpt):
+    """The receiver's copies for rcpt: (side, bytes)."""
+    out = []
+    for side in sorted(glob.glob(os.path.join(tmp, "rx", "*.json"))):
+        meta = json.load(open(side))
+        if rcpt in meta["rcpts"]:
+            out.append((meta, open(side[:-5] + ".eml", "rb").read()))
+    return out
+
+# structured: non-ASCII name, subject, file name; text + html + attachment; bcc
+pdf = b"%PDF-1.4\n" + bytes(range(256)) * 4
+h, b = expect(202, api.call("POST", "/v1/messages", {
+    "from": {"name": "Zoë Ångström", "address": "news@example.com"},
+    "to": [{"name": "Émile", "address": "emile@rx.test"}],
+    "cc": "carol@rx.test", "bcc": ["hidden@rx.test"],
+    "reply_to": "help@example.com",
+    "subject": "Grüße — ✓ your receipt",
+    "text": "Hello Émile,\nyour receipt is attached.\n",
+    "html": "<p>Hello <b>Émile</b></p>",
+    "headers": {"X-Campaign": "nov-2026"},
+    "attachments": [{"filename": "reçu 2026.pdf", "content_type": "application/pdf",
+                     "content": base64.b64encode(pdf).decode()}],
+    "tags": ["receipt", "v2"]}), "structured send")
+mid = b["id"]
+m = wait_final(api, mid, 3)
+assert sorted(r["address"] for r in m["recipients"]) == ["carol@rx.test", "emile@rx.test", "hidden@rx.test"], m
+assert all(r["state"] == "delivered" for r in m["recipients"]), m
+assert m["tags"] == ["receipt", "v2"] and m["domain"] == "example.com", m
+assert [e["type"] for e in m["events"]].count("accepted") == 1, m["events"]
+copies = received("emile@rx.test")
+assert len(copies) == 1, copies
+meta, raw = copies[0]
+assert meta["mail_from"].endswith("@bounce.example.com"), meta
+msg = email.message_from_bytes(raw, policy=email.policy.default)
+assert str(msg["Subject"]) == "Grüße — ✓ your receipt", msg["Subject"]
+assert msg["From"].addresses[0].display_name == "Zoë Ångström", msg["From"]
+assert msg["To"].addresses[0].display_name == "Émile", msg["To"]
+assert msg["X-Campaign"] == "nov-2026"
+assert b"hidden@rx.test" not in raw and msg["Bcc"] is None, "bcc leaked into the header"
+atts = list(msg.iter_attachments())
+assert len(atts) == 1 and atts[0].get_filename() == "reçu 2026.pdf", [a.get_filename() for a in atts]
+assert atts[0].get_content() == pdf, "attachment bytes differ"
+body = msg.get_body(("plain",)).get_content()
+assert "Hello Émile," in body, body
+assert msg.get_body(("html",)).get_content().strip() == "<p>Hello <b>Émile</b></p>"
+sigs = [v for k, v in msg.items() if k.lower() == "dkim-signature"]
+assert len(sigs) == 2, sigs
+ok("structured message: MIME as sent (subject, names, attachment), bcc only in the envelope, 2 DKIM signatures")
+
+# DKIM: verify both signatures with dkimpy against the published keys
+keys = {}
+import subprocess
+out = subprocess.run([os.environ["HERALD"], "domain", "show", "example.com", "--data-dir",
+                      os.path.join(tmp, "data"), "--hostname", "mail.herald.test", "--json"],
+                     capture_output=True, text=True)
+if out.returncode == 0:
+    for r in json.loads(out.stdout)["records"]:
+        if r["type"] == "TXT" and "._domainkey." in r["name"]:
+            keys[(r["name"] + ".").encode()] = r["value"].encode()
+assert keys, "no DKIM records from herald domain show --json: " + out.stderr
+def dnsfunc(name, timeout=5):
+    return keys.get(name if name.endswith(b".") else name + b".")
+d = dkim.DKIM(raw)
+results = [d.verify(idx=i, dnsfunc=dnsfunc) for i in range(2)]
+assert results == [True, True], results
+ok("dkimpy verifies both signatures of the API-composed message")
+
+# raw
+rawmsg = "From: Shop <shop@example.com>\nTo: raw@rx.test\nSubject: raw one\nMessage-ID: <raw-1@example.com>\n\nraw body\n"
+h, b = expect(202, api.call("POST", "/v1/messages", {"to": "raw@rx.test", "raw": rawmsg}), "raw send")
+m = wait_final(api, b["id"], 1)
+assert m["message_id"] == "<raw-1@example.com>", m
+(meta, raw), = received("raw@rx.test")
+assert b"Subject: raw one\r\n" in raw and raw.endswith(b"\r\nraw body\r\n"), raw[-200:]
+ok("raw message delivered as given, with CRLF line ends")
+
+# idempotency
+req = {"from": "app@example.com", "to": "idem@rx.test", "subject": "once", "text": "once\n"}
+h1, b1 = expect(202, api.call("POST", "/v1/messages", req, headers={"Idempotency-Key": "order-42"}), "idem 1")
+h2, b2 = expect(202, api.call("POST", "/v1/messages", req, headers={"Idempotency-Key": "order-42"}), "idem 2")
+assert b1["id"] == b2["id"], (b1, b2)
+assert h2.get("Idempotent-Replayed") == "true" and "Idempotent-Replayed" not in h1, (h1, h2)
+h, b = expect(422, api.call("POST", "/v1/messages", dict(req, subject="twice"),
+                            headers={"Idempotency-Key": "order-42"}), "idem reused")
+assert b["error"]["code"] == "idempotency_key_reused", b
+# another key's namespace: the same Idempotency-Key is a new message
+h, b3 = expect(202, adm.call("POST", "/v1/messages", req, headers={"Idempotency-Key": "order-42"}), "idem other key")
+assert b3["id"] != b1["id"]
+wait_final(api, b1["id"], 1)
+wait_final(adm, b3["id"], 1)
+assert len(received("idem@rx.test")) == 2, "idempotent retry made another copy"
+open(os.path.join(tmp, "idem.json"), "w").write(json.dumps({"req": req, "id": b1["id"]}))
+ok("Idempotency-Key: same id replayed (1 copy), different body 422, other API key separate")
+
+# keys and scopes
+expect(401, api.call("POST", "/v1/messages", req, token=None), "no key")
+h, b = expect(401, api.call("GET", "/v1/events", token="hk_0123456789abcdef_" + "a" * 52), "bad key")
+assert b["error"]["code"] == "unauthorized" and h.get("WWW-Authenticate", "").startswith("Bearer")
+h, b = expect(403, api.call("POST", "/v1/messages", dict(req, **{"from": "x@other.example"})), "other domain")
+assert "other.example" in b["error"]["message"], b
+h, b = expect(403, api.call("POST", "/v1/messages", dict(req, **{"from": "x@unknown.example"})), "unmanaged domain")
+h, b = expect(202, adm.call("POST", "/v1/messages", dict(req, **{"from": "x@other.example", "to": "o@rx.test"})), "admin other domain")
+other_id = b["id"]
+expect(404, api.call("GET", "/v1/messages/" + other_id), "another domain's message")
+expect(200, adm.call("GET", "/v1/messages/" + other_id), "admin reads it")
+ok("keys: 401 without or with a bad key, 403 for a domain the key may not use, 404 for another domain's message")
+
+# bad input
+h, b = expect(400, api.call("POST", "/v1/messages", raw_body=b'{"from": "a@example.com",\n "to": [}'), "bad JSON")
+assert b["error"]["code"] == "invalid_json" and "line 2" in b["error"]["message"], b
+h, b = expect(422, api.call("POST", "/v1/messages", dict(req, bcc_list=["x@rx.test"])), "unknown field")
+assert "bcc_list" in b["error"]["message"], b
+h, b = expect(422, api.call("POST", "/v1/messages", dict(req, to=["ok@rx.test", "x@rx.test\r\nBcc: victim@evil.test"])), "injection")
+assert b["error"]["message"].startswith("to[1]"), b
+h, b = expect(422, api.call("POST", "/v1/messages", dict(req, subject="hi\r\nBcc: victim@evil.test")), "subject injection")
+assert "subject" in b["error"]["message"], b
+h, b = expect(422, api.call("POST", "/v1/messages", dict(req, to="a" * 65 + "@rx.test")), "long local part")
+h, b = expect(413, api.call("POST", "/v1/messages", {"to": "big@rx.test", "raw": "From: a@example.com\n\n" + "x" * 300000}), "message over max_message_size")
+assert b["error"]["code"] == "too_large", b
+# over max_request_size: refused on the Content-Length alone, before the body is read
+import socket, urllib.parse
+u = urllib.parse.urlparse(base)
+with socket.create_connection((u.hostname, u.port), timeout=10) as sock:
+    sock.sendall(("POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 1100000\r\n\r\n" % app).encode())
+    status_line = sock.makefile("rb").readline()
+assert status_line.split()[1] == b"413", status_line
+h, b = expect(415, api.call("POST", "/v1/messages", raw_body=json.dumps(req).encode(), content_type="text/plain"), "content type")
+expect(404, api.call("GET", "/v1/messages/" + "0" * 32), "unknown message")
+s, _, b = api.call("GET", "/v1/nothing", check=False)
+assert s == 404 and b["error"]["code"] == "not_found", (s, b)
+s, _, b = api.call("PUT", "/v1/messages", raw_body=b"{}", check=False)
+assert s in (405, 501), s
+h, b = expect(400, api.call("POST", "/v1/messages", req, headers={"Idempotency-Key": "bad key with spaces"}), "bad Idempotency-Key")
+assert len(received("big@rx.test")) == 0
+ok("bad input: malformed JSON (line), unknown field, CR/LF injection, long local part, 413 twice, 415, 404, 405, bad Idempotency-Key")
+
+# events: paged, filtered
+all_events = []
+after = 0
+pages = 0
+while True:
+    h, b = expect(200, adm.call("GET", "/v1/events?after=%d&limit=3" % after), "events page")
+    all_events += b["events"]
+    pages += 1
+    assert len(b["events"]) <= 3
+    after = b["next_after"]
+    if not b["has_more"]:
+        break
+ids = [e["id"] for e in all_events]
+assert ids == sorted(ids) and len(set(ids)) == len(ids), ids
+h, b = expect(200, adm.call("GET", "/v1/events?limit=1000"), "all events")
+assert [e["id"] for e in b["events"]] == ids, "paging lost or repeated events"
+h, b = expect(200, adm.call("GET", "/v1/events?type=delivered&limit=1000"), "delivered events")
+assert b["events"] and all(e["type"] == "delivered" for e in b["events"])
+h, b = expect(200, api.call("GET", "/v1/events?limit=1000&message=" + other_id), "scoped events")
+assert b["events"] == [], "a scoped key saw another domain's events"
+h, b = expect(200, api.call("GET", "/v1/events?since=2001-01-01T00:00:00Z&limit=5"), "since")
+expect(400, api.call("GET", "/v1/events?since=yesterday"), "bad since")
+expect(400, api.call("GET", "/v1/events?type=nope"), "bad type")
+expect(400, api.call("GET", "/v1/events?limit=0"), "bad limit")
+ok("events: %d in %d pages of 3, in order, none lost; type, message, since filters; bad queries 400" % (len(ids), pages))
+
+# suppressions
+h, b = expect(201, api.call("POST", "/v1/suppressions", {"address": "Gone@rx.test", "reason": "unsubscribed"}), "suppress")
+h, b = expect(200, api.call("GET", "/v1/suppressions/gone@rx.test"), "get suppression")
+assert b["reason"] == "unsubscribed" and b["source"] == "api", b
+h, b = expect(202, api.call("POST", "/v1/messages", dict(req, to=["gone@rx.test", "kept@rx.test"])), "send to suppressed")
+m = wait_final(api, b["id"], 2)
+states = {r["address"]: r["state"] for r in m["recipients"]}
+assert states == {"gone@rx.test": "suppressed", "kept@rx.test": "delivered"}, states
+assert received("gone@rx.test") == []
+h, b = expect(200, api.call("GET", "/v1/suppressions?limit=10"), "list")
+assert "gone@rx.test" in [s["address"] for s in b["suppressions"]], b
+expect(403, api.call("DELETE", "/v1/suppressions/gone@rx.test"), "scoped delete")
+expect(204, adm.call("DELETE", "/v1/suppressions/gone@rx.test"), "delete")
+expect(404, api.call("GET", "/v1/suppressions/gone@rx.test"), "gone")
+expect(404, adm.call("DELETE", "/v1/suppressions/gone@rx.test"), "delete again")
+h, b = expect(202, api.call("POST", "/v1/messages", dict(req, to="gone@rx.test")), "send after unsuppress")
+m = wait_final(api, b["id"], 1)
+assert m["recipients"][0]["state"] == "delivered", m
+expect(422, api.call("POST", "/v1/suppressions", {"address": "no-at-sign"}), "bad address")
+ok("suppressions: added (not sent to), read, listed, removed only by a global key, then sent again")
+
+# domains
+h, b = expect(200, api.call("GET", "/v1/domains"), "domains")
+assert [d["name"] for d in b["domains"]] == ["example.com"], b
+kinds = sorted(r["type"] for r in b["domains"][0]["records"])
+assert kinds.count("TXT") >= 3 and "MX" in kinds, kinds
+expect(403, api.call("POST", "/v1/domains", {"name": "new.example"}), "scoped add")
+h, b = expect(201, adm.call("POST", "/v1/domains", {"name": "New.Example."}), "add")
+assert b["name"] == "new.example" and b["bounce_domain"] == "bounce.new.example", b
+assert any("._domainkey.new.example" in r["name"] for r in b["records"]), b
+expect(409, adm.call("POST", "/v1/domains", {"name": "new.example"}), "add twice")
+expect(422, adm.call("POST", "/v1/domains", {"name": "not a domain"}), "bad name")
+h, b = expect(202, adm.call("POST", "/v1/messages", dict(req, **{"from": "hi@new.example", "to": "new@rx.test"})), "send from the new domain")
+m = wait_final(adm, b["id"], 1)
+assert m["recipients"][0]["state"] == "delivered", m
+ok("domains: listed per key with records, added (409 twice, 422 bad name), used at once")
+
+# curl's message is there too
+m = wait_final(api, curl_id, 1)
+assert m["recipients"][0]["state"] == "delivered", m
+print("api_check: %d answers validated against docs/openapi.yaml" % (api.checked + adm.checked))
+PY
+
+# ---- Idempotency-Key survives a restart ----
+hl_stop "$(hl_pid herald)"
+hl_herald_start "$T/herald.conf" "$smtp"
+hl_wait_port 127.0.0.1 "$api" 10 tcp "$(hl_pid herald)"
+run_py "$BASE" "$HERALD_SOURCE_DIR/docs/openapi.yaml" "$APP" "$T" <<'PY' || fail "idempotency after a restart"
+import json, os, sys
+from api_check import Api
+base, spec, app, tmp = sys.argv[1:5]
+saved = json.load(open(os.path.join(tmp, "idem.json")))
+s, h, b = Api(base, spec, app).call("POST", "/v1/messages", saved["req"], headers={"Idempotency-Key": "order-42"})
+assert s == 202 and b["id"] == saved["id"] and h.get("Idempotent-Replayed") == "true", (s, h, b)
+print("ok: after a restart the Idempotency-Key still answers with the first id")
+PY
+grep -q "$APP" "$T/herald.log" && fail "an API key appears in the log"
+grep -q "${APP##*_}" "$T/data/herald.db" && fail "the API key's secret is stored in clear"
+echo "ok: no API key in the log or in the database"
+echo "serve_api: all passed"
