@@ -45,7 +45,7 @@ zone_file = $T/zone
 [route *]
 next_hop = 127.0.0.2:$rxport
 [pool p1]
-addresses = 127.0.0.1
+addresses = 127.0.0.3
 C
 for d in example.com other.example; do
   "$HERALD" domain add "$d" --data-dir "$T/data" --hostname mail.herald.test > /dev/null
@@ -172,6 +172,19 @@ assert m["message_id"] == "<raw-1@example.com>", m
 (meta, raw), = received("raw@rx.test")
 assert b"Subject: raw one\r\n" in raw and raw.endswith(b"\r\nraw body\r\n"), raw[-200:]
 ok("raw message delivered as given, with CRLF line ends")
+
+# pool: the message leaves from the pool's address
+h, b = expect(202, api.call("POST", "/v1/messages", {"from": "app@example.com", "to": "pool@rx.test",
+                                                     "text": "x", "pool": "p1"}), "pool send")
+m = wait_final(api, b["id"], 1)
+assert m["pool"] == "p1", m
+(meta, raw), = received("pool@rx.test")
+assert meta["peer"][0] == "127.0.0.3", meta["peer"]
+assert received("raw@rx.test")[0][0]["peer"][0] == "127.0.0.1"
+h, b = expect(422, api.call("POST", "/v1/messages", {"from": "app@example.com", "to": "pool@rx.test",
+                                                     "text": "x", "pool": "nope"}), "unknown pool")
+assert "pool" in b["error"]["message"], b
+ok("pool: the message left from the pool's address 127.0.0.3; an unknown pool is 422")
 
 # idempotency
 req = {"from": "app@example.com", "to": "idem@rx.test", "subject": "once", "text": "once\n"}
