@@ -69,6 +69,29 @@ code=$(curl -s -o "$T/curl401.json" -w '%{http_code}' "$BASE/v1/events")
 grep -q '"code":"unauthorized"' "$T/curl401.json" || fail "401 without a JSON error: $(cat "$T/curl401.json")"
 echo "ok: curl: 202 with id $CURL_ID; 401 without a key"
 
+# ---- herald send ----
+printf 'quarterly numbers\n' > "$T/report.txt"
+out=$(HERALD_API_KEY=$APP "$HERALD" send --config "$T/herald.conf" --from app@example.com \
+  --to send@rx.test --subject "by herald send" --text "hello" --attach "$T/report.txt" \
+  --tag cli --wait --timeout 20) || fail "herald send --wait: exit $?"
+echo "$out" | grep -Eq '^[0-9a-f]{32}$' || fail "herald send printed no id: $out"
+echo "$out" | grep -q '^send@rx.test delivered: 250' || fail "herald send --wait: $out"
+printf 'From: app@example.com\nTo: raw-send@rx.test\nSubject: raw by herald send\n\nraw\n' > "$T/raw.eml"
+printf '%s\n' "$APP" > "$T/key"; chmod 600 "$T/key"
+HERALD_API_KEY= "$HERALD" send --api "$BASE" --key-file "$T/key" --raw "$T/raw.eml" \
+  --to raw-send@rx.test --wait --timeout 20 > "$T/send2.out" || fail "herald send --raw: exit $?"
+grep -q '^raw-send@rx.test delivered' "$T/send2.out" || fail "herald send --raw: $(cat "$T/send2.out")"
+r=0; HERALD_API_KEY=hk_bad "$HERALD" send --api "$BASE" --from app@example.com --to x@rx.test \
+  --text x 2> "$T/send3.err" || r=$?
+[ "$r" = 77 ] || fail "herald send with a bad key: exit $r, want 77"
+r=0; HERALD_API_KEY=$APP "$HERALD" send --api "$BASE" --from app@other.example --to x@rx.test \
+  --text x 2> "$T/send4.err" || r=$?
+[ "$r" = 65 ] && grep -q 'other.example' "$T/send4.err" || fail "herald send, foreign domain: exit $r: $(cat "$T/send4.err")"
+r=0; "$HERALD" send --api "http://127.0.0.1:$(hl_free_port)" --from a@example.com --to x@rx.test \
+  --text x > /dev/null 2>&1 < /dev/null || r=$?
+[ "$r" = 75 ] || [ "$r" = 64 ] || fail "herald send, no server: exit $r"
+echo "ok: herald send: id printed, --wait follows to delivered, --raw, --key-file; bad key 77, refused 65, no server 75"
+
 # ---- the rest through urllib, every answer checked against the spec ----
 run_py() {
   PYTHONPATH="$HERALD_SOURCE_DIR/tests/lib" /usr/bin/python3 - "$@"
