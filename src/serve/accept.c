@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "accept.h"
+#include "metrics.h"
 #include "herald/mail.h"
 #include "herald/submit.h"
 
@@ -243,6 +244,8 @@ static void accepted(void *arg)
         atomic_fetch_add(&sv->metrics.messages_accepted, 1);
         atomic_fetch_add(&sv->metrics.recipients_accepted, j->n_rcpts);
         j->cm.m.segment = j->cm.loc.segment;
+        metrics_accepted(sv, j->cm.m.from_domain,
+                         queue_pool_label(sv, j->cm.m.from_domain, j->cm.m.pool), j->cm.loc.length);
         queue_add(sv, &j->cm.m, j->rcpts, j->cm.rcpt_ids, j->n_rcpts);
         snprintf(j->text, sizeof j->text, "Ok: queued as %s", j->cm.m.uuid);
         LOG_INFO("%s: accepted %s from %s, %zu recipient%s, message-id %s", j->cm.m.uuid,

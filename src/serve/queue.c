@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "queue.h"
+#include "metrics.h"
 
 #define TICK_MS 1000            /* the scheduler runs at least this often */
 #define BATCH_MAX_RCPTS 100     /* recipients of one message per transaction */
@@ -285,6 +285,34 @@ static q_dest *dest_for(serve *sv, const q_msg *m, const char *address)
     return dest_get(sv, at ? at + 1 : "", pool);
 }
 
+const char *queue_pool_label(serve *sv, const char *domain, const char *msg_pool)
+{
+    if (hd_config_delivery_for(sv->cfg, domain) == HD_DELIVERY_SANDBOX)
+        return "sandbox";
+    if (msg_pool && *msg_pool)
+        return msg_pool;
+    const hd_config_domain *cd = hd_config_domain_find(sv->cfg, domain);
+    const char *pool = cd && cd->pool ? cd->pool : sv->cfg->delivery.default_pool;
+    return pool ? pool : "default";
+}
+
+static const char *rcpt_pool(const q_rcpt *r)
+{
+    if (r->dest->sandbox)
+        return "sandbox";
+    return r->dest->pool ? r->dest->pool : "default";
+}
+
+void queue_each_open(serve *sv, void (*fn)(serve *sv, const char *domain, const char *pool,
+                                           int64_t received_at))
+{
+    struct serve_queue *q = sv->queue;
+    for (size_t b = 0; q && b < MSG_BUCKETS; b++)
+        for (q_msg *m = q->msgs[b]; m; m = m->hnext)
+            for (q_rcpt *r = m->rcpts; r; r = r->mnext)
+                fn(sv, m->from_domain, rcpt_pool(r), m->received_at);
+}
+
 static q_msg *msg_new(serve *sv, const hd_store_message *sm)
 {
     struct serve_queue *q = sv->queue;
@@ -303,6 +331,7 @@ static q_msg *msg_new(serve *sv, const hd_store_message *sm)
         m->pool = strdup(sm->pool);
     m->flags = sm->flags;
     m->received_at = sm->received_at;
+    m->received_ms = sm->received_at * 1000;
     m->expires_at = sm->expires_at;
     size_t b = hash_str(m->uuid) % MSG_BUCKETS;
     m->hnext = q->msgs[b];
@@ -418,6 +447,7 @@ static void rcpt_expire(serve *sv, q_rcpt *r, const char *remote, const char *tl
     snprintf(why, sizeof why, "expired after %d attempt%s; last: %s", r->attempts,
              r->attempts == 1 ? "" : "s", r->last_reply ? r->last_reply : "(none)");
     atomic_fetch_add(&sv->metrics.expired, 1);
+    metrics_outcome(sv, r->msg->from_domain, rcpt_pool(r), M_EXPIRED);
     LOG_INFO("%s: %s expired: %s", r->msg->uuid, r->address, why);
     rcpt_final(sv, r, HD_RCPT_EXPIRED, why, "expired", remote, tls, duration_ms);
 }
@@ -440,6 +470,7 @@ static void rcpt_defer(serve *sv, q_rcpt *r, const char *reply, const char *remo
     }
     r->next_attempt = next;
     atomic_fetch_add(&sv->metrics.deferred, 1);
+    metrics_outcome(sv, r->msg->from_domain, rcpt_pool(r), M_DEFERRED);
     post_rcpt(sv, r, HD_RCPT_QUEUED, reply, "deferred", remote, tls, duration_ms);
     heap_push(sv->queue, r);
 }
@@ -612,6 +643,7 @@ q_batch *queue_next_batch(serve *sv, q_dest *d)
             }
             if (suppressed(sv->queue, r->address)) {
                 atomic_fetch_add(&sv->metrics.suppressed, 1);
+                metrics_outcome(sv, r->msg->from_domain, rcpt_pool(r), M_SUPPRESSED);
                 rcpt_final(sv, r, HD_RCPT_SUPPRESSED, "address is on the suppression list",
                            "suppressed", NULL, NULL, -1);
                 continue;
@@ -671,6 +703,9 @@ void queue_batch_done(serve *sv, q_batch *b)
         switch (res->outcome) {
         case Q_DELIVERED:
             atomic_fetch_add(&sv->metrics.delivered, 1);
+            metrics_outcome(sv, m->from_domain, rcpt_pool(r), M_DELIVERED);
+            metrics_delivered_after(sv, m->from_domain, rcpt_pool(r),
+                                    (double)(serve_now_ms() - m->received_ms) / 1000.0);
             LOG_INFO("%s: delivered to %s via %s%s%s: %s", m->uuid, r->address, b->remote,
                      b->tls[0] ? " " : "", b->tls, res->reply);
             rcpt_final(sv, r, HD_RCPT_DELIVERED, res->reply, b->dest->sandbox ? "captured" : "delivered",
@@ -678,6 +713,7 @@ void queue_batch_done(serve *sv, q_batch *b)
             break;
         case Q_BOUNCED: {
             atomic_fetch_add(&sv->metrics.bounced, 1);
+            metrics_outcome(sv, m->from_domain, rcpt_pool(r), M_BOUNCED);
             LOG_INFO("%s: bounced %s via %s: %s", m->uuid, r->address, b->remote, res->reply);
             if (res->suppress)
                 queue_suppress(sv, r->address, res->reply, "bounce");
@@ -729,6 +765,7 @@ void queue_conn_done(serve *sv, q_dest *d, bool trouble)
 void queue_add(serve *sv, const hd_store_message *sm, char **rcpts, const int64_t *ids, size_t n)
 {
     q_msg *m = msg_new(sv, sm);
+    m->received_ms = serve_now_ms();    /* accepted just now: a finer clock for the metrics */
     for (size_t i = 0; i < n; i++)
         rcpt_new(sv, m, ids[i], rcpts[i], 0, sm->received_at, NULL);
     queue_kick(sv);

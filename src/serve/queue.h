@@ -23,6 +23,7 @@ typedef struct q_msg {
     char *pool;                  /* asked for through the API, or NULL: the domain's */
     unsigned flags;
     int64_t received_at, expires_at;
+    int64_t received_ms;         /* for the delivery-time histogram */
     size_t open;                 /* recipients not final */
     size_t busy;                 /* recipients in a batch right now */
     struct q_rcpt *rcpts;        /* its recipients not yet final */

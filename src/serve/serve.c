@@ -17,6 +17,7 @@
 
 #include "herald/domain.h"
 #include "accept.h"
+#include "metrics.h"
 
 hd_log serve_log;
 
@@ -220,6 +221,7 @@ static void serve_stop(serve *sv)
     accept_free(sv);
     deliver_stop(sv);
     queue_free(sv);
+    metrics_free(sv);
     if (sv->domains)
         domains_put(sv->domains);
     if (sv->dns_ev)

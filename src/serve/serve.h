@@ -184,6 +184,12 @@ int queue_delete(serve *sv, const char *uuid);
 bool queue_is_suppressed(serve *sv, const char *address);
 void queue_suppress(serve *sv, const char *address, const char *reason, const char *source);
 void queue_unsuppress(serve *sv, const char *address);
+/* The pool label of a message of domain (its own pool, else the domain's,
+ * else the default; "sandbox" for sandbox delivery). */
+const char *queue_pool_label(serve *sv, const char *domain, const char *msg_pool);
+/* fn(domain, pool label, received_at) for every recipient not yet final. */
+void queue_each_open(serve *sv, void (*fn)(serve *sv, const char *domain, const char *pool,
+                                           int64_t received_at));
 void queue_free(serve *sv);
 
 /* ---- TLS (net/tls.c) ---- */
@@ -223,6 +229,7 @@ struct serve {
     struct serve_intake *intake;    /* intake.c */
     struct serve_accept *accept;    /* accept.c */
     struct serve_api *api;          /* api.c */
+    struct serve_metrics_table *metrics_table; /* metrics.c: per domain and pool */
     struct serve_status *status;    /* status.c */
     serve_domains *domains;         /* current snapshot, main thread's reference */
     struct conn *deliver_conns;     /* deliver.c: open outbound connections */

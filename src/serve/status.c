@@ -20,7 +20,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
-#include "queue.h"
+#include "metrics.h"
 
 struct serve_status {
     struct evhttp *http;
@@ -82,6 +82,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     COUNTER(b, "connections_out_total", "outbound connections attempted", m->connections_out);
     COUNTER(b, "connections_out_failed_total", "deliveries that found no host", m->connections_out_failed);
     GAUGE(b, "queue_recipients", "recipients not yet final", queue_size(sv));
+    metrics_write(sv, b, serve_now());
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, 200, "OK", b);

@@ -339,6 +339,40 @@ assert m["recipients"][0]["state"] == "delivered", m
 print("api_check: %d answers validated against docs/openapi.yaml" % (api.checked + adm.checked))
 PY
 
+# ---- metrics per domain and pool ----
+curl -s "http://127.0.0.1:$status/metrics" > "$T/metrics.txt"
+run_py "$T/metrics.txt" <<'PY' || fail "per-domain metrics"
+import re, sys
+series = {}
+for line in open(sys.argv[1]):
+    if line.startswith("#") or not line.strip():
+        continue
+    m = re.match(r'^([a-z_]+)(\{[^}]*\})? (\S+)$', line.strip())
+    assert m, "not Prometheus text: %r" % line
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+    series[(m.group(1), tuple(sorted(labels.items())))] = float(m.group(3))
+def get(name, **labels):
+    return series.get((name, tuple(sorted(labels.items()))), 0)
+acc = get("herald_domain_messages_accepted_total", domain="example.com", pool="default")
+assert acc >= 9, acc   # curl 1, herald send 2, structured, raw, idempotent 2, suppression 2
+assert get("herald_domain_messages_accepted_total", domain="example.com", pool="p1") == 1
+assert get("herald_domain_recipients_total", domain="example.com", pool="p1", outcome="delivered") == 1
+assert get("herald_domain_recipients_total", domain="example.com", pool="default", outcome="suppressed") == 1
+assert get("herald_domain_recipients_total", domain="new.example", pool="default", outcome="delivered") == 1
+delivered = get("herald_domain_recipients_total", domain="example.com", pool="default", outcome="delivered")
+count = get("herald_domain_delivery_seconds_count", domain="example.com", pool="default")
+assert delivered >= 9 and count == delivered, (delivered, count)
+# histogram buckets are cumulative and end at the count
+for name in ("herald_domain_delivery_seconds", "herald_domain_message_size_bytes"):
+    buckets = sorted(((float("inf") if dict(k)["le"] == "+Inf" else float(dict(k)["le"])), v)
+                     for (n, k), v in series.items()
+                     if n == name + "_bucket" and dict(k)["domain"] == "example.com" and dict(k)["pool"] == "default")
+    vals = [v for _, v in buckets]
+    assert vals == sorted(vals) and vals[-1] == get(name + "_count", domain="example.com", pool="default"), (name, buckets)
+assert get("herald_domain_queue_recipients", domain="example.com", pool="default") == 0
+print("ok: metrics per domain and pool: %d accepted (example.com, default), p1 and new.example counted, histograms consistent" % acc)
+PY
+
 # ---- Idempotency-Key survives a restart ----
 hl_stop "$(hl_pid herald)"
 hl_herald_start "$T/herald.conf" "$smtp"
