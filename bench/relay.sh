@@ -247,6 +247,8 @@ data_dir = $d
 listen = 127.0.0.1:$HPORT
 [status]
 listen = 127.0.0.1:$sport
+[api]
+listen = 127.0.0.1:$(hl_free_port)
 [delivery]
 mode = real
 [route *]

@@ -50,7 +50,7 @@ const char *accept_storage_full(serve *sv)
         a->disk_low = statvfs(sv->data_dir, &vfs) == 0 &&
                       (uint64_t)vfs.f_bavail * vfs.f_frsize < min_free;
         if (a->disk_low)
-            LOG_WARN("%s: less than %llu bytes free: new mail is refused", sv->data_dir,
+            LOG_WARN("%s: less than %llu bytes free: new mail is refused with 452 4.3.1 (API: 503)", sv->data_dir,
                      (unsigned long long)min_free);
     }
     return min_free && a->disk_low ? "not enough disk space, try again later" : NULL;
@@ -254,5 +254,5 @@ static void accepted(void *arg)
     }
     if (j->code != 250)
         atomic_fetch_add(&sv->metrics.messages_rejected, 1);
-    j->done(j->arg);
+    j->done(j);
 }

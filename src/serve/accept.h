@@ -6,7 +6,7 @@
  * envelope recipients, who submits and which domains they may send as,
  * the Received field's "from" and "with" clauses), admits it against the
  * in-flight byte budget, and starts it (or, already on a worker, runs
- * it). done(arg) then runs on the main thread with code 250 and the
+ * it). done(job) then runs on the main thread with code 250 and the
  * message's uuid in cm.m, or a refusal (code, enhanced, text: SMTP terms;
  * the API maps them). The caller frees the job after done.
  */
@@ -28,7 +28,7 @@ typedef struct accept_job {
     char submitter[HD_STORE_NAME_MAX];
     char may_send_as[1024];         /* sending domains: space-separated, "*" for any */
     unsigned flags;                 /* HD_MSG_* */
-    serve_fn done;
+    serve_fn done;                  /* given the job; the caller's context is in arg */
     void *arg;
     /* out */
     int code;                       /* 250, or a 4xx/5xx refusal */

@@ -794,8 +794,8 @@ static bool post_message(api_req *r, worker *w)
 /* Main thread: accept.c is done with the message. */
 static void message_answered(void *arg)
 {
-    api_req *r = arg;
-    accept_job *j = r->job;
+    accept_job *j = arg;
+    api_req *r = j->arg;
     if (j->code == 250) {
         set_reply(r, 202, json_pack("{s:s,s:o,s:i}", "id", j->cm.m.uuid, "message_id",
                                     text_json(j->cm.m.message_id), "recipients",

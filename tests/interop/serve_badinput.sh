@@ -42,6 +42,8 @@ max_recipients = 5
 idle_timeout = 3s
 [status]
 listen = 127.0.0.1:$status
+[api]
+listen = 127.0.0.1:$(hl_free_port)
 [queue]
 retry_min = 1s
 retry_max = 2s

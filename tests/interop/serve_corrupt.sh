@@ -27,6 +27,8 @@ log_level = debug
 listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$status
+[api]
+listen = 127.0.0.1:$(hl_free_port)
 [queue]
 retry_min = 1s
 retry_max = 1s

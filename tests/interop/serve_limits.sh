@@ -16,8 +16,8 @@ dead=$(hl_free_port)      # nothing listens there: mail stays queued
 run_case() {   # NAME QUEUE-SECTION-LINES
   local name=$1 queue=$2 smtp status
   smtp=$(hl_free_port); status=$(hl_free_port)
-  printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[queue]\n%s\nretry_min = 1h\nretry_max = 1h\n[delivery]\nmode = real\n[route *]\nnext_hop = 127.0.0.1:%s\n' \
-    "$T/data-$name" "$smtp" "$status" "$queue" "$dead" > "$T/$name.conf"
+  printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[queue]\n%s\nretry_min = 1h\nretry_max = 1h\n[delivery]\nmode = real\n[route *]\nnext_hop = 127.0.0.1:%s\n' \
+    "$T/data-$name" "$smtp" "$status" "$(hl_free_port)" "$queue" "$dead" > "$T/$name.conf"
   "$HERALD" domain add example.com --data-dir "$T/data-$name" --hostname mail.herald.test > /dev/null
   hl_herald_start "$T/$name.conf" "$smtp" "herald-$name"
   /usr/bin/python3 - "$smtp" "$name" <<'P'
@@ -63,7 +63,7 @@ echo "ok: less free space than min_free_space: 452 4.3.1 and a log line"
 # garbage), and the first one goes on accepting
 other=$(hl_free_port); other_status=$(hl_free_port)
 sed -e "s/^listen = 127.0.0.1:[0-9]*$/listen = 127.0.0.1:$other/" "$T/queue.conf" |
-  awk -v st="$other_status" '/^\[status\]/{print; getline; print "listen = 127.0.0.1:" st; next} {print}' > "$T/second.conf"
+  awk -v st="$other_status" -v ap="$(hl_free_port)" '/^\[status\]/{print; getline; print "listen = 127.0.0.1:" st; next} /^\[api\]/{print; getline; print "listen = 127.0.0.1:" ap; next} {print}' > "$T/second.conf"
 set +e
 timeout 10 "$HERALD" serve --config "$T/second.conf" > "$T/second.out" 2>&1
 rc=$?

@@ -30,6 +30,8 @@ trusted_networks = 10.255.255.0/24
 auth_failures_per_minute = 3
 [status]
 listen = 127.0.0.1:$status
+[api]
+listen = 127.0.0.1:$(hl_free_port)
 C
 "$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 "$HERALD" domain add other.org --data-dir "$T/data" --hostname mail.herald.test > /dev/null

@@ -17,6 +17,8 @@ data_dir = $T/data
 listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$status
+[api]
+listen = 127.0.0.1:$(hl_free_port)
 C
 "$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 hl_spawn herald "$T/herald.log" "$HERALD" serve --config "$T/herald.conf"
