@@ -26,7 +26,7 @@
 /* A secret shorter than this is refused (it is typed by people, so count
  * 32 characters rather than 256 bits). */
 #define HD_WEBHOOK_SECRET_MIN 32
-#define HD_WEBHOOK_SECRET_MAX 1024
+#define HD_WEBHOOK_SECRET_MAX 4096
 /* "t=<20 digits>,v1=<64 hex>" and a NUL, with room. */
 #define HD_WEBHOOK_SIG_MAX 128
 /* A header longer than this is refused unread (it would hold more

@@ -214,6 +214,7 @@ static void serve_stop(serve *sv)
     work_stop(sv);       /* finishes the jobs in hand (they may use sessions) */
     commit_stop(sv);     /* writes what was handed to it (and posts back) */
     work_free(sv);       /* only now can the post queue go */
+    webhook_stop(sv);    /* after the committer: its answers are in */
     intake_stop(sv);     /* then the sessions can go */
     deliver_stop(sv);
     queue_free(sv);
@@ -269,7 +270,8 @@ int serve_run(hd_config *cfg, hd_err *err)
     unsigned nworkers = cfg->queue.signing_threads ? cfg->queue.signing_threads : cpu_count();
     if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, err)) ||
         (rc = commit_start(sv, err)) || (rc = domains_load(sv, err)) ||
-        (rc = queue_load(sv, err)) || (rc = intake_start(sv, err)) || (rc = status_start(sv, err)))
+        (rc = queue_load(sv, err)) || (rc = intake_start(sv, err)) || (rc = status_start(sv, err)) ||
+        (rc = webhook_start(sv, err)))
         goto out;
 
     sig_term = evsignal_new(sv->base, SIGTERM, on_stop, sv);
