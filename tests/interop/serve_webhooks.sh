@@ -122,6 +122,24 @@ assert b["domain"] == "other.example", b
 P
 pass "domain and type filters"
 
+# the shell recipe of docs/webhooks.md, with openssl, on a request as received
+/usr/bin/python3 - "$T/rx-filt.jsonl" "$T/body.json" "$T/sig.txt" <<'P'
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())
+open(sys.argv[2], "w").write(r["raw"])
+open(sys.argv[3], "w").write(r["signature"])
+P
+SIG=$(cat "$T/sig.txt"); SECRET=$S_FILT
+t=${SIG#t=}; t=${t%%,*}
+v1=${SIG#*v1=}; v1=${v1%%,*}
+want=$( { printf '%s.' "$t"; cat "$T/body.json"; } |
+        openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)
+[ "$want" = "$v1" ] && [ $(( $(date +%s) - t )) -le 300 ] || fail "the openssl recipe does not verify"
+want=$( { printf '%s.' "$t"; cat "$T/body.json"; } |
+        openssl dgst -sha256 -hmac "$S_ALL" -r | cut -d' ' -f1)
+[ "$want" != "$v1" ] || fail "the openssl recipe verifies with another secret"
+pass "the documented openssl check verifies a request"
+
 # the short window: A's "accepted" is dead after 5 s of refused connections
 dead_listed() { W failed > "$T/failed.txt" 2>&1 && grep -q "short" "$T/failed.txt"; }
 hl_wait_for 30 dead_listed || { cat "$T/failed.txt"; fail "no dead letter for 'short'"; }

@@ -78,6 +78,8 @@ def main():
                        "webhook": self.headers.get("Herald-Webhook"),
                        "user_agent": self.headers.get("User-Agent"),
                        "content_type": self.headers.get("Content-Type"),
+                       "signature": self.headers.get("Herald-Signature"),
+                       "raw": body.decode("utf-8", "replace"),
                        "sig_ok": not why, "sig_error": why, "status": status, "body": parsed}
                 with open(a.out, "a") as f:
                     f.write(json.dumps(rec) + "\n")
