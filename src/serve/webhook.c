@@ -30,6 +30,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
 #include <event2/http.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -52,6 +53,7 @@ typedef struct endpoint {
     serve *sv;
     const hd_config_webhook *cfg;
     bool https;
+    bool literal;                  /* host is an IP address */
     char host[256];                /* to connect to (IPv6 without brackets) */
     char host_header[300];
     uint16_t port;
@@ -70,6 +72,7 @@ struct serve_webhook {
     endpoint *v;
     size_t n;
     struct event *timer, *kick;
+    struct evdns_base *dns;        /* host names in URLs, looked up without blocking */
 };
 
 struct hook_req {
@@ -416,10 +419,7 @@ static struct bufferevent *new_bev(endpoint *ep)
     SSL *ssl = SSL_new(ep->ssl);
     if (!ssl)
         return NULL;
-    uint8_t ip[16];
-    bool literal = evutil_inet_pton(AF_INET, ep->host, ip) == 1 ||
-                   evutil_inet_pton(AF_INET6, ep->host, ip) == 1;
-    if (literal)
+    if (ep->literal)
         X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ep->host);
     else {
         SSL_set_tlsext_host_name(ssl, ep->host);
@@ -447,7 +447,8 @@ static int make_request(hook_req *hr)
         return -1;
     }
     struct bufferevent *bev = new_bev(ep);
-    hr->conn = bev ? evhttp_connection_base_bufferevent_new(ep->sv->base, NULL, bev, ep->host,
+    struct evdns_base *dns = ep->literal ? NULL : ep->sv->webhook->dns;
+    hr->conn = bev ? evhttp_connection_base_bufferevent_new(ep->sv->base, dns, bev, ep->host,
                                                             ep->port)
                    : NULL;
     if (!hr->conn) {
@@ -571,6 +572,9 @@ static int parse_url(endpoint *ep, hd_err *err)
         snprintf(ep->host_header, sizeof ep->host_header, "%s:%d", host, port);
     else
         snprintf(ep->host_header, sizeof ep->host_header, "%s", host);
+    uint8_t ip[16];
+    ep->literal = evutil_inet_pton(AF_INET, ep->host, ip) == 1 ||
+                  evutil_inet_pton(AF_INET6, ep->host, ip) == 1;
     const char *path = evhttp_uri_get_path(u), *query = evhttp_uri_get_query(u);
     size_t n = (path ? strlen(path) : 0) + (query ? strlen(query) : 0) + 3;
     ep->target = xcalloc(1, n);
@@ -628,6 +632,11 @@ int webhook_start(serve *sv, hd_err *err)
         int rc = parse_url(ep, err);
         if (!rc && ep->https)
             rc = tls_ctx(ep, err);
+        /* /etc/resolv.conf and /etc/hosts, as getaddrinfo would, but on the loop */
+        if (!rc && !ep->literal && !wh->dns &&
+            !(wh->dns = evdns_base_new(sv->base, EVDNS_BASE_INITIALIZE_NAMESERVERS)))
+            rc = hd_err_set(err, HD_EIO, "[webhook %s]: cannot read the resolver configuration",
+                            ep->cfg->name);
         if (!rc)
             rc = load_cursor(ep, err);
         if (rc)
@@ -668,6 +677,8 @@ void webhook_stop(serve *sv)
         event_free(wh->kick);
     if (wh->timer)
         event_free(wh->timer);
+    if (wh->dns)
+        evdns_base_free(wh->dns, 0);
     free(wh->v);
     free(wh);
     sv->webhook = NULL;

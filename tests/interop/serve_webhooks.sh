@@ -10,6 +10,7 @@
 #   - an endpoint that is down past max_retry_time (5 s here): the event is
 #     dead, `herald webhooks failed` shows it, `herald webhooks retry` sends
 #     it once the endpoint is up;
+#   - https: verified against ca_file; refused (and dead) without it;
 #   - the receiver down while herald restarts: delivered after the restart;
 #   - metrics; the secrets never appear in the log or in `webhooks list`.
 set -euo pipefail
@@ -25,7 +26,9 @@ S_FILT=filtered-secret-abcdefabcdefabcdefabcdef
 S_SHORT=short-window-secret-99887766554433221100
 W() { "$HERALD" webhooks "$@" --config "$T/herald.conf"; }
 
-p_all=$(hl_free_port); p_filt=$(hl_free_port); p_short=$(hl_free_port)
+p_all=$(hl_free_port); p_filt=$(hl_free_port); p_short=$(hl_free_port); p_tls=$(hl_free_port)
+S_TLS=tls-endpoint-secret-0123456789abcdef01234
+hl_self_signed_cert "$T/tls" localhost
 smtp=$(hl_free_port); status=$(hl_free_port)
 rx_start() { # NAME PORT SECRET [ARGS...]
   local name=$1 port=$2 secret=$3; shift 3
@@ -58,6 +61,18 @@ secret = $S_SHORT
 domains = example.com
 events = accepted
 max_retry_time = 5s
+[webhook tls]
+url = https://127.0.0.1:$p_tls/t
+secret = $S_TLS
+ca_file = $HL_CERT
+domains = example.com
+events = captured
+[webhook untrusted]
+url = https://127.0.0.1:$p_tls/u
+secret = $S_TLS
+domains = example.com
+events = accepted
+max_retry_time = 5s
 C
 for d in example.com other.example; do
   "$HERALD" domain add "$d" --data-dir "$T/data" --hostname mail.herald.test > /dev/null
@@ -66,6 +81,7 @@ done
 # "all" answers 500 to its first request; "short" is down (nothing listens)
 rx_start all "$p_all" "$S_ALL" --fail-first 1
 rx_start filt "$p_filt" "$S_FILT"
+rx_start tls "$p_tls" "$S_TLS" --tls-cert "$HL_CERT" --tls-key "$HL_KEY"
 hl_herald_start "$T/herald.conf" "$smtp"
 
 A=$(hl_smtp_send "$smtp" alice@example.com a@rx.test "message A") || fail "submission A"
@@ -140,23 +156,36 @@ want=$( { printf '%s.' "$t"; cat "$T/body.json"; } |
 [ "$want" != "$v1" ] || fail "the openssl recipe verifies with another secret"
 pass "the documented openssl check verifies a request"
 
+# https: the certificate is verified against ca_file; without it (the
+# system's CAs) the self-signed one is refused and the event dies
+hl_wait_for 20 at_least "$T/rx-tls.jsonl" 1 || fail "endpoint 'tls' got nothing over https"
+/usr/bin/python3 - "$T/rx-tls.jsonl" "$A" <<'P' || fail "endpoint 'tls': what arrived"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert len(recs) == 1 and recs[0]["sig_ok"] and recs[0]["path"] == "/t", recs
+assert recs[0]["body"]["type"] == "captured" and recs[0]["body"]["message"] == sys.argv[2], recs
+P
+pass "https with a private CA (ca_file)"
+
 # the short window: A's "accepted" is dead after 5 s of refused connections
-dead_listed() { W failed > "$T/failed.txt" 2>&1 && grep -q "short" "$T/failed.txt"; }
+dead_listed() { W failed > "$T/failed.txt" 2>&1 && grep -q "short" "$T/failed.txt" &&
+                grep -q "untrusted" "$T/failed.txt"; }
 hl_wait_for 30 dead_listed || { cat "$T/failed.txt"; fail "no dead letter for 'short'"; }
 W failed --json > "$T/failed.json" || fail "webhooks failed --json"
 dead_id=$(/usr/bin/python3 - "$T/failed.json" "$A" <<'P'
 import json, sys
-rows = json.load(open(sys.argv[1]))
-assert len(rows) == 1, rows
-r = rows[0]
-assert r["endpoint"] == "short" and r["type"] == "accepted" and r["message"] == sys.argv[2], r
-assert r["attempts"] >= 2, r       # the first try, and one at the end of the window
-assert r["last_error"], r
-print(r["id"])
+rows = {r["endpoint"]: r for r in json.load(open(sys.argv[1]))}
+assert sorted(rows) == ["short", "untrusted"], rows
+for r in rows.values():
+    assert r["type"] == "accepted" and r["message"] == sys.argv[2], r
+    assert r["attempts"] >= 2, r       # the first try, and one at the end of the window
+assert "connection" in rows["short"]["last_error"], rows
+assert "certificate verify failed" in rows["untrusted"]["last_error"], rows
+print(rows["short"]["id"])
 P
 ) || fail "webhooks failed --json content"
 cat "$T/failed.txt"
-pass "dead letter after max_retry_time, shown by webhooks failed"
+pass "dead letters after max_retry_time (refused, untrusted certificate), shown by webhooks failed"
 
 rx_start short "$p_short" "$S_SHORT"
 W retry "$dead_id" > "$T/retry.out" || fail "webhooks retry $dead_id: $(cat "$T/retry.out")"
@@ -168,7 +197,7 @@ recs = [json.loads(l) for l in open(sys.argv[1])]
 assert len(recs) == 1 and recs[0]["sig_ok"], recs
 assert recs[0]["body"]["type"] == "accepted" and recs[0]["body"]["message"] == sys.argv[2], recs
 P
-no_dead() { W failed > "$T/failed2.txt" 2>&1 && grep -q "no dead webhook events" "$T/failed2.txt"; }
+no_dead() { W failed > "$T/failed2.txt" 2>&1 && ! grep -q "short" "$T/failed2.txt"; }
 hl_wait_for 10 no_dead || fail "the dead letter is still listed: $(cat "$T/failed2.txt")"
 r=0; W retry 999999 > /dev/null 2>&1 || r=$?
 [ "$r" = 66 ] || fail "webhooks retry of an unknown id: exit $r, want 66"
@@ -181,6 +210,7 @@ grep -q '^herald_webhook_sent_total{webhook="all"} 4$' "$T/metrics.txt" ||
 grep -q '^herald_webhook_failed_attempts_total{webhook="all"} 1$' "$T/metrics.txt" ||
   fail "metrics: failed attempts"
 grep -q '^herald_webhook_dead_total{webhook="short"} 1$' "$T/metrics.txt" || fail "metrics: dead"
+grep -q '^herald_webhook_pending{webhook="untrusted"} 0$' "$T/metrics.txt" || fail "metrics: pending (dead)"
 grep -q '^herald_webhook_pending{webhook="all"} 0$' "$T/metrics.txt" || fail "metrics: pending"
 pass "metrics"
 
@@ -217,7 +247,7 @@ cat "$T/list.txt"
 grep -q "^all  http://127.0.0.1:$p_all/hooks/herald?app=1" "$T/list.txt" || fail "list: endpoint line"
 grep -q "domains: other.example" "$T/list.txt" || fail "list: domains"
 cat "$T/herald2.log" >> "$T/herald.log"
-for s in "$S_ALL" "$S_FILT" "$S_SHORT"; do
+for s in "$S_ALL" "$S_FILT" "$S_SHORT" "$S_TLS"; do
   n=$(cat "$T/herald.log" "$T/herald2.log" "$T/list.txt" "$T/list.json" | grep -c -- "$s" || true)
   [ "$n" = 0 ] || fail "a secret appears $n times in the log or the list"
 done

@@ -3,7 +3,8 @@
 
 Listens on 127.0.0.1:PORT (ThreadingHTTPServer), checks every request's
 Herald-Signature itself (HMAC-SHA256 over "<t>.<body>" with the shared
-secret, constant-time compare, timestamp within 300 s), and appends one
+secret, constant-time compare, timestamp within 300 s; over TLS with
+--tls-cert/--tls-key), and appends one
 JSON line per request to --out:
   {"n": 1, "path": ..., "event_id": ..., "webhook": ..., "user_agent": ...,
    "content_type": ..., "sig_ok": true, "sig_error": "", "status": 200,
@@ -15,6 +16,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import ssl
 import sys
 import threading
 import time
@@ -50,6 +52,8 @@ def main():
     ap.add_argument("--secret", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--fail-first", type=int, default=0)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     a = ap.parse_args()
     lock = threading.Lock()
     state = {"n": 0}
@@ -92,6 +96,10 @@ def main():
 
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
+    if a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print(f"webhook receiver on 127.0.0.1:{a.port}", file=sys.stderr, flush=True)
     srv.serve_forever()
 
