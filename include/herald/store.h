@@ -284,6 +284,10 @@ int hd_store_webhook_revive(hd_store *st, int64_t id, int64_t now, int *n, hd_er
 /* Rows of endpoint (NULL: every one), dead ones only when dead_only, by id. */
 int hd_store_webhook_each(hd_store *st, const char *endpoint, bool dead_only,
                           int (*fn)(const hd_store_webhook *w, void *arg), void *arg, hd_err *err);
+/* Retention: dead rows last tried before `before` go, at most limit;
+ * *removed gets how many. */
+int hd_store_webhook_prune(hd_store *st, int64_t before, size_t limit, size_t *removed,
+                           hd_err *err);
 /* How many rows the endpoint has pending and dead. */
 int hd_store_webhook_counts(hd_store *st, const char *endpoint, int64_t *pending, int64_t *dead,
                             hd_err *err);

@@ -46,6 +46,8 @@
 #define HOOK_TICK_MS 1000          /* retries and missed kicks are looked for this often */
 #define HOOK_BODY_MAX (1u << 20)   /* one event's JSON */
 #define HOOK_REPLY_MAX 65536       /* what is read of an answer's body */
+#define HOOK_PRUNE_EVERY 3600      /* dead rows older than [queue] retention go this often */
+#define HOOK_PRUNE_BATCH 10000
 
 typedef struct hook_req hook_req;
 
@@ -73,6 +75,7 @@ struct serve_webhook {
     size_t n;
     struct event *timer, *kick;
     struct evdns_base *dns;        /* host names in URLs, looked up without blocking */
+    int64_t pruned_at;
 };
 
 struct hook_req {
@@ -534,9 +537,30 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
         fill(&sv->webhook->v[i]);
 }
 
+static int prune_apply(hd_store *st, void *arg, hd_err *err)
+{
+    size_t n = 0;
+    int rc = hd_store_webhook_prune(st, *(int64_t *)arg, HOOK_PRUNE_BATCH, &n, err);
+    if (!rc && n)
+        LOG_INFO("retention: %zu dead webhook event%s removed", n, n == 1 ? "" : "s");
+    return rc;
+}
+
+static void prune_finish(void *arg, int rc)
+{
+    free(arg);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     serve *sv = arg;
+    int64_t now = serve_now();
+    if (now - sv->webhook->pruned_at >= HOOK_PRUNE_EVERY) {
+        sv->webhook->pruned_at = now;
+        int64_t *before = xcalloc(1, sizeof *before);
+        *before = now - (int64_t)sv->cfg->queue.retention;
+        post_apply(sv, prune_apply, prune_finish, before);
+    }
     for (size_t i = 0; i < sv->webhook->n; i++) {
         fill(&sv->webhook->v[i]);
         send_due(&sv->webhook->v[i]);

@@ -251,3 +251,22 @@ int hd_store_webhook_counts(hd_store *st, const char *endpoint, int64_t *pending
     sqlite3_finalize(s);
     return rc == SQLITE_ROW ? 0 : hd_store_sqlerr(st, err, "count webhook events");
 }
+
+int hd_store_webhook_prune(hd_store *st, int64_t before, size_t limit, size_t *removed,
+                           hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st,
+        "DELETE FROM webhook_pending WHERE id IN (SELECT id FROM webhook_pending"
+        " WHERE state = 'dead' AND COALESCE(last_at, created) < ? LIMIT ?)", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, before);
+    sqlite3_bind_int64(s, 2, limit ? (int64_t)limit : -1);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return hd_store_sqlerr(st, err, "prune dead webhook events");
+    *removed = (size_t)sqlite3_changes(st->db);
+    return 0;
+}

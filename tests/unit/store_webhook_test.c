@@ -168,6 +168,20 @@ static void test_due_order(void **state)
     assert_int_equal(s.rows[0].created, 2000);
     assert_int_equal(hd_store_webhook_revive(st, s.rows[0].id, 2000, &n, &err), 0);
     assert_int_equal(n, 0);            /* not dead any more */
+    /* retention: only dead rows, only old ones */
+    w = s.rows[0];
+    w.dead = true;
+    w.last_at = 2100;
+    assert_int_equal(hd_store_webhook_update(st, &w, &err), 0);
+    add(20, "P", 50);                   /* pending, and older: stays */
+    size_t removed = 9;
+    assert_int_equal(hd_store_webhook_prune(st, 2100, 100, &removed, &err), 0);
+    assert_int_equal(removed, 0);
+    assert_int_equal(hd_store_webhook_prune(st, 2101, 100, &removed, &err), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(hd_store_webhook_counts(st, "app", &pending, &dead, &err), 0);
+    assert_int_equal(pending, 1);
+    assert_int_equal(dead, 0);
 }
 
 int main(void)
