@@ -252,3 +252,14 @@ for s in "$S_ALL" "$S_FILT" "$S_SHORT" "$S_TLS"; do
   [ "$n" = 0 ] || fail "a secret appears $n times in the log or the list"
 done
 pass "no secret in the log or in webhooks list"
+
+# usage errors, and retry without a running server
+code() { local r=0; "$@" > /dev/null 2>&1 || r=$?; echo "$r"; }
+[ "$(code W retry)" = 64 ] || fail "webhooks retry without an id: want exit 64"
+[ "$(code W retry 12x)" = 64 ] || fail "webhooks retry 12x: want exit 64"
+[ "$(code W retry 1 --all)" = 64 ] || fail "webhooks retry 1 --all: want exit 64"
+[ "$(code W frobnicate)" = 64 ] || fail "webhooks frobnicate: want exit 64"
+hl_stop "$(hl_pid herald)"
+[ "$(code W retry --all)" = 75 ] || fail "webhooks retry with no server: want exit 75"
+[ "$(code W failed)" = 0 ] || fail "webhooks failed reads the database without a server"
+pass "usage errors; retry needs the running server"
