@@ -236,6 +236,24 @@ static void fill_finish(void *arg, int rc)
         serve_post(f->ep->sv, fill_done, f);
 }
 
+/* Event ids are rowids: when retention has removed every event, SQLite
+ * numbers the next ones from 1 again. A cursor past the last id means
+ * that happened, and every event there is now is new. */
+static void restart_cursor(endpoint *ep)
+{
+    int64_t last = 0;
+    hd_err err = {0};
+    if (hd_store_event_last_id(ep->sv->store, &last, &err) != 0 || last >= ep->cursor)
+        return;
+    LOG_WARN("webhook %s: the events table restarts at 1 (all old events were removed): "
+             "reading it from the start", ep->cfg->name);
+    fill_page *f = xcalloc(1, sizeof *f);
+    f->ep = ep;
+    f->last = 0;
+    ep->filling = true;
+    post_apply(ep->sv, fill_apply, fill_finish, f);
+}
+
 static void fill(endpoint *ep)
 {
     if (ep->filling)
@@ -248,6 +266,7 @@ static void fill(endpoint *ep)
         LOG_ERR("webhook %s: %s", ep->cfg->name, hd_err_str(&err));
     if (f->read == 0) {
         fill_free(f);
+        restart_cursor(ep);
         return;
     }
     ep->filling = true;
