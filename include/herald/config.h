@@ -16,7 +16,7 @@
  *     next_hop = 127.0.0.1:2526
  *
  * Sections are [smtp], [status], [queue], [delivery], [dns],
- * [domain NAME], [pool NAME] and [route DOMAIN-or-*]. An unknown key,
+ * [domain NAME], [pool NAME], [route DOMAIN-or-*] and [webhook NAME]. An unknown key,
  * a bad value, a duplicate section or key is an error that names the file,
  * the line and the reason; the server refuses to start with it.
  * Errors: HD_ESYNTAX for what a line says, HD_EINVAL for a cross-check
@@ -82,6 +82,27 @@ typedef struct hd_config_route {
     char *domain;                    /* recipient domain, or "*" */
     hd_config_endpoint next_hop;     /* host:port, no MX lookup */
 } hd_config_route;
+
+/* [webhook NAME]: every event of the matching domains and types is POSTed
+ * to url, signed with secret (docs/webhooks.md). */
+typedef struct hd_config_webhook {
+    char *name;                      /* a-z 0-9 _ -, as pool names */
+    char *url;                       /* http:// or https:// */
+    char *secret;                    /* at least HD_CONFIG_SECRET_MIN bytes; never log it */
+    char **domains;                  /* sending domains; NULL (n 0): every one ("*") */
+    size_t n_domains;
+    char **events;                   /* event types; NULL (n 0): every type */
+    size_t n_events;
+    uint32_t max_retry_time;         /* seconds an event is retried before it is dead: 259200 */
+    char *ca_file;                   /* PEM CAs for https; NULL: the system's */
+} hd_config_webhook;
+
+/* A webhook secret must have at least this many bytes (people type them:
+ * count characters, not bits). */
+#define HD_CONFIG_SECRET_MIN 32
+
+/* The event types ([webhook] events = ...), NULL-terminated. */
+extern const char *const hd_config_event_types[];
 
 typedef struct hd_config {
     /* top level */
@@ -151,6 +172,8 @@ typedef struct hd_config {
     size_t n_pools;
     hd_config_route *routes;
     size_t n_routes;
+    hd_config_webhook *webhooks;     /* in file order */
+    size_t n_webhooks;
 } hd_config;
 
 /* The embedded defaults. */
@@ -171,6 +194,10 @@ const hd_config_domain *hd_config_domain_find(const hd_config *cfg, const char *
 const hd_config_pool *hd_config_pool_find(const hd_config *cfg, const char *name);
 /* The route for a recipient domain: an exact match, else "*", else NULL. */
 const hd_config_route *hd_config_route_find(const hd_config *cfg, const char *domain);
+const hd_config_webhook *hd_config_webhook_find(const hd_config *cfg, const char *name);
+/* Whether webhook w takes events of this type from this sending domain
+ * (NULL or "": an event without a message, which only "*" endpoints get). */
+bool hd_config_webhook_wants(const hd_config_webhook *w, const char *type, const char *domain);
 /* Delivery mode for a sending domain: the domain's own, else [delivery] mode. */
 hd_config_delivery hd_config_delivery_for(const hd_config *cfg, const char *domain);
 

@@ -286,4 +286,59 @@ int hd_store_capture_each(hd_store *st, int64_t after_id, const char *message, s
                           int (*fn)(int64_t id, const hd_store_capture *c, void *arg), void *arg,
                           hd_err *err);
 
+/* ---- webhooks: cursors and the outbox (src/store/webhooks.c) ---- */
+
+typedef struct hd_store_webhook {
+    int64_t id;
+    char endpoint[HD_STORE_NAME_MAX];
+    int64_t event_id;
+    char message[40];                   /* "" when the event has none */
+    char type[16];
+    const char *body;                   /* JSON; borrowed (for the call / from the caller) */
+    int64_t created;
+    int attempts;
+    int64_t next_at;
+    int64_t last_at;                    /* 0: never tried */
+    char last_error[HD_STORE_TEXT_MAX];
+    bool dead;
+} hd_store_webhook;
+
+/* The endpoint's cursor (the last event id it has read); HD_ENOTFOUND
+ * for an endpoint never seen. */
+int hd_store_webhook_cursor(hd_store *st, const char *endpoint, int64_t *out, hd_err *err);
+int hd_store_webhook_set_cursor(hd_store *st, const char *endpoint, int64_t last_event,
+                                hd_err *err);
+/* The highest event id (0 when there is none). */
+int hd_store_event_last_id(hd_store *st, int64_t *out, hd_err *err);
+/* Events with id > after_id, oldest first, at most limit, each with the
+ * sending domain of its message ("" when it has none or it is gone). */
+int hd_store_webhook_events(hd_store *st, int64_t after_id, size_t limit,
+                            int (*fn)(const hd_store_event *e, const char *domain, void *arg),
+                            void *arg, hd_err *err);
+/* Adds a pending row (pending, attempts 0, next_at = created); a row for
+ * the same endpoint and event is left as it is. */
+int hd_store_webhook_add(hd_store *st, const hd_store_webhook *w, hd_err *err);
+/* Pending rows of endpoint due at now that are first of their message
+ * (no earlier pending row of the same message), soonest first, at most
+ * limit. */
+int hd_store_webhook_due(hd_store *st, const char *endpoint, int64_t now, size_t limit,
+                         int (*fn)(const hd_store_webhook *w, void *arg), void *arg, hd_err *err);
+/* Delivered: the row goes. */
+int hd_store_webhook_remove(hd_store *st, int64_t id, hd_err *err);
+/* A failed attempt: writes attempts, next_at, last_at, last_error, dead. */
+int hd_store_webhook_update(hd_store *st, const hd_store_webhook *w, hd_err *err);
+/* Dead rows (one by id, or all when id is 0) become pending, due now, with
+ * a new retry window; *n gets how many. */
+int hd_store_webhook_revive(hd_store *st, int64_t id, int64_t now, int *n, hd_err *err);
+/* Rows of endpoint (NULL: every one), dead ones only when dead_only, by id. */
+int hd_store_webhook_each(hd_store *st, const char *endpoint, bool dead_only,
+                          int (*fn)(const hd_store_webhook *w, void *arg), void *arg, hd_err *err);
+/* Retention: dead rows last tried before `before` go, at most limit;
+ * *removed gets how many. */
+int hd_store_webhook_prune(hd_store *st, int64_t before, size_t limit, size_t *removed,
+                           hd_err *err);
+/* How many rows the endpoint has pending and dead. */
+int hd_store_webhook_counts(hd_store *st, const char *endpoint, int64_t *pending, int64_t *dead,
+                            hd_err *err);
+
 #endif

@@ -26,6 +26,7 @@ static const cli_cmd commands[] = {
     {"user", cmd_user, "submission users: add, list, remove, change passwords"},
     {"apikey", cmd_apikey, "keys for the HTTP API: create, list, revoke"},
     {"send", cmd_send, "send a message through a running server's HTTP API"},
+    {"webhooks", cmd_webhooks, "webhook endpoints: list, failed (dead letters), retry"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

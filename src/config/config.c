@@ -165,6 +165,7 @@ void hd_config_free(hd_config *c)
         free(c->routes[i].next_hop.host);
     }
     free(c->routes);
+    hd_config__free_webhooks(c->webhooks, c->n_webhooks);
     free(c);
 }
 

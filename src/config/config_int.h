@@ -54,6 +54,12 @@ const char *hd_config__resolver(hd_slice s);
 void hd_config__free_strings(char **v, size_t n);
 void hd_config__free_endpoints(hd_config_endpoint *v, size_t n);
 
+/* [webhook NAME] (webhook.c): a known event type; a URL's check (NULL or
+ * what was expected); freeing. */
+bool hd_config__event_type(hd_slice name);
+const char *hd_config__url(hd_slice s);
+void hd_config__free_webhooks(hd_config_webhook *v, size_t n);
+
 /* Sort domains, pools and routes by name, for the look-ups (which
  * search them by bisection); or the pools only. */
 void hd_config__sort(hd_config *cfg);

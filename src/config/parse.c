@@ -34,6 +34,10 @@ typedef enum value_kind {
     K_TLS,
     K_POOL,      /* a pool name; the pool must exist (checked at the end) */
     K_RESOLVER,
+    K_URL,       /* http:// or https:// */
+    K_SECRET,    /* at least HD_CONFIG_SECRET_MIN bytes; never echoed in messages */
+    K_DOMAINS,   /* DNS names or "*", lower-cased */
+    K_EVENTS,    /* event types */
 } value_kind;
 
 #define NO_OFF ((size_t)-1)
@@ -51,6 +55,7 @@ typedef struct key_spec {
 #define DOM(f) offsetof(hd_config_domain, f)
 #define POOL(f) offsetof(hd_config_pool, f)
 #define ROUTE(f) offsetof(hd_config_route, f)
+#define HOOK(f) offsetof(hd_config_webhook, f)
 
 static const key_spec top_keys[] = {
     {"hostname", K_HOST, CFG(hostname), NO_OFF, 0, 0, false},
@@ -135,7 +140,17 @@ static const key_spec route_keys[] = {
     {"next_hop", K_ENDPOINT, ROUTE(next_hop), NO_OFF, 0, 0, true},
 };
 
-typedef enum sec_kind { S_TOP, S_FIXED, S_DOMAIN, S_POOL, S_ROUTE } sec_kind;
+static const key_spec webhook_keys[] = {
+    {"url", K_URL, HOOK(url), NO_OFF, 0, 0, true},
+    {"secret", K_SECRET, HOOK(secret), NO_OFF, 0, 0, true},
+    {"domains", K_DOMAINS, HOOK(domains), HOOK(n_domains), 0, 0, false},
+    {"events", K_EVENTS, HOOK(events), HOOK(n_events), 0, 0, false},
+    /* issue 6: retried for at least 24 hours by default (3 days) */
+    {"max_retry_time", K_DURATION, HOOK(max_retry_time), NO_OFF, 1, UINT32_MAX, false},
+    {"ca_file", K_PATH, HOOK(ca_file), NO_OFF, 0, 0, false},
+};
+
+typedef enum sec_kind { S_TOP, S_FIXED, S_DOMAIN, S_POOL, S_ROUTE, S_WEBHOOK } sec_kind;
 
 typedef struct section_spec {
     const char *name;
@@ -146,7 +161,7 @@ typedef struct section_spec {
 
 #define KEYS(t) t, sizeof t / sizeof t[0]
 
-enum { SEC_TOP, SEC_SMTP, SEC_STATUS, SEC_API, SEC_QUEUE, SEC_DELIVERY, SEC_DNS, N_SECTIONS = 10 };
+enum { SEC_TOP, SEC_SMTP, SEC_STATUS, SEC_API, SEC_QUEUE, SEC_DELIVERY, SEC_DNS, N_SECTIONS = 11 };
 
 static const section_spec sections[N_SECTIONS] = {
     {"", S_TOP, KEYS(top_keys)},
@@ -159,6 +174,7 @@ static const section_spec sections[N_SECTIONS] = {
     {"domain", S_DOMAIN, KEYS(domain_keys)},
     {"pool", S_POOL, KEYS(pool_keys)},
     {"route", S_ROUTE, KEYS(route_keys)},
+    {"webhook", S_WEBHOOK, KEYS(webhook_keys)},
 };
 
 typedef struct enum_name {
@@ -185,7 +201,7 @@ typedef struct entry_meta {
     size_t ref_line; /* domains: the pool key, 0 when none */
 } entry_meta;
 
-enum { N_NAMED = 3 }; /* S_DOMAIN, S_POOL, S_ROUTE */
+enum { N_NAMED = 4 }; /* S_DOMAIN, S_POOL, S_ROUTE, S_WEBHOOK */
 
 typedef struct parser {
     const char *file;
@@ -278,6 +294,9 @@ static label section_label(const parser *ps)
         break;
     case S_ROUTE:
         name = c->routes[ps->entry].domain;
+        break;
+    case S_WEBHOOK:
+        name = c->webhooks[ps->entry].name;
         break;
     }
     snprintf(l.s, sizeof l.s, name ? "[%s %s] " : "[%s] ", ps->sec->name, name);
@@ -421,7 +440,18 @@ static int check_item(parser *ps, const key_spec *k, hd_slice item, char *norm)
             return 0;
         return fail(ps, HD_ESYNTAX, ps->line, "%s%s: \"%s\" is not an IPv4 or IPv6 address",
                     l.s, k->name, quote(item).s);
+    case K_EVENTS:
+        if (hd_config__event_type(item))
+            return 0;
+        return fail(ps, HD_ESYNTAX, ps->line,
+                    "%s%s: \"%s\" is not an event type: expected accepted, deferred, delivered, "
+                    "bounced, complained, suppressed, expired, captured, deleted or corrupt",
+                    l.s, k->name, quote(item).s);
     default:
+        if (k->kind == K_DOMAINS && hd_slice_eq_cstr(item, "*")) {
+            memcpy(norm, "*", 2);
+            return 0;
+        }
         if ((why = hd_config__domain(item, norm)) == NULL)
             return 0;
         return fail(ps, HD_ESYNTAX, ps->line, "%s%s: \"%s\" is not a host name: it has %s", l.s,
@@ -445,7 +475,8 @@ static int apply_string_list(parser *ps, const key_spec *k, uint8_t *base, hd_sl
             hd_config__free_strings(list, i);
             return rc;
         }
-        list[i] = dup_lower(k->kind == K_HOSTS ? hd_slice_cstr(norm) : items[i], false);
+        bool normalized = k->kind == K_HOSTS || k->kind == K_DOMAINS;
+        list[i] = dup_lower(normalized ? hd_slice_cstr(norm) : items[i], false);
         if (list[i] == NULL) {
             hd_config__free_strings(list, i);
             return nomem(ps);
@@ -573,6 +604,21 @@ static int apply(parser *ps, const key_spec *k, uint8_t *base, hd_slice v)
         if ((why = hd_config__resolver(v)) != NULL)
             return bad_value(ps, k, v, why);
         return set_string(ps, (char **)field, v);
+    case K_URL:
+        if ((why = hd_config__url(v)) != NULL)
+            return bad_value(ps, k, v, why);
+        return set_string(ps, (char **)field, v);
+    case K_SECRET:
+        /* the value is not quoted back: error messages end up in logs */
+        if (v.len < HD_CONFIG_SECRET_MIN)
+            return fail(ps, HD_ESYNTAX, ps->line,
+                        "%s%s: %zu characters; a secret needs at least %d (e.g. from "
+                        "openssl rand -hex 32)",
+                        section_label(ps).s, k->name, v.len, HD_CONFIG_SECRET_MIN);
+        return set_string(ps, (char **)field, v);
+    case K_DOMAINS:
+    case K_EVENTS:
+        return apply_string_list(ps, k, base, v);
     }
     return 0;
 }
@@ -596,8 +642,9 @@ static int unknown_key(parser *ps, hd_slice key)
         const section_spec *sec = &sections[s];
         if (sec == ps->sec || key_find(sec, key, &index) == NULL)
             continue;
-        const char *arg = sec->kind == S_DOMAIN ? " NAME"
-                          : sec->kind == S_POOL  ? " NAME"
+        const char *arg = sec->kind == S_DOMAIN  ? " NAME"
+                          : sec->kind == S_POOL    ? " NAME"
+                          : sec->kind == S_WEBHOOK ? " NAME"
                           : sec->kind == S_ROUTE ? " DOMAIN"
                                                  : "";
         if (sec->kind == S_TOP)
@@ -652,11 +699,15 @@ static void *grow(void *arr, size_t n, size_t *cap, size_t size)
 static size_t named_find(const parser *ps, sec_kind kind, const char *name)
 {
     const hd_config *c = ps->cfg;
-    size_t n = kind == S_DOMAIN ? c->n_domains : kind == S_POOL ? c->n_pools : c->n_routes;
+    size_t n = kind == S_DOMAIN    ? c->n_domains
+               : kind == S_POOL    ? c->n_pools
+               : kind == S_WEBHOOK ? c->n_webhooks
+                                   : c->n_routes;
     for (size_t i = 0; i < n; i++) {
-        const char *have = kind == S_DOMAIN ? c->domains[i].name
-                           : kind == S_POOL ? c->pools[i].name
-                                            : c->routes[i].domain;
+        const char *have = kind == S_DOMAIN    ? c->domains[i].name
+                           : kind == S_POOL    ? c->pools[i].name
+                           : kind == S_WEBHOOK ? c->webhooks[i].name
+                                               : c->routes[i].domain;
         if (strcmp(have, name) == 0)
             return i;
     }
@@ -668,7 +719,10 @@ static int named_add(parser *ps, sec_kind kind, char *name)
 {
     hd_config *c = ps->cfg;
     size_t m = (size_t)(kind - S_DOMAIN);
-    size_t n = kind == S_DOMAIN ? c->n_domains : kind == S_POOL ? c->n_pools : c->n_routes;
+    size_t n = kind == S_DOMAIN    ? c->n_domains
+               : kind == S_POOL    ? c->n_pools
+               : kind == S_WEBHOOK ? c->n_webhooks
+                                   : c->n_routes;
     entry_meta *meta = grow(ps->meta[m], n, &ps->meta_cap[m], sizeof *meta);
     if (meta == NULL)
         goto nomem;
@@ -686,6 +740,12 @@ static int named_add(parser *ps, sec_kind kind, char *name)
             goto nomem;
         c->pools = p;
         p[c->n_pools++] = (hd_config_pool){.name = name};
+    } else if (kind == S_WEBHOOK) {
+        hd_config_webhook *w = grow(c->webhooks, n, &ps->cap[m], sizeof *w);
+        if (w == NULL)
+            goto nomem;
+        c->webhooks = w;
+        w[c->n_webhooks++] = (hd_config_webhook){.name = name, .max_retry_time = 3 * 86400};
     } else {
         hd_config_route *r = grow(c->routes, n, &ps->cap[m], sizeof *r);
         if (r == NULL)
@@ -709,9 +769,10 @@ static int section_name(parser *ps, const section_spec *sec, hd_slice arg, char 
         memcpy(out, "*", 2);
         return 0;
     }
-    if (sec->kind == S_POOL) {
+    if (sec->kind == S_POOL || sec->kind == S_WEBHOOK) {
         why = hd_config__pool_name(arg, out);
-        what = "a pool name (a-z, 0-9, '_', '-')";
+        what = sec->kind == S_POOL ? "a pool name (a-z, 0-9, '_', '-')"
+                                   : "a webhook name (a-z, 0-9, '_', '-')";
     } else {
         why = hd_config__domain(arg, out);
         what = sec->kind == S_ROUTE ? "a domain name or *" : "a domain name";
@@ -728,7 +789,7 @@ static int begin_named(parser *ps, const section_spec *sec, hd_slice arg)
     if (arg.len == 0)
         return fail(ps, HD_ESYNTAX, ps->line, "[%s] needs a name: [%s %s]", sec->name,
                     sec->name,
-                    sec->kind == S_POOL    ? "NAME"
+                    sec->kind == S_POOL || sec->kind == S_WEBHOOK ? "NAME"
                     : sec->kind == S_ROUTE ? "DOMAIN] or [route *"
                                            : "example.com");
     int rc = section_name(ps, sec, arg, name);
@@ -767,7 +828,8 @@ static int section_line(parser *ps, hd_slice t)
     if (sec == NULL)
         return fail(ps, HD_ESYNTAX, ps->line,
                     "unknown section [%s]; sections are [smtp], [status], [api], [queue], "
-                    "[delivery], [dns], [domain NAME], [pool NAME], [route DOMAIN]",
+                    "[delivery], [dns], [domain NAME], [pool NAME], [route DOMAIN], "
+                    "[webhook NAME]",
                     quote(in).s);
     for (size_t i = 0; i < arg.len; i++)
         if (is_blank(arg.p[i]))
@@ -844,6 +906,8 @@ static int key_line(parser *ps, hd_slice t)
         base = (uint8_t *)&ps->cfg->pools[ps->entry];
     else if (ps->sec->kind == S_ROUTE)
         base = (uint8_t *)&ps->cfg->routes[ps->entry];
+    else if (ps->sec->kind == S_WEBHOOK)
+        base = (uint8_t *)&ps->cfg->webhooks[ps->entry];
     hd_slice raw = hd_slice_make(eq + 1, t.len - (size_t)(eq - t.p) - 1);
     int rc = apply(ps, k, base, value_of(raw));
     if (rc == 0 && k->kind == K_POOL) {

@@ -156,6 +156,9 @@ static int apply_op(hd_store *st, commit_op *op, hd_err *err)
             LOG_INFO("retention: %zu old row%s removed", n, n == 1 ? "" : "s");
         break;
     }
+    case COMMIT_APPLY:
+        rc = op->apply(st, op->arg, err);
+        break;
     case COMMIT_EVENT:
     case COMMIT_MARK:
         break;
@@ -234,9 +237,13 @@ static void run_batch(serve *sv, commit_msg *msgs, commit_op *ops)
             hd_spool_release(sv->spool, op->segment);
         if (op->kind == COMMIT_MARK && op->done)
             serve_post(sv, op->done, op->arg);
+        if (op->kind == COMMIT_APPLY && op->finish)
+            op->finish(op->arg, rc);
         free_op(op);
         op = next;
     }
+    if (!rc && sv->cfg->n_webhooks > 0)
+        serve_post(sv, webhook_kick, sv);    /* new events to send */
 }
 
 static void *commit_main(void *arg)

@@ -216,6 +216,7 @@ static void serve_stop(serve *sv)
     work_stop(sv);       /* finishes the jobs in hand (they may use sessions) */
     commit_stop(sv);     /* writes what was handed to it (and posts back) */
     work_free(sv);       /* only now can the post queue go */
+    webhook_stop(sv);    /* after the committer: its answers are in */
     intake_stop(sv);     /* then the sessions can go */
     api_stop(sv);        /* and the API's requests */
     accept_free(sv);
@@ -275,7 +276,8 @@ int serve_run(hd_config *cfg, hd_err *err)
     if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, err)) ||
         (rc = commit_start(sv, err)) || (rc = domains_load(sv, err)) ||
         (rc = queue_load(sv, err)) || (rc = accept_init(sv, err)) ||
-        (rc = intake_start(sv, err)) || (rc = status_start(sv, err)) || (rc = api_start(sv, err)))
+        (rc = intake_start(sv, err)) || (rc = status_start(sv, err)) || (rc = api_start(sv, err)) ||
+        (rc = webhook_start(sv, err)))
         goto out;
 
     sig_term = evsignal_new(sv->base, SIGTERM, on_stop, sv);

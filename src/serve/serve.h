@@ -136,6 +136,8 @@ typedef enum commit_kind {
     COMMIT_CAPTURE,     /* sandbox capture row */
     COMMIT_MARK,        /* run done(arg) on the main thread once everything before is durable */
     COMMIT_PRUNE,       /* retention: remove rows older than prune_before */
+    COMMIT_APPLY,       /* apply(store, arg, err) in the batch; then finish(arg, rc) on the
+                         * committer thread, rc 0 once durable (webhook.c) */
 } commit_kind;
 
 typedef struct commit_op {
@@ -153,7 +155,9 @@ typedef struct commit_op {
     char *cap_strings[5];
     uint8_t *cap_data;
     serve_fn done;                       /* mark */
-    void *arg;
+    void *arg;                           /* mark, apply */
+    int (*apply)(hd_store *st, void *arg, hd_err *err);
+    void (*finish)(void *arg, int rc);
     struct commit_op *next;
 } commit_op;
 
@@ -231,6 +235,7 @@ struct serve {
     struct serve_api *api;          /* api.c */
     struct serve_metrics_table *metrics_table; /* metrics.c: per domain and pool */
     struct serve_status *status;    /* status.c */
+    struct serve_webhook *webhook;  /* webhook.c */
     serve_domains *domains;         /* current snapshot, main thread's reference */
     struct conn *deliver_conns;     /* deliver.c: open outbound connections */
     unsigned domains_generation;
@@ -256,6 +261,15 @@ void status_stop(serve *sv);
 typedef struct q_dest q_dest;
 void deliver_start(serve *sv, q_dest *dest);
 void deliver_stop(serve *sv);
+
+/* Webhooks (webhook.c): every event, signed, to the [webhook] endpoints. */
+int webhook_start(serve *sv, hd_err *err);
+void webhook_kick(void *sv);        /* new events may be committed (serve_fn) */
+void webhook_stop(serve *sv);
+int webhook_retry(serve *sv, int64_t id);   /* dead → pending; 0 = all; HD_ENOTFOUND */
+/* Prometheus lines for the endpoints (status.c's /metrics). */
+struct evbuffer;
+void webhook_metrics(serve *sv, struct evbuffer *b);
 
 /* Sandbox delivery of one message's recipients (sandbox.c). */
 typedef struct q_batch q_batch;

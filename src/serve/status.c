@@ -3,7 +3,7 @@
  *   status (TCP, [status] listen): GET /health, GET /metrics (Prometheus);
  *   control (data_dir/control.sock, mode 0600, for `herald queue` and
  *   `herald domain`): POST /queue/flush, /queue/retry/ID,
- *   /queue/delete/ID, /reload.
+ *   /queue/delete/ID, /webhooks/retry/ID|all, /reload.
  * The control socket is a file only the server's user can open: that is
  * its authentication.
  */
@@ -83,6 +83,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     COUNTER(b, "connections_out_failed_total", "deliveries that found no host", m->connections_out_failed);
     GAUGE(b, "queue_recipients", "recipients not yet final", queue_size(sv));
     metrics_write(sv, b, serve_now());
+    webhook_metrics(sv, b);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, 200, "OK", b);
@@ -97,6 +98,30 @@ static bool id_ok(const char *id)
         if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
             return false;
     return n == 32;
+}
+
+/* POST /webhooks/retry/ID or /webhooks/retry/all: dead webhook events
+ * are tried again. */
+static void webhook_control(serve *sv, struct evhttp_request *req, const char *what)
+{
+    int64_t id = 0;
+    bool all = strcmp(what, "all") == 0;
+    size_t n_digits = strspn(what, "0123456789");
+    for (size_t i = 0; !all && i < n_digits && i < 18; i++)
+        id = id * 10 + (what[i] - '0');
+    if (!all && (id <= 0 || n_digits > 18 || what[n_digits] != '\0')) {
+        reply_json(req, 400, "Bad Request", "{\"error\":\"expected an id or all\"}\n");
+        return;
+    }
+    int n = webhook_retry(sv, id);
+    if (n == HD_ENOTFOUND)
+        reply_json(req, 404, "Not Found", "{\"error\":\"no such dead webhook event\"}\n");
+    else if (n < 0)
+        reply_json(req, 500, "Error", "{\"error\":\"database error\"}\n");
+    else {
+        LOG_INFO("webhooks: %d dead event%s to be retried", n, n == 1 ? "" : "s");
+        reply_json(req, 200, "OK", "{\"retried\":%d}\n", n);
+    }
 }
 
 static void on_control(struct evhttp_request *req, void *arg)
@@ -124,6 +149,8 @@ static void on_control(struct evhttp_request *req, void *arg)
         else
             reply_json(req, 200, "OK", "{\"deleted\":%d}\n", n);
         LOG_INFO("%s: deleted by the operator", path + 14);
+    } else if (strncmp(path, "/webhooks/retry/", 16) == 0) {
+        webhook_control(sv, req, path + 16);
     } else if (strcmp(path, "/reload") == 0) {
         hd_err err = {0};
         if (domains_load(sv, &err) != 0)

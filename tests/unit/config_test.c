@@ -786,6 +786,10 @@ static void test_example_file(void **state)
     assert_string_equal(r->next_hop.host, "127.0.0.1");
     assert_int_equal(r->next_hop.port, 2526);
     assert_null(hd_config_route_find(c, "example.org"));
+    const hd_config_webhook *w = hd_config_webhook_find(c, "app");
+    assert_non_null(w);
+    assert_true(hd_config_webhook_wants(w, "bounced", "example.com"));
+    assert_false(hd_config_webhook_wants(w, "accepted", "example.com"));
     hd_config_free(c);
 }
 
@@ -856,6 +860,82 @@ static void test_load_errors(void **state)
     free(dir);
 }
 
+/* ---- [webhook NAME] ---------------------------------------------------- */
+
+#define HOOK_SECRET "0123456789abcdef0123456789abcdef"
+
+static void test_webhooks(void **state)
+{
+    hd_config *c = parse_ok("[webhook app]\n"
+                            "url = https://hooks.example.com/herald?x=1\n"
+                            "secret = " HOOK_SECRET "\n"
+                            "domains = Example.COM. news.example.com\n"
+                            "events = delivered bounced complained\n"
+                            "max_retry_time = 2d\n"
+                            "ca_file = /etc/herald/hooks-ca.pem\n"
+                            "[webhook all]\n"
+                            "url = http://127.0.0.1:9000/\n"
+                            "secret = " HOOK_SECRET "\n");
+    assert_int_equal(c->n_webhooks, 2);
+    const hd_config_webhook *w = hd_config_webhook_find(c, "app");
+    assert_ptr_equal(w, &c->webhooks[0]);   /* file order */
+    assert_string_equal(w->url, "https://hooks.example.com/herald?x=1");
+    assert_string_equal(w->secret, HOOK_SECRET);
+    assert_int_equal(w->n_domains, 2);
+    assert_string_equal(w->domains[0], "example.com");
+    assert_int_equal(w->n_events, 3);
+    assert_int_equal(w->max_retry_time, 2 * 86400);
+    assert_string_equal(w->ca_file, "/etc/herald/hooks-ca.pem");
+    assert_true(hd_config_webhook_wants(w, "delivered", "EXAMPLE.com"));
+    assert_false(hd_config_webhook_wants(w, "accepted", "example.com"));
+    assert_false(hd_config_webhook_wants(w, "delivered", "example.org"));
+    assert_false(hd_config_webhook_wants(w, "delivered", NULL));
+    const hd_config_webhook *all = hd_config_webhook_find(c, "all");
+    assert_non_null(all);
+    assert_int_equal(all->max_retry_time, 3 * 86400);     /* at least 24 h by default */
+    assert_null(all->ca_file);
+    assert_true(hd_config_webhook_wants(all, "accepted", "example.org"));
+    assert_true(hd_config_webhook_wants(all, "suppressed", ""));   /* no message: "*" only */
+    assert_null(hd_config_webhook_find(c, "nope"));
+    hd_config_free(c);
+    c = parse_ok("[webhook star]\nurl = http://h.example/\nsecret = " HOOK_SECRET "\n"
+                 "domains = example.com *\n");
+    assert_true(hd_config_webhook_wants(&c->webhooks[0], "accepted", "other.example"));
+    hd_config_free(c);
+
+    static const struct {
+        const char *text, *want;
+        int rc;
+    } bad[] = {
+        {"[webhook a]\nsecret = " HOOK_SECRET "\n", "t.conf:1: [webhook a] has no url", HD_EINVAL},
+        {"[webhook a]\nurl = http://h.example/\n", "t.conf:1: [webhook a] has no secret", HD_EINVAL},
+        {"[webhook a]\nurl = ftp://h.example/\n", "t.conf:2: [webhook a] url = \"ftp://h.example/\": expected a URL that starts with http:// or https://", HD_ESYNTAX},
+        {"[webhook a]\nurl = http:///x\n", "t.conf:2: [webhook a] url", HD_ESYNTAX},
+        {"[webhook a]\nurl = http://u:p@h.example/\n", "t.conf:2: [webhook a] url", HD_ESYNTAX},
+        {"[webhook a]\nsecret = short-secret\n", "t.conf:2: [webhook a] secret: 12 characters; a secret needs at least 32", HD_ESYNTAX},
+        {"[webhook a]\nevents = delivered sent\n", "t.conf:2: [webhook a] events: \"sent\" is not an event type", HD_ESYNTAX},
+        {"[webhook a]\ndomains = bad_domain!\n", "t.conf:2: [webhook a] domains: \"bad_domain!\" is not a host name", HD_ESYNTAX},
+        {"[webhook a]\nmax_retry_time = soon\n", "t.conf:2: [webhook a] max_retry_time = \"soon\"", HD_ESYNTAX},
+        {"[webhook a]\nretries = 3\n", "t.conf:2: [webhook a] unknown key \"retries\"", HD_ESYNTAX},
+        {"[webhook]\n", "t.conf:1: [webhook] needs a name", HD_ESYNTAX},
+        {"[webhook A.B]\n", "t.conf:1: [webhook A.B]: expected a webhook name", HD_ESYNTAX},
+        {"[webhook a]\nurl = http://h.example/\nsecret = " HOOK_SECRET "\n[webhook a]\n",
+         "t.conf:4: duplicate section [webhook a] (first at line 1)", HD_ESYNTAX},
+        {"[smtp]\nurl = http://h.example/\n", "t.conf:2: [smtp] unknown key \"url\"; it belongs in [webhook NAME]", HD_ESYNTAX},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hd_err err;
+        hd_err_clear(&err);
+        c = (hd_config *)1;
+        int rc = hd_config_parse("t.conf", bad[i].text, strlen(bad[i].text), &c, &err);
+        if (rc != bad[i].rc || c != NULL || strncmp(err.msg, bad[i].want, strlen(bad[i].want)) != 0)
+            fail_msg("case %zu: rc %d, \"%s\"; want %d, \"%s...\"", i, rc, err.msg, bad[i].rc,
+                     bad[i].want);
+        /* a secret is never echoed */
+        assert_null(strstr(err.msg, "short-secret"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -874,6 +954,7 @@ int main(void)
         cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_doc_examples),
         cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_webhooks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
