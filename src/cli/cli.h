@@ -86,6 +86,7 @@ int cmd_queue(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_captures(int argc, char **argv);
 int cmd_apikey(int argc, char **argv);
+int cmd_inbound(int argc, char **argv);
 
 /* The server's configuration: the file, or the embedded defaults when
  * path is NULL; errors printed, CLI_CONFIG/CLI_NOINPUT returned. */

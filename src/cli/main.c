@@ -25,6 +25,7 @@ static const cli_cmd commands[] = {
     {"domain", cmd_domain, "sending domains: DKIM keys, rotation, DNS records to publish"},
     {"user", cmd_user, "submission users: add, list, remove, change passwords"},
     {"apikey", cmd_apikey, "keys for the HTTP API: create, list, revoke"},
+    {"inbound", cmd_inbound, "bounces, complaints and DMARC reports that came back: list, show"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

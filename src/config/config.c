@@ -149,6 +149,7 @@ void hd_config_free(hd_config *c)
     free(c->log_level);
     hd_config__free_endpoints(c->smtp.listen, c->smtp.n_listen);
     hd_config__free_endpoints(c->inbound.listen, c->inbound.n_listen);
+    free(c->inbound.bounce_rules);
     free(c->smtp.tls_cert);
     free(c->smtp.tls_key);
     hd_config__free_strings(c->smtp.trusted_networks, c->smtp.n_trusted_networks);

@@ -135,6 +135,7 @@ typedef enum commit_kind {
     COMMIT_CAPTURE,     /* sandbox capture row */
     COMMIT_MARK,        /* run done(arg) on the main thread once everything before is durable */
     COMMIT_PRUNE,       /* retention: remove rows older than prune_before */
+    COMMIT_INBOUND,     /* bounce intake: the raw mail and what it says (inbound.c) */
 } commit_kind;
 
 typedef struct commit_op {
@@ -153,6 +154,7 @@ typedef struct commit_op {
     uint8_t *cap_data;
     serve_fn done;                       /* mark */
     void *arg;
+    struct inbound_rec *inbound;         /* inbound: owned by inbound.c */
     struct commit_op *next;
 } commit_op;
 
@@ -185,6 +187,28 @@ void queue_suppress(serve *sv, const char *address, const char *reason, const ch
 void queue_unsuppress(serve *sv, const char *address);
 void queue_free(serve *sv);
 
+/* ---- bounce, complaint and report intake (inbound.c) ---- */
+int inbound_init(serve *sv, hd_err *err);     /* the rule set; from intake_start */
+void inbound_free(serve *sv);
+/* RCPT on the inbound listener (main thread): the reply code, with a
+ * static enhanced code and text. Only VERP addresses with a good HMAC at a
+ * bounce domain and postmaster@, abuse@, dmarc@ of a managed domain pass. */
+int inbound_rcpt_check(serve *sv, const char *rcpt, const char **enhanced, const char **text);
+/* End of DATA on the inbound listener: a worker reads the message and
+ * matches it, the committer stores it with its events in one transaction,
+ * then (main thread) suppressions, and done(arg, code, enhanced, text).
+ * data and the strings are borrowed until done. */
+typedef void (*inbound_done_fn)(void *arg, int code, const char *enhanced, const char *text);
+void inbound_start(serve *sv, hd_slice data, const char *mail_from, const char *const *rcpts,
+                   size_t n_rcpts, const char *remote, inbound_done_fn done, void *arg);
+/* Committer: write one inbound record inside the batch transaction; then,
+ * once the batch is over (rc its result), hand it back. */
+int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err);
+void inbound_committed(serve *sv, struct inbound_rec *rec, int rc);
+/* data/bounce-rules.txt, built in (generated/bounce_rules.c) */
+extern const unsigned char serve_bounce_rules[];
+extern const size_t serve_bounce_rules_len;
+
 /* ---- TLS (net/tls.c) ---- */
 SSL_CTX *net_tls_server_ctx(const char *cert, const char *key, hd_err *err);
 SSL_CTX *net_tls_client_ctx(bool verify, hd_err *err);
@@ -199,6 +223,8 @@ typedef struct serve_metrics {
     atomic_ullong delivered, deferred, bounced, expired, suppressed, captured, corrupt;
     atomic_ullong commit_batches, commit_messages, commit_ops;
     atomic_ullong connections_out, connections_out_failed;
+    atomic_ullong inbound_dsn, inbound_arf, inbound_dmarc, inbound_other;  /* by kind */
+    atomic_ullong async_bounces, complaints;
 } serve_metrics;
 
 /* ---- the server ---- */
@@ -221,6 +247,7 @@ struct serve {
     struct serve_queue *queue;      /* queue.c */
     struct serve_intake *intake;    /* intake.c */
     struct serve_status *status;    /* status.c */
+    struct serve_inbound *inbound;  /* inbound.c */
     serve_domains *domains;         /* current snapshot, main thread's reference */
     struct conn *deliver_conns;     /* deliver.c: open outbound connections */
     unsigned domains_generation;

@@ -51,6 +51,7 @@ static void check_defaults(const hd_config *c)
     assert_int_equal(c->inbound.max_message_size, 10u * 1024 * 1024);
     assert_int_equal(c->inbound.max_recipients, 100);
     assert_int_equal(c->inbound.max_sessions, 200);
+    assert_null(c->inbound.bounce_rules);
     assert_int_equal(c->queue.max_lifetime, 432000);
     assert_int_equal(c->queue.retry_min, 60);
     assert_int_equal(c->queue.retry_max, 3600);
@@ -423,7 +424,8 @@ static void test_inbound_section(void **state)
 {
     hd_config *c = parse_ok("[smtp]\nmax_sessions = 9\n"
                             "[inbound]\nlisten = 0.0.0.0:25 [::]:25\nmax_message_size = 2M\n"
-                            "max_recipients = 5\nmax_sessions = 30\n");
+                            "max_recipients = 5\nmax_sessions = 30\n"
+                            "bounce_rules = /etc/herald/bounce-rules.txt\n");
     assert_int_equal(c->inbound.n_listen, 2);
     assert_string_equal(c->inbound.listen[0].host, "0.0.0.0");
     assert_int_equal(c->inbound.listen[0].port, 25);
@@ -431,6 +433,7 @@ static void test_inbound_section(void **state)
     assert_int_equal(c->inbound.max_message_size, 2u * 1024 * 1024);
     assert_int_equal(c->inbound.max_recipients, 5);
     assert_int_equal(c->inbound.max_sessions, 30);
+    assert_string_equal(c->inbound.bounce_rules, "/etc/herald/bounce-rules.txt");
     assert_int_equal(c->smtp.max_sessions, 9);
     assert_int_equal(c->smtp.max_message_size, 26214400);
     hd_config_free(c);
