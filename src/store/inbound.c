@@ -57,6 +57,7 @@ static void read_row(sqlite3_stmt *s, hd_store_inbound *in)
     hd_store_col_text(s, 7, in->message, sizeof in->message);
     hd_store_col_text(s, 8, in->summary, sizeof in->summary);
     in->size = sqlite3_column_int64(s, 9);
+    in->data = hd_slice_make("", 0);
 }
 
 int hd_store_inbound_each(hd_store *st, int64_t after_id, const char *kind, size_t limit,
@@ -97,7 +98,8 @@ int hd_store_inbound_get(hd_store *st, int64_t id,
     if (rc == SQLITE_ROW) {
         hd_store_inbound in;
         read_row(s, &in);
-        in.data = hd_slice_make(sqlite3_column_blob(s, 10), (size_t)sqlite3_column_bytes(s, 10));
+        const void *p = sqlite3_column_blob(s, 10);     /* NULL for an empty blob */
+        in.data = hd_slice_make(p ? p : "", (size_t)sqlite3_column_bytes(s, 10));
         fn(&in, arg);
         rc = 0;
     } else if (rc == SQLITE_DONE) {
