@@ -136,6 +136,7 @@ typedef struct hd_config {
     struct {                         /* [inbound] bounce, complaint and report intake (docs/bounces.md) */
         hd_config_endpoint *listen;  /* default 127.0.0.1:2526 (production: :25); none: disabled */
         size_t n_listen;
+        bool listen_default;         /* listen not given in the file: binding it is best-effort */
         uint64_t max_message_size;   /* 10485760 */
         uint32_t max_recipients;     /* accepted RCPTs per transaction: 100 */
         uint32_t max_sessions;       /* 200 */

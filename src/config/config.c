@@ -48,6 +48,7 @@ static bool default_strings(hd_config *c)
         return false;
     c->inbound.n_listen = 1;
     c->inbound.listen[0].port = 2526;
+    c->inbound.listen_default = true;
     if (!dup_into(&c->inbound.listen[0].host, "127.0.0.1"))
         return false;
     c->status.listen.port = 8025;

@@ -551,8 +551,11 @@ static int apply(parser *ps, const key_spec *k, uint8_t *base, hd_slice v)
     case K_ENDPOINT:
         return apply_endpoint(ps, k, base, v);
     case K_ENDPOINTS:
-    case K_ENDPOINTS_OPT:
         return apply_endpoints(ps, k, base, v);
+    case K_ENDPOINTS_OPT:
+        if ((rc = apply_endpoints(ps, k, base, v)) == 0)
+            ps->cfg->inbound.listen_default = false;    /* given: it must bind */
+        return rc;
     case K_CIDRS:
     case K_IPS:
     case K_HOSTS:

@@ -908,8 +908,15 @@ int intake_start(serve *sv, hd_err *err)
             return rc;
     }
     int rc = sv->cfg->inbound.n_listen ? inbound_init(sv, err) : 0;
-    for (size_t i = 0; !rc && i < sv->cfg->inbound.n_listen; i++)
+    for (size_t i = 0; !rc && i < sv->cfg->inbound.n_listen; i++) {
         rc = listen_on(sv, &sv->cfg->inbound.listen[i], true, err);
+        if (rc == HD_EIO && sv->cfg->inbound.listen_default) {
+            /* the embedded default is best-effort (several servers on one
+             * host, tests); a listen given in the file must bind */
+            LOG_WARN("%s; no inbound listener (set [inbound] listen)", hd_err_str(err));
+            rc = 0;
+        }
+    }
     return rc;
 }
 

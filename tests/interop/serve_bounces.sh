@@ -256,3 +256,34 @@ m() { sed -n "s/^$1 //p" "$T/metrics"; }
 [ "$(m herald_async_bounces_total)" = 6 ] || fail "async bounces $(m herald_async_bounces_total), want 6"
 [ "$(m herald_complaints_total)" = 2 ] || fail "complaints"
 pass "herald inbound list shows 11 messages; /metrics counts them by kind (6 dsn, 3 arf, 1 dmarc, 1 other), 6 bounces, 2 complaints"
+
+# ---- 9. the listener's address taken ----
+# given in the file, it must bind: a second server with the first one's
+# inbound address refuses to start; the embedded default (127.0.0.1:2526,
+# here held by a placeholder socket unless something holds it already) is
+# best-effort: the server runs without it and says so
+conf2() {
+  cat > "$T/h2.conf" <<C
+data_dir = $T/data2
+[smtp]
+listen = 127.0.0.1:$smtp2
+[status]
+listen = 127.0.0.1:$(hl_free_port)
+$1
+C
+}
+smtp2=$(hl_free_port)
+conf2 "[inbound]
+listen = 127.0.0.1:$inbound"
+if timeout 20 "$HERALD" serve --config "$T/h2.conf" > "$T/h2.log" 2>&1; then fail "a server started without its configured inbound listener"; fi
+grep "inbound listen 127.0.0.1:$inbound" "$T/h2.log" > /dev/null || { cat "$T/h2.log"; fail "no reason given"; }
+if ! hl_listening 127.0.0.1 2526; then
+  hl_spawn holder "$T/holder.log" "$PY" -c '
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 2526)); s.listen(1); time.sleep(60)'
+  hl_wait_port 127.0.0.1 2526 5 tcp "$(hl_pid holder)"
+fi
+conf2 ""
+hl_herald_start "$T/h2.conf" "$smtp2" herald2 "$T/h2.log"
+grep "no inbound listener" "$T/h2.log" > /dev/null || { cat "$T/h2.log"; fail "the default listener's failure is not logged"; }
+pass "a configured inbound address that cannot be bound stops the server; the default one is best-effort"

@@ -48,6 +48,7 @@ static void check_defaults(const hd_config *c)
     assert_int_equal(c->inbound.n_listen, 1);
     assert_string_equal(c->inbound.listen[0].host, "127.0.0.1");
     assert_int_equal(c->inbound.listen[0].port, 2526);
+    assert_true(c->inbound.listen_default);
     assert_int_equal(c->inbound.max_message_size, 10u * 1024 * 1024);
     assert_int_equal(c->inbound.max_recipients, 100);
     assert_int_equal(c->inbound.max_sessions, 200);
@@ -430,6 +431,7 @@ static void test_inbound_section(void **state)
     assert_string_equal(c->inbound.listen[0].host, "0.0.0.0");
     assert_int_equal(c->inbound.listen[0].port, 25);
     assert_string_equal(c->inbound.listen[1].host, "::");
+    assert_false(c->inbound.listen_default);
     assert_int_equal(c->inbound.max_message_size, 2u * 1024 * 1024);
     assert_int_equal(c->inbound.max_recipients, 5);
     assert_int_equal(c->inbound.max_sessions, 30);
@@ -440,6 +442,7 @@ static void test_inbound_section(void **state)
 
     c = parse_ok("[inbound]\nlisten =\n");
     assert_int_equal(c->inbound.n_listen, 0);
+    assert_false(c->inbound.listen_default);
     assert_null(c->inbound.listen);
     hd_config_free(c);
 
