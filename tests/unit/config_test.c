@@ -823,6 +823,11 @@ static void test_example_file(void **state)
     assert_string_equal(c->smtp.listen[1].host, "::1");
     assert_int_equal(c->smtp.max_message_size, 26214400);
     assert_int_equal(c->smtp.idle_timeout, 300);
+    assert_int_equal(c->inbound.n_listen, 2);
+    assert_int_equal(c->inbound.listen[0].port, 25);
+    assert_string_equal(c->inbound.listen[1].host, "::");
+    assert_int_equal(c->inbound.max_message_size, 10u * 1024 * 1024);
+    assert_null(c->inbound.bounce_rules);
     assert_int_equal(c->queue.max_lifetime, 432000);
     assert_int_equal(c->queue.retry_max, 3600);
     assert_int_equal(c->delivery.mode, HD_DELIVERY_SANDBOX);
