@@ -325,6 +325,10 @@ static void summary_add(struct inbound_rec *rec, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(rec->row.summary + n, sizeof rec->row.summary - n, fmt, ap);
     va_end(ap);
+    /* parts of it come from the report: one printable line for the log */
+    for (char *p = rec->row.summary + n; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
 }
 
 static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_id,
@@ -573,14 +577,12 @@ static void inbound_finish(void *arg)
     rec_free(rec);
 }
 
-void inbound_start(serve *sv, hd_slice data, const char *mail_from, const char *const *rcpts,
+bool inbound_start(serve *sv, hd_slice data, const char *mail_from, const char *const *rcpts,
                    size_t n_rcpts, const char *remote, inbound_done_fn done, void *arg)
 {
     struct inbound_rec *rec = calloc(1, sizeof *rec);
-    if (!rec) {
-        done(arg, 451, "4.3.0", "out of memory, try again later");
-        return;
-    }
+    if (!rec)
+        return false;
     rec->sv = sv;
     rec->data = data;
     rec->rcpts = rcpts;
@@ -608,4 +610,5 @@ void inbound_start(serve *sv, hd_slice data, const char *mail_from, const char *
     for (size_t i = 0; i < n_rcpts && o + 1 < sizeof row->rcpt; i++)
         o += (size_t)snprintf(row->rcpt + o, sizeof row->rcpt - o, "%s%s", i ? " " : "", rcpts[i]);
     serve_work(sv, inbound_work, NULL, rec);
+    return true;
 }

@@ -595,11 +595,15 @@ static void start_inbound(session *s)
         hd_smtpd_answer_message(s->smtpd, &r);
         return;
     }
+    if (!inbound_start(s->sv, mi->data, mi->reverse_path, mi->rcpts, mi->n_rcpts, s->ip,
+                       inbound_answered, s)) {
+        hd_smtpd_reply r = {451, "4.3.0", "out of memory, try again later"};
+        hd_smtpd_answer_message(s->smtpd, &r);
+        return;
+    }
     in->inflight += mi->data.len;
     s->held = mi->data.len;
-    session_hold(s);
-    inbound_start(s->sv, mi->data, mi->reverse_path, mi->rcpts, mi->n_rcpts, s->ip,
-                  inbound_answered, s);
+    session_hold(s);     /* the worker runs later: serve_work only queues the job */
 }
 
 /* RCPT on the inbound listener; a client that tries many addresses is

@@ -197,9 +197,10 @@ int inbound_rcpt_check(serve *sv, const char *rcpt, const char **enhanced, const
 /* End of DATA on the inbound listener: a worker reads the message and
  * matches it, the committer stores it with its events in one transaction,
  * then (main thread) suppressions, and done(arg, code, enhanced, text).
- * data and the strings are borrowed until done. */
+ * data and the strings are borrowed until done. false: out of memory,
+ * nothing started (done is not called). */
 typedef void (*inbound_done_fn)(void *arg, int code, const char *enhanced, const char *text);
-void inbound_start(serve *sv, hd_slice data, const char *mail_from, const char *const *rcpts,
+bool inbound_start(serve *sv, hd_slice data, const char *mail_from, const char *const *rcpts,
                    size_t n_rcpts, const char *remote, inbound_done_fn done, void *arg);
 /* Committer: write one inbound record inside the batch transaction; then,
  * once the batch is over (rc its result), hand it back. */
