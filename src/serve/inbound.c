@@ -340,6 +340,8 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
     bool nonstd = dsn->flags & HD_REPORT_NONSTANDARD;
     summary_add(rec, "%s, %zu recipient%s", nonstd ? "non-standard bounce (rules)" : "DSN",
                 dsn->nrcpts, dsn->nrcpts == 1 ? "" : "s");
+    if (dsn->flags & (HD_REPORT_PARTIAL | HD_REPORT_TRUNCATED | HD_REPORT_TOO_MANY))
+        summary_add(rec, " (partly unreadable or cut)");
     if (!find_message(w, rec, envelope_id, dsn->envelope_sender, dsn->orig_message_id, &m, &rows,
                       &how)) {
         summary_add(rec, "; no message of ours found (by %s)", how);
@@ -386,6 +388,8 @@ static void match_arf(worker *w, struct inbound_rec *rec, const char *envelope_i
     rcpt_rows rows = {0};
     const char *how = "";
     summary_add(rec, "ARF feedback-type %s", arf->feedback_type[0] ? arf->feedback_type : "?");
+    if (arf->flags & (HD_REPORT_PARTIAL | HD_REPORT_TRUNCATED))
+        summary_add(rec, " (partly unreadable or cut)");
     if (!find_message(w, rec, envelope_id, arf->original_mail_from, arf->orig_message_id, &m,
                       &rows, &how)) {
         summary_add(rec, "; no message of ours found (by %s)", how);

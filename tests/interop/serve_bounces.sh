@@ -15,8 +15,10 @@
 #   - refused at RCPT: a forged VERP token, an unknown mailbox, a foreign
 #     domain (no relay), and a flood of bad recipients (cut off);
 #   - a DMARC aggregate report to dmarc@ (stored raw, byte for byte), a
-#     MIME bomb (stored unparsed, the server lives), an over-size message
-#     (552), AUTH never offered; the counters in /metrics.
+#     MIME bomb (stored unparsed, the server lives), a DSN with a 2 MB
+#     part (stored whole, read as far as the limits allow), an over-size
+#     message (552), AUTH never offered; the counters in /metrics;
+#   - the inbound address taken: fatal when configured, not for the default.
 set -euo pipefail
 : "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
 . "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
@@ -46,7 +48,7 @@ mode = real
 next_hop = 127.0.0.2:$rxport
 [inbound]
 listen = 127.0.0.1:$inbound
-max_message_size = 200K
+max_message_size = 3M
 C
 "$HERALD" domain add example.com "${D[@]}" --hostname mail.herald.test > /dev/null
 hl_herald_start "$T/herald.conf" "$smtp"
@@ -238,7 +240,24 @@ data_ok bomb
 "$HERALD" inbound show "$(inbound_id bomb)" "${D[@]}" > "$T/show-bomb"
 grep -E '^outcome: +unparsed' "$T/show-bomb" > /dev/null || { cat "$T/show-bomb"; fail "MIME bomb not recorded as unparsed"; }
 pass "a MIME bomb (200 levels): stored unparsed, answered 250"
-"$PY" -c 'import sys; sys.stdout.write("Subject: big\r\n\r\n" + ("x" * 998 + "\r\n") * 300)' > "$T/big.eml"
+"$PY" - "$T/huge.eml" <<'P'
+import base64, sys
+# a DSN whose delivery-status part decodes to 2 MB: past the parser's 1 MB per part
+junk = base64.encodebytes(b"X-Filler: " + b"y" * (2 << 20)).decode().replace("\n", "\r\n")
+open(sys.argv[1], "w").write(
+    "Subject: huge\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+    "--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+    "--b\r\nContent-Type: message/delivery-status\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    + junk + "--b--\r\n")
+P
+inject huge "" "$VERP_PF" "$T/huge.eml"
+data_ok huge
+"$HERALD" inbound show "$(inbound_id huge)" "${D[@]}" > "$T/show-huge"
+grep -E '^size: +[0-9]{7}' "$T/show-huge" > /dev/null || { cat "$T/show-huge"; fail "the huge DSN was not stored whole"; }
+grep 'partly unreadable or cut' "$T/show-huge" > /dev/null || { cat "$T/show-huge"; fail "the summary does not say the report was cut"; }
+pass "a DSN with a 2 MB part: stored ($(sed -n 's/^outcome: *//p' "$T/show-huge")), answered 250"
+"$PY" -c 'import sys; sys.stdout.write("Subject: big\r\n\r\n" + ("x" * 998 + "\r\n") * 3200)' > "$T/big.eml"
 inject big "" postmaster@example.com "$T/big.eml"
 grep -E '^data 552 ' "$T/inj-big" > /dev/null || { cat "$T/inj-big"; fail "over-size message not refused 552"; }
 pass "an over-size message: 552"
@@ -246,16 +265,16 @@ kill -0 "$(hl_pid herald)" || fail "herald died"
 
 # ---- 8. what the operator sees ----
 "$HERALD" inbound list "${D[@]}" > "$T/list.txt"
-[ "$(grep -c '' "$T/list.txt")" -eq 11 ] || { cat "$T/list.txt"; fail "want 11 stored inbound messages"; }
+[ "$(grep -c '' "$T/list.txt")" -eq 12 ] || { cat "$T/list.txt"; fail "want 12 stored inbound messages"; }
 curl -sf "http://127.0.0.1:$status/metrics" > "$T/metrics" || fail "metrics"
 m() { sed -n "s/^$1 //p" "$T/metrics"; }
-[ "$(m 'herald_inbound_messages_total{kind="dsn"}')" = 6 ] || { grep inbound "$T/metrics"; fail "dsn count"; }
+[ "$(m 'herald_inbound_messages_total{kind="dsn"}')" = 7 ] || { grep inbound "$T/metrics"; fail "dsn count"; }
 [ "$(m 'herald_inbound_messages_total{kind="arf"}')" = 3 ] || fail "arf count"
 [ "$(m 'herald_inbound_messages_total{kind="dmarc"}')" = 1 ] || fail "dmarc count"
 [ "$(m 'herald_inbound_messages_total{kind="other"}')" = 1 ] || fail "other count"
 [ "$(m herald_async_bounces_total)" = 6 ] || fail "async bounces $(m herald_async_bounces_total), want 6"
 [ "$(m herald_complaints_total)" = 2 ] || fail "complaints"
-pass "herald inbound list shows 11 messages; /metrics counts them by kind (6 dsn, 3 arf, 1 dmarc, 1 other), 6 bounces, 2 complaints"
+pass "herald inbound list shows 12 messages; /metrics counts them by kind (7 dsn, 3 arf, 1 dmarc, 1 other), 6 bounces, 2 complaints"
 
 # ---- 9. the listener's address taken ----
 # given in the file, it must bind: a second server with the first one's
