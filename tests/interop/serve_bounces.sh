@@ -6,7 +6,8 @@
 #   - DSNs as Postfix, Exim, Exchange/Office 365 and Gmail write them
 #     (tests/data/bounces, hand-made), to the VERP address: bounced events
 #     with the status, hard ones suppress and mark the recipient bounced,
-#     Gmail's delay (4.2.2) is recorded only;
+#     Gmail's delay (4.2.2) is recorded only; a qmail plain-text bounce
+#     read by the rule set;
 #   - a DSN sent to postmaster@ (matched by the returned Return-Path), an
 #     ARF abuse complaint to the VERP address and one to abuse@ (matched by
 #     Message-ID): complained events, suppressed as complaints;
@@ -80,8 +81,9 @@ send GM dave@example.org
 send AR erin@mailbox.example.net
 send PM frank@example.net
 send AB grace@example.net
+send QM frank@example.org
 hl_wait_for 10 hl_event_has "$T/data" delivered grace@example.net || fail "deliveries not recorded"
-pass "7 messages delivered with VERP envelope senders"
+pass "8 messages delivered with VERP envelope senders"
 
 # inject NAME MAIL_FROM RCPTS FILE [OLD=NEW...]: feed the inbound port;
 # the answers go to $T/inj-NAME
@@ -139,6 +141,12 @@ inject gm "" "$VERP_GM" "$S/gmail.eml" "b-q1w2e3r4-zz9yy8xx7ww6vv5u@bounce.examp
 data_ok gm
 check_bounce dave@example.org soft 4.2.2 none delivered
 pass "Gmail delay (4.2.2): a soft bounce event only: not suppressed, still delivered"
+
+inject qm "" "$VERP_QM" "$S/qmail.eml" "b-p0o9i8u7-rr1tt2yy3uu4ii5o@bounce.example.com=$VERP_QM"
+data_ok qm
+check_bounce frank@example.org hard 5.1.1 bounce bounced
+[[ "$(event bounced frank@example.org)" == *'"nonstandard":true'* ]] || fail "qmail bounce not read by the rules"
+pass "qmail plain-text bounce, read by the rule set (data/bounce-rules.txt): bounced 5.1.1, suppressed"
 
 # ---- 2. a DSN to postmaster@, matched by the returned Return-Path ----
 inject pm "" postmaster@example.com "$S/postfix.eml" \
@@ -265,16 +273,16 @@ kill -0 "$(hl_pid herald)" || fail "herald died"
 
 # ---- 8. what the operator sees ----
 "$HERALD" inbound list "${D[@]}" > "$T/list.txt"
-[ "$(grep -c '' "$T/list.txt")" -eq 12 ] || { cat "$T/list.txt"; fail "want 12 stored inbound messages"; }
+[ "$(grep -c '' "$T/list.txt")" -eq 13 ] || { cat "$T/list.txt"; fail "want 13 stored inbound messages"; }
 curl -sf "http://127.0.0.1:$status/metrics" > "$T/metrics" || fail "metrics"
 m() { sed -n "s/^$1 //p" "$T/metrics"; }
-[ "$(m 'herald_inbound_messages_total{kind="dsn"}')" = 7 ] || { grep inbound "$T/metrics"; fail "dsn count"; }
+[ "$(m 'herald_inbound_messages_total{kind="dsn"}')" = 8 ] || { grep inbound "$T/metrics"; fail "dsn count"; }
 [ "$(m 'herald_inbound_messages_total{kind="arf"}')" = 3 ] || fail "arf count"
 [ "$(m 'herald_inbound_messages_total{kind="dmarc"}')" = 1 ] || fail "dmarc count"
 [ "$(m 'herald_inbound_messages_total{kind="other"}')" = 1 ] || fail "other count"
-[ "$(m herald_async_bounces_total)" = 6 ] || fail "async bounces $(m herald_async_bounces_total), want 6"
+[ "$(m herald_async_bounces_total)" = 7 ] || fail "async bounces $(m herald_async_bounces_total), want 7"
 [ "$(m herald_complaints_total)" = 2 ] || fail "complaints"
-pass "herald inbound list shows 12 messages; /metrics counts them by kind (7 dsn, 3 arf, 1 dmarc, 1 other), 6 bounces, 2 complaints"
+pass "herald inbound list shows 13 messages; /metrics counts them by kind (8 dsn, 3 arf, 1 dmarc, 1 other), 7 bounces, 2 complaints"
 
 # ---- 9. the listener's address taken ----
 # given in the file, it must bind: a second server with the first one's
