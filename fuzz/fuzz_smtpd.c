@@ -2,7 +2,8 @@
  * fuzz_smtpd.c - the SMTP server session, driven the way the shell does.
  *
  * Input: byte 0 picks options (TLS, AUTH, small limits, refused greeting,
- * shutdown at the end, a 255-byte hostname),
+ * shutdown at the end, a 255-byte hostname; AUTH disabled when not
+ * required and byte 1 is odd),
  * bytes 1-3 the points where the client's bytes are split into writes,
  * byte 4 seeds the answers; the rest is what the client sends. Every
  * event is answered (accept or reject by input bits; AUTH true/false;
@@ -108,6 +109,8 @@ static void answer(drive *d, hd_smtpd_event ev)
     hd_smtpd_reply r;
     switch (ev) {
     case HD_SMTPD_EV_AUTH: {
+        if (d->o.auth_disabled)
+            abort(); /* an MX session never takes AUTH */
         const hd_smtpd_auth_info *a = hd_smtpd_auth(d->s);
         if (a == NULL || a->authcid == NULL || a->password == NULL || a->authzid == NULL ||
             a->authcid[0] == '\0' || a->password[0] == '\0')
@@ -193,6 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     d.o.tls_active = flags & 2;
     d.o.auth_without_tls = flags & 4;
     d.o.auth_required = flags & 8;
+    d.o.auth_disabled = !d.o.auth_required && (data[1] & 1); /* the inbound listener */
     d.o.max_message_size = 64 * 1024;
     if (flags & 16) {
         d.o.max_line = 512;

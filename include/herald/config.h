@@ -15,7 +15,7 @@
  *     [route example.net]
  *     next_hop = 127.0.0.1:2526
  *
- * Sections are [smtp], [status], [queue], [delivery], [dns],
+ * Sections are [smtp], [status], [api], [queue], [delivery], [dns], [inbound],
  * [domain NAME], [pool NAME], [route DOMAIN-or-*] and [webhook NAME]. An unknown key,
  * a bad value, a duplicate section or key is an error that names the file,
  * the line and the reason; the server refuses to start with it.
@@ -158,6 +158,16 @@ typedef struct hd_config {
         uint32_t command_timeout;    /* seconds: 300 */
         char *default_pool;          /* NULL: the system's default address */
     } delivery;
+
+    struct {                         /* [inbound] bounce, complaint and report intake (docs/bounces.md) */
+        hd_config_endpoint *listen;  /* default 127.0.0.1:2526 (production: :25); none: disabled */
+        size_t n_listen;
+        bool listen_default;         /* listen not given in the file: binding it is best-effort */
+        uint64_t max_message_size;   /* 10485760 */
+        uint32_t max_recipients;     /* accepted RCPTs per transaction: 100 */
+        uint32_t max_sessions;       /* 200 */
+        char *bounce_rules;          /* rules for non-standard bounces; NULL: the built-in data/bounce-rules.txt */
+    } inbound;
 
     struct {                         /* [dns] */
         char *resolver;              /* "ADDR[@PORT]" forwarder; NULL: /etc/resolv.conf */

@@ -49,13 +49,15 @@ typedef struct hd_smtpd_opts {
     bool tls_active;           /* the connection is already TLS (implicit TLS) */
     bool auth_without_tls;     /* offer AUTH before TLS (loopback only) */
     bool auth_required;        /* MAIL needs a successful AUTH first (530 5.7.0) */
+    bool auth_disabled;        /* never offer AUTH, answer it 502 (an MX for inbound mail) */
 } hd_smtpd_opts;
 
 /* Defaults: hostname "localhost", 25 MB, 1000 recipients, 1000-byte command
  * lines, 8192-byte data lines (RFC 5321's 1000 is what a receiver must at
  * least take; longer lines are common, see smtpd.c), 20 errors, 64 KB
  * pipeline, no TLS, auth not required. hd_smtpd_new() refuses max_line
- * < 512, max_data_line < 1000, max_pipeline < max_line and zero limits. */
+ * < 512, max_data_line < 1000, max_pipeline < max_line, zero limits and
+ * auth_required with auth_disabled. */
 void hd_smtpd_opts_init(hd_smtpd_opts *opts);
 
 typedef enum hd_smtpd_event {

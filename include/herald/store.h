@@ -341,4 +341,41 @@ int hd_store_webhook_prune(hd_store *st, int64_t before, size_t limit, size_t *r
 int hd_store_webhook_counts(hd_store *st, const char *endpoint, int64_t *pending, int64_t *dead,
                             hd_err *err);
 
+/* ---- inbound mail: bounces, complaints, reports (src/store/inbound.c) ---- */
+
+typedef struct hd_store_inbound {
+    int64_t id;                         /* set by add */
+    int64_t at;
+    char remote[64];                    /* client IP */
+    char mail_from[HD_STORE_ADDR_MAX];
+    char rcpt[HD_STORE_TEXT_MAX];       /* envelope recipients, space-separated */
+    char kind[16];                      /* dsn arf dmarc other */
+    char outcome[16];                   /* matched unmatched unparsed stored */
+    char message[40];                   /* uuid of the matched message, or "" */
+    char summary[HD_STORE_TEXT_MAX];
+    int64_t size;                       /* bytes of data */
+    hd_slice data;                      /* add: borrowed; get: borrowed for the call */
+} hd_store_inbound;
+
+/* Fills in->id. */
+int hd_store_inbound_add(hd_store *st, hd_store_inbound *in, hd_err *err);
+/* Rows with id > after_id (of kind, when not NULL), oldest first, at most
+ * limit (0 = all), without their data (data is empty). */
+int hd_store_inbound_each(hd_store *st, int64_t after_id, const char *kind, size_t limit,
+                          int (*fn)(const hd_store_inbound *in, void *arg), void *arg,
+                          hd_err *err);
+/* One row with its data (borrowed for the call); HD_ENOTFOUND if absent. */
+int hd_store_inbound_get(hd_store *st, int64_t id,
+                         int (*fn)(const hd_store_inbound *in, void *arg), void *arg,
+                         hd_err *err);
+/* The uuid of the newest message whose Message-ID field is message_id
+ * (compared as stored, e.g. "<x@y>"); HD_ENOTFOUND if none. */
+int hd_store_message_by_message_id(hd_store *st, const char *message_id, char uuid[40],
+                                   hd_err *err);
+/* An asynchronous bounce of a recipient the queue has finished with: its
+ * state becomes bounced (with reply) only if it was delivered; *changed
+ * says whether it was. */
+int hd_store_recipient_bounce_late(hd_store *st, int64_t id, const char *reply, int64_t now,
+                                   bool *changed, hd_err *err);
+
 #endif

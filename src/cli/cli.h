@@ -88,6 +88,7 @@ int cmd_captures(int argc, char **argv);
 int cmd_apikey(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_webhooks(int argc, char **argv);
+int cmd_inbound(int argc, char **argv);
 
 /* The server's configuration: the file, or the embedded defaults when
  * path is NULL; errors printed, CLI_CONFIG/CLI_NOINPUT returned. */

@@ -43,6 +43,14 @@ static bool default_strings(hd_config *c)
             return false;
         c->smtp.n_trusted_networks++;
     }
+    c->inbound.listen = calloc(1, sizeof *c->inbound.listen);
+    if (c->inbound.listen == NULL)
+        return false;
+    c->inbound.n_listen = 1;
+    c->inbound.listen[0].port = 2526;
+    c->inbound.listen_default = true;
+    if (!dup_into(&c->inbound.listen[0].host, "127.0.0.1"))
+        return false;
     c->status.listen.port = 8025;
     c->api.listen.port = 8026;
     return dup_into(&c->status.listen.host, "127.0.0.1") &&
@@ -61,6 +69,9 @@ int hd_config_defaults(hd_config **out, hd_err *err)
     c->smtp.idle_timeout = 300; /* RFC 5321 §4.5.3.2.7: at least 5 minutes */
     c->smtp.auth_failures_per_minute = 5;
     c->api.max_request_size = 36u * 1024 * 1024;
+    c->inbound.max_message_size = 10u * 1024 * 1024;
+    c->inbound.max_recipients = 100;
+    c->inbound.max_sessions = 200;
     c->queue.max_lifetime = 5 * 86400;
     c->queue.retry_min = 60;
     c->queue.retry_max = 3600;
@@ -141,6 +152,8 @@ void hd_config_free(hd_config *c)
     free(c->data_dir);
     free(c->log_level);
     hd_config__free_endpoints(c->smtp.listen, c->smtp.n_listen);
+    hd_config__free_endpoints(c->inbound.listen, c->inbound.n_listen);
+    free(c->inbound.bounce_rules);
     free(c->smtp.tls_cert);
     free(c->smtp.tls_key);
     hd_config__free_strings(c->smtp.trusted_networks, c->smtp.n_trusted_networks);

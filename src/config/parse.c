@@ -27,6 +27,7 @@ typedef enum value_kind {
     K_BOOL,
     K_ENDPOINT,
     K_ENDPOINTS,
+    K_ENDPOINTS_OPT, /* the same, and an empty value means none */
     K_CIDRS,
     K_IPS,
     K_HOSTS,
@@ -126,6 +127,16 @@ static const key_spec dns_keys[] = {
     {"timeout_ms", K_COUNT, CFG(dns.timeout_ms), NO_OFF, 1, 3600000, false},
 };
 
+static const key_spec inbound_keys[] = {
+    {"listen", K_ENDPOINTS_OPT, CFG(inbound.listen), CFG(inbound.n_listen), 0, 0, false},
+    /* the report parsers hold a message in memory up to this */
+    {"max_message_size", K_SIZE, CFG(inbound.max_message_size), NO_OFF, 1,
+     HD_LIMIT_MESSAGE_BYTES, false},
+    {"max_recipients", K_COUNT, CFG(inbound.max_recipients), NO_OFF, 1, 100000, false},
+    {"max_sessions", K_COUNT, CFG(inbound.max_sessions), NO_OFF, 1, UINT32_MAX, false},
+    {"bounce_rules", K_PATH, CFG(inbound.bounce_rules), NO_OFF, 0, 0, false},
+};
+
 static const key_spec domain_keys[] = {
     {"delivery", K_DELIVERY, DOM(delivery), DOM(has_delivery), 0, 0, false},
     {"pool", K_POOL, DOM(pool), NO_OFF, 0, 0, false},
@@ -161,7 +172,7 @@ typedef struct section_spec {
 
 #define KEYS(t) t, sizeof t / sizeof t[0]
 
-enum { SEC_TOP, SEC_SMTP, SEC_STATUS, SEC_API, SEC_QUEUE, SEC_DELIVERY, SEC_DNS, N_SECTIONS = 11 };
+enum { SEC_TOP, SEC_SMTP, SEC_STATUS, SEC_API, SEC_QUEUE, SEC_DELIVERY, SEC_DNS, SEC_INBOUND, N_SECTIONS = 12 };
 
 static const section_spec sections[N_SECTIONS] = {
     {"", S_TOP, KEYS(top_keys)},
@@ -171,6 +182,7 @@ static const section_spec sections[N_SECTIONS] = {
     {"queue", S_FIXED, KEYS(queue_keys)},
     {"delivery", S_FIXED, KEYS(delivery_keys)},
     {"dns", S_FIXED, KEYS(dns_keys)},
+    {"inbound", S_FIXED, KEYS(inbound_keys)},
     {"domain", S_DOMAIN, KEYS(domain_keys)},
     {"pool", S_POOL, KEYS(pool_keys)},
     {"route", S_ROUTE, KEYS(route_keys)},
@@ -525,8 +537,8 @@ static int apply_endpoints(parser *ps, const key_spec *k, uint8_t *base, hd_slic
     int rc = split_list(ps, k, v, items, &n);
     if (rc != 0)
         return rc;
-    hd_config_endpoint *list = calloc(n, sizeof *list);
-    if (list == NULL)
+    hd_config_endpoint *list = n ? calloc(n, sizeof *list) : NULL;   /* none: disabled */
+    if (n && list == NULL)
         return nomem(ps);
     for (size_t i = 0; i < n; i++) {
         rc = parse_endpoint(ps, k, items[i], &list[i]);
@@ -551,7 +563,7 @@ static int apply(parser *ps, const key_spec *k, uint8_t *base, hd_slice v)
     char norm[HD_LIMIT_DNS_NAME + 1];
     const char *why;
     int value, rc;
-    if (v.len == 0 && k->kind != K_CIDRS)
+    if (v.len == 0 && k->kind != K_CIDRS && k->kind != K_ENDPOINTS_OPT)
         return fail(ps, HD_ESYNTAX, ps->line, "%s%s: the value is missing",
                     section_label(ps).s, k->name);
     switch (k->kind) {
@@ -579,6 +591,10 @@ static int apply(parser *ps, const key_spec *k, uint8_t *base, hd_slice v)
         return apply_endpoint(ps, k, base, v);
     case K_ENDPOINTS:
         return apply_endpoints(ps, k, base, v);
+    case K_ENDPOINTS_OPT:
+        if ((rc = apply_endpoints(ps, k, base, v)) == 0)
+            ps->cfg->inbound.listen_default = false;    /* given: it must bind */
+        return rc;
     case K_CIDRS:
     case K_IPS:
     case K_HOSTS:
@@ -828,7 +844,7 @@ static int section_line(parser *ps, hd_slice t)
     if (sec == NULL)
         return fail(ps, HD_ESYNTAX, ps->line,
                     "unknown section [%s]; sections are [smtp], [status], [api], [queue], "
-                    "[delivery], [dns], [domain NAME], [pool NAME], [route DOMAIN], "
+                    "[delivery], [dns], [inbound], [domain NAME], [pool NAME], [route DOMAIN], "
                     "[webhook NAME]",
                     quote(in).s);
     for (size_t i = 0; i < arg.len; i++)

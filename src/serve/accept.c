@@ -93,17 +93,29 @@ int accept_add_rcpt(accept_job *j, const char *address)
     return 0;
 }
 
-bool accept_admit(accept_job *j, size_t bytes)
+bool accept_reserve(serve *sv, size_t bytes)
 {
-    struct serve_accept *a = j->sv->accept;
+    struct serve_accept *a = sv->accept;
     /* the message, its signed copy and its spool write are held until the
      * commit: bound what all callers hold at once */
-    if (a->inflight + bytes > j->sv->cfg->queue.max_inflight) {
+    if (a->inflight + bytes > sv->cfg->queue.max_inflight) {
         LOG_WARN("%llu bytes of mail in flight already; a message of %zu bytes is deferred",
                  (unsigned long long)a->inflight, bytes);
         return false;
     }
     a->inflight += bytes;
+    return true;
+}
+
+void accept_release(serve *sv, size_t bytes)
+{
+    sv->accept->inflight -= bytes;
+}
+
+bool accept_admit(accept_job *j, size_t bytes)
+{
+    if (!accept_reserve(j->sv, bytes))
+        return false;
     j->inflight += bytes;
     if (!j->ds)
         j->ds = domains_get(j->sv);     /* on the thread that swaps snapshots */

@@ -52,6 +52,9 @@ int accept_add_rcpt(accept_job *j, const char *address);
 /* Main thread: count bytes against [queue] max_inflight and take the
  * domains snapshot; false when over the budget (answer 451 4.3.1 / 503). */
 bool accept_admit(accept_job *j, size_t bytes);
+/* The same budget for mail that is not a job (the inbound listener). */
+bool accept_reserve(serve *sv, size_t bytes);
+void accept_release(serve *sv, size_t bytes);
 /* Main thread: run the job on a worker. */
 void accept_start(accept_job *j);
 /* On a worker: run the job there (the API parses its request first). */

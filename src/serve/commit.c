@@ -159,6 +159,9 @@ static int apply_op(hd_store *st, commit_op *op, hd_err *err)
     case COMMIT_APPLY:
         rc = op->apply(st, op->arg, err);
         break;
+    case COMMIT_INBOUND:
+        rc = inbound_apply(st, op->inbound, err);
+        break;
     case COMMIT_EVENT:
     case COMMIT_MARK:
         break;
@@ -230,7 +233,9 @@ static void run_batch(serve *sv, commit_msg *msgs, commit_op *ops)
     }
     for (commit_op *op = ops; op;) {
         commit_op *next = op->next;
-        if (rc && op->kind != COMMIT_MARK)
+        if (op->kind == COMMIT_INBOUND)
+            inbound_committed(sv, op->inbound, rc);     /* a failure is answered 451 */
+        else if (rc && op->kind != COMMIT_MARK)
             LOG_ERR("a queue update was lost to a database error; it is retried from the last"
                     " durable state at the next start");
         if (!rc && op->kind == COMMIT_RELEASE)

@@ -2,6 +2,8 @@
  * intake.c - the submission listener: one hd_smtpd session per client
  * connection, driven by libevent; message completion and signing go to a
  * worker, durability to the committer; the 250 is sent only after both.
+ * The inbound listener ([inbound], bounces and reports) runs the same
+ * sessions without AUTH; its recipients and messages go to inbound.c.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,6 +24,7 @@
 #define AUTH_WINDOW 60          /* seconds over which AUTH failures are counted */
 #define AUTH_TRACK 1024         /* client addresses remembered for that */
 #define FEED_MAX 16384          /* bytes handed to the session per call */
+#define INBOUND_BAD_RCPTS 20    /* refused recipients before an inbound session is closed */
 
 typedef struct session {
     serve *sv;
@@ -41,6 +44,9 @@ typedef struct session {
     bool half_closed;           /* FIN sent; waiting for the client's */
     char user[HD_STORE_NAME_MAX];   /* authenticated user */
     char user_domains[1024];
+    bool inbound;               /* on the inbound listener (bounces, reports) */
+    unsigned bad_rcpts;         /* inbound: recipients refused */
+    size_t held;                /* inbound: bytes counted in serve_intake.inflight */
     struct session *next, *prev;
 } session;
 
@@ -55,6 +61,7 @@ struct serve_intake {
     size_t n_listeners;
     session *sessions;
     size_t n_sessions;
+    size_t n_inbound;           /* of which on the inbound listener */
     auth_fail fails[AUTH_TRACK];
 };
 
@@ -199,6 +206,7 @@ static void session_free(session *s)
     if (s->next)
         s->next->prev = s->prev;
     in->n_sessions--;
+    in->n_inbound -= s->inbound;
     atomic_fetch_sub(&s->sv->metrics.sessions_now, 1);
     if (s->linger)
         event_free(s->linger);
@@ -407,6 +415,57 @@ static void start_message(session *s)
     accept_start(j);
 }
 
+/* ---- a message on the inbound listener ---- */
+
+static void inbound_answered(void *arg, int code, const char *enhanced, const char *text)
+{
+    session *s = arg;
+    accept_release(s->sv, s->held);
+    s->held = 0;
+    if (code == 250)
+        s->accepted++;
+    if (session_back(s)) {
+        hd_smtpd_reply r = {code, enhanced, text};
+        hd_smtpd_answer_message(s->smtpd, &r);
+        session_resume(s);
+    }
+}
+
+static void start_inbound(session *s)
+{
+    const hd_smtpd_message_info *mi = hd_smtpd_message(s->smtpd);
+    if (!accept_reserve(s->sv, mi->data.len)) {
+        hd_smtpd_reply r = {451, "4.3.1", "too much mail in progress, try again shortly"};
+        hd_smtpd_answer_message(s->smtpd, &r);
+        return;
+    }
+    if (!inbound_start(s->sv, mi->data, mi->reverse_path, mi->rcpts, mi->n_rcpts, s->ip,
+                       inbound_answered, s)) {
+        accept_release(s->sv, mi->data.len);
+        hd_smtpd_reply r = {451, "4.3.0", "out of memory, try again later"};
+        hd_smtpd_answer_message(s->smtpd, &r);
+        return;
+    }
+    s->held = mi->data.len;
+    session_hold(s);     /* the worker runs later: serve_work only queues the job */
+}
+
+/* RCPT on the inbound listener; a client that tries many addresses is
+ * guessing (or misdirected): it is cut off. */
+static void inbound_rcpt(session *s)
+{
+    const char *full = accept_storage_full(s->sv);
+    hd_smtpd_reply r = {452, "4.3.1", full};
+    if (!full)
+        r.code = inbound_rcpt_check(s->sv, hd_smtpd_rcpt(s->smtpd), &r.enhanced, &r.text);
+    hd_smtpd_answer_rcpt(s->smtpd, &r);
+    if (r.code >= 500 && ++s->bad_rcpts >= INBOUND_BAD_RCPTS) {
+        LOG_WARN("%s: %u recipients refused on the inbound listener; session closed", s->ip,
+                 s->bad_rcpts);
+        hd_smtpd_shutdown(s->smtpd, "too many refused recipients");
+    }
+}
+
 /* ---- TLS ---- */
 
 static void on_event(struct bufferevent *bev, short what, void *arg);
@@ -464,6 +523,10 @@ static void drive(session *s)
             break;
         }
         case HD_SMTPD_EV_RCPT: {
+            if (s->inbound) {
+                inbound_rcpt(s);
+                break;
+            }
             /* RFC 3463 4.3.1: mail system full, try later (the client keeps the mail) */
             const char *full = accept_storage_full(s->sv);
             hd_smtpd_reply r = full ? (hd_smtpd_reply){452, "4.3.1", full}
@@ -472,7 +535,10 @@ static void drive(session *s)
             break;
         }
         case HD_SMTPD_EV_MESSAGE:
-            start_message(s);
+            if (s->inbound)
+                start_inbound(s);
+            else
+                start_message(s);
             if (s->busy)
                 return;
             break;
@@ -552,10 +618,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
-                      void *arg)
+static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, bool inbound)
 {
-    serve *sv = arg;
     struct serve_intake *in = sv->intake;
     session *s = calloc(1, sizeof *s);
     if (!s) {
@@ -563,6 +627,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     s->sv = sv;
+    s->inbound = inbound;
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, s->ip, sizeof s->ip);
     else if (sa->sa_family == AF_INET6)
@@ -578,6 +643,13 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     o.tls_available = sv->tls_server != NULL;
     o.auth_without_tls = loopback;   /* RFC 4954 §4: no plain-text passwords off this host */
     o.auth_required = !s->trusted;
+    if (inbound) {      /* an MX: anyone may connect, nobody logs in */
+        s->trusted = false;
+        o.max_message_size = (size_t)sv->cfg->inbound.max_message_size;
+        o.max_recipients = sv->cfg->inbound.max_recipients;
+        o.auth_required = false;
+        o.auth_disabled = true;
+    }
     hd_err err = {0};
     s->bev = bufferevent_socket_new(sv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (!s->bev || hd_smtpd_new(&o, &s->smtpd, &err) != 0) {
@@ -593,6 +665,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         in->sessions->prev = s;
     in->sessions = s;
     in->n_sessions++;
+    in->n_inbound += inbound;
     atomic_fetch_add(&sv->metrics.sessions_total, 1);
     atomic_fetch_add(&sv->metrics.sessions_now, 1);
     bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
@@ -601,7 +674,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
     s->deadline = evtimer_new(sv->base, on_deadline, s);
     deadline_restart(s);
-    if (in->n_sessions > sv->cfg->smtp.max_sessions || sv->stopping) {
+    bool full = inbound ? in->n_inbound > sv->cfg->inbound.max_sessions
+                        : in->n_sessions - in->n_inbound > sv->cfg->smtp.max_sessions;
+    if (full || sv->stopping) {
         atomic_fetch_add(&sv->metrics.sessions_refused, 1);
         hd_smtpd_shutdown(s->smtpd, "too many connections, try again later");
     } else {
@@ -610,23 +685,37 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     drive(s);
 }
 
-static int listen_on(serve *sv, const hd_config_endpoint *ep, hd_err *err)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+                      void *arg)
 {
+    accept_session(arg, fd, sa, false);
+}
+
+static void on_accept_inbound(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                              int len, void *arg)
+{
+    accept_session(arg, fd, sa, true);
+}
+
+static int listen_on(serve *sv, const hd_config_endpoint *ep, bool inbound, hd_err *err)
+{
+    const char *what = inbound ? "inbound" : "smtp";
     struct sockaddr_storage ss;
     int sslen = sizeof ss;
     char spec[300];
     snprintf(spec, sizeof spec, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, ep->port);
     if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) != 0)
-        return hd_err_set(err, HD_EINVAL, "smtp listen %s: not an address:port", spec);
+        return hd_err_set(err, HD_EINVAL, "%s listen %s: not an address:port", what, spec);
     struct evconnlistener *l = evconnlistener_new_bind(
-        sv->base, on_accept, sv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 512,
+        sv->base, inbound ? on_accept_inbound : on_accept, sv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 512,
         (struct sockaddr *)&ss, sslen);
     if (!l)
-        return hd_err_set(err, HD_EIO, "smtp listen %s: %s", spec,
+        return hd_err_set(err, HD_EIO, "%s listen %s: %s", what, spec,
                           evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     struct serve_intake *in = sv->intake;
     in->listeners[in->n_listeners++] = l;
-    LOG_INFO("SMTP submission on %s", spec);
+    LOG_INFO(inbound ? "SMTP inbound (bounces, complaints, reports) on %s" : "SMTP submission on %s",
+             spec);
     return 0;
 }
 
@@ -636,15 +725,26 @@ int intake_start(serve *sv, hd_err *err)
     if (!in)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     sv->intake = in;
-    in->listeners = calloc(sv->cfg->smtp.n_listen + 1, sizeof *in->listeners);
+    in->listeners = calloc(sv->cfg->smtp.n_listen + sv->cfg->inbound.n_listen + 1,
+                           sizeof *in->listeners);
     if (!in->listeners)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     for (size_t i = 0; i < sv->cfg->smtp.n_listen; i++) {
-        int rc = listen_on(sv, &sv->cfg->smtp.listen[i], err);
+        int rc = listen_on(sv, &sv->cfg->smtp.listen[i], false, err);
         if (rc)
             return rc;
     }
-    return 0;
+    int rc = sv->cfg->inbound.n_listen ? inbound_init(sv, err) : 0;
+    for (size_t i = 0; !rc && i < sv->cfg->inbound.n_listen; i++) {
+        rc = listen_on(sv, &sv->cfg->inbound.listen[i], true, err);
+        if (rc == HD_EIO && sv->cfg->inbound.listen_default) {
+            /* the embedded default is best-effort (several servers on one
+             * host, tests); a listen given in the file must bind */
+            LOG_WARN("%s; no inbound listener (set [inbound] listen)", hd_err_str(err));
+            rc = 0;
+        }
+    }
+    return rc;
 }
 
 void intake_close_listeners(serve *sv)
@@ -671,4 +771,5 @@ void intake_stop(serve *sv)
     }
     free(in);
     sv->intake = NULL;
+    inbound_free(sv);
 }

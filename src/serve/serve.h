@@ -138,6 +138,7 @@ typedef enum commit_kind {
     COMMIT_PRUNE,       /* retention: remove rows older than prune_before */
     COMMIT_APPLY,       /* apply(store, arg, err) in the batch; then finish(arg, rc) on the
                          * committer thread, rc 0 once durable (webhook.c) */
+    COMMIT_INBOUND,     /* bounce intake: the raw mail and what it says (inbound.c) */
 } commit_kind;
 
 typedef struct commit_op {
@@ -158,6 +159,7 @@ typedef struct commit_op {
     void *arg;                           /* mark, apply */
     int (*apply)(hd_store *st, void *arg, hd_err *err);
     void (*finish)(void *arg, int rc);
+    struct inbound_rec *inbound;         /* inbound: owned by inbound.c */
     struct commit_op *next;
 } commit_op;
 
@@ -196,6 +198,29 @@ void queue_each_open(serve *sv, void (*fn)(serve *sv, const char *domain, const 
                                            int64_t received_at));
 void queue_free(serve *sv);
 
+/* ---- bounce, complaint and report intake (inbound.c) ---- */
+int inbound_init(serve *sv, hd_err *err);     /* the rule set; from intake_start */
+void inbound_free(serve *sv);
+/* RCPT on the inbound listener (main thread): the reply code, with a
+ * static enhanced code and text. Only VERP addresses with a good HMAC at a
+ * bounce domain and postmaster@, abuse@, dmarc@ of a managed domain pass. */
+int inbound_rcpt_check(serve *sv, const char *rcpt, const char **enhanced, const char **text);
+/* End of DATA on the inbound listener: a worker reads the message and
+ * matches it, the committer stores it with its events in one transaction,
+ * then (main thread) suppressions, and done(arg, code, enhanced, text).
+ * data and the strings are borrowed until done. false: out of memory,
+ * nothing started (done is not called). */
+typedef void (*inbound_done_fn)(void *arg, int code, const char *enhanced, const char *text);
+bool inbound_start(serve *sv, hd_slice data, const char *mail_from, const char *const *rcpts,
+                   size_t n_rcpts, const char *remote, inbound_done_fn done, void *arg);
+/* Committer: write one inbound record inside the batch transaction; then,
+ * once the batch is over (rc its result), hand it back. */
+int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err);
+void inbound_committed(serve *sv, struct inbound_rec *rec, int rc);
+/* data/bounce-rules.txt, built in (generated/bounce_rules.c) */
+extern const unsigned char serve_bounce_rules[];
+extern const size_t serve_bounce_rules_len;
+
 /* ---- TLS (net/tls.c) ---- */
 SSL_CTX *net_tls_server_ctx(const char *cert, const char *key, hd_err *err);
 SSL_CTX *net_tls_client_ctx(bool verify, hd_err *err);
@@ -210,6 +235,8 @@ typedef struct serve_metrics {
     atomic_ullong delivered, deferred, bounced, expired, suppressed, captured, corrupt;
     atomic_ullong commit_batches, commit_messages, commit_ops;
     atomic_ullong connections_out, connections_out_failed;
+    atomic_ullong inbound_dsn, inbound_arf, inbound_dmarc, inbound_other;  /* by kind */
+    atomic_ullong async_bounces, complaints;
 } serve_metrics;
 
 /* ---- the server ---- */
@@ -236,6 +263,7 @@ struct serve {
     struct serve_metrics_table *metrics_table; /* metrics.c: per domain and pool */
     struct serve_status *status;    /* status.c */
     struct serve_webhook *webhook;  /* webhook.c */
+    struct serve_inbound *inbound;  /* inbound.c */
     serve_domains *domains;         /* current snapshot, main thread's reference */
     struct conn *deliver_conns;     /* deliver.c: open outbound connections */
     unsigned domains_generation;

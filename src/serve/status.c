@@ -84,6 +84,16 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     GAUGE(b, "queue_recipients", "recipients not yet final", queue_size(sv));
     metrics_write(sv, b, serve_now());
     webhook_metrics(sv, b);
+    evbuffer_add_printf(b, "# HELP herald_inbound_messages_total mail taken by the inbound listener, by kind\n"
+                           "# TYPE herald_inbound_messages_total counter\n");
+    const struct { const char *kind; unsigned long long n; } kinds[] = {
+        {"dsn", m->inbound_dsn}, {"arf", m->inbound_arf}, {"dmarc", m->inbound_dmarc},
+        {"other", m->inbound_other}};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        evbuffer_add_printf(b, "herald_inbound_messages_total{kind=\"%s\"} %llu\n", kinds[i].kind,
+                            kinds[i].n);
+    COUNTER(b, "async_bounces_total", "bounces (DSNs) that came back and matched a recipient", m->async_bounces);
+    COUNTER(b, "complaints_total", "abuse complaints (ARF) that matched a recipient", m->complaints);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, 200, "OK", b);

@@ -106,6 +106,8 @@ int smtpd_cmd_auth(hd_smtpd *s, hd_slice arg)
 {
     if (!s->esmtp) /* RFC 4954 §4: an ESMTP extension */
         return smtpd_fail(s, 503, "5.5.1", "send EHLO first");
+    if (s->o.auth_disabled) /* RFC 5321 §4.2.4: not implemented here */
+        return smtpd_fail(s, 502, "5.5.1", "AUTH not available on this service");
     if (!smtpd_auth_offered(s)) /* RFC 4954 §6 */
         return smtpd_fail(s, 538, "5.7.11",
                           "Encryption required for requested authentication mechanism");

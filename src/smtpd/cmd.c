@@ -21,7 +21,7 @@ typedef struct smtpd_cmd {
 
 bool smtpd_auth_offered(const hd_smtpd *s)
 {
-    return s->tls || s->o.auth_without_tls;
+    return !s->o.auth_disabled && (s->tls || s->o.auth_without_tls);
 }
 
 static hd_slice skip_sp(hd_slice a)

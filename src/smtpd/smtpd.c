@@ -66,6 +66,8 @@ static int check_opts(const hd_smtpd_opts *o, hd_err *err)
     if (o->max_recipients == 0 || o->max_errors == 0 || o->max_message_size == 0)
         return hd_err_set(err, HD_EINVAL,
                           "smtpd: max_recipients, max_errors, max_message_size must be > 0");
+    if (o->auth_required && o->auth_disabled)
+        return hd_err_set(err, HD_EINVAL, "smtpd: auth_required with auth_disabled");
     if (o->max_pipeline > SIZE_MAX / 8 || o->max_message_size > SIZE_MAX / 2)
         return hd_err_set(err, HD_EINVAL, "smtpd: limits too large");
     return 0;

@@ -45,6 +45,14 @@ static void check_defaults(const hd_config *c)
     assert_int_equal(c->smtp.auth_failures_per_minute, 5);
     assert_string_equal(c->status.listen.host, "127.0.0.1");
     assert_int_equal(c->status.listen.port, 8025);
+    assert_int_equal(c->inbound.n_listen, 1);
+    assert_string_equal(c->inbound.listen[0].host, "127.0.0.1");
+    assert_int_equal(c->inbound.listen[0].port, 2526);
+    assert_true(c->inbound.listen_default);
+    assert_int_equal(c->inbound.max_message_size, 10u * 1024 * 1024);
+    assert_int_equal(c->inbound.max_recipients, 100);
+    assert_int_equal(c->inbound.max_sessions, 200);
+    assert_null(c->inbound.bounce_rules);
     assert_int_equal(c->queue.max_lifetime, 432000);
     assert_int_equal(c->queue.retry_min, 60);
     assert_int_equal(c->queue.retry_max, 3600);
@@ -411,6 +419,50 @@ static void test_cidrs(void **state)
     hd_config_free(c);
 }
 
+/* [inbound]: its own keys, beside [smtp]'s of the same names; an empty
+ * listen turns the bounce intake off. */
+static void test_inbound_section(void **state)
+{
+    hd_config *c = parse_ok("[smtp]\nmax_sessions = 9\n"
+                            "[inbound]\nlisten = 0.0.0.0:25 [::]:25\nmax_message_size = 2M\n"
+                            "max_recipients = 5\nmax_sessions = 30\n"
+                            "bounce_rules = /etc/herald/bounce-rules.txt\n");
+    assert_int_equal(c->inbound.n_listen, 2);
+    assert_string_equal(c->inbound.listen[0].host, "0.0.0.0");
+    assert_int_equal(c->inbound.listen[0].port, 25);
+    assert_string_equal(c->inbound.listen[1].host, "::");
+    assert_false(c->inbound.listen_default);
+    assert_int_equal(c->inbound.max_message_size, 2u * 1024 * 1024);
+    assert_int_equal(c->inbound.max_recipients, 5);
+    assert_int_equal(c->inbound.max_sessions, 30);
+    assert_string_equal(c->inbound.bounce_rules, "/etc/herald/bounce-rules.txt");
+    assert_int_equal(c->smtp.max_sessions, 9);
+    assert_int_equal(c->smtp.max_message_size, 26214400);
+    hd_config_free(c);
+
+    c = parse_ok("[inbound]\nlisten =\n");
+    assert_int_equal(c->inbound.n_listen, 0);
+    assert_false(c->inbound.listen_default);
+    assert_null(c->inbound.listen);
+    hd_config_free(c);
+
+    static const char *const bad[] = {
+        "[inbound]\nlisten = 127.0.0.1\n",          /* no port */
+        "[inbound]\nmax_message_size = 0\n",
+        "[inbound]\nmax_recipients = 0\n",
+        "[inbound]\ntls_cert = /x\n",               /* [smtp]'s, not here */
+        "[inbound]\n[inbound]\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        hd_config *cfg = NULL;
+        hd_err err = {0};
+        if (hd_config_parse("t.conf", bad[i], strlen(bad[i]), &cfg, &err) == 0)
+            fail_msg("accepted: %s", bad[i]);
+        assert_null(cfg);
+        assert_non_null(strstr(err.msg, "t.conf:2: "));
+    }
+}
+
 static void test_comments_and_layout(void **state)
 {
     hd_config *c = parse_ok("  hostname=a.example   # trailing comment\r\n"
@@ -771,6 +823,11 @@ static void test_example_file(void **state)
     assert_string_equal(c->smtp.listen[1].host, "::1");
     assert_int_equal(c->smtp.max_message_size, 26214400);
     assert_int_equal(c->smtp.idle_timeout, 300);
+    assert_int_equal(c->inbound.n_listen, 2);
+    assert_int_equal(c->inbound.listen[0].port, 25);
+    assert_string_equal(c->inbound.listen[1].host, "::");
+    assert_int_equal(c->inbound.max_message_size, 10u * 1024 * 1024);
+    assert_null(c->inbound.bounce_rules);
     assert_int_equal(c->queue.max_lifetime, 432000);
     assert_int_equal(c->queue.retry_max, 3600);
     assert_int_equal(c->delivery.mode, HD_DELIVERY_SANDBOX);
@@ -940,6 +997,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_inbound_section),
         cmocka_unit_test(test_empty_and_comment_only_files_are_the_defaults),
         cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_values),

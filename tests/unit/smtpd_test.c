@@ -447,6 +447,34 @@ static void test_ehlo_offers_starttls_then_auth(void **state)
     run_free(&r);
 }
 
+/* An MX for inbound mail (the bounce intake): STARTTLS but never AUTH,
+ * before or after TLS, and AUTH is refused as not implemented. */
+static void test_auth_disabled(void **state)
+{
+    setup su;
+    setup_init(&su);
+    su.o.tls_available = true;
+    su.o.auth_without_tls = true;
+    su.o.auth_disabled = true;
+    run r;
+    const char *segs[] = {EHLO, "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n", "STARTTLS\r\n", EHLO,
+                          "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n", ENVELOPE, NULL};
+    check_script(&su, segs, "220 250 502/5.5.1 220/2.0.0 250 502/5.5.1 250/2.1.0 250/2.1.5",
+                 "STARTTLS MAIL RCPT", &r);
+    assert_null(strstr(hd_buf_cstr(&r.out), "AUTH PLAIN LOGIN"));
+    assert_false(r.authed);
+    run_free(&r);
+
+    hd_smtpd_opts o;
+    hd_smtpd_opts_init(&o);
+    o.auth_disabled = true;
+    o.auth_required = true;
+    hd_smtpd *s = NULL;
+    hd_err err = {0};
+    assert_int_equal(hd_smtpd_new(&o, &s, &err), HD_EINVAL);
+    assert_null(s);
+}
+
 static void test_helo(void **state)
 {
     setup su;
@@ -1532,6 +1560,7 @@ int main(void)
         cmocka_unit_test(test_ehlo_reply),
         cmocka_unit_test(test_ehlo_offers_starttls_then_auth),
         cmocka_unit_test(test_helo),
+        cmocka_unit_test(test_auth_disabled),
         cmocka_unit_test(test_pipelined_transaction),
         cmocka_unit_test(test_pipelined_everything_in_one_write),
         cmocka_unit_test(test_empty_message),

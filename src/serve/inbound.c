@@ -1,0 +1,618 @@
+/*
+ * inbound.c - the bounce intake: what comes back to the inbound listener
+ * (intake.c runs its SMTP sessions). docs/bounces.md says what it does.
+ *
+ *   RCPT (main thread): only herald's VERP addresses whose HMAC checks, at
+ *     a managed domain's bounce domain, and postmaster@ abuse@ dmarc@ of a
+ *     managed domain or its bounce domain; everything else is refused
+ *     before DATA, so herald never relays and never sends backscatter.
+ *   end of DATA (worker): classify and parse (hd_report: ARF, DSN, the
+ *     rule set for non-standard bounces), find the message herald sent
+ *     (the envelope recipient's VERP token, else the returned Return-Path
+ *     or Message-ID), and each failed recipient among its recipients.
+ *   committer: the raw mail (table inbound), the events and recipient
+ *     states in one transaction.
+ *   main thread: suppressions (queue_suppress), counters, then the 250.
+ *
+ * A report is believed only about its own message's recipients: a DSN
+ * naming an address the message never had changes nothing.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "herald/mail.h"
+#include "herald/report.h"
+#include "serve.h"
+
+#define RULES_MAX (1024u * 1024)    /* bytes of a rule file */
+#define MATCH_RCPTS_MAX 100000      /* recipients of one message read for matching */
+
+struct serve_inbound {
+    hd_report_rules *rules;
+};
+
+typedef enum role { ROLE_NONE, ROLE_VERP, ROLE_POSTMASTER, ROLE_ABUSE, ROLE_DMARC } role;
+
+/* What one report says about one recipient of one message. */
+typedef struct inbound_hit {
+    char type[16];                      /* bounced | complained | feedback */
+    char message[40];                   /* uuid */
+    char address[HD_STORE_ADDR_MAX];    /* as in the recipient row */
+    int64_t rcpt_id;
+    bool suppress;                      /* hard bounce, abuse complaint */
+    char reason[HD_STORE_TEXT_MAX];     /* event reply, suppression reason */
+    char remote[HD_STORE_NAME_MAX];     /* reporting MTA */
+    json_t *detail;
+} inbound_hit;
+
+/* One inbound message, from end of DATA to its answer. */
+struct inbound_rec {
+    serve *sv;
+    hd_slice data;                      /* borrowed from the session */
+    const char *const *rcpts;
+    size_t n_rcpts;
+    char envelope_id[HD_VERP_ID_MAX + 1];   /* the first VERP recipient's message */
+    bool any_verp, any_dmarc, only_dmarc;
+    hd_store_inbound row;
+    inbound_hit *hits;
+    size_t n_hits, cap_hits;
+    int rc;                             /* the commit's */
+    inbound_done_fn done;
+    void *arg;
+};
+
+typedef struct rcpt_row {
+    int64_t id;
+    char address[HD_STORE_ADDR_MAX];
+} rcpt_row;
+
+typedef struct rcpt_rows {
+    rcpt_row *v;
+    size_t n, cap;
+} rcpt_rows;
+
+/* ---- set-up ---- */
+
+int inbound_init(serve *sv, hd_err *err)
+{
+    struct serve_inbound *in = calloc(1, sizeof *in);
+    if (!in)
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    sv->inbound = in;
+    const char *path = sv->cfg->inbound.bounce_rules;
+    hd_slice text = hd_slice_make(serve_bounce_rules, serve_bounce_rules_len);
+    hd_buf file;
+    hd_buf_init(&file, RULES_MAX);
+    if (path) {
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return hd_err_set(err, HD_EIO, "[inbound] bounce_rules %s: cannot be read", path);
+        uint8_t chunk[4096];
+        size_t n;
+        int rc = 0;
+        while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            rc = hd_buf_append(&file, chunk, n);
+        fclose(f);
+        if (rc) {
+            hd_buf_free(&file);
+            return hd_err_set(err, HD_ELIMIT, "[inbound] bounce_rules %s: larger than %u bytes",
+                              path, RULES_MAX);
+        }
+        text = hd_buf_slice(&file);
+    }
+    hd_err why = {0};
+    int rc = hd_report_rules_parse(text, &in->rules, &why);
+    hd_buf_free(&file);
+    if (rc)
+        return hd_err_set(err, rc, "bounce rules %s: %s", path ? path : "(built in)",
+                          hd_err_str(&why));
+    return 0;
+}
+
+void inbound_free(serve *sv)
+{
+    if (!sv->inbound)
+        return;
+    hd_report_rules_free(sv->inbound->rules);
+    free(sv->inbound);
+    sv->inbound = NULL;
+}
+
+/* ---- recipients: who may write to us ---- */
+
+static bool caseeq(const char *a, const char *b)
+{
+    return strcasecmp(a, b) == 0;
+}
+
+/* The role of an envelope recipient, and the message id of a VERP one.
+ * *managed: its domain is one of ours. */
+static role rcpt_role(serve *sv, const serve_domains *ds, const char *rcpt,
+                      char id[HD_VERP_ID_MAX + 1], bool *managed, bool *forged)
+{
+    *managed = *forged = false;
+    const char *at = strrchr(rcpt, '@');
+    char local[HD_STORE_ADDR_MAX];
+    if (!at) {          /* RFC 5321 §4.1.1.3: "postmaster" alone reaches this host's */
+        *managed = true;
+        return caseeq(rcpt, "postmaster") ? ROLE_POSTMASTER : ROLE_NONE;
+    }
+    size_t n = (size_t)(at - rcpt);
+    if (n == 0 || n >= sizeof local)
+        return ROLE_NONE;
+    memcpy(local, rcpt, n);
+    local[n] = '\0';
+    const char *domain = at + 1;
+    bool bounce_domain = false;
+    for (size_t i = 0; ds && i < ds->n; i++) {
+        if (caseeq(domain, ds->v[i].name))
+            *managed = true;
+        if (caseeq(domain, ds->v[i].bounce_domain))
+            *managed = bounce_domain = true;
+    }
+    if (!*managed)
+        return ROLE_NONE;
+    if (caseeq(local, "postmaster"))
+        return ROLE_POSTMASTER;
+    if (caseeq(local, "abuse"))     /* RFC 2142 §2: where complaints are sent */
+        return ROLE_ABUSE;
+    if (caseeq(local, "dmarc"))
+        return ROLE_DMARC;
+    if (bounce_domain && (local[0] == 'b' || local[0] == 'B') && local[1] == '-') {
+        hd_err err = {0};
+        if (hd_verp_decode(sv->verp_key, local, id, &err) == 0)
+            return ROLE_VERP;
+        *forged = true;
+    }
+    return ROLE_NONE;
+}
+
+int inbound_rcpt_check(serve *sv, const char *rcpt, const char **enhanced, const char **text)
+{
+    char id[HD_VERP_ID_MAX + 1];
+    bool managed, forged;
+    role r = rcpt_role(sv, sv->domains, rcpt, id, &managed, &forged);
+    if (r != ROLE_NONE) {
+        *enhanced = "2.1.5";
+        *text = "Ok";
+        return 250;
+    }
+    if (!managed) {     /* RFC 3463 §3.8: never a relay */
+        *enhanced = "5.7.1";
+        *text = "relay access denied";
+        return 550;
+    }
+    *enhanced = "5.1.1";
+    *text = forged ? "no such bounce address" : "no such mailbox";
+    return 550;
+}
+
+/* ---- matching (worker) ---- */
+
+static int collect_rcpt(const hd_store_recipient *r, void *arg)
+{
+    rcpt_rows *rows = arg;
+    if (rows->n == MATCH_RCPTS_MAX)
+        return 1;
+    if (rows->n == rows->cap) {
+        size_t cap = rows->cap ? rows->cap * 2 : 16;
+        rcpt_row *v = realloc(rows->v, cap * sizeof *v);
+        if (!v)
+            return 1;
+        rows->v = v;
+        rows->cap = cap;
+    }
+    rows->v[rows->n].id = r->id;
+    snprintf(rows->v[rows->n].address, sizeof rows->v[rows->n].address, "%s", r->address);
+    rows->n++;
+    return 0;
+}
+
+static const rcpt_row *rows_find(const rcpt_rows *rows, const char *addr)
+{
+    for (size_t i = 0; addr[0] && i < rows->n; i++)
+        if (caseeq(rows->v[i].address, addr))
+            return &rows->v[i];
+    return NULL;
+}
+
+/* The address inside "Name <a@b>", "<a@b>" or "a@b", into out. */
+static void bare_address(const char *value, char *out, size_t size)
+{
+    const char *lt = strrchr(value, '<');
+    const char *p = lt ? lt + 1 : value;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t n = 0;
+    while (p[n] && p[n] != '>' && p[n] != ' ' && p[n] != '\t' && n + 1 < size)
+        n++;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* The message id of a VERP address, if it is one with a good HMAC. */
+static bool verp_id(serve *sv, const char *addr, char id[HD_VERP_ID_MAX + 1])
+{
+    char a[HD_STORE_ADDR_MAX];
+    bare_address(addr, a, sizeof a);
+    char *at = strrchr(a, '@');
+    if (!at)
+        return false;
+    *at = '\0';
+    hd_err err = {0};
+    return hd_verp_decode(sv->verp_key, a, id, &err) == 0;
+}
+
+/* The message a report is about: the envelope's VERP token, else the
+ * returned Return-Path (or Original-Mail-From), else the returned
+ * Message-ID. how names the way it was found. */
+static bool find_message(worker *w, struct inbound_rec *rec, const char *envelope_id,
+                         const char *return_path, const char *message_id,
+                         hd_store_message *m, rcpt_rows *rows, const char **how)
+{
+    hd_store *st = worker_store(w);
+    hd_err err = {0};
+    char id[HD_VERP_ID_MAX + 1];
+    bool found = false;
+    if (envelope_id[0]) {
+        *how = "verp";
+        found = hd_store_message_get(st, envelope_id, m, &err) == 0;
+    } else if (return_path[0] && verp_id(rec->sv, return_path, id)) {
+        *how = "return-path";
+        found = hd_store_message_get(st, id, m, &err) == 0;
+    } else if (message_id[0]) {
+        char mid[HD_STORE_TEXT_MAX];
+        char uuid[40];
+        bare_address(message_id, mid + 1, sizeof mid - 2);   /* the <...> part */
+        mid[0] = '<';
+        size_t n = strlen(mid);
+        mid[n] = '>';
+        mid[n + 1] = '\0';
+        *how = "message-id";
+        found = hd_store_message_by_message_id(st, mid, uuid, &err) == 0 &&
+                hd_store_message_get(st, uuid, m, &err) == 0;
+    } else {
+        *how = "nothing";
+        return false;
+    }
+    if (!found) {
+        if (err.code != HD_ENOTFOUND)
+            LOG_ERR("inbound: looking up the original message: %s", hd_err_str(&err));
+        return false;
+    }
+    if (hd_store_recipient_each(st, m->id, collect_rcpt, rows, &err) != 0) {
+        LOG_ERR("inbound: reading the recipients of %s: %s", m->uuid, hd_err_str(&err));
+        return false;
+    }
+    snprintf(rec->row.message, sizeof rec->row.message, "%s", m->uuid);
+    return true;
+}
+
+static inbound_hit *hit_new(struct inbound_rec *rec, const char *type, const hd_store_message *m,
+                            const rcpt_row *r)
+{
+    if (rec->n_hits == rec->cap_hits) {
+        size_t cap = rec->cap_hits ? rec->cap_hits * 2 : 4;
+        inbound_hit *v = realloc(rec->hits, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        rec->hits = v;
+        rec->cap_hits = cap;
+    }
+    inbound_hit *h = &rec->hits[rec->n_hits++];
+    memset(h, 0, sizeof *h);
+    snprintf(h->type, sizeof h->type, "%s", type);
+    snprintf(h->message, sizeof h->message, "%s", m->uuid);
+    snprintf(h->address, sizeof h->address, "%s", r->address);
+    h->rcpt_id = r->id;
+    h->detail = json_object();
+    return h;
+}
+
+static void summary_add(struct inbound_rec *rec, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void summary_add(struct inbound_rec *rec, const char *fmt, ...)
+{
+    size_t n = strlen(rec->row.summary);
+    if (n + 1 >= sizeof rec->row.summary)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rec->row.summary + n, sizeof rec->row.summary - n, fmt, ap);
+    va_end(ap);
+    /* parts of it come from the report: one printable line for the log */
+    for (char *p = rec->row.summary + n; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+}
+
+static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_id,
+                      const hd_dsn *dsn)
+{
+    hd_store_message m;
+    rcpt_rows rows = {0};
+    const char *how = "";
+    bool nonstd = dsn->flags & HD_REPORT_NONSTANDARD;
+    summary_add(rec, "%s, %zu recipient%s", nonstd ? "non-standard bounce (rules)" : "DSN",
+                dsn->nrcpts, dsn->nrcpts == 1 ? "" : "s");
+    if (dsn->flags & (HD_REPORT_PARTIAL | HD_REPORT_TRUNCATED | HD_REPORT_TOO_MANY))
+        summary_add(rec, " (partly unreadable or cut)");
+    if (!find_message(w, rec, envelope_id, dsn->envelope_sender, dsn->orig_message_id, &m, &rows,
+                      &how)) {
+        summary_add(rec, "; no message of ours found (by %s)", how);
+        return;
+    }
+    summary_add(rec, "; message %s (by %s)", m.uuid, how);
+    for (size_t i = 0; i < dsn->nrcpts; i++) {
+        const hd_dsn_rcpt *d = &dsn->rcpts[i];
+        if (d->bounce == HD_BOUNCE_NONE)
+            continue;
+        const rcpt_row *r = rows_find(&rows, d->final_recipient);
+        if (!r)
+            r = rows_find(&rows, d->original_recipient);
+        if (!r) {
+            summary_add(rec, "; %s is not one of its recipients", d->final_recipient);
+            continue;
+        }
+        inbound_hit *h = hit_new(rec, "bounced", &m, r);
+        if (!h)
+            break;
+        bool hard = d->bounce == HD_BOUNCE_HARD;
+        h->suppress = hard;
+        snprintf(h->reason, sizeof h->reason, "%s%s%s", d->status[0] ? d->status : "(no status)",
+                 d->diagnostic[0] ? " " : "", d->diagnostic);
+        snprintf(h->remote, sizeof h->remote, "%s", dsn->reporting_mta);
+        json_object_set_new(h->detail, "kind", json_string(hard ? "hard" : "soft"));
+        json_object_set_new(h->detail, "status", json_string(d->status));
+        json_object_set_new(h->detail, "action", json_string(hd_dsn_action_name(d->action)));
+        json_object_set_new(h->detail, "diagnostic", json_string(d->diagnostic));
+        json_object_set_new(h->detail, "reporting_mta", json_string(dsn->reporting_mta));
+        json_object_set_new(h->detail, "remote_mta", json_string(d->remote_mta));
+        json_object_set_new(h->detail, "matched_by", json_string(how));
+        json_object_set_new(h->detail, "nonstandard", json_boolean(nonstd));
+        json_object_set_new(h->detail, "async", json_true());
+        summary_add(rec, "; %s %s %s", r->address, d->status, hard ? "hard" : "soft");
+    }
+    free(rows.v);
+}
+
+static void match_arf(worker *w, struct inbound_rec *rec, const char *envelope_id,
+                      const hd_arf *arf)
+{
+    hd_store_message m;
+    rcpt_rows rows = {0};
+    const char *how = "";
+    summary_add(rec, "ARF feedback-type %s", arf->feedback_type[0] ? arf->feedback_type : "?");
+    if (arf->flags & (HD_REPORT_PARTIAL | HD_REPORT_TRUNCATED))
+        summary_add(rec, " (partly unreadable or cut)");
+    if (!find_message(w, rec, envelope_id, arf->original_mail_from, arf->orig_message_id, &m,
+                      &rows, &how)) {
+        summary_add(rec, "; no message of ours found (by %s)", how);
+        return;
+    }
+    summary_add(rec, "; message %s (by %s)", m.uuid, how);
+    /* who complained: the report's Original-Rcpt-To, else the returned
+     * To:, else the message's only recipient (providers often redact) */
+    char to[HD_STORE_ADDR_MAX];
+    bare_address(arf->orig_to, to, sizeof to);
+    const rcpt_row *r = rows_find(&rows, arf->original_rcpt_to);
+    if (!r)
+        r = rows_find(&rows, to);
+    if (!r && rows.n == 1 && !arf->original_rcpt_to[0])
+        r = &rows.v[0];
+    if (!r) {
+        summary_add(rec, "; the complaining recipient is not one of its recipients");
+        free(rows.v);
+        return;
+    }
+    bool abuse = arf->type == HD_ARF_ABUSE;
+    inbound_hit *h = hit_new(rec, abuse ? "complained" : "feedback", &m, r);
+    if (h) {
+        h->suppress = abuse;
+        snprintf(h->reason, sizeof h->reason, "complaint: feedback-type %s%s%s", arf->feedback_type,
+                 arf->user_agent[0] ? " from " : "", arf->user_agent);
+        snprintf(h->remote, sizeof h->remote, "%s", arf->reporting_mta);
+        json_object_set_new(h->detail, "feedback_type", json_string(arf->feedback_type));
+        json_object_set_new(h->detail, "user_agent", json_string(arf->user_agent));
+        json_object_set_new(h->detail, "reporting_mta", json_string(arf->reporting_mta));
+        json_object_set_new(h->detail, "source_ip", json_string(arf->source_ip));
+        json_object_set_new(h->detail, "arrival_date", json_string(arf->arrival_date));
+        json_object_set_new(h->detail, "matched_by", json_string(how));
+        summary_add(rec, "; %s", r->address);
+    }
+    free(rows.v);
+}
+
+/* The Subject of a stored report, for the summary (DMARC reports name
+ * their domain and period there). */
+static void subject_of(struct inbound_rec *rec)
+{
+    hd_msg *msg = NULL;
+    hd_err err = {0};
+    hd_msg_limits lim = {.header_only = true};
+    if (hd_msg_parse(rec->data, &lim, &msg, &err) == 0) {
+        size_t i = hd_msg_find(msg, "Subject", 0);
+        if (i != (size_t)-1) {
+            hd_slice v = hd_msg_field(msg, i)->value;
+            size_t n = v.len < 300 ? v.len : 300;
+            char s[301];
+            for (size_t k = 0; k < n; k++)
+                s[k] = (v.p[k] < 0x20 || v.p[k] >= 0x7f) ? ' ' : (char)v.p[k];
+            s[n] = '\0';
+            summary_add(rec, "; subject:%s", s);
+        }
+    }
+    hd_msg_free(msg);
+}
+
+static void kind_set(struct inbound_rec *rec, const char *kind, const char *outcome)
+{
+    snprintf(rec->row.kind, sizeof rec->row.kind, "%s", kind);
+    snprintf(rec->row.outcome, sizeof rec->row.outcome, "%s", outcome);
+}
+
+static void inbound_work(worker *w, void *arg)
+{
+    struct inbound_rec *rec = arg;
+    serve *sv = rec->sv;
+    const char *envelope_id = rec->envelope_id;
+    bool any_verp = rec->any_verp, any_dmarc = rec->any_dmarc, only_dmarc = rec->only_dmarc;
+    hd_err err = {0};
+    int rc = HD_ENOTFOUND;
+    if (!only_dmarc) {
+        hd_arf arf;
+        rc = hd_report_parse_arf(rec->data, &arf, &err);
+        if (rc == 0) {
+            kind_set(rec, "arf", "unmatched");
+            match_arf(w, rec, envelope_id, &arf);
+        } else if (rc == HD_ENOTFOUND) {
+            hd_dsn dsn;
+            rc = hd_report_parse_bounce(rec->data, sv->inbound->rules, &dsn, &err);
+            if (rc == 0) {
+                kind_set(rec, "dsn", "unmatched");
+                match_dsn(w, rec, envelope_id, &dsn);
+            }
+            hd_dsn_free(&dsn);
+        }
+    }
+    if (rc == 0) {
+        if (rec->n_hits)
+            snprintf(rec->row.outcome, sizeof rec->row.outcome, "matched");
+    } else if (any_dmarc) {
+        kind_set(rec, "dmarc", "stored");
+        summary_add(rec, "DMARC report, kept raw");
+        subject_of(rec);
+    } else if (rc != HD_ENOTFOUND || any_verp) {
+        /* mail to a bounce address that does not read as one, or a report
+         * past the MIME limits (a bomb): kept raw, not believed */
+        kind_set(rec, "other", "unparsed");
+        summary_add(rec, "%s", rc != HD_ENOTFOUND ? hd_err_str(&err)
+                                                  : "not a bounce or a feedback report");
+    } else {
+        kind_set(rec, "other", "stored");
+        summary_add(rec, "mail to postmaster");
+        subject_of(rec);
+    }
+    commit_op *op = commit_op_new(COMMIT_INBOUND);
+    op->inbound = rec;
+    commit_op_post(sv, op);
+}
+
+/* ---- committer ---- */
+
+int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err)
+{
+    int rc = hd_store_inbound_add(st, &rec->row, err);
+    int64_t now = serve_now();
+    for (size_t i = 0; !rc && i < rec->n_hits; i++) {
+        inbound_hit *h = &rec->hits[i];
+        bool changed = false;
+        /* RFC 3463 §3.1: 5.x.x is permanent; the delivery is undone */
+        if (h->suppress && strcmp(h->type, "bounced") == 0)
+            rc = hd_store_recipient_bounce_late(st, h->rcpt_id, h->reason, now, &changed, err);
+        if (rc)
+            break;
+        json_object_set_new(h->detail, "inbound", json_integer(rec->row.id));
+        if (strcmp(h->type, "bounced") == 0)
+            json_object_set_new(h->detail, "state_changed", json_boolean(changed));
+        hd_store_event e;
+        commit_event_fill(&e, h->type, h->message, h->address, h->remote, h->reason, NULL, -1);
+        e.detail = json_dumps(h->detail, JSON_COMPACT);
+        rc = hd_store_event_add(st, &e, err);
+        free(e.detail);
+    }
+    return rc;
+}
+
+static void inbound_finish(void *arg);
+
+void inbound_committed(serve *sv, struct inbound_rec *rec, int rc)
+{
+    rec->rc = rc;
+    serve_post(sv, inbound_finish, rec);
+}
+
+/* ---- main thread ---- */
+
+static void rec_free(struct inbound_rec *rec)
+{
+    for (size_t i = 0; i < rec->n_hits; i++)
+        json_decref(rec->hits[i].detail);
+    free(rec->hits);
+    free(rec);
+}
+
+static void inbound_finish(void *arg)
+{
+    struct inbound_rec *rec = arg;
+    serve *sv = rec->sv;
+    char text[128];
+    if (rec->rc) {
+        rec->done(rec->arg, 451, "4.3.0", "temporary failure storing the message, try again later");
+        rec_free(rec);
+        return;
+    }
+    serve_metrics *mt = &sv->metrics;
+    const char *k = rec->row.kind;
+    atomic_fetch_add(strcmp(k, "dsn") == 0     ? &mt->inbound_dsn
+                     : strcmp(k, "arf") == 0   ? &mt->inbound_arf
+                     : strcmp(k, "dmarc") == 0 ? &mt->inbound_dmarc
+                                               : &mt->inbound_other,
+                     1);
+    for (size_t i = 0; i < rec->n_hits; i++) {
+        inbound_hit *h = &rec->hits[i];
+        bool bounce = strcmp(h->type, "bounced") == 0;
+        if (bounce)
+            atomic_fetch_add(&mt->async_bounces, 1);
+        else if (strcmp(h->type, "complained") == 0)
+            atomic_fetch_add(&mt->complaints, 1);
+        if (h->suppress)
+            queue_suppress(sv, h->address, h->reason, bounce ? "bounce" : "complaint");
+    }
+    LOG_INFO("inbound %lld from %s <%s>: %s, %s: %s", (long long)rec->row.id, rec->row.remote,
+             rec->row.mail_from, rec->row.kind, rec->row.outcome, rec->row.summary);
+    snprintf(text, sizeof text, "Ok: stored as inbound %lld", (long long)rec->row.id);
+    rec->done(rec->arg, 250, "2.0.0", text);
+    rec_free(rec);
+}
+
+bool inbound_start(serve *sv, hd_slice data, const char *mail_from, const char *const *rcpts,
+                   size_t n_rcpts, const char *remote, inbound_done_fn done, void *arg)
+{
+    struct inbound_rec *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        return false;
+    rec->sv = sv;
+    rec->data = data;
+    rec->rcpts = rcpts;
+    rec->n_rcpts = n_rcpts;
+    rec->done = done;
+    rec->arg = arg;
+    hd_store_inbound *row = &rec->row;
+    row->at = serve_now();
+    row->data = data;
+    snprintf(row->remote, sizeof row->remote, "%s", remote);
+    snprintf(row->mail_from, sizeof row->mail_from, "%s", mail_from ? mail_from : "");
+    /* the roles, with this thread's domains (they were checked at RCPT) */
+    rec->only_dmarc = true;
+    for (size_t i = 0; i < n_rcpts; i++) {
+        char id[HD_VERP_ID_MAX + 1];
+        bool managed, forged;
+        role r = rcpt_role(sv, sv->domains, rcpts[i], id, &managed, &forged);
+        if (r == ROLE_VERP && !rec->any_verp)
+            snprintf(rec->envelope_id, sizeof rec->envelope_id, "%s", id);
+        rec->any_verp |= r == ROLE_VERP;
+        rec->any_dmarc |= r == ROLE_DMARC;
+        rec->only_dmarc &= r == ROLE_DMARC;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n_rcpts && o + 1 < sizeof row->rcpt; i++)
+        o += (size_t)snprintf(row->rcpt + o, sizeof row->rcpt - o, "%s%s", i ? " " : "", rcpts[i]);
+    serve_work(sv, inbound_work, NULL, rec);
+    return true;
+}
