@@ -27,7 +27,7 @@
 
 #include "herald/mail.h"
 #include "herald/report.h"
-#include "serve.h"
+#include "metrics.h"
 
 #define RULES_MAX (1024u * 1024)    /* bytes of a rule file */
 #define MATCH_RCPTS_MAX 100000      /* recipients of one message read for matching */
@@ -42,6 +42,8 @@ typedef enum role { ROLE_NONE, ROLE_VERP, ROLE_POSTMASTER, ROLE_ABUSE, ROLE_DMAR
 typedef struct inbound_hit {
     char type[16];                      /* bounced | complained | feedback */
     char message[40];                   /* uuid */
+    char domain[HD_STORE_NAME_MAX];     /* its sending domain and pool (metrics) */
+    char pool[64];
     char address[HD_STORE_ADDR_MAX];    /* as in the recipient row */
     int64_t rcpt_id;
     bool suppress;                      /* hard bounce, abuse complaint */
@@ -308,6 +310,8 @@ static inbound_hit *hit_new(struct inbound_rec *rec, const char *type, const hd_
     memset(h, 0, sizeof *h);
     snprintf(h->type, sizeof h->type, "%s", type);
     snprintf(h->message, sizeof h->message, "%s", m->uuid);
+    snprintf(h->domain, sizeof h->domain, "%s", m->from_domain);
+    snprintf(h->pool, sizeof h->pool, "%s", m->pool);
     snprintf(h->address, sizeof h->address, "%s", r->address);
     h->rcpt_id = r->id;
     h->detail = json_object();
@@ -567,10 +571,14 @@ static void inbound_finish(void *arg)
     for (size_t i = 0; i < rec->n_hits; i++) {
         inbound_hit *h = &rec->hits[i];
         bool bounce = strcmp(h->type, "bounced") == 0;
-        if (bounce)
+        const char *pool = queue_pool_label(sv, h->domain, h->pool);
+        if (bounce) {
             atomic_fetch_add(&mt->async_bounces, 1);
-        else if (strcmp(h->type, "complained") == 0)
+            metrics_outcome(sv, h->domain, pool, M_BOUNCED);
+        } else if (strcmp(h->type, "complained") == 0) {
             atomic_fetch_add(&mt->complaints, 1);
+            metrics_outcome(sv, h->domain, pool, M_COMPLAINED);
+        }
         if (h->suppress)
             queue_suppress(sv, h->address, h->reason, bounce ? "bounce" : "complaint");
     }

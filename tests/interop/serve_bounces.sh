@@ -284,6 +284,10 @@ m() { sed -n "s/^$1 //p" "$T/metrics"; }
 [ "$(m 'herald_inbound_messages_total{kind="other"}')" = 1 ] || fail "other count"
 [ "$(m herald_async_bounces_total)" = 7 ] || fail "async bounces $(m herald_async_bounces_total), want 7"
 [ "$(m herald_complaints_total)" = 2 ] || fail "complaints"
+# per sending domain and pool too
+per() { awk -v o="outcome=\"$1\"" 'index($0, "herald_domain_recipients_total{") == 1 && index($0, o) {s += $NF} END {print s + 0}' "$T/metrics"; }
+[ "$(per complained)" = 2 ] || { grep 'outcome="complained"' "$T/metrics"; fail "complaints per domain: $(per complained)"; }
+[ "$(per bounced)" -ge 7 ] || fail "bounces per domain: $(per bounced), want at least 7"
 pass "herald inbound list shows 13 messages; /metrics counts them by kind (8 dsn, 3 arf, 1 dmarc, 1 other), 7 bounces, 2 complaints"
 
 # ---- 9. the listener's address taken ----
