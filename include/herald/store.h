@@ -199,6 +199,8 @@ typedef struct hd_store_event {
     char tls[16];
     int64_t duration_ms;                /* -1 when not applicable */
     char *detail;                       /* JSON text or NULL; owned by the caller */
+    char domain[HD_STORE_NAME_MAX];     /* the message's sending domain: filled by
+                                         * hd_store_event_query ("" if none), not stored */
 } hd_store_event;
 
 int hd_store_event_add(hd_store *st, const hd_store_event *e, hd_err *err);

@@ -38,6 +38,7 @@
 #include "herald/apimsg.h"
 #include "herald/compose.h"
 #include "herald/domain.h"
+#include "herald/webhook.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
@@ -233,22 +234,18 @@ static json_t *text_json(const char *s)
     return j ? j : json_null();
 }
 
+/* An event as webhooks send it (hd_webhook_payload): one shape for an
+ * event wherever an application meets it. */
 static json_t *event_json(const hd_store_event *e)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(e->id));
-    json_object_set_new(o, "type", json_string(e->type));
-    json_object_set_new(o, "at", time_json(e->at_ms));
-    json_object_set_new(o, "message", text_json(e->message));
-    json_object_set_new(o, "recipient", text_json(e->recipient));
-    json_object_set_new(o, "remote_host", text_json(e->remote_host));
-    json_object_set_new(o, "reply", text_json(e->reply));
-    json_object_set_new(o, "tls", text_json(e->tls));
-    json_object_set_new(o, "duration_ms", e->duration_ms >= 0 ? json_integer(e->duration_ms)
-                                                              : json_null());
-    json_t *detail = e->detail ? json_loads(e->detail, 0, NULL) : NULL;
-    json_object_set_new(o, "detail", detail ? detail : json_null());
-    return o;
+    hd_buf b;
+    hd_err err = {0};
+    hd_buf_init(&b, 1024 * 1024);
+    json_t *o = NULL;
+    if (hd_webhook_payload(e, e->domain, &b, &err) == 0)
+        o = json_loadb((const char *)b.p, b.len, 0, NULL);
+    hd_buf_free(&b);
+    return o ? o : json_pack("{s:I,s:s}", "id", (json_int_t)e->id, "type", e->type);
 }
 
 /* ---- requests, on a worker ---- */

@@ -292,7 +292,8 @@ int hd_store_event_query(hd_store *st, const hd_store_event_filter *f,
      * sending domain */
     int rc = hd_store_prepare(st,
         "SELECT id, at_ms, type, message, recipient, remote_host, reply, tls, duration_ms,"
-        " detail FROM events WHERE id > ?1 AND (?2 IS NULL OR message = ?2)"
+        " detail, (SELECT m.from_domain FROM messages m WHERE m.uuid = events.message)"
+        " FROM events WHERE id > ?1 AND (?2 IS NULL OR message = ?2)"
         " AND (?3 IS NULL OR type = ?3) AND at_ms >= ?4"
         " AND (?5 IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.uuid = events.message"
         " AND instr(' ' || ?5 || ' ', ' ' || m.from_domain || ' ') > 0))"
@@ -324,6 +325,7 @@ int hd_store_event_query(hd_store *st, const hd_store_event_filter *f,
         hd_store_col_text(s, 7, e->tls, sizeof e->tls);
         e->duration_ms = sqlite3_column_type(s, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 8);
         e->detail = (char *)sqlite3_column_text(s, 9);
+        hd_store_col_text(s, 10, e->domain, sizeof e->domain);
         if (fn(e, arg))
             break;
     }
