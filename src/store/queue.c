@@ -537,11 +537,16 @@ int hd_store_capture_each(hd_store *st, int64_t after_id, const char *message, s
 int hd_store_prune(hd_store *st, int64_t before, size_t limit, size_t *removed, hd_err *err)
 {
     static const char *const sql[] = {
+        /* the newest event stays: SQLite would otherwise number new events
+         * from 1 again, and a reader's cursor (webhooks) would skip them */
         "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at_ms < ?1 * 1000"
+        " AND id < (SELECT MAX(id) FROM events) ORDER BY id LIMIT ?2)",
+        "DELETE FROM inbound WHERE id IN (SELECT id FROM inbound WHERE at < ?1"
         " ORDER BY id LIMIT ?2)",
         "DELETE FROM captures WHERE id IN (SELECT id FROM captures WHERE at < ?1"
         " ORDER BY id LIMIT ?2)",
-        "DELETE FROM idempotency WHERE created < ?1",
+        "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE created < ?1"
+        " LIMIT ?2)",
         "DELETE FROM messages WHERE id IN (SELECT m.id FROM messages m WHERE m.segment IS NULL"
         " AND m.received_at < ?1 AND NOT EXISTS (SELECT 1 FROM recipients r"
         " WHERE r.message = m.id AND r.state = 'queued') ORDER BY m.id LIMIT ?2)",

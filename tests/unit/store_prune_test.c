@@ -161,9 +161,57 @@ static void test_prune_limit(void **state)
     assert_int_equal(n_events(), 15);
 }
 
+/* Every event old: the newest stays, so ids keep growing after a prune
+ * (a reader's cursor, webhooks', must not see ids start again from 1). */
+static void test_prune_keeps_newest_event(void **state)
+{
+    for (int i = 0; i < 5; i++)
+        add_event(1000);
+    size_t removed = 0;
+    hd_err err = {0};
+    assert_int_equal(hd_store_prune(st, 2000, 100, &removed, &err), 0);
+    assert_int_equal(removed, 4);
+    assert_int_equal(n_events(), 1);
+    int64_t last = 0;
+    assert_int_equal(hd_store_event_last_id(st, &last, &err), 0);
+    assert_int_equal(last, 5);
+    add_event(3000 * 1000);
+    assert_int_equal(hd_store_event_last_id(st, &last, &err), 0);
+    assert_int_equal(last, 6);
+}
+
+/* Mail that came back and idempotency keys age out like events. */
+static void test_prune_inbound_and_keys(void **state)
+{
+    hd_err err = {0};
+    hd_store_inbound old = {.at = 1000, .data = hd_slice_cstr("x")}, young = {.at = 5000,
+                                                                         .data = hd_slice_cstr("y")};
+    snprintf(old.kind, sizeof old.kind, "dsn");
+    snprintf(old.outcome, sizeof old.outcome, "matched");
+    young = old, young.at = 5000;
+    assert_int_equal(hd_store_inbound_add(st, &old, &err), 0);
+    assert_int_equal(hd_store_inbound_add(st, &young, &err), 0);
+    hd_store_idempotency k1 = {.scope = "s", .key = "old", .request = "r", .message = "m",
+                               .created = 1000};
+    hd_store_idempotency k2 = k1;
+    snprintf(k2.key, sizeof k2.key, "young");
+    k2.created = 5000;
+    assert_int_equal(hd_store_idempotency_add(st, &k1, &err), 0);
+    assert_int_equal(hd_store_idempotency_add(st, &k2, &err), 0);
+    size_t removed = 0;
+    assert_int_equal(hd_store_prune(st, 2000, 100, &removed, &err), 0);
+    assert_int_equal(removed, 2);
+    hd_store_idempotency got;
+    assert_int_equal(hd_store_idempotency_get(st, "s", "old", &got, &err), HD_ENOTFOUND);
+    assert_int_equal(hd_store_idempotency_get(st, "s", "young", &got, &err), 0);
+    assert_string_equal(got.message, "m");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_prune_keeps_newest_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_inbound_and_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_limit, setup, teardown),
     };
