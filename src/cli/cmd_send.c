@@ -58,8 +58,29 @@ typedef struct send_opts {
     long long timeout;
 } send_opts;
 
+/* A value json_string() refused (not UTF-8) must not vanish silently. */
+static bool bad_value;
+
+static json_t *text(const char *s)
+{
+    json_t *v = json_string(s);
+    if (!v) {
+        cli_error("not UTF-8 text: %s", s);
+        bad_value = true;
+    }
+    return v;
+}
+
+static void set(json_t *req, const char *key, json_t *v)
+{
+    if (v)
+        json_object_set_new(req, key, v);
+}
+
 static void append(json_t *req, const char *key, json_t *v)
 {
+    if (!v)
+        return;
     json_t *a = json_object_get(req, key);
     if (!a) {
         a = json_array();
@@ -118,9 +139,13 @@ static int attach(json_t *req, const char *path)
     if (!content)
         return rc;
     const char *base = strrchr(path, '/');
-    append(req, "attachments", json_pack("{s:s,s:s,s:o}", "filename", base ? base + 1 : path,
-                                         "content_type", content_type_of(path), "content",
-                                         content));
+    json_t *name = text(base ? base + 1 : path);
+    if (!name) {
+        json_decref(content);
+        return CLI_USAGE;
+    }
+    append(req, "attachments", json_pack("{s:o,s:s,s:o}", "filename", name, "content_type",
+                                         content_type_of(path), "content", content));
     return 0;
 }
 
@@ -147,7 +172,10 @@ static int header(json_t *req, const char *arg)
         h = json_object();
         json_object_set_new(req, "headers", h);
     }
-    json_object_set_new(h, name, json_string(value));
+    json_t *v = text(value);
+    if (!v)
+        return CLI_USAGE;
+    json_object_set_new(h, name, v);
     return 0;
 }
 
@@ -171,13 +199,13 @@ static int parse(int argc, char **argv, send_opts *o)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'f': json_object_set_new(o->req, "from", json_string(optarg)); break;
-        case 't': append(o->req, "to", json_string(optarg)); break;
-        case 'c': append(o->req, "cc", json_string(optarg)); break;
-        case 'b': append(o->req, "bcc", json_string(optarg)); break;
-        case 'R': append(o->req, "reply_to", json_string(optarg)); break;
-        case 's': json_object_set_new(o->req, "subject", json_string(optarg)); break;
-        case 'x': json_object_set_new(o->req, "text", json_string(optarg)); break;
+        case 'f': set(o->req, "from", text(optarg)); break;
+        case 't': append(o->req, "to", text(optarg)); break;
+        case 'c': append(o->req, "cc", text(optarg)); break;
+        case 'b': append(o->req, "bcc", text(optarg)); break;
+        case 'R': append(o->req, "reply_to", text(optarg)); break;
+        case 's': set(o->req, "subject", text(optarg)); break;
+        case 'x': set(o->req, "text", text(optarg)); break;
         case 'X': o->text_file = optarg; break;
         case 'H': o->html_file = optarg; break;
         case 'a':
@@ -188,8 +216,8 @@ static int parse(int argc, char **argv, send_opts *o)
             if ((rc = header(o->req, optarg)))
                 return rc;
             break;
-        case 'g': append(o->req, "tags", json_string(optarg)); break;
-        case 'p': json_object_set_new(o->req, "pool", json_string(optarg)); break;
+        case 'g': append(o->req, "tags", text(optarg)); break;
+        case 'p': set(o->req, "pool", text(optarg)); break;
         case 'i': o->idem = optarg; break;
         case 'r': o->raw = optarg; break;
         case 'w': o->wait = true; break;
@@ -209,6 +237,8 @@ static int parse(int argc, char **argv, send_opts *o)
         cli_error("unexpected argument: %s", argv[optind]);
         return CLI_USAGE;
     }
+    if (bad_value)
+        return CLI_USAGE;
     /* a string json_string() refused (not UTF-8) left a NULL behind */
     if (json_object_size(o->req) == 0 && !o->raw) {
         fputs(send_help, stderr);

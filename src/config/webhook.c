@@ -10,7 +10,7 @@
 /* The types of the events table (serve/commit.c, queue.c, deliver.c and
  * the feedback loop write them). */
 const char *const hd_config_event_types[] = {
-    "accepted", "deferred", "delivered", "bounced", "complained", "suppressed",
+    "accepted", "deferred", "delivered", "bounced", "complained", "feedback", "suppressed",
     "expired",  "captured", "deleted",   "corrupt", NULL,
 };
 

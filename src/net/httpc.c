@@ -58,7 +58,8 @@ int net_http_call(const net_http_req *rq, int *status, hd_buf *resp, hd_err *err
     evhttp_connection_set_timeout(conn, rq->timeout_s > 0 ? rq->timeout_s : 30);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     char host[300];
-    snprintf(host, sizeof host, "%s:%u", rq->host, rq->port);
+    /* RFC 9110 §7.2 / RFC 3986 §3.2.2: an IPv6 literal goes in brackets */
+    snprintf(host, sizeof host, strchr(rq->host, ':') ? "[%s]:%u" : "%s:%u", rq->host, rq->port);
     evhttp_add_header(h, "Host", host);
     evhttp_add_header(h, "User-Agent", "herald-cli");
     evhttp_add_header(h, "Connection", "close");

@@ -80,6 +80,7 @@ typedef struct api_req {
     struct evhttp_request *req;
     enum evhttp_cmd_type method;
     route route;
+    const char *allow;              /* the methods of the route (405) */
     char arg[HD_STORE_ADDR_MAX];    /* {id} or {address}, decoded */
     char *query;                    /* owned */
     hd_slice body;                  /* borrowed from the request's input buffer */
@@ -93,6 +94,7 @@ typedef struct api_req {
     bool replayed;                  /* Idempotency-Key: the first request's answer again */
     int retry_after;                /* seconds, 0: no header */
     after_action after;
+    int mark_rc;                    /* the committer's result for the change */
     char after_address[HD_STORE_ADDR_MAX];
     char after_reason[HD_STORE_TEXT_MAX];
     /* POST /v1/messages */
@@ -162,6 +164,8 @@ static void send_reply(api_req *r)
     }
     if (r->status == 401)
         evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"herald\"");
+    if (r->status == 405 && r->allow)
+        evhttp_add_header(h, "Allow", r->allow);
     if (r->replayed)
         evhttp_add_header(h, "Idempotent-Replayed", "true");
     if (r->retry_after) {
@@ -250,15 +254,24 @@ static json_t *event_json(const hd_store_event *e)
 
 /* ---- requests, on a worker ---- */
 
-static bool authorize(api_req *r, worker *w)
+/* Main thread, before anything else is spent on the request: one SHA-256
+ * and one indexed read of the main thread's connection (WAL: readers do
+ * not wait for the committer). */
+static bool authorize(api_req *r)
 {
     if (!r->token[0]) {
         set_error(r, 401, "unauthorized", "an API key is needed: Authorization: Bearer hk_...");
         return false;
     }
     hd_err err = {0};
-    int rc = hd_apikey_verify(worker_store(w), r->token, &r->key, &err);
+    int rc = hd_apikey_verify(r->sv->store, r->token, &r->key, &err);
     if (rc == HD_EINVAL) {
+        char *peer = NULL;
+        ev_uint16_t port = 0;
+        struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+        if (evcon)
+            evhttp_connection_get_peer(evcon, &peer, &port);
+        LOG_INFO("API: invalid key from %s", peer ? peer : "?");   /* never the token */
         set_error(r, 401, "unauthorized", "invalid API key");
         return false;
     }
@@ -360,7 +373,7 @@ static void get_events(api_req *r, worker *w)
     int64_t n;
     static const char *const types[] = {"accepted", "deferred", "delivered", "bounced",
                                         "suppressed", "expired", "captured", "deleted",
-                                        "corrupt", "complained"};
+                                        "corrupt", "complained", "feedback"};
     if ((v = query_get(r, &q, "after")) && !parse_int(v, 0, INT64_MAX, &f.after_id)) {
         set_error(r, 400, "invalid_query", "after: must be an event id (a whole number >= 0)");
     } else if ((v = query_get(r, &q, "since")) && !parse_since(v, &f.since_ms)) {
@@ -473,6 +486,12 @@ static int collect_suppression(const hd_store_suppression *s, void *arg)
 
 static void get_suppressions(api_req *r, worker *w)
 {
+    if (!key_is_global(&r->key)) {  /* the list spans every domain's recipients */
+        set_error(r, 403, "forbidden",
+                  "listing suppressions needs a key for every domain (--domains '*'); "
+                  "ask for one address with GET /v1/suppressions/{address}");
+        return;
+    }
     struct evkeyvalq q = {0};
     int64_t limit = PAGE_DEFAULT;
     const char *v;
@@ -816,8 +835,6 @@ static void api_done(void *arg);
 static void api_work(worker *w, void *arg)
 {
     api_req *r = arg;
-    if (!authorize(r, w))
-        goto done;
     switch (r->route) {
     case R_SEND:
         if (post_message(r, w))
@@ -850,13 +867,16 @@ static void api_work(worker *w, void *arg)
     case R_NONE:
         break;
     }
-done:
     serve_post(r->sv, api_done, r);
 }
 
 static void reply_and_free(void *arg)
 {
     api_req *r = arg;
+    if (r->mark_rc) {       /* the change did not become durable */
+        set_error(r, 503, "unavailable", "the change could not be stored, try again");
+        r->retry_after = 1;
+    }
     send_reply(r);
     req_free(r);
 }
@@ -890,6 +910,7 @@ static void api_done(void *arg)
     if (mark) {
         mark->done = reply_and_free;
         mark->arg = r;
+        mark->result = &r->mark_rc;
         commit_op_post(sv, mark);
         return;
     }
@@ -925,10 +946,12 @@ static bool route_of(api_req *r, const char *path)
     enum evhttp_cmd_type m = r->method;
     if (strcmp(path, "/v1/messages") == 0) {
         r->route = R_SEND;
+        r->allow = "POST";
         return m == EVHTTP_REQ_POST;
     }
     if (strncmp(path, "/v1/messages/", 13) == 0) {
         r->route = R_MESSAGE;
+        r->allow = "GET";
         if (!decode_segment(path + 13, r->arg, sizeof r->arg) || !id_ok(r->arg)) {
             set_error(r, 404, "not_found", "no such message (an id is 32 hex digits)");
             return false;
@@ -937,14 +960,17 @@ static bool route_of(api_req *r, const char *path)
     }
     if (strcmp(path, "/v1/events") == 0) {
         r->route = R_EVENTS;
+        r->allow = "GET";
         return m == EVHTTP_REQ_GET;
     }
     if (strcmp(path, "/v1/suppressions") == 0) {
         r->route = R_SUPPRESSIONS;
+        r->allow = "GET, POST";
         return m == EVHTTP_REQ_GET || m == EVHTTP_REQ_POST;
     }
     if (strncmp(path, "/v1/suppressions/", 17) == 0) {
         r->route = R_SUPPRESSION;
+        r->allow = "GET, DELETE";
         if (!decode_segment(path + 17, r->arg, sizeof r->arg)) {
             set_error(r, 404, "not_found", "no such address");
             return false;
@@ -953,6 +979,7 @@ static bool route_of(api_req *r, const char *path)
     }
     if (strcmp(path, "/v1/domains") == 0) {
         r->route = R_DOMAINS;
+        r->allow = "GET, POST";
         return m == EVHTTP_REQ_GET || m == EVHTTP_REQ_POST;
     }
     set_error(r, 404, "not_found", "no such endpoint: %.200s", path);
@@ -997,9 +1024,8 @@ static bool read_idem_key(api_req *r, struct evkeyvalq *h)
 static bool idem_claim(api_req *r)
 {
     struct serve_api *api = r->sv->api;
-    char scope[24] = "";
-    if (strncmp(r->token, "hk_", 3) == 0)
-        snprintf(scope, sizeof scope, "%.16s", r->token + 3);
+    char scope[24];
+    snprintf(scope, sizeof scope, "%s", r->key.id);     /* the key is checked by now */
     for (idem_entry *e = api->in_flight; e; e = e->next)
         if (strcmp(e->scope, scope) == 0 && strcmp(e->key, r->idem_key) == 0)
             return false;
@@ -1057,6 +1083,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         set_error(r, 415, "unsupported_media_type", "send the body as Content-Type: application/json");
         ok = false;
     }
+    if (ok && !authorize(r))
+        ok = false;
     if (ok && r->route == R_SEND && !read_idem_key(r, h))
         ok = false;
     if (ok && r->route == R_SEND) {
@@ -1065,7 +1093,8 @@ static void on_request(struct evhttp_request *req, void *arg)
             set_error(r, 503, "unavailable", "%s", full ? full : "the server is stopping");
             r->retry_after = 30;
             ok = false;
-        } else if (!(r->job = accept_job_new(sv)) || !accept_admit(r->job, len)) {
+        /* the JSON and the message composed from it are held at once */
+        } else if (!(r->job = accept_job_new(sv)) || !accept_admit(r->job, 2 * len)) {
             set_error(r, 503, "unavailable", "too much mail in progress, try again shortly");
             r->retry_after = 1;
             ok = false;

@@ -240,6 +240,8 @@ static void run_batch(serve *sv, commit_msg *msgs, commit_op *ops)
                     " durable state at the next start");
         if (!rc && op->kind == COMMIT_RELEASE)
             hd_spool_release(sv->spool, op->segment);
+        if (op->kind == COMMIT_MARK && op->result)
+            *op->result = rc;
         if (op->kind == COMMIT_MARK && op->done)
             serve_post(sv, op->done, op->arg);
         if (op->kind == COMMIT_APPLY && op->finish)

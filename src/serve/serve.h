@@ -156,6 +156,7 @@ typedef struct commit_op {
     char *cap_strings[5];
     uint8_t *cap_data;
     serve_fn done;                       /* mark */
+    int *result;                         /* mark: set to the batch's result before done, or NULL */
     void *arg;                           /* mark, apply */
     int (*apply)(hd_store *st, void *arg, hd_err *err);
     void (*finish)(void *arg, int rc);
