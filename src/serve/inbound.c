@@ -367,7 +367,10 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
         if (!h)
             break;
         bool hard = d->bounce == HD_BOUNCE_HARD;
-        h->suppress = hard;
+        /* a Message-ID is known to everyone who got the message: such a
+         * match is recorded, not acted on (no suppression, no state change) */
+        h->suppress = hard && strcmp(how, "message-id") != 0;
+        json_object_set_new(h->detail, "acted", json_boolean(h->suppress));
         snprintf(h->reason, sizeof h->reason, "%s%s%s", d->status[0] ? d->status : "(no status)",
                  d->diagnostic[0] ? " " : "", d->diagnostic);
         snprintf(h->remote, sizeof h->remote, "%s", dsn->reporting_mta);
@@ -417,7 +420,8 @@ static void match_arf(worker *w, struct inbound_rec *rec, const char *envelope_i
     bool abuse = arf->type == HD_ARF_ABUSE;
     inbound_hit *h = hit_new(rec, abuse ? "complained" : "feedback", &m, r);
     if (h) {
-        h->suppress = abuse;
+        h->suppress = abuse && strcmp(how, "message-id") != 0;     /* as for DSNs */
+        json_object_set_new(h->detail, "acted", json_boolean(h->suppress));
         snprintf(h->reason, sizeof h->reason, "complaint: feedback-type %s%s%s", arf->feedback_type,
                  arf->user_agent[0] ? " from " : "", arf->user_agent);
         snprintf(h->remote, sizeof h->remote, "%s", arf->reporting_mta);
@@ -517,8 +521,13 @@ int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err)
         inbound_hit *h = &rec->hits[i];
         bool changed = false;
         /* RFC 3463 §3.1: 5.x.x is permanent; the delivery is undone */
-        if (h->suppress && strcmp(h->type, "bounced") == 0)
+        bool bounce = strcmp(h->type, "bounced") == 0;
+        if (h->suppress && bounce)
             rc = hd_store_recipient_bounce_late(st, h->rcpt_id, h->reason, now, &changed, err);
+        /* the suppression is durable with the report that caused it */
+        if (!rc && h->suppress)
+            rc = hd_store_suppression_add(st, h->address, h->reason, bounce ? "bounce" : "complaint",
+                                          now, err);
         if (rc)
             break;
         json_object_set_new(h->detail, "inbound", json_integer(rec->row.id));
@@ -580,7 +589,7 @@ static void inbound_finish(void *arg)
             metrics_outcome(sv, h->domain, pool, M_COMPLAINED);
         }
         if (h->suppress)
-            queue_suppress(sv, h->address, h->reason, bounce ? "bounce" : "complaint");
+            queue_suppressed(sv, h->address);     /* its row was written with the report */
     }
     LOG_INFO("inbound %lld from %s <%s>: %s, %s: %s", (long long)rec->row.id, rec->row.remote,
              rec->row.mail_from, rec->row.kind, rec->row.outcome, rec->row.summary);

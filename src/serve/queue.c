@@ -100,6 +100,11 @@ void queue_suppress(serve *sv, const char *address, const char *reason, const ch
     suppress_add(sv->queue, address);
 }
 
+void queue_suppressed(serve *sv, const char *address)
+{
+    suppress_add(sv->queue, address);
+}
+
 void queue_unsuppress(serve *sv, const char *address)
 {
     commit_op *op = commit_op_new(COMMIT_UNSUPPRESS);

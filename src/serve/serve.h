@@ -191,6 +191,8 @@ int queue_delete(serve *sv, const char *uuid);
 bool queue_is_suppressed(serve *sv, const char *address);
 void queue_suppress(serve *sv, const char *address, const char *reason, const char *source);
 void queue_unsuppress(serve *sv, const char *address);
+/* The in-memory set only: the row was written in another transaction. */
+void queue_suppressed(serve *sv, const char *address);
 /* The pool label of a message of domain (its own pool, else the domain's,
  * else the default; "sandbox" for sandbox delivery). */
 const char *queue_pool_label(serve *sv, const char *domain, const char *msg_pool);
