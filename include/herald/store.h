@@ -325,9 +325,12 @@ int hd_store_webhook_add(hd_store *st, const hd_store_webhook *w, hd_err *err);
  * limit. */
 int hd_store_webhook_due(hd_store *st, const char *endpoint, int64_t now, size_t limit,
                          int (*fn)(const hd_store_webhook *w, void *arg), void *arg, hd_err *err);
-/* Delivered: the row goes. */
-int hd_store_webhook_remove(hd_store *st, int64_t id, hd_err *err);
-/* A failed attempt: writes attempts, next_at, last_at, last_error, dead. */
+/* Delivered: the row goes, and the later rows of its message are due at
+ * now (they waited for it). */
+int hd_store_webhook_remove(hd_store *st, int64_t id, int64_t now, hd_err *err);
+/* A failed attempt: writes attempts, next_at, last_at, last_error, dead;
+ * the later rows of its message are due no sooner than it (dead: at
+ * last_at), so a blocked backlog is never scanned as due. */
 int hd_store_webhook_update(hd_store *st, const hd_store_webhook *w, hd_err *err);
 /* Dead rows (one by id, or all when id is 0) become pending, due now, with
  * a new retry window; *n gets how many. */

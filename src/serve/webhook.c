@@ -144,6 +144,7 @@ static void post_apply(serve *sv, int (*apply)(hd_store *, void *, hd_err *),
 }
 
 static void send_due(endpoint *ep);
+static void send_due_later(evutil_socket_t fd, short what, void *arg);
 
 /* ---- reading events into the outbox ---- */
 
@@ -293,7 +294,7 @@ static int result_apply(hd_store *st, void *arg, hd_err *err)
 {
     hook_req *hr = arg;
     if (hr->row.attempts == 0)      /* delivered */
-        return hd_store_webhook_remove(st, hr->row.id, err);
+        return hd_store_webhook_remove(st, hr->row.id, serve_now(), err);
     return hd_store_webhook_update(st, &hr->row, err);
 }
 
@@ -428,7 +429,9 @@ static void on_done(struct evhttp_request *req, void *arg)
     event_base_once(ep->sv->base, -1, EV_TIMEOUT, free_conn, hr->conn, &now);
     hr->conn = NULL;
     post_apply(ep->sv, result_apply, result_finish, hr);
-    send_due(ep);
+    /* not from here: a request that fails at once would call back into
+     * this function once per due row, deeper each time */
+    event_base_once(ep->sv->base, -1, EV_TIMEOUT, send_due_later, ep, &now);
 }
 
 /* ---- requests ---- */
@@ -545,6 +548,11 @@ static void send_due(endpoint *ep)
     if (hd_store_webhook_due(ep->sv->store, ep->cfg->name, serve_now(),
                              HOOK_INFLIGHT + ep->n_held, due_row, ep, &err) != 0)
         LOG_ERR("webhook %s: %s", ep->cfg->name, hd_err_str(&err));
+}
+
+static void send_due_later(evutil_socket_t fd, short what, void *arg)
+{
+    send_due(arg);
 }
 
 /* ---- the loop's side ---- */

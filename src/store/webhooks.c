@@ -173,11 +173,21 @@ int hd_store_webhook_due(hd_store *st, const char *endpoint, int64_t now, size_t
     return each_row(st, s, fn, arg, err);
 }
 
-int hd_store_webhook_remove(hd_store *st, int64_t id, hd_err *err)
+int hd_store_webhook_remove(hd_store *st, int64_t id, int64_t now, hd_err *err)
 {
+    /* the next rows of its message were held back with it: due now */
     sqlite3_stmt *s;
-    int rc = hd_store_prepare(st, "DELETE FROM webhook_pending WHERE id = ?", &s, err);
+    int rc = hd_store_prepare(st,
+        "UPDATE webhook_pending SET next_at = ?2 WHERE (endpoint, message) ="
+        " (SELECT endpoint, message FROM webhook_pending WHERE id = ?1) AND message != ''"
+        " AND state = 'pending' AND id != ?1 AND next_at > ?2", &s, err);
     if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, now);
+    if ((rc = step_done(st, s, "release webhook events", err)))
+        return rc;
+    if ((rc = hd_store_prepare(st, "DELETE FROM webhook_pending WHERE id = ?", &s, err)))
         return rc;
     sqlite3_bind_int64(s, 1, id);
     return step_done(st, s, "remove webhook event", err);
@@ -197,7 +207,21 @@ int hd_store_webhook_update(hd_store *st, const hd_store_webhook *w, hd_err *err
     bind(s, 4, w->last_error);
     bind(s, 5, w->dead ? "dead" : "pending");
     sqlite3_bind_int64(s, 6, w->id);
-    return step_done(st, s, "update webhook event", err);
+    if ((rc = step_done(st, s, "update webhook event", err)) || !w->message[0])
+        return rc;
+    /* The later rows of its message wait for it: they are not due before
+     * it (so a down endpoint's backlog is not scanned on every tick). A
+     * dead row no longer holds them back: due from now. */
+    rc = hd_store_prepare(st,
+        "UPDATE webhook_pending SET next_at = ?1 WHERE endpoint = ?2 AND message = ?3"
+        " AND event_id > ?4 AND state = 'pending' AND next_at != ?1", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, w->dead ? w->last_at : w->next_at);
+    bind(s, 2, w->endpoint);
+    bind(s, 3, w->message);
+    sqlite3_bind_int64(s, 4, w->event_id);
+    return step_done(st, s, "hold webhook events", err);
 }
 
 int hd_store_webhook_revive(hd_store *st, int64_t id, int64_t now, int *n, hd_err *err)

@@ -129,6 +129,12 @@ static void test_due_order(void **state)
     w.last_at = 100;
     snprintf(w.last_error, sizeof w.last_error, "HTTP 500");
     assert_int_equal(hd_store_webhook_update(st, &w, &err), 0);
+    /* 11 is held back with it: not due (not even scanned) before 150 */
+    seen all = {.n = 0};
+    assert_int_equal(hd_store_webhook_each(st, "app", false, collect, &all, &err), 0);
+    for (size_t i = 0; i < all.n; i++)
+        if (all.rows[i].event_id == 11)
+            assert_int_equal(all.rows[i].next_at, 150);
     s = due(120);
     assert_int_equal(s.n, 2);
     assert_int_equal(s.rows[0].event_id, 12);
@@ -156,7 +162,7 @@ static void test_due_order(void **state)
     assert_true(d.rows[0].dead);
     /* delivered rows go */
     for (size_t i = 0; i < s.n; i++)
-        assert_int_equal(hd_store_webhook_remove(st, s.rows[i].id, &err), 0);
+        assert_int_equal(hd_store_webhook_remove(st, s.rows[i].id, 1000, &err), 0);
     assert_int_equal(due(1000).n, 0);
     /* revive: due now, attempts reset, a new window */
     int n = 0;
@@ -184,12 +190,43 @@ static void test_due_order(void **state)
     assert_int_equal(dead, 0);
 }
 
+/* The rows of message Q among those due at t. */
+static seen due_q(int64_t t)
+{
+    seen all = due(t), q = {.n = 0};
+    for (size_t i = 0; i < all.n; i++)
+        if (strcmp(all.rows[i].message, "Q") == 0)
+            q.rows[q.n++] = all.rows[i];
+    return q;
+}
+
+/* A delivered head releases the rows held behind it at once. */
+static void test_release_on_delivery(void **state)
+{
+    hd_err err = {0};
+    add(30, "Q", 100);
+    add(31, "Q", 100);
+    seen s = due_q(100);
+    assert_int_equal(s.n, 1);
+    hd_store_webhook w = s.rows[0];
+    w.attempts = 1;
+    w.next_at = 500;
+    w.last_at = 100;
+    assert_int_equal(hd_store_webhook_update(st, &w, &err), 0);
+    assert_int_equal(due_q(200).n, 0);          /* 30 waits for 500, 31 with it */
+    assert_int_equal(hd_store_webhook_remove(st, w.id, 200, &err), 0);
+    s = due_q(200);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.rows[0].event_id, 31);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cursor_and_events),
         cmocka_unit_test(test_event_domains),
         cmocka_unit_test(test_due_order),
+        cmocka_unit_test(test_release_on_delivery),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
