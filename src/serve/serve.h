@@ -255,7 +255,7 @@ struct serve {
     SSL_CTX *tls_server, *tls_client;
     uint8_t verp_key[HD_VERP_KEY_LEN];
     serve_metrics metrics;
-    bool stopping;
+    atomic_bool stopping;            /* read by the committer thread too */
 
     struct serve_work *work;        /* work.c */
     struct serve_commit *commit;    /* commit.c */
