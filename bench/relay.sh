@@ -99,8 +99,7 @@ PF_PORT=""; PF_DIR=""
 pf_start() {  # pf_start NAME [MILTER]
   local name=$1 milter=${2:-} p=$W/postfix-$1
   PF_DIR=$p; PF_PORT=$(hl_free_port)
-  mkdir -p "$p/etc" "$p/spool" "$p/data" "$p/log"
-  chown root:root "$p/spool"; chown postfix:postfix "$p/data"
+  hl_postfix_dirs "$p"
   cat > "$p/etc/main.cf" <<MAIN
 # bench/relay.sh: throwaway instance, loopback only, relays everything to the sink
 compatibility_level = 3.6
@@ -135,34 +134,7 @@ MAIN
   if [ -n "$milter" ]; then
     printf 'smtpd_milters = %s\nmilter_default_action = tempfail\nmilter_protocol = 6\n' "$milter" >> "$p/etc/main.cf"
   fi
-  cat > "$p/etc/master.cf" <<MASTER
-127.0.0.1:$PF_PORT inet n -     n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-MASTER
-  /usr/sbin/postfix -c "$p/etc" check 2>&1 | grep -v 'not owned by\|group or other writable' >&2 || true
-  /usr/sbin/postfix -c "$p/etc" start > "$p/start.log" 2>&1 || { cat "$p/start.log" >&2; return 1; }
-  hl_wait_for 10 test -s "$p/spool/pid/master.pid"
-  hl_register "postfix-$name" "$(tr -d ' \n' < "$p/spool/pid/master.pid")"
-  hl_wait_port 127.0.0.1 "$PF_PORT" 10 tcp "$(hl_pid "postfix-$name")"
+  hl_postfix_start "postfix-$name" "$p" 127.0.0.1 "$PF_PORT" || return 1
   say "postfix[$name]: master pid $(hl_pid "postfix-$name"), 127.0.0.1:$PF_PORT -> 127.0.0.1:$SINK_PORT${milter:+, milter $milter}"
 }
 pf_flush() { /usr/sbin/postsuper -c "$PF_DIR/etc" -d ALL > /dev/null 2>&1 || true; }

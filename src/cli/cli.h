@@ -97,5 +97,10 @@ int cli_load_config(const char *path, struct hd_config **out);
 /* The data directory: data_dir if given, else the config's (file or
  * defaults). *out is malloc'ed. */
 int cli_data_dir(const char *config, const char *data_dir, char **out);
+/* Open that data directory's database; a missing one is CLI_NOINPUT with
+ * hint (NULL: "has the server run ...?") in the message. */
+struct hd_store;
+int cli_open_store(const char *config, const char *data_dir, const char *hint,
+                   struct hd_store **st);
 
 #endif

@@ -27,27 +27,6 @@ static const char apikey_help[] =
     "\n"
     "Exit: 0 done, 64 usage, 65 bad name or domains, or no such key, 66 no database.\n";
 
-static int open_db(const char *config, const char *data_dir, hd_store **st)
-{
-    char *dir = NULL;
-    int rc = cli_data_dir(config, data_dir, &dir);
-    if (rc)
-        return rc;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/herald.db", dir);
-    free(dir);
-    if (access(path, R_OK) != 0) {
-        cli_error("%s: no herald database (add a domain first: herald domain add)", path);
-        return CLI_NOINPUT;
-    }
-    hd_err err = {0};
-    if (hd_store_open(path, true, st, &err) != 0) {
-        cli_error("%s", hd_err_str(&err));
-        return CLI_NOINPUT;
-    }
-    return CLI_OK;
-}
-
 static int print_key(const hd_store_apikey *k, void *arg)
 {
     json_t *arr = arg;
@@ -104,7 +83,7 @@ int cmd_apikey(int argc, char **argv)
         return CLI_USAGE;
     }
     hd_store *st;
-    int rc = open_db(config, data_dir, &st);
+    int rc = cli_open_store(config, data_dir, "add a domain first: herald domain add", &st);
     if (rc)
         return rc;
     hd_err err = {0};

@@ -25,27 +25,6 @@ static const char inbound_help[] =
     "\n"
     "Exit: 0 done, 64 usage, 65 no such id, 66 no database.\n";
 
-static int open_db(const char *config, const char *data_dir, hd_store **st)
-{
-    char *dir = NULL;
-    int rc = cli_data_dir(config, data_dir, &dir);
-    if (rc)
-        return rc;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/herald.db", dir);
-    free(dir);
-    if (access(path, R_OK) != 0) {
-        cli_error("%s: no herald database", path);
-        return CLI_NOINPUT;
-    }
-    hd_err err = {0};
-    if (hd_store_open(path, true, st, &err) != 0) {
-        cli_error("%s", hd_err_str(&err));
-        return CLI_NOINPUT;
-    }
-    return CLI_OK;
-}
-
 static json_t *row_json(const hd_store_inbound *in)
 {
     return json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I}", "id",
@@ -134,7 +113,7 @@ int cmd_inbound(int argc, char **argv)
         return CLI_USAGE;
     }
     hd_store *st;
-    int rc = open_db(config, data_dir, &st);
+    int rc = cli_open_store(config, data_dir, NULL, &st);
     if (rc)
         return rc;
     hd_err err = {0};

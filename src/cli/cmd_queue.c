@@ -62,27 +62,6 @@ static const char captures_help[] =
     "records) and, with --json, every detail. --raw prints the messages\n"
     "themselves (as a receiver would get them), separated by a line \"--\".\n";
 
-static int open_store(const queue_opts *o, hd_store **st)
-{
-    char *dir = NULL;
-    int rc = cli_data_dir(o->config, o->data_dir, &dir);
-    if (rc)
-        return rc;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/herald.db", dir);
-    free(dir);
-    if (access(path, R_OK) != 0) {
-        cli_error("%s: no herald database (has the server run with this data directory?)", path);
-        return CLI_NOINPUT;
-    }
-    hd_err err = {0};
-    if (hd_store_open(path, false, st, &err) != 0) {
-        cli_error("%s", hd_err_str(&err));
-        return CLI_NOINPUT;
-    }
-    return CLI_OK;
-}
-
 static void iso_time(int64_t ms, char out[40])
 {
     time_t t = (time_t)(ms / 1000);
@@ -132,7 +111,7 @@ static int list_one(const hd_store_message *m, const hd_store_recipient *r, size
 static int queue_list(const queue_opts *o)
 {
     hd_store *st;
-    int rc = open_store(o, &st);
+    int rc = cli_open_store(o->config, o->data_dir, NULL, &st);
     if (rc)
         return rc;
     list_ctx lc = {o->json, json_array(), 0};
@@ -213,7 +192,7 @@ static int rcpt_text(const hd_store_recipient *r, void *arg)
 static int queue_show(const queue_opts *o, const char *id)
 {
     hd_store *st;
-    int rc = open_store(o, &st);
+    int rc = cli_open_store(o->config, o->data_dir, NULL, &st);
     if (rc)
         return rc;
     hd_store_message m;
@@ -359,7 +338,7 @@ int cmd_events(int argc, char **argv)
         return CLI_USAGE;
     }
     hd_store *st;
-    if ((rc = open_store(&o, &st)))
+    if ((rc = cli_open_store(o.config, o.data_dir, NULL, &st)))
         return rc;
     ev_ctx ec = {o.json, 0, 0};
     hd_err err = {0};
@@ -426,7 +405,7 @@ int cmd_captures(int argc, char **argv)
         return CLI_USAGE;
     }
     hd_store *st;
-    if ((rc = open_store(&o, &st)))
+    if ((rc = cli_open_store(o.config, o.data_dir, NULL, &st)))
         return rc;
     cap_ctx cc = {&o, 0};
     hd_err err = {0};

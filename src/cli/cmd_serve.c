@@ -1,14 +1,17 @@
 /*
- * cmd_serve.c - `herald serve`, and the data-directory options that
- * `herald queue` and `herald events` share with it.
+ * cmd_serve.c - `herald serve`, and the data-directory options (and the
+ * database behind them) that the other commands share with it.
  */
 #include "cli.h"
 
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <herald/config.h>
+#include <herald/store.h>
 
 #include "../serve/serve.h"
 
@@ -51,6 +54,29 @@ int cli_data_dir(const char *config, const char *data_dir, char **out)
     *out = strdup(cfg->data_dir);
     hd_config_free(cfg);
     return *out ? CLI_OK : CLI_SOFTWARE;
+}
+
+int cli_open_store(const char *config, const char *data_dir, const char *hint, hd_store **st)
+{
+    char *dir = NULL;
+    int rc = cli_data_dir(config, data_dir, &dir);
+    if (rc)
+        return rc;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/herald.db", dir);
+    free(dir);
+    if (access(path, R_OK) != 0) {
+        cli_error("%s: no herald database (%s)", path,
+                  hint ? hint : "has the server run with this data directory?");
+        return CLI_NOINPUT;
+    }
+    hd_err err = {0};
+    /* a reader, or a change the CLI makes: the server's durability rules */
+    if (hd_store_open(path, true, st, &err) != 0) {
+        cli_error("%s", hd_err_str(&err));
+        return CLI_NOINPUT;
+    }
+    return CLI_OK;
 }
 
 int cmd_serve(int argc, char **argv)

@@ -42,27 +42,6 @@ typedef struct hook_opts {
     bool all;
 } hook_opts;
 
-static int open_store(const hook_opts *o, hd_store **st)
-{
-    char *dir = NULL;
-    int rc = cli_data_dir(o->config, o->data_dir, &dir);
-    if (rc)
-        return rc;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/herald.db", dir);
-    free(dir);
-    if (access(path, R_OK) != 0) {
-        cli_error("%s: no herald database (has the server run with this data directory?)", path);
-        return CLI_NOINPUT;
-    }
-    hd_err err = {0};
-    if (hd_store_open(path, false, st, &err) != 0) {
-        cli_error("%s", hd_err_str(&err));
-        return CLI_NOINPUT;
-    }
-    return CLI_OK;
-}
-
 static void iso_time(int64_t secs, char out[32])
 {
     time_t t = (time_t)secs;
@@ -96,7 +75,7 @@ static int hooks_list(const hook_opts *o)
     if (rc)
         return rc;
     hd_store *st = NULL;
-    if ((rc = open_store(o, &st)) != 0) {
+    if ((rc = cli_open_store(o->config, o->data_dir, NULL, &st)) != 0) {
         hd_config_free(cfg);
         return rc;
     }
@@ -176,7 +155,7 @@ static int failed_one(const hd_store_webhook *w, void *arg)
 static int hooks_failed(const hook_opts *o)
 {
     hd_store *st = NULL;
-    int rc = open_store(o, &st);
+    int rc = cli_open_store(o->config, o->data_dir, NULL, &st);
     if (rc)
         return rc;
     failed_ctx fc = {.json = o->json, .arr = json_array()};

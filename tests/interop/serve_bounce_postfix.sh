@@ -29,9 +29,7 @@ smtp=$(hl_free_port); inbound=$(hl_free_port); pfport=$(hl_free_port 127.0.0.3)
 
 # ---- Postfix: MX for remote.test on 127.0.0.3, its DSNs relayed to herald ----
 P=$T/pf
-mkdir -p "$P/etc" "$P/spool" "$P/data" "$P/log"
-chown root:root "$P/spool"
-chown postfix:postfix "$P/data"
+hl_postfix_dirs "$P"
 cat > "$P/etc/main.cf" <<MAIN
 # throwaway instance for serve_bounce_postfix.sh, loopback only
 compatibility_level = 3.6
@@ -62,36 +60,7 @@ maillog_file = $P/log/postfix.log
 biff = no
 append_dot_mydomain = no
 MAIN
-cat > "$P/etc/master.cf" <<MASTER
-127.0.0.3:$pfport inet n -   n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-MASTER
-/usr/sbin/postfix -c "$P/etc" check > "$P/check.log" 2>&1 || true
-/usr/sbin/postfix -c "$P/etc" start > "$P/start.log" 2>&1 || { cat "$P/start.log"; fail "postfix start"; }
-for _ in $(seq 1 100); do [ -s "$P/spool/pid/master.pid" ] && break; sleep 0.05; done
-pfpid=$(tr -d ' \n' < "$P/spool/pid/master.pid")
-hl_register postfix "$pfpid"     # hl_stop_all (the EXIT trap) stops its master
-hl_wait_port 127.0.0.3 "$pfport" 15 tcp "$pfpid" || fail "Postfix smtpd did not come up"
+hl_postfix_start postfix "$P" 127.0.0.3 "$pfport" || fail "Postfix did not come up"
 
 # ---- herald: delivers remote.test to Postfix, takes bounces on $inbound ----
 cat > "$T/herald.conf" <<C

@@ -423,3 +423,51 @@ print(text.decode().rsplit("queued as ", 1)[1].split()[0])
 s.quit()
 PY
 }
+
+# hl_postfix_dirs DIR: the directories of a throwaway Postfix instance
+# (etc/ for its config, spool/ as queue_directory, data/, log/), owned as
+# Postfix wants them. Write DIR/etc/main.cf (queue_directory = DIR/spool,
+# data_directory = DIR/data, maillog_file = DIR/log/postfix.log, ...),
+# then hl_postfix_start.
+hl_postfix_dirs() {
+  mkdir -p "$1/etc" "$1/spool" "$1/data" "$1/log"
+  chown root:root "$1/spool"
+  chown postfix:postfix "$1/data"
+}
+
+# hl_postfix_start NAME DIR IP PORT: write DIR/etc/master.cf (smtpd on
+# IP:PORT, the standard services, local delivery for instances that keep
+# mail), start that instance, register its master as NAME and wait for
+# the port. Recipe after shared/peers/postfix-instance.sh.
+hl_postfix_start() {
+  local name=$1 p=$2 ip=$3 port=$4
+  cat > "$p/etc/master.cf" <<MASTER
+$ip:$port inet n -     n       -       -       smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+MASTER
+  /usr/sbin/postfix -c "$p/etc" check 2>&1 | grep -v 'not owned by\|group or other writable' >&2 || true
+  /usr/sbin/postfix -c "$p/etc" start > "$p/start.log" 2>&1 || { cat "$p/start.log" >&2; return 1; }
+  hl_wait_for 10 test -s "$p/spool/pid/master.pid" || { echo "serve-lib: postfix $name wrote no pid" >&2; return 1; }
+  hl_register "$name" "$(tr -d ' \n' < "$p/spool/pid/master.pid")"
+  hl_wait_port "$ip" "$port" 15 tcp "$(hl_pid "$name")"
+}
