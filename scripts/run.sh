@@ -23,7 +23,7 @@ if [ "$("$herald" domain list --json --data-dir "$data")" = "[]" ]; then
   echo
   echo "== an HTTP API key for the demo (shown only now; docs/api.md):"
   "$herald" apikey create --name demo --domains example.com --data-dir "$data"
-  echo "   try: HERALD_API_KEY=<the key above> build/herald send --from you@example.com --to someone@example.net --text hi --wait"
+  echo "   try: HERALD_API_KEY=<the key above> $herald send --from you@example.com --to someone@example.net --text hi --wait"
   echo
 fi
 echo "== herald serve (Ctrl-C stops; try: swaks --server 127.0.0.1:2525 --from you@example.com --to someone@example.net)"
