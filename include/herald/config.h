@@ -166,6 +166,7 @@ typedef struct hd_config {
         uint64_t max_message_size;   /* 10485760 */
         uint32_t max_recipients;     /* accepted RCPTs per transaction: 100 */
         uint32_t max_sessions;       /* 200 */
+        uint32_t max_messages_per_minute; /* per client address: 60; 0 = no limit */
         char *bounce_rules;          /* rules for non-standard bounces; NULL: the built-in data/bounce-rules.txt */
     } inbound;
 

@@ -72,6 +72,7 @@ int hd_config_defaults(hd_config **out, hd_err *err)
     c->inbound.max_message_size = 10u * 1024 * 1024;
     c->inbound.max_recipients = 100;
     c->inbound.max_sessions = 200;
+    c->inbound.max_messages_per_minute = 60;
     c->queue.max_lifetime = 5 * 86400;
     c->queue.retry_min = 60;
     c->queue.retry_max = 3600;

@@ -134,6 +134,9 @@ static const key_spec inbound_keys[] = {
      HD_LIMIT_MESSAGE_BYTES, false},
     {"max_recipients", K_COUNT, CFG(inbound.max_recipients), NO_OFF, 1, 100000, false},
     {"max_sessions", K_COUNT, CFG(inbound.max_sessions), NO_OFF, 1, UINT32_MAX, false},
+    /* anyone may send here: one client must not fill the disk */
+    {"max_messages_per_minute", K_COUNT, CFG(inbound.max_messages_per_minute), NO_OFF, 0,
+     UINT32_MAX, false},
     {"bounce_rules", K_PATH, CFG(inbound.bounce_rules), NO_OFF, 0, 0, false},
 };
 

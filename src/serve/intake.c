@@ -21,8 +21,8 @@
 #include "herald/smtpd.h"
 #include "accept.h"
 
-#define AUTH_WINDOW 60          /* seconds over which AUTH failures are counted */
-#define AUTH_TRACK 1024         /* client addresses remembered for that */
+#define IP_WINDOW 60            /* seconds over which AUTH failures and inbound messages are counted */
+#define IP_TRACK 1024           /* client addresses remembered for that */
 #define FEED_MAX 16384          /* bytes handed to the session per call */
 #define INBOUND_BAD_RCPTS 20    /* refused recipients before an inbound session is closed */
 
@@ -50,11 +50,12 @@ typedef struct session {
     struct session *next, *prev;
 } session;
 
-typedef struct auth_fail {
+/* Something counted per client address over a minute. */
+typedef struct ip_count {
     char ip[INET6_ADDRSTRLEN];
     int64_t window_start;
     unsigned count;
-} auth_fail;
+} ip_count;
 
 struct serve_intake {
     struct evconnlistener **listeners;
@@ -62,7 +63,8 @@ struct serve_intake {
     session *sessions;
     size_t n_sessions;
     size_t n_inbound;           /* of which on the inbound listener */
-    auth_fail fails[AUTH_TRACK];
+    ip_count auth_fails[IP_TRACK];       /* failed AUTH per client */
+    ip_count inbound_msgs[IP_TRACK];     /* messages taken on the inbound listener per client */
 };
 
 static void drive(session *s);
@@ -253,25 +255,28 @@ static void session_resume(session *s)
 
 /* ---- AUTH ---- */
 
-static auth_fail *auth_slot(struct serve_intake *in, const char *ip, bool create)
+/* The count of ip in table (IP_TRACK slots), its window restarted when a
+ * minute has passed; NULL when absent and not create. A full table gives
+ * up its oldest entry. */
+static ip_count *ip_slot(ip_count *table, const char *ip, bool create)
 {
-    auth_fail *free_slot = NULL, *oldest = &in->fails[0];
+    ip_count *free_slot = NULL, *oldest = &table[0];
     int64_t now = serve_now();
-    for (size_t i = 0; i < AUTH_TRACK; i++) {
-        auth_fail *f = &in->fails[i];
+    for (size_t i = 0; i < IP_TRACK; i++) {
+        ip_count *f = &table[i];
         if (f->ip[0] && strcmp(f->ip, ip) == 0) {
-            if (now - f->window_start >= AUTH_WINDOW)
+            if (now - f->window_start >= IP_WINDOW)
                 f->window_start = now, f->count = 0;
             return f;
         }
-        if (!f->ip[0] || now - f->window_start >= AUTH_WINDOW)
+        if (!f->ip[0] || now - f->window_start >= IP_WINDOW)
             free_slot = free_slot ? free_slot : f;
         else if (f->window_start < oldest->window_start)
             oldest = f;
     }
     if (!create)
         return NULL;
-    auth_fail *f = free_slot ? free_slot : oldest;
+    ip_count *f = free_slot ? free_slot : oldest;
     snprintf(f->ip, sizeof f->ip, "%s", ip);
     f->window_start = now;
     f->count = 0;
@@ -328,7 +333,7 @@ static void auth_done(void *arg)
             atomic_fetch_add(&s->sv->metrics.auth_ok, 1);
             LOG_INFO("%s: authenticated as %s", s->ip, printable(j->user));
         } else {
-            auth_fail *f = auth_slot(s->sv->intake, s->ip, true);
+            ip_count *f = ip_slot(s->sv->intake->auth_fails, s->ip, true);
             f->count++;
             atomic_fetch_add(&s->sv->metrics.auth_failed, 1);
             LOG_WARN("%s: authentication failed for user \"%s\"", s->ip, printable(j->user));
@@ -342,7 +347,7 @@ static void auth_done(void *arg)
 static void start_auth(session *s)
 {
     const hd_smtpd_auth_info *ai = hd_smtpd_auth(s->smtpd);
-    auth_fail *f = auth_slot(s->sv->intake, s->ip, false);
+    ip_count *f = ip_slot(s->sv->intake->auth_fails, s->ip, false);
     if (f && f->count >= s->sv->cfg->smtp.auth_failures_per_minute) {
         LOG_WARN("%s: too many authentication failures; session closed", s->ip);
         hd_smtpd_shutdown(s->smtpd, "too many authentication failures, try again later");
@@ -447,7 +452,22 @@ static void start_inbound(session *s)
         return;
     }
     s->held = mi->data.len;
+    if (s->sv->cfg->inbound.max_messages_per_minute)
+        ip_slot(s->sv->intake->inbound_msgs, s->ip, true)->count++;
     session_hold(s);     /* the worker runs later: serve_work only queues the job */
+}
+
+/* Anyone may send to the inbound listener: one client address gets at
+ * most [inbound] max_messages_per_minute messages taken. */
+static bool inbound_client_over_limit(session *s)
+{
+    uint32_t limit = s->sv->cfg->inbound.max_messages_per_minute;
+    ip_count *c = limit ? ip_slot(s->sv->intake->inbound_msgs, s->ip, false) : NULL;
+    if (!c || c->count < limit)
+        return false;
+    LOG_WARN("%s: %u messages on the inbound listener this minute; MAIL refused (450 4.7.1)",
+             s->ip, c->count);
+    return true;
 }
 
 /* RCPT on the inbound listener; a client that tries many addresses is
@@ -519,6 +539,8 @@ static void drive(session *s)
             break;
         case HD_SMTPD_EV_MAIL: {
             hd_smtpd_reply r = {250, "2.1.0", "Ok"};
+            if (s->inbound && inbound_client_over_limit(s))
+                r = (hd_smtpd_reply){450, "4.7.1", "too much mail from your address, try again later"};
             hd_smtpd_answer_mail(s->smtpd, &r);
             break;
         }

@@ -293,6 +293,29 @@ per() { awk -v o="outcome=\"$1\"" 'index($0, "herald_domain_recipients_total{") 
 [ "$(per bounced)" -ge 7 ] || fail "bounces per domain: $(per bounced), want at least 7"
 pass "herald inbound list shows 13 messages; /metrics counts them by kind (8 dsn, 3 arf, 1 dmarc, 1 other), 7 bounces, 2 complaints"
 
+# ---- 8b. one client may not flood the listener ----
+# [inbound] max_messages_per_minute (default 60) per client address: from a
+# fresh address, 60 messages are taken and the 61st is refused at MAIL
+"$PY" - "$inbound" <<'P' || fail "inbound rate limit"
+import smtplib, sys
+taken, refused = 0, None
+for i in range(61):
+    s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20, source_address=("127.0.0.6", 0))
+    s.ehlo("flood.test")
+    code, text = s.mail("someone@flood.test")
+    if code != 250:
+        refused = (i, code, text.decode())
+        s.quit()
+        break
+    s.rcpt("postmaster@example.com")
+    s.data(b"From: someone@flood.test\r\nSubject: %d\r\n\r\nhello\r\n" % i)
+    taken += 1
+    s.quit()
+assert taken == 60 and refused and refused[1] == 450 and refused[2].startswith("4.7.1"), (taken, refused)
+print("ok: 60 messages taken from 127.0.0.6, then", refused[1], refused[2])
+P
+pass "one client address: 60 messages a minute taken, then 450 4.7.1 at MAIL"
+
 # ---- 9. the listener's address taken ----
 # given in the file, it must bind: a second server with the first one's
 # inbound address refuses to start; the embedded default (127.0.0.1:2526,
