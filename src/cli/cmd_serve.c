@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <herald/config.h>
@@ -104,6 +105,15 @@ int cmd_serve(int argc, char **argv)
     int rc = cli_load_config(config, &cfg);
     if (rc)
         return rc;
+    /* webhook secrets live in the file: only its owner may read it (as ssh
+     * refuses a private key others can read) */
+    struct stat st;
+    if (config && cfg->n_webhooks > 0 && stat(config, &st) == 0 && (st.st_mode & 077)) {
+        cli_error("%s: holds webhook secrets but others may read it (mode %04o); chmod 600 it",
+                  config, (unsigned)(st.st_mode & 07777));
+        hd_config_free(cfg);
+        return CLI_CONFIG;
+    }
     if (check) {
         printf("%s: configuration ok\n", config ? config : "(embedded defaults)");
         hd_config_free(cfg);

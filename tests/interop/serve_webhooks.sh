@@ -84,6 +84,11 @@ done
 rx_start all "$p_all" "$S_ALL" --fail-first 1
 rx_start filt "$p_filt" "$S_FILT"
 rx_start tls "$p_tls" "$S_TLS" --tls-cert "$HL_CERT" --tls-key "$HL_KEY"
+# the file holds secrets: a server refuses it while others may read it
+chmod 644 "$T/herald.conf"
+r=0; "$HERALD" serve --config "$T/herald.conf" --check > "$T/check.out" 2>&1 || r=$?
+[ "$r" = 78 ] && grep -q 'chmod 600' "$T/check.out" || fail "a config with secrets that others may read was taken (exit $r)"
+chmod 600 "$T/herald.conf"
 hl_herald_start "$T/herald.conf" "$smtp"
 
 A=$(hl_smtp_send "$smtp" alice@example.com a@rx.test "message A") || fail "submission A"
@@ -270,6 +275,7 @@ pass "usage errors; retry needs the running server"
 # the endpoints must not skip them as already read
 sleep 2
 cp "$T/herald.conf" "$T/herald-ret.conf"
+chmod 600 "$T/herald-ret.conf"
 printf '[queue]\nretention = 1s\n' >> "$T/herald-ret.conf"
 hl_herald_start "$T/herald-ret.conf" "$smtp" herald "$T/herald3.log"
 # (the start's retention pass is queued at the committer before any message)
