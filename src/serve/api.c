@@ -1078,13 +1078,13 @@ static void on_request(struct evhttp_request *req, void *arg)
             set_error(r, 405, "method_not_allowed", "%s does not take this method", path);
         ok = false;
     }
+    if (ok && !authorize(r))
+        ok = false;
     bool has_body = r->method == EVHTTP_REQ_POST;
     if (ok && has_body && !json_body(h)) {
         set_error(r, 415, "unsupported_media_type", "send the body as Content-Type: application/json");
         ok = false;
     }
-    if (ok && !authorize(r))
-        ok = false;
     if (ok && r->route == R_SEND && !read_idem_key(r, h))
         ok = false;
     if (ok && r->route == R_SEND) {
