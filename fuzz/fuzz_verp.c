@@ -6,7 +6,8 @@
  *   even: the rest, up to a NUL, is a local part to decode. Success must
  *         give an id of [0-9a-z]{1,40} that re-encodes to the same local
  *         part (case-insensitively); failure must be HD_ESYNTAX or
- *         HD_EINVAL.
+ *         HD_EINVAL. A per-recipient id ("r" + base 36) must print back
+ *         the same.
  *   odd:  the rest is an id to encode. When it is valid, the local part
  *         of the address, with the case of its letters flipped by the
  *         input's bits, must decode to the same id; when it is not,
@@ -81,6 +82,14 @@ static void decode_mode(const uint8_t *data, size_t size)
     encode_ok(id, lp, sizeof lp);
     if (strlen(lp) != strlen(in) || !same_ignoring_case(lp, in, strlen(in)))
         abort();
+    /* a per-recipient id has one spelling */
+    int64_t rcpt;
+    char again[HD_VERP_ID_MAX + 1];
+    if (hd_verp_rcpt_parse(id, &rcpt)) {
+        hd_verp_rcpt_id(rcpt, again);
+        if (rcpt <= 0 || strcmp(again, id) != 0)
+            abort();
+    }
 }
 
 static void encode_mode(const uint8_t *data, size_t size)

@@ -157,6 +157,7 @@ typedef struct hd_config {
         uint32_t connect_timeout;    /* seconds: 30 */
         uint32_t command_timeout;    /* seconds: 300 */
         char *default_pool;          /* NULL: the system's default address */
+        bool verp_per_recipient;     /* one envelope sender (and transaction) per recipient: yes */
     } delivery;
 
     struct {                         /* [inbound] bounce, complaint and report intake (docs/bounces.md) */

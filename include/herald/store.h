@@ -169,12 +169,16 @@ typedef struct hd_store_recipient {
 
 int hd_store_message_insert(hd_store *st, hd_store_message *m, hd_err *err);
 int hd_store_message_get(hd_store *st, const char *uuid, hd_store_message *out, hd_err *err);
+/* By row id; HD_ENOTFOUND when there is none. */
+int hd_store_message_get_id(hd_store *st, int64_t id, hd_store_message *out, hd_err *err);
 /* The message's bytes are gone from the spool (every recipient final). */
 int hd_store_message_release(hd_store *st, int64_t id, hd_err *err);
 
 int hd_store_recipient_insert(hd_store *st, hd_store_recipient *r, hd_err *err);
 /* Writes state, attempts, next_attempt, last_reply, updated_at of r->id. */
 int hd_store_recipient_update(hd_store *st, const hd_store_recipient *r, hd_err *err);
+/* One recipient by row id; HD_ENOTFOUND when there is none. */
+int hd_store_recipient_get(hd_store *st, int64_t id, hd_store_recipient *out, hd_err *err);
 int hd_store_recipient_each(hd_store *st, int64_t message,
                             int (*fn)(const hd_store_recipient *r, void *arg), void *arg,
                             hd_err *err);

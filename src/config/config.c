@@ -88,6 +88,7 @@ int hd_config_defaults(hd_config **out, hd_err *err)
     c->delivery.tls = HD_TLS_POLICY_OPPORTUNISTIC;
     c->delivery.max_connections = 500;
     c->delivery.max_connections_per_destination = 20;
+    c->delivery.verp_per_recipient = true;
     c->delivery.max_messages_per_connection = 100;
     c->delivery.max_messages_per_minute = 0;
     c->delivery.connect_timeout = 30;

@@ -119,6 +119,7 @@ static const key_spec delivery_keys[] = {
     {"connect_timeout", K_DURATION, CFG(delivery.connect_timeout), NO_OFF, 1, UINT32_MAX, false},
     {"command_timeout", K_DURATION, CFG(delivery.command_timeout), NO_OFF, 1, UINT32_MAX, false},
     {"default_pool", K_POOL, CFG(delivery.default_pool), NO_OFF, 0, 0, false},
+    {"verp_per_recipient", K_BOOL, CFG(delivery.verp_per_recipient), NO_OFF, 0, 0, false},
 };
 
 static const key_spec dns_keys[] = {

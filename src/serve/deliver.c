@@ -519,7 +519,7 @@ static void start_txn(conn *c)
     }
     q_batch *b = c->batch;
     hd_smtpc_txn t = {
-        .mail_from = b->msg->mail_from,
+        .mail_from = b->mail_from,
         .rcpts = b->addrs,
         .n_rcpts = b->n,
         .message = hd_buf_slice(&b->data),

@@ -250,9 +250,29 @@ static bool verp_id(serve *sv, const char *addr, char id[HD_VERP_ID_MAX + 1])
     return hd_verp_decode(sv->verp_key, a, id, &err) == 0;
 }
 
+/* The message a VERP id names: a message id, or (per-recipient VERP) a
+ * recipient's row id, which then is the only recipient the report may be
+ * about (*only gets its row id; 0 for a message id). */
+static bool verp_lookup(hd_store *st, const char *id, hd_store_message *m, int64_t *only,
+                        hd_err *err)
+{
+    int64_t rid;
+    hd_store_recipient r;
+    *only = 0;
+    if (!hd_verp_rcpt_parse(id, &rid))
+        return hd_store_message_get(st, id, m, err) == 0;
+    if (hd_store_recipient_get(st, rid, &r, err) != 0 ||
+        hd_store_message_get_id(st, r.message, m, err) != 0)
+        return false;
+    *only = rid;
+    return true;
+}
+
 /* The message a report is about: the envelope's VERP token, else the
  * returned Return-Path (or Original-Mail-From), else the returned
- * Message-ID. how names the way it was found. */
+ * Message-ID. how names the way it was found. With a per-recipient VERP
+ * token, rows holds that recipient alone: a report reached through it
+ * may speak of no one else. */
 static bool find_message(worker *w, struct inbound_rec *rec, const char *envelope_id,
                          const char *return_path, const char *message_id,
                          hd_store_message *m, rcpt_rows *rows, const char **how)
@@ -261,12 +281,13 @@ static bool find_message(worker *w, struct inbound_rec *rec, const char *envelop
     hd_err err = {0};
     char id[HD_VERP_ID_MAX + 1];
     bool found = false;
+    int64_t only = 0;
     if (envelope_id[0]) {
         *how = "verp";
-        found = hd_store_message_get(st, envelope_id, m, &err) == 0;
+        found = verp_lookup(st, envelope_id, m, &only, &err);
     } else if (return_path[0] && verp_id(rec->sv, return_path, id)) {
         *how = "return-path";
-        found = hd_store_message_get(st, id, m, &err) == 0;
+        found = verp_lookup(st, id, m, &only, &err);
     } else if (message_id[0]) {
         char mid[HD_STORE_TEXT_MAX];
         char uuid[40];
@@ -287,7 +308,13 @@ static bool find_message(worker *w, struct inbound_rec *rec, const char *envelop
             LOG_ERR("inbound: looking up the original message: %s", hd_err_str(&err));
         return false;
     }
-    if (hd_store_recipient_each(st, m->id, collect_rcpt, rows, &err) != 0) {
+    if (only) {
+        hd_store_recipient r;
+        if (hd_store_recipient_get(st, only, &r, &err) != 0 || collect_rcpt(&r, rows) != 0) {
+            LOG_ERR("inbound: reading recipient %lld: %s", (long long)only, hd_err_str(&err));
+            return false;
+        }
+    } else if (hd_store_recipient_each(st, m->id, collect_rcpt, rows, &err) != 0) {
         LOG_ERR("inbound: reading the recipients of %s: %s", m->uuid, hd_err_str(&err));
         return false;
     }

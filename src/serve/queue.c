@@ -620,6 +620,24 @@ static void msg_corrupt(serve *sv, q_msg *m, const char *why)
     msg_end_waiting(sv, m, HD_RCPT_CORRUPT, why, "corrupt");
 }
 
+/* The envelope sender of a batch: the message's VERP address, or with
+ * per-recipient VERP its recipient's (the same bounce domain and key). */
+static void batch_sender(serve *sv, q_batch *b, bool per_rcpt)
+{
+    const char *mf = b->msg->mail_from;
+    const char *at = strrchr(mf, '@');
+    char id[HD_VERP_ID_MAX + 1];
+    hd_err err = {0};
+    if (per_rcpt && at) {
+        hd_verp_rcpt_id(b->rcpts[0]->id, id);
+        if (hd_verp_encode(sv->verp_key, id, at + 1, b->mail_from, sizeof b->mail_from, &err) == 0)
+            return;
+        LOG_WARN("%s: per-recipient envelope sender: %s; the message's is used", b->msg->uuid,
+                 hd_err_str(&err));
+    }
+    snprintf(b->mail_from, sizeof b->mail_from, "%s", mf);
+}
+
 q_batch *queue_next_batch(serve *sv, q_dest *d)
 {
     int64_t now = serve_now();
@@ -629,6 +647,11 @@ q_batch *queue_next_batch(serve *sv, q_dest *d)
         q_msg *m = d->ready_head->msg;
         q_batch *b = calloc(1, sizeof *b);
         size_t cap = d->n_ready < BATCH_MAX_RCPTS ? d->n_ready : BATCH_MAX_RCPTS;
+        /* a recipient of its own needs a transaction of its own (the
+         * sandbox sends nothing: it keeps the message's sender) */
+        bool per_rcpt = sv->cfg->delivery.verp_per_recipient && !d->sandbox;
+        if (per_rcpt)
+            cap = 1;
         if (!b || !(b->rcpts = calloc(cap, sizeof *b->rcpts)) ||
             !(b->results = calloc(cap, sizeof *b->results)) ||
             !(b->addrs = calloc(cap, sizeof *b->addrs))) {
@@ -663,6 +686,7 @@ q_batch *queue_next_batch(serve *sv, q_dest *d)
             queue_batch_free(b);
             continue;
         }
+        batch_sender(sv, b, per_rcpt);
         m->busy += b->n;
         uint8_t id[HD_SPOOL_ID_LEN];
         id_bytes(m->uuid, id);

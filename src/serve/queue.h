@@ -69,6 +69,7 @@ struct q_batch {
     q_result *results;
     size_t n;
     hd_buf data;                 /* the message bytes, read from the spool */
+    char mail_from[HD_STORE_ADDR_MAX]; /* this batch's envelope sender: per recipient, or the message's */
     char remote[HD_STORE_NAME_MAX]; /* "host[ip]:port" */
     char tls[16];
     int64_t started_ms;

@@ -122,6 +122,26 @@ int hd_store_message_get(hd_store *st, const char *uuid, hd_store_message *out, 
     return rc;
 }
 
+int hd_store_message_get_id(hd_store *st, int64_t id, hd_store_message *out, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT " MESSAGE_COLS " FROM messages m WHERE m.id = ?", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_message(s, 0, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = hd_err_set(err, HD_ENOTFOUND, "no message with row id %lld", (long long)id);
+    } else {
+        rc = hd_store_sqlerr(st, err, "read message");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 int hd_store_message_release(hd_store *st, int64_t id, hd_err *err)
 {
     sqlite3_stmt *s;
@@ -189,6 +209,26 @@ static void read_recipient(sqlite3_stmt *s, int c, hd_store_recipient *r)
     r->next_attempt = sqlite3_column_int64(s, c + 6);
     hd_store_col_text(s, c + 7, r->last_reply, sizeof r->last_reply);
     r->updated_at = sqlite3_column_int64(s, c + 8);
+}
+
+int hd_store_recipient_get(hd_store *st, int64_t id, hd_store_recipient *out, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT " RCPT_COLS " FROM recipients r WHERE r.id = ?", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_recipient(s, 0, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = hd_err_set(err, HD_ENOTFOUND, "no recipient with row id %lld", (long long)id);
+    } else {
+        rc = hd_store_sqlerr(st, err, "read recipient");
+    }
+    sqlite3_finalize(s);
+    return rc;
 }
 
 int hd_store_recipient_each(hd_store *st, int64_t message,

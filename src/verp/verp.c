@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -88,4 +89,37 @@ int hd_verp_decode(const uint8_t key[HD_VERP_KEY_LEN], const char *local_part,
     memcpy(id, lp + 2, id_len);
     id[id_len] = '\0';
     return 0;
+}
+
+void hd_verp_rcpt_id(int64_t rcpt, char out[HD_VERP_ID_MAX + 1])
+{
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    char rev[16];
+    size_t n = 0;
+    uint64_t v = rcpt > 0 ? (uint64_t)rcpt : 0;
+    do {
+        rev[n++] = digits[v % 36];
+        v /= 36;
+    } while (v);
+    out[0] = 'r';
+    for (size_t i = 0; i < n; i++)
+        out[1 + i] = rev[n - 1 - i];
+    out[1 + n] = '\0';
+}
+
+bool hd_verp_rcpt_parse(const char *id, int64_t *rcpt)
+{
+    if (id[0] != 'r' || !id[1] || id[1] == '0' || strlen(id) > 14)   /* 36^13 > 2^63 */
+        return false;
+    uint64_t v = 0;
+    for (const char *p = id + 1; *p; p++) {
+        int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'z' ? *p - 'a' + 10 : -1;
+        if (d < 0 || v > (UINT64_MAX - (uint64_t)d) / 36)
+            return false;
+        v = v * 36 + (uint64_t)d;
+    }
+    if (v == 0 || v > INT64_MAX)
+        return false;
+    *rcpt = (int64_t)v;
+    return true;
 }

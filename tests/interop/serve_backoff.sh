@@ -5,7 +5,8 @@
 #     later;
 #   - a receiver that answers one RCPT with 421 and closes the connection:
 #     that recipient and the other one of the same transaction (which got
-#     no answer) are deferred, then both delivered;
+#     no answer) are deferred, then both delivered (verp_per_recipient = no
+#     puts them in one transaction);
 #   - after such connection-level trouble the destination is paused
 #     (docs/architecture.md, delivery): the retry comes later than
 #     retry_max alone would make it;
@@ -44,6 +45,8 @@ listen = 127.0.0.1:$(hl_free_port)
 retry_min = 1s
 retry_max = 1s
 [delivery]
+# one transaction for a message's recipients at a domain, as this test needs
+verp_per_recipient = no
 mode = real
 max_messages_per_minute = 5
 [dns]

@@ -59,23 +59,29 @@ hl_herald_start "$T/herald.conf" "$smtp"
 hl_wait_port 127.0.0.1 "$inbound" 10 tcp "$(hl_pid herald)"
 
 # send NAME RCPTS: one message through herald; waits for its delivery and
-# sets ID_<NAME> (queue id) and VERP_<NAME> (its envelope sender)
+# sets ID_<NAME> (queue id), VERP_<NAME> (the envelope sender its first
+# recipient's copy came with) and VERP2_<NAME> (its second recipient's):
+# one envelope sender per recipient ([delivery] verp_per_recipient)
 send() {
-  local n=$1 id before
+  local n=$1 id before first=${2%%,*} second="" copies=1
+  if [[ "$2" == *,* ]]; then second=${2#*,}; copies=2; fi
   before=$(hl_spool_count "$T/rx")
   id=$(hl_smtp_send "$smtp" news@example.com "$2" "message $n") || fail "sending $n"
-  hl_wait_spool "$T/rx" $((before + 1)) 20 || fail "$n was not delivered"
+  hl_wait_spool "$T/rx" $((before + copies)) 20 || fail "$n was not delivered"
   printf -v "ID_$n" '%s' "$id"
-  printf -v "VERP_$n" '%s' "$("$PY" - "$T/rx" "$id" <<'P'
+  sender_of() {
+    "$PY" - "$T/rx" "$1" <<'P'
 import glob, json, sys
 for f in sorted(glob.glob(sys.argv[1] + "/*.json")):
     j = json.load(open(f))
-    if sys.argv[2] in j["mail_from"]:
+    if sys.argv[2] in j["rcpts"]:
         print(j["mail_from"]); break
 P
-)"
+  }
+  printf -v "VERP_$n" '%s' "$(sender_of "$first")"
+  [ -z "$second" ] || printf -v "VERP2_$n" '%s' "$(sender_of "$second")"
   local v="VERP_$n"
-  [[ "${!v}" == b-$id-*@bounce.example.com ]] || fail "$n: envelope sender ${!v} is not VERP"
+  [[ "${!v}" =~ ^b-r[0-9a-z]+-[a-z2-7]{16}@bounce\.example\.com$ ]] || fail "$n: envelope sender ${!v} is not a per-recipient VERP address"
 }
 send PF nosuchuser@example.net
 send EX alice@example.org,bob@example.org
@@ -131,11 +137,19 @@ inject pf "" "$VERP_PF" "$S/postfix.eml" "b-m7k2p9q4-4bzv2k3qc6mdjxy7@bounce.exa
 data_ok pf
 check_bounce nosuchuser@example.net hard 5.1.1 bounce bounced
 pass "Postfix DSN: bounced (hard, 5.1.1), suppressed, recipient delivered -> bounced"
+[ "$VERP_EX" != "$VERP2_EX" ] || fail "two recipients of one message got one envelope sender"
+# the Exim DSN names both recipients; sent to alice's address it can only
+# speak for alice: a recipient cannot bounce a co-recipient
 inject ex "" "$VERP_EX" "$S/exim.eml" "b-a1b2c3d4-q7zk3m9w2x4v6ntr@bounce.example.com=$VERP_EX"
 data_ok ex
 check_bounce alice@example.org hard 5.0.0 bounce bounced
+[ -z "$(event bounced bob@example.org)" ] || fail "a DSN to alice's address bounced bob"
+[ "$(suppressed bob@example.org)" = none ] && [ "$(rcpt_state bob@example.org)" = delivered ] ||
+  fail "a DSN to alice's address changed bob"
+inject ex2 "" "$VERP2_EX" "$S/exim.eml" "b-a1b2c3d4-q7zk3m9w2x4v6ntr@bounce.example.com=$VERP2_EX"
+data_ok ex2
 check_bounce bob@example.org hard 5.0.0 bounce bounced
-pass "Exim DSN with two recipients: both bounced and suppressed"
+pass "Exim DSN naming two recipients: through each one's own address, each bounced and suppressed; never the other"
 inject ms "" "$VERP_MS" "$S/exchange.eml" "b-x9y8z7w6-mn3k2j1h0g9f8e7d@bounce.example.com=$VERP_MS"
 data_ok ms
 check_bounce carol@contoso.example hard 5.1.10 bounce bounced
@@ -278,10 +292,10 @@ kill -0 "$(hl_pid herald)" || fail "herald died"
 
 # ---- 8. what the operator sees ----
 "$HERALD" inbound list "${D[@]}" > "$T/list.txt"
-[ "$(grep -c '' "$T/list.txt")" -eq 13 ] || { cat "$T/list.txt"; fail "want 13 stored inbound messages"; }
+[ "$(grep -c '' "$T/list.txt")" -eq 14 ] || { cat "$T/list.txt"; fail "want 14 stored inbound messages"; }
 curl -sf "http://127.0.0.1:$status/metrics" > "$T/metrics" || fail "metrics"
 m() { sed -n "s/^$1 //p" "$T/metrics"; }
-[ "$(m 'herald_inbound_messages_total{kind="dsn"}')" = 8 ] || { grep inbound "$T/metrics"; fail "dsn count"; }
+[ "$(m 'herald_inbound_messages_total{kind="dsn"}')" = 9 ] || { grep inbound "$T/metrics"; fail "dsn count"; }
 [ "$(m 'herald_inbound_messages_total{kind="arf"}')" = 3 ] || fail "arf count"
 [ "$(m 'herald_inbound_messages_total{kind="dmarc"}')" = 1 ] || fail "dmarc count"
 [ "$(m 'herald_inbound_messages_total{kind="other"}')" = 1 ] || fail "other count"
@@ -291,7 +305,7 @@ m() { sed -n "s/^$1 //p" "$T/metrics"; }
 per() { awk -v o="outcome=\"$1\"" 'index($0, "herald_domain_recipients_total{") == 1 && index($0, o) {s += $NF} END {print s + 0}' "$T/metrics"; }
 [ "$(per complained)" = 2 ] || { grep 'outcome="complained"' "$T/metrics"; fail "complaints per domain: $(per complained)"; }
 [ "$(per bounced)" -ge 7 ] || fail "bounces per domain: $(per bounced), want at least 7"
-pass "herald inbound list shows 13 messages; /metrics counts them by kind (8 dsn, 3 arf, 1 dmarc, 1 other), 7 bounces, 2 complaints"
+pass "herald inbound list shows 14 messages; /metrics counts them by kind (9 dsn, 3 arf, 1 dmarc, 1 other), 7 bounces, 2 complaints"
 
 # ---- 8b. one client may not flood the listener ----
 # [inbound] max_messages_per_minute (default 60) per client address: from a

@@ -95,7 +95,9 @@ pass "dkimpy verifies both signatures (RSA, Ed25519) on every copy"
 import json, glob, re, sys
 for f in glob.glob(sys.argv[1] + "/rx-*/*.json"):
     j = json.load(open(f))
-    assert re.fullmatch(r"b-[0-9a-f]{32}-[a-z2-7]{16}@bounce\.example\.com", j["mail_from"]), j["mail_from"]
+    # one envelope sender per recipient: b-r<recipient id, base 36>-<mac>
+    assert re.fullmatch(r"b-r[0-9a-z]{1,13}-[a-z2-7]{16}@bounce\.example\.com", j["mail_from"]), j["mail_from"]
+    assert len(j["rcpts"]) == 1, j["rcpts"]
     assert j["tls"] and j["tls"].startswith("TLSv1."), j["tls"]
 P
 pass "envelope sender b-<id>-<mac>@bounce.example.com, delivered over TLS"

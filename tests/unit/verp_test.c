@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <herald/verp.h>
@@ -221,6 +222,34 @@ static void test_local_part_length(void **state)
     assert_string_equal(id, ID40);
 }
 
+/* Per-recipient ids: "r" + base 36, round trip through an address; never
+ * a message id (32 hex digits); bad ones refused. */
+static void test_rcpt_ids(void **state)
+{
+    (void)state;
+    static const int64_t ids[] = {1, 35, 36, 1295, 123456789, INT64_MAX};
+    static const char *const want[] = {"r1", "rz", "r10", "rzz", "r21i3v9", "r1y2p0ij32e8e7"};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+        char id[HD_VERP_ID_MAX + 1], addr[128], back[HD_VERP_ID_MAX + 1];
+        hd_verp_rcpt_id(ids[i], id);
+        assert_string_equal(id, want[i]);
+        int64_t got = 0;
+        assert_true(hd_verp_rcpt_parse(id, &got));
+        assert_true(got == ids[i]);
+        assert_int_equal(hd_verp_encode(key, id, "bounce.example.com", addr, sizeof addr, NULL), 0);
+        *strchr(addr, '@') = '\0';
+        assert_true(strlen(addr) <= 64);      /* RFC 5321 §4.5.3.1.1 */
+        assert_int_equal(hd_verp_decode(key, addr, back, NULL), 0);
+        assert_string_equal(back, id);
+    }
+    int64_t v;
+    static const char *const bad[] = {"", "r", "r0", "0123456789abcdef0123456789abcdef", "rA1",
+                                      "r-1", "r1y2p0ij32e8e8", "rzzzzzzzzzzzzz"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (hd_verp_rcpt_parse(bad[i], &v))
+            fail_msg("\"%s\" parsed as recipient %lld", bad[i], (long long)v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_encode_bad_id),
         cmocka_unit_test(test_encode_buffer_size),
         cmocka_unit_test(test_local_part_length),
+        cmocka_unit_test(test_rcpt_ids),
     };
     return cmocka_run_group_tests(tests, setup_key, NULL);
 }
