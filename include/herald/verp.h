@@ -2,8 +2,8 @@
  * herald/verp.h - the envelope sender of herald's mail: a VERP-style
  * address at the domain's bounce domain, b-<id>-<mac>@bounce.example.com,
  * that names the message or one recipient of it (id) and proves herald
- * made it (mac: the first
- * 10 bytes of HMAC-SHA256(key, id), base32). Bounces come back to it, so
+ * made it (mac: the first 10 bytes of HMAC-SHA256(key, id), base32).
+ * Bounces come back to it, so
  * the bounce domain must be the domain's own for SPF to align (RFC 7489
  * §3.1.2, relaxed alignment).
  */
