@@ -85,11 +85,6 @@ static void suppress_remove(struct serve_queue *q, const char *addr)
     }
 }
 
-bool queue_is_suppressed(serve *sv, const char *address)
-{
-    return suppressed(sv->queue, address);
-}
-
 void queue_suppress(serve *sv, const char *address, const char *reason, const char *source)
 {
     commit_op *op = commit_op_new(COMMIT_SUPPRESS);

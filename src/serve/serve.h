@@ -188,7 +188,6 @@ int queue_retry(serve *sv, const char *uuid);     /* due now; "" = everything (f
 int queue_delete(serve *sv, const char *uuid);
 /* The suppression list: the in-memory set the scheduler checks, and its
  * rows (through the committer). Main thread. */
-bool queue_is_suppressed(serve *sv, const char *address);
 void queue_suppress(serve *sv, const char *address, const char *reason, const char *source);
 void queue_unsuppress(serve *sv, const char *address);
 /* The in-memory set only: the row was written in another transaction. */
