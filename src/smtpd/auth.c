@@ -106,7 +106,9 @@ int smtpd_cmd_auth(hd_smtpd *s, hd_slice arg)
 {
     if (!s->esmtp) /* RFC 4954 §4: an ESMTP extension */
         return smtpd_fail(s, 503, "5.5.1", "send EHLO first");
-    if (s->o.auth_disabled) /* RFC 5321 §4.2.4: not implemented here */
+    /* a listener without AUTH (the inbound MX) does not offer it in EHLO;
+     * RFC 5321 §4.2.4 gives 502 for a command the server does not take */
+    if (s->o.auth_disabled)
         return smtpd_fail(s, 502, "5.5.1", "AUTH not available on this service");
     if (!smtpd_auth_offered(s)) /* RFC 4954 §6 */
         return smtpd_fail(s, 538, "5.7.11",
