@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <herald/json.h>
 #include <herald/store.h>
 
 #include "../net/control.h"
@@ -62,15 +63,6 @@ static const char captures_help[] =
     "records) and, with --json, every detail. --raw prints the messages\n"
     "themselves (as a receiver would get them), separated by a line \"--\".\n";
 
-static void iso_time(int64_t ms, char out[40])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 40 - n, ".%03dZ", (int)(ms % 1000));
-}
-
 /* ---- list ---- */
 
 typedef struct list_ctx {
@@ -82,8 +74,8 @@ typedef struct list_ctx {
 static int list_one(const hd_store_message *m, const hd_store_recipient *r, size_t n, void *arg)
 {
     list_ctx *lc = arg;
-    char when[40];
-    iso_time(m->received_at * 1000, when);
+    char when[HD_JSON_TIME_LEN];
+    hd_json_time(m->received_at * 1000, when);
     if (lc->json) {
         json_t *rs = json_array();
         for (size_t i = 0; i < n; i++)
@@ -98,8 +90,8 @@ static int list_one(const hd_store_message *m, const hd_store_recipient *r, size
     } else {
         printf("%s  %s  %lld bytes  %s\n", m->uuid, when, (long long)m->length, m->mail_from);
         for (size_t i = 0; i < n; i++) {
-            char next[40];
-            iso_time(r[i].next_attempt * 1000, next);
+            char next[HD_JSON_TIME_LEN];
+            hd_json_time(r[i].next_attempt * 1000, next);
             printf("    %s  attempts %d, next %s%s%s\n", r[i].address, r[i].attempts, next,
                    r[i].last_reply[0] ? "\n      last: " : "", r[i].last_reply);
         }
@@ -142,8 +134,8 @@ typedef struct ev_ctx {
 static int print_event(const hd_store_event *e, void *arg)
 {
     ev_ctx *ec = arg;
-    char when[40];
-    iso_time(e->at_ms, when);
+    char when[HD_JSON_TIME_LEN];
+    hd_json_time(e->at_ms, when);
     if (ec->json) {
         json_t *o = json_pack("{s:I, s:s, s:I, s:s}", "id", (json_int_t)e->id, "time", when,
                               "at_ms", (json_int_t)e->at_ms, "type", e->type);
@@ -202,8 +194,8 @@ static int queue_show(const queue_opts *o, const char *id)
         hd_store_close(st);
         return CLI_NOINPUT;
     }
-    char when[40];
-    iso_time(m.received_at * 1000, when);
+    char when[HD_JSON_TIME_LEN];
+    hd_json_time(m.received_at * 1000, when);
     if (o->json) {
         json_t *rs = json_array();
         hd_store_recipient_each(st, m.id, rcpt_json, rs, &err);
@@ -364,8 +356,8 @@ typedef struct cap_ctx {
 static int print_capture(int64_t id, const hd_store_capture *c, void *arg)
 {
     cap_ctx *cc = arg;
-    char when[40];
-    iso_time(c->at * 1000, when);
+    char when[HD_JSON_TIME_LEN];
+    hd_json_time(c->at * 1000, when);
     if (cc->o->raw) {
         if (cc->n)
             puts("--");

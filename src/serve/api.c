@@ -38,6 +38,7 @@
 #include "herald/apimsg.h"
 #include "herald/compose.h"
 #include "herald/domain.h"
+#include "herald/json.h"
 #include "herald/webhook.h"
 
 #define PAGE_DEFAULT 100
@@ -210,31 +211,15 @@ static void req_free(api_req *r)
 
 static json_t *time_json(int64_t ms)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char s[40];
-    gmtime_r(&t, &tm);
-    snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    char s[HD_JSON_TIME_LEN];
+    hd_json_time(ms, s);
     return json_string(s);
 }
 
-/* A string that may hold a remote server's bytes: invalid UTF-8 becomes '?'. */
+/* Text that may hold a remote server's bytes; "" is null. */
 static json_t *text_json(const char *s)
 {
-    if (!s || !s[0])
-        return json_null();
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    char *copy = strdup(s);
-    if (!copy)
-        return json_null();
-    for (char *p = copy; *p; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    j = json_string(copy);
-    free(copy);
+    json_t *j = s && s[0] ? hd_json_text(s) : NULL;
     return j ? j : json_null();
 }
 
@@ -287,13 +272,6 @@ static bool authorize(api_req *r)
 static bool key_is_global(const hd_store_apikey *k)
 {
     return strcmp(k->domains, "*") == 0;
-}
-
-/* The value of name in the query string, or NULL. */
-static const char *query_get(api_req *r, struct evkeyvalq *q, const char *name)
-{
-    (void)r;
-    return evhttp_find_header(q, name);
 }
 
 static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -374,18 +352,18 @@ static void get_events(api_req *r, worker *w)
     static const char *const types[] = {"accepted", "deferred", "delivered", "bounced",
                                         "suppressed", "expired", "captured", "deleted",
                                         "corrupt", "complained", "feedback"};
-    if ((v = query_get(r, &q, "after")) && !parse_int(v, 0, INT64_MAX, &f.after_id)) {
+    if ((v = evhttp_find_header(&q, "after")) && !parse_int(v, 0, INT64_MAX, &f.after_id)) {
         set_error(r, 400, "invalid_query", "after: must be an event id (a whole number >= 0)");
-    } else if ((v = query_get(r, &q, "since")) && !parse_since(v, &f.since_ms)) {
+    } else if ((v = evhttp_find_header(&q, "since")) && !parse_since(v, &f.since_ms)) {
         set_error(r, 400, "invalid_query",
                   "since: must be Unix seconds or a UTC time like 2026-11-27T08:00:00Z");
-    } else if ((v = query_get(r, &q, "limit")) && !parse_int(v, 1, PAGE_MAX, &n)) {
+    } else if ((v = evhttp_find_header(&q, "limit")) && !parse_int(v, 1, PAGE_MAX, &n)) {
         set_error(r, 400, "invalid_query", "limit: must be 1 to %d", PAGE_MAX);
     } else {
-        if ((v = query_get(r, &q, "limit")))
+        if ((v = evhttp_find_header(&q, "limit")))
             f.limit = (size_t)n;
-        f.type = query_get(r, &q, "type");
-        f.message = query_get(r, &q, "message");
+        f.type = evhttp_find_header(&q, "type");
+        f.message = evhttp_find_header(&q, "message");
         bool type_ok = !f.type;
         for (size_t i = 0; f.type && i < sizeof types / sizeof *types; i++)
             type_ok |= strcmp(f.type, types[i]) == 0;
@@ -498,11 +476,11 @@ static void get_suppressions(api_req *r, worker *w)
     hd_err err = {0};
     if (r->query && evhttp_parse_query_str(r->query, &q) != 0) {
         set_error(r, 400, "invalid_query", "the query string is malformed");
-    } else if ((v = query_get(r, &q, "limit")) && !parse_int(v, 1, PAGE_MAX, &limit)) {
+    } else if ((v = evhttp_find_header(&q, "limit")) && !parse_int(v, 1, PAGE_MAX, &limit)) {
         set_error(r, 400, "invalid_query", "limit: must be 1 to %d", PAGE_MAX);
     } else {
         json_t *a = json_array();
-        int rc = hd_store_suppression_page(worker_store(w), query_get(r, &q, "after"),
+        int rc = hd_store_suppression_page(worker_store(w), evhttp_find_header(&q, "after"),
                                            (size_t)limit + 1, collect_suppression, a, &err);
         if (rc) {
             json_decref(a);

@@ -18,33 +18,16 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "herald/json.h"
 #include "herald/webhook.h"
 
 /* ---- the body ---------------------------------------------------------- */
-
-/* A JSON string of s; bytes that are not UTF-8 (a remote server's reply
- * may hold anything) become '?'. NULL only when out of memory. */
-static json_t *jstr(const char *s)
-{
-    json_t *j = json_string(s);
-    if (j != NULL)
-        return j;
-    char *copy = strdup(s);
-    if (copy == NULL)
-        return NULL;
-    for (char *p = copy; *p; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    j = json_string(copy);
-    free(copy);
-    return j;
-}
 
 static int put_str(json_t *o, const char *key, const char *v)
 {
     if (v == NULL || v[0] == '\0')
         return 0;
-    json_t *j = jstr(v);
+    json_t *j = hd_json_text(v);
     return j != NULL && json_object_set_new(o, key, j) == 0 ? 0 : HD_ENOMEM;
 }
 
@@ -54,36 +37,20 @@ static int put_int(json_t *o, const char *key, int64_t v)
     return j != NULL && json_object_set_new(o, key, j) == 0 ? 0 : HD_ENOMEM;
 }
 
-/* RFC 3339 UTC with milliseconds: 2026-11-27T08:00:00.123Z */
-static void format_at(int64_t at_ms, char out[32])
-{
-    time_t secs = (time_t)(at_ms / 1000);
-    int ms = (int)(at_ms % 1000);
-    if (ms < 0) {
-        ms += 1000;
-        secs--;
-    }
-    struct tm tm;
-    if (gmtime_r(&secs, &tm) == NULL)
-        memset(&tm, 0, sizeof tm);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-}
-
 static int put_detail(json_t *o, const char *detail)
 {
     if (detail == NULL || detail[0] == '\0')
         return 0;
     json_t *j = json_loads(detail, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
     if (j == NULL)
-        j = jstr(detail);
+        j = hd_json_text(detail);
     return j != NULL && json_object_set_new(o, "detail", j) == 0 ? 0 : HD_ENOMEM;
 }
 
 static int fill(json_t *o, const hd_store_event *e, const char *domain)
 {
-    char at[32];
-    format_at(e->at_ms, at);
+    char at[HD_JSON_TIME_LEN];
+    hd_json_time(e->at_ms, at);
     int rc = put_int(o, "id", e->id);
     rc = rc ? rc : put_str(o, "type", e->type);
     rc = rc ? rc : put_str(o, "at", at);

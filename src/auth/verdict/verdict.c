@@ -9,6 +9,7 @@
  */
 #include <herald/authres.h>
 #include <herald/explain.h>
+#include <herald/json.h>
 #include <herald/limits.h>
 #include <herald/mail.h>
 #include <herald/verdict.h>
@@ -414,60 +415,6 @@ int hd_verdict_ar(const hd_verdict *v, const char *authserv, hd_buf *out, hd_err
 
 /* JSON -------------------------------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629 §4), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3F);
-    }
-    bool overlong = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-    bool bad = cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF);
-    return overlong || bad ? 0 : len;
-}
-
-/* A JSON string of s; bytes that are not UTF-8 become '?' (jansson refuses
- * them, and a verdict's strings carry bytes from the message and DNS). */
-static json_t *jstr(const char *s)
-{
-    json_t *j = json_string(s);
-    if (j != NULL)
-        return j;
-    size_t n = strlen(s);
-    char *clean = malloc(n + 1);
-    if (clean == NULL)
-        return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8_len(p + i, n - i);
-        if (len == 0) {
-            clean[i++] = '?';
-        } else {
-            memcpy(clean + i, p + i, len);
-            i += len;
-        }
-    }
-    clean[n] = '\0';
-    j = json_string(clean);
-    free(clean);
-    return j;
-}
 
 /* Set o[key] = val (taking val); *bad on any failure (val NULL included). */
 static void put(json_t *o, const char *key, json_t *val, bool *bad)
@@ -479,9 +426,9 @@ static void put(json_t *o, const char *key, json_t *val, bool *bad)
 static json_t *connection_json(const hd_verdict *v, bool *bad)
 {
     json_t *o = json_object();
-    put(o, "ip", jstr(v->ip), bad);
-    put(o, "helo", jstr(v->helo), bad);
-    put(o, "mail_from", jstr(v->mail_from), bad);
+    put(o, "ip", hd_json_text(v->ip), bad);
+    put(o, "helo", hd_json_text(v->helo), bad);
+    put(o, "mail_from", hd_json_text(v->mail_from), bad);
     put(o, "from_message", json_boolean(v->facts_from_message), bad);
     return o;
 }
@@ -491,11 +438,11 @@ static json_t *spf_json(const hd_spf_verdict *s, bool *bad)
     if (s == NULL)
         return json_null();
     json_t *o = json_object();
-    put(o, "result", jstr(hd_spf_result_name(s->result)), bad);
-    put(o, "domain", jstr(s->domain), bad);
-    put(o, "mechanism", jstr(s->mechanism), bad);
-    put(o, "reason", jstr(s->reason), bad);
-    put(o, "explanation", jstr(s->explanation), bad);
+    put(o, "result", hd_json_text(hd_spf_result_name(s->result)), bad);
+    put(o, "domain", hd_json_text(s->domain), bad);
+    put(o, "mechanism", hd_json_text(s->mechanism), bad);
+    put(o, "reason", hd_json_text(s->reason), bad);
+    put(o, "explanation", hd_json_text(s->explanation), bad);
     put(o, "dns_lookups", json_integer(s->dns_lookups), bad);
     put(o, "void_lookups", json_integer(s->void_lookups), bad);
     return o;
@@ -504,13 +451,13 @@ static json_t *spf_json(const hd_spf_verdict *s, bool *bad)
 static json_t *dkim_json(const hd_dkim_result *r, bool *bad)
 {
     json_t *o = json_object();
-    put(o, "result", jstr(hd_dkim_result_name(r->result)), bad);
-    put(o, "reason", jstr(r->reason), bad);
-    put(o, "reason_code", jstr(hd_dkim_reason_name(r->reason_code)), bad);
-    put(o, "domain", jstr(r->domain), bad);
-    put(o, "selector", jstr(r->selector), bad);
-    put(o, "algorithm", jstr(r->algorithm), bad);
-    put(o, "header_b", jstr(r->header_b), bad);
+    put(o, "result", hd_json_text(hd_dkim_result_name(r->result)), bad);
+    put(o, "reason", hd_json_text(r->reason), bad);
+    put(o, "reason_code", hd_json_text(hd_dkim_reason_name(r->reason_code)), bad);
+    put(o, "domain", hd_json_text(r->domain), bad);
+    put(o, "selector", hd_json_text(r->selector), bad);
+    put(o, "algorithm", hd_json_text(r->algorithm), bad);
+    put(o, "header_b", hd_json_text(r->header_b), bad);
     put(o, "key_bits", json_integer(r->key_bits), bad);
     return o;
 }
@@ -529,24 +476,24 @@ static json_t *dmarc_json(const hd_dmarc_verdict *d, bool *bad)
     if (d == NULL)
         return json_null();
     json_t *o = json_object();
-    put(o, "result", jstr(hd_dmarc_result_name(d->result)), bad);
-    put(o, "mode", jstr(d->mode == HD_DMARC_RFC7489 ? "rfc7489" : "rfc9989"), bad);
-    put(o, "record_domain", jstr(d->record_domain), bad);
-    put(o, "organizational_domain", jstr(d->org_domain), bad);
-    put(o, "policy_tag", jstr(d->policy_tag != NULL ? d->policy_tag : ""), bad);
-    put(o, "policy", jstr(hd_dmarc_policy_name(d->policy)), bad);
-    put(o, "disposition", jstr(hd_dmarc_policy_name(d->disposition)), bad);
+    put(o, "result", hd_json_text(hd_dmarc_result_name(d->result)), bad);
+    put(o, "mode", hd_json_text(d->mode == HD_DMARC_RFC7489 ? "rfc7489" : "rfc9989"), bad);
+    put(o, "record_domain", hd_json_text(d->record_domain), bad);
+    put(o, "organizational_domain", hd_json_text(d->org_domain), bad);
+    put(o, "policy_tag", hd_json_text(d->policy_tag != NULL ? d->policy_tag : ""), bad);
+    put(o, "policy", hd_json_text(hd_dmarc_policy_name(d->policy)), bad);
+    put(o, "disposition", hd_json_text(hd_dmarc_policy_name(d->disposition)), bad);
     put(o, "spf_aligned", json_boolean(d->spf_aligned), bad);
     put(o, "dkim_aligned", json_boolean(d->dkim_aligned), bad);
-    put(o, "reason", jstr(d->reason), bad);
+    put(o, "reason", hd_json_text(d->reason), bad);
     return o;
 }
 
 static json_t *arc_json(const hd_arc_result *r, bool *bad)
 {
     json_t *o = json_object();
-    put(o, "cv", jstr(hd_arc_cv_name(r->cv)), bad);
-    put(o, "reason", jstr(r->reason), bad);
+    put(o, "cv", hd_json_text(hd_arc_cv_name(r->cv)), bad);
+    put(o, "reason", hd_json_text(r->reason), bad);
     put(o, "sets", json_integer((json_int_t)r->nsets), bad);
     put(o, "failed_instance", json_integer(r->failed_instance), bad);
     put(o, "oldest_pass", json_integer(r->oldest_pass), bad);
@@ -562,7 +509,7 @@ static json_t *ar_json(const hd_verdict *v, const char *authserv, hd_err *err)
     if (hd_verdict_ar(v, authserv, &ar, err) == 0) {
         while (ar.len > 0 && (ar.p[ar.len - 1] == '\n' || ar.p[ar.len - 1] == '\r'))
             ar.p[--ar.len] = '\0';
-        if ((j = jstr(hd_buf_cstr(&ar))) == NULL)
+        if ((j = hd_json_text(hd_buf_cstr(&ar))) == NULL)
             hd_err_set(err, HD_ENOMEM, "verdict JSON: out of memory");
     }
     hd_buf_free(&ar);
@@ -574,7 +521,7 @@ static json_t *explain_json(const hd_verdict *v, hd_err *err)
     hd_buf text;
     hd_buf_init(&text, 1 << 16);
     json_t *j = NULL;
-    if (hd_verdict_explain(v, &text, err) == 0 && (j = jstr(hd_buf_cstr(&text))) == NULL)
+    if (hd_verdict_explain(v, &text, err) == 0 && (j = hd_json_text(hd_buf_cstr(&text))) == NULL)
         hd_err_set(err, HD_ENOMEM, "verdict JSON: out of memory");
     hd_buf_free(&text);
     return j;
@@ -585,7 +532,7 @@ int hd_verdict_json(const hd_verdict *v, const char *authserv, bool explain, hd_
 {
     bool bad = false;
     json_t *o = json_object();
-    put(o, "from_domain", jstr(v->from_domain), &bad);
+    put(o, "from_domain", hd_json_text(v->from_domain), &bad);
     put(o, "connection", connection_json(v, &bad), &bad);
     put(o, "spf", spf_json(hd_verdict_spf(v), &bad), &bad);
     put(o, "dkim", dkim_array_json(v, &bad), &bad);
