@@ -43,13 +43,30 @@ typedef struct series {
     histogram size, delay;
     size_t queued;                   /* filled at scrape time */
     int64_t oldest;                  /* received_at of the oldest queued, 0: none */
+    uint32_t next;                   /* index + 1 of the next in its hash chain, 0: none */
 } series;
 
+#define BUCKETS 256
+
+/* Every delivery outcome looks its series up: a hash, not a scan of up to
+ * MAX_SERIES entries. Chains hold indexes (the array moves as it grows). */
 struct serve_metrics_table {
     series *v;
     size_t n, cap;
+    uint32_t head[BUCKETS];          /* index + 1, 0: empty */
     bool full_warned;
 };
+
+static size_t bucket_of(const char *domain, const char *pool)
+{
+    uint32_t h = 2166136261u;        /* FNV-1a */
+    for (const char *p = domain; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    h = (h ^ '/') * 16777619u;
+    for (const char *p = pool; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h % BUCKETS;
+}
 
 static series *find(serve *sv, const char *domain, const char *pool)
 {
@@ -58,9 +75,10 @@ static series *find(serve *sv, const char *domain, const char *pool)
         return NULL;
     if (!pool || !*pool)
         pool = "default";
-    for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->v[i].domain, domain) == 0 && strcmp(t->v[i].pool, pool) == 0)
-            return &t->v[i];
+    size_t b = bucket_of(domain, pool);
+    for (uint32_t i = t->head[b]; i; i = t->v[i - 1].next)
+        if (strcmp(t->v[i - 1].domain, domain) == 0 && strcmp(t->v[i - 1].pool, pool) == 0)
+            return &t->v[i - 1];
     if (t->n == MAX_SERIES) {
         if (!t->full_warned)
             LOG_WARN("metrics: more than %d domain and pool pairs; the rest are not counted",
@@ -80,6 +98,8 @@ static series *find(serve *sv, const char *domain, const char *pool)
     memset(s, 0, sizeof *s);
     snprintf(s->domain, sizeof s->domain, "%s", domain);
     snprintf(s->pool, sizeof s->pool, "%s", pool);
+    s->next = t->head[b];
+    t->head[b] = (uint32_t)t->n;
     return s;
 }
 
