@@ -349,9 +349,6 @@ static void get_events(api_req *r, worker *w)
     }
     const char *v;
     int64_t n;
-    static const char *const types[] = {"accepted", "deferred", "delivered", "bounced",
-                                        "suppressed", "expired", "captured", "deleted",
-                                        "corrupt", "complained", "feedback"};
     if ((v = evhttp_find_header(&q, "after")) && !parse_int(v, 0, INT64_MAX, &f.after_id)) {
         set_error(r, 400, "invalid_query", "after: must be an event id (a whole number >= 0)");
     } else if ((v = evhttp_find_header(&q, "since")) && !parse_since(v, &f.since_ms)) {
@@ -365,8 +362,9 @@ static void get_events(api_req *r, worker *w)
         f.type = evhttp_find_header(&q, "type");
         f.message = evhttp_find_header(&q, "message");
         bool type_ok = !f.type;
-        for (size_t i = 0; f.type && i < sizeof types / sizeof *types; i++)
-            type_ok |= strcmp(f.type, types[i]) == 0;
+        /* the one list of event types (webhooks filter by it too) */
+        for (size_t i = 0; f.type && hd_config_event_types[i]; i++)
+            type_ok |= strcmp(f.type, hd_config_event_types[i]) == 0;
         if (!type_ok) {
             set_error(r, 400, "invalid_query", "type: \"%.40s\" is not an event type", f.type);
         } else {
