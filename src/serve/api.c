@@ -147,10 +147,8 @@ static void set_error(api_req *r, int status, const char *code, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    /* a message may quote client bytes: keep what is valid UTF-8 for JSON */
-    json_t *m = json_string(msg);
-    if (!m)
-        m = json_string("(the reason could not be shown)");
+    /* a message may quote client bytes (a path): hd_json_text keeps it JSON */
+    json_t *m = hd_json_text(msg);
     set_reply(r, status, json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", m));
 }
 
