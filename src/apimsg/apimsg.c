@@ -40,9 +40,13 @@ static bool in_list(const char *s, const char *const *v, size_t n)
 
 #define N(v) (sizeof v / sizeof v[0])
 
-/* A string without NUL (the C side ends strings there). */
+/* A string without NUL (the C side ends strings there). The outputs are set
+ * on every path, so no caller reads an unset one. */
 static int get_string(json_t *v, const char *field, const char **out, size_t *len, hd_err *err)
 {
+    *out = NULL;
+    if (len)
+        *len = 0;
     if (!json_is_string(v))
         return hd_err_set(err, HD_EINVAL, "%s: must be a string", field);
     const char *s = json_string_value(v);

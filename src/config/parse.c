@@ -399,6 +399,7 @@ static int apply_number(parser *ps, const key_spec *k, uint8_t *field, hd_slice 
 static int apply_enum(parser *ps, const key_spec *k, const enum_name *names, size_t n,
                       hd_slice v, int *value)
 {
+    *value = 0;
     for (size_t i = 0; i < n; i++)
         if (hd_slice_caseeq_cstr(v, names[i].name)) {
             *value = names[i].value;

@@ -46,6 +46,7 @@ static int check_params(const hd_passwd_params *p, hd_err *err)
 
 static int check_password(const char *password, size_t *len, hd_err *err)
 {
+    *len = 0;
     if (password == NULL)
         return hd_err_set(err, HD_EINVAL, "no password given");
     *len = strnlen(password, HD_PASSWD_MAX_LEN + 1);

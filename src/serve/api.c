@@ -274,6 +274,7 @@ static bool key_is_global(const hd_store_apikey *k)
 
 static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
+    *out = 0;
     if (!s || !*s)
         return false;
     char *end;
@@ -346,17 +347,16 @@ static void get_events(api_req *r, worker *w)
         return;
     }
     const char *v;
-    int64_t n;
+    int64_t limit = PAGE_DEFAULT;
     if ((v = evhttp_find_header(&q, "after")) && !parse_int(v, 0, INT64_MAX, &f.after_id)) {
         set_error(r, 400, "invalid_query", "after: must be an event id (a whole number >= 0)");
     } else if ((v = evhttp_find_header(&q, "since")) && !parse_since(v, &f.since_ms)) {
         set_error(r, 400, "invalid_query",
                   "since: must be Unix seconds or a UTC time like 2026-11-27T08:00:00Z");
-    } else if ((v = evhttp_find_header(&q, "limit")) && !parse_int(v, 1, PAGE_MAX, &n)) {
+    } else if ((v = evhttp_find_header(&q, "limit")) && !parse_int(v, 1, PAGE_MAX, &limit)) {
         set_error(r, 400, "invalid_query", "limit: must be 1 to %d", PAGE_MAX);
     } else {
-        if ((v = evhttp_find_header(&q, "limit")))
-            f.limit = (size_t)n;
+        f.limit = (size_t)limit;
         f.type = evhttp_find_header(&q, "type");
         f.message = evhttp_find_header(&q, "message");
         bool type_ok = !f.type;
