@@ -173,4 +173,7 @@ int hd_dns_query_all(hd_dns *dns, const char *const *names, size_t n, uint16_t t
 /* Milliseconds on CLOCK_MONOTONIC, for callers that drive the resolver. */
 uint64_t hd_dns_now_ms(void);
 
+/* The version of the libunbound the program runs with ("1.17.1"). */
+const char *hd_dns_unbound_version(void);
+
 #endif

@@ -27,6 +27,8 @@ typedef struct hd_store hd_store; /* opaque */
  * schema, turns on WAL and foreign keys. durable: synchronous=FULL (every
  * commit reaches the disk before it returns), else NORMAL. */
 int hd_store_open(const char *path, bool durable, hd_store **out, hd_err *err);
+/* The version of the SQLite library the program runs with ("3.40.1"). */
+const char *hd_store_sqlite_version(void);
 void hd_store_close(hd_store *st);
 
 /* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). */

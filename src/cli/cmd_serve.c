@@ -105,11 +105,14 @@ int cmd_serve(int argc, char **argv)
     int rc = cli_load_config(config, &cfg);
     if (rc)
         return rc;
-    /* webhook secrets live in the file: only its owner may read it (as ssh
-     * refuses a private key others can read) */
+    /* webhook secrets live in the file: only its owner, and the group
+     * herald runs as (root:herald 0640, as the Debian package installs it),
+     * may read it, as ssh refuses a private key others can read */
     struct stat st;
-    if (config && cfg->n_webhooks > 0 && stat(config, &st) == 0 && (st.st_mode & 077)) {
-        cli_error("%s: holds webhook secrets but others may read it (mode %04o); chmod 600 it",
+    if (config && cfg->n_webhooks > 0 && stat(config, &st) == 0 &&
+        ((st.st_mode & 007) || ((st.st_mode & 070) && st.st_gid != getegid()))) {
+        cli_error("%s: holds webhook secrets but others may read it (mode %04o); chmod 600 it, "
+                  "or 640 with herald's group as its group",
                   config, (unsigned)(st.st_mode & 07777));
         hd_config_free(cfg);
         return CLI_CONFIG;

@@ -3,12 +3,47 @@
  */
 #include "cli.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <libpsl.h>
+#include <openssl/crypto.h>
+#include <zlib.h>
+
+#include <herald/dns.h>
+#include <herald/store.h>
+
+/* generated at build time by cmake/version.cmake */
+extern const char herald_version[], herald_git_commit[];
+
+static const char version_help[] =
+    "usage: herald version      (also: herald --version)\n"
+    "\n"
+    "Print herald's version, the git commit it was built from (when built from\n"
+    "a git checkout; \"-dirty\" when the tree had uncommitted changes), and the\n"
+    "versions of the libraries it runs with.\n";
 
 static int cmd_version(int argc, char **argv)
 {
-    (void)argc, (void)argv;
-    puts("herald 0.1.0");
+    if (argc > 1) {
+        bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+        fputs(version_help, help ? stdout : stderr);
+        return help ? CLI_OK : CLI_USAGE;
+    }
+    if (herald_git_commit[0])
+        printf("herald %s (git %s)\n", herald_version, herald_git_commit);
+    else
+        printf("herald %s\n", herald_version);
+    /* the libraries as loaded now, which may be newer than those built against */
+    printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("  libevent %s\n", event_get_version());
+    printf("  libunbound %s\n", hd_dns_unbound_version());
+    printf("  SQLite %s\n", hd_store_sqlite_version());
+    printf("  jansson %s\n", jansson_version_str());
+    printf("  libpsl %s\n", psl_get_version());
+    printf("  zlib %s\n", zlibVersion());
     return CLI_OK;
 }
 
@@ -34,5 +69,7 @@ static const cli_cmd commands[] = {
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0))
+        return cmd_version(1, argv + 1);
     return cli_dispatch("herald", commands, argc, argv);
 }

@@ -455,3 +455,8 @@ int hd_dns_new_unbound(hd_dns **out, const hd_dns_config *cfg, hd_err *err)
         ub->dns = *out;
     return rc;
 }
+
+const char *hd_dns_unbound_version(void)
+{
+    return ub_version();
+}

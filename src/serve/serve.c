@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "herald/domain.h"
+#include "../net/sdnotify.h"
 #include "accept.h"
 #include "metrics.h"
 
@@ -162,10 +164,20 @@ static int tls_start(serve *sv, hd_err *err)
 
 static struct event *sig_term, *sig_int, *sig_hup, *housekeeping;
 
+/* Tell systemd (Type=notify) how we are; a failure to tell is logged, never
+ * fatal: the server works the same without a service manager. */
+static void notify(const char *state)
+{
+    hd_err err = {0};
+    if (net_sd_notify(state, &err) != 0)
+        LOG_WARN("service manager: %s", hd_err_str(&err));
+}
+
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
     serve *sv = arg;
     LOG_INFO("signal %d: stopping; the queue is kept on disk", (int)sig);
+    notify("STOPPING=1\nSTATUS=stopping; the queue is kept on disk");
     sv->stopping = true;
     event_base_loopexit(sv->base, NULL);
 }
@@ -174,8 +186,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     serve *sv = arg;
     hd_err err = {0};
+    char state[96];
+    snprintf(state, sizeof state, "RELOADING=1\nMONOTONIC_USEC=%llu", net_sd_monotonic_usec());
+    notify(state);
     if (domains_load(sv, &err) != 0)
         LOG_ERR("reload: %s", hd_err_str(&err));
+    else
+        LOG_INFO("reload: sending domains and keys reloaded");
+    notify("READY=1\nSTATUS=serving");
 }
 
 static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
@@ -188,6 +206,37 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
     int n = hd_domain_retire_due(sv->store, serve_now(), &err);
     if (n > 0)
         LOG_INFO("%d retiring DKIM key%s now retired (may leave DNS)", n, n == 1 ? "" : "s");
+}
+
+/* Descriptors the configured caps may hold at once: every session of both
+ * SMTP listeners, every outgoing connection, and a reserve for the HTTP
+ * listeners' clients, DNS, the database, the spool and webhooks. */
+static rlim_t fd_need(const hd_config *cfg)
+{
+    return (rlim_t)cfg->smtp.max_sessions + cfg->inbound.max_sessions +
+           cfg->delivery.max_connections + 512;
+}
+
+/* Raise the soft RLIMIT_NOFILE towards what the caps need (the hard limit is
+ * the ceiling; systemd's LimitNOFILE= sets both), and say so when even the
+ * hard limit is short: sessions past it would fail at accept() instead. */
+static void fd_budget(const hd_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = fd_need(cfg);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < need)
+        LOG_WARN("open files limited to %llu, but the session and connection caps need about "
+                 "%llu: raise the limit (ulimit -n, or LimitNOFILE= in the systemd unit) or "
+                 "lower max_sessions / max_connections",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
 static unsigned cpu_count(void)
@@ -252,6 +301,7 @@ int serve_run(hd_config *cfg, hd_err *err)
     sv->cfg = cfg;
     hd_log_init(&serve_log, "herald", level_of(cfg->log_level));
     signal(SIGPIPE, SIG_IGN);
+    fd_budget(cfg);
     srand((unsigned)serve_now_ms() ^ (unsigned)getpid());
 
     char path[4096];
@@ -294,6 +344,11 @@ int serve_run(hd_config *cfg, hd_err *err)
              nworkers, nworkers == 1 ? "" : "s",
              cfg->delivery.mode == HD_DELIVERY_SANDBOX ? "every domain without delivery = real"
                                                        : "domains set to delivery = sandbox");
+    /* every listener is bound: a client may connect from now on */
+    char state[256];
+    snprintf(state, sizeof state, "READY=1\nMAINPID=%ld\nSTATUS=serving from %.200s",
+             (long)getpid(), sv->data_dir);
+    notify(state);
     event_base_dispatch(sv->base);
 out:
     serve_stop(sv);

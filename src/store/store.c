@@ -97,6 +97,11 @@ static int add_missing_columns(hd_store *st, hd_err *err)
     return 0;
 }
 
+const char *hd_store_sqlite_version(void)
+{
+    return sqlite3_libversion();
+}
+
 int hd_store_open(const char *path, bool durable, hd_store **out, hd_err *err)
 {
     *out = NULL;

@@ -88,6 +88,16 @@ rx_start tls "$p_tls" "$S_TLS" --tls-cert "$HL_CERT" --tls-key "$HL_KEY"
 chmod 644 "$T/herald.conf"
 r=0; "$HERALD" serve --config "$T/herald.conf" --check > "$T/check.out" 2>&1 || r=$?
 [ "$r" = 78 ] && grep -q 'chmod 600' "$T/check.out" || fail "a config with secrets that others may read was taken (exit $r)"
+# group-readable: refused when the group is not the one herald runs as ...
+other_group=$(getent group nogroup | cut -d: -f3)   # Debian's base-passwd has it
+[ -n "$other_group" ] && [ "$other_group" != "$(id -g)" ] || fail "need a group other than ours (nogroup)"
+chmod 640 "$T/herald.conf"; chgrp "$other_group" "$T/herald.conf"
+r=0; "$HERALD" serve --config "$T/herald.conf" --check > "$T/check.out" 2>&1 || r=$?
+[ "$r" = 78 ] || fail "a config with secrets readable by another group was taken (exit $r)"
+# ... and taken when it is (root:herald 0640, as the Debian package installs it)
+chgrp "$(id -g)" "$T/herald.conf"; chmod 640 "$T/herald.conf"
+"$HERALD" serve --config "$T/herald.conf" --check > "$T/check.out" 2>&1 ||
+  fail "a config readable only by owner and herald's own group was refused: $(cat "$T/check.out")"
 chmod 600 "$T/herald.conf"
 hl_herald_start "$T/herald.conf" "$smtp"
 
