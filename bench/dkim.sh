@@ -4,12 +4,11 @@
 #
 # usage: bench/dkim.sh [SECONDS]      (default 3: seconds per figure)
 # Needs: a build in build/ (scripts/build.sh), openssl, /usr/bin/python3
-# with dkimpy, opendkim (optional), and ../shared/peers (corpus generator
-# and the dkimpy driver). Corpus: 1000 messages, 500 x ~2 KB and 500 x
-# ~50 KB bodies (gen-corpus.py, seed 7208), relaxed/relaxed, one core.
+# with dkimpy, opendkim (optional). Corpus: 1000 messages, 500 x ~2 KB and
+# 500 x ~50 KB bodies (bench/corpus/gen-corpus.py, seed 7208),
+# relaxed/relaxed, one core; dkimpy is driven by bench/dkim/dkim_py_bench.py.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-shared=${HERALD_SHARED:-$root/../shared}
 secs=${1:-3}
 herald=$root/build/herald
 bench=$root/build/bench/bench_dkim
@@ -19,10 +18,11 @@ trap 'rm -rf "$work"' EXIT
 rate() { sed -n 's/.*= \([0-9.]*\) msg\/s.*/\1/p' | tail -1; }
 
 echo "# $(date -u +%FT%TZ) $(openssl version); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); $(nproc) cores"
-/usr/bin/python3 "$shared/peers/gen-corpus.py" -n 1000 "$work/corpus" >/dev/null
+/usr/bin/python3 "$root/bench/corpus/gen-corpus.py" -n 1000 "$work/corpus" >/dev/null
 "$herald" dkim keygen -d example.org -s rsa2048 -a rsa2048 -o "$work/keys" --zone > "$work/zone"
 "$herald" dkim keygen -d example.org -s ed25519 -a ed25519 -o "$work/keys" --zone >> "$work/zone"
-# the same keys in the forms the peers want (see shared/peers/gen-keys.sh)
+# the same keys in the forms the peers want: the raw Ed25519 seed for dkimpy,
+# "name value" lines for dkim_py_bench.py's fake DNS, opendkim's TestPublicKeys
 k=$work/keys
 openssl pkey -in "$k/ed25519.private" -outform DER 2>/dev/null | tail -c 32 | base64 -w0 > "$k/ed25519.seed.b64"
 awk '{ name=$1; sub(/\.$/, "", name); v=""; for (i=4; i<=NF; i++) v = v $i; gsub(/"/, "", v); print name " " v }' \
@@ -44,7 +44,7 @@ echo "## herald (bench_dkim, in memory, key cache warm for verification)"
 h() { grep "^RESULT herald $1 " "$work/herald.txt" | awk '{print $(NF-1)}'; }
 
 echo "## peers"
-pyb="/usr/bin/python3 $shared/peers/dkim_py_bench.py"
+pyb="/usr/bin/python3 $root/bench/dkim/dkim_py_bench.py"
 peer() { local line; line=$("$@"); echo "$line" >&2; echo "$line" | rate; }
 py_rsa_sign=$(peer $pyb sign --alg rsa --keys "$k" --in "$work/corpus" --out "$work/py-rsa")
 py_ed_sign=$(peer $pyb sign --alg ed --keys "$k" --in "$work/corpus" --out "$work/py-ed")

@@ -94,7 +94,7 @@ limits() {
   done
 }
 
-# ---- Postfix (own throwaway instance; recipe after shared/peers/postfix-instance.sh) ----
+# ---- Postfix (own throwaway instance: hl_postfix_dirs/hl_postfix_start of tests/lib/serve-lib.sh) ----
 PF_PORT=""; PF_DIR=""
 pf_start() {  # pf_start NAME [MILTER]
   local name=$1 milter=${2:-} p=$W/postfix-$1

@@ -7,10 +7,9 @@
 # usage: bench/verify.sh [SECONDS]   (default 2: seconds per timed figure)
 #   env: VERIFY_N (1000 messages), VERIFY_REPS (3: rounds; each figure is the median)
 # Needs: a build in build/ (herald, bench/bench_verify), /usr/bin/python3 with python3-dkim,
-# python3-spf, python3-authres; perl with libmail-dkim-perl, libmail-spf-perl, libmail-dmarc-perl;
-# ../shared/peers/gen-corpus.py.
+# python3-spf, python3-authres; perl with libmail-dkim-perl, libmail-spf-perl, libmail-dmarc-perl.
 #
-# Corpus (bench/verify/make-corpus.sh): VERIFY_N gen-corpus.py messages (half ~2 KB, half ~50 KB
+# Corpus (bench/verify/make-corpus.sh): VERIFY_N bench/corpus/gen-corpus.py messages (half ~2 KB, half ~50 KB
 # bodies) signed by `herald dkim sign` RSA-2048; half of them (half the small, half the big)
 # forwarded by fwd.example.net, which adds a Received field and seals with `herald arc seal`
 # (RSA-2048, --authres = the verdict on arrival); facts.txt gives each message's client IP, HELO
@@ -31,7 +30,6 @@
 # All are one core, messages in memory before the clock starts, a warm-up pass first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-shared=${HERALD_SHARED:-$root/../shared}
 secs=${1:-2}
 n=${VERIFY_N:-1000}
 reps=${VERIFY_REPS:-3}
@@ -47,7 +45,7 @@ echo "# $(date -u +%FT%TZ); cpu: $cpu; $(nproc) cores; $(openssl version); dkimp
      "Mail::DMARC $(ver libmail-dmarc-perl)"
 
 echo "## corpus: $n messages, signing and sealing with the herald CLI"
-bash "$root/bench/verify/make-corpus.sh" "$herald" "$shared" "$work" "$n" >/dev/null 2>&1
+bash "$root/bench/verify/make-corpus.sh" "$herald" "$work" "$n" >/dev/null 2>&1
 echo "$(ls "$work/corpus" | grep -c '^msg-') messages, $(du -sb "$work/corpus" | cut -f1) bytes," \
      "$(grep -lc '^ARC-Seal:' "$work"/corpus/msg-*.eml | wc -l) with an ARC set"
 

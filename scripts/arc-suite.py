@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""arc-suite.py - convert the ValiMail ARC test suite (../shared/testdata/arc-test-suite/
+"""arc-suite.py - convert the ValiMail ARC test suite (tests/data/arc-test-suite/
 arc-draft-validation-tests.yml and arc-draft-sign-tests.yml) into a line format that
 tests/unit/arc_suite_test.c reads without a YAML library.
 

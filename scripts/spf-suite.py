@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """spf-suite.py - convert one openspf SPF test-suite YAML file (rfc7208-tests.yml,
-rfc4408-tests.yml, pyspf-test.yml from ../shared/testdata/openspf/) into a line format
+rfc4408-tests.yml, pyspf-test.yml from tests/data/openspf/) into a line format
 that tests/unit/spf_suite_test.c reads without a YAML library.
 
 usage: spf-suite.py SUITE.yml > SUITE.txt      (needs python3-yaml)
 
-The zone data follows the suite's driver conventions as ../shared/peers/spf_suite.py
+The zone data follows the suite's driver conventions as the runner that feeds it to pyspf
 (pyspf's driver) implements them:
   * TXT/SPF values are a string or a list of strings (one character-string each);
   * SPF-type records are served as TXT unless the name has TXT entries ("TXT: NONE"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# bench/verify/make-corpus.sh HERALD SHARED WORK [N] - the full-verification corpus, zone and facts.
+# bench/verify/make-corpus.sh HERALD WORK [N] - the full-verification corpus, zone and facts.
 #
-# WORK/corpus/msg-*.eml: N (1000) gen-corpus.py messages (seed 7208; half ~2 KB, half ~50 KB
+# WORK/corpus/msg-*.eml: N (1000) bench/corpus/gen-corpus.py messages (seed 7208; half ~2 KB, half ~50 KB
 # bodies) from example.org, each signed by `herald dkim sign` (RSA-2048, s=rsa2048, relaxed/
 # relaxed). Every other pair (i/2 odd: half the small and half the big messages) went through a
 # forwarder, fwd.example.net: a Received field on top (not signed, so DKIM still passes), then
@@ -12,7 +12,8 @@
 # WORK/zone: herald's zone fixture (DKIM keys, SPF, DMARC, A/MX); WORK/dns.json: the same
 # records for the peers' fake DNS; WORK/keys: the private keys.
 set -euo pipefail
-herald=$1 shared=$2 work=$3 n=${4:-1000}
+herald=$1 work=$2 n=${3:-1000}
+gen_corpus=$(cd "$(dirname "$0")/.." && pwd)/corpus/gen-corpus.py
 mkdir -p "$work/keys" "$work/plain" "$work/corpus"
 "$herald" dkim keygen -d example.org -s rsa2048 -a rsa2048 -o "$work/keys" --zone > "$work/zone"
 "$herald" dkim keygen -d fwd.example.net -s arc -a rsa2048 -o "$work/keys" --zone >> "$work/zone"
@@ -25,7 +26,7 @@ example.org. 3600 IN MX 10 mail.example.org.
 fwd.example.net. 3600 IN TXT "v=spf1 ip4:198.51.100.0/24 -all"
 _dmarc.fwd.example.net. 3600 IN TXT "v=DMARC1; p=none"
 ZONE
-/usr/bin/python3 "$shared/peers/gen-corpus.py" -n "$n" "$work/plain" >/dev/null
+/usr/bin/python3 "$gen_corpus" -n "$n" "$work/plain" >/dev/null
 now=$(date +%s)
 authres="fwd.example.net; dkim=pass header.d=example.org header.s=rsa2048 header.a=rsa-sha256; spf=pass smtp.mailfrom=example.org; dmarc=pass header.from=example.org"
 : > "$work/corpus/facts.txt"

@@ -58,7 +58,7 @@ PL=(perl "$HERE/dkim/mail_dkim.pl")
 ODK=/usr/sbin/opendkim
 
 for need in "$HERALD" "$PY" "$ODK"; do
-  [ -x "$need" ] || { echo "dkim_interop: $need is missing (install the peers: ../shared/peers/install-peers.sh)" >&2; exit 1; }
+  [ -x "$need" ] || { echo "dkim_interop: $need is missing (install the peers: scripts/install-deps.sh --test)" >&2; exit 1; }
 done
 "$PY" -c 'import dkim, nacl' || { echo "dkim_interop: $PY lacks python3-dkim / python3-nacl" >&2; exit 1; }
 perl -MMail::DKIM::Verifier -e 1 || { echo "dkim_interop: Mail::DKIM (libmail-dkim-perl) is missing" >&2; exit 1; }

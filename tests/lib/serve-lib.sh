@@ -438,7 +438,8 @@ hl_postfix_dirs() {
 # hl_postfix_start NAME DIR IP PORT: write DIR/etc/master.cf (smtpd on
 # IP:PORT, the standard services, local delivery for instances that keep
 # mail), start that instance, register its master as NAME and wait for
-# the port. Recipe after shared/peers/postfix-instance.sh.
+# the port. A throwaway instance: its own config directory (postfix -c),
+# queue and log, and no chroot, so it leaves the system's Postfix alone.
 hl_postfix_start() {
   local name=$1 p=$2 ip=$3 port=$4
   cat > "$p/etc/master.cf" <<MASTER

@@ -1,5 +1,5 @@
 /*
- * arc_suite_test.c - the ValiMail ARC test suite (../shared/testdata/
+ * arc_suite_test.c - the ValiMail ARC test suite (tests/data/
  * arc-test-suite/) against herald's ARC validator and sealer, through the
  * DNS zone fixture.
  *
@@ -29,7 +29,7 @@
 
 #define PYTHON "/usr/bin/python3"
 #define CONVERTER HERALD_SOURCE_DIR "/scripts/arc-suite.py"
-#define SUITE_DIR HERALD_SHARED "/testdata/arc-test-suite"
+#define SUITE_DIR HERALD_TESTDATA "/arc-test-suite"
 #define NOW 1700000000
 #define CONVERTED_MAX (8u * 1024 * 1024)
 #define FIELDS_MAX 16

@@ -391,9 +391,9 @@ static void test_mail_auth_samples(void **state)
     static const char *const files[] = {"001.txt", "002.txt"};
     for (size_t c = 0; c < 2; c++) {
         char rel[128];
-        snprintf(rel, sizeof rel, "testdata/mail-auth/arc/%s", files[c]);
+        snprintf(rel, sizeof rel, "mail-auth/arc/%s", files[c]);
         size_t len;
-        char *text = (char *)tu_read_file(tu_path(HERALD_SHARED, rel), &len);
+        char *text = (char *)tu_read_file(tu_path(HERALD_TESTDATA, rel), &len);
         hd_buf zone;
         hd_buf_init(&zone, 1 << 16);
         size_t i = 0;

@@ -15,7 +15,7 @@
 #include <herald/dns.h>
 #include <herald/spf.h>
 
-#define TESTDATA(rel) tu_path(HERALD_SHARED, "testdata/" rel)
+#define TESTDATA(rel) tu_path(HERALD_TESTDATA, rel)
 
 /* A parse as one line: "id[ vN]; method[/v]=result reason=\"..\" (comment)
  * ptype.prop=value :name=value; ..." ("; none" for no-result). */
@@ -140,7 +140,7 @@ static void test_rfc8601_appendix_b(void **state)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         size_t len;
-        uint8_t *msg = tu_read_file(tu_path(HERALD_SHARED, tu_path("testdata/rfc-extracts", cases[c].file)), &len);
+        uint8_t *msg = tu_read_file(tu_path(HERALD_TESTDATA, tu_path("rfc-extracts", cases[c].file)), &len);
         fields f;
         find_fields(msg, len, 0, &f);
         if (f.n != cases[c].n)
@@ -554,7 +554,7 @@ static void test_corpora(void **state)
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        assert_int_equal(sweep(tu_path(HERALD_SHARED, tu_path("testdata", files[i])), 0, &n), 0);
+        assert_int_equal(sweep(tu_path(HERALD_TESTDATA, files[i]), 0, &n), 0);
     assert_true(n >= 35);
     /* the ARC test suite (YAML, messages indented): the broken instances are
      * i=0, i=, i=yo-mama, i=squanch, "i=1 id", "id; i=1" and two without i= */

@@ -16,7 +16,7 @@
 #include <herald/key.h>
 #include <herald/limits.h>
 
-#define TESTDATA(rel) tu_path(HERALD_SHARED, "testdata/" rel)
+#define TESTDATA(rel) tu_path(HERALD_TESTDATA, rel)
 
 /* Verify a message with a zone file at time now; results copied out. */
 typedef struct verdict {
@@ -112,7 +112,7 @@ static void test_dkimpy_data(void **state)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         size_t len;
-        uint8_t *msg = tu_read_file(tu_path(HERALD_SHARED, tu_path("testdata", cases[c].file)), &len);
+        uint8_t *msg = tu_read_file(tu_path(HERALD_TESTDATA, cases[c].file), &len);
         verdict v;
         verify_with(dns, hd_slice_make(msg, len), 1700000000, &v);
         free(msg);
@@ -186,9 +186,9 @@ static void test_mail_dkim_corpus(void **state)
     for (size_t c = 0; c < sizeof corpus_cases / sizeof corpus_cases[0]; c++) {
         const struct corpus_case *k = &corpus_cases[c];
         char rel[256];
-        snprintf(rel, sizeof rel, "testdata/mail-dkim/corpus/%s", k->file);
+        snprintf(rel, sizeof rel, "mail-dkim/corpus/%s", k->file);
         size_t len;
-        uint8_t *msg = tu_read_file(tu_path(HERALD_SHARED, rel), &len);
+        uint8_t *msg = tu_read_file(tu_path(HERALD_TESTDATA, rel), &len);
         verdict v;
         verify_with(dns, hd_slice_make(msg, len), 1700000000, &v);
         free(msg);
@@ -222,9 +222,9 @@ static void test_mail_dkim_corpus_all_files(void **state)
     hd_dns *dns = zone_file(TESTDATA("mail-dkim/FAKE_DNS.zone"));
     for (size_t c = 0; c < sizeof files / sizeof files[0]; c++) {
         char rel[256];
-        snprintf(rel, sizeof rel, "testdata/mail-dkim/corpus/%s", files[c]);
+        snprintf(rel, sizeof rel, "mail-dkim/corpus/%s", files[c]);
         size_t len;
-        uint8_t *msg = tu_read_file(tu_path(HERALD_SHARED, rel), &len);
+        uint8_t *msg = tu_read_file(tu_path(HERALD_TESTDATA, rel), &len);
         verdict v;
         verify_with(dns, hd_slice_make(msg, len), 1700000000, &v);
         free(msg);
@@ -281,9 +281,9 @@ static void test_mail_auth_samples(void **state)
     size_t passed = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char rel[128];
-        snprintf(rel, sizeof rel, "testdata/mail-auth/dkim/%s", cases[c].file);
+        snprintf(rel, sizeof rel, "mail-auth/dkim/%s", cases[c].file);
         size_t len, off;
-        char *text = (char *)tu_read_file(tu_path(HERALD_SHARED, rel), &len);
+        char *text = (char *)tu_read_file(tu_path(HERALD_TESTDATA, rel), &len);
         hd_buf zone;
         hd_buf_init(&zone, 1 << 16);
         zone_from_records(text, len, &zone, &off);

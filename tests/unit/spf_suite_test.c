@@ -1,5 +1,5 @@
 /*
- * spf_suite_test.c - the openspf SPF conformance suites (../shared/testdata/
+ * spf_suite_test.c - the openspf SPF conformance suites (tests/data/
  * openspf/rfc7208-tests.yml and rfc4408-tests.yml) against herald's SPF
  * evaluator, through the DNS zone fixture.
  *
@@ -27,7 +27,7 @@
 
 #define PYTHON "/usr/bin/python3"
 #define CONVERTER HERALD_SOURCE_DIR "/scripts/spf-suite.py"
-#define SUITE_DIR HERALD_SHARED "/testdata/openspf"
+#define SUITE_DIR HERALD_TESTDATA "/openspf"
 /* What the suite's explanations need: %{r} appears only in an exp= domain
  * (a permerror), so any name does. */
 #define RECEIVER "receiver.example.com"

@@ -12,10 +12,10 @@
 
 #include <herald/buf.h>
 
-/* Read a whole file (under ../shared or the source tree) into a malloc'ed
- * NUL-terminated buffer; fails the test if it cannot. */
+/* Read a whole file (under tests/data or elsewhere in the source tree) into
+ * a malloc'ed NUL-terminated buffer; fails the test if it cannot. */
 uint8_t *tu_read_file(const char *path, size_t *len);
-/* Path join into a static buffer: tu_path(HERALD_SHARED, "testdata/x"). */
+/* Path join into a static buffer: tu_path(HERALD_TESTDATA, "openspf/x"). */
 const char *tu_path(const char *dir, const char *rel);
 /* Make a temporary directory (under $TMPDIR or /tmp); caller removes it
  * with tu_rmtree. */

@@ -5,7 +5,7 @@ h (herald) and p (pyspf), dicts with "result", "exp", "why" (and for herald "mec
 "voids"). It returns a short label when the disagreement is that deviation, else None. Each is
 narrow on purpose: it checks the pyspf diagnostic that marks the deviation AND that herald's
 answer is the one RFC 7208 gives, so an unrelated herald bug is never hidden. Every citation
-was checked against ../shared/rfc/7208.txt.
+was checked against RFC 7208.
 """
 import re
 
