@@ -12,7 +12,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-3}
 herald=$root/build/herald
 bench=$root/build/bench/bench_dkim
-[ -x "$bench" ] || { echo "bench/dkim.sh: build first (scripts/build.sh)" >&2; exit 1; }
+[ -x "$bench" ] || { echo "bench/dkim.sh: build first (scripts/build.sh build -DHERALD_BENCH=ON)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 rate() { sed -n 's/.*= \([0-9.]*\) msg\/s.*/\1/p' | tail -1; }

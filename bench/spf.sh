@@ -28,7 +28,7 @@ clients=${SPF_CLIENTS:-100000}
 pyn=${SPF_PY_N:-2000}
 reps=${SPF_REPS:-3}
 bench=$root/build/bench/bench_spf
-[ -x "$bench" ] || { echo "bench/spf.sh: build first (cmake --build build)" >&2; exit 1; }
+[ -x "$bench" ] || { echo "bench/spf.sh: build first (scripts/build.sh build -DHERALD_BENCH=ON)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')

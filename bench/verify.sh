@@ -35,7 +35,7 @@ n=${VERIFY_N:-1000}
 reps=${VERIFY_REPS:-3}
 herald=$root/build/herald
 bench=$root/build/bench/bench_verify
-[ -x "$bench" ] && [ -x "$herald" ] || { echo "bench/verify.sh: build first (cmake --build build)" >&2; exit 1; }
+[ -x "$bench" ] && [ -x "$herald" ] || { echo "bench/verify.sh: build first (scripts/build.sh build -DHERALD_BENCH=ON)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
