@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# check-banned.sh - refuse risky C functions in src/ (STYLE.md §17), and
+# check-banned.sh - refuse risky C functions in src/ (docs/style.md, "The mechanical gate"), and
 # exit() below src/cli/ (errors are values there).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -9,7 +9,7 @@
  * module reuses DKIM's canonicalization, header selection, key records
  * and key cache, and hd_key for the cryptography.
  *
- * Validation never does I/O (STYLE.md §8), like DKIM verification:
+ * Validation never does I/O (docs/style.md rule 8), like DKIM verification:
  * hd_arc_verify_start() parses and hashes, hd_arc_verify_query() lists the
  * key records needed, hd_arc_verify_answer() takes each TXT answer, and
  * hd_arc_verify_finish() gives the verdict. hd_arc_verify_run() drives it

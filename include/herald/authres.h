@@ -111,7 +111,7 @@ bool hd_authres_claims_id(hd_slice value, const char *ours);
 
 /* A valid authserv-id to generate (RFC 8601 §2.5, a domain-like token):
  * 1..253 bytes of letters, digits, '-', '_' and '.', no empty label. CR
- * or LF is refused with its own message (STYLE.md §13). */
+ * or LF is refused with its own message (docs/style.md rule 12). */
 int hd_authres_check_id(const char *authserv_id, hd_err *err);
 
 typedef struct hd_authres_builder hd_authres_builder; /* opaque */

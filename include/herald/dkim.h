@@ -7,7 +7,7 @@
  * the message. Several signers (RSA and Ed25519) sign one message by
  * calling each in turn on the same unsigned bytes.
  *
- * Verification never does I/O (STYLE.md §8): hd_dkim_verify_start() parses
+ * Verification never does I/O (docs/style.md rule 8): hd_dkim_verify_start() parses
  * the message and hashes the bodies, then the verifier lists the key
  * records it needs (hd_dkim_verify_query()); the caller fetches each TXT
  * record by any means and hands the answer back

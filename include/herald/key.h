@@ -4,7 +4,7 @@
  *
  * All signing goes through hd_key_sign_digest(), so the process that holds
  * private keys can later be split from the one that talks to the network
- * (STYLE.md §11). An hd_key keeps its OpenSSL contexts initialised between
+ * (docs/design.md, "Keys stay put"). An hd_key keeps its OpenSSL contexts initialised between
  * calls (that is where the speed is); it is therefore not to be used from
  * two threads at once.
  */

@@ -1,6 +1,6 @@
 /*
  * herald/log.h - the program's logging: one line per event, to stderr or a
- * caller-given sink. Libraries never log (STYLE.md §7); they return errors
+ * caller-given sink. Libraries never log (docs/style.md rule 7); they return errors
  * and offer trace callbacks, which the program routes here.
  */
 #ifndef HERALD_LOG_H

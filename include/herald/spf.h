@@ -1,7 +1,7 @@
 /*
  * herald/spf.h - SPF: check_host() of RFC 7208, asynchronous.
  *
- * An evaluation is a resumable state machine (STYLE.md §8): hd_spf_step()
+ * An evaluation is a resumable state machine (docs/style.md rule 8): hd_spf_step()
  * runs until it needs a DNS answer, and says which question; the caller
  * gets the answer by any means (the daemon from its event loop, the CLI
  * synchronously) and hands it to hd_spf_answer(); hd_spf_step() goes on

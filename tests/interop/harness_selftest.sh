@@ -13,10 +13,12 @@ bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
 eq() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
 
+# every peer is required (README): a missing one fails, never skips
 for tool in /usr/sbin/unbound /usr/bin/dig /usr/bin/swaks /usr/sbin/smtp-sink; do
-  [ -x "$tool" ] || { echo "SKIP: $tool not installed"; exit 77; }
+  [ -x "$tool" ] || { echo "FAIL: $tool not installed (scripts/install-deps.sh --test)"; exit 1; }
 done
-"$HL_PY" -c 'import aiosmtpd' 2>/dev/null || { echo "SKIP: $HL_PY lacks aiosmtpd"; exit 77; }
+"$HL_PY" -c 'import aiosmtpd' 2>/dev/null ||
+  { echo "FAIL: $HL_PY lacks aiosmtpd (scripts/install-deps.sh --test)"; exit 1; }
 
 hl_tmpdir
 T=$HL_TMP
@@ -27,7 +29,7 @@ check "127.0.0.3 is bindable" "$HL_PY" -c 'import socket; socket.socket().bind((
 # --- unbound from a zone fixture --------------------------------------------
 long=$(head -c 300 /dev/zero | tr '\0' 'k')
 cat > "$T/zone.txt" <<ZONE
-; test fixture (DESIGN.md format)
+; test fixture (docs/zone-format.md)
 \$TTL 120
 example.net.            IN MX   10 mx.example.net.
 example.net.            IN MX   20 mx2.example.net.

@@ -145,8 +145,8 @@ hl_wait_gone() {
   hl_die "$1:$2 still listening"
 }
 
-# hl_zone_to_unbound FILE: turn a zone fixture (DESIGN.md "DNS zone fixture
-# format": RFC 1035 master-file lines, one record a line, $TTL, $ORIGIN, @,
+# hl_zone_to_unbound FILE: turn a zone fixture (docs/zone-format.md:
+# RFC 1035 master-file lines, one record a line, $TTL, $ORIGIN, @,
 # a blank owner repeats the last one) into unbound "server:" lines on
 # stdout. Lines that already start with local-data:, local-data-ptr: or
 # local-zone: pass through. TXT strings over 255 bytes are split. Fixture pseudo-records: "NAME TIMEOUT" ->

@@ -3,7 +3,7 @@
  * ARC-Authentication-Results (RFC 8617 §4.1.1) fields.
  *
  * The builder collects method fragments (copied, each checked to be one
- * resinfo and free of CR, LF and NUL: STYLE.md §13), then writes
+ * resinfo and free of CR, LF and NUL: docs/style.md rule 12), then writes
  *
  *     Authentication-Results: <authserv-id>;\r\n\t<fragment 1>;\r\n\t<fragment 2>\r\n
  *

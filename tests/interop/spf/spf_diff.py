@@ -4,7 +4,7 @@
 Generates N random but meaningful SPF scenarios (deterministic: fixed seed), each a zone of
 TXT/A/AAAA/MX/PTR/CNAME data plus TIMEOUT/SERVFAIL names, a client IP (IPv4, IPv6 or
 IPv4-mapped), a MAIL FROM (or an empty one: the HELO identity) and a HELO name. Every scenario
-is written as a herald zone fixture (DESIGN.md "DNS zone fixture format") and served to pyspf
+is written as a herald zone fixture (docs/zone-format.md) and served to pyspf
 through its DNS hook (spf.DNSLookup), so neither side uses the network. Both evaluate
 check_host(); the results must agree, and for "fail" the explanations too (pyspf's default
 explanation is set to a sentinel; herald's default explanation equals its reason text).
