@@ -92,9 +92,9 @@ got=0
 grep -o 'sections are .*' "$work/err" | grep -o '\[[a-z][a-z0-9_-]*' | tr -d '[' >> "$work/kinds"
 sort -u -o "$work/kinds" "$work/kinds"
 while read -r kind; do
-  grep -Eq "^#+ \`\[$kind[] ]" "$src/docs/config.md" && ok ||
+  grep -Eq "^#+ \`\[${kind}[] ]" "$src/docs/config.md" && ok ||
     bad "docs/config.md has no section for [$kind] (a heading \"### \`[$kind]\` ...\")"
-  grep -Eq "^\.SS \\\\f\[B\]\[$kind[] ]" "$man5" && ok || bad "herald.conf.5 has no section for [$kind]"
+  grep -Eq "^\.SS \\\\f\[B\]\[${kind}[] ]" "$man5" && ok || bad "herald.conf.5 has no section for [$kind]"
 done < "$work/kinds"
 # and every section docs/config.md documents is in herald.conf(5)
 grep -oE '^#+ `\[[a-z][a-z0-9_-]*' "$src/docs/config.md" | sed 's/.*\[//' | sort -u > "$work/doc-kinds"
