@@ -5,6 +5,9 @@
  * lines (and a child and the parent of each) are asked for every type
  * herald uses, through the synchronous query, so CNAME chains, empty
  * non-terminals and the pseudo-types are exercised as well as the parser.
+ * Each owner is asked as written and with its RFC 1035 §5.1 escapes
+ * decoded (questions are dotted text without escapes), so owners written
+ * with escapes are found too.
  * Everything is freed; a leak or overflow shows under ASan.
  */
 #include <stddef.h>
@@ -33,6 +36,39 @@ static void ask(hd_dns *dns, const char *name)
     }
 }
 
+/* name with \X and \DDD decoded in place (a bad escape is kept as it is,
+ * a NUL ends the name). */
+static void unescape(char *name)
+{
+    size_t o = 0;
+    for (size_t i = 0; name[i] != '\0'; i++) {
+        char c = name[i];
+        if (c == '\\' && name[i + 1] >= '0' && name[i + 1] <= '9' && name[i + 2] >= '0' &&
+            name[i + 2] <= '9' && name[i + 3] >= '0' && name[i + 3] <= '9') {
+            int v = (name[i + 1] - '0') * 100 + (name[i + 2] - '0') * 10 + (name[i + 3] - '0');
+            if (v == 0 || v > 255)
+                break;
+            c = (char)v;
+            i += 3;
+        } else if (c == '\\' && name[i + 1] != '\0') {
+            c = name[++i];
+        }
+        name[o++] = c;
+    }
+    name[o] = '\0';
+}
+
+static void ask_family(hd_dns *dns, const char *name, size_t len)
+{
+    ask(dns, name);
+    const char *dot = strchr(name, '.');
+    if (dot != NULL && dot[1] != '\0')
+        ask(dns, dot + 1); /* the parent */
+    char child[304] = "x.";
+    memcpy(child + 2, name, len + 1);
+    ask(dns, child);
+}
+
 /* The first word of each of the first few lines, as a name to ask for. */
 static void ask_owners(hd_dns *dns, const uint8_t *data, size_t size)
 {
@@ -46,13 +82,12 @@ static void ask_owners(hd_dns *dns, const uint8_t *data, size_t size)
         memcpy(name, data + start, len);
         name[len] = '\0';
         if (len > 0 && memchr(name, '\0', len) == NULL) {
-            ask(dns, name);
-            const char *dot = strchr(name, '.');
-            if (dot != NULL && dot[1] != '\0')
-                ask(dns, dot + 1); /* the parent */
-            char child[304] = "x.";
-            memcpy(child + 2, name, len + 1);
-            ask(dns, child);
+            ask_family(dns, name, len);
+            if (memchr(name, '\\', len) != NULL) {
+                unescape(name);
+                if (name[0] != '\0')
+                    ask_family(dns, name, strlen(name));
+            }
         }
         while (i < size && data[i] != '\n')
             i++;

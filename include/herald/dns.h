@@ -6,8 +6,18 @@
  *   - libunbound: a real resolver, forwarding to a configured server
  *     ("127.0.0.1@5353") or using the system's resolv.conf; caching,
  *     DNSSEC-aware (the secure flag), TTLs;
- *   - the zone-file fixture of DESIGN.md, for tests and offline CLI use
- *     (TIMEOUT and SERVFAIL pseudo-types simulate failures).
+ *   - the zone-file fixture, for tests and offline CLI use (TIMEOUT and
+ *     SERVFAIL pseudo-types simulate failures); its file format is
+ *     docs/zone-format.md.
+ *
+ * Names, asked and answered, are dotted text without escapes: labels joined
+ * by '.', every other byte standing for itself (a blank, '%' or '\' is
+ * that byte; evaluators pass what SPF macro expansion or a message gave
+ * them as it is). A label holding a '.' or a NUL therefore cannot be asked
+ * for, and an answer whose record names one is HD_DNS_ERROR in both back
+ * ends. libunbound is handed the name with such bytes written as \DDD;
+ * the fixture decodes the escapes of its file instead, so "a b.example"
+ * finds the owner written "a\032b.example.".
  *
  * Asynchronous use (event loop): hd_dns_submit() a question with a
  * callback; watch hd_dns_fd() for readability (the fixture returns -1: its

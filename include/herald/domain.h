@@ -177,8 +177,8 @@ int hd_domain_records(hd_store *st, const char *domain, const hd_domain_dns_opts
                       hd_domain_record **out, size_t *n, hd_err *err);
 void hd_domain_records_free(hd_domain_record *r, size_t n);
 
-/* Append the records in the zone fixture format (docs/zone-format.md, RFC 1035
- * §5.1), each after a "; purpose" comment line: absolute names, TTL
+/* Append the records in the zone fixture format (docs/zone-format.md, RFC
+ * 1035 §5.1), each after a "; purpose" comment line: absolute names, TTL
  * HD_DOMAIN_TTL, TXT text split into quoted strings of at most 255 bytes
  * (RFC 1035 §3.3.14) with '"' and '\' escaped. The output parses with
  * hd_dns_new_zone_text() and pastes into a BIND zone. */

@@ -27,6 +27,11 @@ struct hd_dns {
 
 /* Names ----------------------------------------------------------------- */
 
+/* A question's name is dotted text without escapes (dns.h), so its length
+ * in characters is its length in octets. Each back end reads it the same
+ * way: libunbound after writing unusual bytes as \DDD, the zone fixture
+ * (docs/zone-format.md) by cutting it at every '.'. */
+
 bool hd_dns__name_check(hd_slice name, bool allow_root, hd_slice *out,
                         char *why, size_t whylen)
 {

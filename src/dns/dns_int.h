@@ -59,8 +59,9 @@ hd_dns_answer *hd_dns__answer_new(const char *qname, uint16_t qtype);
 void hd_dns__answer_status(hd_dns_answer *ans, hd_dns_status st, int rcode,
                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* Check a domain name in text form (RFC 1035 §2.3.4: labels 1..63 octets,
- * at most 253 octets without the trailing dot; one trailing dot allowed).
+/* Check a domain name in text form (dns.h: no escapes, so characters are
+ * octets; RFC 1035 §2.3.4: labels 1..63 octets, at most 253 octets without
+ * the trailing dot; one trailing dot allowed).
  * On success returns true and sets *out to the name without the trailing
  * dot; otherwise writes the reason to why. The root ("." or "") is refused
  * unless allow_root. */

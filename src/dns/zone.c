@@ -1,7 +1,7 @@
 /*
  * zone.c - the zone-file fixture back end: the store that the parser
  * (zone_parse.c) fills, and the lookups that answer as a recursive
- * resolver would (DESIGN.md "DNS zone fixture format").
+ * resolver would (docs/zone-format.md).
  *
  * Answers, in order of precedence for a name N and type T:
  *   - N absent from the file and not a parent of a name in it: NXDOMAIN;
@@ -10,6 +10,13 @@
  *     most HD_LIMIT_DNS_CNAME_CHAIN links, else SERVFAIL;
  *   - N is marked TIMEOUT: TIMEOUT; marked SERVFAIL: SERVFAIL;
  *   - otherwise NODATA, also for an empty non-terminal (RFC 8020).
+ * A question's name is herald's dotted text (dns.h): it is cut into labels
+ * at every '.', each byte taken as itself, and looked up in wire form, so
+ * it finds an owner written with escapes ("a\032b" for "a b") but never
+ * one whose label holds a '.'. A name handed back in an answer (a target,
+ * the end of a CNAME chain) must be writable as such text: one with a '.'
+ * or NUL inside a label makes the answer ERROR, as the libunbound back end
+ * does for such a record.
  * The store is immutable after parsing; every answer is a fresh allocation
  * owned by the callback that receives it. Answers are ready at submit and
  * delivered by hd_dns_process(); nothing here waits or has a descriptor.
@@ -30,7 +37,8 @@ static uint8_t lower(uint8_t c)
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
 }
 
-/* FNV-1a over the lower-cased name. */
+/* FNV-1a over the lower-cased name (the length octets of wire form are
+ * under 64, so lower() leaves them alone). */
 static uint32_t name_hash(const uint8_t *p, size_t len)
 {
     uint32_t h = 2166136261u;
@@ -49,6 +57,39 @@ int hd_dns__zone_syntax(const zone *z, uint32_t line, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return hd_err_set(z->err, HD_ESYNTAX, "%s:%u: %s", z->source, (unsigned)line, msg);
+}
+
+/* RFC 1035 §5.1: the characters a master file gives a meaning to, written
+ * "\X" inside a name; '.' only when it is inside a label. */
+static bool special_in_name(uint8_t c)
+{
+    return c == '.' || c == '\\' || c == '"' || c == '(' || c == ')' || c == ';' ||
+           c == '@' || c == '$';
+}
+
+const char *hd_dns__zone_name_text(const uint8_t *wire, size_t len, char *out, size_t outlen)
+{
+    size_t n = 0;
+    if (len == 0) {
+        snprintf(out, outlen, ".");
+        return out;
+    }
+    for (size_t i = 0; i < len && n + 5 < outlen;) {
+        size_t l = wire[i++];
+        if (n > 0)
+            out[n++] = '.';
+        for (size_t k = 0; k < l && i < len && n + 5 < outlen; k++, i++) {
+            uint8_t c = wire[i];
+            if (c <= 0x20 || c >= 0x7f)
+                n += (size_t)snprintf(out + n, outlen - n, "\\%03u", (unsigned)c);
+            else if (special_in_name(c))
+                n += (size_t)snprintf(out + n, outlen - n, "\\%c", c);
+            else
+                out[n++] = (char)c;
+        }
+    }
+    out[n] = '\0';
+    return out;
 }
 
 static int zone_nomem(const zone *z, int rc)
@@ -90,7 +131,8 @@ static const uint8_t *node_name(const zone *z, const zone_node *n)
     return z->pool.p + n->name_off;
 }
 
-/* Index of name (lower case expected in the store, any case asked), or -1. */
+/* Index of the wire-form name (lower case in the store, any case asked),
+ * or -1. */
 static long find_node(const zone *z, const uint8_t *p, size_t len)
 {
     if (z->table_size == 0)
@@ -131,7 +173,7 @@ static int table_grow(zone *z)
     return 0;
 }
 
-/* The node for a name already in the pool at off (lower case). */
+/* The node for a wire-form name already in the pool at off (lower case). */
 static int intern_at(zone *z, uint32_t off, size_t len, uint32_t *idx)
 {
     long found = find_node(z, z->pool.p + off, len);
@@ -155,7 +197,8 @@ static int intern_at(zone *z, uint32_t off, size_t len, uint32_t *idx)
     return 0;
 }
 
-/* The node for an owner name (lower case, checked), added if new. */
+/* The node for an owner name (wire form, lower case, checked), added if
+ * new. */
 static int intern_owner(zone *z, hd_slice owner, uint32_t *idx)
 {
     long found = find_node(z, owner.p, owner.len);
@@ -177,19 +220,23 @@ static int intern_owner(zone *z, hd_slice owner, uint32_t *idx)
  * count as data here, since a CNAME answers every type. */
 static int check_cname_rule(zone *z, const zone_node *n, bool adding_cname, uint32_t line)
 {
-    const char *name = (const char *)node_name(z, n);
-    int nlen = (int)n->name_len;
+    bool has_cname = (n->flags & ZN_CNAME) != 0;
+    bool has_other = n->nreal > 0 || (n->flags & (ZN_TIMEOUT | ZN_SERVFAIL));
+    if (adding_cname ? !has_cname && !has_other : !has_cname)
+        return 0;
+    char name[ZONE_NAME_TEXT];
+    hd_dns__zone_name_text(node_name(z, n), n->name_len, name, sizeof name);
     if (adding_cname && (n->flags & ZN_CNAME))
-        return hd_dns__zone_syntax(z, line, "%.*s has a second CNAME (the first is on line %u)",
-                                   nlen, name, (unsigned)n->mark_line);
+        return hd_dns__zone_syntax(z, line, "%s has a second CNAME (the first is on line %u)",
+                                   name, (unsigned)n->mark_line);
     if (adding_cname && (n->nreal > 0 || (n->flags & (ZN_TIMEOUT | ZN_SERVFAIL))))
         return hd_dns__zone_syntax(z, line,
-                                   "%.*s has other records, so it cannot have a CNAME "
-                                   "(RFC 1034 section 3.6.2)", nlen, name);
+                                   "%s has other records, so it cannot have a CNAME "
+                                   "(RFC 1034 section 3.6.2)", name);
     if (!adding_cname && (n->flags & ZN_CNAME))
         return hd_dns__zone_syntax(z, line,
-                                   "%.*s has a CNAME (line %u), so it cannot have other "
-                                   "records (RFC 1034 section 3.6.2)", nlen, name,
+                                   "%s has a CNAME (line %u), so it cannot have other "
+                                   "records (RFC 1034 section 3.6.2)", name,
                                    (unsigned)n->mark_line);
     return 0;
 }
@@ -233,28 +280,33 @@ int hd_dns__zone_add_pseudo(zone *z, hd_slice owner, uint8_t flag, uint32_t line
     if (rc != 0)
         return rc;
     uint8_t other = flag == ZN_TIMEOUT ? ZN_SERVFAIL : ZN_TIMEOUT;
-    if (n->flags & other)
-        return hd_dns__zone_syntax(z, line, "%.*s is marked both TIMEOUT and SERVFAIL "
-                                   "(the other is on line %u)", (int)n->name_len,
-                                   (const char *)node_name(z, n), (unsigned)n->mark_line);
+    if (n->flags & other) {
+        char name[ZONE_NAME_TEXT];
+        return hd_dns__zone_syntax(z, line, "%s is marked both TIMEOUT and SERVFAIL "
+                                   "(the other is on line %u)",
+                                   hd_dns__zone_name_text(node_name(z, n), n->name_len, name,
+                                                          sizeof name),
+                                   (unsigned)n->mark_line);
+    }
     n->flags |= flag;
     n->mark_line = line;
     return 0;
 }
 
 /* Every parent of an owner exists as a node (RFC 8020: an empty
- * non-terminal answers NODATA, not NXDOMAIN). Parent names are suffixes of
- * the owner's name, so they share its bytes in the pool. */
+ * non-terminal answers NODATA, not NXDOMAIN). In wire form a parent is the
+ * owner without its first label, a suffix that shares the owner's bytes in
+ * the pool; a '.' inside a label is never a place to cut. The root is not
+ * a node. */
 static int add_parents(zone *z)
 {
     size_t owners = z->nnode;
     for (size_t i = 0; i < owners; i++) {
         uint32_t off = z->node[i].name_off, len = z->node[i].name_len;
         for (;;) {
-            const uint8_t *dot = memchr(z->pool.p + off, '.', len);
-            if (dot == NULL)
+            uint32_t skip = 1u + z->pool.p[off];
+            if (skip >= len)
                 break;
-            uint32_t skip = (uint32_t)(dot - (z->pool.p + off)) + 1;
             off += skip;
             len -= skip;
             size_t before = z->nnode;
@@ -292,9 +344,11 @@ static int group_records(zone *z)
             same += sorted[k].type == z->rr[i].type;
         if (same >= HD_LIMIT_DNS_RRS) {
             free(sorted);
-            return hd_dns__zone_syntax(z, z->rr[i].line, "more than %d %s records for %.*s",
+            char name[ZONE_NAME_TEXT];
+            return hd_dns__zone_syntax(z, z->rr[i].line, "more than %d %s records for %s",
                                        HD_LIMIT_DNS_RRS, hd_dns_type_name(z->rr[i].type),
-                                       (int)n->name_len, (const char *)node_name(z, n));
+                                       hd_dns__zone_name_text(node_name(z, n), n->name_len,
+                                                              name, sizeof name));
         }
         sorted[n->first + n->nrr++] = z->rr[i];
     }
@@ -312,11 +366,73 @@ int hd_dns__zone_finish(zone *z)
 
 /* Lookups ---------------------------------------------------------------- */
 
-static char *pool_strdup(const zone *z, uint32_t off, uint32_t len)
+/* A question's name (dotted text, checked by hd_dns_submit: labels of 1 to
+ * 63 bytes, at most 253 bytes, no trailing dot) in wire form: every '.'
+ * ends a label, every other byte is itself. */
+static bool query_wire(const char *name, uint8_t *wire, size_t *len)
 {
-    return hd_slice_strdup(hd_slice_make(z->pool.p + off, len));
+    size_t n = 0;
+    for (const char *p = name;;) {
+        const char *dot = strchr(p, '.');
+        size_t l = dot != NULL ? (size_t)(dot - p) : strlen(p);
+        if (l == 0 || l > 63 || n + 1 + l > ZONE_WIRE_MAX)
+            return false;
+        wire[n++] = (uint8_t)l;
+        memcpy(wire + n, p, l);
+        n += l;
+        if (dot == NULL)
+            break;
+        p = dot + 1;
+    }
+    *len = n;
+    return true;
 }
 
+/* A wire-form name from the pool as herald's dotted text (dns.h), or
+ * HD_ESYNTAX when a label holds a '.' or a NUL, which that text cannot
+ * carry; the root is "". */
+static int pool_name_text(const zone *z, uint32_t off, uint32_t len, char **out)
+{
+    char text[HD_DNS_NAME_BUF];
+    size_t n = 0;
+    const uint8_t *w = z->pool.p + off;
+    for (uint32_t i = 0; i < len;) {
+        uint32_t l = w[i++];
+        if (l > len - i || memchr(w + i, '.', l) != NULL || memchr(w + i, '\0', l) != NULL)
+            return HD_ESYNTAX;
+        if (n > 0)
+            text[n++] = '.';
+        memcpy(text + n, w + i, l);
+        n += l;
+        i += l;
+    }
+    *out = hd_slice_strdup(hd_slice_make(text, n));
+    return *out != NULL ? 0 : HD_ENOMEM;
+}
+
+/* The answer for a name that cannot be handed over as text. */
+static void untextable(const zone *z, uint32_t off, uint32_t len, const char *what,
+                       hd_dns_answer *ans)
+{
+    char name[ZONE_NAME_TEXT];
+    for (size_t i = 0; i < ans->nrr; i++) {
+        free(ans->rr[i].name);
+        free(ans->rr[i].txt);
+    }
+    free(ans->rr);
+    ans->rr = NULL;
+    ans->nrr = 0;
+    ans->ttl = 0;
+    free(ans->canonname);
+    ans->canonname = NULL;
+    hd_dns__answer_status(ans, HD_DNS_ERROR, -1,
+                          "zone fixture: %s %s has a '.' or NUL inside a label, which a "
+                          "name in text form cannot carry", what,
+                          hd_dns__zone_name_text(z->pool.p + off, len, name, sizeof name));
+}
+
+/* Fill dst from src: 0, HD_ENOMEM, or HD_ESYNTAX for a target name that
+ * cannot be written as text. */
 static int fill_rr(const zone *z, const zone_rr *src, hd_dns_rr *dst)
 {
     dst->type = src->type;
@@ -324,20 +440,23 @@ static int fill_rr(const zone *z, const zone_rr *src, hd_dns_rr *dst)
     memcpy(dst->addr, src->addr, sizeof dst->addr);
     dst->preference = src->pref;
     if (src->type == HD_DNS_T_TXT) {
-        dst->txt = (uint8_t *)pool_strdup(z, src->data_off, src->data_len);
+        /* zero strings (txt_strings 0) give an empty text, as one "" does */
+        dst->txt = (uint8_t *)hd_slice_strdup(
+            src->data_len > 0 ? hd_slice_make(z->pool.p + src->data_off, src->data_len)
+                              : HD_SLICE_NULL);
         dst->txt_len = src->data_len;
         dst->txt_strings = src->txt_strings;
         return dst->txt != NULL ? 0 : HD_ENOMEM;
     }
     if (src->type == HD_DNS_T_MX || src->type == HD_DNS_T_PTR ||
-        src->type == HD_DNS_T_CNAME || src->type == HD_DNS_T_NS) {
-        dst->name = pool_strdup(z, src->data_off, src->data_len);
-        return dst->name != NULL ? 0 : HD_ENOMEM;
-    }
+        src->type == HD_DNS_T_CNAME || src->type == HD_DNS_T_NS)
+        return pool_name_text(z, src->data_off, src->data_len, &dst->name);
     return 0;
 }
 
-/* OK with the node's records of qtype, or 0 records (ans untouched). */
+/* 1: the answer is made, OK with the node's records of qtype (or ERROR
+ * for a target that cannot be written as text); 0: the node has none
+ * (ans untouched); or HD_ENOMEM. */
 static int take_rrset(const zone *z, const zone_node *n, uint16_t qtype, hd_dns_answer *ans)
 {
     size_t count = 0;
@@ -350,70 +469,97 @@ static int take_rrset(const zone *z, const zone_node *n, uint16_t qtype, hd_dns_
         return HD_ENOMEM;
     ans->ttl = UINT32_MAX;
     for (uint32_t k = n->first; k < n->first + n->nrr; k++) {
-        if (z->rr[k].type != qtype)
+        const zone_rr *r = &z->rr[k];
+        if (r->type != qtype)
             continue;
-        int rc = fill_rr(z, &z->rr[k], &ans->rr[ans->nrr++]);
+        int rc = fill_rr(z, r, &ans->rr[ans->nrr++]);
+        if (rc == HD_ESYNTAX) {
+            char what[32];
+            snprintf(what, sizeof what, "the %s target", hd_dns_type_name(r->type));
+            untextable(z, r->data_off, r->data_len, what, ans);
+            return 1;
+        }
         if (rc != 0)
             return rc;
-        if (z->rr[k].ttl < ans->ttl)
-            ans->ttl = z->rr[k].ttl;
+        if (r->ttl < ans->ttl)
+            ans->ttl = r->ttl;
     }
     hd_dns__answer_status(ans, HD_DNS_OK, 0, NULL);
-    return 0;
+    return 1;
 }
 
-/* Follow the node's CNAME: the next name to look up becomes the target. */
-static int follow_cname(const zone *z, const zone_node *n, hd_dns_answer *ans, char *cur,
+/* Follow the node's CNAME: the next name to look up (wire form) becomes
+ * the target, which is also the answer's canonical name. 0: followed; 1:
+ * the answer is made (ERROR: the target cannot be written as text); or
+ * HD_ENOMEM. */
+static int follow_cname(const zone *z, const zone_node *n, hd_dns_answer *ans, uint8_t *cur,
                         size_t *cur_len)
 {
     const zone_rr *c = &z->rr[n->first]; /* a CNAME is alone at its name */
     free(ans->canonname);
-    ans->canonname = pool_strdup(z, c->data_off, c->data_len);
-    if (ans->canonname == NULL)
-        return HD_ENOMEM;
+    ans->canonname = NULL;
+    int rc = pool_name_text(z, c->data_off, c->data_len, &ans->canonname);
+    if (rc == HD_ESYNTAX) {
+        untextable(z, c->data_off, c->data_len, "the CNAME target", ans);
+        return 1;
+    }
+    if (rc != 0)
+        return rc;
     memcpy(cur, z->pool.p + c->data_off, c->data_len);
     *cur_len = c->data_len;
     return 0;
 }
 
+/* What a node without records of qtype (and no CNAME to follow) answers. */
+static void no_records(const zone_node *n, const uint8_t *cur, size_t cur_len,
+                       hd_dns_answer *ans)
+{
+    char name[ZONE_NAME_TEXT];
+    if (n->flags & (ZN_TIMEOUT | ZN_SERVFAIL))
+        hd_dns__zone_name_text(cur, cur_len, name, sizeof name);
+    if (n->flags & ZN_TIMEOUT)
+        hd_dns__answer_status(ans, HD_DNS_TIMEOUT, -1, "zone fixture: %s is marked TIMEOUT",
+                              name);
+    else if (n->flags & ZN_SERVFAIL)
+        hd_dns__answer_status(ans, HD_DNS_SERVFAIL, 2, "zone fixture: %s is marked SERVFAIL",
+                              name);
+    else
+        hd_dns__answer_status(ans, HD_DNS_NODATA, 0, NULL);
+}
+
 static int lookup(const zone *z, const char *qname, uint16_t qtype, hd_dns_answer *ans)
 {
-    char cur[HD_DNS_NAME_BUF];
-    size_t cur_len = strlen(qname);
-    memcpy(cur, qname, cur_len);
+    uint8_t cur[ZONE_WIRE_MAX];
+    size_t cur_len;
+    if (!query_wire(qname, cur, &cur_len)) {
+        hd_dns__answer_status(ans, HD_DNS_ERROR, -1, "zone fixture: bad name %s", qname);
+        return 0;
+    }
     for (int links = 0;; links++) {
-        long idx = find_node(z, (const uint8_t *)cur, cur_len);
+        long idx = find_node(z, cur, cur_len);
         if (idx < 0) {
             hd_dns__answer_status(ans, HD_DNS_NXDOMAIN, 3, NULL);
             return 0;
         }
         const zone_node *n = &z->node[idx];
         int rc = take_rrset(z, n, qtype, ans);
-        if (rc != 0 || ans->status == HD_DNS_OK)
-            return rc;
-        if ((n->flags & ZN_CNAME) && qtype != HD_DNS_T_CNAME) {
-            if (links == HD_LIMIT_DNS_CNAME_CHAIN) {
-                free(ans->canonname); /* a failed chain has no canonical name */
-                ans->canonname = NULL;
-                hd_dns__answer_status(ans, HD_DNS_SERVFAIL, 2,
-                                      "CNAME chain from %s is longer than %d links (a loop?)",
-                                      qname, HD_LIMIT_DNS_CNAME_CHAIN);
-                return 0;
-            }
-            rc = follow_cname(z, n, ans, cur, &cur_len);
-            if (rc != 0)
-                return rc;
-            continue;
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+        if (!(n->flags & ZN_CNAME) || qtype == HD_DNS_T_CNAME) {
+            no_records(n, cur, cur_len, ans);
+            return 0;
         }
-        if (n->flags & ZN_TIMEOUT)
-            hd_dns__answer_status(ans, HD_DNS_TIMEOUT, -1,
-                                  "zone fixture: %.*s is marked TIMEOUT", (int)cur_len, cur);
-        else if (n->flags & ZN_SERVFAIL)
+        if (links == HD_LIMIT_DNS_CNAME_CHAIN) {
+            free(ans->canonname); /* a failed chain has no canonical name */
+            ans->canonname = NULL;
             hd_dns__answer_status(ans, HD_DNS_SERVFAIL, 2,
-                                  "zone fixture: %.*s is marked SERVFAIL", (int)cur_len, cur);
-        else
-            hd_dns__answer_status(ans, HD_DNS_NODATA, 0, NULL);
-        return 0;
+                                  "CNAME chain from %s is longer than %d links (a loop?)",
+                                  qname, HD_LIMIT_DNS_CNAME_CHAIN);
+            return 0;
+        }
+        rc = follow_cname(z, n, ans, cur, &cur_len);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
     }
 }
 

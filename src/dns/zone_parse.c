@@ -1,6 +1,6 @@
 /*
- * zone_parse.c - the zone fixture's text syntax (DESIGN.md "DNS zone
- * fixture format"): RFC 1035 §5.1 master-file lines, one record a line.
+ * zone_parse.c - the zone fixture's text syntax (docs/zone-format.md): RFC
+ * 1035 §5.1 master-file lines, one record a line.
  *
  *   [OWNER] [TTL] [IN] TYPE RDATA    ; comment
  *   $TTL N
@@ -11,8 +11,14 @@
  * names are refused rather than guessed at. Types: A, AAAA, MX, TXT, PTR,
  * CNAME, NS and the pseudo-types TIMEOUT and SERVFAIL.
  *
- * A cursor walks the text once; tokens are slices into it. The first error
- * stops the parse with "SOURCE:LINE: what was wrong".
+ * Names and strings take the §5.1 escapes: \X is the character X itself
+ * (so "\." is a dot inside a label and "\ " a blank), \DDD the octet with
+ * that decimal value. Names are decoded to wire form (zone_int.h), and
+ * their limits (RFC 1035 §2.3.4) are counted on the decoded octets.
+ *
+ * A cursor walks the text once; tokens are slices into it, escapes still
+ * in place. The first error stops the parse with "SOURCE:LINE: what was
+ * wrong".
  */
 #include "zone_int.h"
 
@@ -46,7 +52,7 @@ typedef struct zp {
     int paren;           /* open '(' */
     uint32_t paren_line; /* where the outermost '(' was opened */
     uint32_t ttl;        /* from $TTL */
-    char owner[HD_DNS_NAME_BUF];
+    uint8_t owner[ZONE_WIRE_MAX]; /* wire form, lower case */
     size_t owner_len;
     bool have_owner;
 } zp;
@@ -70,18 +76,40 @@ static bool is_control(uint8_t c)
     return (c < 0x20 && c != '\t') || c == 0x7f;
 }
 
+static bool is_line_end(const zp *c, size_t j)
+{
+    return j >= c->len || c->p[j] == '\n' ||
+           (c->p[j] == '\r' && (j + 1 == c->len || c->p[j + 1] == '\n'));
+}
+
+/* How far the byte at j takes the scan: 2 for a backslash and the character
+ * it escapes, else 1. A backslash at the end of a line escapes nothing (the
+ * decoder then reports it); an escaped control character is refused like a
+ * bare one. */
+static int scan_step(zp *c, size_t j, const char *where, size_t *step)
+{
+    uint8_t b = c->p[j];
+    bool escapes = b == '\\' && !is_line_end(c, j + 1);
+    if (escapes)
+        b = c->p[j + 1];
+    if (is_control(b))
+        return hd_dns__zone_syntax(c->z, c->line, "control character 0x%02x%s (write it as "
+                                   "\\DDD)", b, where);
+    *step = escapes ? 2 : 1;
+    return 0;
+}
+
 static int scan_quoted(zp *c, token *t)
 {
     size_t j = c->i + 1;
     while (j < c->len && c->p[j] != '"') {
-        uint8_t b = c->p[j];
-        if (b == '\n' || (b == '\r' && j + 1 < c->len && c->p[j + 1] == '\n'))
+        if (is_line_end(c, j))
             break;
-        if (is_control(b))
-            return hd_dns__zone_syntax(c->z, c->line,
-                                       "control character 0x%02x in a quoted string "
-                                       "(write it as \\DDD)", b);
-        j += (b == '\\' && j + 1 < c->len && c->p[j + 1] != '\n') ? 2 : 1;
+        size_t step;
+        int rc = scan_step(c, j, " in a quoted string", &step);
+        if (rc != 0)
+            return rc;
+        j += step;
     }
     if (j >= c->len || c->p[j] != '"')
         return hd_dns__zone_syntax(c->z, c->line, "unterminated quoted string");
@@ -98,9 +126,11 @@ static int scan_word(zp *c, token *t)
 {
     size_t j = c->i;
     while (j < c->len && !is_delim(c->p[j])) {
-        if (is_control(c->p[j]))
-            return hd_dns__zone_syntax(c->z, c->line, "control character 0x%02x", c->p[j]);
-        j += (c->p[j] == '\\' && j + 1 < c->len && c->p[j + 1] != '\n') ? 2 : 1;
+        size_t step;
+        int rc = scan_step(c, j, "", &step);
+        if (rc != 0)
+            return rc;
+        j += step;
     }
     t->kind = TK_WORD;
     t->s = hd_slice_make(c->p + c->i, j - c->i);
@@ -189,22 +219,139 @@ static bool all_digits(hd_slice s)
     return s.len > 0;
 }
 
-/* A domain name token: absolute, no escapes (RFC 1035 §5.1 allows them,
- * but a fixture has no use for dots or blanks inside labels). */
-static int parse_name(zp *c, const token *t, bool allow_root, hd_slice *out)
+/* Escapes and names ------------------------------------------------------ */
+
+typedef enum { ESC_OK, ESC_LONE, ESC_DIGITS, ESC_RANGE } esc_result;
+
+/* RFC 1035 §5.1: the escape whose backslash is at s.p[*i]. "\X" is X for
+ * any X but a digit; "\DDD" is the octet of the decimal value DDD, exactly
+ * three digits, at most 255. On ESC_OK *out is the octet and *i is past the
+ * escape; otherwise *i is left on the backslash. */
+static esc_result unescape(hd_slice s, size_t *i, uint8_t *out)
 {
+    size_t at = *i + 1;
+    if (at >= s.len)
+        return ESC_LONE;
+    uint8_t b = s.p[at];
+    if (b < '0' || b > '9') {
+        *out = b;
+        *i = at + 1;
+        return ESC_OK;
+    }
+    uint32_t v;
+    if (at + 3 > s.len || !all_digits(hd_slice_make(s.p + at, 3)))
+        return ESC_DIGITS;
+    if (!parse_uint(hd_slice_make(s.p + at, 3), 255, &v))
+        return ESC_RANGE;
+    *out = (uint8_t)v;
+    *i = at + 3;
+    return ESC_OK;
+}
+
+/* The message for a bad escape at s.p[at] (the backslash) in token t. */
+static int escape_error(zp *c, const token *t, size_t at, esc_result e)
+{
+    hd_slice s = t->s;
+    if (e == ESC_LONE) { /* show the end, where the backslash is */
+        size_t show = s.len > ZP_SHOW ? ZP_SHOW : s.len;
+        return hd_dns__zone_syntax(c->z, t->line,
+                                   "\"%s%.*s\" ends in a lone backslash (write \\\\ for a "
+                                   "backslash)", show < s.len ? "..." : "", (int)show,
+                                   (const char *)s.p + s.len - show);
+    }
+    size_t digits = 0;
+    while (digits < 3 && at + 1 + digits < s.len && s.p[at + 1 + digits] >= '0' &&
+           s.p[at + 1 + digits] <= '9')
+        digits++;
+    if (e == ESC_DIGITS)
+        return hd_dns__zone_syntax(c->z, t->line,
+                                   "bad escape \"\\%.*s\" in \"%.*s\": \\DDD needs exactly "
+                                   "three digits", (int)digits, (const char *)s.p + at + 1,
+                                   SHOW(s));
+    return hd_dns__zone_syntax(c->z, t->line,
+                               "bad escape \"\\%.3s\" in \"%.*s\": \\DDD is a byte value, "
+                               "at most 255", (const char *)s.p + at + 1, SHOW(s));
+}
+
+/* The raw text of a label, for messages: at most ZP_SHOW characters, then
+ * "..." if there was more. */
+#define SHOW_AT(s, from, to)                                                     \
+    (int)((to) - (from) > ZP_SHOW ? ZP_SHOW : (to) - (from)),                    \
+        (const char *)(s).p + (from), (to) - (from) > ZP_SHOW ? "..." : ""
+
+/* Close the label that began at text offset from (its length octet at
+ * wire[lab]): RFC 1035 §2.3.4, 1 to 63 octets once decoded. */
+static int end_label(zp *c, const token *t, size_t from, size_t to, size_t llen,
+                     uint8_t *wire, size_t lab)
+{
+    if (llen == 0)
+        return hd_dns__zone_syntax(c->z, t->line, "empty label in \"%.*s\"", SHOW(t->s));
+    if (llen > 63)
+        return hd_dns__zone_syntax(c->z, t->line,
+                                   "label \"%.*s%s\" is longer than 63 octets (%zu)",
+                                   SHOW_AT(t->s, from, to), llen);
+    if (lab < ZONE_WIRE_MAX)
+        wire[lab] = (uint8_t)llen;
+    return 0;
+}
+
+/* A <domain-name> token (RFC 1035 §5.1), absolute whether or not it ends
+ * in '.', decoded to wire form without the root octet (zone_int.h). An
+ * unescaped '.' ends a label; "\." and "\046" are a dot inside one. The
+ * name is at most 253 octets counting the labels and one dot between each
+ * two (255 in wire form with the root, RFC 1035 §2.3.4). */
+static int parse_name(zp *c, const token *t, bool allow_root, uint8_t *wire, size_t *wire_len)
+{
+    hd_slice s = t->s;
     if (t->kind == TK_QUOTED)
         return hd_dns__zone_syntax(c->z, t->line, "a name cannot be quoted: \"%.*s\"",
-                                   SHOW(t->s));
-    if (hd_slice_eq_cstr(t->s, "@"))
+                                   SHOW(s));
+    if (hd_slice_eq_cstr(s, "@"))
         return hd_dns__zone_syntax(c->z, t->line,
                                    "'@' (the origin) is not supported: write the full name");
-    if (memchr(t->s.p, '\\', t->s.len) != NULL)
-        return hd_dns__zone_syntax(c->z, t->line, "escapes in names are not supported: %.*s",
-                                   SHOW(t->s));
-    char why[160];
-    if (!hd_dns__name_check(t->s, allow_root, out, why, sizeof why))
-        return hd_dns__zone_syntax(c->z, t->line, "%s", why);
+    if (hd_slice_eq_cstr(s, ".")) {
+        *wire_len = 0;
+        return allow_root ? 0 : hd_dns__zone_syntax(c->z, t->line, "empty name");
+    }
+    size_t n = 1, lab = 0, llen = 0, from = 0; /* n counts octets, stored or not */
+    bool closed = false; /* the last label ended at a trailing dot */
+    for (size_t i = 0; i < s.len;) {
+        uint8_t b = s.p[i];
+        if (b == '.') {
+            int rc = end_label(c, t, from, i, llen, wire, lab);
+            if (rc != 0)
+                return rc;
+            i++;
+            closed = i == s.len;
+            if (closed)
+                break; /* the trailing dot */
+            lab = n++;
+            llen = 0;
+            from = i;
+            continue;
+        }
+        if (b == '\\') {
+            size_t at = i;
+            esc_result e = unescape(s, &i, &b);
+            if (e != ESC_OK)
+                return escape_error(c, t, at, e);
+        } else {
+            i++;
+        }
+        if (n < ZONE_WIRE_MAX)
+            wire[n] = b;
+        n++;
+        llen++;
+    }
+    if (!closed) {
+        int rc = end_label(c, t, from, s.len, llen, wire, lab);
+        if (rc != 0)
+            return rc;
+    }
+    if (n > ZONE_WIRE_MAX)
+        return hd_dns__zone_syntax(c->z, t->line, "name \"%.*s\" is longer than %d octets "
+                                   "(%zu)", SHOW(s), HD_LIMIT_DNS_NAME, n - 1);
+    *wire_len = n;
     return 0;
 }
 
@@ -214,21 +361,15 @@ static int decode_string(zp *c, const token *t, size_t *out_len)
 {
     uint8_t buf[ZP_TXT_STRING_MAX];
     size_t n = 0;
-    for (size_t i = 0; i < t->s.len; i++) {
+    for (size_t i = 0; i < t->s.len;) {
         uint8_t b = t->s.p[i];
         if (b == '\\') {
-            if (++i >= t->s.len)
-                return hd_dns__zone_syntax(c->z, t->line, "backslash at the end of a string");
-            b = t->s.p[i];
-            if (b >= '0' && b <= '9') {
-                uint32_t v;
-                if (i + 3 > t->s.len || !parse_uint(hd_slice_make(t->s.p + i, 3), 255, &v))
-                    return hd_dns__zone_syntax(c->z, t->line,
-                                               "bad escape: \\DDD needs three digits "
-                                               "for a value up to 255");
-                b = (uint8_t)v;
-                i += 2;
-            }
+            size_t at = i;
+            esc_result e = unescape(t->s, &i, &b);
+            if (e != ESC_OK)
+                return escape_error(c, t, at, e);
+        } else {
+            i++;
         }
         if (n == ZP_TXT_STRING_MAX)
             return hd_dns__zone_syntax(c->z, t->line,
@@ -280,14 +421,15 @@ static int rdata_target(zp *c, zone_rr *rr, const char *what, bool allow_root)
     int rc = next_token(c, &t);
     if (rc == 0)
         rc = need_data(c, &t, what);
-    hd_slice name;
+    uint8_t wire[ZONE_WIRE_MAX];
+    size_t len = 0;
     if (rc == 0)
-        rc = parse_name(c, &t, allow_root, &name);
+        rc = parse_name(c, &t, allow_root, wire, &len);
     if (rc == 0)
-        rc = hd_dns__zone_pool_add(c->z, name.p, name.len, &rr->data_off);
+        rc = hd_dns__zone_pool_add(c->z, wire, len, &rr->data_off);
     if (rc != 0)
         return rc;
-    rr->data_len = (uint32_t)name.len;
+    rr->data_len = (uint32_t)len;
     return expect_end(c, "the name");
 }
 
@@ -308,18 +450,20 @@ static int rdata_mx(zp *c, zone_rr *rr)
     return rdata_target(c, rr, "MX needs a mail exchanger after the preference", true);
 }
 
-/* RFC 1035 §3.3.14: one or more <character-string>s. */
+/* RFC 1035 §3.3.14: <character-string>s, joined in the pool. RFC 1035
+ * asks for one or more, but a record of none (RDLENGTH 0) is served by real
+ * servers and is not the same as no record: the name exists, and its TXT
+ * RRset holds a record with no text. It is kept with txt_strings 0, apart
+ * from one empty string ("", txt_strings 1). */
 static int rdata_txt(zp *c, zone_rr *rr)
 {
-    token t;
-    int rc = next_token(c, &t);
-    if (rc == 0)
-        rc = need_data(c, &t, "TXT needs at least one string");
-    if (rc != 0)
-        return rc;
     rr->data_off = (uint32_t)c->z->pool.len;
     size_t wire = 0;
     for (;;) {
+        token t;
+        int rc = next_token(c, &t);
+        if (rc != 0 || t.kind == TK_END)
+            return rc;
         size_t n = 0;
         rc = decode_string(c, &t, &n);
         if (rc != 0)
@@ -330,9 +474,6 @@ static int rdata_txt(zp *c, zone_rr *rr)
                                        ZP_RDATA_MAX);
         rr->data_len += (uint32_t)n;
         rr->txt_strings++;
-        rc = next_token(c, &t);
-        if (rc != 0 || t.kind == TK_END)
-            return rc;
     }
 }
 
@@ -408,8 +549,12 @@ static int record(zp *c, token *t)
     int rc = ttl_and_class(c, t, &rr.ttl);
     if (rc != 0)
         return rc;
-    if (t->kind == TK_END)
-        return hd_dns__zone_syntax(c->z, t->line, "missing type after \"%s\"", c->owner);
+    if (t->kind == TK_END) {
+        char name[ZONE_NAME_TEXT];
+        return hd_dns__zone_syntax(c->z, t->line, "missing type after \"%s\"",
+                                   hd_dns__zone_name_text(c->owner, c->owner_len, name,
+                                                          sizeof name));
+    }
     size_t k = 0, ntypes = sizeof zp_types / sizeof zp_types[0];
     while (k < ntypes && !hd_slice_caseeq_cstr(t->s, zp_types[k].name))
         k++;
@@ -448,19 +593,23 @@ static int directive(zp *c, const token *t)
 
 static int set_owner(zp *c, const token *t)
 {
-    hd_slice name;
-    int rc = parse_name(c, t, false, &name);
+    uint8_t wire[ZONE_WIRE_MAX];
+    size_t len;
+    int rc = parse_name(c, t, false, wire, &len);
     if (rc != 0)
         return rc;
     /* RFC 4592 wildcards would need synthesis; refuse rather than store a
-     * literal '*' that would never match what the writer meant. */
-    if (name.p[0] == '*' && (name.len == 1 || name.p[1] == '.'))
+     * literal '*' that would never match what the writer meant. The
+     * asterisk label is one octet '*' (§2.1.1), so "\*" and "\042" are
+     * wildcards too. */
+    if (wire[0] == 1 && wire[1] == '*')
         return hd_dns__zone_syntax(c->z, t->line, "wildcard names are not supported: %.*s",
                                    SHOW(t->s));
-    for (size_t i = 0; i < name.len; i++)
-        c->owner[i] = (char)((name.p[i] >= 'A' && name.p[i] <= 'Z') ? name.p[i] + 32 : name.p[i]);
-    c->owner[name.len] = '\0';
-    c->owner_len = name.len;
+    /* Owners are kept with ASCII letters in lower case (RFC 4343); length
+     * octets are under 64, so no letter. */
+    for (size_t i = 0; i < len; i++)
+        c->owner[i] = (wire[i] >= 'A' && wire[i] <= 'Z') ? (uint8_t)(wire[i] + 32) : wire[i];
+    c->owner_len = len;
     c->have_owner = true;
     return 0;
 }

@@ -1,8 +1,10 @@
 /*
  * dns_test.c - the resolver interface through the zone-file fixture back
- * end: every record type, escapes, TTLs, NXDOMAIN / NODATA / empty
- * non-terminals, CNAME chains, the TIMEOUT and SERVFAIL pseudo-types, every
- * syntax error with its line, and the asynchronous API.
+ * end (docs/zone-format.md): every record type, escapes in strings and
+ * names, name limits on decoded octets, TTLs, NXDOMAIN / NODATA / empty
+ * non-terminals, TXT records of zero strings, CNAME chains, the TIMEOUT and
+ * SERVFAIL pseudo-types, every syntax error with its line, and the
+ * asynchronous API.
  */
 #include "testutil.h"
 
@@ -16,7 +18,7 @@
 #include <herald/limits.h>
 
 static const char fixture[] =
-    "; the DESIGN.md example, and more\n"
+    "; the docs/zone-format.md example, and more\n"
     "$TTL 300\n"
     "example.com.            IN TXT   \"v=spf1 ip4:192.0.2.0/24 -all\"\n"
     "_dmarc.example.com.     IN TXT   \"v=DMARC1; p=reject; rua=mailto:dmarc@example.com\"\n"
@@ -179,11 +181,10 @@ static const struct query_case query_cases[] = {
      -1},
 };
 
-static void test_query_table(void **state)
+static void run_query_cases(hd_dns *dns, const struct query_case *cases, size_t n)
 {
-    hd_dns *dns = fixture_dns();
-    for (size_t i = 0; i < sizeof query_cases / sizeof query_cases[0]; i++) {
-        const struct query_case *c = &query_cases[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct query_case *c = &cases[i];
         hd_dns_answer *ans = NULL;
         hd_err err;
         hd_err_clear(&err);
@@ -205,11 +206,18 @@ static void test_query_table(void **state)
             fail_msg("%s: ttl %u, want %ld", c->name, ans->ttl, c->ttl);
         for (size_t k = 0; k < ans->nrr; k++)
             assert_int_equal(ans->rr[k].type, c->qtype);
-        if (ans->status == HD_DNS_SERVFAIL || ans->status == HD_DNS_TIMEOUT)
+        if (ans->status == HD_DNS_SERVFAIL || ans->status == HD_DNS_TIMEOUT ||
+            ans->status == HD_DNS_ERROR)
             assert_true(ans->why[0] != '\0');
         assert_int_equal(ans->qtype, c->qtype);
         hd_dns_answer_free(ans);
     }
+}
+
+static void test_query_table(void **state)
+{
+    hd_dns *dns = fixture_dns();
+    run_query_cases(dns, query_cases, sizeof query_cases / sizeof query_cases[0]);
     hd_dns_free(dns);
 }
 
@@ -258,6 +266,11 @@ struct zone_case {
     const char *want; /* substring of the message, with "t.zone:LINE: " */
 };
 
+/* A label of 63 'A's written as \065 (252 characters, 63 octets). */
+#define E8 "\\065\\065\\065\\065\\065\\065\\065\\065"
+#define E63 E8 E8 E8 E8 E8 E8 E8 "\\065\\065\\065\\065\\065\\065\\065"
+#define A8 "AAAAAAAA"
+#define A63 A8 A8 A8 A8 A8 A8 A8 "AAAAAAA"
 #define L63 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"
 #define L61 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghi"
 #define S255                                                                               \
@@ -277,6 +290,17 @@ static const struct zone_case zone_cases[] = {
     {"quote inside a comment", "a.example. A 192.0.2.1 ; it's \"fine\n", 0, NULL},
     {"quoted semicolon", "a.example. TXT \"a;b\" ; c\n", 0, NULL},
     {"ttl and class in any case", "a.example. 5 in Txt x\na.example. IN 6 txt y\n", 0, NULL},
+    {"txt of zero strings", "a.example. TXT\nb.example. 5 IN TXT ; none\n", 0, NULL},
+    /* names with escapes (RFC 1035 §5.1), limits on the decoded octets */
+    {"every escape form in names",
+     "a\\032b\\ c\\.d\\\\e\\\"f\\;g\\(h\\)i.example. A 192.0.2.1\n"
+     "\\@.example. CNAME \\$.example.\n"
+     "x.example. MX 10 \\255\\000.example.\n", 0, NULL},
+    {"63 octets written as \\DDD", E63 ".example. A 192.0.2.1\n", 0, NULL},
+    {"an escaped dot is one octet", L61 "\\.x.example. A 192.0.2.1\n", 0, NULL},
+    {"253 octets, 441 characters", E63 "." E63 "." L63 "." L61 ". A 192.0.2.1\n", 0, NULL},
+    {"escaped dot before a separator", "a\\..example. A 192.0.2.1\n", 0, NULL},
+    {"escaped backslash before a trailing dot", "a\\\\. A 192.0.2.1\n", 0, NULL},
     /* refused, each with its line */
     {"bad ipv4", "a.example. A 1.2.3\n", HD_ESYNTAX, "t.zone:1: bad IPv4 address \"1.2.3\""},
     {"ipv4 octet too big", "\n\na.example. A 192.0.2.256\n", HD_ESYNTAX,
@@ -302,10 +326,57 @@ static const struct zone_case zone_cases[] = {
     {"254-byte name", "\n" L63 "." L63 "." L63 "." L61 "x. A 192.0.2.1\n", HD_ESYNTAX,
      "t.zone:2: name \""},
     {"254-byte name says why", L63 "." L63 "." L63 "." L61 "x A 192.0.2.1\n", HD_ESYNTAX,
-     "is longer than 253 characters (254)"},
+     "is longer than 253 octets (254)"},
     {"64-byte label", "a.example. CNAME " L63 "x.example.\n", HD_ESYNTAX,
-     "is longer than 63 characters (64)"},
+     "t.zone:1: label \"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefgh...\" is "
+     "longer than 63 octets (64)"},
     {"empty name", ". A 192.0.2.1\n", HD_ESYNTAX, "t.zone:1: empty name"},
+    /* bad escapes and limits in names, each naming its line and problem */
+    {"\\DDD over 255 in an owner", "ok.example. A 192.0.2.1\nx\\256.example. A 192.0.2.1\n",
+     HD_ESYNTAX,
+     "t.zone:2: bad escape \"\\256\" in \"x\\256.example.\": \\DDD is a byte value, "
+     "at most 255"},
+    {"\\DDD over 255 in a target", "x.example. CNAME y\\300.example.\n", HD_ESYNTAX,
+     "t.zone:1: bad escape \"\\300\" in \"y\\300.example.\""},
+    {"\\DDD of two digits", "\n\nx\\12.example. A 192.0.2.1\n", HD_ESYNTAX,
+     "t.zone:3: bad escape \"\\12\" in \"x\\12.example.\": \\DDD needs exactly three "
+     "digits"},
+    {"\\DDD of one digit and a letter", "x\\1a.example. A 192.0.2.1\n", HD_ESYNTAX,
+     "t.zone:1: bad escape \"\\1\" in \"x\\1a.example.\": \\DDD needs exactly three"},
+    {"\\DDD cut by the end of the name", "x.example. PTR y\\25\n", HD_ESYNTAX,
+     "t.zone:1: bad escape \"\\25\" in \"y\\25\": \\DDD needs exactly three digits"},
+    {"lone backslash at the end of an owner", "\nx.example\\\n", HD_ESYNTAX,
+     "t.zone:2: \"x.example\\\" ends in a lone backslash"},
+    {"lone backslash before crlf", "x.example. CNAME y.example\\\r\n", HD_ESYNTAX,
+     "t.zone:1: \"y.example\\\" ends in a lone backslash"},
+    {"lone backslash at the end of the text", "x.example. MX 10 y\\", HD_ESYNTAX,
+     "t.zone:1: \"y\\\" ends in a lone backslash"},
+    {"lone backslash at the end of a txt word", "x.example. TXT abc\\\n", HD_ESYNTAX,
+     "t.zone:1: \"abc\\\" ends in a lone backslash"},
+    {"empty label beside an escape", "a\\032..b. A 192.0.2.1\n", HD_ESYNTAX,
+     "t.zone:1: empty label in \"a\\032..b.\""},
+    {"empty label in a target", "a. A 192.0.2.1\nx. MX 1 a.\\...\n", HD_ESYNTAX,
+     "t.zone:2: empty label in \"a.\\...\""},
+    {"escaped dot before the trailing dot", "x. MX 1 a.\\..\n", 0, NULL},
+    {"64 octets written as \\DDD", E63 "\\065.example. A 192.0.2.1\n", HD_ESYNTAX,
+     "t.zone:1: label \"\\065\\065\\065"},
+    {"64 octets says how many", E63 "\\065.example. A 192.0.2.1\n", HD_ESYNTAX,
+     "is longer than 63 octets (64)"},
+    {"64 octets with an escaped dot", "x. CNAME " L61 "\\.xy.example.\n", HD_ESYNTAX,
+     "t.zone:1: label \"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefgh...\" is "
+     "longer than 63 octets (64)"},
+    {"254 octets with escapes", E63 "." E63 "." L63 "." L61 "x. A 192.0.2.1\n", HD_ESYNTAX,
+     "t.zone:1: name \"\\065\\065"},
+    {"254 octets says how many", E63 "." E63 "." L63 "." L61 "x. A 192.0.2.1\n", HD_ESYNTAX,
+     "is longer than 253 octets (254)"},
+    {"escaped wildcard", "\\*.example. A 192.0.2.1\n", HD_ESYNTAX,
+     "t.zone:1: wildcard names are not supported"},
+    {"wildcard as \\042", "\\042.example. A 192.0.2.1\n", HD_ESYNTAX,
+     "t.zone:1: wildcard names are not supported"},
+    {"escaped control character", "x\\\001y.example. A 192.0.2.1\n", HD_ESYNTAX,
+     "t.zone:1: control character 0x01"},
+    {"escaped carriage return", "x\\\ry.example. A 192.0.2.1\n", HD_ESYNTAX,
+     "t.zone:1: control character 0x0d"},
     {"empty label", "a..example. A 192.0.2.1\n", HD_ESYNTAX, "t.zone:1: empty label in"},
     {"leading dot", ".a.example. A 192.0.2.1\n", HD_ESYNTAX, "t.zone:1: empty label in"},
     {"root target of a cname", "a.example. CNAME .\n", HD_ESYNTAX, "t.zone:1: empty name"},
@@ -316,7 +387,6 @@ static const struct zone_case zone_cases[] = {
     {"missing mx exchanger", "x.example. MX 10\n", HD_ESYNTAX,
      "t.zone:1: missing data: MX needs a mail exchanger"},
     {"missing mx", "x.example. MX\n", HD_ESYNTAX, "t.zone:1: missing data: MX needs"},
-    {"missing txt", "x.example. TXT\n", HD_ESYNTAX, "t.zone:1: missing data: TXT needs"},
     {"missing ptr", "x.example. PTR\n", HD_ESYNTAX, "t.zone:1: missing data: PTR needs a name"},
     {"missing type", "x.example.\n", HD_ESYNTAX, "t.zone:1: missing type after \"x.example\""},
     {"missing type after ttl", "x.example. 300 IN\n", HD_ESYNTAX, "t.zone:1: missing type"},
@@ -328,8 +398,6 @@ static const struct zone_case zone_cases[] = {
      "t.zone:1: unexpected \"now\" after TIMEOUT"},
     {"escape above 255", "x.example. TXT \"\\300\"\n", HD_ESYNTAX, "t.zone:1: bad escape"},
     {"escape of two digits", "x.example. TXT \"\\12\"\n", HD_ESYNTAX, "t.zone:1: bad escape"},
-    {"escape in a name", "x\\.y.example. A 192.0.2.1\n", HD_ESYNTAX,
-     "t.zone:1: escapes in names are not supported"},
     {"quoted name", "x.example. CNAME \"y.example.\"\n", HD_ESYNTAX,
      "t.zone:1: a name cannot be quoted"},
     {"class ch", "x.example. CH TXT \"a\"\n", HD_ESYNTAX, "t.zone:1: class CH is not supported"},
@@ -366,6 +434,15 @@ static const struct zone_case zone_cases[] = {
      "t.zone:3: x.example is marked both TIMEOUT and SERVFAIL (the other is on line 1)"},
     {"cname and timeout", "x.example. TIMEOUT\nx.example. CNAME y.example.\n", HD_ESYNTAX,
      "t.zone:2: x.example has other records"},
+    /* names in these messages are written with escapes */
+    {"two cnames on an escaped name",
+     "x\\032Y.example. CNAME a.example.\nx\\ y.example. CNAME b.example.\n", HD_ESYNTAX,
+     "t.zone:2: x\\032y.example has a second CNAME (the first is on line 1)"},
+    {"cname beside data, dot in a label",
+     "a\\.b.example. A 192.0.2.1\na\\046B.example. CNAME c.example.\n", HD_ESYNTAX,
+     "t.zone:2: a\\.b.example has other records"},
+    {"missing type after an escaped name", "a\\.b\\032c\\\\\\;.example.\n", HD_ESYNTAX,
+     "t.zone:1: missing type after \"a\\.b\\032c\\\\\\;.example\""},
 };
 
 static void test_zone_syntax_table(void **state)
@@ -386,6 +463,196 @@ static void test_zone_syntax_table(void **state)
             assert_null(dns);
         hd_dns_free(dns);
     }
+}
+
+/* Names with RFC 1035 §5.1 escapes ----------------------------------------
+ *
+ * Owners and targets are decoded to octets; a question's name is dotted
+ * text in which every byte is itself (dns.h), so "a b.example" finds the
+ * owner written "a\032b.example." and a backslash asked for is a backslash.
+ */
+
+
+static const char escaped_fixture[] =
+    "a\\032b.example.            TXT \"DDD blank\"\n"
+    "c\\ d.example.              TXT \"escaped blank\"\n"
+    "macro%percent\\032\\032space%20url-space.example.com. A 1.2.3.4\n"
+    "dot\\.inside.example.       TXT \"one label with a dot\"\n"
+    "dot\\046ddd.example.        TXT \"a dot written as DDD\"\n"
+    "back\\\\slash.example.       A 192.0.2.2\n"
+    "trail\\\\.example.           A 192.0.2.3\n"
+    "\\065\\066c.example.         A 192.0.2.4\n"
+    "\\196.example.              A 192.0.2.5 ; 0xc4, not an ASCII letter\n"
+    "semi\\;colon\\(paren\\).example. A 192.0.2.6\n"
+    "quote\\\"d.example.          A 192.0.2.7\n"
+    "\\@at.example.              A 192.0.2.8\n"
+    "\\$dollar.example.          A 192.0.2.9\n"
+    "tab\\009.example.           A 192.0.2.10\n"
+    "nul\\000byte.example.       A 192.0.2.11\n"
+    "a\\..example.               A 192.0.2.12 ; label \"a.\", then \"example\"\n"
+    E63 ".long.example.          A 192.0.2.13\n"
+    "sp\\032ace.example.         TIMEOUT\n"
+    /* targets */
+    "mx.example.     MX 10 sp\\032ace.example.\n"
+    "mx.example.     MX 20 back\\\\slash.example.\n"
+    "ptr.example.    PTR \\065\\066c.example.\n"
+    "cn.example.     CNAME a\\032b.example.\n"
+    "cndot.example.  CNAME dot\\.inside.example.\n"
+    "cnadot.example. CNAME a\\..example.\n"
+    "mxdot.example.  MX 10 mail\\.host.example.\n"
+    "ptrnul.example. PTR x\\000y.example.\n";
+
+static const struct query_case escaped_cases[] = {
+    /* each escape form, asked for as plain text */
+    {"\\DDD blank", "a b.example", HD_DNS_T_TXT, HD_DNS_OK, 0, "[1]DDD blank", NULL, -1},
+    {"\\X blank", "c d.example", HD_DNS_T_TXT, HD_DNS_OK, 0, "[1]escaped blank", NULL, -1},
+    {"spf suite name", "macro%percent  space%20url-space.example.com", HD_DNS_T_A, HD_DNS_OK,
+     0, "1.2.3.4", NULL, -1},
+    {"\\\\ is a backslash", "back\\slash.example", HD_DNS_T_A, HD_DNS_OK, 0, "192.0.2.2", NULL,
+     -1},
+    {"a backslash asked for is itself", "trail\\.example", HD_DNS_T_A, HD_DNS_OK, 0,
+     "192.0.2.3", NULL, -1},
+    {"\\; \\( \\)", "semi;colon(paren).example", HD_DNS_T_A, HD_DNS_OK, 0, "192.0.2.6", NULL,
+     -1},
+    {"\\\"", "quote\"d.example", HD_DNS_T_A, HD_DNS_OK, 0, "192.0.2.7", NULL, -1},
+    {"\\@ at the start", "@at.example", HD_DNS_T_A, HD_DNS_OK, 0, "192.0.2.8", NULL, -1},
+    {"\\$ at the start", "$dollar.example", HD_DNS_T_A, HD_DNS_OK, 0, "192.0.2.9", NULL, -1},
+    {"\\009 is a tab", "tab\t.example", HD_DNS_T_A, HD_DNS_OK, 0, "192.0.2.10", NULL, -1},
+    /* case: ASCII letters only, however they were written */
+    {"\\065\\066 asked in lower case", "abc.example", HD_DNS_T_A, HD_DNS_OK, 0, "192.0.2.4", NULL,
+     -1},
+    {"\\065\\066 asked in upper case", "ABC.EXAMPLE", HD_DNS_T_A, HD_DNS_OK, 0, "192.0.2.4", NULL,
+     -1},
+    {"byte 0xc4 is itself", "\xc4.example", HD_DNS_T_A, HD_DNS_OK, 0, "192.0.2.5", NULL, -1},
+    {"0xe4 is not 0xc4 in another case", "\xe4.example", HD_DNS_T_A, HD_DNS_NXDOMAIN, 3, "",
+     NULL, -1},
+    {"63 octets written as \\DDD", A63 ".long.example", HD_DNS_T_A, HD_DNS_OK, 0, "192.0.2.13",
+     NULL, -1},
+    {"63 octets in lower case", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     ".long.example", HD_DNS_T_A, HD_DNS_OK, 0, "192.0.2.13", NULL, -1},
+    /* an escaped dot is inside its label: not a separator, not a parent */
+    {"split at the escaped dot", "dot.inside.example", HD_DNS_T_TXT, HD_DNS_NXDOMAIN, 3, "",
+     NULL, -1},
+    {"\\046 split too", "dot.ddd.example", HD_DNS_T_TXT, HD_DNS_NXDOMAIN, 3, "", NULL, -1},
+    {"right part is no parent", "inside.example", HD_DNS_T_A, HD_DNS_NXDOMAIN, 3, "", NULL, -1},
+    {"the real parent exists", "example", HD_DNS_T_A, HD_DNS_NODATA, 0, "", NULL, -1},
+    {"nul byte owner is no prefix", "nul", HD_DNS_T_A, HD_DNS_NXDOMAIN, 3, "", NULL, -1},
+    /* pseudo-types on an escaped name */
+    {"timeout on an escaped name", "sp ace.example", HD_DNS_T_A, HD_DNS_TIMEOUT, -1, "", NULL,
+     -1},
+    /* targets */
+    {"mx targets decoded", "mx.example", HD_DNS_T_MX, HD_DNS_OK, 0,
+     "10 sp ace.example;20 back\\slash.example", NULL, -1},
+    {"ptr target decoded", "ptr.example", HD_DNS_T_PTR, HD_DNS_OK, 0, "ABc.example", NULL, -1},
+    {"cname to an escaped name", "cn.example", HD_DNS_T_TXT, HD_DNS_OK, 0, "[1]DDD blank",
+     "a b.example", -1},
+    {"cname asked for", "cn.example", HD_DNS_T_CNAME, HD_DNS_OK, 0, "a b.example", NULL, -1},
+    /* names that text cannot carry: the answer is ERROR, as from unbound */
+    {"cname to a dot in a label", "cndot.example", HD_DNS_T_TXT, HD_DNS_ERROR, -1, "", NULL,
+     -1},
+    {"cname record with a dot in a label", "cndot.example", HD_DNS_T_CNAME, HD_DNS_ERROR, -1,
+     "", NULL, -1},
+    {"mx target with a dot in a label", "mxdot.example", HD_DNS_T_MX, HD_DNS_ERROR, -1, "", NULL,
+     -1},
+    {"ptr target with a nul", "ptrnul.example", HD_DNS_T_PTR, HD_DNS_ERROR, -1, "", NULL, -1},
+    {"other types of it still answer", "mxdot.example", HD_DNS_T_A, HD_DNS_NODATA, 0, "", NULL,
+     -1},
+};
+
+static hd_dns *zone_dns(const char *text)
+{
+    hd_dns *dns = NULL;
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_dns_new_zone_text(&dns, hd_slice_cstr(text), "esc.zone", &err) != 0)
+        fail_msg("zone: %s", err.msg);
+    return dns;
+}
+
+static void test_escaped_names(void **state)
+{
+    hd_dns *dns = zone_dns(escaped_fixture);
+    run_query_cases(dns, escaped_cases, sizeof escaped_cases / sizeof escaped_cases[0]);
+    hd_dns_free(dns);
+}
+
+/* What the failures say: names in messages are written with escapes. */
+static void test_escaped_reasons(void **state)
+{
+    hd_dns *dns = zone_dns(escaped_fixture);
+    static const struct {
+        const char *qname;
+        uint16_t qtype;
+        const char *why;
+    } cases[] = {
+        {"sp ace.example", HD_DNS_T_A, "zone fixture: sp\\032ace.example is marked TIMEOUT"},
+        {"cndot.example", HD_DNS_T_A,
+         "zone fixture: the CNAME target dot\\.inside.example has a '.' or NUL inside a label"},
+        {"mxdot.example", HD_DNS_T_MX,
+         "zone fixture: the MX target mail\\.host.example has a '.' or NUL inside a label"},
+        {"ptrnul.example", HD_DNS_T_PTR, "the PTR target x\\000y.example has"},
+        {"cnadot.example", HD_DNS_T_A, "the CNAME target a\\..example has"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hd_dns_answer *ans;
+        assert_int_equal(hd_dns_query(dns, cases[i].qname, cases[i].qtype, &ans, NULL), 0);
+        if (strstr(ans->why, cases[i].why) == NULL)
+            fail_msg("%s: why \"%s\", want \"%s\"", cases[i].qname, ans->why, cases[i].why);
+        assert_null(ans->canonname);
+        assert_int_equal(ans->nrr, 0);
+        hd_dns_answer_free(ans);
+    }
+    hd_dns_free(dns);
+}
+
+/* TXT records of zero strings --------------------------------------------
+ *
+ * "name TXT" with no string is a record with no text: the name exists (a
+ * TXT question gets OK with one record of zero strings, another type
+ * NODATA), unlike a name with no line at all (NXDOMAIN); "" is one empty
+ * string.
+ */
+
+static const char empty_txt_fixture[] =
+    "empty.example.      TXT\n"
+    "emptystr.example.   TXT \"\"\n"
+    "comment.example.    60 IN TXT ; nothing but a comment\n"
+    "paren.example.      TXT ( ; nothing inside either\n"
+    "                    )\n"
+    "both.example.       TXT\n"
+    "both.example.       TXT \"v=spf1 -all\"\n"
+    "strings.example.    TXT \"\" \"\" \"\"\n"
+    "alias.example.      CNAME empty.example.\n";
+
+static const struct query_case empty_txt_cases[] = {
+    {"zero strings", "empty.example", HD_DNS_T_TXT, HD_DNS_OK, 0, "[0]", NULL, 300},
+    {"one empty string", "emptystr.example", HD_DNS_T_TXT, HD_DNS_OK, 0, "[1]", NULL, -1},
+    {"three empty strings", "strings.example", HD_DNS_T_TXT, HD_DNS_OK, 0, "[3]", NULL, -1},
+    {"zero strings, a comment after", "comment.example", HD_DNS_T_TXT, HD_DNS_OK, 0, "[0]",
+     NULL, 60},
+    {"zero strings in parentheses", "paren.example", HD_DNS_T_TXT, HD_DNS_OK, 0, "[0]", NULL,
+     -1},
+    {"beside a record with text", "both.example", HD_DNS_T_TXT, HD_DNS_OK, 0,
+     "[0];[1]v=spf1 -all", NULL, -1},
+    {"through a cname", "alias.example", HD_DNS_T_TXT, HD_DNS_OK, 0, "[0]", "empty.example", -1},
+    {"the name exists: nodata", "empty.example", HD_DNS_T_A, HD_DNS_NODATA, 0, "", NULL, -1},
+    {"below it: nxdomain", "x.empty.example", HD_DNS_T_TXT, HD_DNS_NXDOMAIN, 3, "", NULL, -1},
+    {"a sibling: nxdomain", "none.example", HD_DNS_T_TXT, HD_DNS_NXDOMAIN, 3, "", NULL, -1},
+};
+
+static void test_empty_txt(void **state)
+{
+    hd_dns *dns = zone_dns(empty_txt_fixture);
+    run_query_cases(dns, empty_txt_cases, sizeof empty_txt_cases / sizeof empty_txt_cases[0]);
+    hd_dns_answer *ans;
+    assert_int_equal(hd_dns_query(dns, "empty.example", HD_DNS_T_TXT, &ans, NULL), 0);
+    assert_int_equal(ans->nrr, 1);
+    assert_int_equal(ans->rr[0].txt_strings, 0);
+    assert_int_equal(ans->rr[0].txt_len, 0);
+    assert_non_null(ans->rr[0].txt); /* "" rather than NULL, as for any TXT */
+    assert_int_equal(ans->rr[0].txt[0], '\0');
+    hd_dns_answer_free(ans);
+    hd_dns_free(dns);
 }
 
 /* RRsets are bounded at HD_LIMIT_DNS_RRS; the first record past it is
@@ -629,6 +896,9 @@ int main(void)
         cmocka_unit_test(test_failure_reasons),
         cmocka_unit_test(test_answer_fields),
         cmocka_unit_test(test_zone_syntax_table),
+        cmocka_unit_test(test_escaped_names),
+        cmocka_unit_test(test_escaped_reasons),
+        cmocka_unit_test(test_empty_txt),
         cmocka_unit_test(test_rrset_limit),
         cmocka_unit_test(test_zone_size_limit),
         cmocka_unit_test(test_zone_file),
