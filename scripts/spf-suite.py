@@ -5,12 +5,12 @@ that tests/unit/spf_suite_test.c reads without a YAML library.
 
 usage: spf-suite.py SUITE.yml > SUITE.txt      (needs python3-yaml)
 
-The zone data follows the suite's driver conventions as the runner that feeds it to pyspf
-(pyspf's driver) implements them:
+The zone data follows the suite's driver conventions, as pyspf's driver implements them:
   * TXT/SPF values are a string or a list of strings (one character-string each; an
     empty list is a record of no strings, which the fixture holds as it is);
-  * SPF-type records are served as TXT unless the name has TXT entries ("TXT: NONE"
-    suppresses the copy); type 99 itself is never served (herald does not ask for it);
+  * SPF-type records are also served as TXT unless the name has TXT entries ("TXT: NONE"
+    suppresses the copy); they are written as the fixture's SPF (type 99) records too,
+    which herald never asks for but which make the name exist;
   * a value NONE means "no record"; a bare TIMEOUT entry makes every query for a type
     without records time out (the fixture's TIMEOUT pseudo-type);
   * MX [prio, host], A, AAAA, PTR, CNAME as they are.
@@ -25,9 +25,6 @@ when absent, so no field holds a blank and an empty value ("=") differs from non
   scenario  =DESCRIPTION
   z         ZONE-LINE                           one line of the zone fixture, verbatim
                                                 (docs/zone-format.md)
-  overlay   =NAME                               a name that exists without a record the fixture
-                                                serves (see below): NODATA for every type
-  note      =TEXT                               why a name is in the overlay
   test      =NAME =SPEC|- =HOST =HELO =MAILFROM =RESULT[,RESULT...] =EXPLANATION|-
   count     SCENARIOS TESTS                     last line: a check that nothing was lost
 
@@ -37,12 +34,9 @@ it. Nothing is altered to fit: a name or record the fixture cannot hold (an empt
 a label over 63 bytes, a name over 253 bytes, a wildcard owner, the root as a PTR or
 CNAME target) stops the conversion with an error.
 
-The overlay is for the one thing a zone file cannot say: that a name exists although
-it has no record the fixture serves. In the suites such a name has only SPF-type
-records and "TXT: NONE" (type 99 is not served, as herald never asks for it). Left out
-of the zone it would answer NXDOMAIN instead of the suite's NODATA, so the harness
-answers NODATA for it itself (no expected result of rfc7208/rfc4408 depends on the
-difference today, but the suite's data says the name exists).
+A name whose only records are SPF-type ones with "TXT: NONE" exists in the suite: its
+SPF records keep it in the zone, so its TXT and other questions answer NODATA, as the
+suite's data says, never NXDOMAIN.
 """
 import os
 import re
@@ -168,7 +162,6 @@ def load_zone(zonedata, where):
                     raise SuiteError("%s: %s: record type %s is not supported" % (where, owner, t))
                 if t == "SPF":
                     spf_txt.append(("TXT", v))
-                    continue        # type 99 itself is never served
                 out.append((t, v))
         if not has_txt:
             out.extend(spf_txt)
@@ -192,7 +185,7 @@ def record_problem(t, v):
 
 
 def zone_line(owner, t, v):
-    if t == "TXT":
+    if t in ("TXT", "SPF"):
         strings = []
         for s in v:
             data = txt_bytes(s)
@@ -201,7 +194,7 @@ def zone_line(owner, t, v):
             for i in range(0, len(data), TXT_STRING_MAX):
                 strings.append(zone_string(data[i:i + TXT_STRING_MAX]))
         # no strings at all: a TXT record of zero character-strings
-        return " ".join(["%s IN TXT" % zone_name(owner)] + strings)
+        return " ".join(["%s IN %s" % (zone_name(owner), t)] + strings)
     if t == "MX":
         pref, host = v
         return "%s IN MX %d %s" % (zone_name(owner), int(pref), zone_name(host))
@@ -222,12 +215,10 @@ def scenario_lines(doc, where):
         if problem is not None:
             raise SuiteError("%s: %s: the fixture cannot hold it: %s" % (where, owner, problem))
         if not recs and not timeout:
-            lines.append("note " + pct("%s: answered NODATA by the test harness: the name exists "
-                                       "in the suite (SPF-type records only) but has no record "
-                                       "the fixture serves, so the zone cannot say it exists"
-                                       % owner))
-            lines.append("overlay " + pct(owner))
-            continue
+            # the suite says the name exists; a zone without a line for it
+            # would answer NXDOMAIN
+            raise SuiteError("%s: %s: a name with no record cannot be written in a zone"
+                             % (where, owner))
         for t, v in recs:
             lines.append("z " + zone_line(owner, t, v))
         if timeout:

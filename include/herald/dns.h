@@ -1,5 +1,5 @@
 /*
- * herald/dns.h - the resolver interface (DESIGN.md "DNS through one
+ * herald/dns.h - the resolver interface (docs/design.md, "DNS through one
  * interface").
  *
  * Two back ends answer the same questions:
@@ -49,6 +49,11 @@ enum {
     HD_DNS_T_MX = 15,
     HD_DNS_T_TXT = 16,
     HD_DNS_T_AAAA = 28,
+    /* RFC 7208 §3.1: the SPF type, no longer used (RFC 7208 §14.1). herald
+     * never asks for it; the zone fixture holds it, with TXT's layout, so
+     * that a name whose only record is of this type exists (NODATA, not
+     * NXDOMAIN), as in the openspf suite. */
+    HD_DNS_T_SPF = 99,
 };
 
 /* What a question came to. Graded as Postfix's DNS statuses are: an

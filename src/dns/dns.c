@@ -141,6 +141,7 @@ const char *hd_dns_type_name(uint16_t type)
     case HD_DNS_T_MX: return "MX";
     case HD_DNS_T_TXT: return "TXT";
     case HD_DNS_T_AAAA: return "AAAA";
+    case HD_DNS_T_SPF: return "SPF";
     }
     /* RFC 3597 §5: an unknown type is written TYPEnnn. The text lives in
      * a per-thread buffer, valid until this thread's next such call. */

@@ -439,7 +439,7 @@ static int fill_rr(const zone *z, const zone_rr *src, hd_dns_rr *dst)
     dst->ttl = src->ttl;
     memcpy(dst->addr, src->addr, sizeof dst->addr);
     dst->preference = src->pref;
-    if (src->type == HD_DNS_T_TXT) {
+    if (src->type == HD_DNS_T_TXT || src->type == HD_DNS_T_SPF) {
         /* zero strings (txt_strings 0) give an empty text, as one "" does */
         dst->txt = (uint8_t *)hd_slice_strdup(
             src->data_len > 0 ? hd_slice_make(z->pool.p + src->data_off, src->data_len)

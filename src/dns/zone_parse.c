@@ -9,7 +9,8 @@
  * §5.1); parentheses continue a record over several lines. Names are
  * absolute whether or not they end in a dot, so $ORIGIN, '@' and relative
  * names are refused rather than guessed at. Types: A, AAAA, MX, TXT, PTR,
- * CNAME, NS and the pseudo-types TIMEOUT and SERVFAIL.
+ * CNAME, NS, SPF (type 99, TXT's layout) and the pseudo-types TIMEOUT and
+ * SERVFAIL.
  *
  * Names and strings take the §5.1 escapes: \X is the character X itself
  * (so "\." is a dot inside a label and "\ " a blank), \DDD the octet with
@@ -487,7 +488,8 @@ static const struct {
     {"A", HD_DNS_T_A, 0},         {"AAAA", HD_DNS_T_AAAA, 0},
     {"MX", HD_DNS_T_MX, 0},       {"TXT", HD_DNS_T_TXT, 0},
     {"PTR", HD_DNS_T_PTR, 0},     {"CNAME", HD_DNS_T_CNAME, 0},
-    {"NS", HD_DNS_T_NS, 0},       {"TIMEOUT", 0, ZN_TIMEOUT},
+    {"NS", HD_DNS_T_NS, 0},       {"SPF", HD_DNS_T_SPF, 0},
+    {"TIMEOUT", 0, ZN_TIMEOUT},
     {"SERVFAIL", 0, ZN_SERVFAIL},
 };
 
@@ -497,7 +499,8 @@ static int rdata(zp *c, zone_rr *rr)
     case HD_DNS_T_A: return rdata_addr(c, rr, AF_INET);
     case HD_DNS_T_AAAA: return rdata_addr(c, rr, AF_INET6);
     case HD_DNS_T_MX: return rdata_mx(c, rr);
-    case HD_DNS_T_TXT: return rdata_txt(c, rr);
+    case HD_DNS_T_TXT:
+    case HD_DNS_T_SPF: return rdata_txt(c, rr);
     case HD_DNS_T_PTR: return rdata_target(c, rr, "PTR needs a name", false);
     case HD_DNS_T_CNAME: return rdata_target(c, rr, "CNAME needs a name", false);
     case HD_DNS_T_NS: return rdata_target(c, rr, "NS needs a name", false);

@@ -89,6 +89,7 @@ static void render(const hd_dns_answer *ans, char *out, size_t outlen)
         case HD_DNS_T_AAAA: inet_ntop(AF_INET6, rr->addr, one, sizeof one); break;
         case HD_DNS_T_MX: snprintf(one, sizeof one, "%u %s", rr->preference, rr->name); break;
         case HD_DNS_T_TXT:
+        case HD_DNS_T_SPF:
             assert_int_equal(strlen((const char *)rr->txt), rr->txt_len);
             snprintf(one, sizeof one, "[%zu]%s", rr->txt_strings, (const char *)rr->txt);
             break;
@@ -622,7 +623,8 @@ static const char empty_txt_fixture[] =
     "both.example.       TXT\n"
     "both.example.       TXT \"v=spf1 -all\"\n"
     "strings.example.    TXT \"\" \"\" \"\"\n"
-    "alias.example.      CNAME empty.example.\n";
+    "alias.example.      CNAME empty.example.\n"
+    "spfonly.example.    SPF \"v=spf1 -all\"\n";
 
 static const struct query_case empty_txt_cases[] = {
     {"zero strings", "empty.example", HD_DNS_T_TXT, HD_DNS_OK, 0, "[0]", NULL, 300},
@@ -638,6 +640,14 @@ static const struct query_case empty_txt_cases[] = {
     {"the name exists: nodata", "empty.example", HD_DNS_T_A, HD_DNS_NODATA, 0, "", NULL, -1},
     {"below it: nxdomain", "x.empty.example", HD_DNS_T_TXT, HD_DNS_NXDOMAIN, 3, "", NULL, -1},
     {"a sibling: nxdomain", "none.example", HD_DNS_T_TXT, HD_DNS_NXDOMAIN, 3, "", NULL, -1},
+    /* RFC 7208 §3.1's retired SPF type: never asked by herald, but its
+     * name exists (the openspf suite's "spfonly") */
+    {"only an SPF record: txt nodata", "spfonly.example", HD_DNS_T_TXT, HD_DNS_NODATA, 0, "",
+     NULL, -1},
+    {"only an SPF record: a nodata", "spfonly.example", HD_DNS_T_A, HD_DNS_NODATA, 0, "", NULL,
+     -1},
+    {"the SPF record itself", "spfonly.example", HD_DNS_T_SPF, HD_DNS_OK, 0, "[1]v=spf1 -all",
+     NULL, -1},
 };
 
 static void test_empty_txt(void **state)
@@ -882,7 +892,8 @@ static void test_names_of_things(void **state)
     assert_string_equal(hd_dns_type_name(HD_DNS_T_TXT), "TXT");
     assert_string_equal(hd_dns_type_name(HD_DNS_T_AAAA), "AAAA");
     assert_string_equal(hd_dns_type_name(HD_DNS_T_CNAME), "CNAME");
-    assert_string_equal(hd_dns_type_name(99), "TYPE99");
+    assert_string_equal(hd_dns_type_name(HD_DNS_T_SPF), "SPF");
+    assert_string_equal(hd_dns_type_name(98), "TYPE98");
     assert_string_equal(hd_dns_type_name(65535), "TYPE65535");
     uint64_t a = hd_dns_now_ms(), b = hd_dns_now_ms();
     assert_true(a > 0 && b >= a);

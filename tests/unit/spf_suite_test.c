@@ -8,10 +8,9 @@
  * hd_dns zone per scenario and checks every test: the result must be one
  * the suite accepts and, when the suite gives an explanation, the verdict's
  * explanation must equal it. The zone fixture holds every name and record
- * of the suites (names with blanks or '%' written with escapes, TXT records
- * of zero strings) but one kind: a name that exists with only SPF-type
- * records, which the converter lists as its "overlay" and this harness
- * answers NODATA for, so those tests still run on the suite's data.
+ * of the suites as they are (names with blanks or '%' written with escapes,
+ * TXT records of zero strings, names with only SPF-type records), so the
+ * fixture answers every question itself.
  * RFC 4408 tests whose expectations RFC 7208 changed are excluded by name,
  * each with its reason, and reported as excluded, never dropped silently.
  */
@@ -102,12 +101,6 @@ typedef struct suite_test {
 typedef struct scenario {
     char *description;
     hd_buf zone;
-    /* Names that exist without a record the fixture serves (only SPF-type
-     * records in the suite): answered NODATA here, for every type. */
-    char **overlay;
-    size_t noverlay;
-    char **notes;
-    size_t nnotes;
     suite_test *tests;
     size_t ntests;
 } scenario;
@@ -245,12 +238,6 @@ static void parse_line(suite_data *sd, char *s, size_t line)
         hd_buf_init(&sc->zone, CONVERTED_MAX);
     } else if (sc == NULL) {
         fail_msg("converted suite line %zu: \"%s\" before the first scenario", line, f[0]);
-    } else if (strcmp(f[0], "note") == 0 && nf == 2) {
-        sc->notes = grow(sc->notes, sc->nnotes, sizeof *sc->notes);
-        sc->notes[sc->nnotes++] = field_string(f[1], false, line);
-    } else if (strcmp(f[0], "overlay") == 0 && nf == 2) {
-        sc->overlay = grow(sc->overlay, sc->noverlay, sizeof *sc->overlay);
-        sc->overlay[sc->noverlay++] = field_string(f[1], false, line);
     } else if (strcmp(f[0], "test") == 0) {
         parse_test(sc, f, nf, line);
     } else if (strcmp(f[0], "count") == 0 && nf == 3) {
@@ -313,72 +300,12 @@ static void free_suite(suite_data *sd)
             free(t->want_text);
             free(t->explanation);
         }
-        for (size_t k = 0; k < sc->noverlay; k++)
-            free(sc->overlay[k]);
-        for (size_t k = 0; k < sc->nnotes; k++)
-            free(sc->notes[k]);
-        free(sc->notes);
-        free(sc->overlay);
         free(sc->tests);
         free(sc->description);
         hd_buf_free(&sc->zone);
     }
     free(sd->sc);
     free(sd->name);
-}
-
-/* Answers for overlay names ---------------------------------------------- */
-
-static bool name_eq(const char *qname, const char *name)
-{
-    size_t q = strlen(qname), n = strlen(name);
-    if (q > 0 && qname[q - 1] == '.')
-        q--;
-    return q == n && hd_slice_caseeq(hd_slice_make(qname, q), hd_slice_make(name, n));
-}
-
-static bool overlay_has(const scenario *sc, const char *qname)
-{
-    for (size_t i = 0; i < sc->noverlay; i++)
-        if (name_eq(qname, sc->overlay[i]))
-            return true;
-    return false;
-}
-
-/* Evaluation ------------------------------------------------------------- */
-
-/* Step and answer by hand: NODATA for overlay names (what a resolver
- * serving the suite's data says: the name exists, with no record of any
- * type herald asks for), the rest from the fixture exactly as hd_spf_run()
- * does (a name the resolver refuses is answered NXDOMAIN, another resolver
- * failure ERROR). */
-static int run_with_overlay(hd_spf *spf, hd_dns *dns, const scenario *sc, hd_err *err)
-{
-    for (;;) {
-        const char *qname = NULL;
-        uint16_t qtype = 0;
-        int rc = hd_spf_step(spf, &qname, &qtype, err);
-        if (rc != 0 || qname == NULL)
-            return rc;
-        hd_dns_answer *ans = NULL;
-        hd_dns_answer local = {.qname = (char *)qname, .qtype = qtype, .rcode = 0};
-        hd_err qerr;
-        hd_err_clear(&qerr);
-        if (overlay_has(sc, qname)) {
-            local.status = HD_DNS_NODATA;
-            ans = &local;
-        } else if ((rc = hd_dns_query(dns, qname, qtype, &ans, &qerr)) != 0) {
-            local.status = rc == HD_EINVAL ? HD_DNS_NXDOMAIN : HD_DNS_ERROR;
-            local.rcode = -1;
-            snprintf(local.why, sizeof local.why, "%s", qerr.msg);
-            ans = &local;
-        }
-        rc = hd_spf_answer(spf, ans, err);
-        if (ans != &local)
-            hd_dns_answer_free(ans);
-        if (rc != 0)
-            return rc;
-    }
 }
 
 typedef struct outcome {
@@ -402,8 +329,7 @@ static void evaluate(const scenario *sc, hd_dns *dns, const suite_test *t, outco
     hd_spf *spf = NULL;
     if (hd_spf_new(&req, NULL, &spf, &out->err) != 0)
         return;
-    int rc = sc->noverlay > 0 ? run_with_overlay(spf, dns, sc, &out->err)
-                              : hd_spf_run(spf, dns, &out->err);
+    int rc = hd_spf_run(spf, dns, &out->err);
     if (rc == 0) {
         out->v = *hd_spf_get_verdict(spf);
         out->ran = true;
@@ -516,8 +442,6 @@ static void run_suite(const suite_spec *spec, tally *tl)
     *tl = (tally){0, 0, 0};
     for (size_t i = 0; i < sd.nsc; i++) {
         scenario *sc = &sd.sc[i];
-        for (size_t k = 0; k < sc->nnotes; k++)
-            printf("%s: [%s] note: %s\n", spec->label, sc->description, sc->notes[k]);
         hd_dns *dns = NULL;
         hd_err err;
         hd_err_clear(&err);
