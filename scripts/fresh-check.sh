@@ -172,6 +172,18 @@ mount_root "$A"
 # ---- 2. the first command ----
 note "2. scripts/run.sh in root A (install, build, herald serve)"
 copy_clone "$A/root/herald"
+# first as a user without root or sudo: one line naming what to install,
+# exit 1, and nothing left that the run as root below would trip on
+in_root "$A" 'useradd -m newcomer && cp -r /root/herald /home/newcomer/herald &&
+  chown -R newcomer: /home/newcomer/herald' >> "$log" 2>&1
+rc=0
+in_root "$A" 'cd /home/newcomer/herald && exec setpriv --reuid=newcomer --regid=newcomer \
+  --init-groups env HOME=/home/newcomer scripts/run.sh < /dev/null' > "$work/run-user.out" 2> "$work/run-user.err" || rc=$?
+[ "$rc" = 1 ] && [ "$(wc -l < "$work/run-user.err")" = 1 ] && [ ! -s "$work/run-user.out" ] &&
+  grep -q 'install-deps: missing .*build-essential.*; install them as root: apt-get install ' "$work/run-user.err" ||
+  die "scripts/run.sh without root or sudo: exit $rc, stderr: $(cat "$work/run-user.err")"
+[ ! -e "$A/home/newcomer/herald/build" ] || die "scripts/run.sh without root left a build directory"
+echo "   without root or sudo: $(cut -c1-110 "$work/run-user.err")..." | tee -a "$log"
 t0=$(date +%s)
 in_root "$A" 'cd /root/herald && exec scripts/run.sh' > "$work/run.log" 2>&1 &
 run_pid=$!

@@ -42,8 +42,11 @@ start=$(date +%s)
 deb=$T/herald_${version}_amd64.deb
 [ -f "$deb" ] || fail "no $deb: $(ls "$T")"
 pass "dpkg-buildpackage -us -uc -b made $(basename "$deb") in $(($(date +%s) - start)) s"
-# the package build is a user's build: no -Werror, and no warning either
+# the package build is a user's build: no -Werror, and no warning either;
+# debhelper asks for the build type "None", which CMake does not know of:
+# an unknown build type still builds, with the flags dpkg-buildflags gives
 ! grep -E 'warning:' "$T/build.log" || fail "the package build warns (above)"
+grep -q -- '-DCMAKE_BUILD_TYPE=None' "$T/build.log" || fail "debhelper did not build with CMAKE_BUILD_TYPE=None"
 
 # ---- lintian: no error (warnings are printed, for the reader) ----
 lintian --fail-on error --tag-display-limit 0 "$T/herald_${version}_amd64.changes" > "$T/lintian.out" 2>&1 ||

@@ -50,7 +50,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
   src=$!
   # kill somewhere in the middle of the round (0.2 .. 1.2 s in)
   sleep "0.$((RANDOM % 10 + 2))"
-  kill -9 "$(hl_pid herald)" 2>/dev/null && kills=$((kills + 1))
+  pid=$(hl_pid herald)
+  kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+  # reaped before the next start: until then the dying process may still
+  # hold the data directory's lock, and the next herald would refuse it
+  wait "$pid" 2>/dev/null || true
   wait "$src" 2>/dev/null || true   # smtp-source stops at the lost connection
 done
 start_herald final
