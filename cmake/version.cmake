@@ -18,7 +18,11 @@ elseif(EXISTS "${SRC}/.git")
     if(NOT rc EQUAL 0)
       set(commit "")
     else()
-      # uncommitted changes to tracked files make the build "-dirty"
+      # uncommitted changes to tracked files make the build "-dirty" (the
+      # index refreshed first, as git describe --dirty does, so a file only
+      # touched does not count)
+      execute_process(COMMAND "${GIT}" -C "${SRC}" update-index -q --refresh
+                      OUTPUT_QUIET ERROR_QUIET)
       execute_process(COMMAND "${GIT}" -C "${SRC}" diff-index --quiet HEAD --
                       RESULT_VARIABLE dirty ERROR_QUIET)
       if(NOT dirty EQUAL 0)

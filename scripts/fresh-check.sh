@@ -6,21 +6,23 @@
 #
 #   scripts/fresh-check.sh [--first-only] [--keep] [WORKDIR]
 #
-#   1. debootstrap --variant=minbase bookworm into WORKDIR/root (default
-#      WORKDIR: a new folder under /var/tmp), from the Debian mirror this
-#      machine's apt sources name;
+#   1. debootstrap --variant=minbase bookworm into WORKDIR/rootA (WORKDIR
+#      must be new or empty; default: a new folder under /var/tmp), from
+#      the Debian mirror this machine's apt sources name;
 #   2. copy the clone in (its tracked and new files, not build output) and
 #      run the first command, scripts/run.sh, there until herald answers on
 #      127.0.0.1:2525 and a message submitted over SMTP is captured;
 #   3. run the second command, scripts/test.sh, there (skipped with
 #      --first-only);
 #   4. build the Debian package in that root, install it with apt into a
-#      second fresh root (so its Depends must be complete), and check what its
-#      maintainer scripts made (the herald user, /var/lib/herald 0750,
-#      /etc/herald/herald.conf root:herald 0640, the unit not enabled); then
-#      run `herald serve --config /etc/herald/herald.conf` as the herald user,
-#      as herald.service does, and submit a message to it.
-# Prints the time each step took. Both roots share this machine's network
+#      second fresh root B (so its Depends must be complete), and check what
+#      its maintainer scripts made (the herald user, /var/lib/herald 0750,
+#      /etc/herald/herald.conf root:herald 0640, the unit not enabled);
+#   5. boot root B with systemd (systemd-nspawn) and run herald.service as
+#      shipped: `systemctl start` (Type=notify), a message submitted and
+#      captured, reload, stop, and a bad configuration that must fail with
+#      exit 78 and not be restarted.
+# Prints the time each step took. The roots share this machine's network
 # (apt needs it), so ports 2525, 2526, 8025 and 8026 must be free here.
 # Everything it starts is stopped, and its mounts live in a private mount
 # namespace; WORKDIR is removed unless --keep.
@@ -32,15 +34,16 @@ for arg in "$@"; do
   case "$arg" in
     --first-only) first_only=1 ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     -*) echo "fresh-check: unknown option $arg" >&2; exit 64 ;;
     *) work=$arg ;;
   esac
 done
 die() { echo "fresh-check: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot and mounts)"
-for tool in debootstrap unshare chroot; do
-  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install debootstrap util-linux coreutils)"
+for tool in debootstrap unshare chroot nsenter systemd-nspawn; do
+  command -v "$tool" >/dev/null ||
+    die "$tool is missing (apt-get install debootstrap util-linux coreutils systemd-container)"
 done
 
 # ---- the mount namespace: every mount made below vanishes with it ----
@@ -77,8 +80,15 @@ for port in 2525 2526 8025 8026; do
   fi
 done
 
-[ -n "$work" ] || work=$(mktemp -d /var/tmp/herald-fresh.XXXXXX)
-mkdir -p "$work"
+if [ -n "$work" ]; then
+  # canonical, so that /proc/PID/root and the mount table name it alike;
+  # new or empty, since everything in it is removed at the end
+  work=$(realpath -m -- "$work")
+  [ ! -e "$work" ] || [ -z "$(ls -A "$work")" ] || die "$work is not empty: give a new or empty folder"
+  mkdir -p "$work"
+else
+  work=$(mktemp -d /var/tmp/herald-fresh.XXXXXX)
+fi
 log=$work/fresh-check.log
 : > "$log"
 times=()
@@ -99,11 +109,14 @@ cleanup() {
   for r in "${roots[@]}"; do umount -R "$r/dev" "$r/sys" "$r/proc" 2>/dev/null; done
   if [ "$keep" = 1 ] || [ $rc != 0 ]; then
     echo "fresh-check: kept $work (log: $log)" >&2
-  elif grep -q " $work/" /proc/self/mounts; then
+  elif awk -v w="$work/" 'index($2, w) == 1 { f = 1 } END { exit !f }' /proc/self/mounts; then
     # never rm -rf through a mount of the machine's /dev
     echo "fresh-check: $work still has mounts; not removed" >&2
   else
-    rm -rf --one-file-system "$work"
+    # only what this script made (the folder was new or empty)
+    rm -rf --one-file-system "$work/rootA" "$work/rootB" "$work/pristine.tar"
+    rm -f "$work"/*.log "$work"/*.out "$work"/*.err
+    rmdir "$work" 2>/dev/null || echo "fresh-check: $work holds files it did not make; kept" >&2
   fi
   exit $rc
 }
@@ -123,18 +136,20 @@ in_root() {
   chroot "$1" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "$2"
 }
-# smtp_send DIR: submit one message to 127.0.0.1:2525 from inside DIR with
-# bash's /dev/tcp (nothing else is there); prints the server's last reply
+# smtp_send: submit one message to 127.0.0.1:2525 (the roots share this
+# machine's network) with bash's /dev/tcp; prints the server's last reply
 smtp_send() {
-  in_root "$1" 'exec 3<>/dev/tcp/127.0.0.1/2525
+  (
+    exec 3<>/dev/tcp/127.0.0.1/2525
     r() { local l; while IFS= read -r -t 20 l <&3; do echo "$l"; [ "${l:3:1}" = " " ] && return 0; done; return 1; }
     r > /dev/null
     for c in "EHLO fresh.test" "MAIL FROM:<you@example.com>" "RCPT TO:<someone@example.net>" "DATA"; do
-      printf "%s\r\n" "$c" >&3; r > /dev/null
+      printf '%s\r\n' "$c" >&3; r > /dev/null
     done
-    printf "From: <you@example.com>\r\nTo: <someone@example.net>\r\nSubject: fresh-check\r\n\r\nHello from a fresh Debian 12.\r\n.\r\n" >&3
+    printf 'From: <you@example.com>\r\nTo: <someone@example.net>\r\nSubject: fresh-check\r\n\r\nHello from a fresh Debian 12.\r\n.\r\n' >&3
     r | tail -n 1
-    printf "QUIT\r\n" >&3; r > /dev/null || true'
+    printf 'QUIT\r\n' >&3; r > /dev/null || true
+  )
 }
 # wait_smtp SECONDS PID: until 127.0.0.1:2525 answers (PID must live)
 wait_smtp() {
@@ -189,7 +204,7 @@ in_root "$A" 'cd /root/herald && exec scripts/run.sh' > "$work/run.log" 2>&1 &
 run_pid=$!
 wait_smtp 1800 "$run_pid" || { tail -n 30 "$work/run.log" >&2; die "herald never answered on 127.0.0.1:2525 (log: $work/run.log)"; }
 took "scripts/run.sh: until herald answers on 127.0.0.1:2525" $(($(date +%s) - t0))
-reply=$(smtp_send "$A")
+reply=$(smtp_send)
 case "$reply" in 250*queued\ as*) ;; *) die "submission refused: $reply" ;; esac
 id=${reply##*queued as }
 id=${id%%[[:space:]]*}
@@ -254,24 +269,81 @@ check 'man -w herald.conf >/dev/null 2>&1 || [ -e /usr/share/man/man5/herald.con
 in_root "$B" 'herald --version' | sed 's/^/   /' | tee -a "$log"
 echo "   herald user, /var/lib/herald herald:herald 0750, herald.conf root:herald 0640, unit not enabled" | tee -a "$log"
 
-# herald serve as herald.service runs it: the herald user, the packaged config
+# ---- 5. herald.service under systemd, in root B booted with systemd-nspawn ----
+# The unit as shipped: the herald user, Type=notify (`systemctl start`
+# returns once herald says READY=1), the sandbox, reload, a bad
+# configuration that must not restart forever, stop.
+note "5. herald.service under systemd (root B booted with systemd-nspawn)"
 t0=$(date +%s)
-in_root "$B" 'exec setpriv --reuid=herald --regid=herald --init-groups herald serve --config /etc/herald/herald.conf' \
-  > "$work/serve-B.log" 2>&1 &
-serve_pid=$!
-wait_smtp 60 "$serve_pid" || { cat "$work/serve-B.log" >&2; die "the packaged herald did not serve"; }
-in_root "$B" 'setpriv --reuid=herald --regid=herald --init-groups herald domain add example.com --data-dir /var/lib/herald --hostname mail.example.com' > /dev/null
-in_root "$B" 'kill -HUP $(pidof herald | cut -d" " -f1)'
-sleep 1
-reply=$(smtp_send "$B")
-case "$reply" in 250*queued\ as*) ;; *) die "the packaged herald refused the message: $reply" ;; esac
-check '[ "$(stat -c %U /var/lib/herald/herald.db)" = herald ]' "the database is not the herald user's"
-echo "   packaged herald as user herald: '$reply'" | tee -a "$log"
-took "packaged herald serving and taking mail as user herald" $(($(date +%s) - t0))
-kill -TERM "$serve_pid" 2>/dev/null || true
-for p in /proc/[0-9]*; do
-  [ "$(readlink "$p/root" 2>/dev/null)" = "$B" ] && kill -TERM "${p#/proc/}" 2>/dev/null || true
+in_root "$B" 'export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends systemd dbus' >> "$log" 2>&1 ||
+  die "cannot install systemd in root B (log: $log)"
+umount -R "$B/dev" "$B/sys" "$B/proc"    # nspawn mounts its own
+# nspawn keeps its state under /run/systemd/nspawn, which must be a tmpfs
+# (this mount is private to the namespace this script runs in)
+mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn
+systemd-nspawn -q -D "$B" -b --register=no --keep-unit --console=pipe > "$work/nspawn.log" 2>&1 &
+nspawn_pid=$!
+init=""
+for _ in $(seq 1 50); do
+  init=$(pgrep -P "$nspawn_pid" | head -n 1 || true)
+  [ -n "$init" ] && break
+  sleep 0.2
 done
+[ -n "$init" ] || die "systemd-nspawn did not start root B (log: $work/nspawn.log)"
+# in_ct COMMAND: run COMMAND with bash inside the booted root B
+in_ct() {
+  nsenter -t "$init" -a /usr/bin/env -i LANG=C.UTF-8 SYSTEMD_PAGER= \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "$1"
+}
+state=""
+for _ in $(seq 1 60); do
+  state=$(in_ct 'systemctl is-system-running' 2>/dev/null || true)
+  case "$state" in running|degraded) break ;; esac
+  sleep 1
+done
+case "$state" in running|degraded) ;; *) die "root B did not boot (state: $state)" ;; esac
+took "root B booted with systemd ($state)" $(($(date +%s) - t0))
+
+t0=$(date +%s)
+ct() { in_ct "$1" || die "in booted root B: $2 (command: $1)"; }
+ct '[ "$(systemctl is-enabled herald)" = disabled ]' "herald.service is enabled after install"
+ct '[ "$(systemctl is-active herald)" = inactive ]' "herald.service runs after install"
+ct 'runuser -u herald -- herald domain add example.com --data-dir /var/lib/herald --hostname mail.example.com > /dev/null' \
+  "herald domain add as the herald user"
+ct 'systemctl start herald' "systemctl start herald (Type=notify: READY=1 must come)"
+ct '[ "$(systemctl show -P StatusText herald)" = "serving from /var/lib/herald" ]' "no STATUS= from herald"
+reply=$(smtp_send)
+case "$reply" in 250*queued\ as*) ;; *) die "herald.service refused the message: $reply" ;; esac
+id=${reply##*queued as }
+id=${id%%[[:space:]]*}
+captured=0
+for _ in $(seq 1 30); do
+  if in_ct 'runuser -u herald -- herald captures --data-dir /var/lib/herald' 2>/dev/null | grep -q -- "$id"; then
+    captured=1; break
+  fi
+  sleep 1
+done
+[ "$captured" = 1 ] || die "message $id taken by herald.service was never captured"
+ct '[ "$(stat -c %U:%G /var/lib/herald/herald.db)" = herald:herald ]' "the database is not the herald user's"
+echo "   herald.service: '$reply', then captured" | tee -a "$log"
+ct 'systemctl reload herald && sleep 1 && [ "$(systemctl is-active herald)" = active ] &&
+    journalctl -u herald --no-pager | grep -q "reload: sending domains and keys reloaded"' \
+  "systemctl reload herald"
+ct 'systemctl stop herald && [ "$(systemctl show -P Result herald)" = success ]' "systemctl stop herald"
+# a bad configuration: exit 78, and no restart every 5 s
+ct 'cp -p /etc/herald/herald.conf /root/herald.conf.good && echo "no_such_key = 1" >> /etc/herald/herald.conf' "editing herald.conf"
+in_ct 'systemctl start herald' > /dev/null 2>&1 && die "herald.service started with a bad configuration"
+sleep 7
+ct '[ "$(systemctl show -P ExecMainStatus herald)" = 78 ] && [ "$(systemctl show -P NRestarts herald)" = 0 ] &&
+    [ "$(systemctl is-active herald)" = failed ]' "a bad configuration: want exit 78, no restart, failed"
+ct 'cp -p /root/herald.conf.good /etc/herald/herald.conf && systemctl reset-failed herald' "restoring herald.conf"
+echo "   start (READY=1), reload, stop; a bad configuration: exit 78, not restarted" | tee -a "$log"
+in_ct 'systemd-analyze security herald --no-pager 2>/dev/null | tail -n 1' | sed 's/^/   /' | tee -a "$log"
+took "herald.service: start, mail, reload, stop, bad configuration" $(($(date +%s) - t0))
+in_ct 'systemctl poweroff' > /dev/null 2>&1 || true
+for _ in $(seq 1 30); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 1; done
+kill -KILL "$nspawn_pid" 2>/dev/null || true
 
 echo
 echo "fresh-check: all passed ($(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ))" | tee -a "$log"

@@ -16,7 +16,7 @@ set -euo pipefail
 # what its pkg-config file requires (libunbound.pc lists hogweed and nettle,
 # whose .pc files come with nettle-dev, which libunbound-dev does not pull in).
 BUILD_PKGS=(build-essential cmake pkg-config libssl-dev libunbound-dev nettle-dev
-            libevent-dev libjansson-dev libsqlite3-dev libexpat1-dev libpsl-dev zlib1g-dev)
+            libevent-dev libjansson-dev libsqlite3-dev libpsl-dev zlib1g-dev)
 # Running: the public suffix list (DMARC's RFC 7489 mode) and the CA
 # certificates that verify receivers and webhook endpoints.
 RUN_PKGS=(publicsuffix ca-certificates)

@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/install-deps.sh --test
-strict=(-DHERALD_TESTS=ON -DHERALD_WERROR=ON)
+strict=(-DHERALD_TESTS=ON -DHERALD_BENCH=ON -DHERALD_WERROR=ON)
 
 echo "== banned functions"
 scripts/check-banned.sh

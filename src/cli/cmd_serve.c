@@ -80,6 +80,22 @@ int cli_open_store(const char *config, const char *data_dir, const char *hint, h
     return CLI_OK;
 }
 
+/* Whether a configuration holding webhook secrets is open to more than the
+ * server: any access by others or any group write is; group read is not
+ * when the group is the one the server runs as: ours, or, when root runs
+ * the check (`herald serve --check` before `systemctl start`), the group
+ * that owns the data directory, the service's own (root:herald 0640 and
+ * herald:herald /var/lib/herald, as the Debian package makes them). */
+static bool config_exposed(const struct stat *st, const char *data_dir)
+{
+    if (st->st_mode & 0027)
+        return true;
+    if (!(st->st_mode & 0040) || st->st_gid == getegid())
+        return false;
+    struct stat d;
+    return !(geteuid() == 0 && stat(data_dir, &d) == 0 && d.st_gid == st->st_gid);
+}
+
 int cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -105,14 +121,14 @@ int cmd_serve(int argc, char **argv)
     int rc = cli_load_config(config, &cfg);
     if (rc)
         return rc;
-    /* webhook secrets live in the file: only its owner, and the group
-     * herald runs as (root:herald 0640, as the Debian package installs it),
-     * may read it, as ssh refuses a private key others can read */
+    /* webhook secrets live in the file: only its owner, and the group the
+     * server runs as, may read it, as ssh refuses a private key others
+     * can read */
     struct stat st;
     if (config && cfg->n_webhooks > 0 && stat(config, &st) == 0 &&
-        ((st.st_mode & 007) || ((st.st_mode & 070) && st.st_gid != getegid()))) {
-        cli_error("%s: holds webhook secrets but others may read it (mode %04o); chmod 600 it, "
-                  "or 640 with herald's group as its group",
+        config_exposed(&st, cfg->data_dir)) {
+        cli_error("%s: holds webhook secrets but others may read or change it (mode %04o); "
+                  "chmod 600 it, or 640 with the server's group as its group",
                   config, (unsigned)(st.st_mode & 07777));
         hd_config_free(cfg);
         return CLI_CONFIG;

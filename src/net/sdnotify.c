@@ -25,7 +25,7 @@ int net_sd_notify(const char *state, hd_err *err)
         return 0;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     size_t len = strlen(name);
-    if ((name[0] != '/' && name[0] != '@') || len < 2 || len >= sizeof sa.sun_path)
+    if ((name[0] != '/' && name[0] != '@') || len < 2 || len > sizeof sa.sun_path)
         return hd_err_set(err, HD_EINVAL,
                           "NOTIFY_SOCKET=\"%.100s\": not a socket path or an @abstract name", name);
     memcpy(sa.sun_path, name, len);

@@ -186,13 +186,18 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     serve *sv = arg;
     hd_err err = {0};
-    char state[96];
+    char state[160];
     snprintf(state, sizeof state, "RELOADING=1\nMONOTONIC_USEC=%llu", net_sd_monotonic_usec());
     notify(state);
-    if (domains_load(sv, &err) != 0)
+    if (domains_load(sv, &err) != 0) {
+        /* the domains loaded before stay in use: still serving */
         LOG_ERR("reload: %s", hd_err_str(&err));
-    else
-        LOG_INFO("reload: sending domains and keys reloaded");
+        snprintf(state, sizeof state, "READY=1\nSTATUS=serving; the reload failed: %.60s",
+                 hd_err_str(&err));
+        notify(state);
+        return;
+    }
+    LOG_INFO("reload: sending domains and keys reloaded");
     notify("READY=1\nSTATUS=serving");
 }
 

@@ -103,17 +103,20 @@ pass "a bad NOTIFY_SOCKET is a warning; herald serves"
 unit=$(dirname "$HERALD")/herald.service
 [ -f "$unit" ] || fail "no herald.service next to $HERALD (CMake makes it from dist/herald.service.in)"
 for want in '^Type=notify$' '^User=herald$' '^ExecReload=/bin/kill -HUP \$MAINPID$' \
-    '^ExecStart=/.*/herald serve --config /.*/herald/herald.conf$' '^LimitNOFILE=[0-9]+$' \
+    '^ExecStart=/.*/herald serve --config /.*/herald/herald.conf$' '^LimitNOFILE=[0-9]+:[0-9]+$' \
+    '^RestartPreventExitStatus=64 66 78$' \
     '^ProtectSystem=strict$' '^ReadWritePaths=/var/lib/herald$' '^StateDirectory=herald$' \
     '^NoNewPrivileges=yes$' '^PrivateTmp=yes$' '^CapabilityBoundingSet=CAP_NET_BIND_SERVICE$' \
     '^AmbientCapabilities=CAP_NET_BIND_SERVICE$'; do
   grep -Eq "$want" "$unit" || fail "herald.service lacks $want"
 done
-# LimitNOFILE must cover what herald asks for with the default caps
-# (SMTP + inbound sessions + delivery connections + 512)
+# LimitNOFILE's soft limit must cover what herald asks for with the default
+# caps (SMTP + inbound sessions + delivery connections + 512), and its hard
+# limit leave room above it
 need=$((2000 + 200 + 500 + 512))
 lim=$(sed -n 's/^LimitNOFILE=//p' "$unit")
-[ "$lim" -ge "$need" ] || fail "LimitNOFILE=$lim is below the $need descriptors the default caps need"
+[ "${lim%%:*}" -ge "$need" ] || fail "LimitNOFILE=$lim: the soft limit is below the $need descriptors the default caps need"
+[ "${lim#*:}" -ge "${lim%%:*}" ] || fail "LimitNOFILE=$lim: the hard limit is below the soft one"
 # systemd-analyze checks every directive, and that ExecStart's program
 # exists: the copy it checks runs the herald just built, the rest unchanged
 sed "s|^ExecStart=[^ ]*/herald |ExecStart=$HERALD |" "$unit" > "$T/herald.service"

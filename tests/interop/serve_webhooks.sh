@@ -88,16 +88,38 @@ rx_start tls "$p_tls" "$S_TLS" --tls-cert "$HL_CERT" --tls-key "$HL_KEY"
 chmod 644 "$T/herald.conf"
 r=0; "$HERALD" serve --config "$T/herald.conf" --check > "$T/check.out" 2>&1 || r=$?
 [ "$r" = 78 ] && grep -q 'chmod 600' "$T/check.out" || fail "a config with secrets that others may read was taken (exit $r)"
-# group-readable: refused when the group is not the one herald runs as ...
-other_group=$(getent group nogroup | cut -d: -f3)   # Debian's base-passwd has it
-[ -n "$other_group" ] && [ "$other_group" != "$(id -g)" ] || fail "need a group other than ours (nogroup)"
-chmod 640 "$T/herald.conf"; chgrp "$other_group" "$T/herald.conf"
-r=0; "$HERALD" serve --config "$T/herald.conf" --check > "$T/check.out" 2>&1 || r=$?
-[ "$r" = 78 ] || fail "a config with secrets readable by another group was taken (exit $r)"
-# ... and taken when it is (root:herald 0640, as the Debian package installs it)
-chgrp "$(id -g)" "$T/herald.conf"; chmod 640 "$T/herald.conf"
-"$HERALD" serve --config "$T/herald.conf" --check > "$T/check.out" 2>&1 ||
-  fail "a config readable only by owner and herald's own group was refused: $(cat "$T/check.out")"
+# check_mode WANT LABEL: `serve --check` on the file as it is now: WANT 0
+# (taken) or 78 (refused, naming chmod 600)
+check_mode() {
+  local r=0
+  "$HERALD" serve --config "$T/herald.conf" --check > "$T/check.out" 2>&1 || r=$?
+  [ "$r" = "$1" ] || fail "$2: exit $r, want $1: $(cat "$T/check.out")"
+  [ "$1" = 0 ] || grep -q 'chmod 600' "$T/check.out" || fail "$2: the refusal does not say chmod 600"
+}
+# group-writable, even by our own group: refused (the server could be
+# made to rewrite its own webhooks)
+chmod 660 "$T/herald.conf"; check_mode 78 "group-writable"
+# group-readable by our own group: taken (the service reads it as herald)
+chmod 640 "$T/herald.conf"; check_mode 0 "0640, our own group"
+# group-readable by another group: refused; as root, taken when that group
+# owns the data directory (root:herald herald.conf and herald:herald
+# /var/lib/herald, as the Debian package makes them, checked by root)
+if [ "$(id -u)" = 0 ]; then
+  other=$(getent group nogroup | cut -d: -f3)   # Debian's base-passwd has it
+  [ -n "$other" ] && [ "$other" != "$(id -g)" ] || fail "need a group other than ours (nogroup)"
+else
+  other=$(id -G | tr ' ' '\n' | grep -vx "$(id -g)" | head -n 1 || true)
+fi
+if [ -n "$other" ]; then
+  chgrp "$other" "$T/herald.conf"; check_mode 78 "0640, another group"
+  if [ "$(id -u)" = 0 ]; then
+    chgrp "$other" "$T/data"; check_mode 0 "0640, the data directory's group, checked by root"
+    chgrp "$(id -g)" "$T/data"
+  fi
+  chgrp "$(id -g)" "$T/herald.conf"
+else
+  echo "note: not checked: a group other than ours (this user belongs to none)"
+fi
 chmod 600 "$T/herald.conf"
 hl_herald_start "$T/herald.conf" "$smtp"
 
