@@ -151,6 +151,21 @@ smtp_send() {
     printf 'QUIT\r\n' >&3; r > /dev/null || true
   )
 }
+# submit_and_capture LIST-CMD...: submit a message (smtp_send), then wait
+# until LIST-CMD (which lists the sandbox's captures) names its queue id;
+# prints the server's reply
+submit_and_capture() {
+  local reply id
+  reply=$(smtp_send)
+  case "$reply" in 250*queued\ as*) ;; *) die "submission refused: $reply" ;; esac
+  id=${reply##*queued as }
+  id=${id%%[[:space:]]*}
+  for _ in $(seq 1 30); do
+    if "$@" 2>/dev/null | grep -q -- "$id"; then echo "$reply"; return 0; fi
+    sleep 1
+  done
+  die "message $id was queued but never captured"
+}
 # wait_smtp SECONDS PID: until 127.0.0.1:2525 answers (PID must live)
 wait_smtp() {
   local i
@@ -204,18 +219,8 @@ in_root "$A" 'cd /root/herald && exec scripts/run.sh' > "$work/run.log" 2>&1 &
 run_pid=$!
 wait_smtp 1800 "$run_pid" || { tail -n 30 "$work/run.log" >&2; die "herald never answered on 127.0.0.1:2525 (log: $work/run.log)"; }
 took "scripts/run.sh: until herald answers on 127.0.0.1:2525" $(($(date +%s) - t0))
-reply=$(smtp_send)
-case "$reply" in 250*queued\ as*) ;; *) die "submission refused: $reply" ;; esac
-id=${reply##*queued as }
-id=${id%%[[:space:]]*}
-captured=0
-for _ in $(seq 1 30); do
-  if in_root "$A" 'cd /root/herald && build/herald captures --data-dir herald-data' 2>/dev/null |
-       grep -q -- "$id"; then captured=1; break; fi
-  sleep 1
-done
-[ "$captured" = 1 ] || die "message $id was queued but never captured (log: $work/run.log)"
-echo "   message $id: '$reply', then captured" | tee -a "$log"
+reply=$(submit_and_capture in_root "$A" 'cd /root/herald && build/herald captures --data-dir herald-data')
+echo "   '$reply', then captured" | tee -a "$log"
 took "first command: a submitted message captured" $(($(date +%s) - t0))
 kill -TERM "$run_pid" 2>/dev/null || true
 for p in /proc/[0-9]*; do   # run.sh exec'd herald inside the chroot
@@ -313,18 +318,7 @@ ct 'runuser -u herald -- herald domain add example.com --data-dir /var/lib/heral
   "herald domain add as the herald user"
 ct 'systemctl start herald' "systemctl start herald (Type=notify: READY=1 must come)"
 ct '[ "$(systemctl show -P StatusText herald)" = "serving from /var/lib/herald" ]' "no STATUS= from herald"
-reply=$(smtp_send)
-case "$reply" in 250*queued\ as*) ;; *) die "herald.service refused the message: $reply" ;; esac
-id=${reply##*queued as }
-id=${id%%[[:space:]]*}
-captured=0
-for _ in $(seq 1 30); do
-  if in_ct 'runuser -u herald -- herald captures --data-dir /var/lib/herald' 2>/dev/null | grep -q -- "$id"; then
-    captured=1; break
-  fi
-  sleep 1
-done
-[ "$captured" = 1 ] || die "message $id taken by herald.service was never captured"
+reply=$(submit_and_capture in_ct 'runuser -u herald -- herald captures --data-dir /var/lib/herald')
 ct '[ "$(stat -c %U:%G /var/lib/herald/herald.db)" = herald:herald ]' "the database is not the herald user's"
 echo "   herald.service: '$reply', then captured" | tee -a "$log"
 ct 'systemctl reload herald && sleep 1 && [ "$(systemctl is-active herald)" = active ] &&

@@ -333,8 +333,8 @@ pass "one client address: 60 messages a minute taken, then 450 4.7.1 at MAIL"
 # ---- 9. the listener's address taken ----
 # given in the file, it must bind: a second server with the first one's
 # inbound address refuses to start; the embedded default (127.0.0.1:2526,
-# here held by a placeholder socket unless something holds it already) is
-# best-effort: the server runs without it and says so
+# here held by a placeholder socket of our own) is best-effort: the server
+# runs without it and says so
 conf2() {
   cat > "$T/h2.conf" <<C
 data_dir = $T/data2
@@ -352,12 +352,24 @@ conf2 "[inbound]
 listen = 127.0.0.1:$inbound"
 if timeout 20 "$HERALD" serve --config "$T/h2.conf" > "$T/h2.log" 2>&1; then fail "a server started without its configured inbound listener"; fi
 grep "inbound listen 127.0.0.1:$inbound" "$T/h2.log" > /dev/null || { cat "$T/h2.log"; fail "no reason given"; }
-if ! hl_listening 127.0.0.1 2526; then
-  hl_spawn holder "$T/holder.log" "$PY" -c '
-import socket, time
-s = socket.socket(); s.bind(("127.0.0.1", 2526)); s.listen(1); time.sleep(60)'
-  hl_wait_port 127.0.0.1 2526 5 tcp "$(hl_pid holder)"
-fi
+# Other server tests, running at the same time, may hold the default port
+# for a while (their herald takes it, best-effort) and let it go at any
+# moment: the placeholder waits until it holds the port itself.
+hl_spawn holder "$T/holder.log" "$PY" -c '
+import socket, sys, time
+s = socket.socket()
+for _ in range(1200):
+    try:
+        s.bind(("127.0.0.1", 2526))
+        break
+    except OSError:
+        time.sleep(0.05)
+else:
+    sys.exit("127.0.0.1:2526 stayed taken for 60 s")
+s.listen(1)
+open(sys.argv[1], "w").close()
+time.sleep(120)' "$T/holder.ready"
+hl_wait_for 65 test -e "$T/holder.ready" || fail "could not hold 127.0.0.1:2526: $(cat "$T/holder.log")"
 conf2 ""
 hl_herald_start "$T/h2.conf" "$smtp2" herald2 "$T/h2.log"
 grep "no inbound listener" "$T/h2.log" > /dev/null || { cat "$T/h2.log"; fail "the default listener's failure is not logged"; }
