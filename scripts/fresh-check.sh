@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # fresh-check.sh - prove the README's two commands on a machine that has only
 # Debian 12 and the clone, and the Debian package on one that has only Debian.
-# Run it before every release (as root: debootstrap, chroot, mounts); it took
-# 10 min 45 s on 2 cores and downloads about 350 MB of packages.
+# Run it before every release (as root: debootstrap, chroot, mounts); it takes
+# about 11 minutes on 2 cores and downloads about 350 MB of packages.
 #
 #   scripts/fresh-check.sh [--first-only] [--keep] [WORKDIR]
 #
