@@ -8,6 +8,8 @@
 #   - the reload is real: a domain added while herald runs is refused before
 #     the SIGHUP and taken after it;
 #   - a NOTIFY_SOCKET that names no usable socket is a warning, not a failure;
+#   - herald raises its soft open-file limit to what its caps need, and
+#     warns when the hard limit is below it;
 #   - the unit file that CMake makes from dist/herald.service.in passes
 #     `systemd-analyze verify`, and sets what a mail daemon needs.
 set -euo pipefail
@@ -99,7 +101,29 @@ hl_wait_for 5 grep -q 'service manager: NOTIFY_SOCKET="relative/name": not a soc
 hl_stop "$(hl_pid herald3)"
 pass "a bad NOTIFY_SOCKET is a warning; herald serves"
 
-# ---- 4. the unit file ----
+# ---- 4. the open-file limit: raised to what the caps need, or a warning ----
+# the default caps: 2000 + 200 SMTP sessions, 500 connections, 512 spare
+need=$((2000 + 200 + 500 + 512))
+smtp4=$(hl_free_port)
+write_conf "$T/herald4.conf" "$smtp4" "$T/data"
+hl_spawn herald4 "$T/herald4.log" bash -c "ulimit -Hn $((need * 2)); ulimit -Sn 1024; exec \"\$0\" serve --config \"\$1\"" \
+  "$HERALD" "$T/herald4.conf"
+hl_wait_port 127.0.0.1 "$smtp4" 15 tcp "$(hl_pid herald4)" || fail "herald with ulimit -n 1024 did not serve"
+soft=$(awk '/^Max open files/ {print $4}' "/proc/$(hl_pid herald4)/limits")
+[ "$soft" = "$need" ] || fail "soft open-file limit $soft, want it raised from 1024 to $need"
+grep -q 'open files limited' "$T/herald4.log" && fail "a warning although the limit could be raised"
+hl_stop "$(hl_pid herald4)"
+smtp5=$(hl_free_port)
+write_conf "$T/herald5.conf" "$smtp5" "$T/data"
+hl_spawn herald5 "$T/herald5.log" bash -c "ulimit -n 2000; exec \"\$0\" serve --config \"\$1\"" \
+  "$HERALD" "$T/herald5.conf"
+hl_wait_port 127.0.0.1 "$smtp5" 15 tcp "$(hl_pid herald5)" || fail "herald with ulimit -n 2000 did not serve"
+hl_wait_for 5 grep -q "open files limited to 2000, but the session and connection caps need about $need" \
+  "$T/herald5.log" || fail "no warning when the hard limit is below the caps: $(head -n 3 "$T/herald5.log")"
+hl_stop "$(hl_pid herald5)"
+pass "open files: soft limit raised from 1024 to $need; under a hard limit of 2000, a warning"
+
+# ---- 5. the unit file ----
 unit=$(dirname "$HERALD")/herald.service
 [ -f "$unit" ] || fail "no herald.service next to $HERALD (CMake makes it from dist/herald.service.in)"
 for want in '^Type=notify$' '^User=herald$' '^ExecReload=/bin/kill -HUP \$MAINPID$' \
