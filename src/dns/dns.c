@@ -32,6 +32,19 @@ struct hd_dns {
  * way: libunbound after writing unusual bytes as \DDD, the zone fixture
  * (docs/zone-format.md) by cutting it at every '.'. */
 
+int hd_dns__text_add_label(char *text, size_t *n, const uint8_t *label, size_t len)
+{
+    if (*n + (*n > 0) + len > HD_LIMIT_DNS_NAME)
+        return HD_ELIMIT;
+    if (memchr(label, '.', len) != NULL || memchr(label, '\0', len) != NULL)
+        return HD_ESYNTAX;
+    if (*n > 0)
+        text[(*n)++] = '.';
+    memcpy(text + *n, label, len);
+    *n += len;
+    return 0;
+}
+
 bool hd_dns__name_check(hd_slice name, bool allow_root, hd_slice *out,
                         char *why, size_t whylen)
 {

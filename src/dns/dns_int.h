@@ -68,4 +68,12 @@ void hd_dns__answer_status(hd_dns_answer *ans, hd_dns_status st, int rcode,
 bool hd_dns__name_check(hd_slice name, bool allow_root, hd_slice *out,
                         char *why, size_t whylen);
 
+/* Append one label of a wire-form name to text, a name in dotted text
+ * (dns.h) of *n octets in a buffer of HD_DNS_NAME_BUF, with a '.' before it
+ * unless text is empty. 0; HD_ELIMIT when the name would pass
+ * HD_LIMIT_DNS_NAME octets; HD_ESYNTAX when the label holds a '.' or a
+ * NUL, which dotted text cannot carry. Both back ends turn the names of
+ * their answers into text through it, so they refuse the same names. */
+int hd_dns__text_add_label(char *text, size_t *n, const uint8_t *label, size_t len);
+
 #endif

@@ -71,7 +71,7 @@ static void ubq_append(ub_state *ub, ubq *q)
  * text cannot carry unambiguously (a '.' or NUL inside). */
 static int wire_name(const uint8_t *d, size_t len, size_t *pos, char **out, const char **why)
 {
-    char text[HD_DNS_NAME_BUF + 64];
+    char text[HD_DNS_NAME_BUF];
     size_t n = 0, i = *pos;
     for (;;) {
         if (i >= len) {
@@ -89,18 +89,12 @@ static int wire_name(const uint8_t *d, size_t len, size_t *pos, char **out, cons
             *why = "label runs past the record data";
             return HD_ESYNTAX;
         }
-        if (n + (n > 0) + l > HD_LIMIT_DNS_NAME) {
-            *why = "name longer than 253 characters";
+        int rc = hd_dns__text_add_label(text, &n, d + i, l);
+        if (rc != 0) {
+            *why = rc == HD_ELIMIT ? "name longer than 253 characters"
+                                   : "label contains '.' or NUL";
             return HD_ESYNTAX;
         }
-        if (memchr(d + i, '.', l) != NULL || memchr(d + i, '\0', l) != NULL) {
-            *why = "label contains '.' or NUL";
-            return HD_ESYNTAX;
-        }
-        if (n > 0)
-            text[n++] = '.';
-        memcpy(text + n, d + i, l);
-        n += l;
         i += l;
     }
     *pos = i;

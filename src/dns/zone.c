@@ -398,12 +398,9 @@ static int pool_name_text(const zone *z, uint32_t off, uint32_t len, char **out)
     const uint8_t *w = z->pool.p + off;
     for (uint32_t i = 0; i < len;) {
         uint32_t l = w[i++];
-        if (l > len - i || memchr(w + i, '.', l) != NULL || memchr(w + i, '\0', l) != NULL)
+        /* the pool holds checked names: only a '.' or NUL in a label fails */
+        if (l > len - i || hd_dns__text_add_label(text, &n, w + i, l) != 0)
             return HD_ESYNTAX;
-        if (n > 0)
-            text[n++] = '.';
-        memcpy(text + n, w + i, l);
-        n += l;
         i += l;
     }
     *out = hd_slice_strdup(hd_slice_make(text, n));
