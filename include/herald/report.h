@@ -59,9 +59,48 @@ typedef enum hd_dsn_action {
 
 typedef enum hd_bounce_class {
     HD_BOUNCE_NONE = 0, /* not a failure (delivered, relayed, expanded) or unknown */
-    HD_BOUNCE_HARD,     /* permanent: suppress the address */
-    HD_BOUNCE_SOFT,     /* transient: record it */
+    HD_BOUNCE_HARD,     /* the address is bad for good: suppress it */
+    HD_BOUNCE_SOFT,     /* a failure that says nothing final about the address: record it */
 } hd_bounce_class;
+
+/* Why a recipient failed, named as Sisimai (the reference bounce
+ * classifier) names its reasons, so the two can be compared and users of
+ * either read the same words. Only the reasons about the address itself
+ * are hard (userunknown, hostunknown, hasmoved, and notaccept with a 5.x.x
+ * status); every other failure is soft: a full mailbox, a message too
+ * large, a content or policy rejection, a block or an expiry say nothing
+ * final about the address (hd_bounce_reason_class). */
+typedef enum hd_bounce_reason {
+    HD_REASON_UNDEFINED = 0, /* a failure whose reason could not be read */
+    HD_REASON_USERUNKNOWN,   /* no such mailbox (RFC 3463 X.1.1) */
+    HD_REASON_HOSTUNKNOWN,   /* no such domain or host (X.1.2) */
+    HD_REASON_HASMOVED,      /* the mailbox moved, no forwarding (X.1.6) */
+    HD_REASON_NOTACCEPT,     /* the domain takes no mail (null MX, RFC 7505: X.1.10) */
+    HD_REASON_MAILBOXFULL,   /* over quota (X.2.2) */
+    HD_REASON_MESGTOOBIG,    /* message too large (X.2.3, X.3.4) */
+    HD_REASON_EXCEEDLIMIT,   /* over a per-mailbox size limit */
+    HD_REASON_SUSPEND,       /* mailbox disabled or suspended (X.2.1) */
+    HD_REASON_FILTERED,      /* refused by the recipient's filter */
+    HD_REASON_BLOCKED,       /* the sending IP or host is blocked */
+    HD_REASON_REJECTED,      /* the envelope sender was refused */
+    HD_REASON_SPAMDETECTED,  /* judged spam */
+    HD_REASON_VIRUSDETECTED, /* judged infected */
+    HD_REASON_POLICYVIOLATION, /* a local policy refused it */
+    HD_REASON_SECURITYERROR, /* authentication or security refusal (X.7.x) */
+    HD_REASON_CONTENTERROR,  /* the content was malformed (X.6.x) */
+    HD_REASON_SYNTAXERROR,   /* an SMTP syntax error (X.5.2) */
+    HD_REASON_EXPIRED,       /* given up after retrying (X.4.7) */
+    HD_REASON_NETWORKERROR,  /* routing or network trouble (X.4.x) */
+    HD_REASON_NORELAYING,    /* relaying denied */
+    HD_REASON_SYSTEMERROR,   /* the remote system failed (X.3.x) */
+    HD_REASON_SYSTEMFULL,    /* the remote system is out of space (X.3.1) */
+    HD_REASON_TOOMANYCONN,   /* too many connections or messages: rate-limited */
+    HD_REASON_MAILERERROR,   /* a local mailer program failed */
+    HD_REASON_ONHOLD,        /* the report leaves the outcome open */
+    HD_REASON_VACATION,      /* an auto-reply, not a failure */
+    HD_REASON_DELIVERED,     /* a success report (Action: delivered/relayed/expanded) */
+    HD_REASON_COUNT
+} hd_bounce_reason;
 
 typedef struct hd_dsn_rcpt {
     char final_recipient[HD_REPORT_ADDR_MAX + 1];    /* address, "rfc822;" removed */
@@ -73,7 +112,8 @@ typedef struct hd_dsn_rcpt {
     char diagnostic_type[32];                      /* "smtp", "X-Postfix", ... */
     char diagnostic[HD_REPORT_TEXT_MAX + 1];       /* unfolded */
     char last_attempt_date[HD_REPORT_SHORT_MAX + 1];
-    hd_bounce_class bounce;
+    hd_bounce_reason reason;
+    hd_bounce_class bounce; /* hd_bounce_reason_class(reason, status) */
 } hd_dsn_rcpt;
 
 typedef struct hd_dsn {
@@ -123,10 +163,11 @@ typedef struct hd_arf {
 /* A standard DSN: multipart/report; report-type=delivery-status with a
  * message/delivery-status part (also accepted inside a multipart/mixed
  * wrapper). HD_ENOTFOUND when there is no such part; out is then empty.
- * Classification per recipient: a status of class 5 is hard and of class
- * 4 soft (a 4.x.x "failed" is an expiry, not a bad address); without a
- * status, Action failed is hard and delayed soft. Free with hd_dsn_free
- * whatever the return value. */
+ * Classification per recipient: delivered, relayed and expanded are no
+ * bounce; otherwise the reason comes from the status (a 4.x.x "failed" is
+ * an expiry, a delay without a status "onhold") and the class from the
+ * reason (hd_bounce_reason_class: hard only when the address itself is
+ * bad). Free with hd_dsn_free whatever the return value. */
 int hd_report_parse_dsn(hd_slice msg, hd_dsn *out, hd_err *err);
 void hd_dsn_free(hd_dsn *dsn);
 
@@ -156,5 +197,13 @@ int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *o
 
 const char *hd_dsn_action_name(hd_dsn_action a);
 const char *hd_bounce_class_name(hd_bounce_class c);
+/* "userunknown", "mailboxfull", ... ; "undefined" for an unknown value. */
+const char *hd_bounce_reason_name(hd_bounce_reason r);
+/* The reason named by an RFC 3463 status alone ("5.1.1" -> userunknown);
+ * HD_REASON_UNDEFINED when the code says nothing more specific. */
+hd_bounce_reason hd_bounce_reason_from_status(const char *status);
+/* Hard or soft for a reason: hard only for reasons about the address
+ * (status is the X.Y.Z, may be "", and decides notaccept: 4.x.x soft). */
+hd_bounce_class hd_bounce_reason_class(hd_bounce_reason r, const char *status);
 
 #endif

@@ -130,17 +130,132 @@ static hd_dsn_action parse_action(hd_slice v)
     return HD_DSN_ACTION_NONE;
 }
 
-static hd_bounce_class classify(int status_class, hd_dsn_action a)
+/* RFC 3463 §3: the subject and detail of a status name the trouble; the
+ * few that say something a sender acts on map to a reason. */
+hd_bounce_reason hd_bounce_reason_from_status(const char *status)
 {
-    if (status_class == 5)
+    static const struct {
+        const char *sd; /* ".subject.detail" */
+        hd_bounce_reason r;
+    } codes[] = {
+        {".1.1", HD_REASON_USERUNKNOWN},    {".1.2", HD_REASON_HOSTUNKNOWN},
+        {".1.3", HD_REASON_USERUNKNOWN},    {".1.6", HD_REASON_HASMOVED},
+        {".1.10", HD_REASON_NOTACCEPT},     {".2.1", HD_REASON_SUSPEND},
+        {".2.2", HD_REASON_MAILBOXFULL},    {".2.3", HD_REASON_MESGTOOBIG},
+        {".3.1", HD_REASON_SYSTEMFULL},     {".3.4", HD_REASON_MESGTOOBIG},
+        {".4.7", HD_REASON_EXPIRED},        {".5.2", HD_REASON_SYNTAXERROR},
+        {".7.1", HD_REASON_REJECTED},       {".7.26", HD_REASON_SECURITYERROR},
+    };
+    if (status == NULL || status[0] == '\0')
+        return HD_REASON_UNDEFINED;
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(status + 1, codes[i].sd) == 0)
+            return codes[i].r;
+    if (strncmp(status + 1, ".3.", 3) == 0)
+        return HD_REASON_SYSTEMERROR;
+    if (strncmp(status + 1, ".4.", 3) == 0)
+        return HD_REASON_NETWORKERROR;
+    if (strncmp(status + 1, ".6.", 3) == 0)
+        return HD_REASON_CONTENTERROR;
+    if (strncmp(status + 1, ".7.", 3) == 0)
+        return HD_REASON_SECURITYERROR;
+    return HD_REASON_UNDEFINED;
+}
+
+hd_bounce_class hd_bounce_reason_class(hd_bounce_reason r, const char *status)
+{
+    switch (r) {
+    case HD_REASON_DELIVERED:
+    case HD_REASON_VACATION:
+        return HD_BOUNCE_NONE;
+    case HD_REASON_USERUNKNOWN:
+    case HD_REASON_HOSTUNKNOWN:
+    case HD_REASON_HASMOVED:
         return HD_BOUNCE_HARD;
-    if (status_class == 4)
+    case HD_REASON_NOTACCEPT: /* a null MX is final unless the code says retry */
+        return status && status[0] == '4' ? HD_BOUNCE_SOFT : HD_BOUNCE_HARD;
+    default:
         return HD_BOUNCE_SOFT;
-    if (status_class == 0 && a == HD_DSN_FAILED)
-        return HD_BOUNCE_HARD;
-    if (status_class == 0 && a == HD_DSN_DELAYED)
-        return HD_BOUNCE_SOFT;
-    return HD_BOUNCE_NONE;
+    }
+}
+
+const char *hd_bounce_reason_name(hd_bounce_reason r)
+{
+    static const char *const names[HD_REASON_COUNT] = {
+        [HD_REASON_UNDEFINED] = "undefined",
+        [HD_REASON_USERUNKNOWN] = "userunknown",
+        [HD_REASON_HOSTUNKNOWN] = "hostunknown",
+        [HD_REASON_HASMOVED] = "hasmoved",
+        [HD_REASON_NOTACCEPT] = "notaccept",
+        [HD_REASON_MAILBOXFULL] = "mailboxfull",
+        [HD_REASON_MESGTOOBIG] = "mesgtoobig",
+        [HD_REASON_EXCEEDLIMIT] = "exceedlimit",
+        [HD_REASON_SUSPEND] = "suspend",
+        [HD_REASON_FILTERED] = "filtered",
+        [HD_REASON_BLOCKED] = "blocked",
+        [HD_REASON_REJECTED] = "rejected",
+        [HD_REASON_SPAMDETECTED] = "spamdetected",
+        [HD_REASON_VIRUSDETECTED] = "virusdetected",
+        [HD_REASON_POLICYVIOLATION] = "policyviolation",
+        [HD_REASON_SECURITYERROR] = "securityerror",
+        [HD_REASON_CONTENTERROR] = "contenterror",
+        [HD_REASON_SYNTAXERROR] = "syntaxerror",
+        [HD_REASON_EXPIRED] = "expired",
+        [HD_REASON_NETWORKERROR] = "networkerror",
+        [HD_REASON_NORELAYING] = "norelaying",
+        [HD_REASON_SYSTEMERROR] = "systemerror",
+        [HD_REASON_SYSTEMFULL] = "systemfull",
+        [HD_REASON_TOOMANYCONN] = "toomanyconn",
+        [HD_REASON_MAILERERROR] = "mailererror",
+        [HD_REASON_ONHOLD] = "onhold",
+        [HD_REASON_VACATION] = "vacation",
+        [HD_REASON_DELIVERED] = "delivered",
+    };
+    return (unsigned)r < HD_REASON_COUNT && names[r] ? names[r] : "undefined";
+}
+
+/* Many MTAs give a bare X.0.0 status and the real code in the remote
+ * server's reply ("550 5.1.1 <a@b>: User unknown"): the first RFC 3463
+ * code standing as a word in the diagnostic. */
+static hd_bounce_reason reason_in_diagnostic(const char *diag)
+{
+    for (const char *p = diag; *p; p++) {
+        if (p != diag && !is_wsp((uint8_t)p[-1]) && p[-1] != '(' && p[-1] != '#')
+            continue;
+        char code[16];
+        const char *end = p;
+        while (*end && !is_wsp((uint8_t)*end) && end - p < 15)
+            end++;
+        if (parse_status(hd_slice_make(p, (size_t)(end - p)), code) != 0)
+            return hd_bounce_reason_from_status(code);
+    }
+    return HD_REASON_UNDEFINED;
+}
+
+/* A recipient's reason and class from its action and status: successes
+ * are no bounce; a 4.x.x that the reporter gave up on is an expiry
+ * (RFC 3464 §2.3.3: "failed" after retrying); else the status decides. */
+static void classify(hd_dsn_rcpt *r)
+{
+    if (r->action == HD_DSN_DELIVERED || r->action == HD_DSN_RELAYED ||
+        r->action == HD_DSN_EXPANDED) {
+        r->reason = HD_REASON_DELIVERED;
+        r->bounce = HD_BOUNCE_NONE;
+        return;
+    }
+    if (r->status_class == 2 || (r->status_class == 0 && r->action == HD_DSN_ACTION_NONE)) {
+        r->reason = r->status_class == 2 ? HD_REASON_DELIVERED : HD_REASON_UNDEFINED;
+        r->bounce = HD_BOUNCE_NONE;
+        return;
+    }
+    r->reason = hd_bounce_reason_from_status(r->status);
+    if (r->reason == HD_REASON_UNDEFINED)
+        r->reason = reason_in_diagnostic(r->diagnostic);
+    if (r->reason == HD_REASON_UNDEFINED && r->status_class == 4 && r->action == HD_DSN_FAILED)
+        r->reason = HD_REASON_EXPIRED;
+    if (r->reason == HD_REASON_UNDEFINED && r->action == HD_DSN_DELAYED)
+        r->reason = HD_REASON_ONHOLD;
+    r->bounce = hd_bounce_reason_class(r->reason, r->status);
 }
 
 const char *hd_dsn_action_name(hd_dsn_action a)
@@ -226,7 +341,7 @@ static void dsn_rcpt_fields(hd_dsn_rcpt *r, const hd_msg *h, unsigned *flags)
     copy_value(r->diagnostic, HD_REPORT_TEXT_MAX, diag, flags);
     copy_value(r->last_attempt_date, HD_REPORT_SHORT_MAX, field_value(h, "Last-Attempt-Date"),
                flags);
-    r->bounce = classify(r->status_class, r->action);
+    classify(r);
     if (r->final_recipient[0] == '\0' || r->action == HD_DSN_ACTION_NONE)
         *flags |= HD_REPORT_PARTIAL; /* RFC 3464 §2.3: both are required */
 }
@@ -713,7 +828,7 @@ static int apply_rules(const hd_report_rules *rs, hd_slice text, hd_dsn *d, hd_e
     memcpy(rc->status, r->status, sizeof rc->status);
     rc->status_class = r->status_class;
     rc->action = r->status_class == 5 ? HD_DSN_FAILED : HD_DSN_DELAYED;
-    rc->bounce = classify(rc->status_class, rc->action);
+    classify(rc);
     memcpy(rc->diagnostic_type, "rule", 5);
     copy_value(rc->diagnostic, HD_REPORT_TEXT_MAX, line_at(text, at), &d->flags);
     rules_recipient(rs, text, rc, &d->flags);

@@ -148,8 +148,8 @@ check_bounce alice@example.org hard 5.0.0 bounce bounced
   fail "a DSN to alice's address changed bob"
 inject ex2 "" "$VERP2_EX" "$S/exim.eml" "b-a1b2c3d4-q7zk3m9w2x4v6ntr@bounce.example.com=$VERP2_EX"
 data_ok ex2
-check_bounce bob@example.org hard 5.0.0 bounce bounced
-pass "Exim DSN naming two recipients: through each one's own address, each bounced and suppressed; never the other"
+check_bounce bob@example.org soft 5.0.0 none delivered
+pass "Exim DSN naming two recipients, through each one's own address: alice (5.0.0 with 550 5.1.1 in the diagnostic) bounced and suppressed, bob (552 5.2.2 mailbox full) a soft event only; never the other"
 inject ms "" "$VERP_MS" "$S/exchange.eml" "b-x9y8z7w6-mn3k2j1h0g9f8e7d@bounce.example.com=$VERP_MS"
 data_ok ms
 check_bounce carol@contoso.example hard 5.1.10 bounce bounced

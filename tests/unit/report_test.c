@@ -67,7 +67,7 @@ static const struct dsn_case dsn_cases[] = {
        "550 5.1.1 <alice@example.org>: Recipient address rejected: User unknown", "",
        HD_BOUNCE_HARD},
       {"bob@example.org", "", HD_DSN_FAILED, "5.0.0", 5, "mx1.example.org", "smtp",
-       "552 5.2.2 Mailbox full", "", HD_BOUNCE_HARD}}},
+       "552 5.2.2 Mailbox full", "", HD_BOUNCE_SOFT}}},
     {"exchange.eml", 0, "AM7PR02MB6001.eurprd02.prod.outlook.com",
      "Thu, 16 May 2024 12:00:01 +0000", "<x9y8z7w6@example.com>", VERP_EXCH, VERP_EXCH,
      VERP_EXCH, 0, 1,
@@ -89,7 +89,7 @@ static const struct dsn_case dsn_cases[] = {
      "b-n1n2n3n4-aaaabbbbccccdddd@bounce.example.com",
      "b-n1n2n3n4-aaaabbbbccccdddd@bounce.example.com", HD_REPORT_NO_ORIGINAL, 1,
      {{"gina@example.net", "", HD_DSN_FAILED, "5.7.1", 5, "", "smtp",
-       "550 5.7.1 Message rejected as sp", "", HD_BOUNCE_HARD}}},
+       "550 5.7.1 Message rejected as sp", "", HD_BOUNCE_SOFT}}}, /* policy: soft */
     {"malformed-fields.eml", 0, "mx.example.net", "", "", "",
      "b-n5n6n7n8-eeeeffffgggghhhh@bounce.example.com",
      "b-n5n6n7n8-eeeeffffgggghhhh@bounce.example.com",
@@ -345,7 +345,9 @@ static void test_long_fields_truncated(void **state)
     assert_int_equal(hd_report_parse_dsn(hd_buf_slice(&b), &d, NULL), 0);
     assert_int_equal(strlen(d.rcpts[0].diagnostic), HD_REPORT_TEXT_MAX);
     assert_true(d.flags & HD_REPORT_TRUNCATED);
-    assert_int_equal(d.rcpts[0].bounce, HD_BOUNCE_HARD); /* failed, no status: hard */
+    /* failed, no status, no code in the text: nothing final about the address */
+    assert_int_equal(d.rcpts[0].reason, HD_REASON_UNDEFINED);
+    assert_int_equal(d.rcpts[0].bounce, HD_BOUNCE_SOFT);
     hd_dsn_free(&d);
     hd_buf_free(&b);
 }
@@ -368,10 +370,31 @@ static void test_mime_bomb_refused(void **state)
     hd_buf_free(&b);
 }
 
+/* Reasons from RFC 3463 codes, and only reasons about the address are hard. */
+static void test_reason_and_class(void **state)
+{
+    (void)state;
+    assert_int_equal(hd_bounce_reason_from_status("5.1.1"), HD_REASON_USERUNKNOWN);
+    assert_int_equal(hd_bounce_reason_from_status("5.1.10"), HD_REASON_NOTACCEPT);
+    assert_int_equal(hd_bounce_reason_from_status("4.2.2"), HD_REASON_MAILBOXFULL);
+    assert_int_equal(hd_bounce_reason_from_status("5.4.4"), HD_REASON_NETWORKERROR);
+    assert_int_equal(hd_bounce_reason_from_status("5.0.0"), HD_REASON_UNDEFINED);
+    assert_int_equal(hd_bounce_reason_from_status(""), HD_REASON_UNDEFINED);
+    assert_int_equal(hd_bounce_reason_class(HD_REASON_USERUNKNOWN, "5.1.1"), HD_BOUNCE_HARD);
+    assert_int_equal(hd_bounce_reason_class(HD_REASON_MAILBOXFULL, "5.2.2"), HD_BOUNCE_SOFT);
+    assert_int_equal(hd_bounce_reason_class(HD_REASON_NOTACCEPT, "4.1.10"), HD_BOUNCE_SOFT);
+    assert_int_equal(hd_bounce_reason_class(HD_REASON_NOTACCEPT, "5.1.10"), HD_BOUNCE_HARD);
+    assert_int_equal(hd_bounce_reason_class(HD_REASON_UNDEFINED, "5.0.0"), HD_BOUNCE_SOFT);
+    assert_int_equal(hd_bounce_reason_class(HD_REASON_DELIVERED, "2.0.0"), HD_BOUNCE_NONE);
+    assert_string_equal(hd_bounce_reason_name(HD_REASON_SPAMDETECTED), "spamdetected");
+    assert_string_equal(hd_bounce_reason_name((hd_bounce_reason)999), "undefined");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dsn_samples),
+        cmocka_unit_test(test_reason_and_class),
         cmocka_unit_test(test_bounce_prefers_dsn),
         cmocka_unit_test(test_not_a_report),
         cmocka_unit_test(test_arf_sample),
