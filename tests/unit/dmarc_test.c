@@ -471,6 +471,27 @@ static void test_aligned_after_evaluation(void **state)
         hd_dmarc_free(d);
         hd_dns_free(dns);
     }
+    /* a name too long to be one whose first 255 bytes end in ".example.com":
+     * not cut there, but no domain name at all */
+    char longid[400];
+    size_t n = 0;
+    for (; n < 255 - strlen(".example.com"); n++)
+        longid[n] = n % 50 == 49 ? '.' : 'a';
+    snprintf(longid + n, sizeof longid - n, ".example.com.attacker.net");
+    assert_int_equal(strlen(longid) > 255, 1);
+    hd_dns *zl = NULL;
+    assert_int_equal(hd_dns_new_zone_text(&zl, hd_slice_cstr("_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n"),
+                                          "<t>", NULL), 0);
+    hd_dmarc_request rl = {.from_domain = "example.com"};
+    hd_dmarc *dl = NULL;
+    assert_int_equal(hd_dmarc_new(&rl, NULL, &dl, NULL), 0);
+    assert_int_equal(hd_dmarc_run(dl, zl, NULL), 0);
+    bool longok = true;
+    assert_int_equal(hd_dmarc_aligned(dl, zl, longid, true, &longok, NULL), 0);
+    assert_false(longok);
+    hd_dmarc_free(dl);
+    hd_dns_free(zl);
+
     /* a lookup that fails temporarily while finding an Organizational Domain */
     hd_dns *dns = NULL;
     assert_int_equal(hd_dns_new_zone_text(&dns, hd_slice_cstr("_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n"

@@ -604,6 +604,8 @@ int hd_dmarc_aligned(hd_dmarc *d, hd_dns *dns, const char *id, bool dkim, bool *
     *out = false;
     if (!d->done)
         return hd_err_set(err, HD_ESTATE, "alignment is asked after the evaluation");
+    if (strlen(id) > HD_LIMIT_DNS_NAME + 1) /* RFC 1035 §2.3.4, with a final dot */
+        return 0;                            /* no domain name: aligns with nothing */
     char lid[256];
     lower_copy(lid, sizeof lid, id);
     bool strict = dkim ? d->v.record.adkim_strict : d->v.record.aspf_strict;

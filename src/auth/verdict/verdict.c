@@ -25,6 +25,9 @@
 /* Result fragments in one field: SPF, the signatures, DMARC, ARC. More
  * signatures than fit (beyond the verified ones) are left out of it. */
 #define MAX_FRAGMENTS (HD_LIMIT_DKIM_SIGNATURES + 8)
+/* Recorded passes of an ARC-Authentication-Results field checked for
+ * alignment (as many as DMARC takes DKIM signatures). */
+#define MAX_ARC_ALIGNMENTS HD_DMARC_MAX_DKIM
 /* The run's own answer cache when the caller gives none. */
 #define OWN_CACHE_ENTRIES 256
 #define OWN_CACHE_MAX_TTL 3600
@@ -331,11 +334,17 @@ static void read_arc_vouch(hd_verdict *v, hd_dns *dns)
         return;
     static const hd_explain_arc_vouch order[] = {HD_EXPLAIN_ARC_DKIM_PASS, HD_EXPLAIN_ARC_SPF_PASS,
                                                  HD_EXPLAIN_ARC_DMARC_PASS};
+    /* each alignment may walk the DNS tree (8 queries): a field of many
+     * recorded passes is weighed for its first ones only */
+    size_t budget = MAX_ARC_ALIGNMENTS;
     for (size_t k = 0; k < sizeof order / sizeof order[0] && v->arc_vouch == HD_EXPLAIN_ARC_NOTHING; k++)
-        for (size_t i = 0; i < hd_authres_count(ar); i++) {
+        for (size_t i = 0; i < hd_authres_count(ar) && budget > 0; i++) {
             hd_explain_arc_vouch kind = HD_EXPLAIN_ARC_NOTHING;
             const char *id = vouched_id(ar, i, &kind);
-            if (id != NULL && kind == order[k] && vouch_counts(v, dns, kind, id)) {
+            if (id == NULL || kind != order[k])
+                continue;
+            budget--;
+            if (vouch_counts(v, dns, kind, id)) {
                 v->arc_vouch = kind;
                 snprintf(v->arc_vouch_domain, sizeof v->arc_vouch_domain, "%s", id);
                 break;
