@@ -13,7 +13,7 @@ a fixed pct roll). Each case is run through `herald dmarc evaluate --rfc7489 --p
 --dns-zone Z --json` and through Mail::DMARC (maildmarc_eval.pl, one process, fake
 resolver over the same records, rand() replaced by the same roll).
 
-Compared: the result (pass/fail/none), the disposition to apply, and, when both applied a
+Compared: the result (pass/fail/none/temperror), the disposition to apply, and, when both applied a
 record, where it was found, the requested policy (p or sp) and the Organizational Domain.
 A disagreement is "explained" only when it is caused by a documented Mail::DMARC deviation
 from RFC 7489 (KNOWN below): the case is rewritten so that the deviation cannot matter (the
