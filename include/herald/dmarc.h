@@ -89,8 +89,16 @@ typedef struct hd_dmarc_request {
     const char *from_domain;      /* RFC5322.From domain */
     const char *spf_domain;       /* MAIL FROM domain (or HELO when MAIL FROM was empty) */
     bool spf_pass;                /* SPF said pass for spf_domain */
+    bool spf_temperror;           /* SPF said temperror for spf_domain */
     const char *dkim_domains[HD_DMARC_MAX_DKIM]; /* d= of DKIM signatures that passed */
     size_t ndkim;
+    /* d= of DKIM signatures whose check ended in temperror (the key lookup
+     * failed temporarily). With no aligned pass, a temperror for an
+     * identifier that would align makes the result temperror and no
+     * policy applies (RFC 9989 §5.3.6, RFC 7489 §6.6.2); one that cannot
+     * align changes nothing. */
+    const char *dkim_temp_domains[HD_DMARC_MAX_DKIM];
+    size_t ndkim_temp;
     hd_dmarc_mode mode;
     const hd_dmarc_psl *psl;      /* required in RFC 7489 mode (borrowed) */
     unsigned pct_roll;            /* RFC 7489 pct sampling: a number in 0..99 */
@@ -107,7 +115,8 @@ typedef struct hd_dmarc_verdict {
     bool have_record;
     const char *policy_tag;       /* "p", "sp" or "np": which tag set the policy */
     hd_dmarc_policy policy;       /* the Domain Owner's requested policy */
-    hd_dmarc_policy disposition;  /* what to apply after t=y (9989) or pct (7489); none on pass */
+    hd_dmarc_policy disposition;  /* what to apply after t=y (9989) or pct (7489); none
+                                   * unless the result is fail */
     bool spf_aligned, dkim_aligned;
     char aligned_dkim[256];       /* the d= that aligned */
     bool from_exists;             /* false: NXDOMAIN/NODATA for A, AAAA, MX (np applies) */
@@ -127,6 +136,16 @@ int hd_dmarc_step(hd_dmarc *d, const char **qname, uint16_t *qtype, hd_err *err)
 int hd_dmarc_answer(hd_dmarc *d, const hd_dns_answer *ans, hd_err *err);
 int hd_dmarc_run(hd_dmarc *d, hd_dns *dns, hd_err *err);
 const hd_dmarc_verdict *hd_dmarc_get_verdict(const hd_dmarc *d);
+
+/* After hd_dmarc_run: does id (a domain) align with the From domain, under
+ * the applied record's adkim= (dkim true) or aspf= (defaults when there is
+ * no record), strict or relaxed through the Organizational Domains (RFC
+ * 9989 §4.4, §4.10.2; the Public Suffix List in RFC 7489 mode)? The same
+ * rule and answers as the evaluation, dns asked for the rest: for
+ * identifiers the evaluation was not given, such as those an ARC-
+ * Authentication-Results field records (RFC 8617 §7.2). HD_ETEMP when a
+ * lookup failed temporarily; *out is false on every error. */
+int hd_dmarc_aligned(hd_dmarc *d, hd_dns *dns, const char *id, bool dkim, bool *out, hd_err *err);
 
 /* "dmarc=pass (p=reject dis=none) header.from=example.com policy.dmarc=reject" */
 int hd_dmarc_to_ar(const hd_dmarc_verdict *v, hd_buf *out);

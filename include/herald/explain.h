@@ -15,6 +15,16 @@
 #include <herald/dmarc.h>
 #include <herald/spf.h>
 
+/* What the oldest ARC-Authentication-Results of an ARC chain records
+ * that DMARC could use (RFC 8617 §7.2.1), each result read on its own and
+ * its identifier aligned with the From domain as DMARC aligns. */
+typedef enum hd_explain_arc_vouch {
+    HD_EXPLAIN_ARC_NOTHING,    /* no aligned pass recorded */
+    HD_EXPLAIN_ARC_DKIM_PASS,  /* dkim=pass for a header.d= that aligns */
+    HD_EXPLAIN_ARC_SPF_PASS,   /* spf=pass for a MAIL FROM domain that aligns */
+    HD_EXPLAIN_ARC_DMARC_PASS, /* dmarc=pass for header.from= the From domain */
+} hd_explain_arc_vouch;
+
 typedef struct hd_explain_input {
     const char *from_domain;
     bool multiple_from;
@@ -30,7 +40,9 @@ typedef struct hd_explain_input {
     bool arc_present;
     const char *arc_cv;             /* "none", "pass", "fail" */
     const char *arc_sealer;         /* d= of the newest seal */
-    bool arc_vouches_dkim;          /* the oldest AAR says dkim=pass for the From domain */
+    hd_explain_arc_vouch arc_vouch; /* what the oldest AAR vouches for */
+    const char *arc_vouch_domain;   /* the d=, MAIL FROM or From domain of it */
+    const char *arc_recorder;       /* d= of the oldest seal (who wrote that AAR) */
     /* message facts that point at forwarding or lists */
     const char *list_id;            /* List-Id value, or NULL */
     bool subject_tagged;            /* Subject starts with "[...]" */

@@ -10,6 +10,10 @@
  * comes through the hd_dns given (a zone fixture in tests and the
  * sandbox), driven synchronously.
  *
+ * DMARC weighs the SPF and DKIM passes and, when nothing aligned passed,
+ * their temperrors (hd_dmarc_request): an aligned identifier whose check
+ * failed temporarily makes DMARC temperror, with no disposition.
+ *
  * Evaluation errors of SPF, ARC and DMARC do not stop the verdict: that
  * part is left out (its accessor returns NULL) and the error is kept as
  * a problem (hd_verdict_problem). A message that cannot be read (header
@@ -84,7 +88,10 @@ int hd_verdict_ar(const hd_verdict *v, const char *authserv, hd_buf *out, hd_err
 
 /* Every result as one compact JSON object on one line (no line end),
  * appended to out: from_domain, connection {ip, helo, mail_from,
- * from_message}, spf, dkim [...], dmarc, arc (when evaluated); when
+ * from_message}, spf, dkim [...], dmarc, arc (when evaluated; its vouches
+ * is what the oldest ARC-Authentication-Results of a passing chain records
+ * that DMARC could use, {method: "dkim"|"spf"|"dmarc", domain}, or null:
+ * an aligned DKIM or SPF pass, or dmarc=pass for the From domain); when
  * authserv is not NULL, authentication_results (the field of
  * hd_verdict_ar without its final CRLF); when explain is true,
  * explanation (the text of hd_verdict_explain). Parts not evaluated are

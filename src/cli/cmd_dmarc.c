@@ -203,10 +203,26 @@ static const char evaluate_help[] =
     "\n"
     "The DMARC verdict for given authentication results, without a message:\n"
     "the From domain, the SPF-authenticated domain and its result, and each\n"
-    "DKIM signature's d= and result (pass, fail, ...). For testing and for\n"
-    "comparing with other implementations.\n"
+    "DKIM signature's d= and result (pass, fail, temperror, ...). For testing\n"
+    "and for comparing with other implementations. With no aligned pass, a\n"
+    "temperror for an identifier that would align gives temperror: the\n"
+    "message cannot be judged and the policy is not applied.\n"
     "\n"
     "Exit: 0 pass, 1 fail, 4 none, 75 temperror, 64 usage.\n";
+
+/* An SPF or DKIM result as Authentication-Results names them (RFC 8601
+ * §2.7.1, §2.7.2); any other word is a typo, not a failure. */
+static bool known_result(const char *opt, const char *r)
+{
+    static const char *const names[] = {"pass", "fail", "softfail", "neutral", "none",
+                                        "temperror", "permerror", "policy"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(r, names[i]) == 0)
+            return true;
+    cli_error("%s: \"%s\" is not a result (pass, fail, softfail, neutral, none, temperror, "
+              "permerror, policy)", opt, r);
+    return false;
+}
 
 static int dmarc_evaluate(int argc, char **argv)
 {
@@ -219,6 +235,7 @@ static int dmarc_evaluate(int argc, char **argv)
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     hd_dmarc_request req = {0};
     static char dkim[HD_DMARC_MAX_DKIM][256];
+    size_t ndkim = 0;
     cli_dns_opts dopts = {NULL, NULL, 0};
     const char *psl_file = NULL;
     bool json = false, rfc7489 = false;
@@ -228,18 +245,27 @@ static int dmarc_evaluate(int argc, char **argv)
         switch (c) {
         case 'f': req.from_domain = optarg; break;
         case 'S': req.spf_domain = optarg; break;
-        case 's': req.spf_pass = strcmp(optarg, "pass") == 0; break;
+        case 's':
+            if (!known_result("--spf", optarg))
+                return CLI_USAGE;
+            req.spf_pass = strcmp(optarg, "pass") == 0;
+            req.spf_temperror = strcmp(optarg, "temperror") == 0;
+            break;
         case 'k': {
             const char *colon = strrchr(optarg, ':');
-            if (colon == NULL || req.ndkim == HD_DMARC_MAX_DKIM) {
+            if (colon == NULL || ndkim == HD_DMARC_MAX_DKIM) {
                 cli_error("--dkim DOMAIN:RESULT (at most %d)", HD_DMARC_MAX_DKIM);
                 return CLI_USAGE;
             }
-            if (strcmp(colon + 1, "pass") == 0) { /* only passing signatures count */
-                snprintf(dkim[req.ndkim], sizeof dkim[0], "%.*s", (int)(colon - optarg), optarg);
-                req.dkim_domains[req.ndkim] = dkim[req.ndkim];
-                req.ndkim++;
-            }
+            if (!known_result("--dkim", colon + 1))
+                return CLI_USAGE;
+            /* passes count, and temperrors when nothing aligned passed */
+            snprintf(dkim[ndkim], sizeof dkim[0], "%.*s", (int)(colon - optarg), optarg);
+            if (strcmp(colon + 1, "pass") == 0)
+                req.dkim_domains[req.ndkim++] = dkim[ndkim];
+            if (strcmp(colon + 1, "temperror") == 0)
+                req.dkim_temp_domains[req.ndkim_temp++] = dkim[ndkim];
+            ndkim++;
             break;
         }
         case '7': rfc7489 = true; break;

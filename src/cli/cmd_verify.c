@@ -41,8 +41,10 @@ static const char verify_help[] =
     "      --psl FILE         the Public Suffix List for --rfc7489\n"
     "      --now T            judge DKIM t=/x= as at Unix time T\n"
     "\n"
-    "Exit: 0 DMARC pass, 1 DMARC fail, 4 no DMARC record (none), 75 a\n"
-    "temporary DNS failure decided the verdict, 64 usage, 65 unparseable message.\n";
+    "Exit: 0 DMARC pass, 1 DMARC fail, 4 no DMARC record (none), 75 DMARC\n"
+    "temperror (the DMARC record, or the SPF or DKIM check of an identifier\n"
+    "that would align, failed temporarily and nothing aligned passed: no\n"
+    "policy applies, retry later), 64 usage, 65 unparseable message.\n";
 
 /* The connection as given on the command line, completed from the message. */
 typedef struct facts {

@@ -58,7 +58,8 @@ for signer in herald dkimpy; do
   [ "$rc" = 1 ] && ok || bad "$signer: verify exit $rc, want 1 (DMARC fails after the list)"
   check "$signer: dkim broken" final.json '"result": "fail"'
   check "$signer: arc pass in the verdict" final.json 'arc=pass'
-  check "$signer: explanation vouches" final.json 'vouches that DKIM passed'
+  check "$signer: explanation vouches" final.json "vouches that when lists.example.org received the message, a DKIM signature by example.com, aligned with example.com, passed"
+  check "$signer: JSON says what the seal vouches for" final.json "\"method\": \"dkim\""
   check "$signer: explanation names the list change" final.json 'mailing lists add'
 done
 

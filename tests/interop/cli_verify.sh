@@ -2,7 +2,10 @@
 # cli_verify.sh - `herald verify` on the situations a mail admin meets:
 # direct delivery, auto-forwarding (SPF fails, DKIM survives), a list
 # that adds a footer and a [tag], an unaligned MAIL FROM, a provider's
-# unaligned signature, a revoked key, no signature, facts from Received.
+# unaligned signature, a revoked key, no signature, facts from Received;
+# checks that failed temporarily (dmarc=temperror, exit 75, no policy
+# applied; also through `dmarc evaluate`); ARC seals whose AAR records an
+# aligned pass, and one that records only an unaligned pass.
 set -euo pipefail
 herald=${HERALD:?HERALD must name the herald binary}
 work=$(mktemp -d)
@@ -84,6 +87,76 @@ grep -q "longer than" err && ok || bad "megabyte header: reason not given: $(cat
 /usr/bin/python3 -c "import sys; sys.stdout.write('From: a@example.com\n' + ''.join('X-H%d: v\n' % i for i in range(5000)) + '\nbody\n')" > many.eml
 run 65 "5000 header fields" -- --ip 192.0.2.10 --helo h.example --mail-from a@example.com many.eml
 grep -q "more than 1000 header fields" err && ok || bad "many fields: reason not given: $(cat err)"
+
+# SPF and the DKIM key lookup time out while the DMARC record is there:
+# the message cannot be judged (RFC 9989 §5.3.6): temperror, exit 75, and
+# p=reject is not applied
+"$herald" dkim keygen -d slow.test -s s1 -o slowkeys > /dev/null   # its key record times out
+cat >> zone <<'ZONE'
+slow.test. TIMEOUT
+s1._domainkey.slow.test. TIMEOUT
+_dmarc.slow.test. IN TXT "v=DMARC1; p=reject"
+ZONE
+printf 'From: a@slow.test\nTo: b@example.net\nSubject: hi\n\nbody\n' > slow.eml
+"$herald" dkim sign -d slow.test -s s1 -k slowkeys/s1.private slow.eml > slow-signed.eml
+run 75 "temperror of SPF and DKIM" -- --ip 192.0.2.10 --helo mail.slow.test --mail-from a@slow.test --explain slow-signed.eml
+has "spf=temperror" "temperror: spf"
+has "dkim=temperror" "temperror: dkim"
+has "dmarc=temperror (p=reject dis=none)" "temperror: dmarc"
+has "p=reject is not applied" "temperror: explained"
+grep -q "dmarc=fail\|policy.dmarc=reject" out && bad "temperror: still says fail: $(cat out)" || ok
+run 75 "temperror, JSON" -- --ip 192.0.2.10 --helo mail.slow.test --mail-from a@slow.test --json slow-signed.eml
+has '"disposition": "none"' "temperror json: no disposition"
+# the only temperror is an unaligned provider's signature: fail stands
+"$herald" dkim sign -d slow.test -s s1 -k slowkeys/s1.private msg.eml > slow-esp.eml
+run 1 "unaligned temperror" -- --ip 203.0.113.50 --helo fwd.example.org --mail-from billing@example.com slow-esp.eml
+has "dkim=temperror" "unaligned temperror: dkim"
+has "dmarc=fail" "unaligned temperror: dmarc still fails"
+
+# the same through `dmarc evaluate` (no message)
+ev() { # ev WANT_EXIT NAME -- evaluate args...
+  local want=$1 what=$2; shift 3
+  local got=0
+  "$herald" dmarc evaluate --dns-zone "$work/zone" "$@" > "$work/out" 2> "$work/err" || got=$?
+  [ "$got" = "$want" ] && ok || bad "$what: exit $got, want $want: $(cat "$work/out" "$work/err" | head -c 600)"
+}
+ev 75 "evaluate: temperrors" -- --from example.com --spf-domain example.com --spf temperror --dkim example.com:temperror
+has "dmarc=temperror" "evaluate temperror: result"
+has "not applied" "evaluate temperror: reason"
+ev 75 "evaluate: aligned DKIM temperror, SPF fails" -- --from example.com --spf-domain example.com --spf fail --dkim mail.example.com:temperror
+ev 0 "evaluate: aligned pass beside temperror" -- --from example.com --spf-domain example.com --spf temperror --dkim example.com:pass
+has "dmarc=pass" "evaluate pass beside temperror"
+ev 1 "evaluate: unaligned temperrors" -- --from example.com --spf-domain bounces.esp.test --spf temperror --dkim esp.test:temperror --dkim example.com:fail
+has "dmarc=fail" "evaluate unaligned: fail"
+ev 1 "evaluate: look-alike temperror" -- --from example.com --dkim example.com.attacker.net:temperror
+ev 75 "evaluate: temperror, JSON" -- --from example.com --spf-domain example.com --spf temperror --json
+has '"result": "temperror"' "evaluate json: result"
+has '"disposition": "none"' "evaluate json: no disposition"
+ev 64 "evaluate: a result that is none" -- --from example.com --dkim example.com:passed
+grep -q "is not a result" err && ok || bad "evaluate: bad result not named: $(cat err)"
+
+# ARC: a list changes the message and seals it with what it recorded on
+# arrival. Only an aligned pass in that AAR vouches for the author (RFC
+# 8617 §7.2.1); an unaligned ESP pass beside the author's failure, or a
+# look-alike domain, vouches for nothing.
+"$herald" dkim keygen -d lists.example.org -s arc -o keys --zone >> zone
+sed -e 's/^Subject: Your invoice/Subject: [customers] Your invoice/' signed.eml > tagged.eml
+printf -- '-- \nlist footer\n' >> tagged.eml
+seal() { # seal AAR OUT
+  "$herald" arc seal -d lists.example.org -s arc -k keys/arc.private --authres "$1" --dns-zone zone tagged.eml > "$2"
+}
+seal "lists.example.org; dkim=pass header.d=example.com; spf=pass smtp.mailfrom=billing@example.com" arc-aligned.eml
+run 1 "ARC, aligned pass recorded" -- --ip 198.51.100.9 --helo lists.example.org --mail-from owner@lists.example.org --explain arc-aligned.eml
+has "arc=pass" "ARC aligned: chain passes"
+has "vouches that when lists.example.org received the message, a DKIM signature by example.com, aligned with example.com, passed" "ARC aligned: vouches"
+seal "lists.example.org; dkim=fail header.d=example.com; dkim=pass header.d=esp.test" arc-unaligned.eml
+run 1 "ARC, only an unaligned pass recorded" -- --ip 198.51.100.9 --helo lists.example.org --mail-from owner@lists.example.org --explain arc-unaligned.eml
+has "arc=pass" "ARC unaligned: chain passes"
+has "does not vouch for the author" "ARC unaligned: says it vouches for nothing"
+grep -q "vouches that" out && bad "ARC unaligned: claims a vouch: $(cat out)" || ok
+seal "lists.example.org; dkim=pass header.d=example.com.attacker.net" arc-lookalike.eml
+run 1 "ARC, a look-alike recorded" -- --ip 198.51.100.9 --helo lists.example.org --mail-from owner@lists.example.org --json arc-lookalike.eml
+has '"vouches": null' "ARC look-alike: vouches for nothing"
 
 echo "cli_verify: $passed passed, $failed failed"
 [ "$failed" = 0 ]

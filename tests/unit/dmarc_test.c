@@ -325,6 +325,192 @@ static void test_temporary_errors(void **state)
     hd_buf_free(&ar);
 }
 
+/* Temperrors of the checks (RFC 9989 §5.3.6, RFC 7489 §6.6.2) ---------------- */
+
+/* A request with SPF and DKIM results by name ("pass", "temperror", ...). */
+typedef struct checks {
+    const char *name;
+    const char *zone, *from;
+    const char *spf, *spf_result;
+    const char *dkim[3], *dkim_result[3];
+    hd_dmarc_mode mode;
+    hd_dmarc_result want;
+    hd_dmarc_policy want_disposition;
+} checks;
+
+static hd_dmarc_verdict run_checks(const checks *c, hd_buf *ar)
+{
+    hd_dns *dns = NULL;
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_dns_new_zone_text(&dns, hd_slice_cstr(c->zone), "<t>", &err) != 0)
+        fail_msg("%s: zone: %s", c->name, err.msg);
+    hd_dmarc_request r = {.from_domain = c->from, .spf_domain = c->spf, .mode = c->mode, .psl = psl};
+    if (c->spf_result != NULL) {
+        r.spf_pass = strcmp(c->spf_result, "pass") == 0;
+        r.spf_temperror = strcmp(c->spf_result, "temperror") == 0;
+    }
+    for (size_t i = 0; i < 3 && c->dkim[i] != NULL; i++) {
+        if (strcmp(c->dkim_result[i], "pass") == 0)
+            r.dkim_domains[r.ndkim++] = c->dkim[i];
+        if (strcmp(c->dkim_result[i], "temperror") == 0)
+            r.dkim_temp_domains[r.ndkim_temp++] = c->dkim[i];
+    }
+    hd_dmarc *d = NULL;
+    assert_int_equal(hd_dmarc_new(&r, NULL, &d, &err), 0);
+    if (hd_dmarc_run(d, dns, &err) != 0)
+        fail_msg("%s: run: %s", c->name, err.msg);
+    hd_dmarc_verdict v = *hd_dmarc_get_verdict(d);
+    hd_buf_reset(ar);
+    hd_dmarc_to_ar(&v, ar);
+    hd_dmarc_free(d);
+    hd_dns_free(dns);
+    return v;
+}
+
+/* An aligned pass anywhere passes; else a temperror for an identifier that
+ * would align (under adkim=/aspf=) gives temperror and no disposition; a
+ * temperror for one that cannot align leaves the fail (and its policy). */
+static void test_temperror_of_checks(void **state)
+{
+    static const char reject[] = "_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n";
+    static const char strict[] = "_dmarc.example.com. IN TXT \"v=DMARC1; p=reject; adkim=s; aspf=s\"\n";
+    static const char uk[] = "_dmarc.example.co.uk. IN TXT \"v=DMARC1; p=quarantine\"\n";
+    static const checks cases[] = {
+        {"SPF and DKIM temperror, both aligned", reject, "example.com", "example.com", "temperror",
+         {"example.com"}, {"temperror"}, HD_DMARC_RFC9989, HD_DMARC_TEMPERROR, HD_DMARC_P_NONE},
+        {"SPF temperror for the aligned MAIL FROM, no signature", reject, "example.com",
+         "bounce.example.com", "temperror", {NULL}, {NULL}, HD_DMARC_RFC9989, HD_DMARC_TEMPERROR,
+         HD_DMARC_P_NONE},
+        {"DKIM temperror for an aligned d=, SPF fails", reject, "example.com", "example.com", "fail",
+         {"mail.example.com"}, {"temperror"}, HD_DMARC_RFC9989, HD_DMARC_TEMPERROR, HD_DMARC_P_NONE},
+        {"an aligned DKIM pass beside an aligned temperror", reject, "example.com", "example.com",
+         "temperror", {"example.com", "example.com"}, {"temperror", "pass"}, HD_DMARC_RFC9989,
+         HD_DMARC_PASS, HD_DMARC_P_NONE},
+        {"an aligned SPF pass beside a DKIM temperror", reject, "example.com", "example.com", "pass",
+         {"example.com"}, {"temperror"}, HD_DMARC_RFC9989, HD_DMARC_PASS, HD_DMARC_P_NONE},
+        {"DKIM temperror for an unaligned ESP, SPF fails", reject, "example.com", "example.com",
+         "fail", {"esp.example"}, {"temperror"}, HD_DMARC_RFC9989, HD_DMARC_FAIL, HD_DMARC_P_REJECT},
+        {"SPF temperror for an unaligned MAIL FROM", reject, "example.com", "bounces.esp.example",
+         "temperror", {"example.com"}, {"fail"}, HD_DMARC_RFC9989, HD_DMARC_FAIL, HD_DMARC_P_REJECT},
+        {"a look-alike d= is not aligned", reject, "example.com", NULL, NULL,
+         {"example.com.attacker.net"}, {"temperror"}, HD_DMARC_RFC9989, HD_DMARC_FAIL,
+         HD_DMARC_P_REJECT},
+        {"adkim=s: a temperror for a subdomain's signature cannot align", strict, "example.com",
+         "example.com", "fail", {"mail.example.com"}, {"temperror"}, HD_DMARC_RFC9989, HD_DMARC_FAIL,
+         HD_DMARC_P_REJECT},
+        {"aspf=s: a temperror for a bounce subdomain cannot align", strict, "example.com",
+         "bounce.example.com", "temperror", {NULL}, {NULL}, HD_DMARC_RFC9989, HD_DMARC_FAIL,
+         HD_DMARC_P_REJECT},
+        {"adkim=s: the very domain's temperror", strict, "example.com", NULL, NULL, {"example.com"},
+         {"temperror"}, HD_DMARC_RFC9989, HD_DMARC_TEMPERROR, HD_DMARC_P_NONE},
+        {"RFC 7489: SPF temperror aligned through the Public Suffix List", uk, "mail.example.co.uk",
+         "bounce.example.co.uk", "temperror", {NULL}, {NULL}, HD_DMARC_RFC7489, HD_DMARC_TEMPERROR,
+         HD_DMARC_P_NONE},
+        {"RFC 7489: a sibling under co.uk is not aligned", uk, "mail.example.co.uk", "other.co.uk",
+         "temperror", {NULL}, {NULL}, HD_DMARC_RFC7489, HD_DMARC_FAIL, HD_DMARC_P_QUARANTINE},
+        {"no record: none, temperror or not", "", "example.net", "example.net", "temperror", {NULL},
+         {NULL}, HD_DMARC_RFC9989, HD_DMARC_NONE, HD_DMARC_P_NONE},
+    };
+    hd_buf ar;
+    hd_buf_init(&ar, 1024);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const checks *c = &cases[i];
+        hd_dmarc_verdict v = run_checks(c, &ar);
+        if (v.result != c->want || v.disposition != c->want_disposition)
+            fail_msg("%s: %s dis=%s (%s), want %s dis=%s", c->name, hd_dmarc_result_name(v.result),
+                     hd_dmarc_policy_name(v.disposition), v.reason, hd_dmarc_result_name(c->want),
+                     hd_dmarc_policy_name(c->want_disposition));
+        if (v.result == HD_DMARC_TEMPERROR &&
+            (strstr(v.reason, "not applied") == NULL || strstr(hd_buf_cstr(&ar), "dmarc=temperror") != hd_buf_cstr(&ar) ||
+             strstr(hd_buf_cstr(&ar), "policy.dmarc") != NULL))
+            fail_msg("%s: reason \"%s\", AR \"%s\"", c->name, v.reason, hd_buf_cstr(&ar));
+    }
+    /* the AR fragment of the first case, whole */
+    run_checks(&cases[0], &ar);
+    assert_string_equal(hd_buf_cstr(&ar), "dmarc=temperror (p=reject dis=none) header.from=example.com");
+    hd_buf_free(&ar);
+}
+
+/* hd_dmarc_aligned: the evaluation's own rule for identifiers it was not
+ * given (what an ARC-Authentication-Results field records). */
+static void test_aligned_after_evaluation(void **state)
+{
+    static const struct {
+        const char *record, *id;
+        bool dkim, want;
+    } cases[] = {
+        {"v=DMARC1; p=reject", "example.com", true, true},
+        {"v=DMARC1; p=reject", "EXAMPLE.COM.", true, true},
+        {"v=DMARC1; p=reject", "mail.example.com", true, true},
+        {"v=DMARC1; p=reject", "bounce.example.com", false, true},
+        {"v=DMARC1; p=reject", "esp.example", true, false},
+        {"v=DMARC1; p=reject", "example.com.attacker.net", true, false},
+        {"v=DMARC1; p=reject", "attacker-example.com", true, false},
+        {"v=DMARC1; p=reject; adkim=s", "mail.example.com", true, false},
+        {"v=DMARC1; p=reject; adkim=s", "mail.example.com", false, true}, /* aspf relaxed */
+        {"v=DMARC1; p=reject; aspf=s", "bounce.example.com", false, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char zone[256];
+        snprintf(zone, sizeof zone, "_dmarc.example.com. IN TXT \"%s\"\n", cases[i].record);
+        hd_dns *dns = NULL;
+        hd_err err;
+        hd_err_clear(&err);
+        assert_int_equal(hd_dns_new_zone_text(&dns, hd_slice_cstr(zone), "<t>", &err), 0);
+        hd_dmarc_request r = {.from_domain = "example.com"};
+        hd_dmarc *d = NULL;
+        assert_int_equal(hd_dmarc_new(&r, NULL, &d, &err), 0);
+        bool ok = true;
+        assert_int_equal(hd_dmarc_aligned(d, dns, "example.com", true, &ok, &err), HD_ESTATE);
+        assert_false(ok);
+        assert_int_equal(hd_dmarc_run(d, dns, &err), 0);
+        if (hd_dmarc_aligned(d, dns, cases[i].id, cases[i].dkim, &ok, &err) != 0 || ok != cases[i].want)
+            fail_msg("%s, %s %s: %s (%s)", cases[i].record, cases[i].dkim ? "DKIM" : "SPF",
+                     cases[i].id, ok ? "aligned" : "not aligned", err.msg);
+        hd_dmarc_free(d);
+        hd_dns_free(dns);
+    }
+    /* a name too long to be one whose first 255 bytes end in ".example.com":
+     * not cut there, but no domain name at all */
+    char longid[400];
+    size_t n = 0;
+    for (; n < 255 - strlen(".example.com"); n++)
+        longid[n] = n % 50 == 49 ? '.' : 'a';
+    snprintf(longid + n, sizeof longid - n, ".example.com.attacker.net");
+    assert_int_equal(strlen(longid) > 255, 1);
+    hd_dns *zl = NULL;
+    assert_int_equal(hd_dns_new_zone_text(&zl, hd_slice_cstr("_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n"),
+                                          "<t>", NULL), 0);
+    hd_dmarc_request rl = {.from_domain = "example.com"};
+    hd_dmarc *dl = NULL;
+    assert_int_equal(hd_dmarc_new(&rl, NULL, &dl, NULL), 0);
+    assert_int_equal(hd_dmarc_run(dl, zl, NULL), 0);
+    bool longok = true;
+    assert_int_equal(hd_dmarc_aligned(dl, zl, longid, true, &longok, NULL), 0);
+    assert_false(longok);
+    hd_dmarc_free(dl);
+    hd_dns_free(zl);
+
+    /* a lookup that fails temporarily while finding an Organizational Domain */
+    hd_dns *dns = NULL;
+    assert_int_equal(hd_dns_new_zone_text(&dns, hd_slice_cstr("_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n"
+                                                              "_dmarc.slow.example.net. TIMEOUT\n"),
+                                          "<t>", NULL), 0);
+    hd_dmarc_request r = {.from_domain = "example.com"};
+    hd_dmarc *d = NULL;
+    assert_int_equal(hd_dmarc_new(&r, NULL, &d, NULL), 0);
+    assert_int_equal(hd_dmarc_run(d, dns, NULL), 0);
+    bool ok = true;
+    hd_err err;
+    hd_err_clear(&err);
+    assert_int_equal(hd_dmarc_aligned(d, dns, "slow.example.net", true, &ok, &err), HD_ETEMP);
+    assert_false(ok);
+    assert_non_null(strstr(err.msg, "slow.example.net"));
+    hd_dmarc_free(d);
+    hd_dns_free(dns);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +521,8 @@ int main(void)
         cmocka_unit_test(test_policy_options),
         cmocka_unit_test(test_public_suffix_list),
         cmocka_unit_test(test_temporary_errors),
+        cmocka_unit_test(test_temperror_of_checks),
+        cmocka_unit_test(test_aligned_after_evaluation),
     };
     return cmocka_run_group_tests(tests, load_psl, free_psl);
 }

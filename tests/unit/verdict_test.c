@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <herald/arc.h>
 #include <herald/authres.h>
 #include <herald/base64.h>
 #include <herald/dkim.h>
@@ -406,6 +407,169 @@ static void test_dns_timeout_is_temperror(void **state)
     hd_dns_free(dns);
 }
 
+/* Checks that failed temporarily while the DMARC record is there: an aligned
+ * identifier's temperror leaves the message unjudged (RFC 9989 §5.3.6): no
+ * dmarc=fail and no p=reject applied. */
+static void test_check_temperrors_leave_message_unjudged(void **state)
+{
+    hd_dns *dns = zone("slow.test. TIMEOUT\n"
+                       "s1._domainkey.slow.test. TIMEOUT\n"
+                       "_dmarc.slow.test. IN TXT \"v=DMARC1; p=reject\"\n");
+    hd_buf msg;
+    hd_buf_init(&msg, 1 << 16);
+    sign(fx.key, "slow.test", "From: a@slow.test\r\nSubject: hi\r\n\r\nbody\r\n", &msg);
+    hd_verdict_request req = request("192.0.2.10", "a@slow.test");
+    hd_verdict *v = judge(&req, hd_buf_slice(&msg), dns);
+    assert_int_equal(hd_verdict_spf(v)->result, HD_SPF_TEMPERROR);
+    assert_int_equal(hd_verdict_dkim(v, 0)->result, HD_DKIM_TEMPERROR);
+    const hd_dmarc_verdict *d = hd_verdict_dmarc(v);
+    assert_true(d->have_record);
+    assert_int_equal(d->result, HD_DMARC_TEMPERROR);
+    assert_int_equal(d->policy, HD_DMARC_P_REJECT);
+    assert_int_equal(d->disposition, HD_DMARC_P_NONE);
+    hd_buf ar;
+    hd_buf_init(&ar, 1 << 16);
+    static const char *const methods[] = {"spf", "dkim", "dmarc"};
+    ar_text(v, &ar, methods, 3);
+    assert_non_null(strstr(hd_buf_cstr(&ar), "dmarc=temperror (p=reject dis=none)"));
+    assert_null(strstr(hd_buf_cstr(&ar), "policy.dmarc"));
+    json_t *o = json_of(v, NULL, true);
+    assert_string_equal(jget_str(o, "dmarc", "result"), "temperror");
+    assert_string_equal(jget_str(o, "dmarc", "disposition"), "none");
+    const char *expl = jget_str(o, "explanation", NULL);
+    assert_non_null(strstr(expl, "DMARC could not be checked"));
+    assert_non_null(strstr(expl, "p=reject is not applied"));
+    assert_null(strstr(expl, "DMARC fails"));
+    json_decref(o);
+    hd_buf_free(&ar);
+    hd_verdict_free(v);
+
+    /* the only temperror is an unaligned provider's signature: SPF fails
+     * for the From domain, so DMARC fails and p=reject applies */
+    hd_buf_reset(&msg);
+    sign(fx.key, "slow.test", invoice, &msg);
+    req = request("203.0.113.50", "billing@example.com");
+    v = judge(&req, hd_buf_slice(&msg), dns);
+    assert_int_equal(hd_verdict_spf(v)->result, HD_SPF_FAIL);
+    assert_int_equal(hd_verdict_dkim(v, 0)->result, HD_DKIM_TEMPERROR);
+    assert_int_equal(hd_verdict_dmarc(v)->result, HD_DMARC_FAIL);
+    assert_int_equal(hd_verdict_dmarc(v)->disposition, HD_DMARC_P_REJECT);
+    hd_verdict_free(v);
+
+    /* an aligned pass beside the temperror passes */
+    hd_buf_reset(&msg);
+    sign(fx.key, "slow.test", hd_buf_cstr(&fx.signed_invoice), &msg);
+    v = judge(&req, hd_buf_slice(&msg), dns);
+    assert_int_equal(hd_verdict_dkim_count(v), 2);
+    assert_int_equal(hd_verdict_dmarc(v)->result, HD_DMARC_PASS);
+    hd_verdict_free(v);
+    hd_buf_free(&msg);
+    hd_dns_free(dns);
+}
+
+/* What an ARC seal vouches for --------------------------------------------------- */
+
+/* The invoice with its body changed by a list (DKIM broken), sealed by
+ * lists.example.org with the AAR payload given. */
+static void sealed_by_list(const char *authres, hd_buf *out)
+{
+    hd_buf changed;
+    hd_buf_init(&changed, 1 << 16);
+    hd_buf_append_slice(&changed, hd_buf_slice(&fx.signed_invoice));
+    hd_buf_append_cstr(&changed, "-- \r\nlist footer\r\n");
+    hd_arc_seal_opts o;
+    hd_arc_seal_opts_init(&o);
+    o.domain = "lists.example.org";
+    o.selector = "arc";
+    o.timestamp = NOW - 30;
+    hd_arc_sealer *s = NULL;
+    hd_arc_result none = {.cv = HD_ARC_NONE};
+    hd_err err;
+    hd_err_clear(&err);
+    hd_buf_reset(out);
+    if (hd_arc_sealer_new(&o, fx.key, &s, &err) != 0 ||
+        hd_arc_seal(s, hd_buf_slice(&changed), &none, authres, out, &err) != 0)
+        fail_msg("sealing: %s", err.msg);
+    hd_arc_sealer_free(s);
+    hd_buf_append_slice(out, hd_buf_slice(&changed));
+    hd_buf_free(&changed);
+}
+
+/* RFC 8617 §7.2.1: the oldest AAR is read result by result; only an aligned
+ * DKIM or SPF pass, or dmarc=pass for the From domain, vouches. */
+static void test_arc_vouches_for_aligned_results_only(void **state)
+{
+    static const struct {
+        const char *name, *aar;
+        const char *method, *domain; /* NULL: vouches for nothing */
+    } cases[] = {
+        {"the author's signature failed, an ESP's passed",
+         "lists.example.org; dkim=fail header.d=example.com; dkim=pass header.d=esp.example", NULL, NULL},
+        {"a look-alike domain", "lists.example.org; dkim=pass header.d=example.com.attacker.net", NULL,
+         NULL},
+        {"the look-alike beside the author's failure",
+         "lists.example.org; dkim=pass header.d=example.com.attacker.net; dkim=fail header.d=example.com",
+         NULL, NULL},
+        {"the author's signature passed", "lists.example.org; dkim=pass header.d=example.com", "dkim",
+         "example.com"},
+        {"a subdomain's signature (adkim relaxed)",
+         "lists.example.org; dkim=fail header.d=esp.example; dkim=pass header.i=@mail.example.com",
+         "dkim", "mail.example.com"},
+        {"SPF for an aligned bounce domain",
+         "lists.example.org; dkim=fail header.d=example.com; spf=pass smtp.mailfrom=b@bounce.example.com",
+         "spf", "bounce.example.com"},
+        {"SPF for a look-alike", "lists.example.org; spf=pass smtp.mailfrom=b@example.com.attacker.net",
+         NULL, NULL},
+        {"a recorded DMARC pass", "lists.example.org; dkim=fail header.d=example.com; dmarc=pass "
+                                  "header.from=example.com", "dmarc", "example.com"},
+        {"a DMARC pass for another From domain", "lists.example.org; dmarc=pass header.from=attacker.net",
+         NULL, NULL},
+        {"failures only", "lists.example.org; dkim=fail header.d=example.com; spf=fail "
+                          "smtp.mailfrom=b@example.com; dmarc=fail header.from=example.com", NULL, NULL},
+        {"DKIM is named before SPF", "lists.example.org; spf=pass smtp.mailfrom=example.com; "
+                                     "dkim=pass header.d=example.com", "dkim", "example.com"},
+    };
+    hd_buf z;
+    hd_buf_init(&z, 8192);
+    zone_txt(&z, "arc._domainkey.lists.example.org", fx.record);
+    hd_dns *dns = zone(hd_buf_cstr(&z));
+    hd_buf_free(&z);
+    hd_buf msg;
+    hd_buf_init(&msg, 1 << 16);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sealed_by_list(cases[i].aar, &msg);
+        hd_verdict_request req = request("198.51.100.9", "bounces@lists.example.org");
+        hd_verdict *v = judge(&req, hd_buf_slice(&msg), dns);
+        if (hd_verdict_arc(v) == NULL || hd_verdict_arc(v)->cv != HD_ARC_PASS)
+            fail_msg("%s: the chain does not pass", cases[i].name);
+        assert_int_equal(hd_verdict_dmarc(v)->result, HD_DMARC_FAIL);
+        json_t *o = json_of(v, NULL, true);
+        json_t *vouch = json_object_get(json_object_get(o, "arc"), "vouches");
+        const char *expl = jget_str(o, "explanation", NULL);
+        if (cases[i].method == NULL) {
+            if (!json_is_null(vouch) || strstr(expl, "vouches that") != NULL ||
+                strstr(expl, "does not vouch for the author") == NULL)
+                fail_msg("%s: vouches for something:\n%s", cases[i].name, expl);
+        } else {
+            char want[300];
+            snprintf(want, sizeof want, "vouches that when lists.example.org received the message, %s",
+                     strcmp(cases[i].method, "dmarc") == 0 ? "DMARC passed for example.com" :
+                     strcmp(cases[i].method, "spf") == 0 ? "SPF passed for the MAIL FROM domain" :
+                     "a DKIM signature by");
+            if (strcmp(jget_str(vouch, "method", NULL), cases[i].method) != 0 ||
+                strcmp(jget_str(vouch, "domain", NULL), cases[i].domain) != 0 ||
+                strstr(expl, want) == NULL || strstr(expl, cases[i].domain) == NULL)
+                fail_msg("%s: vouches %s for %s, want %s for %s:\n%s", cases[i].name,
+                         jget_str(vouch, "method", NULL), jget_str(vouch, "domain", NULL),
+                         cases[i].method, cases[i].domain, expl);
+        }
+        json_decref(o);
+        hd_verdict_free(v);
+    }
+    hd_buf_free(&msg);
+    hd_dns_free(dns);
+}
+
 /* What is left out, and why ----------------------------------------------------- */
 
 static void test_parts_not_evaluated(void **state)
@@ -639,6 +803,8 @@ int main(void)
         cmocka_unit_test(test_spf_fail_dkim_pass_is_dmarc_pass),
         cmocka_unit_test(test_no_records_is_none),
         cmocka_unit_test(test_dns_timeout_is_temperror),
+        cmocka_unit_test(test_check_temperrors_leave_message_unjudged),
+        cmocka_unit_test(test_arc_vouches_for_aligned_results_only),
         cmocka_unit_test(test_parts_not_evaluated),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_rfc7489_mode),

@@ -26,9 +26,11 @@ struct hd_dmarc {
     unsigned pct_roll;
     int64_t now;
     char from[256], spf[256];
-    bool spf_pass;
+    bool spf_pass, spf_temp;
     char dkim[HD_DMARC_MAX_DKIM][256];
     size_t ndkim;
+    char dkim_temp[HD_DMARC_MAX_DKIM][256];
+    size_t ndkim_temp;
     bool discover_only;
     bool many_records;
     hd_dmarc_verdict v;
@@ -331,6 +333,38 @@ static int aligned(hd_dmarc *d, const char *id, bool strict, bool *out)
     return 0;
 }
 
+/* RFC 9989 §5.3.6 (RFC 7489 §6.6.2): when nothing aligned passed, a
+ * check that failed temporarily for an identifier that would have aligned
+ * leaves the message unjudged: had it completed it might have passed. A
+ * temperror for an identifier that cannot align is no query DMARC needs
+ * (§5.3.4 checks only aligned identifiers; whatever it said the result
+ * would be fail), so it leaves the fail standing. 1 when there is one
+ * (said in what), 0 none, NEED or TEMP. */
+static int aligned_temperror(hd_dmarc *d, char *what, size_t len)
+{
+    const hd_dmarc_record *r = &d->v.record;
+    bool ok;
+    for (size_t i = 0; i < d->ndkim_temp; i++) {
+        int rc = aligned(d, d->dkim_temp[i], r->adkim_strict, &ok);
+        if (rc != 0)
+            return rc;
+        if (ok) {
+            snprintf(what, len, "the DKIM check of the aligned signature by %s", d->dkim_temp[i]);
+            return 1;
+        }
+    }
+    if (d->spf_temp && d->spf[0]) {
+        int rc = aligned(d, d->spf, r->aspf_strict, &ok);
+        if (rc != 0)
+            return rc;
+        if (ok) {
+            snprintf(what, len, "the SPF check of the aligned domain %s", d->spf);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static hd_dmarc_policy one_level_down(hd_dmarc_policy p)
 {
     return p == HD_DMARC_P_REJECT ? HD_DMARC_P_QUARANTINE : HD_DMARC_P_NONE;
@@ -434,6 +468,18 @@ static int evaluate(hd_dmarc *d)
         say(d, "finding organizational domains for alignment failed temporarily: retry later");
         return 0;
     }
+    char temp[300];
+    rc = aligned_temperror(d, temp, sizeof temp);
+    if (rc == NEED)
+        return NEED;
+    if (rc == TEMP || rc == 1) {
+        v->result = HD_DMARC_TEMPERROR; /* the disposition stays none */
+        say(d, "no aligned identifier passed, and %s failed temporarily: the message can neither "
+               "pass nor fail DMARC, so %s=%s is not applied (RFC 9989 §5.3.6); retry later",
+            rc == 1 ? temp : "finding organizational domains for alignment",
+            v->policy_tag, hd_dmarc_policy_name(v->policy));
+        return 0;
+    }
     v->result = HD_DMARC_FAIL;
     v->disposition = v->policy;
     if (d->mode == HD_DMARC_RFC9989 && r->testing) /* §4.7 t=y */
@@ -470,8 +516,11 @@ int hd_dmarc_new(const hd_dmarc_request *req, const hd_dmarc_opts *opts, hd_dmar
     lower_copy(d->from, sizeof d->from, req->from_domain);
     lower_copy(d->spf, sizeof d->spf, req->spf_domain ? req->spf_domain : "");
     d->spf_pass = req->spf_pass;
+    d->spf_temp = req->spf_temperror && !req->spf_pass;
     for (size_t i = 0; i < req->ndkim && i < HD_DMARC_MAX_DKIM; i++)
         lower_copy(d->dkim[d->ndkim++], sizeof d->dkim[0], req->dkim_domains[i]);
+    for (size_t i = 0; i < req->ndkim_temp && i < HD_DMARC_MAX_DKIM; i++)
+        lower_copy(d->dkim_temp[d->ndkim_temp++], sizeof d->dkim_temp[0], req->dkim_temp_domains[i]);
     *out = d;
     return 0;
 }
@@ -545,6 +594,49 @@ int hd_dmarc_run(hd_dmarc *d, hd_dns *dns, hd_err *err)
 const hd_dmarc_verdict *hd_dmarc_get_verdict(const hd_dmarc *d)
 {
     return &d->v;
+}
+
+/* Bound on the answers one alignment check asks for: two tree walks. */
+#define ALIGN_MAX_QUERIES (2 * WALK_MAX + 2)
+
+int hd_dmarc_aligned(hd_dmarc *d, hd_dns *dns, const char *id, bool dkim, bool *out, hd_err *err)
+{
+    *out = false;
+    if (!d->done)
+        return hd_err_set(err, HD_ESTATE, "alignment is asked after the evaluation");
+    if (strlen(id) > HD_LIMIT_DNS_NAME + 1) /* RFC 1035 §2.3.4, with a final dot */
+        return 0;                            /* no domain name: aligns with nothing */
+    char lid[256];
+    lower_copy(lid, sizeof lid, id);
+    bool strict = dkim ? d->v.record.adkim_strict : d->v.record.aspf_strict;
+    for (unsigned asked = 0;; asked++) {
+        d->need = false;
+        bool ok = false;
+        int rc = aligned(d, lid, strict, &ok);
+        if (rc == 0) {
+            *out = ok;
+            return 0;
+        }
+        if (rc == TEMP)
+            return hd_err_set(err, HD_ETEMP, "aligning %s with %s: a DNS lookup failed temporarily",
+                              lid, d->from);
+        if (asked == ALIGN_MAX_QUERIES)
+            return hd_err_set(err, HD_ELIMIT, "aligning %s with %s: more than %d DNS queries", lid,
+                              d->from, ALIGN_MAX_QUERIES);
+        hd_dns_answer *ans = NULL;
+        hd_err qerr;
+        hd_err_clear(&qerr);
+        if (hd_dns_query(dns, d->qname, d->qtype, &ans, &qerr) != 0) {
+            hd_dns_answer fake = {.qname = d->qname, .qtype = d->qtype, .status = HD_DNS_NXDOMAIN};
+            rc = hd_dns_memo_put(d->memo, d->opts.cache, d->qname, d->qtype, &fake, d->now);
+        } else {
+            rc = hd_dns_memo_put(d->memo, d->opts.cache, d->qname, d->qtype, ans, d->now);
+            hd_dns_answer_free(ans);
+        }
+        d->need = false;
+        if (rc != 0)
+            return hd_err_set(err, HD_ENOMEM, NULL);
+    }
 }
 
 int hd_dmarc_discover(const char *domain, hd_dmarc_mode mode, const hd_dmarc_psl *psl, hd_dns *dns,

@@ -125,6 +125,44 @@ static void explain_dkim(const hd_explain_input *in, const facts *f, hd_buf *out
     }
 }
 
+/* RFC 8617 §7.2.1: what an intact chain lets a receiver weigh is the
+ * aligned pass its first sealer recorded, nothing less. */
+static void explain_arc(const hd_explain_input *in, hd_buf *out)
+{
+    if (!in->arc_present)
+        return;
+    bool intact = in->arc_cv != NULL && strcmp(in->arc_cv, "pass") == 0;
+    const char *dom = in->arc_vouch_domain ? in->arc_vouch_domain : "?";
+    const char *by = in->arc_recorder ? in->arc_recorder : "?";
+    char what[600];
+    switch (intact ? in->arc_vouch : HD_EXPLAIN_ARC_NOTHING) {
+    case HD_EXPLAIN_ARC_DKIM_PASS:
+        snprintf(what, sizeof what, "a DKIM signature by %s, aligned with %s, passed", dom,
+                 in->from_domain);
+        break;
+    case HD_EXPLAIN_ARC_SPF_PASS:
+        snprintf(what, sizeof what, "SPF passed for the MAIL FROM domain %s, aligned with %s", dom,
+                 in->from_domain);
+        break;
+    case HD_EXPLAIN_ARC_DMARC_PASS:
+        snprintf(what, sizeof what, "DMARC passed for %s", dom);
+        break;
+    default:
+        if (intact)
+            para(out, "An ARC chain is intact (cv=pass), but the ARC-Authentication-Results %s "
+                      "recorded holds no aligned DKIM or SPF pass, nor dmarc=pass, for %s: it does "
+                      "not vouch for the author.",
+                 by, in->from_domain);
+        else
+            para(out, "An ARC chain is present but does not vouch for the original result (cv=%s).",
+                 in->arc_cv ? in->arc_cv : "?");
+        return;
+    }
+    para(out, "An ARC seal by %s (cv=pass) vouches that when %s received the message, %s: a "
+              "receiver that trusts %s can accept it.",
+         in->arc_sealer, by, what, in->arc_sealer);
+}
+
 static void explain_forwarding(const hd_explain_input *in, const facts *f, hd_buf *out)
 {
     const char *spf_domain = in->spf ? in->spf->domain : "";
@@ -160,13 +198,7 @@ static void explain_forwarding(const hd_explain_input *in, const facts *f, hd_bu
         para(out, "SPF also fails for %s (%s is not one of its servers): with DKIM broken, nothing "
                   "vouches for the original sender.",
              spf_domain, in->ip ? in->ip : "the client");
-    if (in->arc_present && in->arc_vouches_dkim && in->arc_cv && strcmp(in->arc_cv, "pass") == 0)
-        para(out, "An ARC seal by %s (cv=pass) vouches that DKIM passed when %s received the "
-                  "message: a receiver that trusts %s can accept it.",
-             in->arc_sealer, in->arc_sealer, in->arc_sealer);
-    else if (in->arc_present)
-        para(out, "An ARC chain is present but does not vouch for the original result (cv=%s).",
-             in->arc_cv ? in->arc_cv : "?");
+    explain_arc(in, out);
 }
 
 static void explain_spf(const hd_explain_input *in, const facts *f, hd_buf *out)

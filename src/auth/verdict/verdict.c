@@ -18,12 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* SPF, ARC and DMARC may each leave one problem. */
 #define MAX_PROBLEMS 3
 /* Result fragments in one field: SPF, the signatures, DMARC, ARC. More
  * signatures than fit (beyond the verified ones) are left out of it. */
 #define MAX_FRAGMENTS (HD_LIMIT_DKIM_SIGNATURES + 8)
+/* Recorded passes of an ARC-Authentication-Results field checked for
+ * alignment (as many as DMARC takes DKIM signatures). */
+#define MAX_ARC_ALIGNMENTS HD_DMARC_MAX_DKIM
 /* The run's own answer cache when the caller gives none. */
 #define OWN_CACHE_ENTRIES 256
 #define OWN_CACHE_MAX_TTL 3600
@@ -42,6 +46,9 @@ struct hd_verdict {
     bool multiple_from;
     char list_id[256];
     bool subject_tagged;
+    /* what the oldest ARC-Authentication-Results vouches for */
+    hd_explain_arc_vouch arc_vouch;
+    char arc_vouch_domain[256];
     char problems[MAX_PROBLEMS][HD_ERR_MSG_MAX + 16];
     size_t nproblems;
 };
@@ -234,15 +241,21 @@ static void run_dmarc(hd_verdict *v, const hd_verdict_request *req, hd_dns *dns,
         .psl = req->psl,
         .pct_roll = (unsigned)(((req->now % 100) + 100) % 100),
     };
+    /* passes, and the temperrors DMARC weighs when nothing aligned passed
+     * (RFC 9989 §5.3.6: a message whose checks did not complete cannot
+     * fail) */
     if (v->spf != NULL) {
         const hd_spf_verdict *s = hd_spf_get_verdict(v->spf);
         dr.spf_domain = s->domain;
         dr.spf_pass = s->result == HD_SPF_PASS;
+        dr.spf_temperror = s->result == HD_SPF_TEMPERROR;
     }
-    for (size_t i = 0; i < hd_dkim_verify_count(v->dkim) && dr.ndkim < HD_DMARC_MAX_DKIM; i++) {
+    for (size_t i = 0; i < hd_dkim_verify_count(v->dkim); i++) {
         const hd_dkim_result *r = hd_dkim_verify_result(v->dkim, i);
-        if (r->result == HD_DKIM_PASS)
+        if (r->result == HD_DKIM_PASS && dr.ndkim < HD_DMARC_MAX_DKIM)
             dr.dkim_domains[dr.ndkim++] = r->domain;
+        if (r->result == HD_DKIM_TEMPERROR && dr.ndkim_temp < HD_DMARC_MAX_DKIM)
+            dr.dkim_temp_domains[dr.ndkim_temp++] = r->domain;
     }
     hd_dmarc_opts o = {.cache = cache};
     hd_err err;
@@ -252,6 +265,92 @@ static void run_dmarc(hd_verdict *v, const hd_verdict_request *req, hd_dns *dns,
         hd_dmarc_free(v->dmarc);
         v->dmarc = NULL;
     }
+}
+
+/* Reading what an ARC chain vouches for ------------------------------------------ */
+
+/* The domain of an identity property: "user@dom" or "dom" (RFC 8601
+ * §2.7.1 header.d, header.i; §2.7.2 smtp.mailfrom, smtp.helo). */
+static const char *prop_domain(const hd_authres *ar, size_t i, const char *ptype, const char *name)
+{
+    const hd_authres_prop *p = hd_authres_find_prop(ar, i, ptype, name);
+    if (p == NULL || p->value[0] == '\0')
+        return NULL;
+    const char *at = strrchr(p->value, '@');
+    return at != NULL ? (at[1] ? at + 1 : NULL) : p->value;
+}
+
+/* The identifier a recorded pass is for: DKIM's signing domain, SPF's MAIL
+ * FROM domain (the HELO name when MAIL FROM was null: RFC 7208 §2.4), the
+ * DMARC From domain; NULL for any other method or result. */
+static const char *vouched_id(const hd_authres *ar, size_t i, hd_explain_arc_vouch *kind)
+{
+    const hd_authres_result *r = hd_authres_get(ar, i);
+    if (strcmp(r->result, "pass") != 0)
+        return NULL;
+    const char *id = NULL;
+    if (strcmp(r->method, "dkim") == 0) {
+        *kind = HD_EXPLAIN_ARC_DKIM_PASS;
+        if ((id = prop_domain(ar, i, "header", "d")) == NULL)
+            id = prop_domain(ar, i, "header", "i");
+    } else if (strcmp(r->method, "spf") == 0) {
+        *kind = HD_EXPLAIN_ARC_SPF_PASS;
+        if ((id = prop_domain(ar, i, "smtp", "mailfrom")) == NULL)
+            id = prop_domain(ar, i, "smtp", "helo");
+    } else if (strcmp(r->method, "dmarc") == 0) {
+        *kind = HD_EXPLAIN_ARC_DMARC_PASS;
+        id = prop_domain(ar, i, "header", "from");
+    }
+    return id;
+}
+
+/* Does the recorded pass of kind for id count for the From domain: a DKIM
+ * or SPF identifier aligned as DMARC aligns (the record's adkim=/aspf=,
+ * relaxed through the Organizational Domain), a DMARC pass for this very
+ * From domain? */
+static bool vouch_counts(hd_verdict *v, hd_dns *dns, hd_explain_arc_vouch kind, const char *id)
+{
+    if (kind == HD_EXPLAIN_ARC_DMARC_PASS)
+        return strcasecmp(id, v->from_domain) == 0;
+    bool ok = false;
+    hd_err err;
+    hd_err_clear(&err);
+    return hd_dmarc_aligned(v->dmarc, dns, id, kind == HD_EXPLAIN_ARC_DKIM_PASS, &ok, &err) == 0 && ok;
+}
+
+/* RFC 8617 §7.2.1: what the first sealer recorded when the message reached
+ * it (the oldest AAR), read result by result with the Authentication-
+ * Results parser: the first aligned DKIM pass, else an aligned SPF pass,
+ * else dmarc=pass for the From domain. A pass for some other domain (an
+ * ESP's own signature, "example.com.attacker.net") vouches for nothing. */
+static void read_arc_vouch(hd_verdict *v, hd_dns *dns)
+{
+    const hd_arc_result *r = hd_verdict_arc(v);
+    if (r == NULL || r->cv != HD_ARC_PASS || v->dmarc == NULL || hd_arc_verify_nsets(v->arc) == 0)
+        return;
+    const hd_arc_set_info *first = hd_arc_verify_set(v->arc, 0);
+    hd_authres *ar = NULL;
+    if (first->aar == NULL || hd_authres_parse(hd_slice_cstr(first->aar), &ar, NULL) != 0)
+        return;
+    static const hd_explain_arc_vouch order[] = {HD_EXPLAIN_ARC_DKIM_PASS, HD_EXPLAIN_ARC_SPF_PASS,
+                                                 HD_EXPLAIN_ARC_DMARC_PASS};
+    /* each alignment may walk the DNS tree (8 queries): a field of many
+     * recorded passes is weighed for its first ones only */
+    size_t budget = MAX_ARC_ALIGNMENTS;
+    for (size_t k = 0; k < sizeof order / sizeof order[0] && v->arc_vouch == HD_EXPLAIN_ARC_NOTHING; k++)
+        for (size_t i = 0; i < hd_authres_count(ar) && budget > 0; i++) {
+            hd_explain_arc_vouch kind = HD_EXPLAIN_ARC_NOTHING;
+            const char *id = vouched_id(ar, i, &kind);
+            if (id == NULL || kind != order[k])
+                continue;
+            budget--;
+            if (vouch_counts(v, dns, kind, id)) {
+                v->arc_vouch = kind;
+                snprintf(v->arc_vouch_domain, sizeof v->arc_vouch_domain, "%s", id);
+                break;
+            }
+        }
+    hd_authres_free(ar);
 }
 
 static char *dup_or_empty(const char *s)
@@ -302,6 +401,8 @@ int hd_verdict_run(const hd_verdict_request *req, hd_slice msg, hd_dns *dns, hd_
         run_arc(v, req, msg, dns);
     if (rc == 0)
         run_dmarc(v, req, dns, cache);
+    if (rc == 0)
+        read_arc_vouch(v, dns); /* before the cache DMARC holds goes */
     hd_dns_cache_free(own);
     if (rc != 0) {
         hd_verdict_free(v);
@@ -489,14 +590,32 @@ static json_t *dmarc_json(const hd_dmarc_verdict *d, bool *bad)
     return o;
 }
 
-static json_t *arc_json(const hd_arc_result *r, bool *bad)
+/* What the oldest AAR vouches for: {method, domain}, or null. */
+static json_t *vouch_json(const hd_verdict *v, bool *bad)
 {
+    static const char *const method[] = {
+        [HD_EXPLAIN_ARC_DKIM_PASS] = "dkim",
+        [HD_EXPLAIN_ARC_SPF_PASS] = "spf",
+        [HD_EXPLAIN_ARC_DMARC_PASS] = "dmarc",
+    };
+    if (v->arc_vouch == HD_EXPLAIN_ARC_NOTHING)
+        return json_null();
+    json_t *o = json_object();
+    put(o, "method", hd_json_text(method[v->arc_vouch]), bad);
+    put(o, "domain", hd_json_text(v->arc_vouch_domain), bad);
+    return o;
+}
+
+static json_t *arc_json(const hd_verdict *v, bool *bad)
+{
+    const hd_arc_result *r = hd_verdict_arc(v);
     json_t *o = json_object();
     put(o, "cv", hd_json_text(hd_arc_cv_name(r->cv)), bad);
     put(o, "reason", hd_json_text(r->reason), bad);
     put(o, "sets", json_integer((json_int_t)r->nsets), bad);
     put(o, "failed_instance", json_integer(r->failed_instance), bad);
     put(o, "oldest_pass", json_integer(r->oldest_pass), bad);
+    put(o, "vouches", vouch_json(v, bad), bad);
     return o;
 }
 
@@ -538,7 +657,7 @@ int hd_verdict_json(const hd_verdict *v, const char *authserv, bool explain, hd_
     put(o, "dkim", dkim_array_json(v, &bad), &bad);
     put(o, "dmarc", dmarc_json(hd_verdict_dmarc(v), &bad), &bad);
     if (v->arc != NULL)
-        put(o, "arc", arc_json(hd_verdict_arc(v), &bad), &bad);
+        put(o, "arc", arc_json(v, &bad), &bad);
     hd_err why;
     hd_err_clear(&why);
     json_t *ar = authserv != NULL ? ar_json(v, authserv, &why) : NULL;
@@ -567,28 +686,6 @@ int hd_verdict_json(const hd_verdict *v, const char *authserv, bool explain, hd_
 
 /* Explanation -------------------------------------------------------------------- */
 
-/* Does the oldest ARC set's AAR record a DKIM pass for the From domain?
- * (What a forwarder saw before it changed the message.) */
-static bool arc_vouches(const hd_arc_verifier *a, const char *from)
-{
-    if (hd_arc_verify_nsets(a) == 0)
-        return false;
-    const hd_arc_set_info *first = hd_arc_verify_set(a, 0);
-    if (first->aar == NULL)
-        return false;
-    char want[300];
-    snprintf(want, sizeof want, "header.d=%s", from);
-    hd_slice aar = hd_slice_cstr(first->aar);
-    for (size_t i = 0; want[i]; i++) /* AAR text and domains compare case-insensitively */
-        want[i] = (char)((want[i] >= 'A' && want[i] <= 'Z') ? want[i] + 32 : want[i]);
-    char lower[HD_ARC_AAR_KEPT_BYTES + 1];
-    size_t n = aar.len < HD_ARC_AAR_KEPT_BYTES ? aar.len : HD_ARC_AAR_KEPT_BYTES;
-    for (size_t i = 0; i < n; i++)
-        lower[i] = (char)((aar.p[i] >= 'A' && aar.p[i] <= 'Z') ? aar.p[i] + 32 : aar.p[i]);
-    lower[n] = '\0';
-    return strstr(lower, "dkim=pass") != NULL && strstr(lower, want) != NULL;
-}
-
 static void explain_arc(const hd_verdict *v, hd_explain_input *in)
 {
     const hd_arc_result *r = hd_verdict_arc(v);
@@ -598,7 +695,9 @@ static void explain_arc(const hd_verdict *v, hd_explain_input *in)
     in->arc_cv = hd_arc_cv_name(r->cv);
     size_t ns = hd_arc_verify_nsets(v->arc);
     in->arc_sealer = ns ? hd_arc_verify_set(v->arc, ns - 1)->as_domain : "?";
-    in->arc_vouches_dkim = arc_vouches(v->arc, v->from_domain);
+    in->arc_recorder = ns ? hd_arc_verify_set(v->arc, 0)->as_domain : "?";
+    in->arc_vouch = v->arc_vouch;
+    in->arc_vouch_domain = v->arc_vouch_domain;
 }
 
 int hd_verdict_explain(const hd_verdict *v, hd_buf *out, hd_err *err)

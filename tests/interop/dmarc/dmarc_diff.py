@@ -13,7 +13,7 @@ a fixed pct roll). Each case is run through `herald dmarc evaluate --rfc7489 --p
 --dns-zone Z --json` and through Mail::DMARC (maildmarc_eval.pl, one process, fake
 resolver over the same records, rand() replaced by the same roll).
 
-Compared: the result (pass/fail/none), the disposition to apply, and, when both applied a
+Compared: the result (pass/fail/none/temperror), the disposition to apply, and, when both applied a
 record, where it was found, the requested policy (p or sp) and the Organizational Domain.
 A disagreement is "explained" only when it is caused by a documented Mail::DMARC deviation
 from RFC 7489 (KNOWN below): the case is rewritten so that the deviation cannot matter (the
@@ -171,6 +171,27 @@ def fix_spf_case(case):
     case["spf"]["domain"] = case["spf"]["domain"].lower()
 
 
+def has_temperror(case):
+    return (case["spf"] is not None and case["spf"]["result"] == "temperror") or \
+        any(d["result"] == "temperror" for d in case["dkim"])
+
+
+def fix_temperror_as_pass(case):
+    """Read every temperror as pass: Mail::DMARC then says whether one of those identifiers
+    aligns (a pass), which is what decides temperror under RFC 7489 6.6.2."""
+    if case["spf"] is not None and case["spf"]["result"] == "temperror":
+        case["spf"]["result"] = "pass"
+    for d in case["dkim"]:
+        if d["result"] == "temperror":
+            d["result"] = "pass"
+
+
+def out_temperror(md):
+    md = dict(md)
+    md["result"], md["disposition"] = "temperror", "none"
+    return md
+
+
 def out_nopolicy(md):
     md = dict(md)
     md["result"], md["disposition"] = "none", "none"
@@ -228,6 +249,16 @@ KNOWN = [
               "From domain with a case-sensitive eq; in strict mode an upper-case SPF domain never aligns",
          trigger=lambda c, m: c["spf"] is not None and c["spf"]["domain"] != c["spf"]["domain"].lower(),
          fix=fix_spf_case),
+    dict(name="md-temperror-is-fail",
+         rfc="RFC 7489 6.6.2 (no aligned pass and a check that failed temporarily: the receiver cannot "
+             "conclude that DMARC failed and cannot apply the policy), RFC 9989 5.3.6",
+         what="Mail::DMARC counts an SPF or DKIM temperror as a failure like any other, so a message whose "
+              "only chance of an aligned pass was a check that failed temporarily gets fail and the "
+              "policy; the RFC's outcome is temperror with no disposition (checked by running Mail::DMARC "
+              "with the temperrors read as pass: its pass then says that one of them aligns)",
+         trigger=lambda c, m: has_temperror(c),
+         fix=fix_temperror_as_pass,
+         out_fix=out_temperror),
     dict(name="md-no-policy-is-fail",
          rfc="RFC 7489 6.6.3 steps 5 and 6.2 (multiple records, or an unusable one: DMARC processing is "
              "not applied) and 6.6.2 (no policy, no DMARC result but none)",
@@ -573,6 +604,15 @@ def main():
             vm = vres[c["id"] + "~" + "+".join(s)] if s else m
             vc = variant(c, s) if s else c
             names = list(s)
+            if "md-temperror-is-fail" in names:
+                # the temperror reading holds when the case (with the other rewrites) does not
+                # pass as it is and does pass once the temperrors are read as pass: then only an
+                # identifier whose check failed temporarily could have aligned
+                base = [n for n in s if n != "md-temperror-is-fail"]
+                bm = vres[c["id"] + "~" + "+".join(base)] if base else m
+                if bm.get("result") == "pass" or vm.get("result") != "pass":
+                    continue
+                vm = out_temperror(vm)
             nop = KNOWN_BY_NAME["md-no-policy-is-fail"]
             if nop["trigger"](vc, vm):
                 vm = nop["out_fix"](vm)
