@@ -21,7 +21,7 @@
 #     part (stored whole, read as far as the limits allow), an over-size
 #     message (552), AUTH never offered; the counters in /metrics;
 #   - each bounce's reason (userunknown, mailboxfull, notaccept) in the
-#     event, its reply, the log line and the API; [inbound]
+#     event, its reply, the log line, the API and a webhook; [inbound]
 #     soft_bounce_limit: two soft failures of different messages suppress
 #     an address until soft_bounce_suppress_for runs out, then it gets mail;
 #   - the inbound address taken: fatal when configured, not for the default.
@@ -41,6 +41,12 @@ D=(--data-dir "$T/data")
 rxport=$(hl_free_port 127.0.0.2)
 hl_receiver_start 127.0.0.2 "$rxport" "$T/rx"
 smtp=$(hl_free_port); inbound=$(hl_free_port); status=$(hl_free_port); api=$(hl_free_port)
+# an application's endpoint for bounced events (tests/lib/webhook_receiver.py)
+HOOK_SECRET=bounces-webhook-secret-0123456789abcdef
+hookport=$(hl_free_port)
+hl_spawn hook "$T/hook.log" "$PY" "$HERALD_SOURCE_DIR/tests/lib/webhook_receiver.py" \
+  --port "$hookport" --secret "$HOOK_SECRET" --out "$T/hook.jsonl"
+hl_wait_port 127.0.0.1 "$hookport" 10 tcp "$(hl_pid hook)"
 cat > "$T/herald.conf" <<C
 hostname = mail.herald.test
 data_dir = $T/data
@@ -59,7 +65,12 @@ listen = 127.0.0.1:$inbound
 max_message_size = 3M
 soft_bounce_limit = 2
 soft_bounce_suppress_for = 8s
+[webhook app]
+url = http://127.0.0.1:$hookport/hooks
+secret = $HOOK_SECRET
+events = bounced
 C
+chmod 600 "$T/herald.conf"     # it holds a webhook secret
 "$HERALD" domain add example.com "${D[@]}" --hostname mail.herald.test > /dev/null
 hl_herald_start "$T/herald.conf" "$smtp"
 hl_wait_port 127.0.0.1 "$inbound" 10 tcp "$(hl_pid herald)"
@@ -359,6 +370,24 @@ assert alice["state"] == "bounced" and "userunknown" in alice["last_reply"], ali
 assert any(e["type"] == "bounced" and e["detail"]["reason"] == "userunknown" for e in m["events"]), m["events"]
 P
 pass "the reason in the log line, in GET /v1/events (detail.reason, kind) and in a message's recipient state"
+hook_has() { [ -f "$T/hook.jsonl" ] && grep -q '"recipient": "frank@example.org"' "$T/hook.jsonl"; }
+hl_wait_for 20 hook_has || fail "no bounced webhook for frank@example.org"
+"$PY" - "$T/hook.jsonl" <<'P' || fail "the bounced webhooks"
+import json, sys
+got = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    assert r["sig_ok"], r
+    b = r["body"]
+    assert b["type"] == "bounced", b
+    got[b["recipient"]] = (b["detail"]["reason"], b["detail"]["kind"], b["reply"].split(":")[0])
+assert got.get("nosuchuser@example.net") == ("userunknown", "hard", "5.1.1 userunknown"), got
+assert got.get("carol@contoso.example") == ("notaccept", "hard", "5.1.10 notaccept"), got
+assert got.get("bob@example.org") == ("mailboxfull", "soft", "5.0.0 mailboxfull"), got
+assert got.get("dave@example.org") == ("mailboxfull", "soft", "4.2.2 mailboxfull"), got
+print("ok: %d bounced webhooks, signed, each with detail.reason" % len(got))
+P
+pass "webhooks: each bounced event's payload carries detail.reason and detail.kind"
 
 # [inbound] soft_bounce_limit = 2: bob's mailbox-full failure above counted
 # once; the same report again (the same message) does not count twice; a
