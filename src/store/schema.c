@@ -97,7 +97,7 @@ const char hd_store_schema[] =
     "CREATE TABLE IF NOT EXISTS suppressions (\n"
     "    address TEXT PRIMARY KEY,              -- lower case\n"
     "    reason  TEXT NOT NULL,\n"
-    "    source  TEXT NOT NULL,                 -- 'bounce' | 'manual' | ...\n"
+    "    source  TEXT NOT NULL,                 -- 'bounce' 'complaint' 'soft-bounce' 'api'\n"
     "    created INTEGER NOT NULL,\n"
     "    expires INTEGER                        -- when it stops applying; NULL: never\n"
     ");\n"
