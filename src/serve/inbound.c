@@ -50,7 +50,8 @@ typedef struct inbound_hit {
     int64_t rcpt_id;
     bool suppress;                      /* hard bounce, abuse complaint */
     bool soft_failed;                   /* a soft failure matched through VERP: counted */
-    int64_t suppress_until;             /* set by the committer: soft_bounce_limit reached */
+    size_t soft_bounces;                /* set by the committer: those counted in the window */
+    int64_t suppress_until;             /* and when soft_bounce_limit was reached, until when */
     char reason[HD_STORE_TEXT_MAX];     /* event reply, suppression reason */
     char remote[HD_STORE_NAME_MAX];     /* reporting MTA */
     json_t *detail;
@@ -560,7 +561,7 @@ static int soft_bounce_apply(hd_store *st, const hd_config *cfg, inbound_hit *h,
     int rc = hd_store_soft_bounce_count(st, h->address, h->message, since * 1000, &n, err);
     if (rc)
         return rc;
-    n++;
+    h->soft_bounces = ++n;
     json_object_set_new(h->detail, "soft_bounces", json_integer((json_int_t)n));
     if (n < cfg->inbound.soft_bounce_limit)
         return 0;
@@ -658,6 +659,11 @@ static void inbound_finish(void *arg)
         }
         if (h->suppress || h->suppress_until)    /* its row was written with the report */
             queue_suppressed(sv, h->address, h->suppress ? 0 : h->suppress_until);
+        if (h->suppress_until && !h->suppress)
+            LOG_INFO("inbound %lld: %s suppressed for %" PRIu32 " s: %zu soft bounces within %"
+                     PRIu32 " s", (long long)rec->row.id, h->address,
+                     sv->cfg->inbound.soft_bounce_suppress_for, h->soft_bounces,
+                     sv->cfg->inbound.soft_bounce_window);
     }
     LOG_INFO("inbound %lld from %s <%s>: %s, %s: %s", (long long)rec->row.id, rec->row.remote,
              rec->row.mail_from, rec->row.kind, rec->row.outcome, rec->row.summary);

@@ -404,6 +404,8 @@ ev=$(event bounced bob@example.org)
   fail "the second soft bounce did not suppress: $ev"
 [ "$(suppressed bob@example.org)" = soft-bounce ] || fail "bob: suppression $(suppressed bob@example.org), want soft-bounce"
 [ "$(rcpt_state bob@example.org)" = delivered ] || fail "a soft bounce changed bob's recipient state"
+grep -E "inbound [0-9]+: bob@example.org suppressed for 8 s: 2 soft bounces within 604800 s" "$T/herald.log" > /dev/null ||
+  fail "the soft-bounce suppression is not logged"
 apiget /v1/suppressions/bob@example.org > "$T/api-bob.json"
 "$PY" - "$T/api-bob.json" <<'P' || fail "GET /v1/suppressions/bob: $(cat "$T/api-bob.json")"
 import datetime, json, sys
