@@ -169,6 +169,10 @@ typedef struct hd_config {
         uint32_t max_sessions;       /* 200 */
         uint32_t max_messages_per_minute; /* per client address: 60; 0 = no limit */
         char *bounce_rules;          /* rules for non-standard bounces; NULL: the built-in data/bounce-rules.txt */
+        uint32_t soft_bounce_limit;  /* soft bounces (of different messages) within the window
+                                      * that suppress an address for a while: 0 = never */
+        uint32_t soft_bounce_window; /* seconds: 604800 (7 days); at most [queue] retention */
+        uint32_t soft_bounce_suppress_for; /* seconds: 604800 (7 days) */
     } inbound;
 
     struct {                         /* [dns] */

@@ -228,12 +228,21 @@ typedef struct hd_store_event_filter {
 int hd_store_event_query(hd_store *st, const hd_store_event_filter *f,
                          int (*fn)(const hd_store_event *e, void *arg), void *arg, hd_err *err);
 
+/* A suppression is for good (expires 0) or until a time (Unix seconds):
+ * an expired one no longer applies and is removed by hd_store_prune once
+ * it is older than the retention. Adding to an address that has one keeps
+ * the stronger: a lasting suppression replaces a temporary one, a
+ * temporary one never shortens or replaces a lasting one. */
 int hd_store_suppression_add(hd_store *st, const char *address, const char *reason,
                              const char *source, int64_t now, hd_err *err);
+int hd_store_suppression_add_until(hd_store *st, const char *address, const char *reason,
+                                   const char *source, int64_t now, int64_t expires, hd_err *err);
 int hd_store_suppression_remove(hd_store *st, const char *address, hd_err *err);
-int hd_store_suppression_each(hd_store *st,
+/* The suppressions in force at now (0: every row), by address. */
+int hd_store_suppression_each(hd_store *st, int64_t now,
                               int (*fn)(const char *address, const char *reason,
-                                        const char *source, int64_t created, void *arg),
+                                        const char *source, int64_t created, int64_t expires,
+                                        void *arg),
                               void *arg, hd_err *err);
 
 typedef struct hd_store_suppression {
@@ -241,16 +250,24 @@ typedef struct hd_store_suppression {
     char reason[HD_STORE_TEXT_MAX];
     char source[32];
     int64_t created;
+    int64_t expires;                    /* 0: never */
 } hd_store_suppression;
 
-/* HD_ENOTFOUND when the address is not suppressed. */
-int hd_store_suppression_get(hd_store *st, const char *address, hd_store_suppression *out,
-                             hd_err *err);
-/* Suppressions with address > after (NULL: from the start), by address, at
- * most limit. */
-int hd_store_suppression_page(hd_store *st, const char *after, size_t limit,
+/* HD_ENOTFOUND when the address is not suppressed at now (0: any row). */
+int hd_store_suppression_get(hd_store *st, const char *address, int64_t now,
+                             hd_store_suppression *out, hd_err *err);
+/* Suppressions in force at now (0: every row) with address > after (NULL:
+ * from the start), by address, at most limit. */
+int hd_store_suppression_page(hd_store *st, const char *after, int64_t now, size_t limit,
                               int (*fn)(const hd_store_suppression *s, void *arg), void *arg,
                               hd_err *err);
+
+/* How many other messages than message (a uuid) reported a soft failure
+ * (an inbound DSN with action failed, matched through VERP: inbound.c's
+ * event detail) for address at or after since_ms. What [inbound]
+ * soft_bounce_limit counts. */
+int hd_store_soft_bounce_count(hd_store *st, const char *address, const char *message,
+                               int64_t since_ms, size_t *n, hd_err *err);
 
 /* Idempotency keys of the HTTP API: a key (scoped to an API key) names the
  * message its first request created, and the SHA-256 of that request, so

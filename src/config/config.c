@@ -73,6 +73,8 @@ int hd_config_defaults(hd_config **out, hd_err *err)
     c->inbound.max_recipients = 100;
     c->inbound.max_sessions = 200;
     c->inbound.max_messages_per_minute = 60;
+    c->inbound.soft_bounce_window = 7 * 86400;
+    c->inbound.soft_bounce_suppress_for = 7 * 86400;
     c->queue.max_lifetime = 5 * 86400;
     c->queue.retry_min = 60;
     c->queue.retry_max = 3600;

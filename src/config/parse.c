@@ -139,6 +139,11 @@ static const key_spec inbound_keys[] = {
     {"max_messages_per_minute", K_COUNT, CFG(inbound.max_messages_per_minute), NO_OFF, 0,
      UINT32_MAX, false},
     {"bounce_rules", K_PATH, CFG(inbound.bounce_rules), NO_OFF, 0, 0, false},
+    {"soft_bounce_limit", K_COUNT, CFG(inbound.soft_bounce_limit), NO_OFF, 0, 1000, false},
+    {"soft_bounce_window", K_DURATION, CFG(inbound.soft_bounce_window), NO_OFF, 1, UINT32_MAX,
+     false},
+    {"soft_bounce_suppress_for", K_DURATION, CFG(inbound.soft_bounce_suppress_for), NO_OFF, 1,
+     UINT32_MAX, false},
 };
 
 static const key_spec domain_keys[] = {
@@ -999,6 +1004,12 @@ static int finish(parser *ps)
         return fail(ps, HD_EINVAL, ps->fixed_line[SEC_QUEUE],
                     "[queue] retry_min (%" PRIu32 " s) is longer than retry_max (%" PRIu32 " s)",
                     c->queue.retry_min, c->queue.retry_max);
+    /* the soft bounces are counted from the events, which retention prunes */
+    if (c->inbound.soft_bounce_limit > 0 && c->inbound.soft_bounce_window > c->queue.retention)
+        return fail(ps, HD_EINVAL, ps->fixed_line[SEC_INBOUND],
+                    "[inbound] soft_bounce_window (%" PRIu32 " s) is longer than [queue] retention"
+                    " (%" PRIu32 " s): the bounces it counts would be gone",
+                    c->inbound.soft_bounce_window, c->queue.retention);
     if (c->dns.resolver != NULL && c->dns.zone_file != NULL)
         return fail(ps, HD_EINVAL, ps->fixed_line[SEC_DNS],
                     "[dns] has both resolver and zone_file: give one");

@@ -447,9 +447,10 @@ static void get_message(api_req *r, worker *w)
 
 static json_t *suppression_json(const hd_store_suppression *s)
 {
-    return json_pack("{s:o,s:o,s:o,s:o}", "address", text_json(s->address), "reason",
+    return json_pack("{s:o,s:o,s:o,s:o,s:o}", "address", text_json(s->address), "reason",
                      text_json(s->reason), "source", text_json(s->source), "created",
-                     time_json(s->created * 1000));
+                     time_json(s->created * 1000), "expires_at",
+                     s->expires ? time_json(s->expires * 1000) : json_null());
 }
 
 static int collect_suppression(const hd_store_suppression *s, void *arg)
@@ -477,7 +478,7 @@ static void get_suppressions(api_req *r, worker *w)
     } else {
         json_t *a = json_array();
         int rc = hd_store_suppression_page(worker_store(w), evhttp_find_header(&q, "after"),
-                                           (size_t)limit + 1, collect_suppression, a, &err);
+                                           serve_now(), (size_t)limit + 1, collect_suppression, a, &err);
         if (rc) {
             json_decref(a);
             LOG_ERR("GET /v1/suppressions: %s", hd_err_str(&err));
@@ -501,7 +502,7 @@ static void get_suppression(api_req *r, worker *w)
 {
     hd_store_suppression s;
     hd_err err = {0};
-    int rc = hd_store_suppression_get(worker_store(w), r->arg, &s, &err);
+    int rc = hd_store_suppression_get(worker_store(w), r->arg, serve_now(), &s, &err);
     if (rc == HD_ENOTFOUND)
         set_error(r, 404, "not_found", "%s is not suppressed", r->arg);
     else if (rc)
@@ -559,7 +560,7 @@ static void delete_suppression(api_req *r, worker *w)
                   "removing a suppression needs a key for every domain (--domains '*')");
         return;
     }
-    int rc = hd_store_suppression_get(worker_store(w), r->arg, &s, &err);
+    int rc = hd_store_suppression_get(worker_store(w), r->arg, serve_now(), &s, &err);
     if (rc == HD_ENOTFOUND) {
         set_error(r, 404, "not_found", "%s is not suppressed", r->arg);
     } else if (rc) {

@@ -17,6 +17,7 @@
  * A report is believed only about its own message's recipients: a DSN
  * naming an address the message never had changes nothing.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 
 #include <jansson.h>
 
+#include "herald/json.h"
 #include "herald/mail.h"
 #include "herald/report.h"
 #include "metrics.h"
@@ -47,6 +49,9 @@ typedef struct inbound_hit {
     char address[HD_STORE_ADDR_MAX];    /* as in the recipient row */
     int64_t rcpt_id;
     bool suppress;                      /* hard bounce, abuse complaint */
+    bool soft_failed;                   /* a soft failure matched through VERP: counted */
+    size_t soft_bounces;                /* set by the committer: those counted in the window */
+    int64_t suppress_until;             /* and when soft_bounce_limit was reached, until when */
     char reason[HD_STORE_TEXT_MAX];     /* event reply, suppression reason */
     char remote[HD_STORE_NAME_MAX];     /* reporting MTA */
     json_t *detail;
@@ -397,11 +402,14 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
         /* a Message-ID is known to everyone who got the message: such a
          * match is recorded, not acted on (no suppression, no state change) */
         h->suppress = hard && strcmp(how, "message-id") != 0;
+        h->soft_failed = !hard && d->action == HD_DSN_FAILED && strcmp(how, "message-id") != 0;
         json_object_set_new(h->detail, "acted", json_boolean(h->suppress));
-        snprintf(h->reason, sizeof h->reason, "%s%s%s", d->status[0] ? d->status : "(no status)",
-                 d->diagnostic[0] ? " " : "", d->diagnostic);
+        const char *why = hd_bounce_reason_name(d->reason);
+        snprintf(h->reason, sizeof h->reason, "%s %s%s%s", d->status[0] ? d->status : "(no status)",
+                 why, d->diagnostic[0] ? ": " : "", d->diagnostic);
         snprintf(h->remote, sizeof h->remote, "%s", dsn->reporting_mta);
         json_object_set_new(h->detail, "kind", json_string(hard ? "hard" : "soft"));
+        json_object_set_new(h->detail, "reason", json_string(why));
         json_object_set_new(h->detail, "status", json_string(d->status));
         json_object_set_new(h->detail, "action", json_string(hd_dsn_action_name(d->action)));
         json_object_set_new(h->detail, "diagnostic", json_string(d->diagnostic));
@@ -410,7 +418,7 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
         json_object_set_new(h->detail, "matched_by", json_string(how));
         json_object_set_new(h->detail, "nonstandard", json_boolean(nonstd));
         json_object_set_new(h->detail, "async", json_true());
-        summary_add(rec, "; %s %s %s", r->address, d->status, hard ? "hard" : "soft");
+        summary_add(rec, "; %s %s %s %s", r->address, d->status, why, hard ? "hard" : "soft");
     }
     free(rows.v);
 }
@@ -540,6 +548,38 @@ static void inbound_work(worker *w, void *arg)
 
 /* ---- committer ---- */
 
+/* [inbound] soft_bounce_limit: soft failures say nothing final about an
+ * address, but one that keeps failing (a mailbox full for weeks, a
+ * receiver that always refuses) is suppressed for a while, not for good.
+ * The count is of the events in the window, this one included; it runs
+ * in the report's transaction. */
+static int soft_bounce_apply(hd_store *st, const hd_config *cfg, inbound_hit *h, int64_t now,
+                             hd_err *err)
+{
+    size_t n = 0;
+    int64_t since = now - (int64_t)cfg->inbound.soft_bounce_window;
+    int rc = hd_store_soft_bounce_count(st, h->address, h->message, since * 1000, &n, err);
+    if (rc)
+        return rc;
+    h->soft_bounces = ++n;
+    json_object_set_new(h->detail, "soft_bounces", json_integer((json_int_t)n));
+    if (n < cfg->inbound.soft_bounce_limit)
+        return 0;
+    char why[HD_STORE_TEXT_MAX];
+    snprintf(why, sizeof why, "%zu soft bounces in %" PRIu32 " s, the last: %s", n,
+             cfg->inbound.soft_bounce_window, h->reason);
+    h->suppress_until = now + (int64_t)cfg->inbound.soft_bounce_suppress_for;
+    rc = hd_store_suppression_add_until(st, h->address, why, "soft-bounce", now, h->suppress_until,
+                                        err);
+    if (rc)
+        return rc;
+    char t[HD_JSON_TIME_LEN];
+    hd_json_time(h->suppress_until * 1000, t);
+    json_object_set_new(h->detail, "acted", json_true());
+    json_object_set_new(h->detail, "suppressed_until", json_string(t));
+    return 0;
+}
+
 int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err)
 {
     int rc = hd_store_inbound_add(st, &rec->row, err);
@@ -555,6 +595,8 @@ int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err)
         if (!rc && h->suppress)
             rc = hd_store_suppression_add(st, h->address, h->reason, bounce ? "bounce" : "complaint",
                                           now, err);
+        if (!rc && h->soft_failed && rec->sv->cfg->inbound.soft_bounce_limit > 0)
+            rc = soft_bounce_apply(st, rec->sv->cfg, h, now, err);
         if (rc)
             break;
         json_object_set_new(h->detail, "inbound", json_integer(rec->row.id));
@@ -615,8 +657,13 @@ static void inbound_finish(void *arg)
             atomic_fetch_add(&mt->complaints, 1);
             metrics_outcome(sv, h->domain, pool, M_COMPLAINED);
         }
-        if (h->suppress)
-            queue_suppressed(sv, h->address);     /* its row was written with the report */
+        if (h->suppress || h->suppress_until)    /* its row was written with the report */
+            queue_suppressed(sv, h->address, h->suppress ? 0 : h->suppress_until);
+        if (h->suppress_until && !h->suppress)
+            LOG_INFO("inbound %lld: %s suppressed for %" PRIu32 " s: %zu soft bounces within %"
+                     PRIu32 " s", (long long)rec->row.id, h->address,
+                     sv->cfg->inbound.soft_bounce_suppress_for, h->soft_bounces,
+                     sv->cfg->inbound.soft_bounce_window);
     }
     LOG_INFO("inbound %lld from %s <%s>: %s, %s: %s", (long long)rec->row.id, rec->row.remote,
              rec->row.mail_from, rec->row.kind, rec->row.outcome, rec->row.summary);

@@ -28,6 +28,7 @@ static uint64_t hash_str(const char *s)
 
 typedef struct sup_entry {
     char *address;
+    int64_t until;               /* Unix seconds it stops applying; 0: never */
     struct sup_entry *next;
 } sup_entry;
 
@@ -50,23 +51,37 @@ struct serve_queue {
     bool kicked;
 };
 
-static bool suppressed(struct serve_queue *q, const char *addr)
+static sup_entry *sup_find(struct serve_queue *q, const char *addr)
 {
     for (sup_entry *e = q->sup[hash_str(addr) % SUP_BUCKETS]; e; e = e->next)
         if (strcasecmp(e->address, addr) == 0)
-            return true;
-    return false;
+            return e;
+    return NULL;
 }
 
-static void suppress_add(struct serve_queue *q, const char *addr)
+/* An entry that ran out ([inbound] soft_bounce_suppress_for) stays in the
+ * set until the next start or a new suppression; it no longer applies. */
+static bool suppressed(struct serve_queue *q, const char *addr)
 {
-    if (suppressed(q, addr))
+    sup_entry *e = sup_find(q, addr);
+    return e && (e->until == 0 || serve_now() < e->until);
+}
+
+/* until 0: for good. As the rows (hd_store_suppression_add_until), the
+ * stronger stays. */
+static void suppress_add(struct serve_queue *q, const char *addr, int64_t until)
+{
+    sup_entry *e = sup_find(q, addr);
+    if (e) {
+        if (until == 0 || (e->until != 0 && e->until < until))
+            e->until = until;
         return;
-    sup_entry *e = malloc(sizeof *e);
-    if (!e || !(e->address = strdup(addr))) {
+    }
+    if (!(e = malloc(sizeof *e)) || !(e->address = strdup(addr))) {
         free(e);
         return;
     }
+    e->until = until;
     size_t b = hash_str(addr) % SUP_BUCKETS;
     e->next = q->sup[b];
     q->sup[b] = e;
@@ -92,12 +107,12 @@ void queue_suppress(serve *sv, const char *address, const char *reason, const ch
     snprintf(op->reason, sizeof op->reason, "%s", reason);
     snprintf(op->source, sizeof op->source, "%s", source);
     commit_op_post(sv, op);
-    suppress_add(sv->queue, address);
+    suppress_add(sv->queue, address, 0);
 }
 
-void queue_suppressed(serve *sv, const char *address)
+void queue_suppressed(serve *sv, const char *address, int64_t until)
 {
-    suppress_add(sv->queue, address);
+    suppress_add(sv->queue, address, until);
 }
 
 void queue_unsuppress(serve *sv, const char *address)
@@ -109,9 +124,9 @@ void queue_unsuppress(serve *sv, const char *address)
 }
 
 static int load_suppression(const char *address, const char *reason, const char *source,
-                            int64_t created, void *arg)
+                            int64_t created, int64_t expires, void *arg)
 {
-    suppress_add(arg, address);
+    suppress_add(arg, address, expires);
     return 0;
 }
 
@@ -831,7 +846,7 @@ int queue_load(serve *sv, hd_err *err)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     q->sandbox->sandbox = true;
     q->sandbox->max_conns = 64;
-    int rc = hd_store_suppression_each(sv->store, load_suppression, q, err);
+    int rc = hd_store_suppression_each(sv->store, serve_now(), load_suppression, q, err);
     if (rc)
         return rc;
     load_ctx lc = {sv, 0, 0, 0};

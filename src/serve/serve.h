@@ -190,8 +190,9 @@ int queue_delete(serve *sv, const char *uuid);
  * rows (through the committer). Main thread. */
 void queue_suppress(serve *sv, const char *address, const char *reason, const char *source);
 void queue_unsuppress(serve *sv, const char *address);
-/* The in-memory set only: the row was written in another transaction. */
-void queue_suppressed(serve *sv, const char *address);
+/* The in-memory set only: the row was written in another transaction.
+ * until: Unix seconds it stops applying, 0 for good. */
+void queue_suppressed(serve *sv, const char *address, int64_t until);
 /* The pool label of a message of domain (its own pool, else the domain's,
  * else the default; "sandbox" for sandbox delivery). */
 const char *queue_pool_label(serve *sv, const char *domain, const char *msg_pool);

@@ -378,10 +378,23 @@ int hd_store_event_query(hd_store *st, const hd_store_event_filter *f,
 int hd_store_suppression_add(hd_store *st, const char *address, const char *reason,
                              const char *source, int64_t now, hd_err *err)
 {
+    return hd_store_suppression_add_until(st, address, reason, source, now, 0, err);
+}
+
+int hd_store_suppression_add_until(hd_store *st, const char *address, const char *reason,
+                                   const char *source, int64_t now, int64_t expires, hd_err *err)
+{
     sqlite3_stmt *s;
+    /* the stronger stays: a lasting row is replaced only by a lasting one,
+     * a temporary row by a lasting or a later one (which also starts anew
+     * when the old one had run out) */
     int rc = hd_store_prepare(st,
-        "INSERT INTO suppressions (address, reason, source, created) VALUES (lower(?),?,?,?)"
-        " ON CONFLICT(address) DO UPDATE SET reason = excluded.reason, source = excluded.source",
+        "INSERT INTO suppressions (address, reason, source, created, expires)"
+        " VALUES (lower(?1),?2,?3,?4,?5)"
+        " ON CONFLICT(address) DO UPDATE SET reason = excluded.reason, source = excluded.source,"
+        " created = CASE WHEN expires IS NOT NULL AND expires <= excluded.created"
+        " THEN excluded.created ELSE created END, expires = excluded.expires"
+        " WHERE excluded.expires IS NULL OR (expires IS NOT NULL AND expires < excluded.expires)",
         &s, err);
     if (rc)
         return rc;
@@ -389,6 +402,10 @@ int hd_store_suppression_add(hd_store *st, const char *address, const char *reas
     bind_text(s, 2, reason);
     bind_text(s, 3, source);
     sqlite3_bind_int64(s, 4, now);
+    if (expires)
+        sqlite3_bind_int64(s, 5, expires);
+    else
+        sqlite3_bind_null(s, 5);
     return step_done(st, s, "add suppression", err);
 }
 
@@ -404,19 +421,26 @@ int hd_store_suppression_remove(hd_store *st, const char *address, hd_err *err)
     return sqlite3_changes(st->db) ? 0 : hd_err_set(err, HD_ENOTFOUND, "%s is not suppressed", address);
 }
 
-int hd_store_suppression_each(hd_store *st,
+#define SUPPRESSION_COLS "SELECT address, reason, source, created, coalesce(expires, 0) FROM suppressions"
+/* ?1 is now; 0 matches every row */
+#define SUPPRESSION_IN_FORCE "(?1 = 0 OR expires IS NULL OR expires > ?1)"
+
+int hd_store_suppression_each(hd_store *st, int64_t now,
                               int (*fn)(const char *address, const char *reason,
-                                        const char *source, int64_t created, void *arg),
+                                        const char *source, int64_t created, int64_t expires,
+                                        void *arg),
                               void *arg, hd_err *err)
 {
     sqlite3_stmt *s;
-    int rc = hd_store_prepare(st, "SELECT address, reason, source, created FROM suppressions"
+    int rc = hd_store_prepare(st, SUPPRESSION_COLS " WHERE " SUPPRESSION_IN_FORCE
                                   " ORDER BY address", &s, err);
     if (rc)
         return rc;
+    sqlite3_bind_int64(s, 1, now);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         if (fn((const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
-               (const char *)sqlite3_column_text(s, 2), sqlite3_column_int64(s, 3), arg))
+               (const char *)sqlite3_column_text(s, 2), sqlite3_column_int64(s, 3),
+               sqlite3_column_int64(s, 4), arg))
             break;
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "read suppressions");
     sqlite3_finalize(s);
@@ -430,17 +454,19 @@ static void read_suppression(sqlite3_stmt *s, hd_store_suppression *out)
     hd_store_col_text(s, 1, out->reason, sizeof out->reason);
     hd_store_col_text(s, 2, out->source, sizeof out->source);
     out->created = sqlite3_column_int64(s, 3);
+    out->expires = sqlite3_column_int64(s, 4);
 }
 
-int hd_store_suppression_get(hd_store *st, const char *address, hd_store_suppression *out,
-                             hd_err *err)
+int hd_store_suppression_get(hd_store *st, const char *address, int64_t now,
+                             hd_store_suppression *out, hd_err *err)
 {
     sqlite3_stmt *s;
-    int rc = hd_store_prepare(st, "SELECT address, reason, source, created FROM suppressions"
-                                  " WHERE address = lower(?)", &s, err);
+    int rc = hd_store_prepare(st, SUPPRESSION_COLS " WHERE address = lower(?2) AND "
+                                  SUPPRESSION_IN_FORCE, &s, err);
     if (rc)
         return rc;
-    bind_text(s, 1, address);
+    sqlite3_bind_int64(s, 1, now);
+    bind_text(s, 2, address);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         read_suppression(s, out);
@@ -454,17 +480,18 @@ int hd_store_suppression_get(hd_store *st, const char *address, hd_store_suppres
     return rc;
 }
 
-int hd_store_suppression_page(hd_store *st, const char *after, size_t limit,
+int hd_store_suppression_page(hd_store *st, const char *after, int64_t now, size_t limit,
                               int (*fn)(const hd_store_suppression *sup, void *arg), void *arg,
                               hd_err *err)
 {
     sqlite3_stmt *s;
-    int rc = hd_store_prepare(st, "SELECT address, reason, source, created FROM suppressions"
-                                  " WHERE address > ? ORDER BY address LIMIT ?", &s, err);
+    int rc = hd_store_prepare(st, SUPPRESSION_COLS " WHERE address > ?2 AND " SUPPRESSION_IN_FORCE
+                                  " ORDER BY address LIMIT ?3", &s, err);
     if (rc)
         return rc;
-    bind_text(s, 1, after ? after : "");
-    sqlite3_bind_int64(s, 2, limit ? (int64_t)limit : -1);
+    sqlite3_bind_int64(s, 1, now);
+    bind_text(s, 2, after ? after : "");
+    sqlite3_bind_int64(s, 3, limit ? (int64_t)limit : -1);
     hd_store_suppression *sup = malloc(sizeof *sup);
     if (!sup) {
         sqlite3_finalize(s);
@@ -477,6 +504,34 @@ int hd_store_suppression_page(hd_store *st, const char *after, size_t limit,
     }
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "read suppressions");
     free(sup);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int hd_store_soft_bounce_count(hd_store *st, const char *address, const char *message,
+                               int64_t since_ms, size_t *n, hd_err *err)
+{
+    sqlite3_stmt *s;
+    /* the partial index events_bounced; the detail is inbound.c's */
+    int rc = hd_store_prepare(st,
+        "SELECT count(DISTINCT message) FROM events WHERE type = 'bounced'"
+        " AND lower(recipient) = lower(?1) AND at_ms >= ?2 AND message <> ?3"
+        " AND json_valid(detail) AND json_extract(detail, '$.async') = 1"
+        " AND json_extract(detail, '$.kind') = 'soft'"
+        " AND json_extract(detail, '$.action') = 'failed'"
+        " AND json_extract(detail, '$.matched_by') <> 'message-id'", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, address);
+    sqlite3_bind_int64(s, 2, since_ms);
+    bind_text(s, 3, message);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *n = (size_t)sqlite3_column_int64(s, 0);
+        rc = 0;
+    } else {
+        rc = hd_store_sqlerr(st, err, "count soft bounces");
+    }
     sqlite3_finalize(s);
     return rc;
 }
@@ -587,6 +642,9 @@ int hd_store_prune(hd_store *st, int64_t before, size_t limit, size_t *removed, 
         " ORDER BY id LIMIT ?2)",
         "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE created < ?1"
         " LIMIT ?2)",
+        /* a suppression that ran out is kept as long as the events that explain it */
+        "DELETE FROM suppressions WHERE rowid IN (SELECT rowid FROM suppressions"
+        " WHERE expires IS NOT NULL AND expires < ?1 LIMIT ?2)",
         "DELETE FROM messages WHERE id IN (SELECT m.id FROM messages m WHERE m.segment IS NULL"
         " AND m.received_at < ?1 AND NOT EXISTS (SELECT 1 FROM recipients r"
         " WHERE r.message = m.id AND r.state = 'queued') ORDER BY m.id LIMIT ?2)",

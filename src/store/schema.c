@@ -89,13 +89,17 @@ const char hd_store_schema[] =
     "    detail      TEXT                       -- JSON for the rest (verdicts in the sandbox)\n"
     ");\n"
     "CREATE INDEX IF NOT EXISTS events_message ON events(message);\n"
+    "-- an address's bounces, counted for [inbound] soft_bounce_limit\n"
+    "CREATE INDEX IF NOT EXISTS events_bounced ON events(lower(recipient), at_ms)\n"
+    "    WHERE type = 'bounced';\n"
     "\n"
     "-- Addresses not to send to.\n"
     "CREATE TABLE IF NOT EXISTS suppressions (\n"
     "    address TEXT PRIMARY KEY,              -- lower case\n"
     "    reason  TEXT NOT NULL,\n"
-    "    source  TEXT NOT NULL,                 -- 'bounce' | 'manual' | ...\n"
-    "    created INTEGER NOT NULL\n"
+    "    source  TEXT NOT NULL,                 -- 'bounce' 'complaint' 'soft-bounce' 'api'\n"
+    "    created INTEGER NOT NULL,\n"
+    "    expires INTEGER                        -- when it stops applying; NULL: never\n"
     ");\n"
     "\n"
     "-- Sandbox delivery: what a receiver would have got, and its verdict.\n"
@@ -183,5 +187,6 @@ const char hd_store_schema[] =
 const hd_store_column hd_store_added_columns[] = {
     {"messages", "pool", "TEXT"},
     {"messages", "tags", "TEXT"},
+    {"suppressions", "expires", "INTEGER"},
     {NULL, NULL, NULL},
 };

@@ -304,6 +304,7 @@ ok("events: %d in %d pages of 3, in order, none lost; type, message, since filte
 h, b = expect(201, api.call("POST", "/v1/suppressions", {"address": "Gone@rx.test", "reason": "unsubscribed"}), "suppress")
 h, b = expect(200, api.call("GET", "/v1/suppressions/gone@rx.test"), "get suppression")
 assert b["reason"] == "unsubscribed" and b["source"] == "api", b
+assert b["expires_at"] is None, b    # for good (soft-bounce ones expire: serve_bounces.sh)
 h, b = expect(202, api.call("POST", "/v1/messages", dict(req, to=["gone@rx.test", "kept@rx.test"])), "send to suppressed")
 m = wait_final(api, b["id"], 2)
 states = {r["address"]: r["state"] for r in m["recipients"]}

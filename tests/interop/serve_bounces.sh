@@ -20,6 +20,10 @@
 #     MIME bomb (stored unparsed, the server lives), a DSN with a 2 MB
 #     part (stored whole, read as far as the limits allow), an over-size
 #     message (552), AUTH never offered; the counters in /metrics;
+#   - each bounce's reason (userunknown, mailboxfull, notaccept) in the
+#     event, its reply, the log line, the API and a webhook; [inbound]
+#     soft_bounce_limit: two soft failures of different messages suppress
+#     an address until soft_bounce_suppress_for runs out, then it gets mail;
 #   - the inbound address taken: fatal when configured, not for the default.
 set -euo pipefail
 : "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
@@ -36,7 +40,13 @@ D=(--data-dir "$T/data")
 # ---- a receiver for herald's mail, and herald ----
 rxport=$(hl_free_port 127.0.0.2)
 hl_receiver_start 127.0.0.2 "$rxport" "$T/rx"
-smtp=$(hl_free_port); inbound=$(hl_free_port); status=$(hl_free_port)
+smtp=$(hl_free_port); inbound=$(hl_free_port); status=$(hl_free_port); api=$(hl_free_port)
+# an application's endpoint for bounced events (tests/lib/webhook_receiver.py)
+HOOK_SECRET=bounces-webhook-secret-0123456789abcdef
+hookport=$(hl_free_port)
+hl_spawn hook "$T/hook.log" "$PY" "$HERALD_SOURCE_DIR/tests/lib/webhook_receiver.py" \
+  --port "$hookport" --secret "$HOOK_SECRET" --out "$T/hook.jsonl"
+hl_wait_port 127.0.0.1 "$hookport" 10 tcp "$(hl_pid hook)"
 cat > "$T/herald.conf" <<C
 hostname = mail.herald.test
 data_dir = $T/data
@@ -45,7 +55,7 @@ listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$status
 [api]
-listen = 127.0.0.1:$(hl_free_port)
+listen = 127.0.0.1:$api
 [delivery]
 mode = real
 [route *]
@@ -53,7 +63,14 @@ next_hop = 127.0.0.2:$rxport
 [inbound]
 listen = 127.0.0.1:$inbound
 max_message_size = 3M
+soft_bounce_limit = 2
+soft_bounce_suppress_for = 8s
+[webhook app]
+url = http://127.0.0.1:$hookport/hooks
+secret = $HOOK_SECRET
+events = bounced
 C
+chmod 600 "$T/herald.conf"     # it holds a webhook secret
 "$HERALD" domain add example.com "${D[@]}" --hostname mail.herald.test > /dev/null
 hl_herald_start "$T/herald.conf" "$smtp"
 hl_wait_port 127.0.0.1 "$inbound" 10 tcp "$(hl_pid herald)"
@@ -72,10 +89,9 @@ send() {
   sender_of() {
     "$PY" - "$T/rx" "$1" <<'P'
 import glob, json, sys
-for f in sorted(glob.glob(sys.argv[1] + "/*.json")):
-    j = json.load(open(f))
-    if sys.argv[2] in j["rcpts"]:
-        print(j["mail_from"]); break
+got = [json.load(open(f)) for f in glob.glob(sys.argv[1] + "/*.json")]
+got = [j for j in got if sys.argv[2] in j["rcpts"]]    # the newest copy: bob gets several
+print(max(got, key=lambda j: j["received_at_ms"])["mail_from"] if got else "")
 P
   }
   printf -v "VERP_$n" '%s' "$(sender_of "$first")"
@@ -118,15 +134,17 @@ r = sqlite3.connect(sys.argv[1]).execute("select state from recipients where add
 print(r[0] if r else "none")
 P
 }
-# check_bounce RCPT KIND STATUS SUPPRESSED STATE
+# check_bounce RCPT KIND STATUS SUPPRESSED STATE REASON: the event names the
+# reason (Sisimai's word) in its detail and its reply, after the status
 check_bounce() {
   local ev; ev=$(event bounced "$1")
   [ -n "$ev" ] || fail "no bounced event for $1"
-  "$PY" - "$ev" "$2" "$3" <<'P' || fail "bounced event for $1: $ev"
+  "$PY" - "$ev" "$2" "$3" "$6" <<'P' || fail "bounced event for $1: $ev"
 import json, sys
 e = json.loads(sys.argv[1]); d = json.loads(e["detail"]) if isinstance(e["detail"], str) else e["detail"]
 assert d["kind"] == sys.argv[2] and d["status"] == sys.argv[3] and d["async"] is True, d
-assert e["reply"].startswith(sys.argv[3]), e
+assert d["reason"] == sys.argv[4], d
+assert e["reply"].startswith(sys.argv[3] + " " + sys.argv[4]), e
 P
   [ "$(suppressed "$1")" = "$4" ] || fail "$1: suppression $(suppressed "$1"), want $4"
   [ "$(rcpt_state "$1")" = "$5" ] || fail "$1: recipient state $(rcpt_state "$1"), want $5"
@@ -135,33 +153,33 @@ P
 # ---- 1. DSNs to the VERP address, as four MTAs write them ----
 inject pf "" "$VERP_PF" "$S/postfix.eml" "b-m7k2p9q4-4bzv2k3qc6mdjxy7@bounce.example.com=$VERP_PF"
 data_ok pf
-check_bounce nosuchuser@example.net hard 5.1.1 bounce bounced
+check_bounce nosuchuser@example.net hard 5.1.1 bounce bounced userunknown
 pass "Postfix DSN: bounced (hard, 5.1.1), suppressed, recipient delivered -> bounced"
 [ "$VERP_EX" != "$VERP2_EX" ] || fail "two recipients of one message got one envelope sender"
 # the Exim DSN names both recipients; sent to alice's address it can only
 # speak for alice: a recipient cannot bounce a co-recipient
 inject ex "" "$VERP_EX" "$S/exim.eml" "b-a1b2c3d4-q7zk3m9w2x4v6ntr@bounce.example.com=$VERP_EX"
 data_ok ex
-check_bounce alice@example.org hard 5.0.0 bounce bounced
+check_bounce alice@example.org hard 5.0.0 bounce bounced userunknown
 [ -z "$(event bounced bob@example.org)" ] || fail "a DSN to alice's address bounced bob"
 [ "$(suppressed bob@example.org)" = none ] && [ "$(rcpt_state bob@example.org)" = delivered ] ||
   fail "a DSN to alice's address changed bob"
 inject ex2 "" "$VERP2_EX" "$S/exim.eml" "b-a1b2c3d4-q7zk3m9w2x4v6ntr@bounce.example.com=$VERP2_EX"
 data_ok ex2
-check_bounce bob@example.org soft 5.0.0 none delivered
+check_bounce bob@example.org soft 5.0.0 none delivered mailboxfull
 pass "Exim DSN naming two recipients, through each one's own address: alice (5.0.0 with 550 5.1.1 in the diagnostic) bounced and suppressed, bob (552 5.2.2 mailbox full) a soft event only; never the other"
 inject ms "" "$VERP_MS" "$S/exchange.eml" "b-x9y8z7w6-mn3k2j1h0g9f8e7d@bounce.example.com=$VERP_MS"
 data_ok ms
-check_bounce carol@contoso.example hard 5.1.10 bounce bounced
+check_bounce carol@contoso.example hard 5.1.10 bounce bounced notaccept
 pass "Exchange/Office 365 NDR (base64 delivery-status): bounced 5.1.10, suppressed"
 inject gm "" "$VERP_GM" "$S/gmail.eml" "b-q1w2e3r4-zz9yy8xx7ww6vv5u@bounce.example.com=$VERP_GM"
 data_ok gm
-check_bounce dave@example.org soft 4.2.2 none delivered
+check_bounce dave@example.org soft 4.2.2 none delivered mailboxfull
 pass "Gmail delay (4.2.2): a soft bounce event only: not suppressed, still delivered"
 
 inject qm "" "$VERP_QM" "$S/qmail.eml" "b-p0o9i8u7-rr1tt2yy3uu4ii5o@bounce.example.com=$VERP_QM"
 data_ok qm
-check_bounce frank@example.org hard 5.1.1 bounce bounced
+check_bounce frank@example.org hard 5.1.1 bounce bounced userunknown
 [[ "$(event bounced frank@example.org)" == *'"nonstandard":true'* ]] || fail "qmail bounce not read by the rules"
 pass "qmail plain-text bounce, read by the rule set (data/bounce-rules.txt): bounced 5.1.1, suppressed"
 
@@ -170,7 +188,7 @@ inject pm "" postmaster@example.com "$S/postfix.eml" \
   "To: b-m7k2p9q4-4bzv2k3qc6mdjxy7@bounce.example.com=To: postmaster@example.com" \
   "b-m7k2p9q4-4bzv2k3qc6mdjxy7@bounce.example.com=$VERP_PM" "nosuchuser@example.net=frank@example.net"
 data_ok pm
-check_bounce frank@example.net hard 5.1.1 bounce bounced
+check_bounce frank@example.net hard 5.1.1 bounce bounced userunknown
 ev=$(event bounced frank@example.net)
 [[ "$ev" == *return-path* ]] || fail "postmaster DSN not matched by the Return-Path: $ev"
 pass "DSN to postmaster@ matched through the returned Return-Path"
@@ -329,6 +347,87 @@ assert taken == 60 and refused and refused[1] == 450 and refused[2].startswith("
 print("ok: 60 messages taken from 127.0.0.6, then", refused[1], refused[2])
 P
 pass "one client address: 60 messages a minute taken, then 450 4.7.1 at MAIL"
+
+# ---- 8c. reasons where an application meets them; repeated soft bounces ----
+grep -E "inbound [0-9]+ .*nosuchuser@example.net 5.1.1 userunknown hard" "$T/herald.log" > /dev/null ||
+  fail "the log line does not name the reason"
+KEY=$("$HERALD" apikey create --name bounces --domains '*' "${D[@]}" | grep -o 'hk_[A-Za-z0-9_]*' | head -n 1)
+[ -n "$KEY" ] || fail "apikey create"
+apiget() { curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$api$1"; }
+apiget "/v1/events?type=bounced&limit=1000" > "$T/api-bounced.json"
+apiget "/v1/messages/$ID_EX" > "$T/api-ex.json"
+"$PY" - "$T/api-bounced.json" "$T/api-ex.json" <<'P' || fail "the API's bounce events"
+import json, sys
+ev = json.load(open(sys.argv[1]))["events"]
+want = {"nosuchuser@example.net": ("userunknown", "hard"), "bob@example.org": ("mailboxfull", "soft"),
+        "carol@contoso.example": ("notaccept", "hard"), "dave@example.org": ("mailboxfull", "soft"),
+        "frank@example.org": ("userunknown", "hard")}
+got = {e["recipient"]: (e["detail"]["reason"], e["detail"]["kind"]) for e in ev if e["recipient"] in want}
+assert got == want, got
+m = json.load(open(sys.argv[2]))
+alice = [r for r in m["recipients"] if r["address"] == "alice@example.org"][0]
+assert alice["state"] == "bounced" and "userunknown" in alice["last_reply"], alice
+assert any(e["type"] == "bounced" and e["detail"]["reason"] == "userunknown" for e in m["events"]), m["events"]
+P
+pass "the reason in the log line, in GET /v1/events (detail.reason, kind) and in a message's recipient state"
+hook_has() { [ -f "$T/hook.jsonl" ] && grep -q '"recipient": "frank@example.org"' "$T/hook.jsonl"; }
+hl_wait_for 20 hook_has || fail "no bounced webhook for frank@example.org"
+"$PY" - "$T/hook.jsonl" <<'P' || fail "the bounced webhooks"
+import json, sys
+got = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    assert r["sig_ok"], r
+    b = r["body"]
+    assert b["type"] == "bounced", b
+    got[b["recipient"]] = (b["detail"]["reason"], b["detail"]["kind"], b["reply"].split(":")[0])
+assert got.get("nosuchuser@example.net") == ("userunknown", "hard", "5.1.1 userunknown"), got
+assert got.get("carol@contoso.example") == ("notaccept", "hard", "5.1.10 notaccept"), got
+assert got.get("bob@example.org") == ("mailboxfull", "soft", "5.0.0 mailboxfull"), got
+assert got.get("dave@example.org") == ("mailboxfull", "soft", "4.2.2 mailboxfull"), got
+print("ok: %d bounced webhooks, signed, each with detail.reason" % len(got))
+P
+pass "webhooks: each bounced event's payload carries detail.reason and detail.kind"
+
+# [inbound] soft_bounce_limit = 2: bob's mailbox-full failure above counted
+# once; the same report again (the same message) does not count twice; a
+# failure of another message suppresses bob for soft_bounce_suppress_for
+inject ex2b "" "$VERP2_EX" "$S/exim.eml" "b-a1b2c3d4-q7zk3m9w2x4v6ntr@bounce.example.com=$VERP2_EX"
+data_ok ex2b
+[[ "$(event bounced bob@example.org)" == *'"soft_bounces":1'* ]] || fail "a repeated report counted twice: $(event bounced bob@example.org)"
+[ "$(suppressed bob@example.org)" = none ] || fail "bob suppressed after one soft bounce"
+send B2 bob@example.org
+inject b2 "" "$VERP_B2" "$S/exim.eml" "b-a1b2c3d4-q7zk3m9w2x4v6ntr@bounce.example.com=$VERP_B2"
+data_ok b2
+ev=$(event bounced bob@example.org)
+[[ "$ev" == *'"soft_bounces":2'* && "$ev" == *'"acted":true'* && "$ev" == *suppressed_until* ]] ||
+  fail "the second soft bounce did not suppress: $ev"
+[ "$(suppressed bob@example.org)" = soft-bounce ] || fail "bob: suppression $(suppressed bob@example.org), want soft-bounce"
+[ "$(rcpt_state bob@example.org)" = delivered ] || fail "a soft bounce changed bob's recipient state"
+grep -E "inbound [0-9]+: bob@example.org suppressed for 8 s: 2 soft bounces within 604800 s" "$T/herald.log" > /dev/null ||
+  fail "the soft-bounce suppression is not logged"
+apiget /v1/suppressions/bob@example.org > "$T/api-bob.json"
+"$PY" - "$T/api-bob.json" <<'P' || fail "GET /v1/suppressions/bob: $(cat "$T/api-bob.json")"
+import datetime, json, sys
+s = json.load(open(sys.argv[1]))
+assert s["source"] == "soft-bounce" and "mailboxfull" in s["reason"] and s["expires_at"], s
+left = datetime.datetime.fromisoformat(s["expires_at"].replace("Z", "+00:00")) - datetime.datetime.now(datetime.timezone.utc)
+assert 0 < left.total_seconds() <= 8, left
+P
+hl_smtp_send "$smtp" news@example.com bob@example.org "to a suppressed bob" > /dev/null || fail "sending to bob"
+hl_wait_for 10 hl_event_has "$T/data" suppressed bob@example.org || fail "bob's next message was not suppressed"
+pass "two soft failures of different messages within the window: bob suppressed (source soft-bounce, expires_at in the API), his next message not sent"
+# once it runs out the address gets mail again (and the API no longer lists it)
+until_s=$("$PY" - "$T/data/herald.db" <<'P'
+import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("select expires from suppressions where address='bob@example.org'").fetchone()[0])
+P
+)
+while [ "$(date +%s)" -le "$until_s" ]; do sleep 0.5; done
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "http://127.0.0.1:$api/v1/suppressions/bob@example.org")" = 404 ] ||
+  fail "an expired suppression is still served"
+send B3 bob@example.org
+pass "the soft-bounce suppression expired: GET /v1/suppressions/bob is 404, and bob's next message was delivered"
 
 # ---- 9. the listener's address taken ----
 # given in the file, it must bind: a second server with the first one's

@@ -53,6 +53,9 @@ static void check_defaults(const hd_config *c)
     assert_int_equal(c->inbound.max_recipients, 100);
     assert_int_equal(c->inbound.max_sessions, 200);
     assert_null(c->inbound.bounce_rules);
+    assert_int_equal(c->inbound.soft_bounce_limit, 0);         /* off */
+    assert_int_equal(c->inbound.soft_bounce_window, 7 * 86400);
+    assert_int_equal(c->inbound.soft_bounce_suppress_for, 7 * 86400);
     assert_int_equal(c->queue.max_lifetime, 432000);
     assert_int_equal(c->queue.retry_min, 60);
     assert_int_equal(c->queue.retry_max, 3600);
@@ -426,7 +429,9 @@ static void test_inbound_section(void **state)
     hd_config *c = parse_ok("[smtp]\nmax_sessions = 9\n"
                             "[inbound]\nlisten = 0.0.0.0:25 [::]:25\nmax_message_size = 2M\n"
                             "max_recipients = 5\nmax_sessions = 30\n"
-                            "bounce_rules = /etc/herald/bounce-rules.txt\n");
+                            "bounce_rules = /etc/herald/bounce-rules.txt\n"
+                            "soft_bounce_limit = 3\nsoft_bounce_window = 2d\n"
+                            "soft_bounce_suppress_for = 12h\n");
     assert_int_equal(c->inbound.n_listen, 2);
     assert_string_equal(c->inbound.listen[0].host, "0.0.0.0");
     assert_int_equal(c->inbound.listen[0].port, 25);
@@ -436,6 +441,9 @@ static void test_inbound_section(void **state)
     assert_int_equal(c->inbound.max_recipients, 5);
     assert_int_equal(c->inbound.max_sessions, 30);
     assert_string_equal(c->inbound.bounce_rules, "/etc/herald/bounce-rules.txt");
+    assert_int_equal(c->inbound.soft_bounce_limit, 3);
+    assert_int_equal(c->inbound.soft_bounce_window, 2 * 86400);
+    assert_int_equal(c->inbound.soft_bounce_suppress_for, 12 * 3600);
     assert_int_equal(c->smtp.max_sessions, 9);
     assert_int_equal(c->smtp.max_message_size, 26214400);
     hd_config_free(c);
@@ -601,6 +609,13 @@ static const struct error_case error_cases[] = {
      "tls_key but no tls_cert"},
     {"retry_min above retry_max", "\n[queue]\nretry_min = 2h\n", HD_EINVAL, "t.conf:2: ",
      "retry_min (7200 s) is longer than retry_max (3600 s)"},
+    {"soft_bounce_window beyond retention",
+     "\n[inbound]\nsoft_bounce_limit = 3\nsoft_bounce_window = 40d\n", HD_EINVAL, "t.conf:2: ",
+     "soft_bounce_window (3456000 s) is longer than [queue] retention (2592000 s)"},
+    {"soft_bounce_limit range", "[inbound]\nsoft_bounce_limit = 1001\n", HD_ESYNTAX, "t.conf:2: ",
+     "from 0 to 1000"},
+    {"soft_bounce_suppress_for of 0", "[inbound]\nsoft_bounce_suppress_for = 0\n", HD_ESYNTAX,
+     "t.conf:2: ", "soft_bounce_suppress_for"},
     {"resolver and zone_file", "[dns]\nresolver = 127.0.0.1\nzone_file = z.zone\n", HD_EINVAL,
      "t.conf:1: ", "both resolver and zone_file"},
     {"resolver not an address", "[dns]\nresolver = dns.example\n", HD_ESYNTAX, "t.conf:2: ",
@@ -828,6 +843,9 @@ static void test_example_file(void **state)
     assert_string_equal(c->inbound.listen[1].host, "::");
     assert_int_equal(c->inbound.max_message_size, 10u * 1024 * 1024);
     assert_null(c->inbound.bounce_rules);
+    assert_int_equal(c->inbound.soft_bounce_limit, 0);         /* off */
+    assert_int_equal(c->inbound.soft_bounce_window, 7 * 86400);
+    assert_int_equal(c->inbound.soft_bounce_suppress_for, 7 * 86400);
     assert_int_equal(c->queue.max_lifetime, 432000);
     assert_int_equal(c->queue.retry_max, 3600);
     assert_int_equal(c->delivery.mode, HD_DELIVERY_SANDBOX);

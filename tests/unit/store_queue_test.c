@@ -522,8 +522,9 @@ struct supps {
 };
 
 static int collect_supp(const char *address, const char *reason, const char *source, int64_t created,
-                        void *arg)
+                        int64_t expires, void *arg)
 {
+    (void)expires;
     struct supps *c = arg;
     assert_true(c->n < 8);
     snprintf(c->address[c->n], sizeof c->address[0], "%s", address);
@@ -543,7 +544,7 @@ static void test_suppressions(void **state)
                                               "bounce", 100, &err), 0);
     assert_int_equal(hd_store_suppression_add(f->st, "alice@example.com", "asked", "manual", 200, &err), 0);
     struct supps c = {0};
-    assert_int_equal(hd_store_suppression_each(f->st, collect_supp, &c, &err), 0);
+    assert_int_equal(hd_store_suppression_each(f->st, 0, collect_supp, &c, &err), 0);
     assert_int_equal(c.n, 2);
     assert_string_equal(c.address[0], "alice@example.com"); /* address order */
     assert_string_equal(c.address[1], "bob@example.com");   /* lower case */
@@ -554,7 +555,7 @@ static void test_suppressions(void **state)
     /* the same address in another case updates the row */
     assert_int_equal(hd_store_suppression_add(f->st, "BOB@example.com", "complaint", "manual", 300, &err), 0);
     c = (struct supps){0};
-    assert_int_equal(hd_store_suppression_each(f->st, collect_supp, &c, &err), 0);
+    assert_int_equal(hd_store_suppression_each(f->st, 0, collect_supp, &c, &err), 0);
     assert_int_equal(c.n, 2);
     assert_string_equal(c.address[1], "bob@example.com");
     assert_string_equal(c.reason[1], "complaint");
@@ -567,9 +568,120 @@ static void test_suppressions(void **state)
     assert_non_null(strstr(err.msg, "bob@example.com"));
     assert_int_equal(hd_store_suppression_remove(f->st, "never@example.com", &err), HD_ENOTFOUND);
     c = (struct supps){0};
-    assert_int_equal(hd_store_suppression_each(f->st, collect_supp, &c, &err), 0);
+    assert_int_equal(hd_store_suppression_each(f->st, 0, collect_supp, &c, &err), 0);
     assert_int_equal(c.n, 1);
     assert_string_equal(c.address[0], "alice@example.com");
+}
+
+/* A suppression with an expiry: in force before it, gone at it; a lasting
+ * one is never replaced by a temporary one, and a temporary one only by a
+ * later or lasting one; prune removes it once it is older than retention. */
+static void test_suppression_expiry(void **state)
+{
+    fixture *f = *state;
+    hd_err err;
+    hd_err_clear(&err);
+    hd_store_suppression s;
+    assert_int_equal(hd_store_suppression_add_until(f->st, "Soft@example.com", "3 soft bounces",
+                                                    "soft-bounce", 1000, 2000, &err), 0);
+    assert_int_equal(hd_store_suppression_get(f->st, "soft@example.com", 1999, &s, &err), 0);
+    assert_int_equal(s.expires, 2000);
+    assert_int_equal(s.created, 1000);
+    assert_string_equal(s.source, "soft-bounce");
+    assert_int_equal(hd_store_suppression_get(f->st, "soft@example.com", 2000, &s, &err), HD_ENOTFOUND);
+    assert_int_equal(hd_store_suppression_get(f->st, "soft@example.com", 0, &s, &err), 0);
+    struct supps c = {0};
+    assert_int_equal(hd_store_suppression_each(f->st, 1500, collect_supp, &c, &err), 0);
+    assert_int_equal(c.n, 1);
+    c = (struct supps){0};
+    assert_int_equal(hd_store_suppression_each(f->st, 2500, collect_supp, &c, &err), 0);
+    assert_int_equal(c.n, 0);
+
+    /* an earlier expiry does not shorten it; a later one extends it */
+    assert_int_equal(hd_store_suppression_add_until(f->st, "soft@example.com", "x", "soft-bounce",
+                                                    1100, 1500, &err), 0);
+    assert_int_equal(hd_store_suppression_get(f->st, "soft@example.com", 0, &s, &err), 0);
+    assert_int_equal(s.expires, 2000);
+    assert_string_equal(s.reason, "3 soft bounces");
+    /* after it ran out, a new one starts anew */
+    assert_int_equal(hd_store_suppression_add_until(f->st, "soft@example.com", "again", "soft-bounce",
+                                                    3000, 4000, &err), 0);
+    assert_int_equal(hd_store_suppression_get(f->st, "soft@example.com", 3500, &s, &err), 0);
+    assert_int_equal(s.created, 3000);
+    assert_int_equal(s.expires, 4000);
+    /* a lasting one replaces it, and is not replaced by a temporary one */
+    assert_int_equal(hd_store_suppression_add(f->st, "soft@example.com", "550 5.1.1", "bounce",
+                                              3600, &err), 0);
+    assert_int_equal(hd_store_suppression_add_until(f->st, "soft@example.com", "soft", "soft-bounce",
+                                                    3700, 9000, &err), 0);
+    assert_int_equal(hd_store_suppression_get(f->st, "soft@example.com", 99999, &s, &err), 0);
+    assert_int_equal(s.expires, 0);
+    assert_string_equal(s.source, "bounce");
+
+    /* listing pages skip what ran out */
+    assert_int_equal(hd_store_suppression_add_until(f->st, "old@example.com", "soft", "soft-bounce",
+                                                    100, 200, &err), 0);
+    c = (struct supps){0};
+    assert_int_equal(hd_store_suppression_each(f->st, 500, collect_supp, &c, &err), 0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.address[0], "soft@example.com");
+    size_t n = 0;
+    assert_int_equal(hd_store_prune(f->st, 150, 100, &n, &err), 0);
+    assert_int_equal(hd_store_suppression_get(f->st, "old@example.com", 0, &s, &err), 0);
+    assert_int_equal(hd_store_prune(f->st, 201, 100, &n, &err), 0);
+    assert_int_equal(hd_store_suppression_get(f->st, "old@example.com", 0, &s, &err), HD_ENOTFOUND);
+    assert_int_equal(hd_store_suppression_get(f->st, "soft@example.com", 0, &s, &err), 0);
+}
+
+static void add_bounce(fixture *f, int64_t at_ms, const char *msg, const char *rcpt,
+                       const char *detail)
+{
+    hd_store_event e;
+    memset(&e, 0, sizeof e);
+    e.at_ms = at_ms;
+    snprintf(e.type, sizeof e.type, "bounced");
+    snprintf(e.message, sizeof e.message, "%s", msg);
+    snprintf(e.recipient, sizeof e.recipient, "%s", rcpt);
+    e.duration_ms = -1;
+    e.detail = (char *)detail;
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_store_event_add(f->st, &e, &err) != 0)
+        fail_msg("add event: %s", err.msg);
+}
+
+/* What [inbound] soft_bounce_limit counts: failed soft async bounces matched
+ * through VERP, one per message, in the window, not the message at hand. */
+static void test_soft_bounce_count(void **state)
+{
+    fixture *f = *state;
+    hd_err err;
+    hd_err_clear(&err);
+    static const char soft[] =
+        "{\"kind\":\"soft\",\"action\":\"failed\",\"matched_by\":\"verp\",\"async\":true}";
+    add_bounce(f, 1000, "m1", "Bob@example.com", soft);
+    add_bounce(f, 2000, "m2", "bob@example.com", soft);
+    add_bounce(f, 2001, "m2", "bob@example.com", soft);            /* the same message again */
+    add_bounce(f, 2002, "m3", "bob@example.com",                   /* a delay: not a failure */
+               "{\"kind\":\"soft\",\"action\":\"delayed\",\"matched_by\":\"verp\",\"async\":true}");
+    add_bounce(f, 2003, "m4", "bob@example.com",                   /* by Message-ID: anyone */
+               "{\"kind\":\"soft\",\"action\":\"failed\",\"matched_by\":\"message-id\",\"async\":true}");
+    add_bounce(f, 2004, "m5", "bob@example.com",                   /* hard */
+               "{\"kind\":\"hard\",\"action\":\"failed\",\"matched_by\":\"verp\",\"async\":true}");
+    add_bounce(f, 2005, "m6", "bob@example.com",                   /* at SMTP time */
+               "{\"kind\":\"soft\",\"action\":\"failed\"}");
+    add_bounce(f, 2006, "m7", "bob@example.com", "not json");
+    add_bounce(f, 2007, "m8", "carol@example.com", soft);
+    add_bounce(f, 3000, "m9", "BOB@EXAMPLE.COM", soft);
+    size_t n = 99;
+    assert_int_equal(hd_store_soft_bounce_count(f->st, "bob@example.com", "m0", 0, &n, &err), 0);
+    assert_int_equal(n, 3);                     /* m1 m2 m9 */
+    assert_int_equal(hd_store_soft_bounce_count(f->st, "bob@example.com", "m9", 0, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(hd_store_soft_bounce_count(f->st, "bob@example.com", "m0", 1001, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(hd_store_soft_bounce_count(f->st, "dave@example.com", "m0", 0, &n, &err), 0);
+    assert_int_equal(n, 0);
 }
 
 /* ---- captures ---- */
@@ -666,6 +778,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_each_many_recipients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_suppressions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_suppression_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_soft_bounce_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capture_add, setup, teardown),
         cmocka_unit_test(test_rcpt_state_names),
         cmocka_unit_test_setup_teardown(test_rcpt_state_stored, setup, teardown),
