@@ -2,12 +2,18 @@
  * record.c - DMARC Policy Records (RFC 9989 §4.7, §4.8), and the RFC 7489
  * tags it made obsolete (pct, rf, ri), parsed and reported.
  *
- * A record is a DMARC record only when v=DMARC1 is its first tag
- * (§4.7 v=); everything after that is forgiving: an invalid value is
- * listed as a problem and its default used (§4.8: "Syntax errors in the
- * remainder of the record MUST be discarded in favor of default values").
+ * A record is a DMARC record only when its first term is exactly
+ * v=DMARC1 (§4.7 v=); everything after that is forgiving (§4.8: "Syntax
+ * errors in the remainder of the record MUST be discarded in favor of
+ * default values (if any) or ignored outright"; RFC 7489 §6.3 says SHOULD):
+ * a malformed term (no '=', a bad tag name, a control character, a repeated
+ * tag) is dropped by the tolerant tag-list parse, an invalid value of a
+ * known tag leaves that tag's default, and each is listed as a problem
+ * with the term it came from. What an invalid p=, sp= or np= means for the
+ * policy is eval.c's (§4.10.1).
  */
 #include <herald/dmarc.h>
+#include <herald/limits.h>
 #include <herald/tag.h>
 
 #include <stdarg.h>
@@ -27,8 +33,11 @@ const char *hd_dmarc_policy_name(hd_dmarc_policy p)
 __attribute__((format(printf, 2, 3)))
 static void problem(hd_dmarc_record *r, const char *fmt, ...)
 {
-    if (r->nproblems == HD_DMARC_MAX_PROBLEMS)
+    if (r->nproblems == HD_DMARC_MAX_PROBLEMS) { /* the last slot says so */
+        snprintf(r->problems[r->nproblems - 1], sizeof r->problems[0],
+                 "... and more problems: only the first %d are listed", HD_DMARC_MAX_PROBLEMS - 1);
         return;
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->problems[r->nproblems], sizeof r->problems[0], fmt, ap);
@@ -59,7 +68,7 @@ static void policy_tag(hd_dmarc_record *r, const hd_taglist *t, const char *name
     *out = parse_policy(tag->value);
     *bad = *out == HD_DMARC_P_UNSET;
     if (*bad)
-        problem(r, "%s=%.*s is not none, quarantine or reject", name,
+        problem(r, "term %u: %s=%.*s is not none, quarantine or reject", tag->term, name,
                 (int)(tag->value.len > 40 ? 40 : tag->value.len), (const char *)tag->value.p);
 }
 
@@ -71,14 +80,14 @@ static void uri_list(hd_dmarc_record *r, const hd_tag *tag, char out[][256], siz
     hd_slice parts[HD_DMARC_MAX_URIS + 1];
     size_t np = hd_tag_split(tag->value, ',', parts, HD_DMARC_MAX_URIS + 1);
     if (np > HD_DMARC_MAX_URIS)
-        problem(r, "%.*s= lists more than %d URIs; the rest are ignored", (int)tag->name.len,
-                (const char *)tag->name.p, HD_DMARC_MAX_URIS);
+        problem(r, "term %u: %.*s= lists more than %d URIs; the rest are ignored", tag->term,
+                (int)tag->name.len, (const char *)tag->name.p, HD_DMARC_MAX_URIS);
     for (size_t i = 0; i < np && i < HD_DMARC_MAX_URIS; i++) {
         hd_slice u = parts[i];
         size_t bang = hd_slice_find(u, hd_slice_cstr("!"));
         if (bang != (size_t)-1) {
-            problem(r, "\"%.*s\": the !size suffix is obsolete (RFC 7489) and ignored",
-                    (int)(u.len > 60 ? 60 : u.len), (const char *)u.p);
+            problem(r, "term %u: \"%.*s\": the !size suffix is obsolete (RFC 7489) and ignored",
+                    tag->term, (int)(u.len > 60 ? 60 : u.len), (const char *)u.p);
             u.len = bang;
         }
         size_t colon = hd_slice_find(u, hd_slice_cstr(":"));
@@ -86,7 +95,7 @@ static void uri_list(hd_dmarc_record *r, const hd_tag *tag, char out[][256], siz
         bool ok = colon != (size_t)-1 && colon > 0 && colon + 1 < u.len && u.len < 256 &&
                   (!mailto || hd_slice_find(u, hd_slice_cstr("@")) != (size_t)-1);
         if (!ok) {
-            problem(r, "%.*s=: \"%.*s\" is not a usable URI", (int)tag->name.len,
+            problem(r, "term %u: %.*s=: \"%.*s\" is not a usable URI", tag->term, (int)tag->name.len,
                     (const char *)tag->name.p, (int)(u.len > 60 ? 60 : u.len), (const char *)u.p);
             continue;
         }
@@ -106,7 +115,7 @@ static void one_of(hd_dmarc_record *r, const hd_taglist *t, const char *name, co
         tag->value.p[0] != 0)
         *out = (char)(tag->value.p[0] | 0x20);
     else
-        problem(r, "%s=%.*s is not one of %s: ignored", name,
+        problem(r, "term %u: %s=%.*s is not one of %s: ignored", tag->term, name,
                 (int)(tag->value.len > 20 ? 20 : tag->value.len), (const char *)tag->value.p, allowed);
 }
 
@@ -116,15 +125,25 @@ int hd_dmarc_record_parse(hd_slice text, hd_dmarc_record *r, hd_err *err)
     r->p = r->sp = r->np = HD_DMARC_P_UNSET;
     r->psd = 'u';
     r->pct = -1;
+    if (text.len > HD_LIMIT_DMARC_RECORD_BYTES)
+        return hd_err_set(err, HD_ESYNTAX, "not a DMARC record: longer than %u bytes",
+                          HD_LIMIT_DMARC_RECORD_BYTES);
     hd_taglist t;
+    hd_tag_drops drops;
     hd_err terr;
     hd_err_clear(&terr);
-    if (hd_tag_parse(text, &t, &terr) != 0)
+    if (hd_tag_parse_tolerant(text, &t, &drops, &terr) != 0)
         return hd_err_set(err, HD_ESYNTAX, "not a DMARC record: %s", terr.msg);
-    /* §4.7 v=: first tag, exactly DMARC1 (case-sensitive) */
-    if (t.n == 0 || !hd_slice_eq_cstr(t.tags[0].name, "v") ||
+    /* §4.7 v=: the first term, exactly DMARC1 (case-sensitive) */
+    if (t.n == 0 || t.tags[0].term != 1 || !hd_slice_eq_cstr(t.tags[0].name, "v") ||
         !hd_slice_eq_cstr(t.tags[0].value, "DMARC1"))
         return hd_err_set(err, HD_ESYNTAX, "not a DMARC record: it must start with v=DMARC1");
+    for (size_t i = 0; i < drops.n; i++) {
+        const hd_tag_dropped *d = &drops.d[i];
+        problem(r, "term %u \"%.*s%s\": %s: ignored", d->term,
+                (int)(d->text.len > 40 ? 40 : d->text.len), (const char *)d->text.p,
+                d->text.len > 40 ? "..." : "", d->why);
+    }
     policy_tag(r, &t, "p", &r->p, &r->p_bad);
     policy_tag(r, &t, "sp", &r->sp, &r->sp_bad);
     policy_tag(r, &t, "np", &r->np, &r->np_bad);
@@ -150,7 +169,7 @@ int hd_dmarc_record_parse(hd_slice text, hd_dmarc_record *r, hd_err *err)
         if (ok)
             memcpy(r->fo, tag->value.p, tag->value.len);
         else
-            problem(r, "fo=%.*s is not a list of 0, 1, d, s: ignored",
+            problem(r, "term %u: fo=%.*s is not a list of 0, 1, d, s: ignored", tag->term,
                     (int)(tag->value.len > 20 ? 20 : tag->value.len), (const char *)tag->value.p);
     }
     if ((tag = hd_tag_get(&t, "pct")) != NULL) {
@@ -162,13 +181,13 @@ int hd_dmarc_record_parse(hd_slice text, hd_dmarc_record *r, hd_err *err)
         }
         if (ok && v <= 100)
             r->pct = v;
-        problem(r, "pct= is obsolete (RFC 9989 dropped it; RFC 7489 receivers still sample)%s",
-                ok && v <= 100 ? "" : ", and its value is not 0..100");
+        problem(r, "term %u: pct= is obsolete (RFC 9989 dropped it; RFC 7489 receivers still sample)%s",
+                tag->term, ok && v <= 100 ? "" : ", and its value is not 0..100");
     }
-    if (hd_tag_get(&t, "rf") != NULL)
-        problem(r, "rf= is obsolete (RFC 7489): ignored");
-    if (hd_tag_get(&t, "ri") != NULL)
-        problem(r, "ri= is obsolete (RFC 7489): ignored");
+    if ((tag = hd_tag_get(&t, "rf")) != NULL)
+        problem(r, "term %u: rf= is obsolete (RFC 7489): ignored", tag->term);
+    if ((tag = hd_tag_get(&t, "ri")) != NULL)
+        problem(r, "term %u: ri= is obsolete (RFC 7489): ignored", tag->term);
     if (hd_tag_get(&t, "p") == NULL)
         problem(r, "no p= tag");
     return 0;
