@@ -48,6 +48,6 @@ hl_tmpdir                       # HL_TMP, and an EXIT trap that stops unbound an
 export PYTHONDONTWRITEBYTECODE=1
 "$PY" "$HERE/dmarc/dmarc_diff.py" gen --work "$HL_TMP" --n "${DMARC_DIFF_N:-300}" \
     ${DMARC_DIFF_SEED:+--seed "$DMARC_DIFF_SEED"}
-dns=$(hl_free_port)
+dns=$(hl_free_port 127.0.0.1)
 hl_unbound_start "$HL_TMP/unbound.zone" "$dns"
 "$PY" "$HERE/dmarc/dmarc_diff.py" run --herald "$HERALD" --work "$HL_TMP" --dns-server "127.0.0.1@$dns"
