@@ -2,6 +2,9 @@
  * tag.c - the RFC 6376 §3.2 tag-list parser shared by DKIM, ARC and DMARC.
  *
  * A cursor walks the text once; every tag is a pair of slices into it.
+ * Both modes scan a spec the same way and differ only in what a fault
+ * does: the strict parse stops, the tolerant one notes the term and goes
+ * on after its ';'.
  */
 #include <herald/tag.h>
 
@@ -52,7 +55,7 @@ static size_t skip_wsp(hd_slice t, size_t i)
     return i;
 }
 
-/* A byte for a message: '-' when printable, else 0x01. */
+/* A byte as a message shows it: '-' when printable, 0x01 when not. */
 typedef struct shown_byte {
     char s[8];
 } shown_byte;
@@ -84,8 +87,8 @@ static int fault_set(fault *f, size_t offset, const char *fmt, ...)
     return HD_ESYNTAX;
 }
 
-/* Scan one tag-spec starting at i (a letter, '=' or anything but WSP and
- * ';') into tag; 0, or HD_ESYNTAX with the fault. */
+/* Scan the tag-spec starting at i (neither WSP nor ';') into tag; 0, or
+ * HD_ESYNTAX with the fault. tag->term is the caller's. */
 static int scan_spec(hd_slice t, size_t i, hd_tag *tag, fault *f)
 {
     size_t name_start = i;
@@ -126,7 +129,8 @@ static const hd_tag *find(const hd_taglist *list, hd_slice name)
     return NULL;
 }
 
-/* The offset just after the ';' that ends the term at i, or the end. */
+/* The offset of the ';' that ends the term at i, or the text's end: a
+ * term cannot hold a ';' (VALCHAR excludes it). */
 static size_t term_end(hd_slice t, size_t i)
 {
     while (i < t.len && t.p[i] != ';')

@@ -390,7 +390,8 @@ def gen_record(rng, org):
 
 
 def malformed_term_kinds(org):
-    """Terms that are not RFC 6376 3.2 tag-specs: no '=', ':' or '-' in its place, a bad name."""
+    """Terms that are not RFC 6376 3.2 tag-specs (no '=', ':' or '-' in its place, a bad name), and
+    t=y=n, a well-formed term with a bad value."""
     return ["foo", "fo:1", "x-y=1", f"ruf mailto:f@{org}", f"rua mailto:d@{org}", "p:reject", "p reject",
             "sp:none", "p-x=reject", "adkim:s", "aspf-s", "pct:0", "=none", "1x=2", "p:none", "t=y=n"]
 
