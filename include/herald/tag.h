@@ -11,7 +11,8 @@
  *
  * Two modes. hd_tag_parse is strict: one malformed tag-spec makes the
  * whole list invalid, as RFC 6376 asks of DKIM-Signature fields (§3.2,
- * §6.1.1) and key records (§6.1.2), and RFC 8617 of ARC.
+ * §6.1.1) and key records (§6.1.2), and ARC, whose seals and message
+ * signatures take DKIM's tag-list and semantics (RFC 8617 §4.1.2, §4.1.3).
  * hd_tag_parse_tolerant is for DMARC records (RFC 9989 §4.8, RFC 7489
  * §6.3: "Syntax errors in the remainder of the record MUST be discarded in
  * favor of default values (if any) or ignored outright"): a malformed term

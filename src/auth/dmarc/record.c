@@ -59,16 +59,13 @@ static hd_dmarc_policy parse_policy(hd_slice v)
     return HD_DMARC_P_UNSET;
 }
 
-static void policy_tag(hd_dmarc_record *r, const hd_taglist *t, const char *name,
-                       hd_dmarc_policy *out, bool *bad)
+static void policy_tag(hd_dmarc_record *r, const hd_tag *tag, hd_dmarc_policy *out, bool *bad)
 {
-    const hd_tag *tag = hd_tag_get(t, name);
-    if (tag == NULL)
-        return;
     *out = parse_policy(tag->value);
     *bad = *out == HD_DMARC_P_UNSET;
     if (*bad)
-        problem(r, "term %u: %s=%.*s is not none, quarantine or reject", tag->term, name,
+        problem(r, "term %u: %.*s=%.*s is not none, quarantine or reject", tag->term,
+                (int)tag->name.len, (const char *)tag->name.p,
                 (int)(tag->value.len > 40 ? 40 : tag->value.len), (const char *)tag->value.p);
 }
 
@@ -105,18 +102,79 @@ static void uri_list(hd_dmarc_record *r, const hd_tag *tag, char out[][256], siz
     }
 }
 
-static void one_of(hd_dmarc_record *r, const hd_taglist *t, const char *name, const char *allowed,
-                   char *out)
+/* A one-letter value out of allowed (case-insensitive) into *out, or a
+ * problem and *out left at its default. */
+static void one_of(hd_dmarc_record *r, const hd_tag *tag, const char *allowed, char *out)
 {
-    const hd_tag *tag = hd_tag_get(t, name);
-    if (tag == NULL)
-        return;
     if (tag->value.len == 1 && strchr(allowed, tag->value.p[0] | 0x20) != NULL &&
         tag->value.p[0] != 0)
         *out = (char)(tag->value.p[0] | 0x20);
     else
-        problem(r, "term %u: %s=%.*s is not one of %s: ignored", tag->term, name,
-                (int)(tag->value.len > 20 ? 20 : tag->value.len), (const char *)tag->value.p, allowed);
+        problem(r, "term %u: %.*s=%.*s is not one of %s: ignored", tag->term, (int)tag->name.len,
+                (const char *)tag->name.p, (int)(tag->value.len > 20 ? 20 : tag->value.len),
+                (const char *)tag->value.p, allowed);
+}
+
+static void fo_tag(hd_dmarc_record *r, const hd_tag *tag)
+{
+    bool ok = tag->value.len > 0 && tag->value.len < sizeof r->fo;
+    for (size_t i = 0; ok && i < tag->value.len; i++)
+        ok = strchr("01ds:", tag->value.p[i]) != NULL && tag->value.p[i] != 0;
+    if (ok)
+        memcpy(r->fo, tag->value.p, tag->value.len);
+    else
+        problem(r, "term %u: fo=%.*s is not a list of 0, 1, d, s: ignored", tag->term,
+                (int)(tag->value.len > 20 ? 20 : tag->value.len), (const char *)tag->value.p);
+}
+
+static void pct_tag(hd_dmarc_record *r, const hd_tag *tag)
+{
+    int v = 0;
+    bool ok = tag->value.len > 0 && tag->value.len <= 3;
+    for (size_t i = 0; ok && i < tag->value.len; i++) {
+        ok = tag->value.p[i] >= '0' && tag->value.p[i] <= '9';
+        v = v * 10 + (tag->value.p[i] - '0');
+    }
+    if (ok && v <= 100)
+        r->pct = v;
+    problem(r, "term %u: pct= is obsolete (RFC 9989 dropped it; RFC 7489 receivers still sample)%s",
+            tag->term, ok && v <= 100 ? "" : ", and its value is not 0..100");
+}
+
+/* The one-letter tags, read into these and then into the record. */
+typedef struct letters {
+    char t, adkim, aspf;
+} letters;
+
+/* One kept tag (§4.7); unknown tags are ignored (§4.8). */
+static void known_tag(hd_dmarc_record *r, const hd_tag *tag, letters *l)
+{
+    hd_slice n = tag->name;
+    if (hd_slice_eq_cstr(n, "p"))
+        policy_tag(r, tag, &r->p, &r->p_bad);
+    else if (hd_slice_eq_cstr(n, "sp"))
+        policy_tag(r, tag, &r->sp, &r->sp_bad);
+    else if (hd_slice_eq_cstr(n, "np"))
+        policy_tag(r, tag, &r->np, &r->np_bad);
+    else if (hd_slice_eq_cstr(n, "psd"))
+        one_of(r, tag, "ynu", &r->psd);
+    else if (hd_slice_eq_cstr(n, "t"))
+        one_of(r, tag, "yn", &l->t);
+    else if (hd_slice_eq_cstr(n, "adkim"))
+        one_of(r, tag, "rs", &l->adkim);
+    else if (hd_slice_eq_cstr(n, "aspf"))
+        one_of(r, tag, "rs", &l->aspf);
+    else if (hd_slice_eq_cstr(n, "rua"))
+        uri_list(r, tag, r->rua, &r->nrua);
+    else if (hd_slice_eq_cstr(n, "ruf"))
+        uri_list(r, tag, r->ruf, &r->nruf);
+    else if (hd_slice_eq_cstr(n, "fo"))
+        fo_tag(r, tag);
+    else if (hd_slice_eq_cstr(n, "pct"))
+        pct_tag(r, tag);
+    else if (hd_slice_eq_cstr(n, "rf") || hd_slice_eq_cstr(n, "ri"))
+        problem(r, "term %u: %.*s= is obsolete (RFC 7489): ignored", tag->term, (int)n.len,
+                (const char *)n.p);
 }
 
 int hd_dmarc_record_parse(hd_slice text, hd_dmarc_record *r, hd_err *err)
@@ -138,56 +196,21 @@ int hd_dmarc_record_parse(hd_slice text, hd_dmarc_record *r, hd_err *err)
     if (t.n == 0 || t.tags[0].term != 1 || !hd_slice_eq_cstr(t.tags[0].name, "v") ||
         !hd_slice_eq_cstr(t.tags[0].value, "DMARC1"))
         return hd_err_set(err, HD_ESYNTAX, "not a DMARC record: it must start with v=DMARC1");
-    for (size_t i = 0; i < drops.n; i++) {
-        const hd_tag_dropped *d = &drops.d[i];
-        problem(r, "term %u \"%.*s%s\": %s: ignored", d->term,
-                (int)(d->text.len > 40 ? 40 : d->text.len), (const char *)d->text.p,
-                d->text.len > 40 ? "..." : "", d->why);
-    }
-    policy_tag(r, &t, "p", &r->p, &r->p_bad);
-    policy_tag(r, &t, "sp", &r->sp, &r->sp_bad);
-    policy_tag(r, &t, "np", &r->np, &r->np_bad);
-    one_of(r, &t, "psd", "ynu", &r->psd);
-    char c = 'n';
-    one_of(r, &t, "t", "yn", &c);
-    r->testing = c == 'y';
-    c = 'r';
-    one_of(r, &t, "adkim", "rs", &c);
-    r->adkim_strict = c == 's';
-    c = 'r';
-    one_of(r, &t, "aspf", "rs", &c);
-    r->aspf_strict = c == 's';
-    const hd_tag *tag;
-    if ((tag = hd_tag_get(&t, "rua")) != NULL)
-        uri_list(r, tag, r->rua, &r->nrua);
-    if ((tag = hd_tag_get(&t, "ruf")) != NULL)
-        uri_list(r, tag, r->ruf, &r->nruf);
-    if ((tag = hd_tag_get(&t, "fo")) != NULL) {
-        bool ok = tag->value.len > 0 && tag->value.len < sizeof r->fo;
-        for (size_t i = 0; ok && i < tag->value.len; i++)
-            ok = strchr("01ds:", tag->value.p[i]) != NULL && tag->value.p[i] != 0;
-        if (ok)
-            memcpy(r->fo, tag->value.p, tag->value.len);
-        else
-            problem(r, "term %u: fo=%.*s is not a list of 0, 1, d, s: ignored", tag->term,
-                    (int)(tag->value.len > 20 ? 20 : tag->value.len), (const char *)tag->value.p);
-    }
-    if ((tag = hd_tag_get(&t, "pct")) != NULL) {
-        int v = 0;
-        bool ok = tag->value.len > 0 && tag->value.len <= 3;
-        for (size_t i = 0; ok && i < tag->value.len; i++) {
-            ok = tag->value.p[i] >= '0' && tag->value.p[i] <= '9';
-            v = v * 10 + (tag->value.p[i] - '0');
+    /* the terms in the record's order, so are the problems */
+    letters l = {'n', 'r', 'r'};
+    for (size_t k = 1, d = 0; k < t.n || d < drops.n;) {
+        if (d < drops.n && (k == t.n || drops.d[d].term < t.tags[k].term)) {
+            const hd_tag_dropped *x = &drops.d[d++];
+            problem(r, "term %u \"%.*s%s\": %s: ignored", x->term,
+                    (int)(x->text.len > 40 ? 40 : x->text.len), (const char *)x->text.p,
+                    x->text.len > 40 ? "..." : "", x->why);
+        } else {
+            known_tag(r, &t.tags[k++], &l);
         }
-        if (ok && v <= 100)
-            r->pct = v;
-        problem(r, "term %u: pct= is obsolete (RFC 9989 dropped it; RFC 7489 receivers still sample)%s",
-                tag->term, ok && v <= 100 ? "" : ", and its value is not 0..100");
     }
-    if ((tag = hd_tag_get(&t, "rf")) != NULL)
-        problem(r, "term %u: rf= is obsolete (RFC 7489): ignored", tag->term);
-    if ((tag = hd_tag_get(&t, "ri")) != NULL)
-        problem(r, "term %u: ri= is obsolete (RFC 7489): ignored", tag->term);
+    r->testing = l.t == 'y';
+    r->adkim_strict = l.adkim == 's';
+    r->aspf_strict = l.aspf == 's';
     if (hd_tag_get(&t, "p") == NULL)
         problem(r, "no p= tag");
     return 0;
