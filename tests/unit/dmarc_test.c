@@ -110,9 +110,14 @@ static void test_record_malformed_terms(void **state)
     assert_int_equal(r.nrua, 1);
     assert_true(r.adkim_strict);
     assert_int_equal(r.nproblems, 2);
-    /* values of known tags keep their term number too */
-    assert_int_equal(hd_dmarc_record_parse(hd_slice_cstr("v=DMARC1; p=none; adkim=x"), &r, NULL), 0);
+    /* values of known tags keep their term number too, and problems come in
+     * the record's order */
+    assert_int_equal(hd_dmarc_record_parse(hd_slice_cstr("v=DMARC1; p=none; adkim=x; foo; rf=afrf"), &r,
+                                           NULL), 0);
+    assert_int_equal(r.nproblems, 3);
     assert_non_null(strstr(r.problems[0], "term 3: adkim=x"));
+    assert_non_null(strstr(r.problems[1], "term 4 \"foo\""));
+    assert_non_null(strstr(r.problems[2], "term 5: rf="));
     /* the first term is not tolerant: it must be exactly v=DMARC1 */
     static const char *const not_dmarc[] = {
         "foo; v=DMARC1; p=reject", "v=DMARC1 p=reject", "v DMARC1; p=reject", "v:DMARC1; p=reject",
