@@ -54,4 +54,11 @@
  * TXT RRset beyond this is not a key record. */
 #define HD_LIMIT_DKIM_KEY_RECORD_BYTES 8192
 
+/* DMARC ------------------------------------------------------------------- */
+
+/* A DMARC record (its TXT strings joined) beyond this is not one: real
+ * records are well under 1 KB, and eight rua= plus eight ruf= URIs of the
+ * longest kept (255 bytes) fit. The term count is HD_LIMIT_TAGS. */
+#define HD_LIMIT_DMARC_RECORD_BYTES 8192u
+
 #endif

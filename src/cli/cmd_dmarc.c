@@ -59,12 +59,16 @@ static void print_record(const hd_dmarc_record *r)
 static const char check_help[] =
     "usage: herald dmarc check [--json] 'v=DMARC1; p=...'\n"
     "\n"
-    "Parse a DMARC record given on the command line and list every problem:\n"
+    "Parse a DMARC record given on the command line and list every problem,\n"
+    "each with the term (counted from 1, v=DMARC1 being term 1) it is in:\n"
+    "malformed terms (no '=', a bad tag name, a control character, a tag\n"
+    "given twice), which are ignored while the rest of the record stands;\n"
     "invalid values (their defaults then apply), obsolete RFC 7489 tags\n"
     "(pct, rf, ri, !size), unusable report URIs, a missing p=.\n"
     "\n"
     "Exit: 0 a DMARC record without problems, 1 a record with problems,\n"
-    "65 not a DMARC record at all, 64 usage.\n";
+    "65 not a DMARC record at all (the first term is not exactly v=DMARC1,\n"
+    "or more than 64 terms or 8192 bytes), 64 usage.\n";
 
 static int dmarc_check(int argc, char **argv)
 {
@@ -88,9 +92,12 @@ static int dmarc_check(int argc, char **argv)
     hd_err err;
     hd_err_clear(&err);
     if (hd_dmarc_record_parse(hd_slice_cstr(argv[optind]), &r, &err) != 0) {
-        if (json)
-            printf("{\"valid\": false, \"error\": \"%s\"}\n", err.msg);
-        else
+        if (json) {
+            json_t *o = json_pack("{s:b, s:s}", "valid", 0, "error", err.msg);
+            json_dumpf(o, stdout, JSON_INDENT(2));
+            putchar('\n');
+            json_decref(o);
+        } else
             printf("%s\n", err.msg);
         return CLI_DATAERR;
     }

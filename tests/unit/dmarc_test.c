@@ -11,6 +11,7 @@
 
 #include <herald/dmarc.h>
 #include <herald/dns.h>
+#include <herald/limits.h>
 
 static hd_dmarc_psl *psl;
 
@@ -70,6 +71,94 @@ static void test_record_parsing(void **state)
             fail_msg("\"%s\": p=%d sp=%d np=%d psd=%c problems=%zu rua=%zu", cases[i].text, r.p, r.sp,
                      r.np, r.psd, r.nproblems, r.nrua);
     }
+}
+
+/* RFC 9989 §4.8 (RFC 7489 §6.3): a malformed term after v=DMARC1 is
+ * dropped and listed, with its term number; the record stands. */
+static void test_record_malformed_terms(void **state)
+{
+    static const struct {
+        const char *text;
+        hd_dmarc_policy p;
+        const char *problem; /* expected in problems[0] */
+    } cases[] = {
+        {"v=DMARC1; p=reject; foo", HD_DMARC_P_REJECT, "term 3 \"foo\""},
+        {"v=DMARC1; p=reject; fo:1", HD_DMARC_P_REJECT, "term 3 \"fo:1\""},
+        {"v=DMARC1; x-y=1; p=reject", HD_DMARC_P_REJECT, "term 2 \"x-y=1\""},
+        {"v=DMARC1; p=reject; ruf mailto:f@example.com", HD_DMARC_P_REJECT,
+         "term 3 \"ruf mailto:f@example.com\""},
+        {"v=DMARC1; p=quarantine; 1x=y", HD_DMARC_P_QUARANTINE, "term 3 \"1x=y\""},
+        {"v=DMARC1; p=reject; a=b\x01", HD_DMARC_P_REJECT, "term 3 \"a=b?\""}, /* printable */
+        {"v=DMARC1; p=reject; p=none", HD_DMARC_P_REJECT, "term 3 \"p=none\": a second \"p\""},
+        {"v=DMARC1; p:reject", HD_DMARC_P_UNSET, "term 2 \"p:reject\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hd_dmarc_record r;
+        hd_err err;
+        hd_err_clear(&err);
+        if (hd_dmarc_record_parse(hd_slice_cstr(cases[i].text), &r, &err) != 0)
+            fail_msg("\"%s\": not a record (%s)", cases[i].text, err.msg);
+        if (r.p != cases[i].p || r.nproblems == 0 || strstr(r.problems[0], cases[i].problem) == NULL)
+            fail_msg("\"%s\": p=%d, problems[0] \"%s\"", cases[i].text, r.p,
+                     r.nproblems ? r.problems[0] : "");
+    }
+    /* the rest of the record still counts: rua and adkim after a bad term */
+    hd_dmarc_record r;
+    assert_int_equal(hd_dmarc_record_parse(
+                         hd_slice_cstr("v=DMARC1; junk; p=none; rua mailto:x@example.com; "
+                                       "rua=mailto:d@example.com; adkim=s"), &r, NULL), 0);
+    assert_int_equal(r.nrua, 1);
+    assert_true(r.adkim_strict);
+    assert_int_equal(r.nproblems, 2);
+    /* values of known tags keep their term number too, and problems come in
+     * the record's order */
+    assert_int_equal(hd_dmarc_record_parse(hd_slice_cstr("v=DMARC1; p=none; adkim=x; foo; rf=afrf"), &r,
+                                           NULL), 0);
+    assert_int_equal(r.nproblems, 3);
+    assert_non_null(strstr(r.problems[0], "term 3: adkim=x"));
+    assert_non_null(strstr(r.problems[1], "term 4 \"foo\""));
+    assert_non_null(strstr(r.problems[2], "term 5: rf="));
+    /* the first term is not tolerant: it must be exactly v=DMARC1 */
+    static const char *const not_dmarc[] = {
+        "foo; v=DMARC1; p=reject", "v=DMARC1 p=reject", "v DMARC1; p=reject", "v:DMARC1; p=reject",
+        "=DMARC1; p=reject", "v=DMARC1x; p=reject",
+    };
+    for (size_t i = 0; i < sizeof not_dmarc / sizeof not_dmarc[0]; i++)
+        if (hd_dmarc_record_parse(hd_slice_cstr(not_dmarc[i]), &r, NULL) != HD_ESYNTAX)
+            fail_msg("\"%s\" taken as a DMARC record", not_dmarc[i]);
+}
+
+/* Bad input: the tolerant parse is bounded (record length, term count, and
+ * the problems kept). */
+static void test_record_bounds(void **state)
+{
+    static char text[HD_LIMIT_DMARC_RECORD_BYTES + 64];
+    hd_dmarc_record r;
+    hd_err err;
+    size_t o = (size_t)snprintf(text, sizeof text, "v=DMARC1; p=reject");
+    /* 62 more terms (64 in all), most of them malformed */
+    for (int i = 0; i < HD_LIMIT_TAGS - 2; i++)
+        o += (size_t)snprintf(text + o, sizeof text - o, i % 4 ? "; junk%d" : "; t%d=x", i);
+    hd_err_clear(&err);
+    if (hd_dmarc_record_parse(hd_slice_cstr(text), &r, &err) != 0)
+        fail_msg("64 terms: %s", err.msg);
+    assert_int_equal(r.p, HD_DMARC_P_REJECT);
+    assert_int_equal(r.nproblems, HD_DMARC_MAX_PROBLEMS);
+    assert_non_null(strstr(r.problems[HD_DMARC_MAX_PROBLEMS - 1], "more problems"));
+    snprintf(text + o, sizeof text - o, "; junk");
+    hd_err_clear(&err);
+    assert_int_equal(hd_dmarc_record_parse(hd_slice_cstr(text), &r, &err), HD_ESYNTAX);
+    assert_non_null(strstr(err.msg, "more than 64 terms"));
+    /* length: one byte over the limit, in a value */
+    o = (size_t)snprintf(text, sizeof text, "v=DMARC1; p=reject; x=");
+    memset(text + o, 'a', HD_LIMIT_DMARC_RECORD_BYTES - o);
+    text[HD_LIMIT_DMARC_RECORD_BYTES] = '\0';
+    assert_int_equal(hd_dmarc_record_parse(hd_slice_cstr(text), &r, NULL), 0);
+    text[HD_LIMIT_DMARC_RECORD_BYTES] = 'a';
+    text[HD_LIMIT_DMARC_RECORD_BYTES + 1] = '\0';
+    hd_err_clear(&err);
+    assert_int_equal(hd_dmarc_record_parse(hd_slice_cstr(text), &r, &err), HD_ESYNTAX);
+    assert_non_null(strstr(err.msg, "longer than"));
 }
 
 /* Evaluation helpers ---------------------------------------------------------- */
@@ -272,6 +361,65 @@ static void test_policy_options(void **state)
     v = run(many, (req){.from = "a.example.com", .mode = HD_DMARC_RFC9989});
     assert_int_equal(v.result, HD_DMARC_FAIL);
     assert_string_equal(v.record_domain, "example.com");
+}
+
+/* Issue 12: a malformed term must not discard the record, so p=reject
+ * applies (not dmarc=none, nor the organizational domain's weaker record). */
+static void test_malformed_term_keeps_policy(void **state)
+{
+    static const char *const bad[] = {"foo", "fo:1", "x-y=1", "ruf mailto:f@example.com"};
+    for (size_t m = 0; m < 2; m++) {
+        hd_dmarc_mode mode = m ? HD_DMARC_RFC7489 : HD_DMARC_RFC9989;
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            char zone[512];
+            snprintf(zone, sizeof zone, "_dmarc.example.com. IN TXT \"v=DMARC1; p=reject; %s\"\n", bad[i]);
+            hd_dmarc_verdict v = run(zone, (req){.from = "example.com", .dkim = "other.test", .mode = mode});
+            if (v.result != HD_DMARC_FAIL || v.disposition != HD_DMARC_P_REJECT)
+                fail_msg("%s, mode %zu: %s dis=%d (%s)", bad[i], m, hd_dmarc_result_name(v.result),
+                         v.disposition, v.reason);
+            assert_true(v.record.nproblems > 0);
+            /* the From domain's own record, not the org domain's p=none */
+            snprintf(zone, sizeof zone,
+                     "_dmarc.a.example.com. IN TXT \"v=DMARC1; p=reject; %s\"\n"
+                     "_dmarc.example.com. IN TXT \"v=DMARC1; p=none\"\n", bad[i]);
+            v = run(zone, (req){.from = "a.example.com", .spf = "other.test", .spf_pass = true, .mode = mode});
+            if (v.result != HD_DMARC_FAIL || v.disposition != HD_DMARC_P_REJECT ||
+                strcmp(v.record_domain, "a.example.com") != 0)
+                fail_msg("%s, mode %zu, subdomain: %s dis=%d at %s", bad[i], m,
+                         hd_dmarc_result_name(v.result), v.disposition, v.record_domain);
+        }
+    }
+}
+
+/* Public Suffix List wildcard and exception rules (RFC 7489 §3.2 with the
+ * list's own algorithm: "*.ck" makes every child of ck a suffix, "!www.ck"
+ * takes www.ck back out). */
+static void test_public_suffix_wildcards(void **state)
+{
+    static const struct {
+        const char *domain, *want;
+    } cases[] = {
+        {"a.b.nakahara.kawasaki.jp", "b.nakahara.kawasaki.jp"}, /* *.kawasaki.jp */
+        {"nakahara.kawasaki.jp", "nakahara.kawasaki.jp"},       /* a suffix: its own */
+        {"a.city.kawasaki.jp", "city.kawasaki.jp"},             /* !city.kawasaki.jp */
+        {"city.kawasaki.jp", "city.kawasaki.jp"},
+        {"kawasaki.jp", "kawasaki.jp"},
+        {"x.y.co.ck", "y.co.ck"},                               /* *.ck */
+        {"mail.www.ck", "www.ck"},                              /* !www.ck */
+        {"MAIL.WWW.CK", "www.ck"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[256];
+        hd_dmarc_psl_org(psl, cases[i].domain, out, sizeof out);
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("%s: %s, want %s", cases[i].domain, out, cases[i].want);
+    }
+    /* relaxed alignment across the exception: mail.www.ck and bounce.www.ck share www.ck */
+    hd_dmarc_verdict v = run("_dmarc.www.ck. IN TXT \"v=DMARC1; p=reject\"\n",
+                             (req){.from = "MAIL.WWW.CK", .spf = "bounce.www.ck", .spf_pass = true,
+                                   .mode = HD_DMARC_RFC7489});
+    assert_int_equal(v.result, HD_DMARC_PASS);
+    assert_string_equal(v.record_domain, "www.ck");
 }
 
 /* Public Suffix List (RFC 7489 mode). */
@@ -515,6 +663,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_parsing),
+        cmocka_unit_test(test_record_malformed_terms),
+        cmocka_unit_test(test_record_bounds),
+        cmocka_unit_test(test_malformed_term_keeps_policy),
+        cmocka_unit_test(test_public_suffix_wildcards),
         cmocka_unit_test(test_tree_walk_queries),
         cmocka_unit_test(test_organizational_domains),
         cmocka_unit_test(test_alignment_matrix),

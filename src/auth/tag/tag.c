@@ -2,9 +2,14 @@
  * tag.c - the RFC 6376 §3.2 tag-list parser shared by DKIM, ARC and DMARC.
  *
  * A cursor walks the text once; every tag is a pair of slices into it.
+ * Both modes scan a spec the same way and differ only in what a fault
+ * does: the strict parse stops, the tolerant one notes the term and goes
+ * on after its ';'.
  */
 #include <herald/tag.h>
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static bool is_wsp(uint8_t c)
@@ -50,53 +55,94 @@ static size_t skip_wsp(hd_slice t, size_t i)
     return i;
 }
 
-/* One tag-spec starting at i; on success *next is the offset after the
- * ';' (or the end). */
-static int parse_spec(hd_slice t, size_t i, hd_taglist *out, size_t *next, hd_err *err)
+/* A byte as a message shows it: '-' when printable, 0x01 when not. */
+typedef struct shown_byte {
+    char s[8];
+} shown_byte;
+
+static shown_byte shown(uint8_t c)
+{
+    shown_byte b;
+    if (c > 0x20 && c < 0x7f)
+        snprintf(b.s, sizeof b.s, "'%c'", c);
+    else
+        snprintf(b.s, sizeof b.s, "0x%02x", c);
+    return b;
+}
+
+/* What is wrong with a tag-spec, and where. */
+typedef struct fault {
+    size_t offset;
+    char why[80];
+} fault;
+
+__attribute__((format(printf, 3, 4)))
+static int fault_set(fault *f, size_t offset, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->why, sizeof f->why, fmt, ap);
+    va_end(ap);
+    f->offset = offset;
+    return HD_ESYNTAX;
+}
+
+/* Scan the tag-spec starting at i (neither WSP nor ';') into tag; 0, or
+ * HD_ESYNTAX with the fault. tag->term is the caller's. */
+static int scan_spec(hd_slice t, size_t i, hd_tag *tag, fault *f)
 {
     size_t name_start = i;
     if (!is_alpha(t.p[i]))
-        return hd_err_set(err, HD_ESYNTAX,
-                          "offset %zu: a tag name must start with a letter, found 0x%02x",
-                          i, t.p[i]);
+        return fault_set(f, i, "a tag name must start with a letter, found %s", shown(t.p[i]).s);
     while (i < t.len && is_alnumpunc(t.p[i]))
         i++;
     hd_slice name = hd_slice_make(t.p + name_start, i - name_start);
+    int nlen = (int)(name.len > 20 ? 20 : name.len);
+    if (i < t.len && t.p[i] != '=' && t.p[i] != ';' && fws_len(t, i) == 0)
+        return fault_set(f, i, "%s cannot be part of a tag name (after \"%.*s\")", shown(t.p[i]).s,
+                         nlen, (const char *)name.p);
     i = skip_wsp(t, i);
     if (i >= t.len || t.p[i] != '=')
-        return hd_err_set(err, HD_ESYNTAX, "offset %zu: expected '=' after tag \"%.*s\"",
-                          i, (int)name.len, (const char *)name.p);
+        return fault_set(f, i, "expected '=' after tag \"%.*s\"", nlen, (const char *)name.p);
     i++;
     size_t value_start = i;
     while (i < t.len && t.p[i] != ';') {
         size_t n = is_valchar(t.p[i]) ? 1 : fws_len(t, i);
         if (n == 0)
-            return hd_err_set(err, HD_ESYNTAX,
-                              "offset %zu: control character 0x%02x in the value of tag \"%.*s\"",
-                              i, t.p[i], (int)name.len, (const char *)name.p);
+            return fault_set(f, i, "control character 0x%02x in the value of tag \"%.*s\"", t.p[i],
+                             nlen, (const char *)name.p);
         i += n;
     }
-    for (size_t k = 0; k < out->n; k++)
-        if (out->tags[k].name.len == name.len && out->tags[k].name.p[0] == name.p[0] &&
-            hd_slice_eq(out->tags[k].name, name))
-            return hd_err_set(err, HD_ESYNTAX, "offset %zu: duplicate tag \"%.*s\"",
-                              name_start, (int)name.len, (const char *)name.p);
-    if (out->n == HD_LIMIT_TAGS)
-        return hd_err_set(err, HD_ELIMIT, "offset %zu: more than %d tags", name_start,
-                          HD_LIMIT_TAGS);
-    hd_tag *tag = &out->tags[out->n++];
     tag->name = name;
     tag->value = hd_slice_trim_wsp(hd_slice_make(t.p + value_start, i - value_start));
     tag->value_start = value_start;
     tag->value_end = i;
-    *next = i < t.len ? i + 1 : i;
     return 0;
+}
+
+static const hd_tag *find(const hd_taglist *list, hd_slice name)
+{
+    for (size_t k = 0; k < list->n; k++)
+        if (list->tags[k].name.len == name.len && list->tags[k].name.p[0] == name.p[0] &&
+            hd_slice_eq(list->tags[k].name, name))
+            return &list->tags[k];
+    return NULL;
+}
+
+/* The offset of the ';' that ends the term at i, or the text's end: a
+ * term cannot hold a ';' (VALCHAR excludes it). */
+static size_t term_end(hd_slice t, size_t i)
+{
+    while (i < t.len && t.p[i] != ';')
+        i++;
+    return i;
 }
 
 int hd_tag_parse(hd_slice text, hd_taglist *out, hd_err *err)
 {
     out->n = 0;
     size_t i = 0;
+    unsigned term = 0;
     while (i < text.len) {
         i = skip_wsp(text, i);
         if (i >= text.len)
@@ -105,9 +151,63 @@ int hd_tag_parse(hd_slice text, hd_taglist *out, hd_err *err)
             i++;
             continue;
         }
-        int rc = parse_spec(text, i, out, &i, err);
-        if (rc != 0)
-            return rc;
+        hd_tag tag;
+        fault f;
+        if (scan_spec(text, i, &tag, &f) != 0)
+            return hd_err_set(err, HD_ESYNTAX, "offset %zu: %s", f.offset, f.why);
+        if (find(out, tag.name) != NULL)
+            return hd_err_set(err, HD_ESYNTAX, "offset %zu: duplicate tag \"%.*s\"", i,
+                              (int)tag.name.len, (const char *)tag.name.p);
+        if (out->n == HD_LIMIT_TAGS)
+            return hd_err_set(err, HD_ELIMIT, "offset %zu: more than %d tags", i, HD_LIMIT_TAGS);
+        tag.term = ++term;
+        out->tags[out->n++] = tag;
+        i = tag.value_end < text.len ? tag.value_end + 1 : tag.value_end;
+    }
+    return 0;
+}
+
+static void drop(hd_tag_drops *drops, hd_slice t, unsigned term, size_t start, size_t end, const char *why)
+{
+    hd_tag_dropped *d = &drops->d[drops->n++];
+    d->term = term;
+    d->offset = start;
+    d->text = hd_slice_trim_wsp(hd_slice_make(t.p + start, end - start));
+    snprintf(d->why, sizeof d->why, "%s", why);
+}
+
+int hd_tag_parse_tolerant(hd_slice text, hd_taglist *out, hd_tag_drops *drops, hd_err *err)
+{
+    out->n = 0;
+    drops->n = 0;
+    size_t i = 0;
+    unsigned term = 0;
+    while (i < text.len) {
+        i = skip_wsp(text, i);
+        if (i >= text.len)
+            break;
+        if (text.p[i] == ';') {
+            i++;
+            continue;
+        }
+        if (out->n + drops->n == HD_LIMIT_TAGS)
+            return hd_err_set(err, HD_ELIMIT, "offset %zu: more than %d terms", i, HD_LIMIT_TAGS);
+        term++;
+        size_t end = term_end(text, i);
+        hd_tag tag;
+        fault f;
+        if (scan_spec(text, i, &tag, &f) != 0) {
+            drop(drops, text, term, i, end, f.why);
+        } else if (find(out, tag.name) != NULL) {
+            char why[80];
+            snprintf(why, sizeof why, "a second \"%.*s\" tag (the first one stands)",
+                     (int)(tag.name.len > 20 ? 20 : tag.name.len), (const char *)tag.name.p);
+            drop(drops, text, term, i, end, why);
+        } else {
+            tag.term = term;
+            out->tags[out->n++] = tag;
+        }
+        i = end < text.len ? end + 1 : end;
     }
     return 0;
 }

@@ -2,7 +2,7 @@
 # maildmarc_eval.pl - evaluate DMARC cases with Mail::DMARC::PurePerl (Debian's
 # libmail-dmarc-perl), in process, with no network.
 #
-# usage: maildmarc_eval.pl CONFIG_INI < cases.jsonl > results.jsonl
+# usage: maildmarc_eval.pl CONFIG_INI [DNS_SERVER] < cases.jsonl > results.jsonl
 #
 # Each input line is a JSON object:
 #   {"id": "...", "from": "a.example.com", "roll": 37,
@@ -16,20 +16,29 @@
 # out of validate), "reasons"}.
 #
 # DNS: Mail::DMARC asks its resolver (Mail::DMARC::Base::get_resolver, replaced through
-# set_resolver) with ->send(NAME, TYPE) for TXT and ->query(NAME, TYPE) for MX/NS/A/AAAA; the
-# fake resolver below answers from the case's records. The pct sample is `int(rand(100)) <
+# set_resolver) with ->send(NAME, TYPE) for TXT and ->query(NAME, TYPE) for MX/NS/A/AAAA. A case
+# with "dns": "unbound" gets a real Net::DNS::Resolver pointed at DNS_SERVER (ADDR@PORT, the
+# unbound serving those cases' records); any other case the fake resolver below, which answers
+# from the case's records. The pct sample is `int(rand(100)) <
 # pct` in Mail::DMARC::PurePerl::validate; CORE::GLOBAL::rand (installed before the module is
-# compiled) makes rand return the case's roll, the same number herald gets as --pct-roll.
+# compiled) makes rand there return the case's roll, the same number herald gets as --pct-roll.
 use strict;
 use warnings;
 
 our $ROLL = 0;
-BEGIN { *CORE::GLOBAL::rand = sub { return $main::ROLL }; }
+# Only Mail::DMARC::PurePerl's rand is the roll: Net::DNS::Header draws query ids with rand and
+# loops until it finds an unused one.
+BEGIN {
+    *CORE::GLOBAL::rand = sub {
+        return (caller)[0] eq 'Mail::DMARC::PurePerl' ? $main::ROLL : CORE::rand(@_ ? $_[0] : 1);
+    };
+}
 
 use JSON::PP;
 use Net::DNS;
 
-my $ini = shift @ARGV or die "usage: $0 CONFIG_INI\n";
+my $ini = shift @ARGV or die "usage: $0 CONFIG_INI [DNS_SERVER]\n";
+my $dns_server = shift @ARGV;
 $ENV{MAIL_DMARC_CONFIG_FILE} = $ini;    # our own config: Debian's PSL file, no report store
 require Mail::DMARC::PurePerl;
 
@@ -99,7 +108,14 @@ while (my $line = <STDIN>) {
         print STDERR "maildmarc_eval: Mail::DMARC $Mail::DMARC::VERSION, PSL ", $d->find_psl_file, "\n";
         $psl_reported = 1;
     }
-    $d->set_resolver(FakeResolver->new(\%rr));
+    if (($c->{dns} // '') eq 'unbound') {
+        my ($addr, $port) = split /@/, ($dns_server // die "unbound case $c->{id} without DNS_SERVER\n");
+        $d->set_resolver(Net::DNS::Resolver->new(nameservers => [$addr], port => $port, dnsrch => 0,
+                                                 defnames => 0, recurse => 1, retry => 2,
+                                                 udp_timeout => 2, tcp_timeout => 2));
+    } else {
+        $d->set_resolver(FakeResolver->new(\%rr));
+    }
     my $ok = eval {
         $d->header_from($c->{from});
         $d->spf(domain => $c->{spf}{domain}, scope => 'mfrom', result => $c->{spf}{result}) if $c->{spf};
@@ -125,7 +141,8 @@ while (my $line = <STDIN>) {
         my $eff = $d->is_subdomain && defined $pol->sp ? $pol->sp : $pol->p;
         $out{policy} = lc($eff // '');
     }
-    $out{org} = eval { $d->get_organizational_domain($c->{from}) } // '';
+    # the From domain as validate saw it (header_from lower-cases it)
+    $out{org} = eval { $d->get_organizational_domain($d->header_from) } // '';
     $out{warnings} = scalar @warnings;
     print $json->encode(\%out), "\n";
 }
