@@ -46,6 +46,9 @@
 #define HD_LIMIT_DKIM_RSA_MIN_BITS 1024
 /* Largest RSA key we sign with or accept: bounds verification cost. */
 #define HD_LIMIT_DKIM_RSA_MAX_BITS 8192
+/* Longest footer the diagnosis of a failed body hash looks for (a list's
+ * or a gateway's few lines; each line end tried costs one hash copy). */
+#define HD_LIMIT_DKIM_FOOTER_BYTES 16384
 /* Decoded b= bytes: an 8192-bit RSA signature is 1024 bytes. */
 #define HD_LIMIT_DKIM_SIGNATURE_BYTES 2048
 /* Private key files read (a PEM RSA-8192 key is about 6.5 KB). */
