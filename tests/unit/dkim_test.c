@@ -646,6 +646,42 @@ static void test_what_changed(void **state)
     hd_key_free(rsa.key);
 }
 
+/* A body over HD_LIMIT_DKIM_DIAGNOSE_BYTES is not copied to look for a
+ * footer: the body hash still fails, with only "the body changed". */
+static void test_diagnosis_bounded(void **state)
+{
+    keypair rsa;
+    make_key(HD_KEY_RSA, 2048, &rsa);
+    hd_buf z;
+    hd_buf_init(&z, 1 << 16);
+    zone_add(&z, "rsa._domainkey.example.com", rsa.record);
+    hd_dns *dns = zone_text(hd_buf_cstr(&z));
+    hd_buf unsigned_msg, m;
+    hd_buf_init(&unsigned_msg, 2 * HD_LIMIT_DKIM_DIAGNOSE_BYTES);
+    hd_buf_init(&m, 4 * HD_LIMIT_DKIM_DIAGNOSE_BYTES);
+    hd_buf_append_cstr(&unsigned_msg, "From: a@example.com\r\nSubject: big\r\n\r\n");
+    while (unsigned_msg.len <= HD_LIMIT_DKIM_DIAGNOSE_BYTES)
+        hd_buf_append_cstr(&unsigned_msg, "a line of a long body, repeated until it is over the limit\r\n");
+    for (int big = 1; big >= 0; big--) {
+        hd_slice body = hd_buf_slice(&unsigned_msg);
+        if (!big) /* the same message cut at a line end well under the limit */
+            body.len = (size_t)(strstr(hd_buf_cstr(&unsigned_msg) + 4096, "\r\n") + 2 - (char *)unsigned_msg.p);
+        hd_buf_reset(&m);
+        sign_msg(rsa.key, "rsa", HD_DKIM_RELAXED, HD_DKIM_RELAXED, NULL, body, &m);
+        hd_buf_append_slice(&m, body);
+        hd_buf_append_cstr(&m, "-- \r\nfooter\r\n");
+        verdict v;
+        verify_with(dns, hd_buf_slice(&m), 1700000100, &v);
+        assert_int_equal(v.r[0].reason_code, HD_DKIM_R_BODY_HASH);
+        assert_int_equal(v.r[0].changes, big ? HD_DKIM_CH_BODY : HD_DKIM_CH_BODY | HD_DKIM_CH_FOOTER);
+    }
+    hd_buf_free(&m);
+    hd_buf_free(&unsigned_msg);
+    hd_buf_free(&z);
+    hd_dns_free(dns);
+    hd_key_free(rsa.key);
+}
+
 /* More signatures than the limit: the rest are reported, not checked. */
 static void test_signature_limit(void **state)
 {
@@ -882,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_lf_and_crlf_sign_alike),
         cmocka_unit_test(test_failure_reasons),
         cmocka_unit_test(test_what_changed),
+        cmocka_unit_test(test_diagnosis_bounded),
         cmocka_unit_test(test_signature_limit),
         cmocka_unit_test(test_authentication_results_fragment),
         cmocka_unit_test(test_length_tag),

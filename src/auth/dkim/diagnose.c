@@ -104,6 +104,8 @@ int dkim_find_body_change(const hd_msg *m, hd_dkim_canon bc, const EVP_MD *md,
 {
     memset(out, 0, sizeof *out);
     hd_slice body = hd_msg_body(m);
+    if (body.len > HD_LIMIT_DKIM_DIAGNOSE_BYTES)
+        return 0;
     hd_buf c;
     hd_buf_init(&c, 2 * body.len + 4); /* LF to CRLF at most doubles */
     uint64_t at = 0;

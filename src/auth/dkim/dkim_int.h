@@ -70,7 +70,8 @@ typedef struct dkim_body_change {
 /* Look for the signed body (digest want, hlen bytes of md) in m's body as
  * it is and, when the body is quoted-printable or base64, decoded: whole,
  * or followed by at most HD_LIMIT_DKIM_FOOTER_BYTES more. For signatures
- * without l=. Not finding it is no error; HD_ENOMEM or HD_ECRYPTO are. */
+ * without l=, bodies up to HD_LIMIT_DKIM_DIAGNOSE_BYTES. Not finding it is
+ * no error; HD_ENOMEM or HD_ECRYPTO are. */
 int dkim_find_body_change(const hd_msg *m, hd_dkim_canon bc, const EVP_MD *md,
                           const uint8_t *want, size_t hlen, dkim_body_change *out);
 
