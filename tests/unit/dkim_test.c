@@ -641,6 +641,18 @@ static void test_what_changed(void **state)
         hd_buf_free(&m);
     }
     print_message("what changed: %zu cases passed\n", passed);
+    /* a signature that verifies says nothing changed, [tag] or not */
+    hd_buf m;
+    hd_buf_init(&m, 1 << 16);
+    static const char tagged[] = "From: a@example.com\r\nSubject: [list] hi\r\n\r\nbody\r\n";
+    sign_msg(rsa.key, "rsa", HD_DKIM_RELAXED, HD_DKIM_RELAXED, NULL, hd_slice_cstr(tagged), &m);
+    hd_buf_append_cstr(&m, tagged);
+    verdict v;
+    verify_with(dns, hd_buf_slice(&m), 1700000100, &v);
+    assert_int_equal(v.r[0].result, HD_DKIM_PASS);
+    assert_int_equal(v.r[0].changes, 0);
+    assert_string_equal(v.r[0].subject_tag, "");
+    hd_buf_free(&m);
     hd_buf_free(&z);
     hd_dns_free(dns);
     hd_key_free(rsa.key);

@@ -33,11 +33,14 @@ typedef struct vsig {
     bool bh_done;          /* bh_got holds the body hash */
     dkim_body_change body; /* when bh_got differs: what the body shows */
     /* header hashes with a change undone (diagnose.c), tried when the
-     * signature fails; maybe: the changes they undo, unproven */
+     * signature fails: what each undoes, the Content-Transfer-Encoding it
+     * tried; maybe: all they undo, none proven */
     uint8_t guess_hh[DKIM_MAX_GUESSES][32];
-    dkim_header_guess guess[DKIM_MAX_GUESSES];
+    unsigned guess_undoes[DKIM_MAX_GUESSES];
+    const char *guess_cte_was[DKIM_MAX_GUESSES]; /* static strings */
     size_t nguesses;
     unsigned maybe;
+    char subject_tag[64];  /* the signed Subject's "[tag]", if any */
     char qname[HD_LIMIT_DNS_NAME + 16];
     dkim_keyrec *key;      /* reference, once known */
 } vsig;
@@ -468,11 +471,14 @@ static int hash_headers(hd_dkim_verifier *v, vsig *s, const hd_msg *m, const hd_
     size_t n = hd_tag_split(hd_tag_get(t, "h")->value, ':', names, HD_LIMIT_DKIM_SIGNED_HEADERS);
     dkim_select_headers(m, names, n, idx);
     int rc = header_digest(v, s, m, f, t, hc, idx, n, NULL, s->hh);
-    s->nguesses = dkim_header_guesses(m, idx, n, s->body.reencoded, s->guess, s->r.subject_tag,
-                                      sizeof s->r.subject_tag);
+    dkim_header_guess guess[DKIM_MAX_GUESSES]; /* their slices point into m */
+    s->nguesses = dkim_header_guesses(m, idx, n, s->body.reencoded, guess, s->subject_tag,
+                                      sizeof s->subject_tag);
     for (size_t g = 0; g < s->nguesses && rc == 0; g++) {
-        s->maybe |= s->guess[g].undoes;
-        rc = header_digest(v, s, m, f, t, hc, idx, n, &s->guess[g], s->guess_hh[g]);
+        s->guess_undoes[g] = guess[g].undoes;
+        s->guess_cte_was[g] = guess[g].cte_was;
+        s->maybe |= guess[g].undoes;
+        rc = header_digest(v, s, m, f, t, hc, idx, n, &guess[g], s->guess_hh[g]);
     }
     return rc;
 }
@@ -665,17 +671,17 @@ static void note_changes(vsig *s, const dkim_keyrec *k, bool bh_ok, bool sig_ok)
         for (size_t g = 0; g < s->nguesses; g++) {
             if (hd_key_verify_digest(k->key, s->guess_hh[g], s->hlen, s->sha1, hd_buf_slice(&s->b),
                                      NULL) == 0) {
-                r->changes |= s->guess[g].undoes | HD_DKIM_CH_CHECKED;
-                if (s->guess[g].undoes & HD_DKIM_CH_CTE)
-                    snprintf(r->encoding_was, sizeof r->encoding_was, "%s", s->guess[g].cte_was);
+                r->changes |= s->guess_undoes[g] | HD_DKIM_CH_CHECKED;
+                if (s->guess_undoes[g] & HD_DKIM_CH_CTE)
+                    snprintf(r->encoding_was, sizeof r->encoding_was, "%s", s->guess_cte_was[g]);
                 break;
             }
         }
         if (!(r->changes & HD_DKIM_CH_CHECKED))
             r->changes |= s->maybe;
     }
-    if (!(r->changes & HD_DKIM_CH_SUBJECT_TAG))
-        r->subject_tag[0] = '\0';
+    if (r->changes & HD_DKIM_CH_SUBJECT_TAG)
+        snprintf(r->subject_tag, sizeof r->subject_tag, "%s", s->subject_tag);
 }
 
 /* Append to the text in out (size bytes, *o used), cut at the end. */
