@@ -53,6 +53,10 @@
  * the signed body in it: bounds the memory a broken signature costs. The
  * text that lists and gateways rewrite is far smaller. */
 #define HD_LIMIT_DKIM_DIAGNOSE_BYTES (4u * 1024 * 1024)
+/* Bodies searched so per message (signatures with one body hash share
+ * a search): an author's and a provider's signature; no more, so many
+ * bad signatures cannot multiply the work. */
+#define HD_LIMIT_DKIM_DIAGNOSES 2
 /* Decoded b= bytes: an 8192-bit RSA signature is 1024 bytes. */
 #define HD_LIMIT_DKIM_SIGNATURE_BYTES 2048
 /* Private key files read (a PEM RSA-8192 key is about 6.5 KB). */

@@ -659,7 +659,8 @@ static void test_what_changed(void **state)
 }
 
 /* A body over HD_LIMIT_DKIM_DIAGNOSE_BYTES is not copied to look for a
- * footer: the body hash still fails, with only "the body changed". */
+ * footer: the body hash still fails, with only "the body changed"; nor
+ * are more than HD_LIMIT_DKIM_DIAGNOSES bodies searched. */
 static void test_diagnosis_bounded(void **state)
 {
     keypair rsa;
@@ -687,6 +688,25 @@ static void test_diagnosis_bounded(void **state)
         assert_int_equal(v.r[0].reason_code, HD_DKIM_R_BODY_HASH);
         assert_int_equal(v.r[0].changes, big ? HD_DKIM_CH_BODY : HD_DKIM_CH_BODY | HD_DKIM_CH_FOOTER);
     }
+    /* three signatures over three prefixes of the body: the first two
+     * bodies are searched, the third is not (HD_LIMIT_DKIM_DIAGNOSES) */
+    static const char *const prefixes[] = {
+        "From: a@example.com\r\n\r\none\r\n",
+        "From: a@example.com\r\n\r\none\r\ntwo\r\n",
+        "From: a@example.com\r\n\r\none\r\ntwo\r\nthree\r\n",
+    };
+    hd_buf_reset(&m);
+    for (size_t i = 3; i-- > 0;)
+        sign_msg(rsa.key, "rsa", HD_DKIM_RELAXED, HD_DKIM_RELAXED, NULL, hd_slice_cstr(prefixes[i]), &m);
+    hd_buf_append_cstr(&m, "From: a@example.com\r\n\r\none\r\ntwo\r\nthree\r\nfour\r\n");
+    verdict v;
+    verify_with(dns, hd_buf_slice(&m), 1700000100, &v);
+    assert_int_equal(v.n, 3);
+    assert_int_equal(v.r[0].changes, HD_DKIM_CH_BODY | HD_DKIM_CH_FOOTER);
+    assert_int_equal(v.r[0].footer_bytes, 6);
+    assert_int_equal(v.r[1].changes, HD_DKIM_CH_BODY | HD_DKIM_CH_FOOTER);
+    assert_int_equal(v.r[1].footer_bytes, 13);
+    assert_int_equal(v.r[2].changes, HD_DKIM_CH_BODY);
     hd_buf_free(&m);
     hd_buf_free(&unsigned_msg);
     hd_buf_free(&z);

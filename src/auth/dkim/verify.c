@@ -60,6 +60,7 @@ struct hd_dkim_verifier {
     EVP_MD *sha256, *sha1; /* fetched once: an implicit fetch per digest
                             * costs as much as hashing a short message */
     hd_buf scratch;
+    size_t ndiagnosed;     /* bodies searched for what changed (diagnose.c) */
 };
 
 static const char *const result_names[] = {
@@ -129,6 +130,7 @@ static void verifier_reset(hd_dkim_verifier *v)
     free(v->queries);
     v->queries = NULL;
     v->nqueries = 0;
+    v->ndiagnosed = 0;
 }
 
 void hd_dkim_verifier_free(hd_dkim_verifier *v)
@@ -506,6 +508,27 @@ static int add_query(hd_dkim_verifier *v, vsig *s)
     return 0;
 }
 
+/* What happened to the body of a signature whose body hash failed: found
+ * once for signatures with the same body hash and canonicalization (dual
+ * RSA and Ed25519 signing), and for at most HD_LIMIT_DKIM_DIAGNOSES bodies,
+ * so a message with many bad signatures cannot multiply the work. */
+static int find_body_change(hd_dkim_verifier *v, vsig *s, size_t idx, hd_dkim_canon bc, const hd_msg *m)
+{
+    for (size_t i = 0; i < idx; i++) {
+        const vsig *o = &v->sigs[i];
+        if (!o->decided && !o->r.has_length && o->hlen == s->hlen &&
+            memcmp(o->bh_want, s->bh_want, s->hlen) == 0 &&
+            strcmp(o->r.canon + strcspn(o->r.canon, "/"), s->r.canon + strcspn(s->r.canon, "/")) == 0) {
+            s->body = o->body;
+            return 0;
+        }
+    }
+    if (v->ndiagnosed >= HD_LIMIT_DKIM_DIAGNOSES)
+        return 0;
+    v->ndiagnosed++;
+    return dkim_find_body_change(m, bc, sig_md(v, s), s->bh_want, s->hlen, &s->body);
+}
+
 static int start_one(hd_dkim_verifier *v, size_t idx, const hd_msg *m, size_t field)
 {
     vsig *s = &v->sigs[idx];
@@ -544,7 +567,7 @@ static int start_one(hd_dkim_verifier *v, size_t idx, const hd_msg *m, size_t fi
     /* the body hash is compared first (RFC 6376 §6.1.3 step 3); when it
      * fails, find what happened to the body while it is at hand */
     if (rc == 0 && !s->r.has_length && memcmp(s->bh_want, s->bh_got, s->hlen) != 0)
-        rc = dkim_find_body_change(m, bc, sig_md(v, s), s->bh_want, s->hlen, &s->body);
+        rc = find_body_change(v, s, idx, bc, m);
     if (rc == 0)
         rc = hash_headers(v, s, m, f, &t, hc);
     if (rc != 0)
