@@ -134,7 +134,7 @@ for signer in herald dkimpy; do
   done
   has 'the Subject was tagged "\[customers\]"' "qp-list-$signer: Subject tag"
   has "with a footer of 55 bytes after it" "qp-list-$signer: footer"
-  has "(List-Id: <customers.lists.example.org>) changes messages" "qp-list-$signer: List-Id"
+  has "mailing lists add (List-Id: <customers.lists.example.org>), and a gateway" "qp-list-$signer: List-Id"
 done
 
 run 1 "unaligned MAIL FROM, no DKIM" -- --ip 198.51.100.7 --helo out.esp.test --mail-from b@bounces.esp.test --explain msg.eml

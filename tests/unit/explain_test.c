@@ -57,7 +57,7 @@ static const expl_case cases[] = {
       "re-encoded as quoted-printable (decoded, it is the signed body with a footer of 36 bytes",
       "the Subject was tagged \"[customers]\"",
       "Content-Transfer-Encoding field was rewritten from 8bit to quoted-printable",
-      "(List-Id: <customers.lists.example.org>)", "sealed it with ARC"},
+      "mailing lists add (List-Id: <customers.lists.example.org>), and a gateway", "sealed it with ARC"},
      {"probably", "signature_mismatch", NULL}},
     {"gateway only", HD_DKIM_R_BODY_HASH,
      HD_DKIM_CH_BODY | HD_DKIM_CH_HEADER | HD_DKIM_CH_REENCODED | HD_DKIM_CH_CTE | HD_DKIM_CH_CHECKED, "",

@@ -138,13 +138,19 @@ static void explain_broken(const hd_explain_input *in, const hd_dkim_result *r, 
     bool list = in->list_id != NULL || in->subject_tagged;
     bool gateway = r->changes & HD_DKIM_CH_REENCODED;
     char who[400];
+    char lid[300] = "";
+    if (in->list_id != NULL)
+        snprintf(lid, sizeof lid, " (List-Id: %s)", in->list_id);
+    bool tag = r->changes & HD_DKIM_CH_SUBJECT_TAG, footer = r->changes & HD_DKIM_CH_FOOTER;
+    const char *lists = tag && footer ? "Tags and footers are what mailing lists add"
+                        : tag         ? "Subject tags are what mailing lists add"
+                        : footer      ? "Footers are what mailing lists add"
+                                      : "Mailing lists make such changes";
     if (list && gateway)
-        snprintf(who, sizeof who, "A mailing list%s%s%s changes messages this way, and so does a gateway "
-                                  "that re-encodes 8bit mail for a 7bit path.",
-                 in->list_id ? " (List-Id: " : "", in->list_id ? in->list_id : "", in->list_id ? ")" : "");
+        snprintf(who, sizeof who, "%s%s, and a gateway that re-encodes 8bit mail for a 7bit path "
+                                  "rewrites the body and its Content-Transfer-Encoding.", lists, lid);
     else if (list)
-        snprintf(who, sizeof who, "A mailing list%s%s%s changes messages this way.",
-                 in->list_id ? " (List-Id: " : "", in->list_id ? in->list_id : "", in->list_id ? ")" : "");
+        snprintf(who, sizeof who, "%s%s.", lists, lid);
     else if (gateway)
         snprintf(who, sizeof who, "A gateway or relay that re-encodes 8bit mail for a 7bit path does this.");
     else if (r->changes & HD_DKIM_CH_BODY)
