@@ -750,7 +750,8 @@ static void describe_changes(const hd_dkim_result *r, char *out, size_t size)
             add_text(out, size, &o, "%sthe Content-Transfer-Encoding was rewritten from %s",
                      subject ? " and " : lead, r->encoding_was);
         else if (cte)
-            add_text(out, size, &o, "%sa Content-Transfer-Encoding field was added", subject ? " and " : lead);
+            add_text(out, size, &o, "%sa Content-Transfer-Encoding field was added",
+                     subject ? " and " : lead);
         return;
     }
     add_text(out, size, &o, "%sa signed header field changed%s, probably", lead, body ? " too" : "");

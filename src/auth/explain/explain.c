@@ -152,14 +152,16 @@ static void explain_broken(const hd_explain_input *in, const hd_dkim_result *r, 
     else if (list)
         snprintf(who, sizeof who, "%s%s.", lists, lid);
     else if (gateway)
-        snprintf(who, sizeof who, "A gateway or relay that re-encodes 8bit mail for a 7bit path does this.");
+        snprintf(who, sizeof who, "A gateway or relay that re-encodes 8bit mail for a 7bit path "
+                                  "does this.");
     else if (r->changes & HD_DKIM_CH_BODY)
-        snprintf(who, sizeof who, "An auto-forward, a list or a gateway that rewrites the body does this.");
+        snprintf(who, sizeof who, "An auto-forward, a list or a gateway that rewrites the body "
+                                  "does this.");
     else
         who[0] = '\0';
-    para(out, "%s %s no longer %s (%s): %s.%s%s",
-         r->reason_code == HD_DKIM_R_BODY_HASH ? "The DKIM body hash of the signature by" : "The DKIM signature by",
-         r->domain, r->reason_code == HD_DKIM_R_BODY_HASH ? "matches" : "verifies",
+    bool bh = r->reason_code == HD_DKIM_R_BODY_HASH;
+    para(out, "The DKIM %s by %s no longer %s (%s): %s.%s%s",
+         bh ? "body hash of the signature" : "signature", r->domain, bh ? "matches" : "verifies",
          hd_dkim_reason_name(r->reason_code), what, who[0] ? " " : "", who);
 }
 
