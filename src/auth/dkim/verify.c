@@ -776,7 +776,7 @@ static void evaluate(hd_dkim_verifier *v, vsig *s)
                                        hd_buf_slice(&s->b), NULL) == 0;
     bool bh_ok = memcmp(s->bh_want, s->bh_got, s->hlen) == 0;
     bool weak = k->type == HD_KEY_RSA && k->bits < v->opts.min_rsa_bits;
-    char what[200] = "";
+    char what[sizeof s->r.reason] = "";
     if (!sig_ok || !bh_ok) {
         note_changes(s, k, bh_ok, sig_ok);
         describe_changes(&s->r, what, sizeof what);
