@@ -118,6 +118,28 @@ typedef enum hd_dkim_reason {
 
 const char *hd_dkim_reason_name(hd_dkim_reason r);
 
+/* What a signature that failed on its hashes (body_hash_mismatch,
+ * signature_mismatch) shows about how the message changed after signing:
+ * bits of hd_dkim_result.changes. "Checked" bits were proven by hashing
+ * the message with the change undone and getting the signed hash back;
+ * the others are read off the message and may be wrong. */
+#define HD_DKIM_CH_BODY        0x01u /* the body hash differs: the body changed */
+#define HD_DKIM_CH_HEADER      0x02u /* the header signature does not verify: a signed
+                                      * field changed or was added (or another key signed) */
+#define HD_DKIM_CH_FOOTER      0x04u /* checked: the signed body, then footer_bytes
+                                      * (canonical) added at its end */
+#define HD_DKIM_CH_REENCODED   0x08u /* checked: decoded from its Content-Transfer-Encoding
+                                      * (encoding), the body is the signed one (plus the
+                                      * footer when CH_FOOTER) */
+#define HD_DKIM_CH_SUBJECT_TAG 0x10u /* the signed Subject starts with subject_tag, as
+                                      * mailing lists add */
+#define HD_DKIM_CH_CTE         0x20u /* the signed Content-Transfer-Encoding field was
+                                      * rewritten (it goes with CH_REENCODED) */
+#define HD_DKIM_CH_CHECKED     0x40u /* checked: with the CH_SUBJECT_TAG and CH_CTE changes
+                                      * undone the signature verifies, so they are what
+                                      * changed in the signed fields (encoding_was is the
+                                      * old Content-Transfer-Encoding, "" if there was none) */
+
 typedef struct hd_dkim_result {
     hd_dkim_result_code result;
     hd_dkim_reason reason_code;
@@ -137,6 +159,12 @@ typedef struct hd_dkim_result {
     int64_t timestamp;       /* t=, -1 if absent */
     int64_t expiration;      /* x=, -1 if absent */
     size_t field_index;      /* index of the DKIM-Signature in the header */
+    /* when the body hash or the signature failed: HD_DKIM_CH_* bits */
+    unsigned changes;
+    uint64_t footer_bytes;   /* CH_FOOTER */
+    char encoding[24];       /* CH_REENCODED: the Content-Transfer-Encoding now */
+    char encoding_was[24];   /* CH_CTE with CH_CHECKED: the signed one */
+    char subject_tag[64];    /* CH_SUBJECT_TAG: the "[tag]" */
 } hd_dkim_result;
 
 /* The key cache and the keys in it are for one thread: the verifiers

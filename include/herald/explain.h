@@ -32,6 +32,8 @@ typedef struct hd_explain_input {
     const char *mail_from;          /* "" for the null sender */
     const char *helo;
     bool facts_guessed;             /* ip/helo/mail-from read from the message */
+    bool arc_checked;               /* ARC was validated: without arc_present
+                                     * below, the message has no chain */
     const hd_spf_verdict *spf;      /* may be NULL when SPF was not checked */
     const hd_dkim_result *dkim;     /* the signatures, in header order */
     size_t ndkim;

@@ -46,6 +46,17 @@
 #define HD_LIMIT_DKIM_RSA_MIN_BITS 1024
 /* Largest RSA key we sign with or accept: bounds verification cost. */
 #define HD_LIMIT_DKIM_RSA_MAX_BITS 8192
+/* Longest footer the diagnosis of a failed body hash looks for (a list's
+ * or a gateway's few lines; each line end tried costs one hash copy). */
+#define HD_LIMIT_DKIM_FOOTER_BYTES 16384
+/* Largest body that diagnosis copies (canonical and decoded) to look for
+ * the signed body in it: bounds the memory a broken signature costs. The
+ * text that lists and gateways rewrite is far smaller. */
+#define HD_LIMIT_DKIM_DIAGNOSE_BYTES (4u * 1024 * 1024)
+/* Bodies searched so per message (signatures with one body hash share
+ * a search): an author's and a provider's signature; no more, so many
+ * bad signatures cannot multiply the work. */
+#define HD_LIMIT_DKIM_DIAGNOSES 2
 /* Decoded b= bytes: an 8192-bit RSA signature is 1024 bytes. */
 #define HD_LIMIT_DKIM_SIGNATURE_BYTES 2048
 /* Private key files read (a PEM RSA-8192 key is about 6.5 KB). */

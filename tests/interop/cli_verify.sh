@@ -59,6 +59,87 @@ has "mailing list" "list: says mailing list"
 has "dmarc=fail" "list: dmarc fails"
 has "reject" "list: says the policy"
 
+# A list behind a quoted-printable gateway (issue 12): 8bit UTF-8 text
+# signed by herald and by dkimpy; the list tags the Subject and adds a
+# footer, a gateway re-encodes the body as quoted-printable and rewrites
+# Content-Transfer-Encoding. The body hash is what fails (RFC 6376
+# §6.1.3; dkimpy says so too), and the explanation names every change.
+cat > mime.eml <<'MSG'
+From: Billing <billing@example.com>
+To: customer@example.net
+Subject: Your invoice
+Date: Fri, 27 Nov 2026 09:00:00 +0000
+Message-ID: <inv-2@example.com>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+Grüße from the billing team.
+Your invoice of 12,50 € is attached.
+MSG
+"$herald" dkim sign -d example.com -s s1 -k keys/s1.private mime.eml > qp-herald-signed.eml
+/usr/bin/python3 - keys/s1.private mime.eml qp-dkimpy-signed.eml <<'PY'
+import sys, dkim
+key = open(sys.argv[1], 'rb').read()
+msg = open(sys.argv[2], 'rb').read().replace(b'\n', b'\r\n')
+sig = dkim.sign(msg, b's1', b'example.com', key, canonicalize=(b'relaxed', b'relaxed'),
+                include_headers=[b'from', b'to', b'subject', b'date', b'message-id', b'mime-version',
+                                 b'content-type', b'content-transfer-encoding'])
+open(sys.argv[3], 'wb').write(sig + msg)
+PY
+gateway() { # gateway IN OUT [list]: re-encode as quoted-printable; with list, tag and footer first
+  /usr/bin/python3 - "$@" <<'PY'
+import sys, quopri
+data = open(sys.argv[1], 'rb').read().replace(b'\r\n', b'\n')
+head, body = data.split(b'\n\n', 1)
+lst = len(sys.argv) > 3
+if lst:
+    head = b'List-Id: <customers.lists.example.org>\n' + head.replace(b'\nSubject: ', b'\nSubject: [customers] ')
+    body += b'-- \nYou are subscribed to customers@lists.example.org\n'
+head = head.replace(b'Content-Transfer-Encoding: 8bit', b'Content-Transfer-Encoding: quoted-printable')
+open(sys.argv[2], 'wb').write(head + b'\n\n' + quopri.encodestring(body))
+PY
+}
+dkimpy_says() { # dkimpy_says FILE: dkimpy's verdict on the first signature, with its error
+  /usr/bin/python3 - zone "$1" <<'PY'
+import dkim, re, sys
+recs = {}
+for line in open(sys.argv[1]):
+    parts = line.split(' IN TXT ', 1)
+    if len(parts) == 2:
+        recs[parts[0].rstrip('.')] = ''.join(re.findall(r'"([^"]*)"', parts[1])).encode()
+def dnsfunc(name, timeout=5):
+    name = name.decode() if isinstance(name, bytes) else name
+    return recs.get(name.rstrip('.'))
+msg = open(sys.argv[2], 'rb').read().replace(b'\r\n', b'\n').replace(b'\n', b'\r\n')
+try:
+    print('pass' if dkim.DKIM(msg).verify(dnsfunc=dnsfunc) else 'fail')
+except dkim.ValidationError as e:
+    print('fail: %s' % str(e).split(' (')[0])
+PY
+}
+for signer in herald dkimpy; do
+  [ "$(dkimpy_says qp-$signer-signed.eml)" = pass ] && ok || bad "qp $signer: dkimpy does not pass the signed message"
+  gateway qp-$signer-signed.eml qp-$signer.eml
+  gateway qp-$signer-signed.eml qp-list-$signer.eml list
+  grep -q '^Gr=C3=BC=C3=9Fe' qp-list-$signer.eml && ok || bad "qp $signer: the gateway did not re-encode"
+  for m in qp-$signer qp-list-$signer; do
+    [ "$(dkimpy_says $m.eml)" = "fail: body hash mismatch" ] && ok || bad "$m: dkimpy says $(dkimpy_says $m.eml)"
+    "$herald" dkim verify --dns-zone zone --json $m.eml > dv.json || true
+    grep -q '"reason_code": *"body_hash_mismatch"' dv.json && ok || bad "$m: dkim verify: $(head -c 600 dv.json)"
+    run 1 "$m" -- --ip 203.0.113.70 --helo gw.example.org --mail-from billing@example.com --explain $m.eml
+    has "dkim=fail (body hash did not verify: the body was re-encoded as" "$m: AR reason"
+    has "no longer matches (body_hash_mismatch)" "$m: explained as a body hash failure"
+    has "the body was re-encoded as quoted-printable (decoded, it is the signed body" "$m: body change"
+    has "Content-Transfer-Encoding field was rewritten from 8bit to quoted-printable" "$m: CTE"
+    has "carries no ARC seal" "$m: ARC advice"
+    grep -q "^- .*signature_mismatch" out && bad "$m: still blames the signature: $(cat out)" || ok
+  done
+  has 'the Subject was tagged "\[customers\]"' "qp-list-$signer: Subject tag"
+  has "with a footer of 55 bytes after it" "qp-list-$signer: footer"
+  has "mailing lists add (List-Id: <customers.lists.example.org>), and a gateway" "qp-list-$signer: List-Id"
+done
+
 run 1 "unaligned MAIL FROM, no DKIM" -- --ip 198.51.100.7 --helo out.esp.test --mail-from b@bounces.esp.test --explain msg.eml
 has "not aligned with the From domain" "unaligned: explained"
 has "bounce" "unaligned: advises a bounce domain"

@@ -159,7 +159,9 @@ static const struct corpus_case {
     {"good_rfc4871_3.txt", 0, HD_DKIM_POLICY, HD_DKIM_R_KEY_TOO_SMALL},     /* extra tags */
     {"good_rfc4871_4.txt", 0, HD_DKIM_POLICY, HD_DKIM_R_KEY_TOO_SMALL},     /* d= case */
     {"good_83176.txt", 0, HD_DKIM_POLICY, HD_DKIM_R_RSA_SHA1},              /* 1024-bit rsa-sha1 */
-    {"bad_1878954.txt", 0, HD_DKIM_FAIL, HD_DKIM_R_SIGNATURE},             /* no From, body changed */
+    /* no From, body and header changed: the body hash is compared first
+     * (RFC 6376 §6.1.3), "body hash mismatch" in EXPECTED.tsv (dkimpy) */
+    {"bad_1878954.txt", 0, HD_DKIM_FAIL, HD_DKIM_R_BODY_HASH},
     {"badkey_2.txt", 0, HD_DKIM_PERMERROR, HD_DKIM_R_VERSION},              /* v=0.5 */
     {"badkey_10.txt", 0, HD_DKIM_PERMERROR, HD_DKIM_R_STRICT_IDENTITY},     /* key t=s */
     {"badkey_11.txt", 0, HD_DKIM_PERMERROR, HD_DKIM_R_KEY_MISMATCH},        /* key h= */
@@ -475,7 +477,8 @@ static void test_failure_reasons(void **state)
         {"future timestamp", "", "t=1700000000;", "t=1800000000;", HD_DKIM_PERMERROR, HD_DKIM_R_FUTURE},
         {"malformed tags", "", "c=relaxed/relaxed;", "c=relaxed/relaxed; =x;", HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX},
         {"truncated b=", "", "\r\n\tb=", "\r\n\tb=A", HD_DKIM_PERMERROR, HD_DKIM_R_SIG_SYNTAX},
-        {"tag added after signing", "", "d=example.com;", "d=example.com; l=5;", HD_DKIM_FAIL, HD_DKIM_R_SIGNATURE},
+        /* l=5 makes the body hash cover 5 bytes: that hash is compared first */
+        {"tag added after signing", "", "d=example.com;", "d=example.com; l=5;", HD_DKIM_FAIL, HD_DKIM_R_BODY_HASH},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         hd_buf m;
@@ -504,6 +507,208 @@ static void test_failure_reasons(void **state)
         hd_buf_free(&m);
     }
     hd_buf_free(&sig);
+    hd_buf_free(&z);
+    hd_dns_free(dns);
+    hd_key_free(rsa.key);
+}
+
+/* What a failed signature says changed (hd_dkim_result.changes): the
+ * body hash first (RFC 6376 §6.1.3), then what hashing the message with
+ * a change undone proves: a quoted-printable or base64 re-encoding, a
+ * footer, a Subject [tag], a rewritten Content-Transfer-Encoding. */
+static const char mime_8bit[] =
+    "From: Billing <billing@example.com>\r\n"
+    "To: customer@example.net\r\n"
+    "Subject: Your invoice\r\n"
+    "Date: Fri, 27 Nov 2026 09:00:00 +0000\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Transfer-Encoding: 8bit\r\n"
+    "\r\n"
+    "Gr\xc3\xbc\xc3\x9f" "e from the billing team.\r\n"
+    "Your invoice of 12,50 \xe2\x82\xac is attached.\r\n";
+static const char plain_7bit[] =
+    "From: Billing <billing@example.com>\r\n"
+    "To: customer@example.net\r\n"
+    "Subject: Your invoice\r\n"
+    "\r\n"
+    "Hello there\r\n"
+    "Second line\r\n";
+
+#define QP_BODY "Gr=C3=BC=C3=9Fe from the billing team.\r\nYour invoice of 12,50 =E2=82=AC is attached.\r\n"
+#define CTE_8BIT "Content-Transfer-Encoding: 8bit"
+#define CTE_QP "Content-Transfer-Encoding: quoted-printable"
+#define BODY_8BIT "Gr\xc3\xbc\xc3\x9f" "e from the billing team.\r\nYour invoice of 12,50 \xe2\x82\xac is attached.\r\n"
+#define TAGGED "Subject: [customers] Your invoice"
+/* decoded and relaxed: "--\r\nYou are subscribed to the list\r\n" */
+#define QP_FOOTER "--=20\r\nYou are subscribed=\r\n to the list\r\n"
+#define FOOTER_BYTES 36
+
+static void test_what_changed(void **state)
+{
+    keypair rsa;
+    make_key(HD_KEY_RSA, 2048, &rsa);
+    hd_buf z;
+    hd_buf_init(&z, 1 << 16);
+    zone_add(&z, "rsa._domainkey.example.com", rsa.record);
+    hd_dns *dns = zone_text(hd_buf_cstr(&z));
+    enum { ALL = HD_DKIM_CH_BODY | HD_DKIM_CH_HEADER };
+    static const struct {
+        const char *name;
+        const char *msg;
+        hd_dkim_canon canon;
+        const char *edit[3][2]; /* replacements in the signed message */
+        const char *append;
+        hd_dkim_reason reason;
+        unsigned changes;
+        const char *tag, *encoding, *was;
+        uint64_t footer;
+        const char *says; /* in the reason */
+    } cases[] = {
+        {"8bit made quoted-printable", mime_8bit, HD_DKIM_RELAXED,
+         {{CTE_8BIT, CTE_QP}, {BODY_8BIT, QP_BODY}}, NULL, HD_DKIM_R_BODY_HASH,
+         ALL | HD_DKIM_CH_REENCODED | HD_DKIM_CH_CTE | HD_DKIM_CH_CHECKED, "", "quoted-printable", "8bit", 0,
+         "body hash did not verify: the body was re-encoded as quoted-printable; the "
+         "Content-Transfer-Encoding was rewritten from 8bit"},
+        {"list behind a quoted-printable gateway", mime_8bit, HD_DKIM_RELAXED,
+         {{CTE_8BIT, CTE_QP}, {BODY_8BIT, QP_BODY}, {"Subject: Your invoice", TAGGED}}, QP_FOOTER,
+         HD_DKIM_R_BODY_HASH,
+         ALL | HD_DKIM_CH_REENCODED | HD_DKIM_CH_FOOTER | HD_DKIM_CH_CTE | HD_DKIM_CH_SUBJECT_TAG |
+             HD_DKIM_CH_CHECKED,
+         "[customers]", "quoted-printable", "8bit", FOOTER_BYTES,
+         "with a footer of 36 bytes; the Subject was tagged [customers] and the "
+         "Content-Transfer-Encoding was rewritten from 8bit"},
+        {"the same under simple/simple", mime_8bit, HD_DKIM_SIMPLE,
+         {{CTE_8BIT, CTE_QP}, {BODY_8BIT, QP_BODY}, {"Subject: Your invoice", TAGGED}}, NULL,
+         HD_DKIM_R_BODY_HASH,
+         ALL | HD_DKIM_CH_REENCODED | HD_DKIM_CH_CTE | HD_DKIM_CH_SUBJECT_TAG | HD_DKIM_CH_CHECKED,
+         "[customers]", "quoted-printable", "8bit", 0, "the Subject was tagged [customers]"},
+        {"base64 with the field added", plain_7bit, HD_DKIM_RELAXED,
+         {{"Subject: Your invoice\r\n", "Subject: Your invoice\r\nContent-Transfer-Encoding: base64\r\n"},
+          {"Hello there\r\nSecond line\r\n", "SGVsbG8gdGhlcmUNClNlY29uZCBsaW5lDQo=\r\n"}},
+         NULL, HD_DKIM_R_BODY_HASH, ALL | HD_DKIM_CH_REENCODED | HD_DKIM_CH_CTE | HD_DKIM_CH_CHECKED, "",
+         "base64", "", 0, "a Content-Transfer-Encoding field was added"},
+        {"Subject tagged only", mime_8bit, HD_DKIM_RELAXED, {{"Subject: Your invoice", TAGGED}}, NULL,
+         HD_DKIM_R_SIGNATURE, HD_DKIM_CH_HEADER | HD_DKIM_CH_SUBJECT_TAG | HD_DKIM_CH_CHECKED, "[customers]",
+         "", "", 0, "signature did not verify: the Subject was tagged [customers]"},
+        {"Subject tagged and To changed", mime_8bit, HD_DKIM_RELAXED,
+         {{"Subject: Your invoice", TAGGED}, {"To: customer@", "To: someone@"}}, NULL, HD_DKIM_R_SIGNATURE,
+         HD_DKIM_CH_HEADER | HD_DKIM_CH_SUBJECT_TAG, "[customers]", "", "", 0,
+         "a signed header field changed, probably the Subject tag [customers]"},
+        {"footer only", mime_8bit, HD_DKIM_RELAXED, {{NULL, NULL}}, "-- \r\nlist footer\r\n",
+         HD_DKIM_R_BODY_HASH, HD_DKIM_CH_BODY | HD_DKIM_CH_FOOTER, "", "", "", 17,
+         "body hash did not verify: 17 bytes were added at the end of the body"},
+        {"body edited", mime_8bit, HD_DKIM_RELAXED, {{"billing team", "billing tea"}}, NULL,
+         HD_DKIM_R_BODY_HASH, HD_DKIM_CH_BODY, "", "", "", 0,
+         "body hash did not verify: the body was changed after signing"},
+        {"body and To changed", mime_8bit, HD_DKIM_RELAXED,
+         {{"billing team", "billing tea"}, {"To: customer@", "To: someone@"}}, NULL, HD_DKIM_R_BODY_HASH, ALL,
+         "", "", "", 0, "the body was changed after signing; a signed header field was changed or added too"},
+    };
+    size_t passed = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        hd_buf m;
+        hd_buf_init(&m, 1 << 16);
+        sign_msg(rsa.key, "rsa", cases[c].canon, cases[c].canon, NULL, hd_slice_cstr(cases[c].msg), &m);
+        hd_buf_append_cstr(&m, cases[c].msg);
+        for (size_t e = 0; e < 3 && cases[c].edit[e][0] != NULL; e++) {
+            char *p = strstr(hd_buf_cstr(&m), cases[c].edit[e][0]);
+            if (p == NULL)
+                fail_msg("%s: \"%s\" not in the message", cases[c].name, cases[c].edit[e][0]);
+            hd_buf r;
+            hd_buf_init(&r, 1 << 16);
+            hd_buf_append(&r, m.p, (size_t)(p - (char *)m.p));
+            hd_buf_append_cstr(&r, cases[c].edit[e][1]);
+            hd_buf_append_cstr(&r, p + strlen(cases[c].edit[e][0]));
+            hd_buf_free(&m);
+            m = r;
+        }
+        if (cases[c].append != NULL)
+            hd_buf_append_cstr(&m, cases[c].append);
+        verdict v;
+        verify_with(dns, hd_buf_slice(&m), 1700000100, &v);
+        assert_int_equal(v.n, 1);
+        const hd_dkim_result *r = &v.r[0];
+        if (r->result != HD_DKIM_FAIL || r->reason_code != cases[c].reason || r->changes != cases[c].changes ||
+            strcmp(r->subject_tag, cases[c].tag) != 0 || strcmp(r->encoding, cases[c].encoding) != 0 ||
+            strcmp(r->encoding_was, cases[c].was) != 0 || r->footer_bytes != cases[c].footer ||
+            strstr(r->reason, cases[c].says) == NULL)
+            fail_msg("%s: %s/%s changes %#x (want %#x) tag \"%s\" encoding \"%s\" was \"%s\" footer %llu: %s",
+                     cases[c].name, hd_dkim_result_name(r->result), hd_dkim_reason_name(r->reason_code),
+                     r->changes, cases[c].changes, r->subject_tag, r->encoding, r->encoding_was,
+                     (unsigned long long)r->footer_bytes, r->reason);
+        passed++;
+        hd_buf_free(&m);
+    }
+    print_message("what changed: %zu cases passed\n", passed);
+    /* a signature that verifies says nothing changed, [tag] or not */
+    hd_buf m;
+    hd_buf_init(&m, 1 << 16);
+    static const char tagged[] = "From: a@example.com\r\nSubject: [list] hi\r\n\r\nbody\r\n";
+    sign_msg(rsa.key, "rsa", HD_DKIM_RELAXED, HD_DKIM_RELAXED, NULL, hd_slice_cstr(tagged), &m);
+    hd_buf_append_cstr(&m, tagged);
+    verdict v;
+    verify_with(dns, hd_buf_slice(&m), 1700000100, &v);
+    assert_int_equal(v.r[0].result, HD_DKIM_PASS);
+    assert_int_equal(v.r[0].changes, 0);
+    assert_string_equal(v.r[0].subject_tag, "");
+    hd_buf_free(&m);
+    hd_buf_free(&z);
+    hd_dns_free(dns);
+    hd_key_free(rsa.key);
+}
+
+/* A body over HD_LIMIT_DKIM_DIAGNOSE_BYTES is not copied to look for a
+ * footer: the body hash still fails, with only "the body changed"; nor
+ * are more than HD_LIMIT_DKIM_DIAGNOSES bodies searched. */
+static void test_diagnosis_bounded(void **state)
+{
+    keypair rsa;
+    make_key(HD_KEY_RSA, 2048, &rsa);
+    hd_buf z;
+    hd_buf_init(&z, 1 << 16);
+    zone_add(&z, "rsa._domainkey.example.com", rsa.record);
+    hd_dns *dns = zone_text(hd_buf_cstr(&z));
+    hd_buf unsigned_msg, m;
+    hd_buf_init(&unsigned_msg, 2 * HD_LIMIT_DKIM_DIAGNOSE_BYTES);
+    hd_buf_init(&m, 4 * HD_LIMIT_DKIM_DIAGNOSE_BYTES);
+    hd_buf_append_cstr(&unsigned_msg, "From: a@example.com\r\nSubject: big\r\n\r\n");
+    while (unsigned_msg.len <= HD_LIMIT_DKIM_DIAGNOSE_BYTES)
+        hd_buf_append_cstr(&unsigned_msg, "a line of a long body, repeated until it is over the limit\r\n");
+    for (int big = 1; big >= 0; big--) {
+        hd_slice body = hd_buf_slice(&unsigned_msg);
+        if (!big) /* the same message cut at a line end well under the limit */
+            body.len = (size_t)(strstr(hd_buf_cstr(&unsigned_msg) + 4096, "\r\n") + 2 - (char *)unsigned_msg.p);
+        hd_buf_reset(&m);
+        sign_msg(rsa.key, "rsa", HD_DKIM_RELAXED, HD_DKIM_RELAXED, NULL, body, &m);
+        hd_buf_append_slice(&m, body);
+        hd_buf_append_cstr(&m, "-- \r\nfooter\r\n");
+        verdict v;
+        verify_with(dns, hd_buf_slice(&m), 1700000100, &v);
+        assert_int_equal(v.r[0].reason_code, HD_DKIM_R_BODY_HASH);
+        assert_int_equal(v.r[0].changes, big ? HD_DKIM_CH_BODY : HD_DKIM_CH_BODY | HD_DKIM_CH_FOOTER);
+    }
+    /* three signatures over three prefixes of the body: the first two
+     * bodies are searched, the third is not (HD_LIMIT_DKIM_DIAGNOSES) */
+    static const char *const prefixes[] = {
+        "From: a@example.com\r\n\r\none\r\n",
+        "From: a@example.com\r\n\r\none\r\ntwo\r\n",
+        "From: a@example.com\r\n\r\none\r\ntwo\r\nthree\r\n",
+    };
+    hd_buf_reset(&m);
+    for (size_t i = 3; i-- > 0;)
+        sign_msg(rsa.key, "rsa", HD_DKIM_RELAXED, HD_DKIM_RELAXED, NULL, hd_slice_cstr(prefixes[i]), &m);
+    hd_buf_append_cstr(&m, "From: a@example.com\r\n\r\none\r\ntwo\r\nthree\r\nfour\r\n");
+    verdict v;
+    verify_with(dns, hd_buf_slice(&m), 1700000100, &v);
+    assert_int_equal(v.n, 3);
+    assert_int_equal(v.r[0].changes, HD_DKIM_CH_BODY | HD_DKIM_CH_FOOTER);
+    assert_int_equal(v.r[0].footer_bytes, 6);
+    assert_int_equal(v.r[1].changes, HD_DKIM_CH_BODY | HD_DKIM_CH_FOOTER);
+    assert_int_equal(v.r[1].footer_bytes, 13);
+    assert_int_equal(v.r[2].changes, HD_DKIM_CH_BODY);
+    hd_buf_free(&m);
+    hd_buf_free(&unsigned_msg);
     hd_buf_free(&z);
     hd_dns_free(dns);
     hd_key_free(rsa.key);
@@ -744,6 +949,8 @@ int main(void)
         cmocka_unit_test(test_roundtrip_all_canonicalizations),
         cmocka_unit_test(test_lf_and_crlf_sign_alike),
         cmocka_unit_test(test_failure_reasons),
+        cmocka_unit_test(test_what_changed),
+        cmocka_unit_test(test_diagnosis_bounded),
         cmocka_unit_test(test_signature_limit),
         cmocka_unit_test(test_authentication_results_fragment),
         cmocka_unit_test(test_length_tag),

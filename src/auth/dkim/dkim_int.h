@@ -57,4 +57,46 @@ bool dkim_identity_in_domain(hd_slice identity_domain, hd_slice d);
  * when it has none. */
 bool dkim_verifier_body_hash(const hd_dkim_verifier *v, hd_dkim_canon bc, uint8_t out[32]);
 
+/* diagnose.c: what changed after signing ----------------------------------- */
+
+/* What the body shows once its hash failed. */
+typedef struct dkim_body_change {
+    bool footer;           /* the signed body, then footer_bytes canonical bytes */
+    bool reencoded;        /* decoded, it is the signed body (plus the footer) */
+    uint64_t footer_bytes;
+    char encoding[24];     /* the Content-Transfer-Encoding now, lower case */
+} dkim_body_change;
+
+/* Look for the signed body (digest want, hlen bytes of md) in m's body as
+ * it is and, when the body is quoted-printable or base64, decoded: whole,
+ * or followed by at most HD_LIMIT_DKIM_FOOTER_BYTES more. For signatures
+ * without l=, bodies up to HD_LIMIT_DKIM_DIAGNOSE_BYTES. Not finding it is
+ * no error; HD_ENOMEM or HD_ECRYPTO are. */
+int dkim_find_body_change(const hd_msg *m, hd_dkim_canon bc, const EVP_MD *md,
+                          const uint8_t *want, size_t hlen, dkim_body_change *out);
+
+/* A signed field hashed as it may have been before a change. */
+typedef struct dkim_field_edit {
+    size_t field;   /* index in the message; (size_t)-1: no edit */
+    hd_slice value; /* the value to hash instead (borrowed), unless drop */
+    bool drop;      /* hash as if the field were absent */
+} dkim_field_edit;
+
+/* One guess at the signed header fields, and the changes it undoes. */
+typedef struct dkim_header_guess {
+    dkim_field_edit subject, cte;
+    unsigned undoes;       /* HD_DKIM_CH_SUBJECT_TAG, HD_DKIM_CH_CTE */
+    const char *cte_was;   /* the Content-Transfer-Encoding tried ("": none) */
+} dkim_header_guess;
+
+#define DKIM_MAX_GUESSES 7
+
+/* The guesses worth a header hash, given the fields h= selected
+ * (sel[0..n), dkim_select_headers): the signed Subject without the
+ * "[tag]" it starts with (the tag into tag, cut to tag_size); when the
+ * body was re-encoded, the signed Content-Transfer-Encoding as 8bit, 7bit
+ * or absent; each alone and together. */
+size_t dkim_header_guesses(const hd_msg *m, const size_t *sel, size_t n, bool reencoded,
+                           dkim_header_guess out[DKIM_MAX_GUESSES], char *tag, size_t tag_size);
+
 #endif

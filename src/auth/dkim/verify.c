@@ -31,6 +31,16 @@ typedef struct vsig {
     char b64[96];          /* start of b= without whitespace, for header.b */
     size_t signed_from;    /* how many times h= names From */
     bool bh_done;          /* bh_got holds the body hash */
+    dkim_body_change body; /* when bh_got differs: what the body shows */
+    /* header hashes with a change undone (diagnose.c), tried when the
+     * signature fails: what each undoes, the Content-Transfer-Encoding it
+     * tried; maybe: all they undo, none proven */
+    uint8_t guess_hh[DKIM_MAX_GUESSES][32];
+    unsigned guess_undoes[DKIM_MAX_GUESSES];
+    const char *guess_cte_was[DKIM_MAX_GUESSES]; /* static strings */
+    size_t nguesses;
+    unsigned maybe;
+    char subject_tag[64];  /* the signed Subject's "[tag]", if any */
     char qname[HD_LIMIT_DNS_NAME + 16];
     dkim_keyrec *key;      /* reference, once known */
 } vsig;
@@ -50,6 +60,7 @@ struct hd_dkim_verifier {
     EVP_MD *sha256, *sha1; /* fetched once: an implicit fetch per digest
                             * costs as much as hashing a short message */
     hd_buf scratch;
+    size_t ndiagnosed;     /* bodies searched for what changed (diagnose.c) */
 };
 
 static const char *const result_names[] = {
@@ -119,6 +130,7 @@ static void verifier_reset(hd_dkim_verifier *v)
     free(v->queries);
     v->queries = NULL;
     v->nqueries = 0;
+    v->ndiagnosed = 0;
 }
 
 void hd_dkim_verifier_free(hd_dkim_verifier *v)
@@ -390,23 +402,44 @@ bool dkim_verifier_body_hash(const hd_dkim_verifier *v, hd_dkim_canon bc, uint8_
     return false;
 }
 
-/* Header hash (§3.7): the h= fields, then this field with b= emptied. */
-static int hash_headers(hd_dkim_verifier *v, vsig *s, const hd_msg *m, const hd_hdr_field *f,
-                        const hd_taglist *t, hd_dkim_canon hc)
+/* One signed field into the canonical header, as it is or as g says it
+ * was before a change. */
+static int canon_field(const hd_msg *m, size_t i, const dkim_header_guess *g, hd_dkim_canon hc,
+                       hd_buf *c)
 {
-    hd_slice names[HD_LIMIT_DKIM_SIGNED_HEADERS];
-    size_t idx[HD_LIMIT_DKIM_SIGNED_HEADERS];
-    size_t n = hd_tag_split(hd_tag_get(t, "h")->value, ':', names, HD_LIMIT_DKIM_SIGNED_HEADERS);
-    dkim_select_headers(m, names, n, idx);
+    const hd_hdr_field *hf = hd_msg_field(m, i);
+    const dkim_field_edit *e = g == NULL ? NULL : g->subject.field == i ? &g->subject
+                                                : g->cte.field == i     ? &g->cte
+                                                                        : NULL;
+    if (e == NULL)
+        return dkim_canon_header(hc, hf->raw, hf->name, hf->value, true, c);
+    if (e->drop)
+        return 0;
+    /* the field's own name and colon, then the value to try */
+    size_t head = (size_t)(hf->value.p - hf->raw.p);
+    hd_buf raw;
+    hd_buf_init(&raw, head + e->value.len + 1);
+    int rc = hd_buf_append(&raw, hf->raw.p, head);
+    if (rc == 0)
+        rc = hd_buf_append_slice(&raw, e->value);
+    if (rc == 0)
+        rc = dkim_canon_header(hc, hd_buf_slice(&raw), hf->name, e->value, true, c);
+    hd_buf_free(&raw);
+    return rc;
+}
+
+/* Header hash (§3.7) into out: the h= fields (sel, as g has them when not
+ * NULL), then this field with b= emptied. */
+static int header_digest(hd_dkim_verifier *v, vsig *s, const hd_msg *m, const hd_hdr_field *f,
+                         const hd_taglist *t, hd_dkim_canon hc, const size_t *sel, size_t n,
+                         const dkim_header_guess *g, uint8_t *out)
+{
     hd_buf *c = &v->scratch;
     hd_buf_reset(c);
     int rc = 0;
-    for (size_t k = 0; k < n && rc == 0; k++) {
-        if (idx[k] == (size_t)-1)
-            continue;
-        const hd_hdr_field *hf = hd_msg_field(m, idx[k]);
-        rc = dkim_canon_header(hc, hf->raw, hf->name, hf->value, true, c);
-    }
+    for (size_t k = 0; k < n && rc == 0; k++)
+        if (sel[k] != (size_t)-1)
+            rc = canon_field(m, sel[k], g, hc, c);
     /* this field with the b= value (and whitespace around it) deleted */
     const hd_tag *b = hd_tag_get(t, "b");
     size_t vo = (size_t)(f->value.p - f->raw.p); /* value offset in raw */
@@ -427,7 +460,29 @@ static int hash_headers(hd_dkim_verifier *v, vsig *s, const hd_msg *m, const hd_
         return rc;
     if (EVP_DigestInit_ex(v->md, sig_md(v, s), NULL) != 1 || EVP_DigestUpdate(v->md, c->p, c->len) != 1)
         return HD_ECRYPTO;
-    return digest_final(v->md, s->hh, s->hlen);
+    return digest_final(v->md, out, s->hlen);
+}
+
+/* The header hash, and the hashes of the guesses at what the signed
+ * fields were before a change (tried only if the signature fails). */
+static int hash_headers(hd_dkim_verifier *v, vsig *s, const hd_msg *m, const hd_hdr_field *f,
+                        const hd_taglist *t, hd_dkim_canon hc)
+{
+    hd_slice names[HD_LIMIT_DKIM_SIGNED_HEADERS];
+    size_t idx[HD_LIMIT_DKIM_SIGNED_HEADERS];
+    size_t n = hd_tag_split(hd_tag_get(t, "h")->value, ':', names, HD_LIMIT_DKIM_SIGNED_HEADERS);
+    dkim_select_headers(m, names, n, idx);
+    int rc = header_digest(v, s, m, f, t, hc, idx, n, NULL, s->hh);
+    dkim_header_guess guess[DKIM_MAX_GUESSES]; /* their slices point into m */
+    s->nguesses = dkim_header_guesses(m, idx, n, s->body.reencoded, guess, s->subject_tag,
+                                      sizeof s->subject_tag);
+    for (size_t g = 0; g < s->nguesses && rc == 0; g++) {
+        s->guess_undoes[g] = guess[g].undoes;
+        s->guess_cte_was[g] = guess[g].cte_was;
+        s->maybe |= guess[g].undoes;
+        rc = header_digest(v, s, m, f, t, hc, idx, n, &guess[g], s->guess_hh[g]);
+    }
+    return rc;
 }
 
 static int add_query(hd_dkim_verifier *v, vsig *s)
@@ -451,6 +506,27 @@ static int add_query(hd_dkim_verifier *v, vsig *s)
         return HD_ENOMEM;
     q[v->nqueries++].answered = false;
     return 0;
+}
+
+/* What happened to the body of a signature whose body hash failed: found
+ * once for signatures with the same body hash and canonicalization (dual
+ * RSA and Ed25519 signing), and for at most HD_LIMIT_DKIM_DIAGNOSES bodies,
+ * so a message with many bad signatures cannot multiply the work. */
+static int find_body_change(hd_dkim_verifier *v, vsig *s, size_t idx, hd_dkim_canon bc, const hd_msg *m)
+{
+    for (size_t i = 0; i < idx; i++) {
+        const vsig *o = &v->sigs[i];
+        if (!o->decided && !o->r.has_length && o->hlen == s->hlen &&
+            memcmp(o->bh_want, s->bh_want, s->hlen) == 0 &&
+            strcmp(o->r.canon + strcspn(o->r.canon, "/"), s->r.canon + strcspn(s->r.canon, "/")) == 0) {
+            s->body = o->body;
+            return 0;
+        }
+    }
+    if (v->ndiagnosed >= HD_LIMIT_DKIM_DIAGNOSES)
+        return 0;
+    v->ndiagnosed++;
+    return dkim_find_body_change(m, bc, sig_md(v, s), s->bh_want, s->hlen, &s->body);
 }
 
 static int start_one(hd_dkim_verifier *v, size_t idx, const hd_msg *m, size_t field)
@@ -488,6 +564,10 @@ static int start_one(hd_dkim_verifier *v, size_t idx, const hd_msg *m, size_t fi
     hd_dkim_canon hc, bc;
     dkim_parse_canon(hd_slice_cstr(s->r.canon), &hc, &bc);
     int rc = hash_body(v, s, idx, bc, hd_msg_body(m));
+    /* the body hash is compared first (RFC 6376 §6.1.3 step 3); when it
+     * fails, find what happened to the body while it is at hand */
+    if (rc == 0 && !s->r.has_length && memcmp(s->bh_want, s->bh_got, s->hlen) != 0)
+        rc = find_body_change(v, s, idx, bc, m);
     if (rc == 0)
         rc = hash_headers(v, s, m, f, &t, hc);
     if (rc != 0)
@@ -593,6 +673,94 @@ static bool key_usable(const vsig *s, const dkim_keyrec *k, const char *qname)
     return true;
 }
 
+/* What the failed hashes show (hd_dkim_result.changes): the body
+ * findings of start(), and which header guess, if any, the key accepts. */
+static void note_changes(vsig *s, const dkim_keyrec *k, bool bh_ok, bool sig_ok)
+{
+    hd_dkim_result *r = &s->r;
+    if (!bh_ok) {
+        r->changes |= HD_DKIM_CH_BODY;
+        if (s->body.footer) {
+            r->changes |= HD_DKIM_CH_FOOTER;
+            r->footer_bytes = s->body.footer_bytes;
+        }
+        if (s->body.reencoded) {
+            r->changes |= HD_DKIM_CH_REENCODED;
+            snprintf(r->encoding, sizeof r->encoding, "%s", s->body.encoding);
+        }
+    }
+    if (!sig_ok) {
+        r->changes |= HD_DKIM_CH_HEADER;
+        for (size_t g = 0; g < s->nguesses; g++) {
+            if (hd_key_verify_digest(k->key, s->guess_hh[g], s->hlen, s->sha1, hd_buf_slice(&s->b),
+                                     NULL) == 0) {
+                r->changes |= s->guess_undoes[g] | HD_DKIM_CH_CHECKED;
+                if (s->guess_undoes[g] & HD_DKIM_CH_CTE)
+                    snprintf(r->encoding_was, sizeof r->encoding_was, "%s", s->guess_cte_was[g]);
+                break;
+            }
+        }
+        if (!(r->changes & HD_DKIM_CH_CHECKED))
+            r->changes |= s->maybe;
+    }
+    if (r->changes & HD_DKIM_CH_SUBJECT_TAG)
+        snprintf(r->subject_tag, sizeof r->subject_tag, "%s", s->subject_tag);
+}
+
+/* Append to the text in out (size bytes, *o used), cut at the end. */
+__attribute__((format(printf, 4, 5)))
+static void add_text(char *out, size_t size, size_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *o, size - *o, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *o = *o + (size_t)n < size ? *o + (size_t)n : size - 1;
+}
+
+/* The changes in a few words, after "body hash did not verify" or
+ * "signature did not verify" (no parentheses: it goes into an RFC 8601
+ * comment). */
+static void describe_changes(const hd_dkim_result *r, char *out, size_t size)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    bool body = r->changes & HD_DKIM_CH_BODY;
+    if (r->changes & HD_DKIM_CH_REENCODED)
+        add_text(out, size, &o, ": the body was re-encoded as %s", r->encoding);
+    else if (r->changes & HD_DKIM_CH_FOOTER)
+        add_text(out, size, &o, ": %llu bytes were added at the end of the body",
+                 (unsigned long long)r->footer_bytes);
+    else if (body)
+        add_text(out, size, &o, ": the body was changed after signing");
+    if ((r->changes & HD_DKIM_CH_FOOTER) && (r->changes & HD_DKIM_CH_REENCODED))
+        add_text(out, size, &o, ", with a footer of %llu bytes", (unsigned long long)r->footer_bytes);
+    if (!(r->changes & HD_DKIM_CH_HEADER))
+        return;
+    bool subject = r->changes & HD_DKIM_CH_SUBJECT_TAG, cte = r->changes & HD_DKIM_CH_CTE;
+    const char *lead = body ? "; " : ": ";
+    if (!subject && !cte)
+        return add_text(out, size, &o, "%sa signed header field was changed or added%s", lead,
+                        body ? " too" : "");
+    if (r->changes & HD_DKIM_CH_CHECKED) {
+        if (subject)
+            add_text(out, size, &o, "%sthe Subject was tagged %s", lead, r->subject_tag);
+        if (cte && r->encoding_was[0])
+            add_text(out, size, &o, "%sthe Content-Transfer-Encoding was rewritten from %s",
+                     subject ? " and " : lead, r->encoding_was);
+        else if (cte)
+            add_text(out, size, &o, "%sa Content-Transfer-Encoding field was added",
+                     subject ? " and " : lead);
+        return;
+    }
+    add_text(out, size, &o, "%sa signed header field changed%s, probably", lead, body ? " too" : "");
+    if (subject)
+        add_text(out, size, &o, " the Subject tag %s", r->subject_tag);
+    if (cte)
+        add_text(out, size, &o, "%s the Content-Transfer-Encoding", subject ? " and" : "");
+}
+
 static void evaluate(hd_dkim_verifier *v, vsig *s)
 {
     dkim_keyrec *k = s->key;
@@ -608,17 +776,20 @@ static void evaluate(hd_dkim_verifier *v, vsig *s)
                                        hd_buf_slice(&s->b), NULL) == 0;
     bool bh_ok = memcmp(s->bh_want, s->bh_got, s->hlen) == 0;
     bool weak = k->type == HD_KEY_RSA && k->bits < v->opts.min_rsa_bits;
-    if (!sig_ok && !bh_ok)
-        return decide(s, HD_DKIM_FAIL, HD_DKIM_R_SIGNATURE,
-                      "signature did not verify, and the body hash does not match either: "
-                      "the message was changed after signing, or signed with another key");
+    char what[sizeof s->r.reason] = "";
+    if (!sig_ok || !bh_ok) {
+        note_changes(s, k, bh_ok, sig_ok);
+        describe_changes(&s->r, what, sizeof what);
+    }
+    /* RFC 6376 §6.1.3: the body hash is compared before the signature */
+    if (!bh_ok)
+        return decide(s, HD_DKIM_FAIL, HD_DKIM_R_BODY_HASH, "body hash did not verify%s", what);
+    if (!sig_ok && (s->r.changes & HD_DKIM_CH_CHECKED))
+        return decide(s, HD_DKIM_FAIL, HD_DKIM_R_SIGNATURE, "signature did not verify%s", what);
     if (!sig_ok)
         return decide(s, HD_DKIM_FAIL, HD_DKIM_R_SIGNATURE,
-                      "signature did not verify: a signed header field was changed or added "
-                      "after signing, or the key at %s is not the one that signed", s->qname);
-    if (!bh_ok)
-        return decide(s, HD_DKIM_FAIL, HD_DKIM_R_BODY_HASH,
-                      "body hash did not verify: the body was changed after signing");
+                      "signature did not verify%s, or the key at %s is not the one that signed", what,
+                      s->qname);
     if (weak)
         return decide(s, HD_DKIM_POLICY, HD_DKIM_R_KEY_TOO_SMALL,
                       "verified, but the %u-bit RSA key is below the %u-bit minimum (RFC 8301 §3.2)",

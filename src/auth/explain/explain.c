@@ -64,6 +64,121 @@ static void para(hd_buf *out, const char *fmt, ...)
     hd_buf_printf(out, "- %s\n", line);
 }
 
+/* Append to the text in buf (size bytes, *o used), cut at the end. */
+__attribute__((format(printf, 4, 5)))
+static void add_text(char *buf, size_t size, size_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *o, size - *o, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *o = *o + (size_t)n < size ? *o + (size_t)n : size - 1;
+}
+
+/* What the body shows (hd_dkim_result.changes), into buf. */
+static void body_changes(const hd_dkim_result *r, char *buf, size_t size, size_t *o)
+{
+    unsigned ch = r->changes;
+    if ((ch & HD_DKIM_CH_REENCODED) && (ch & HD_DKIM_CH_FOOTER))
+        add_text(buf, size, o, "the body was re-encoded as %s (decoded, it is the signed body with a "
+                               "footer of %llu bytes after it)", r->encoding,
+                 (unsigned long long)r->footer_bytes);
+    else if (ch & HD_DKIM_CH_REENCODED)
+        add_text(buf, size, o, "the body was re-encoded as %s (decoded, it is the signed body)",
+                 r->encoding);
+    else if (ch & HD_DKIM_CH_FOOTER)
+        add_text(buf, size, o, "a footer of %llu bytes was added at the end of the body (the signed "
+                               "body is intact before it)", (unsigned long long)r->footer_bytes);
+    else if (ch & HD_DKIM_CH_BODY)
+        add_text(buf, size, o, "the body was changed after signing");
+}
+
+/* What the signed header fields show, into buf after "; " when *o > 0. */
+static void header_changes(const hd_dkim_result *r, char *buf, size_t size, size_t *o)
+{
+    unsigned ch = r->changes;
+    const char *sep = *o > 0 ? "; " : "";
+    if (!(ch & HD_DKIM_CH_HEADER) && r->reason_code != HD_DKIM_R_SIGNATURE &&
+        r->reason_code != HD_DKIM_R_UNSIGNED_FROM)
+        return;
+    if (r->reason_code == HD_DKIM_R_UNSIGNED_FROM)
+        return add_text(buf, size, o, "%sa From field was added after signing", sep);
+    bool subject = ch & HD_DKIM_CH_SUBJECT_TAG, cte = ch & HD_DKIM_CH_CTE;
+    if (!subject && !cte)
+        return add_text(buf, size, o, "%sa signed header field was changed or added after signing", sep);
+    if (ch & HD_DKIM_CH_CHECKED) {
+        if (subject)
+            add_text(buf, size, o, "%sthe Subject was tagged \"%s\"", sep, r->subject_tag);
+        if (cte && r->encoding_was[0])
+            add_text(buf, size, o, "%sthe Content-Transfer-Encoding field was rewritten from %s to %s",
+                     subject ? "; " : sep, r->encoding_was, r->encoding);
+        else if (cte)
+            add_text(buf, size, o, "%sa Content-Transfer-Encoding: %s field was added", subject ? "; " : sep,
+                     r->encoding);
+        return;
+    }
+    add_text(buf, size, o, "%sa signed header field was changed: probably", sep);
+    if (subject)
+        add_text(buf, size, o, " the Subject, which now starts with \"%s\"", r->subject_tag);
+    if (cte)
+        add_text(buf, size, o, "%s the Content-Transfer-Encoding field, rewritten to %s",
+                 subject ? " and" : "", r->encoding);
+}
+
+/* A signature broken in transit: every change its hashes show, and who
+ * makes such changes. */
+static void explain_broken(const hd_explain_input *in, const hd_dkim_result *r, hd_buf *out)
+{
+    char what[600];
+    size_t o = 0;
+    what[0] = '\0';
+    body_changes(r, what, sizeof what, &o);
+    header_changes(r, what, sizeof what, &o);
+    bool list = in->list_id != NULL || in->subject_tagged;
+    bool gateway = r->changes & HD_DKIM_CH_REENCODED;
+    char who[400];
+    char lid[300] = "";
+    if (in->list_id != NULL)
+        snprintf(lid, sizeof lid, " (List-Id: %s)", in->list_id);
+    bool tag = r->changes & HD_DKIM_CH_SUBJECT_TAG, footer = r->changes & HD_DKIM_CH_FOOTER;
+    const char *lists = tag && footer ? "Tags and footers are what mailing lists add"
+                        : tag         ? "Subject tags are what mailing lists add"
+                        : footer      ? "Footers are what mailing lists add"
+                                      : "Mailing lists make such changes";
+    if (list && gateway)
+        snprintf(who, sizeof who, "%s%s, and a gateway that re-encodes 8bit mail for a 7bit path "
+                                  "rewrites the body and its Content-Transfer-Encoding.", lists, lid);
+    else if (list)
+        snprintf(who, sizeof who, "%s%s.", lists, lid);
+    else if (gateway)
+        snprintf(who, sizeof who, "A gateway or relay that re-encodes 8bit mail for a 7bit path "
+                                  "does this.");
+    else if (r->changes & HD_DKIM_CH_BODY)
+        snprintf(who, sizeof who, "An auto-forward, a list or a gateway that rewrites the body "
+                                  "does this.");
+    else
+        who[0] = '\0';
+    bool bh = r->reason_code == HD_DKIM_R_BODY_HASH;
+    para(out, "The DKIM %s by %s no longer %s (%s): %s.%s%s",
+         bh ? "body hash of the signature" : "signature", r->domain, bh ? "matches" : "verifies",
+         hd_dkim_reason_name(r->reason_code), what, who[0] ? " " : "", who);
+}
+
+/* RFC 8617: what would let a receiver accept a message a list or a
+ * forwarder changed, when it carries no ARC chain. */
+static void explain_no_arc(const hd_explain_input *in, const facts *f, hd_buf *out)
+{
+    const hd_dkim_result *broken = f->body_changed ? f->body_changed : f->header_changed;
+    if (broken == NULL || f->aligned_pass != NULL || !in->arc_checked || in->arc_present)
+        return;
+    bool list = in->list_id != NULL || in->subject_tagged;
+    para(out, "The message carries no ARC seal. Had %s sealed it with ARC (RFC 8617) when it changed "
+              "it, recording that DKIM passed on arrival, a receiver that trusts %s could accept it "
+              "despite the broken signature.",
+         list ? "the mailing list" : "the forwarder or gateway", list ? "the list" : "it");
+}
+
 static void explain_identity(const hd_explain_input *in, hd_buf *out)
 {
     if (in->facts_guessed)
@@ -177,20 +292,7 @@ static void explain_forwarding(const hd_explain_input *in, const facts *f, hd_bu
     const hd_dkim_result *broken = f->body_changed ? f->body_changed : f->header_changed;
     if (broken == NULL || f->aligned_pass != NULL)
         return;
-    bool list = in->list_id != NULL || in->subject_tagged;
-    if (f->body_changed != NULL)
-        para(out, "The DKIM body hash of the signature by %s no longer matches: the body was changed "
-                  "after signing%s%s%s.",
-             broken->domain,
-             list ? ", as a mailing list does when it adds a footer" : ", as an auto-forward or a "
-                                                                       "gateway that rewrites the body does",
-             in->list_id ? " (List-Id: " : "", in->list_id ? in->list_id : "");
-    else
-        para(out, "The signature by %s no longer verifies: a signed header field was changed or "
-                  "added after signing%s.",
-             broken->domain,
-             in->subject_tagged ? " (the Subject carries a [tag], as mailing lists add)" :
-             list ? " (a mailing list rewrote headers)" : "");
+    explain_broken(in, broken, out);
     if (in->list_id != NULL && in->from_domain[0])
         para(out, "Mailing lists that modify messages should rewrite From to the list's own "
                   "address (DMARC mitigation) or not modify the body and Subject.");
@@ -259,6 +361,7 @@ int hd_explain(const hd_explain_input *in, hd_buf *out)
     explain_identity(in, out);
     explain_dkim(in, &f, out);
     explain_forwarding(in, &f, out);
+    explain_no_arc(in, &f, out);
     explain_spf(in, &f, out);
     explain_dmarc(in, out);
     if (out->len == before)

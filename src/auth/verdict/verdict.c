@@ -713,6 +713,7 @@ int hd_verdict_explain(const hd_verdict *v, hd_buf *out, hd_err *err)
         .mail_from = v->mail_from, .helo = v->helo, .facts_guessed = v->facts_from_message,
         .spf = hd_verdict_spf(v), .dkim = dk, .ndkim = ndkim, .dmarc = hd_verdict_dmarc(v),
         .list_id = v->list_id[0] ? v->list_id : NULL, .subject_tagged = v->subject_tagged,
+        .arc_checked = v->arc != NULL,
     };
     explain_arc(v, &in);
     int rc = hd_explain(&in, out);
