@@ -46,7 +46,13 @@ enum {
     HD_REPORT_TOO_MANY = 1u << 2,    /* recipients past HD_REPORT_MAX_RCPTS dropped */
     HD_REPORT_NONSTANDARD = 1u << 3, /* read by the rule set, not RFC 3464 */
     HD_REPORT_NO_ORIGINAL = 1u << 4, /* no returned message or header found */
+    /* deviations from RFC 3464 read leniently, as real MTAs send them */
+    HD_REPORT_LAX_SEPARATOR = 1u << 5, /* groups parted by a line of only white space */
+    HD_REPORT_LAX_STATUS = 1u << 6,    /* a Status that is an SMTP reply code, not RFC 3463 */
+    HD_REPORT_BAD_ORIGINAL = 1u << 7,  /* the returned part is not a readable message */
+    HD_REPORT_LAX_FIELDS = 1u << 8,    /* a recipient group unreadable as fields, read line by line */
 };
+#define HD_REPORT_FLAG_BITS 9
 
 typedef enum hd_dsn_action {
     HD_DSN_ACTION_NONE = 0, /* absent or unknown */
@@ -196,6 +202,8 @@ void hd_report_rules_free(hd_report_rules *rules);
 int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *out, hd_err *err);
 
 const char *hd_dsn_action_name(hd_dsn_action a);
+/* "partial", "truncated", ... for one HD_REPORT_* bit; NULL for others. */
+const char *hd_report_flag_name(unsigned bit);
 const char *hd_bounce_class_name(hd_bounce_class c);
 /* "userunknown", "mailboxfull", ... ; "undefined" for an unknown value. */
 const char *hd_bounce_reason_name(hd_bounce_reason r);

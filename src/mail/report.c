@@ -265,6 +265,18 @@ const char *hd_dsn_action_name(hd_dsn_action a)
     return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "none";
 }
 
+const char *hd_report_flag_name(unsigned bit)
+{
+    static const char *const names[HD_REPORT_FLAG_BITS] = {
+        "partial",       "truncated",      "too_many",       "nonstandard",  "no_original",
+        "lax_separator", "lax_status",     "bad_original",   "lax_fields",
+    };
+    for (unsigned i = 0; i < HD_REPORT_FLAG_BITS; i++)
+        if (bit == 1u << i)
+            return names[i];
+    return NULL;
+}
+
 const char *hd_bounce_class_name(hd_bounce_class c)
 {
     return c == HD_BOUNCE_HARD ? "hard" : c == HD_BOUNCE_SOFT ? "soft" : "none";
