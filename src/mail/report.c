@@ -19,13 +19,16 @@
 #include <herald/mime.h>
 #include <herald/report.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Bounce explanations come first; rules do not read a whole novel. */
 #define RULE_SCAN_MAX (64u * 1024)
 #define RULE_TEXT_MAX 200
-#define RULE_ADDR_METHODS 8
+#define RULE_ADDR_METHODS 64
+#define RULE_VENDORS_MAX 64 /* bits of rules_ctx.active */
+#define RULE_CUTS_MAX 32
 
 /* Small helpers ------------------------------------------------------------ */
 
@@ -140,6 +143,7 @@ hd_bounce_reason hd_bounce_reason_from_status(const char *status)
     } codes[] = {
         {".1.1", HD_REASON_USERUNKNOWN},    {".1.2", HD_REASON_HOSTUNKNOWN},
         {".1.3", HD_REASON_USERUNKNOWN},    {".1.6", HD_REASON_HASMOVED},
+        {".1.7", HD_REASON_REJECTED},       {".1.8", HD_REASON_REJECTED},
         {".1.10", HD_REASON_NOTACCEPT},     {".2.1", HD_REASON_SUSPEND},
         {".2.2", HD_REASON_MAILBOXFULL},    {".2.3", HD_REASON_MESGTOOBIG},
         {".3.1", HD_REASON_SYSTEMFULL},     {".3.4", HD_REASON_MESGTOOBIG},
@@ -344,7 +348,17 @@ static void dsn_rcpt_fields(hd_dsn_rcpt *r, const hd_msg *h, unsigned *flags)
     copy_value(r->original_recipient, HD_REPORT_ADDR_MAX,
                angle_addr(split_typed(field_value(h, "Original-Recipient"), NULL)), flags);
     r->action = parse_action(field_value(h, "Action"));
-    r->status_class = parse_status(field_value(h, "Status"), r->status);
+    hd_slice status = field_value(h, "Status");
+    r->status_class = parse_status(status, r->status);
+    status = hd_slice_trim_wsp(status);
+    if (r->status_class == 0 && status.len >= 3 && (status.p[0] == '4' || status.p[0] == '5') &&
+        status.p[1] >= '0' && status.p[1] <= '9' && status.p[2] >= '0' && status.p[2] <= '9' &&
+        (status.len == 3 || is_wsp(status.p[3]))) {
+        /* "Status: 553 ..." (an SMTP reply code, not RFC 3463): its class */
+        r->status_class = status.p[0] - '0';
+        snprintf(r->status, sizeof r->status, "%c.0.0", status.p[0]);
+        *flags |= HD_REPORT_LAX_STATUS;
+    }
     copy_value(r->remote_mta, HD_REPORT_SHORT_MAX, split_typed(field_value(h, "Remote-MTA"), NULL),
                flags);
     hd_slice type;
@@ -427,6 +441,29 @@ static void dsn_finish(hd_dsn *d, const hd_mime *m)
     memcpy(d->envelope_sender, s, strlen(s) + 1);
 }
 
+/* RFC 3464 §2.1 parts the groups by empty lines; some MTAs send a line of
+ * spaces, which a header reader takes as a folded continuation: such
+ * lines are emptied in place (and the deviation noted). */
+static void blank_lines(hd_buf *b, unsigned *flags)
+{
+    size_t o = 0, i = 0;
+    while (i < b->len) {
+        size_t e = i;
+        while (e < b->len && is_wsp(b->p[e]))
+            e++;
+        bool only_wsp = e > i && (e == b->len || b->p[e] == '\r' || b->p[e] == '\n');
+        if (only_wsp) {
+            *flags |= HD_REPORT_LAX_SEPARATOR;
+            i = e;
+        }
+        while (i < b->len && b->p[i] != '\n')
+            b->p[o++] = b->p[i++];
+        if (i < b->len)
+            b->p[o++] = b->p[i++];
+    }
+    b->len = o;
+}
+
 static int dsn_from_mime(const hd_mime *m, hd_dsn *out, hd_err *err)
 {
     size_t i = hd_mime_find(m, "message", "delivery-status", 0);
@@ -436,6 +473,9 @@ static int dsn_from_mime(const hd_mime *m, hd_dsn *out, hd_err *err)
         return hd_err_set(err, HD_ENOTFOUND, "no message/delivery-status part: not a DSN");
     hd_buf b;
     decode_part(hd_mime_part_at(m, i), &b, &out->flags);
+    blank_lines(&b, &out->flags);
+    if (hd_mime_flags(m) & HD_MIME_BAD_HEADER)
+        out->flags |= HD_REPORT_BAD_ORIGINAL;
     int rc = dsn_blocks(out, hd_buf_slice(&b), err);
     hd_buf_free(&b);
     if (rc != 0)
@@ -447,9 +487,19 @@ static int dsn_from_mime(const hd_mime *m, hd_dsn *out, hd_err *err)
     return 0;
 }
 
+/* Bounces come back damaged: a returned message with a broken header
+ * must not make the report unreadable (it is optional, RFC 3464 §2), so
+ * parts are read laxly; a mailbox file's "From " line before the header
+ * (as bounces are often saved) is skipped. */
 static int parse_mime(hd_slice msg, hd_mime **m, hd_err *err)
 {
-    int rc = hd_mime_parse(msg, NULL, m, err);
+    if (msg.len > 5 && memcmp(msg.p, "From ", 5) == 0) {
+        const uint8_t *lf = memchr(msg.p, '\n', msg.len);
+        if (lf != NULL)
+            msg = hd_slice_make(lf + 1, msg.len - (size_t)(lf + 1 - msg.p));
+    }
+    hd_mime_limits lim = {.lax_part_headers = true};
+    int rc = hd_mime_parse(msg, &lim, m, err);
     if (rc != 0)
         hd_err_prefix(err, "report: ");
     return rc;
@@ -556,24 +606,49 @@ int hd_report_parse_arf(hd_slice msg, hd_arf *out, hd_err *err)
 
 /* Rules ------------------------------------------------------------------------ */
 
+/* A phrase: text (lowercased) gives a status, a reason, or both. */
 typedef struct rule {
-    char status[16];
-    int status_class;
-    uint8_t text[RULE_TEXT_MAX]; /* lowercased */
+    char status[16];       /* "" when the rule names only a reason */
+    int status_class;      /* 4, 5 or 0 */
+    hd_bounce_reason reason; /* HD_REASON_UNDEFINED: from the status */
+    uint8_t text[RULE_TEXT_MAX];
     size_t len;
+    int vendor; /* -1: general; else the section it belongs to */
 } rule;
 
+typedef enum addr_kind { ADDR_COLON, ADDR_FIELD, ADDR_AFTER } addr_kind;
+
 typedef struct addr_method {
-    bool colon;                      /* else a field */
-    char field[HD_REPORT_SHORT_MAX]; /* with its ':' */
+    addr_kind kind;
+    uint8_t text[RULE_TEXT_MAX]; /* ADDR_FIELD: "name:"; ADDR_AFTER: the phrase, lowercased */
+    size_t len;
+    int vendor;
 } addr_method;
+
+/* A vendor section: its rules apply when the message holds the signature. */
+typedef struct vendor_sig {
+    char name[64];
+    uint8_t sig[RULE_TEXT_MAX]; /* lowercased */
+    size_t len;
+} vendor_sig;
 
 struct hd_report_rules {
     rule *rules;
     size_t n;
     addr_method addr[RULE_ADDR_METHODS];
     size_t naddr;
+    vendor_sig vendors[RULE_VENDORS_MAX];
+    size_t nvendors;
+    rule cuts[RULE_CUTS_MAX]; /* "cut": where the returned message starts */
+    size_t ncuts;
+    int section; /* while parsing: the open vendor section, or -1 */
 };
+
+/* Which vendor sections a message switched on. */
+typedef struct rules_ctx {
+    const hd_report_rules *rs;
+    uint64_t active;
+} rules_ctx;
 
 static uint8_t lower(uint8_t c)
 {
@@ -593,71 +668,142 @@ static hd_slice next_word(hd_slice *line)
     return w;
 }
 
-/* "quoted text" with \" and \\ escapes, lowercased into r. */
-static int rule_text(hd_slice line, rule *r, size_t lineno, hd_err *err)
+/* "quoted text" with \" and \\ escapes, lowercased into text/len. */
+static int quoted_text(hd_slice line, uint8_t text[RULE_TEXT_MAX], size_t *len, size_t lineno,
+                       hd_err *err)
 {
     line = hd_slice_trim_wsp(line);
     if (line.len < 3 || line.p[0] != '"' || line.p[line.len - 1] != '"')
-        return hd_err_set(err, HD_ESYNTAX, "line %zu: expected \"text\" after contains", lineno);
-    r->len = 0;
+        return hd_err_set(err, HD_ESYNTAX, "line %zu: expected \"text\"", lineno);
+    *len = 0;
     for (size_t i = 1; i + 1 < line.len; i++) {
         uint8_t c = line.p[i];
         if (c == '\\' && i + 2 < line.len)
             c = line.p[++i];
         else if (c == '"')
             return hd_err_set(err, HD_ESYNTAX, "line %zu: unescaped '\"' in the text", lineno);
-        if (r->len == RULE_TEXT_MAX)
+        if (*len == RULE_TEXT_MAX)
             return hd_err_set(err, HD_ELIMIT, "line %zu: text longer than %d bytes", lineno,
                               RULE_TEXT_MAX);
-        r->text[r->len++] = lower(c);
+        text[(*len)++] = lower(c);
     }
     return 0;
 }
 
-static int rule_status(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err *err)
+static hd_bounce_reason reason_by_name(hd_slice name)
+{
+    for (int r = 1; r < HD_REASON_COUNT; r++)
+        if (hd_slice_eq_cstr(name, hd_bounce_reason_name((hd_bounce_reason)r)))
+            return (hd_bounce_reason)r;
+    return HD_REASON_UNDEFINED;
+}
+
+/* status X.Y.Z [reason NAME] contains "text"  |  reason NAME contains "text" */
+static int rule_phrase(hd_report_rules *rs, bool with_status, hd_slice line, size_t lineno,
+                       hd_err *err)
 {
     if (rs->n == HD_REPORT_MAX_RULES)
         return hd_err_set(err, HD_ELIMIT, "line %zu: more than %d rules", lineno,
                           HD_REPORT_MAX_RULES);
     rule *r = &rs->rules[rs->n];
-    hd_slice code = next_word(&line);
-    r->status_class = parse_status(code, r->status);
-    if (r->status_class != 4 && r->status_class != 5)
-        return hd_err_set(err, HD_ESYNTAX, "line %zu: expected a 4.x.x or 5.x.x status code",
-                          lineno);
+    memset(r, 0, sizeof *r);
+    r->vendor = rs->section;
+    hd_slice w = next_word(&line);
+    if (with_status) {
+        r->status_class = parse_status(w, r->status);
+        if (r->status_class != 4 && r->status_class != 5)
+            return hd_err_set(err, HD_ESYNTAX, "line %zu: expected a 4.x.x or 5.x.x status code",
+                              lineno);
+        hd_slice rest = line;
+        w = next_word(&rest);
+        if (hd_slice_eq_cstr(w, "reason")) {
+            w = next_word(&rest);
+            line = rest;
+        } else {
+            w = HD_SLICE_NULL;
+        }
+    }
+    if (w.p != NULL) {
+        r->reason = reason_by_name(w);
+        if (r->reason == HD_REASON_UNDEFINED)
+            return hd_err_set(err, HD_ESYNTAX, "line %zu: unknown reason '%.*s'", lineno,
+                              (int)(w.len > 40 ? 40 : w.len), (const char *)w.p);
+    }
     if (!hd_slice_eq_cstr(next_word(&line), "contains"))
-        return hd_err_set(err, HD_ESYNTAX, "line %zu: expected 'contains' after the status",
-                          lineno);
-    int rc = rule_text(line, r, lineno, err);
+        return hd_err_set(err, HD_ESYNTAX, "line %zu: expected 'contains \"text\"'", lineno);
+    int rc = quoted_text(line, r->text, &r->len, lineno, err);
     if (rc == 0)
         rs->n++;
     return rc;
 }
 
+/* address colon | address field NAME | address after "text" */
 static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err *err)
 {
     if (rs->naddr == RULE_ADDR_METHODS)
         return hd_err_set(err, HD_ELIMIT, "line %zu: more than %d address directives", lineno,
                           RULE_ADDR_METHODS);
     addr_method *a = &rs->addr[rs->naddr];
+    memset(a, 0, sizeof *a);
+    a->vendor = rs->section;
     hd_slice kind = next_word(&line);
+    if (hd_slice_eq_cstr(kind, "after")) {
+        a->kind = ADDR_AFTER;
+        int rc = quoted_text(line, a->text, &a->len, lineno, err);
+        if (rc == 0)
+            rs->naddr++;
+        return rc;
+    }
     hd_slice name = next_word(&line);
     if (hd_slice_eq_cstr(kind, "colon") && name.len == 0) {
-        a->colon = true;
-    } else if (hd_slice_eq_cstr(kind, "field") && name.len > 0 &&
-               name.len < sizeof a->field - 1) {
-        a->colon = false;
-        memcpy(a->field, name.p, name.len);
-        a->field[name.len] = ':';
-        a->field[name.len + 1] = '\0';
+        a->kind = ADDR_COLON;
+    } else if (hd_slice_eq_cstr(kind, "field") && name.len > 0 && name.len < RULE_TEXT_MAX - 1) {
+        a->kind = ADDR_FIELD;
+        for (size_t i = 0; i < name.len; i++)
+            a->text[i] = lower(name.p[i]);
+        a->text[name.len] = ':';
+        a->len = name.len + 1;
     } else {
-        return hd_err_set(err, HD_ESYNTAX, "line %zu: expected 'address colon' or 'address field NAME'",
+        return hd_err_set(err, HD_ESYNTAX,
+                          "line %zu: expected 'address colon', 'address field NAME' or "
+                          "'address after \"text\"'",
                           lineno);
     }
     if (next_word(&line).len != 0)
         return hd_err_set(err, HD_ESYNTAX, "line %zu: extra words after the directive", lineno);
     rs->naddr++;
     return 0;
+}
+
+/* vendor NAME when "signature" */
+static int rule_section(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err *err)
+{
+    if (rs->nvendors == RULE_VENDORS_MAX)
+        return hd_err_set(err, HD_ELIMIT, "line %zu: more than %d vendor sections", lineno,
+                          RULE_VENDORS_MAX);
+    vendor_sig *v = &rs->vendors[rs->nvendors];
+    hd_slice name = next_word(&line);
+    if (name.len == 0 || name.len >= sizeof v->name || !hd_slice_eq_cstr(next_word(&line), "when"))
+        return hd_err_set(err, HD_ESYNTAX, "line %zu: expected 'vendor NAME when \"text\"'",
+                          lineno);
+    memcpy(v->name, name.p, name.len);
+    v->name[name.len] = '\0';
+    int rc = quoted_text(line, v->sig, &v->len, lineno, err);
+    if (rc == 0)
+        rs->section = (int)rs->nvendors++;
+    return rc;
+}
+
+static int rule_cut(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err *err)
+{
+    if (rs->ncuts == RULE_CUTS_MAX)
+        return hd_err_set(err, HD_ELIMIT, "line %zu: more than %d cut directives", lineno,
+                          RULE_CUTS_MAX);
+    rule *c = &rs->cuts[rs->ncuts];
+    int rc = quoted_text(line, c->text, &c->len, lineno, err);
+    if (rc == 0)
+        rs->ncuts++;
+    return rc;
 }
 
 static int rules_line(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err *err)
@@ -667,9 +813,21 @@ static int rules_line(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err 
         return 0;
     hd_slice word = next_word(&line);
     if (hd_slice_eq_cstr(word, "status"))
-        return rule_status(rs, line, lineno, err);
+        return rule_phrase(rs, true, line, lineno, err);
+    if (hd_slice_eq_cstr(word, "reason"))
+        return rule_phrase(rs, false, line, lineno, err);
     if (hd_slice_eq_cstr(word, "address"))
         return rule_address(rs, line, lineno, err);
+    if (hd_slice_eq_cstr(word, "vendor"))
+        return rule_section(rs, line, lineno, err);
+    if (hd_slice_eq_cstr(word, "cut"))
+        return rule_cut(rs, line, lineno, err);
+    if (hd_slice_eq_cstr(word, "end") && next_word(&line).len == 0) {
+        if (rs->section < 0)
+            return hd_err_set(err, HD_ESYNTAX, "line %zu: 'end' outside a vendor section", lineno);
+        rs->section = -1;
+        return 0;
+    }
     return hd_err_set(err, HD_ESYNTAX, "line %zu: unknown directive '%.*s'", lineno,
                       (int)(word.len > 40 ? 40 : word.len), (const char *)word.p);
 }
@@ -682,6 +840,7 @@ int hd_report_rules_parse(hd_slice text, hd_report_rules **out, hd_err *err)
         free(rs);
         return hd_err_set(err, HD_ENOMEM, "out of memory for bounce rules");
     }
+    rs->section = -1;
     size_t pos = 0, lineno = 1;
     int rc = 0;
     while (pos < text.len && rc == 0) {
@@ -694,9 +853,12 @@ int hd_report_rules_parse(hd_slice text, hd_report_rules **out, hd_err *err)
         pos = end + 1;
         lineno++;
     }
-    if (rc == 0 && (rs->n == 0 || rs->naddr == 0))
+    bool any_status = false;
+    for (size_t i = 0; i < rs->n; i++)
+        any_status |= rs->rules[i].status_class != 0;
+    if (rc == 0 && (!any_status || rs->naddr == 0))
         rc = hd_err_set(err, HD_ESYNTAX, "no %s directive in the rules",
-                        rs->n == 0 ? "status" : "address");
+                        !any_status ? "status" : "address");
     if (rc != 0) {
         hd_report_rules_free(rs);
         return rc;
@@ -715,14 +877,114 @@ void hd_report_rules_free(hd_report_rules *rules)
 
 /* Applying the rules ------------------------------------------------------------ */
 
+/* A lowercased copy of at most RULE_SCAN_MAX bytes of text (NULL: no memory). */
+static uint8_t *lowered(hd_slice text, size_t *len)
+{
+    *len = text.len > RULE_SCAN_MAX ? RULE_SCAN_MAX : text.len;
+    uint8_t *low = malloc(*len + 1);
+    if (low == NULL)
+        return NULL;
+    for (size_t i = 0; i < *len; i++)
+        low[i] = lower(text.p[i]);
+    low[*len] = '\0';
+    return low;
+}
+
+static bool holds(hd_slice low, const uint8_t *text, size_t len)
+{
+    return len > 0 && memmem(low.p, low.len, text, len) != NULL;
+}
+
+/* The vendor sections whose signature is in the message's first bytes. */
+static rules_ctx rules_activate(const hd_report_rules *rs, hd_slice msg)
+{
+    rules_ctx c = {rs, 0};
+    if (rs == NULL || rs->nvendors == 0)
+        return c;
+    size_t n;
+    uint8_t *low = lowered(msg, &n);
+    if (low == NULL)
+        return c;
+    for (size_t v = 0; v < rs->nvendors; v++)
+        if (holds(hd_slice_make(low, n), rs->vendors[v].sig, rs->vendors[v].len))
+            c.active |= 1ull << v;
+    free(low);
+    return c;
+}
+
+static bool in_scope(const rules_ctx *c, int vendor, bool vendors_pass)
+{
+    return vendors_pass ? vendor >= 0 && (c->active & (1ull << vendor)) : vendor < 0;
+}
+
+/* The first rule (an active vendor's first, then the general ones) whose
+ * text is in low; want_status: only rules that give a status. */
+static const rule *match_rule(const rules_ctx *c, hd_slice low, bool want_status, size_t *at)
+{
+    for (int pass = 1; pass >= 0; pass--)
+        for (size_t i = 0; i < c->rs->n; i++) {
+            const rule *r = &c->rs->rules[i];
+            if (!in_scope(c, r->vendor, pass) || (want_status && r->status_class == 0))
+                continue;
+            const uint8_t *hit = memmem(low.p, low.len, r->text, r->len);
+            if (hit != NULL) {
+                if (at)
+                    *at = (size_t)(hit - low.p);
+                return r;
+            }
+        }
+    return NULL;
+}
+
+/* The reason a recipient's diagnostic text gives by the rules. */
+static hd_bounce_reason rules_reason(const rules_ctx *c, const char *diag)
+{
+    if (c == NULL || c->rs == NULL || diag[0] == '\0')
+        return HD_REASON_UNDEFINED;
+    size_t n;
+    uint8_t *low = lowered(hd_slice_cstr(diag), &n);
+    if (low == NULL)
+        return HD_REASON_UNDEFINED;
+    const rule *r = match_rule(c, hd_slice_make(low, n), false, NULL);
+    free(low);
+    if (r == NULL)
+        return HD_REASON_UNDEFINED;
+    return r->reason != HD_REASON_UNDEFINED ? r->reason : hd_bounce_reason_from_status(r->status);
+}
+
+static void reclassify(hd_dsn_rcpt *r, const rules_ctx *c)
+{
+    if (r->bounce == HD_BOUNCE_NONE && r->reason == HD_REASON_DELIVERED)
+        return;
+    hd_bounce_reason by_text = rules_reason(c, r->diagnostic);
+    /* RFC 3463 §3.3: an X.2.x status says the mailbox exists; a text
+     * claiming otherwise does not make the address bad */
+    bool mailbox_exists = strncmp(r->status + 1, ".2.", 3) == 0;
+    if (mailbox_exists && hd_bounce_reason_class(by_text, r->status) == HD_BOUNCE_HARD)
+        by_text = HD_REASON_UNDEFINED;
+    /* RFC 3463 §3.1: a 4.x.x is transient; a name that did not resolve
+     * this time is trouble on the way, not a domain that is gone */
+    if (r->status_class == 4 && by_text == HD_REASON_HOSTUNKNOWN)
+        by_text = HD_REASON_NETWORKERROR;
+    if (by_text != HD_REASON_UNDEFINED) {
+        r->reason = by_text;
+        r->bounce = hd_bounce_reason_class(r->reason, r->status);
+    }
+}
+
 static bool looks_like_addr(hd_slice a)
 {
-    if (a.len < 3 || a.len > HD_REPORT_ADDR_MAX || memchr(a.p, '@', a.len) == NULL)
+    if (a.len < 3 || a.len > HD_REPORT_ADDR_MAX)
+        return false;
+    const uint8_t *at = memchr(a.p, '@', a.len);
+    if (at == NULL || at == a.p || at == a.p + a.len - 1 || memchr(at + 1, '.', (size_t)(a.p + a.len - at - 1)) == NULL)
         return false;
     for (size_t i = 0; i < a.len; i++)
-        if (a.p[i] <= 0x20 || a.p[i] == '<' || a.p[i] == '>' || a.p[i] == 0x7f)
+        if (a.p[i] <= 0x20 || a.p[i] == '<' || a.p[i] == '>' || a.p[i] == 0x7f ||
+            a.p[i] == '(' || a.p[i] == ')' || a.p[i] == ',' || a.p[i] == ';' || a.p[i] == '"' ||
+            a.p[i] == '[' || a.p[i] == ']')
             return false;
-    return true;
+    return a.p[a.len - 1] != '.';
 }
 
 /* "<addr>: ..." or "addr: ..." at the start of a (trimmed) line. */
@@ -743,42 +1005,273 @@ static hd_slice colon_addr(hd_slice line)
     return a;
 }
 
-static hd_slice field_addr(hd_slice line, const char *field)
+/* "NAME: [type;] addr" (field is "name:", lowercased). */
+static hd_slice field_addr(hd_slice line, const uint8_t *field, size_t fl)
 {
-    size_t fl = strlen(field);
-    if (line.len < fl || !hd_slice_caseeq_cstr(hd_slice_make(line.p, fl), field))
+    if (line.len < fl)
         return HD_SLICE_NULL;
+    for (size_t i = 0; i < fl; i++)
+        if (lower(line.p[i]) != field[i])
+            return HD_SLICE_NULL;
     hd_slice v = angle_addr(split_typed(hd_slice_make(line.p + fl, line.len - fl), NULL));
     return looks_like_addr(v) ? v : HD_SLICE_NULL;
 }
 
-/* Calls back with each trimmed line until fn returns true. */
-static hd_slice find_line(hd_slice text, hd_slice (*fn)(hd_slice, const char *), const char *arg)
+/* The first address a line starts with: "<a@b>", "a@b", "<a@b>:", "a@b
+ * on 3/1/2005", "'a@b'", "RCPT TO:<a@b>", "550 <a@b>... User unknown". */
+static hd_slice leading_addr(hd_slice line)
 {
-    size_t pos = 0;
-    while (pos < text.len) {
-        const uint8_t *lf = memchr(text.p + pos, '\n', text.len - pos);
-        size_t end = lf ? (size_t)(lf - text.p) : text.len;
-        hd_slice got = fn(hd_slice_trim_wsp(hd_slice_make(text.p + pos, end - pos)), arg);
-        if (got.len > 0)
-            return got;
-        pos = end + 1;
+    size_t i = 0;
+    while (i < line.len && (is_wsp(line.p[i]) || line.p[i] == '*' || line.p[i] == '-' ||
+                            line.p[i] == '\'' || line.p[i] == '"'))
+        i++;
+    /* a reply code and a status first: "550 5.1.1 <a@b>..." */
+    for (int k = 0; k < 2 && i < line.len && line.p[i] >= '2' && line.p[i] <= '5'; k++) {
+        size_t j = i;
+        while (j < line.len && !is_wsp(line.p[j]) && line.p[j] != '<')
+            j++;
+        bool code = true;
+        for (size_t q = i; q < j; q++)
+            code &= (line.p[q] >= '0' && line.p[q] <= '9') || line.p[q] == '.' || line.p[q] == '-';
+        if (!code)
+            break;
+        i = j;
+        while (i < line.len && is_wsp(line.p[i]))
+            i++;
     }
-    return HD_SLICE_NULL;
+    bool angle = i < line.len && line.p[i] == '<';
+    size_t s = angle ? i + 1 : i, e = s;
+    while (e < line.len && !is_wsp(line.p[e]) && line.p[e] != '>' && line.p[e] != '\'' &&
+           line.p[e] != '"' && line.p[e] != ',' && line.p[e] != ';')
+        e++;
+    hd_slice a = hd_slice_make(line.p + s, e - s);
+    while (a.len > 0 && (a.p[a.len - 1] == ':' || a.p[a.len - 1] == '.'))
+        a.len--;
+    if (a.len > 7 && hd_slice_caseeq_cstr(hd_slice_make(a.p, 7), "mailto:"))
+        a = hd_slice_make(a.p + 7, a.len - 7);
+    return looks_like_addr(a) ? a : HD_SLICE_NULL;
 }
 
-static hd_slice colon_fn(hd_slice line, const char *unused)
+/* The bounce text, cut where the returned message starts (a "cut" phrase
+ * at the start of a line), split into lines. */
+typedef struct text_lines {
+    hd_slice text; /* cut */
+    hd_slice low;  /* the same, lowercased */
+} text_lines;
+
+static hd_slice next_line(hd_slice text, size_t *pos)
 {
-    (void)unused;
-    return colon_addr(line);
+    const uint8_t *lf = memchr(text.p + *pos, '\n', text.len - *pos);
+    size_t end = lf ? (size_t)(lf - text.p) : text.len;
+    hd_slice l = hd_slice_make(text.p + *pos, end - *pos);
+    *pos = end + 1;
+    return l;
 }
 
-static hd_slice msgid_fn(hd_slice line, const char *unused)
+typedef struct found {
+    hd_dsn *d;
+    const rules_ctx *c;
+    const rule *fallback; /* the rule that made this a bounce */
+    hd_slice fallback_line;
+    size_t cap;
+    hd_err *err;
+} found;
+
+static bool rcpt_seen(const hd_dsn *d, hd_slice a)
 {
-    (void)unused;
+    for (size_t i = 0; i < d->nrcpts; i++)
+        if (strlen(d->rcpts[i].final_recipient) == a.len &&
+            hd_slice_caseeq_cstr(a, d->rcpts[i].final_recipient))
+            return true;
+    return false;
+}
+
+/* Add the failed address a with the explanation diag (the lines after it):
+ * its status and reason from the first rule the explanation holds, else
+ * an RFC 3463 code in it, else the rule that made this a bounce. */
+static int add_found(found *f, hd_slice a, hd_slice diag)
+{
+    hd_dsn *d = f->d;
+    if (rcpt_seen(d, a) || hd_slice_caseeq_cstr(a, d->dsn_to))
+        return 0;
+    if (d->nrcpts == HD_REPORT_MAX_RCPTS) {
+        d->flags |= HD_REPORT_TOO_MANY;
+        return 0;
+    }
+    if (d->nrcpts == f->cap) {
+        size_t nc = f->cap ? f->cap * 2 : 4;
+        hd_dsn_rcpt *v = realloc(d->rcpts, nc * sizeof *v);
+        if (v == NULL)
+            return hd_err_set(f->err, HD_ENOMEM, "out of memory for bounce recipients");
+        d->rcpts = v;
+        f->cap = nc;
+    }
+    hd_dsn_rcpt *r = &d->rcpts[d->nrcpts++];
+    memset(r, 0, sizeof *r);
+    copy_value(r->final_recipient, HD_REPORT_ADDR_MAX, a, &d->flags);
+    memcpy(r->diagnostic_type, "rule", 5);
+    copy_value(r->diagnostic, HD_REPORT_TEXT_MAX, diag.len ? diag : f->fallback_line, &d->flags);
+    size_t n;
+    uint8_t *low = lowered(hd_slice_cstr(r->diagnostic), &n);
+    const rule *by = low ? match_rule(f->c, hd_slice_make(low, n), true, NULL) : NULL;
+    free(low);
+    char code[16] = "";
+    int cls = 0;
+    for (const char *p = r->diagnostic; by == NULL && cls == 0 && *p; p++) {
+        if (p != r->diagnostic && !is_wsp((uint8_t)p[-1]) && p[-1] != '(' && p[-1] != '#')
+            continue;
+        const char *e = p;
+        while (*e && !is_wsp((uint8_t)*e) && *e != ')' && e - p < 15)
+            e++;
+        cls = parse_status(hd_slice_make(p, (size_t)(e - p)), code);
+    }
+    if (by == NULL && cls == 0)
+        by = f->fallback;
+    if (by != NULL) {
+        memcpy(r->status, by->status, sizeof r->status);
+        r->status_class = by->status_class;
+    } else {
+        memcpy(r->status, code, sizeof r->status);
+        r->status_class = cls;
+    }
+    r->action = r->status_class == 4 ? HD_DSN_DELAYED : HD_DSN_FAILED;
+    classify(r);
+    reclassify(r, f->c);
+    return 0;
+}
+
+/* A line that ends a recipient's explanation: blank, or a divider. */
+static hd_slice trim_line(hd_slice line)
+{
+    line = hd_slice_trim_wsp(line);
+    while (line.len > 0 && (line.p[line.len - 1] == '\r' || is_wsp(line.p[line.len - 1])))
+        line.len--;
+    return line;
+}
+
+static bool para_end(hd_slice line)
+{
+    line = trim_line(line);
+    return line.len == 0 || (line.len >= 3 && (memcmp(line.p, "---", 3) == 0 ||
+                                               memcmp(line.p, "===", 3) == 0));
+}
+
+/* The explanation after an address line: the rest of the line and the
+ * following lines up to a blank line or the next address (at most 6). */
+static hd_slice explanation(hd_slice text, size_t from, size_t line_end, hd_slice a)
+{
+    size_t s = (size_t)(a.p + a.len - text.p), pos = line_end + 1, e = line_end;
+    if (s > line_end)
+        s = line_end;
+    for (int k = 0; k < 6 && pos < text.len; k++) {
+        size_t p0 = pos;
+        hd_slice l = next_line(text, &pos);
+        if (para_end(l) || leading_addr(trim_line(l)).len > 0)
+            break;
+        e = p0 + l.len;
+    }
+    (void)from;
+    while (s < e && (text.p[s] == '>' || text.p[s] == ':' || is_wsp(text.p[s]) || text.p[s] == '\'' || text.p[s] == '.'))
+        s++;
+    return hd_slice_make(text.p + s, e > s ? e - s : 0);
+}
+
+/* Every line from `from` that starts with an address (ADDR_AFTER: up to
+ * the end of the paragraph list; colon: "<a@b>:" lines; field lines). */
+static int scan_addrs(found *f, const addr_method *m, hd_slice text, size_t from)
+{
+    size_t pos = from;
+    bool seen = false;
+    int blank = 0;
+    while (pos < text.len) {
+        size_t start = pos;
+        hd_slice raw = next_line(text, &pos);
+        hd_slice line = trim_line(raw);
+        size_t line_end = start + raw.len;
+        hd_slice a = m->kind == ADDR_COLON   ? colon_addr(line)
+                     : m->kind == ADDR_FIELD ? field_addr(line, m->text, m->len)
+                                             : leading_addr(line);
+        if (a.len > 0) {
+            int rc = add_found(f, a, m->kind == ADDR_FIELD ? HD_SLICE_NULL
+                                                           : explanation(text, start, line_end, a));
+            if (rc != 0)
+                return rc;
+            seen = true;
+            blank = 0;
+            continue;
+        }
+        if (m->kind != ADDR_AFTER)
+            continue;
+        /* after: addresses follow within a few lines; the list ends at
+         * a divider, or at two blank lines once one was read */
+        blank = line.len == 0 ? blank + 1 : 0;
+        if ((line.len >= 3 && (memcmp(line.p, "---", 3) == 0 || memcmp(line.p, "===", 3) == 0) &&
+             seen) ||
+            (seen && blank >= 2) || (!seen && pos - from > 2048))
+            break;
+    }
+    return 0;
+}
+
+static int rules_addrs(found *f, hd_slice text, hd_slice low)
+{
+    const hd_report_rules *rs = f->c->rs;
+    for (int pass = 1; pass >= 0 && f->d->nrcpts == 0; pass--)
+        for (size_t k = 0; k < rs->naddr && f->d->nrcpts == 0; k++) {
+            const addr_method *m = &rs->addr[k];
+            if (!in_scope(f->c, m->vendor, pass))
+                continue;
+            size_t from = 0;
+            if (m->kind == ADDR_AFTER) {
+                const uint8_t *hit = memmem(low.p, low.len, m->text, m->len);
+                if (hit == NULL)
+                    continue;
+                from = (size_t)(hit - low.p);
+                while (from < text.len && text.p[from] != '\n')
+                    from++;
+            }
+            int rc = scan_addrs(f, m, text, from);
+            if (rc != 0)
+                return rc;
+        }
+    return 0;
+}
+
+/* The text up to the first "cut" phrase: the returned message after it
+ * is the original's, not the bounce's, and names other addresses. */
+static size_t cut_at(const hd_report_rules *rs, hd_slice low)
+{
+    size_t end = low.len;
+    for (size_t i = 0; i < rs->ncuts; i++) {
+        const uint8_t *hit = memmem(low.p, end, rs->cuts[i].text, rs->cuts[i].len);
+        if (hit != NULL) {
+            size_t at = (size_t)(hit - low.p);
+            while (at > 0 && low.p[at - 1] != '\n')
+                at--;
+            if (at > 0)
+                end = at;
+        }
+    }
+    return end;
+}
+
+static hd_slice msgid_line(hd_slice line)
+{
     if (line.len < 11 || !hd_slice_caseeq_cstr(hd_slice_make(line.p, 11), "Message-ID:"))
         return HD_SLICE_NULL;
     return hd_slice_trim_wsp(hd_slice_make(line.p + 11, line.len - 11));
+}
+
+/* The first Message-ID: line of text. */
+static hd_slice quoted_msgid(hd_slice text)
+{
+    size_t pos = 0;
+    while (pos < text.len) {
+        hd_slice got = msgid_line(hd_slice_trim_wsp(next_line(text, &pos)));
+        if (got.len > 0)
+            return got;
+    }
+    return HD_SLICE_NULL;
 }
 
 /* The line around offset at in text. */
@@ -792,60 +1285,32 @@ static hd_slice line_at(hd_slice text, size_t at)
     return hd_slice_make(text.p + s, e - s);
 }
 
-static const rule *match_rule(const hd_report_rules *rs, hd_slice low, size_t *at)
+static int apply_rules(const rules_ctx *c, hd_slice text, hd_dsn *d, hd_err *err)
 {
-    for (size_t i = 0; i < rs->n; i++) {
-        const uint8_t *hit = memmem(low.p, low.len, rs->rules[i].text, rs->rules[i].len);
-        if (hit != NULL) {
-            *at = (size_t)(hit - low.p);
-            return &rs->rules[i];
-        }
-    }
-    return NULL;
-}
-
-static void rules_recipient(const hd_report_rules *rs, hd_slice text, hd_dsn_rcpt *r,
-                            unsigned *flags)
-{
-    for (size_t k = 0; k < rs->naddr; k++) {
-        hd_slice a = rs->addr[k].colon ? find_line(text, colon_fn, NULL)
-                                       : find_line(text, field_addr, rs->addr[k].field);
-        if (a.len > 0) {
-            copy_value(r->final_recipient, HD_REPORT_ADDR_MAX, a, flags);
-            return;
-        }
-    }
-    *flags |= HD_REPORT_PARTIAL; /* a bounce, but for whom is not said */
-}
-
-static int apply_rules(const hd_report_rules *rs, hd_slice text, hd_dsn *d, hd_err *err)
-{
-    if (text.len > RULE_SCAN_MAX)
-        text.len = RULE_SCAN_MAX;
-    uint8_t *low = malloc(text.len + 1);
+    size_t n;
+    uint8_t *low = lowered(text, &n);
     if (low == NULL)
         return hd_err_set(err, HD_ENOMEM, "out of memory for the bounce text");
-    for (size_t i = 0; i < text.len; i++)
-        low[i] = lower(text.p[i]);
+    n = cut_at(c->rs, hd_slice_make(low, n));
+    text.len = n;
+    hd_slice lows = hd_slice_make(low, n);
     size_t at = 0;
-    const rule *r = match_rule(rs, hd_slice_make(low, text.len), &at);
+    const rule *r = match_rule(c, lows, true, &at);
+    int rc = 0;
+    if (r == NULL) {
+        rc = hd_err_set(err, HD_ENOTFOUND, "not a DSN and no bounce rule matches");
+    } else {
+        found f = {d, c, r, line_at(text, at), 0, err};
+        rc = rules_addrs(&f, text, lows);
+        if (rc == 0 && d->nrcpts == 0)
+            rc = hd_err_set(err, HD_ENOTFOUND,
+                            "the text reads as a bounce (\"%.40s\") but names no failed address",
+                            (const char *)r->text);
+    }
     free(low);
-    if (r == NULL)
-        return hd_err_set(err, HD_ENOTFOUND, "not a DSN and no bounce rule matches");
-    d->rcpts = calloc(1, sizeof *d->rcpts);
-    if (d->rcpts == NULL)
-        return hd_err_set(err, HD_ENOMEM, "out of memory for a recipient");
-    d->nrcpts = 1;
-    hd_dsn_rcpt *rc = &d->rcpts[0];
-    memcpy(rc->status, r->status, sizeof rc->status);
-    rc->status_class = r->status_class;
-    rc->action = r->status_class == 5 ? HD_DSN_FAILED : HD_DSN_DELAYED;
-    classify(rc);
-    memcpy(rc->diagnostic_type, "rule", 5);
-    copy_value(rc->diagnostic, HD_REPORT_TEXT_MAX, line_at(text, at), &d->flags);
-    rules_recipient(rs, text, rc, &d->flags);
-    d->flags |= HD_REPORT_NONSTANDARD;
-    return 0;
+    if (rc == 0)
+        d->flags |= HD_REPORT_NONSTANDARD;
+    return rc;
 }
 
 static void nonstd_original(const hd_mime *m, hd_slice text, hd_dsn *d)
@@ -855,7 +1320,7 @@ static void nonstd_original(const hd_mime *m, hd_slice text, hd_dsn *d)
     if (d->orig_message_id[0] == '\0') { /* the original header quoted in the text */
         if (text.len > RULE_SCAN_MAX)
             text.len = RULE_SCAN_MAX;
-        copy_value(d->orig_message_id, HD_REPORT_TEXT_MAX, find_line(text, msgid_fn, NULL),
+        copy_value(d->orig_message_id, HD_REPORT_TEXT_MAX, quoted_msgid(text),
                    &d->flags);
     }
     if (d->orig_message_id[0] == '\0')
@@ -863,14 +1328,17 @@ static void nonstd_original(const hd_mime *m, hd_slice text, hd_dsn *d)
     d->flags |= fl & ~HD_REPORT_NO_ORIGINAL;
 }
 
-static int nonstandard(const hd_mime *m, const hd_report_rules *rs, hd_dsn *d, hd_err *err)
+static int nonstandard(const hd_mime *m, const rules_ctx *c, hd_dsn *d, hd_err *err)
 {
     size_t i = hd_mime_find(m, "text", "plain", 0);
     if (i == (size_t)-1)
         return hd_err_set(err, HD_ENOTFOUND, "not a DSN and no text part to read");
     hd_buf b;
     decode_part(hd_mime_part_at(m, i), &b, &d->flags);
-    int rc = apply_rules(rs, hd_buf_slice(&b), d, err);
+    /* the bounce's own To: is the sender, not a failed recipient */
+    copy_value(d->dsn_to, HD_REPORT_ADDR_MAX,
+               angle_addr(field_value(hd_mime_part_header(m, 0), "To")), &d->flags);
+    int rc = apply_rules(c, hd_buf_slice(&b), d, err);
     if (rc == 0) {
         nonstd_original(m, hd_buf_slice(&b), d);
         dsn_finish(d, m);
@@ -886,11 +1354,16 @@ int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *o
     int rc = parse_mime(msg, &m, err);
     if (rc != 0)
         return rc;
+    rules_ctx c = rules_activate(rules, msg);
     rc = dsn_from_mime(m, out, err);
+    if (rc == 0 && rules != NULL)
+        for (size_t i = 0; i < out->nrcpts; i++)
+            reclassify(&out->rcpts[i], &c);
     if (rc == HD_ENOTFOUND && rules != NULL) {
         hd_err_clear(err);
+        hd_dsn_free(out);
         memset(out, 0, sizeof *out);
-        rc = nonstandard(m, rules, out, err);
+        rc = nonstandard(m, &c, out, err);
     }
     hd_mime_free(m);
     return rc;
