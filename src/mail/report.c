@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Bounce explanations come first; rules do not read a whole novel. */
 #define RULE_SCAN_MAX (64u * 1024)
@@ -616,11 +617,12 @@ typedef struct rule {
     int vendor; /* -1: general; else the section it belongs to */
 } rule;
 
-typedef enum addr_kind { ADDR_COLON, ADDR_FIELD, ADDR_AFTER } addr_kind;
+typedef enum addr_kind { ADDR_COLON, ADDR_FIELD, ADDR_AFTER, ADDR_HEADER } addr_kind;
 
 typedef struct addr_method {
     addr_kind kind;
-    uint8_t text[RULE_TEXT_MAX]; /* ADDR_FIELD: "name:"; ADDR_AFTER: the phrase, lowercased */
+    uint8_t text[RULE_TEXT_MAX]; /* ADDR_FIELD: "name:"; ADDR_AFTER: the phrase, lowercased;
+                                  * ADDR_HEADER: the field name, NUL-ended */
     size_t len;
     int vendor;
 } addr_method;
@@ -737,7 +739,7 @@ static int rule_phrase(hd_report_rules *rs, bool with_status, hd_slice line, siz
     return rc;
 }
 
-/* address colon | address field NAME | address after "text" */
+/* address colon | address field NAME | address after "text" | address header NAME */
 static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err *err)
 {
     if (rs->naddr == RULE_ADDR_METHODS)
@@ -754,9 +756,17 @@ static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_er
             rs->naddr++;
         return rc;
     }
-    hd_slice name = next_word(&line);
+    /* a field name may hold spaces ("Unknown user: a@b"): the rest of the line */
+    hd_slice name = hd_slice_eq_cstr(kind, "field") ? hd_slice_trim_wsp(line) : next_word(&line);
+    if (hd_slice_eq_cstr(kind, "field"))
+        line = HD_SLICE_NULL;
     if (hd_slice_eq_cstr(kind, "colon") && name.len == 0) {
         a->kind = ADDR_COLON;
+    } else if (hd_slice_eq_cstr(kind, "header") && name.len > 0 && name.len < RULE_TEXT_MAX - 1) {
+        a->kind = ADDR_HEADER;
+        memcpy(a->text, name.p, name.len);
+        a->text[name.len] = '\0';
+        a->len = name.len;
     } else if (hd_slice_eq_cstr(kind, "field") && name.len > 0 && name.len < RULE_TEXT_MAX - 1) {
         a->kind = ADDR_FIELD;
         for (size_t i = 0; i < name.len; i++)
@@ -765,8 +775,8 @@ static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_er
         a->len = name.len + 1;
     } else {
         return hd_err_set(err, HD_ESYNTAX,
-                          "line %zu: expected 'address colon', 'address field NAME' or "
-                          "'address after \"text\"'",
+                          "line %zu: expected 'address colon', 'address field NAME', "
+                          "'address header NAME' or 'address after \"text\"'",
                           lineno);
     }
     if (next_word(&line).len != 0)
@@ -1023,7 +1033,8 @@ static hd_slice leading_addr(hd_slice line)
 {
     size_t i = 0;
     while (i < line.len && (is_wsp(line.p[i]) || line.p[i] == '*' || line.p[i] == '-' ||
-                            line.p[i] == '\'' || line.p[i] == '"'))
+                            line.p[i] == '\'' || line.p[i] == '"' || line.p[i] == '>' ||
+                            line.p[i] == ':'))
         i++;
     /* a reply code and a status first: "550 5.1.1 <a@b>..." */
     for (int k = 0; k < 2 && i < line.len && line.p[i] >= '2' && line.p[i] <= '5'; k++) {
@@ -1071,7 +1082,8 @@ static hd_slice next_line(hd_slice text, size_t *pos)
 typedef struct found {
     hd_dsn *d;
     const rules_ctx *c;
-    const rule *fallback; /* the rule that made this a bounce */
+    const rule *fallback; /* the rule that made this a bounce, or NULL */
+    const hd_msg *header; /* the bounce's own header */
     hd_slice fallback_line;
     size_t cap;
     hd_err *err;
@@ -1092,7 +1104,7 @@ static bool rcpt_seen(const hd_dsn *d, hd_slice a)
 static int add_found(found *f, hd_slice a, hd_slice diag)
 {
     hd_dsn *d = f->d;
-    if (rcpt_seen(d, a) || hd_slice_caseeq_cstr(a, d->dsn_to))
+    if (rcpt_seen(d, a))
         return 0;
     if (d->nrcpts == HD_REPORT_MAX_RCPTS) {
         d->flags |= HD_REPORT_TOO_MANY;
@@ -1127,6 +1139,10 @@ static int add_found(found *f, hd_slice a, hd_slice diag)
     }
     if (by == NULL && cls == 0)
         by = f->fallback;
+    if (by == NULL && cls == 0) { /* named failed by a header, no reason given */
+        memcpy(code, "5.0.0", 6);
+        cls = 5;
+    }
     if (by != NULL) {
         memcpy(r->status, by->status, sizeof r->status);
         r->status_class = by->status_class;
@@ -1213,22 +1229,82 @@ static int scan_addrs(found *f, const addr_method *m, hd_slice text, size_t from
     return 0;
 }
 
-static int rules_addrs(found *f, hd_slice text, hd_slice low)
+/* The explanation of a, when a line of text starts with it. */
+static hd_slice explanation_of(hd_slice text, hd_slice a)
+{
+    size_t pos = 0;
+    while (pos < text.len) {
+        size_t start = pos;
+        hd_slice raw = next_line(text, &pos);
+        hd_slice l = leading_addr(trim_line(raw));
+        if (l.len == a.len && l.len > 0 && strncasecmp((const char *)l.p, (const char *)a.p, a.len) == 0)
+            return explanation(text, start, start + raw.len, l);
+    }
+    return HD_SLICE_NULL;
+}
+
+/* address header NAME: the addresses listed in the bounce's own header
+ * field (X-Failed-Recipients: a@b, c@d), each explained by the text. */
+static int header_addrs(found *f, const addr_method *m, hd_slice text)
+{
+    if (f->header == NULL)
+        return 0;
+    for (size_t i = hd_msg_find(f->header, (const char *)m->text, 0); i != (size_t)-1;
+         i = hd_msg_find(f->header, (const char *)m->text, i + 1)) {
+        hd_slice v = hd_msg_field(f->header, i)->value;
+        size_t p = 0;
+        while (p < v.len) {
+            size_t e = p;
+            while (e < v.len && v.p[e] != ',')
+                e++;
+            hd_slice a = angle_addr(hd_slice_make(v.p + p, e - p));
+            while (a.len > 0 && (a.p[a.len - 1] == '\r' || a.p[a.len - 1] == '\n' || is_wsp(a.p[a.len - 1])))
+                a.len--;
+            while (a.len > 0 && (a.p[0] == '\r' || a.p[0] == '\n' || is_wsp(a.p[0])))
+                a = hd_slice_make(a.p + 1, a.len - 1);
+            if (looks_like_addr(a)) {
+                int rc = add_found(f, a, explanation_of(text, a));
+                if (rc != 0)
+                    return rc;
+            }
+            p = e + 1;
+        }
+    }
+    return 0;
+}
+
+static int rules_addrs(found *f, hd_slice text, hd_slice low, bool header_only)
 {
     const hd_report_rules *rs = f->c->rs;
     for (int pass = 1; pass >= 0 && f->d->nrcpts == 0; pass--)
         for (size_t k = 0; k < rs->naddr && f->d->nrcpts == 0; k++) {
             const addr_method *m = &rs->addr[k];
-            if (!in_scope(f->c, m->vendor, pass))
+            if (!in_scope(f->c, m->vendor, pass) || (header_only && m->kind != ADDR_HEADER))
                 continue;
             size_t from = 0;
+            if (m->kind == ADDR_HEADER) {
+                int rc = header_addrs(f, m, text);
+                if (rc != 0)
+                    return rc;
+                continue;
+            }
             if (m->kind == ADDR_AFTER) {
                 const uint8_t *hit = memmem(low.p, low.len, m->text, m->len);
                 if (hit == NULL)
                     continue;
-                from = (size_t)(hit - low.p);
-                while (from < text.len && text.p[from] != '\n')
-                    from++;
+                from = (size_t)(hit - low.p) + m->len;
+                size_t eol = from;
+                while (eol < text.len && text.p[eol] != '\n')
+                    eol++;
+                /* "could not be delivered to: <a@b>": on the same line */
+                hd_slice rest = trim_line(hd_slice_make(text.p + from, eol - from));
+                hd_slice a = leading_addr(rest);
+                if (a.len > 0) {
+                    int rc = add_found(f, a, explanation(text, from, eol, a));
+                    if (rc != 0)
+                        return rc;
+                }
+                from = eol;
             }
             int rc = scan_addrs(f, m, text, from);
             if (rc != 0)
@@ -1285,7 +1361,12 @@ static hd_slice line_at(hd_slice text, size_t at)
     return hd_slice_make(text.p + s, e - s);
 }
 
-static int apply_rules(const rules_ctx *c, hd_slice text, hd_dsn *d, hd_err *err)
+/* A bounce when a status rule matches its text (then every address
+ * directive may name the failed addresses) or when a header directive
+ * finds its field (the field alone says delivery failed); no bounce
+ * without a failed address. */
+static int apply_rules(const rules_ctx *c, const hd_msg *header, hd_slice text, hd_dsn *d,
+                       hd_err *err)
 {
     size_t n;
     uint8_t *low = lowered(text, &n);
@@ -1296,17 +1377,16 @@ static int apply_rules(const rules_ctx *c, hd_slice text, hd_dsn *d, hd_err *err
     hd_slice lows = hd_slice_make(low, n);
     size_t at = 0;
     const rule *r = match_rule(c, lows, true, &at);
-    int rc = 0;
-    if (r == NULL) {
+    found f = {.d = d, .c = c, .fallback = r, .header = header, .err = err};
+    if (r != NULL)
+        f.fallback_line = line_at(text, at);
+    int rc = rules_addrs(&f, text, lows, r == NULL);
+    if (rc == 0 && d->nrcpts == 0 && r == NULL)
         rc = hd_err_set(err, HD_ENOTFOUND, "not a DSN and no bounce rule matches");
-    } else {
-        found f = {d, c, r, line_at(text, at), 0, err};
-        rc = rules_addrs(&f, text, lows);
-        if (rc == 0 && d->nrcpts == 0)
-            rc = hd_err_set(err, HD_ENOTFOUND,
-                            "the text reads as a bounce (\"%.40s\") but names no failed address",
-                            (const char *)r->text);
-    }
+    else if (rc == 0 && d->nrcpts == 0)
+        rc = hd_err_set(err, HD_ENOTFOUND,
+                        "the text reads as a bounce (\"%.40s\") but names no failed address",
+                        (const char *)r->text);
     free(low);
     if (rc == 0)
         d->flags |= HD_REPORT_NONSTANDARD;
@@ -1331,6 +1411,12 @@ static void nonstd_original(const hd_mime *m, hd_slice text, hd_dsn *d)
 static int nonstandard(const hd_mime *m, const rules_ctx *c, hd_dsn *d, hd_err *err)
 {
     size_t i = hd_mime_find(m, "text", "plain", 0);
+    if (i == (size_t)-1 && (hd_mime_flags(m) & (HD_MIME_NO_DELIMITER | HD_MIME_NO_BOUNDARY))) {
+        /* a multipart whose boundary is never used (a bounce generator's
+         * slip): its body is all the text there is */
+        i = 0;
+        d->flags |= HD_REPORT_PARTIAL;
+    }
     if (i == (size_t)-1)
         return hd_err_set(err, HD_ENOTFOUND, "not a DSN and no text part to read");
     hd_buf b;
@@ -1338,7 +1424,7 @@ static int nonstandard(const hd_mime *m, const rules_ctx *c, hd_dsn *d, hd_err *
     /* the bounce's own To: is the sender, not a failed recipient */
     copy_value(d->dsn_to, HD_REPORT_ADDR_MAX,
                angle_addr(field_value(hd_mime_part_header(m, 0), "To")), &d->flags);
-    int rc = apply_rules(c, hd_buf_slice(&b), d, err);
+    int rc = apply_rules(c, hd_mime_part_header(m, 0), hd_buf_slice(&b), d, err);
     if (rc == 0) {
         nonstd_original(m, hd_buf_slice(&b), d);
         dsn_finish(d, m);
