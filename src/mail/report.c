@@ -955,6 +955,12 @@ static hd_bounce_reason rules_reason(const rules_ctx *c, const char *diag)
     uint8_t *low = lowered(hd_slice_cstr(diag), &n);
     if (low == NULL)
         return HD_REASON_UNDEFINED;
+    /* unfolded text keeps its runs of blanks: "address    rejected" */
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(is_wsp(low[i]) && o > 0 && low[o - 1] == ' '))
+            low[o++] = is_wsp(low[i]) ? ' ' : low[i];
+    n = o;
     const rule *r = match_rule(c, hd_slice_make(low, n), false, NULL);
     free(low);
     if (r == NULL)
@@ -967,9 +973,12 @@ static void reclassify(hd_dsn_rcpt *r, const rules_ctx *c)
     if (r->bounce == HD_BOUNCE_NONE && r->reason == HD_REASON_DELIVERED)
         return;
     hd_bounce_reason by_text = rules_reason(c, r->diagnostic);
-    /* RFC 3463 §3.3: an X.2.x status says the mailbox exists; a text
-     * claiming otherwise does not make the address bad */
-    bool mailbox_exists = strncmp(r->status + 1, ".2.", 3) == 0;
+    /* RFC 3463 §3.3: an X.2.x status says the mailbox exists, so a text
+     * claiming otherwise does not make the address bad; except X.2.1
+     * (disabled), which "may be a permanent error if the mailbox will
+     * never be re-enabled" */
+    bool mailbox_exists = strncmp(r->status + 1, ".2.", 3) == 0 &&
+                          strcmp(r->status + 1, ".2.1") != 0;
     if (mailbox_exists && hd_bounce_reason_class(by_text, r->status) == HD_BOUNCE_HARD)
         by_text = HD_REASON_UNDEFINED;
     /* RFC 3463 §3.1: a 4.x.x is transient; a name that did not resolve
@@ -1127,9 +1136,11 @@ static int add_found(found *f, hd_slice a, hd_slice diag)
     uint8_t *low = lowered(hd_slice_cstr(r->diagnostic), &n);
     const rule *by = low ? match_rule(f->c, hd_slice_make(low, n), true, NULL) : NULL;
     free(low);
+    /* an RFC 3463 code the remote server gave is the status; the rule's
+     * phrase then gives the reason (reclassify) */
     char code[16] = "";
     int cls = 0;
-    for (const char *p = r->diagnostic; by == NULL && cls == 0 && *p; p++) {
+    for (const char *p = r->diagnostic; cls == 0 && *p; p++) {
         if (p != r->diagnostic && !is_wsp((uint8_t)p[-1]) && p[-1] != '(' && p[-1] != '#')
             continue;
         const char *e = p;
@@ -1137,6 +1148,8 @@ static int add_found(found *f, hd_slice a, hd_slice diag)
             e++;
         cls = parse_status(hd_slice_make(p, (size_t)(e - p)), code);
     }
+    if (cls != 0)
+        by = NULL;
     if (by == NULL && cls == 0)
         by = f->fallback;
     if (by == NULL && cls == 0) { /* named failed by a header, no reason given */
@@ -1172,6 +1185,20 @@ static bool para_end(hd_slice line)
                                                memcmp(line.p, "===", 3) == 0));
 }
 
+static bool same_addr(hd_slice x, hd_slice y)
+{
+    return x.len == y.len && x.len > 0 &&
+           strncasecmp((const char *)x.p, (const char *)y.p, x.len) == 0;
+}
+
+/* A line that starts with an address other than a (the next recipient;
+ * "<<< 550 5.1.1 <a>... User unknown" still explains a). */
+static bool other_addr(hd_slice line, hd_slice a)
+{
+    hd_slice b = leading_addr(trim_line(line));
+    return b.len > 0 && !same_addr(a, b);
+}
+
 /* The explanation after an address line: the rest of the line and the
  * following lines up to a blank line or the next address (at most 6). */
 static hd_slice explanation(hd_slice text, size_t from, size_t line_end, hd_slice a)
@@ -1182,7 +1209,7 @@ static hd_slice explanation(hd_slice text, size_t from, size_t line_end, hd_slic
     for (int k = 0; k < 6 && pos < text.len; k++) {
         size_t p0 = pos;
         hd_slice l = next_line(text, &pos);
-        if (para_end(l) || leading_addr(trim_line(l)).len > 0)
+        if (para_end(l) || other_addr(l, a))
             break;
         e = p0 + l.len;
     }
@@ -1237,7 +1264,7 @@ static hd_slice explanation_of(hd_slice text, hd_slice a)
         size_t start = pos;
         hd_slice raw = next_line(text, &pos);
         hd_slice l = leading_addr(trim_line(raw));
-        if (l.len == a.len && l.len > 0 && strncasecmp((const char *)l.p, (const char *)a.p, a.len) == 0)
+        if (same_addr(l, a))
             return explanation(text, start, start + raw.len, l);
     }
     return HD_SLICE_NULL;
@@ -1433,6 +1460,77 @@ static int nonstandard(const hd_mime *m, const rules_ctx *c, hd_dsn *d, hd_err *
     return rc;
 }
 
+/* The paragraph of the DSN's human-readable part that names addr (from
+ * the address to the next empty line), lowercased in low. */
+static hd_slice paragraph_of(hd_slice low, const char *addr)
+{
+    size_t n = strlen(addr);
+    uint8_t lw[HD_REPORT_ADDR_MAX + 1];
+    if (n == 0 || n > HD_REPORT_ADDR_MAX)
+        return HD_SLICE_NULL;
+    for (size_t i = 0; i < n; i++)
+        lw[i] = lower((uint8_t)addr[i]);
+    const uint8_t *hit = memmem(low.p, low.len, lw, n);
+    if (hit == NULL)
+        return HD_SLICE_NULL;
+    size_t s = (size_t)(hit - low.p), e = s;
+    while (e < low.len) {
+        size_t pos = e;
+        hd_slice l = next_line(low, &pos);
+        if (e > s && (trim_line(l).len == 0 || other_addr(l, hd_slice_make(lw, n))))
+            break;
+        e = pos;
+    }
+    return hd_slice_make(low.p + s, (e > low.len ? low.len : e) - s);
+}
+
+/* What the DSN's human-readable part says about each recipient: a reason
+ * when the delivery-status part gave none; and RFC 5321 §3.3: recipients
+ * are accepted or refused at RCPT TO, so a "user unknown" the remote
+ * server gave only after the message was sent (the text says "in reply to
+ * end of DATA command" for that address) is its content filter speaking,
+ * not a bad address: filtered, soft. */
+static void text_part_reasons(const hd_mime *m, const rules_ctx *c, hd_dsn *d)
+{
+    size_t i = hd_mime_find(m, "text", "plain", 0);
+    if (i == (size_t)-1)
+        return;
+    unsigned fl = 0;
+    hd_buf b;
+    decode_part(hd_mime_part_at(m, i), &b, &fl);
+    size_t n;
+    uint8_t *low = lowered(hd_buf_slice(&b), &n);
+    hd_buf_free(&b);
+    if (low == NULL)
+        return;
+    static const char *const data[] = {"end of data", ">>> data", "after data"};
+    for (size_t k = 0; k < d->nrcpts; k++) {
+        hd_dsn_rcpt *r = &d->rcpts[k];
+        hd_slice para = paragraph_of(hd_slice_make(low, n), r->final_recipient);
+        if (r->reason == HD_REASON_UNDEFINED && r->bounce != HD_BOUNCE_NONE && para.len > 0) {
+            /* no reason in the delivery-status part: the human-readable
+             * part's paragraph about this address may give one */
+            char text[HD_REPORT_TEXT_MAX + 1];
+            unsigned ignored = 0;
+            copy_value(text, HD_REPORT_TEXT_MAX, para, &ignored);
+            hd_bounce_reason by_text = rules_reason(c, text);
+            if (by_text != HD_REASON_UNDEFINED) {
+                r->reason = by_text;
+                r->bounce = hd_bounce_reason_class(r->reason, r->status);
+            }
+        }
+        if (r->reason != HD_REASON_USERUNKNOWN)
+            continue;
+        for (size_t j = 0; j < sizeof data / sizeof data[0]; j++)
+            if (holds(para, (const uint8_t *)data[j], strlen(data[j]))) {
+                r->reason = HD_REASON_FILTERED;
+                r->bounce = hd_bounce_reason_class(r->reason, r->status);
+                break;
+            }
+    }
+    free(low);
+}
+
 int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *out, hd_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -1442,9 +1540,11 @@ int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *o
         return rc;
     rules_ctx c = rules_activate(rules, msg);
     rc = dsn_from_mime(m, out, err);
-    if (rc == 0 && rules != NULL)
+    if (rc == 0 && rules != NULL) {
         for (size_t i = 0; i < out->nrcpts; i++)
             reclassify(&out->rcpts[i], &c);
+        text_part_reasons(m, &c, out);
+    }
     if (rc == HD_ENOTFOUND && rules != NULL) {
         hd_err_clear(err);
         hd_dsn_free(out);

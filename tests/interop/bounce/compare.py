@@ -30,7 +30,7 @@ import subprocess
 import sys
 
 FLOOR_CORRECT = 537
-FLOOR_AGREEMENT = 85.5
+FLOOR_AGREEMENT = 89.5
 NO_CLASS = {"undefined", "onhold", "delivered", "feedback", "vacation", ""}
 
 
