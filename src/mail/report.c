@@ -38,6 +38,24 @@ static bool is_wsp(uint8_t c)
     return c == ' ' || c == '\t';
 }
 
+static hd_slice next_line(hd_slice text, size_t *pos)
+{
+    const uint8_t *lf = memchr(text.p + *pos, '\n', text.len - *pos);
+    size_t end = lf ? (size_t)(lf - text.p) : text.len;
+    hd_slice l = hd_slice_make(text.p + *pos, end - *pos);
+    *pos = end + 1;
+    return l;
+}
+
+/* line without its blanks and CR at either end */
+static hd_slice trim_line(hd_slice line)
+{
+    line = hd_slice_trim_wsp(line);
+    while (line.len > 0 && (line.p[line.len - 1] == '\r' || is_wsp(line.p[line.len - 1])))
+        line.len--;
+    return line;
+}
+
 /* Copy v into dst (size cap + 1) unfolded (RFC 5322 §2.2.3: CR and LF
  * dropped) and trimmed; a longer value is cut and flagged. */
 static void copy_value(char *dst, size_t cap, hd_slice v, unsigned *flags)
@@ -371,6 +389,8 @@ static void dsn_rcpt_fields(hd_dsn_rcpt *r, const hd_msg *h, unsigned *flags)
     classify(r);
     if (r->final_recipient[0] == '\0' || r->action == HD_DSN_ACTION_NONE)
         *flags |= HD_REPORT_PARTIAL; /* RFC 3464 §2.3: both are required */
+    if (r->final_recipient[0] == '\0') /* the address the sender used will do */
+        memcpy(r->final_recipient, r->original_recipient, sizeof r->final_recipient);
 }
 
 static int dsn_add_rcpt(hd_dsn *d, const hd_msg *h, size_t *cap, hd_err *err)
@@ -414,7 +434,14 @@ static int dsn_blocks(hd_dsn *d, hd_slice body, hd_err *err)
         if (hd_msg_nfields(h) > 0) {
             if (first)
                 dsn_message_fields(d, h);
-            else
+            /* a per-message group that runs into the first recipient's
+             * fields (no empty line between), or is missing (the first
+             * group names a recipient): read as a recipient too */
+            bool rcpt_fields = hd_msg_find(h, "Final-Recipient", 0) != (size_t)-1 ||
+                               hd_msg_find(h, "Original-Recipient", 0) != (size_t)-1;
+            if (first && rcpt_fields)
+                d->flags |= HD_REPORT_LAX_FIELDS;
+            if (!first || rcpt_fields)
                 rc = dsn_add_rcpt(d, h, &cap, err);
             first = false;
         }
@@ -442,27 +469,85 @@ static void dsn_finish(hd_dsn *d, const hd_mime *m)
     memcpy(d->envelope_sender, s, strlen(s) + 1);
 }
 
-/* RFC 3464 §2.1 parts the groups by empty lines; some MTAs send a line of
- * spaces, which a header reader takes as a folded continuation: such
- * lines are emptied in place (and the deviation noted). */
-static void blank_lines(hd_buf *b, unsigned *flags)
+/* Whether line starts "Name:" (RFC 5322 §2.2: printable ASCII but ':'). */
+static bool is_field_line(hd_slice line, hd_slice *name)
 {
-    size_t o = 0, i = 0;
-    while (i < b->len) {
-        size_t e = i;
-        while (e < b->len && is_wsp(b->p[e]))
-            e++;
-        bool only_wsp = e > i && (e == b->len || b->p[e] == '\r' || b->p[e] == '\n');
-        if (only_wsp) {
-            *flags |= HD_REPORT_LAX_SEPARATOR;
-            i = e;
+    size_t i = 0;
+    while (i < line.len && line.p[i] > 0x20 && line.p[i] < 0x7f && line.p[i] != ':')
+        i++;
+    *name = hd_slice_make(line.p, i);
+    return i > 0 && i < line.len && line.p[i] == ':';
+}
+
+typedef struct group_seen {
+    bool final, orig, action, permsg;
+} group_seen;
+
+/* Does a Final- or Original-Recipient field start a new group? */
+static bool starts_group(const group_seen *g, hd_slice name)
+{
+    if (hd_slice_caseeq_cstr(name, "Final-Recipient"))
+        return g->final || g->permsg || (g->orig && g->action);
+    if (hd_slice_caseeq_cstr(name, "Original-Recipient"))
+        return g->orig || g->permsg || (g->final && g->action);
+    return false;
+}
+
+static void group_note(group_seen *g, hd_slice name)
+{
+    g->final |= hd_slice_caseeq_cstr(name, "Final-Recipient");
+    g->orig |= hd_slice_caseeq_cstr(name, "Original-Recipient");
+    g->action |= hd_slice_caseeq_cstr(name, "Action") || hd_slice_caseeq_cstr(name, "Status");
+    g->permsg |= hd_slice_caseeq_cstr(name, "Reporting-MTA") ||
+                 hd_slice_caseeq_cstr(name, "Arrival-Date") ||
+                 hd_slice_caseeq_cstr(name, "Received-From-MTA");
+}
+
+/* RFC 3464 §2.1: groups of fields parted by empty lines. Real MTAs
+ * deviate, and each deviation is read and noted: a line of spaces as the
+ * separator (a header reader would take it as a folded continuation:
+ * HD_REPORT_LAX_SEPARATOR); no separator at all before the next
+ * recipient's Final-Recipient, and a value's continuation line without
+ * the leading space (HD_REPORT_LAX_FIELDS). in is copied into out as a
+ * well-formed body; an error only for lack of memory. */
+static int normalise_groups(hd_slice in, hd_buf *out, unsigned *flags, hd_err *err)
+{
+    hd_buf_init(out, HD_REPORT_PART_MAX + HD_REPORT_PART_MAX / 2);
+    group_seen g = {0};
+    size_t pos = 0;
+    int rc = 0;
+    while (pos < in.len && rc == 0) {
+        hd_slice line = next_line(in, &pos);
+        hd_slice body = trim_line(line), name;
+        if (body.len == 0) {
+            if (line.len > 0 && !(line.len == 1 && line.p[0] == '\r'))
+                *flags |= HD_REPORT_LAX_SEPARATOR;
+            memset(&g, 0, sizeof g);
+            rc = hd_buf_append_cstr(out, "\r\n");
+            continue;
         }
-        while (i < b->len && b->p[i] != '\n')
-            b->p[o++] = b->p[i++];
-        if (i < b->len)
-            b->p[o++] = b->p[i++];
+        bool cont = is_wsp(line.p[0]);
+        if (!cont && is_field_line(body, &name)) {
+            if (starts_group(&g, name)) {
+                *flags |= HD_REPORT_LAX_FIELDS;
+                memset(&g, 0, sizeof g);
+                rc = hd_buf_append_cstr(out, "\r\n");
+            }
+            group_note(&g, name);
+        } else if (cont) { /* RFC 5322 §2.2.3: the folding white space stays */
+            body = hd_slice_make(line.p, (size_t)(body.p + body.len - line.p));
+        } else {
+            *flags |= HD_REPORT_LAX_FIELDS; /* an unfolded continuation */
+            rc = hd_buf_append_cstr(out, " ");
+        }
+        if (rc == 0)
+            rc = hd_buf_append(out, body.p, body.len);
+        if (rc == 0)
+            rc = hd_buf_append_cstr(out, "\r\n");
     }
-    b->len = o;
+    if (rc != 0)
+        return hd_err_set(err, HD_ELIMIT, "delivery-status part too large to read");
+    return 0;
 }
 
 static int dsn_from_mime(const hd_mime *m, hd_dsn *out, hd_err *err)
@@ -472,12 +557,14 @@ static int dsn_from_mime(const hd_mime *m, hd_dsn *out, hd_err *err)
         i = hd_mime_find(m, "message", "global-delivery-status", 0); /* RFC 6533 */
     if (i == (size_t)-1)
         return hd_err_set(err, HD_ENOTFOUND, "no message/delivery-status part: not a DSN");
-    hd_buf b;
-    decode_part(hd_mime_part_at(m, i), &b, &out->flags);
-    blank_lines(&b, &out->flags);
+    hd_buf raw, b;
+    decode_part(hd_mime_part_at(m, i), &raw, &out->flags);
     if (hd_mime_flags(m) & HD_MIME_BAD_HEADER)
         out->flags |= HD_REPORT_BAD_ORIGINAL;
-    int rc = dsn_blocks(out, hd_buf_slice(&b), err);
+    int rc = normalise_groups(hd_buf_slice(&raw), &b, &out->flags, err);
+    hd_buf_free(&raw);
+    if (rc == 0)
+        rc = dsn_blocks(out, hd_buf_slice(&b), err);
     hd_buf_free(&b);
     if (rc != 0)
         return rc;
@@ -1079,14 +1166,6 @@ typedef struct text_lines {
     hd_slice low;  /* the same, lowercased */
 } text_lines;
 
-static hd_slice next_line(hd_slice text, size_t *pos)
-{
-    const uint8_t *lf = memchr(text.p + *pos, '\n', text.len - *pos);
-    size_t end = lf ? (size_t)(lf - text.p) : text.len;
-    hd_slice l = hd_slice_make(text.p + *pos, end - *pos);
-    *pos = end + 1;
-    return l;
-}
 
 typedef struct found {
     hd_dsn *d;
@@ -1170,13 +1249,6 @@ static int add_found(found *f, hd_slice a, hd_slice diag)
 }
 
 /* A line that ends a recipient's explanation: blank, or a divider. */
-static hd_slice trim_line(hd_slice line)
-{
-    line = hd_slice_trim_wsp(line);
-    while (line.len > 0 && (line.p[line.len - 1] == '\r' || is_wsp(line.p[line.len - 1])))
-        line.len--;
-    return line;
-}
 
 static bool para_end(hd_slice line)
 {
@@ -1435,6 +1507,65 @@ static void nonstd_original(const hd_mime *m, hd_slice text, hd_dsn *d)
     d->flags |= fl & ~HD_REPORT_NO_ORIGINAL;
 }
 
+/* A DSN whose MIME structure is broken (delimiters that do not match the
+ * boundary, a part header lost): the delivery-status fields are still in
+ * the text, from its first Reporting-MTA: or Final-Recipient: line to the
+ * next MIME delimiter or Content-Type: line. Read them as RFC 3464 groups;
+ * HD_ENOTFOUND when there are none. */
+static int dsn_in_text(hd_slice text, hd_dsn *d, hd_err *err)
+{
+    size_t n;
+    uint8_t *low = lowered(text, &n);
+    if (low == NULL)
+        return hd_err_set(err, HD_ENOMEM, "out of memory for the bounce text");
+    size_t start = (size_t)-1, fr = (size_t)-1, end = n, pos = 0;
+    while (pos < n) {
+        size_t s = pos;
+        hd_slice l = next_line(hd_slice_make(low, n), &pos);
+        if (start == (size_t)-1 && l.len >= 14 && memcmp(l.p, "reporting-mta:", 14) == 0)
+            start = s;
+        if (fr == (size_t)-1 && l.len >= 16 && memcmp(l.p, "final-recipient:", 16) == 0)
+            fr = s;
+        hd_slice t = hd_slice_trim_wsp(l);
+        if (fr != (size_t)-1 && s > fr &&
+            ((t.len >= 2 && memcmp(t.p, "--", 2) == 0) ||
+             (t.len >= 13 && memcmp(t.p, "content-type:", 13) == 0))) {
+            end = s;
+            break;
+        }
+    }
+    free(low);
+    if (fr == (size_t)-1)
+        return hd_err_set(err, HD_ENOTFOUND, "no delivery-status fields in the text");
+    if (start == (size_t)-1 || start > fr)
+        start = fr;
+    hd_buf b;
+    hd_buf_init(&b, HD_REPORT_PART_MAX);
+    /* the first group is the per-message one: an empty one when the text
+     * has no Reporting-MTA */
+    int rc = start == fr ? hd_buf_append_cstr(&b, "X-Herald-Lax: 1\r\n\r\n") : 0;
+    if (rc == 0)
+        rc = hd_buf_append(&b, text.p + start, end - start);
+    hd_buf g;
+    if (rc == 0)
+        rc = normalise_groups(hd_buf_slice(&b), &g, &d->flags, err);
+    else
+        hd_buf_init(&g, 0);
+    if (rc == 0)
+        rc = dsn_blocks(d, hd_buf_slice(&g), err);
+    hd_buf_free(&g);
+    hd_buf_free(&b);
+    if (rc == 0 && d->nrcpts == 0)
+        rc = hd_err_set(err, HD_ENOTFOUND, "no recipient in the delivery-status fields");
+    if (rc == 0)
+        d->flags |= HD_REPORT_LAX_FIELDS | HD_REPORT_PARTIAL;
+    else {
+        hd_dsn_free(d);
+        d->flags &= ~(unsigned)HD_REPORT_LAX_SEPARATOR;
+    }
+    return rc;
+}
+
 static int nonstandard(const hd_mime *m, const rules_ctx *c, hd_dsn *d, hd_err *err)
 {
     size_t i = hd_mime_find(m, "text", "plain", 0);
@@ -1451,7 +1582,18 @@ static int nonstandard(const hd_mime *m, const rules_ctx *c, hd_dsn *d, hd_err *
     /* the bounce's own To: is the sender, not a failed recipient */
     copy_value(d->dsn_to, HD_REPORT_ADDR_MAX,
                angle_addr(field_value(hd_mime_part_header(m, 0), "To")), &d->flags);
-    int rc = apply_rules(c, hd_mime_part_header(m, 0), hd_buf_slice(&b), d, err);
+    int rc = dsn_in_text(hd_buf_slice(&b), d, err);
+    if (rc == HD_ENOTFOUND) {
+        hd_err_clear(err);
+        rc = apply_rules(c, hd_mime_part_header(m, 0), hd_buf_slice(&b), d, err);
+    } else if (rc == 0) {
+        for (size_t k = 0; k < d->nrcpts; k++)
+            reclassify(&d->rcpts[k], c);
+        nonstd_original(m, hd_buf_slice(&b), d);
+        dsn_finish(d, m);
+        hd_buf_free(&b);
+        return 0;
+    }
     if (rc == 0) {
         nonstd_original(m, hd_buf_slice(&b), d);
         dsn_finish(d, m);

@@ -29,8 +29,8 @@ import os
 import subprocess
 import sys
 
-FLOOR_CORRECT = 537
-FLOOR_AGREEMENT = 89.5
+FLOOR_CORRECT = 553
+FLOOR_AGREEMENT = 90.0
 NO_CLASS = {"undefined", "onhold", "delivered", "feedback", "vacation", ""}
 
 
