@@ -360,6 +360,23 @@ static void dsn_message_fields(hd_dsn *d, const hd_msg *h)
     copy_value(d->arrival_date, HD_REPORT_SHORT_MAX, field_value(h, "Arrival-Date"), &d->flags);
 }
 
+/* RFC 5321 §4.1.2 (obsolete source routes): "@relay:user@domain" is
+ * user@domain. */
+static void route_strip(char *a)
+{
+    char *colon = a[0] == '@' ? strchr(a, ':') : NULL;
+    if (colon != NULL && strchr(colon, '@') != NULL)
+        memmove(a, colon + 1, strlen(colon + 1) + 1);
+}
+
+/* local@domain, no blanks, no program or file. */
+static bool plausible_addr(const char *a)
+{
+    const char *at = strrchr(a, '@');
+    return at != NULL && at != a && at[1] != '\0' && a[0] != '|' && a[0] != '/' &&
+           strpbrk(a, " \t") == NULL;
+}
+
 static void dsn_rcpt_fields(hd_dsn_rcpt *r, const hd_msg *h, unsigned *flags)
 {
     copy_value(r->final_recipient, HD_REPORT_ADDR_MAX,
@@ -389,8 +406,13 @@ static void dsn_rcpt_fields(hd_dsn_rcpt *r, const hd_msg *h, unsigned *flags)
     classify(r);
     if (r->final_recipient[0] == '\0' || r->action == HD_DSN_ACTION_NONE)
         *flags |= HD_REPORT_PARTIAL; /* RFC 3464 §2.3: both are required */
-    if (r->final_recipient[0] == '\0') /* the address the sender used will do */
+    route_strip(r->final_recipient);
+    if (!plausible_addr(r->final_recipient) && plausible_addr(r->original_recipient)) {
+        /* missing, a program ("|/usr/bin/x") or a file: the address the
+         * sender used will do */
         memcpy(r->final_recipient, r->original_recipient, sizeof r->final_recipient);
+        *flags |= HD_REPORT_LAX_FIELDS;
+    }
 }
 
 static int dsn_add_rcpt(hd_dsn *d, const hd_msg *h, size_t *cap, hd_err *err)
@@ -704,7 +726,7 @@ typedef struct rule {
     int vendor; /* -1: general; else the section it belongs to */
 } rule;
 
-typedef enum addr_kind { ADDR_COLON, ADDR_FIELD, ADDR_AFTER, ADDR_HEADER } addr_kind;
+typedef enum addr_kind { ADDR_COLON, ADDR_FIELD, ADDR_AFTER, ADDR_BEFORE, ADDR_HEADER } addr_kind;
 
 typedef struct addr_method {
     addr_kind kind;
@@ -826,7 +848,8 @@ static int rule_phrase(hd_report_rules *rs, bool with_status, hd_slice line, siz
     return rc;
 }
 
-/* address colon | address field NAME | address after "text" | address header NAME */
+/* address colon | address field NAME | address after "text" |
+ * address before "text" | address header NAME */
 static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err *err)
 {
     if (rs->naddr == RULE_ADDR_METHODS)
@@ -836,8 +859,8 @@ static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_er
     memset(a, 0, sizeof *a);
     a->vendor = rs->section;
     hd_slice kind = next_word(&line);
-    if (hd_slice_eq_cstr(kind, "after")) {
-        a->kind = ADDR_AFTER;
+    if (hd_slice_eq_cstr(kind, "after") || hd_slice_eq_cstr(kind, "before")) {
+        a->kind = hd_slice_eq_cstr(kind, "after") ? ADDR_AFTER : ADDR_BEFORE;
         int rc = quoted_text(line, a->text, &a->len, lineno, err);
         if (rc == 0)
             rs->naddr++;
@@ -863,7 +886,7 @@ static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_er
     } else {
         return hd_err_set(err, HD_ESYNTAX,
                           "line %zu: expected 'address colon', 'address field NAME', "
-                          "'address header NAME' or 'address after \"text\"'",
+                          "'address header NAME' or 'address after|before \"text\"'",
                           lineno);
     }
     if (next_word(&line).len != 0)
@@ -1055,11 +1078,14 @@ static hd_bounce_reason rules_reason(const rules_ctx *c, const char *diag)
     return r->reason != HD_REASON_UNDEFINED ? r->reason : hd_bounce_reason_from_status(r->status);
 }
 
-static void reclassify(hd_dsn_rcpt *r, const rules_ctx *c)
+/* The reason text gives a recipient by the rules, when the status allows
+ * it: a text may refine the reason, never contradict what the status
+ * says for sure. */
+static void reason_from_text(hd_dsn_rcpt *r, const rules_ctx *c, const char *text)
 {
     if (r->bounce == HD_BOUNCE_NONE && r->reason == HD_REASON_DELIVERED)
         return;
-    hd_bounce_reason by_text = rules_reason(c, r->diagnostic);
+    hd_bounce_reason by_text = rules_reason(c, text);
     /* RFC 3463 §3.3: an X.2.x status says the mailbox exists, so a text
      * claiming otherwise does not make the address bad; except X.2.1
      * (disabled), which "may be a permanent error if the mailbox will
@@ -1076,6 +1102,11 @@ static void reclassify(hd_dsn_rcpt *r, const rules_ctx *c)
         r->reason = by_text;
         r->bounce = hd_bounce_reason_class(r->reason, r->status);
     }
+}
+
+static void reclassify(hd_dsn_rcpt *r, const rules_ctx *c)
+{
+    reason_from_text(r, c, r->diagnostic);
 }
 
 static bool looks_like_addr(hd_slice a)
@@ -1372,6 +1403,37 @@ static int header_addrs(found *f, const addr_method *m, hd_slice text)
     return 0;
 }
 
+/* address before "text": the failed address is alone on the last line
+ * with text before the line holding "text" (m-FILTER, Lotus Notes); its
+ * explanation follows that line. */
+static int before_addr(found *f, const addr_method *m, hd_slice text, hd_slice low)
+{
+    const uint8_t *hit = memmem(low.p, low.len, m->text, m->len);
+    if (hit == NULL)
+        return 0;
+    size_t at = (size_t)(hit - low.p);
+    while (at > 0 && text.p[at - 1] != '\n')
+        at--;
+    size_t e = at; /* walk back over empty lines to the previous text line */
+    while (e > 0) {
+        size_t s = e - 1;
+        while (s > 0 && text.p[s - 1] != '\n')
+            s--;
+        hd_slice l = trim_line(hd_slice_make(text.p + s, e - 1 - s));
+        if (l.len > 0) {
+            hd_slice a = leading_addr(l);
+            if (a.len == 0 || a.p + a.len != l.p + l.len)
+                return 0;
+            size_t eol = at;
+            while (eol < text.len && text.p[eol] != '\n')
+                eol++;
+            return add_found(f, a, explanation(text, at, eol, hd_slice_make(text.p + eol, 0)));
+        }
+        e = s;
+    }
+    return 0;
+}
+
 static int rules_addrs(found *f, hd_slice text, hd_slice low, bool header_only)
 {
     const hd_report_rules *rs = f->c->rs;
@@ -1383,6 +1445,12 @@ static int rules_addrs(found *f, hd_slice text, hd_slice low, bool header_only)
             size_t from = 0;
             if (m->kind == ADDR_HEADER) {
                 int rc = header_addrs(f, m, text);
+                if (rc != 0)
+                    return rc;
+                continue;
+            }
+            if (m->kind == ADDR_BEFORE) {
+                int rc = before_addr(f, m, text, low);
                 if (rc != 0)
                     return rc;
                 continue;
@@ -1655,11 +1723,7 @@ static void text_part_reasons(const hd_mime *m, const rules_ctx *c, hd_dsn *d)
             char text[HD_REPORT_TEXT_MAX + 1];
             unsigned ignored = 0;
             copy_value(text, HD_REPORT_TEXT_MAX, para, &ignored);
-            hd_bounce_reason by_text = rules_reason(c, text);
-            if (by_text != HD_REASON_UNDEFINED) {
-                r->reason = by_text;
-                r->bounce = hd_bounce_reason_class(r->reason, r->status);
-            }
+            reason_from_text(r, c, text);
         }
         if (r->reason != HD_REASON_USERUNKNOWN)
             continue;
