@@ -373,8 +373,8 @@ static void route_strip(char *a)
 static bool plausible_addr(const char *a)
 {
     const char *at = strrchr(a, '@');
-    return at != NULL && at != a && at[1] != '\0' && a[0] != '|' && a[0] != '/' &&
-           strpbrk(a, " \t") == NULL;
+    return at != NULL && at != a && at[1] != '\0' && strchr(at, '.') != NULL && a[0] != '|' &&
+           a[0] != '/' && strpbrk(a, " \t") == NULL;
 }
 
 static void dsn_rcpt_fields(hd_dsn_rcpt *r, const hd_msg *h, unsigned *flags)
@@ -1156,8 +1156,19 @@ static hd_slice field_addr(hd_slice line, const uint8_t *field, size_t fl)
 
 /* The first address a line starts with: "<a@b>", "a@b", "<a@b>:", "a@b
  * on 3/1/2005", "'a@b'", "RCPT TO:<a@b>", "550 <a@b>... User unknown". */
+static hd_slice leading_addr_coded(hd_slice line, bool *coded);
+
 static hd_slice leading_addr(hd_slice line)
 {
+    bool coded;
+    return leading_addr_coded(line, &coded);
+}
+
+/* ... and whether a reply code came first (a line of the remote server's
+ * reply, rather than a list entry). */
+static hd_slice leading_addr_coded(hd_slice line, bool *coded)
+{
+    *coded = false;
     size_t i = 0;
     while (i < line.len && (is_wsp(line.p[i]) || line.p[i] == '*' || line.p[i] == '-' ||
                             line.p[i] == '\'' || line.p[i] == '"' || line.p[i] == '>' ||
@@ -1173,6 +1184,7 @@ static hd_slice leading_addr(hd_slice line)
             code &= (line.p[q] >= '0' && line.p[q] <= '9') || line.p[q] == '.' || line.p[q] == '-';
         if (!code)
             break;
+        *coded = true;
         i = j;
         while (i < line.len && is_wsp(line.p[i]))
             i++;
@@ -1298,8 +1310,9 @@ static bool same_addr(hd_slice x, hd_slice y)
  * "<<< 550 5.1.1 <a>... User unknown" still explains a). */
 static bool other_addr(hd_slice line, hd_slice a)
 {
-    hd_slice b = leading_addr(trim_line(line));
-    return b.len > 0 && !same_addr(a, b);
+    bool coded;
+    hd_slice b = leading_addr_coded(trim_line(line), &coded);
+    return b.len > 0 && !coded && !same_addr(a, b);
 }
 
 /* The explanation after an address line: the rest of the line and the
@@ -1327,7 +1340,8 @@ static hd_slice explanation(hd_slice text, size_t from, size_t line_end, hd_slic
 static int scan_addrs(found *f, const addr_method *m, hd_slice text, size_t from)
 {
     size_t pos = from;
-    bool seen = false;
+    bool seen = false, coded = false;
+    size_t first_indent = 0;
     int blank = 0;
     while (pos < text.len) {
         size_t start = pos;
@@ -1336,7 +1350,16 @@ static int scan_addrs(found *f, const addr_method *m, hd_slice text, size_t from
         size_t line_end = start + raw.len;
         hd_slice a = m->kind == ADDR_COLON   ? colon_addr(line)
                      : m->kind == ADDR_FIELD ? field_addr(line, m->text, m->len)
-                                             : leading_addr(line);
+                                             : leading_addr_coded(line, &coded);
+        /* a list's entries are indented alike; a line indented deeper
+         * is an explanation ("    550 5.2.0 <sender>... refused") */
+        size_t indent = 0;
+        while (indent < raw.len && is_wsp(raw.p[indent]))
+            indent++;
+        if (m->kind == ADDR_AFTER && seen && indent > first_indent)
+            a = HD_SLICE_NULL;
+        if (a.len > 0 && !seen)
+            first_indent = indent;
         if (a.len > 0) {
             int rc = add_found(f, a, m->kind == ADDR_FIELD ? HD_SLICE_NULL
                                                            : explanation(text, start, line_end, a));
@@ -1737,6 +1760,36 @@ static void text_part_reasons(const hd_mime *m, const rules_ctx *c, hd_dsn *d)
     free(low);
 }
 
+/* A Final-Recipient that is a program or a file ("|/usr/bin/x", Exim's
+ * local deliveries) with no usable Original-Recipient: the bounce's
+ * X-Failed-Recipients header names the addresses, in the same order. */
+static void failed_header_fallback(const hd_msg *h, hd_dsn *d)
+{
+    size_t f = hd_msg_find(h, "X-Failed-Recipients", 0);
+    if (f == (size_t)-1)
+        return;
+    hd_slice v = hd_msg_field(h, f)->value;
+    size_t p = 0;
+    for (size_t i = 0; i < d->nrcpts; i++) {
+        if (plausible_addr(d->rcpts[i].final_recipient))
+            continue;
+        while (p < v.len) {
+            size_t e = p;
+            while (e < v.len && v.p[e] != ',')
+                e++;
+            hd_slice a = trim_line(angle_addr(hd_slice_make(v.p + p, e - p)));
+            while (a.len > 0 && (a.p[0] == '\r' || a.p[0] == '\n' || is_wsp(a.p[0])))
+                a = hd_slice_make(a.p + 1, a.len - 1);
+            p = e + 1;
+            if (looks_like_addr(a) && !rcpt_seen(d, a)) {
+                copy_value(d->rcpts[i].final_recipient, HD_REPORT_ADDR_MAX, a, &d->flags);
+                d->flags |= HD_REPORT_LAX_FIELDS;
+                break;
+            }
+        }
+    }
+}
+
 int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *out, hd_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -1750,6 +1803,21 @@ int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *o
         for (size_t i = 0; i < out->nrcpts; i++)
             reclassify(&out->rcpts[i], &c);
         text_part_reasons(m, &c, out);
+        failed_header_fallback(hd_mime_part_header(m, 0), out);
+    }
+    if (rc == 0 && out->nrcpts == 0 && rules != NULL) {
+        /* a DSN whose delivery-status part names nobody: its text may */
+        hd_dsn alt;
+        memset(&alt, 0, sizeof alt);
+        hd_err why = {0};
+        if (nonstandard(m, &c, &alt, &why) == 0) {
+            memcpy(alt.reporting_mta, out->reporting_mta, sizeof alt.reporting_mta);
+            alt.flags |= HD_REPORT_PARTIAL;
+            hd_dsn_free(out);
+            *out = alt;
+        } else {
+            hd_dsn_free(&alt);
+        }
     }
     if (rc == HD_ENOTFOUND && rules != NULL) {
         hd_err_clear(err);

@@ -29,8 +29,8 @@ import os
 import subprocess
 import sys
 
-FLOOR_CORRECT = 572
-FLOOR_AGREEMENT = 90.5
+FLOOR_CORRECT = 587
+FLOOR_AGREEMENT = 91.0
 NO_CLASS = {"undefined", "onhold", "delivered", "feedback", "vacation", ""}
 
 
