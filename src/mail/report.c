@@ -1119,7 +1119,13 @@ static bool looks_like_addr(hd_slice a)
     for (size_t i = 0; i < a.len; i++)
         if (a.p[i] <= 0x20 || a.p[i] == '<' || a.p[i] == '>' || a.p[i] == 0x7f ||
             a.p[i] == '(' || a.p[i] == ')' || a.p[i] == ',' || a.p[i] == ';' || a.p[i] == '"' ||
-            a.p[i] == '[' || a.p[i] == ']')
+            a.p[i] == '[' || a.p[i] == ']' || a.p[i] == ':' || a.p[i] == '\\')
+            return false;
+    /* RFC 5321 §4.1.2: a domain is letters, digits, '-' and '.', or an
+     * address literal in brackets (refused above) */
+    for (const uint8_t *p = at + 1; p < a.p + a.len; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '.'))
             return false;
     return a.p[a.len - 1] != '.';
 }
@@ -1192,7 +1198,7 @@ static hd_slice leading_addr_coded(hd_slice line, bool *coded)
     bool angle = i < line.len && line.p[i] == '<';
     size_t s = angle ? i + 1 : i, e = s;
     while (e < line.len && !is_wsp(line.p[e]) && line.p[e] != '>' && line.p[e] != '\'' &&
-           line.p[e] != '"' && line.p[e] != ',' && line.p[e] != ';')
+           line.p[e] != '"' && line.p[e] != ',' && line.p[e] != ';' && line.p[e] != '\\')
         e++;
     hd_slice a = hd_slice_make(line.p + s, e - s);
     while (a.len > 0 && (a.p[a.len - 1] == ':' || a.p[a.len - 1] == '.'))
