@@ -50,9 +50,11 @@ enum {
     HD_REPORT_LAX_SEPARATOR = 1u << 5, /* groups parted by a line of only white space */
     HD_REPORT_LAX_STATUS = 1u << 6,    /* a Status that is an SMTP reply code, not RFC 3463 */
     HD_REPORT_BAD_ORIGINAL = 1u << 7,  /* the returned part is not a readable message */
-    HD_REPORT_LAX_FIELDS = 1u << 8,    /* a recipient group unreadable as fields, read line by line */
+    HD_REPORT_LAX_FIELDS = 1u << 8,    /* fields out of RFC 3464 shape, read as meant */
+    HD_REPORT_FROM_ORIGINAL = 1u << 9, /* the bounce names no address: the failed one is
+                                        * the returned message's sole recipient */
 };
-#define HD_REPORT_FLAG_BITS 9
+#define HD_REPORT_FLAG_BITS 10
 
 typedef enum hd_dsn_action {
     HD_DSN_ACTION_NONE = 0, /* absent or unknown */

@@ -292,7 +292,7 @@ const char *hd_report_flag_name(unsigned bit)
 {
     static const char *const names[HD_REPORT_FLAG_BITS] = {
         "partial",       "truncated",      "too_many",       "nonstandard",  "no_original",
-        "lax_separator", "lax_status",     "bad_original",   "lax_fields",
+        "lax_separator", "lax_status",     "bad_original",   "lax_fields",   "from_original",
     };
     for (unsigned i = 0; i < HD_REPORT_FLAG_BITS; i++)
         if (bit == 1u << i)
@@ -726,7 +726,14 @@ typedef struct rule {
     int vendor; /* -1: general; else the section it belongs to */
 } rule;
 
-typedef enum addr_kind { ADDR_COLON, ADDR_FIELD, ADDR_AFTER, ADDR_BEFORE, ADDR_HEADER } addr_kind;
+typedef enum addr_kind {
+    ADDR_COLON,
+    ADDR_FIELD,
+    ADDR_AFTER,
+    ADDR_BEFORE,
+    ADDR_HEADER,
+    ADDR_RETURNED,
+} addr_kind;
 
 typedef struct addr_method {
     addr_kind kind;
@@ -872,8 +879,9 @@ static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_er
         line = HD_SLICE_NULL;
     if (hd_slice_eq_cstr(kind, "colon") && name.len == 0) {
         a->kind = ADDR_COLON;
-    } else if (hd_slice_eq_cstr(kind, "header") && name.len > 0 && name.len < RULE_TEXT_MAX - 1) {
-        a->kind = ADDR_HEADER;
+    } else if ((hd_slice_eq_cstr(kind, "header") || hd_slice_eq_cstr(kind, "returned")) &&
+               name.len > 0 && name.len < RULE_TEXT_MAX - 1) {
+        a->kind = hd_slice_eq_cstr(kind, "header") ? ADDR_HEADER : ADDR_RETURNED;
         memcpy(a->text, name.p, name.len);
         a->text[name.len] = '\0';
         a->len = name.len;
@@ -886,7 +894,7 @@ static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_er
     } else {
         return hd_err_set(err, HD_ESYNTAX,
                           "line %zu: expected 'address colon', 'address field NAME', "
-                          "'address header NAME' or 'address after|before \"text\"'",
+                          "'address header|returned NAME' or 'address after|before \"text\"'",
                           lineno);
     }
     if (next_word(&line).len != 0)
@@ -1221,6 +1229,8 @@ typedef struct found {
     const rules_ctx *c;
     const rule *fallback; /* the rule that made this a bounce, or NULL */
     const hd_msg *header; /* the bounce's own header */
+    const hd_mime *m;     /* the bounce, for its returned message */
+    hd_slice returned;    /* the text after the cut: a quoted returned message */
     hd_slice fallback_line;
     size_t cap;
     hd_err *err;
@@ -1432,6 +1442,47 @@ static int header_addrs(found *f, const addr_method *m, hd_slice text)
     return 0;
 }
 
+/* address returned NAME, the last resort: the bounce says delivery
+ * failed but names no address; when the returned message (its part, or
+ * its header quoted after the cut) went to exactly one address in field
+ * NAME, that is the one. */
+static int returned_addr(found *f, const addr_method *m)
+{
+    hd_slice v = HD_SLICE_NULL;
+    for (size_t i = 1; f->m != NULL && i < hd_mime_nparts(f->m); i++) {
+        const hd_mime_part *p = hd_mime_part_at(f->m, i);
+        if ((hd_mime_ctype_is(&p->ctype, "message", "rfc822") ||
+             hd_mime_ctype_is(&p->ctype, "message", "global")) && p->nchildren > 0) {
+            const hd_msg *h = hd_mime_part_header(f->m, i + 1);
+            size_t k = hd_msg_find(h, (const char *)m->text, 0);
+            if (k != (size_t)-1)
+                v = hd_msg_field(h, k)->value;
+            break;
+        }
+    }
+    if (v.p == NULL) { /* "To: a@b" quoted after the cut */
+        char field[RULE_TEXT_MAX + 2];
+        int fl = snprintf(field, sizeof field, "%s:", (const char *)m->text);
+        for (int i = 0; i < fl; i++)
+            field[i] = (char)lower((uint8_t)field[i]);
+        size_t pos = 0;
+        while (pos < f->returned.len && v.p == NULL) {
+            hd_slice l = trim_line(next_line(f->returned, &pos));
+            if (field_addr(l, (const uint8_t *)field, (size_t)fl).len > 0)
+                v = hd_slice_make(l.p + fl, l.len - (size_t)fl);
+        }
+    }
+    if (v.p == NULL || memchr(v.p, ',', v.len) != NULL)
+        return 0;
+    hd_slice a = trim_line(angle_addr(v));
+    while (a.len > 0 && (a.p[0] == '\r' || a.p[0] == '\n' || is_wsp(a.p[0])))
+        a = hd_slice_make(a.p + 1, a.len - 1);
+    if (!looks_like_addr(a))
+        return 0;
+    f->d->flags |= HD_REPORT_FROM_ORIGINAL;
+    return add_found(f, a, HD_SLICE_NULL);
+}
+
 /* address before "text": the failed address is alone on the last line
  * with text before the line holding "text" (m-FILTER, Lotus Notes); its
  * explanation follows that line. */
@@ -1474,6 +1525,12 @@ static int rules_addrs(found *f, hd_slice text, hd_slice low, bool header_only)
             size_t from = 0;
             if (m->kind == ADDR_HEADER) {
                 int rc = header_addrs(f, m, text);
+                if (rc != 0)
+                    return rc;
+                continue;
+            }
+            if (m->kind == ADDR_RETURNED) {
+                int rc = returned_addr(f, m);
                 if (rc != 0)
                     return rc;
                 continue;
@@ -1561,7 +1618,7 @@ static hd_slice line_at(hd_slice text, size_t at)
  * directive may name the failed addresses) or when a header directive
  * finds its field (the field alone says delivery failed); no bounce
  * without a failed address. */
-static int apply_rules(const rules_ctx *c, const hd_msg *header, hd_slice text, hd_dsn *d,
+static int apply_rules(const rules_ctx *c, const hd_mime *m, hd_slice text, hd_dsn *d,
                        hd_err *err)
 {
     size_t n;
@@ -1569,13 +1626,29 @@ static int apply_rules(const rules_ctx *c, const hd_msg *header, hd_slice text, 
     if (low == NULL)
         return hd_err_set(err, HD_ENOMEM, "out of memory for the bounce text");
     n = cut_at(c->rs, hd_slice_make(low, n));
+    hd_slice returned = hd_slice_make(text.p + n, text.len - n);
     text.len = n;
     hd_slice lows = hd_slice_make(low, n);
-    size_t at = 0;
-    const rule *r = match_rule(c, lows, true, &at);
-    found f = {.d = d, .c = c, .fallback = r, .header = header, .err = err};
-    if (r != NULL)
-        f.fallback_line = line_at(text, at);
+    /* phrases are matched across line breaks ("could not\nbe delivered"):
+     * on a copy with every run of white space made one space */
+    uint8_t *flat = malloc(n + 1);
+    if (flat == NULL) {
+        free(low);
+        return hd_err_set(err, HD_ENOMEM, "out of memory for the bounce text");
+    }
+    size_t fn = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool ws = is_wsp(low[i]) || low[i] == '\r' || low[i] == '\n';
+        if (!(ws && fn > 0 && flat[fn - 1] == ' '))
+            flat[fn++] = ws ? ' ' : low[i];
+    }
+    const rule *r = match_rule(c, hd_slice_make(flat, fn), true, NULL);
+    free(flat);
+    found f = {.d = d, .c = c, .fallback = r, .header = hd_mime_part_header(m, 0), .m = m,
+               .returned = returned, .err = err};
+    const uint8_t *hit = r ? memmem(low, n, r->text, r->len) : NULL;
+    if (hit != NULL)
+        f.fallback_line = line_at(text, (size_t)(hit - low));
     int rc = rules_addrs(&f, text, lows, r == NULL);
     if (rc == 0 && d->nrcpts == 0 && r == NULL)
         rc = hd_err_set(err, HD_ENOTFOUND, "not a DSN and no bounce rule matches");
@@ -1682,7 +1755,7 @@ static int nonstandard(const hd_mime *m, const rules_ctx *c, hd_dsn *d, hd_err *
     int rc = dsn_in_text(hd_buf_slice(&b), d, err);
     if (rc == HD_ENOTFOUND) {
         hd_err_clear(err);
-        rc = apply_rules(c, hd_mime_part_header(m, 0), hd_buf_slice(&b), d, err);
+        rc = apply_rules(c, m, hd_buf_slice(&b), d, err);
     } else if (rc == 0) {
         for (size_t k = 0; k < d->nrcpts; k++)
             reclassify(&d->rcpts[k], c);
@@ -1766,14 +1839,37 @@ static void text_part_reasons(const hd_mime *m, const rules_ctx *c, hd_dsn *d)
     free(low);
 }
 
+/* A DSN for one recipient whose Final-Recipient is no address (and no
+ * Original-Recipient helps): the returned message's sole To: address. */
+static void returned_sole_rcpt(const hd_mime *m, hd_dsn *d)
+{
+    if (d->nrcpts != 1 || plausible_addr(d->rcpts[0].final_recipient))
+        return;
+    for (size_t i = 1; i < hd_mime_nparts(m); i++) {
+        const hd_mime_part *p = hd_mime_part_at(m, i);
+        if (!hd_mime_ctype_is(&p->ctype, "message", "rfc822") || p->nchildren == 0)
+            continue;
+        hd_slice v = field_value(hd_mime_part_header(m, i + 1), "To");
+        hd_slice a = angle_addr(v);
+        if (v.len > 0 && memchr(v.p, ',', v.len) == NULL && looks_like_addr(trim_line(a))) {
+            copy_value(d->rcpts[0].final_recipient, HD_REPORT_ADDR_MAX, a, &d->flags);
+            d->flags |= HD_REPORT_FROM_ORIGINAL;
+        }
+        return;
+    }
+}
+
 /* A Final-Recipient that is a program or a file ("|/usr/bin/x", Exim's
  * local deliveries) with no usable Original-Recipient: the bounce's
  * X-Failed-Recipients header names the addresses, in the same order. */
-static void failed_header_fallback(const hd_msg *h, hd_dsn *d)
+static void failed_header_fallback(const hd_mime *m, hd_dsn *d)
 {
+    const hd_msg *h = hd_mime_part_header(m, 0);
     size_t f = hd_msg_find(h, "X-Failed-Recipients", 0);
-    if (f == (size_t)-1)
+    if (f == (size_t)-1) {
+        returned_sole_rcpt(m, d);
         return;
+    }
     hd_slice v = hd_msg_field(h, f)->value;
     size_t p = 0;
     for (size_t i = 0; i < d->nrcpts; i++) {
@@ -1809,7 +1905,7 @@ int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *o
         for (size_t i = 0; i < out->nrcpts; i++)
             reclassify(&out->rcpts[i], &c);
         text_part_reasons(m, &c, out);
-        failed_header_fallback(hd_mime_part_header(m, 0), out);
+        failed_header_fallback(m, out);
     }
     if (rc == 0 && out->nrcpts == 0 && rules != NULL) {
         /* a DSN whose delivery-status part names nobody: its text may */
