@@ -1285,6 +1285,8 @@ static int add_found(found *f, hd_slice a, hd_slice diag)
         while (*e && !is_wsp((uint8_t)*e) && *e != ')' && e - p < 15)
             e++;
         cls = parse_status(hd_slice_make(p, (size_t)(e - p)), code);
+        if (cls == 2) /* "250 2.1.5 Ok" in a transcript: not the failure */
+            cls = 0;
     }
     if (cls != 0)
         by = NULL;
@@ -1502,6 +1504,8 @@ static int before_addr(found *f, const addr_method *m, hd_slice text, hd_slice l
         hd_slice l = trim_line(hd_slice_make(text.p + s, e - 1 - s));
         if (l.len > 0) {
             hd_slice a = leading_addr(l);
+            while (l.len > 0 && (l.p[l.len - 1] == '>' || l.p[l.len - 1] == ':'))
+                l.len--;
             if (a.len == 0 || a.p + a.len != l.p + l.len)
                 return 0;
             size_t eol = at;
@@ -1552,10 +1556,11 @@ static int rules_addrs(found *f, hd_slice text, hd_slice low, bool header_only)
                 /* "could not be delivered to: <a@b>": on the same line */
                 hd_slice rest = trim_line(hd_slice_make(text.p + from, eol - from));
                 hd_slice a = leading_addr(rest);
-                if (a.len > 0) {
+                if (a.len > 0) { /* then the line names it; what follows explains */
                     int rc = add_found(f, a, explanation(text, from, eol, a));
                     if (rc != 0)
                         return rc;
+                    continue;
                 }
                 from = eol;
             }

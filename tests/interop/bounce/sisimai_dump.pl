@@ -10,7 +10,7 @@ use JSON::PP;
 
 my $json = JSON::PP->new->canonical(1);
 for my $file (@ARGV) {
-    my $found = eval { Sisimai->make($file, 'delivered' => 1) } || [];
+    my $found = eval { Sisimai->make($file) } || [];
     my @rcpts;
     for my $d (@$found) {
         push @rcpts, {
