@@ -1305,6 +1305,10 @@ static int add_found(found *f, hd_slice a, hd_slice diag)
     }
     r->action = r->status_class == 4 ? HD_DSN_DELAYED : HD_DSN_FAILED;
     classify(r);
+    if (by != NULL && by->reason != HD_REASON_UNDEFINED) { /* the rule names it */
+        r->reason = by->reason;
+        r->bounce = hd_bounce_reason_class(r->reason, r->status);
+    }
     reclassify(r, f->c);
     return 0;
 }
