@@ -376,6 +376,61 @@ static void test_rules_syntax_errors(void **state)
 
 /* Real MTAs deviate from RFC 3464: a line of spaces between groups, an
  * SMTP code as Status, a returned part that is no message. */
+/* The built-in table on real bounces of several formats (Sisimai's corpus,
+ * tests/data/sisimai-set-of-emails): every failed address, each with the
+ * reason its own explanation gives. */
+static void test_builtin_rules_real_bounces(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file;
+        size_t n;
+        const char *addr[2];
+        hd_bounce_reason reason[2];
+        unsigned flag; /* must be set */
+    } cases[] = {
+        /* qmail: "<addr>:" paragraphs */
+        {"lhost-qmail-01.eml", 1, {"kijitora@example.ne.jp"}, {HD_REASON_USERUNKNOWN}, HD_REPORT_NONSTANDARD},
+        /* Exim: X-Failed-Recipients and the indented list, two addresses */
+        {"lhost-exim-02.eml", 2, {"kijitora@example.jp", "sabatora@example.jp"}, {0, 0}, HD_REPORT_NONSTANDARD},
+        /* a returned part that is no message: the report is still read */
+        {"lhost-mcafee-01.eml", 1, {"kijitora@example.co.jp"}, {HD_REASON_USERUNKNOWN}, HD_REPORT_LAX_FIELDS},
+        /* groups without separators (AOL) */
+        {"rhost-aol-03.eml", 2, {"sabineko@example.jp", "mikeneko@example.jp"},
+         {HD_REASON_MAILBOXFULL, HD_REASON_USERUNKNOWN}, HD_REPORT_LAX_FIELDS},
+        /* a DSN whose MIME delimiters do not match its boundary */
+        {"rfc3464-35.eml", 3, {"kijitora@nyaan.example.com", "sabatora@cat.example.net"}, {0, 0},
+         HD_REPORT_LAX_FIELDS},
+    };
+    hd_report_rules *rs = default_rules();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char rel[160];
+        snprintf(rel, sizeof rel, "tests/data/sisimai-set-of-emails/bsd/%s", cases[i].file);
+        size_t len;
+        uint8_t *msg = tu_read_file(tu_path(HERALD_SOURCE_DIR, rel), &len);
+        hd_dsn d;
+        hd_err err = {0};
+        if (hd_report_parse_bounce(hd_slice_make(msg, len), rs, &d, &err) != 0)
+            fail_msg("%s: %s", cases[i].file, err.msg);
+        if (d.nrcpts != cases[i].n)
+            fail_msg("%s: %zu recipients, want %zu", cases[i].file, d.nrcpts, cases[i].n);
+        for (size_t k = 0; k < 2 && cases[i].addr[k]; k++) {
+            if (strcmp(d.rcpts[k].final_recipient, cases[i].addr[k]) != 0)
+                fail_msg("%s: recipient %zu is %s, want %s", cases[i].file, k,
+                         d.rcpts[k].final_recipient, cases[i].addr[k]);
+            if (cases[i].reason[k] && d.rcpts[k].reason != cases[i].reason[k])
+                fail_msg("%s: %s reason %s, want %s", cases[i].file, cases[i].addr[k],
+                         hd_bounce_reason_name(d.rcpts[k].reason),
+                         hd_bounce_reason_name(cases[i].reason[k]));
+        }
+        if (!(d.flags & cases[i].flag))
+            fail_msg("%s: flags %#x lack %#x", cases[i].file, d.flags, cases[i].flag);
+        hd_dsn_free(&d);
+        free(msg);
+    }
+    hd_report_rules_free(rs);
+}
+
 static void test_dsn_lenient(void **state)
 {
     (void)state;
@@ -505,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_rules_several_addresses_and_vendor),
         cmocka_unit_test(test_rules_syntax_errors),
         cmocka_unit_test(test_dsn_lenient),
+        cmocka_unit_test(test_builtin_rules_real_bounces),
         cmocka_unit_test(test_recipient_limit),
         cmocka_unit_test(test_long_fields_truncated),
         cmocka_unit_test(test_mime_bomb_refused),
