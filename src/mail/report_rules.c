@@ -260,7 +260,7 @@ uint8_t *hd_report__lowered(hd_slice text, size_t *len)
 
 bool hd_report__holds(hd_slice low, const uint8_t *text, size_t len)
 {
-    return len > 0 && memmem(low.p, low.len, text, len) != NULL;
+    return len > 0 && low.len >= len && memmem(low.p, low.len, text, len) != NULL;
 }
 
 /* The vendor sections whose signature is in the message's first bytes. */
