@@ -541,7 +541,7 @@ static int apply_rules(const rules_ctx *c, const hd_mime *m, hd_slice text, hd_d
     if (low == NULL)
         return hd_err_set(err, HD_ENOMEM, "out of memory for the bounce text");
     n = cut_at(c->rs, hd_slice_make(low, n));
-    hd_slice returned = hd_slice_make(text.p + n, text.len - n);
+    hd_slice returned = n < text.len ? hd_slice_make(text.p + n, text.len - n) : HD_SLICE_NULL;
     text.len = n;
     hd_slice lows = hd_slice_make(low, n);
     /* phrases are matched across line breaks ("could not\nbe delivered"):

@@ -15,6 +15,8 @@
 
 static hd_slice next_word(hd_slice *line)
 {
+    if (line->len == 0)
+        return HD_SLICE_NULL;
     size_t i = 0;
     while (i < line->len && is_wsp(line->p[i]))
         i++;
@@ -116,7 +118,7 @@ static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_er
     /* a field name may hold spaces ("Unknown user: a@b"): the rest of the line */
     hd_slice name = hd_slice_eq_cstr(kind, "field") ? hd_slice_trim_wsp(line) : next_word(&line);
     if (hd_slice_eq_cstr(kind, "field"))
-        line = HD_SLICE_NULL;
+        line = hd_slice_make(line.p + line.len, 0);
     if (hd_slice_eq_cstr(kind, "colon") && name.len == 0) {
         a->kind = ADDR_COLON;
     } else if ((hd_slice_eq_cstr(kind, "header") || hd_slice_eq_cstr(kind, "returned")) &&
