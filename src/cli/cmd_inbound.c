@@ -219,8 +219,8 @@ static int cmd_parse(const char *file, const char *rules_path, const char *confi
     hd_err err = {0};
     if (rc == 0 && report_json(hd_buf_slice(&msg), rules, &j, &err) != 0) {
         if (json) {
-            json_t *e = json_pack("{s:n, s:s, s:[]}", "type", "error", hd_err_str(&err),
-                                  "recipients");
+            json_t *e = json_pack("{s:s, s:s, s:[]}", "type", "error", "error",
+                                  hd_err_str(&err), "recipients");
             char *s = json_dumps(e, JSON_COMPACT);
             if (s)
                 puts(s);
