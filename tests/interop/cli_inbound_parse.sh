@@ -26,6 +26,12 @@ P
 "$HERALD" inbound parse - < "$T/qmail.eml" | grep -q '^recipient: b@example.net  failed 5.2.2 soft (mailboxfull)$' ||
   fail "standard input / text summary"
 
+# other languages: a German plain-text bounce
+printf 'To: s@example.org\nContent-Type: text/plain; charset=utf-8\n\nIhre Nachricht war unzustellbar.\n\n<a@example.de>:\nBenutzer unbekannt\n\n<b@example.de>:\nPostfach voll\n' > "$T/de.eml"
+"$HERALD" inbound parse --json "$T/de.eml" |
+  "$PY" -c 'import json,sys; r=json.load(sys.stdin)["recipients"]; assert [(x["address"], x["kind"]) for x in r]==[("a@example.de","hard"),("b@example.de","soft")], r' ||
+  fail "German bounce"
+
 # a DSN
 "$HERALD" inbound parse --json "$SRC/tests/data/bounces/postfix.eml" |
   "$PY" -c 'import json,sys; j=json.load(sys.stdin); assert j["type"]=="dsn" and j["recipients"][0]["kind"]=="hard", j' ||
