@@ -59,6 +59,7 @@ enum {
     HD_MIME_NO_DELIMITER = 1u << 1,  /* a multipart had no delimiter at all */
     HD_MIME_BAD_CTYPE = 1u << 2,     /* unreadable Content-Type: text/plain used */
     HD_MIME_NO_BOUNDARY = 1u << 3,   /* multipart without a usable boundary */
+    HD_MIME_BAD_HEADER = 1u << 4,    /* a part's header unreadable: kept as plain text */
 };
 
 typedef struct hd_mime_part {
@@ -76,6 +77,11 @@ typedef struct hd_mime_part {
 typedef struct hd_mime_limits {
     unsigned max_depth; /* 0: HD_MIME_MAX_DEPTH */
     size_t max_parts;   /* 0: HD_MIME_MAX_PARTS */
+    /* Readers of mail that machines return damaged (bounce reports): a
+     * part below the root whose header hd_msg_parse refuses is kept, not
+     * an error: no fields, its whole raw text the body (so text/plain, or
+     * message/rfc822 in a digest), HD_MIME_BAD_HEADER set. */
+    bool lax_part_headers;
 } hd_mime_limits;
 
 typedef struct hd_mime hd_mime; /* opaque; borrows the raw bytes */

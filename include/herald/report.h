@@ -46,7 +46,15 @@ enum {
     HD_REPORT_TOO_MANY = 1u << 2,    /* recipients past HD_REPORT_MAX_RCPTS dropped */
     HD_REPORT_NONSTANDARD = 1u << 3, /* read by the rule set, not RFC 3464 */
     HD_REPORT_NO_ORIGINAL = 1u << 4, /* no returned message or header found */
+    /* deviations from RFC 3464 read leniently, as real MTAs send them */
+    HD_REPORT_LAX_SEPARATOR = 1u << 5, /* groups parted by a line of only white space */
+    HD_REPORT_LAX_STATUS = 1u << 6,    /* a Status that is an SMTP reply code, not RFC 3463 */
+    HD_REPORT_BAD_ORIGINAL = 1u << 7,  /* the returned part is not a readable message */
+    HD_REPORT_LAX_FIELDS = 1u << 8,    /* fields out of RFC 3464 shape, read as meant */
+    HD_REPORT_FROM_ORIGINAL = 1u << 9, /* the bounce names no address: the failed one is
+                                        * the returned message's sole recipient */
 };
+#define HD_REPORT_FLAG_BITS 10
 
 typedef enum hd_dsn_action {
     HD_DSN_ACTION_NONE = 0, /* absent or unknown */
@@ -175,27 +183,35 @@ void hd_dsn_free(hd_dsn *dsn);
  * message/feedback-report part. HD_ENOTFOUND when there is none. */
 int hd_report_parse_arf(hd_slice msg, hd_arf *out, hd_err *err);
 
-/* The rule set for non-standard bounces. The text has one directive a
- * line; '#' starts a comment:
- *   status X.Y.Z contains "text"   a body holding text (ASCII case-
- *                                  insensitive) failed with X.Y.Z; the
- *                                  first matching rule wins
- *   address colon                  the failed address is the first line
- *                                  that reads "<addr>:" or "addr:"
- *   address field NAME             ... or the first line "NAME: [type;] addr"
- * The address directives are tried in order. Errors say "line N: ...". */
+/* The rule table (data/bounce-rules.txt, built in; docs/bounces.md has
+ * the full syntax). One directive a line; '#' starts a comment:
+ *   status X.Y.Z [reason NAME] contains "text"   phrase -> status, reason
+ *   reason NAME contains "text"                  phrase -> reason only
+ *   address after|before "text"                  where failed addresses
+ *   address colon | field NAME | header NAME     are named (several a
+ *   address returned NAME                        bounce; tried in order)
+ *   cut "text"                                   the returned message starts
+ *   vendor NAME when "text" ... end              a section for one MTA
+ * Texts match ASCII case-insensitively; the first matching phrase wins.
+ * Errors say "line N: ...". Bounded: HD_REPORT_MAX_RULES phrases, 64
+ * address directives, 64 vendor sections, 32 cuts, 200-byte texts. */
 typedef struct hd_report_rules hd_report_rules;
 int hd_report_rules_parse(hd_slice text, hd_report_rules **out, hd_err *err);
 void hd_report_rules_free(hd_report_rules *rules);
 
-/* Any bounce: a standard DSN when there is a message/delivery-status part,
- * else the rules (when not NULL) over the first text part, which set
- * HD_REPORT_NONSTANDARD and give one recipient; a Message-ID line quoted
- * in the text is taken as the original's. HD_ENOTFOUND when neither reads
- * it as a bounce. */
+/* Any bounce: a standard DSN when there is a message/delivery-status part
+ * (read leniently where MTAs deviate, each deviation a flag; with rules,
+ * each recipient's reason refined by their phrases), else the rules (when
+ * not NULL) over the first text part, which set HD_REPORT_NONSTANDARD and
+ * give every failed address the directives find, each with its own
+ * explanation, status and reason; a Message-ID line quoted in the text is
+ * taken as the original's. A phrase without an address is no bounce.
+ * HD_ENOTFOUND when neither reads it as a bounce. */
 int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *out, hd_err *err);
 
 const char *hd_dsn_action_name(hd_dsn_action a);
+/* "partial", "truncated", ... for one HD_REPORT_* bit; NULL for others. */
+const char *hd_report_flag_name(unsigned bit);
 const char *hd_bounce_class_name(hd_bounce_class c);
 /* "userunknown", "mailboxfull", ... ; "undefined" for an unknown value. */
 const char *hd_bounce_reason_name(hd_bounce_reason r);

@@ -62,7 +62,7 @@ static const cli_cmd commands[] = {
     {"apikey", cmd_apikey, "keys for the HTTP API: create, list, revoke"},
     {"send", cmd_send, "send a message through a running server's HTTP API"},
     {"webhooks", cmd_webhooks, "webhook endpoints: list, failed (dead letters), retry"},
-    {"inbound", cmd_inbound, "bounces, complaints and DMARC reports that came back: list, show"},
+    {"inbound", cmd_inbound, "bounces, complaints and DMARC reports that came back: list, show, parse"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

@@ -333,6 +333,7 @@ struct hd_mime {
     unsigned flags;
     unsigned max_depth;
     size_t max_parts;
+    bool lax_part_headers;
     hd_err *err;
 };
 
@@ -388,12 +389,21 @@ static int add_part(hd_mime *m, hd_slice raw, size_t parent, bool in_digest, siz
     if (rc != 0)
         return rc;
     hd_msg *msg = NULL;
-    if ((rc = hd_msg_parse(raw, NULL, &msg, m->err)) != 0)
-        return hd_err_prefix(m->err, "MIME part at byte %zu: ", offset), rc;
+    bool bad_header = false;
+    if ((rc = hd_msg_parse(raw, NULL, &msg, m->err)) != 0) {
+        if (!m->lax_part_headers || parent == (size_t)-1 || rc != HD_ESYNTAX)
+            return hd_err_prefix(m->err, "MIME part at byte %zu: ", offset), rc;
+        /* an empty header: the part is all body */
+        hd_err_clear(m->err);
+        if ((rc = hd_msg_parse(hd_slice_make(raw.p, 0), NULL, &msg, m->err)) != 0)
+            return rc;
+        bad_header = true;
+        m->flags |= HD_MIME_BAD_HEADER;
+    }
     hd_mime_part *p = &m->parts[m->n];
     memset(p, 0, sizeof *p);
     p->raw = raw;
-    p->body = hd_msg_body(msg);
+    p->body = bad_header ? raw : hd_msg_body(msg);
     p->offset = offset;
     p->parent = parent;
     p->depth = depth;
@@ -534,6 +544,7 @@ int hd_mime_parse(hd_slice raw, const hd_mime_limits *limits, hd_mime **out, hd_
     m->raw = raw.p != NULL ? raw : hd_slice_make(empty, 0);
     m->max_depth = limits && limits->max_depth ? limits->max_depth : HD_MIME_MAX_DEPTH;
     m->max_parts = limits && limits->max_parts ? limits->max_parts : HD_MIME_MAX_PARTS;
+    m->lax_part_headers = limits && limits->lax_part_headers;
     m->err = err;
     size_t root;
     int rc = add_part(m, m->raw, (size_t)-1, false, &root);

@@ -1,6 +1,8 @@
 /*
- * report.c - delivery status notifications (RFC 3464), feedback reports
- * (RFC 5965) and rule-driven reading of non-standard bounces.
+ * report.c - delivery status notifications (RFC 3464), read leniently
+ * where real MTAs deviate; feedback reports (RFC 5965); the reasons of a
+ * failure and their hard/soft class. The rule table is report_rules.c,
+ * reading bounces with it report_bounce.c (report_int.h joins them).
  *
  * Purpose: turn mail that comes back to the bounce domain into fields a
  * caller can match against its queue; no I/O, no matching here.
@@ -15,28 +17,37 @@
  * rules look at the first RULE_SCAN_MAX bytes of the bounce text only.
  */
 #define _GNU_SOURCE /* memmem */
-#include <herald/mail.h>
-#include <herald/mime.h>
-#include <herald/report.h>
+#include "report_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-/* Bounce explanations come first; rules do not read a whole novel. */
-#define RULE_SCAN_MAX (64u * 1024)
-#define RULE_TEXT_MAX 200
-#define RULE_ADDR_METHODS 8
 
 /* Small helpers ------------------------------------------------------------ */
 
-static bool is_wsp(uint8_t c)
+hd_slice hd_report__next_line(hd_slice text, size_t *pos)
 {
-    return c == ' ' || c == '\t';
+    const uint8_t *lf = memchr(text.p + *pos, '\n', text.len - *pos);
+    size_t end = lf ? (size_t)(lf - text.p) : text.len;
+    hd_slice l = hd_slice_make(text.p + *pos, end - *pos);
+    *pos = end + 1;
+    return l;
+}
+
+/* line without its blanks and CR at either end */
+hd_slice hd_report__trim_line(hd_slice line)
+{
+    line = hd_slice_trim_wsp(line);
+    while (line.len > 0 && (line.p[line.len - 1] == '\r' || is_wsp(line.p[line.len - 1])))
+        line.len--;
+    return line;
 }
 
 /* Copy v into dst (size cap + 1) unfolded (RFC 5322 §2.2.3: CR and LF
  * dropped) and trimmed; a longer value is cut and flagged. */
-static void copy_value(char *dst, size_t cap, hd_slice v, unsigned *flags)
+void hd_report__copy_value(char *dst, size_t cap, hd_slice v, unsigned *flags)
 {
     v = hd_slice_trim_wsp(v);
     size_t o = 0;
@@ -54,7 +65,7 @@ static void copy_value(char *dst, size_t cap, hd_slice v, unsigned *flags)
 }
 
 /* "type; value" -> value (and type into *type when asked). */
-static hd_slice split_typed(hd_slice v, hd_slice *type)
+hd_slice hd_report__split_typed(hd_slice v, hd_slice *type)
 {
     const uint8_t *semi = v.len ? memchr(v.p, ';', v.len) : NULL;
     if (semi == NULL) {
@@ -68,7 +79,7 @@ static hd_slice split_typed(hd_slice v, hd_slice *type)
 }
 
 /* The address in "Name <a@b>", "<a@b>" or "a@b". */
-static hd_slice angle_addr(hd_slice v)
+hd_slice hd_report__angle_addr(hd_slice v)
 {
     v = hd_slice_trim_wsp(v);
     const uint8_t *lt = v.len ? memchr(v.p, '<', v.len) : NULL;
@@ -79,7 +90,7 @@ static hd_slice angle_addr(hd_slice v)
     return hd_slice_make(lt + 1, gt ? (size_t)(gt - lt - 1) : rest);
 }
 
-static hd_slice field_value(const hd_msg *h, const char *name)
+hd_slice hd_report__field_value(const hd_msg *h, const char *name)
 {
     size_t f = hd_msg_find(h, name, 0);
     return f == (size_t)-1 ? HD_SLICE_NULL : hd_msg_field(h, f)->value;
@@ -87,7 +98,7 @@ static hd_slice field_value(const hd_msg *h, const char *name)
 
 /* RFC 3463 §2: class "." subject "." detail, class 2, 4 or 5, subject and
  * detail 1-3 digits. Returns the class or 0. */
-static int parse_status(hd_slice v, char out[16])
+int hd_report__parse_status(hd_slice v, char out[16])
 {
     v = hd_slice_trim_wsp(v);
     size_t i = 0, dots = 0, digits = 0;
@@ -140,6 +151,7 @@ hd_bounce_reason hd_bounce_reason_from_status(const char *status)
     } codes[] = {
         {".1.1", HD_REASON_USERUNKNOWN},    {".1.2", HD_REASON_HOSTUNKNOWN},
         {".1.3", HD_REASON_USERUNKNOWN},    {".1.6", HD_REASON_HASMOVED},
+        {".1.7", HD_REASON_REJECTED},       {".1.8", HD_REASON_REJECTED},
         {".1.10", HD_REASON_NOTACCEPT},     {".2.1", HD_REASON_SUSPEND},
         {".2.2", HD_REASON_MAILBOXFULL},    {".2.3", HD_REASON_MESGTOOBIG},
         {".3.1", HD_REASON_SYSTEMFULL},     {".3.4", HD_REASON_MESGTOOBIG},
@@ -226,7 +238,7 @@ static hd_bounce_reason reason_in_diagnostic(const char *diag)
         const char *end = p;
         while (*end && !is_wsp((uint8_t)*end) && end - p < 15)
             end++;
-        if (parse_status(hd_slice_make(p, (size_t)(end - p)), code) != 0)
+        if (hd_report__parse_status(hd_slice_make(p, (size_t)(end - p)), code) != 0)
             return hd_bounce_reason_from_status(code);
     }
     return HD_REASON_UNDEFINED;
@@ -235,7 +247,7 @@ static hd_bounce_reason reason_in_diagnostic(const char *diag)
 /* A recipient's reason and class from its action and status: successes
  * are no bounce; a 4.x.x that the reporter gave up on is an expiry
  * (RFC 3464 §2.3.3: "failed" after retrying); else the status decides. */
-static void classify(hd_dsn_rcpt *r)
+void hd_report__classify(hd_dsn_rcpt *r)
 {
     if (r->action == HD_DSN_DELIVERED || r->action == HD_DSN_RELAYED ||
         r->action == HD_DSN_EXPANDED) {
@@ -265,6 +277,18 @@ const char *hd_dsn_action_name(hd_dsn_action a)
     return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "none";
 }
 
+const char *hd_report_flag_name(unsigned bit)
+{
+    static const char *const names[HD_REPORT_FLAG_BITS] = {
+        "partial",       "truncated",      "too_many",       "nonstandard",  "no_original",
+        "lax_separator", "lax_status",     "bad_original",   "lax_fields",   "from_original",
+    };
+    for (unsigned i = 0; i < HD_REPORT_FLAG_BITS; i++)
+        if (bit == 1u << i)
+            return names[i];
+    return NULL;
+}
+
 const char *hd_bounce_class_name(hd_bounce_class c)
 {
     return c == HD_BOUNCE_HARD ? "hard" : c == HD_BOUNCE_SOFT ? "soft" : "none";
@@ -274,7 +298,7 @@ const char *hd_bounce_class_name(hd_bounce_class c)
 
 /* Decode a part into b (capped); a cut or damaged encoding keeps what was
  * decoded and flags the result partial. */
-static void decode_part(const hd_mime_part *p, hd_buf *b, unsigned *flags)
+void hd_report__decode_part(const hd_mime_part *p, hd_buf *b, unsigned *flags)
 {
     hd_buf_init(b, HD_REPORT_PART_MAX);
     if (hd_mime_decode(p, b, NULL) != 0)
@@ -283,9 +307,8 @@ static void decode_part(const hd_mime_part *p, hd_buf *b, unsigned *flags)
 
 /* The header of the returned message (message/rfc822, message/global,
  * text/rfc822-headers) after part `from`; calls fn with it. */
-typedef void (*orig_fn)(const hd_msg *h, void *ctx, unsigned *flags);
 
-static void with_original(const hd_mime *m, size_t from, orig_fn fn, void *ctx, unsigned *flags)
+void hd_report__with_original(const hd_mime *m, size_t from, orig_fn fn, void *ctx, unsigned *flags)
 {
     for (size_t i = from; i < hd_mime_nparts(m); i++) {
         const hd_mime_part *p = hd_mime_part_at(m, i);
@@ -300,7 +323,7 @@ static void with_original(const hd_mime *m, size_t from, orig_fn fn, void *ctx, 
             return;
         }
         hd_buf b;
-        decode_part(p, &b, flags);
+        hd_report__decode_part(p, &b, flags);
         hd_msg *h = NULL;
         hd_msg_limits lim = {0, 0, 0, true};
         if (hd_msg_parse(hd_buf_slice(&b), &lim, &h, NULL) == 0)
@@ -316,34 +339,82 @@ static void with_original(const hd_mime *m, size_t from, orig_fn fn, void *ctx, 
 
 /* DSN ------------------------------------------------------------------------ */
 
+/* Field NAME of h into dst (cap + 1): as is; its value after "type;"; the
+ * address in it ("rfc822; <a@b>", "Name <a@b>"). */
+static void put(char *dst, size_t cap, const hd_msg *h, const char *name, unsigned *flags)
+{
+    hd_report__copy_value(dst, cap, hd_report__field_value(h, name), flags);
+}
+
+static void put_typed(char *dst, size_t cap, const hd_msg *h, const char *name, unsigned *flags)
+{
+    hd_report__copy_value(dst, cap, hd_report__split_typed(hd_report__field_value(h, name), NULL),
+                          flags);
+}
+
+static void put_addr(char *dst, size_t cap, const hd_msg *h, const char *name, unsigned *flags)
+{
+    hd_slice v = hd_report__split_typed(hd_report__field_value(h, name), NULL);
+    hd_report__copy_value(dst, cap, hd_report__angle_addr(v), flags);
+}
+
 static void dsn_message_fields(hd_dsn *d, const hd_msg *h)
 {
-    copy_value(d->reporting_mta, HD_REPORT_SHORT_MAX,
-               split_typed(field_value(h, "Reporting-MTA"), NULL), &d->flags);
-    copy_value(d->original_envelope_id, HD_REPORT_SHORT_MAX,
-               field_value(h, "Original-Envelope-Id"), &d->flags);
-    copy_value(d->arrival_date, HD_REPORT_SHORT_MAX, field_value(h, "Arrival-Date"), &d->flags);
+    put_typed(d->reporting_mta, HD_REPORT_SHORT_MAX, h, "Reporting-MTA", &d->flags);
+    put(d->original_envelope_id, HD_REPORT_SHORT_MAX, h, "Original-Envelope-Id", &d->flags);
+    put(d->arrival_date, HD_REPORT_SHORT_MAX, h, "Arrival-Date", &d->flags);
+}
+
+/* RFC 5321 §4.1.2 (obsolete source routes): "@relay:user@domain" is
+ * user@domain. */
+static void route_strip(char *a)
+{
+    char *colon = a[0] == '@' ? strchr(a, ':') : NULL;
+    if (colon != NULL && strchr(colon, '@') != NULL)
+        memmove(a, colon + 1, strlen(colon + 1) + 1);
+}
+
+/* local@domain, no blanks, no program or file. */
+bool hd_report__plausible_addr(const char *a)
+{
+    const char *at = strrchr(a, '@');
+    return at != NULL && at != a && at[1] != '\0' && strchr(at, '.') != NULL && a[0] != '|' &&
+           a[0] != '/' && strpbrk(a, " \t") == NULL;
 }
 
 static void dsn_rcpt_fields(hd_dsn_rcpt *r, const hd_msg *h, unsigned *flags)
 {
-    copy_value(r->final_recipient, HD_REPORT_ADDR_MAX,
-               angle_addr(split_typed(field_value(h, "Final-Recipient"), NULL)), flags);
-    copy_value(r->original_recipient, HD_REPORT_ADDR_MAX,
-               angle_addr(split_typed(field_value(h, "Original-Recipient"), NULL)), flags);
-    r->action = parse_action(field_value(h, "Action"));
-    r->status_class = parse_status(field_value(h, "Status"), r->status);
-    copy_value(r->remote_mta, HD_REPORT_SHORT_MAX, split_typed(field_value(h, "Remote-MTA"), NULL),
-               flags);
+    put_addr(r->final_recipient, HD_REPORT_ADDR_MAX, h, "Final-Recipient", flags);
+    put_addr(r->original_recipient, HD_REPORT_ADDR_MAX, h, "Original-Recipient", flags);
+    r->action = parse_action(hd_report__field_value(h, "Action"));
+    hd_slice status = hd_report__field_value(h, "Status");
+    r->status_class = hd_report__parse_status(status, r->status);
+    status = hd_slice_trim_wsp(status);
+    if (r->status_class == 0 && status.len >= 3 && (status.p[0] == '4' || status.p[0] == '5') &&
+        status.p[1] >= '0' && status.p[1] <= '9' && status.p[2] >= '0' && status.p[2] <= '9' &&
+        (status.len == 3 || is_wsp(status.p[3]))) {
+        /* "Status: 553 ..." (an SMTP reply code, not RFC 3463): its class */
+        r->status_class = status.p[0] - '0';
+        snprintf(r->status, sizeof r->status, "%c.0.0", status.p[0]);
+        *flags |= HD_REPORT_LAX_STATUS;
+    }
+    put_typed(r->remote_mta, HD_REPORT_SHORT_MAX, h, "Remote-MTA", flags);
     hd_slice type;
-    hd_slice diag = split_typed(field_value(h, "Diagnostic-Code"), &type);
-    copy_value(r->diagnostic_type, sizeof r->diagnostic_type - 1, type, flags);
-    copy_value(r->diagnostic, HD_REPORT_TEXT_MAX, diag, flags);
-    copy_value(r->last_attempt_date, HD_REPORT_SHORT_MAX, field_value(h, "Last-Attempt-Date"),
-               flags);
-    classify(r);
+    hd_slice diag = hd_report__split_typed(hd_report__field_value(h, "Diagnostic-Code"), &type);
+    hd_report__copy_value(r->diagnostic_type, sizeof r->diagnostic_type - 1, type, flags);
+    hd_report__copy_value(r->diagnostic, HD_REPORT_TEXT_MAX, diag, flags);
+    put(r->last_attempt_date, HD_REPORT_SHORT_MAX, h, "Last-Attempt-Date", flags);
+    hd_report__classify(r);
     if (r->final_recipient[0] == '\0' || r->action == HD_DSN_ACTION_NONE)
         *flags |= HD_REPORT_PARTIAL; /* RFC 3464 §2.3: both are required */
+    route_strip(r->final_recipient);
+    if (!hd_report__plausible_addr(r->final_recipient)
+        && hd_report__plausible_addr(r->original_recipient)) {
+        /* missing, a program ("|/usr/bin/x") or a file: the address the
+         * sender used will do */
+        memcpy(r->final_recipient, r->original_recipient, sizeof r->final_recipient);
+        *flags |= HD_REPORT_LAX_FIELDS;
+    }
 }
 
 static int dsn_add_rcpt(hd_dsn *d, const hd_msg *h, size_t *cap, hd_err *err)
@@ -370,7 +441,7 @@ static int dsn_add_rcpt(hd_dsn *d, const hd_msg *h, size_t *cap, hd_err *err)
 
 /* RFC 3464 §2.1: the per-message block, then per-recipient blocks, each a
  * group of header-like fields, separated by empty lines. */
-static int dsn_blocks(hd_dsn *d, hd_slice body, hd_err *err)
+int hd_report__dsn_blocks(hd_dsn *d, hd_slice body, hd_err *err)
 {
     size_t pos = 0, cap = 0;
     bool first = true;
@@ -387,7 +458,14 @@ static int dsn_blocks(hd_dsn *d, hd_slice body, hd_err *err)
         if (hd_msg_nfields(h) > 0) {
             if (first)
                 dsn_message_fields(d, h);
-            else
+            /* a per-message group that runs into the first recipient's
+             * fields (no empty line between), or is missing (the first
+             * group names a recipient): read as a recipient too */
+            bool rcpt_fields = hd_msg_find(h, "Final-Recipient", 0) != (size_t)-1 ||
+                               hd_msg_find(h, "Original-Recipient", 0) != (size_t)-1;
+            if (first && rcpt_fields)
+                d->flags |= HD_REPORT_LAX_FIELDS;
+            if (!first || rcpt_fields)
                 rc = dsn_add_rcpt(d, h, &cap, err);
             first = false;
         }
@@ -399,45 +477,139 @@ static int dsn_blocks(hd_dsn *d, hd_slice body, hd_err *err)
     return 0;
 }
 
-static void dsn_original(const hd_msg *h, void *ctx, unsigned *flags)
+void hd_report__dsn_original(const hd_msg *h, void *ctx, unsigned *flags)
 {
     hd_dsn *d = ctx;
-    copy_value(d->orig_message_id, HD_REPORT_TEXT_MAX, field_value(h, "Message-ID"), flags);
-    copy_value(d->orig_return_path, HD_REPORT_ADDR_MAX, angle_addr(field_value(h, "Return-Path")),
-               flags);
+    put(d->orig_message_id, HD_REPORT_TEXT_MAX, h, "Message-ID", flags);
+    put_addr(d->orig_return_path, HD_REPORT_ADDR_MAX, h, "Return-Path", flags);
 }
 
-static void dsn_finish(hd_dsn *d, const hd_mime *m)
+void hd_report__dsn_finish(hd_dsn *d, const hd_mime *m)
 {
-    copy_value(d->dsn_to, HD_REPORT_ADDR_MAX, angle_addr(field_value(hd_mime_part_header(m, 0), "To")),
-               &d->flags);
+    put_addr(d->dsn_to, HD_REPORT_ADDR_MAX, hd_mime_part_header(m, 0), "To", &d->flags);
     const char *s = d->orig_return_path[0] ? d->orig_return_path : d->dsn_to;
     memcpy(d->envelope_sender, s, strlen(s) + 1);
 }
 
-static int dsn_from_mime(const hd_mime *m, hd_dsn *out, hd_err *err)
+/* Whether line starts "Name:" (RFC 5322 §2.2: printable ASCII but ':'). */
+static bool is_field_line(hd_slice line, hd_slice *name)
+{
+    size_t i = 0;
+    while (i < line.len && line.p[i] > 0x20 && line.p[i] < 0x7f && line.p[i] != ':')
+        i++;
+    *name = hd_slice_make(line.p, i);
+    return i > 0 && i < line.len && line.p[i] == ':';
+}
+
+typedef struct group_seen {
+    bool final, orig, action, permsg;
+} group_seen;
+
+/* Does a Final- or Original-Recipient field start a new group? */
+static bool starts_group(const group_seen *g, hd_slice name)
+{
+    if (hd_slice_caseeq_cstr(name, "Final-Recipient"))
+        return g->final || g->permsg || (g->orig && g->action);
+    if (hd_slice_caseeq_cstr(name, "Original-Recipient"))
+        return g->orig || g->permsg || (g->final && g->action);
+    return false;
+}
+
+static void group_note(group_seen *g, hd_slice name)
+{
+    g->final |= hd_slice_caseeq_cstr(name, "Final-Recipient");
+    g->orig |= hd_slice_caseeq_cstr(name, "Original-Recipient");
+    g->action |= hd_slice_caseeq_cstr(name, "Action") || hd_slice_caseeq_cstr(name, "Status");
+    g->permsg |= hd_slice_caseeq_cstr(name, "Reporting-MTA") ||
+                 hd_slice_caseeq_cstr(name, "Arrival-Date") ||
+                 hd_slice_caseeq_cstr(name, "Received-From-MTA");
+}
+
+/* RFC 3464 §2.1: groups of fields parted by empty lines. Real MTAs
+ * deviate, and each deviation is read and noted: a line of spaces as the
+ * separator (a header reader would take it as a folded continuation:
+ * HD_REPORT_LAX_SEPARATOR); no separator at all before the next
+ * recipient's Final-Recipient, and a value's continuation line without
+ * the leading space (HD_REPORT_LAX_FIELDS). in is copied into out as a
+ * well-formed body; an error only for lack of memory. */
+int hd_report__normalise_groups(hd_slice in, hd_buf *out, unsigned *flags, hd_err *err)
+{
+    hd_buf_init(out, HD_REPORT_PART_MAX + HD_REPORT_PART_MAX / 2);
+    group_seen g = {0};
+    size_t pos = 0;
+    int rc = 0;
+    while (pos < in.len && rc == 0) {
+        hd_slice line = hd_report__next_line(in, &pos);
+        hd_slice body = hd_report__trim_line(line), name;
+        if (body.len == 0) {
+            if (line.len > 0 && !(line.len == 1 && line.p[0] == '\r'))
+                *flags |= HD_REPORT_LAX_SEPARATOR;
+            memset(&g, 0, sizeof g);
+            rc = hd_buf_append_cstr(out, "\r\n");
+            continue;
+        }
+        bool cont = is_wsp(line.p[0]);
+        if (!cont && is_field_line(body, &name)) {
+            if (starts_group(&g, name)) {
+                *flags |= HD_REPORT_LAX_FIELDS;
+                memset(&g, 0, sizeof g);
+                rc = hd_buf_append_cstr(out, "\r\n");
+            }
+            group_note(&g, name);
+        } else if (cont) { /* RFC 5322 §2.2.3: the folding white space stays */
+            body = hd_slice_make(line.p, (size_t)(body.p + body.len - line.p));
+        } else {
+            *flags |= HD_REPORT_LAX_FIELDS; /* an unfolded continuation */
+            rc = hd_buf_append_cstr(out, " ");
+        }
+        if (rc == 0)
+            rc = hd_buf_append(out, body.p, body.len);
+        if (rc == 0)
+            rc = hd_buf_append_cstr(out, "\r\n");
+    }
+    if (rc != 0)
+        return hd_err_set(err, HD_ELIMIT, "delivery-status part too large to read");
+    return 0;
+}
+
+int hd_report__dsn_from_mime(const hd_mime *m, hd_dsn *out, hd_err *err)
 {
     size_t i = hd_mime_find(m, "message", "delivery-status", 0);
     if (i == (size_t)-1)
         i = hd_mime_find(m, "message", "global-delivery-status", 0); /* RFC 6533 */
     if (i == (size_t)-1)
         return hd_err_set(err, HD_ENOTFOUND, "no message/delivery-status part: not a DSN");
-    hd_buf b;
-    decode_part(hd_mime_part_at(m, i), &b, &out->flags);
-    int rc = dsn_blocks(out, hd_buf_slice(&b), err);
+    hd_buf raw, b;
+    hd_report__decode_part(hd_mime_part_at(m, i), &raw, &out->flags);
+    if (hd_mime_flags(m) & HD_MIME_BAD_HEADER)
+        out->flags |= HD_REPORT_BAD_ORIGINAL;
+    int rc = hd_report__normalise_groups(hd_buf_slice(&raw), &b, &out->flags, err);
+    hd_buf_free(&raw);
+    if (rc == 0)
+        rc = hd_report__dsn_blocks(out, hd_buf_slice(&b), err);
     hd_buf_free(&b);
     if (rc != 0)
         return rc;
     if (out->nrcpts == 0)
         out->flags |= HD_REPORT_PARTIAL;
-    with_original(m, i + 1, dsn_original, out, &out->flags);
-    dsn_finish(out, m);
+    hd_report__with_original(m, i + 1, hd_report__dsn_original, out, &out->flags);
+    hd_report__dsn_finish(out, m);
     return 0;
 }
 
-static int parse_mime(hd_slice msg, hd_mime **m, hd_err *err)
+/* Bounces come back damaged: a returned message with a broken header
+ * must not make the report unreadable (it is optional, RFC 3464 §2), so
+ * parts are read laxly; a mailbox file's "From " line before the header
+ * (as bounces are often saved) is skipped. */
+int hd_report__parse_mime(hd_slice msg, hd_mime **m, hd_err *err)
 {
-    int rc = hd_mime_parse(msg, NULL, m, err);
+    if (msg.len > 5 && memcmp(msg.p, "From ", 5) == 0) {
+        const uint8_t *lf = memchr(msg.p, '\n', msg.len);
+        if (lf != NULL)
+            msg = hd_slice_make(lf + 1, msg.len - (size_t)(lf + 1 - msg.p));
+    }
+    hd_mime_limits lim = {.lax_part_headers = true};
+    int rc = hd_mime_parse(msg, &lim, m, err);
     if (rc != 0)
         hd_err_prefix(err, "report: ");
     return rc;
@@ -447,9 +619,9 @@ int hd_report_parse_dsn(hd_slice msg, hd_dsn *out, hd_err *err)
 {
     memset(out, 0, sizeof *out);
     hd_mime *m = NULL;
-    int rc = parse_mime(msg, &m, err);
+    int rc = hd_report__parse_mime(msg, &m, err);
     if (rc == 0)
-        rc = dsn_from_mime(m, out, err);
+        rc = hd_report__dsn_from_mime(m, out, err);
     hd_mime_free(m);
     return rc;
 }
@@ -483,25 +655,21 @@ static hd_arf_type arf_type(hd_slice v)
 static void arf_fields(hd_arf *a, const hd_msg *h)
 {
     unsigned *fl = &a->flags;
-    hd_slice ft = field_value(h, "Feedback-Type");
+    hd_slice ft = hd_report__field_value(h, "Feedback-Type");
     a->type = arf_type(ft);
-    copy_value(a->feedback_type, sizeof a->feedback_type - 1, ft, fl);
-    copy_value(a->user_agent, HD_REPORT_SHORT_MAX, field_value(h, "User-Agent"), fl);
-    copy_value(a->version, sizeof a->version - 1, field_value(h, "Version"), fl);
-    copy_value(a->original_mail_from, HD_REPORT_ADDR_MAX,
-               angle_addr(field_value(h, "Original-Mail-From")), fl);
-    copy_value(a->original_rcpt_to, HD_REPORT_ADDR_MAX,
-               angle_addr(field_value(h, "Original-Rcpt-To")), fl);
+    hd_report__copy_value(a->feedback_type, sizeof a->feedback_type - 1, ft, fl);
+    put(a->user_agent, HD_REPORT_SHORT_MAX, h, "User-Agent", fl);
+    put(a->version, sizeof a->version - 1, h, "Version", fl);
+    put_addr(a->original_mail_from, HD_REPORT_ADDR_MAX, h, "Original-Mail-From", fl);
+    put_addr(a->original_rcpt_to, HD_REPORT_ADDR_MAX, h, "Original-Rcpt-To", fl);
     a->n_rcpt_to = hd_msg_count(h, "Original-Rcpt-To");
-    hd_slice date = field_value(h, "Arrival-Date");
+    hd_slice date = hd_report__field_value(h, "Arrival-Date");
     if (date.len == 0)
-        date = field_value(h, "Received-Date"); /* RFC 5965 §3.2: the older name */
-    copy_value(a->arrival_date, HD_REPORT_SHORT_MAX, date, fl);
-    copy_value(a->reporting_mta, HD_REPORT_SHORT_MAX,
-               split_typed(field_value(h, "Reporting-MTA"), NULL), fl);
-    copy_value(a->source_ip, sizeof a->source_ip - 1, field_value(h, "Source-IP"), fl);
-    copy_value(a->authentication_results, HD_REPORT_TEXT_MAX,
-               field_value(h, "Authentication-Results"), fl);
+        date = hd_report__field_value(h, "Received-Date"); /* RFC 5965 §3.2: the older name */
+    hd_report__copy_value(a->arrival_date, HD_REPORT_SHORT_MAX, date, fl);
+    put_typed(a->reporting_mta, HD_REPORT_SHORT_MAX, h, "Reporting-MTA", fl);
+    put(a->source_ip, sizeof a->source_ip - 1, h, "Source-IP", fl);
+    put(a->authentication_results, HD_REPORT_TEXT_MAX, h, "Authentication-Results", fl);
     /* RFC 5965 §3.1: Feedback-Type, User-Agent and Version are required */
     if (ft.len == 0 || a->user_agent[0] == '\0' || a->version[0] == '\0')
         *fl |= HD_REPORT_PARTIAL;
@@ -510,16 +678,16 @@ static void arf_fields(hd_arf *a, const hd_msg *h)
 static void arf_original(const hd_msg *h, void *ctx, unsigned *flags)
 {
     hd_arf *a = ctx;
-    copy_value(a->orig_message_id, HD_REPORT_TEXT_MAX, field_value(h, "Message-ID"), flags);
-    copy_value(a->orig_from, HD_REPORT_TEXT_MAX, field_value(h, "From"), flags);
-    copy_value(a->orig_to, HD_REPORT_TEXT_MAX, field_value(h, "To"), flags);
+    put(a->orig_message_id, HD_REPORT_TEXT_MAX, h, "Message-ID", flags);
+    put(a->orig_from, HD_REPORT_TEXT_MAX, h, "From", flags);
+    put(a->orig_to, HD_REPORT_TEXT_MAX, h, "To", flags);
 }
 
 int hd_report_parse_arf(hd_slice msg, hd_arf *out, hd_err *err)
 {
     memset(out, 0, sizeof *out);
     hd_mime *m = NULL;
-    int rc = parse_mime(msg, &m, err);
+    int rc = hd_report__parse_mime(msg, &m, err);
     if (rc != 0)
         return rc;
     size_t i = hd_mime_find(m, "message", "feedback-report", 0);
@@ -528,7 +696,7 @@ int hd_report_parse_arf(hd_slice msg, hd_arf *out, hd_err *err)
         return hd_err_set(err, HD_ENOTFOUND, "no message/feedback-report part: not an ARF report");
     }
     hd_buf b;
-    decode_part(hd_mime_part_at(m, i), &b, &out->flags);
+    hd_report__decode_part(hd_mime_part_at(m, i), &b, &out->flags);
     hd_msg *h = NULL;
     hd_msg_limits lim = {0, 0, 0, true};
     if (hd_msg_parse(hd_buf_slice(&b), &lim, &h, NULL) == 0)
@@ -537,349 +705,8 @@ int hd_report_parse_arf(hd_slice msg, hd_arf *out, hd_err *err)
         out->flags |= HD_REPORT_PARTIAL;
     hd_msg_free(h);
     hd_buf_free(&b);
-    with_original(m, i + 1, arf_original, out, &out->flags);
+    hd_report__with_original(m, i + 1, arf_original, out, &out->flags);
     hd_mime_free(m);
     return 0;
 }
 
-/* Rules ------------------------------------------------------------------------ */
-
-typedef struct rule {
-    char status[16];
-    int status_class;
-    uint8_t text[RULE_TEXT_MAX]; /* lowercased */
-    size_t len;
-} rule;
-
-typedef struct addr_method {
-    bool colon;                      /* else a field */
-    char field[HD_REPORT_SHORT_MAX]; /* with its ':' */
-} addr_method;
-
-struct hd_report_rules {
-    rule *rules;
-    size_t n;
-    addr_method addr[RULE_ADDR_METHODS];
-    size_t naddr;
-};
-
-static uint8_t lower(uint8_t c)
-{
-    return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
-}
-
-static hd_slice next_word(hd_slice *line)
-{
-    size_t i = 0;
-    while (i < line->len && is_wsp(line->p[i]))
-        i++;
-    size_t s = i;
-    while (i < line->len && !is_wsp(line->p[i]))
-        i++;
-    hd_slice w = hd_slice_make(line->p + s, i - s);
-    *line = hd_slice_make(line->p + i, line->len - i);
-    return w;
-}
-
-/* "quoted text" with \" and \\ escapes, lowercased into r. */
-static int rule_text(hd_slice line, rule *r, size_t lineno, hd_err *err)
-{
-    line = hd_slice_trim_wsp(line);
-    if (line.len < 3 || line.p[0] != '"' || line.p[line.len - 1] != '"')
-        return hd_err_set(err, HD_ESYNTAX, "line %zu: expected \"text\" after contains", lineno);
-    r->len = 0;
-    for (size_t i = 1; i + 1 < line.len; i++) {
-        uint8_t c = line.p[i];
-        if (c == '\\' && i + 2 < line.len)
-            c = line.p[++i];
-        else if (c == '"')
-            return hd_err_set(err, HD_ESYNTAX, "line %zu: unescaped '\"' in the text", lineno);
-        if (r->len == RULE_TEXT_MAX)
-            return hd_err_set(err, HD_ELIMIT, "line %zu: text longer than %d bytes", lineno,
-                              RULE_TEXT_MAX);
-        r->text[r->len++] = lower(c);
-    }
-    return 0;
-}
-
-static int rule_status(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err *err)
-{
-    if (rs->n == HD_REPORT_MAX_RULES)
-        return hd_err_set(err, HD_ELIMIT, "line %zu: more than %d rules", lineno,
-                          HD_REPORT_MAX_RULES);
-    rule *r = &rs->rules[rs->n];
-    hd_slice code = next_word(&line);
-    r->status_class = parse_status(code, r->status);
-    if (r->status_class != 4 && r->status_class != 5)
-        return hd_err_set(err, HD_ESYNTAX, "line %zu: expected a 4.x.x or 5.x.x status code",
-                          lineno);
-    if (!hd_slice_eq_cstr(next_word(&line), "contains"))
-        return hd_err_set(err, HD_ESYNTAX, "line %zu: expected 'contains' after the status",
-                          lineno);
-    int rc = rule_text(line, r, lineno, err);
-    if (rc == 0)
-        rs->n++;
-    return rc;
-}
-
-static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err *err)
-{
-    if (rs->naddr == RULE_ADDR_METHODS)
-        return hd_err_set(err, HD_ELIMIT, "line %zu: more than %d address directives", lineno,
-                          RULE_ADDR_METHODS);
-    addr_method *a = &rs->addr[rs->naddr];
-    hd_slice kind = next_word(&line);
-    hd_slice name = next_word(&line);
-    if (hd_slice_eq_cstr(kind, "colon") && name.len == 0) {
-        a->colon = true;
-    } else if (hd_slice_eq_cstr(kind, "field") && name.len > 0 &&
-               name.len < sizeof a->field - 1) {
-        a->colon = false;
-        memcpy(a->field, name.p, name.len);
-        a->field[name.len] = ':';
-        a->field[name.len + 1] = '\0';
-    } else {
-        return hd_err_set(err, HD_ESYNTAX, "line %zu: expected 'address colon' or 'address field NAME'",
-                          lineno);
-    }
-    if (next_word(&line).len != 0)
-        return hd_err_set(err, HD_ESYNTAX, "line %zu: extra words after the directive", lineno);
-    rs->naddr++;
-    return 0;
-}
-
-static int rules_line(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err *err)
-{
-    line = hd_slice_trim_wsp(line);
-    if (line.len == 0 || line.p[0] == '#')
-        return 0;
-    hd_slice word = next_word(&line);
-    if (hd_slice_eq_cstr(word, "status"))
-        return rule_status(rs, line, lineno, err);
-    if (hd_slice_eq_cstr(word, "address"))
-        return rule_address(rs, line, lineno, err);
-    return hd_err_set(err, HD_ESYNTAX, "line %zu: unknown directive '%.*s'", lineno,
-                      (int)(word.len > 40 ? 40 : word.len), (const char *)word.p);
-}
-
-int hd_report_rules_parse(hd_slice text, hd_report_rules **out, hd_err *err)
-{
-    *out = NULL;
-    hd_report_rules *rs = calloc(1, sizeof *rs);
-    if (rs == NULL || (rs->rules = calloc(HD_REPORT_MAX_RULES, sizeof *rs->rules)) == NULL) {
-        free(rs);
-        return hd_err_set(err, HD_ENOMEM, "out of memory for bounce rules");
-    }
-    size_t pos = 0, lineno = 1;
-    int rc = 0;
-    while (pos < text.len && rc == 0) {
-        const uint8_t *lf = memchr(text.p + pos, '\n', text.len - pos);
-        size_t end = lf ? (size_t)(lf - text.p) : text.len;
-        if (memchr(text.p + pos, 0, end - pos) != NULL)
-            rc = hd_err_set(err, HD_ESYNTAX, "line %zu: NUL byte", lineno);
-        else
-            rc = rules_line(rs, hd_slice_make(text.p + pos, end - pos), lineno, err);
-        pos = end + 1;
-        lineno++;
-    }
-    if (rc == 0 && (rs->n == 0 || rs->naddr == 0))
-        rc = hd_err_set(err, HD_ESYNTAX, "no %s directive in the rules",
-                        rs->n == 0 ? "status" : "address");
-    if (rc != 0) {
-        hd_report_rules_free(rs);
-        return rc;
-    }
-    *out = rs;
-    return 0;
-}
-
-void hd_report_rules_free(hd_report_rules *rules)
-{
-    if (rules == NULL)
-        return;
-    free(rules->rules);
-    free(rules);
-}
-
-/* Applying the rules ------------------------------------------------------------ */
-
-static bool looks_like_addr(hd_slice a)
-{
-    if (a.len < 3 || a.len > HD_REPORT_ADDR_MAX || memchr(a.p, '@', a.len) == NULL)
-        return false;
-    for (size_t i = 0; i < a.len; i++)
-        if (a.p[i] <= 0x20 || a.p[i] == '<' || a.p[i] == '>' || a.p[i] == 0x7f)
-            return false;
-    return true;
-}
-
-/* "<addr>: ..." or "addr: ..." at the start of a (trimmed) line. */
-static hd_slice colon_addr(hd_slice line)
-{
-    size_t i = 0;
-    bool angle = line.len > 0 && line.p[0] == '<';
-    size_t s = angle ? 1 : 0;
-    for (i = s; i < line.len && line.p[i] != '>' && line.p[i] != ':' && !is_wsp(line.p[i]); i++)
-        ;
-    hd_slice a = hd_slice_make(line.p + s, i - s);
-    if (angle && (i == line.len || line.p[i] != '>'))
-        return HD_SLICE_NULL;
-    if (angle)
-        i++;
-    if (i == line.len || line.p[i] != ':' || !looks_like_addr(a))
-        return HD_SLICE_NULL;
-    return a;
-}
-
-static hd_slice field_addr(hd_slice line, const char *field)
-{
-    size_t fl = strlen(field);
-    if (line.len < fl || !hd_slice_caseeq_cstr(hd_slice_make(line.p, fl), field))
-        return HD_SLICE_NULL;
-    hd_slice v = angle_addr(split_typed(hd_slice_make(line.p + fl, line.len - fl), NULL));
-    return looks_like_addr(v) ? v : HD_SLICE_NULL;
-}
-
-/* Calls back with each trimmed line until fn returns true. */
-static hd_slice find_line(hd_slice text, hd_slice (*fn)(hd_slice, const char *), const char *arg)
-{
-    size_t pos = 0;
-    while (pos < text.len) {
-        const uint8_t *lf = memchr(text.p + pos, '\n', text.len - pos);
-        size_t end = lf ? (size_t)(lf - text.p) : text.len;
-        hd_slice got = fn(hd_slice_trim_wsp(hd_slice_make(text.p + pos, end - pos)), arg);
-        if (got.len > 0)
-            return got;
-        pos = end + 1;
-    }
-    return HD_SLICE_NULL;
-}
-
-static hd_slice colon_fn(hd_slice line, const char *unused)
-{
-    (void)unused;
-    return colon_addr(line);
-}
-
-static hd_slice msgid_fn(hd_slice line, const char *unused)
-{
-    (void)unused;
-    if (line.len < 11 || !hd_slice_caseeq_cstr(hd_slice_make(line.p, 11), "Message-ID:"))
-        return HD_SLICE_NULL;
-    return hd_slice_trim_wsp(hd_slice_make(line.p + 11, line.len - 11));
-}
-
-/* The line around offset at in text. */
-static hd_slice line_at(hd_slice text, size_t at)
-{
-    size_t s = at, e = at;
-    while (s > 0 && text.p[s - 1] != '\n')
-        s--;
-    while (e < text.len && text.p[e] != '\n')
-        e++;
-    return hd_slice_make(text.p + s, e - s);
-}
-
-static const rule *match_rule(const hd_report_rules *rs, hd_slice low, size_t *at)
-{
-    for (size_t i = 0; i < rs->n; i++) {
-        const uint8_t *hit = memmem(low.p, low.len, rs->rules[i].text, rs->rules[i].len);
-        if (hit != NULL) {
-            *at = (size_t)(hit - low.p);
-            return &rs->rules[i];
-        }
-    }
-    return NULL;
-}
-
-static void rules_recipient(const hd_report_rules *rs, hd_slice text, hd_dsn_rcpt *r,
-                            unsigned *flags)
-{
-    for (size_t k = 0; k < rs->naddr; k++) {
-        hd_slice a = rs->addr[k].colon ? find_line(text, colon_fn, NULL)
-                                       : find_line(text, field_addr, rs->addr[k].field);
-        if (a.len > 0) {
-            copy_value(r->final_recipient, HD_REPORT_ADDR_MAX, a, flags);
-            return;
-        }
-    }
-    *flags |= HD_REPORT_PARTIAL; /* a bounce, but for whom is not said */
-}
-
-static int apply_rules(const hd_report_rules *rs, hd_slice text, hd_dsn *d, hd_err *err)
-{
-    if (text.len > RULE_SCAN_MAX)
-        text.len = RULE_SCAN_MAX;
-    uint8_t *low = malloc(text.len + 1);
-    if (low == NULL)
-        return hd_err_set(err, HD_ENOMEM, "out of memory for the bounce text");
-    for (size_t i = 0; i < text.len; i++)
-        low[i] = lower(text.p[i]);
-    size_t at = 0;
-    const rule *r = match_rule(rs, hd_slice_make(low, text.len), &at);
-    free(low);
-    if (r == NULL)
-        return hd_err_set(err, HD_ENOTFOUND, "not a DSN and no bounce rule matches");
-    d->rcpts = calloc(1, sizeof *d->rcpts);
-    if (d->rcpts == NULL)
-        return hd_err_set(err, HD_ENOMEM, "out of memory for a recipient");
-    d->nrcpts = 1;
-    hd_dsn_rcpt *rc = &d->rcpts[0];
-    memcpy(rc->status, r->status, sizeof rc->status);
-    rc->status_class = r->status_class;
-    rc->action = r->status_class == 5 ? HD_DSN_FAILED : HD_DSN_DELAYED;
-    classify(rc);
-    memcpy(rc->diagnostic_type, "rule", 5);
-    copy_value(rc->diagnostic, HD_REPORT_TEXT_MAX, line_at(text, at), &d->flags);
-    rules_recipient(rs, text, rc, &d->flags);
-    d->flags |= HD_REPORT_NONSTANDARD;
-    return 0;
-}
-
-static void nonstd_original(const hd_mime *m, hd_slice text, hd_dsn *d)
-{
-    unsigned fl = 0;
-    with_original(m, 1, dsn_original, d, &fl);
-    if (d->orig_message_id[0] == '\0') { /* the original header quoted in the text */
-        if (text.len > RULE_SCAN_MAX)
-            text.len = RULE_SCAN_MAX;
-        copy_value(d->orig_message_id, HD_REPORT_TEXT_MAX, find_line(text, msgid_fn, NULL),
-                   &d->flags);
-    }
-    if (d->orig_message_id[0] == '\0')
-        d->flags |= HD_REPORT_NO_ORIGINAL;
-    d->flags |= fl & ~HD_REPORT_NO_ORIGINAL;
-}
-
-static int nonstandard(const hd_mime *m, const hd_report_rules *rs, hd_dsn *d, hd_err *err)
-{
-    size_t i = hd_mime_find(m, "text", "plain", 0);
-    if (i == (size_t)-1)
-        return hd_err_set(err, HD_ENOTFOUND, "not a DSN and no text part to read");
-    hd_buf b;
-    decode_part(hd_mime_part_at(m, i), &b, &d->flags);
-    int rc = apply_rules(rs, hd_buf_slice(&b), d, err);
-    if (rc == 0) {
-        nonstd_original(m, hd_buf_slice(&b), d);
-        dsn_finish(d, m);
-    }
-    hd_buf_free(&b);
-    return rc;
-}
-
-int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *out, hd_err *err)
-{
-    memset(out, 0, sizeof *out);
-    hd_mime *m = NULL;
-    int rc = parse_mime(msg, &m, err);
-    if (rc != 0)
-        return rc;
-    rc = dsn_from_mime(m, out, err);
-    if (rc == HD_ENOTFOUND && rules != NULL) {
-        hd_err_clear(err);
-        memset(out, 0, sizeof *out);
-        rc = nonstandard(m, rules, out, err);
-    }
-    hd_mime_free(m);
-    return rc;
-}

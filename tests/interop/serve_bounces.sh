@@ -182,6 +182,16 @@ data_ok qm
 check_bounce frank@example.org hard 5.1.1 bounce bounced userunknown
 [[ "$(event bounced frank@example.org)" == *'"nonstandard":true'* ]] || fail "qmail bounce not read by the rules"
 pass "qmail plain-text bounce, read by the rule set (data/bounce-rules.txt): bounced 5.1.1, suppressed"
+"$HERALD" inbound show "$(inbound_id qm)" --json "${D[@]}" > "$T/show-qm.json" || fail "inbound show --json"
+"$PY" - "$T/show-qm.json" <<'P' || fail "inbound show --json lacks the recipients read from the stored bounce"
+import json, sys
+j = json.load(open(sys.argv[1]))
+r = j["recipients"]
+assert [x["address"] for x in r] == ["frank@example.org"], r
+assert (r[0]["status"], r[0]["reason"], r[0]["kind"]) == ("5.1.1", "userunknown", "hard"), r
+assert j["report"]["type"] == "nonstandard" and "nonstandard" in j["report"]["flags"], j["report"]
+P
+pass "herald inbound show --json: the recipients read again from the stored qmail bounce with the server's rules"
 
 # ---- 2. a DSN to postmaster@, matched by the returned Return-Path ----
 inject pm "" postmaster@example.com "$S/postfix.eml" \

@@ -250,7 +250,7 @@ static void test_part_limit(void **state)
     assert_int_equal(hd_mime_parse(hd_buf_slice(&b), NULL, &m, &err), HD_ELIMIT);
     assert_non_null(strstr(err.msg, "parts"));
     /* a smaller configured limit applies, one fewer part passes */
-    hd_mime_limits lim = {0, HD_MIME_MAX_PARTS + 1};
+    hd_mime_limits lim = {0, HD_MIME_MAX_PARTS + 1, false};
     assert_int_equal(hd_mime_parse(hd_buf_slice(&b), &lim, &m, &err), 0);
     assert_int_equal(hd_mime_nparts(m), HD_MIME_MAX_PARTS + 1);
     hd_mime_free(m);
