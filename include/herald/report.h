@@ -209,6 +209,17 @@ void hd_report_rules_free(hd_report_rules *rules);
  * HD_ENOTFOUND when neither reads it as a bounce. */
 int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *out, hd_err *err);
 
+/* A reply an SMTP server gave herald while it delivered (RFC 5321 §4.2),
+ * read as a DSN's Diagnostic-Code is: the rule table's phrases (rules may
+ * be NULL: the codes only), the enhanced status (RFC 2034; "" when none)
+ * and a code in the text. An address refused only after DATA (at_rcpt
+ * false) was accepted at RCPT TO: "user unknown" then is the recipient's
+ * filter (filtered), as in a DSN. Returns the class; *reason is set. A
+ * 2xx or 3xx is no failure (HD_BOUNCE_NONE, delivered). */
+hd_bounce_class hd_report_classify_reply(const hd_report_rules *rules, int code,
+                                         const char *enhanced, const char *text, bool at_rcpt,
+                                         hd_bounce_reason *reason);
+
 const char *hd_dsn_action_name(hd_dsn_action a);
 /* "partial", "truncated", ... for one HD_REPORT_* bit; NULL for others. */
 const char *hd_report_flag_name(unsigned bit);

@@ -229,7 +229,7 @@ const char *hd_bounce_reason_name(hd_bounce_reason r)
 /* Many MTAs give a bare X.0.0 status and the real code in the remote
  * server's reply ("550 5.1.1 <a@b>: User unknown"): the first RFC 3463
  * code standing as a word in the diagnostic. */
-static hd_bounce_reason reason_in_diagnostic(const char *diag)
+static hd_bounce_reason reason_in_diagnostic(const char *diag, int status_class)
 {
     for (const char *p = diag; *p; p++) {
         if (p != diag && !is_wsp((uint8_t)p[-1]) && p[-1] != '(' && p[-1] != '#')
@@ -238,7 +238,10 @@ static hd_bounce_reason reason_in_diagnostic(const char *diag)
         const char *end = p;
         while (*end && !is_wsp((uint8_t)*end) && end - p < 15)
             end++;
-        if (hd_report__parse_status(hd_slice_make(p, (size_t)(end - p)), code) != 0)
+        int cls = hd_report__parse_status(hd_slice_make(p, (size_t)(end - p)), code);
+        /* RFC 3463 §3.1: a transient failure stays transient whatever
+         * permanent code its text quotes */
+        if (cls != 0 && !(cls == 5 && status_class == 4))
             return hd_bounce_reason_from_status(code);
     }
     return HD_REASON_UNDEFINED;
@@ -262,7 +265,7 @@ void hd_report__classify(hd_dsn_rcpt *r)
     }
     r->reason = hd_bounce_reason_from_status(r->status);
     if (r->reason == HD_REASON_UNDEFINED)
-        r->reason = reason_in_diagnostic(r->diagnostic);
+        r->reason = reason_in_diagnostic(r->diagnostic, r->status_class);
     if (r->reason == HD_REASON_UNDEFINED && r->status_class == 4 && r->action == HD_DSN_FAILED)
         r->reason = HD_REASON_EXPIRED;
     if (r->reason == HD_REASON_UNDEFINED && r->action == HD_DSN_DELAYED)

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE /* memmem */
 #include "report_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -357,5 +358,39 @@ void hd_report__reason_from_text(hd_dsn_rcpt *r, const rules_ctx *c, const char 
 void hd_report__reclassify(hd_dsn_rcpt *r, const rules_ctx *c)
 {
     hd_report__reason_from_text(r, c, r->diagnostic);
+}
+
+hd_bounce_class hd_report_classify_reply(const hd_report_rules *rules, int code,
+                                         const char *enhanced, const char *text, bool at_rcpt,
+                                         hd_bounce_reason *reason)
+{
+    if (code < 400 || code > 599) {
+        *reason = code >= 200 && code < 400 ? HD_REASON_DELIVERED : HD_REASON_UNDEFINED;
+        return HD_BOUNCE_NONE;
+    }
+    hd_dsn_rcpt r;
+    memset(&r, 0, sizeof r);
+    r.action = code >= 500 ? HD_DSN_FAILED : HD_DSN_DELAYED;
+    r.status_class = code / 100;
+    /* RFC 3463 §2: the enhanced code's class must be the reply's */
+    if (enhanced == NULL || enhanced[0] == '\0' ||
+        hd_report__parse_status(hd_slice_cstr(enhanced), r.status) != r.status_class)
+        snprintf(r.status, sizeof r.status, "%d.0.0", r.status_class);
+    unsigned ignored = 0;
+    char line[HD_REPORT_TEXT_MAX + 1];
+    snprintf(line, sizeof line, "%d %s%s%s", code, enhanced ? enhanced : "",
+             enhanced && enhanced[0] ? " " : "", text ? text : "");
+    hd_report__copy_value(r.diagnostic, HD_REPORT_TEXT_MAX, hd_slice_cstr(line), &ignored);
+    hd_report__classify(&r);
+    if (rules != NULL) {
+        rules_ctx c = hd_report__rules_activate(rules, hd_slice_cstr(r.diagnostic));
+        hd_report__reclassify(&r, &c);
+    }
+    if (!at_rcpt && r.reason == HD_REASON_USERUNKNOWN) {
+        r.reason = HD_REASON_FILTERED;
+        r.bounce = hd_bounce_reason_class(r.reason, r.status);
+    }
+    *reason = r.reason;
+    return r.bounce;
 }
 

@@ -176,6 +176,7 @@ static void free_op(commit_op *op)
     for (size_t i = 0; i < 5; i++)
         free(op->cap_strings[i]);
     free(op->cap_data);
+    free(op->event.detail);
     free(op);
 }
 

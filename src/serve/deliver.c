@@ -73,16 +73,25 @@ static q_outcome outcome_of(int code)
     return Q_DEFERRED;  /* 4xx, and 0: no reply (connection lost) */
 }
 
+/* The outcome of a reply herald makes itself (no server answered): its
+ * reason is known where it is made; it never suppresses. */
+static void own_result(q_result *res, q_outcome oc, hd_bounce_reason why, const char *reply)
+{
+    res->outcome = oc;
+    res->reason = why;
+    res->kind = oc == Q_BOUNCED ? hd_bounce_reason_class(why, "5") : HD_BOUNCE_SOFT;
+    res->suppress = false;
+    snprintf(res->reply, sizeof res->reply, "%s", reply);
+}
+
 /* Every due recipient of the destination gets the same outcome (dead
  * destination, null MX, DNS failure). */
-static void settle_all(conn *c, q_outcome oc, const char *reply)
+static void settle_all(conn *c, q_outcome oc, hd_bounce_reason why, const char *reply)
 {
     q_batch *b;
     while ((b = queue_next_batch(c->sv, c->dest))) {
-        for (size_t i = 0; i < b->n; i++) {
-            b->results[i].outcome = oc;
-            snprintf(b->results[i].reply, sizeof b->results[i].reply, "%s", reply);
-        }
+        for (size_t i = 0; i < b->n; i++)
+            own_result(&b->results[i], oc, why, reply);
         snprintf(b->remote, sizeof b->remote, "%s", c->remote[0] ? c->remote : c->dest->domain);
         queue_batch_done(c->sv, b);
     }
@@ -213,7 +222,7 @@ static void on_mx(void *arg, hd_dns_answer *ans)
         if (ans->nrr == 1 && (!ans->rr[0].name || !ans->rr[0].name[0] || strcmp(ans->rr[0].name, ".") == 0)) {
             snprintf(reply, sizeof reply, "556 5.1.10 %s accepts no mail (null MX, RFC 7505)", domain);
             hd_dns_answer_free(ans);
-            settle_all(c, Q_BOUNCED, reply);
+            settle_all(c, Q_BOUNCED, HD_REASON_NOTACCEPT, reply);
             conn_end(c);
             return;
         }
@@ -227,7 +236,7 @@ static void on_mx(void *arg, hd_dns_answer *ans)
     case HD_DNS_NXDOMAIN:
         snprintf(reply, sizeof reply, "550 5.1.2 %s: no such domain (DNS NXDOMAIN)", domain);
         hd_dns_answer_free(ans);
-        settle_all(c, Q_BOUNCED, reply);
+        settle_all(c, Q_BOUNCED, HD_REASON_HOSTUNKNOWN, reply);
         conn_end(c);
         return;
     default:
@@ -235,7 +244,7 @@ static void on_mx(void *arg, hd_dns_answer *ans)
                  hd_dns_status_name(ans->status), ans->why[0] ? ": " : "", ans->why);
         hd_dns_answer_free(ans);
         c->trouble = true;
-        settle_all(c, Q_DEFERRED, reply);
+        settle_all(c, Q_DEFERRED, HD_REASON_NETWORKERROR, reply);
         conn_end(c);
         return;
     }
@@ -375,7 +384,7 @@ static void try_next(conn *c)
     snprintf(reply, sizeof reply, "451 %s", c->last_error[0] ? c->last_error : "4.4.4 no host to deliver to");
     atomic_fetch_add(&c->sv->metrics.connections_out_failed, 1);
     c->trouble = true;
-    settle_all(c, Q_DEFERRED, reply);
+    settle_all(c, Q_DEFERRED, HD_REASON_NETWORKERROR, reply);
     conn_end(c);
 }
 
@@ -471,13 +480,16 @@ static void flush_output(conn *c)
  * disabled (X.2.1), or a plain 550/551/553 to RCPT without an enhanced
  * code. A 5xx to MAIL (our IP listed) or to DATA (content, policy) says
  * nothing about the recipient (RFC 3463 §3.2, §3.3). */
-static bool bad_mailbox(const hd_smtpc_result *r)
+/* A failure's reason and kind, read as a bounce's would be (report.h):
+ * only a hard reason given to RCPT TO says the mailbox is bad. A refusal
+ * at MAIL FROM is about our sender (5.1.7, 5.1.8), one after DATA about
+ * the message: neither condemns the address. */
+static void classify_reply(serve *sv, const hd_smtpc_result *r, q_result *res)
 {
-    if (r->phase != HD_SMTPC_PHASE_RCPT || r->code < 500 || r->code >= 600)
-        return false;
-    if (r->enhanced[0])
-        return strncmp(r->enhanced + 1, ".1.", 3) == 0 || strcmp(r->enhanced + 1, ".2.1") == 0;
-    return r->code == 550 || r->code == 551 || r->code == 553;
+    bool at_rcpt = r->phase == HD_SMTPC_PHASE_RCPT;
+    res->kind = hd_report_classify_reply(inbound_rules(sv), r->code, r->enhanced, r->text, at_rcpt,
+                                         &res->reason);
+    res->suppress = res->outcome == Q_BOUNCED && at_rcpt && res->kind == HD_BOUNCE_HARD;
 }
 
 static void txn_done(conn *c)
@@ -491,7 +503,7 @@ static void txn_done(conn *c)
          * to be taken as temporary */
         if (r->code == 552 && r->phase == HD_SMTPC_PHASE_RCPT)
             b->results[i].outcome = Q_DEFERRED;
-        b->results[i].suppress = b->results[i].outcome == Q_BOUNCED && bad_mailbox(r);
+        classify_reply(c->sv, r, &b->results[i]);
         if (r->code)
             snprintf(b->results[i].reply, sizeof b->results[i].reply, "%d %s%s%s", r->code,
                      r->enhanced, r->enhanced[0] ? " " : "", r->text);
@@ -537,10 +549,13 @@ static void start_txn(conn *c)
     LOG_ERR("%s: cannot send to %s: %s", b->msg->uuid, c->remote, hd_err_str(&err));
     q_outcome oc = rc == HD_ELIMIT || rc == HD_EINVAL ? Q_BOUNCED : Q_DEFERRED;
     const char *code = rc == HD_ELIMIT ? "554 5.3.4" : rc == HD_EINVAL ? "553 5.1.3" : "451 4.3.0";
-    for (size_t i = 0; i < b->n; i++) {
-        b->results[i].outcome = oc;
-        snprintf(b->results[i].reply, sizeof b->results[i].reply, "%s %s", code, hd_err_str(&err));
-    }
+    hd_bounce_reason why = rc == HD_ELIMIT ? HD_REASON_MESGTOOBIG
+                           : rc == HD_EINVAL ? HD_REASON_SYNTAXERROR
+                                             : HD_REASON_SYSTEMERROR;
+    char reply[sizeof b->results[0].reply];
+    snprintf(reply, sizeof reply, "%s %s", code, hd_err_str(&err));
+    for (size_t i = 0; i < b->n; i++)
+        own_result(&b->results[i], oc, why, reply);
     snprintf(b->remote, sizeof b->remote, "%s", c->remote);
     c->batch = NULL;
     queue_batch_done(c->sv, b);
@@ -678,7 +693,7 @@ void deliver_start(serve *sv, q_dest *dest)
         char reply[400];
         snprintf(reply, sizeof reply, "451 4.4.3 %s MX lookup: %s", dest->domain, hd_err_str(&err));
         c->trouble = true;
-        settle_all(c, Q_DEFERRED, reply);
+        settle_all(c, Q_DEFERRED, HD_REASON_NETWORKERROR, reply);
         conn_end(c);
     }
 }

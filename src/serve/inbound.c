@@ -121,6 +121,11 @@ int inbound_init(serve *sv, hd_err *err)
     return 0;
 }
 
+const hd_report_rules *inbound_rules(const serve *sv)
+{
+    return sv->inbound ? sv->inbound->rules : NULL;
+}
+
 void inbound_free(serve *sv)
 {
     if (!sv->inbound)

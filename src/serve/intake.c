@@ -756,7 +756,8 @@ int intake_start(serve *sv, hd_err *err)
         if (rc)
             return rc;
     }
-    int rc = sv->cfg->inbound.n_listen ? inbound_init(sv, err) : 0;
+    /* the rule set reads delivery replies too, listener or not */
+    int rc = inbound_init(sv, err);
     for (size_t i = 0; !rc && i < sv->cfg->inbound.n_listen; i++) {
         rc = listen_on(sv, &sv->cfg->inbound.listen[i], true, err);
         if (rc == HD_EIO && sv->cfg->inbound.listen_default) {

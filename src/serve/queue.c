@@ -385,8 +385,10 @@ static q_rcpt *rcpt_new(serve *sv, q_msg *m, int64_t id, const char *address, in
 
 /* ---- state changes, each sent to the committer ---- */
 
+/* detail: the event's JSON detail, owned (freed with the update), or NULL */
 static void post_rcpt(serve *sv, const q_rcpt *r, hd_rcpt_state state, const char *reply,
-                      const char *event, const char *remote, const char *tls, int64_t duration_ms)
+                      const char *event, const char *remote, const char *tls, int64_t duration_ms,
+                      char *detail)
 {
     commit_op *op = commit_op_new(COMMIT_RCPT);
     op->rcpt.id = r->id;
@@ -398,6 +400,7 @@ static void post_rcpt(serve *sv, const q_rcpt *r, hd_rcpt_state state, const cha
     snprintf(op->rcpt.last_reply, sizeof op->rcpt.last_reply, "%s", reply ? reply : "");
     op->has_event = true;
     commit_event_fill(&op->event, event, r->msg->uuid, r->address, remote, reply, tls, duration_ms);
+    op->event.detail = detail;
     commit_op_post(sv, op);
 }
 
@@ -413,15 +416,28 @@ static void msg_release(serve *sv, q_msg *m)
     free(m);
 }
 
+/* The detail of a bounce at SMTP time, in the shape of an inbound
+ * report's (docs/bounces.md): its kind and reason, and whether it
+ * suppressed. NULL when out of memory: the event goes without. */
+static char *bounce_detail(const q_result *res)
+{
+    char s[128]; /* the names are short fixed words */
+    snprintf(s, sizeof s, "{\"kind\":\"%s\",\"reason\":\"%s\",\"acted\":%s,\"async\":false}",
+             hd_bounce_class_name(res->kind), hd_bounce_reason_name(res->reason),
+             res->suppress ? "true" : "false");
+    return strdup(s);
+}
+
 /* The recipient is final: record it, free it, and the message when it was
  * the last. */
 static void rcpt_final(serve *sv, q_rcpt *r, hd_rcpt_state state, const char *reply,
-                       const char *event, const char *remote, const char *tls, int64_t duration_ms)
+                       const char *event, const char *remote, const char *tls, int64_t duration_ms,
+                       char *detail)
 {
     struct serve_queue *q = sv->queue;
     ready_remove(r);
     heap_remove(q, r);
-    post_rcpt(sv, r, state, reply, event, remote, tls, duration_ms);
+    post_rcpt(sv, r, state, reply, event, remote, tls, duration_ms, detail);
     q_msg *m = r->msg;
     if (r->mprev)
         r->mprev->mnext = r->mnext;
@@ -464,7 +480,7 @@ static void rcpt_expire(serve *sv, q_rcpt *r, const char *remote, const char *tl
     atomic_fetch_add(&sv->metrics.expired, 1);
     metrics_outcome(sv, r->msg->from_domain, rcpt_pool(r), M_EXPIRED);
     LOG_INFO("%s: %s expired: %s", r->msg->uuid, r->address, why);
-    rcpt_final(sv, r, HD_RCPT_EXPIRED, why, "expired", remote, tls, duration_ms);
+    rcpt_final(sv, r, HD_RCPT_EXPIRED, why, "expired", remote, tls, duration_ms, NULL);
 }
 
 static void remember_reply(q_rcpt *r, const char *reply)
@@ -486,7 +502,7 @@ static void rcpt_defer(serve *sv, q_rcpt *r, const char *reply, const char *remo
     r->next_attempt = next;
     atomic_fetch_add(&sv->metrics.deferred, 1);
     metrics_outcome(sv, r->msg->from_domain, rcpt_pool(r), M_DEFERRED);
-    post_rcpt(sv, r, HD_RCPT_QUEUED, reply, "deferred", remote, tls, duration_ms);
+    post_rcpt(sv, r, HD_RCPT_QUEUED, reply, "deferred", remote, tls, duration_ms, NULL);
     heap_push(sv->queue, r);
 }
 
@@ -606,7 +622,7 @@ static int msg_end_waiting(serve *sv, q_msg *m, hd_rcpt_state state, const char 
         q_rcpt *next = r->mnext;
         if (!r->busy) {
             bool last = m->open == 1;
-            rcpt_final(sv, r, state, why, event, NULL, NULL, -1);
+            rcpt_final(sv, r, state, why, event, NULL, NULL, -1, NULL);
             n++;
             if (last)
                 break;
@@ -683,7 +699,7 @@ q_batch *queue_next_batch(serve *sv, q_dest *d)
                 atomic_fetch_add(&sv->metrics.suppressed, 1);
                 metrics_outcome(sv, r->msg->from_domain, rcpt_pool(r), M_SUPPRESSED);
                 rcpt_final(sv, r, HD_RCPT_SUPPRESSED, "address is on the suppression list",
-                           "suppressed", NULL, NULL, -1);
+                           "suppressed", NULL, NULL, -1, NULL);
                 continue;
             }
             ready_remove(r);
@@ -748,21 +764,24 @@ void queue_batch_done(serve *sv, q_batch *b)
             LOG_INFO("%s: delivered to %s via %s%s%s: %s", m->uuid, r->address, b->remote,
                      b->tls[0] ? " " : "", b->tls, res->reply);
             rcpt_final(sv, r, HD_RCPT_DELIVERED, res->reply, b->dest->sandbox ? "captured" : "delivered",
-                       b->remote, b->tls, dur);
+                       b->remote, b->tls, dur, NULL);
             break;
         case Q_BOUNCED: {
             atomic_fetch_add(&sv->metrics.bounced, 1);
             metrics_outcome(sv, m->from_domain, rcpt_pool(r), M_BOUNCED);
-            LOG_INFO("%s: bounced %s via %s: %s", m->uuid, r->address, b->remote, res->reply);
+            LOG_INFO("%s: bounced %s via %s: %s (%s %s%s)", m->uuid, r->address, b->remote,
+                     res->reply, hd_bounce_reason_name(res->reason), hd_bounce_class_name(res->kind),
+                     res->suppress ? ", suppressed" : "");
             if (res->suppress)
                 queue_suppress(sv, r->address, res->reply, "bounce");
-            rcpt_final(sv, r, HD_RCPT_BOUNCED, res->reply, "bounced", b->remote, b->tls, dur);
+            rcpt_final(sv, r, HD_RCPT_BOUNCED, res->reply, "bounced", b->remote, b->tls, dur,
+                       bounce_detail(res));
             break;
         }
         case Q_DEFERRED:
             if (m->deleted) {
                 rcpt_final(sv, r, HD_RCPT_DELETED, "deleted by the operator", "deleted", b->remote,
-                           b->tls, dur);
+                           b->tls, dur, NULL);
                 break;
             }
             LOG_INFO("%s: deferred %s via %s: %s", m->uuid, r->address, b->remote, res->reply);

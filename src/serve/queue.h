@@ -58,6 +58,8 @@ typedef enum q_outcome {
 typedef struct q_result {
     q_outcome outcome;
     bool suppress;               /* bounced because the mailbox is bad: suppress the address */
+    hd_bounce_reason reason;     /* of a 4xx or 5xx reply (report.h) */
+    hd_bounce_class kind;        /* hard, soft; none for a success */
     char reply[HD_STORE_TEXT_MAX];
 } q_result;
 

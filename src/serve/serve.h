@@ -36,6 +36,7 @@
 #include "herald/err.h"
 #include "herald/key.h"
 #include "herald/log.h"
+#include "herald/report.h"
 #include "herald/spool.h"
 #include "herald/store.h"
 #include "herald/verp.h"
@@ -204,6 +205,9 @@ void queue_free(serve *sv);
 /* ---- bounce, complaint and report intake (inbound.c) ---- */
 int inbound_init(serve *sv, hd_err *err);     /* the rule set; from intake_start */
 void inbound_free(serve *sv);
+/* The bounce rule set (built in or [inbound] bounce_rules), borrowed: read
+ * only, by the inbound workers and by delivery for the replies it gets. */
+const hd_report_rules *inbound_rules(const serve *sv);
 /* RCPT on the inbound listener (main thread): the reply code, with a
  * static enhanced code and text. Only VERP addresses with a good HMAC at a
  * bounce domain and postmaster@, abuse@, dmarc@ of a managed domain pass. */

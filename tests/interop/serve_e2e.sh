@@ -45,7 +45,12 @@ Z
 hl_unbound_start "$T/zone" "$dns"
 hl_self_signed_cert "$T/rxtls" mx.test
 cat > "$T/behaviour.json" <<'J'
-{"later@two.test": "tempfail 1", "gone@three.test": "reject"}
+{"later@two.test": "tempfail 1", "gone@three.test": "reject",
+ "blocked@three.test": "rcpt-reply 550 5.7.1 Service unavailable; client host [127.0.0.1] blocked using zen.spamhaus.org",
+ "disabled@three.test": "rcpt-reply 550 5.2.1 The email account that you tried to reach is disabled",
+ "nouser@three.test": "rcpt-reply 550 No such user here",
+ "denied@three.test": "rcpt-reply 550 Denied",
+ "filtered@three.test": "data-reply 550 5.1.1 user unknown"}
 J
 for ip in 127.0.0.2 127.0.0.3 127.0.0.4; do
   hl_receiver_start $ip "$port" "$T/rx-$ip" "$T/behaviour.json" --tls-cert "$HL_CERT" --tls-key "$HL_KEY"
@@ -124,6 +129,47 @@ db = sqlite3.connect(sys.argv[1])
 assert db.execute("select count(*) from suppressions where address='gone@three.test'").fetchone()[0] == 1
 P
 pass "550 bounces at once and suppresses the address"
+
+# ---- 3b. a reply is read as a bounce's diagnostic is: only a bad mailbox,
+# said at RCPT TO, suppresses (docs/bounces.md) ----
+"$PY" - "$smtp" <<'P' || fail "smtplib submission (classified replies)"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
+msg = b"From: alice@example.com\r\nSubject: replies\r\n\r\nbody\r\n"
+r = s.sendmail("alice@example.com", ["blocked@three.test", "disabled@three.test",
+               "nouser@three.test", "denied@three.test", "filtered@three.test"], msg)
+assert r == {}, r
+s.quit()
+P
+for a in blocked disabled nouser denied filtered; do
+  hl_wait_for 20 ev_has bounced $a@three.test || fail "$a@three.test did not bounce"
+done
+"$HERALD" events --json --data-dir "$T/data" > "$T/ev-replies.json"
+"$PY" - "$T/ev-replies.json" "$T/data/herald.db" <<'P' || fail "SMTP-time bounces classified"
+import json, sqlite3, sys
+want = {  # address: (reason, kind, suppressed)
+    "gone@three.test": ("userunknown", "hard", True),         # 550 5.1.1 at RCPT
+    "nouser@three.test": ("userunknown", "hard", True),       # no enhanced code: the phrase
+    "blocked@three.test": ("blocked", "soft", False),         # our IP on a block list
+    "disabled@three.test": ("suspend", "soft", False),        # 5.2.1: the mailbox exists
+    "denied@three.test": ("undefined", "soft", False),        # nothing said about the address
+    "filtered@three.test": ("filtered", "soft", False),       # user unknown only after DATA
+}
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+db = sqlite3.connect(sys.argv[2])
+bad = []
+for addr, (reason, kind, supp) in want.items():
+    ev = [e for e in events if e.get("type") == "bounced" and e.get("recipient") == addr]
+    d = (ev[0].get("detail") or {}) if ev else {}
+    got_s = db.execute("select count(*) from suppressions where address=?", (addr,)).fetchone()[0] == 1
+    got = (d.get("reason"), d.get("kind"), got_s)
+    print("%-22s %-12s %-5s suppressed=%s  (%s)" % (addr, got[0], got[1], got[2],
+          ev[0]["reply"] if ev else "no event"))
+    if got != (reason, kind, supp) or d.get("acted") is not supp or d.get("async") is not False:
+        bad.append((addr, got, (reason, kind, supp), d))
+assert not bad, bad
+P
+pass "SMTP-time replies classified by reason: 5.1.1 and 'No such user' at RCPT suppress; a block list, 5.2.1, a bare 550 and 'user unknown' after DATA bounce softly and suppress nothing"
 "$PY" - "$smtp" <<'P' || fail "second submission"
 import smtplib, sys
 s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)

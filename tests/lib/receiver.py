@@ -33,6 +33,9 @@ a domain, or "*"; the most specific key wins (address, then domain, then
     "busy N"            421 4.7.0 at RCPT the first N times this address is
                         tried, and the connection is closed (a receiver that
                         is overloaded or rate-limits the sender), then accept
+    "rcpt-reply TEXT"   TEXT (a 4xx or 5xx reply, e.g. "550 5.7.1 blocked")
+                        at RCPT, every time
+    "data-reply TEXT"   TEXT at end of DATA, every time (beats reject-data)
 
 The special key ":greeting" takes "busy N" (or "accept"): the first N
 connections get a 421 4.7.0 greeting instead of 220 and are closed.
@@ -80,6 +83,11 @@ def parse_behaviour(key, value):
     if not words:
         raise ValueError("%s: empty behaviour" % key)
     action = words[0]
+    if action in ("rcpt-reply", "data-reply") and len(words) >= 2:
+        reply = str(value).split(None, 1)[1]
+        if not (reply[:3].isdigit() and reply[0] in "45"):
+            raise ValueError("%s: %s wants a 4xx or 5xx reply, got %r" % (key, action, reply))
+        return action, reply
     takes_arg = {"tempfail", "tempfail-data", "delay-data", "busy"}
     if action in ("accept", "reject", "reject-data") and len(words) == 1:
         return action, 0.0
@@ -177,6 +185,8 @@ class Receiver:
         action, arg = self.behaviours.lookup(address)
         if action == "reject":
             reply = "550 5.1.1 <%s>: recipient rejected (test behaviour)" % address
+        elif action == "rcpt-reply":
+            reply = arg
         elif action == "tempfail" and self.behaviours.bump(address, "rcpt") <= arg:
             reply = "451 4.3.0 <%s>: try again later (test behaviour)" % address
         elif action == "busy" and self.behaviours.bump(address, "rcpt") <= arg:
@@ -193,6 +203,8 @@ class Receiver:
         delay = 0.0
         for rcpt in rcpts:
             action, arg = self.behaviours.lookup(rcpt)
+            if action == "data-reply":
+                return arg, delay
             if action == "reject-data":
                 verdict = "reject-data"
             elif action == "tempfail-data":
@@ -206,7 +218,9 @@ class Receiver:
         verdict, delay = self.data_verdict(envelope.rcpt_tos)
         if delay:
             await asyncio.sleep(delay)
-        if verdict == "reject-data":
+        if verdict[:1] in ("4", "5"):       # a data-reply's own text
+            reply = verdict
+        elif verdict == "reject-data":
             reply = "554 5.6.0 message rejected (test behaviour)"
         elif verdict == "tempfail-data":
             reply = "451 4.3.0 message deferred (test behaviour)"

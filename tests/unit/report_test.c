@@ -546,11 +546,47 @@ static void test_reason_and_class(void **state)
     assert_string_equal(hd_bounce_reason_name((hd_bounce_reason)999), "undefined");
 }
 
+/* A reply herald got while delivering is read as a DSN's diagnostic. */
+static void test_classify_reply(void **state)
+{
+    (void)state;
+    hd_report_rules *rules = NULL;
+    hd_slice text = hd_slice_cstr("status 5.1.1 contains \"no such user\"\n"
+                                  "status 5.7.1 reason blocked contains \"blocked using\"\n"
+                                  "address colon\n");
+    assert_int_equal(hd_report_rules_parse(text, &rules, NULL), 0);
+    hd_bounce_reason r;
+    assert_int_equal(hd_report_classify_reply(rules, 550, "5.1.1", "<a@b>: unknown", true, &r),
+                     HD_BOUNCE_HARD);
+    assert_int_equal(r, HD_REASON_USERUNKNOWN);
+    /* no enhanced code: the phrase decides */
+    assert_int_equal(hd_report_classify_reply(rules, 550, "", "No such user here", true, &r),
+                     HD_BOUNCE_HARD);
+    assert_int_equal(r, HD_REASON_USERUNKNOWN);
+    assert_int_equal(hd_report_classify_reply(NULL, 550, "", "No such user here", true, &r),
+                     HD_BOUNCE_SOFT);
+    assert_int_equal(r, HD_REASON_UNDEFINED);
+    assert_int_equal(hd_report_classify_reply(rules, 554, "5.7.1", "blocked using a list", true, &r),
+                     HD_BOUNCE_SOFT);
+    assert_int_equal(r, HD_REASON_BLOCKED);
+    /* after DATA the address was accepted: a filter, not a bad mailbox */
+    assert_int_equal(hd_report_classify_reply(rules, 550, "5.1.1", "user unknown", false, &r),
+                     HD_BOUNCE_SOFT);
+    assert_int_equal(r, HD_REASON_FILTERED);
+    /* an enhanced code of another class than the reply is not believed */
+    assert_int_equal(hd_report_classify_reply(NULL, 450, "5.1.1", "try later", true, &r),
+                     HD_BOUNCE_SOFT);
+    assert_int_equal(hd_report_classify_reply(NULL, 250, "2.0.0", "ok", true, &r), HD_BOUNCE_NONE);
+    assert_int_equal(r, HD_REASON_DELIVERED);
+    hd_report_rules_free(rules);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dsn_samples),
         cmocka_unit_test(test_reason_and_class),
+        cmocka_unit_test(test_classify_reply),
         cmocka_unit_test(test_bounce_prefers_dsn),
         cmocka_unit_test(test_not_a_report),
         cmocka_unit_test(test_arf_sample),
