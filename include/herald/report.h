@@ -229,8 +229,9 @@ const char *hd_bounce_reason_name(hd_bounce_reason r);
 /* The reason named by an RFC 3463 status alone ("5.1.1" -> userunknown);
  * HD_REASON_UNDEFINED when the code says nothing more specific. */
 hd_bounce_reason hd_bounce_reason_from_status(const char *status);
-/* Hard or soft for a reason: hard only for reasons about the address
- * (status is the X.Y.Z, may be "", and decides notaccept: 4.x.x soft). */
+/* Hard or soft for a reason: hard only for reasons about the address,
+ * and never with a 4.x.x status (status is the X.Y.Z, may be ""; RFC 3463
+ * §3.1: a persistent transient failure may yet succeed). */
 hd_bounce_class hd_bounce_reason_class(hd_bounce_reason r, const char *status);
 
 #endif

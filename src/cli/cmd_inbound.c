@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <herald/config.h>
+#include <herald/json.h>
 #include <herald/report.h>
 #include <herald/store.h>
 
@@ -57,13 +58,14 @@ static json_t *flags_json(unsigned flags)
 
 static json_t *str_or_null(const char *s)
 {
-    return s && s[0] ? json_string(s) : json_null();
+    /* report text may hold any bytes: invalid UTF-8 is replaced, not dropped */
+    return s && s[0] ? hd_json_text(s) : json_null();
 }
 
 static json_t *rcpt_json(const hd_dsn_rcpt *r)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "address", json_string(r->final_recipient));
+    json_object_set_new(j, "address", hd_json_text(r->final_recipient));
     json_object_set_new(j, "original_recipient", str_or_null(r->original_recipient));
     json_object_set_new(j, "status", str_or_null(r->status));
     json_object_set_new(j, "action", json_string(hd_dsn_action_name(r->action)));
@@ -180,9 +182,16 @@ static int load_rules(const char *rules_path, const char *config, hd_report_rule
     return rc ? CLI_CONFIG : CLI_OK;
 }
 
+/* A string field of the JSON, or "-" when it is null or absent. */
+static const char *field(const json_t *j, const char *key)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+    return v ? v : "-";
+}
+
 static void print_report_text(const json_t *j)
 {
-    printf("type:      %s\n", json_string_value(json_object_get(j, "type")));
+    printf("type:      %s\n", field(j, "type"));
     const char *keys[] = {"reporting_mta", "original_message_id", "envelope_sender",
                           "feedback_type", "source_ip"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -197,10 +206,8 @@ static void print_report_text(const json_t *j)
     {
         const char *st = json_string_value(json_object_get(v, "status"));
         const char *dg = json_string_value(json_object_get(v, "diagnostic"));
-        printf("recipient: %s  %s %s %s (%s)\n", json_string_value(json_object_get(v, "address")),
-               json_string_value(json_object_get(v, "action")), st ? st : "-",
-               json_string_value(json_object_get(v, "kind")),
-               json_string_value(json_object_get(v, "reason")));
+        printf("recipient: %s  %s %s %s (%s)\n", field(v, "address"), field(v, "action"),
+               st ? st : "-", field(v, "kind"), field(v, "reason"));
         if (dg)
             printf("           %s\n", dg);
     }

@@ -176,6 +176,7 @@ hd_bounce_reason hd_bounce_reason_from_status(const char *status)
 
 hd_bounce_class hd_bounce_reason_class(hd_bounce_reason r, const char *status)
 {
+    bool transient = status && status[0] == '4'; /* RFC 3463 §3.1: 4.x.x may succeed later */
     switch (r) {
     case HD_REASON_DELIVERED:
     case HD_REASON_VACATION:
@@ -183,9 +184,8 @@ hd_bounce_class hd_bounce_reason_class(hd_bounce_reason r, const char *status)
     case HD_REASON_USERUNKNOWN:
     case HD_REASON_HOSTUNKNOWN:
     case HD_REASON_HASMOVED:
-        return HD_BOUNCE_HARD;
-    case HD_REASON_NOTACCEPT: /* a null MX is final unless the code says retry */
-        return status && status[0] == '4' ? HD_BOUNCE_SOFT : HD_BOUNCE_HARD;
+    case HD_REASON_NOTACCEPT:
+        return transient ? HD_BOUNCE_SOFT : HD_BOUNCE_HARD;
     default:
         return HD_BOUNCE_SOFT;
     }
@@ -239,9 +239,10 @@ static hd_bounce_reason reason_in_diagnostic(const char *diag, int status_class)
         while (*end && !is_wsp((uint8_t)*end) && end - p < 15)
             end++;
         int cls = hd_report__parse_status(hd_slice_make(p, (size_t)(end - p)), code);
-        /* RFC 3463 §3.1: a transient failure stays transient whatever
+        /* a success in a transcript ("250 2.1.5 Ok") is not the failure;
+         * RFC 3463 §3.1: a transient failure stays transient whatever
          * permanent code its text quotes */
-        if (cls != 0 && !(cls == 5 && status_class == 4))
+        if ((cls == 4 || cls == 5) && !(cls == 5 && status_class == 4))
             return hd_bounce_reason_from_status(code);
     }
     return HD_REASON_UNDEFINED;

@@ -118,14 +118,6 @@ static hd_slice leading_addr_coded(hd_slice line, bool *coded)
     return looks_like_addr(a) ? a : HD_SLICE_NULL;
 }
 
-/* The bounce text, cut where the returned message starts (a "cut" phrase
- * at the start of a line), split into lines. */
-typedef struct text_lines {
-    hd_slice text; /* cut */
-    hd_slice low;  /* the same, lowercased */
-} text_lines;
-
-
 typedef struct found {
     hd_dsn *d;
     const rules_ctx *c;
@@ -148,8 +140,9 @@ static bool rcpt_seen(const hd_dsn *d, hd_slice a)
 }
 
 /* Add the failed address a with the explanation diag (the lines after it):
- * its status and reason from the first rule the explanation hd_report__holds, else
- * an RFC 3463 code in it, else the rule that made this a bounce. */
+ * its status and reason from the first rule whose phrase the explanation
+ * holds, else an RFC 3463 code in it, else the rule that made this a
+ * bounce. */
 static int add_found(found *f, hd_slice a, hd_slice diag)
 {
     hd_dsn *d = f->d;
@@ -173,6 +166,16 @@ static int add_found(found *f, hd_slice a, hd_slice diag)
     memcpy(r->diagnostic_type, "rule", 5);
     hd_report__copy_value(r->diagnostic, HD_REPORT_TEXT_MAX, diag.len ? diag : f->fallback_line,
                           &d->flags);
+    const hd_dsn_rcpt *prev = d->nrcpts > 1 ? &d->rcpts[d->nrcpts - 2] : NULL;
+    if (prev != NULL && strcmp(prev->diagnostic, r->diagnostic) == 0) {
+        /* the same explanation reads the same: match the phrases once */
+        memcpy(r->status, prev->status, sizeof r->status);
+        r->status_class = prev->status_class;
+        r->action = prev->action;
+        r->reason = prev->reason;
+        r->bounce = prev->bounce;
+        return 0;
+    }
     size_t n;
     uint8_t *low = hd_report__lowered(hd_slice_cstr(r->diagnostic), &n);
     const rule *by = low ? hd_report__match_rule(f->c, hd_slice_make(low, n), true, NULL) : NULL;
@@ -242,7 +245,7 @@ static bool other_addr(hd_slice line, hd_slice a)
 
 /* The explanation after an address line: the rest of the line and the
  * following lines up to a blank line or the next address (at most 6). */
-static hd_slice explanation(hd_slice text, size_t from, size_t line_end, hd_slice a)
+static hd_slice explanation(hd_slice text, size_t line_end, hd_slice a)
 {
     size_t s = (size_t)(a.p + a.len - text.p), pos = line_end + 1, e = line_end;
     if (s > line_end)
@@ -254,7 +257,6 @@ static hd_slice explanation(hd_slice text, size_t from, size_t line_end, hd_slic
             break;
         e = p0 + l.len;
     }
-    (void)from;
     while (s < e && (text.p[s] == '>' || text.p[s] == ':' || is_wsp(text.p[s])
            || text.p[s] == '\'' || text.p[s] == '.'))
         s++;
@@ -288,7 +290,7 @@ static int scan_addrs(found *f, const addr_method *m, hd_slice text, size_t from
             first_indent = indent;
         if (a.len > 0) {
             int rc = add_found(f, a, m->kind == ADDR_FIELD ? HD_SLICE_NULL
-                                                           : explanation(text, start, line_end, a));
+                                                           : explanation(text, line_end, a));
             if (rc != 0)
                 return rc;
             seen = true;
@@ -317,7 +319,7 @@ static hd_slice explanation_of(hd_slice text, hd_slice a)
         hd_slice raw = hd_report__next_line(text, &pos);
         hd_slice l = leading_addr(hd_report__trim_line(raw));
         if (same_addr(l, a))
-            return explanation(text, start, start + raw.len, l);
+            return explanation(text, start + raw.len, l);
     }
     return HD_SLICE_NULL;
 }
@@ -342,7 +344,13 @@ static int header_addrs(found *f, const addr_method *m, hd_slice text)
                 a.len--;
             while (a.len > 0 && (a.p[0] == '\r' || a.p[0] == '\n' || is_wsp(a.p[0])))
                 a = hd_slice_make(a.p + 1, a.len - 1);
-            if (looks_like_addr(a)) {
+            if (f->d->nrcpts == HD_REPORT_MAX_RCPTS) {
+                f->d->flags |= HD_REPORT_TOO_MANY;
+                return 0;
+            }
+            /* the explanation is sought in the whole text: only for an
+             * address not yet found (a field may list one many times) */
+            if (looks_like_addr(a) && !rcpt_seen(f->d, a)) {
                 int rc = add_found(f, a, explanation_of(text, a));
                 if (rc != 0)
                     return rc;
@@ -420,7 +428,7 @@ static int before_addr(found *f, const addr_method *m, hd_slice text, hd_slice l
             size_t eol = at;
             while (eol < text.len && text.p[eol] != '\n')
                 eol++;
-            return add_found(f, a, explanation(text, at, eol, hd_slice_make(text.p + eol, 0)));
+            return add_found(f, a, explanation(text, eol, hd_slice_make(text.p + eol, 0)));
         }
         e = s;
     }
@@ -467,7 +475,7 @@ static int rules_addrs(found *f, hd_slice text, hd_slice low, bool header_only)
                 hd_slice rest = hd_report__trim_line(hd_slice_make(text.p + from, eol - from));
                 hd_slice a = leading_addr(rest);
                 if (a.len > 0) { /* then the line names it; what follows explains */
-                    int rc = add_found(f, a, explanation(text, from, eol, a));
+                    int rc = add_found(f, a, explanation(text, eol, a));
                     if (rc != 0)
                         return rc;
                     continue;
@@ -624,6 +632,7 @@ static int dsn_in_text(hd_slice text, hd_dsn *d, hd_err *err)
         return hd_err_set(err, HD_ENOTFOUND, "no delivery-status fields in the text");
     if (start == (size_t)-1 || start > fr)
         start = fr;
+    unsigned flags_before = d->flags; /* a failed try leaves no deviation behind */
     hd_buf b;
     hd_buf_init(&b, HD_REPORT_PART_MAX);
     /* the first group is the per-message one: an empty one when the text
@@ -646,7 +655,7 @@ static int dsn_in_text(hd_slice text, hd_dsn *d, hd_err *err)
         d->flags |= HD_REPORT_LAX_FIELDS | HD_REPORT_PARTIAL;
     else {
         hd_dsn_free(d);
-        d->flags &= ~(unsigned)HD_REPORT_LAX_SEPARATOR;
+        d->flags = flags_before;
     }
     return rc;
 }
@@ -672,8 +681,7 @@ static int nonstandard(const hd_mime *m, const rules_ctx *c, hd_dsn *d, hd_err *
         hd_err_clear(err);
         rc = apply_rules(c, m, hd_buf_slice(&b), d, err);
     } else if (rc == 0) {
-        for (size_t k = 0; k < d->nrcpts; k++)
-            hd_report__reclassify(&d->rcpts[k], c);
+        hd_report__reclassify_all(d, c);
         nonstd_original(m, hd_buf_slice(&b), d);
         hd_report__dsn_finish(d, m);
         hd_buf_free(&b);
@@ -819,8 +827,7 @@ int hd_report_parse_bounce(hd_slice msg, const hd_report_rules *rules, hd_dsn *o
     rules_ctx c = hd_report__rules_activate(rules, msg);
     rc = hd_report__dsn_from_mime(m, out, err);
     if (rc == 0 && rules != NULL) {
-        for (size_t i = 0; i < out->nrcpts; i++)
-            hd_report__reclassify(&out->rcpts[i], &c);
+        hd_report__reclassify_all(out, &c);
         text_part_reasons(m, &c, out);
         failed_header_fallback(m, out);
     }

@@ -115,5 +115,6 @@ bool hd_report__in_scope(const rules_ctx *c, int vendor, bool vendors_pass);
 const rule *hd_report__match_rule(const rules_ctx *c, hd_slice low, bool want_status, size_t *at);
 void hd_report__reason_from_text(hd_dsn_rcpt *r, const rules_ctx *c, const char *text);
 void hd_report__reclassify(hd_dsn_rcpt *r, const rules_ctx *c);
+void hd_report__reclassify_all(hd_dsn *d, const rules_ctx *c);
 
 #endif

@@ -149,6 +149,10 @@ static int rule_address(hd_report_rules *rs, hd_slice line, size_t lineno, hd_er
 /* vendor NAME when "signature" */
 static int rule_section(hd_report_rules *rs, hd_slice line, size_t lineno, hd_err *err)
 {
+    if (rs->section >= 0)
+        return hd_err_set(err, HD_ESYNTAX,
+                          "line %zu: 'vendor' inside vendor section '%s' (end it first)", lineno,
+                          rs->vendors[rs->section].name);
     if (rs->nvendors == RULE_VENDORS_MAX)
         return hd_err_set(err, HD_ELIMIT, "line %zu: more than %d vendor sections", lineno,
                           RULE_VENDORS_MAX);
@@ -224,6 +228,9 @@ int hd_report_rules_parse(hd_slice text, hd_report_rules **out, hd_err *err)
         pos = end + 1;
         lineno++;
     }
+    if (rc == 0 && rs->section >= 0)
+        rc = hd_err_set(err, HD_ESYNTAX, "vendor section '%s' has no 'end'",
+                        rs->vendors[rs->section].name);
     bool any_status = false;
     for (size_t i = 0; i < rs->n; i++)
         any_status |= rs->rules[i].status_class != 0;
@@ -340,10 +347,11 @@ void hd_report__reason_from_text(hd_dsn_rcpt *r, const rules_ctx *c, const char 
     /* RFC 3463 §3.3: an X.2.x status says the mailbox exists, so a text
      * claiming otherwise does not make the address bad; except X.2.1
      * (disabled), which "may be a permanent error if the mailbox will
-     * never be re-enabled" */
+     * never be re-enabled". Other subjects are left to the text: real
+     * servers refuse unknown users with 5.5.0, 5.3.0, 5.4.1 or 5.7.1 */
     bool mailbox_exists = strncmp(r->status + 1, ".2.", 3) == 0 &&
                           strcmp(r->status + 1, ".2.1") != 0;
-    if (mailbox_exists && hd_bounce_reason_class(by_text, r->status) == HD_BOUNCE_HARD)
+    if (mailbox_exists && hd_bounce_reason_class(by_text, "5") == HD_BOUNCE_HARD)
         by_text = HD_REASON_UNDEFINED;
     /* RFC 3463 §3.1: a 4.x.x is transient; a name that did not resolve
      * this time is trouble on the way, not a domain that is gone */
@@ -358,6 +366,23 @@ void hd_report__reason_from_text(hd_dsn_rcpt *r, const rules_ctx *c, const char 
 void hd_report__reclassify(hd_dsn_rcpt *r, const rules_ctx *c)
 {
     hd_report__reason_from_text(r, c, r->diagnostic);
+}
+
+/* Recipients of one report often share their diagnostic (a DSN for a
+ * list, a bounce whose addresses share one explanation): the phrases are
+ * matched once per run of equal ones, not once per recipient. */
+void hd_report__reclassify_all(hd_dsn *d, const rules_ctx *c)
+{
+    for (size_t i = 0; i < d->nrcpts; i++) {
+        hd_dsn_rcpt *r = &d->rcpts[i], *prev = i > 0 ? &d->rcpts[i - 1] : NULL;
+        if (prev != NULL && prev->action == r->action && strcmp(prev->status, r->status) == 0 &&
+            strcmp(prev->diagnostic, r->diagnostic) == 0) {
+            r->reason = prev->reason;
+            r->bounce = prev->bounce;
+            continue;
+        }
+        hd_report__reclassify(r, c);
+    }
 }
 
 hd_bounce_class hd_report_classify_reply(const hd_report_rules *rules, int code,

@@ -486,10 +486,16 @@ static void flush_output(conn *c)
  * the message: neither condemns the address. */
 static void classify_reply(serve *sv, const hd_smtpc_result *r, q_result *res)
 {
+    res->suppress = false;
+    if (res->outcome != Q_BOUNCED) { /* only a bounce's reason is recorded: no phrase search */
+        res->reason = res->outcome == Q_DELIVERED ? HD_REASON_DELIVERED : HD_REASON_UNDEFINED;
+        res->kind = res->outcome == Q_DELIVERED ? HD_BOUNCE_NONE : HD_BOUNCE_SOFT;
+        return;
+    }
     bool at_rcpt = r->phase == HD_SMTPC_PHASE_RCPT;
     res->kind = hd_report_classify_reply(inbound_rules(sv), r->code, r->enhanced, r->text, at_rcpt,
                                          &res->reason);
-    res->suppress = res->outcome == Q_BOUNCED && at_rcpt && res->kind == HD_BOUNCE_HARD;
+    res->suppress = at_rcpt && res->kind == HD_BOUNCE_HARD;
 }
 
 static void txn_done(conn *c)

@@ -403,7 +403,8 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
         inbound_hit *h = hit_new(rec, "bounced", &m, r);
         if (!h)
             break;
-        bool hard = d->bounce == HD_BOUNCE_HARD;
+        /* only a failure condemns an address; a delay never does */
+        bool hard = d->bounce == HD_BOUNCE_HARD && d->action == HD_DSN_FAILED;
         /* a Message-ID is known to everyone who got the message: such a
          * match is recorded, not acted on (no suppression, no state change) */
         h->suppress = hard && strcmp(how, "message-id") != 0;

@@ -190,3 +190,8 @@ const hd_store_column hd_store_added_columns[] = {
     {"suppressions", "expires", "INTEGER"},
     {NULL, NULL, NULL},
 };
+
+const char hd_store_late_indexes[] =
+    "-- the temporary suppressions, for hd_store_prune\n"
+    "CREATE INDEX IF NOT EXISTS suppressions_expires ON suppressions(expires)\n"
+    "    WHERE expires IS NOT NULL;\n";

@@ -123,7 +123,8 @@ int hd_store_open(const char *path, bool durable, hd_store **out, hd_err *err)
                    err, "synchronous mode")) ||
         (rc = exec(st, "PRAGMA foreign_keys=ON", err, "foreign keys")) ||
         (rc = exec(st, hd_store_schema, err, "database schema")) ||
-        (rc = add_missing_columns(st, err))) {
+        (rc = add_missing_columns(st, err)) ||
+        (rc = exec(st, hd_store_late_indexes, err, "database indexes"))) {
         hd_err_prefix(err, "%s: ", path);
         hd_store_close(st);
         return rc;

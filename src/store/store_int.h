@@ -16,6 +16,8 @@ typedef struct hd_store_column {
     const char *table, *name, *decl;
 } hd_store_column;
 extern const hd_store_column hd_store_added_columns[];
+/* Indexes on added columns: run after they exist. */
+extern const char hd_store_late_indexes[];
 
 /* err gets "what: sqlite message"; returns code (HD_EIO, or HD_ETEMP when
  * the database stayed busy). */

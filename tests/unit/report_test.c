@@ -363,6 +363,10 @@ static void test_rules_syntax_errors(void **state)
         {"vendor v \"x\"\n", "line 1: expected 'vendor NAME when"},
         {"status 5.1.1 contains \"x\"\naddress after x\n", "line 2: expected \"text\""},
         {"reason userunknown contains \"x\"\naddress colon\n", "no status directive"},
+        {"status 5.1.1 contains \"x\"\naddress colon\nvendor a when \"a\"\nvendor b when \"b\"\n",
+         "line 4: 'vendor' inside vendor section 'a'"},
+        {"status 5.1.1 contains \"x\"\naddress colon\nvendor a when \"a\"\n",
+         "vendor section 'a' has no 'end'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         hd_report_rules *rs = NULL;
@@ -581,12 +585,82 @@ static void test_classify_reply(void **state)
     hd_report_rules_free(rules);
 }
 
+/* RFC 3463 §3.1: a 4.x.x is transient; no text or detail makes it hard,
+ * and a permanent code quoted in a transient failure's text is not its
+ * status; a success quoted in a transcript is passed over. */
+static void test_transient_never_hard(void **state)
+{
+    (void)state;
+    hd_buf b;
+    hd_buf_init(&b, 1 << 16);
+    append_dsn_head(&b);
+    assert_int_equal(hd_buf_append_cstr(&b,
+        "\r\nFinal-Recipient: rfc822; a@example.net\r\nAction: delayed\r\nStatus: 4.1.1\r\n"
+        "\r\nFinal-Recipient: rfc822; b@example.net\r\nAction: failed\r\nStatus: 4.0.0\r\n"
+        "Diagnostic-Code: smtp; 450 5.1.1 user unknown, try later\r\n"
+        "\r\nFinal-Recipient: rfc822; c@example.net\r\nAction: failed\r\nStatus: 5.0.0\r\n"
+        "Diagnostic-Code: smtp; 250 2.1.5 Ok then 550 5.1.1 no such mailbox\r\n"
+        "\r\n--b--\r\n"), 0);
+    hd_dsn d;
+    assert_int_equal(hd_report_parse_dsn(hd_buf_slice(&b), &d, NULL), 0);
+    assert_int_equal(d.nrcpts, 3);
+    assert_int_equal(d.rcpts[0].reason, HD_REASON_USERUNKNOWN);
+    assert_int_equal(d.rcpts[0].bounce, HD_BOUNCE_SOFT);
+    assert_int_equal(d.rcpts[1].bounce, HD_BOUNCE_SOFT);
+    assert_int_equal(d.rcpts[2].reason, HD_REASON_USERUNKNOWN);
+    assert_int_equal(d.rcpts[2].bounce, HD_BOUNCE_HARD);
+    assert_int_equal(hd_bounce_reason_class(HD_REASON_USERUNKNOWN, "4.1.1"), HD_BOUNCE_SOFT);
+    assert_int_equal(hd_bounce_reason_class(HD_REASON_HOSTUNKNOWN, "4.1.2"), HD_BOUNCE_SOFT);
+    hd_dsn_free(&d);
+    hd_buf_free(&b);
+}
+
+/* X-Failed-Recipients fields listing one address 33 000 times, and
+ * 2000 different ones: each address read once, at most
+ * HD_REPORT_MAX_RCPTS of them (the explanation is sought once per new
+ * address, not once per entry). */
+static void test_failed_header_bounded(void **state)
+{
+    (void)state;
+    hd_report_rules *rules = NULL;
+    hd_slice text = hd_slice_cstr("status 5.0.0 contains \"undeliverable\"\n"
+                                  "address header X-Failed-Recipients\n");
+    assert_int_equal(hd_report_rules_parse(text, &rules, NULL), 0);
+    hd_buf b;
+    hd_buf_init(&b, 4u << 20);
+    assert_int_equal(hd_buf_append_cstr(&b, "From: MAILER-DAEMON@x.example\r\n"), 0);
+    /* a field holds at most 64 KiB: 11 fields of 3000 entries each */
+    for (int f = 0; f < 11; f++) {
+        assert_int_equal(hd_buf_append_cstr(&b, "X-Failed-Recipients: "), 0);
+        for (int i = 0; i < 3000; i++)
+            assert_int_equal(hd_buf_append_cstr(&b, "same@example.net, "), 0);
+        assert_int_equal(hd_buf_append_cstr(&b, "same@example.net\r\n"), 0);
+    }
+    assert_int_equal(hd_buf_append_cstr(&b, "X-Failed-Recipients: "), 0);
+    for (int i = 0; i < 2000; i++)
+        assert_int_equal(hd_buf_printf(&b, "u%d@example.net, ", i), 0);
+    assert_int_equal(hd_buf_append_cstr(&b, "last@example.net\r\n\r\nundeliverable\r\n"), 0);
+    hd_dsn d;
+    hd_err err = {0};
+    int rc = hd_report_parse_bounce(hd_buf_slice(&b), rules, &d, &err);
+    if (rc != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(d.nrcpts, HD_REPORT_MAX_RCPTS);
+    assert_true(d.flags & HD_REPORT_TOO_MANY);
+    assert_string_equal(d.rcpts[0].final_recipient, "same@example.net");
+    hd_dsn_free(&d);
+    hd_buf_free(&b);
+    hd_report_rules_free(rules);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dsn_samples),
         cmocka_unit_test(test_reason_and_class),
         cmocka_unit_test(test_classify_reply),
+        cmocka_unit_test(test_transient_never_hard),
+        cmocka_unit_test(test_failed_header_bounded),
         cmocka_unit_test(test_bounce_prefers_dsn),
         cmocka_unit_test(test_not_a_report),
         cmocka_unit_test(test_arf_sample),

@@ -7,9 +7,13 @@
  * that re-encodes 8bit as quoted-printable), whole or followed by a
  * footer (a mailing list); header guesses (a Subject "[tag]", a rewritten
  * Content-Transfer-Encoding) are hashed by verify.c and tried against the
- * key there. Runs only on signatures that already failed, so its extra
- * hashing costs nothing on mail that verifies. Pure: bytes in, findings
- * out.
+ * key there. The body search runs only for a body hash that failed (at
+ * most HD_LIMIT_DKIM_DIAGNOSES a message); the header guesses are hashed
+ * with the header, before the key is known (a digest of a few hundred
+ * bytes each, only for a tagged Subject or a re-encoded body), and tried
+ * against the key only when the signature failed: at most
+ * DKIM_MAX_GUESSES public-key checks a failed signature. Pure: bytes in,
+ * findings out.
  */
 #include "dkim_int.h"
 
@@ -112,7 +116,7 @@ int dkim_find_body_change(const hd_msg *m, hd_dkim_canon bc, const EVP_MD *md,
     int rc = canon_copy(bc, body, &c);
     if (rc == 0)
         rc = find_signed_end(hd_buf_slice(&c), md, want, hlen, &at);
-    if (rc == 0 && at != 0) {
+    if (rc == 0 && at != 0 && at < c.len) {
         out->footer = true;
         out->footer_bytes = c.len - at;
     }

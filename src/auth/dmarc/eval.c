@@ -603,11 +603,22 @@ int hd_dmarc_aligned(hd_dmarc *d, hd_dns *dns, const char *id, bool dkim, bool *
 {
     *out = false;
     if (!d->done)
-        return hd_err_set(err, HD_ESTATE, "alignment is asked after the evaluation");
+        return hd_err_set(err, HD_ESTATE, "alignment is asked before the evaluation finished");
     if (strlen(id) > HD_LIMIT_DNS_NAME + 1) /* RFC 1035 §2.3.4, with a final dot */
         return 0;                            /* no domain name: aligns with nothing */
     char lid[256];
     lower_copy(lid, sizeof lid, id);
+    size_t n = strlen(lid);
+    if (n > 0 && lid[n - 1] == '.')
+        lid[--n] = '\0';
+    /* an Organizational Domain is its names' ancestor or themselves: a
+     * name outside the From domain's cannot align, and costs no query
+     * (the names come from a recorded result anyone may write) */
+    const char *org = d->v.org_domain;
+    size_t on = strlen(org);
+    if (on > 0 && !(n == on && strcmp(lid, org) == 0) &&
+        !(n > on && lid[n - on - 1] == '.' && strcmp(lid + n - on, org) == 0))
+        return 0;
     bool strict = dkim ? d->v.record.adkim_strict : d->v.record.aspf_strict;
     for (unsigned asked = 0;; asked++) {
         d->need = false;
