@@ -649,6 +649,14 @@ static int dsn_in_text(hd_slice text, hd_dsn *d, hd_err *err)
         rc = hd_report__dsn_blocks(d, hd_buf_slice(&g), err);
     hd_buf_free(&g);
     hd_buf_free(&b);
+    /* read from text, a group with neither address nor action is other
+     * lines (a returned header after the fields), not a recipient */
+    size_t kept = 0;
+    for (size_t i = 0; rc == 0 && i < d->nrcpts; i++)
+        if (d->rcpts[i].final_recipient[0] != '\0' || d->rcpts[i].action != HD_DSN_ACTION_NONE)
+            d->rcpts[kept++] = d->rcpts[i];
+    if (rc == 0)
+        d->nrcpts = kept;
     if (rc == 0 && d->nrcpts == 0)
         rc = hd_err_set(err, HD_ENOTFOUND, "no recipient in the delivery-status fields");
     if (rc == 0)

@@ -395,6 +395,9 @@ static void test_builtin_rules_real_bounces(void **state)
     } cases[] = {
         /* qmail: "<addr>:" paragraphs */
         {"lhost-qmail-01.eml", 1, {"kijitora@example.ne.jp"}, {HD_REASON_USERUNKNOWN}, HD_REPORT_NONSTANDARD},
+        /* a DSN read from text (MIME broken): the returned header after the
+         * fields is no recipient group */
+        {"rfc3464-06.eml", 1, {"kijitora@example.net"}, {0}, HD_REPORT_LAX_FIELDS},
         /* Exim: X-Failed-Recipients and the indented list, two addresses */
         {"lhost-exim-02.eml", 2, {"kijitora@example.jp", "sabatora@example.jp"}, {0, 0}, HD_REPORT_NONSTANDARD},
         /* a returned part that is no message: the report is still read */
