@@ -54,6 +54,12 @@ int hd_buf_append_slice(hd_buf *b, hd_slice s);
 int hd_buf_append_cstr(hd_buf *b, const char *s);
 int hd_buf_append_byte(hd_buf *b, uint8_t c);
 int hd_buf_printf(hd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Append formatted text to the NUL-terminated string in dst (size bytes,
+ * *used of them taken), cut at the end of dst: for short fixed-size texts
+ * (a reason in an Authentication-Results comment). */
+void hd_str_addf(char *dst, size_t size, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static inline hd_slice hd_buf_slice(const hd_buf *b)
 {
     return (hd_slice){b->p, b->len};

@@ -188,3 +188,15 @@ uint8_t *hd_buf_steal(hd_buf *b, size_t *len)
     b->len = b->cap = 0;
     return p;
 }
+
+void hd_str_addf(char *dst, size_t size, size_t *used, const char *fmt, ...)
+{
+    if (size == 0 || *used >= size - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(dst + *used, size - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used = *used + (size_t)n < size ? *used + (size_t)n : size - 1;
+}

@@ -707,18 +707,6 @@ static void note_changes(vsig *s, const dkim_keyrec *k, bool bh_ok, bool sig_ok)
         snprintf(r->subject_tag, sizeof r->subject_tag, "%s", s->subject_tag);
 }
 
-/* Append to the text in out (size bytes, *o used), cut at the end. */
-__attribute__((format(printf, 4, 5)))
-static void add_text(char *out, size_t size, size_t *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out + *o, size - *o, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        *o = *o + (size_t)n < size ? *o + (size_t)n : size - 1;
-}
-
 /* The changes in a few words, after "body hash did not verify" or
  * "signature did not verify" (no parentheses: it goes into an RFC 8601
  * comment). */
@@ -728,37 +716,37 @@ static void describe_changes(const hd_dkim_result *r, char *out, size_t size)
     out[0] = '\0';
     bool body = r->changes & HD_DKIM_CH_BODY;
     if (r->changes & HD_DKIM_CH_REENCODED)
-        add_text(out, size, &o, ": the body was re-encoded as %s", r->encoding);
+        hd_str_addf(out, size, &o, ": the body was re-encoded as %s", r->encoding);
     else if (r->changes & HD_DKIM_CH_FOOTER)
-        add_text(out, size, &o, ": %llu bytes were added at the end of the body",
+        hd_str_addf(out, size, &o, ": %llu bytes were added at the end of the body",
                  (unsigned long long)r->footer_bytes);
     else if (body)
-        add_text(out, size, &o, ": the body was changed after signing");
+        hd_str_addf(out, size, &o, ": the body was changed after signing");
     if ((r->changes & HD_DKIM_CH_FOOTER) && (r->changes & HD_DKIM_CH_REENCODED))
-        add_text(out, size, &o, ", with a footer of %llu bytes", (unsigned long long)r->footer_bytes);
+        hd_str_addf(out, size, &o, ", with a footer of %llu bytes", (unsigned long long)r->footer_bytes);
     if (!(r->changes & HD_DKIM_CH_HEADER))
         return;
     bool subject = r->changes & HD_DKIM_CH_SUBJECT_TAG, cte = r->changes & HD_DKIM_CH_CTE;
     const char *lead = body ? "; " : ": ";
     if (!subject && !cte)
-        return add_text(out, size, &o, "%sa signed header field was changed or added%s", lead,
+        return hd_str_addf(out, size, &o, "%sa signed header field was changed or added%s", lead,
                         body ? " too" : "");
     if (r->changes & HD_DKIM_CH_CHECKED) {
         if (subject)
-            add_text(out, size, &o, "%sthe Subject was tagged %s", lead, r->subject_tag);
+            hd_str_addf(out, size, &o, "%sthe Subject was tagged %s", lead, r->subject_tag);
         if (cte && r->encoding_was[0])
-            add_text(out, size, &o, "%sthe Content-Transfer-Encoding was rewritten from %s",
+            hd_str_addf(out, size, &o, "%sthe Content-Transfer-Encoding was rewritten from %s",
                      subject ? " and " : lead, r->encoding_was);
         else if (cte)
-            add_text(out, size, &o, "%sa Content-Transfer-Encoding field was added",
+            hd_str_addf(out, size, &o, "%sa Content-Transfer-Encoding field was added",
                      subject ? " and " : lead);
         return;
     }
-    add_text(out, size, &o, "%sa signed header field changed%s, probably", lead, body ? " too" : "");
+    hd_str_addf(out, size, &o, "%sa signed header field changed%s, probably", lead, body ? " too" : "");
     if (subject)
-        add_text(out, size, &o, " the Subject tag %s", r->subject_tag);
+        hd_str_addf(out, size, &o, " the Subject tag %s", r->subject_tag);
     if (cte)
-        add_text(out, size, &o, "%s the Content-Transfer-Encoding", subject ? " and" : "");
+        hd_str_addf(out, size, &o, "%s the Content-Transfer-Encoding", subject ? " and" : "");
 }
 
 static void evaluate(hd_dkim_verifier *v, vsig *s)

@@ -64,34 +64,22 @@ static void para(hd_buf *out, const char *fmt, ...)
     hd_buf_printf(out, "- %s\n", line);
 }
 
-/* Append to the text in buf (size bytes, *o used), cut at the end. */
-__attribute__((format(printf, 4, 5)))
-static void add_text(char *buf, size_t size, size_t *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + *o, size - *o, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        *o = *o + (size_t)n < size ? *o + (size_t)n : size - 1;
-}
-
 /* What the body shows (hd_dkim_result.changes), into buf. */
 static void body_changes(const hd_dkim_result *r, char *buf, size_t size, size_t *o)
 {
     unsigned ch = r->changes;
     if ((ch & HD_DKIM_CH_REENCODED) && (ch & HD_DKIM_CH_FOOTER))
-        add_text(buf, size, o, "the body was re-encoded as %s (decoded, it is the signed body with a "
+        hd_str_addf(buf, size, o, "the body was re-encoded as %s (decoded, it is the signed body with a "
                                "footer of %llu bytes after it)", r->encoding,
                  (unsigned long long)r->footer_bytes);
     else if (ch & HD_DKIM_CH_REENCODED)
-        add_text(buf, size, o, "the body was re-encoded as %s (decoded, it is the signed body)",
+        hd_str_addf(buf, size, o, "the body was re-encoded as %s (decoded, it is the signed body)",
                  r->encoding);
     else if (ch & HD_DKIM_CH_FOOTER)
-        add_text(buf, size, o, "a footer of %llu bytes was added at the end of the body (the signed "
+        hd_str_addf(buf, size, o, "a footer of %llu bytes was added at the end of the body (the signed "
                                "body is intact before it)", (unsigned long long)r->footer_bytes);
     else if (ch & HD_DKIM_CH_BODY)
-        add_text(buf, size, o, "the body was changed after signing");
+        hd_str_addf(buf, size, o, "the body was changed after signing");
 }
 
 /* What the signed header fields show, into buf after "; " when *o > 0. */
@@ -103,26 +91,26 @@ static void header_changes(const hd_dkim_result *r, char *buf, size_t size, size
         r->reason_code != HD_DKIM_R_UNSIGNED_FROM)
         return;
     if (r->reason_code == HD_DKIM_R_UNSIGNED_FROM)
-        return add_text(buf, size, o, "%sa From field was added after signing", sep);
+        return hd_str_addf(buf, size, o, "%sa From field was added after signing", sep);
     bool subject = ch & HD_DKIM_CH_SUBJECT_TAG, cte = ch & HD_DKIM_CH_CTE;
     if (!subject && !cte)
-        return add_text(buf, size, o, "%sa signed header field was changed or added after signing", sep);
+        return hd_str_addf(buf, size, o, "%sa signed header field was changed or added after signing", sep);
     if (ch & HD_DKIM_CH_CHECKED) {
         if (subject)
-            add_text(buf, size, o, "%sthe Subject was tagged \"%s\"", sep, r->subject_tag);
+            hd_str_addf(buf, size, o, "%sthe Subject was tagged \"%s\"", sep, r->subject_tag);
         if (cte && r->encoding_was[0])
-            add_text(buf, size, o, "%sthe Content-Transfer-Encoding field was rewritten from %s to %s",
+            hd_str_addf(buf, size, o, "%sthe Content-Transfer-Encoding field was rewritten from %s to %s",
                      subject ? "; " : sep, r->encoding_was, r->encoding);
         else if (cte)
-            add_text(buf, size, o, "%sa Content-Transfer-Encoding: %s field was added", subject ? "; " : sep,
+            hd_str_addf(buf, size, o, "%sa Content-Transfer-Encoding: %s field was added", subject ? "; " : sep,
                      r->encoding);
         return;
     }
-    add_text(buf, size, o, "%sa signed header field was changed: probably", sep);
+    hd_str_addf(buf, size, o, "%sa signed header field was changed: probably", sep);
     if (subject)
-        add_text(buf, size, o, " the Subject, which now starts with \"%s\"", r->subject_tag);
+        hd_str_addf(buf, size, o, " the Subject, which now starts with \"%s\"", r->subject_tag);
     if (cte)
-        add_text(buf, size, o, "%s the Content-Transfer-Encoding field, rewritten to %s",
+        hd_str_addf(buf, size, o, "%s the Content-Transfer-Encoding field, rewritten to %s",
                  subject ? " and" : "", r->encoding);
 }
 
