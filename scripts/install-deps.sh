@@ -21,8 +21,8 @@ BUILD_PKGS=(build-essential cmake pkg-config libssl-dev libunbound-dev nettle-de
 # certificates that verify receivers and webhook endpoints.
 RUN_PKGS=(publicsuffix ca-certificates)
 # Testing: cmocka, clang and its sanitizer and libFuzzer runtimes, the peers
-# (dkimpy, Mail::DKIM, OpenDKIM, pyspf, Mail::DMARC, Postfix, aiosmtpd,
-# unbound, swaks), the tools the test scripts call (python3, curl, wrk, ss
+# (dkimpy, Mail::DKIM, OpenDKIM, pyspf, Mail::DMARC, Sisimai, Postfix,
+# aiosmtpd, unbound, swaks), the tools the test scripts call (python3, curl, wrk, ss
 # from iproute2, ps/pkill from procps), and what the packaging and man-page
 # tests need (dpkg-dev, debhelper, lintian, fakeroot, pandoc, mandoc,
 # systemd-analyze from systemd); and the peers bench/verify.sh measures
@@ -32,7 +32,8 @@ TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev unbound bind9-dnsutils openssl
            opendkim opendkim-tools python3-yaml python3-spf libmail-dmarc-perl
            postfix swaks python3-aiosmtpd python3-jsonschema curl wrk
            iproute2 procps git dpkg-dev debhelper lintian fakeroot pandoc mandoc
-           groff-base man-db systemd libmail-spf-perl python3-authres)
+           groff-base man-db systemd libmail-spf-perl python3-authres
+           libsisimai-perl)
 
 test=0 list=0
 for arg in "$@"; do
