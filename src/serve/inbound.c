@@ -416,11 +416,11 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
         snprintf(h->remote, sizeof h->remote, "%s", dsn->reporting_mta);
         json_object_set_new(h->detail, "kind", json_string(hard ? "hard" : "soft"));
         json_object_set_new(h->detail, "reason", json_string(why));
-        json_object_set_new(h->detail, "status", json_string(d->status));
+        json_object_set_new(h->detail, "status", hd_json_text(d->status));
         json_object_set_new(h->detail, "action", json_string(hd_dsn_action_name(d->action)));
-        json_object_set_new(h->detail, "diagnostic", json_string(d->diagnostic));
-        json_object_set_new(h->detail, "reporting_mta", json_string(dsn->reporting_mta));
-        json_object_set_new(h->detail, "remote_mta", json_string(d->remote_mta));
+        json_object_set_new(h->detail, "diagnostic", hd_json_text(d->diagnostic));
+        json_object_set_new(h->detail, "reporting_mta", hd_json_text(dsn->reporting_mta));
+        json_object_set_new(h->detail, "remote_mta", hd_json_text(d->remote_mta));
         json_object_set_new(h->detail, "matched_by", json_string(how));
         json_object_set_new(h->detail, "nonstandard", json_boolean(nonstd));
         json_object_set_new(h->detail, "async", json_true());
@@ -466,11 +466,11 @@ static void match_arf(worker *w, struct inbound_rec *rec, const char *envelope_i
         snprintf(h->reason, sizeof h->reason, "complaint: feedback-type %s%s%s", arf->feedback_type,
                  arf->user_agent[0] ? " from " : "", arf->user_agent);
         snprintf(h->remote, sizeof h->remote, "%s", arf->reporting_mta);
-        json_object_set_new(h->detail, "feedback_type", json_string(arf->feedback_type));
-        json_object_set_new(h->detail, "user_agent", json_string(arf->user_agent));
-        json_object_set_new(h->detail, "reporting_mta", json_string(arf->reporting_mta));
-        json_object_set_new(h->detail, "source_ip", json_string(arf->source_ip));
-        json_object_set_new(h->detail, "arrival_date", json_string(arf->arrival_date));
+        json_object_set_new(h->detail, "feedback_type", hd_json_text(arf->feedback_type));
+        json_object_set_new(h->detail, "user_agent", hd_json_text(arf->user_agent));
+        json_object_set_new(h->detail, "reporting_mta", hd_json_text(arf->reporting_mta));
+        json_object_set_new(h->detail, "source_ip", hd_json_text(arf->source_ip));
+        json_object_set_new(h->detail, "arrival_date", hd_json_text(arf->arrival_date));
         json_object_set_new(h->detail, "matched_by", json_string(how));
         summary_add(rec, "; %s", r->address);
     }

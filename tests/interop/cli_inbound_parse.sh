@@ -37,6 +37,15 @@ printf 'To: s@example.org\nContent-Type: text/plain; charset=utf-8\n\nIhre Nachr
   "$PY" -c 'import json,sys; j=json.load(sys.stdin); assert j["type"]=="dsn" and j["recipients"][0]["kind"]=="hard", j' ||
   fail "postfix DSN"
 
+# bytes that are not UTF-8 in an address and a diagnostic: the JSON keeps
+# every field ('?' for each bad byte), the text summary prints them
+printf 'Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; caf\xe9@example.net\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 \xff\xfe no such user\n\n--b--\n' > "$T/latin1.eml"
+"$HERALD" inbound parse --json "$T/latin1.eml" |
+  "$PY" -c 'import json,sys; r=json.load(sys.stdin)["recipients"]; assert [(x["address"], x["reason"], x["diagnostic"]) for x in r]==[("caf?@example.net","userunknown","550 5.1.1 ?? no such user")], r' ||
+  fail "non-UTF-8 bytes in a DSN"
+"$HERALD" inbound parse "$T/latin1.eml" | grep -q '^recipient: caf.@example.net  failed 5.1.1 hard (userunknown)$' ||
+  fail "non-UTF-8 bytes: text summary"
+
 # a user rule file: a vendor section with its own phrase and list
 cat > "$T/rules.txt" <<'R'
 vendor acme when "x-acme-notice:"
