@@ -6,8 +6,11 @@
  * space or control byte; message_id has no line end; the added fields are
  * whole CRLF-terminated header lines that parse as a header, a
  * Message-ID exactly when the message had none (and then message_id is
- * its value) and a Date exactly when it had none. On failure the code is
- * one the header allows. Either way the info can be freed.
+ * its value) and a Date exactly when it had none. hd_submit_write gives
+ * the added fields and the message less the dropped ones (the lengths add
+ * up), whose header has no Bcc, Resent-Bcc, Return-Path or Content-Length
+ * and as many other fields as before. On failure the code is one the
+ * header allows. Either way the info can be freed.
  */
 #include <herald/mail.h>
 #include <herald/submit.h>
@@ -79,6 +82,47 @@ static void check_added(hd_slice msg, const hd_submit_info *info)
     hd_msg_free(add);
 }
 
+static size_t others(const hd_msg *m)
+{
+    static const char *const dropped[] = {"Bcc", "Resent-Bcc", "Return-Path", "Content-Length"};
+    size_t n = hd_msg_nfields(m);
+    for (size_t k = 0; k < sizeof dropped / sizeof dropped[0]; k++)
+        n -= hd_msg_count(m, dropped[k]);
+    return n;
+}
+
+static void check_written(hd_slice msg, const hd_submit_info *info)
+{
+    hd_buf out;
+    hd_buf_init(&out, 2 * msg.len + 4096);
+    if (hd_submit_write(msg, info, &out) != 0)
+        abort();
+    size_t gone = 0;
+    for (size_t i = 0; i < info->ndrop; i++)
+        gone += info->drop[i].len;
+    hd_slice w = hd_buf_slice(&out);
+    if (w.len != info->added.len + msg.len - gone)
+        abort();
+    hd_msg_limits lim = {.header_only = true};
+    hd_msg *before = NULL, *after = NULL;
+    if (hd_msg_parse(msg, &lim, &before, NULL) != 0)
+        abort();
+    size_t nadded = 0;
+    for (size_t i = 0; i < info->added.len; i++)
+        nadded += info->added.p[i] == '\n';
+    int rc = hd_msg_parse(w, &lim, &after, NULL);
+    if (rc == 0) {
+        if (others(after) != hd_msg_nfields(after) ||
+            hd_msg_nfields(after) != others(before) + nadded)
+            abort();
+        hd_msg_free(after);
+    } else if (rc != HD_ELIMIT) { /* only the added fields can push it over a limit */
+        abort();
+    }
+    hd_msg_free(before);
+    hd_buf_free(&out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     hd_submit_opts o = {.hostname = "mx.example.net", .id = "0123456789abcdef", .now = 1800000000};
@@ -92,6 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             strpbrk(info.message_id, "\r\n") != NULL)
             abort();
         check_added(msg, &info);
+        check_written(msg, &info);
     } else if (rc != HD_ESYNTAX && rc != HD_ELIMIT && rc != HD_ENOMEM) {
         abort();
     }

@@ -172,9 +172,7 @@ static int build(worker *w, accept_job *j, const serve_domain *dom, const hd_sub
     int rc = hd_buf_printf(&j->body, "Received: from %s\r\n\tby %s (herald) with %s id %s;\r\n\t%s\r\n",
                            j->trace_from, sv->cfg->hostname, j->trace_with, m->uuid, date);
     if (!rc)
-        rc = hd_buf_append_slice(&j->body, hd_buf_slice(&info->added));
-    if (!rc)
-        rc = hd_buf_append_slice(&j->body, j->data);
+        rc = hd_submit_write(j->data, info, &j->body);
     if (rc)
         return hd_err_set(err, rc, "out of memory");
     if ((rc = worker_sign(w, j->ds, dom, hd_buf_slice(&j->body), &j->head, err)))

@@ -45,6 +45,33 @@ static int author_domain(const hd_msg *m, hd_submit_info *out, hd_err *err)
     return 0;
 }
 
+/* RFC 5322 §3.6.3 and §3.6.6: blind copies are not shown to the other
+ * recipients; RFC 5321 §4.4: Return-Path is written by the final delivery,
+ * and an originating system "SHOULD NOT send a message that already
+ * contains" one; Content-Length is no RFC 5322 field and is wrong once
+ * fields are added or the line ends change. */
+static const char *const dropped_fields[] = {"Bcc", "Resent-Bcc", "Return-Path", "Content-Length"};
+
+static int find_drops(const hd_msg *m, hd_slice msg, hd_submit_info *out, hd_err *err)
+{
+    for (size_t i = 0; i < hd_msg_nfields(m); i++) {
+        const hd_hdr_field *f = hd_msg_field(m, i);
+        bool drop = false;
+        for (size_t k = 0; k < sizeof dropped_fields / sizeof dropped_fields[0]; k++)
+            drop |= hd_slice_caseeq_cstr(f->name, dropped_fields[k]);
+        if (!drop)
+            continue;
+        if (out->ndrop == HD_SUBMIT_DROP_MAX)
+            return hd_err_set(err, HD_ELIMIT,
+                              "more than %d Bcc, Resent-Bcc, Return-Path and Content-Length "
+                              "fields (line %zu)", HD_SUBMIT_DROP_MAX, f->line);
+        out->drop[out->ndrop].off = (size_t)(f->raw.p - msg.p);
+        out->drop[out->ndrop].len = f->raw_eol;
+        out->ndrop++;
+    }
+    return 0;
+}
+
 static void copy_message_id(const hd_hdr_field *f, hd_submit_info *out)
 {
     hd_slice v = hd_slice_trim_wsp(f->value);
@@ -58,13 +85,14 @@ int hd_submit_prepare(hd_slice msg, const hd_submit_opts *opts, hd_submit_info *
 {
     memset(out->from_domain, 0, sizeof out->from_domain);
     out->message_id[0] = '\0';
+    out->ndrop = 0;
     hd_buf_init(&out->added, ADDED_MAX);
     hd_msg_limits lim = {.header_only = true};
     hd_msg *m = NULL;
     int rc = hd_msg_parse(msg, &lim, &m, err);
     if (rc)
         return rc;
-    if ((rc = author_domain(m, out, err)))
+    if ((rc = author_domain(m, out, err)) || (rc = find_drops(m, msg, out, err)))
         goto done;
     size_t mid = hd_msg_find(m, "Message-ID", 0);
     if (mid != (size_t)-1) {
@@ -82,6 +110,19 @@ int hd_submit_prepare(hd_slice msg, const hd_submit_opts *opts, hd_submit_info *
         rc = hd_err_set(err, rc, "cannot add Message-ID/Date");
 done:
     hd_msg_free(m);
+    return rc;
+}
+
+int hd_submit_write(hd_slice msg, const hd_submit_info *info, hd_buf *out)
+{
+    int rc = hd_buf_append_slice(out, hd_buf_slice(&info->added));
+    size_t at = 0;
+    for (size_t i = 0; rc == 0 && i < info->ndrop; i++) {
+        rc = hd_buf_append(out, msg.p + at, info->drop[i].off - at);
+        at = info->drop[i].off + info->drop[i].len;
+    }
+    if (rc == 0)
+        rc = hd_buf_append(out, msg.p + at, msg.len - at);
     return rc;
 }
 

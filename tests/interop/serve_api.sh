@@ -200,6 +200,19 @@ assert m["message_id"] == "<raw-1@example.com>", m
 assert b"Subject: raw one\r\n" in raw and raw.endswith(b"\r\nraw body\r\n"), raw[-200:]
 ok("raw message delivered as given, with CRLF line ends")
 
+# a raw message's blind copies stay blind (RFC 5322 §3.6.3), as over SMTP
+rawbcc = ("From: Shop <shop@example.com>\nTo: open@rx.test\nBcc: blind@rx.test\n"
+          "Return-Path: <forged@example.org>\nSubject: raw bcc\n\nBcc: in the body stays\n")
+h, b = expect(202, api.call("POST", "/v1/messages", {"to": ["open@rx.test", "blind@rx.test"], "raw": rawbcc}),
+              "raw send with Bcc")
+wait_final(api, b["id"], 2)
+for rcpt in ("open@rx.test", "blind@rx.test"):
+    (meta, raw), = received(rcpt)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"blind@" not in head and b"Return-Path" not in head and b"forged@" not in head, head
+    assert raw.endswith(b"\r\nBcc: in the body stays\r\n"), raw[-100:]
+ok("raw message: Bcc and Return-Path taken out; the blind recipient still gets it")
+
 # pool: the message leaves from the pool's address
 h, b = expect(202, api.call("POST", "/v1/messages", {"from": "app@example.com", "to": "pool@rx.test",
                                                      "text": "x", "pool": "p1"}), "pool send")

@@ -107,6 +107,30 @@ for f in glob.glob(sys.argv[1] + "/rx-*/*.json"):
 P
 pass "envelope sender b-<id>-<mac>@bounce.example.com, delivered over TLS"
 
+# ---- 1b. blind copies stay blind (RFC 5322 §3.6.3): Bcc, Resent-Bcc,
+# Return-Path and Content-Length are taken out before signing ----
+swaks --server 127.0.0.1:$smtp --tls --auth PLAIN --auth-user alice --auth-password 's3cret-passw0rd' \
+  --from alice@example.com --to seen@one.test,hidden@two.test \
+  --header 'To: seen@one.test' --add-header 'Bcc: hidden@two.test' \
+  --add-header 'Resent-Bcc: also-hidden@two.test' --add-header 'Return-Path: <forged@example.org>' \
+  --add-header 'Content-Length: 3' --header 'Subject: blind copy' --body 'Bcc: stays in the body.' \
+  > "$T/swaks-bcc.log" 2>&1 || { cat "$T/swaks-bcc.log"; fail "submission with Bcc"; }
+hl_wait_spool "$T/rx-127.0.0.2" 2 20
+hl_wait_spool "$T/rx-127.0.0.3" 2 20
+bcc_copies=$(grep -l '^Subject: blind copy' "$T"/rx-127.0.0.[23]/*.eml)
+[ "$(echo "$bcc_copies" | wc -l)" -eq 2 ] || fail "want the Bcc message at both receivers, got: $bcc_copies"
+for f in $bcc_copies; do
+  # the header section: up to the first empty line
+  if sed -n '/^\r\{0,1\}$/q;p' "$f" | grep -iqE '^(bcc|resent-bcc|return-path|content-length):'; then
+    cat "$f"; fail "a Bcc, Resent-Bcc, Return-Path or Content-Length field reached a recipient ($f)"
+  fi
+  grep -q '^Bcc: stays in the body' "$f" || fail "the body was changed ($f)"
+  if grep -q 'hidden@' "$f"; then cat "$f"; fail "the blind address shows in the copy ($f)"; fi
+done
+"$PY" "$HERALD_SOURCE_DIR/tests/interop/serve/dkim_check.py" "$T/records.zone" $bcc_copies > "$T/dkim-bcc.out" ||
+  { cat "$T/dkim-bcc.out"; fail "dkimpy rejected a signature of the Bcc message"; }
+pass "Bcc, Resent-Bcc, Return-Path and Content-Length taken out before signing; both copies (the blind one too) arrive and verify"
+
 # ---- 2. 4xx then accept; 3. 5xx bounces and suppresses ----
 "$PY" - "$smtp" <<'P' || fail "smtplib submission"
 import smtplib, sys

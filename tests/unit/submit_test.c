@@ -232,6 +232,63 @@ static void test_date_format(void **state)
     }
 }
 
+/* ---- fields taken out (RFC 5322 §3.6.3, RFC 5321 §4.4) ---- */
+
+static void written(const char *msg, hd_buf *out)
+{
+    hd_submit_info info;
+    prepare_ok(msg, &opts, &info);
+    hd_buf_init(out, 1 << 16);
+    assert_int_equal(hd_submit_write(hd_slice_cstr(msg), &info, out), 0);
+    hd_submit_info_free(&info);
+}
+
+static void test_drops_blind_and_trace_fields(void **state)
+{
+    (void)state;
+    hd_buf out;
+    /* any case, folded, first, last, several, LF line ends */
+    written("bcc: hidden@example.net,\r\n another@example.net\r\n"
+            "From: a@example.com\r\nMessage-ID: <m@x>\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n"
+            "Return-Path: <forged@example.org>\r\nTo: b@example.net\r\n"
+            "Resent-Bcc: r@example.net\r\nContent-Length: 9\r\nBCC: third@example.net\r\n"
+            "Subject: Bcc: in the subject stays\r\n\r\nBcc: in the body stays\r\n",
+            &out);
+    assert_string_equal((const char *)hd_buf_slice(&out).p,
+                        "From: a@example.com\r\nMessage-ID: <m@x>\r\n"
+                        "Date: Mon, 7 Dec 2026 10:00:00 +0000\r\nTo: b@example.net\r\n"
+                        "Subject: Bcc: in the subject stays\r\n\r\nBcc: in the body stays\r\n");
+    hd_buf_free(&out);
+    written("From: a@example.com\nBcc: x@example.net\nMessage-ID: <m@x>\nDate: Mon, 7 Dec 2026 10:00:00 +0000\n\nbody\n",
+            &out);
+    assert_string_equal((const char *)hd_buf_slice(&out).p,
+                        "From: a@example.com\nMessage-ID: <m@x>\nDate: Mon, 7 Dec 2026 10:00:00 +0000\n\nbody\n");
+    hd_buf_free(&out);
+    /* nothing to drop: the message as it came, after the added fields */
+    written("From: a@example.com\r\n\r\nx", &out);
+    hd_slice w = hd_buf_slice(&out);
+    assert_true(w.len > 3 && memcmp(w.p + w.len - 24, "From: a@example.com\r\n\r\nx", 24) == 0);
+    hd_buf_free(&out);
+}
+
+static void test_too_many_dropped_fields(void **state)
+{
+    (void)state;
+    hd_buf m;
+    hd_buf_init(&m, 1 << 16);
+    assert_int_equal(hd_buf_append_cstr(&m, "From: a@example.com\r\n"), 0);
+    for (int i = 0; i <= HD_SUBMIT_DROP_MAX; i++)
+        assert_int_equal(hd_buf_printf(&m, "Bcc: u%d@example.net\r\n", i), 0);
+    assert_int_equal(hd_buf_append_cstr(&m, "\r\nbody"), 0);
+    hd_submit_info info;
+    hd_err err;
+    hd_err_clear(&err);
+    assert_int_equal(hd_submit_prepare(hd_buf_slice(&m), &opts, &info, &err), HD_ELIMIT);
+    assert_non_null(strstr(err.msg, "more than 64"));
+    hd_submit_info_free(&info);
+    hd_buf_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +300,8 @@ int main(void)
         cmocka_unit_test(test_free_after_failure),
         cmocka_unit_test(test_big_body),
         cmocka_unit_test(test_date_format),
+        cmocka_unit_test(test_drops_blind_and_trace_fields),
+        cmocka_unit_test(test_too_many_dropped_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
