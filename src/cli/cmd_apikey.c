@@ -14,14 +14,15 @@
 #include <herald/store.h>
 
 static const char apikey_help[] =
-    "usage: herald apikey create --name N [--domains \"a.com b.com\" | --domains '*']\n"
+    "usage: herald apikey create --name N (--domains \"a.com b.com\" | --all-domains)\n"
     "       herald apikey list [--json]\n"
     "       herald apikey revoke NAME|ID\n"
     "   options: [--config FILE | --data-dir DIR]\n"
     "\n"
-    "create   make a key for the HTTP API, scoped to sending domains (default\n"
-    "         '*': all). The token hk_<id>_<secret> is printed once, alone on\n"
-    "         standard output; only a hash of its secret is kept.\n"
+    "create   make a key for the HTTP API, scoped to the sending domains\n"
+    "         given; a key for every domain must be asked for (--all-domains,\n"
+    "         or --domains '*'). The token hk_<id>_<secret> is printed once,\n"
+    "         alone on standard output; only a hash of its secret is kept.\n"
     "list     the keys: id, name, domains, created, revoked\n"
     "revoke   the key stops working at once\n"
     "\n"
@@ -53,13 +54,14 @@ int cmd_apikey(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"name", required_argument, NULL, 'n'}, {"domains", required_argument, NULL, 'D'},
+        {"all-domains", no_argument, NULL, 'A'},
         {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(apikey_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
-    const char *sub = argv[1], *name = NULL, *domains = "*", *config = NULL, *data_dir = NULL;
+    const char *sub = argv[1], *name = NULL, *domains = NULL, *config = NULL, *data_dir = NULL;
     bool json = false;
     int opt;
     optind = 1;
@@ -67,6 +69,7 @@ int cmd_apikey(int argc, char **argv)
         switch (opt) {
         case 'n': name = optarg; break;
         case 'D': domains = optarg; break;
+        case 'A': domains = "*"; break;
         case 'c': config = optarg; break;
         case 'd': data_dir = optarg; break;
         case 'j': json = true; break;
@@ -80,6 +83,13 @@ int cmd_apikey(int argc, char **argv)
     if ((!is_create && !is_list && !is_revoke) || (is_create && (!name || rest != 0)) ||
         (is_list && rest != 0) || (is_revoke && rest != 1)) {
         fputs(apikey_help, stderr);
+        return CLI_USAGE;
+    }
+    if (is_create && domains == NULL) {
+        /* a key that may send as every domain is the riskiest kind: only
+         * when asked for by name */
+        cli_error("apikey create needs --domains \"a.com b.com\", or --all-domains for a key "
+                  "that may send as every domain");
         return CLI_USAGE;
     }
     hd_store *st;

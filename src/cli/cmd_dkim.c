@@ -21,7 +21,7 @@
 
 static const char keygen_help[] =
     "usage: herald dkim keygen --domain D --selector S [--algorithm ALG] --out DIR\n"
-    "                          [--zone] [--json]\n"
+    "                          [--zone] [--json] [--allow-weak]\n"
     "\n"
     "Create a DKIM private key in DIR/S.private (PEM, mode 0600; DIR is made\n"
     "with mode 0700 if missing) and print the DNS TXT record to publish at\n"
@@ -30,10 +30,12 @@ static const char keygen_help[] =
     "  -d, --domain D        the signing domain (d=)\n"
     "  -s, --selector S      the selector (s=)\n"
     "  -a, --algorithm ALG   rsa2048 (default), rsa3072, rsa4096 or ed25519\n"
+    "                        (rsa1024 only with --allow-weak)\n"
     "  -o, --out DIR         where to write the key; an existing key is never\n"
     "                        overwritten\n"
     "      --zone            print the record as one zone-file line\n"
     "      --json            print {name, type, value, strings, key_file}\n"
+    "      --allow-weak      allow rsa1024 (RFC 8301 §3.2: SHOULD be 2048 or more)\n"
     "\n"
     "Exit: 0 done, 64 usage, 73 cannot create the key file, 70 internal error.\n";
 
@@ -78,9 +80,10 @@ static int dkim_keygen(int argc, char **argv)
         {"domain", required_argument, NULL, 'd'}, {"selector", required_argument, NULL, 's'},
         {"algorithm", required_argument, NULL, 'a'}, {"out", required_argument, NULL, 'o'},
         {"zone", no_argument, NULL, 'z'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"allow-weak", no_argument, NULL, 'W'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *domain = NULL, *selector = NULL, *alg = "rsa2048", *dir = NULL;
-    bool zone = false, json = false;
+    bool zone = false, json = false, allow_weak = false;
     int c;
     while ((c = getopt_long(argc, argv, "d:s:a:o:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -90,6 +93,7 @@ static int dkim_keygen(int argc, char **argv)
         case 'o': dir = optarg; break;
         case 'z': zone = true; break;
         case 'j': json = true; break;
+        case 'W': allow_weak = true; break;
         case 'h': fputs(keygen_help, stdout); return CLI_OK;
         default: fputs(keygen_help, stderr); return CLI_USAGE;
         }
@@ -102,6 +106,15 @@ static int dkim_keygen(int argc, char **argv)
     }
     if (keygen_parse_alg(alg, &type, &bits) != 0) {
         cli_error("--algorithm %s: use rsa2048, rsa3072, rsa4096 or ed25519", alg);
+        return CLI_USAGE;
+    }
+    /* RFC 8301 §3.2: signers MUST use at least 1024 bits and SHOULD use
+     * at least 2048; a weak key is made only when asked for by name */
+    if (type == HD_KEY_RSA && bits < 2048 && !allow_weak) {
+        cli_error("--algorithm %s: an RSA key under 2048 bits is weak (RFC 8301 §3.2 asks for "
+                  "2048 or more) and many receivers distrust it; add --allow-weak to make one "
+                  "anyway",
+                  alg);
         return CLI_USAGE;
     }
     /* check names before making anything: a signer will need them valid */

@@ -16,11 +16,17 @@ secret=${tok:20}
 "$HERALD" apikey list --data-dir "$T/d" | grep -q '^[0-9a-f]\{16\}  app .*example.com$' || fail "list"
 "$HERALD" apikey list --json --data-dir "$T/d" | /usr/bin/python3 -c 'import json,sys; k=json.load(sys.stdin)[0]; assert k["name"]=="app" and k["revoked"] is None' || fail "list --json"
 set +e
-"$HERALD" apikey create --name app --data-dir "$T/d" 2>/dev/null; [ $? -eq 65 ] || fail "duplicate name: want 65"
+"$HERALD" apikey create --name app --domains example.com --data-dir "$T/d" 2>/dev/null; [ $? -eq 65 ] || fail "duplicate name: want 65"
+# a key for every domain only when asked for by name
+"$HERALD" apikey create --name wide --data-dir "$T/d" 2> "$T/err"; [ $? -eq 64 ] || fail "no --domains: want 64"
+grep -q -- '--all-domains' "$T/err" || fail "no --domains: the error names --all-domains"
+"$HERALD" apikey list --data-dir "$T/d" | grep -q ' wide ' && fail "no --domains: a key was made"
 "$HERALD" apikey create --name other --domains nosuch.test --data-dir "$T/d" 2>/dev/null; [ $? -eq 65 ] || fail "unknown domain: want 65"
 "$HERALD" apikey create --data-dir "$T/d" 2>/dev/null; [ $? -eq 64 ] || fail "no --name: want 64"
 "$HERALD" apikey list --data-dir "$T/none" 2>/dev/null; [ $? -eq 66 ] || fail "no database: want 66"
 set -e
+"$HERALD" apikey create --name all --all-domains --data-dir "$T/d" > /dev/null 2>&1
+"$HERALD" apikey list --data-dir "$T/d" | grep -q '^[0-9a-f]\{16\}  all .*\*$' || fail "--all-domains: a key for '*'"
 "$HERALD" apikey revoke app --data-dir "$T/d"
 "$HERALD" apikey list --data-dir "$T/d" | grep -q 'revoked' || fail "revoke"
 set +e

@@ -58,6 +58,13 @@ mode=$(stat -c %a keys)
 expect 73 "keygen never overwrites" -- "$herald" dkim keygen -d example.com -s rsa -o keys
 grep_err "keys/rsa.private" "overwrite refusal names the file"
 expect 64 "keygen bad algorithm" -- "$herald" dkim keygen -d example.com -s x -a dsa -o keys
+# RFC 8301 §3.2: under 2048 bits only when asked for, and never under 1024
+expect 64 "keygen rsa1024 without --allow-weak" -- "$herald" dkim keygen -d example.com -s weak -a rsa1024 -o keys
+grep_err "add --allow-weak" "the refusal says how to make one anyway"
+[ ! -e keys/weak.private ] && ok || bad "a refused weak key was written"
+expect 0 "keygen rsa1024 --allow-weak" -- "$herald" dkim keygen -d example.com -s weak -a rsa1024 -o keys --allow-weak --json
+grep_out '"bits": 1024' "keygen rsa1024 bits"
+expect 64 "keygen rsa512 even with --allow-weak" -- "$herald" dkim keygen -d example.com -s weaker -a rsa512 -o keys --allow-weak
 expect 64 "keygen bad domain" -- "$herald" dkim keygen -d 'exa mple.com' -s x -o keys
 expect 0 "keygen json" -- "$herald" dkim keygen -d example.com -s j -a rsa4096 -o keys --json
 grep_out '"name": "j._domainkey.example.com"' "keygen json name"
