@@ -104,11 +104,12 @@ static json_t *arf_json(const hd_arf *a)
 {
     json_t *rc = json_array();
     const char *who = a->original_rcpt_to[0] ? a->original_rcpt_to : a->orig_to;
-    if (who[0]) {
-        json_t *r = json_pack("{s:s, s:n, s:n, s:s, s:s, s:s, s:n, s:n, s:n, s:n}", "address",
-                              who, "original_recipient", "status", "action", "none", "reason",
+    if (who[0]) { /* the recipients' shape, as rcpt_json gives it */
+        json_t *r = json_pack("{s:n, s:n, s:s, s:s, s:s, s:n, s:n, s:n, s:n}",
+                              "original_recipient", "status", "action", "none", "reason",
                               "feedback", "kind", "none", "diagnostic", "diagnostic_type",
                               "remote_mta", "last_attempt_date");
+        json_object_set_new(r, "address", hd_json_text(who)); /* any bytes: '?' for bad UTF-8 */
         json_array_append_new(rc, r);
     }
     json_t *j = json_object();

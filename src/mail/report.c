@@ -226,26 +226,36 @@ const char *hd_bounce_reason_name(hd_bounce_reason r)
     return (unsigned)r < HD_REASON_COUNT && names[r] ? names[r] : "undefined";
 }
 
-/* Many MTAs give a bare X.0.0 status and the real code in the remote
- * server's reply ("550 5.1.1 <a@b>: User unknown"): the first RFC 3463
- * code standing as a word in the diagnostic. */
-static hd_bounce_reason reason_in_diagnostic(const char *diag, int status_class)
+/* The first RFC 3463 failure code standing as a word in text ("550 5.1.1
+ * <a@b>", "(#5.1.1)"), into code; its class, or 0. A success quoted in a
+ * transcript ("250 2.1.5 Ok") is not the failure; with permanent false a
+ * 5.x.x is passed over too. */
+int hd_report__failure_code(const char *text, bool permanent, char code[16])
 {
-    for (const char *p = diag; *p; p++) {
-        if (p != diag && !is_wsp((uint8_t)p[-1]) && p[-1] != '(' && p[-1] != '#')
+    for (const char *p = text; *p; p++) {
+        if (p != text && !is_wsp((uint8_t)p[-1]) && p[-1] != '(' && p[-1] != '#')
             continue;
-        char code[16];
         const char *end = p;
-        while (*end && !is_wsp((uint8_t)*end) && end - p < 15)
+        while (*end && !is_wsp((uint8_t)*end) && *end != ')' && end - p < 15)
             end++;
         int cls = hd_report__parse_status(hd_slice_make(p, (size_t)(end - p)), code);
-        /* a success in a transcript ("250 2.1.5 Ok") is not the failure;
-         * RFC 3463 §3.1: a transient failure stays transient whatever
-         * permanent code its text quotes */
-        if ((cls == 4 || cls == 5) && !(cls == 5 && status_class == 4))
-            return hd_bounce_reason_from_status(code);
+        if (cls == 4 || (cls == 5 && permanent))
+            return cls;
     }
-    return HD_REASON_UNDEFINED;
+    code[0] = '\0';
+    return 0;
+}
+
+/* Many MTAs give a bare X.0.0 status and the real code in the remote
+ * server's reply ("550 5.1.1 <a@b>: User unknown"). RFC 3463 §3.1: a
+ * transient failure stays transient whatever permanent code its text
+ * quotes. */
+static hd_bounce_reason reason_in_diagnostic(const char *diag, int status_class)
+{
+    char code[16];
+    if (hd_report__failure_code(diag, status_class != 4, code) == 0)
+        return HD_REASON_UNDEFINED;
+    return hd_bounce_reason_from_status(code);
 }
 
 /* A recipient's reason and class from its action and status: successes

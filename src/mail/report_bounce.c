@@ -182,18 +182,8 @@ static int add_found(found *f, hd_slice a, hd_slice diag)
     free(low);
     /* an RFC 3463 code the remote server gave is the status; the rule's
      * phrase then gives the reason (hd_report__reclassify) */
-    char code[16] = "";
-    int cls = 0;
-    for (const char *p = r->diagnostic; cls == 0 && *p; p++) {
-        if (p != r->diagnostic && !is_wsp((uint8_t)p[-1]) && p[-1] != '(' && p[-1] != '#')
-            continue;
-        const char *e = p;
-        while (*e && !is_wsp((uint8_t)*e) && *e != ')' && e - p < 15)
-            e++;
-        cls = hd_report__parse_status(hd_slice_make(p, (size_t)(e - p)), code);
-        if (cls == 2) /* "250 2.1.5 Ok" in a transcript: not the failure */
-            cls = 0;
-    }
+    char code[16];
+    int cls = hd_report__failure_code(r->diagnostic, true, code);
     if (cls != 0)
         by = NULL;
     if (by == NULL && cls == 0)

@@ -43,6 +43,7 @@ hd_slice hd_report__split_typed(hd_slice v, hd_slice *type);
 hd_slice hd_report__angle_addr(hd_slice v);
 hd_slice hd_report__field_value(const hd_msg *h, const char *name);
 int hd_report__parse_status(hd_slice v, char out[16]);
+int hd_report__failure_code(const char *text, bool permanent, char code[16]);
 void hd_report__classify(hd_dsn_rcpt *r);
 void hd_report__decode_part(const hd_mime_part *p, hd_buf *b, unsigned *flags);
 void hd_report__with_original(const hd_mime *m, size_t from, orig_fn fn, void *ctx, unsigned *flags);
