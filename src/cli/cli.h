@@ -103,4 +103,20 @@ struct hd_store;
 int cli_open_store(const char *config, const char *data_dir, const char *hint,
                    struct hd_store **st);
 
+
+/* Telling a running server that the sending domains or keys changed
+ * (server.c): POST /reload on data_dir's control socket. */
+typedef enum cli_server {
+    CLI_SERVER_RELOADED,    /* it answered: a new snapshot is in use */
+    CLI_SERVER_NOT_RUNNING, /* no server on that data directory */
+    CLI_SERVER_NOT_TOLD,    /* one may run but could not be told: why says why */
+} cli_server;
+cli_server cli_reload_server(const char *data_dir, char *why, size_t size);
+#define CLI_SERVER_WHY_MAX 320
+/* "reloaded", "not running", "not told" (JSON output). */
+const char *cli_server_word(cli_server s);
+/* Say what became of it: a line on stdout starting with prefix ("; herald: "
+ * in zone output), or a warning on stderr when it could not be told. */
+void cli_server_say(cli_server s, const char *why, const char *data_dir, const char *prefix);
+
 #endif

@@ -24,7 +24,8 @@ static const char apikey_help[] =
     "         or --domains '*'). The token hk_<id>_<secret> is printed once,\n"
     "         alone on standard output; only a hash of its secret is kept.\n"
     "list     the keys: id, name, domains, created, revoked\n"
-    "revoke   the key stops working at once\n"
+    "revoke   the key stops working at once, also on a running server (it\n"
+    "         reads keys at each request)\n"
     "\n"
     "Exit: 0 done, 64 usage, 65 bad name or domains, or no such key, 66 no database.\n";
 
@@ -121,6 +122,10 @@ int cmd_apikey(int argc, char **argv)
     } else if (hd_store_apikey_revoke(st, argv[1 + optind], (int64_t)time(NULL), &err) != 0) {
         cli_error("%s", hd_err_str(&err));
         rc = err.code == HD_ENOTFOUND ? CLI_DATAERR : CLI_SOFTWARE;
+    } else {
+        /* the server reads the key at each request: nothing to reload */
+        printf("API key %s revoked: it stops working at once, also on a running server\n",
+               argv[1 + optind]);
     }
     hd_store_close(st);
     return rc;

@@ -363,7 +363,20 @@ static const char add_help[] =
     "Exit: 0 added, 64 usage or a bad name, 65 the domain exists, 73 a key file\n"
     "or the data directory cannot be made, 75 the database is busy.\n";
 
-static int print_added(hd_store *st, const char *domain, const char *keys, const dom_args *a)
+/* What became of telling the running server (item of the output). */
+typedef struct told {
+    cli_server state;
+    char why[CLI_SERVER_WHY_MAX];
+} told;
+
+static void tell_server(const dom_args *a, told *t)
+{
+    t->why[0] = '\0';
+    t->state = cli_reload_server(a->data_dir, t->why, sizeof t->why);
+}
+
+static int print_added(hd_store *st, const char *domain, const char *keys, const dom_args *a,
+                       const told *t)
 {
     hd_domain_record *r;
     size_t n;
@@ -375,13 +388,17 @@ static int print_added(hd_store *st, const char *domain, const char *keys, const
     if (a->json) {
         json_t *k = json_array();
         hd_store_key_each(st, domain, key_json, k, NULL);
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "domain", domain, "bounce_domain",
-                              d.bounce_domain, "keys", k, "records", records_json(r, n));
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:s}", "domain", domain, "bounce_domain",
+                              d.bounce_domain, "keys", k, "records", records_json(r, n),
+                              "server", cli_server_word(t->state));
+        if (t->state == CLI_SERVER_NOT_TOLD)
+            cli_server_say(t->state, t->why, a->data_dir, "");
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);
     } else {
         printf("; herald: domain %s added; bounce domain %s\n", domain, d.bounce_domain);
+        cli_server_say(t->state, t->why, a->data_dir, "; herald: ");
         printf("; private keys (mode 0600) in %s/%s/:\n", keys, domain);
         hd_store_key_each(st, domain, key_line, NULL, NULL);
         printf(";\n; Publish these records in the DNS:\n");
@@ -452,7 +469,9 @@ static int domain_add(int argc, char **argv)
         rc = fail(&err, rc);
     } else {
         warn_bounce(st, name);
-        rc = print_added(st, name, keys, &a);
+        told t;
+        tell_server(&a, &t);
+        rc = print_added(st, name, keys, &a, &t);
     }
     hd_store_close(st);
     return rc;
@@ -652,6 +671,9 @@ static int domain_remove(int argc, char **argv)
         hd_domain_name_normalize(domain, name, sizeof name, NULL);
         printf("domain %s removed; its key files were moved to %s/removed/%s/\n", name, keys,
                name);
+        told t;
+        tell_server(&a, &t);
+        cli_server_say(t.state, t.why, a.data_dir, "");
     }
     hd_store_close(st);
     return rc;
@@ -712,6 +734,9 @@ static int domain_rotate(int argc, char **argv)
                    name, until);
         else
             printf("; herald: new DKIM keys for %s; the previous ones are retired now\n", name);
+        told t;
+        tell_server(&a, &t);
+        cli_server_say(t.state, t.why, a.data_dir, "; herald: ");
         printf("; keys:\n");
         hd_store_key_each(st, name, key_line, NULL, NULL);
         printf(";\n; DKIM records to publish now (the SPF, MX and DMARC records do not change):\n");

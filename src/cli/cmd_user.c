@@ -279,7 +279,7 @@ static int user_add(int argc, char **argv)
     if (rc == CLI_OK && generated)
         announce(a.name, pw);
     else if (rc == CLI_OK)
-        cli_error("user %s added", a.name);
+        cli_error("user %s added: it can log in at once, also on a running server", a.name);
     OPENSSL_cleanse(pw, sizeof pw);
     hd_store_close(st);
     return rc;
@@ -343,7 +343,9 @@ static int user_passwd(int argc, char **argv)
     if (rc == CLI_OK && generated)
         announce(a.name, pw);
     else if (rc == CLI_OK)
-        cli_error("password of user %s changed", a.name);
+        cli_error("password of user %s changed: the old one stops working at once, also on a "
+                  "running server",
+                  a.name);
     OPENSSL_cleanse(pw, sizeof pw);
     hd_store_close(st);
     return rc;
@@ -428,7 +430,9 @@ static int user_remove(int argc, char **argv)
     if (lrc != 0)
         rc = fail(&err, lrc);
     else
-        printf("user %s removed\n", a.name);
+        printf("user %s removed: a running server refuses its logins at once (a session\n"
+               "already logged in keeps going until it ends)\n",
+               a.name);
     hd_store_close(st);
     return rc;
 }

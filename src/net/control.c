@@ -29,7 +29,9 @@ int net_control_post(const char *data_dir, const char *path, int *status, char *
     if (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
         int e = errno;
         close(fd);
-        return hd_err_set(err, HD_EIO, "no server is running on %s (%s)", sun.sun_path, strerror(e));
+        /* no socket, or one left by a server that stopped: nobody listens */
+        return hd_err_set(err, e == ENOENT || e == ECONNREFUSED ? HD_ENOTFOUND : HD_EIO,
+                          "no server is running on %s (%s)", sun.sun_path, strerror(e));
     }
     char req[512];
     int len = snprintf(req, sizeof req, "POST %s HTTP/1.0\r\nHost: herald\r\nContent-Length: 0\r\n\r\n", path);

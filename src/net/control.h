@@ -10,7 +10,8 @@
 #include "herald/err.h"
 
 /* POST path; *status gets the HTTP status, body the answer's body (cut to
- * size). HD_EIO when no server answers on the socket. */
+ * size). HD_ENOTFOUND when no server listens there (no socket, or a stale
+ * one); HD_EIO when it cannot be reached or answers wrongly. */
 int net_control_post(const char *data_dir, const char *path, int *status, char *body,
                      size_t size, hd_err *err);
 
