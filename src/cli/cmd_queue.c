@@ -166,18 +166,25 @@ static int print_event(const hd_store_event *e, void *arg)
     return 0;
 }
 
+/* mail_from: the envelope sender its last attempt used (with per-recipient
+ * VERP its own b-r<id>-...), null before the first attempt */
 static int rcpt_json(const hd_store_recipient *r, void *arg)
 {
-    json_array_append_new(arg, json_pack("{s:s, s:s, s:i, s:s}", "address", r->address, "state",
-                                         hd_rcpt_state_name(r->state), "attempts", r->attempts,
-                                         "last_reply", r->last_reply));
+    json_array_append_new(arg, json_pack("{s:s, s:s, s:i, s:s, s:o}", "address", r->address,
+                                         "state", hd_rcpt_state_name(r->state), "attempts",
+                                         r->attempts, "last_reply", r->last_reply, "mail_from",
+                                         r->mail_from[0] ? json_string(r->mail_from)
+                                                         : json_null()));
     return 0;
 }
 
 static int rcpt_text(const hd_store_recipient *r, void *arg)
 {
+    (void)arg;
     printf("  %-40s %-10s attempts %d%s%s\n", r->address, hd_rcpt_state_name(r->state),
            r->attempts, r->last_reply[0] ? "  " : "", r->last_reply);
+    if (r->mail_from[0])
+        printf("  %-40s mail from %s\n", "", r->mail_from);
     return 0;
 }
 
@@ -211,7 +218,10 @@ static int queue_show(const queue_opts *o, const char *id)
         ev_ctx ec = {true, 0, 0};
         hd_store_event_each(st, 0, m.uuid, 0, print_event, &ec, &err);
     } else {
-        printf("id:          %s\nreceived:    %s\nmail from:   %s\nfrom domain: %s\n"
+        /* the message's VERP address; what each recipient's attempts
+         * used (per-recipient VERP) is under the recipient */
+        printf("id:          %s\nreceived:    %s\nmail from:   %s (the message's; each "
+               "recipient's as sent below)\nfrom domain: %s\n"
                "message-id:  %s\nsubmitter:   %s\nsize:        %lld bytes\nrecipients:\n",
                m.uuid, when, m.mail_from, m.from_domain, m.message_id, m.submitter,
                (long long)m.length);
@@ -353,11 +363,38 @@ typedef struct cap_ctx {
     size_t n;
 } cap_ctx;
 
+/* A header field on one line: each fold (CRLF and the whitespace after
+ * it, RFC 5322 §2.2.3) and any other run of whitespace becomes one space,
+ * so no tab or line end reaches the terminal or the JSON. Owned. */
+static char *unfold(const char *field)
+{
+    size_t n = strlen(field);
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const char *p = field; *p; p++) {
+        bool space = *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n';
+        if (!space)
+            *o++ = *p;
+        else if (o > out && o[-1] != ' ')
+            *o++ = ' ';
+    }
+    while (o > out && o[-1] == ' ')
+        o--;
+    *o = '\0';
+    return out;
+}
+
 static int print_capture(int64_t id, const hd_store_capture *c, void *arg)
 {
     cap_ctx *cc = arg;
     char when[HD_JSON_TIME_LEN];
     hd_json_time(c->at * 1000, when);
+    char *ar = unfold(c->verdict ? c->verdict : "");
+    if (!ar) {
+        cli_error("out of memory");
+        return 1;
+    }
     if (cc->o->raw) {
         if (cc->n)
             puts("--");
@@ -365,9 +402,14 @@ static int print_capture(int64_t id, const hd_store_capture *c, void *arg)
     } else if (cc->o->json) {
         json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)id, "time",
                               when, "message", c->message, "recipient", c->recipient, "mail_from",
-                              c->mail_from, "authentication_results", c->verdict, "size",
+                              c->mail_from, "authentication_results", ar, "size",
                               (json_int_t)c->data.len);
         json_t *d = c->detail ? json_loads(c->detail, 0, NULL) : NULL;
+        const char *dar = json_string_value(json_object_get(d, "authentication_results"));
+        char *dar1 = dar ? unfold(dar) : NULL;
+        if (dar1)
+            json_object_set_new(d, "authentication_results", json_string(dar1));
+        free(dar1);
         if (d)
             json_object_set_new(o, "verdict", d);
         char *sj = json_dumps(o, JSON_COMPACT);
@@ -375,13 +417,10 @@ static int print_capture(int64_t id, const hd_store_capture *c, void *arg)
         free(sj);
         json_decref(o);
     } else {
-        printf("%s %s %s (%zu bytes) from %s\n    ", when, c->message, c->recipient, c->data.len,
-               c->mail_from);
-        for (const char *p = c->verdict; *p; p++)   /* the field, unfolded */
-            if (*p != '\r')
-                putchar(*p == '\n' ? ' ' : *p);
-        putchar('\n');
+        printf("%s %s %s (%zu bytes) from %s\n    %s\n", when, c->message, c->recipient,
+               c->data.len, c->mail_from, ar);
     }
+    free(ar);
     cc->n++;
     return 0;
 }

@@ -66,11 +66,12 @@ const char hd_store_schema[] =
     "    message      INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,\n"
     "    address      TEXT NOT NULL,\n"
     "    domain       TEXT NOT NULL,            -- lower case\n"
-    "    state        TEXT NOT NULL,            -- 'queued' 'delivered' 'bounced' 'expired' 'suppressed' 'deleted' 'corrupt'\n"
+    "    state        TEXT NOT NULL,            -- 'queued' 'delivered' 'bounced' 'expired' 'suppressed' 'deleted' 'corrupt' 'captured'\n"
     "    attempts     INTEGER NOT NULL DEFAULT 0,\n"
     "    next_attempt INTEGER NOT NULL,\n"
     "    last_reply   TEXT,\n"
-    "    updated_at   INTEGER NOT NULL\n"
+    "    updated_at   INTEGER NOT NULL,\n"
+    "    mail_from    TEXT                      -- envelope sender of the last attempt (VERP), NULL before any\n"
     ");\n"
     "CREATE INDEX IF NOT EXISTS recipients_queued ON recipients(state, next_attempt);\n"
     "CREATE INDEX IF NOT EXISTS recipients_message ON recipients(message);\n"
@@ -188,6 +189,7 @@ const hd_store_column hd_store_added_columns[] = {
     {"messages", "pool", "TEXT"},
     {"messages", "tags", "TEXT"},
     {"suppressions", "expires", "INTEGER"},
+    {"recipients", "mail_from", "TEXT"},
     {NULL, NULL, NULL},
 };
 

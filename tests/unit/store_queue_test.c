@@ -198,9 +198,11 @@ static void test_recipients(void **state)
     assert_int_equal(got.r[2].state, HD_RCPT_SUPPRESSED);
     assert_int_equal(got.r[0].attempts, 0);
     assert_string_equal(got.r[0].last_reply, "");
+    assert_string_equal(got.r[0].mail_from, ""); /* not tried yet */
 
-    /* update */
+    /* update, with the envelope sender of the attempt */
     hd_store_recipient u = got.r[1];
+    snprintf(u.mail_from, sizeof u.mail_from, "b-r2-abcdefghijklmnop@bounce.two.example");
     u.state = HD_RCPT_DELIVERED;
     u.attempts = 2;
     u.next_attempt = 1800000600;
@@ -223,7 +225,16 @@ static void test_recipients(void **state)
     assert_int_equal(got.r[1].next_attempt, 1800000600);
     assert_string_equal(got.r[1].last_reply, "250 2.0.0 Ok: queued as 4Zx");
     assert_int_equal(got.r[1].updated_at, 1800000601);
+    assert_string_equal(got.r[1].mail_from, "b-r2-abcdefghijklmnop@bounce.two.example");
     assert_string_equal(got.r[1].address, "b@two.example"); /* untouched */
+    /* an update without an envelope sender keeps the one stored */
+    u = got.r[1];
+    u.mail_from[0] = '\0';
+    u.attempts = 3;
+    assert_int_equal(hd_store_recipient_update(f->st, &u, &err), 0);
+    assert_int_equal(hd_store_recipient_get(f->st, u.id, &u, &err), 0);
+    assert_int_equal(u.attempts, 3);
+    assert_string_equal(u.mail_from, "b-r2-abcdefghijklmnop@bounce.two.example");
     assert_int_equal(got.r[2].state, HD_RCPT_SUPPRESSED);
 
     /* the other message's recipient was not touched */
@@ -735,10 +746,12 @@ static void test_capture_add(void **state)
 
 static void test_rcpt_state_names(void **state)
 {
-    const char *names[] = {"queued", "delivered", "bounced", "expired", "suppressed", "deleted", "corrupt"};
+    const char *names[] = {"queued", "delivered", "bounced", "expired", "suppressed", "deleted", "corrupt",
+                           "captured"};
     const hd_rcpt_state states[] = {HD_RCPT_QUEUED, HD_RCPT_DELIVERED, HD_RCPT_BOUNCED, HD_RCPT_EXPIRED,
-                                    HD_RCPT_SUPPRESSED, HD_RCPT_DELETED, HD_RCPT_CORRUPT};
-    for (size_t i = 0; i < 7; i++) {
+                                    HD_RCPT_SUPPRESSED, HD_RCPT_DELETED, HD_RCPT_CORRUPT,
+                                    HD_RCPT_CAPTURED};
+    for (size_t i = 0; i < 8; i++) {
         assert_string_equal(hd_rcpt_state_name(states[i]), names[i]);
         hd_rcpt_state s = (hd_rcpt_state)99;
         assert_int_equal(hd_rcpt_state_parse(names[i], &s), 0);
@@ -749,7 +762,7 @@ static void test_rcpt_state_names(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(hd_rcpt_state_parse(bad[i], &s), HD_EINVAL);
     assert_int_equal(s, HD_RCPT_DELIVERED); /* untouched on failure */
-    assert_string_equal(hd_rcpt_state_name((hd_rcpt_state)7), "?");
+    assert_string_equal(hd_rcpt_state_name((hd_rcpt_state)8), "?");
     assert_string_equal(hd_rcpt_state_name((hd_rcpt_state)-1), "?");
 }
 
@@ -758,12 +771,12 @@ static void test_rcpt_state_stored(void **state)
 {
     fixture *f = *state;
     int64_t m = insert_message(f, "states", 1);
-    for (int s = HD_RCPT_QUEUED; s <= HD_RCPT_CORRUPT; s++)
+    for (int s = HD_RCPT_QUEUED; s <= HD_RCPT_CAPTURED; s++)
         insert_rcpt(f, m, "x@example.com", (hd_rcpt_state)s);
     struct rcpts got = {.stop_after = 99};
     assert_int_equal(hd_store_recipient_each(f->st, m, collect_rcpt, &got, NULL), 0);
-    assert_int_equal(got.n, 7);
-    for (size_t i = 0; i < 7; i++)
+    assert_int_equal(got.n, 8);
+    for (size_t i = 0; i < 8; i++)
         assert_int_equal(got.r[i].state, (hd_rcpt_state)i);
 }
 
