@@ -180,13 +180,15 @@ static int address_option(json_t *req, const char *opt, const char *key, const c
         cli_error("--%s %s: not an address: %s", opt, arg, hd_err_str(&err));
         return CLI_USAGE;
     }
-    int rc = 0;
+    int rc = CLI_USAGE;
     if (list.n == 0)
-        cli_error("--%s: no address in \"%s\"", opt, arg), rc = CLI_USAGE;
+        cli_error("--%s: no address in \"%s\"", opt, arg);
     else if (list.had_group)
-        cli_error("--%s %s: a group is not an address", opt, arg), rc = CLI_USAGE;
+        cli_error("--%s %s: a group is not an address", opt, arg);
     else if (!several && list.n > 1)
-        cli_error("--%s %s: one address, not %zu", opt, arg, list.n), rc = CLI_USAGE;
+        cli_error("--%s %s: one address, not %zu", opt, arg, list.n);
+    else
+        rc = 0;
     for (size_t i = 0; rc == 0 && i < list.n; i++) {
         json_t *v = mailbox_json(&list.v[i]);
         if (!v)
