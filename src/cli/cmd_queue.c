@@ -364,9 +364,11 @@ typedef struct cap_ctx {
     size_t n;
 } cap_ctx;
 
-/* A header field on one line: each fold (CRLF and the whitespace after
- * it, RFC 5322 §2.2.3) and any other run of whitespace becomes one space,
- * so no tab or line end reaches the terminal or the JSON. Owned. */
+/* A header field on one line for the terminal: each fold (CRLF and the
+ * whitespace after it, RFC 5322 §2.2.3) and any other run of whitespace
+ * becomes one space, so no tab or line end is printed. (JSON keeps the
+ * field as it would be written, folded, as `herald verify --json` does.)
+ * Owned. */
 static char *unfold(const char *field)
 {
     size_t n = strlen(field);
@@ -403,14 +405,9 @@ static int print_capture(int64_t id, const hd_store_capture *c, void *arg)
     } else if (cc->o->json) {
         json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)id, "time",
                               when, "message", c->message, "recipient", c->recipient, "mail_from",
-                              c->mail_from, "authentication_results", ar, "size",
+                              c->mail_from, "authentication_results", c->verdict, "size",
                               (json_int_t)c->data.len);
         json_t *d = c->detail ? json_loads(c->detail, 0, NULL) : NULL;
-        const char *dar = json_string_value(json_object_get(d, "authentication_results"));
-        char *dar1 = dar ? unfold(dar) : NULL;
-        if (dar1)
-            json_object_set_new(d, "authentication_results", json_string(dar1));
-        free(dar1);
         if (d)
             json_object_set_new(o, "verdict", d);
         char *sj = json_dumps(o, JSON_COMPACT);
