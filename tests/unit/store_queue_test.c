@@ -780,6 +780,64 @@ static void test_rcpt_state_stored(void **state)
         assert_int_equal(got.r[i].state, (hd_rcpt_state)i);
 }
 
+/* A database from before recipients.mail_from: the column is added, and
+ * the recipients the sandbox captured then (recorded 'delivered', with a
+ * 'captured' event) become 'captured'; really delivered ones stay; a
+ * second open changes nothing. */
+static void test_upgrade_captured(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/herald.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    const char *old =
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, segment INTEGER,"
+        " offset INTEGER, length INTEGER NOT NULL, crc INTEGER NOT NULL, mail_from TEXT NOT NULL,"
+        " from_domain TEXT NOT NULL, message_id TEXT NOT NULL, submitter TEXT NOT NULL,"
+        " received_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, flags INTEGER NOT NULL DEFAULT 0,"
+        " pool TEXT, tags TEXT);"
+        "CREATE TABLE recipients (id INTEGER PRIMARY KEY, message INTEGER NOT NULL REFERENCES"
+        " messages(id) ON DELETE CASCADE, address TEXT NOT NULL, domain TEXT NOT NULL,"
+        " state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt INTEGER NOT NULL,"
+        " last_reply TEXT, updated_at INTEGER NOT NULL);"
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, type TEXT NOT NULL,"
+        " message TEXT, recipient TEXT, remote_host TEXT, reply TEXT, tls TEXT, duration_ms INTEGER,"
+        " detail TEXT);"
+        "INSERT INTO messages VALUES (1,'sand',NULL,0,10,0,'b-sand-x@b.example','s.example','<1@x>',"
+        " 'app',1,2,0,NULL,NULL);"
+        "INSERT INTO messages VALUES (2,'real',NULL,0,10,0,'b-real-x@b.example','r.example','<2@x>',"
+        " 'app',1,2,0,NULL,NULL);"
+        "INSERT INTO recipients VALUES (1,1,'a@rx.test','rx.test','delivered',1,1,"
+        " '250 2.0.0 captured (sandbox): spf=pass',1);"
+        "INSERT INTO recipients VALUES (2,1,'b@rx.test','rx.test','suppressed',0,1,NULL,1);"
+        "INSERT INTO recipients VALUES (3,2,'a@rx.test','rx.test','delivered',1,1,'250 ok',1);"
+        "INSERT INTO events VALUES (1,1,'captured','sand','a@rx.test','sandbox',NULL,NULL,1,NULL);"
+        "INSERT INTO events VALUES (2,1,'suppressed','sand','b@rx.test',NULL,NULL,NULL,NULL,NULL);"
+        "INSERT INTO events VALUES (3,1,'delivered','real','a@rx.test','mx',NULL,NULL,1,NULL);";
+    assert_int_equal(sqlite3_exec(db, old, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    static const hd_rcpt_state want[] = {HD_RCPT_CAPTURED, HD_RCPT_SUPPRESSED, HD_RCPT_DELIVERED};
+    for (int round = 0; round < 2; round++) {
+        hd_store *st;
+        hd_err err;
+        hd_err_clear(&err);
+        if (hd_store_open(path, false, &st, &err) != 0)
+            fail_msg("open an older database: %s", err.msg);
+        for (int64_t id = 1; id <= 3; id++) {
+            hd_store_recipient r;
+            assert_int_equal(hd_store_recipient_get(st, id, &r, &err), 0);
+            assert_int_equal(r.state, want[id - 1]);
+            assert_string_equal(r.mail_from, "");
+        }
+        hd_store_close(st);
+    }
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -796,6 +854,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_capture_add, setup, teardown),
         cmocka_unit_test(test_rcpt_state_names),
         cmocka_unit_test_setup_teardown(test_rcpt_state_stored, setup, teardown),
+        cmocka_unit_test(test_upgrade_captured),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
