@@ -15,6 +15,7 @@
 
 #include <herald/json.h>
 #include <herald/store.h>
+#include <herald/webhook.h>
 
 #include "../net/control.h"
 
@@ -189,6 +190,23 @@ static int rcpt_text(const hd_store_recipient *r, void *arg)
     return 0;
 }
 
+/* An event for show --json: the object the API and webhooks give
+ * (hd_webhook_payload), so a message's events have one shape. */
+static int event_json(const hd_store_event *e, void *arg)
+{
+    hd_buf b;
+    hd_err err = {0};
+    hd_buf_init(&b, 1024 * 1024);
+    json_t *o = NULL;
+    if (hd_webhook_payload(e, e->domain, &b, &err) == 0)
+        o = json_loadb((const char *)b.p, b.len, 0, NULL);
+    hd_buf_free(&b);
+    if (!o)
+        o = json_pack("{s:I, s:s}", "id", (json_int_t)e->id, "type", e->type);
+    json_array_append_new(arg, o);
+    return 0;
+}
+
 static int queue_show(const queue_opts *o, const char *id)
 {
     hd_store *st;
@@ -205,19 +223,26 @@ static int queue_show(const queue_opts *o, const char *id)
     char when[HD_JSON_TIME_LEN];
     hd_json_time(m.received_at * 1000, when);
     if (o->json) {
-        json_t *rs = json_array();
-        hd_store_recipient_each(st, m.id, rcpt_json, rs, &err);
-        json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:o}", "id", m.uuid,
-                                "received", when, "mail_from", m.mail_from, "from_domain",
-                                m.from_domain, "message_id", m.message_id, "submitter", m.submitter,
-                                "size", (json_int_t)m.length, "in_spool", m.segment != 0,
-                                "recipients", rs);
+        /* one document: the message, its recipients and its events */
+        json_t *rs = json_array(), *evs = json_array();
+        rc = hd_store_recipient_each(st, m.id, rcpt_json, rs, &err);
+        if (!rc)
+            rc = hd_store_event_each(st, 0, m.uuid, 0, event_json, evs, &err);
+        json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:o, s:o}", "id",
+                                m.uuid, "received", when, "mail_from", m.mail_from, "from_domain",
+                                m.from_domain, "message_id", m.message_id, "submitter",
+                                m.submitter, "size", (json_int_t)m.length, "in_spool",
+                                m.segment != 0, "recipients", rs, "events", evs);
+        if (rc) {
+            cli_error("%s", hd_err_str(&err));
+            json_decref(obj);
+            hd_store_close(st);
+            return CLI_SOFTWARE;
+        }
         char *s = json_dumps(obj, JSON_COMPACT);
         puts(s);
         free(s);
         json_decref(obj);
-        ev_ctx ec = {true, 0, 0};
-        hd_store_event_each(st, 0, m.uuid, 0, print_event, &ec, &err);
     } else {
         /* the message's VERP address; what each recipient's attempts
          * used (per-recipient VERP) is under the recipient */

@@ -69,6 +69,14 @@ echo "$CAP" | grep -Eq '^[0-9a-f]{32}$' || fail "send printed no id: $CAP"
 pass "send --wait to the sandbox: 'captured', exit 2, a note on stderr"
 
 "$HERALD" queue show "$CAP" --data-dir "$T/data" > "$T/show.txt" || fail "queue show"
+"$HERALD" queue show "$CAP" --json --data-dir "$T/data" > "$T/show.json" || fail "queue show --json"
+/usr/bin/python3 - "$T/show.json" <<'P' || fail "queue show --json (sandbox)"
+import json, sys
+m = json.loads(open(sys.argv[1]).read())   # the whole output is one document
+assert [r["state"] for r in m["recipients"]] == ["captured"], m["recipients"]
+ev = [e for e in m["events"] if e["type"] == "captured"]
+assert len(ev) == 1 and ev[0]["detail"]["dmarc"]["result"] == "pass", m["events"]
+P
 grep -Eq '^  cap@rx.test +captured ' "$T/show.txt" || fail "queue show: not captured: $(cat "$T/show.txt")"
 ! grep -q 'delivered' "$T/show.txt" || fail "queue show says delivered: $(cat "$T/show.txt")"
 code=$(curl -s -o "$T/capmsg.json" -w '%{http_code}' -H "Authorization: Bearer $KEY" "$BASE/v1/messages/$CAP")
@@ -137,7 +145,7 @@ hl_wait_spool "$T/rx" 3 10 || fail "three transactions did not arrive"
 "$HERALD" queue show "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/real.json")" \
   --data-dir "$T/data" > "$T/show2.txt" || fail "queue show (real)"
 REAL=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/real.json")
-"$HERALD" queue show "$REAL" --json --data-dir "$T/data" | head -n 1 > "$T/show2.json"
+"$HERALD" queue show "$REAL" --json --data-dir "$T/data" > "$T/show2.json"
 code=$(curl -s -o "$T/realmsg.json" -w '%{http_code}' -H "Authorization: Bearer $KEY" "$BASE/v1/messages/$REAL")
 [ "$code" = 200 ] || fail "GET /v1/messages/$REAL: HTTP $code"
 /usr/bin/python3 - "$T/real.json" "$T/rx" "$T/show2.json" "$T/show2.txt" "$T/realmsg.json" <<'P' || fail "display names and envelope senders"
@@ -162,9 +170,10 @@ for a, r in rcpts.items():
 assert len(froms) == 3, froms   # one per recipient, none the message's
 assert m["envelope_from"] not in froms
 # queue show --json and text: the same per recipient
-show = json.loads(open(sys.argv[3]).readline())
+show = json.loads(open(sys.argv[3]).read())   # one document, events inside
 for r in show["recipients"]:
     assert r["mail_from"] == seen[r["address"]][0], r
+assert [e["type"] for e in show["events"]].count("delivered") == 3, show["events"]
 text = open(sys.argv[4]).read()
 for a in seen:
     assert "mail from " + seen[a][0] in text, (a, text)
