@@ -137,12 +137,20 @@ int hd_authres_build(const char *authserv_id, const hd_slice *fragments, size_t 
                      hd_err *err);
 
 /* Writing fragments (what hd_dkim_result_to_ar and its siblings use):
- * " (text)" as an RFC 8601 comment, printable ASCII only, parentheses
- * and backslashes replaced, so nothing can close it or start a line; and
- * " name=value" with value as a token when it is one (with '@' for
- * addresses), else as a quoted-string (RFC 8601 §2.3), bytes outside
- * printable ASCII as '?'. */
+ * " (text)" as an RFC 8601 comment, and " name=value" with value as a
+ * token when it is one (with '@' for addresses), else as a quoted-string
+ * (RFC 8601 §2.3). Text is written in ASCII: "§" as "section" (so
+ * "(RFC 7208 §4.3)" reads "(RFC 7208 section 4.3)"), any other non-ASCII
+ * character as one '?', a tab as a space, other control characters as
+ * '?'; nothing can close the comment or string early or start a line.
+ * In a comment, parentheses that nest properly stay (nested comments,
+ * RFC 5322 §3.2.2), others and backslashes become quoted-pairs; in a
+ * quoted-string '"' and backslash do. */
 int hd_authres_append_comment(hd_buf *out, const char *text);
 int hd_authres_append_property(hd_buf *out, const char *name, const char *value);
+/* The same text rules for a caller writing its own comment or quoted
+ * string (the Received-SPF field, RFC 7208 §9.1): the inside only. */
+int hd_authres_append_ctext(hd_buf *out, const char *text);
+int hd_authres_append_qtext(hd_buf *out, const char *text);
 
 #endif

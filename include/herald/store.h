@@ -131,6 +131,7 @@ typedef enum hd_rcpt_state {
     HD_RCPT_SUPPRESSED,
     HD_RCPT_DELETED,
     HD_RCPT_CORRUPT,    /* its spool bytes were damaged; moved aside */
+    HD_RCPT_CAPTURED,   /* kept by the sandbox with its verdict; never sent */
 } hd_rcpt_state;
 
 const char *hd_rcpt_state_name(hd_rcpt_state s);   /* "queued", ... */
@@ -167,6 +168,8 @@ typedef struct hd_store_recipient {
     int64_t next_attempt;
     char last_reply[HD_STORE_TEXT_MAX];
     int64_t updated_at;
+    char mail_from[HD_STORE_ADDR_MAX];  /* the envelope sender of its last attempt
+                                         * (per-recipient VERP), "" before any */
 } hd_store_recipient;
 
 int hd_store_message_insert(hd_store *st, hd_store_message *m, hd_err *err);
@@ -177,7 +180,8 @@ int hd_store_message_get_id(hd_store *st, int64_t id, hd_store_message *out, hd_
 int hd_store_message_release(hd_store *st, int64_t id, hd_err *err);
 
 int hd_store_recipient_insert(hd_store *st, hd_store_recipient *r, hd_err *err);
-/* Writes state, attempts, next_attempt, last_reply, updated_at of r->id. */
+/* Writes state, attempts, next_attempt, last_reply, updated_at of r->id,
+ * and mail_from unless it is "" (the one stored is kept). */
 int hd_store_recipient_update(hd_store *st, const hd_store_recipient *r, hd_err *err);
 /* One recipient by row id; HD_ENOTFOUND when there is none. */
 int hd_store_recipient_get(hd_store *st, int64_t id, hd_store_recipient *out, hd_err *err);

@@ -15,6 +15,7 @@
 
 #include <herald/json.h>
 #include <herald/store.h>
+#include <herald/webhook.h>
 
 #include "../net/control.h"
 
@@ -36,7 +37,8 @@ static const char queue_help[] =
     "\n"
     "list     messages waiting for delivery: id, age, sender, recipients with\n"
     "         attempts, next attempt and last reply\n"
-    "show     one message: envelope, every recipient's state, its events\n"
+    "show     one message: envelope, every recipient's state and the envelope\n"
+    "         sender it was sent with (per-recipient VERP), its events\n"
     "retry    make a message's deferred recipients due now (running server)\n"
     "delete   end a message's undelivered recipients as 'deleted' (running server)\n"
     "flush    make everything due now and forget back-off (running server)\n"
@@ -166,18 +168,42 @@ static int print_event(const hd_store_event *e, void *arg)
     return 0;
 }
 
+/* mail_from: the envelope sender its last attempt used (with per-recipient
+ * VERP its own b-r<id>-...), null before the first attempt */
 static int rcpt_json(const hd_store_recipient *r, void *arg)
 {
-    json_array_append_new(arg, json_pack("{s:s, s:s, s:i, s:s}", "address", r->address, "state",
-                                         hd_rcpt_state_name(r->state), "attempts", r->attempts,
-                                         "last_reply", r->last_reply));
+    json_array_append_new(arg, json_pack("{s:s, s:s, s:i, s:s, s:o}", "address", r->address,
+                                         "state", hd_rcpt_state_name(r->state), "attempts",
+                                         r->attempts, "last_reply", r->last_reply, "mail_from",
+                                         r->mail_from[0] ? json_string(r->mail_from)
+                                                         : json_null()));
     return 0;
 }
 
 static int rcpt_text(const hd_store_recipient *r, void *arg)
 {
+    (void)arg;
     printf("  %-40s %-10s attempts %d%s%s\n", r->address, hd_rcpt_state_name(r->state),
            r->attempts, r->last_reply[0] ? "  " : "", r->last_reply);
+    if (r->mail_from[0])
+        printf("  %-40s mail from %s\n", "", r->mail_from);
+    return 0;
+}
+
+/* An event for show --json: the object the API and webhooks give
+ * (hd_webhook_payload), so a message's events have one shape. */
+static int event_json(const hd_store_event *e, void *arg)
+{
+    hd_buf b;
+    hd_err err = {0};
+    hd_buf_init(&b, 1024 * 1024);
+    json_t *o = NULL;
+    if (hd_webhook_payload(e, e->domain, &b, &err) == 0)
+        o = json_loadb((const char *)b.p, b.len, 0, NULL);
+    hd_buf_free(&b);
+    if (!o)
+        o = json_pack("{s:I, s:s}", "id", (json_int_t)e->id, "type", e->type);
+    json_array_append_new(arg, o);
     return 0;
 }
 
@@ -197,21 +223,31 @@ static int queue_show(const queue_opts *o, const char *id)
     char when[HD_JSON_TIME_LEN];
     hd_json_time(m.received_at * 1000, when);
     if (o->json) {
-        json_t *rs = json_array();
-        hd_store_recipient_each(st, m.id, rcpt_json, rs, &err);
-        json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:o}", "id", m.uuid,
-                                "received", when, "mail_from", m.mail_from, "from_domain",
-                                m.from_domain, "message_id", m.message_id, "submitter", m.submitter,
-                                "size", (json_int_t)m.length, "in_spool", m.segment != 0,
-                                "recipients", rs);
+        /* one document: the message, its recipients and its events */
+        json_t *rs = json_array(), *evs = json_array();
+        rc = hd_store_recipient_each(st, m.id, rcpt_json, rs, &err);
+        if (!rc)
+            rc = hd_store_event_each(st, 0, m.uuid, 0, event_json, evs, &err);
+        json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:o, s:o}", "id",
+                                m.uuid, "received", when, "mail_from", m.mail_from, "from_domain",
+                                m.from_domain, "message_id", m.message_id, "submitter",
+                                m.submitter, "size", (json_int_t)m.length, "in_spool",
+                                m.segment != 0, "recipients", rs, "events", evs);
+        if (rc) {
+            cli_error("%s", hd_err_str(&err));
+            json_decref(obj);
+            hd_store_close(st);
+            return CLI_SOFTWARE;
+        }
         char *s = json_dumps(obj, JSON_COMPACT);
         puts(s);
         free(s);
         json_decref(obj);
-        ev_ctx ec = {true, 0, 0};
-        hd_store_event_each(st, 0, m.uuid, 0, print_event, &ec, &err);
     } else {
-        printf("id:          %s\nreceived:    %s\nmail from:   %s\nfrom domain: %s\n"
+        /* the message's VERP address; what each recipient's attempts
+         * used (per-recipient VERP) is under the recipient */
+        printf("id:          %s\nreceived:    %s\nmail from:   %s (the message's; each "
+               "recipient's as sent below)\nfrom domain: %s\n"
                "message-id:  %s\nsubmitter:   %s\nsize:        %lld bytes\nrecipients:\n",
                m.uuid, when, m.mail_from, m.from_domain, m.message_id, m.submitter,
                (long long)m.length);
@@ -353,11 +389,40 @@ typedef struct cap_ctx {
     size_t n;
 } cap_ctx;
 
+/* A header field on one line for the terminal: each fold (CRLF and the
+ * whitespace after it, RFC 5322 §2.2.3) and any other run of whitespace
+ * becomes one space, so no tab or line end is printed. (JSON keeps the
+ * field as it would be written, folded, as `herald verify --json` does.)
+ * Owned. */
+static char *unfold(const char *field)
+{
+    size_t n = strlen(field);
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const char *p = field; *p; p++) {
+        bool space = *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n';
+        if (!space)
+            *o++ = *p;
+        else if (o > out && o[-1] != ' ')
+            *o++ = ' ';
+    }
+    while (o > out && o[-1] == ' ')
+        o--;
+    *o = '\0';
+    return out;
+}
+
 static int print_capture(int64_t id, const hd_store_capture *c, void *arg)
 {
     cap_ctx *cc = arg;
     char when[HD_JSON_TIME_LEN];
     hd_json_time(c->at * 1000, when);
+    char *ar = unfold(c->verdict ? c->verdict : "");
+    if (!ar) {
+        cli_error("out of memory");
+        return 1;
+    }
     if (cc->o->raw) {
         if (cc->n)
             puts("--");
@@ -375,13 +440,10 @@ static int print_capture(int64_t id, const hd_store_capture *c, void *arg)
         free(sj);
         json_decref(o);
     } else {
-        printf("%s %s %s (%zu bytes) from %s\n    ", when, c->message, c->recipient, c->data.len,
-               c->mail_from);
-        for (const char *p = c->verdict; *p; p++)   /* the field, unfolded */
-            if (*p != '\r')
-                putchar(*p == '\n' ? ' ' : *p);
-        putchar('\n');
+        printf("%s %s %s (%zu bytes) from %s\n    %s\n", when, c->message, c->recipient,
+               c->data.len, c->mail_from, ar);
     }
+    free(ar);
     cc->n++;
     return 0;
 }

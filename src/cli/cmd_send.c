@@ -11,6 +11,7 @@
 
 #include <herald/base64.h>
 #include <herald/config.h>
+#include <herald/mail.h>
 
 #include <getopt.h>
 #include <jansson.h>
@@ -35,21 +36,33 @@ static const char send_help[] =
     "Send a message through a running `herald serve` (its HTTP API, docs/api.md)\n"
     "and print its id once the server has stored it durably.\n"
     "\n"
+    "An ADDR is an address or, as in a header field, 'Name <address>' (quote a\n"
+    "name with commas or other specials: '\"Doe, Jane\" <jane@example.com>');\n"
+    "--to, --cc, --bcc and --reply-to also take a comma-separated list.\n"
+    "\n"
     "      --raw FILE          send FILE (\"-\": standard input) as it is: a whole\n"
     "                          RFC 5322 message; --to/--cc/--bcc are its envelope\n"
     "      --attach FILE       attach a file (content type guessed from its name)\n"
     "      --wait              follow the message until every recipient is final\n"
-    "                          (delivered, bounced, expired, suppressed ...); the\n"
-    "                          exit code is 0 only if all were delivered\n"
+    "                          (delivered, captured, bounced, expired, suppressed\n"
+    "                          ...) and print each one's state\n"
     "      --timeout S         give up waiting after S seconds (default 300): exit 75\n"
     "      --api URL           the API (default: http://[api] listen of the config)\n"
     "      --config FILE       the server's configuration (for [api] listen)\n"
     "      --key-file F        read the API key from F (default: $HERALD_API_KEY)\n"
-    "      --json              print the server's answers as JSON\n"
+    "      --json              print the server's answer as one JSON document (with\n"
+    "                          --wait: the message as GET /v1/messages/ID gives it)\n"
     "\n"
-    "Exit codes: 0 sent (and with --wait, delivered); 1 with --wait, a recipient\n"
-    "was not delivered; 65 the server refused the message; 75 the server could\n"
-    "not be reached or asked to try later; 64 bad options; 77 the key was refused.\n";
+    "Exit codes: 0 sent (and with --wait, every recipient delivered); 1 with\n"
+    "--wait, a recipient was not delivered; 2 with --wait, every recipient was\n"
+    "captured by the sandbox: nothing was sent; 65 the server refused the\n"
+    "message; 75 the server could not be reached or asked to try later; 64 bad\n"
+    "options; 77 the key was refused.\n";
+
+/* --wait: every recipient captured by the sandbox, nothing sent. Distinct
+ * from 0 (delivered) so that a script never takes a sandbox for delivery,
+ * and from 1 (a recipient failed). */
+#define SEND_CAPTURED 2
 
 typedef struct send_opts {
     json_t *req;                 /* the request being built */
@@ -132,6 +145,63 @@ static json_t *file_string(const char *path, bool base64, int *rc)
     return s;
 }
 
+/* One mailbox for the API: "a@example.com", or {"address", "name"} when
+ * it has a display name (docs/api.md: the API takes no "Name <addr>"). */
+static json_t *mailbox_json(const hd_addr *a)
+{
+    size_t n = strlen(a->local) + 1 + strlen(a->domain) + 1;
+    char *addr = malloc(n);
+    if (!addr)
+        return NULL;
+    snprintf(addr, n, "%s@%s", a->local, a->domain);
+    json_t *address = text(addr);
+    free(addr);
+    if (!address)
+        return NULL;
+    if (!a->display || !a->display[0])
+        return address;
+    json_t *name = text(a->display);
+    if (!name) {
+        json_decref(address);
+        return NULL;
+    }
+    return json_pack("{s:o,s:o}", "address", address, "name", name);
+}
+
+/* An address option: an address, 'Name <address>' or (several allowed)
+ * a list of them, read with the header fields' parser (RFC 5322 §3.4),
+ * so quoted names with commas and specials work as they do in From:. */
+static int address_option(json_t *req, const char *opt, const char *key, const char *arg,
+                          bool several)
+{
+    hd_addr_list list = {0};
+    hd_err err = {0};
+    if (hd_addr_parse_list(hd_slice_cstr(arg), &list, &err) != 0) {
+        cli_error("--%s %s: not an address: %s", opt, arg, hd_err_str(&err));
+        return CLI_USAGE;
+    }
+    int rc = CLI_USAGE;
+    if (list.n == 0)
+        cli_error("--%s: no address in \"%s\"", opt, arg);
+    else if (list.had_group)
+        cli_error("--%s %s: a group is not an address", opt, arg);
+    else if (!several && list.n > 1)
+        cli_error("--%s %s: one address, not %zu", opt, arg, list.n);
+    else
+        rc = 0;
+    for (size_t i = 0; rc == 0 && i < list.n; i++) {
+        json_t *v = mailbox_json(&list.v[i]);
+        if (!v)
+            rc = CLI_USAGE;
+        else if (several)
+            append(req, key, v);
+        else
+            set(req, key, v);
+    }
+    hd_addr_list_free(&list);
+    return rc;
+}
+
 static int attach(json_t *req, const char *path)
 {
     int rc;
@@ -195,15 +265,15 @@ static int parse(int argc, char **argv, send_opts *o)
         {"key-file", required_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c, rc;
+    int c, rc = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'f': set(o->req, "from", text(optarg)); break;
-        case 't': append(o->req, "to", text(optarg)); break;
-        case 'c': append(o->req, "cc", text(optarg)); break;
-        case 'b': append(o->req, "bcc", text(optarg)); break;
-        case 'R': append(o->req, "reply_to", text(optarg)); break;
+        case 'f': rc = address_option(o->req, "from", "from", optarg, false); break;
+        case 't': rc = address_option(o->req, "to", "to", optarg, true); break;
+        case 'c': rc = address_option(o->req, "cc", "cc", optarg, true); break;
+        case 'b': rc = address_option(o->req, "bcc", "bcc", optarg, true); break;
+        case 'R': rc = address_option(o->req, "reply-to", "reply_to", optarg, true); break;
         case 's': set(o->req, "subject", text(optarg)); break;
         case 'x': set(o->req, "text", text(optarg)); break;
         case 'X': o->text_file = optarg; break;
@@ -232,6 +302,8 @@ static int parse(int argc, char **argv, send_opts *o)
         case 'h': fputs(send_help, stdout); return -1;
         default: fputs(send_help, stderr); return CLI_USAGE;
         }
+        if (rc)
+            return rc;
     }
     if (optind < argc) {
         cli_error("unexpected argument: %s", argv[optind]);
@@ -309,8 +381,31 @@ static int exit_for(int status)
     return CLI_DATAERR;
 }
 
-/* Poll GET /v1/messages/{id} until no recipient is queued. */
-static int wait_final(const net_http_req *base, const char *id, const send_opts *o)
+/* The exit code for the final states: 0 all delivered, SEND_CAPTURED
+ * all captured by the sandbox, else 1. */
+static int final_exit(json_t *rcpts)
+{
+    size_t i, delivered = 0, captured = 0;
+    json_t *r;
+    json_array_foreach(rcpts, i, r) {
+        const char *st = json_string_value(json_object_get(r, "state"));
+        delivered += st && strcmp(st, "delivered") == 0;
+        captured += st && strcmp(st, "captured") == 0;
+    }
+    size_t n = json_array_size(rcpts);
+    if (n && delivered == n)
+        return CLI_OK;
+    if (n && captured == n)
+        return SEND_CAPTURED;
+    return CLI_FAIL;
+}
+
+/* Poll GET /v1/messages/{id} until no recipient is queued. With --json
+ * the final message is the one document printed; accepted is the 202
+ * answer, printed instead when the message could not be followed to its
+ * end (so --json always prints exactly one document). */
+static int wait_final(const net_http_req *base, const char *id, const send_opts *o,
+                      const hd_buf *accepted)
 {
     char path[128];
     snprintf(path, sizeof path, "/v1/messages/%s", id);
@@ -326,26 +421,36 @@ static int wait_final(const net_http_req *base, const char *id, const send_opts 
         hd_buf_init(&resp, ANSWER_MAX);
         hd_err err = {0};
         int status = 0;
+        int rc = 0;
         if (net_http_call(&rq, &status, &resp, &err) != 0) {
             cli_error("%s", hd_err_str(&err));
-            hd_buf_free(&resp);
-            return CLI_TEMPFAIL;
-        }
-        if (status != 200) {
+            rc = CLI_TEMPFAIL;
+        } else if (status != 200) {
             print_refusal(status, &resp);
-            hd_buf_free(&resp);
-            return exit_for(status);
+            rc = exit_for(status);
         }
-        json_t *m = json_loadb((const char *)resp.p, resp.len, 0, NULL);
+        json_t *m = rc ? NULL : json_loadb((const char *)resp.p, resp.len, 0, NULL);
         hd_buf_free(&resp);
         json_t *rcpts = json_object_get(m, "recipients");
         size_t i;
         json_t *r;
-        bool done = json_array_size(rcpts) > 0, all_delivered = true;
+        bool done = json_array_size(rcpts) > 0;
         json_array_foreach(rcpts, i, r) {
             const char *st = json_string_value(json_object_get(r, "state"));
             done &= st && strcmp(st, "queued") != 0;
-            all_delivered &= st && strcmp(st, "delivered") == 0;
+        }
+        if (!rc && !m) {
+            cli_error("%s: the server's answer is not JSON", id);
+            rc = CLI_SOFTWARE;
+        } else if (!rc && !done && time(NULL) >= deadline) {
+            cli_error("%s: still queued after %llds", id, o->timeout ? o->timeout : 300);
+            rc = CLI_TEMPFAIL;
+        }
+        if (rc) {
+            if (o->json)
+                printf("%.*s\n", (int)accepted->len, (const char *)accepted->p);
+            json_decref(m);
+            return rc;
         }
         if (done) {
             if (o->json) {
@@ -360,14 +465,15 @@ static int wait_final(const net_http_req *base, const char *id, const send_opts 
                            reply ? reply : "");
                 }
             }
+            rc = final_exit(rcpts);
+            if (rc == SEND_CAPTURED)
+                fprintf(stderr, "herald send: captured by the sandbox, not sent: the domain's "
+                                "delivery is sandbox ([delivery] mode, [domain] delivery); "
+                                "herald captures shows the copy and its verdict\n");
             json_decref(m);
-            return all_delivered ? CLI_OK : CLI_FAIL;
+            return rc;
         }
         json_decref(m);
-        if (time(NULL) >= deadline) {
-            cli_error("%s: still queued after %llds", id, o->timeout ? o->timeout : 300);
-            return CLI_TEMPFAIL;
-        }
         usleep(delay_ms * 1000);
         if (delay_ms < 2000)
             delay_ms *= 2;
@@ -436,13 +542,14 @@ int cmd_send(int argc, char **argv)
             cli_error("the server's answer has no message id");
             rc = CLI_SOFTWARE;
         } else {
-            if (o.json)
+            /* --json --wait prints one document: the final message */
+            if (o.json && !o.wait)
                 printf("%.*s\n", (int)resp.len, (const char *)resp.p);
-            else
+            else if (!o.json)
                 printf("%s\n", id);
             fflush(stdout);
             if (o.wait)
-                rc = wait_final(&rq, id, &o);
+                rc = wait_final(&rq, id, &o, &resp);
         }
         json_decref(a);
     }

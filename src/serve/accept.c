@@ -258,9 +258,14 @@ static void accepted(void *arg)
                          queue_pool_label(sv, j->cm.m.from_domain, j->cm.m.pool), j->cm.loc.length);
         queue_add(sv, &j->cm.m, j->rcpts, j->cm.rcpt_ids, j->n_rcpts);
         snprintf(j->text, sizeof j->text, "Ok: queued as %s", j->cm.m.uuid);
-        LOG_INFO("%s: accepted %s from %s, %zu recipient%s, message-id %s", j->cm.m.uuid,
-                 j->cm.m.mail_from, j->cm.m.submitter, j->n_rcpts, j->n_rcpts == 1 ? "" : "s",
-                 j->cm.m.message_id);
+        /* the envelope sender as it will go on the wire: with per-recipient
+         * VERP each recipient has its own, so the log gives their form */
+        const char *mf = j->cm.m.mail_from, *at = strrchr(mf, '@');
+        bool per_rcpt = at && queue_sender_per_rcpt(sv, j->cm.m.from_domain);
+        LOG_INFO("%s: accepted from %s, %zu recipient%s, envelope from %s%s%s, message-id %s",
+                 j->cm.m.uuid, j->cm.m.submitter, j->n_rcpts, j->n_rcpts == 1 ? "" : "s",
+                 per_rcpt ? "b-r<recipient>-<mac>@" : "", per_rcpt ? at + 1 : mf,
+                 per_rcpt ? " (one per recipient)" : "", j->cm.m.message_id);
     }
     if (j->code != 250)
         atomic_fetch_add(&sv->metrics.messages_rejected, 1);

@@ -392,14 +392,17 @@ static void get_events(api_req *r, worker *w)
 
 static int collect_rcpt(const hd_store_recipient *rc, void *arg)
 {
-    json_array_append_new(arg, json_pack("{s:o,s:s,s:i,s:o,s:o,s:o}", "address",
+    /* envelope_from: what went on the wire (per-recipient VERP), null
+     * before the first attempt */
+    json_array_append_new(arg, json_pack("{s:o,s:s,s:i,s:o,s:o,s:o,s:o}", "address",
                                          text_json(rc->address), "state",
                                          hd_rcpt_state_name(rc->state), "attempts", rc->attempts,
                                          "last_reply", text_json(rc->last_reply), "updated_at",
                                          time_json(rc->updated_at * 1000), "next_attempt",
                                          rc->state == HD_RCPT_QUEUED
                                              ? time_json(rc->next_attempt * 1000)
-                                             : json_null()));
+                                             : json_null(),
+                                         "envelope_from", text_json(rc->mail_from)));
     return 0;
 }
 

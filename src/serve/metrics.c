@@ -27,6 +27,7 @@ static const double delay_buckets[] = {0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 
 static const char *const outcome_names[M_N] = {
     [M_DELIVERED] = "delivered", [M_DEFERRED] = "deferred",     [M_BOUNCED] = "bounced",
     [M_COMPLAINED] = "complained", [M_EXPIRED] = "expired",     [M_SUPPRESSED] = "suppressed",
+    [M_CAPTURED] = "captured",
 };
 
 typedef struct histogram {

@@ -15,6 +15,7 @@ typedef enum metric_outcome {
     M_COMPLAINED,      /* an ARF complaint */
     M_EXPIRED,
     M_SUPPRESSED,
+    M_CAPTURED,        /* kept by the sandbox, not sent */
     M_N,
 } metric_outcome;
 

@@ -311,6 +311,12 @@ const char *queue_pool_label(serve *sv, const char *domain, const char *msg_pool
     return pool ? pool : "default";
 }
 
+bool queue_sender_per_rcpt(serve *sv, const char *domain)
+{
+    return sv->cfg->delivery.verp_per_recipient &&
+           hd_config_delivery_for(sv->cfg, domain) != HD_DELIVERY_SANDBOX;
+}
+
 static const char *rcpt_pool(const q_rcpt *r)
 {
     if (r->dest->sandbox)
@@ -398,6 +404,8 @@ static void post_rcpt(serve *sv, const q_rcpt *r, hd_rcpt_state state, const cha
     op->rcpt.next_attempt = r->next_attempt;
     op->rcpt.updated_at = serve_now();
     snprintf(op->rcpt.last_reply, sizeof op->rcpt.last_reply, "%s", reply ? reply : "");
+    /* what went on the wire: "" leaves the stored one (or none) as it is */
+    snprintf(op->rcpt.mail_from, sizeof op->rcpt.mail_from, "%s", r->sent_as ? r->sent_as : "");
     op->has_event = true;
     commit_event_fill(&op->event, event, r->msg->uuid, r->address, remote, reply, tls, duration_ms);
     op->event.detail = detail;
@@ -449,6 +457,7 @@ static void rcpt_final(serve *sv, q_rcpt *r, hd_rcpt_state state, const char *re
     q->n_open--;
     free(r->address);
     free(r->last_reply);
+    free(r->sent_as);
     free(r);
     if (m->open == 0)
         msg_release(sv, m);
@@ -487,6 +496,17 @@ static void remember_reply(q_rcpt *r, const char *reply)
 {
     free(r->last_reply);
     r->last_reply = reply && *reply ? strdup(reply) : NULL;
+}
+
+/* The envelope sender an attempt used, recorded with the recipient's next
+ * state change so that `queue show` and the API show what went on the
+ * wire (the per-recipient VERP address, not the message's). */
+static void remember_sender(q_rcpt *r, const char *mail_from)
+{
+    if (r->sent_as && strcmp(r->sent_as, mail_from) == 0)
+        return;
+    free(r->sent_as);
+    r->sent_as = *mail_from ? strdup(mail_from) : NULL;
 }
 
 static void rcpt_defer(serve *sv, q_rcpt *r, const char *reply, const char *remote,
@@ -599,6 +619,7 @@ void queue_batch_free(q_batch *b)
     if (!b)
         return;
     hd_buf_free(&b->data);
+    free(b->detail);
     free(b->rcpts);
     free(b->addrs);
     free(b->results);
@@ -755,23 +776,34 @@ void queue_batch_done(serve *sv, q_batch *b)
         q_rcpt *r = b->rcpts[i];
         q_result *res = &b->results[i];
         r->busy = false;
+        remember_sender(r, b->mail_from);
         switch (res->outcome) {
         case Q_DELIVERED:
             atomic_fetch_add(&sv->metrics.delivered, 1);
             metrics_outcome(sv, m->from_domain, rcpt_pool(r), M_DELIVERED);
             metrics_delivered_after(sv, m->from_domain, rcpt_pool(r),
                                     (double)(serve_now_ms() - m->received_ms) / 1000.0);
-            LOG_INFO("%s: delivered to %s via %s%s%s: %s", m->uuid, r->address, b->remote,
-                     b->tls[0] ? " " : "", b->tls, res->reply);
-            rcpt_final(sv, r, HD_RCPT_DELIVERED, res->reply, b->dest->sandbox ? "captured" : "delivered",
-                       b->remote, b->tls, dur, NULL);
+            LOG_INFO("%s: delivered to %s via %s%s%s, envelope from %s: %s", m->uuid, r->address,
+                     b->remote, b->tls[0] ? " " : "", b->tls, b->mail_from, res->reply);
+            rcpt_final(sv, r, HD_RCPT_DELIVERED, res->reply, "delivered", b->remote, b->tls, dur,
+                       NULL);
+            break;
+        case Q_CAPTURED:
+            /* not delivered: nothing left the machine (its own state, event
+             * and counters, so a sandbox never looks like real delivery) */
+            atomic_fetch_add(&sv->metrics.captured, 1);
+            metrics_outcome(sv, m->from_domain, rcpt_pool(r), M_CAPTURED);
+            LOG_INFO("%s: captured %s (sandbox, not sent), envelope from %s: %s", m->uuid,
+                     r->address, b->mail_from, res->reply);
+            rcpt_final(sv, r, HD_RCPT_CAPTURED, res->reply, "captured", b->remote, NULL, dur,
+                       b->detail ? strdup(b->detail) : NULL);
             break;
         case Q_BOUNCED: {
             atomic_fetch_add(&sv->metrics.bounced, 1);
             metrics_outcome(sv, m->from_domain, rcpt_pool(r), M_BOUNCED);
-            LOG_INFO("%s: bounced %s via %s: %s (%s %s%s)", m->uuid, r->address, b->remote,
-                     res->reply, hd_bounce_reason_name(res->reason), hd_bounce_class_name(res->kind),
-                     res->suppress ? ", suppressed" : "");
+            LOG_INFO("%s: bounced %s via %s, envelope from %s: %s (%s %s%s)", m->uuid, r->address,
+                     b->remote, b->mail_from, res->reply, hd_bounce_reason_name(res->reason),
+                     hd_bounce_class_name(res->kind), res->suppress ? ", suppressed" : "");
             if (res->suppress)
                 queue_suppress(sv, r->address, res->reply, "bounce");
             rcpt_final(sv, r, HD_RCPT_BOUNCED, res->reply, "bounced", b->remote, b->tls, dur,
@@ -949,6 +981,7 @@ void queue_free(serve *sv)
                 rn = r->next;
                 free(r->address);
                 free(r->last_reply);
+                free(r->sent_as);
                 free(r);
             }
             free(d->domain);

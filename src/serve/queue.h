@@ -36,6 +36,7 @@ typedef struct q_rcpt {
     q_msg *msg;
     char *address;
     char *last_reply;            /* of the last attempt, or NULL */
+    char *sent_as;               /* the envelope sender of the last attempt, or NULL */
     q_dest *dest;
     int attempts;
     int64_t next_attempt;
@@ -53,6 +54,7 @@ typedef enum q_outcome {
     Q_DEFERRED,
     Q_DELIVERED,
     Q_BOUNCED,
+    Q_CAPTURED,                  /* kept by the sandbox; nothing was sent */
 } q_outcome;
 
 typedef struct q_result {
@@ -72,6 +74,7 @@ struct q_batch {
     size_t n;
     hd_buf data;                 /* the message bytes, read from the spool */
     char mail_from[HD_STORE_ADDR_MAX]; /* this batch's envelope sender: per recipient, or the message's */
+    char *detail;                /* the sandbox's verdict (JSON) for the captured events, or NULL */
     char remote[HD_STORE_NAME_MAX]; /* "host[ip]:port" */
     char tls[16];
     int64_t started_ms;

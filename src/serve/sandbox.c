@@ -1,14 +1,20 @@
 /*
- * sandbox.c - sandbox delivery: the message is "delivered" into the
- * captures table with the verdict a receiver would give it once the
- * domain's DNS records (as `herald domain add` printed them) are
- * published: DKIM against the published keys, SPF for the bounce domain
- * from the server's address, DMARC. Nothing leaves the machine.
+ * sandbox.c - sandbox delivery: the message is kept in the captures table
+ * with the verdict a receiver would give it once the domain's DNS records
+ * (as `herald domain add` printed them) are published: DKIM against the
+ * published keys, SPF for the bounce domain from the server's address,
+ * DMARC. Nothing leaves the machine, so its recipients end 'captured'
+ * (never 'delivered'), and each 'captured' event carries the verdict as
+ * its detail: the JSON `herald verify --json` prints, with the
+ * Authentication-Results field and the explanation.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "herald/json.h"
 #include "herald/verdict.h"
 #include "queue.h"
 
@@ -44,6 +50,15 @@ static void summarize(const char *ar, char *out, size_t size)
     }
 }
 
+/* The detail when no verdict could be made: {"error": why}. */
+static char *no_verdict(const char *why)
+{
+    json_t *o = json_pack("{s:o}", "error", hd_json_text(why));
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s ? s : strdup("{}");
+}
+
 static void sandbox_work(worker *w, void *arg)
 {
     sandbox_job *j = arg;
@@ -67,7 +82,7 @@ static void sandbox_work(worker *w, void *arg)
         };
         if (hd_verdict_run(&req, hd_buf_slice(&b->data), zone, &v, &err) != 0 ||
             hd_verdict_ar(v, j->sv->cfg->hostname, &ar, &err) != 0 ||
-            hd_verdict_json(v, NULL, false, &js, &err) != 0)
+            hd_verdict_json(v, j->sv->cfg->hostname, true, &js, &err) != 0)
             snprintf(j->summary, sizeof j->summary, "no verdict: %s", hd_err_str(&err));
         else {
             while (ar.len > 0 && (ar.p[ar.len - 1] == '\n' || ar.p[ar.len - 1] == '\r'))
@@ -77,7 +92,7 @@ static void sandbox_work(worker *w, void *arg)
     }
     size_t len;
     j->verdict = ar.len ? (char *)hd_buf_steal(&ar, &len) : strdup(j->summary);
-    j->detail = js.len ? (char *)hd_buf_steal(&js, &len) : strdup("{}");
+    j->detail = js.len ? (char *)hd_buf_steal(&js, &len) : no_verdict(j->summary);
     hd_buf_free(&ar);
     hd_buf_free(&js);
     hd_verdict_free(v);
@@ -110,16 +125,16 @@ static void sandbox_done(void *arg)
         .mail_from = op->cap_strings[2], .verdict = op->cap_strings[3],
         .detail = op->cap_strings[4], .data = hd_slice_make(op->cap_data, op->cap_data ? b->data.len : 0)};
     commit_op_post(sv, op);
+    /* no SMTP reply: nobody answered; the verdict in short instead */
     for (size_t i = 0; i < b->n; i++) {
-        b->results[i].outcome = Q_DELIVERED;
-        snprintf(b->results[i].reply, sizeof b->results[i].reply, "250 2.0.0 captured (sandbox): %s",
-                 j->summary);
-        atomic_fetch_add(&sv->metrics.captured, 1);
+        b->results[i].outcome = Q_CAPTURED;
+        snprintf(b->results[i].reply, sizeof b->results[i].reply,
+                 "captured by the sandbox, not sent: %s", j->summary);
     }
     snprintf(b->remote, sizeof b->remote, "sandbox");
+    b->detail = j->detail;          /* the captured events' detail */
     domains_put(j->ds);
     free(j->verdict);
-    free(j->detail);
     free(j);
     queue_batch_done(sv, b);
     queue_conn_done(sv, d, false);

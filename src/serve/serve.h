@@ -197,6 +197,11 @@ void queue_suppressed(serve *sv, const char *address, int64_t until);
 /* The pool label of a message of domain (its own pool, else the domain's,
  * else the default; "sandbox" for sandbox delivery). */
 const char *queue_pool_label(serve *sv, const char *domain, const char *msg_pool);
+/* Whether a message of domain leaves with one envelope sender per
+ * recipient (b-r<recipient id>-<mac>@bounce domain): [delivery]
+ * verp_per_recipient, and not the sandbox (which sends nothing and keeps
+ * the message's). */
+bool queue_sender_per_rcpt(serve *sv, const char *domain);
 /* fn(domain, pool label, received_at) for every recipient not yet final. */
 void queue_each_open(serve *sv, void (*fn)(serve *sv, const char *domain, const char *pool,
                                            int64_t received_at));

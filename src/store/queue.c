@@ -12,7 +12,7 @@ static const char *const state_names[] = {
     [HD_RCPT_QUEUED] = "queued",         [HD_RCPT_DELIVERED] = "delivered",
     [HD_RCPT_BOUNCED] = "bounced",       [HD_RCPT_EXPIRED] = "expired",
     [HD_RCPT_SUPPRESSED] = "suppressed", [HD_RCPT_DELETED] = "deleted",
-    [HD_RCPT_CORRUPT] = "corrupt",
+    [HD_RCPT_CORRUPT] = "corrupt",       [HD_RCPT_CAPTURED] = "captured",
 };
 
 const char *hd_rcpt_state_name(hd_rcpt_state s)
@@ -157,7 +157,7 @@ int hd_store_recipient_insert(hd_store *st, hd_store_recipient *r, hd_err *err)
     sqlite3_stmt *s;
     int rc = hd_store_prepare(st,
         "INSERT INTO recipients (message, address, domain, state, attempts, next_attempt,"
-        " last_reply, updated_at) VALUES (?,?,?,?,?,?,?,?)", &s, err);
+        " last_reply, updated_at, mail_from) VALUES (?,?,?,?,?,?,?,?,?)", &s, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(s, 1, r->message);
@@ -168,6 +168,7 @@ int hd_store_recipient_insert(hd_store *st, hd_store_recipient *r, hd_err *err)
     sqlite3_bind_int64(s, 6, r->next_attempt);
     bind_text(s, 7, r->last_reply[0] ? r->last_reply : NULL);
     sqlite3_bind_int64(s, 8, r->updated_at);
+    bind_text(s, 9, r->mail_from[0] ? r->mail_from : NULL);
     if ((rc = step_done(st, s, "insert recipient", err)))
         return rc;
     r->id = sqlite3_last_insert_rowid(st->db);
@@ -179,7 +180,7 @@ int hd_store_recipient_update(hd_store *st, const hd_store_recipient *r, hd_err 
     sqlite3_stmt *s;
     int rc = hd_store_prepare(st,
         "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?, last_reply = ?,"
-        " updated_at = ? WHERE id = ?", &s, err);
+        " updated_at = ?, mail_from = coalesce(?7, mail_from) WHERE id = ?6", &s, err);
     if (rc)
         return rc;
     bind_text(s, 1, hd_rcpt_state_name(r->state));
@@ -188,11 +189,12 @@ int hd_store_recipient_update(hd_store *st, const hd_store_recipient *r, hd_err 
     bind_text(s, 4, r->last_reply[0] ? r->last_reply : NULL);
     sqlite3_bind_int64(s, 5, r->updated_at);
     sqlite3_bind_int64(s, 6, r->id);
+    bind_text(s, 7, r->mail_from[0] ? r->mail_from : NULL);
     return step_done(st, s, "update recipient", err);
 }
 
 #define RCPT_COLS "r.id, r.message, r.address, r.domain, r.state, r.attempts, r.next_attempt," \
-                  " r.last_reply, r.updated_at"
+                  " r.last_reply, r.updated_at, r.mail_from"
 
 static void read_recipient(sqlite3_stmt *s, int c, hd_store_recipient *r)
 {
@@ -209,6 +211,7 @@ static void read_recipient(sqlite3_stmt *s, int c, hd_store_recipient *r)
     r->next_attempt = sqlite3_column_int64(s, c + 6);
     hd_store_col_text(s, c + 7, r->last_reply, sizeof r->last_reply);
     r->updated_at = sqlite3_column_int64(s, c + 8);
+    hd_store_col_text(s, c + 9, r->mail_from, sizeof r->mail_from);
 }
 
 int hd_store_recipient_get(hd_store *st, int64_t id, hd_store_recipient *out, hd_err *err)

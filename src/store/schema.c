@@ -49,7 +49,7 @@ const char hd_store_schema[] =
     "    offset      INTEGER,\n"
     "    length      INTEGER NOT NULL,\n"
     "    crc         INTEGER NOT NULL,          -- CRC-32 of the bytes\n"
-    "    mail_from   TEXT NOT NULL,             -- envelope sender used for delivery (VERP)\n"
+    "    mail_from   TEXT NOT NULL,             -- the message's VERP envelope sender (recipients.mail_from: what each used)\n"
     "    from_domain TEXT NOT NULL,             -- sending domain (From header)\n"
     "    message_id  TEXT NOT NULL,             -- Message-ID header\n"
     "    submitter   TEXT NOT NULL,             -- user name or client address\n"
@@ -66,11 +66,12 @@ const char hd_store_schema[] =
     "    message      INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,\n"
     "    address      TEXT NOT NULL,\n"
     "    domain       TEXT NOT NULL,            -- lower case\n"
-    "    state        TEXT NOT NULL,            -- 'queued' 'delivered' 'bounced' 'expired' 'suppressed' 'deleted' 'corrupt'\n"
+    "    state        TEXT NOT NULL,            -- 'queued' 'delivered' 'bounced' 'expired' 'suppressed' 'deleted' 'corrupt' 'captured'\n"
     "    attempts     INTEGER NOT NULL DEFAULT 0,\n"
     "    next_attempt INTEGER NOT NULL,\n"
     "    last_reply   TEXT,\n"
-    "    updated_at   INTEGER NOT NULL\n"
+    "    updated_at   INTEGER NOT NULL,\n"
+    "    mail_from    TEXT                      -- envelope sender of the last attempt (VERP), NULL before any\n"
     ");\n"
     "CREATE INDEX IF NOT EXISTS recipients_queued ON recipients(state, next_attempt);\n"
     "CREATE INDEX IF NOT EXISTS recipients_message ON recipients(message);\n"
@@ -185,10 +186,17 @@ const char hd_store_schema[] =
  * EXISTS leaves an older database's table as it was, so each is added
  * with ALTER TABLE when missing (SQLite adds a column in place). */
 const hd_store_column hd_store_added_columns[] = {
-    {"messages", "pool", "TEXT"},
-    {"messages", "tags", "TEXT"},
-    {"suppressions", "expires", "INTEGER"},
-    {NULL, NULL, NULL},
+    {"messages", "pool", "TEXT", NULL},
+    {"messages", "tags", "TEXT", NULL},
+    {"suppressions", "expires", "INTEGER", NULL},
+    /* a database older than this column also predates the state
+     * 'captured': the sandbox then recorded its recipients 'delivered',
+     * with a 'captured' event (kept as long as events are) */
+    {"recipients", "mail_from", "TEXT",
+     "UPDATE recipients SET state = 'captured' WHERE state = 'delivered' AND EXISTS ("
+     "SELECT 1 FROM messages m JOIN events e ON e.message = m.uuid WHERE m.id = recipients.message"
+     " AND e.type = 'captured' AND e.recipient = recipients.address)"},
+    {NULL, NULL, NULL, NULL},
 };
 
 const char hd_store_late_indexes[] =

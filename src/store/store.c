@@ -82,16 +82,34 @@ static bool has_column(hd_store *st, const char *table, const char *column)
     return found;
 }
 
+/* One column an older database lacks. */
+static int add_column(hd_store *st, const hd_store_column *c, hd_err *err)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", c->table, c->name, c->decl);
+    if (!c->then) {
+        int rc = exec(st, sql, err, "database schema upgrade");
+        return rc && !has_column(st, c->table, c->name) ? rc : 0; /* another process may have added it */
+    }
+    /* the column and the data whose meaning it changes: together, once */
+    int rc = exec(st, "BEGIN IMMEDIATE", err, "database schema upgrade");
+    if (rc)
+        return rc;
+    if (!has_column(st, c->table, c->name) && !(rc = exec(st, sql, err, "database schema upgrade")))
+        rc = exec(st, c->then, err, "database data upgrade");
+    if (!rc)
+        rc = exec(st, "COMMIT", err, "database schema upgrade");
+    if (rc)
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 /* Bring an older database's tables up to the schema. */
 static int add_missing_columns(hd_store *st, hd_err *err)
 {
     for (const hd_store_column *c = hd_store_added_columns; c->table; c++) {
-        if (has_column(st, c->table, c->name))
-            continue;
-        char sql[256];
-        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", c->table, c->name, c->decl);
-        int rc = exec(st, sql, err, "database schema upgrade");
-        if (rc && !has_column(st, c->table, c->name))   /* another process may have added it */
+        int rc = has_column(st, c->table, c->name) ? 0 : add_column(st, c, err);
+        if (rc)
             return rc;
     }
     return 0;

@@ -14,6 +14,8 @@ extern const char hd_store_schema[];
 
 typedef struct hd_store_column {
     const char *table, *name, *decl;
+    const char *then;   /* SQL run with the ALTER TABLE, in its transaction: the
+                         * data the new column changes the meaning of; or NULL */
 } hd_store_column;
 extern const hd_store_column hd_store_added_columns[];
 /* Indexes on added columns: run after they exist. */

@@ -58,6 +58,14 @@ expect 4 "none" -- "$herald" spf check --ip 192.0.2.1 --sender a@nospf.example -
 expect 5 "permerror names the term" -- "$herald" spf check --ip 192.0.2.1 --sender a@broken.example --dns-zone zone
 grep_out "ip4:192.0.2.1/33" "permerror says which term"
 expect 75 "temperror" -- "$herald" spf check --ip 192.0.2.1 --sender a@slow.example --dns-zone zone
+# a reason citing "(RFC 7208 §4.3)": the header fields say "section 4.3" in
+# a nested comment, in ASCII; the human line keeps the § (terminal text)
+expect 4 "single-label domain" -- "$herald" spf check --ip 192.0.2.1 --sender a@localhost --dns-zone zone
+grep_out 'Received-SPF: none ("localhost" is not a valid multi-label domain name (RFC 7208 section 4.3)) client-ip=' "Received-SPF comment in ASCII"
+grep_out 'spf=none ("localhost" is not a valid multi-label domain name (RFC 7208 section 4.3)) smtp.mailfrom=a@localhost' "AR comment in ASCII"
+grep_out '(RFC 7208 §4.3)$' "the human line keeps the section sign"
+if LC_ALL=C grep -q '^Received-SPF:.*[^ -~]' "$work/out" || grep -q '^Received-SPF:.*?' "$work/out"; then
+  bad "Received-SPF holds non-ASCII or '?': $(grep '^Received-SPF' "$work/out")"; else ok; fi
 expect 0 "helo identity for the null sender" -- "$herald" spf check --ip 198.51.100.77 --sender "" --helo mail.example.org --dns-zone zone
 grep_out "smtp.helo=mail.example.org" "helo identity in AR"
 expect 0 "trace" -- "$herald" spf check --ip 2001:db8::5 --sender a@example.com --dns-zone zone --trace

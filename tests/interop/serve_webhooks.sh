@@ -174,8 +174,20 @@ assert len(recs) == 1, recs
 b = recs[0]["body"]
 assert recs[0]["sig_ok"] and b["type"] == "captured" and b["message"] == sys.argv[2], recs
 assert b["domain"] == "other.example", b
+# the captured event carries the verdict (docs/webhooks.md): what herald
+# verify --json says of the message, with the Authentication-Results field
+d = b.get("detail")
+assert isinstance(d, dict), ("no verdict in the captured event", b)
+ar = d["authentication_results"]
+assert ar.startswith("Authentication-Results: mail.herald.test;"), ar
+for want in ("spf=pass", "dkim=pass", "dmarc=pass"):
+    assert want in ar, (want, ar)
+assert d["spf"]["result"] == "pass" and d["dmarc"]["result"] == "pass", d
+assert [k["result"] for k in d["dkim"]] == ["pass", "pass"], d["dkim"]
+assert d["from_domain"] == "other.example" and d["explanation"], d
+assert "250" not in b["reply"] and "not sent" in b["reply"], b["reply"]
 P
-pass "domain and type filters"
+pass "domain and type filters; the captured event's detail is the verdict"
 
 # the shell recipe of docs/webhooks.md, with openssl, on a request as received
 /usr/bin/python3 - "$T/rx-filt.jsonl" "$T/body.json" "$T/sig.txt" <<'P'

@@ -633,6 +633,48 @@ static void test_build_exact(void **state)
     hd_buf_free(&out);
 }
 
+/* Fragment writers: header text in ASCII ("§" in words, one '?' per other
+ * character), parentheses that nest kept, others and backslashes quoted;
+ * each result is built into a field, which parses back (the builder checks). */
+static void test_fragment_text(void **state)
+{
+    static const struct {
+        const char *name, *comment, *value, *want;
+    } cases[] = {
+        {"section sign", "not a domain (RFC 7208 §4.3)", "a@b.example",
+         "spf=none (not a domain (RFC 7208 section 4.3)) smtp.mailfrom=a@b.example"},
+        {"section sign with a space", "see § 6.1", "x", "spf=none (see section 6.1) smtp.mailfrom=x"},
+        {"section sign at the end", "§", "x", "spf=none (section) smtp.mailfrom=x"},
+        {"other non-ASCII: one ? per character", "Zo\xc3\xab \xe2\x9c\x93", "x",
+         "spf=none (Zo? ?) smtp.mailfrom=x"},
+        {"a stray byte", "a\x80" "b\xc3", "x", "spf=none (a?b?) smtp.mailfrom=x"},
+        {"unbalanced parentheses are quoted", "a) b (c", "x",
+         "spf=none (a\\) b \\(c) smtp.mailfrom=x"},
+        {"a backslash is quoted", "a\\b", "x", "spf=none (a\\\\b) smtp.mailfrom=x"},
+        {"tab and controls", "a\tb\x01" "c", "x", "spf=none (a b?c) smtp.mailfrom=x"},
+        {"quoted value: quote, backslash, section sign", "c", "say \"hi\" \\ §2",
+         "spf=none (c) smtp.mailfrom=\"say \\\"hi\\\" \\\\ section 2\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hd_buf frag, field;
+        hd_buf_init(&frag, 4096);
+        hd_buf_init(&field, 8192);
+        hd_err err;
+        assert_int_equal(hd_buf_append_cstr(&frag, "spf=none"), 0);
+        assert_int_equal(hd_authres_append_comment(&frag, cases[i].comment), 0);
+        assert_int_equal(hd_authres_append_property(&frag, "smtp.mailfrom", cases[i].value), 0);
+        if (strcmp(hd_buf_cstr(&frag), cases[i].want) != 0)
+            fail_msg("%s: got %s, want %s", cases[i].name, hd_buf_cstr(&frag), cases[i].want);
+        for (size_t k = 0; k < frag.len; k++)
+            assert_true(frag.p[k] >= 0x20 && frag.p[k] < 0x7f);
+        hd_slice fs = hd_buf_slice(&frag);
+        if (hd_authres_build("mx.example.org", &fs, 1, &field, &err) != 0)
+            fail_msg("%s: %s", cases[i].name, hd_err_str(&err));
+        hd_buf_free(&frag);
+        hd_buf_free(&field);
+    }
+}
+
 static void test_build_errors(void **state)
 {
     static const struct {
@@ -856,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_corpora),
         cmocka_unit_test(test_claims_id),
         cmocka_unit_test(test_build_exact),
+        cmocka_unit_test(test_fragment_text),
         cmocka_unit_test(test_build_errors),
         cmocka_unit_test(test_round_trip_dkim_spf),
         cmocka_unit_test(test_same_results),

@@ -332,7 +332,8 @@ static void test_header_fields(void **state)
 {
     static const char zone[] = "example.com. IN TXT \"v=spf1 ip4:192.0.2.0/24 -all\"\n"
                                "mail.example.org. IN TXT \"v=spf1 a -all\"\n"
-                               "mail.example.org. IN A 192.0.2.77\n";
+                               "mail.example.org. IN A 192.0.2.77\n"
+                               "loop.example.com. IN TXT \"v=spf1 redirect=none.example.com\"\n";
     hd_dns *dns = NULL;
     assert_int_equal(hd_dns_new_zone_text(&dns, hd_slice_cstr(zone), "<t>", NULL), 0);
     static const struct {
@@ -349,8 +350,24 @@ static void test_header_fields(void **state)
          "client-ip=192.0.2.77; helo=mail.example.org; mechanism=\"a\"; identity=helo",
          "spf=pass (mail.example.org designates 192.0.2.77 as a permitted sender) "
          "smtp.helo=mail.example.org"},
+        /* the reason's "(RFC 7208 §4.3)": a nested comment in ASCII, not
+         * "?RFC 7208 ??4.3?" (issue 13, item 21) */
+        {"user@localhost",
+         "Received-SPF: none (\"localhost\" is not a valid multi-label domain name (RFC 7208 "
+         "section 4.3)) client-ip=192.0.2.77; envelope-from=\"user@localhost\"; "
+         "helo=mail.example.org; identity=mailfrom",
+         "spf=none (\"localhost\" is not a valid multi-label domain name (RFC 7208 section 4.3)) "
+         "smtp.mailfrom=user@localhost"},
+        /* a permerror's problem= is a quoted string: '"' as a quoted-pair, § in words */
+        {"user@loop.example.com",
+         "Received-SPF: permerror (redirect=none.example.com has no SPF record (RFC 7208 "
+         "section 6.1)) client-ip=192.0.2.77; envelope-from=\"user@loop.example.com\"; "
+         "helo=mail.example.org; problem=\"redirect=none.example.com has no SPF record (RFC 7208 "
+         "section 6.1)\"; identity=mailfrom",
+         "spf=permerror (redirect=none.example.com has no SPF record (RFC 7208 section 6.1)) "
+         "smtp.mailfrom=user@loop.example.com"},
     };
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         hd_spf_request req = {.ip = "192.0.2.77", .sender = cases[i].sender,
                               .helo = "mail.example.org", .now = 1};
         hd_spf *spf = NULL;

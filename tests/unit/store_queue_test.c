@@ -198,9 +198,11 @@ static void test_recipients(void **state)
     assert_int_equal(got.r[2].state, HD_RCPT_SUPPRESSED);
     assert_int_equal(got.r[0].attempts, 0);
     assert_string_equal(got.r[0].last_reply, "");
+    assert_string_equal(got.r[0].mail_from, ""); /* not tried yet */
 
-    /* update */
+    /* update, with the envelope sender of the attempt */
     hd_store_recipient u = got.r[1];
+    snprintf(u.mail_from, sizeof u.mail_from, "b-r2-abcdefghijklmnop@bounce.two.example");
     u.state = HD_RCPT_DELIVERED;
     u.attempts = 2;
     u.next_attempt = 1800000600;
@@ -223,7 +225,16 @@ static void test_recipients(void **state)
     assert_int_equal(got.r[1].next_attempt, 1800000600);
     assert_string_equal(got.r[1].last_reply, "250 2.0.0 Ok: queued as 4Zx");
     assert_int_equal(got.r[1].updated_at, 1800000601);
+    assert_string_equal(got.r[1].mail_from, "b-r2-abcdefghijklmnop@bounce.two.example");
     assert_string_equal(got.r[1].address, "b@two.example"); /* untouched */
+    /* an update without an envelope sender keeps the one stored */
+    u = got.r[1];
+    u.mail_from[0] = '\0';
+    u.attempts = 3;
+    assert_int_equal(hd_store_recipient_update(f->st, &u, &err), 0);
+    assert_int_equal(hd_store_recipient_get(f->st, u.id, &u, &err), 0);
+    assert_int_equal(u.attempts, 3);
+    assert_string_equal(u.mail_from, "b-r2-abcdefghijklmnop@bounce.two.example");
     assert_int_equal(got.r[2].state, HD_RCPT_SUPPRESSED);
 
     /* the other message's recipient was not touched */
@@ -735,10 +746,12 @@ static void test_capture_add(void **state)
 
 static void test_rcpt_state_names(void **state)
 {
-    const char *names[] = {"queued", "delivered", "bounced", "expired", "suppressed", "deleted", "corrupt"};
+    const char *names[] = {"queued", "delivered", "bounced", "expired", "suppressed", "deleted", "corrupt",
+                           "captured"};
     const hd_rcpt_state states[] = {HD_RCPT_QUEUED, HD_RCPT_DELIVERED, HD_RCPT_BOUNCED, HD_RCPT_EXPIRED,
-                                    HD_RCPT_SUPPRESSED, HD_RCPT_DELETED, HD_RCPT_CORRUPT};
-    for (size_t i = 0; i < 7; i++) {
+                                    HD_RCPT_SUPPRESSED, HD_RCPT_DELETED, HD_RCPT_CORRUPT,
+                                    HD_RCPT_CAPTURED};
+    for (size_t i = 0; i < 8; i++) {
         assert_string_equal(hd_rcpt_state_name(states[i]), names[i]);
         hd_rcpt_state s = (hd_rcpt_state)99;
         assert_int_equal(hd_rcpt_state_parse(names[i], &s), 0);
@@ -749,7 +762,7 @@ static void test_rcpt_state_names(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(hd_rcpt_state_parse(bad[i], &s), HD_EINVAL);
     assert_int_equal(s, HD_RCPT_DELIVERED); /* untouched on failure */
-    assert_string_equal(hd_rcpt_state_name((hd_rcpt_state)7), "?");
+    assert_string_equal(hd_rcpt_state_name((hd_rcpt_state)8), "?");
     assert_string_equal(hd_rcpt_state_name((hd_rcpt_state)-1), "?");
 }
 
@@ -758,13 +771,71 @@ static void test_rcpt_state_stored(void **state)
 {
     fixture *f = *state;
     int64_t m = insert_message(f, "states", 1);
-    for (int s = HD_RCPT_QUEUED; s <= HD_RCPT_CORRUPT; s++)
+    for (int s = HD_RCPT_QUEUED; s <= HD_RCPT_CAPTURED; s++)
         insert_rcpt(f, m, "x@example.com", (hd_rcpt_state)s);
     struct rcpts got = {.stop_after = 99};
     assert_int_equal(hd_store_recipient_each(f->st, m, collect_rcpt, &got, NULL), 0);
-    assert_int_equal(got.n, 7);
-    for (size_t i = 0; i < 7; i++)
+    assert_int_equal(got.n, 8);
+    for (size_t i = 0; i < 8; i++)
         assert_int_equal(got.r[i].state, (hd_rcpt_state)i);
+}
+
+/* A database from before recipients.mail_from: the column is added, and
+ * the recipients the sandbox captured then (recorded 'delivered', with a
+ * 'captured' event) become 'captured'; really delivered ones stay; a
+ * second open changes nothing. */
+static void test_upgrade_captured(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/herald.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    const char *old =
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, segment INTEGER,"
+        " offset INTEGER, length INTEGER NOT NULL, crc INTEGER NOT NULL, mail_from TEXT NOT NULL,"
+        " from_domain TEXT NOT NULL, message_id TEXT NOT NULL, submitter TEXT NOT NULL,"
+        " received_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, flags INTEGER NOT NULL DEFAULT 0,"
+        " pool TEXT, tags TEXT);"
+        "CREATE TABLE recipients (id INTEGER PRIMARY KEY, message INTEGER NOT NULL REFERENCES"
+        " messages(id) ON DELETE CASCADE, address TEXT NOT NULL, domain TEXT NOT NULL,"
+        " state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt INTEGER NOT NULL,"
+        " last_reply TEXT, updated_at INTEGER NOT NULL);"
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, type TEXT NOT NULL,"
+        " message TEXT, recipient TEXT, remote_host TEXT, reply TEXT, tls TEXT, duration_ms INTEGER,"
+        " detail TEXT);"
+        "INSERT INTO messages VALUES (1,'sand',NULL,0,10,0,'b-sand-x@b.example','s.example','<1@x>',"
+        " 'app',1,2,0,NULL,NULL);"
+        "INSERT INTO messages VALUES (2,'real',NULL,0,10,0,'b-real-x@b.example','r.example','<2@x>',"
+        " 'app',1,2,0,NULL,NULL);"
+        "INSERT INTO recipients VALUES (1,1,'a@rx.test','rx.test','delivered',1,1,"
+        " '250 2.0.0 captured (sandbox): spf=pass',1);"
+        "INSERT INTO recipients VALUES (2,1,'b@rx.test','rx.test','suppressed',0,1,NULL,1);"
+        "INSERT INTO recipients VALUES (3,2,'a@rx.test','rx.test','delivered',1,1,'250 ok',1);"
+        "INSERT INTO events VALUES (1,1,'captured','sand','a@rx.test','sandbox',NULL,NULL,1,NULL);"
+        "INSERT INTO events VALUES (2,1,'suppressed','sand','b@rx.test',NULL,NULL,NULL,NULL,NULL);"
+        "INSERT INTO events VALUES (3,1,'delivered','real','a@rx.test','mx',NULL,NULL,1,NULL);";
+    assert_int_equal(sqlite3_exec(db, old, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    static const hd_rcpt_state want[] = {HD_RCPT_CAPTURED, HD_RCPT_SUPPRESSED, HD_RCPT_DELIVERED};
+    for (int round = 0; round < 2; round++) {
+        hd_store *st;
+        hd_err err;
+        hd_err_clear(&err);
+        if (hd_store_open(path, false, &st, &err) != 0)
+            fail_msg("open an older database: %s", err.msg);
+        for (int64_t id = 1; id <= 3; id++) {
+            hd_store_recipient r;
+            assert_int_equal(hd_store_recipient_get(st, id, &r, &err), 0);
+            assert_int_equal(r.state, want[id - 1]);
+            assert_string_equal(r.mail_from, "");
+        }
+        hd_store_close(st);
+    }
+    tu_rmtree(dir);
+    free(dir);
 }
 
 int main(void)
@@ -783,6 +854,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_capture_add, setup, teardown),
         cmocka_unit_test(test_rcpt_state_names),
         cmocka_unit_test_setup_teardown(test_rcpt_state_stored, setup, teardown),
+        cmocka_unit_test(test_upgrade_captured),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

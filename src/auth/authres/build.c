@@ -257,14 +257,72 @@ int hd_authres_build(const char *authserv_id, const hd_slice *fragments, size_t 
     return rc;
 }
 
+/* Whether text's parentheses nest properly (never more closed than
+ * opened, all closed, not deeper than a reader takes inside our own
+ * comment): then they stay nested comments (RFC 5322 §3.2.2), which read
+ * as written; otherwise each is a quoted-pair. */
+static bool parens_nest(const char *text)
+{
+    int depth = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (*p == '(' && ++depth >= HD_AUTHRES_MAX_COMMENT_DEPTH)
+            return false;
+        else if (*p == ')' && --depth < 0)
+            return false;
+    }
+    return depth == 0;
+}
+
+/* Header text in ASCII: a field is no place for raw UTF-8 (RFC 5322 §2.2;
+ * RFC 6532 needs an SMTPUTF8 path), and '?' for each byte of it hides what
+ * was meant ("??4.3"). The one non-ASCII character of herald's own
+ * reasons, "§", becomes "section"; any other character is one '?'. */
+static int append_ascii(hd_buf *out, const char *text, bool comment)
+{
+    bool nest = comment && parens_nest(text);
+    int rc = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p && rc == 0; p++) {
+        unsigned char c = *p;
+        if (c == 0xc2 && p[1] == 0xa7) { /* U+00A7 SECTION SIGN */
+            p++;
+            rc = hd_buf_append_cstr(out, p[1] && p[1] != ' ' ? "section " : "section");
+            continue;
+        }
+        if (c >= 0x80) {
+            while (c >= 0xc0 && (p[1] & 0xc0) == 0x80) /* the rest of this character */
+                p++;
+            c = '?';
+        } else if (c == '\t') {
+            c = ' ';
+        } else if (c < 0x20 || c == 0x7f) {
+            c = '?';
+        }
+        bool pair = c == '\\' || (comment ? (c == '(' || c == ')') && !nest : c == '"');
+        if (pair)
+            rc = hd_buf_append_byte(out, '\\');
+        if (rc == 0)
+            rc = hd_buf_append_byte(out, c);
+    }
+    return rc;
+}
+
+int hd_authres_append_ctext(hd_buf *out, const char *text)
+{
+    return append_ascii(out, text, true);
+}
+
+int hd_authres_append_qtext(hd_buf *out, const char *text)
+{
+    return append_ascii(out, text, false);
+}
+
 int hd_authres_append_comment(hd_buf *out, const char *text)
 {
     int rc = hd_buf_append_cstr(out, " (");
-    for (const char *p = text; *p && rc == 0; p++) {
-        unsigned char c = (unsigned char)*p;
-        c = c == '(' ? '[' : c == ')' ? ']' : c == '\\' ? '/' : (c < 0x20 || c > 0x7e) ? '?' : c;
-        rc = hd_buf_append_byte(out, c);
-    }
+    if (rc == 0)
+        rc = append_ascii(out, text, true);
     return rc == 0 ? hd_buf_append_byte(out, ')') : rc;
 }
 
@@ -278,15 +336,8 @@ int hd_authres_append_property(hd_buf *out, const char *name, const char *value)
                   (c != 0 && strchr(plain, c) != NULL));
     }
     int rc = hd_buf_printf(out, " %s=%s", name, quote ? "\"" : "");
-    for (const char *p = value; *p && rc == 0; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c < 0x20 || c > 0x7e)
-            c = '?';
-        if (c == '"' || c == '\\')
-            rc = hd_buf_append_byte(out, '\\');
-        if (rc == 0)
-            rc = hd_buf_append_byte(out, c);
-    }
+    if (rc == 0)
+        rc = append_ascii(out, value, false); /* a token is plain ASCII already */
     if (rc == 0 && quote)
         rc = hd_buf_append_byte(out, '"');
     return rc;

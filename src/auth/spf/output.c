@@ -8,14 +8,14 @@
 
 #include <string.h>
 
-/* Copy text into a comment or quoted string: only printable ASCII, with
- * the delimiters that could end it replaced. */
-static int append_safe(hd_buf *out, const char *s, const char *bad)
+/* A bare token (the helo name): printable ASCII, anything that would end
+ * it as '?'. */
+static int append_token(hd_buf *out, const char *s)
 {
     int rc = 0;
     for (; *s && rc == 0; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c > 0x7e || strchr(bad, c) != NULL)
+        if (c <= 0x20 || c > 0x7e || strchr(";\"\\()", c) != NULL)
             c = '?';
         rc = hd_buf_append_byte(out, c);
     }
@@ -27,34 +27,34 @@ int hd_spf_received_spf(const hd_spf *spf, hd_buf *out)
     const hd_spf_verdict *v = hd_spf_get_verdict(spf);
     int rc = hd_buf_printf(out, "Received-SPF: %s (", hd_spf_result_name(v->result));
     if (rc == 0)
-        rc = append_safe(out, v->reason, "()\\");
+        rc = hd_authres_append_ctext(out, v->reason);
     if (rc == 0)
         rc = hd_buf_printf(out, ") client-ip=%s;", hd_spf__client_ip(spf));
     if (rc == 0 && strcmp(v->identity, "mailfrom") == 0) {
         rc = hd_buf_append_cstr(out, " envelope-from=\"");
         if (rc == 0)
-            rc = append_safe(out, v->sender, "\"\\");
+            rc = hd_authres_append_qtext(out, v->sender);
         if (rc == 0)
             rc = hd_buf_append_cstr(out, "\";");
     }
     if (rc == 0 && hd_spf__helo(spf)[0]) {
         rc = hd_buf_append_cstr(out, " helo=");
         if (rc == 0)
-            rc = append_safe(out, hd_spf__helo(spf), " ;\"\\()");
+            rc = append_token(out, hd_spf__helo(spf));
         if (rc == 0)
             rc = hd_buf_append_byte(out, ';');
     }
     if (rc == 0 && v->mechanism[0] && strcmp(v->mechanism, "default") != 0) {
         rc = hd_buf_append_cstr(out, " mechanism=\"");
         if (rc == 0)
-            rc = append_safe(out, v->mechanism, "\"\\");
+            rc = hd_authres_append_qtext(out, v->mechanism);
         if (rc == 0)
             rc = hd_buf_append_cstr(out, "\";");
     }
     if (rc == 0 && (v->result == HD_SPF_PERMERROR || v->result == HD_SPF_TEMPERROR)) {
         rc = hd_buf_append_cstr(out, " problem=\"");
         if (rc == 0)
-            rc = append_safe(out, v->reason, "\"\\");
+            rc = hd_authres_append_qtext(out, v->reason);
         if (rc == 0)
             rc = hd_buf_append_cstr(out, "\";");
     }
