@@ -54,6 +54,14 @@ extern hd_log serve_log;
 #define LOG_WARN(...) hd_log_msg(&serve_log, HD_LOG_WARN, __VA_ARGS__)
 #define LOG_INFO(...) hd_log_msg(&serve_log, HD_LOG_INFO, __VA_ARGS__)
 #define LOG_DEBUG(...) hd_log_msg(&serve_log, HD_LOG_DEBUG, __VA_ARGS__)
+/* The same about a session (client address), message (queue id) or request:
+ * the id is a field of its own in json logs. */
+#define LOG_ERR_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_ERROR, id, __VA_ARGS__)
+#define LOG_WARN_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_WARN, id, __VA_ARGS__)
+#define LOG_INFO_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_INFO, id, __VA_ARGS__)
+#define LOG_DEBUG_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_DEBUG, id, __VA_ARGS__)
+/* Sets serve_log from the configuration (serve.c). */
+void serve_log_init(const hd_config *cfg);
 
 /* ---- cross-thread: run fn(arg) on the main thread (work.c) ---- */
 typedef void (*serve_fn)(void *arg);
