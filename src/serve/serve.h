@@ -286,6 +286,17 @@ struct serve {
 
 int serve_run(hd_config *cfg, hd_err *err);
 
+/* ---- the configuration's files and domains (check.c) ---- */
+typedef void (*serve_warn_fn)(void *arg, const char *text);
+/* What `serve --check` checks and `serve` before it starts: the files the
+ * configuration names open and parse, each [domain NAME] is a sending
+ * domain of the data directory; creates nothing. An error is the
+ * configuration's (*config_fault, "FILE:LINE: [section] key: reason") or
+ * the database's. warn gets what is allowed but likely wrong (real
+ * delivery with hostname = localhost or with no sending domain). */
+int serve_check_config(const hd_config *cfg, serve_warn_fn warn, void *arg, bool *config_fault,
+                       hd_err *err);
+
 int intake_start(serve *sv, hd_err *err);
 void intake_close_listeners(serve *sv);
 void intake_stop(serve *sv);
