@@ -158,7 +158,8 @@ static void on_control(struct evhttp_request *req, void *arg)
             reply_json(req, 404, "Not Found", "{\"error\":\"no such message in the queue\"}\n");
         else
             reply_json(req, 200, "OK", "{\"deleted\":%d}\n", n);
-        LOG_INFO("%s: deleted by the operator", path + 14);
+        if (n > 0)
+            LOG_INFO_ID(path + 14, "%d recipient%s deleted by the operator", n, n == 1 ? "" : "s");
     } else if (strncmp(path, "/webhooks/retry/", 16) == 0) {
         webhook_control(sv, req, path + 16);
     } else if (strcmp(path, "/reload") == 0) {
