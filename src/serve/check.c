@@ -18,6 +18,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "serve.h"
 
@@ -66,13 +67,14 @@ static int check_tls(const hd_config *cfg, hd_err *err)
         rc = hd_config_error(cfg, err, HD_ECRYPTO, "smtp", NULL, "tls_cert",
                              "%s: not a PEM certificate (chain): %s", cert,
                              ssl_reason(why, sizeof why));
-    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 &&
+             ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
         rc = hd_config_error(cfg, err, HD_ECRYPTO, "smtp", NULL, "tls_key",
                              "%s: not a PEM private key: %s", key, ssl_reason(why, sizeof why));
-    else if (SSL_CTX_check_private_key(ctx) != 1)
+    else if (ERR_peek_last_error() != 0 || SSL_CTX_check_private_key(ctx) != 1)
         rc = hd_config_error(cfg, err, HD_ECRYPTO, "smtp", NULL, "tls_key",
-                             "%s is not the key of the certificate %s: %s", key, cert,
-                             ssl_reason(why, sizeof why));
+                             "%s is not the key of the certificate %s", key, cert);
+    ERR_clear_error();
     SSL_CTX_free(ctx);
     return rc;
 }
