@@ -248,7 +248,7 @@ static void accepted(void *arg)
     accept_job *j = arg;
     serve *sv = j->sv;
     if (j->code == 250 && j->cm.rc) {
-        LOG_ERR("%s: not stored: %s", j->cm.m.uuid, hd_err_str(&j->cm.err));
+        LOG_ERR_ID(j->cm.m.uuid, "not stored: %s", hd_err_str(&j->cm.err));
         refuse(j, 451, "4.3.0", "temporary failure storing the message, ", "try again later");
     } else if (j->code == 250) {
         atomic_fetch_add(&sv->metrics.messages_accepted, 1);
@@ -258,7 +258,7 @@ static void accepted(void *arg)
                          queue_pool_label(sv, j->cm.m.from_domain, j->cm.m.pool), j->cm.loc.length);
         queue_add(sv, &j->cm.m, j->rcpts, j->cm.rcpt_ids, j->n_rcpts);
         snprintf(j->text, sizeof j->text, "Ok: queued as %s", j->cm.m.uuid);
-        LOG_INFO("%s: accepted %s from %s, %zu recipient%s, message-id %s", j->cm.m.uuid,
+        LOG_INFO_ID(j->cm.m.uuid, "accepted %s from %s, %zu recipient%s, message-id %s",
                  j->cm.m.mail_from, j->cm.m.submitter, j->n_rcpts, j->n_rcpts == 1 ? "" : "s",
                  j->cm.m.message_id);
     }
