@@ -3,16 +3,18 @@
  * opens anything for writing: every file the configuration names opens
  * and parses (the TLS certificate and its key load and match, the DNS zone
  * file, the bounce rules, webhook CA files), the data directory is a
- * directory, and each [domain NAME] names a sending domain of the data
- * directory. A failure says where the configuration named it
+ * directory, the listen and pool addresses are this machine's, and each
+ * [domain NAME] names a sending domain of the data directory. A failure says where the configuration named it
  * ("FILE:LINE: [smtp] tls_cert: ..."), so the operator knows which line
  * to fix. Nothing is created or changed: a data directory that does not
  * exist yet holds no sending domain.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,6 +169,66 @@ static int data_dir_ok(const hd_config *cfg, bool *exists, hd_err *err)
     return 0;
 }
 
+/* ---- addresses ---- */
+
+/* Whether host is an address of this machine: each of its addresses binds
+ * with port 0 (so a port in use, or one below 1024 for a user, is no
+ * matter here: that is the start's business). NULL or the reason. */
+static const char *local_address(const char *host, char *why, size_t n)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    int g = getaddrinfo(host, "0", &hints, &res);
+    if (g != 0) {
+        snprintf(why, n, "%s: %s", host, gai_strerror(g));
+        return why;
+    }
+    const char *bad = NULL;
+    for (struct addrinfo *a = res; a != NULL && bad == NULL; a = a->ai_next) {
+        int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;   /* no IPv6 on this machine: the start says so */
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 && errno == EADDRNOTAVAIL) {
+            snprintf(why, n, "%s is not an address of this machine", host);
+            bad = why;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return bad;
+}
+
+static int check_endpoints(const hd_config *cfg, const char *section, const hd_config_endpoint *v,
+                           size_t n, hd_err *err)
+{
+    char why[HD_ERR_MSG_MAX];
+    for (size_t i = 0; i < n; i++)
+        if (v[i].port != 0 && local_address(v[i].host, why, sizeof why) != NULL)
+            return hd_config_error(cfg, err, HD_EINVAL, section, NULL, "listen", "%s", why);
+    return 0;
+}
+
+/* Where the server listens and the pools' source addresses: a typo or an
+ * address the machine does not have is the configuration's mistake. */
+static int check_addresses(const hd_config *cfg, hd_err *err)
+{
+    int rc;
+    if ((rc = check_endpoints(cfg, "smtp", cfg->smtp.listen, cfg->smtp.n_listen, err)) ||
+        (rc = check_endpoints(cfg, "status", &cfg->status.listen, 1, err)) ||
+        (rc = check_endpoints(cfg, "api", &cfg->api.listen, 1, err)))
+        return rc;
+    if (!cfg->inbound.listen_default &&
+        (rc = check_endpoints(cfg, "inbound", cfg->inbound.listen, cfg->inbound.n_listen, err)))
+        return rc;
+    char why[HD_ERR_MSG_MAX];
+    for (size_t i = 0; i < cfg->n_pools; i++)
+        for (size_t j = 0; j < cfg->pools[i].n_addresses; j++)
+            if (local_address(cfg->pools[i].addresses[j], why, sizeof why) != NULL)
+                return hd_config_error(cfg, err, HD_EINVAL, "pool", cfg->pools[i].name,
+                                       "addresses", "%s", why);
+    return 0;
+}
+
 /* ---- sending domains ---- */
 
 typedef struct domain_names {
@@ -291,7 +353,7 @@ int serve_check_config(const hd_config *cfg, serve_warn_fn warn, void *arg, bool
     int rc;
     if ((rc = data_dir_ok(cfg, &dir_exists, err)) || (rc = check_tls(cfg, err)) ||
         (rc = check_zone(cfg, err)) || (rc = check_rules(cfg, err)) ||
-        (rc = check_webhook_cas(cfg, err)) ||
+        (rc = check_webhook_cas(cfg, err)) || (rc = check_addresses(cfg, err)) ||
         (rc = check_domains(cfg, dir_exists, warn, arg, config_fault, err)))
         return rc;
     return 0;

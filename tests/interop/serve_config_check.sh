@@ -4,7 +4,8 @@
 #   - a missing TLS certificate or key, zone file, bounce rules file or
 #     webhook CA file; a certificate and a key that do not belong together;
 #     a zone file or rules file that does not parse; a data_dir that is a
-#     file: exit 78 with FILE:LINE: [section] key: reason, at --check and
+#     file; a listen or pool address the machine does not have: exit 78
+#     with FILE:LINE: [section] key: reason, at --check and
 #     at the start (before anything is bound or created);
 #   - a [domain NAME] that names no sending domain of the data directory
 #     (a typo in the cut-over to real delivery): exit 78, FILE:LINE;
@@ -91,6 +92,13 @@ expect78 "missing webhook ca_file" "$T/w1.conf" "^herald: $T/w1.conf:14: \[webho
 touch "$T/a-file"
 printf 'hostname = mail.herald.test\n\ndata_dir = %s\n' "$T/a-file" > "$T/d1.conf"
 expect78 "data_dir that is a file" "$T/d1.conf" "^herald: $T/d1.conf:3: data_dir: $T/a-file: not a directory$"
+
+# ---- addresses the machine does not have (192.0.2.0/24: TEST-NET-1) ----
+printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\nlisten = 127.0.0.1:%s 192.0.2.77:2525\n' \
+  "$T/data" "$(hl_free_port)" > "$T/l1.conf"
+expect78 "a listen address of another machine" "$T/l1.conf" "^herald: $T/l1.conf:4: \[smtp\] listen: 192.0.2.77 is not an address of this machine$"
+printf 'hostname = mail.herald.test\ndata_dir = %s\n[pool bulk]\naddresses = 127.0.0.1 192.0.2.78\n' "$T/data" > "$T/l2.conf"
+expect78 "a pool address of another machine" "$T/l2.conf" "^herald: $T/l2.conf:4: \[pool bulk\] addresses: 192.0.2.78 is not an address of this machine$"
 
 # ---- [domain NAME] must be a sending domain ----
 "$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
