@@ -182,6 +182,22 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(sv->base, NULL);
 }
 
+/* A [domain NAME] whose domain was removed while the server runs: the
+ * next start refuses the file (serve --check), so say it now. */
+static void warn_stale_sections(serve *sv)
+{
+    for (size_t i = 0; i < sv->cfg->n_domains; i++) {
+        const char *name = sv->cfg->domains[i].name;
+        if (domains_find(sv->domains, name) != NULL)
+            continue;
+        hd_err where = {0};
+        hd_config_error(sv->cfg, &where, 0, "domain", name, NULL,
+                        "no longer a sending domain: remove the section, or the next start "
+                        "refuses the file");
+        LOG_WARN("%s", where.msg);
+    }
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     serve *sv = arg;
@@ -198,6 +214,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     LOG_INFO("reload: sending domains and keys reloaded");
+    warn_stale_sections(sv);
     notify("READY=1\nSTATUS=serving");
 }
 

@@ -217,8 +217,8 @@ int status_start(serve *sv, hd_err *err)
     evhttp_set_cb(st->http, "/metrics", on_metrics, sv);
     const hd_config_endpoint *ep = &sv->cfg->status.listen;
     if (ep->port && !evhttp_bind_socket_with_handle(st->http, ep->host, ep->port))
-        return hd_err_set(err, HD_EIO, "status listen %s:%u: %s", ep->host, ep->port,
-                          strerror(errno));
+        return hd_config_error(sv->cfg, err, HD_EIO, "status", NULL, "listen", "%s:%u: %s",
+                               ep->host, ep->port, strerror(errno));
     if (ep->port)
         LOG_INFO("status (health, metrics) on http://%s:%u/", ep->host, ep->port);
     return control_socket(sv, st, err);

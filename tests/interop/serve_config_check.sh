@@ -150,4 +150,19 @@ n_ok=$((n_ok + 2))
 [ -s "$T/err" ] && fail "sandbox delivery with hostname = localhost warns: $(cat "$T/err")"
 pass "real delivery with hostname = localhost or no sending domain: warnings at --check and in the log; none in the sandbox"
 
+# ---- a domain removed while the server runs: a warning at the reload ----
+"$HERALD" domain add gone.example --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+smtp=$(hl_free_port)
+{ printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[inbound]\nlisten =\n[domain gone.example]\ndelivery = sandbox\n' \
+    "$T/data" "$smtp" "$(hl_free_port)" "$(hl_free_port)"; } > "$T/stale.conf"
+hl_spawn herald2 "$T/herald2.log" "$HERALD" serve --config "$T/stale.conf"
+hl_wait_port 127.0.0.1 "$smtp" 15 tcp "$(hl_pid herald2)" || fail "herald did not start: $(cat "$T/herald2.log")"
+"$HERALD" domain remove gone.example --data-dir "$T/data" > /dev/null
+kill -HUP "$(hl_pid herald2)"
+hl_wait_for 10 grep -q "warn: $T/stale.conf:11: \[domain gone.example\]: no longer a sending domain" "$T/herald2.log" ||
+  fail "no warning at the reload for a [domain] whose domain was removed: $(cat "$T/herald2.log")"
+hl_stop "$(hl_pid herald2)"
+n_ok=$((n_ok + 1))
+pass "a [domain] whose domain is removed while the server runs: a warning at the reload"
+
 echo "serve_config_check: $n_ok checks passed"
