@@ -129,7 +129,8 @@ static void webhook_control(serve *sv, struct evhttp_request *req, const char *w
     else if (n < 0)
         reply_json(req, 500, "Error", "{\"error\":\"database error\"}\n");
     else {
-        LOG_INFO("webhooks: %d dead event%s to be retried", n, n == 1 ? "" : "s");
+        if (n > 0)
+            LOG_INFO("webhooks: %d dead event%s to be retried", n, n == 1 ? "" : "s");
         reply_json(req, 200, "OK", "{\"retried\":%d}\n", n);
     }
 }
