@@ -15,7 +15,7 @@
  *     [route example.net]
  *     next_hop = 127.0.0.1:2526
  *
- * Sections are [smtp], [status], [api], [queue], [delivery], [dns], [inbound],
+ * Sections are [log], [smtp], [status], [api], [queue], [delivery], [dns], [inbound],
  * [domain NAME], [pool NAME], [route DOMAIN-or-*] and [webhook NAME]. An unknown key,
  * a bad value, a duplicate section or key is an error that names the file,
  * the line and the reason; the server refuses to start with it.
@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "herald/err.h"
+#include "herald/log.h"
 
 /* Limits on the file, so that no input can make the parser use unbounded
  * memory or time. Real files are a few kilobytes. */
@@ -101,6 +102,9 @@ typedef struct hd_config_webhook {
  * count characters, not bits). */
 #define HD_CONFIG_SECRET_MIN 32
 
+/* Where the file set each key (opaque; hd_config_line). */
+typedef struct hd_config_origin hd_config_origin;
+
 /* The event types ([webhook] events = ...), NULL-terminated. */
 extern const char *const hd_config_event_types[];
 
@@ -109,6 +113,10 @@ typedef struct hd_config {
     char *hostname;                  /* default: gethostname() is the shell's job; "localhost" */
     char *data_dir;                  /* "./herald-data" */
     char *log_level;                 /* "info" (debug, info, warn, error) */
+
+    struct {                         /* [log] */
+        hd_log_format format;        /* text (or json) */
+    } log;
 
     struct {                         /* [smtp] submission listener */
         hd_config_endpoint *listen;  /* default 127.0.0.1:2525 */
@@ -190,6 +198,8 @@ typedef struct hd_config {
     size_t n_routes;
     hd_config_webhook *webhooks;     /* in file order */
     size_t n_webhooks;
+
+    hd_config_origin *origin;        /* the file's name and lines; NULL for the defaults */
 } hd_config;
 
 /* The embedded defaults. */
@@ -204,6 +214,22 @@ int hd_config_parse(const char *name, const char *text, size_t len,
                     hd_config **out, hd_err *err);
 
 void hd_config_free(hd_config *cfg);
+
+/* Where the file set a key, for errors found after the parse (a file a
+ * key names cannot be read): the line, or 0 when the file did not set it
+ * (an embedded default). section: NULL or "" for the top level, else
+ * "smtp", "domain", ...; name: the NAME of [domain NAME], [pool NAME],
+ * [route DOMAIN] or [webhook NAME] (as stored: lower case), else NULL;
+ * key: NULL for the line of the section's header. */
+size_t hd_config_line(const hd_config *cfg, const char *section, const char *name,
+                      const char *key);
+/* The file's name as given to hd_config_load/parse; NULL for the defaults. */
+const char *hd_config_file(const hd_config *cfg);
+/* Sets err to "FILE:LINE: [section NAME] key: reason" (without
+ * "FILE:LINE: " for a default, "key: " for NULL) and returns code. */
+int hd_config_error(const hd_config *cfg, hd_err *err, int code, const char *section,
+                    const char *name, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 
 /* Look-ups (borrowed results; NULL when absent). */
 const hd_config_domain *hd_config_domain_find(const hd_config *cfg, const char *domain);

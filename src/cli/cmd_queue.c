@@ -32,7 +32,7 @@ typedef struct queue_opts {
 static const char queue_help[] =
     "usage: herald queue list [--json]\n"
     "       herald queue show ID [--json]\n"
-    "       herald queue retry ID | delete ID | flush\n"
+    "       herald queue retry ID | delete ID | flush [--json]\n"
     "   options: [--config FILE | --data-dir DIR]\n"
     "\n"
     "list     messages waiting for delivery: id, age, sender, recipients with\n"
@@ -260,7 +260,28 @@ static int queue_show(const queue_opts *o, const char *id)
     return CLI_OK;
 }
 
-static int queue_control(const queue_opts *o, const char *path)
+/* What the server did, in words: "3 recipients due now". */
+static void control_text(const char *sub, const char *id, json_int_t n)
+{
+    const char *s = n == 1 ? "" : "s";
+    if (strcmp(sub, "flush") == 0)
+        printf(n ? "%lld recipient%s due now\n" : "no recipient waits for a retry\n",
+               (long long)n, s);
+    else if (strcmp(sub, "retry") == 0)
+        printf(n ? "%s: %lld recipient%s due now\n"
+                 : "%s: no recipient waits for a retry (all delivered, bounced or in "
+                   "delivery)\n",
+               id, (long long)n, s);
+    else
+        printf(n ? "%s: %lld recipient%s deleted\n"
+                 : "%s: nothing deleted: every recipient is already final\n",
+               id, (long long)n, s);
+}
+
+/* retry, delete, flush: the running server does it. The answer is JSON
+ * ({"retried":N}, {"deleted":N} or {"error":"..."}): --json prints it,
+ * else a sentence; errors go to standard error. */
+static int queue_control(const queue_opts *o, const char *sub, const char *id, const char *path)
 {
     char *dir = NULL;
     int rc = cli_data_dir(o->config, o->data_dir, &dir);
@@ -272,13 +293,27 @@ static int queue_control(const queue_opts *o, const char *path)
     rc = net_control_post(dir, path, &status, body, sizeof body, &err);
     free(dir);
     if (rc) {
-        cli_error("%s", hd_err_str(&err));
+        cli_error("queue %s: %s", sub, hd_err_str(&err));
         return CLI_TEMPFAIL;
     }
-    puts(body);
-    if (status == 404)
-        return CLI_NOINPUT;
-    return status == 200 ? CLI_OK : CLI_SOFTWARE;
+    json_t *j = json_loads(body, 0, NULL);
+    json_t *n = json_object_get(j, strcmp(sub, "delete") == 0 ? "deleted" : "retried");
+    if (status != 200 || !json_is_integer(n)) {
+        const char *why = json_string_value(json_object_get(j, "error"));
+        cli_error("queue %s%s%s: %s", sub, id ? " " : "", id ? id : "",
+                  why ? why : "unexpected answer from the server");
+        json_decref(j);
+        return status == 404 ? CLI_NOINPUT : CLI_SOFTWARE;
+    }
+    if (o->json) {
+        char *out = json_dumps(j, JSON_COMPACT);
+        puts(out ? out : "{}");
+        free(out);
+    }
+    else
+        control_text(sub, id, json_integer_value(n));
+    json_decref(j);
+    return CLI_OK;
 }
 
 static int parse_opts(int argc, char **argv, queue_opts *o, const char *help)
@@ -345,10 +380,10 @@ int cmd_queue(int argc, char **argv)
     if (strcmp(sub, "show") == 0)
         return queue_show(&o, id);
     if (strcmp(sub, "flush") == 0)
-        return queue_control(&o, "/queue/flush");
+        return queue_control(&o, sub, NULL, "/queue/flush");
     if (strcmp(sub, "retry") == 0 || strcmp(sub, "delete") == 0) {
         snprintf(path, sizeof path, "/queue/%s/%s", sub, id);
-        return queue_control(&o, path);
+        return queue_control(&o, sub, id, path);
     }
     cli_error("queue: unknown subcommand \"%s\"", sub);
     fputs(queue_help, stderr);

@@ -22,7 +22,7 @@
 static const char webhooks_help[] =
     "usage: herald webhooks list [--json]\n"
     "       herald webhooks failed [--json]\n"
-    "       herald webhooks retry ID | --all\n"
+    "       herald webhooks retry ID | --all [--json]\n"
     "   options: [--config FILE] [--data-dir DIR]\n"
     "\n"
     "list     the [webhook NAME] endpoints of the configuration: URL, domains,\n"
@@ -189,13 +189,30 @@ static int hooks_retry(const hook_opts *o, const char *id)
     rc = net_control_post(dir, path, &status, body, sizeof body, &err);
     free(dir);
     if (rc) {
-        cli_error("%s", hd_err_str(&err));
+        cli_error("webhooks retry: %s", hd_err_str(&err));
         return CLI_TEMPFAIL;
     }
-    puts(body);
-    if (status == 404)
-        return CLI_NOINPUT;
-    return status == 200 ? CLI_OK : CLI_SOFTWARE;
+    /* {"retried":N} or {"error":"..."}: --json prints it, else a sentence */
+    json_t *j = json_loads(body, 0, NULL);
+    json_t *n = json_object_get(j, "retried");
+    if (status != 200 || !json_is_integer(n)) {
+        const char *why = json_string_value(json_object_get(j, "error"));
+        cli_error("webhooks retry %s: %s", o->all ? "--all" : id,
+                  why ? why : "unexpected answer from the server");
+        json_decref(j);
+        return status == 404 ? CLI_NOINPUT : CLI_SOFTWARE;
+    }
+    json_int_t k = json_integer_value(n);
+    if (o->json) {
+        char *out = json_dumps(j, JSON_COMPACT);
+        puts(out ? out : "{}");
+        free(out);
+    } else if (k == 0)
+        puts("no dead webhook event to retry");
+    else
+        printf("%lld dead webhook event%s to be sent again\n", (long long)k, k == 1 ? "" : "s");
+    json_decref(j);
+    return CLI_OK;
 }
 
 static bool digits(const char *s)

@@ -8,6 +8,7 @@
 #include "config_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,7 +184,100 @@ void hd_config_free(hd_config *c)
     }
     free(c->routes);
     hd_config__free_webhooks(c->webhooks, c->n_webhooks);
+    hd_config__origin_free(c->origin);
     free(c);
+}
+
+/* ---- where keys were set ----------------------------------------------- */
+
+static void copy_bounded(char *out, size_t cap, const char *s)
+{
+    snprintf(out, cap, "%s", s ? s : "");
+}
+
+int hd_config__origin_add(hd_config *cfg, const char *file, const char *section,
+                          const char *name, const char *key, size_t line)
+{
+    hd_config_origin *o = cfg->origin;
+    if (o == NULL) {
+        if ((o = calloc(1, sizeof *o)) == NULL || (o->file = strdup(file)) == NULL) {
+            free(o);
+            return HD_ENOMEM;
+        }
+        cfg->origin = o;
+    }
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 32;
+        hd_config_origin_line *v = realloc(o->v, cap * sizeof *v);
+        if (v == NULL)
+            return HD_ENOMEM;
+        o->v = v;
+        o->cap = cap;
+    }
+    hd_config_origin_line *l = &o->v[o->n];
+    *l = (hd_config_origin_line){.line = line};
+    copy_bounded(l->section, sizeof l->section, section);
+    copy_bounded(l->key, sizeof l->key, key);
+    if (name != NULL && (l->name = strdup(name)) == NULL)
+        return HD_ENOMEM;
+    o->n++;
+    return 0;
+}
+
+void hd_config__origin_free(hd_config_origin *o)
+{
+    if (o == NULL)
+        return;
+    for (size_t i = 0; i < o->n; i++)
+        free(o->v[i].name);
+    free(o->v);
+    free(o->file);
+    free(o);
+}
+
+static bool same(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+size_t hd_config_line(const hd_config *cfg, const char *section, const char *name,
+                      const char *key)
+{
+    const hd_config_origin *o = cfg ? cfg->origin : NULL;
+    for (size_t i = 0; o != NULL && i < o->n; i++) {
+        const hd_config_origin_line *l = &o->v[i];
+        if (same(l->section, section) && same(l->name, name) && same(l->key, key))
+            return l->line;
+    }
+    return 0;
+}
+
+const char *hd_config_file(const hd_config *cfg)
+{
+    return cfg && cfg->origin ? cfg->origin->file : NULL;
+}
+
+int hd_config_error(const hd_config *cfg, hd_err *err, int code, const char *section,
+                    const char *name, const char *key, const char *fmt, ...)
+{
+    char why[HD_ERR_MSG_MAX], where[HD_ERR_MSG_MAX] = "", sec[HD_LIMIT_DNS_NAME + 32] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    size_t line = hd_config_line(cfg, section, name, key);
+    if (line == 0 && key != NULL)   /* not set here: the section, if it is in the file */
+        line = hd_config_line(cfg, section, name, NULL);
+    if (line > 0)
+        snprintf(where, sizeof where, "%s:%zu: ", hd_config_file(cfg), line);
+    if (section != NULL && section[0] != '\0' && name != NULL)
+        snprintf(sec, sizeof sec, "[%s %s]", section, name);
+    else if (section != NULL && section[0] != '\0')
+        snprintf(sec, sizeof sec, "[%s]", section);
+    /* "[smtp] tls_cert: why", "[domain x]: why", "hostname: why" */
+    bool label = sec[0] != '\0' || key != NULL;
+    return hd_err_set(err, code, "%s%s%s%s%s%s", where, sec, sec[0] && key ? " " : "",
+                      key ? key : "", label ? ": " : "", why);
 }
 
 /* ---- sorted look-ups --------------------------------------------------- */

@@ -65,6 +65,25 @@ void hd_config__free_webhooks(hd_config_webhook *v, size_t n);
 void hd_config__sort(hd_config *cfg);
 void hd_config__sort_pools(hd_config *cfg);
 
+/* Where the file set each key and began each section (config.c). */
+typedef struct hd_config_origin_line {
+    char section[16];            /* "" at the top level */
+    char *name;                  /* named sections: the name; else NULL */
+    char key[40];                /* "" for the section header */
+    size_t line;
+} hd_config_origin_line;
+
+struct hd_config_origin {
+    char *file;
+    hd_config_origin_line *v;
+    size_t n, cap;
+};
+
+/* Adds a line to cfg->origin (made on the first call). HD_ENOMEM or 0. */
+int hd_config__origin_add(hd_config *cfg, const char *file, const char *section,
+                          const char *name, const char *key, size_t line);
+void hd_config__origin_free(hd_config_origin *o);
+
 /* Strict UTF-8 (no overlong forms, surrogates or code points past
  * U+10FFFF): the offset of the first bad byte, or (size_t)-1. */
 size_t hd_config__utf8_bad(hd_slice s);

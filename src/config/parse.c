@@ -20,6 +20,7 @@ typedef enum value_kind {
     K_PATH,      /* a non-empty string, as written */
     K_HOST,      /* a DNS name, lower-cased */
     K_LOG_LEVEL, /* stored as its name */
+    K_LOG_FORMAT, /* text or json */
     K_SIZE,
     K_DURATION,
     K_COUNT,
@@ -62,6 +63,10 @@ static const key_spec top_keys[] = {
     {"hostname", K_HOST, CFG(hostname), NO_OFF, 0, 0, false},
     {"data_dir", K_PATH, CFG(data_dir), NO_OFF, 0, 0, false},
     {"log_level", K_LOG_LEVEL, CFG(log_level), NO_OFF, 0, 0, false},
+};
+
+static const key_spec log_keys[] = {
+    {"format", K_LOG_FORMAT, CFG(log.format), NO_OFF, 0, 0, false},
 };
 
 static const key_spec smtp_keys[] = {
@@ -181,7 +186,10 @@ typedef struct section_spec {
 
 #define KEYS(t) t, sizeof t / sizeof t[0]
 
-enum { SEC_TOP, SEC_SMTP, SEC_STATUS, SEC_API, SEC_QUEUE, SEC_DELIVERY, SEC_DNS, SEC_INBOUND, N_SECTIONS = 12 };
+enum {
+    SEC_TOP, SEC_SMTP, SEC_STATUS, SEC_API, SEC_QUEUE, SEC_DELIVERY, SEC_DNS, SEC_INBOUND, SEC_LOG,
+    N_SECTIONS = 13
+};
 
 static const section_spec sections[N_SECTIONS] = {
     {"", S_TOP, KEYS(top_keys)},
@@ -192,6 +200,7 @@ static const section_spec sections[N_SECTIONS] = {
     {"delivery", S_FIXED, KEYS(delivery_keys)},
     {"dns", S_FIXED, KEYS(dns_keys)},
     {"inbound", S_FIXED, KEYS(inbound_keys)},
+    {"log", S_FIXED, KEYS(log_keys)},
     {"domain", S_DOMAIN, KEYS(domain_keys)},
     {"pool", S_POOL, KEYS(pool_keys)},
     {"route", S_ROUTE, KEYS(route_keys)},
@@ -214,6 +223,7 @@ static const enum_name tls_names[] = {
     {"required", HD_TLS_POLICY_REQUIRED},
 };
 static const enum_name log_names[] = {{"debug", 0}, {"info", 1}, {"warn", 2}, {"error", 3}};
+static const enum_name log_formats[] = {{"text", HD_LOG_TEXT}, {"json", HD_LOG_JSON}};
 
 /* What the parser knows of a [domain], [pool] or [route] section beyond
  * the config itself: where it is, for messages. */
@@ -290,6 +300,34 @@ static quoted quote(hd_slice v)
     if (n < v.len)
         memcpy(q.s + n, "...", 4);
     return q;
+}
+
+/* The NAME of the current [domain NAME], [pool NAME], [route DOMAIN] or
+ * [webhook NAME]; NULL in the other sections. */
+static const char *entry_name(const parser *ps)
+{
+    const hd_config *c = ps->cfg;
+    switch (ps->sec->kind) {
+    case S_DOMAIN:
+        return c->domains[ps->entry].name;
+    case S_POOL:
+        return c->pools[ps->entry].name;
+    case S_ROUTE:
+        return c->routes[ps->entry].domain;
+    case S_WEBHOOK:
+        return c->webhooks[ps->entry].name;
+    default:
+        return NULL;
+    }
+}
+
+/* Remembers the current line as where key (NULL: the section) was set. */
+static int note_line(parser *ps, const char *key)
+{
+    if (hd_config__origin_add(ps->cfg, ps->file, ps->sec->name, entry_name(ps), key,
+                              ps->line) != 0)
+        return nomem(ps);
+    return 0;
 }
 
 /* "[smtp] ", "[domain example.com] ", or "" at the top level. */
@@ -588,6 +626,11 @@ static int apply(parser *ps, const key_spec *k, uint8_t *base, hd_slice v)
         if ((rc = apply_enum(ps, k, log_names, 4, v, &value)) != 0)
             return rc;
         return set_string(ps, (char **)field, hd_slice_cstr(log_names[value].name));
+    case K_LOG_FORMAT:
+        if ((rc = apply_enum(ps, k, log_formats, 2, v, &value)) != 0)
+            return rc;
+        *(hd_log_format *)field = (hd_log_format)value;
+        return 0;
     case K_SIZE:
     case K_DURATION:
     case K_COUNT:
@@ -853,7 +896,7 @@ static int section_line(parser *ps, hd_slice t)
             sec = &sections[i];
     if (sec == NULL)
         return fail(ps, HD_ESYNTAX, ps->line,
-                    "unknown section [%s]; sections are [smtp], [status], [api], [queue], "
+                    "unknown section [%s]; sections are [log], [smtp], [status], [api], [queue], "
                     "[delivery], [dns], [inbound], [domain NAME], [pool NAME], [route DOMAIN], "
                     "[webhook NAME]",
                     quote(in).s);
@@ -881,7 +924,7 @@ static int section_line(parser *ps, hd_slice t)
     ps->sec = sec;
     ps->sec_line = ps->line;
     ps->given = 0;
-    return 0;
+    return note_line(ps, NULL);
 }
 
 /* ---- lines ------------------------------------------------------------- */
@@ -936,6 +979,8 @@ static int key_line(parser *ps, hd_slice t)
         base = (uint8_t *)&ps->cfg->webhooks[ps->entry];
     hd_slice raw = hd_slice_make(eq + 1, t.len - (size_t)(eq - t.p) - 1);
     int rc = apply(ps, k, base, value_of(raw));
+    if (rc == 0)
+        rc = note_line(ps, k->name);
     if (rc == 0 && k->kind == K_POOL) {
         if (ps->sec->kind == S_DOMAIN)
             ps->meta[0][ps->entry].ref_line = ps->line;
@@ -1060,6 +1105,11 @@ int hd_config_parse(const char *name, const char *text, size_t len, hd_config **
     if (rc != 0)
         return rc;
     parser ps = {.file = name, .cfg = cfg, .err = err, .sec = &sections[SEC_TOP]};
+    cfg->origin = calloc(1, sizeof *cfg->origin);
+    if (cfg->origin == NULL || (cfg->origin->file = strdup(name)) == NULL) {
+        hd_config_free(cfg);
+        return hd_err_set(err, HD_ENOMEM, "%s: out of memory", name);
+    }
     rc = parse_text(&ps, (const uint8_t *)text, len);
     for (size_t i = 0; i < N_NAMED; i++)
         free(ps.meta[i]);

@@ -248,7 +248,7 @@ static void accepted(void *arg)
     accept_job *j = arg;
     serve *sv = j->sv;
     if (j->code == 250 && j->cm.rc) {
-        LOG_ERR("%s: not stored: %s", j->cm.m.uuid, hd_err_str(&j->cm.err));
+        LOG_ERR_ID(j->cm.m.uuid, "not stored: %s", hd_err_str(&j->cm.err));
         refuse(j, 451, "4.3.0", "temporary failure storing the message, ", "try again later");
     } else if (j->code == 250) {
         atomic_fetch_add(&sv->metrics.messages_accepted, 1);
@@ -262,10 +262,11 @@ static void accepted(void *arg)
          * VERP each recipient has its own, so the log gives their form */
         const char *mf = j->cm.m.mail_from, *at = strrchr(mf, '@');
         bool per_rcpt = at && queue_sender_per_rcpt(sv, j->cm.m.from_domain);
-        LOG_INFO("%s: accepted from %s, %zu recipient%s, envelope from %s%s%s, message-id %s",
-                 j->cm.m.uuid, j->cm.m.submitter, j->n_rcpts, j->n_rcpts == 1 ? "" : "s",
-                 per_rcpt ? "b-r<recipient>-<mac>@" : "", per_rcpt ? at + 1 : mf,
-                 per_rcpt ? " (one per recipient)" : "", j->cm.m.message_id);
+        LOG_INFO_ID(j->cm.m.uuid,
+                    "accepted from %s, %zu recipient%s, envelope from %s%s%s, message-id %s",
+                    j->cm.m.submitter, j->n_rcpts, j->n_rcpts == 1 ? "" : "s",
+                    per_rcpt ? "b-r<recipient>-<mac>@" : "", per_rcpt ? at + 1 : mf,
+                    per_rcpt ? " (one per recipient)" : "", j->cm.m.message_id);
     }
     if (j->code != 250)
         atomic_fetch_add(&sv->metrics.messages_rejected, 1);

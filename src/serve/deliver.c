@@ -552,7 +552,7 @@ static void start_txn(conn *c)
     /* the transaction cannot be sent at all: a message over the size
      * limit or an address the session refuses is permanent; anything
      * else is tried again */
-    LOG_ERR("%s: cannot send to %s: %s", b->msg->uuid, c->remote, hd_err_str(&err));
+    LOG_ERR_ID(b->msg->uuid, "cannot send to %s: %s", c->remote, hd_err_str(&err));
     q_outcome oc = rc == HD_ELIMIT || rc == HD_EINVAL ? Q_BOUNCED : Q_DEFERRED;
     const char *code = rc == HD_ELIMIT ? "554 5.3.4" : rc == HD_EINVAL ? "553 5.1.3" : "451 4.3.0";
     hd_bounce_reason why = rc == HD_ELIMIT ? HD_REASON_MESGTOOBIG

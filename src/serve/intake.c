@@ -195,11 +195,12 @@ static void session_free(session *s)
     }
     struct serve_intake *in = s->sv->intake;
     if (s->refusals)
-        LOG_INFO("%s: session ended: %u message%s queued, %u refused command%s, the last: %s",
-                 s->ip, s->accepted, s->accepted == 1 ? "" : "s", s->refusals,
-                 s->refusals == 1 ? "" : "s", s->last_refusal);
+        LOG_INFO_ID(s->ip,
+                    "session ended: %u message%s queued, %u refused command%s, the last: %s",
+                    s->accepted, s->accepted == 1 ? "" : "s", s->refusals,
+                    s->refusals == 1 ? "" : "s", s->last_refusal);
     else
-        LOG_DEBUG("%s: session ended: %u message%s queued", s->ip, s->accepted,
+        LOG_DEBUG_ID(s->ip, "session ended: %u message%s queued", s->accepted,
                   s->accepted == 1 ? "" : "s");
     if (s->prev)
         s->prev->next = s->next;
@@ -331,12 +332,12 @@ static void auth_done(void *arg)
             snprintf(s->user, sizeof s->user, "%s", j->user);
             snprintf(s->user_domains, sizeof s->user_domains, "%s", j->domains);
             atomic_fetch_add(&s->sv->metrics.auth_ok, 1);
-            LOG_INFO("%s: authenticated as %s", s->ip, printable(j->user));
+            LOG_INFO_ID(s->ip, "authenticated as %s", printable(j->user));
         } else {
             ip_count *f = ip_slot(s->sv->intake->auth_fails, s->ip, true);
             f->count++;
             atomic_fetch_add(&s->sv->metrics.auth_failed, 1);
-            LOG_WARN("%s: authentication failed for user \"%s\"", s->ip, printable(j->user));
+            LOG_WARN_ID(s->ip, "authentication failed for user \"%s\"", printable(j->user));
         }
         hd_smtpd_answer_auth(s->smtpd, j->ok);
         session_resume(s);
@@ -349,7 +350,7 @@ static void start_auth(session *s)
     const hd_smtpd_auth_info *ai = hd_smtpd_auth(s->smtpd);
     ip_count *f = ip_slot(s->sv->intake->auth_fails, s->ip, false);
     if (f && f->count >= s->sv->cfg->smtp.auth_failures_per_minute) {
-        LOG_WARN("%s: too many authentication failures; session closed", s->ip);
+        LOG_WARN_ID(s->ip, "too many authentication failures; session closed");
         hd_smtpd_shutdown(s->smtpd, "too many authentication failures, try again later");
         drive(s);
         return;
@@ -399,7 +400,7 @@ static void start_message(session *s)
     }
     if (!accept_admit(j, mi->data.len)) {
         accept_job_free(j);
-        LOG_WARN("%s: message deferred (451 4.3.1): too much mail in flight", s->ip);
+        LOG_WARN_ID(s->ip, "message deferred (451 4.3.1): too much mail in flight");
         hd_smtpd_reply r = {451, "4.3.1", "too much mail in progress, try again shortly"};
         hd_smtpd_answer_message(s->smtpd, &r);
         return;
@@ -465,8 +466,8 @@ static bool inbound_client_over_limit(session *s)
     ip_count *c = limit ? ip_slot(s->sv->intake->inbound_msgs, s->ip, false) : NULL;
     if (!c || c->count < limit)
         return false;
-    LOG_WARN("%s: %u messages on the inbound listener this minute; MAIL refused (450 4.7.1)",
-             s->ip, c->count);
+    LOG_WARN_ID(s->ip, "%u messages on the inbound listener this minute; MAIL refused (450 4.7.1)",
+                c->count);
     return true;
 }
 
@@ -480,7 +481,7 @@ static void inbound_rcpt(session *s)
         r.code = inbound_rcpt_check(s->sv, hd_smtpd_rcpt(s->smtpd), &r.enhanced, &r.text);
     hd_smtpd_answer_rcpt(s->smtpd, &r);
     if (r.code >= 500 && ++s->bad_rcpts >= INBOUND_BAD_RCPTS) {
-        LOG_WARN("%s: %u recipients refused on the inbound listener; session closed", s->ip,
+        LOG_WARN_ID(s->ip, "%u recipients refused on the inbound listener; session closed",
                  s->bad_rcpts);
         hd_smtpd_shutdown(s->smtpd, "too many refused recipients");
     }
@@ -581,7 +582,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     session *s = arg;
     if (s->busy || s->closing)
         return;
-    LOG_INFO("%s: timeout: no complete line in %u s; session closed", s->ip,
+    LOG_INFO_ID(s->ip, "timeout: no complete line in %u s; session closed",
              s->sv->cfg->smtp.idle_timeout);
     hd_smtpd_shutdown(s->smtpd, "timeout, closing the connection");
     flush_output(s);
@@ -609,7 +610,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         if (memchr(v.iov_base, '\n', v.iov_len))
             deadline_restart(s);
         if (hd_smtpd_feed(s->smtpd, v.iov_base, v.iov_len, &err) != 0) {
-            LOG_WARN("%s: %s; connection closed", s->ip, hd_err_str(&err));
+            LOG_WARN_ID(s->ip, "%s; connection closed", hd_err_str(&err));
             hd_smtpd_shutdown(s->smtpd, "too much pipelined input");
             flush_output(s);
             begin_close(s);
@@ -627,7 +628,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     session *s = arg;
     if (what & BEV_EVENT_TIMEOUT) {
-        LOG_INFO("%s: idle timeout", s->ip);
+        LOG_INFO_ID(s->ip, "idle timeout");
         hd_smtpd_shutdown(s->smtpd, "idle timeout");
         flush_output(s);
         begin_close(s);
@@ -635,7 +636,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         if (what & BEV_EVENT_ERROR)
-            LOG_DEBUG("%s: connection error", s->ip);
+            LOG_DEBUG_ID(s->ip, "connection error");
         session_free(s);
     }
 }

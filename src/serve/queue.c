@@ -488,7 +488,7 @@ static void rcpt_expire(serve *sv, q_rcpt *r, const char *remote, const char *tl
              r->attempts == 1 ? "" : "s", r->last_reply ? r->last_reply : "(none)");
     atomic_fetch_add(&sv->metrics.expired, 1);
     metrics_outcome(sv, r->msg->from_domain, rcpt_pool(r), M_EXPIRED);
-    LOG_INFO("%s: %s expired: %s", r->msg->uuid, r->address, why);
+    LOG_INFO_ID(r->msg->uuid, "%s expired: %s", r->address, why);
     rcpt_final(sv, r, HD_RCPT_EXPIRED, why, "expired", remote, tls, duration_ms, NULL);
 }
 
@@ -661,8 +661,8 @@ static void msg_corrupt(serve *sv, q_msg *m, const char *why)
     hd_err err = {0};
     snprintf(name, sizeof name, "%s.bin", m->uuid);
     if (hd_spool_quarantine(sv->spool, &m->loc, name, &err) != 0)
-        LOG_ERR("%s: cannot move the damaged record aside: %s", m->uuid, hd_err_str(&err));
-    LOG_ERR("%s: %s; moved aside to spool/corrupt/%s", m->uuid, why, name);
+        LOG_ERR_ID(m->uuid, "cannot move the damaged record aside: %s", hd_err_str(&err));
+    LOG_ERR_ID(m->uuid, "%s; moved aside to spool/corrupt/%s", why, name);
     atomic_fetch_add(&sv->metrics.corrupt, 1);
     msg_end_waiting(sv, m, HD_RCPT_CORRUPT, why, "corrupt");
 }
@@ -679,7 +679,7 @@ static void batch_sender(serve *sv, q_batch *b, bool per_rcpt)
         hd_verp_rcpt_id(b->rcpts[0]->id, id);
         if (hd_verp_encode(sv->verp_key, id, at + 1, b->mail_from, sizeof b->mail_from, &err) == 0)
             return;
-        LOG_WARN("%s: per-recipient envelope sender: %s; the message's is used", b->msg->uuid,
+        LOG_WARN_ID(b->msg->uuid, "per-recipient envelope sender: %s; the message's is used",
                  hd_err_str(&err));
     }
     snprintf(b->mail_from, sizeof b->mail_from, "%s", mf);
@@ -751,7 +751,7 @@ q_batch *queue_next_batch(serve *sv, q_dest *d)
                 continue;
             }
             /* could not read them now (EIO, EMFILE, no memory): try later */
-            LOG_ERR("%s: spool read failed, retried later: %s", m->uuid, hd_err_str(&err));
+            LOG_ERR_ID(m->uuid, "spool read failed, retried later: %s", hd_err_str(&err));
             for (size_t i = 0; i < b->n; i++) {
                 b->rcpts[i]->busy = false;
                 b->rcpts[i]->attempts--;        /* no attempt was made */
@@ -783,8 +783,8 @@ void queue_batch_done(serve *sv, q_batch *b)
             metrics_outcome(sv, m->from_domain, rcpt_pool(r), M_DELIVERED);
             metrics_delivered_after(sv, m->from_domain, rcpt_pool(r),
                                     (double)(serve_now_ms() - m->received_ms) / 1000.0);
-            LOG_INFO("%s: delivered to %s via %s%s%s, envelope from %s: %s", m->uuid, r->address,
-                     b->remote, b->tls[0] ? " " : "", b->tls, b->mail_from, res->reply);
+            LOG_INFO_ID(m->uuid, "delivered to %s via %s%s%s, envelope from %s: %s", r->address,
+                        b->remote, b->tls[0] ? " " : "", b->tls, b->mail_from, res->reply);
             rcpt_final(sv, r, HD_RCPT_DELIVERED, res->reply, "delivered", b->remote, b->tls, dur,
                        NULL);
             break;
@@ -793,17 +793,17 @@ void queue_batch_done(serve *sv, q_batch *b)
              * and counters, so a sandbox never looks like real delivery) */
             atomic_fetch_add(&sv->metrics.captured, 1);
             metrics_outcome(sv, m->from_domain, rcpt_pool(r), M_CAPTURED);
-            LOG_INFO("%s: captured %s (sandbox, not sent), envelope from %s: %s", m->uuid,
-                     r->address, b->mail_from, res->reply);
+            LOG_INFO_ID(m->uuid, "captured %s (sandbox, not sent), envelope from %s: %s",
+                        r->address, b->mail_from, res->reply);
             rcpt_final(sv, r, HD_RCPT_CAPTURED, res->reply, "captured", b->remote, NULL, dur,
                        b->detail ? strdup(b->detail) : NULL);
             break;
         case Q_BOUNCED: {
             atomic_fetch_add(&sv->metrics.bounced, 1);
             metrics_outcome(sv, m->from_domain, rcpt_pool(r), M_BOUNCED);
-            LOG_INFO("%s: bounced %s via %s, envelope from %s: %s (%s %s%s)", m->uuid, r->address,
-                     b->remote, b->mail_from, res->reply, hd_bounce_reason_name(res->reason),
-                     hd_bounce_class_name(res->kind), res->suppress ? ", suppressed" : "");
+            LOG_INFO_ID(m->uuid, "bounced %s via %s, envelope from %s: %s (%s %s%s)", r->address,
+                        b->remote, b->mail_from, res->reply, hd_bounce_reason_name(res->reason),
+                        hd_bounce_class_name(res->kind), res->suppress ? ", suppressed" : "");
             if (res->suppress)
                 queue_suppress(sv, r->address, res->reply, "bounce");
             rcpt_final(sv, r, HD_RCPT_BOUNCED, res->reply, "bounced", b->remote, b->tls, dur,
@@ -816,7 +816,7 @@ void queue_batch_done(serve *sv, q_batch *b)
                            b->tls, dur, NULL);
                 break;
             }
-            LOG_INFO("%s: deferred %s via %s: %s", m->uuid, r->address, b->remote, res->reply);
+            LOG_INFO_ID(m->uuid, "deferred %s via %s: %s", r->address, b->remote, res->reply);
             rcpt_defer(sv, r, res->reply, b->remote, b->tls, dur);
             break;
         }

@@ -182,6 +182,22 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(sv->base, NULL);
 }
 
+/* A [domain NAME] whose domain was removed while the server runs: the
+ * next start refuses the file (serve --check), so say it now. */
+static void warn_stale_sections(serve *sv)
+{
+    for (size_t i = 0; i < sv->cfg->n_domains; i++) {
+        const char *name = sv->cfg->domains[i].name;
+        if (domains_find(sv->domains, name) != NULL)
+            continue;
+        hd_err where = {0};
+        hd_config_error(sv->cfg, &where, 0, "domain", name, NULL,
+                        "no longer a sending domain: remove the section, or the next start "
+                        "refuses the file");
+        LOG_WARN("%s", where.msg);
+    }
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     serve *sv = arg;
@@ -198,6 +214,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     LOG_INFO("reload: sending domains and keys reloaded");
+    warn_stale_sections(sv);
     notify("READY=1\nSTATUS=serving");
 }
 
@@ -250,15 +267,19 @@ static unsigned cpu_count(void)
     return n > 0 && n < 256 ? (unsigned)n : 2;
 }
 
-static hd_log_level level_of(const char *name)
+/* The log as configured: level, text or json, and the journal's shape when
+ * stderr is systemd's journal (systemd.exec(5), $JOURNAL_STREAM). */
+void serve_log_init(const hd_config *cfg)
 {
-    if (!name || strcmp(name, "info") == 0)
-        return HD_LOG_INFO;
-    if (strcmp(name, "debug") == 0)
-        return HD_LOG_DEBUG;
-    if (strcmp(name, "warn") == 0)
-        return HD_LOG_WARN;
-    return HD_LOG_ERROR;
+    hd_log_level level = HD_LOG_INFO;
+    hd_log_level_parse(cfg->log_level, &level);
+    hd_log_init(&serve_log, "herald", level);
+    serve_log.format = cfg->log.format;
+    serve_log.clock = serve_now_ms;
+    struct stat st;
+    const char *js = getenv("JOURNAL_STREAM");
+    serve_log.journal = js != NULL && fstat(STDERR_FILENO, &st) == 0 &&
+                        hd_log_journal_stream(js, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
 }
 
 static void serve_stop(serve *sv)
@@ -304,7 +325,7 @@ int serve_run(hd_config *cfg, hd_err *err)
 {
     serve sv_storage = {0}, *sv = &sv_storage;
     sv->cfg = cfg;
-    hd_log_init(&serve_log, "herald", level_of(cfg->log_level));
+    serve_log_init(cfg);
     signal(SIGPIPE, SIG_IGN);
     fd_budget(cfg);
     srand((unsigned)serve_now_ms() ^ (unsigned)getpid());

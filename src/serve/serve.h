@@ -54,6 +54,14 @@ extern hd_log serve_log;
 #define LOG_WARN(...) hd_log_msg(&serve_log, HD_LOG_WARN, __VA_ARGS__)
 #define LOG_INFO(...) hd_log_msg(&serve_log, HD_LOG_INFO, __VA_ARGS__)
 #define LOG_DEBUG(...) hd_log_msg(&serve_log, HD_LOG_DEBUG, __VA_ARGS__)
+/* The same about a session (client address), message (queue id) or request:
+ * the id is a field of its own in json logs. */
+#define LOG_ERR_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_ERROR, id, __VA_ARGS__)
+#define LOG_WARN_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_WARN, id, __VA_ARGS__)
+#define LOG_INFO_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_INFO, id, __VA_ARGS__)
+#define LOG_DEBUG_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_DEBUG, id, __VA_ARGS__)
+/* Sets serve_log from the configuration (serve.c). */
+void serve_log_init(const hd_config *cfg);
 
 /* ---- cross-thread: run fn(arg) on the main thread (work.c) ---- */
 typedef void (*serve_fn)(void *arg);
@@ -282,6 +290,17 @@ struct serve {
 };
 
 int serve_run(hd_config *cfg, hd_err *err);
+
+/* ---- the configuration's files and domains (check.c) ---- */
+typedef void (*serve_warn_fn)(void *arg, const char *text);
+/* What `serve --check` checks and `serve` before it starts: the files the
+ * configuration names open and parse, each [domain NAME] is a sending
+ * domain of the data directory; creates nothing. An error is the
+ * configuration's (*config_fault, "FILE:LINE: [section] key: reason") or
+ * the database's. warn gets what is allowed but likely wrong (real
+ * delivery with hostname = localhost or with no sending domain). */
+int serve_check_config(const hd_config *cfg, serve_warn_fn warn, void *arg, bool *config_fault,
+                       hd_err *err);
 
 int intake_start(serve *sv, hd_err *err);
 void intake_close_listeners(serve *sv);

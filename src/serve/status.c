@@ -129,7 +129,8 @@ static void webhook_control(serve *sv, struct evhttp_request *req, const char *w
     else if (n < 0)
         reply_json(req, 500, "Error", "{\"error\":\"database error\"}\n");
     else {
-        LOG_INFO("webhooks: %d dead event%s to be retried", n, n == 1 ? "" : "s");
+        if (n > 0)
+            LOG_INFO("webhooks: %d dead event%s to be retried", n, n == 1 ? "" : "s");
         reply_json(req, 200, "OK", "{\"retried\":%d}\n", n);
     }
 }
@@ -158,7 +159,8 @@ static void on_control(struct evhttp_request *req, void *arg)
             reply_json(req, 404, "Not Found", "{\"error\":\"no such message in the queue\"}\n");
         else
             reply_json(req, 200, "OK", "{\"deleted\":%d}\n", n);
-        LOG_INFO("%s: deleted by the operator", path + 14);
+        if (n > 0)
+            LOG_INFO_ID(path + 14, "%d recipient%s deleted by the operator", n, n == 1 ? "" : "s");
     } else if (strncmp(path, "/webhooks/retry/", 16) == 0) {
         webhook_control(sv, req, path + 16);
     } else if (strcmp(path, "/reload") == 0) {
@@ -216,8 +218,8 @@ int status_start(serve *sv, hd_err *err)
     evhttp_set_cb(st->http, "/metrics", on_metrics, sv);
     const hd_config_endpoint *ep = &sv->cfg->status.listen;
     if (ep->port && !evhttp_bind_socket_with_handle(st->http, ep->host, ep->port))
-        return hd_err_set(err, HD_EIO, "status listen %s:%u: %s", ep->host, ep->port,
-                          strerror(errno));
+        return hd_config_error(sv->cfg, err, HD_EIO, "status", NULL, "listen", "%s:%u: %s",
+                               ep->host, ep->port, strerror(errno));
     if (ep->port)
         LOG_INFO("status (health, metrics) on http://%s:%u/", ep->host, ep->port);
     return control_socket(sv, st, err);

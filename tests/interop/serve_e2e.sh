@@ -225,7 +225,7 @@ id=$(grep -o 'queued as [0-9a-f]*' "$T/swaks1.log" | head -1 | awk '{print $3}')
 grep -q 'delivered' "$T/show.txt" && grep -q 'c@three.test' "$T/show.txt" || { cat "$T/show.txt"; fail "queue show content"; }
 curl -sf "http://127.0.0.1:$status/health" | grep '"status":"ok"' >/dev/null || fail "health endpoint"
 curl -sf "http://127.0.0.1:$status/metrics" | grep '^herald_delivered_total [1-9]' >/dev/null || fail "metrics"
-"$HERALD" queue flush --data-dir "$T/data" | grep retried >/dev/null || fail "queue flush over the control socket"
+"$HERALD" queue flush --json --data-dir "$T/data" | grep retried >/dev/null || fail "queue flush over the control socket"
 pass "queue show, flush, health and metrics"
 stat -c %a "$T/data/herald.db" | grep -x 600 >/dev/null || fail "database mode is not 0600"
 stat -c %a "$T/data/verp.key" | grep -x 600 >/dev/null || fail "verp.key mode is not 0600"

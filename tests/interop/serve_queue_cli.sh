@@ -7,6 +7,9 @@
 #   - retry ID: that message's deferred recipient is delivered at once;
 #   - delete ID: its undelivered recipients end 'deleted';
 #   - flush: every deferred recipient is tried now;
+#   - retry, delete and flush print a sentence, or with --json the server's
+#     JSON; errors go to standard error; "deleted by the operator" is logged
+#     only when something was deleted;
 #   - unknown ids: show exits 66; retry/delete/flush exit 75 when no server
 #     runs; list and show still read the database then.
 set -euo pipefail
@@ -108,7 +111,7 @@ sleep 2
 t_retry=$(date +%s%3N)
 out=$(q retry "$A") || fail "queue retry A: exit $?"
 echo "queue retry: $out"
-[[ "$out" == *'"retried":1'* ]] || fail "queue retry: want {\"retried\":1}, got $out"
+[ "$out" = "$A: 1 recipient due now" ] || fail "queue retry: want \"$A: 1 recipient due now\", got $out"
 hl_wait_for 10 hl_event_has "$T/data" delivered r1@rx.test || fail "r1 not delivered after queue retry"
 /usr/bin/python3 -c '
 import json, sys
@@ -123,21 +126,29 @@ pass "queue retry ID: the deferred recipient is delivered at once"
 # ---- B: deferred forever, then deleted ----
 B=$(hl_smtp_send "$smtp" alice@example.com r2@rx.test "message B") || fail "submission B"
 hl_wait_for 10 hl_event_has "$T/data" deferred r2@rx.test || fail "r2 not deferred"
-out=$(q delete "$B") || fail "queue delete B: exit $?"
-echo "queue delete: $out"
-[[ "$out" == *'"deleted":1'* ]] || fail "queue delete: want {\"deleted\":1}, got $out"
+out=$(q delete "$B" --json) || fail "queue delete B: exit $?"
+echo "queue delete --json: $out"
+[ "$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["deleted"])')" = 1 ] ||
+  fail "queue delete --json: want {\"deleted\":1}, got $out"
 hl_wait_for 5 hl_event_has "$T/data" deleted r2@rx.test || fail "no 'deleted' event for r2"
 q list | grep -q "$B" && fail "message B still listed after delete"
 q show "$B" | grep -E 'r2@rx.test +deleted' > /dev/null || fail "queue show B: r2 not 'deleted'"
-r=$(rc q delete "$B"); [ "$r" -eq 66 ] || fail "deleting B again: exit $r, want 66 (no such message in the queue)"
-pass "queue delete ID: the undelivered recipient ends 'deleted'; a second delete exits 66"
+r=0; q delete "$B" > "$T/del2.out" 2> "$T/del2.err" || r=$?
+[ "$r" -eq 66 ] || fail "deleting B again: exit $r, want 66 (no such message in the queue)"
+[ -s "$T/del2.out" ] && fail "deleting B again: the error went to standard output: $(cat "$T/del2.out")"
+grep -q "queue delete $B: no such message in the queue" "$T/del2.err" ||
+  fail "deleting B again: want the reason on standard error, got $(cat "$T/del2.err")"
+n=$(grep -c "deleted by the operator" "$T/herald.log" || true)
+[ "$n" -eq 1 ] || fail "\"deleted by the operator\" logged $n times, want once (the second delete deleted nothing)"
+grep -q "$B: 1 recipient deleted by the operator" "$T/herald.log" || fail "the delete is not logged with the message id"
+pass "queue delete ID: the undelivered recipient ends 'deleted'; a second delete exits 66 (reason on stderr, nothing logged)"
 
 # ---- C: deferred, then flushed ----
 C=$(hl_smtp_send "$smtp" alice@example.com r3@rx.test "message C") || fail "submission C"
 hl_wait_for 10 hl_event_has "$T/data" deferred r3@rx.test || fail "r3 not deferred"
-out=$(q flush) || fail "queue flush: exit $?"
-echo "queue flush: $out"
-[[ "$out" == *'"retried":1'* ]] || fail "queue flush: want {\"retried\":1}, got $out"
+out=$(q flush --json) || fail "queue flush: exit $?"
+echo "queue flush --json: $out"
+[ "$out" = '{"retried":1}' ] || fail "queue flush --json: want {\"retried\":1}, got $out"
 hl_wait_for 10 hl_event_has "$T/data" delivered r3@rx.test || fail "r3 not delivered after queue flush"
 q show "$C" | grep -E 'r3@rx.test +delivered +attempts 2' > /dev/null || fail "queue show C: r3 not delivered at the 2nd attempt"
 pass "queue flush: deferred recipients are tried now"

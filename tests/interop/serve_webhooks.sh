@@ -240,7 +240,7 @@ pass "dead letters after max_retry_time (refused, untrusted certificate), shown 
 
 rx_start short "$p_short" "$S_SHORT"
 W retry "$dead_id" > "$T/retry.out" || fail "webhooks retry $dead_id: $(cat "$T/retry.out")"
-grep -q '"retried":1' "$T/retry.out" || fail "webhooks retry: $(cat "$T/retry.out")"
+grep -qx '1 dead webhook event to be sent again' "$T/retry.out" || fail "webhooks retry: $(cat "$T/retry.out")"
 hl_wait_for 20 at_least "$T/rx-short.jsonl" 1 || fail "the retried dead event did not arrive"
 /usr/bin/python3 - "$T/rx-short.jsonl" "$A" <<'P' || fail "endpoint 'short': what arrived"
 import json, sys
@@ -250,8 +250,11 @@ assert recs[0]["body"]["type"] == "accepted" and recs[0]["body"]["message"] == s
 P
 no_dead() { W failed > "$T/failed2.txt" 2>&1 && ! grep -q "short" "$T/failed2.txt"; }
 hl_wait_for 10 no_dead || fail "the dead letter is still listed: $(cat "$T/failed2.txt")"
-r=0; W retry 999999 > /dev/null 2>&1 || r=$?
+r=0; W retry 999999 --json > "$T/retry2.out" 2> "$T/retry2.err" || r=$?
 [ "$r" = 66 ] || fail "webhooks retry of an unknown id: exit $r, want 66"
+[ -s "$T/retry2.out" ] && fail "webhooks retry of an unknown id: the error went to standard output"
+grep -q 'webhooks retry 999999: no such dead webhook event' "$T/retry2.err" ||
+  fail "webhooks retry of an unknown id: want the reason on standard error: $(cat "$T/retry2.err")"
 pass "webhooks retry sends a dead event again"
 
 # metrics

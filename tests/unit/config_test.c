@@ -507,6 +507,10 @@ struct error_case {
 };
 
 static const struct error_case error_cases[] = {
+    {"log format is text or json", "[log]\nformat = journal\n", HD_ESYNTAX, "t.conf:2: ",
+     "[log] format = \"journal\": expected one of text, json"},
+    {"log level is spelt as documented", "log_level = warning\n", HD_ESYNTAX, "t.conf:1: ",
+     "expected one of debug, info, warn, error"},
     {"unknown section", "hostname = a.example\n[mail]\n", HD_ESYNTAX, "t.conf:2: ",
      "unknown section [mail]"},
     {"unknown key names key and section", "[smtp]\nlisten = 127.0.0.1:25\nport = 25\n",
@@ -1011,6 +1015,53 @@ static void test_webhooks(void **state)
     }
 }
 
+/* [log] format, and where each key and section was set, for errors the
+ * server finds after the parse (a file a key names is missing). */
+static void test_log_and_lines(void **state)
+{
+    (void)state;
+    hd_config *c = parse_ok("hostname = a.example\n"
+                            "[log]\n"
+                            "format = JSON\n"
+                            "[smtp]\n"
+                            "\n"
+                            "tls_cert = /x/cert.pem\n"
+                            "tls_key = /x/key.pem\n"
+                            "[domain Example.COM]\n"
+                            "delivery = real\n");
+    assert_int_equal(c->log.format, HD_LOG_JSON);
+    assert_string_equal(hd_config_file(c), "t.conf");
+    assert_int_equal(hd_config_line(c, NULL, NULL, "hostname"), 1);
+    assert_int_equal(hd_config_line(c, "", NULL, "hostname"), 1);
+    assert_int_equal(hd_config_line(c, "log", NULL, "format"), 3);
+    assert_int_equal(hd_config_line(c, "smtp", NULL, NULL), 4);
+    assert_int_equal(hd_config_line(c, "smtp", NULL, "tls_key"), 7);
+    assert_int_equal(hd_config_line(c, "domain", "example.com", NULL), 8);
+    assert_int_equal(hd_config_line(c, "domain", "example.com", "delivery"), 9);
+    assert_int_equal(hd_config_line(c, "smtp", NULL, "listen"), 0);   /* a default */
+    assert_int_equal(hd_config_line(c, "domain", "other.example", NULL), 0);
+    hd_err err;
+    hd_err_clear(&err);
+    assert_int_equal(hd_config_error(c, &err, HD_EIO, "smtp", NULL, "tls_cert", "%s: gone",
+                                     c->smtp.tls_cert),
+                     HD_EIO);
+    assert_string_equal(err.msg, "t.conf:6: [smtp] tls_cert: /x/cert.pem: gone");
+    hd_config_error(c, &err, HD_EINVAL, "domain", "example.com", NULL, "no such domain");
+    assert_string_equal(err.msg, "t.conf:8: [domain example.com]: no such domain");
+    hd_config_error(c, &err, HD_EINVAL, "smtp", NULL, "listen", "in use");
+    assert_string_equal(err.msg, "t.conf:4: [smtp] listen: in use");   /* the section's line */
+    hd_config_error(c, &err, HD_EINVAL, NULL, NULL, "data_dir", "not a directory");
+    assert_string_equal(err.msg, "data_dir: not a directory");         /* a default: no line */
+    hd_config_free(c);
+    /* the embedded defaults come from no file */
+    hd_config *d = NULL;
+    assert_int_equal(hd_config_defaults(&d, &err), 0);
+    assert_null(hd_config_file(d));
+    assert_int_equal(d->log.format, HD_LOG_TEXT);
+    assert_int_equal(hd_config_line(d, NULL, NULL, "hostname"), 0);
+    hd_config_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1031,6 +1082,7 @@ int main(void)
         cmocka_unit_test(test_doc_examples),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_webhooks),
+        cmocka_unit_test(test_log_and_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
