@@ -275,6 +275,8 @@ import json, sys
 rows = json.load(open(sys.argv[1]))
 assert [r["id"] for r in rows] == [int(sys.argv[2])], rows
 assert rows[0]["outcome"] == "stored" and "Report domain: borschow.com" in rows[0]["summary"], rows
+import time   # times: RFC 3339 UTC, the Unix seconds beside (docs/cli.md)
+assert rows[0]["at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rows[0]["at_unix"])), rows
 P
 pass "DMARC aggregate report to dmarc@: stored raw, byte for byte"
 
