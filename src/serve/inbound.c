@@ -415,6 +415,9 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
                  why, d->diagnostic[0] ? ": " : "", d->diagnostic);
         snprintf(h->remote, sizeof h->remote, "%s", dsn->reporting_mta);
         json_object_set_new(h->detail, "kind", json_string(hard ? "hard" : "soft"));
+        hd_bounce_ses ses = hd_bounce_ses_of(hard ? HD_BOUNCE_HARD : HD_BOUNCE_SOFT, d->reason);
+        json_object_set_new(h->detail, "bounce_type", json_string(ses.type));
+        json_object_set_new(h->detail, "bounce_subtype", json_string(ses.subtype));
         json_object_set_new(h->detail, "reason", json_string(why));
         json_object_set_new(h->detail, "status", hd_json_text(d->status));
         json_object_set_new(h->detail, "action", json_string(hd_dsn_action_name(d->action)));
