@@ -660,6 +660,9 @@ static void inbound_finish(void *arg)
         bool bounce = strcmp(h->type, "bounced") == 0;
         const char *pool = queue_pool_label(sv, h->domain, h->pool);
         if (bounce) {
+            /* herald_bounced_total counts every bounced event, these too
+             * (docs/metrics.md: the bounce counters agree) */
+            atomic_fetch_add(&mt->bounced, 1);
             atomic_fetch_add(&mt->async_bounces, 1);
             metrics_outcome(sv, h->domain, pool, M_BOUNCED);
         } else if (strcmp(h->type, "complained") == 0) {
