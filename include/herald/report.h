@@ -220,6 +220,20 @@ hd_bounce_class hd_report_classify_reply(const hd_report_rules *rules, int code,
                                          const char *enhanced, const char *text, bool at_rcpt,
                                          hd_bounce_reason *reason);
 
+/* A failure as Amazon SES classifies bounces, for applications written
+ * against SES (docs/bounces.md has the table): the type is "Permanent"
+ * exactly when c is hard, "Undetermined" when the reason could not be
+ * read, else "Transient" (a policy or block refusal included: it says
+ * nothing final about the address); the subtype is SES's name for the
+ * reason where one fits ("NoEmail", "MailboxFull", "MessageTooLarge",
+ * "ContentRejected", "AttachmentRejected"), else "General" (and
+ * "Undetermined" with that type). Static strings. */
+typedef struct hd_bounce_ses {
+    const char *type;
+    const char *subtype;
+} hd_bounce_ses;
+hd_bounce_ses hd_bounce_ses_of(hd_bounce_class c, hd_bounce_reason r);
+
 const char *hd_dsn_action_name(hd_dsn_action a);
 /* "partial", "truncated", ... for one HD_REPORT_* bit; NULL for others. */
 const char *hd_report_flag_name(unsigned bit);

@@ -525,6 +525,13 @@ int hd_apimsg_parse(hd_slice body, const hd_apimsg_opts *o, hd_apimsg *m, hd_err
     else
         rc = compose(root, o, &e, m, err);
 out:
+    /* the body parsed: whatever is wrong now is a field's value (base64
+     * that is not, a raw header without a colon), never "not JSON" */
+    if (rc == HD_ESYNTAX) {
+        rc = HD_EINVAL;
+        if (err)
+            err->code = rc;
+    }
     envelope_free(&e);
     json_decref(root);
     return rc;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "herald/err.h"
 #include "herald/json.h"
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629 §4), or 0. */
@@ -76,4 +77,42 @@ void hd_json_time(int64_t ms, char out[HD_JSON_TIME_LEN])
         memset(&tm, 0, sizeof tm);
     snprintf(out, HD_JSON_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+void hd_json_time_secs(int64_t secs, char out[HD_JSON_TIME_LEN])
+{
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL)
+        memset(&tm, 0, sizeof tm);
+    snprintf(out, HD_JSON_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+json_t *hd_json_time_ms_value(int64_t ms)
+{
+    char s[HD_JSON_TIME_LEN];
+    hd_json_time(ms, s);
+    return json_string(s);
+}
+
+json_t *hd_json_time_value(int64_t secs)
+{
+    char s[HD_JSON_TIME_LEN];
+    hd_json_time_secs(secs, s);
+    return json_string(s);
+}
+
+int hd_json_set_time(json_t *obj, const char *key, int64_t secs)
+{
+    char unix_key[128];
+    if (snprintf(unix_key, sizeof unix_key, "%s_unix", key) >= (int)sizeof unix_key)
+        return HD_EINVAL;
+    json_t *t = secs ? hd_json_time_value(secs) : json_null();
+    json_t *u = secs ? json_integer(secs) : json_null();
+    if (!t || !u || json_object_set_new(obj, key, t) != 0) {
+        json_decref(u);
+        return HD_ENOMEM;
+    }
+    return json_object_set_new(obj, unix_key, u) == 0 ? 0 : HD_ENOMEM;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <herald/apikey.h>
+#include <herald/json.h>
 #include <herald/store.h>
 
 static const char apikey_help[] =
@@ -40,12 +41,22 @@ static int print_key(const hd_store_apikey *k, void *arg)
         t = (time_t)k->revoked;
         strftime(revoked, sizeof revoked, "%Y-%m-%d", gmtime_r(&t, &tm));
     }
-    if (arr)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", k->id, "name",
-                                             k->name, "domains", k->domains, "created",
-                                             (json_int_t)k->created, "revoked",
-                                             k->revoked ? json_integer(k->revoked) : json_null()));
-    else
+    if (arr) {
+        /* domains: an array ("*" for every domain); times RFC 3339 with
+         * <field>_unix beside them (revoked: null while the key works) */
+        json_t *doms = json_array();
+        for (const char *p = k->domains; *p;) {
+            size_t len = strcspn(p, " ");
+            if (len)
+                json_array_append_new(doms, json_stringn(p, len));
+            p += len;
+            p += strspn(p, " ");
+        }
+        json_t *o = json_pack("{s:s, s:s, s:o}", "id", k->id, "name", k->name, "domains", doms);
+        hd_json_set_time(o, "created", k->created);
+        hd_json_set_time(o, "revoked", k->revoked);
+        json_array_append_new(arr, o);
+    } else
         printf("%-16s  %-24s  %-10s  %s%s%s\n", k->id, k->name, created, k->domains,
                k->revoked ? "  revoked " : "", revoked);
     return 0;

@@ -253,11 +253,16 @@ static int cmd_parse(const char *file, const char *rules_path, const char *confi
 
 static json_t *row_json(const hd_store_inbound *in)
 {
-    return json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I}", "id",
-                     (json_int_t)in->id, "at", (json_int_t)in->at, "remote", in->remote,
-                     "mail_from", in->mail_from, "rcpt", in->rcpt, "kind", in->kind, "outcome",
-                     in->outcome, "message", in->message[0] ? json_string(in->message) : json_null(),
-                     "summary", in->summary, "size", (json_int_t)in->size);
+    json_t *j = json_pack("{s:I}", "id", (json_int_t)in->id);
+    hd_json_set_time(j, "at", in->at);      /* RFC 3339, and at_unix beside it */
+    json_t *rest = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I}", "remote", in->remote,
+                             "mail_from", in->mail_from, "rcpt", in->rcpt, "kind", in->kind,
+                             "outcome", in->outcome, "message",
+                             in->message[0] ? json_string(in->message) : json_null(), "summary",
+                             in->summary, "size", (json_int_t)in->size);
+    json_object_update(j, rest);
+    json_decref(rest);
+    return j;
 }
 
 typedef struct out_ctx {

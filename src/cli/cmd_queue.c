@@ -79,16 +79,22 @@ static int list_one(const hd_store_message *m, const hd_store_recipient *r, size
     char when[HD_JSON_TIME_LEN];
     hd_json_time(m->received_at * 1000, when);
     if (lc->json) {
+        /* times: RFC 3339 UTC, the Unix seconds beside as <field>_unix */
         json_t *rs = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(rs, json_pack("{s:s, s:i, s:I, s:s}", "address", r[i].address,
-                                                "attempts", r[i].attempts, "next_attempt",
-                                                (json_int_t)r[i].next_attempt, "last_reply",
-                                                r[i].last_reply));
-        json_array_append_new(lc->arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "id", m->uuid,
-                                                 "received", when, "mail_from", m->mail_from,
-                                                 "message_id", m->message_id, "size",
-                                                 (json_int_t)m->length, "recipients", rs));
+        for (size_t i = 0; i < n; i++) {
+            json_t *ro = json_pack("{s:s, s:i}", "address", r[i].address, "attempts",
+                                   r[i].attempts);
+            hd_json_set_time(ro, "next_attempt", r[i].next_attempt);
+            json_object_set_new(ro, "last_reply", json_string(r[i].last_reply));
+            json_array_append_new(rs, ro);
+        }
+        json_t *mo = json_pack("{s:s}", "id", m->uuid);
+        hd_json_set_time(mo, "received", m->received_at);
+        json_object_set_new(mo, "mail_from", json_string(m->mail_from));
+        json_object_set_new(mo, "message_id", json_string(m->message_id));
+        json_object_set_new(mo, "size", json_integer(m->length));
+        json_object_set_new(mo, "recipients", rs);
+        json_array_append_new(lc->arr, mo);
     } else {
         printf("%s  %s  %lld bytes  %s\n", m->uuid, when, (long long)m->length, m->mail_from);
         for (size_t i = 0; i < n; i++) {
@@ -139,22 +145,17 @@ static int print_event(const hd_store_event *e, void *arg)
     char when[HD_JSON_TIME_LEN];
     hd_json_time(e->at_ms, when);
     if (ec->json) {
-        json_t *o = json_pack("{s:I, s:s, s:I, s:s}", "id", (json_int_t)e->id, "time", when,
-                              "at_ms", (json_int_t)e->at_ms, "type", e->type);
-        if (e->message[0]) json_object_set_new(o, "message", json_string(e->message));
-        if (e->recipient[0]) json_object_set_new(o, "recipient", json_string(e->recipient));
-        if (e->remote_host[0]) json_object_set_new(o, "remote_host", json_string(e->remote_host));
-        if (e->reply[0]) json_object_set_new(o, "reply", json_string(e->reply));
-        if (e->tls[0]) json_object_set_new(o, "tls", json_string(e->tls));
-        if (e->duration_ms >= 0) json_object_set_new(o, "duration_ms", json_integer(e->duration_ms));
-        if (e->detail) {
-            json_t *d = json_loads(e->detail, 0, NULL);
-            if (d) json_object_set_new(o, "detail", d);
+        /* the object webhooks and GET /v1/events carry (docs/webhooks.md) */
+        hd_buf b;
+        hd_err err = {0};
+        hd_buf_init(&b, 1024 * 1024);
+        if (hd_webhook_payload(e, e->domain, &b, &err) != 0) {
+            hd_buf_free(&b);
+            cli_error("event %lld: %s", (long long)e->id, hd_err_str(&err));
+            return HD_ENOMEM;
         }
-        char *s = json_dumps(o, JSON_COMPACT);
-        puts(s);
-        free(s);
-        json_decref(o);
+        printf("%.*s\n", (int)b.len, (const char *)b.p);
+        hd_buf_free(&b);
     } else {
         printf("%s %-10s %s%s%s%s%s%s%s", when, e->type, e->message, e->recipient[0] ? " " : "",
                e->recipient, e->remote_host[0] ? " via " : "", e->remote_host,

@@ -191,6 +191,31 @@ hd_bounce_class hd_bounce_reason_class(hd_bounce_reason r, const char *status)
     }
 }
 
+hd_bounce_ses hd_bounce_ses_of(hd_bounce_class c, hd_bounce_reason r)
+{
+    if (c == HD_BOUNCE_HARD) {
+        bool no_mailbox = r == HD_REASON_USERUNKNOWN || r == HD_REASON_HASMOVED;
+        return (hd_bounce_ses){"Permanent", no_mailbox ? "NoEmail" : "General"};
+    }
+    switch (r) {
+    case HD_REASON_UNDEFINED:
+        return (hd_bounce_ses){"Undetermined", "Undetermined"};
+    case HD_REASON_MAILBOXFULL:
+        return (hd_bounce_ses){"Transient", "MailboxFull"};
+    case HD_REASON_MESGTOOBIG:
+    case HD_REASON_EXCEEDLIMIT:
+        return (hd_bounce_ses){"Transient", "MessageTooLarge"};
+    case HD_REASON_FILTERED:
+    case HD_REASON_SPAMDETECTED:
+    case HD_REASON_CONTENTERROR:
+        return (hd_bounce_ses){"Transient", "ContentRejected"};
+    case HD_REASON_VIRUSDETECTED:
+        return (hd_bounce_ses){"Transient", "AttachmentRejected"};
+    default:
+        return (hd_bounce_ses){"Transient", "General"};
+    }
+}
+
 const char *hd_bounce_reason_name(hd_bounce_reason r)
 {
     static const char *const names[HD_REASON_COUNT] = {

@@ -207,11 +207,11 @@ static void req_free(api_req *r)
 
 /* ---- JSON of rows ---- */
 
-static json_t *time_json(int64_t ms)
+/* A time the database keeps in seconds: RFC 3339 without a fraction. */
+static json_t *time_json(int64_t secs)
 {
-    char s[HD_JSON_TIME_LEN];
-    hd_json_time(ms, s);
-    return json_string(s);
+    json_t *j = hd_json_time_value(secs);
+    return j ? j : json_null();
 }
 
 /* Text that may hold a remote server's bytes; "" is null. */
@@ -398,9 +398,9 @@ static int collect_rcpt(const hd_store_recipient *rc, void *arg)
                                          text_json(rc->address), "state",
                                          hd_rcpt_state_name(rc->state), "attempts", rc->attempts,
                                          "last_reply", text_json(rc->last_reply), "updated_at",
-                                         time_json(rc->updated_at * 1000), "next_attempt",
+                                         time_json(rc->updated_at), "next_attempt",
                                          rc->state == HD_RCPT_QUEUED
-                                             ? time_json(rc->next_attempt * 1000)
+                                             ? time_json(rc->next_attempt)
                                              : json_null(),
                                          "envelope_from", text_json(rc->mail_from)));
     return 0;
@@ -437,8 +437,8 @@ static void get_message(api_req *r, worker *w)
                                         m->uuid, "message_id", text_json(m->message_id),
                                         "domain", m->from_domain, "submitter",
                                         text_json(m->submitter), "received_at",
-                                        time_json(m->received_at * 1000), "expires_at",
-                                        time_json(m->expires_at * 1000), "tags",
+                                        time_json(m->received_at), "expires_at",
+                                        time_json(m->expires_at), "tags",
                                         tags ? tags : json_array(), "pool",
                                         text_json(m->pool), "envelope_from",
                                         text_json(m->mail_from), "recipients", rcpts, "events",
@@ -452,8 +452,8 @@ static json_t *suppression_json(const hd_store_suppression *s)
 {
     return json_pack("{s:o,s:o,s:o,s:o,s:o}", "address", text_json(s->address), "reason",
                      text_json(s->reason), "source", text_json(s->source), "created",
-                     time_json(s->created * 1000), "expires_at",
-                     s->expires ? time_json(s->expires * 1000) : json_null());
+                     time_json(s->created), "expires_at",
+                     s->expires ? time_json(s->expires) : json_null());
 }
 
 static int collect_suppression(const hd_store_suppression *s, void *arg)
@@ -577,6 +577,13 @@ static void delete_suppression(api_req *r, worker *w)
 
 /* ---- domains ---- */
 
+/* As `herald domain show --json` names them. */
+static const char *record_kind(hd_domain_record_kind k)
+{
+    static const char *const names[] = {"dkim", "spf", "mx", "dmarc"};
+    return (unsigned)k < sizeof names / sizeof *names ? names[k] : "other";
+}
+
 static json_t *domain_json(serve *sv, hd_store *st, const hd_store_domain *d)
 {
     const char *addrs[HD_DOMAIN_MAX_ADDRESSES];
@@ -591,7 +598,8 @@ static json_t *domain_json(serve *sv, hd_store *st, const hd_store_domain *d)
     json_t *records = json_array();
     if (hd_domain_records(st, d->name, &o, &rec, &n, &err) == 0) {
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(records, json_pack("{s:s,s:s,s:s,s:s}", "name", rec[i].name,
+            json_array_append_new(records, json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind",
+                                                     record_kind(rec[i].kind), "name", rec[i].name,
                                                      "type", rec[i].type, "value", rec[i].value,
                                                      "purpose", rec[i].purpose));
         hd_domain_records_free(rec, n);
@@ -704,6 +712,35 @@ static int status_of_refusal(int code)
 
 static void message_answered(void *arg);
 
+static int count_rcpt(const hd_store_recipient *rc, void *arg)
+{
+    (void)rc;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* The 202 of the first request with this Idempotency-Key, again: the same
+ * body (id, message_id, recipients) made from what was stored, so a retry
+ * cannot tell it from the first answer but by Idempotent-Replayed. */
+static void replay_answer(api_req *r, worker *w, const char *uuid)
+{
+    hd_store_message *m = malloc(sizeof *m);
+    hd_err err = {0};
+    int n = 0;
+    if (!m || hd_store_message_get(worker_store(w), uuid, m, &err) != 0 ||
+        hd_store_recipient_each(worker_store(w), m->id, count_rcpt, &n, &err) != 0) {
+        /* the message was pruned ([queue] retention) or is unreadable */
+        LOG_WARN("Idempotency-Key replay of %s: %s", uuid, m ? hd_err_str(&err) : "out of memory");
+        set_error(r, 503, "unavailable", "the first answer for this Idempotency-Key could not be read");
+        r->retry_after = 1;
+    } else {
+        r->replayed = true;
+        set_reply(r, 202, json_pack("{s:s,s:o,s:i}", "id", m->uuid, "message_id",
+                                    text_json(m->message_id), "recipients", n));
+    }
+    free(m);
+}
+
 /* True when the message went to accept.c, which answers (the request may
  * be gone by the time this returns). */
 static bool post_message(api_req *r, worker *w)
@@ -722,8 +759,7 @@ static bool post_message(api_req *r, worker *w)
             return false;
         }
         if (rc == 0) {
-            r->replayed = true;
-            set_reply(r, 202, json_pack("{s:s}", "id", prior.message));
+            replay_answer(r, w, prior.message);
             return false;
         }
         if (rc != HD_ENOTFOUND) {
@@ -964,6 +1000,56 @@ static bool route_of(api_req *r, const char *path)
     return false;
 }
 
+/* The query parameters each route takes, in the order the docs list them. */
+static const char *const *params_of(const api_req *r)
+{
+    static const char *const events[] = {"after", "since", "type", "message", "limit", NULL};
+    static const char *const page[] = {"after", "limit", NULL};
+    static const char *const none[] = {NULL};
+    if (r->route == R_EVENTS)
+        return events;
+    if (r->route == R_SUPPRESSIONS && r->method == EVHTTP_REQ_GET)
+        return page;
+    return none;
+}
+
+/* A parameter that is unknown, or given twice, is refused as an unknown
+ * JSON field is: a misspelt filter must not silently widen the answer
+ * (GET /v1/events?recipient=... would list everyone's events). False with
+ * the error set. */
+static bool check_query(api_req *r, const char *path)
+{
+    if (!r->query || !r->query[0])
+        return true;
+    struct evkeyvalq q = {0};
+    if (evhttp_parse_query_str(r->query, &q) != 0) {
+        set_error(r, 400, "invalid_query", "the query string is malformed");
+        return false;
+    }
+    const char *const *known = params_of(r);
+    char list[128] = "";
+    for (size_t i = 0; known[i]; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", known[i]);
+    bool ok = true;
+    for (struct evkeyval *kv = q.tqh_first; ok && kv; kv = kv->next.tqe_next) {
+        bool is_known = false;
+        for (size_t i = 0; known[i]; i++)
+            is_known |= strcmp(kv->key, known[i]) == 0;
+        if (!is_known) {
+            set_error(r, 400, "invalid_query", "%.64s: unknown query parameter (%s takes %s)",
+                      kv->key, path, list[0] ? list : "none");
+            ok = false;
+        }
+        for (struct evkeyval *k2 = kv->next.tqe_next; ok && k2; k2 = k2->next.tqe_next)
+            if (strcmp(kv->key, k2->key) == 0) {
+                set_error(r, 400, "invalid_query", "%.64s: given more than once", kv->key);
+                ok = false;
+            }
+    }
+    evhttp_clear_headers(&q);
+    return ok;
+}
+
 /* The bearer token (no other scheme); "" when absent. */
 static void read_token(api_req *r, struct evkeyvalq *h)
 {
@@ -1057,6 +1143,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         ok = false;
     }
     if (ok && !authorize(r))
+        ok = false;
+    if (ok && !check_query(r, path))
         ok = false;
     bool has_body = r->method == EVHTTP_REQ_POST;
     if (ok && has_body && !json_body(h)) {

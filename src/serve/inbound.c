@@ -415,6 +415,9 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
                  why, d->diagnostic[0] ? ": " : "", d->diagnostic);
         snprintf(h->remote, sizeof h->remote, "%s", dsn->reporting_mta);
         json_object_set_new(h->detail, "kind", json_string(hard ? "hard" : "soft"));
+        hd_bounce_ses ses = hd_bounce_ses_of(hard ? HD_BOUNCE_HARD : HD_BOUNCE_SOFT, d->reason);
+        json_object_set_new(h->detail, "bounce_type", json_string(ses.type));
+        json_object_set_new(h->detail, "bounce_subtype", json_string(ses.subtype));
         json_object_set_new(h->detail, "reason", json_string(why));
         json_object_set_new(h->detail, "status", hd_json_text(d->status));
         json_object_set_new(h->detail, "action", json_string(hd_dsn_action_name(d->action)));
@@ -657,6 +660,9 @@ static void inbound_finish(void *arg)
         bool bounce = strcmp(h->type, "bounced") == 0;
         const char *pool = queue_pool_label(sv, h->domain, h->pool);
         if (bounce) {
+            /* herald_bounced_total counts every bounced event, these too
+             * (docs/metrics.md: the bounce counters agree) */
+            atomic_fetch_add(&mt->bounced, 1);
             atomic_fetch_add(&mt->async_bounces, 1);
             metrics_outcome(sv, h->domain, pool, M_BOUNCED);
         } else if (strcmp(h->type, "complained") == 0) {

@@ -425,14 +425,18 @@ static void msg_release(serve *sv, q_msg *m)
 }
 
 /* The detail of a bounce at SMTP time, in the shape of an inbound
- * report's (docs/bounces.md): its kind and reason, and whether it
- * suppressed. NULL when out of memory: the event goes without. */
+ * report's (docs/bounces.md): its kind, SES's type and subtype, herald's
+ * reason, and whether it suppressed. NULL when out of memory: the event
+ * goes without. */
 static char *bounce_detail(const q_result *res)
 {
-    char s[128]; /* the names are short fixed words */
-    snprintf(s, sizeof s, "{\"kind\":\"%s\",\"reason\":\"%s\",\"acted\":%s,\"async\":false}",
-             hd_bounce_class_name(res->kind), hd_bounce_reason_name(res->reason),
-             res->suppress ? "true" : "false");
+    char s[256]; /* the names are short fixed words */
+    hd_bounce_ses ses = hd_bounce_ses_of(res->kind, res->reason);
+    snprintf(s, sizeof s,
+             "{\"kind\":\"%s\",\"bounce_type\":\"%s\",\"bounce_subtype\":\"%s\","
+             "\"reason\":\"%s\",\"acted\":%s,\"async\":false}",
+             hd_bounce_class_name(res->kind), ses.type, ses.subtype,
+             hd_bounce_reason_name(res->reason), res->suppress ? "true" : "false");
     return strdup(s);
 }
 

@@ -14,7 +14,7 @@ grep -q 'shown only now' "$T/err" || fail "no note on stderr"
 secret=${tok:20}
 ! grep -aq "$secret" "$T/d/herald.db" "$T"/d/herald.db-wal 2>/dev/null || fail "the secret is stored"
 "$HERALD" apikey list --data-dir "$T/d" | grep -q '^[0-9a-f]\{16\}  app .*example.com$' || fail "list"
-"$HERALD" apikey list --json --data-dir "$T/d" | /usr/bin/python3 -c 'import json,sys; k=json.load(sys.stdin)[0]; assert k["name"]=="app" and k["revoked"] is None' || fail "list --json"
+"$HERALD" apikey list --json --data-dir "$T/d" | /usr/bin/python3 -c 'import json,sys; k=json.load(sys.stdin)[0]; assert k["name"]=="app" and k["revoked"] is None and k["revoked_unix"] is None; assert isinstance(k["domains"], list), k; import re; assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", k["created"]) and k["created_unix"] > 0, k' || fail "list --json"
 set +e
 "$HERALD" apikey create --name app --domains example.com --data-dir "$T/d" 2>/dev/null; [ $? -eq 65 ] || fail "duplicate name: want 65"
 # a key for every domain only when asked for by name

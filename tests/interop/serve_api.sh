@@ -231,6 +231,7 @@ req = {"from": "app@example.com", "to": "idem@rx.test", "subject": "once", "text
 h1, b1 = expect(202, api.call("POST", "/v1/messages", req, headers={"Idempotency-Key": "order-42"}), "idem 1")
 h2, b2 = expect(202, api.call("POST", "/v1/messages", req, headers={"Idempotency-Key": "order-42"}), "idem 2")
 assert b1["id"] == b2["id"], (b1, b2)
+assert b2 == b1 and b1["recipients"] == 1 and b1["message_id"], (b1, b2)   # the same body
 assert h2.get("Idempotent-Replayed") == "true" and "Idempotent-Replayed" not in h1, (h1, h2)
 h, b = expect(422, api.call("POST", "/v1/messages", dict(req, subject="twice"),
                             headers={"Idempotency-Key": "order-42"}), "idem reused")
@@ -284,8 +285,25 @@ assert s == 404 and b["error"]["code"] == "not_found", (s, b)
 s, h, b = api.call("DELETE", "/v1/messages", check=False)
 assert s == 405 and h.get("Allow") == "POST" and b["error"]["code"] == "method_not_allowed", (s, h, b)
 h, b = expect(400, api.call("POST", "/v1/messages", req, headers={"Idempotency-Key": "bad key with spaces"}), "bad Idempotency-Key")
+# a well-formed body with a bad value is the field's fault (422), not "not JSON"
+h, b = expect(422, api.call("POST", "/v1/messages", dict(req, attachments=[
+    {"filename": "a.pdf", "content_type": "application/pdf", "content": "JVBERi0xLjQK..."}])), "bad base64")
+assert b["error"]["code"] == "invalid_field" and b["error"]["message"].startswith("attachments[0].content"), b
+h, b = expect(422, api.call("POST", "/v1/messages", {"to": "x@rx.test", "raw_base64": "!!"}), "bad raw_base64")
+assert b["error"]["code"] == "invalid_field" and "raw_base64" in b["error"]["message"], b
+# unknown query parameters are refused, naming them, on every endpoint
+for who, path in ((adm, "/v1/events?recipient=idem@rx.test"), (adm, "/v1/events?limit=5&Type=bounced"),
+                  (api, "/v1/messages/" + b1["id"] + "?verbose=1"), (adm, "/v1/suppressions?address=x"),
+                  (api, "/v1/suppressions/x@rx.test?why=1"), (api, "/v1/domains?name=example.com")):
+    h, b = expect(400, who.call("GET", path), "unknown parameter " + path)
+    name = path.split("?")[1].split("=")[0].split("&")[-1] if "&" not in path else "Type"
+    assert b["error"]["code"] == "invalid_query" and b["error"]["message"].startswith(name + ":"), (path, b)
+h, b = expect(400, api.call("POST", "/v1/messages?dry_run=1", req), "unknown parameter on POST")
+assert b["error"]["message"].startswith("dry_run:"), b
+h, b = expect(400, adm.call("GET", "/v1/events?type=delivered&type=bounced"), "parameter twice")
+assert b["error"]["message"].startswith("type:"), b
 assert len(received("big@rx.test")) == 0
-ok("bad input: malformed JSON (line), unknown field, CR/LF injection, long local part, 413 twice, 415, 404, 405, bad Idempotency-Key")
+ok("bad input: malformed JSON (line), unknown field, CR/LF injection, long local part, 413 twice, 415, 404, 405, bad Idempotency-Key, bad base64 422, unknown or repeated query parameters 400")
 
 # events: paged, filtered
 all_events = []
@@ -340,6 +358,7 @@ ok("suppressions: added (not sent to), read, listed, removed only by a global ke
 h, b = expect(200, api.call("GET", "/v1/domains"), "domains")
 assert [d["name"] for d in b["domains"]] == ["example.com"], b
 kinds = sorted(r["type"] for r in b["domains"][0]["records"])
+assert sorted(set(r["kind"] for r in b["domains"][0]["records"])) == ["dkim", "dmarc", "mx", "spf"], b
 assert kinds.count("TXT") >= 3 and "MX" in kinds, kinds
 expect(403, api.call("POST", "/v1/domains", {"name": "new.example"}), "scoped add")
 h, b = expect(201, adm.call("POST", "/v1/domains", {"name": "New.Example."}), "add")

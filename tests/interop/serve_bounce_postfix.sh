@@ -107,6 +107,7 @@ assert len(b) == 1, b
 e, d = b[0], b[0]["detail"]
 assert e["message"] == uuid, e
 assert d["kind"] == "hard" and d["status"] == status and d["async"] is True, d
+assert (d["bounce_type"], d["bounce_subtype"]) == ("Permanent", "NoEmail"), d   # as SES names it
 assert d["reporting_mta"] == "mx.remote.test" and d["matched_by"] == "verp", d
 assert d["state_changed"] is True, d
 P

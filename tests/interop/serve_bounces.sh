@@ -275,6 +275,8 @@ import json, sys
 rows = json.load(open(sys.argv[1]))
 assert [r["id"] for r in rows] == [int(sys.argv[2])], rows
 assert rows[0]["outcome"] == "stored" and "Report domain: borschow.com" in rows[0]["summary"], rows
+import time   # times: RFC 3339 UTC, the Unix seconds beside (docs/cli.md)
+assert rows[0]["at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rows[0]["at_unix"])), rows
 P
 pass "DMARC aggregate report to dmarc@: stored raw, byte for byte"
 
@@ -369,10 +371,13 @@ apiget "/v1/messages/$ID_EX" > "$T/api-ex.json"
 "$PY" - "$T/api-bounced.json" "$T/api-ex.json" <<'P' || fail "the API's bounce events"
 import json, sys
 ev = json.load(open(sys.argv[1]))["events"]
-want = {"nosuchuser@example.net": ("userunknown", "hard"), "bob@example.org": ("mailboxfull", "soft"),
-        "carol@contoso.example": ("notaccept", "hard"), "dave@example.org": ("mailboxfull", "soft"),
-        "frank@example.org": ("userunknown", "hard")}
-got = {e["recipient"]: (e["detail"]["reason"], e["detail"]["kind"]) for e in ev if e["recipient"] in want}
+want = {"nosuchuser@example.net": ("userunknown", "hard", "Permanent", "NoEmail"),
+        "bob@example.org": ("mailboxfull", "soft", "Transient", "MailboxFull"),
+        "carol@contoso.example": ("notaccept", "hard", "Permanent", "General"),
+        "dave@example.org": ("mailboxfull", "soft", "Transient", "MailboxFull"),
+        "frank@example.org": ("userunknown", "hard", "Permanent", "NoEmail")}
+got = {e["recipient"]: tuple(e["detail"][k] for k in ("reason", "kind", "bounce_type", "bounce_subtype"))
+       for e in ev if e["recipient"] in want}
 assert got == want, got
 m = json.load(open(sys.argv[2]))
 alice = [r for r in m["recipients"] if r["address"] == "alice@example.org"][0]
@@ -390,14 +395,15 @@ for line in open(sys.argv[1]):
     assert r["sig_ok"], r
     b = r["body"]
     assert b["type"] == "bounced", b
-    got[b["recipient"]] = (b["detail"]["reason"], b["detail"]["kind"], b["reply"].split(":")[0])
-assert got.get("nosuchuser@example.net") == ("userunknown", "hard", "5.1.1 userunknown"), got
-assert got.get("carol@contoso.example") == ("notaccept", "hard", "5.1.10 notaccept"), got
-assert got.get("bob@example.org") == ("mailboxfull", "soft", "5.0.0 mailboxfull"), got
-assert got.get("dave@example.org") == ("mailboxfull", "soft", "4.2.2 mailboxfull"), got
+    got[b["recipient"]] = (b["detail"]["reason"], b["detail"]["kind"], b["reply"].split(":")[0],
+                           b["detail"]["bounce_type"], b["detail"]["bounce_subtype"])
+assert got.get("nosuchuser@example.net") == ("userunknown", "hard", "5.1.1 userunknown", "Permanent", "NoEmail"), got
+assert got.get("carol@contoso.example") == ("notaccept", "hard", "5.1.10 notaccept", "Permanent", "General"), got
+assert got.get("bob@example.org") == ("mailboxfull", "soft", "5.0.0 mailboxfull", "Transient", "MailboxFull"), got
+assert got.get("dave@example.org") == ("mailboxfull", "soft", "4.2.2 mailboxfull", "Transient", "MailboxFull"), got
 print("ok: %d bounced webhooks, signed, each with detail.reason" % len(got))
 P
-pass "webhooks: each bounced event's payload carries detail.reason and detail.kind"
+pass "webhooks: each bounced event's payload carries detail.reason, detail.kind and SES's bounce_type and bounce_subtype"
 
 # [inbound] soft_bounce_limit = 2: bob's mailbox-full failure above counted
 # once; the same report again (the same message) does not count twice; a

@@ -179,6 +179,12 @@ want = {  # address: (reason, kind, suppressed)
     "denied@three.test": ("undefined", "soft", False),        # nothing said about the address
     "filtered@three.test": ("filtered", "soft", False),       # user unknown only after DATA
 }
+ses = {  # Amazon SES's bounce type and subtype (docs/bounces.md)
+    "gone@three.test": ("Permanent", "NoEmail"), "nouser@three.test": ("Permanent", "NoEmail"),
+    "blocked@three.test": ("Transient", "General"), "disabled@three.test": ("Transient", "General"),
+    "denied@three.test": ("Undetermined", "Undetermined"),
+    "filtered@three.test": ("Transient", "ContentRejected"),
+}
 events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 db = sqlite3.connect(sys.argv[2])
 bad = []
@@ -191,6 +197,8 @@ for addr, (reason, kind, supp) in want.items():
           ev[0]["reply"] if ev else "no event"))
     if got != (reason, kind, supp) or d.get("acted") is not supp or d.get("async") is not False:
         bad.append((addr, got, (reason, kind, supp), d))
+    if (d.get("bounce_type"), d.get("bounce_subtype")) != ses[addr]:
+        bad.append((addr, "SES class", d.get("bounce_type"), d.get("bounce_subtype"), "want", ses[addr]))
 assert not bad, bad
 P
 pass "SMTP-time replies classified by reason: 5.1.1 and 'No such user' at RCPT suppress; a block list, 5.2.1, a bare 550 and 'user unknown' after DATA bounce softly and suppress nothing"

@@ -84,7 +84,8 @@ r = rs[0]
 assert r["attempts"] == 1, r
 assert r["last_reply"].startswith("451 4.3.0"), r
 # next attempt: retry_min (1 h) with at most +-20 % jitter
-wait = r["next_attempt"] - time.time()
+wait = r["next_attempt_unix"] - time.time()
+assert r["next_attempt"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["next_attempt_unix"])), r
 assert 2400 < wait < 4500, ("next attempt in %d s" % wait, r)
 print("ok: --json: attempts 1, next attempt in %d s, last reply %r" % (wait, r["last_reply"]))
 P
@@ -115,10 +116,13 @@ echo "queue retry: $out"
 hl_wait_for 10 hl_event_has "$T/data" delivered r1@rx.test || fail "r1 not delivered after queue retry"
 /usr/bin/python3 -c '
 import json, sys
+def at_ms(e):   # the event field "at" (RFC 3339 UTC, milliseconds) as Unix ms
+    from datetime import datetime
+    return round(datetime.strptime(e["at"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
 for l in sys.stdin:
     e = json.loads(l)
     if e["type"] == "delivered" and e.get("recipient") == "r1@rx.test":
-        assert e["at_ms"] >= int(sys.argv[1]), "delivered before the retry command"' "$t_retry" \
+        assert at_ms(e) >= int(sys.argv[1]), "delivered before the retry command"' "$t_retry" \
   < <(hl_events "$T/data") || fail "r1 delivered before the retry"
 q list | grep -q "$A" && fail "message A still listed after its last recipient was delivered"
 pass "queue retry ID: the deferred recipient is delivered at once"

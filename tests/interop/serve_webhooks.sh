@@ -29,7 +29,7 @@ W() { "$HERALD" webhooks "$@" --config "$T/herald.conf"; }
 p_all=$(hl_free_port); p_filt=$(hl_free_port); p_short=$(hl_free_port); p_tls=$(hl_free_port)
 S_TLS=tls-endpoint-secret-0123456789abcdef01234
 hl_self_signed_cert "$T/tls" localhost
-smtp=$(hl_free_port); status=$(hl_free_port)
+smtp=$(hl_free_port); status=$(hl_free_port); api=$(hl_free_port)
 rx_start() { # NAME PORT SECRET [ARGS...]
   local name=$1 port=$2 secret=$3; shift 3
   hl_spawn "rx-$name" "$T/rx-$name.log" "$HL_PY" "$RX" --port "$port" --secret "$secret" \
@@ -46,7 +46,7 @@ listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$status
 [api]
-listen = 127.0.0.1:$(hl_free_port)
+listen = 127.0.0.1:$api
 [dns]
 zone_file = $T/zone
 [webhook all]
@@ -79,6 +79,7 @@ C
 for d in example.com other.example; do
   "$HERALD" domain add "$d" --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 done
+KEY=$("$HERALD" apikey create --name ev --all-domains --data-dir "$T/data" 2> /dev/null)
 
 # "all" answers 500 to its first request; "short" is down (nothing listens)
 rx_start all "$p_all" "$S_ALL" --fail-first 1
@@ -164,6 +165,29 @@ for msg, dom in ((A, "example.com"), (B, "other.example")):
 print("all: %d requests, %d taken, first answered 500 and retried" % (len(recs), len(ok)))
 P
 pass "every event signed and delivered; a 500 is retried; order per message kept"
+
+# one event object: what a webhook got, `herald events --json` prints and
+# GET /v1/events answers are the same object (keys and values) per event
+"$HERALD" events --json --data-dir "$T/data" > "$T/cli-events.jsonl"
+curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$api/v1/events?limit=1000" > "$T/api-events.json"
+/usr/bin/python3 - "$T/rx-all.jsonl" "$T/cli-events.jsonl" "$T/api-events.json" <<'P' || fail "one event shape"
+import json, sys
+hooks = {r["body"]["id"]: r["body"] for r in map(json.loads, open(sys.argv[1])) if r["status"] == 200}
+cli = {e["id"]: e for e in map(json.loads, open(sys.argv[2]))}
+api = {e["id"]: e for e in json.load(open(sys.argv[3]))["events"]}
+assert hooks, "no webhook bodies"
+n = 0
+for i, h in sorted(hooks.items()):
+    for name, other in (("herald events --json", cli), ("GET /v1/events", api)):
+        o = other.get(i)
+        assert o is not None, "%s lacks event %d" % (name, i)
+        assert sorted(o) == sorted(h), "event %d keys: webhook %s, %s %s" % (i, sorted(h), name, sorted(o))
+        assert o == h, "event %d: webhook %s\n%s %s" % (i, h, name, o)
+        n += 1
+assert all("domain" in e for e in cli.values() if "message" in e), "a CLI event without domain"
+print("one shape: %d events compared (webhook = CLI = API)" % (n // 2))
+P
+pass "the same event object from a webhook, herald events --json and GET /v1/events"
 
 # the filtered endpoint: only "captured" of other.example
 hl_wait_for 20 at_least "$T/rx-filt.jsonl" 1 || fail "endpoint 'filtered' got nothing"

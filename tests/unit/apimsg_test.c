@@ -110,7 +110,7 @@ static void test_refusals(void **state)
         {"{\"from\":\"a@example.com\",\"to\":[\"1@x.net\",\"2@x.net\",\"3@x.net\"],\"cc\":"
          "[\"4@x.net\",\"5@x.net\"],\"bcc\":\"6@x.net\"}", HD_ELIMIT, "6 recipients"},
         {"{\"from\":\"a@example.com\",\"to\":\"b@example.net\",\"attachments\":[{\"filename\":"
-         "\"a.txt\",\"content\":\"!!!!\"}]}", HD_ESYNTAX, "attachments[0].content"},
+         "\"a.txt\",\"content\":\"!!!!\"}]}", HD_EINVAL, "attachments[0].content"},
         {"{\"from\":\"a@example.com\",\"to\":\"b@example.net\",\"attachments\":[{\"content\":"
          "\"QUJD\",\"size\":3}]}", HD_EINVAL, "attachments[0]: unknown field \"size\""},
         {"{\"from\":\"a@example.com\",\"to\":\"b@example.net\",\"tags\":[\"a b\"]}", HD_EINVAL,

@@ -42,11 +42,31 @@ static void test_time(void **state)
     assert_string_equal(s, "1969-12-31T23:59:59.999Z");
 }
 
+static void test_time_secs(void **state)
+{
+    (void)state;
+    char s[HD_JSON_TIME_LEN];
+    hd_json_time_secs(1795766400, s);
+    assert_string_equal(s, "2026-11-27T08:00:00Z");   /* no fraction: the source has none */
+    json_t *o = json_object();
+    assert_int_equal(hd_json_set_time(o, "created", 1795766400), 0);
+    assert_int_equal(hd_json_set_time(o, "revoked", 0), 0);
+    assert_string_equal(json_string_value(json_object_get(o, "created")), "2026-11-27T08:00:00Z");
+    assert_int_equal(json_integer_value(json_object_get(o, "created_unix")), 1795766400);
+    assert_true(json_is_null(json_object_get(o, "revoked")));
+    assert_true(json_is_null(json_object_get(o, "revoked_unix")));
+    json_decref(o);
+    json_t *v = hd_json_time_ms_value(1795766400123LL);
+    assert_string_equal(json_string_value(v), "2026-11-27T08:00:00.123Z");
+    json_decref(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_time),
+        cmocka_unit_test(test_time_secs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -553,6 +553,40 @@ static void test_reason_and_class(void **state)
     assert_string_equal(hd_bounce_reason_name((hd_bounce_reason)999), "undefined");
 }
 
+/* SES's bounce type and subtype, table-driven (docs/bounces.md). */
+static void test_ses_classes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        hd_bounce_class c;
+        hd_bounce_reason r;
+        const char *type, *subtype;
+    } cases[] = {
+        {"no such user", HD_BOUNCE_HARD, HD_REASON_USERUNKNOWN, "Permanent", "NoEmail"},
+        {"moved", HD_BOUNCE_HARD, HD_REASON_HASMOVED, "Permanent", "NoEmail"},
+        {"no such domain", HD_BOUNCE_HARD, HD_REASON_HOSTUNKNOWN, "Permanent", "General"},
+        {"null MX", HD_BOUNCE_HARD, HD_REASON_NOTACCEPT, "Permanent", "General"},
+        {"user unknown, 4.x.x", HD_BOUNCE_SOFT, HD_REASON_USERUNKNOWN, "Transient", "General"},
+        {"mailbox full", HD_BOUNCE_SOFT, HD_REASON_MAILBOXFULL, "Transient", "MailboxFull"},
+        {"too large", HD_BOUNCE_SOFT, HD_REASON_MESGTOOBIG, "Transient", "MessageTooLarge"},
+        {"over a limit", HD_BOUNCE_SOFT, HD_REASON_EXCEEDLIMIT, "Transient", "MessageTooLarge"},
+        {"spam", HD_BOUNCE_SOFT, HD_REASON_SPAMDETECTED, "Transient", "ContentRejected"},
+        {"filtered", HD_BOUNCE_SOFT, HD_REASON_FILTERED, "Transient", "ContentRejected"},
+        {"virus", HD_BOUNCE_SOFT, HD_REASON_VIRUSDETECTED, "Transient", "AttachmentRejected"},
+        {"blocked", HD_BOUNCE_SOFT, HD_REASON_BLOCKED, "Transient", "General"},
+        {"policy", HD_BOUNCE_SOFT, HD_REASON_POLICYVIOLATION, "Transient", "General"},
+        {"expired", HD_BOUNCE_SOFT, HD_REASON_EXPIRED, "Transient", "General"},
+        {"unreadable", HD_BOUNCE_SOFT, HD_REASON_UNDEFINED, "Undetermined", "Undetermined"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hd_bounce_ses s = hd_bounce_ses_of(cases[i].c, cases[i].r);
+        if (strcmp(s.type, cases[i].type) != 0 || strcmp(s.subtype, cases[i].subtype) != 0)
+            fail_msg("%s: %s/%s, want %s/%s", cases[i].name, s.type, s.subtype, cases[i].type,
+                     cases[i].subtype);
+    }
+}
+
 /* A reply herald got while delivering is read as a DSN's diagnostic. */
 static void test_classify_reply(void **state)
 {
@@ -661,6 +695,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dsn_samples),
         cmocka_unit_test(test_reason_and_class),
+        cmocka_unit_test(test_ses_classes),
         cmocka_unit_test(test_classify_reply),
         cmocka_unit_test(test_transient_never_hard),
         cmocka_unit_test(test_failed_header_bounded),
