@@ -26,6 +26,7 @@ enum {
     CLI_SOFTWARE = 70,   /* internal error */
     CLI_CANTCREAT = 73,  /* an output file could not be created */
     CLI_TEMPFAIL = 75,   /* temporary failure (DNS): try again later */
+    CLI_NOPERM = 77,     /* a file or directory is closed to this user */
     CLI_CONFIG = 78,     /* bad configuration file */
 };
 
@@ -97,10 +98,18 @@ int cli_load_config(const char *path, struct hd_config **out);
 /* The data directory: data_dir if given, else the config's (file or
  * defaults). *out is malloc'ed. */
 int cli_data_dir(const char *config, const char *data_dir, char **out);
-/* Open that data directory's database; a missing one is CLI_NOINPUT with
- * hint (NULL: "has the server run ...?") in the message. */
+/* Open that data directory's database for reading only: nothing is
+ * created or changed. A missing directory or database is CLI_NOINPUT with
+ * hint (NULL: "has the server run ...?") in the message; one closed to
+ * this user is CLI_NOPERM naming the file. */
 struct hd_store;
 int cli_open_store(const char *config, const char *data_dir, const char *hint,
                    struct hd_store **st);
+/* The same for a command that changes the database (which must exist). */
+int cli_open_store_rw(const char *config, const char *data_dir, const char *hint,
+                      struct hd_store **st);
+/* Exit code for a failed open of the database or a file: HD_EPERM is
+ * CLI_NOPERM, anything else CLI_NOINPUT. */
+int cli_exit_for_open(int rc);
 
 #endif

@@ -26,7 +26,8 @@ static const char apikey_help[] =
     "list     the keys: id, name, domains, created, revoked\n"
     "revoke   the key stops working at once\n"
     "\n"
-    "Exit: 0 done, 64 usage, 65 bad name or domains, or no such key, 66 no database.\n";
+    "Exit: 0 done, 64 usage, 65 bad name or domains, or no such key, 66 no database,\n"
+    "77 the database is closed to this user.\n";
 
 static int print_key(const hd_store_apikey *k, void *arg)
 {
@@ -93,7 +94,8 @@ int cmd_apikey(int argc, char **argv)
         return CLI_USAGE;
     }
     hd_store *st;
-    int rc = cli_open_store(config, data_dir, "add a domain first: herald domain add", &st);
+    int rc = (is_list ? cli_open_store : cli_open_store_rw)(
+        config, data_dir, "add a domain first: herald domain add", &st);
     if (rc)
         return rc;
     hd_err err = {0};

@@ -35,6 +35,7 @@ static int exit_for(int rc)
     case HD_ESTATE: return CLI_DATAERR;
     case HD_EIO: return CLI_CANTCREAT;
     case HD_ETEMP: return CLI_TEMPFAIL;
+    case HD_EPERM: return CLI_NOPERM;
     default: return CLI_SOFTWARE;
     }
 }
@@ -62,6 +63,14 @@ static int open_data(const dom_args *a, hd_store **st, char *keys, size_t size)
     hd_err_clear(&err);
     int rc = hd_domain_data_dir_open(a->data_dir, st, keys, size, &err);
     return rc ? fail(&err, rc) : CLI_OK;
+}
+
+/* For a command that only reads: the database must exist, and nothing is
+ * made or changed (a mistyped --data-dir creates nothing). */
+static int open_reader(const dom_args *a, hd_store **st)
+{
+    return cli_open_store(NULL, a->data_dir, "no domain has been added with this data "
+                                             "directory: herald domain add", st);
 }
 
 /* The server's name for the records: --hostname, else this host's name,
@@ -136,8 +145,8 @@ enum { OPT_DATA = 'D', OPT_HOST = 'H', OPT_ADDR = 'A', OPT_JSON = 'j', OPT_NOW =
     {"hostname", required_argument, NULL, OPT_HOST}, {"address", required_argument, NULL, OPT_ADDR}
 
 #define COMMON_HELP                                                                            \
-    "      --data-dir DIR      herald's data directory (default ./herald-data, made\n"         \
-    "                          0700 if missing): DIR/herald.db and DIR/keys/\n"               \
+    "      --data-dir DIR      herald's data directory (default ./herald-data; add\n"         \
+    "                          makes it, 0700, if missing): DIR/herald.db, DIR/keys/\n"       \
     "      --config FILE       the server's configuration: its data_dir, hostname and\n"      \
     "                          pool addresses are the defaults of the options here\n"
 #define DNS_REC_HELP                                                                           \
@@ -327,15 +336,6 @@ static int key_line(const hd_store_key *k, void *arg)
     return 0;
 }
 
-/* Run retirement as at now, so what is shown is current. */
-static int retire(hd_store *st, long long now)
-{
-    hd_err err;
-    hd_err_clear(&err);
-    int rc = hd_domain_retire_due(st, now, &err);
-    return rc < 0 ? fail(&err, rc) : CLI_OK;
-}
-
 /* add ---------------------------------------------------------------------------------- */
 
 static const char add_help[] =
@@ -464,14 +464,16 @@ static const char list_help[] =
     "usage: herald domain list [--json] [--data-dir DIR]\n"
     "\n"
     "List the sending domains with their bounce domain and their keys' state.\n"
-    "Retiring keys whose time has come are marked retired first.\n"
+    "It only reads: nothing is created or changed (a mistyped --data-dir is an\n"
+    "error, not a new database).\n"
     "\n"
     COMMON_HELP
     "      --json              print [{domain, bounce_domain, created, keys: [{selector,\n"
     "                          algorithm, state, retire_at, path, created}]}]\n"
     "      --now T             act as at Unix time T (tests)\n"
     "\n"
-    "Exit: 0 done, 64 usage, 73 the data directory cannot be made.\n";
+    "Exit: 0 done, 64 usage, 66 no database in the data directory, 77 the\n"
+    "database is closed to this user.\n";
 
 typedef struct list_ctx {
     hd_store *st;
@@ -515,10 +517,9 @@ static int domain_list(int argc, char **argv)
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
     hd_store *st;
-    char keys[4096];
-    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+    if ((rc = open_reader(&a, &st)) != CLI_OK)
         return rc;
-    if ((rc = retire(st, a.now)) == CLI_OK) {
+    {
         list_ctx c = {st, a.json ? json_array() : NULL};
         if (!a.json)
             printf("%-30s %-34s %-10s  %s\n", "DOMAIN", "BOUNCE DOMAIN", "CREATED",
@@ -545,15 +546,16 @@ static const char show_help[] =
     "                          [--data-dir DIR]\n"
     "\n"
     "Show a domain: its keys and their state, and the DNS records to publish\n"
-    "(a zone file; DKIM records for active and retiring keys). Retiring keys\n"
-    "whose time has come are marked retired first.\n"
+    "(a zone file; DKIM records for active and retiring keys). It only reads:\n"
+    "nothing is created or changed.\n"
     "\n"
     DNS_REC_HELP
     COMMON_HELP
     "      --json              print {domain, bounce_domain, created, keys, records}\n"
     "      --now T             act as at Unix time T (tests)\n"
     "\n"
-    "Exit: 0 done, 64 usage, 65 no such domain.\n";
+    "Exit: 0 done, 64 usage, 65 no such domain, 66 no database in the data\n"
+    "directory, 77 the database is closed to this user.\n";
 
 static int show_print(hd_store *st, const hd_store_domain *d, const dom_args *a)
 {
@@ -597,8 +599,8 @@ static int domain_show(int argc, char **argv)
     if ((rc = resolve_hostname(&a)) != CLI_OK)
         return rc;
     hd_store *st;
-    char keys[4096], name[HD_STORE_NAME_MAX];
-    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+    char name[HD_STORE_NAME_MAX];
+    if ((rc = open_reader(&a, &st)) != CLI_OK)
         return rc;
     hd_store_domain d;
     hd_err err;
@@ -608,8 +610,6 @@ static int domain_show(int argc, char **argv)
         lrc = hd_store_domain_get(st, name, &d, &err);
     if (lrc != 0)
         rc = fail(&err, lrc);
-    if (rc == CLI_OK)
-        rc = retire(st, a.now);
     if (rc == CLI_OK)
         rc = show_print(st, &d, &a);
     hd_store_close(st);

@@ -264,11 +264,13 @@ typedef struct out_ctx {
     json_t *arr;    /* --json */
     bool raw;
     const hd_report_rules *rules; /* show --json: to re-read the stored message */
+    size_t n;       /* rows printed */
 } out_ctx;
 
 static int print_row(const hd_store_inbound *in, void *arg)
 {
     out_ctx *o = arg;
+    o->n++;
     if (o->arr) {
         json_array_append_new(o->arr, row_json(in));
         return 0;
@@ -378,6 +380,11 @@ int cmd_inbound(int argc, char **argv)
             if (s)
                 puts(s);
             free(s);
+        } else if (o.n == 0) { /* an empty list says so (JSON: []) */
+            if (kind)
+                printf("no inbound messages of kind %s\n", kind);
+            else
+                puts("no inbound messages");
         }
     } else if (hd_store_inbound_get(st, (int64_t)id, show_row, &o, &err) != 0) {
         cli_error("%s", hd_err_str(&err));
