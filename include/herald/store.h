@@ -33,7 +33,9 @@ int hd_store_open(const char *path, bool durable, hd_store **out, hd_err *err);
  * can read it, whether the server runs or not. Both opens: HD_ENOTFOUND
  * (this one) when the file does not exist, HD_EPERM when it, its -wal or
  * -shm file or its directory is closed to this user, HD_EIO otherwise
- * (not a database, ...); the message names the file. */
+ * (not a database, ...); the message names the file. Without a writer
+ * the file is read as it stood at the open: to follow changes (a server
+ * that starts later), open it again. */
 int hd_store_open_readonly(const char *path, hd_store **out, hd_err *err);
 /* The version of the SQLite library the program runs with ("3.40.1"). */
 const char *hd_store_sqlite_version(void);

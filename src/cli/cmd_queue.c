@@ -329,22 +329,40 @@ int cmd_events(int argc, char **argv)
         fputs(events_help, stderr);
         return CLI_USAGE;
     }
-    hd_store *st;
-    if ((rc = cli_open_store(o.config, o.data_dir, NULL, &st)))
+    char *dir = NULL;
+    if ((rc = cli_data_dir(o.config, o.data_dir, &dir)))
         return rc;
+    hd_store *st;
+    if ((rc = cli_open_store(NULL, dir, NULL, &st))) {
+        free(dir);
+        return rc;
+    }
     ev_ctx ec = {o.json, 0, 0};
     hd_err err = {0};
     setvbuf(stdout, NULL, _IOLBF, 0);
+    int misses = 0;
     do {
         if (hd_store_event_each(st, ec.last_id, o.message, (size_t)o.limit, print_event, &ec, &err) != 0) {
-            cli_error("%s", hd_err_str(&err));
-            rc = CLI_SOFTWARE;
-            break;
+            /* following: the server may be starting or stopping; give it 5 s */
+            if (!o.follow || ++misses > 25) {
+                cli_error("%s", hd_err_str(&err));
+                rc = CLI_SOFTWARE;
+                break;
+            }
+        } else {
+            misses = 0;
         }
-        if (o.follow)
+        if (o.follow) {
             usleep(200 * 1000);
+            /* a read-only connection sees a server that started or stopped
+             * since it was opened only when opened again (store.h) */
+            hd_store_close(st);
+            if ((rc = cli_open_store(NULL, dir, NULL, &st)))
+                break;
+        }
     } while (o.follow);
     hd_store_close(st);
+    free(dir);
     return rc;
 }
 

@@ -81,6 +81,31 @@ for _ in $(seq 1 100); do [ -e "$work/ready" ] && break; sleep 0.1; done
 expect 0 "user list while a writer runs" -- "$H" user list --data-dir "$D"
 grep_out "^fromwal " "a reader sees the writer's committed row"
 
+# events --follow opened while no writer runs sees a writer that starts
+# later and the events it commits (the read-only connection is reopened)
+F="$work/follow"
+"$H" domain add example.com --data-dir "$F" --hostname mail.example.net --dns-zone "$work/nodmarc.zone" > /dev/null
+[ ! -e "$F/herald.db-wal" ] && ok || bad "a WAL stayed after domain add"
+"$H" events --follow --data-dir "$F" > "$work/follow.out" 2> "$work/follow.err" & follow_pid=$!
+sleep 0.5
+cat > "$work/events.py" <<'PY'
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("pragma journal_mode=wal")
+for i in range(3):
+    c.execute("insert into events (at_ms, type, recipient, reply) values (?, 'delivered', ?, '250 ok')",
+              (1800000000000 + i, "r%d@example.org" % i))
+    time.sleep(0.3)
+time.sleep(1)
+c.close()
+PY
+/usr/bin/python3 "$work/events.py" "$F/herald.db"
+# and events committed after the writer closed (checkpointed, no WAL)
+/usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute("insert into events (at_ms, type, recipient) values (1800000001000, '"'"'expired'"'"', '"'"'late@example.org'"'"')"); c.close()' "$F/herald.db"
+for _ in $(seq 1 30); do grep -q late@example.org "$work/follow.out" && break; sleep 0.1; done
+kill "$follow_pid"; wait "$follow_pid" 2>/dev/null || true
+[ "$(grep -c 'example.org' "$work/follow.out")" = 4 ] && ok || bad "events --follow saw: $(cat "$work/follow.out") $(cat "$work/follow.err")"
+
 # --- another user who may only read (run as nobody) -------------------------------
 if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null && id nobody > /dev/null 2>&1; then
   as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
