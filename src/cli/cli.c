@@ -48,25 +48,32 @@ static size_t edit_distance(const char *a, const char *b)
     return d[la][lb];
 }
 
-/* The command name was most likely meant to be: the only one it begins,
- * else the nearest within two edits (and fewer than its length), else
- * NULL. */
-static const char *nearest_command(const cli_cmd *cmds, const char *name)
+const char *cli_nearest(const char *const *names, const char *name)
 {
     const char *best = NULL, *prefixed = NULL;
     size_t best_d = 3, n_prefixed = 0, len = strlen(name);
-    for (const cli_cmd *c = cmds; c->name; c++) {
-        if (len >= 2 && strncmp(c->name, name, len) == 0) {
-            prefixed = c->name;
+    for (const char *const *c = names; *c; c++) {
+        if (len >= 2 && strncmp(*c, name, len) == 0) {
+            prefixed = *c;
             n_prefixed++;
         }
-        size_t d = edit_distance(name, c->name);
+        size_t d = edit_distance(name, *c);
         if (d < best_d && d < len) {
             best_d = d;
-            best = c->name;
+            best = *c;
         }
     }
     return n_prefixed == 1 ? prefixed : best;
+}
+
+static const char *nearest_command(const cli_cmd *cmds, const char *name)
+{
+    const char *names[64];
+    size_t n = 0;
+    for (const cli_cmd *c = cmds; c->name && n < 63; c++)
+        names[n++] = c->name;
+    names[n] = NULL;
+    return cli_nearest(names, name);
 }
 
 int cli_dispatch(const char *prog, const cli_cmd *cmds, int argc, char **argv)

@@ -39,6 +39,11 @@ typedef struct cli_cmd {
 /* Dispatch argv[1] among cmds (with "help"); prints usage for unknown. */
 int cli_dispatch(const char *prog, const cli_cmd *cmds, int argc, char **argv);
 
+/* The name of names (NULL-terminated) that name was most likely meant to
+ * be: the only one it begins (2 bytes at least), else the nearest within
+ * two edits (and fewer than its length); NULL when none is near. */
+const char *cli_nearest(const char *const *names, const char *name);
+
 /* Print "herald: " + message to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -81,6 +81,12 @@ int cmd_apikey(int argc, char **argv)
     int rest = argc - 1 - optind;
     bool is_create = strcmp(sub, "create") == 0, is_list = strcmp(sub, "list") == 0,
          is_revoke = strcmp(sub, "revoke") == 0;
+    static const char *const subs[] = {"create", "list", "revoke", NULL};
+    const char *near = is_create || is_list || is_revoke ? NULL : cli_nearest(subs, sub);
+    if (near) {
+        cli_error("unknown command \"%s\": did you mean \"herald apikey %s\"?", sub, near);
+        return CLI_USAGE;
+    }
     if ((!is_create && !is_list && !is_revoke) || (is_create && (!name || rest != 0)) ||
         (is_list && rest != 0) || (is_revoke && rest != 1)) {
         fputs(apikey_help, stderr);

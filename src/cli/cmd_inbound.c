@@ -351,6 +351,12 @@ int cmd_inbound(int argc, char **argv)
         return cmd_parse(argv[1 + optind], rules_path, config, json);
     }
     bool is_list = strcmp(sub, "list") == 0, is_show = strcmp(sub, "show") == 0;
+    static const char *const subs[] = {"list", "show", "parse", NULL};
+    const char *near = is_list || is_show ? NULL : cli_nearest(subs, sub);
+    if (near) {
+        cli_error("unknown command \"%s\": did you mean \"herald inbound %s\"?", sub, near);
+        return CLI_USAGE;
+    }
     long long id = 0;
     if ((!is_list && !is_show) || (is_list && (rest != 0 || raw)) || (is_show && (rest != 1 || kind)) || rules_path ||
         (is_show && !cli_parse_long("ID", argv[1 + optind], 1, INT64_MAX, &id))) {

@@ -50,6 +50,10 @@ expect 64 "mistyped command" -- "$H" domian list
 grep_err 'did you mean "herald domain"' "top-level did you mean"
 expect 64 "mistyped subcommand" -- "$H" domain lsit
 grep_err 'did you mean "herald domain list"' "subcommand did you mean"
+expect 64 "mistyped inbound subcommand" -- "$H" inbound lst --data-dir "$D"
+grep_err 'did you mean "herald inbound list"' "inbound did you mean"
+expect 64 "mistyped apikey subcommand" -- "$H" apikey lsit --data-dir "$D"
+grep_err 'did you mean "herald apikey list"' "apikey did you mean"
 expect 64 "far from every command" -- "$H" zzzzzz
 grep -q "did you mean" "$work/err" && bad "a suggestion for a name far from every command" || ok
 printf 'data_dir = %s\n' "$D" > "$work/herald.conf"
