@@ -54,11 +54,15 @@ void hd_store_col_text(sqlite3_stmt *stmt, int col, char *dst, size_t size)
  * process already has open would drop SQLite's POSIX locks on it (fcntl
  * locks belong to the process), and another process could then take the
  * WAL for abandoned and reset it under the running server. */
+static int check_access(const char *path, int mode, hd_err *err);
+
 static int create_private(const char *path, hd_err *err)
 {
     struct stat st;
     if (stat(path, &st) == 0)
         return 0;
+    if (errno != ENOENT) /* not "cannot create" for a file that may be there */
+        return check_access(path, R_OK | W_OK, err);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 && errno != EEXIST)
         return hd_err_set(err, errno == EACCES || errno == EPERM ? HD_EPERM : HD_EIO,
