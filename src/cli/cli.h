@@ -113,8 +113,5 @@ int cli_open_store(const char *config, const char *data_dir, const char *hint,
 /* The same for a command that changes the database (which must exist). */
 int cli_open_store_rw(const char *config, const char *data_dir, const char *hint,
                       struct hd_store **st);
-/* Exit code for a failed open of the database or a file: HD_EPERM is
- * CLI_NOPERM, anything else CLI_NOINPUT. */
-int cli_exit_for_open(int rc);
 
 #endif

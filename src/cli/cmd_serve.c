@@ -32,11 +32,6 @@ static const char serve_help[] =
     "\n"
     "Exit: 0 stopped cleanly, 64 usage, 78 bad configuration, 70 failed to start.\n";
 
-int cli_exit_for_open(int rc)
-{
-    return rc == HD_EPERM ? CLI_NOPERM : CLI_NOINPUT;
-}
-
 int cli_load_config(const char *path, hd_config **out)
 {
     hd_err err = {0};
@@ -90,17 +85,19 @@ static int open_store(const char *config, const char *data_dir, const char *hint
     }
     free(dir);
     hd_err err = {0};
-    /* a change the CLI makes follows the server's durability rules */
-    rc = write ? (access(path, F_OK) == 0 || errno != ENOENT ? hd_store_open(path, true, st, &err)
-                                                             : HD_ENOTFOUND)
-               : hd_store_open_readonly(path, st, &err);
+    if (write && access(path, F_OK) != 0 && errno == ENOENT)
+        rc = HD_ENOTFOUND; /* a change needs the database: none is made here */
+    else if (write) /* a change the CLI makes follows the server's durability rules */
+        rc = hd_store_open(path, true, st, &err);
+    else
+        rc = hd_store_open_readonly(path, st, &err);
     if (rc == HD_ENOTFOUND) {
         cli_error("%s: no herald database (%s)", path, hint);
         return CLI_NOINPUT;
     }
     if (rc) {
         cli_error("%s", hd_err_str(&err));
-        return cli_exit_for_open(rc);
+        return rc == HD_EPERM ? CLI_NOPERM : CLI_NOINPUT;
     }
     return CLI_OK;
 }

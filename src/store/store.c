@@ -47,31 +47,6 @@ void hd_store_col_text(sqlite3_stmt *stmt, int col, char *dst, size_t size)
     dst[n] = '\0';
 }
 
-/* Create the file with mode 0600 before SQLite does, so that the database
- * (which holds password hashes) is never readable by others, whatever the
- * umask. The -wal and -shm files take the main file's mode from SQLite.
- * Only when it does not exist yet: closing a descriptor of a database this
- * process already has open would drop SQLite's POSIX locks on it (fcntl
- * locks belong to the process), and another process could then take the
- * WAL for abandoned and reset it under the running server. */
-static int check_access(const char *path, int mode, hd_err *err);
-
-static int create_private(const char *path, hd_err *err)
-{
-    struct stat st;
-    if (stat(path, &st) == 0)
-        return 0;
-    if (errno != ENOENT) /* not "cannot create" for a file that may be there */
-        return check_access(path, R_OK | W_OK, err);
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 && errno != EEXIST)
-        return hd_err_set(err, errno == EACCES || errno == EPERM ? HD_EPERM : HD_EIO,
-                          "%s: cannot create the database: %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    return 0;
-}
-
 /* The directory part of path ("." for a bare name). */
 static void dir_of(const char *path, char *out, size_t size)
 {
@@ -106,6 +81,29 @@ static int check_access(const char *path, int mode, hd_err *err)
         return hd_err_set(err, HD_EPERM, "%s: on a read-only file system", path);
     return hd_err_set(err, HD_EPERM, "%s: permission denied (it may not be %s by this user)",
                       path, mode & W_OK ? "read and written" : "read");
+}
+
+/* Create the file with mode 0600 before SQLite does, so that the database
+ * (which holds password hashes) is never readable by others, whatever the
+ * umask. The -wal and -shm files take the main file's mode from SQLite.
+ * Only when it does not exist yet: closing a descriptor of a database this
+ * process already has open would drop SQLite's POSIX locks on it (fcntl
+ * locks belong to the process), and another process could then take the
+ * WAL for abandoned and reset it under the running server. */
+static int create_private(const char *path, hd_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return 0;
+    if (errno != ENOENT) /* not "cannot create" for a file that may be there */
+        return check_access(path, R_OK | W_OK, err);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST)
+        return hd_err_set(err, errno == EACCES || errno == EPERM ? HD_EPERM : HD_EIO,
+                          "%s: cannot create the database: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return 0;
 }
 
 /* The code for a failed SQLite open or first read, from the errno of the
