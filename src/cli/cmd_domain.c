@@ -209,6 +209,8 @@ static int apply_config(dom_args *a)
     if (!a->dns.zone && !a->dns.server) { /* the resolver the server uses */
         a->dns.zone = cfg->dns.zone_file;
         a->dns.server = cfg->dns.resolver;
+        if (a->dns.timeout_ms == 0)
+            a->dns.timeout_ms = cfg->dns.timeout_ms;
     }
     for (size_t p = 0; a->n_addresses == 0 && p < cfg->n_pools; p++)
         for (size_t i = 0; i < cfg->pools[p].n_addresses; i++) {

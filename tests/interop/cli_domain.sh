@@ -235,6 +235,11 @@ grep '^_dmarc' out > suggested.zone
 expect 0 "suggested record keeps p=reject" -- "$H" dmarc record shop.example --dns-zone suggested.zone --json
 grep_out '"policy": "reject"' "policy unchanged"
 grep_out 'mailto:dmarc@bounce.shop.example' "herald in rua"
+# with --config and no DNS option: the server's [dns] resolver or zone file
+printf 'data_dir = %s\nhostname = mail.example.net\n[dns]\nzone_file = %s\n' "$work/dm" "$work/reject.zone" > dns.conf
+rm -rf "$work/dm"
+expect 0 "add with the config's [dns]" -- "$H" domain add shop.example --config dns.conf --now "$now"
+grep_out 'rua=mailto:dmarc-reports@shop.example,mailto:dmarc@bounce.shop.example' "the config's zone file was asked"
 # herald's address already there: nothing to do, no record printed
 printf '_dmarc.shop.example. 3600 IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@bounce.shop.example"\n' > has.zone
 expect 0 "add with herald already in rua" -- dm shop.example --dns-zone has.zone
