@@ -14,9 +14,9 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <openssl/crypto.h>
 #include <string.h>
 #include <time.h>
 
