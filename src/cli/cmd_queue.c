@@ -293,6 +293,15 @@ int cmd_queue(int argc, char **argv)
     }
     const char *sub = argv[1];
     queue_opts o = {0};
+    static const char *const subs[] = {"list", "show", "retry", "delete", "flush", NULL};
+    bool known = false;
+    for (size_t i = 0; subs[i]; i++)
+        known |= strcmp(sub, subs[i]) == 0;
+    const char *near = known ? NULL : cli_nearest(subs, sub);
+    if (near) {
+        cli_error("unknown command \"%s\": did you mean \"herald queue %s\"?", sub, near);
+        return CLI_USAGE;
+    }
     int rc = parse_opts(argc - 1, argv + 1, &o, queue_help);
     if (rc)
         return rc < 0 ? CLI_OK : rc;

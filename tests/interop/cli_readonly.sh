@@ -54,6 +54,10 @@ expect 64 "mistyped inbound subcommand" -- "$H" inbound lst --data-dir "$D"
 grep_err 'did you mean "herald inbound list"' "inbound did you mean"
 expect 64 "mistyped apikey subcommand" -- "$H" apikey lsit --data-dir "$D"
 grep_err 'did you mean "herald apikey list"' "apikey did you mean"
+expect 64 "mistyped queue subcommand" -- "$H" queue lsit --data-dir "$D"
+grep_err 'did you mean "herald queue list"' "queue did you mean"
+expect 64 "mistyped webhooks subcommand" -- "$H" webhooks faild --data-dir "$D"
+grep_err 'did you mean "herald webhooks failed"' "webhooks did you mean"
 expect 64 "far from every command" -- "$H" zzzzzz
 grep -q "did you mean" "$work/err" && bad "a suggestion for a name far from every command" || ok
 printf 'data_dir = %s\n' "$D" > "$work/herald.conf"
