@@ -170,7 +170,8 @@ int hd_domain_dns_opts_check(const hd_domain_dns_opts *opts, hd_err *err);
  * that is active or retiring (oldest first), the bounce domain's SPF
  * ("v=spf1 ip4:A ip6:B -all", or "v=spf1 a:HOST -all" without addresses)
  * and MX ("10 HOST."), and "_dmarc.<domain>" ("v=DMARC1; p=none;
- * rua=mailto:dmarc@<domain>": monitoring first, RFC 7489 §6.3). *out is
+ * rua=mailto:dmarc@<bounce domain>": monitoring first, RFC 7489 §6.3, for
+ * a domain that has no record yet; see hd_domain_dmarc_advise). *out is
  * owned by the caller: hd_domain_records_free(). HD_ENOTFOUND for an
  * unknown domain, HD_EINVAL for a bad hostname or address. */
 int hd_domain_records(hd_store *st, const char *domain, const hd_domain_dns_opts *opts,
@@ -183,5 +184,61 @@ void hd_domain_records_free(hd_domain_record *r, size_t n);
  * (RFC 1035 §3.3.14) with '"' and '\' escaped. The output parses with
  * hd_dns_new_zone_text() and pastes into a BIND zone. */
 int hd_domain_records_zone(const hd_domain_record *r, size_t n, hd_buf *out);
+
+/* DMARC advice ------------------------------------------------------------------ */
+
+/* What the DMARC record herald suggests for a domain should be, decided
+ * from what is published now (the caller does the DNS: the domain's own
+ * _dmarc TXT set, else the one its policy discovery found). herald's
+ * aggregate-report address is dmarc@<bounce domain>, since herald's
+ * inbound listener takes the bounce domain's mail (its MX names herald);
+ * dmarc@<domain> would reach the company's own mail server. */
+
+typedef enum hd_domain_dmarc_lookup {
+    HD_DOMAIN_DMARC_ABSENT,   /* no DMARC record applies to the domain */
+    HD_DOMAIN_DMARC_PRESENT,  /* texts: the TXT set at _dmarc.<record_domain> */
+    HD_DOMAIN_DMARC_FAILED,   /* the lookup failed (timeout, SERVFAIL): unknown */
+} hd_domain_dmarc_lookup;
+
+typedef struct hd_domain_dmarc_live {
+    hd_domain_dmarc_lookup lookup;
+    const char *record_domain;  /* where texts were found: the domain (NULL means it)
+                                 * or the organizational domain whose record applies */
+    const char *org_domain;     /* the domain's Organizational Domain, NULL if unknown */
+    const hd_slice *texts;      /* every TXT string there, DMARC or not (borrowed) */
+    size_t n_texts;
+} hd_domain_dmarc_live;
+
+typedef enum hd_domain_dmarc_action {
+    HD_DOMAIN_DMARC_PUBLISH,   /* none applies: publish value (p=none, rua to herald) */
+    HD_DOMAIN_DMARC_UNCHECKED, /* the lookup failed: value as PUBLISH, only if none exists */
+    HD_DOMAIN_DMARC_EXTEND,    /* replace current at name by value: the same record with
+                                * herald's address added to its rua (policy untouched) */
+    HD_DOMAIN_DMARC_NOTHING,   /* current already sends aggregate reports to herald */
+    HD_DOMAIN_DMARC_FIX,       /* the published set must be mended first (several DMARC
+                                * records, ...): note says how; no value */
+} hd_domain_dmarc_action;
+
+typedef struct hd_domain_dmarc_advice {
+    hd_domain_dmarc_action action;
+    char name[HD_STORE_NAME_MAX + 8];      /* "_dmarc.<record domain>" */
+    char rua[HD_STORE_NAME_MAX + 16];      /* "mailto:dmarc@<bounce domain>" */
+    char *current;                         /* the record published now, or NULL (owned) */
+    char *value;                           /* the TXT to publish at name, or NULL (owned) */
+    /* RFC 9990 §4 (RFC 7489 §7.1): when the bounce domain lies outside the
+     * record domain's Organizational Domain, receivers send reports there
+     * only if "<record domain>._report._dmarc.<bounce domain>" has a TXT
+     * record "v=DMARC1"; its name, or "" when none is needed */
+    char auth_name[2 * HD_STORE_NAME_MAX + 32];
+    char note[800];                        /* what and why, for a human */
+} hd_domain_dmarc_advice;
+
+/* Decide. Names are checked as hd_domain_name_normalize does (HD_EINVAL);
+ * a published record longer than 4096 bytes is FIX. Free with
+ * hd_domain_dmarc_advice_free (also after an error). */
+int hd_domain_dmarc_advise(const char *domain, const char *bounce_domain,
+                           const hd_domain_dmarc_live *live, hd_domain_dmarc_advice *out,
+                           hd_err *err);
+void hd_domain_dmarc_advice_free(hd_domain_dmarc_advice *a);
 
 #endif

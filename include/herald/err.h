@@ -24,7 +24,8 @@
     X(KEY, "unusable key")                                                \
     X(UNSUPPORTED, "not supported")                                       \
     X(AGAIN, "more input needed")                                         \
-    X(STATE, "call not valid in this state")
+    X(STATE, "call not valid in this state")                              \
+    X(PERM, "permission denied")
 
 enum {
     HD_OK = 0,

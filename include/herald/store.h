@@ -27,6 +27,16 @@ typedef struct hd_store hd_store; /* opaque */
  * schema, turns on WAL and foreign keys. durable: synchronous=FULL (every
  * commit reaches the disk before it returns), else NORMAL. */
 int hd_store_open(const char *path, bool durable, hd_store **out, hd_err *err);
+/* Opens an existing database for reading only: nothing is created,
+ * changed or upgraded, no -wal or -shm file is made when no writer has it
+ * open, and a user who may only read the files (not write the directory)
+ * can read it, whether the server runs or not. Both opens: HD_ENOTFOUND
+ * (this one) when the file does not exist, HD_EPERM when it, its -wal or
+ * -shm file or its directory is closed to this user, HD_EIO otherwise
+ * (not a database, ...); the message names the file. Without a writer
+ * the file is read as it stood at the open: to follow changes (a server
+ * that starts later), open it again. */
+int hd_store_open_readonly(const char *path, hd_store **out, hd_err *err);
 /* The version of the SQLite library the program runs with ("3.40.1"). */
 const char *hd_store_sqlite_version(void);
 void hd_store_close(hd_store *st);

@@ -18,6 +18,64 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* Optimal string alignment distance between a and b (insertions,
+ * deletions, substitutions and swaps of neighbours, each 1); names longer
+ * than 32 bytes are far from every command. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    enum { MAX = 32 };
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > MAX || lb > MAX)
+        return MAX;
+    size_t d[MAX + 1][MAX + 1];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+const char *cli_nearest(const char *const *names, const char *name)
+{
+    const char *best = NULL, *prefixed = NULL;
+    size_t best_d = 3, n_prefixed = 0, len = strlen(name);
+    for (const char *const *c = names; *c; c++) {
+        if (len >= 2 && strncmp(*c, name, len) == 0) {
+            prefixed = *c;
+            n_prefixed++;
+        }
+        size_t d = edit_distance(name, *c);
+        if (d < best_d && d < len) {
+            best_d = d;
+            best = *c;
+        }
+    }
+    return n_prefixed == 1 ? prefixed : best;
+}
+
+static const char *nearest_command(const cli_cmd *cmds, const char *name)
+{
+    const char *names[64];
+    size_t n = 0;
+    for (const cli_cmd *c = cmds; c->name && n < 63; c++)
+        names[n++] = c->name;
+    names[n] = NULL;
+    return cli_nearest(names, name);
+}
+
 int cli_dispatch(const char *prog, const cli_cmd *cmds, int argc, char **argv)
 {
     const char *name = argc > 1 ? argv[1] : NULL;
@@ -34,7 +92,12 @@ int cli_dispatch(const char *prog, const cli_cmd *cmds, int argc, char **argv)
         for (const cli_cmd *c = cmds; c->name; c++)
             if (strcmp(c->name, name) == 0)
                 return c->run(argc - 1, argv + 1);
-        cli_error("unknown command \"%s\" (see \"%s help\")", name, prog);
+        const char *near = nearest_command(cmds, name);
+        if (near)
+            cli_error("unknown command \"%s\": did you mean \"%s %s\"? (see \"%s help\")",
+                      name, prog, near, prog);
+        else
+            cli_error("unknown command \"%s\" (see \"%s help\")", name, prog);
     }
     FILE *out = help ? stdout : stderr;
     fprintf(out, "usage: %s COMMAND [ARGS]\n\ncommands:\n", prog);

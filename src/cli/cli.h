@@ -26,6 +26,7 @@ enum {
     CLI_SOFTWARE = 70,   /* internal error */
     CLI_CANTCREAT = 73,  /* an output file could not be created */
     CLI_TEMPFAIL = 75,   /* temporary failure (DNS): try again later */
+    CLI_NOPERM = 77,     /* a file or directory is closed to this user */
     CLI_CONFIG = 78,     /* bad configuration file */
 };
 
@@ -37,6 +38,11 @@ typedef struct cli_cmd {
 
 /* Dispatch argv[1] among cmds (with "help"); prints usage for unknown. */
 int cli_dispatch(const char *prog, const cli_cmd *cmds, int argc, char **argv);
+
+/* The name of names (NULL-terminated) that name was most likely meant to
+ * be: the only one it begins (2 bytes at least), else the nearest within
+ * two edits (and fewer than its length); NULL when none is near. */
+const char *cli_nearest(const char *const *names, const char *name);
 
 /* Print "herald: " + message to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -97,11 +103,16 @@ int cli_load_config(const char *path, struct hd_config **out);
 /* The data directory: data_dir if given, else the config's (file or
  * defaults). *out is malloc'ed. */
 int cli_data_dir(const char *config, const char *data_dir, char **out);
-/* Open that data directory's database; a missing one is CLI_NOINPUT with
- * hint (NULL: "has the server run ...?") in the message. */
+/* Open that data directory's database for reading only: nothing is
+ * created or changed. A missing directory or database is CLI_NOINPUT with
+ * hint (NULL: "has the server run ...?") in the message; one closed to
+ * this user is CLI_NOPERM naming the file. */
 struct hd_store;
 int cli_open_store(const char *config, const char *data_dir, const char *hint,
                    struct hd_store **st);
+/* The same for a command that changes the database (which must exist). */
+int cli_open_store_rw(const char *config, const char *data_dir, const char *hint,
+                      struct hd_store **st);
 
 
 /* Telling a running server that the sending domains or keys changed

@@ -28,7 +28,8 @@ static const char apikey_help[] =
     "revoke   the key stops working at once, also on a running server (it\n"
     "         reads keys at each request)\n"
     "\n"
-    "Exit: 0 done, 64 usage, 65 bad name or domains, or no such key, 66 no database.\n";
+    "Exit: 0 done, 64 usage, 65 bad name or domains, or no such key, 66 no database,\n"
+    "77 the database is closed to this user.\n";
 
 static int print_key(const hd_store_apikey *k, void *arg)
 {
@@ -92,6 +93,12 @@ int cmd_apikey(int argc, char **argv)
     int rest = argc - 1 - optind;
     bool is_create = strcmp(sub, "create") == 0, is_list = strcmp(sub, "list") == 0,
          is_revoke = strcmp(sub, "revoke") == 0;
+    static const char *const subs[] = {"create", "list", "revoke", NULL};
+    const char *near = is_create || is_list || is_revoke ? NULL : cli_nearest(subs, sub);
+    if (near) {
+        cli_error("unknown command \"%s\": did you mean \"herald apikey %s\"?", sub, near);
+        return CLI_USAGE;
+    }
     if ((!is_create && !is_list && !is_revoke) || (is_create && (!name || rest != 0)) ||
         (is_list && rest != 0) || (is_revoke && rest != 1)) {
         fputs(apikey_help, stderr);
@@ -105,7 +112,8 @@ int cmd_apikey(int argc, char **argv)
         return CLI_USAGE;
     }
     hd_store *st;
-    int rc = cli_open_store(config, data_dir, "add a domain first: herald domain add", &st);
+    int rc = (is_list ? cli_open_store : cli_open_store_rw)(
+        config, data_dir, "add a domain first: herald domain add", &st);
     if (rc)
         return rc;
     hd_err err = {0};

@@ -114,6 +114,52 @@ static int dmarc_check(int argc, char **argv)
     return r.nproblems ? CLI_FAIL : CLI_OK;
 }
 
+/* Is s a domain name one may look up: LDH labels of 1..63 bytes (RFC
+ * 1035 §2.3.1; a leading digit allowed, RFC 1123 §2.1), at most 253 bytes,
+ * a trailing dot allowed? why says what is wrong when it is not. */
+static bool domain_name_ok(const char *s, char *why, size_t size)
+{
+    size_t len = strlen(s);
+    if (len > 0 && s[len - 1] == '.')
+        len--;
+    if (len == 0 || len > 253) {
+        snprintf(why, size, "%s", len ? "longer than 253 bytes" : "empty");
+        return false;
+    }
+    size_t label = 0;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = i < len ? (unsigned char)s[i] : '.';
+        if (c == '.') {
+            if (label == 0) {
+                snprintf(why, size, "an empty label at byte %zu", i);
+                return false;
+            }
+            if (s[i - 1] == '-') {
+                snprintf(why, size, "a label ends with '-' at byte %zu", i - 1);
+                return false;
+            }
+            label = 0;
+            continue;
+        }
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (c != '-' || label == 0)) {
+            if (c >= 0x80)
+                snprintf(why, size, "a byte that is not ASCII at byte %zu (give an "
+                                    "internationalized name as A-labels, xn--...)", i);
+            else if (c < 0x20 || c == 0x7f)
+                snprintf(why, size, "a control character at byte %zu", i);
+            else
+                snprintf(why, size, "'%c' at byte %zu is not a letter, digit or inner '-'", c, i);
+            return false;
+        }
+        if (++label > 63) {
+            snprintf(why, size, "a label longer than 63 bytes at byte %zu", i);
+            return false;
+        }
+    }
+    return true;
+}
+
 static const char record_help[] =
     "usage: herald dmarc record DOMAIN [--rfc7489 [--psl FILE]]\n"
     "                           [--dns-zone F | --dns-server A] [--json]\n"
@@ -126,7 +172,8 @@ static const char record_help[] =
     "\n"
     CLI_DNS_HELP
     "\n"
-    "Exit: 0 a record applies, 4 no record, 75 DNS temporary failure, 64 usage.\n";
+    "Exit: 0 a record applies, 4 no record, 75 DNS temporary failure, 64 usage\n"
+    "or DOMAIN is not a domain name.\n";
 
 static int dmarc_record(int argc, char **argv)
 {
@@ -153,6 +200,11 @@ static int dmarc_record(int argc, char **argv)
     }
     if (optind + 1 != argc) {
         cli_error("dmarc record takes one domain (see --help)");
+        return CLI_USAGE;
+    }
+    char why[160];
+    if (!domain_name_ok(argv[optind], why, sizeof why)) {
+        cli_error("\"%s\" is not a domain name: %s", argv[optind], why);
         return CLI_USAGE;
     }
     hd_err err;

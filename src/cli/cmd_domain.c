@@ -10,6 +10,7 @@
 
 #include <herald/config.h>
 
+#include <herald/dmarc.h>
 #include <herald/domain.h>
 #include <herald/store.h>
 
@@ -17,6 +18,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +37,7 @@ static int exit_for(int rc)
     case HD_ESTATE: return CLI_DATAERR;
     case HD_EIO: return CLI_CANTCREAT;
     case HD_ETEMP: return CLI_TEMPFAIL;
+    case HD_EPERM: return CLI_NOPERM;
     default: return CLI_SOFTWARE;
     }
 }
@@ -54,6 +57,7 @@ typedef struct dom_args {
     long long grace, now;
     bool json;
     char host_buf[256];
+    cli_dns_opts dns;            /* add: where the live DMARC record is looked up */
 } dom_args;
 
 static int open_data(const dom_args *a, hd_store **st, char *keys, size_t size)
@@ -62,6 +66,14 @@ static int open_data(const dom_args *a, hd_store **st, char *keys, size_t size)
     hd_err_clear(&err);
     int rc = hd_domain_data_dir_open(a->data_dir, st, keys, size, &err);
     return rc ? fail(&err, rc) : CLI_OK;
+}
+
+/* For a command that only reads: the database must exist, and nothing is
+ * made or changed (a mistyped --data-dir creates nothing). */
+static int open_reader(const dom_args *a, hd_store **st)
+{
+    return cli_open_store(NULL, a->data_dir, "no domain has been added with this data "
+                                             "directory: herald domain add", st);
 }
 
 /* The server's name for the records: --hostname, else this host's name,
@@ -128,6 +140,8 @@ static const char *state_name(hd_store_key_state s)
 
 /* Common options: the letters and longopts every subcommand shares. */
 enum { OPT_DATA = 'D', OPT_HOST = 'H', OPT_ADDR = 'A', OPT_JSON = 'j', OPT_NOW = 'N', OPT_CONFIG = 'C' };
+/* add's DNS options (cli.h's letters clash with --data-dir's) */
+enum { OPT_DNS_ZONE = 1000, OPT_DNS_SERVER, OPT_DNS_TIMEOUT };
 
 #define COMMON_LONGOPTS                                                                        \
     {"data-dir", required_argument, NULL, OPT_DATA}, {"help", no_argument, NULL, 'h'},        \
@@ -136,8 +150,8 @@ enum { OPT_DATA = 'D', OPT_HOST = 'H', OPT_ADDR = 'A', OPT_JSON = 'j', OPT_NOW =
     {"hostname", required_argument, NULL, OPT_HOST}, {"address", required_argument, NULL, OPT_ADDR}
 
 #define COMMON_HELP                                                                            \
-    "      --data-dir DIR      herald's data directory (default ./herald-data, made\n"         \
-    "                          0700 if missing): DIR/herald.db and DIR/keys/\n"               \
+    "      --data-dir DIR      herald's data directory (default ./herald-data; add\n"         \
+    "                          makes it, 0700, if missing): DIR/herald.db, DIR/keys/\n"       \
     "      --config FILE       the server's configuration: its data_dir, hostname and\n"      \
     "                          pool addresses are the defaults of the options here\n"
 #define DNS_REC_HELP                                                                           \
@@ -192,6 +206,12 @@ static int apply_config(dom_args *a)
         a->data_dir = cfg->data_dir;
     if (!a->hostname && strchr(cfg->hostname, '.'))
         a->hostname = cfg->hostname;
+    if (!a->dns.zone && !a->dns.server) { /* the resolver the server uses */
+        a->dns.zone = cfg->dns.zone_file;
+        a->dns.server = cfg->dns.resolver;
+        if (a->dns.timeout_ms == 0)
+            a->dns.timeout_ms = cfg->dns.timeout_ms;
+    }
     for (size_t p = 0; a->n_addresses == 0 && p < cfg->n_pools; p++)
         for (size_t i = 0; i < cfg->pools[p].n_addresses; i++) {
             if (a->n_addresses == HD_DOMAIN_MAX_ADDRESSES) {
@@ -228,6 +248,13 @@ static int parse(int argc, char **argv, const char *shortopts, const struct opti
                           optarg);
                 rc = CLI_USAGE;
             }
+            break;
+        case OPT_DNS_ZONE:
+        case OPT_DNS_SERVER:
+        case OPT_DNS_TIMEOUT:
+            if (!cli_dns_option(c == OPT_DNS_ZONE ? 'Z' : c == OPT_DNS_SERVER ? 'D' : 'W', optarg,
+                                &a->dns))
+                rc = CLI_USAGE;
             break;
         case 'h': fputs(help, stdout); return -1;
         default: fputs(help, stderr); return CLI_USAGE;
@@ -327,26 +354,25 @@ static int key_line(const hd_store_key *k, void *arg)
     return 0;
 }
 
-/* Run retirement as at now, so what is shown is current. */
-static int retire(hd_store *st, long long now)
-{
-    hd_err err;
-    hd_err_clear(&err);
-    int rc = hd_domain_retire_due(st, now, &err);
-    return rc < 0 ? fail(&err, rc) : CLI_OK;
-}
-
 /* add ---------------------------------------------------------------------------------- */
 
 static const char add_help[] =
     "usage: herald domain add DOMAIN [--selector P] [--bounce-domain B]\n"
     "                         [--rsa-only | --ed25519-only] [--hostname H]\n"
     "                         [--address IP]... [--data-dir DIR] [--json]\n"
+    "                         [--dns-zone F | --dns-server A] [--dns-timeout MS]\n"
     "\n"
     "Add a sending domain: make its DKIM keys (RSA-2048 and Ed25519: every\n"
     "message is signed with both) in DIR/keys/DOMAIN/ (mode 0600), and print\n"
     "the DNS records to publish, as a zone file with a comment on each: the\n"
     "DKIM keys, the bounce domain's SPF and MX, and DMARC.\n"
+    "\n"
+    "DMARC: the record published now is looked up first. With none, p=none is\n"
+    "suggested, its reports (rua) going to dmarc@BOUNCE-DOMAIN, which herald\n"
+    "receives (plus the RFC 9990 authorisation record when the bounce domain is\n"
+    "outside DOMAIN's organizational domain). With one, only herald's address\n"
+    "is added to its rua; its policy is kept. When the lookup fails, the p=none\n"
+    "record comes with a warning that it was not checked.\n"
     "\n"
     "  -s, --selector P        selector prefix: the keys are P-rsa and P-ed\n"
     "                          (default: hd + today's date, e.g. hd20270115)\n"
@@ -357,7 +383,9 @@ static const char add_help[] =
     "                          Ed25519 yet: RSA alongside is advised)\n"
     DNS_REC_HELP
     COMMON_HELP
-    "      --json              print {domain, bounce_domain, keys, records}\n"
+    CLI_DNS_HELP
+    "                           (with --config: the server's [dns] by default)\n"
+    "      --json              print {domain, bounce_domain, keys, records, dmarc}\n"
     "      --now T             act as at Unix time T (tests; dates the selector)\n"
     "\n"
     "Exit: 0 added, 64 usage or a bad name, 65 the domain exists, 73 a key file\n"
@@ -375,8 +403,195 @@ static void tell_server(const dom_args *a, told *t)
     t->state = cli_reload_server(a->data_dir, t->why, sizeof t->why);
 }
 
+/* add's DMARC advice: what is published now, then the suggestion --------------- */
+
+typedef struct dmarc_check {
+    hd_domain_dmarc_live live;
+    hd_domain_dmarc_advice advice;
+    hd_dns_answer *own, *applied;    /* TXT sets at _dmarc.DOMAIN and where discovery led */
+    hd_slice texts[32];
+    hd_dmarc_verdict v;
+    char why[400];                   /* FAILED: what went wrong */
+} dmarc_check;
+
+static void take_texts(dmarc_check *c, const hd_dns_answer *ans)
+{
+    c->live.texts = c->texts;
+    c->live.n_texts = 0;
+    for (size_t i = 0; i < ans->nrr && c->live.n_texts < sizeof c->texts / sizeof c->texts[0];
+         i++)
+        c->texts[c->live.n_texts++] = hd_slice_make(ans->rr[i].txt, ans->rr[i].txt_len);
+}
+
+/* TXT at _dmarc.domain: 0, or 1 when it failed (why filled). */
+static int txt_of(hd_dns *dns, const char *domain, hd_dns_answer **ans, dmarc_check *c)
+{
+    char qname[HD_STORE_NAME_MAX + 8];
+    snprintf(qname, sizeof qname, "_dmarc.%s", domain);
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_dns_query(dns, qname, HD_DNS_T_TXT, ans, &err) != 0) {
+        snprintf(c->why, sizeof c->why, "%s TXT: %s", qname, hd_err_str(&err));
+        return 1;
+    }
+    hd_dns_status st = (*ans)->status;
+    if (st == HD_DNS_SERVFAIL || st == HD_DNS_TIMEOUT || st == HD_DNS_ERROR) {
+        snprintf(c->why, sizeof c->why, "%s TXT: %s%s%s", qname, hd_dns_status_name(st),
+                 (*ans)->why[0] ? ", " : "", (*ans)->why);
+        return 1;
+    }
+    return 0;
+}
+
+/* Look up what applies to domain now (its own record, else what RFC 9989
+ * discovery finds above it) and decide the advice. */
+static int dmarc_check_run(hd_dns *dns, const char *domain, const char *bounce, dmarc_check *c)
+{
+    memset(c, 0, sizeof *c);
+    c->live.lookup = HD_DOMAIN_DMARC_FAILED;
+    hd_err err;
+    hd_err_clear(&err);
+    if (txt_of(dns, domain, &c->own, c) == 0) {
+        if (hd_dmarc_discover(domain, HD_DMARC_RFC9989, NULL, dns, &c->v, &err) != 0)
+            snprintf(c->why, sizeof c->why, "DMARC discovery: %s", hd_err_str(&err));
+        else if (c->v.result == HD_DMARC_TEMPERROR)
+            snprintf(c->why, sizeof c->why, "%s", c->v.reason);
+        else
+            c->live.lookup = HD_DOMAIN_DMARC_ABSENT;
+    }
+    if (c->live.lookup != HD_DOMAIN_DMARC_FAILED) {
+        c->live.org_domain = c->v.org_domain[0] ? c->v.org_domain : NULL;
+        take_texts(c, c->own);
+        hd_dmarc_record r;
+        bool own = false;
+        for (size_t i = 0; i < c->live.n_texts && !own; i++)
+            own = hd_dmarc_record_parse(c->texts[i], &r, NULL) == 0;
+        if (own) {
+            c->live.lookup = HD_DOMAIN_DMARC_PRESENT;
+        } else if (c->v.have_record && strcasecmp(c->v.record_domain, domain) != 0) {
+            /* the organizational domain's record applies: its exact text */
+            if (txt_of(dns, c->v.record_domain, &c->applied, c) != 0) {
+                c->live.lookup = HD_DOMAIN_DMARC_FAILED;
+            } else {
+                c->live.lookup = HD_DOMAIN_DMARC_PRESENT;
+                c->live.record_domain = c->v.record_domain;
+                take_texts(c, c->applied);
+            }
+        }
+    }
+    if (c->live.lookup == HD_DOMAIN_DMARC_FAILED)
+        c->live.n_texts = 0;
+    int rc = hd_domain_dmarc_advise(domain, bounce, &c->live, &c->advice, &err);
+    return rc ? fail(&err, rc) : CLI_OK;
+}
+
+static void dmarc_check_free(dmarc_check *c)
+{
+    hd_domain_dmarc_advice_free(&c->advice);
+    hd_dns_answer_free(c->own);
+    hd_dns_answer_free(c->applied);
+}
+
+static const char *action_name(hd_domain_dmarc_action a)
+{
+    static const char *const names[] = {"publish", "unchecked", "extend", "nothing", "fix"};
+    return (unsigned)a < 5 ? names[a] : "?";
+}
+
+/* The suggested record and the authorisation record, as records (0..2). */
+static size_t dmarc_records(const dmarc_check *c, hd_domain_record out[2], char *purpose,
+                            size_t purpose_size)
+{
+    const hd_domain_dmarc_advice *a = &c->advice;
+    size_t n = 0;
+    static char auth_value[] = "v=DMARC1";
+    if (a->value) {
+        snprintf(purpose, purpose_size, "%s", a->action == HD_DOMAIN_DMARC_EXTEND
+            ? "DMARC policy: the record published now, with herald's report address added"
+            : "DMARC policy: monitoring first (p=none), aggregate reports to herald");
+        out[n++] = (hd_domain_record){HD_DOMAIN_REC_DMARC, (char *)a->name + 0, "TXT",
+                                      a->value, purpose};
+    }
+    if (a->auth_name[0] && a->action != HD_DOMAIN_DMARC_FIX) {
+        static char auth_purpose[] =
+            "DMARC report authorisation (RFC 9990 §4): the bounce domain takes reports for "
+            "the domain, which lies outside its organizational domain";
+        out[n++] = (hd_domain_record){HD_DOMAIN_REC_DMARC, (char *)a->auth_name, "TXT",
+                                      auth_value, auth_purpose};
+    }
+    return n;
+}
+
+/* "; " + text, wrapped at about 76 columns. */
+static void print_comment(const char *text)
+{
+    const char *p = text;
+    while (*p) {
+        size_t len = strlen(p);
+        size_t cut = len;
+        if (len > 74) {
+            cut = 74;
+            while (cut > 20 && p[cut] != ' ')
+                cut--;
+        }
+        printf("; %.*s\n", (int)cut, p);
+        p += cut;
+        while (*p == ' ')
+            p++;
+    }
+}
+
+static int print_dmarc_text(const dmarc_check *c)
+{
+    const hd_domain_dmarc_advice *a = &c->advice;
+    printf("\n");
+    if (a->action == HD_DOMAIN_DMARC_UNCHECKED) {
+        char line[600];
+        snprintf(line, sizeof line, "DMARC: the live record could not be checked (%s).", c->why);
+        print_comment(line);
+    }
+    print_comment(a->note);
+    if (a->current) {
+        printf("; published now at %s:\n", a->name);
+        char line[4200];
+        snprintf(line, sizeof line, "  \"%s\"", a->current);
+        print_comment(line);
+    }
+    hd_domain_record r[2];
+    char purpose[160];
+    size_t n = dmarc_records(c, r, purpose, sizeof purpose);
+    int rc = CLI_OK;
+    for (size_t i = 0; i < n && rc == CLI_OK; i++)
+        rc = print_zone(&r[i], 1, false);
+    return rc;
+}
+
+static json_t *dmarc_json(const dmarc_check *c)
+{
+    const hd_domain_dmarc_advice *a = &c->advice;
+    json_t *o = json_pack("{s:s, s:s, s:b, s:s}", "action", action_name(a->action), "name",
+                          a->name, "checked", a->action != HD_DOMAIN_DMARC_UNCHECKED, "note",
+                          a->note);
+    json_object_set_new(o, "error", c->why[0] && a->action == HD_DOMAIN_DMARC_UNCHECKED
+                                        ? json_string(c->why) : json_null());
+    json_object_set_new(o, "current", a->current ? json_string(a->current) : json_null());
+    json_object_set_new(o, "suggested", a->value ? json_string(a->value) : json_null());
+    json_object_set_new(o, "report_address", json_string(a->rua));
+    json_object_set_new(o, "authorization",
+                        a->auth_name[0] && a->action != HD_DOMAIN_DMARC_FIX
+                            ? json_pack("{s:s, s:s}", "name", a->auth_name, "value", "v=DMARC1")
+                            : json_null());
+    return o;
+}
+
+/* The records without the static DMARC one, which the advice replaces. */
+static size_t without_dmarc(const hd_domain_record *r, size_t n)
+{
+    return n > 0 && r[n - 1].kind == HD_DOMAIN_REC_DMARC ? n - 1 : n;
+}
+
 static int print_added(hd_store *st, const char *domain, const char *keys, const dom_args *a,
-                       const told *t)
+                       const dmarc_check *dc, const told *t)
 {
     hd_domain_record *r;
     size_t n;
@@ -385,12 +600,23 @@ static int print_added(hd_store *st, const char *domain, const char *keys, const
         return rc;
     hd_store_domain d;
     hd_store_domain_get(st, domain, &d, NULL);
+    size_t kept = without_dmarc(r, n);
     if (a->json) {
         json_t *k = json_array();
         hd_store_key_each(st, domain, key_json, k, NULL);
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:s}", "domain", domain, "bounce_domain",
-                              d.bounce_domain, "keys", k, "records", records_json(r, n),
-                              "server", cli_server_word(t->state));
+        json_t *recs = records_json(r, kept);
+        hd_domain_record dr[2];
+        char purpose[160];
+        size_t dn = dmarc_records(dc, dr, purpose, sizeof purpose);
+        json_t *more = records_json(dr, dn);
+        if (dn == 2)
+            json_object_set_new(json_array_get(more, 1), "kind",
+                                json_string("dmarc-report-authorization"));
+        json_array_extend(recs, more);
+        json_decref(more);
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "domain", domain,
+                              "bounce_domain", d.bounce_domain, "keys", k, "records", recs,
+                              "dmarc", dmarc_json(dc), "server", cli_server_word(t->state));
         if (t->state == CLI_SERVER_NOT_TOLD)
             cli_server_say(t->state, t->why, a->data_dir, "");
         json_dumpf(o, stdout, JSON_INDENT(2));
@@ -402,16 +628,22 @@ static int print_added(hd_store *st, const char *domain, const char *keys, const
         printf("; private keys (mode 0600) in %s/%s/:\n", keys, domain);
         hd_store_key_each(st, domain, key_line, NULL, NULL);
         printf(";\n; Publish these records in the DNS:\n");
-        rc = print_zone(r, n, false);
+        rc = print_zone(r, kept, false);
+        if (rc == CLI_OK)
+            rc = print_dmarc_text(dc);
+        bool first = dc->advice.action == HD_DOMAIN_DMARC_PUBLISH ||
+                     dc->advice.action == HD_DOMAIN_DMARC_UNCHECKED;
         printf("\n; Next steps:\n"
                ";  1. publish the records above (a DNS host may want each TXT value as one\n"
                ";     string: join the quoted parts);\n"
                ";  2. make sure %s resolves (A/AAAA) to the server: the bounce MX names it;\n"
                ";  3. once published, send a test message to a mailbox that shows its\n"
                ";     Authentication-Results (herald domain show %s prints these again);\n"
-               ";  4. read the DMARC reports sent to dmarc@%s; when all your mail passes,\n"
-               ";     raise p=none to p=quarantine, then p=reject.\n",
-               a->hostname, domain, domain);
+               ";  4. read the DMARC reports herald receives at dmarc@%s\n"
+               ";     (herald inbound list --kind dmarc)%s\n",
+               a->hostname, domain, d.bounce_domain,
+               first ? "; when all your mail passes,\n;     raise p=none to p=quarantine, "
+                       "then p=reject." : ".");
     }
     hd_domain_records_free(r, n);
     return rc;
@@ -440,7 +672,9 @@ static int domain_add(int argc, char **argv)
         COMMON_LONGOPTS, DNS_REC_LONGOPTS,
         {"selector", required_argument, NULL, 's'}, {"bounce-domain", required_argument, NULL, 'b'},
         {"rsa-only", no_argument, NULL, 'r'}, {"ed25519-only", no_argument, NULL, 'e'},
-        {"json", no_argument, NULL, OPT_JSON}, {NULL, 0, NULL, 0}};
+        {"json", no_argument, NULL, OPT_JSON}, {"dns-zone", required_argument, NULL, OPT_DNS_ZONE},
+        {"dns-server", required_argument, NULL, OPT_DNS_SERVER},
+        {"dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT}, {NULL, 0, NULL, 0}};
     dom_args a;
     const char *domain = NULL;
     int rc = parse(argc, argv, "hs:b:", longopts, add_help, true, &a, &domain);
@@ -454,13 +688,19 @@ static int domain_add(int argc, char **argv)
     /* everything the records need is checked before anything is made */
     if ((rc = resolve_hostname(&a)) != CLI_OK)
         return rc;
-    hd_store *st;
-    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+    hd_dns *dns = NULL;
+    if ((rc = cli_dns_open(&a.dns, &dns)) != CLI_OK)
         return rc;
+    hd_store *st;
+    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK) {
+        hd_dns_free(dns);
+        return rc;
+    }
     hd_store_domain d;
     if (hd_store_domain_get(st, name, &d, NULL) == 0) {
         cli_error("domain %s already exists (herald domain show %s)", name, name);
         hd_store_close(st);
+        hd_dns_free(dns);
         return CLI_DATAERR;
     }
     hd_domain_add_opts o = {name, a.bounce, a.selector, a.algs, 0, a.now};
@@ -469,11 +709,21 @@ static int domain_add(int argc, char **argv)
         rc = fail(&err, rc);
     } else {
         warn_bounce(st, name);
+        hd_store_domain_get(st, name, &d, NULL);
+        dmarc_check dc;
+        rc = dmarc_check_run(dns, name, d.bounce_domain, &dc);
+        if (rc == CLI_OK && dc.advice.action == HD_DOMAIN_DMARC_UNCHECKED)
+            cli_error("warning: the DMARC record of %s could not be checked (%s): the p=none "
+                      "record printed is safe only if %s publishes none",
+                      name, dc.why, name);
         told t;
         tell_server(&a, &t);
-        rc = print_added(st, name, keys, &a, &t);
+        if (rc == CLI_OK)
+            rc = print_added(st, name, keys, &a, &dc, &t);
+        dmarc_check_free(&dc);
     }
     hd_store_close(st);
+    hd_dns_free(dns);
     return rc;
 }
 
@@ -483,14 +733,16 @@ static const char list_help[] =
     "usage: herald domain list [--json] [--data-dir DIR]\n"
     "\n"
     "List the sending domains with their bounce domain and their keys' state.\n"
-    "Retiring keys whose time has come are marked retired first.\n"
+    "It only reads: nothing is created or changed (a mistyped --data-dir is an\n"
+    "error, not a new database).\n"
     "\n"
     COMMON_HELP
     "      --json              print [{domain, bounce_domain, created, keys: [{selector,\n"
     "                          algorithm, state, retire_at, path, created}]}]\n"
     "      --now T             act as at Unix time T (tests)\n"
     "\n"
-    "Exit: 0 done, 64 usage, 73 the data directory cannot be made.\n";
+    "Exit: 0 done, 64 usage, 66 no database in the data directory, 77 the\n"
+    "database is closed to this user.\n";
 
 typedef struct list_ctx {
     hd_store *st;
@@ -534,10 +786,9 @@ static int domain_list(int argc, char **argv)
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
     hd_store *st;
-    char keys[4096];
-    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+    if ((rc = open_reader(&a, &st)) != CLI_OK)
         return rc;
-    if ((rc = retire(st, a.now)) == CLI_OK) {
+    {
         list_ctx c = {st, a.json ? json_array() : NULL};
         if (!a.json)
             printf("%-30s %-34s %-10s  %s\n", "DOMAIN", "BOUNCE DOMAIN", "CREATED",
@@ -564,15 +815,16 @@ static const char show_help[] =
     "                          [--data-dir DIR]\n"
     "\n"
     "Show a domain: its keys and their state, and the DNS records to publish\n"
-    "(a zone file; DKIM records for active and retiring keys). Retiring keys\n"
-    "whose time has come are marked retired first.\n"
+    "(a zone file; DKIM records for active and retiring keys). It only reads:\n"
+    "nothing is created or changed.\n"
     "\n"
     DNS_REC_HELP
     COMMON_HELP
     "      --json              print {domain, bounce_domain, created, keys, records}\n"
     "      --now T             act as at Unix time T (tests)\n"
     "\n"
-    "Exit: 0 done, 64 usage, 65 no such domain.\n";
+    "Exit: 0 done, 64 usage, 65 no such domain, 66 no database in the data\n"
+    "directory, 77 the database is closed to this user.\n";
 
 static int show_print(hd_store *st, const hd_store_domain *d, const dom_args *a)
 {
@@ -616,8 +868,8 @@ static int domain_show(int argc, char **argv)
     if ((rc = resolve_hostname(&a)) != CLI_OK)
         return rc;
     hd_store *st;
-    char keys[4096], name[HD_STORE_NAME_MAX];
-    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+    char name[HD_STORE_NAME_MAX];
+    if ((rc = open_reader(&a, &st)) != CLI_OK)
         return rc;
     hd_store_domain d;
     hd_err err;
@@ -627,8 +879,6 @@ static int domain_show(int argc, char **argv)
         lrc = hd_store_domain_get(st, name, &d, &err);
     if (lrc != 0)
         rc = fail(&err, lrc);
-    if (rc == CLI_OK)
-        rc = retire(st, a.now);
     if (rc == CLI_OK)
         rc = show_print(st, &d, &a);
     hd_store_close(st);

@@ -269,11 +269,13 @@ typedef struct out_ctx {
     json_t *arr;    /* --json */
     bool raw;
     const hd_report_rules *rules; /* show --json: to re-read the stored message */
+    size_t n;       /* rows printed */
 } out_ctx;
 
 static int print_row(const hd_store_inbound *in, void *arg)
 {
     out_ctx *o = arg;
+    o->n++;
     if (o->arr) {
         json_array_append_new(o->arr, row_json(in));
         return 0;
@@ -354,6 +356,12 @@ int cmd_inbound(int argc, char **argv)
         return cmd_parse(argv[1 + optind], rules_path, config, json);
     }
     bool is_list = strcmp(sub, "list") == 0, is_show = strcmp(sub, "show") == 0;
+    static const char *const subs[] = {"list", "show", "parse", NULL};
+    const char *near = is_list || is_show ? NULL : cli_nearest(subs, sub);
+    if (near) {
+        cli_error("unknown command \"%s\": did you mean \"herald inbound %s\"?", sub, near);
+        return CLI_USAGE;
+    }
     long long id = 0;
     if ((!is_list && !is_show) || (is_list && (rest != 0 || raw)) || (is_show && (rest != 1 || kind)) || rules_path ||
         (is_show && !cli_parse_long("ID", argv[1 + optind], 1, INT64_MAX, &id))) {
@@ -383,6 +391,11 @@ int cmd_inbound(int argc, char **argv)
             if (s)
                 puts(s);
             free(s);
+        } else if (o.n == 0) { /* an empty list says so (JSON: []) */
+            if (kind)
+                printf("no inbound messages of kind %s\n", kind);
+            else
+                puts("no inbound messages");
         }
     } else if (hd_store_inbound_get(st, (int64_t)id, show_row, &o, &err) != 0) {
         cli_error("%s", hd_err_str(&err));

@@ -365,6 +365,15 @@ int cmd_queue(int argc, char **argv)
     }
     const char *sub = argv[1];
     queue_opts o = {0};
+    static const char *const subs[] = {"list", "show", "retry", "delete", "flush", NULL};
+    bool known = false;
+    for (size_t i = 0; subs[i]; i++)
+        known |= strcmp(sub, subs[i]) == 0;
+    const char *near = known ? NULL : cli_nearest(subs, sub);
+    if (near) {
+        cli_error("unknown command \"%s\": did you mean \"herald queue %s\"?", sub, near);
+        return CLI_USAGE;
+    }
     int rc = parse_opts(argc - 1, argv + 1, &o, queue_help);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
@@ -401,22 +410,40 @@ int cmd_events(int argc, char **argv)
         fputs(events_help, stderr);
         return CLI_USAGE;
     }
-    hd_store *st;
-    if ((rc = cli_open_store(o.config, o.data_dir, NULL, &st)))
+    char *dir = NULL;
+    if ((rc = cli_data_dir(o.config, o.data_dir, &dir)))
         return rc;
+    hd_store *st;
+    if ((rc = cli_open_store(NULL, dir, NULL, &st))) {
+        free(dir);
+        return rc;
+    }
     ev_ctx ec = {o.json, 0, 0};
     hd_err err = {0};
     setvbuf(stdout, NULL, _IOLBF, 0);
+    int misses = 0;
     do {
         if (hd_store_event_each(st, ec.last_id, o.message, (size_t)o.limit, print_event, &ec, &err) != 0) {
-            cli_error("%s", hd_err_str(&err));
-            rc = CLI_SOFTWARE;
-            break;
+            /* following: the server may be starting or stopping; give it 5 s */
+            if (!o.follow || ++misses > 25) {
+                cli_error("%s", hd_err_str(&err));
+                rc = CLI_SOFTWARE;
+                break;
+            }
+        } else {
+            misses = 0;
         }
-        if (o.follow)
+        if (o.follow) {
             usleep(200 * 1000);
+            /* a read-only connection sees a server that started or stopped
+             * since it was opened only when opened again (store.h) */
+            hd_store_close(st);
+            if ((rc = cli_open_store(NULL, dir, NULL, &st)))
+                break;
+        }
     } while (o.follow);
     hd_store_close(st);
+    free(dir);
     return rc;
 }
 

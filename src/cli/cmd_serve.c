@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,11 @@ int cli_load_config(const char *path, hd_config **out)
     int rc = path ? hd_config_load(path, out, &err) : hd_config_defaults(out, &err);
     if (rc) {
         cli_error("%s", hd_err_str(&err));
-        return rc == HD_EIO ? CLI_NOINPUT : CLI_CONFIG;
+        if (rc != HD_EIO)
+            return CLI_CONFIG;
+        /* the file could not be read: say whether it is ours to read */
+        return access(path, R_OK) != 0 && (errno == EACCES || errno == EPERM) ? CLI_NOPERM
+                                                                             : CLI_NOINPUT;
     }
     return CLI_OK;
 }
@@ -61,27 +66,54 @@ int cli_data_dir(const char *config, const char *data_dir, char **out)
     return *out ? CLI_OK : CLI_SOFTWARE;
 }
 
-int cli_open_store(const char *config, const char *data_dir, const char *hint, hd_store **st)
+/* Open DIR/herald.db (read-only or for changes); a missing data directory
+ * or database is named as such, a closed one with the file at fault. */
+static int open_store(const char *config, const char *data_dir, const char *hint, bool write,
+                      hd_store **st)
 {
+    *st = NULL;
     char *dir = NULL;
     int rc = cli_data_dir(config, data_dir, &dir);
     if (rc)
         return rc;
     char path[4096];
     snprintf(path, sizeof path, "%s/herald.db", dir);
-    free(dir);
-    if (access(path, R_OK) != 0) {
-        cli_error("%s: no herald database (%s)", path,
-                  hint ? hint : "has the server run with this data directory?");
+    if (!hint)
+        hint = "has the server run with this data directory?";
+    struct stat sb;
+    if (stat(dir, &sb) != 0 && errno == ENOENT) {
+        cli_error("%s: no such data directory (check --data-dir, or data_dir in the "
+                  "configuration)", dir);
+        free(dir);
         return CLI_NOINPUT;
     }
+    free(dir);
     hd_err err = {0};
-    /* a reader, or a change the CLI makes: the server's durability rules */
-    if (hd_store_open(path, true, st, &err) != 0) {
-        cli_error("%s", hd_err_str(&err));
+    if (write && access(path, F_OK) != 0 && errno == ENOENT)
+        rc = HD_ENOTFOUND; /* a change needs the database: none is made here */
+    else if (write) /* a change the CLI makes follows the server's durability rules */
+        rc = hd_store_open(path, true, st, &err);
+    else
+        rc = hd_store_open_readonly(path, st, &err);
+    if (rc == HD_ENOTFOUND) {
+        cli_error("%s: no herald database (%s)", path, hint);
         return CLI_NOINPUT;
+    }
+    if (rc) {
+        cli_error("%s", hd_err_str(&err));
+        return rc == HD_EPERM ? CLI_NOPERM : CLI_NOINPUT;
     }
     return CLI_OK;
+}
+
+int cli_open_store(const char *config, const char *data_dir, const char *hint, hd_store **st)
+{
+    return open_store(config, data_dir, hint, false, st);
+}
+
+int cli_open_store_rw(const char *config, const char *data_dir, const char *hint, hd_store **st)
+{
+    return open_store(config, data_dir, hint, true, st);
 }
 
 /* Whether a configuration holding webhook secrets is open to more than the

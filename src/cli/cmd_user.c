@@ -15,6 +15,8 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -31,6 +33,7 @@ static int exit_for(int rc)
     case HD_ENOTFOUND: return CLI_DATAERR;
     case HD_EIO: return CLI_CANTCREAT;
     case HD_ETEMP: return CLI_TEMPFAIL;
+    case HD_EPERM: return CLI_NOPERM;
     default: return CLI_SOFTWARE;
     }
 }
@@ -42,12 +45,14 @@ static int fail(const hd_err *err, int rc)
 }
 
 typedef struct user_args {
-    const char *data_dir, *domains, *name;
-    bool password_stdin, json;
+    const char *data_dir, *domains, *name, *config;
+    bool password_stdin, json, data_dir_given;
+    char dir_buf[4096];
 } user_args;
 
 #define COMMON_HELP                                                                            \
-    "      --data-dir DIR      herald's data directory (default ./herald-data)\n"
+    "      --data-dir DIR      herald's data directory (default ./herald-data)\n"             \
+    "      --config FILE       the server's configuration: its data_dir is the default\n"
 
 /* Parse options and the NAME argument (when want_name). Returns CLI_OK, a
  * code, or -1 after --help. */
@@ -55,6 +60,7 @@ static int parse(int argc, char **argv, const char *help, bool want_name, user_a
 {
     static const struct option longopts[] = {
         {"data-dir", required_argument, NULL, 'D'}, {"domains", required_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'c'},
         {"password-stdin", no_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof *a);
@@ -62,7 +68,8 @@ static int parse(int argc, char **argv, const char *help, bool want_name, user_a
     int c;
     while ((c = getopt_long(argc, argv, "hd:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'D': a->data_dir = optarg; break;
+        case 'D': a->data_dir = optarg; a->data_dir_given = true; break;
+        case 'c': a->config = optarg; break;
         case 'd': a->domains = optarg; break;
         case 'p': a->password_stdin = true; break;
         case 'j': a->json = true; break;
@@ -75,6 +82,15 @@ static int parse(int argc, char **argv, const char *help, bool want_name, user_a
     if (optind != argc || (want_name && a->name == NULL)) {
         cli_error("%s (see --help)", want_name ? "give one user NAME" : "no arguments expected");
         return CLI_USAGE;
+    }
+    if (a->config != NULL && !a->data_dir_given) { /* the server's data_dir */
+        char *dir = NULL;
+        int rc = cli_data_dir(a->config, NULL, &dir);
+        if (rc != CLI_OK)
+            return rc;
+        snprintf(a->dir_buf, sizeof a->dir_buf, "%s", dir);
+        free(dir);
+        a->data_dir = a->dir_buf;
     }
     return CLI_OK;
 }
@@ -105,6 +121,7 @@ static int check_name(const char *name)
     return CLI_USAGE;
 }
 
+/* user add: the data directory and its database are made when missing. */
 static int open_data(const user_args *a, hd_store **st)
 {
     char keys[4096];
@@ -112,6 +129,15 @@ static int open_data(const user_args *a, hd_store **st)
     hd_err_clear(&err);
     int rc = hd_domain_data_dir_open(a->data_dir, st, keys, sizeof keys, &err);
     return rc ? fail(&err, rc) : CLI_OK;
+}
+
+/* passwd, remove, list: the database must exist (nothing is made); list
+ * only reads it. */
+static int open_existing(const user_args *a, hd_store **st, bool write)
+{
+    static const char hint[] = "no user has been added with this data directory";
+    return write ? cli_open_store_rw(NULL, a->data_dir, hint, st)
+                 : cli_open_store(NULL, a->data_dir, hint, st);
 }
 
 /* Is w one of the space-separated words of list? */
@@ -221,7 +247,7 @@ static void announce(const char *name, const char *pw)
 
 static const char add_help[] =
     "usage: herald user add NAME --domains \"DOMAIN ...\"|'*' [--password-stdin]\n"
-    "                       [--data-dir DIR]\n"
+    "                       [--data-dir DIR | --config FILE]\n"
     "\n"
     "Add a user that may submit mail (SMTP AUTH PLAIN/LOGIN) with a From in\n"
     "the given sending domains ('*': any of them). Without --password-stdin a\n"
@@ -288,7 +314,7 @@ static int user_add(int argc, char **argv)
 /* passwd ------------------------------------------------------------------------------- */
 
 static const char passwd_help[] =
-    "usage: herald user passwd NAME [--password-stdin] [--data-dir DIR]\n"
+    "usage: herald user passwd NAME [--password-stdin] [--data-dir DIR | --config FILE]\n"
     "\n"
     "Set a user's password: read from standard input (--password-stdin), or\n"
     "a new random one printed once. The old password stops working at once.\n"
@@ -296,7 +322,8 @@ static const char passwd_help[] =
     "      --password-stdin    read the password as one line of standard input\n"
     COMMON_HELP
     "\n"
-    "Exit: 0 changed, 64 usage, 65 no such user.\n";
+    "Exit: 0 changed, 64 usage, 65 no such user, 66 no database in the data\n"
+    "directory, 77 the database is closed to this user.\n";
 
 /* The store has no update for users: replace the row in one transaction,
  * keeping its domains and creation time. */
@@ -324,7 +351,7 @@ static int user_passwd(int argc, char **argv)
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
     hd_store *st;
-    if ((rc = open_data(&a, &st)) != CLI_OK)
+    if ((rc = open_existing(&a, &st, true)) != CLI_OK)
         return rc;
     hd_store_user u;
     hd_err err;
@@ -354,7 +381,7 @@ static int user_passwd(int argc, char **argv)
 /* list, remove ------------------------------------------------------------------------------- */
 
 static const char list_help[] =
-    "usage: herald user list [--json] [--data-dir DIR]\n"
+    "usage: herald user list [--json] [--data-dir DIR | --config FILE]\n"
     "\n"
     "List the users with the domains each may send as (never a password or\n"
     "its hash).\n"
@@ -362,7 +389,8 @@ static const char list_help[] =
     "      --json              print [{name, domains, created}]\n"
     COMMON_HELP
     "\n"
-    "Exit: 0 done, 64 usage.\n";
+    "Exit: 0 done, 64 usage, 66 no database in the data directory, 77 the\n"
+    "database is closed to this user.\n";
 
 static int list_one(const hd_store_user *u, void *arg)
 {
@@ -387,7 +415,7 @@ static int user_list(int argc, char **argv)
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
     hd_store *st;
-    if ((rc = open_data(&a, &st)) != CLI_OK)
+    if ((rc = open_existing(&a, &st, false)) != CLI_OK)
         return rc;
     json_t *arr = a.json ? json_array() : NULL;
     if (!a.json)
@@ -407,13 +435,14 @@ static int user_list(int argc, char **argv)
 }
 
 static const char remove_help[] =
-    "usage: herald user remove NAME [--data-dir DIR]\n"
+    "usage: herald user remove NAME [--data-dir DIR | --config FILE]\n"
     "\n"
     "Remove a user: it can no longer submit mail.\n"
     "\n"
     COMMON_HELP
     "\n"
-    "Exit: 0 removed, 64 usage, 65 no such user.\n";
+    "Exit: 0 removed, 64 usage, 65 no such user, 66 no database in the data\n"
+    "directory, 77 the database is closed to this user.\n";
 
 static int user_remove(int argc, char **argv)
 {
@@ -422,7 +451,7 @@ static int user_remove(int argc, char **argv)
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
     hd_store *st;
-    if ((rc = open_data(&a, &st)) != CLI_OK)
+    if ((rc = open_existing(&a, &st, true)) != CLI_OK)
         return rc;
     hd_err err;
     hd_err_clear(&err);

@@ -233,6 +233,15 @@ int cmd_webhooks(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *sub = argv[1];
     hook_opts o = {0};
+    static const char *const subs[] = {"list", "failed", "retry", NULL};
+    bool known = false;
+    for (size_t i = 0; subs[i]; i++)
+        known |= strcmp(sub, subs[i]) == 0;
+    const char *near = known ? NULL : cli_nearest(subs, sub);
+    if (near) {
+        cli_error("unknown command \"%s\": did you mean \"herald webhooks %s\"?", sub, near);
+        return CLI_USAGE;
+    }
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc - 1, argv + 1, "c:d:jah", longopts, NULL)) != -1) {

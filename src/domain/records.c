@@ -10,7 +10,10 @@
  *   P-ed._domainkey.example.com   TXT "v=DKIM1; k=ed25519; p=..."  RFC 8463 §4.2
  *   bounce.example.com            TXT "v=spf1 ip4:192.0.2.10 -all" RFC 7208 §3
  *   bounce.example.com            MX  10 mail.example.net.         bounces come back
- *   _dmarc.example.com            TXT "v=DMARC1; p=none; rua=mailto:dmarc@example.com"
+ *   _dmarc.example.com            TXT "v=DMARC1; p=none; rua=mailto:dmarc@bounce.example.com"
+ *
+ * (`herald domain add` looks up the live DMARC record first and suggests
+ * only adding herald's address to it when there is one: dmarc_advice.c.)
  *
  * SPF is checked on the MAIL FROM domain, which herald sets to the bounce
  * domain; under DMARC's relaxed alignment (RFC 7489 §3.1.2) a bounce
@@ -167,12 +170,16 @@ static int push_rest(rec_list *l, const hd_store_domain *d, const char *host, hd
     if (rc == 0)
         rc = hd_buf_printf(b[0], "_dmarc.%s", d->name);
     if (rc == 0)
-        rc = hd_buf_printf(b[1], "v=DMARC1; p=none; rua=mailto:dmarc@%s", d->name);
+        rc = hd_buf_printf(b[1], "v=DMARC1; p=none; rua=mailto:dmarc@%s", d->bounce_domain);
+    /* the reports go to the bounce domain, whose MX is herald: dmarc@<domain>
+     * would reach the company's own mail server */
     if (rc == 0)
-        rc = hd_buf_printf(b[2], "DMARC policy of %s: p=none watches first, with aggregate "
-                                 "reports to dmarc@%s; move to quarantine or reject once they "
+        rc = hd_buf_printf(b[2], "DMARC policy of %s, if it has none yet (a second record "
+                                 "makes receivers apply neither: add rua=mailto:dmarc@%s to an "
+                                 "existing one instead): p=none watches first, with aggregate "
+                                 "reports to herald; move to quarantine or reject once they "
                                  "show all your mail passes",
-                           d->name, d->name);
+                           d->name, d->bounce_domain);
     if (rc == 0)
         rc = push(l, HD_DOMAIN_REC_DMARC, "TXT", b[0], b[1], b[2], err);
     else

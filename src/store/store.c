@@ -1,5 +1,11 @@
 /*
- * store.c - opening herald's SQLite database, the schema, transactions.
+ * store.c - opening herald's SQLite database (for changes, or for reading
+ * only), the schema, transactions.
+ *
+ * Files are probed with faccessat(), never opened and closed: closing any
+ * descriptor of a database this process has open drops SQLite's POSIX
+ * locks on it (fcntl locks belong to the process), and the server opens
+ * several connections to the one file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +47,42 @@ void hd_store_col_text(sqlite3_stmt *stmt, int col, char *dst, size_t size)
     dst[n] = '\0';
 }
 
+/* The directory part of path ("." for a bare name). */
+static void dir_of(const char *path, char *out, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(out, size, ".");
+    else if (slash == path)
+        snprintf(out, size, "/");
+    else
+        snprintf(out, size, "%.*s", (int)(slash - path), path);
+}
+
+/* May this process (its effective ids) use path as mode asks (R_OK,
+ * W_OK)? HD_ENOTFOUND when it does not exist, HD_EPERM when it or the
+ * directory holding it is closed to us (the message names which), HD_EIO
+ * for anything else; each message says what and where. */
+static int check_access(const char *path, int mode, hd_err *err)
+{
+    if (faccessat(AT_FDCWD, path, mode, AT_EACCESS) == 0)
+        return 0;
+    int e = errno;
+    if (e == ENOENT)
+        return hd_err_set(err, HD_ENOTFOUND, "%s: no such file", path);
+    if (e != EACCES && e != EPERM && e != EROFS)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(e));
+    char dir[4096];
+    dir_of(path, dir, sizeof dir);
+    if (faccessat(AT_FDCWD, dir, X_OK, AT_EACCESS) != 0 && (errno == EACCES || errno == EPERM))
+        return hd_err_set(err, HD_EPERM, "%s: permission denied (its directory %s is closed "
+                                         "to this user)", path, dir);
+    if (e == EROFS)
+        return hd_err_set(err, HD_EPERM, "%s: on a read-only file system", path);
+    return hd_err_set(err, HD_EPERM, "%s: permission denied (it may not be %s by this user)",
+                      path, mode & W_OK ? "read and written" : "read");
+}
+
 /* Create the file with mode 0600 before SQLite does, so that the database
  * (which holds password hashes) is never readable by others, whatever the
  * umask. The -wal and -shm files take the main file's mode from SQLite.
@@ -53,12 +95,26 @@ static int create_private(const char *path, hd_err *err)
     struct stat st;
     if (stat(path, &st) == 0)
         return 0;
+    if (errno != ENOENT) /* not "cannot create" for a file that may be there */
+        return check_access(path, R_OK | W_OK, err);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 && errno != EEXIST)
-        return hd_err_set(err, HD_EIO, "%s: cannot create the database: %s", path, strerror(errno));
+        return hd_err_set(err, errno == EACCES || errno == EPERM ? HD_EPERM : HD_EIO,
+                          "%s: cannot create the database: %s", path, strerror(errno));
     if (fd >= 0)
         close(fd);
     return 0;
+}
+
+/* The code for a failed SQLite open or first read, from the errno of the
+ * system call that failed (EACCES: permission, else I/O). */
+static int open_failure(hd_store *st, const char *path, hd_err *err)
+{
+    int e = st->db ? sqlite3_system_errno(st->db) : 0;
+    const char *msg = st->db ? sqlite3_errmsg(st->db) : "out of memory";
+    if (e == EACCES || e == EPERM)
+        return hd_err_set(err, HD_EPERM, "%s: permission denied (%s)", path, msg);
+    return hd_err_set(err, HD_EIO, "%s: %s", path, msg);
 }
 
 static int exec(hd_store *st, const char *sql, hd_err *err, const char *what)
@@ -124,6 +180,9 @@ int hd_store_open(const char *path, bool durable, hd_store **out, hd_err *err)
 {
     *out = NULL;
     int rc = create_private(path, err);
+    /* SQLite would quietly open a file it may not write for reading only */
+    if (rc == 0)
+        rc = check_access(path, R_OK | W_OK, err);
     if (rc)
         return rc;
     hd_store *st = calloc(1, sizeof *st);
@@ -131,7 +190,7 @@ int hd_store_open(const char *path, bool durable, hd_store **out, hd_err *err)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
-        rc = hd_store_sqlerr(st, err, path);
+        rc = open_failure(st, path, err);
         hd_store_close(st);
         return rc;
     }
@@ -144,6 +203,72 @@ int hd_store_open(const char *path, bool durable, hd_store **out, hd_err *err)
         (rc = add_missing_columns(st, err)) ||
         (rc = exec(st, hd_store_late_indexes, err, "database indexes"))) {
         hd_err_prefix(err, "%s: ", path);
+        hd_store_close(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+/* "file:" URI of path for sqlite3_open_v2 (RFC 8089; SQLite's URI
+ * filenames): '%', '?' and '#' are escaped, and a leading "//" is made
+ * one '/', which would otherwise start an authority. */
+static int file_uri(const char *path, const char *query, hd_buf *out, hd_err *err)
+{
+    while (path[0] == '/' && path[1] == '/')
+        path++;
+    int rc = hd_buf_append_cstr(out, "file:");
+    for (const char *p = path; *p && rc == 0; p++)
+        rc = *p == '%' || *p == '?' || *p == '#' ? hd_buf_printf(out, "%%%02X", (unsigned char)*p)
+                                                 : hd_buf_append_byte(out, (uint8_t)*p);
+    if (rc == 0)
+        rc = hd_buf_printf(out, "?%s", query);
+    return rc ? hd_err_set(err, HD_ELIMIT, "%s: path too long", path) : 0;
+}
+
+int hd_store_open_readonly(const char *path, hd_store **out, hd_err *err)
+{
+    *out = NULL;
+    char wal[4096], shm[4096];
+    if (snprintf(wal, sizeof wal, "%s-wal", path) >= (int)sizeof wal)
+        return hd_err_set(err, HD_ELIMIT, "%s: path too long", path);
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    int rc = check_access(path, R_OK, err);
+    if (rc)
+        return rc;
+    /* A -wal file means a writer has the database open (or stopped
+     * without cleaning up): read through it and its -shm, which SQLite
+     * maps read-only when it may not write them. Without one the file
+     * holds everything, and it is read as it stands (immutable): a
+     * read-only connection would otherwise make the -wal and -shm files,
+     * or fail when it may not write the directory. A writer that starts
+     * meanwhile writes to its own new WAL, not to the main file, until
+     * its first checkpoint. */
+    bool writer = faccessat(AT_FDCWD, wal, F_OK, AT_EACCESS) == 0;
+    if (writer && (rc = check_access(wal, R_OK, err)) == 0 &&
+        faccessat(AT_FDCWD, shm, F_OK, AT_EACCESS) == 0)
+        rc = check_access(shm, R_OK, err);
+    hd_buf uri;
+    hd_buf_init(&uri, 3 * sizeof wal + 64);
+    if (rc == 0)
+        rc = file_uri(path, writer ? "mode=ro" : "mode=ro&immutable=1", &uri, err);
+    hd_store *st = rc ? NULL : calloc(1, sizeof *st);
+    if (rc == 0 && !st)
+        rc = hd_err_set(err, HD_ENOMEM, "out of memory");
+    if (rc == 0 && sqlite3_open_v2(hd_buf_cstr(&uri), &st->db, SQLITE_OPEN_READONLY |
+                                   SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
+        rc = open_failure(st, path, err);
+    hd_buf_free(&uri);
+    if (rc) {
+        hd_store_close(st);
+        return rc;
+    }
+    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+    /* read now, so a file that is no database, or a WAL that may not be
+     * read, is said here and not at the first query */
+    if (sqlite3_exec(st->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) !=
+        SQLITE_OK) {
+        rc = open_failure(st, path, err);
         hd_store_close(st);
         return rc;
     }

@@ -3,11 +3,15 @@
 # them: the data directory and key file modes, the records printed (a zone
 # file), mail signed with the stored keys verified by dkimpy against those
 # records (RSA and Ed25519), SPF against them, rotation and retirement,
-# removal, users and their passwords (never stored or echoed in clear).
+# removal, users and their passwords (never stored or echoed in clear);
+# the DMARC record add suggests after looking up the live one (zone
+# fixtures and a real unbound), and read-only commands that create nothing.
 set -euo pipefail
 herald=${HERALD:?HERALD must name the herald binary}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+unbound_pid=
+cleanup() { [ -n "$unbound_pid" ] && kill "$unbound_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
 passed=0 failed=0
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
@@ -26,6 +30,9 @@ cd "$work"
 D="$work/data"
 H="$herald"
 common=(--data-dir "$D" --hostname mail.example.net)
+# add looks up the live DMARC record: never the network in a test
+printf 'example.com. 3600 IN A 192.0.2.1\n' > nodmarc.zone
+nodns=(--dns-zone "$work/nodmarc.zone")
 now=1800000000            # 2027-01-15 08:00 UTC
 cat > msg.eml <<'MSG'
 From: Receipts <billing@example.com>
@@ -104,7 +111,7 @@ expect 64 "unknown option" -- "$H" domain add example.com --frobnicate
 expect 0 "list after refusals" -- "$H" domain list --data-dir "$D" --json
 [ "$(tr -d ' \n' < out)" = "[]" ] && ok || bad "refused adds left domains: $(cat out)"
 
-expect 0 "add" -- "$H" domain add Example.COM "${common[@]}" --address 192.0.2.10 --address 2001:db8::10 --now "$now"
+expect 0 "add" -- "$H" domain add Example.COM "${common[@]}" "${nodns[@]}" --address 192.0.2.10 --address 2001:db8::10 --now "$now"
 cp out add.zone
 mode_is "$D" 700
 mode_is "$D/keys" 700
@@ -116,7 +123,10 @@ grep_out '^hd20270115-rsa._domainkey.example.com. 3600 IN TXT "v=DKIM1; k=rsa; p
 grep_out '^hd20270115-ed._domainkey.example.com. 3600 IN TXT "v=DKIM1; k=ed25519; p=' "Ed25519 DKIM record"
 grep_out '^bounce.example.com. 3600 IN TXT "v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all"' "SPF record"
 grep_out '^bounce.example.com. 3600 IN MX 10 mail.example.net.' "bounce MX record"
-grep_out '^_dmarc.example.com. 3600 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@example.com"' "DMARC record"
+# no DMARC record published: p=none, reports to the bounce domain (herald's MX)
+grep_out '^_dmarc.example.com. 3600 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@bounce.example.com"' "DMARC record"
+grep -q 'dmarc@example.com' out && bad "the DMARC reports go to the domain's own MX" || ok
+grep -q '_report._dmarc' out && bad "an authorisation record for a bounce domain under the domain" || ok
 grep_out '^; DKIM key hd20270115-rsa' "each record has a comment"
 grep_out "Next steps" "next steps"
 # every line is a record or a comment or blank (a zone file as it stands)
@@ -124,7 +134,7 @@ others=$(grep -cvE '^(;.*|)$|^[^ ]+\. 3600 IN (TXT|MX) ' add.zone || true)
 [ "$others" = 0 ] && ok || bad "add output has $others lines that are neither records nor comments"
 long=$(grep -o '"[^"]*"' add.zone | awk '{ if (length($0) - 2 > 255) print }' | wc -l)
 [ "$long" = 0 ] && ok || bad "a TXT string longer than 255 bytes"
-expect 65 "add twice" -- "$H" domain add example.com "${common[@]}"
+expect 65 "add twice" -- "$H" domain add example.com "${common[@]}" "${nodns[@]}"
 grep_err "already exists" "duplicate is explained"
 
 # --- the stored keys sign; the printed records verify them -----------------------
@@ -172,14 +182,16 @@ sign_with active "$later" signed-new.eml
 [ "$(grep -c ' pass$' dkimpy.out)" = 2 ] && ok || bad "old mail during the grace period: $(cat dkimpy.out)"
 /usr/bin/python3 dkimpy_verify.py grace.zone signed-new.eml > dkimpy.out
 grep -qx "hd20270116-rsa pass" dkimpy.out && grep -qx "hd20270116-ed pass" dkimpy.out && ok || bad "new keys: $(cat dkimpy.out)"
-# after it, the old keys are retired and leave the records
+# list and show only read (issue 13 item 10): as at a time after the grace
+# period they change nothing in the database (the server retires keys)
 after=$((later + 2 * 86400))
+sum_before=$(sha256sum "$D/herald.db" | cut -d' ' -f1)
 expect 0 "list after grace" -- "$H" domain list --data-dir "$D" --json --now "$after"
-[ "$(grep -c '"state": "retired"' out)" = 2 ] && ok || bad "old keys not retired: $(cat out)"
-"$H" domain show example.com "${common[@]}" --now "$after" > after.zone
-grep -q "hd20270115-rsa._domainkey" after.zone && bad "a retired key is still in the records" || ok
-/usr/bin/python3 dkimpy_verify.py after.zone signed.eml > dkimpy.out
-[ "$(grep -c ' fail$' dkimpy.out)" = 2 ] && ok || bad "retired keys still verify: $(cat dkimpy.out)"
+expect 0 "show after grace" -- "$H" domain show example.com "${common[@]}" --now "$after"
+[ "$(sha256sum "$D/herald.db" | cut -d' ' -f1)" = "$sum_before" ] && ok || bad "list/show --now changed the database"
+[ ! -e "$D/herald.db-wal" ] && [ ! -e "$D/herald.db-shm" ] && ok || bad "list/show left -wal/-shm files"
+expect 0 "list now" -- "$H" domain list --data-dir "$D" --json
+[ "$(grep -c '"state": "retiring"' out)" = 2 ] && ok || bad "list --now retired keys for good: $(cat out)"
 
 # --- remove ---------------------------------------------------------------------------
 expect 0 "remove" -- "$H" domain remove example.com --data-dir "$D"
@@ -191,9 +203,105 @@ expect 65 "remove twice" -- "$H" domain remove example.com --data-dir "$D"
 expect 0 "list after remove" -- "$H" domain list --data-dir "$D" --json
 [ "$(tr -d ' \n' < out)" = "[]" ] && ok || bad "list after remove: $(cat out)"
 
+# --- read-only commands create nothing ------------------------------------------------
+for cmd in "domain list" "domain show example.com --hostname mail.example.net" "user list" "events" "inbound list" \
+           "queue list" "captures" "apikey list" "webhooks list"; do
+  # shellcheck disable=SC2086
+  expect 66 "$cmd on a mistyped data directory" -- "$H" $cmd --data-dir "$work/TYPO"
+  grep_err "$work/TYPO" "$cmd names the directory"
+  [ ! -e "$work/TYPO" ] && ok || { bad "$cmd created $work/TYPO"; rm -rf "$work/TYPO"; }
+done
+mkdir "$work/empty"
+expect 66 "list on a directory without a database" -- "$H" domain list --data-dir "$work/empty"
+grep_err "$work/empty/herald.db: no herald database" "the missing database is named"
+[ -z "$(ls -A "$work/empty")" ] && ok || bad "list made files: $(ls -A "$work/empty")"
+expect 66 "user list --config, no such file" -- "$H" user list --config "$work/typo.conf"
+grep_err "$work/typo.conf" "the missing configuration is named"
+printf 'data_dir = %s\n' "$work/TYPO" > typo.conf
+expect 66 "user list --config" -- "$H" user list --config typo.conf
+grep_err "$work/TYPO" "user list --config takes the config's data_dir"
+expect 0 "user list --config, data dir given" -- "$H" user list --config typo.conf --data-dir "$D"
+
+# --- DMARC: the live record first (issue 13 item 4) ----------------------------------------
+dm() { rm -rf "$work/dm"; "$H" domain add "$@" --data-dir "$work/dm" --hostname mail.example.net --now "$now"; }
+# an existing p=reject record: only herald's address is added to its rua
+printf '_dmarc.shop.example. 3600 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc-reports@shop.example; adkim=s"\n' > reject.zone
+expect 0 "add beside p=reject" -- dm shop.example --dns-zone reject.zone
+grep_out '^_dmarc.shop.example. 3600 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc-reports@shop.example,mailto:dmarc@bounce.shop.example; adkim=s"' "rua extended, policy kept"
+grep_out "already publishes a DMARC record (p=reject)" "says a record exists"
+grep -q 'p=none' out && bad "p=none suggested beside p=reject" || ok
+# the suggestion is a record herald itself reads back as the same policy
+grep '^_dmarc' out > suggested.zone
+expect 0 "suggested record keeps p=reject" -- "$H" dmarc record shop.example --dns-zone suggested.zone --json
+grep_out '"policy": "reject"' "policy unchanged"
+grep_out 'mailto:dmarc@bounce.shop.example' "herald in rua"
+# with --config and no DNS option: the server's [dns] resolver or zone file
+printf 'data_dir = %s\nhostname = mail.example.net\n[dns]\nzone_file = %s\n' "$work/dm" "$work/reject.zone" > dns.conf
+rm -rf "$work/dm"
+expect 0 "add with the config's [dns]" -- "$H" domain add shop.example --config dns.conf --now "$now"
+grep_out 'rua=mailto:dmarc-reports@shop.example,mailto:dmarc@bounce.shop.example' "the config's zone file was asked"
+# herald's address already there: nothing to do, no record printed
+printf '_dmarc.shop.example. 3600 IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@bounce.shop.example"\n' > has.zone
+expect 0 "add with herald already in rua" -- dm shop.example --dns-zone has.zone
+grep_out "nothing to change" "nothing needed"
+grep -q '^_dmarc' out && bad "a record printed though nothing is needed" || ok
+# a subdomain under an organizational record: extend that one, never p=none below it
+printf '_dmarc.example.org. 3600 IN TXT "v=DMARC1; p=reject; sp=quarantine"\n' > org.zone
+expect 0 "add a subdomain under p=reject" -- dm news.example.org --dns-zone org.zone
+grep_out '^_dmarc.example.org. 3600 IN TXT "v=DMARC1; p=reject; sp=quarantine; rua=mailto:dmarc@bounce.news.example.org"' "the applying record extended"
+grep -q '^_dmarc.news.example.org' out && bad "a record below the organizational one suggested" || ok
+# none published, bounce domain elsewhere: p=none + RFC 9990 §4 authorisation
+expect 0 "add with an outside bounce domain" -- dm example.net --dns-zone nodmarc.zone --bounce-domain b.herald-mail.example --json
+/usr/bin/python3 - out <<'PY' && ok || bad "JSON DMARC advice: $(cat out)"
+import json, sys
+o = json.load(open(sys.argv[1]))
+d = o["dmarc"]
+assert d["action"] == "publish" and d["checked"] is True, d
+assert d["suggested"] == "v=DMARC1; p=none; rua=mailto:dmarc@b.herald-mail.example", d
+assert d["authorization"] == {"name": "example.net._report._dmarc.b.herald-mail.example", "value": "v=DMARC1"}, d
+recs = {(r["kind"], r["name"]): r["value"] for r in o["records"]}
+assert recs[("dmarc", "_dmarc.example.net")] == d["suggested"], recs
+assert recs[("dmarc-report-authorization", "example.net._report._dmarc.b.herald-mail.example")] == "v=DMARC1", recs
+PY
+expect 0 "add with an outside bounce domain (text)" -- dm example.net --dns-zone nodmarc.zone --bounce-domain b.herald-mail.example
+grep_out '^example.net._report._dmarc.b.herald-mail.example. 3600 IN TXT "v=DMARC1"' "authorisation record"
+# the output is still a zone file: the authorisation name resolves from it
+grep -v '^;' out > all.zone
+expect 0 "printed records parse as a zone" -- "$H" dmarc record example.net --dns-zone all.zone
+# SERVFAIL: the safe record, with a warning, never silently
+printf '_dmarc.example.com. SERVFAIL\n' > fail.zone
+expect 0 "add when the DMARC lookup fails" -- dm example.com --dns-zone fail.zone
+grep_err "warning: the DMARC record of example.com could not be checked" "warning on stderr"
+grep_out "could not be checked" "warning in the output"
+grep_out '^_dmarc.example.com. 3600 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@bounce.example.com"' "safe record when unchecked"
+# the same through a real resolver: unbound on 127.0.0.1 serving p=reject
+if [ -x /usr/sbin/unbound ]; then
+  port=$(( 20000 + RANDOM % 20000 ))
+  {
+    echo "server:"
+    echo "  interface: 127.0.0.1"; echo "  port: $port"; echo "  do-ip6: no"
+    echo "  username: \"\""; echo "  chroot: \"\""; echo "  directory: \"$work\""
+    echo "  pidfile: \"$work/unbound.pid\""; echo "  use-syslog: no"; echo "  logfile: \"$work/unbound.log\""
+    echo "  do-daemonize: no"; echo "  access-control: 127.0.0.0/8 allow"
+    echo "  module-config: \"iterator\""; echo "  local-zone: \".\" static"
+    echo "  local-data: '_dmarc.shop.example. 300 IN TXT \"v=DMARC1; p=reject; rua=mailto:d@shop.example\"'"
+    echo "  local-data: 'shop.example. 300 IN A 192.0.2.7'"
+  } > unbound.conf
+  /usr/sbin/unbound -d -c unbound.conf & unbound_pid=$!
+  for _ in $(seq 1 50); do dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 _dmarc.shop.example TXT 2>/dev/null | grep -q DMARC1 && break; sleep 0.1; done
+  expect 0 "add through unbound beside p=reject" -- dm shop.example --dns-server "127.0.0.1@$port"
+  grep_out '^_dmarc.shop.example. 3600 IN TXT "v=DMARC1; p=reject; rua=mailto:d@shop.example,mailto:dmarc@bounce.shop.example"' "unbound: rua extended"
+  kill "$unbound_pid"; wait "$unbound_pid" 2>/dev/null || true; unbound_pid=
+  # nobody answers now: a timeout, said so
+  expect 0 "add when the resolver is gone" -- dm shop.example --dns-server "127.0.0.1@$port" --dns-timeout 300
+  grep_err "could not be checked" "timeout warned"
+else
+  echo "cli_domain: unbound not installed: the real-resolver DMARC case is skipped"
+fi
+
 # --- users ----------------------------------------------------------------------------
-"$H" domain add example.com "${common[@]}" --ed25519-only > /dev/null
-"$H" domain add example.org "${common[@]}" --rsa-only > /dev/null
+"$H" domain add example.com "${common[@]}" "${nodns[@]}" --ed25519-only > /dev/null
+"$H" domain add example.org "${common[@]}" "${nodns[@]}" --rsa-only > /dev/null
 expect 0 "user add, generated password" -- "$H" user add app --domains "example.com, example.org example.com" --data-dir "$D"
 gen=$(cat out)
 [ "${#gen}" = 24 ] && ok || bad "generated password \"$gen\" is not 24 characters"

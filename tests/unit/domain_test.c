@@ -395,7 +395,7 @@ static void test_records(void **state)
     assert_string_equal(r[3].value, "10 mail.example.net.");
     assert_int_equal(r[4].kind, HD_DOMAIN_REC_DMARC);
     assert_string_equal(r[4].name, "_dmarc.example.com");
-    assert_string_equal(r[4].value, "v=DMARC1; p=none; rua=mailto:dmarc@example.com");
+    assert_string_equal(r[4].value, "v=DMARC1; p=none; rua=mailto:dmarc@bounce.example.com");
     for (size_t i = 0; i < n; i++)
         assert_true(strlen(r[i].purpose) > 10);
     hd_domain_records_free(r, n);
@@ -467,7 +467,7 @@ static void test_zone_text(void **state)
     const char *t = hd_buf_cstr(&text);
     assert_non_null(strstr(t, "; DKIM key hd20270115-rsa (RSA, active)"));
     assert_non_null(strstr(t, "\n_dmarc.example.com. 3600 IN TXT \"v=DMARC1; p=none; "
-                              "rua=mailto:dmarc@example.com\"\n"));
+                              "rua=mailto:dmarc@bounce.example.com\"\n"));
     assert_non_null(strstr(t, "\nbounce.example.com. 3600 IN MX 10 mail.example.net.\n"));
     /* no quoted string longer than 255 bytes */
     for (const char *p = strchr(t, '"'); p != NULL; p = strchr(p, '"')) {
