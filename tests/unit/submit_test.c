@@ -239,7 +239,7 @@ static void written(const char *msg, hd_buf *out)
     hd_submit_info info;
     prepare_ok(msg, &opts, &info);
     hd_buf_init(out, 1 << 16);
-    assert_int_equal(hd_submit_write(hd_slice_cstr(msg), &info, out), 0);
+    assert_int_equal(hd_submit_write(hd_slice_cstr(msg), &info, out, NULL), 0);
     hd_submit_info_free(&info);
 }
 
