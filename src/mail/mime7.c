@@ -248,6 +248,25 @@ static scan scan_body(hd_slice b)
     return r;
 }
 
+/* Names the first header field with 8-bit bytes: the submitter knows its
+ * message by its fields, not by the lines herald added above them. */
+static void why_header(plan *pl, const hd_msg *h, const hd_mime_part *p)
+{
+    for (size_t i = 0; i < hd_msg_nfields(h); i++) {
+        const hd_hdr_field *f = hd_msg_field(h, i);
+        if (!hd_mime7_has_8bit(f->raw))
+            continue;
+        int nl = (int)(f->name.len > 60 ? 60 : f->name.len);
+        if (p->parent == (size_t)-1)
+            why(pl, "8-bit bytes in the %.*s field, which only SMTPUTF8 may carry (RFC 6532)", nl,
+                (const char *)f->name.p);
+        else
+            why(pl, "8-bit bytes in the %.*s field of the MIME part at byte %zu, which only "
+                    "SMTPUTF8 may carry (RFC 6532)", nl, (const char *)f->name.p, p->offset);
+        return;
+    }
+}
+
 /* Can leaf part i be re-encoded? Says why not when it cannot. */
 static bool convertible(plan *pl, const hd_mime *m, size_t i)
 {
@@ -291,11 +310,8 @@ static void plan_part(plan *pl, const hd_mime *m, size_t i)
 {
     const hd_mime_part *p = hd_mime_part_at(m, i);
     const hd_msg *h = hd_mime_part_header(m, i);
-    if ((hd_msg_flags(h) & HD_MSG_8BIT_HEADER) && !pl->rep->why[0]) {
-        size_t at = p->offset + first_8bit(hd_slice_make(p->raw.p, (size_t)(p->body.p - p->raw.p)));
-        why(pl, "8-bit bytes in a header field (line %zu), which only SMTPUTF8 may carry (RFC 6532)",
-            line_of(pl->msg, at));
-    }
+    if ((hd_msg_flags(h) & HD_MSG_8BIT_HEADER) && !pl->rep->why[0])
+        why_header(pl, h, p);
     if (p->nchildren > 0 || !hd_mime7_has_8bit(p->body) || !convertible(pl, m, i))
         return;
     edit *e = &pl->v[pl->n++];

@@ -151,7 +151,10 @@ static const struct conv_case conv_cases[] = {
     /* what cannot be converted stays, and says why and where */
     {"8-bit header: body converted, message still 8-bit",
      "From: a@example.org\r\nSubject: Caf\xc3\xa9\r\n\r\nCaf\xc3\xa9" PAD "\r\n", 1, 1, true, "Caf=C3=A9", NULL,
-     "header field (line 2)"},
+     "8-bit bytes in the Subject field, which only SMTPUTF8"},
+    {"8-bit field in a part's header",
+     MP_HDR "--b1\r\nContent-Disposition: attachment; filename=\"\xc3\xa9.txt\"\r\n\r\n\xc3\xa9" PAD "\r\n--b1--\r\n",
+     1, 1, true, "=C3=A9 in", NULL, "Content-Disposition field of the MIME part at byte"},
     {"binary part",
      MP_HDR "--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\xff\xfe\r\n--b1--\r\n",
      0, 0, true, NULL, NULL, "encoded binary"},
