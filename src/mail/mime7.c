@@ -68,7 +68,7 @@ static void stage_flush(stage *s)
     s->n = 0;
 }
 
-/* Room for at least k more bytes (k <= 16). */
+/* Room for at least k more bytes (k <= 96: eol is at most 2). */
 static inline void stage_room(stage *s, size_t k)
 {
     if (s->n + k > sizeof s->tmp)
@@ -90,57 +90,88 @@ static const char k_hex[] = "0123456789ABCDEF";
 
 /* Quoted-printable ---------------------------------------------------------- */
 
-/* Does a line end (or the input) start at j? */
-static inline bool line_end_at(const uint8_t *p, size_t n, size_t j)
+/* Byte classes for quoted-printable (RFC 2045 §6.7): Q_LITERAL may be
+ * written as it is (rule 2: 33-126 but "="), Q_WSP only where no line
+ * end follows (rule 3), everything else is =XX; Q_ODD marks the bytes
+ * (NUL, CR inside a line) that make a body look binary. */
+enum { Q_LITERAL = 1, Q_WSP = 2, Q_ODD = 4 };
+static const uint8_t k_qclass[256] = {
+    4, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* One line's content p[0, len), its line end not included. */
+static void qp_line(stage *s, const uint8_t *p, size_t len, const char *eol)
 {
-    return j == n || p[j] == '\n' || (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n');
+    size_t col = 0;
+    for (size_t j = 0; j < len && s->rc == 0;) {
+        stage_room(s, 96);
+        if (col > 0 && col < HD_MIME7_LINE_MAX - 1 && k_qclass[p[j]] == Q_LITERAL) {
+            /* a run of literal bytes up to the soft break: copied at once */
+            size_t stop = j + HD_MIME7_LINE_MAX - 1 - col, k = j;
+            if (stop > len)
+                stop = len;
+            uint8_t *w = s->tmp + s->n;
+            /* runs are short in 8-bit text: a byte loop beats memcpy calls */
+            while (k < stop && k_qclass[p[k]] == Q_LITERAL)
+                *w++ = p[k++];
+            s->n += k - j;
+            col += k - j;
+            j = k;
+            continue;
+        }
+        uint8_t c = p[j];
+        bool last = j + 1 == len;
+        /* rules 1, 2; rule 3: no SP or HTAB before a line end */
+        bool encode = k_qclass[c] == Q_WSP ? last : k_qclass[c] != Q_LITERAL;
+        size_t w = encode ? 3 : 1;
+        /* rule 5: at most 76 characters, the soft break's "=" counted */
+        if (col + w > (last ? HD_MIME7_LINE_MAX : HD_MIME7_LINE_MAX - 1)) {
+            stage_put(s, '=');
+            stage_str(s, eol);
+            col = 0;
+        }
+        /* no line of the encoding starts "--", so none can read as a
+         * boundary delimiter (RFC 2046 §5.1.1) */
+        if (c == '-' && col == 0 && j + 1 < len && p[j + 1] == '-') {
+            encode = true;
+            w = 3;
+        }
+        if (encode) {
+            stage_put(s, '=');
+            stage_put(s, (uint8_t)k_hex[c >> 4]);
+            stage_put(s, (uint8_t)k_hex[c & 15]);
+        } else {
+            stage_put(s, c);
+        }
+        col += w;
+        j++;
+    }
 }
 
 int hd_mime7_qp_encode(hd_slice in, const char *eol, hd_buf *out)
 {
     stage s = {.out = out};
     const uint8_t *p = in.p;
-    size_t n = in.len, col = 0;
+    size_t n = in.len;
     for (size_t i = 0; i < n && s.rc == 0;) {
-        stage_room(&s, 16);
-        uint8_t c = p[i];
-        if (c == '\n' || (c == '\r' && i + 1 < n && p[i + 1] == '\n')) {
-            /* §6.7 rule 4: a line break of the text stays a line break */
-            size_t k = c == '\r' ? 2 : 1;
-            for (size_t e = 0; e < k; e++)
-                stage_put(&s, p[i + e]);
-            i += k;
-            col = 0;
-            continue;
-        }
-        bool last = line_end_at(p, n, i + 1);
-        bool encode;
-        if (c == ' ' || c == '\t')
-            encode = last; /* rule 3: no SP or HTAB before a line end */
-        else
-            encode = c < 33 || c > 126 || c == '='; /* rules 1, 2 */
-        size_t len = encode ? 3 : 1;
-        /* rule 5: at most 76 characters, the soft break's "=" counted */
-        if (col + len > (last ? HD_MIME7_LINE_MAX : HD_MIME7_LINE_MAX - 1)) {
-            stage_put(&s, '=');
-            stage_str(&s, eol);
-            col = 0;
-        }
-        /* no line of the encoding starts "--", so none can read as a
-         * boundary delimiter (RFC 2046 §5.1.1) */
-        if (c == '-' && col == 0 && i + 1 < n && p[i + 1] == '-') {
-            encode = true;
-            len = 3;
-        }
-        if (encode) {
-            stage_put(&s, '=');
-            stage_put(&s, (uint8_t)k_hex[c >> 4]);
-            stage_put(&s, (uint8_t)k_hex[c & 15]);
-        } else {
-            stage_put(&s, c);
-        }
-        col += len;
-        i++;
+        const uint8_t *lf = memchr(p + i, '\n', n - i);
+        size_t next = lf ? (size_t)(lf - p) + 1 : n;
+        size_t end = lf ? next - 1 : n; /* the content ends here... */
+        if (lf && end > i && p[end - 1] == '\r')
+            end--;                       /* ...or before CRLF; a lone CR is content, =0D */
+        qp_line(&s, p + i, end - i, eol);
+        /* §6.7 rule 4: a line break of the text stays a line break */
+        stage_room(&s, 2);
+        for (size_t k = end; k < next; k++)
+            stage_put(&s, p[k]);
+        i = next;
     }
     stage_flush(&s);
     return s.rc;
@@ -154,23 +185,33 @@ int hd_mime7_b64_encode(hd_slice in, const char *eol, hd_buf *out)
 {
     stage s = {.out = out};
     const uint8_t *p = in.p;
-    size_t n = in.len, col = 0;
-    for (size_t i = 0; i < n && s.rc == 0; i += 3) {
-        stage_room(&s, 8);
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        stage_put(&s, (uint8_t)k_b64[v >> 18]);
-        stage_put(&s, (uint8_t)k_b64[(v >> 12) & 63]);
-        stage_put(&s, i + 1 < n ? (uint8_t)k_b64[(v >> 6) & 63] : '=');
-        stage_put(&s, i + 2 < n ? (uint8_t)k_b64[v & 63] : '=');
-        /* §6.8: lines of at most 76 characters */
-        if ((col += 4) == HD_MIME7_LINE_MAX || i + 3 >= n) {
-            stage_str(&s, eol);
-            col = 0;
+    size_t n = in.len, i = 0;
+    /* §6.8: lines of 76 characters, 57 input bytes each */
+    for (; i + 57 <= n && s.rc == 0; i += 57) {
+        stage_room(&s, 80);
+        for (size_t k = i; k < i + 57; k += 3) {
+            uint32_t v = (uint32_t)p[k] << 16 | (uint32_t)p[k + 1] << 8 | p[k + 2];
+            stage_put(&s, (uint8_t)k_b64[v >> 18]);
+            stage_put(&s, (uint8_t)k_b64[(v >> 12) & 63]);
+            stage_put(&s, (uint8_t)k_b64[(v >> 6) & 63]);
+            stage_put(&s, (uint8_t)k_b64[v & 63]);
         }
+        stage_str(&s, eol);
+    }
+    if (i < n && s.rc == 0) { /* the last, shorter line, padded */
+        stage_room(&s, 80);
+        for (; i < n; i += 3) {
+            uint32_t v = (uint32_t)p[i] << 16;
+            if (i + 1 < n)
+                v |= (uint32_t)p[i + 1] << 8;
+            if (i + 2 < n)
+                v |= p[i + 2];
+            stage_put(&s, (uint8_t)k_b64[v >> 18]);
+            stage_put(&s, (uint8_t)k_b64[(v >> 12) & 63]);
+            stage_put(&s, i + 1 < n ? (uint8_t)k_b64[(v >> 6) & 63] : '=');
+            stage_put(&s, i + 2 < n ? (uint8_t)k_b64[v & 63] : '=');
+        }
+        stage_str(&s, eol);
     }
     stage_flush(&s);
     return s.rc;
@@ -232,19 +273,22 @@ typedef struct scan {
 static scan scan_body(hd_slice b)
 {
     scan r = {false, 0};
-    size_t line = 0;
-    for (size_t i = 0; i < b.len; i++) {
-        uint8_t c = b.p[i];
-        r.quoted += c > 126 || c == '=' || (c < 32 && c != '\r' && c != '\n' && c != '\t');
-        if (c == '\n') {
-            line = 0;
-            continue;
+    unsigned odd = 0; /* a NUL, or a CR not before LF */
+    for (size_t i = 0; i < b.len;) {
+        const uint8_t *lf = memchr(b.p + i, '\n', b.len - i);
+        size_t next = lf ? (size_t)(lf - b.p) + 1 : b.len;
+        size_t end = lf ? next - 1 : b.len;
+        if (lf && end > i && b.p[end - 1] == '\r')
+            end--;
+        r.binary |= end - i > HD_MIME7_SMTP_LINE_MAX;
+        for (size_t k = i; k < end; k++) {
+            unsigned t = k_qclass[b.p[k]];
+            r.quoted += (t & (Q_LITERAL | Q_WSP)) == 0;
+            odd |= t;
         }
-        if (c == 0 || (c == '\r' && (i + 1 == b.len || b.p[i + 1] != '\n')))
-            r.binary = true;
-        if (c != '\r' && ++line > HD_MIME7_SMTP_LINE_MAX)
-            r.binary = true;
+        i = next;
     }
+    r.binary |= (odd & Q_ODD) != 0;
     return r;
 }
 
