@@ -245,14 +245,6 @@ static void why(plan *pl, const char *fmt, ...)
     va_end(ap);
 }
 
-static size_t line_of(hd_slice msg, size_t off)
-{
-    size_t line = 1;
-    for (size_t i = 0; i < off && i < msg.len; i++)
-        line += msg.p[i] == '\n';
-    return line;
-}
-
 /* The line end style of a header: that of its last field, else that of
  * the empty line after it. */
 static const char *header_eol(const hd_msg *h, const hd_mime_part *part)
@@ -292,21 +284,46 @@ static scan scan_body(hd_slice b)
     return r;
 }
 
+/* A part's name for a reason: its place in the tree as IMAP numbers it
+ * (RFC 3501 §6.4.5: "part 2.1"), which stays true when herald adds
+ * fields above the message, as byte offsets would not. */
+static void part_name(const hd_mime *m, size_t i, char *out, size_t size)
+{
+    size_t path[HD_MIME_MAX_DEPTH + 2], depth = 0;
+    for (size_t at = i; hd_mime_part_at(m, at)->parent != (size_t)-1 && depth < sizeof path / sizeof path[0];) {
+        size_t parent = hd_mime_part_at(m, at)->parent, k = 1;
+        for (size_t j = parent + 1; j < at; j++)
+            k += hd_mime_part_at(m, j)->parent == parent;
+        path[depth++] = k;
+        at = parent;
+    }
+    const hd_mime_part *p = hd_mime_part_at(m, i);
+    size_t used = 0;
+    if (depth == 0)
+        hd_str_addf(out, size, &used, "the message");
+    else
+        hd_str_addf(out, size, &used, "MIME part ");
+    for (size_t d = depth; d > 0; d--)
+        hd_str_addf(out, size, &used, "%s%zu", d == depth ? "" : ".", path[d - 1]);
+    hd_str_addf(out, size, &used, " (%.*s/%.*s)", (int)(p->ctype.type.len > 40 ? 40 : p->ctype.type.len),
+                (const char *)p->ctype.type.p,
+                (int)(p->ctype.subtype.len > 40 ? 40 : p->ctype.subtype.len),
+                (const char *)p->ctype.subtype.p);
+}
+
 /* Names the first header field with 8-bit bytes: the submitter knows its
  * message by its fields, not by the lines herald added above them. */
-static void why_header(plan *pl, const hd_msg *h, const hd_mime_part *p)
+static void why_header(plan *pl, const hd_mime *m, size_t i)
 {
-    for (size_t i = 0; i < hd_msg_nfields(h); i++) {
-        const hd_hdr_field *f = hd_msg_field(h, i);
+    const hd_msg *h = hd_mime_part_header(m, i);
+    for (size_t k = 0; k < hd_msg_nfields(h); k++) {
+        const hd_hdr_field *f = hd_msg_field(h, k);
         if (!hd_mime7_has_8bit(f->raw))
             continue;
-        int nl = (int)(f->name.len > 60 ? 60 : f->name.len);
-        if (p->parent == (size_t)-1)
-            why(pl, "8-bit bytes in the %.*s field, which only SMTPUTF8 may carry (RFC 6532)", nl,
-                (const char *)f->name.p);
-        else
-            why(pl, "8-bit bytes in the %.*s field of the MIME part at byte %zu, which only "
-                    "SMTPUTF8 may carry (RFC 6532)", nl, (const char *)f->name.p, p->offset);
+        char name[96];
+        part_name(m, i, name, sizeof name);
+        why(pl, "8-bit bytes in the %.*s field of %s, which only SMTPUTF8 may carry (RFC 6532)",
+            (int)(f->name.len > 60 ? 60 : f->name.len), (const char *)f->name.p, name);
         return;
     }
 }
@@ -316,37 +333,32 @@ static bool convertible(plan *pl, const hd_mime *m, size_t i)
 {
     const hd_mime_part *p = hd_mime_part_at(m, i);
     const hd_msg *h = hd_mime_part_header(m, i);
+    char name[96] = "";
+    if (!pl->rep->why[0]) /* only the first reason is kept */
+        part_name(m, i, name, sizeof name);
     if (hd_mime_ctype_is(&p->ctype, "multipart", NULL) || hd_mime_ctype_is(&p->ctype, "message", NULL)) {
         /* RFC 2045 §6.4: a composite type takes no encoding but an identity one */
-        why(pl, "8-bit bytes in the %.*s/%.*s part at byte %zu, which may not be re-encoded "
-                "(RFC 2045 §6.4)",
-            (int)(p->ctype.type.len > 40 ? 40 : p->ctype.type.len), (const char *)p->ctype.type.p,
-            (int)(p->ctype.subtype.len > 40 ? 40 : p->ctype.subtype.len),
-            (const char *)p->ctype.subtype.p, p->offset);
+        why(pl, "8-bit bytes in %s, which may not be re-encoded (RFC 2045 §6.4)", name);
         return false;
     }
     if (hd_msg_count(h, "Content-Transfer-Encoding") > 1) {
-        why(pl, "the MIME part at byte %zu has several Content-Transfer-Encoding fields", p->offset);
+        why(pl, "%s has several Content-Transfer-Encoding fields", name);
         return false;
     }
     size_t ct = hd_msg_find(h, "Content-Type", 0);
     hd_mime_ctype unused;
     if (ct != (size_t)-1 && hd_mime_ctype_parse(hd_msg_field(h, ct)->value, &unused, NULL) != 0) {
-        if (pl->rep->why[0])
-            return false;
-        why(pl, "the MIME part at byte %zu has an unreadable Content-Type (line %zu)", p->offset,
-            hd_msg_field(h, ct)->line + line_of(pl->msg, p->offset) - 1);
+        why(pl, "%s has an unreadable Content-Type", name);
         return false;
     }
     hd_slice cte = p->cte;
     if (cte.len == 0 || hd_slice_caseeq_cstr(cte, "7bit") || hd_slice_caseeq_cstr(cte, "8bit"))
         return true;
     if (hd_slice_caseeq_cstr(cte, "binary"))
-        why(pl, "the MIME part at byte %zu is encoded binary, which only BINARYMIME may carry "
-                "(RFC 3030)", p->offset);
+        why(pl, "%s is encoded binary, which only BINARYMIME may carry (RFC 3030)", name);
     else
-        why(pl, "8-bit bytes in the MIME part at byte %zu, encoded \"%.*s\"", p->offset,
-            (int)(cte.len > 40 ? 40 : cte.len), (const char *)cte.p);
+        why(pl, "8-bit bytes in %s, encoded \"%.*s\"", name, (int)(cte.len > 40 ? 40 : cte.len),
+            (const char *)cte.p);
     return false;
 }
 
@@ -355,7 +367,7 @@ static void plan_part(plan *pl, const hd_mime *m, size_t i)
     const hd_mime_part *p = hd_mime_part_at(m, i);
     const hd_msg *h = hd_mime_part_header(m, i);
     if ((hd_msg_flags(h) & HD_MSG_8BIT_HEADER) && !pl->rep->why[0])
-        why_header(pl, h, p);
+        why_header(pl, m, i);
     if (p->nchildren > 0 || !hd_mime7_has_8bit(p->body) || !convertible(pl, m, i))
         return;
     edit *e = &pl->v[pl->n++];
@@ -411,8 +423,8 @@ static int copy_as_is(plan *pl, hd_buf *out, size_t from, size_t to)
     hd_slice s = hd_slice_make(pl->msg.p + from, to - from);
     if (!pl->rep->eight_bit && hd_mime7_has_8bit(s)) {
         pl->rep->eight_bit = true;
-        why(pl, "8-bit bytes at byte %zu outside any part that can be re-encoded "
-                "(a multipart's preamble or epilogue)", from + first_8bit(s));
+        why(pl, "8-bit bytes outside any part that can be re-encoded (a multipart's preamble "
+                "or epilogue), at byte %zu of the message as signed", from + first_8bit(s));
     }
     return out ? hd_buf_append_slice(out, s) : 0;
 }
