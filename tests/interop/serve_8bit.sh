@@ -11,7 +11,9 @@
 #     bounces for that receiver with 554 5.6.3 and is delivered with
 #     BODY=8BITMIME, signatures intact, to a receiver that offers it;
 #   - a 7-bit message goes without BODY=8BITMIME, byte for byte as
-#     submitted (below herald's Received and DKIM-Signature fields).
+#     submitted (below herald's Received and DKIM-Signature fields);
+#   - a raw message through the HTTP API (LF line ends) is re-encoded the
+#     same way.
 set -euo pipefail
 : "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
 . "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
@@ -54,6 +56,17 @@ for n, (m, rcpts) in enumerate([(m1, ["u1@seven.test"]), (m2, ["u2@seven.test"])
     if refused:
         sys.exit("refused: %r" % refused)
     s.quit()
+# the API's raw message: LF line ends, an 8-bit body
+m5 = "From: alice@example.com\nTo: u5@seven.test\nSubject: [" + tag + "] by the API\n\n" + text.replace("\r\n", "\n")
+open("%s-5" % out, "wb").write(m5.encode())
+import json, urllib.request
+req = urllib.request.Request("http://127.0.0.1:%s/v1/messages" % sys.argv[4],
+                             data=json.dumps({"raw": m5, "to": ["u5@seven.test"]}).encode(),
+                             headers={"Authorization": "Bearer " + sys.argv[5],
+                                      "Content-Type": "application/json"})
+with urllib.request.urlopen(req, timeout=20) as r:
+    if r.status != 202:
+        sys.exit("API: HTTP %d" % r.status)
 P
 
 # check.py T CANON: what arrived
@@ -70,14 +83,14 @@ def arrived(rx):
                 out[r] = (data, side)
     return out
 seven, eight = arrived("rx7"), arrived("rx8")
-orig = [open("%s/orig-%s-%d" % (T, tag, n), "rb").read() for n in range(1, 5)]
+orig = [open("%s/orig-%s-%d" % (T, tag, n), "rb").read() for n in range(1, 6)]
 def fail(why):
     sys.exit("check.py (%s): %s" % (canon, why))
 def parts(raw):
     m = email.message_from_bytes(raw, policy=email.policy.default)
     # CRLF and LF alike: the unit tests check line ends byte for byte
     return [p.get_payload(decode=True).replace(b"\r\n", b"\n") for p in m.walk() if not p.is_multipart()]
-for rcpt, n in (("u1@seven.test", 0), ("u2@seven.test", 1)):
+for rcpt, n in (("u1@seven.test", 0), ("u2@seven.test", 1), ("u5@seven.test", 4)):
     if rcpt not in seven:
         fail("%s: nothing arrived" % rcpt)
     data, side = seven[rcpt]
@@ -90,7 +103,7 @@ for rcpt, n in (("u1@seven.test", 0), ("u2@seven.test", 1)):
     if parts(data) != parts(orig[n]):
         fail("%s: decodes to %r, want %r" % (rcpt, parts(data), parts(orig[n])))
     ctes = re.findall(rb"(?im)^Content-Transfer-Encoding: *(\S+)", data)
-    want = [b"quoted-printable"] if n == 0 else [b"quoted-printable", b"base64"]
+    want = [b"quoted-printable", b"base64"] if n == 1 else [b"quoted-printable"]
     if ctes != want:
         fail("%s: transfer encodings %r, want %r" % (rcpt, ctes, want))
     for c in re.findall(rb"(?m)^DKIM-Signature:.*?\bc=([a-z/]+)", data, re.S):
@@ -104,12 +117,12 @@ if data is None or "BODY=8BITMIME" not in side["mail_options"] or b"Caf\xc3\xa9"
 data, side = eight.get("u4@eight.test", (None, None))
 if data is None or any(o.upper().startswith("BODY=") for o in side["mail_options"]) or not data.endswith(orig[3]):
     fail("u4@eight.test: want the 7-bit message as submitted, without BODY=")
-print("%s: 2 messages arrived 7-bit and decode to the originals; 8-bit only with BODY=8BITMIME; 7-bit unchanged" % canon)
+print("%s: 3 messages (2 by SMTP, 1 by the API) arrived 7-bit and decode to the originals; 8-bit only with BODY=8BITMIME; 7-bit unchanged" % canon)
 P
 
 run() {   # CANON
-  local canon=$1 tag=${1//\//-} smtp data
-  smtp=$(hl_free_port); data=$T/data-$tag
+  local canon=$1 tag=${1//\//-} smtp api data key
+  smtp=$(hl_free_port); api=$(hl_free_port); data=$T/data-$tag
   cat > "$T/$tag.conf" <<C
 hostname = mail.herald.test
 data_dir = $data
@@ -120,7 +133,7 @@ listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$(hl_free_port)
 [api]
-listen = 127.0.0.1:$(hl_free_port)
+listen = 127.0.0.1:$api
 [queue]
 retry_min = 1h
 retry_max = 1h
@@ -133,13 +146,17 @@ next_hop = 127.0.0.1:$rx7
 next_hop = 127.0.0.1:$rx8
 C
   "$HERALD" domain add example.com --data-dir "$data" --hostname mail.herald.test > "$T/records-$tag.zone"
+  key=$("$HERALD" apikey create --name app --domains example.com --data-dir "$data" | grep -o 'hk_[A-Za-z0-9_]*' | head -n 1)
+  [ -n "$key" ] || fail "apikey create gave no token"
   hl_herald_start "$T/$tag.conf" "$smtp" "herald-$tag"
-  "$PY" "$T/submit.py" "$smtp" "$T/orig-$tag" "$tag" || fail "$canon: submission"
+  hl_wait_port 127.0.0.1 "$api" 15 tcp "$(hl_pid "herald-$tag")"
+  "$PY" "$T/submit.py" "$smtp" "$T/orig-$tag" "$tag" "$api" "$key" || fail "$canon: submission"
   local f
   f() { [ "$(hl_event_count "$data" delivered u1@seven.test)" -ge 1 ] &&
         [ "$(hl_event_count "$data" delivered u2@seven.test)" -ge 1 ] &&
         [ "$(hl_event_count "$data" delivered u3@eight.test)" -ge 1 ] &&
         [ "$(hl_event_count "$data" delivered u4@eight.test)" -ge 1 ] &&
+        [ "$(hl_event_count "$data" delivered u5@seven.test)" -ge 1 ] &&
         [ "$(hl_event_count "$data" bounced u3@seven.test)" -ge 1 ]; }
   hl_wait_for 30 f || { hl_events "$data" >&2; fail "$canon: not every recipient ended delivered or bounced"; }
   "$PY" "$T/check.py" "$T" "$canon" "$tag" || fail "$canon: what arrived"
@@ -148,8 +165,8 @@ C
   # shellcheck disable=SC2086
   "$PY" "$HERALD_SOURCE_DIR/tests/interop/serve/dkim_check.py" "$T/records-$tag.zone" $msgs > "$T/dkim-$tag.out" ||
     { cat "$T/dkim-$tag.out"; fail "$canon: dkimpy rejected a signature"; }
-  [ "$(grep -c ': pass' "$T/dkim-$tag.out")" -eq 8 ] ||
-    { cat "$T/dkim-$tag.out"; fail "$canon: want 8 passing signatures (RSA and Ed25519 on 4 copies)"; }
+  [ "$(grep -c ': pass' "$T/dkim-$tag.out")" -eq 10 ] ||
+    { cat "$T/dkim-$tag.out"; fail "$canon: want 10 passing signatures (RSA and Ed25519 on 5 copies)"; }
   pass "$canon: dkimpy verifies both signatures of every copy ($(grep -c ': pass' "$T/dkim-$tag.out") passed)"
   # the bounce says what and why
   local ev
