@@ -25,7 +25,7 @@ static void same_leaf(const hd_mime_part *a, const hd_mime_part *b)
     hd_buf_init(&db, 1 << 22);
     int ra = hd_mime_decode(a, &da, NULL), rb = hd_mime_decode(b, &db, NULL);
     /* a part left as it was may fail to decode both times alike */
-    if (ra != rb || (ra == 0 && (da.len != db.len || memcmp(da.p, db.p, da.len) != 0)))
+    if (ra != rb || (ra == 0 && (da.len != db.len || (da.len && memcmp(da.p, db.p, da.len) != 0))))
         abort();
     if (!hd_slice_eq(a->body, b->body)) {
         if (hd_mime7_has_8bit(b->body))
