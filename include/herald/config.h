@@ -108,11 +108,20 @@ typedef struct hd_config_origin hd_config_origin;
 /* The event types ([webhook] events = ...), NULL-terminated. */
 extern const char *const hd_config_event_types[];
 
+/* DKIM canonicalization, header/body (RFC 6376 §3.4). */
+typedef enum hd_config_canon {
+    HD_CONFIG_CANON_RELAXED_RELAXED,
+    HD_CONFIG_CANON_SIMPLE_SIMPLE,
+    HD_CONFIG_CANON_RELAXED_SIMPLE,
+    HD_CONFIG_CANON_SIMPLE_RELAXED,
+} hd_config_canon;
+
 typedef struct hd_config {
     /* top level */
     char *hostname;                  /* default: gethostname() is the shell's job; "localhost" */
     char *data_dir;                  /* "./herald-data" */
     char *log_level;                 /* "info" (debug, info, warn, error) */
+    hd_config_canon dkim_canon;      /* c= of the signatures; relaxed/relaxed */
 
     struct {                         /* [log] */
         hd_log_format format;        /* text (or json) */

@@ -85,7 +85,7 @@ typedef struct hd_smtpc_txn {
     const char *const *rcpts;
     size_t n_rcpts;
     hd_slice message;
-    bool body_8bit;              /* add BODY=8BITMIME if offered; else sent as is */
+    bool body_8bit;              /* BODY=8BITMIME; refused 554 5.6.3 if not offered (RFC 6152 §3) */
     bool smtputf8;               /* needs SMTPUTF8; refused 5xx-class if not offered */
 } hd_smtpc_txn;
 

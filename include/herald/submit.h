@@ -4,7 +4,10 @@
  * Message-ID and Date fields when they are missing, and take out the
  * fields no recipient may see or that only the last hop writes (Bcc,
  * Resent-Bcc, Return-Path, Content-Length; as Postfix's cleanup does by
- * default, message_drop_headers).
+ * default, message_drop_headers); and, as a signer should (RFC 6376
+ * §5.3), re-encode its 8-bit MIME parts to quoted-printable or base64, so
+ * the signed bytes can cross a hop without 8BITMIME (RFC 6152 §3)
+ * unchanged (mime7.h).
  *
  * Pure: the time and the id to use are given.
  */
@@ -15,6 +18,7 @@
 
 #include "herald/buf.h"
 #include "herald/err.h"
+#include "herald/mime7.h"
 
 typedef struct hd_submit_opts {
     const char *hostname;  /* right side of a new Message-ID */
@@ -41,8 +45,13 @@ typedef struct hd_submit_info {
  * with more than HD_SUBMIT_DROP_MAX fields to take out. */
 int hd_submit_prepare(hd_slice msg, const hd_submit_opts *opts, hd_submit_info *out, hd_err *err);
 /* Append the message as it leaves: info->added, then msg without the
- * fields to drop. msg must be the one given to hd_submit_prepare. */
-int hd_submit_write(hd_slice msg, const hd_submit_info *info, hd_buf *out);
+ * fields to drop, its 8-bit parts re-encoded (hd_mime7_convert; a 7-bit
+ * message is copied as it is). rep (may be NULL) says what was
+ * re-encoded and whether, and why, the result is still 8-bit: the
+ * message must then go with BODY=8BITMIME or not at all. msg must be the
+ * one given to hd_submit_prepare. HD_ENOMEM, HD_ELIMIT past out's cap
+ * (re-encoding makes a body up to 4/3 longer). */
+int hd_submit_write(hd_slice msg, const hd_submit_info *info, hd_buf *out, hd_mime7_report *rep);
 void hd_submit_info_free(hd_submit_info *info);
 
 #endif

@@ -40,6 +40,7 @@ typedef enum value_kind {
     K_SECRET,    /* at least HD_CONFIG_SECRET_MIN bytes; never echoed in messages */
     K_DOMAINS,   /* DNS names or "*", lower-cased */
     K_EVENTS,    /* event types */
+    K_CANON,     /* DKIM c=: header/body, each simple or relaxed */
 } value_kind;
 
 #define NO_OFF ((size_t)-1)
@@ -63,6 +64,7 @@ static const key_spec top_keys[] = {
     {"hostname", K_HOST, CFG(hostname), NO_OFF, 0, 0, false},
     {"data_dir", K_PATH, CFG(data_dir), NO_OFF, 0, 0, false},
     {"log_level", K_LOG_LEVEL, CFG(log_level), NO_OFF, 0, 0, false},
+    {"dkim_canonicalization", K_CANON, CFG(dkim_canon), NO_OFF, 0, 0, false},
 };
 
 static const key_spec log_keys[] = {
@@ -224,6 +226,12 @@ static const enum_name tls_names[] = {
 };
 static const enum_name log_names[] = {{"debug", 0}, {"info", 1}, {"warn", 2}, {"error", 3}};
 static const enum_name log_formats[] = {{"text", HD_LOG_TEXT}, {"json", HD_LOG_JSON}};
+static const enum_name canon_names[] = {
+    {"relaxed/relaxed", HD_CONFIG_CANON_RELAXED_RELAXED},
+    {"simple/simple", HD_CONFIG_CANON_SIMPLE_SIMPLE},
+    {"relaxed/simple", HD_CONFIG_CANON_RELAXED_SIMPLE},
+    {"simple/relaxed", HD_CONFIG_CANON_SIMPLE_RELAXED},
+};
 
 /* What the parser knows of a [domain], [pool] or [route] section beyond
  * the config itself: where it is, for messages. */
@@ -663,6 +671,11 @@ static int apply(parser *ps, const key_spec *k, uint8_t *base, hd_slice v)
         if ((rc = apply_enum(ps, k, tls_names, 4, v, &value)) != 0)
             return rc;
         *(hd_config_tls_policy *)field = (hd_config_tls_policy)value;
+        return 0;
+    case K_CANON:
+        if ((rc = apply_enum(ps, k, canon_names, 4, v, &value)) != 0)
+            return rc;
+        *(hd_config_canon *)field = (hd_config_canon)value;
         return 0;
     case K_POOL:
         if ((why = hd_config__pool_name(v, norm)) != NULL)

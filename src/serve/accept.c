@@ -167,14 +167,21 @@ static int build(worker *w, accept_job *j, const serve_domain *dom, const hd_sub
     char date[40];
     hd_mail_date(j->now, date);
     hd_buf_init(&j->head, 64 * 1024);
-    hd_buf_init(&j->body, j->data.len + 64 * 1024);
+    /* re-encoding 8-bit parts (hd_submit_write) makes a body up to ~4/3 longer */
+    hd_buf_init(&j->body, j->data.len / 2 * 3 + 64 * 1024);
     /* RFC 5321 §4.4: the trace field of this hop */
     int rc = hd_buf_printf(&j->body, "Received: from %s\r\n\tby %s (herald) with %s id %s;\r\n\t%s\r\n",
                            j->trace_from, sv->cfg->hostname, j->trace_with, m->uuid, date);
+    hd_mime7_report r8;
     if (!rc)
-        rc = hd_submit_write(j->data, info, &j->body);
+        rc = hd_submit_write(j->data, info, &j->body, &r8);
     if (rc)
         return hd_err_set(err, rc, "out of memory");
+    /* the flag delivery reads: what is on the wire, not what the client
+     * declared (RFC 6152 §3: BODY=8BITMIME, or no hop without 8BITMIME) */
+    j->flags = (j->flags & ~(unsigned)HD_MSG_8BIT) | (r8.eight_bit ? HD_MSG_8BIT : 0);
+    if (r8.eight_bit)
+        LOG_INFO("%s: stays 8-bit, only for hops that offer 8BITMIME: %s", m->uuid, r8.why);
     if ((rc = worker_sign(w, j->ds, dom, hd_buf_slice(&j->body), &j->head, err)))
         return rc;
     return hd_verp_encode(sv->verp_key, m->uuid, dom->bounce_domain, m->mail_from,

@@ -76,6 +76,7 @@ static int add_domain(const hd_store_domain *sd, void *arg)
     snprintf(dom->name, sizeof dom->name, "%s", sd->name);
     snprintf(dom->bounce_domain, sizeof dom->bounce_domain, "%s", sd->bounce_domain);
     dom->delivery = hd_config_delivery_for(lc->sv->cfg, sd->name);
+    dom->canon = lc->sv->cfg->dkim_canon;
     return 0;
 }
 
@@ -201,6 +202,12 @@ static worker_dom *worker_dom_for(worker *w, const serve_domains *d, const serve
         hd_dkim_sign_opts_init(&o);
         o.domain = dom->name;
         o.selector = dom->keys[k].selector;
+        o.header_canon = dom->canon == HD_CONFIG_CANON_SIMPLE_SIMPLE ||
+                                 dom->canon == HD_CONFIG_CANON_SIMPLE_RELAXED
+                             ? HD_DKIM_SIMPLE : HD_DKIM_RELAXED;
+        o.body_canon = dom->canon == HD_CONFIG_CANON_SIMPLE_SIMPLE ||
+                               dom->canon == HD_CONFIG_CANON_RELAXED_SIMPLE
+                           ? HD_DKIM_SIMPLE : HD_DKIM_RELAXED;
         int rc = hd_key_load_private(dom->keys[k].path, &wd->keys[wd->n], err);
         if (!rc)
             rc = hd_dkim_signer_new(&o, wd->keys[wd->n], &wd->signers[wd->n], err);

@@ -90,6 +90,7 @@ typedef struct serve_domain {
     serve_key keys[4];          /* active keys: the ones that sign */
     size_t n_keys;
     hd_config_delivery delivery;
+    hd_config_canon canon;      /* dkim_canonicalization */
     char *zone;                 /* the DNS a receiver would see (sandbox verdicts) */
 } serve_domain;
 

@@ -17,10 +17,12 @@
  * closed.
  *
  * Decisions the RFCs leave open, as herald takes them:
- * - An 8-bit body sent to a server that does not offer 8BITMIME goes out
- *   as is, without BODY=. RFC 6152 §3 says a client should not, but herald
- *   does not downgrade to 7 bits, and nearly every server takes 8-bit
- *   data; refusing would bounce mail that would have been delivered.
+ * - An 8-bit message (txn.body_8bit) goes with BODY=8BITMIME; to a server
+ *   that does not offer 8BITMIME it is not sent at all: every recipient
+ *   gets 554 5.6.3 (RFC 6152 §3; RFC 3463 X.6.3, conversion required but
+ *   not supported). Converting here would break the DKIM signatures;
+ *   herald converts what it can before signing (submit.h), so only
+ *   messages that could not be converted are still 8-bit.
  * - RSET follows a transaction that MAIL opened but that did not end with
  *   the reply to "." (every RCPT refused, DATA refused): RFC 5321
  *   §4.1.1.4 does not say whether a refused DATA clears the server's
@@ -785,6 +787,13 @@ int hd_smtpc_begin(hd_smtpc *c, const hd_smtpc_txn *txn, hd_err *err)
     if (txn->smtputf8 && !(c->ext.bits & SMTPC_EXT_SMTPUTF8)) {
         /* RFC 6531 §3.4: no SMTPUTF8, no delivery of this message here. */
         refuse_local(c, 550, "5.6.7", "SMTPUTF8 needed but not offered by the server");
+        return 0;
+    }
+    if (txn->body_8bit && !(c->ext.bits & SMTPC_EXT_8BITMIME)) {
+        /* RFC 6152 §3: no 8-bit data to a server without 8BITMIME */
+        refuse_local(c, 554, "5.6.3",
+                     "8-bit message not sent: the server does not offer 8BITMIME (RFC 6152 §3), "
+                     "and re-encoding the signed message would break its DKIM signatures");
         return 0;
     }
     if (c->ext.max_size > 0 && size > c->ext.max_size) {

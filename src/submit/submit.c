@@ -1,5 +1,6 @@
 /*
- * submit.c - RFC 6409 §8 message completion for submitted mail.
+ * submit.c - RFC 6409 §8 message completion for submitted mail, and the
+ * 8-bit parts re-encoded to 7 bits before signing (mime7.h).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <time.h>
 
 #include "herald/mail.h"
+#include "herald/mime7.h"
 #include "herald/submit.h"
 
 #define ADDED_MAX 2048
@@ -113,7 +115,8 @@ done:
     return rc;
 }
 
-int hd_submit_write(hd_slice msg, const hd_submit_info *info, hd_buf *out)
+/* info->added, then msg without the fields to drop. */
+static int write_as_is(hd_slice msg, const hd_submit_info *info, hd_buf *out)
 {
     int rc = hd_buf_append_slice(out, hd_buf_slice(&info->added));
     size_t at = 0;
@@ -123,6 +126,26 @@ int hd_submit_write(hd_slice msg, const hd_submit_info *info, hd_buf *out)
     }
     if (rc == 0)
         rc = hd_buf_append(out, msg.p + at, msg.len - at);
+    return rc;
+}
+
+int hd_submit_write(hd_slice msg, const hd_submit_info *info, hd_buf *out, hd_mime7_report *rep)
+{
+    hd_mime7_report mine;
+    if (rep == NULL)
+        rep = &mine;
+    memset(rep, 0, sizeof *rep);
+    /* the added fields are ASCII: a 7-bit message costs one scan */
+    if (!hd_mime7_has_8bit(msg))
+        return write_as_is(msg, info, out);
+    /* RFC 6376 §5.3: re-encoded before it is signed; the fields are
+     * dropped first, so the MIME reader sees the message as it leaves */
+    hd_buf whole;
+    hd_buf_init(&whole, msg.len + info->added.len + 1);
+    int rc = write_as_is(msg, info, &whole);
+    if (rc == 0)
+        rc = hd_mime7_convert(hd_buf_slice(&whole), out, rep, NULL);
+    hd_buf_free(&whole);
     return rc;
 }
 

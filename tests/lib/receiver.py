@@ -3,7 +3,7 @@
 
     /usr/bin/python3 receiver.py --listen 127.0.0.2:2526 --spool DIR
         [--tls-cert CERT --tls-key KEY] [--behaviour FILE] [--hostname NAME]
-        [--no-pipelining] [--pid-file F] [--log F] [--journal F]
+        [--no-pipelining] [--no-8bitmime] [--pid-file F] [--log F] [--journal F]
 
 Every accepted transaction becomes two files in DIR, each written to
 DIR/.tmp first and renamed into place (so a reader never sees half a file):
@@ -12,6 +12,9 @@ DIR/.tmp first and renamed into place (so a reader never sees half a file):
                             tls_cipher, received_at, received_at_ms, size,
                             mail_options, rcpt_options, transaction
     NNNNNN-<unix-ms>.eml    the message bytes as received (CRLF, unstuffed)
+
+--no-8bitmime leaves 8BITMIME (and SMTPUTF8, which needs it, RFC 6531
+§3.1) out of the EHLO reply: a 7-bit-only hop (RFC 6152 §3).
 
 The .json is renamed first, the .eml last: once a .eml is visible, its
 sidecar is there too. Only the recipients that were accepted at RCPT are in
@@ -150,8 +153,9 @@ class Behaviours:
 class Receiver:
     """aiosmtpd handler: answers RCPT and DATA per behaviour, spools mail."""
 
-    def __init__(self, spool, behaviours, journal, pipelining=True):
+    def __init__(self, spool, behaviours, journal, pipelining=True, eightbitmime=True):
         self.pipelining = pipelining
+        self.eightbitmime = eightbitmime
         self.spool = spool
         self.tmp = os.path.join(spool, ".tmp")
         os.makedirs(self.tmp, exist_ok=True)
@@ -175,6 +179,8 @@ class Receiver:
         session.host_name = hostname
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")
+        if not self.eightbitmime:
+            responses = [r for r in responses if r[4:] not in ("8BITMIME", "SMTPUTF8")]
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -305,7 +311,8 @@ def tls_context(cert, key):
 async def serve(args):
     behaviours = Behaviours(args.behaviour)
     journal = open(args.journal, "a", encoding="utf-8") if args.journal else None
-    handler = Receiver(args.spool, behaviours, journal, not args.no_pipelining)
+    handler = Receiver(args.spool, behaviours, journal, not args.no_pipelining,
+                       not args.no_8bitmime)
     ctx = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     loop = asyncio.get_running_loop()
 
@@ -343,6 +350,8 @@ def main():
     ap.add_argument("--behaviour", metavar="FILE", help="JSON behaviour table")
     ap.add_argument("--hostname", default="mx.receiver.test")
     ap.add_argument("--no-pipelining", action="store_true", help="do not announce PIPELINING")
+    ap.add_argument("--no-8bitmime", action="store_true",
+                    help="do not announce 8BITMIME (nor SMTPUTF8)")
     ap.add_argument("--max-size", type=int, default=64 << 20, help="DATA size limit, bytes")
     ap.add_argument("--timeout", type=float, default=60, help="idle timeout, seconds")
     ap.add_argument("--pid-file", help="default: SPOOL.pid")

@@ -30,6 +30,7 @@ static void check_defaults(const hd_config *c)
     assert_string_equal(c->hostname, "localhost");
     assert_string_equal(c->data_dir, "./herald-data");
     assert_string_equal(c->log_level, "info");
+    assert_int_equal(c->dkim_canon, HD_CONFIG_CANON_RELAXED_RELAXED);
     assert_int_equal(c->smtp.n_listen, 1);
     assert_string_equal(c->smtp.listen[0].host, "127.0.0.1");
     assert_int_equal(c->smtp.listen[0].port, 2525);
@@ -111,6 +112,7 @@ static void test_every_key(void **state)
     hd_config *c = parse_ok("hostname = Mail.Example.COM.\n"
                             "data_dir=/var/lib/herald\n"
                             "log_level = DEBUG\n"
+                            "dkim_canonicalization = Simple/Simple\n"
                             "[smtp]\n"
                             "listen = 0.0.0.0:25 [::]:587 localhost:2525\n"
                             "tls_cert = /etc/herald/cert.pem\n"
@@ -150,6 +152,7 @@ static void test_every_key(void **state)
     assert_string_equal(c->hostname, "mail.example.com");
     assert_string_equal(c->data_dir, "/var/lib/herald");
     assert_string_equal(c->log_level, "debug");
+    assert_int_equal(c->dkim_canon, HD_CONFIG_CANON_SIMPLE_SIMPLE);
     assert_int_equal(c->smtp.n_listen, 3);
     assert_string_equal(c->smtp.listen[0].host, "0.0.0.0");
     assert_int_equal(c->smtp.listen[0].port, 25);
@@ -527,6 +530,8 @@ static const struct error_case error_cases[] = {
      HD_ESYNTAX, "t.conf:2: ", "max_message_size = \"lots\": expected a size"},
     {"bad log level", "log_level = loud\n", HD_ESYNTAX, "t.conf:1: ",
      "expected one of debug, info, warn, error"},
+    {"bad canonicalization", "dkim_canonicalization = relaxed\n", HD_ESYNTAX, "t.conf:1: ",
+     "expected one of relaxed/relaxed, simple/simple, relaxed/simple, simple/relaxed"},
     {"bad host name", "hostname = mail..example\n", HD_ESYNTAX, "t.conf:1: ", "empty label"},
     {"host name with underscore", "hostname = mail_1.example\n", HD_ESYNTAX, "t.conf:1: ",
      "not a host name"},

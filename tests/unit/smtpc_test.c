@@ -525,9 +525,17 @@ static void test_smtputf8_and_8bitmime(void **state)
                 "RCPT TO:<b@example.com>\r\nDATA\r\n");
     hd_smtpc_free(c);
 
-    /* 8-bit body, no 8BITMIME: sent anyway, without BODY= */
+    /* 8-bit body, no 8BITMIME: not sent, 5.6.3 for every recipient
+     * (RFC 6152 §3), and the session can go on with a 7-bit message */
     c = ready(HD_SMTPC_TLS_NONE, "250 mx\r\n");
     begin(c, &t8);
+    want_out(c, "");
+    assert_int_equal(hd_smtpc_step(c), HD_SMTPC_EV_TXN_DONE);
+    want_result(c, 0, 554, "5.6.3", HD_SMTPC_PHASE_MAIL, NULL);
+    assert_non_null(strstr(hd_smtpc_rcpt_result(c, 0)->text, "does not offer 8BITMIME"));
+    assert_int_equal(hd_smtpc_step(c), HD_SMTPC_EV_READY);
+    hd_smtpc_txn t7 = txn_of(ONE, 1, MSG);
+    begin(c, &t7);
     want_out(c, "MAIL FROM:<a@example.org>\r\n");
     hd_smtpc_free(c);
 }
@@ -596,7 +604,14 @@ static void test_ehlo_refused_falls_back_to_helo(void **state)
         assert_false(hd_smtpc_has_ext(c, "PIPELINING"));
         assert_int_equal(hd_smtpc_max_size(c), 0);
         hd_smtpc_txn t = txn_of(ONE, 1, MSG);
+        /* HELO offers nothing: an 8-bit message cannot go (RFC 6152 §3) */
         t.body_8bit = true;
+        begin(c, &t);
+        want_out(c, "");
+        assert_int_equal(hd_smtpc_step(c), HD_SMTPC_EV_TXN_DONE);
+        want_result(c, 0, 554, "5.6.3", HD_SMTPC_PHASE_MAIL, NULL);
+        assert_int_equal(hd_smtpc_step(c), HD_SMTPC_EV_READY);
+        t.body_8bit = false;
         begin(c, &t);
         want_out(c, "MAIL FROM:<a@example.org>\r\n");
         hd_smtpc_free(c);

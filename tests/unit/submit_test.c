@@ -239,7 +239,7 @@ static void written(const char *msg, hd_buf *out)
     hd_submit_info info;
     prepare_ok(msg, &opts, &info);
     hd_buf_init(out, 1 << 16);
-    assert_int_equal(hd_submit_write(hd_slice_cstr(msg), &info, out), 0);
+    assert_int_equal(hd_submit_write(hd_slice_cstr(msg), &info, out, NULL), 0);
     hd_submit_info_free(&info);
 }
 
@@ -289,6 +289,44 @@ static void test_too_many_dropped_fields(void **state)
     hd_buf_free(&m);
 }
 
+/* ---- 8-bit parts re-encoded before signing (RFC 6376 §5.3) ---- */
+
+static void test_eight_bit_reencoded(void **state)
+{
+    (void)state;
+    static const char msg[] =
+        "From: a@example.com\r\nBcc: hidden@example.net\r\nMessage-ID: <m@x>\r\n"
+        "Date: Mon, 7 Dec 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\nGr\xc3\xbc\xc3\x9f" "e, Ihr Termin ist am Dienstag um neun Uhr.\r\n";
+    hd_submit_info info;
+    prepare_ok(msg, &opts, &info);
+    hd_buf out;
+    hd_buf_init(&out, 1 << 16);
+    hd_mime7_report rep;
+    assert_int_equal(hd_submit_write(hd_slice_cstr(msg), &info, &out, &rep), 0);
+    /* the Bcc dropped, the field rewritten, MIME-Version added, the body quoted-printable */
+    assert_string_equal((const char *)out.p,
+                        "From: a@example.com\r\nMessage-ID: <m@x>\r\n"
+                        "Date: Mon, 7 Dec 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                        "MIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+                        "Gr=C3=BC=C3=9Fe, Ihr Termin ist am Dienstag um neun Uhr.\r\n");
+    assert_int_equal(rep.converted, 1);
+    assert_false(rep.eight_bit);
+    hd_submit_info_free(&info);
+    hd_buf_free(&out);
+
+    /* what cannot be re-encoded stays, and the report says why */
+    static const char hdr8[] = "From: a@example.com\r\nSubject: Caf\xc3\xa9\r\n\r\nok\r\n";
+    prepare_ok(hdr8, &opts, &info);
+    hd_buf_init(&out, 1 << 16);
+    assert_int_equal(hd_submit_write(hd_slice_cstr(hdr8), &info, &out, &rep), 0);
+    assert_true(rep.eight_bit);
+    assert_non_null(strstr(rep.why, "Subject field"));
+    assert_non_null(strstr((const char *)out.p, "Subject: Caf\xc3\xa9\r\n\r\nok\r\n"));
+    hd_submit_info_free(&info);
+    hd_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_date_format),
         cmocka_unit_test(test_drops_blind_and_trace_fields),
         cmocka_unit_test(test_too_many_dropped_fields),
+        cmocka_unit_test(test_eight_bit_reencoded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
