@@ -11,6 +11,7 @@
 #include <herald/config.h>
 
 #include <herald/domain.h>
+#include <herald/json.h>
 #include <herald/store.h>
 
 #include <getopt.h>
@@ -47,7 +48,8 @@ static int fail(const hd_err *err, int rc)
 
 typedef struct dom_args {
     const char *data_dir, *hostname, *selector, *bounce, *config;
-    bool data_dir_given;
+    bool data_dir_given, hostname_given, activate_now, no_dns;
+    cli_dns_opts dns;
     const char *addresses[HD_DOMAIN_MAX_ADDRESSES + 1];
     size_t n_addresses;
     unsigned algs;
@@ -121,13 +123,39 @@ static void when_utc(int64_t t, char *out, size_t size)
         snprintf(out, size, "%lld", (long long)t);
 }
 
-static const char *state_name(hd_store_key_state s)
+/* RFC 3339 UTC to the second, as every JSON time of the CLI is written
+ * (docs/cli.md): "2027-01-15T08:00:00Z". */
+static void rfc3339(int64_t t, char out[32])
 {
-    return s == HD_STORE_KEY_ACTIVE ? "active" : s == HD_STORE_KEY_RETIRING ? "retiring" : "retired";
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "%lld", (long long)t);
+}
+
+/* o[field] = the RFC 3339 time and o[field_unix] = t, or both null when t
+ * is 0 (not set). */
+static void json_time_pair(json_t *o, const char *field, int64_t t)
+{
+    char unix_field[64], when[32];
+    snprintf(unix_field, sizeof unix_field, "%s_unix", field);
+    if (t == 0) {
+        json_object_set_new(o, field, json_null());
+        json_object_set_new(o, unix_field, json_null());
+        return;
+    }
+    rfc3339(t, when);
+    json_object_set_new(o, field, json_string(when));
+    json_object_set_new(o, unix_field, json_integer((json_int_t)t));
 }
 
 /* Common options: the letters and longopts every subcommand shares. */
-enum { OPT_DATA = 'D', OPT_HOST = 'H', OPT_ADDR = 'A', OPT_JSON = 'j', OPT_NOW = 'N', OPT_CONFIG = 'C' };
+/* Long options only: values past any character, so the DNS options'
+ * letters ('D' is --dns-server's) cannot collide with them. */
+enum {
+    OPT_DATA = 0x100, OPT_HOST, OPT_ADDR, OPT_JSON, OPT_NOW, OPT_CONFIG, OPT_ACTIVATE_NOW,
+    OPT_NO_DNS
+};
 
 #define COMMON_LONGOPTS                                                                        \
     {"data-dir", required_argument, NULL, OPT_DATA}, {"help", no_argument, NULL, 'h'},        \
@@ -152,7 +180,7 @@ static bool common_option(int c, const char *arg, dom_args *a, int *rc)
     switch (c) {
     case OPT_DATA: a->data_dir = arg; a->data_dir_given = true; return true;
     case OPT_CONFIG: a->config = arg; return true;
-    case OPT_HOST: a->hostname = arg; return true;
+    case OPT_HOST: a->hostname = arg; a->hostname_given = true; return true;
     case OPT_JSON: a->json = true; return true;
     case OPT_ADDR:
         if (a->n_addresses == HD_DOMAIN_MAX_ADDRESSES) {
@@ -229,6 +257,12 @@ static int parse(int argc, char **argv, const char *shortopts, const struct opti
                 rc = CLI_USAGE;
             }
             break;
+        case OPT_ACTIVATE_NOW: a->activate_now = true; break;
+        case OPT_NO_DNS: a->no_dns = true; break;
+        CLI_DNS_CASES:
+            if (!cli_dns_option(c, optarg, &a->dns))
+                rc = CLI_USAGE;
+            break;
         case 'h': fputs(help, stdout); return -1;
         default: fputs(help, stderr); return CLI_USAGE;
         }
@@ -254,7 +288,7 @@ static int get_records(hd_store *st, const char *domain, const dom_args *a,
     hd_domain_dns_opts o = {a->hostname, a->addresses, a->n_addresses};
     hd_err err;
     hd_err_clear(&err);
-    int rc = hd_domain_records(st, domain, &o, r, n, &err);
+    int rc = hd_domain_records_at(st, domain, &o, a->now, r, n, &err);
     return rc ? fail(&err, rc) : CLI_OK;
 }
 
@@ -300,40 +334,249 @@ static json_t *records_json(const hd_domain_record *r, size_t n)
 
 /* Keys ------------------------------------------------------------------------------- */
 
-static int key_json(const hd_store_key *k, void *arg)
-{
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "selector", k->selector, "algorithm",
-                          k->alg, "state", state_name(k->state), "path", k->path, "created",
-                          (json_int_t)k->created);
-    json_object_set_new(o, "retire_at",
-                        k->retire_at ? json_integer((json_int_t)k->retire_at) : json_null());
-    json_array_append_new(arg, o);
-    return 0;
-}
+/* How often the running server looks for the records of pending keys
+ * (serve/domains.c); said in the output so an operator knows what to wait
+ * for. */
+#define SERVER_CHECK_MINUTES 5
 
-static int key_line(const hd_store_key *k, void *arg)
+/* A domain's keys as at a time, with the DNS check of each record: what
+ * add, list, show and rotate-key print. Reading it writes nothing. */
+typedef struct key_view {
+    hd_store_key *k;                /* copies (public_b64 owned) */
+    hd_store_key_state *at;         /* state as at the time asked */
+    hd_domain_dns_check *dns;
+    size_t n, cap;
+    bool oom;
+} key_view;
+
+static int view_collect(const hd_store_key *k, void *arg)
 {
-    (void)arg;
-    char when[40] = "";
-    const char *note = "";
-    if (k->state == HD_STORE_KEY_RETIRING) {
-        when_utc(k->retire_at, when, sizeof when);
-        note = ", published until ";
-    } else if (k->state == HD_STORE_KEY_RETIRED) {
-        note = ": its record may leave the DNS";
+    key_view *v = arg;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 8;
+        hd_store_key *nk = realloc(v->k, cap * sizeof *nk);
+        if (nk == NULL) {
+            v->oom = true;
+            return 1;
+        }
+        v->k = nk;
+        v->cap = cap;
     }
-    printf(";   %-24s %-8s %s%s%s\n;   %24s %s\n", k->selector, k->alg, state_name(k->state),
-           note, when, "", k->path);
+    v->k[v->n] = *k;
+    v->k[v->n].public_b64 = strdup(k->public_b64);
+    if (v->k[v->n].public_b64 == NULL) {
+        v->oom = true;
+        return 1;
+    }
+    v->n++;
     return 0;
 }
 
-/* Run retirement as at now, so what is shown is current. */
-static int retire(hd_store *st, long long now)
+static void view_free(key_view *v)
 {
+    for (size_t i = 0; i < v->n; i++)
+        hd_store_key_clear(&v->k[i]);
+    free(v->k);
+    free(v->at);
+    free(v->dns);
+    memset(v, 0, sizeof *v);
+}
+
+/* The keys of domain as at now, not checked in the DNS yet. */
+static int view_load(hd_store *st, const char *domain, int64_t now, key_view *v)
+{
+    memset(v, 0, sizeof *v);
     hd_err err;
     hd_err_clear(&err);
-    int rc = hd_domain_retire_due(st, now, &err);
-    return rc < 0 ? fail(&err, rc) : CLI_OK;
+    int rc = hd_store_key_each(st, domain, view_collect, v, &err);
+    if (rc == 0 && !v->oom) {
+        v->at = calloc(v->n ? v->n : 1, sizeof *v->at);
+        v->dns = calloc(v->n ? v->n : 1, sizeof *v->dns);
+        v->oom = v->at == NULL || v->dns == NULL;
+    }
+    if (v->oom)
+        rc = hd_err_set(&err, HD_ENOMEM, "out of memory");
+    if (rc != 0) {
+        view_free(v);
+        return fail(&err, rc);
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        v->at[i] = hd_domain_key_state_at(&v->k[i], now);
+        hd_domain_key_check(&v->k[i], NULL, &v->dns[i]);
+    }
+    return CLI_OK;
+}
+
+/* The resolver show uses: --dns-zone / --dns-server, else the --config
+ * file's [dns], else the system's. NULL (and why) when none could be set
+ * up; a bad --dns-zone is the user's error and ends the command. */
+static int open_resolver(const dom_args *a, hd_dns **dns, char *why, size_t why_size)
+{
+    *dns = NULL;
+    cli_dns_opts o = a->dns;
+    if (o.zone == NULL && o.server == NULL && loaded_config != NULL) {
+        o.zone = loaded_config->dns.zone_file;
+        o.server = o.zone ? NULL : loaded_config->dns.resolver;
+        if (o.timeout_ms == 0)
+            o.timeout_ms = loaded_config->dns.timeout_ms;
+    }
+    bool asked = a->dns.zone != NULL || a->dns.server != NULL;
+    if (o.zone != NULL) {
+        int rc = cli_dns_open(&o, dns);
+        return rc;
+    }
+    hd_dns_config cfg = {o.server, o.timeout_ms, NULL};
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_dns_new_unbound(dns, &cfg, &err) != 0) {
+        if (asked) {
+            cli_error("DNS: %s", hd_err_str(&err));
+            return CLI_USAGE;
+        }
+        snprintf(why, why_size, "no resolver: %s", hd_err_str(&err));
+        *dns = NULL;
+    }
+    return CLI_OK;
+}
+
+/* Check the records of the keys that should be in the DNS (pending,
+ * active, retiring), all questions at once. */
+static int view_check_dns(key_view *v, const dom_args *a)
+{
+    char why[300] = "--no-dns";
+    hd_dns *dns = NULL;
+    if (!a->no_dns) {
+        int rc = open_resolver(a, &dns, why, sizeof why);
+        if (rc != CLI_OK)
+            return rc;
+    }
+    const char **names = calloc(v->n ? v->n : 1, sizeof *names);
+    char (*bufs)[300] = calloc(v->n ? v->n : 1, sizeof *bufs);
+    hd_dns_answer **ans = calloc(v->n ? v->n : 1, sizeof *ans);
+    size_t *idx = calloc(v->n ? v->n : 1, sizeof *idx);
+    size_t m = 0;
+    int rc = names && bufs && ans && idx ? CLI_OK : CLI_SOFTWARE;
+    for (size_t i = 0; rc == CLI_OK && i < v->n; i++) {
+        if (v->at[i] == HD_STORE_KEY_RETIRED ||
+            hd_domain_key_record_name(&v->k[i], bufs[m], sizeof bufs[m], NULL) != 0)
+            continue;
+        names[m] = bufs[m];
+        idx[m++] = i;
+    }
+    hd_err err;
+    hd_err_clear(&err);
+    if (rc == CLI_OK && dns != NULL && m > 0 &&
+        hd_dns_query_all(dns, names, m, HD_DNS_T_TXT, ans, &err) != 0)
+    {
+        snprintf(why, sizeof why, "%s", hd_err_str(&err));
+        hd_dns_free(dns);
+        dns = NULL;
+    }
+    for (size_t j = 0; rc == CLI_OK && j < m; j++) {
+        hd_domain_dns_check *c = &v->dns[idx[j]];
+        if (dns != NULL && ans[j] != NULL) {
+            hd_domain_key_check(&v->k[idx[j]], ans[j], c);
+        } else {
+            c->status = HD_DOMAIN_DNS_NOT_CHECKED;
+            snprintf(c->why, sizeof c->why, "not checked (%s)", why);
+        }
+        hd_dns_answer_free(ans[j]);
+    }
+    if (rc != CLI_OK)
+        cli_error("out of memory");
+    free(names);
+    free(bufs);
+    free(ans);
+    free(idx);
+    hd_dns_free(dns);
+    return rc;
+}
+
+static const char *dns_json_name(hd_domain_dns_status s)
+{
+    return s == HD_DOMAIN_DNS_NOT_CHECKED ? "not_checked" : hd_domain_dns_status_name(s);
+}
+
+/* One key as JSON; with_dns adds "dns" and "dns_detail". */
+static json_t *key_json(const key_view *v, size_t i, bool with_dns)
+{
+    const hd_store_key *k = &v->k[i];
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "selector", k->selector, "algorithm", k->alg,
+                          "state", hd_domain_key_state_name(v->at[i]), "path", k->path);
+    json_time_pair(o, "created", k->created);
+    json_time_pair(o, "activated", k->activated);
+    json_time_pair(o, "retire_at", v->at[i] == HD_STORE_KEY_PENDING ? 0 : k->retire_at);
+    json_object_set_new(o, "grace_seconds", v->at[i] == HD_STORE_KEY_PENDING
+                                                ? json_integer((json_int_t)k->grace)
+                                                : json_null());
+    if (with_dns) {
+        json_object_set_new(o, "dns", json_string(dns_json_name(v->dns[i].status)));
+        json_object_set_new(o, "dns_detail", v->dns[i].why[0] ? hd_json_text(v->dns[i].why)
+                                                               : json_null());
+    }
+    return o;
+}
+
+static json_t *keys_json(const key_view *v, bool with_dns)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < v->n; i++)
+        json_array_append_new(a, key_json(v, i, with_dns));
+    return a;
+}
+
+/* What a key's state means, after its name. */
+static void state_note(const key_view *v, size_t i, char *out, size_t size)
+{
+    const hd_store_key *k = &v->k[i];
+    char when[40];
+    switch (v->at[i]) {
+    case HD_STORE_KEY_PENDING:
+        if (v->dns[i].status == HD_DOMAIN_DNS_MATCH)
+            snprintf(out, size, ": its record is published; a running server starts signing "
+                                "with it at its next check (every %d minutes, and at a reload)",
+                     SERVER_CHECK_MINUTES);
+        else
+            snprintf(out, size, ": signs once its DNS record is published and seen by the "
+                                "server");
+        return;
+    case HD_STORE_KEY_RETIRING:
+        when_utc(k->retire_at, when, sizeof when);
+        snprintf(out, size, ", signs no more, published until %s", when);
+        return;
+    case HD_STORE_KEY_RETIRED:
+        snprintf(out, size, ": its record may leave the DNS");
+        return;
+    case HD_STORE_KEY_ACTIVE:
+        break;
+    }
+    out[0] = '\0';
+}
+
+static void dns_note(const hd_domain_dns_check *c, char *out, size_t size)
+{
+    switch (c->status) {
+    case HD_DOMAIN_DNS_MATCH: snprintf(out, size, "published, matches this key"); return;
+    case HD_DOMAIN_DNS_MISSING: snprintf(out, size, "not published: %s", c->why); return;
+    case HD_DOMAIN_DNS_MISMATCH: snprintf(out, size, "does not match: %s", c->why); return;
+    case HD_DOMAIN_DNS_UNKNOWN: snprintf(out, size, "unknown: %s", c->why); return;
+    case HD_DOMAIN_DNS_NOT_CHECKED: snprintf(out, size, "%s", c->why); return;
+    }
+}
+
+/* The keys as comment lines; with_dns adds each record's check. */
+static void keys_print(const key_view *v, bool with_dns)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        char note[200], dns[400];
+        state_note(v, i, note, sizeof note);
+        printf(";   %-24s %-8s %s%s\n;   %24s %s\n", v->k[i].selector, v->k[i].alg,
+               hd_domain_key_state_name(v->at[i]), note, "", v->k[i].path);
+        if (with_dns && v->at[i] != HD_STORE_KEY_RETIRED) {
+            dns_note(&v->dns[i], dns, sizeof dns);
+            printf(";   %24s DNS: %s\n", "", dns);
+        }
+    }
 }
 
 /* add ---------------------------------------------------------------------------------- */
@@ -357,7 +600,7 @@ static const char add_help[] =
     "                          Ed25519 yet: RSA alongside is advised)\n"
     DNS_REC_HELP
     COMMON_HELP
-    "      --json              print {domain, bounce_domain, keys, records}\n"
+    "      --json              print {domain, bounce_domain, hostname, keys, records}\n"
     "      --now T             act as at Unix time T (tests; dates the selector)\n"
     "\n"
     "Exit: 0 added, 64 usage or a bad name, 65 the domain exists, 73 a key file\n"
@@ -372,18 +615,22 @@ static int print_added(hd_store *st, const char *domain, const char *keys, const
         return rc;
     hd_store_domain d;
     hd_store_domain_get(st, domain, &d, NULL);
+    key_view v;
+    if ((rc = view_load(st, domain, a->now, &v)) != CLI_OK) {
+        hd_domain_records_free(r, n);
+        return rc;
+    }
     if (a->json) {
-        json_t *k = json_array();
-        hd_store_key_each(st, domain, key_json, k, NULL);
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "domain", domain, "bounce_domain",
-                              d.bounce_domain, "keys", k, "records", records_json(r, n));
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "domain", domain, "bounce_domain",
+                              d.bounce_domain, "hostname", d.hostname, "keys",
+                              keys_json(&v, false), "records", records_json(r, n));
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);
     } else {
         printf("; herald: domain %s added; bounce domain %s\n", domain, d.bounce_domain);
         printf("; private keys (mode 0600) in %s/%s/:\n", keys, domain);
-        hd_store_key_each(st, domain, key_line, NULL, NULL);
+        keys_print(&v, false);
         printf(";\n; Publish these records in the DNS:\n");
         rc = print_zone(r, n, false);
         printf("\n; Next steps:\n"
@@ -396,6 +643,7 @@ static int print_added(hd_store *st, const char *domain, const char *keys, const
                ";     raise p=none to p=quarantine, then p=reject.\n",
                a->hostname, domain, domain);
     }
+    view_free(&v);
     hd_domain_records_free(r, n);
     return rc;
 }
@@ -446,7 +694,7 @@ static int domain_add(int argc, char **argv)
         hd_store_close(st);
         return CLI_DATAERR;
     }
-    hd_domain_add_opts o = {name, a.bounce, a.selector, a.algs, 0, a.now};
+    hd_domain_add_opts o = {name, a.bounce, a.selector, a.algs, 0, a.now, a.hostname};
     rc = hd_domain_add(st, keys, &o, &err);
     if (rc != 0) {
         rc = fail(&err, rc);
@@ -461,47 +709,57 @@ static int domain_add(int argc, char **argv)
 /* list ------------------------------------------------------------------------------- */
 
 static const char list_help[] =
-    "usage: herald domain list [--json] [--data-dir DIR]\n"
+    "usage: herald domain list [--json] [--data-dir DIR] [--now T]\n"
     "\n"
-    "List the sending domains with their bounce domain and their keys' state.\n"
-    "Retiring keys whose time has come are marked retired first.\n"
+    "List the sending domains with their bounce domain and their keys' state\n"
+    "(pending, active, retiring, retired) as at now. Nothing is written.\n"
     "\n"
     COMMON_HELP
-    "      --json              print [{domain, bounce_domain, created, keys: [{selector,\n"
-    "                          algorithm, state, retire_at, path, created}]}]\n"
-    "      --now T             act as at Unix time T (tests)\n"
+    "      --json              print [{domain, bounce_domain, hostname, created,\n"
+    "                          created_unix, keys: [{selector, algorithm, state, path,\n"
+    "                          created, activated, retire_at (each with _unix),\n"
+    "                          grace_seconds}]}]\n"
+    "      --now T             the states as at Unix time T (nothing is written)\n"
     "\n"
     "Exit: 0 done, 64 usage, 73 the data directory cannot be made.\n";
 
 typedef struct list_ctx {
     hd_store *st;
     json_t *json;
+    int64_t now;
+    int rc;
 } list_ctx;
 
-static int summary_key(const hd_store_key *k, void *arg)
+static json_t *domain_json(const hd_store_domain *d, json_t *keys)
 {
-    if (k->state != HD_STORE_KEY_RETIRED)
-        printf(" %s%s", k->selector, k->state == HD_STORE_KEY_RETIRING ? "(retiring)" : "");
-    (void)arg;
-    return 0;
+    json_t *o = json_pack("{s:s, s:s}", "domain", d->name, "bounce_domain", d->bounce_domain);
+    json_object_set_new(o, "hostname", d->hostname[0] ? json_string(d->hostname) : json_null());
+    json_time_pair(o, "created", d->created);
+    json_object_set_new(o, "keys", keys);
+    return o;
 }
 
 static int list_one(const hd_store_domain *d, void *arg)
 {
     list_ctx *c = arg;
+    key_view v;
+    if ((c->rc = view_load(c->st, d->name, c->now, &v)) != CLI_OK)
+        return 1;
     if (c->json) {
-        json_t *k = json_array();
-        hd_store_key_each(c->st, d->name, key_json, k, NULL);
-        json_array_append_new(c->json, json_pack("{s:s, s:s, s:I, s:o}", "domain", d->name,
-                                                 "bounce_domain", d->bounce_domain, "created",
-                                                 (json_int_t)d->created, "keys", k));
-        return 0;
+        json_array_append_new(c->json, domain_json(d, keys_json(&v, false)));
+    } else {
+        char when[40];
+        when_utc(d->created, when, sizeof when);
+        printf("%-30s %-34s %.10s ", d->name, d->bounce_domain, when);
+        for (size_t i = 0; i < v.n; i++)
+            if (v.at[i] != HD_STORE_KEY_RETIRED)
+                printf(" %s%s", v.k[i].selector,
+                       v.at[i] == HD_STORE_KEY_RETIRING  ? "(retiring)"
+                       : v.at[i] == HD_STORE_KEY_PENDING ? "(pending)"
+                                                         : "");
+        putchar('\n');
     }
-    char when[40];
-    when_utc(d->created, when, sizeof when);
-    printf("%-30s %-34s %.10s ", d->name, d->bounce_domain, when);
-    hd_store_key_each(c->st, d->name, summary_key, NULL, NULL);
-    putchar('\n');
+    view_free(&v);
     return 0;
 }
 
@@ -518,22 +776,22 @@ static int domain_list(int argc, char **argv)
     char keys[4096];
     if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
         return rc;
-    if ((rc = retire(st, a.now)) == CLI_OK) {
-        list_ctx c = {st, a.json ? json_array() : NULL};
-        if (!a.json)
-            printf("%-30s %-34s %-10s  %s\n", "DOMAIN", "BOUNCE DOMAIN", "CREATED",
-                   "PUBLISHED KEYS");
-        hd_err err;
-        hd_err_clear(&err);
-        int lrc = hd_store_domain_each(st, list_one, &c, &err);
-        if (lrc != 0)
-            rc = fail(&err, lrc);
-        else if (a.json) {
-            json_dumpf(c.json, stdout, JSON_INDENT(2));
-            putchar('\n');
-        }
-        json_decref(c.json);
+    list_ctx c = {st, a.json ? json_array() : NULL, a.now, CLI_OK};
+    if (!a.json)
+        printf("%-30s %-34s %-10s  %s\n", "DOMAIN", "BOUNCE DOMAIN", "CREATED",
+               "PUBLISHED KEYS");
+    hd_err err;
+    hd_err_clear(&err);
+    int lrc = hd_store_domain_each(st, list_one, &c, &err);
+    if (c.rc != CLI_OK)
+        rc = c.rc;
+    else if (lrc != 0)
+        rc = fail(&err, lrc);
+    else if (a.json) {
+        json_dumpf(c.json, stdout, JSON_INDENT(2));
+        putchar('\n');
     }
+    json_decref(c.json);
     hd_store_close(st);
     return rc;
 }
@@ -542,16 +800,25 @@ static int domain_list(int argc, char **argv)
 
 static const char show_help[] =
     "usage: herald domain show DOMAIN [--hostname H] [--address IP]... [--json]\n"
-    "                          [--data-dir DIR]\n"
+    "                          [--dns-zone FILE | --dns-server ADDR[@PORT] | --no-dns]\n"
+    "                          [--data-dir DIR] [--now T]\n"
     "\n"
-    "Show a domain: its keys and their state, and the DNS records to publish\n"
-    "(a zone file; DKIM records for active and retiring keys). Retiring keys\n"
-    "whose time has come are marked retired first.\n"
+    "Show a domain: its keys, their state (pending, active, retiring, retired)\n"
+    "and whether each key's DNS record is published and matches the key, and\n"
+    "the DNS records to publish (a zone file; DKIM records for pending, active\n"
+    "and retiring keys). The hostname stored at `domain add` is used unless\n"
+    "--hostname is given. Nothing is written.\n"
     "\n"
     DNS_REC_HELP
+    CLI_DNS_HELP
+    "                           (with --config: its [dns] settings)\n"
+    "      --no-dns             do not look the records up (\"not checked\")\n"
     COMMON_HELP
-    "      --json              print {domain, bounce_domain, created, keys, records}\n"
-    "      --now T             act as at Unix time T (tests)\n"
+    "      --json              print {domain, bounce_domain, hostname, created,\n"
+    "                          created_unix, keys (with dns: matches, missing,\n"
+    "                          mismatch, unknown or not_checked, and dns_detail),\n"
+    "                          records}\n"
+    "      --now T             the states as at Unix time T (nothing is written)\n"
     "\n"
     "Exit: 0 done, 64 usage, 65 no such domain.\n";
 
@@ -559,15 +826,19 @@ static int show_print(hd_store *st, const hd_store_domain *d, const dom_args *a)
 {
     hd_domain_record *r;
     size_t n;
+    key_view v;
     int rc = get_records(st, d->name, a, &r, &n);
     if (rc != CLI_OK)
         return rc;
+    if ((rc = view_load(st, d->name, a->now, &v)) != CLI_OK ||
+        (rc = view_check_dns(&v, a)) != CLI_OK) {
+        hd_domain_records_free(r, n);
+        view_free(&v);
+        return rc;
+    }
     if (a->json) {
-        json_t *k = json_array();
-        hd_store_key_each(st, d->name, key_json, k, NULL);
-        json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:o}", "domain", d->name, "bounce_domain",
-                              d->bounce_domain, "created", (json_int_t)d->created, "keys", k,
-                              "records", records_json(r, n));
+        json_t *o = domain_json(d, keys_json(&v, true));
+        json_object_set_new(o, "records", records_json(r, n));
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);
@@ -576,17 +847,46 @@ static int show_print(hd_store *st, const hd_store_domain *d, const dom_args *a)
         when_utc(d->created, when, sizeof when);
         printf("; domain %s, bounce domain %s, added %s\n; keys:\n", d->name, d->bounce_domain,
                when);
-        hd_store_key_each(st, d->name, key_line, NULL, NULL);
+        keys_print(&v, true);
         printf(";\n; records to publish:\n");
         rc = print_zone(r, n, false);
     }
+    view_free(&v);
     hd_domain_records_free(r, n);
+    return rc;
+}
+
+/* Open the data directory and find the domain; its stored hostname serves
+ * when none was given on the command line. */
+static int open_domain(dom_args *a, const char *domain, hd_store **st, char *keys,
+                       size_t keys_size, hd_store_domain *d)
+{
+    int rc = open_data(a, st, keys, keys_size);
+    if (rc != CLI_OK)
+        return rc;
+    char name[HD_STORE_NAME_MAX];
+    hd_err err;
+    hd_err_clear(&err);
+    int lrc = hd_domain_name_normalize(domain, name, sizeof name, &err);
+    if (lrc == 0)
+        lrc = hd_store_domain_get(*st, name, d, &err);
+    if (lrc == 0 && !a->hostname_given && d->hostname[0] != '\0')
+        a->hostname = d->hostname;
+    if (lrc == 0)
+        rc = resolve_hostname(a);
+    else
+        rc = fail(&err, lrc);
+    if (rc != CLI_OK) {
+        hd_store_close(*st);
+        *st = NULL;
+    }
     return rc;
 }
 
 static int domain_show(int argc, char **argv)
 {
-    static const struct option longopts[] = {COMMON_LONGOPTS, DNS_REC_LONGOPTS,
+    static const struct option longopts[] = {COMMON_LONGOPTS, DNS_REC_LONGOPTS, CLI_DNS_LONGOPTS,
+                                             {"no-dns", no_argument, NULL, OPT_NO_DNS},
                                              {"json", no_argument, NULL, OPT_JSON},
                                              {NULL, 0, NULL, 0}};
     dom_args a;
@@ -594,24 +894,12 @@ static int domain_show(int argc, char **argv)
     int rc = parse(argc, argv, "h", longopts, show_help, true, &a, &domain);
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
-    if ((rc = resolve_hostname(&a)) != CLI_OK)
-        return rc;
     hd_store *st;
-    char keys[4096], name[HD_STORE_NAME_MAX];
-    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
-        return rc;
+    char keys[4096];
     hd_store_domain d;
-    hd_err err;
-    hd_err_clear(&err);
-    int lrc = hd_domain_name_normalize(domain, name, sizeof name, &err);
-    if (lrc == 0)
-        lrc = hd_store_domain_get(st, name, &d, &err);
-    if (lrc != 0)
-        rc = fail(&err, lrc);
-    if (rc == CLI_OK)
-        rc = retire(st, a.now);
-    if (rc == CLI_OK)
-        rc = show_print(st, &d, &a);
+    if ((rc = open_domain(&a, domain, &st, keys, sizeof keys, &d)) != CLI_OK)
+        return rc;
+    rc = show_print(st, &d, &a);
     hd_store_close(st);
     return rc;
 }
@@ -661,18 +949,26 @@ static int domain_remove(int argc, char **argv)
 
 static const char rotate_help[] =
     "usage: herald domain rotate-key DOMAIN [--selector P] [--grace DURATION]\n"
-    "                                [--hostname H] [--data-dir DIR]\n"
+    "                                [--activate-now] [--hostname H] [--data-dir DIR]\n"
     "\n"
     "Make new DKIM keys for DOMAIN (the same algorithms and RSA size as the\n"
-    "active ones) and print their DNS records. The new keys sign from now on;\n"
-    "the old ones stay published (retiring) for the grace period, so mail\n"
-    "signed before still verifies, then are marked retired and may leave the\n"
-    "DNS. Publish the new records before the old ones go.\n"
+    "active ones) and print their DNS records. The rotation is staged: the new\n"
+    "keys are pending and do not sign yet. Publish their records; the running\n"
+    "server looks them up (at start, at a reload and every 5 minutes) and, once\n"
+    "every new record is in the DNS and matches its key, signs with the new\n"
+    "keys. The old keys then stay published (retiring) for the grace period, so\n"
+    "mail signed before still verifies, and are then retired and may leave the\n"
+    "DNS. `herald domain show` tells each key's state and whether its record\n"
+    "matches. Keys still pending from an earlier rotation are replaced.\n"
     "\n"
     "  -s, --selector P        the new keys' selector prefix (default: hd + today's\n"
     "                          date, with a letter if today's is taken)\n"
-    "  -g, --grace DURATION    how long the old keys stay published: 7d (default),\n"
-    "                          36h, 90m, 600s; 0 retires them at once\n"
+    "  -g, --grace DURATION    how long the old keys stay published once the new\n"
+    "                          ones sign: 7d (default), 36h, 90m, 600s; 0 retires\n"
+    "                          them at once\n"
+    "      --activate-now      sign with the new keys at once, without waiting for\n"
+    "                          the DNS (mail signed before the records are visible\n"
+    "                          fails DKIM at receivers)\n"
     DNS_REC_HELP
     COMMON_HELP
     "      --now T             act as at Unix time T (tests)\n"
@@ -680,42 +976,58 @@ static const char rotate_help[] =
     "Exit: 0 rotated, 64 usage or a selector in use, 65 no such domain or no\n"
     "active key, 73 a key file cannot be made.\n";
 
+static void rotate_print(hd_store *st, const char *name, const dom_args *a)
+{
+    char until[40];
+    when_utc(a->now + a->grace, until, sizeof until);
+    if (a->activate_now && a->grace)
+        printf("; herald: new DKIM keys for %s sign from now on; the previous ones stay "
+               "published until %s\n", name, until);
+    else if (a->activate_now)
+        printf("; herald: new DKIM keys for %s sign from now on; the previous ones are "
+               "retired now\n", name);
+    else
+        printf("; herald: new DKIM keys for %s are pending: publish their records below.\n"
+               "; The current keys sign until a running server sees the new records in the\n"
+               "; DNS (it looks at start, at a reload and every %d minutes); the previous\n"
+               "; keys then stay published for %lld s (--grace) and retire.\n",
+               name, SERVER_CHECK_MINUTES, a->grace);
+    key_view v;
+    if (view_load(st, name, a->now, &v) == CLI_OK) {
+        printf("; keys:\n");
+        keys_print(&v, false);
+        view_free(&v);
+    }
+}
+
 static int domain_rotate(int argc, char **argv)
 {
     static const struct option longopts[] = {
         COMMON_LONGOPTS, DNS_REC_LONGOPTS, {"selector", required_argument, NULL, 's'},
-        {"grace", required_argument, NULL, 'g'}, {NULL, 0, NULL, 0}};
+        {"grace", required_argument, NULL, 'g'},
+        {"activate-now", no_argument, NULL, OPT_ACTIVATE_NOW}, {NULL, 0, NULL, 0}};
     dom_args a;
     const char *domain = NULL;
     int rc = parse(argc, argv, "hs:g:", longopts, rotate_help, true, &a, &domain);
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
-    if ((rc = resolve_hostname(&a)) != CLI_OK)
-        return rc;
     hd_store *st;
-    char keys[4096], name[HD_STORE_NAME_MAX];
-    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+    char keys[4096];
+    hd_store_domain d;
+    if ((rc = open_domain(&a, domain, &st, keys, sizeof keys, &d)) != CLI_OK)
         return rc;
     hd_err err;
     hd_err_clear(&err);
-    int lrc = hd_domain_rotate_key(st, keys, domain, a.selector, a.now, (uint32_t)a.grace, &err);
+    int lrc = hd_domain_rotate_key(st, keys, d.name, a.selector, a.now, (uint32_t)a.grace,
+                                   a.activate_now, &err);
     if (lrc != 0) {
         rc = fail(&err, lrc);
     } else {
-        hd_domain_name_normalize(domain, name, sizeof name, NULL);
+        rotate_print(st, d.name, &a);
         hd_domain_record *r;
         size_t n;
-        char until[40];
-        when_utc(a.now + a.grace, until, sizeof until);
-        if (a.grace)
-            printf("; herald: new DKIM keys for %s; the previous ones stay published until %s\n",
-                   name, until);
-        else
-            printf("; herald: new DKIM keys for %s; the previous ones are retired now\n", name);
-        printf("; keys:\n");
-        hd_store_key_each(st, name, key_line, NULL, NULL);
         printf(";\n; DKIM records to publish now (the SPF, MX and DMARC records do not change):\n");
-        if ((rc = get_records(st, name, &a, &r, &n)) == CLI_OK) {
+        if ((rc = get_records(st, d.name, &a, &r, &n)) == CLI_OK) {
             rc = print_zone(r, n, true);
             hd_domain_records_free(r, n);
         }
@@ -733,7 +1045,7 @@ int cmd_domain(int argc, char **argv)
         {"list", domain_list, "list the sending domains"},
         {"show", domain_show, "a domain's keys and DNS records"},
         {"remove", domain_remove, "remove a domain (its key files are kept aside)"},
-        {"rotate-key", domain_rotate, "new DKIM keys; the old ones retire after a grace period"},
+        {"rotate-key", domain_rotate, "new DKIM keys, signing once their DNS records are seen"},
         {NULL, NULL, NULL},
     };
     return cli_dispatch("herald domain", subs, argc, argv);

@@ -70,7 +70,7 @@ static unsigned mode_of(const char *path)
 
 static void add(fixture *f, const char *domain, const char *sel, unsigned algs, unsigned bits)
 {
-    hd_domain_add_opts o = {domain, NULL, sel, algs, bits, NOW};
+    hd_domain_add_opts o = {domain, NULL, sel, algs, bits, NOW, NULL};
     hd_err err;
     hd_err_clear(&err);
     if (hd_domain_add(f->st, f->keys, &o, &err) != 0)
@@ -210,7 +210,7 @@ static void test_add_dual(void **state)
     }
 
     /* twice is refused, and nothing changes */
-    hd_domain_add_opts o = {"example.com", NULL, "other", 0, 0, NOW};
+    hd_domain_add_opts o = {"example.com", NULL, "other", 0, 0, NOW, NULL};
     hd_err err;
     hd_err_clear(&err);
     assert_int_equal(hd_domain_add(f->st, f->keys, &o, &err), HD_EINVAL);
@@ -224,10 +224,12 @@ static void test_add_options(void **state)
 {
     fixture *f = *state;
     hd_domain_add_opts o = {"rsa.example", "mail-bounces.rsa.example", "s2027", HD_DOMAIN_ALG_RSA,
-                            0, NOW};
+                            0, NOW, "Mail.Example.NET"};
     assert_int_equal(hd_domain_add(f->st, f->keys, &o, NULL), 0);
     hd_store_domain d;
     assert_int_equal(hd_store_domain_get(f->st, "rsa.example", &d, NULL), 0);
+    /* the hostname is stored in its normal form */
+    assert_string_equal(d.hostname, "mail.example.net");
     assert_string_equal(d.bounce_domain, "mail-bounces.rsa.example");
     struct keys c = keys_of(f, "rsa.example");
     assert_int_equal(c.n, 1);
@@ -250,16 +252,17 @@ static void test_add_refusals(void **state)
         hd_domain_add_opts o;
         const char *says;
     } cases[] = {
-        {{"bad_name.example", NULL, NULL, 0, 0, NOW}, "bad_name"},
-        {{"example.com", "example.com", NULL, 0, 0, NOW}, "bounce domain"},
-        {{"example.com", "bounce..example.com", NULL, 0, 0, NOW}, "bounce domain"},
-        {{"example.com", NULL, "bad selector", 0, 0, NOW}, "selector"},
-        {{"example.com", NULL, "a.-b", 0, 0, NOW}, "selector"},
-        {{"example.com", NULL, NULL, 4, 0, NOW}, "algorithm"},
-        {{"example.com", NULL, NULL, 0, 1024, NOW}, "1024"},
-        {{"example.com", NULL, NULL, 0, 8192, NOW}, "8192"},
+        {{"bad_name.example", NULL, NULL, 0, 0, NOW, NULL}, "bad_name"},
+        {{"example.com", "example.com", NULL, 0, 0, NOW, NULL}, "bounce domain"},
+        {{"example.com", "bounce..example.com", NULL, 0, 0, NOW, NULL}, "bounce domain"},
+        {{"example.com", NULL, "bad selector", 0, 0, NOW, NULL}, "selector"},
+        {{"example.com", NULL, "a.-b", 0, 0, NOW, NULL}, "selector"},
+        {{"example.com", NULL, NULL, 4, 0, NOW, NULL}, "algorithm"},
+        {{"example.com", NULL, NULL, 0, 1024, NOW, NULL}, "1024"},
+        {{"example.com", NULL, NULL, 0, 8192, NOW, NULL}, "8192"},
+        {{"example.com", NULL, NULL, 0, 0, NOW, "nodots"}, "hostname"},
         {{"example.com", NULL, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0, 0,
-          NOW},
+          NOW, NULL},
          "longer"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -289,7 +292,7 @@ static void test_add_undo_files(void **state)
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
     fclose(fp);
-    hd_domain_add_opts o = {"example.com", NULL, NULL, 0, 0, NOW};
+    hd_domain_add_opts o = {"example.com", NULL, NULL, 0, 0, NOW, NULL};
     hd_err err;
     hd_err_clear(&err);
     assert_int_not_equal(hd_domain_add(f->st, f->keys, &o, &err), 0);
@@ -311,7 +314,7 @@ static void test_add_undo_rows(void **state)
     assert_int_equal(sqlite3_open(db, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "DROP TABLE dkim_keys", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(other);
-    hd_domain_add_opts o = {"example.com", NULL, NULL, 0, 0, NOW};
+    hd_domain_add_opts o = {"example.com", NULL, NULL, 0, 0, NOW, NULL};
     hd_err err;
     hd_err_clear(&err);
     assert_int_equal(hd_domain_add(f->st, f->keys, &o, &err), HD_EIO);
@@ -645,7 +648,7 @@ static void test_rotate(void **state)
     hd_err err;
     hd_err_clear(&err);
     /* same day: the date-based prefix gets a letter */
-    if (hd_domain_rotate_key(f->st, f->keys, "example.com", NULL, NOW + 3600, 7 * DAY, &err) != 0)
+    if (hd_domain_rotate_key(f->st, f->keys, "example.com", NULL, NOW + 3600, 7 * DAY, true, &err) != 0)
         fail_msg("rotate: %s", err.msg);
     struct keys c = keys_of(f, "example.com");
     assert_int_equal(c.n, 4);
@@ -687,12 +690,12 @@ static void test_rotate(void **state)
     hd_domain_records_free(r, n);
 
     /* a prefix already used is refused, and nothing is made */
-    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "example.com", "hd20270115b", NOW, DAY,
+    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "example.com", "hd20270115b", NOW, DAY, true,
                                           &err),
                      HD_EINVAL);
     assert_non_null(strstr(err.msg, "hd20270115b"));
     assert_int_equal(keys_of(f, "example.com").n, 4);
-    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "nothere.example", NULL, NOW, DAY, &err),
+    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "nothere.example", NULL, NOW, DAY, true, &err),
                      HD_ENOTFOUND);
 
     /* retirement: not before retire_at, at it */
@@ -722,7 +725,7 @@ static void test_rotate_keeps_algorithms(void **state)
     fixture *f = *state;
     add(f, "rsa.example", "s1", HD_DOMAIN_ALG_RSA, 3072);
     /* a new day, a given prefix, no grace: retired at once */
-    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "rsa.example", "s2", NOW + DAY, 0, NULL),
+    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "rsa.example", "s2", NOW + DAY, 0, true, NULL),
                      0);
     struct keys c = keys_of(f, "rsa.example");
     assert_int_equal(c.n, 2);
@@ -741,7 +744,7 @@ static void test_rotate_keeps_algorithms(void **state)
     /* Ed25519 alone stays alone; the date-based default for another day
      * has no letter */
     add(f, "ed.example", NULL, HD_DOMAIN_ALG_ED25519, 0);
-    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "ed.example", NULL, NOW + DAY, DAY, NULL),
+    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "ed.example", NULL, NOW + DAY, DAY, true, NULL),
                      0);
     c = keys_of(f, "ed.example");
     assert_int_equal(c.n, 2);
