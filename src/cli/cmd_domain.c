@@ -976,6 +976,19 @@ static const char rotate_help[] =
     "Exit: 0 rotated, 64 usage or a selector in use, 65 no such domain or no\n"
     "active key, 73 a key file cannot be made.\n";
 
+/* A --grace value as it would be given: "7d", "36h", "90m", "600s". */
+static void duration_text(long long s, char *out, size_t size)
+{
+    if (s > 0 && s % 86400 == 0)
+        snprintf(out, size, "%lldd", s / 86400);
+    else if (s > 0 && s % 3600 == 0)
+        snprintf(out, size, "%lldh", s / 3600);
+    else if (s > 0 && s % 60 == 0)
+        snprintf(out, size, "%lldm", s / 60);
+    else
+        snprintf(out, size, "%llds", s);
+}
+
 static void rotate_print(hd_store *st, const char *name, const dom_args *a)
 {
     char until[40];
@@ -986,12 +999,15 @@ static void rotate_print(hd_store *st, const char *name, const dom_args *a)
     else if (a->activate_now)
         printf("; herald: new DKIM keys for %s sign from now on; the previous ones are "
                "retired now\n", name);
-    else
+    else {
+        char grace[32];
+        duration_text(a->grace, grace, sizeof grace);
         printf("; herald: new DKIM keys for %s are pending: publish their records below.\n"
                "; The current keys sign until a running server sees the new records in the\n"
                "; DNS (it looks at start, at a reload and every %d minutes); the previous\n"
-               "; keys then stay published for %lld s (--grace) and retire.\n",
-               name, SERVER_CHECK_MINUTES, a->grace);
+               "; keys then stay published for %s (--grace) and retire.\n",
+               name, SERVER_CHECK_MINUTES, grace);
+    }
     key_view v;
     if (view_load(st, name, a->now, &v) == CLI_OK) {
         printf("; keys:\n");

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 
 #include "herald/domain.h"
+#include "herald/json.h"
 #include "serve.h"
 
 typedef struct load_ctx {
@@ -412,9 +413,16 @@ static bool maybe_activate(struct serve_keycheck *kc, size_t first, size_t end)
     for (size_t i = first; i < end; i++)
         if (kc->keys[i].k.grace > grace)
             grace = kc->keys[i].k.grace;
+    char until[HD_JSON_TIME_LEN];
+    hd_json_time((serve_now() + (int64_t)grace) * 1000, until);
+    char tail[96];
+    if (grace)
+        snprintf(tail, sizeof tail, "are retiring, published until %s", until);
+    else
+        snprintf(tail, sizeof tail, "are retired");
     LOG_INFO("domain %s: DKIM key%s %s published and matching: signing with %s from now on; "
-             "the previous keys stay published for %u s (retiring)",
-             domain, end - first == 1 ? "" : "s", sels, end - first == 1 ? "it" : "them", grace);
+             "the previous keys %s",
+             domain, end - first == 1 ? "" : "s", sels, end - first == 1 ? "it" : "them", tail);
     return true;
 }
 

@@ -97,13 +97,13 @@ for i, v in enumerate(sigs):
     print(sel, 'pass' if good else 'fail')
 P
 }
-# send SUBJECT: one message from example.com, waits for it at the receiver;
-# prints the received file
-sent=0
+# send SUBJECT: one message from example.com; waits until the receiver has
+# it and prints its file (run in $(...): nothing here may rely on state
+# kept in the parent shell)
+has_subject() { grep -lq "^Subject: $1" "$T"/rx/*.eml 2> /dev/null; }
 send() {
   hl_smtp_send "$smtp" billing@example.com "to@rx.test" "$1" > /dev/null || fail "submission of \"$1\""
-  sent=$((sent + 1))
-  hl_wait_spool "$T/rx" "$sent" 20 || fail "\"$1\" did not arrive"
+  hl_wait_for 20 has_subject "$1" || fail "\"$1\" did not arrive"
   grep -l "^Subject: $1" "$T"/rx/*.eml | head -1
 }
 state_of() {   # DOMAIN SELECTOR: the key's state in `domain list --json`
