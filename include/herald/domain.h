@@ -68,6 +68,11 @@
  * the queue's lifetime and receivers that verify late. */
 #define HD_DOMAIN_GRACE_DEFAULT (7u * 24 * 3600)
 
+/* How often a running server looks up the records of pending keys (it
+ * also does at start and at every reload): a record published is seen
+ * within minutes, and a check is a few TXT questions the resolver caches. */
+#define HD_DOMAIN_CHECK_INTERVAL 300
+
 /* TTL of the records hd_domain_records_zone() writes. */
 #define HD_DOMAIN_TTL 3600
 
@@ -173,9 +178,12 @@ size_t hd_domain_activation_plan(const hd_store_key *k, size_t n, int64_t now,
                                  hd_domain_transition *out);
 
 /* Apply hd_domain_activation_plan to the domain's rows, in one
- * transaction. HD_ESTATE when no key of it is pending (any more),
- * HD_ENOTFOUND for an unknown domain. */
-int hd_domain_activate(hd_store *st, const char *domain, int64_t now, hd_err *err);
+ * transaction, if its pending keys are exactly ids[0..n_ids) (the keys
+ * whose records were checked: a rotation made meanwhile has replaced them,
+ * and its keys must be checked first). HD_ESTATE when no key is pending
+ * or the pending keys are others, HD_ENOTFOUND for an unknown domain. */
+int hd_domain_activate(hd_store *st, const char *domain, const int64_t *ids, size_t n_ids,
+                       int64_t now, hd_err *err);
 
 /* DNS check of a key's record --------------------------------------------------- */
 

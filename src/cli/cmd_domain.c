@@ -149,9 +149,9 @@ static void json_time_pair(json_t *o, const char *field, int64_t t)
     json_object_set_new(o, unix_field, json_integer((json_int_t)t));
 }
 
-/* Common options: the letters and longopts every subcommand shares. */
-/* Long options only: values past any character, so the DNS options'
- * letters ('D' is --dns-server's) cannot collide with them. */
+/* Common options: the longopts every subcommand shares. Their values lie
+ * past any character, so the DNS options' letters ('D' is --dns-server's)
+ * cannot collide with them. */
 enum {
     OPT_DATA = 0x100, OPT_HOST, OPT_ADDR, OPT_JSON, OPT_NOW, OPT_CONFIG, OPT_ACTIVATE_NOW,
     OPT_NO_DNS
@@ -334,10 +334,9 @@ static json_t *records_json(const hd_domain_record *r, size_t n)
 
 /* Keys ------------------------------------------------------------------------------- */
 
-/* How often the running server looks for the records of pending keys
- * (serve/domains.c); said in the output so an operator knows what to wait
- * for. */
-#define SERVER_CHECK_MINUTES 5
+/* How often a running server looks for the records of pending keys,
+ * said in the output so an operator knows what to wait for. */
+#define SERVER_CHECK_MINUTES (HD_DOMAIN_CHECK_INTERVAL / 60)
 
 /* A domain's keys as at a time, with the DNS check of each record: what
  * add, list, show and rotate-key print. Reading it writes nothing. */
@@ -421,10 +420,8 @@ static int open_resolver(const dom_args *a, hd_dns **dns, char *why, size_t why_
             o.timeout_ms = loaded_config->dns.timeout_ms;
     }
     bool asked = a->dns.zone != NULL || a->dns.server != NULL;
-    if (o.zone != NULL) {
-        int rc = cli_dns_open(&o, dns);
-        return rc;
-    }
+    if (o.zone != NULL)
+        return cli_dns_open(&o, dns);
     hd_dns_config cfg = {o.server, o.timeout_ms, NULL};
     hd_err err;
     hd_err_clear(&err);

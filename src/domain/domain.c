@@ -384,8 +384,27 @@ static int supersede_pending(hd_store *st, const hd_domain_keys *have, hd_err *e
     return 0;
 }
 
-/* Activate the domain's pending keys inside the caller's transaction. */
-static int activate_in(hd_store *st, const char *name, int64_t now, hd_err *err)
+/* Are the pending keys of have exactly ids[0..n)? */
+static bool pending_are(const hd_domain_keys *have, const int64_t *ids, size_t n)
+{
+    size_t pending = 0;
+    for (size_t i = 0; i < have->n; i++) {
+        if (have->k[i].state != HD_STORE_KEY_PENDING)
+            continue;
+        pending++;
+        bool listed = false;
+        for (size_t j = 0; j < n && !listed; j++)
+            listed = ids[j] == have->k[i].id;
+        if (!listed)
+            return false;
+    }
+    return pending == n;
+}
+
+/* Activate the domain's pending keys inside the caller's transaction;
+ * with ids, only if they are the pending ones. */
+static int activate_in(hd_store *st, const char *name, const int64_t *ids, size_t n_ids,
+                       int64_t now, hd_err *err)
 {
     hd_domain_keys have;
     int rc = hd_domain_keys_load(st, name, &have, err);
@@ -397,6 +416,9 @@ static int activate_in(hd_store *st, const char *name, int64_t now, hd_err *err)
     size_t n = rc == 0 ? hd_domain_activation_plan(have.k, have.n, now, t) : 0;
     if (rc == 0 && n == 0)
         rc = hd_err_set(err, HD_ESTATE, "domain %s has no pending key", name);
+    if (rc == 0 && ids != NULL && !pending_are(&have, ids, n_ids))
+        rc = hd_err_set(err, HD_ESTATE, "domain %s: its pending keys changed since they were "
+                                        "checked (a new rotation?)", name);
     if (rc == 0)
         rc = apply_plan(st, &have, t, n, now, err);
     free(t);
@@ -404,7 +426,8 @@ static int activate_in(hd_store *st, const char *name, int64_t now, hd_err *err)
     return rc;
 }
 
-int hd_domain_activate(hd_store *st, const char *domain, int64_t now, hd_err *err)
+int hd_domain_activate(hd_store *st, const char *domain, const int64_t *ids, size_t n_ids,
+                       int64_t now, hd_err *err)
 {
     char name[HD_STORE_NAME_MAX];
     hd_store_domain row;
@@ -413,7 +436,7 @@ int hd_domain_activate(hd_store *st, const char *domain, int64_t now, hd_err *er
         rc = hd_store_begin(st, err);
     if (rc)
         return rc;
-    rc = activate_in(st, name, now, err);
+    rc = activate_in(st, name, ids, n_ids, now, err);
     if (rc == 0)
         rc = hd_store_commit(st, err);
     if (rc != 0)
@@ -466,7 +489,7 @@ int hd_domain_rotate_key(hd_store *st, const char *keys_dir, const char *domain,
          * new ones are pending when --activate-now activates */
         if ((rc = supersede_pending(st, &have, err)) == 0 &&
             (rc = insert_keys(st, nk, n, err)) == 0 &&
-            (!activate_now || (rc = activate_in(st, name, now, err)) == 0))
+            (!activate_now || (rc = activate_in(st, name, NULL, 0, now, err)) == 0))
             rc = hd_store_commit(st, err);
         if (rc != 0)
             hd_store_rollback(st);

@@ -263,9 +263,7 @@ hd_dns *worker_zone(worker *w, const serve_domains *d, const serve_domain *dom, 
  * reload during a round asks for another round when it ends. What a check
  * found is logged when it changes, not at every round. */
 
-/* Five minutes: a record published is seen soon, and a round costs a few
- * TXT questions whose answers the resolver caches for their TTL. */
-#define KEYCHECK_INTERVAL_S 300
+#define KEYCHECK_INTERVAL_S HD_DOMAIN_CHECK_INTERVAL
 
 typedef struct kc_key {
     hd_store_key k;                 /* copy; public_b64 owned */
@@ -285,6 +283,7 @@ struct serve_keycheck {
     kc_key *keys;                   /* this round's pending keys */
     size_t n, outstanding;
     bool again;                     /* a reload came during the round */
+    hd_err err;                     /* of the round's reading */
     kc_seen *seen;
     size_t n_seen;
 };
@@ -322,7 +321,7 @@ static int collect_pending(const hd_store_key *k, void *arg)
 static int collect_domain(const hd_store_domain *d, void *arg)
 {
     struct serve_keycheck *kc = arg;
-    return hd_store_key_each(kc->sv->store, d->name, collect_pending, kc, NULL);
+    return hd_store_key_each(kc->sv->store, d->name, collect_pending, kc, &kc->err);
 }
 
 /* Log k's check if it differs from what was logged last for it. */
@@ -398,8 +397,21 @@ static bool maybe_activate(struct serve_keycheck *kc, size_t first, size_t end)
     if (!due)
         return false;
     const char *domain = kc->keys[first].k.domain;
+    int64_t ids[8];
+    size_t n_ids = 0;
+    for (size_t i = first; i < end && n_ids < sizeof ids / sizeof *ids; i++)
+        ids[n_ids++] = kc->keys[i].k.id;
     hd_err err = {0};
-    if (hd_domain_activate(kc->sv->store, domain, serve_now(), &err) != 0) {
+    int rc = n_ids == end - first
+                 ? hd_domain_activate(kc->sv->store, domain, ids, n_ids, serve_now(), &err)
+                 : hd_err_set(&err, HD_ELIMIT, "more than %zu pending keys", n_ids);
+    if (rc == HD_ESTATE) {
+        /* a rotation came between the question and the answer: its keys
+         * are asked for at the reload it brings, or the next check */
+        LOG_INFO("domain %s: %s", domain, hd_err_str(&err));
+        return false;
+    }
+    if (rc != 0) {
         LOG_ERR("domain %s: the new DKIM keys could not be activated: %s", domain,
                 hd_err_str(&err));
         return false;
@@ -473,11 +485,11 @@ static void keycheck_round(serve *sv)
     }
     round_free(kc);
     kc->again = false;      /* this round answers the reloads so far */
-    hd_err err = {0};
-    int rc = hd_store_domain_each(sv->store, collect_domain, kc, &err);
+    hd_err_clear(&kc->err);
+    int rc = hd_store_domain_each(sv->store, collect_domain, kc, &kc->err);
     if (rc) {
         LOG_ERR("checking pending DKIM keys: %s", rc == HD_ENOMEM ? "out of memory"
-                                                                  : hd_err_str(&err));
+                                                                  : hd_err_str(&kc->err));
         round_free(kc);
         return;
     }

@@ -1043,9 +1043,17 @@ static void test_rotate_staged(void **state)
     assert_int_equal(c.k[4].state, HD_STORE_KEY_PENDING);
     assert_int_equal(c.k[0].state, HD_STORE_KEY_ACTIVE);
 
+    /* the keys checked were the superseded ones: no activation */
+    int64_t checked[2] = {c.k[2].id, c.k[3].id}, now_pending[2] = {c.k[4].id, c.k[5].id};
+    assert_int_equal(hd_domain_activate(f->st, "example.com", checked, 2, NOW + DAY, &err),
+                     HD_ESTATE);
+    assert_non_null(strstr(err.msg, "changed since they were checked"));
+    assert_int_equal(hd_domain_activate(f->st, "example.com", now_pending, 1, NOW + DAY, &err),
+                     HD_ESTATE);
+    assert_int_equal(keys_of(f, "example.com").k[4].state, HD_STORE_KEY_PENDING);
     /* activation: the pending keys sign, the old ones retire after the
      * grace stored with the pending keys */
-    assert_int_equal(hd_domain_activate(f->st, "example.com", NOW + DAY, &err), 0);
+    assert_int_equal(hd_domain_activate(f->st, "example.com", now_pending, 2, NOW + DAY, &err), 0);
     c = keys_of(f, "example.com");
     assert_int_equal(c.k[0].state, HD_STORE_KEY_RETIRING);
     assert_int_equal(c.k[0].retire_at, NOW + DAY + DAY);
@@ -1056,8 +1064,10 @@ static void test_rotate_staged(void **state)
     assert_int_equal(nk, 2);
     assert_string_equal(sk[0].selector, "new2-rsa");
     /* nothing pending any more */
-    assert_int_equal(hd_domain_activate(f->st, "example.com", NOW + DAY, &err), HD_ESTATE);
-    assert_int_equal(hd_domain_activate(f->st, "nothere.example", NOW, &err), HD_ENOTFOUND);
+    assert_int_equal(hd_domain_activate(f->st, "example.com", NULL, 0, NOW + DAY, &err),
+                     HD_ESTATE);
+    assert_int_equal(hd_domain_activate(f->st, "nothere.example", NULL, 0, NOW, &err),
+                     HD_ENOTFOUND);
     /* records as of a time: the retiring keys leave once their time has
      * come, without any row written */
     hd_domain_dns_opts o = {"mail.example.net", NULL, 0};
