@@ -713,9 +713,9 @@ static const char list_help[] =
     "\n"
     COMMON_HELP
     "      --json              print [{domain, bounce_domain, hostname, created,\n"
-    "                          created_unix, keys: [{selector, algorithm, state, path,\n"
-    "                          created, activated, retire_at (each with _unix),\n"
-    "                          grace_seconds}]}]\n"
+    "                          created_unix, keys: [{selector, algorithm, state,\n"
+    "                          path, created, activated, retire_at (each with\n"
+    "                          _unix), grace_seconds}]}]\n"
     "      --now T             the states as at Unix time T (nothing is written)\n"
     "\n"
     "Exit: 0 done, 64 usage, 73 the data directory cannot be made.\n";
@@ -797,7 +797,7 @@ static int domain_list(int argc, char **argv)
 
 static const char show_help[] =
     "usage: herald domain show DOMAIN [--hostname H] [--address IP]... [--json]\n"
-    "                          [--dns-zone FILE | --dns-server ADDR[@PORT] | --no-dns]\n"
+    "                          [--dns-zone FILE | --dns-server A[@P] | --no-dns]\n"
     "                          [--data-dir DIR] [--now T]\n"
     "\n"
     "Show a domain: its keys, their state (pending, active, retiring, retired)\n"
@@ -808,8 +808,9 @@ static const char show_help[] =
     "\n"
     DNS_REC_HELP
     CLI_DNS_HELP
-    "                           (with --config: its [dns] settings)\n"
     "      --no-dns             do not look the records up (\"not checked\")\n"
+    "                           (with --config and no --dns-zone or --dns-server:\n"
+    "                           the resolver of its [dns] section)\n"
     COMMON_HELP
     "      --json              print {domain, bounce_domain, hostname, created,\n"
     "                          created_unix, keys (with dns: matches, missing,\n"
