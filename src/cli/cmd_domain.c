@@ -7,11 +7,11 @@
  * can be pasted into a zone or given to --dns-zone as it is.
  */
 #include "cli.h"
+#include "domain_keys.h"
 
 #include <herald/config.h>
 
 #include <herald/domain.h>
-#include <herald/json.h>
 #include <herald/store.h>
 
 #include <getopt.h>
@@ -113,40 +113,6 @@ static bool parse_grace(const char *s, long long *out)
         return false;
     *out = v * unit;
     return true;
-}
-
-static void when_utc(int64_t t, char *out, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(out, size, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-        snprintf(out, size, "%lld", (long long)t);
-}
-
-/* RFC 3339 UTC to the second, as every JSON time of the CLI is written
- * (docs/cli.md): "2027-01-15T08:00:00Z". */
-static void rfc3339(int64_t t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, 32, "%lld", (long long)t);
-}
-
-/* o[field] = the RFC 3339 time and o[field_unix] = t, or both null when t
- * is 0 (not set). */
-static void json_time_pair(json_t *o, const char *field, int64_t t)
-{
-    char unix_field[64], when[32];
-    snprintf(unix_field, sizeof unix_field, "%s_unix", field);
-    if (t == 0) {
-        json_object_set_new(o, field, json_null());
-        json_object_set_new(o, unix_field, json_null());
-        return;
-    }
-    rfc3339(t, when);
-    json_object_set_new(o, field, json_string(when));
-    json_object_set_new(o, unix_field, json_integer((json_int_t)t));
 }
 
 /* Common options: the longopts every subcommand shares. Their values lie
@@ -334,81 +300,18 @@ static json_t *records_json(const hd_domain_record *r, size_t n)
 
 /* Keys ------------------------------------------------------------------------------- */
 
-/* How often a running server looks for the records of pending keys,
- * said in the output so an operator knows what to wait for. */
-#define SERVER_CHECK_MINUTES (HD_DOMAIN_CHECK_INTERVAL / 60)
-
-/* A domain's keys as at a time, with the DNS check of each record: what
- * add, list, show and rotate-key print. Reading it writes nothing. */
-typedef struct key_view {
-    hd_store_key *k;                /* copies (public_b64 owned) */
-    hd_store_key_state *at;         /* state as at the time asked */
-    hd_domain_dns_check *dns;
-    size_t n, cap;
-    bool oom;
-} key_view;
-
-static int view_collect(const hd_store_key *k, void *arg)
+static int keys_load(hd_store *st, const char *domain, int64_t now, cli_keys *v)
 {
-    key_view *v = arg;
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 8;
-        hd_store_key *nk = realloc(v->k, cap * sizeof *nk);
-        if (nk == NULL) {
-            v->oom = true;
-            return 1;
-        }
-        v->k = nk;
-        v->cap = cap;
-    }
-    v->k[v->n] = *k;
-    v->k[v->n].public_b64 = strdup(k->public_b64);
-    if (v->k[v->n].public_b64 == NULL) {
-        v->oom = true;
-        return 1;
-    }
-    v->n++;
-    return 0;
-}
-
-static void view_free(key_view *v)
-{
-    for (size_t i = 0; i < v->n; i++)
-        hd_store_key_clear(&v->k[i]);
-    free(v->k);
-    free(v->at);
-    free(v->dns);
-    memset(v, 0, sizeof *v);
-}
-
-/* The keys of domain as at now, not checked in the DNS yet. */
-static int view_load(hd_store *st, const char *domain, int64_t now, key_view *v)
-{
-    memset(v, 0, sizeof *v);
     hd_err err;
     hd_err_clear(&err);
-    int rc = hd_store_key_each(st, domain, view_collect, v, &err);
-    if (rc == 0 && !v->oom) {
-        v->at = calloc(v->n ? v->n : 1, sizeof *v->at);
-        v->dns = calloc(v->n ? v->n : 1, sizeof *v->dns);
-        v->oom = v->at == NULL || v->dns == NULL;
-    }
-    if (v->oom)
-        rc = hd_err_set(&err, HD_ENOMEM, "out of memory");
-    if (rc != 0) {
-        view_free(v);
-        return fail(&err, rc);
-    }
-    for (size_t i = 0; i < v->n; i++) {
-        v->at[i] = hd_domain_key_state_at(&v->k[i], now);
-        hd_domain_key_check(&v->k[i], NULL, &v->dns[i]);
-    }
-    return CLI_OK;
+    int rc = cli_keys_load(st, domain, now, v, &err);
+    return rc ? fail(&err, rc) : CLI_OK;
 }
 
 /* The resolver show uses: --dns-zone / --dns-server, else the --config
  * file's [dns], else the system's. NULL (and why) when none could be set
- * up; a bad --dns-zone is the user's error and ends the command. */
+ * up; a bad --dns-zone or --dns-server is the user's error and ends the
+ * command. */
 static int open_resolver(const dom_args *a, hd_dns **dns, char *why, size_t why_size)
 {
     *dns = NULL;
@@ -436,9 +339,8 @@ static int open_resolver(const dom_args *a, hd_dns **dns, char *why, size_t why_
     return CLI_OK;
 }
 
-/* Check the records of the keys that should be in the DNS (pending,
- * active, retiring), all questions at once. */
-static int view_check_dns(key_view *v, const dom_args *a)
+/* Check the keys' records in the DNS, unless --no-dns. */
+static int check_dns(cli_keys *v, const dom_args *a)
 {
     char why[300] = "--no-dns";
     hd_dns *dns = NULL;
@@ -447,133 +349,9 @@ static int view_check_dns(key_view *v, const dom_args *a)
         if (rc != CLI_OK)
             return rc;
     }
-    const char **names = calloc(v->n ? v->n : 1, sizeof *names);
-    char (*bufs)[300] = calloc(v->n ? v->n : 1, sizeof *bufs);
-    hd_dns_answer **ans = calloc(v->n ? v->n : 1, sizeof *ans);
-    size_t *idx = calloc(v->n ? v->n : 1, sizeof *idx);
-    size_t m = 0;
-    int rc = names && bufs && ans && idx ? CLI_OK : CLI_SOFTWARE;
-    for (size_t i = 0; rc == CLI_OK && i < v->n; i++) {
-        if (v->at[i] == HD_STORE_KEY_RETIRED ||
-            hd_domain_key_record_name(&v->k[i], bufs[m], sizeof bufs[m], NULL) != 0)
-            continue;
-        names[m] = bufs[m];
-        idx[m++] = i;
-    }
-    hd_err err;
-    hd_err_clear(&err);
-    if (rc == CLI_OK && dns != NULL && m > 0 &&
-        hd_dns_query_all(dns, names, m, HD_DNS_T_TXT, ans, &err) != 0)
-    {
-        snprintf(why, sizeof why, "%s", hd_err_str(&err));
-        hd_dns_free(dns);
-        dns = NULL;
-    }
-    for (size_t j = 0; rc == CLI_OK && j < m; j++) {
-        hd_domain_dns_check *c = &v->dns[idx[j]];
-        if (dns != NULL && ans[j] != NULL) {
-            hd_domain_key_check(&v->k[idx[j]], ans[j], c);
-        } else {
-            c->status = HD_DOMAIN_DNS_NOT_CHECKED;
-            snprintf(c->why, sizeof c->why, "not checked (%s)", why);
-        }
-        hd_dns_answer_free(ans[j]);
-    }
-    if (rc != CLI_OK)
-        cli_error("out of memory");
-    free(names);
-    free(bufs);
-    free(ans);
-    free(idx);
+    cli_keys_check(v, dns, why);
     hd_dns_free(dns);
-    return rc;
-}
-
-static const char *dns_json_name(hd_domain_dns_status s)
-{
-    return s == HD_DOMAIN_DNS_NOT_CHECKED ? "not_checked" : hd_domain_dns_status_name(s);
-}
-
-/* One key as JSON; with_dns adds "dns" and "dns_detail". */
-static json_t *key_json(const key_view *v, size_t i, bool with_dns)
-{
-    const hd_store_key *k = &v->k[i];
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "selector", k->selector, "algorithm", k->alg,
-                          "state", hd_domain_key_state_name(v->at[i]), "path", k->path);
-    json_time_pair(o, "created", k->created);
-    json_time_pair(o, "activated", k->activated);
-    json_time_pair(o, "retire_at", v->at[i] == HD_STORE_KEY_PENDING ? 0 : k->retire_at);
-    json_object_set_new(o, "grace_seconds", v->at[i] == HD_STORE_KEY_PENDING
-                                                ? json_integer((json_int_t)k->grace)
-                                                : json_null());
-    if (with_dns) {
-        json_object_set_new(o, "dns", json_string(dns_json_name(v->dns[i].status)));
-        json_object_set_new(o, "dns_detail", v->dns[i].why[0] ? hd_json_text(v->dns[i].why)
-                                                               : json_null());
-    }
-    return o;
-}
-
-static json_t *keys_json(const key_view *v, bool with_dns)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < v->n; i++)
-        json_array_append_new(a, key_json(v, i, with_dns));
-    return a;
-}
-
-/* What a key's state means, after its name. */
-static void state_note(const key_view *v, size_t i, char *out, size_t size)
-{
-    const hd_store_key *k = &v->k[i];
-    char when[40];
-    switch (v->at[i]) {
-    case HD_STORE_KEY_PENDING:
-        if (v->dns[i].status == HD_DOMAIN_DNS_MATCH)
-            snprintf(out, size, ": its record is published; a running server starts signing "
-                                "with it at its next check (every %d minutes, and at a reload)",
-                     SERVER_CHECK_MINUTES);
-        else
-            snprintf(out, size, ": signs once its DNS record is published and seen by the "
-                                "server");
-        return;
-    case HD_STORE_KEY_RETIRING:
-        when_utc(k->retire_at, when, sizeof when);
-        snprintf(out, size, ", signs no more, published until %s", when);
-        return;
-    case HD_STORE_KEY_RETIRED:
-        snprintf(out, size, ": its record may leave the DNS");
-        return;
-    case HD_STORE_KEY_ACTIVE:
-        break;
-    }
-    out[0] = '\0';
-}
-
-static void dns_note(const hd_domain_dns_check *c, char *out, size_t size)
-{
-    switch (c->status) {
-    case HD_DOMAIN_DNS_MATCH: snprintf(out, size, "published, matches this key"); return;
-    case HD_DOMAIN_DNS_MISSING: snprintf(out, size, "not published: %s", c->why); return;
-    case HD_DOMAIN_DNS_MISMATCH: snprintf(out, size, "does not match: %s", c->why); return;
-    case HD_DOMAIN_DNS_UNKNOWN: snprintf(out, size, "unknown: %s", c->why); return;
-    case HD_DOMAIN_DNS_NOT_CHECKED: snprintf(out, size, "%s", c->why); return;
-    }
-}
-
-/* The keys as comment lines; with_dns adds each record's check. */
-static void keys_print(const key_view *v, bool with_dns)
-{
-    for (size_t i = 0; i < v->n; i++) {
-        char note[200], dns[400];
-        state_note(v, i, note, sizeof note);
-        printf(";   %-24s %-8s %s%s\n;   %24s %s\n", v->k[i].selector, v->k[i].alg,
-               hd_domain_key_state_name(v->at[i]), note, "", v->k[i].path);
-        if (with_dns && v->at[i] != HD_STORE_KEY_RETIRED) {
-            dns_note(&v->dns[i], dns, sizeof dns);
-            printf(";   %24s DNS: %s\n", "", dns);
-        }
-    }
+    return CLI_OK;
 }
 
 /* add ---------------------------------------------------------------------------------- */
@@ -612,22 +390,22 @@ static int print_added(hd_store *st, const char *domain, const char *keys, const
         return rc;
     hd_store_domain d;
     hd_store_domain_get(st, domain, &d, NULL);
-    key_view v;
-    if ((rc = view_load(st, domain, a->now, &v)) != CLI_OK) {
+    cli_keys v;
+    if ((rc = keys_load(st, domain, a->now, &v)) != CLI_OK) {
         hd_domain_records_free(r, n);
         return rc;
     }
     if (a->json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "domain", domain, "bounce_domain",
                               d.bounce_domain, "hostname", d.hostname, "keys",
-                              keys_json(&v, false), "records", records_json(r, n));
+                              cli_keys_json(&v, false), "records", records_json(r, n));
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);
     } else {
         printf("; herald: domain %s added; bounce domain %s\n", domain, d.bounce_domain);
         printf("; private keys (mode 0600) in %s/%s/:\n", keys, domain);
-        keys_print(&v, false);
+        cli_keys_print(&v, false);
         printf(";\n; Publish these records in the DNS:\n");
         rc = print_zone(r, n, false);
         printf("\n; Next steps:\n"
@@ -640,7 +418,7 @@ static int print_added(hd_store *st, const char *domain, const char *keys, const
                ";     raise p=none to p=quarantine, then p=reject.\n",
                a->hostname, domain, domain);
     }
-    view_free(&v);
+    cli_keys_free(&v);
     hd_domain_records_free(r, n);
     return rc;
 }
@@ -731,7 +509,7 @@ static json_t *domain_json(const hd_store_domain *d, json_t *keys)
 {
     json_t *o = json_pack("{s:s, s:s}", "domain", d->name, "bounce_domain", d->bounce_domain);
     json_object_set_new(o, "hostname", d->hostname[0] ? json_string(d->hostname) : json_null());
-    json_time_pair(o, "created", d->created);
+    cli_json_time(o, "created", d->created);
     json_object_set_new(o, "keys", keys);
     return o;
 }
@@ -739,14 +517,14 @@ static json_t *domain_json(const hd_store_domain *d, json_t *keys)
 static int list_one(const hd_store_domain *d, void *arg)
 {
     list_ctx *c = arg;
-    key_view v;
-    if ((c->rc = view_load(c->st, d->name, c->now, &v)) != CLI_OK)
+    cli_keys v;
+    if ((c->rc = keys_load(c->st, d->name, c->now, &v)) != CLI_OK)
         return 1;
     if (c->json) {
-        json_array_append_new(c->json, domain_json(d, keys_json(&v, false)));
+        json_array_append_new(c->json, domain_json(d, cli_keys_json(&v, false)));
     } else {
         char when[40];
-        when_utc(d->created, when, sizeof when);
+        cli_when_utc(d->created, when, sizeof when);
         printf("%-30s %-34s %.10s ", d->name, d->bounce_domain, when);
         for (size_t i = 0; i < v.n; i++)
             if (v.at[i] != HD_STORE_KEY_RETIRED)
@@ -756,7 +534,7 @@ static int list_one(const hd_store_domain *d, void *arg)
                                                          : "");
         putchar('\n');
     }
-    view_free(&v);
+    cli_keys_free(&v);
     return 0;
 }
 
@@ -824,32 +602,32 @@ static int show_print(hd_store *st, const hd_store_domain *d, const dom_args *a)
 {
     hd_domain_record *r;
     size_t n;
-    key_view v;
+    cli_keys v;
     int rc = get_records(st, d->name, a, &r, &n);
     if (rc != CLI_OK)
         return rc;
-    if ((rc = view_load(st, d->name, a->now, &v)) != CLI_OK ||
-        (rc = view_check_dns(&v, a)) != CLI_OK) {
+    if ((rc = keys_load(st, d->name, a->now, &v)) != CLI_OK ||
+        (rc = check_dns(&v, a)) != CLI_OK) {
         hd_domain_records_free(r, n);
-        view_free(&v);
+        cli_keys_free(&v);
         return rc;
     }
     if (a->json) {
-        json_t *o = domain_json(d, keys_json(&v, true));
+        json_t *o = domain_json(d, cli_keys_json(&v, true));
         json_object_set_new(o, "records", records_json(r, n));
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);
     } else {
         char when[40];
-        when_utc(d->created, when, sizeof when);
+        cli_when_utc(d->created, when, sizeof when);
         printf("; domain %s, bounce domain %s, added %s\n; keys:\n", d->name, d->bounce_domain,
                when);
-        keys_print(&v, true);
+        cli_keys_print(&v, true);
         printf(";\n; records to publish:\n");
         rc = print_zone(r, n, false);
     }
-    view_free(&v);
+    cli_keys_free(&v);
     hd_domain_records_free(r, n);
     return rc;
 }
@@ -990,7 +768,7 @@ static void duration_text(long long s, char *out, size_t size)
 static void rotate_print(hd_store *st, const char *name, const dom_args *a)
 {
     char until[40];
-    when_utc(a->now + a->grace, until, sizeof until);
+    cli_when_utc(a->now + a->grace, until, sizeof until);
     if (a->activate_now && a->grace)
         printf("; herald: new DKIM keys for %s sign from now on; the previous ones stay "
                "published until %s\n", name, until);
@@ -1004,13 +782,13 @@ static void rotate_print(hd_store *st, const char *name, const dom_args *a)
                "; The current keys sign until a running server sees the new records in the\n"
                "; DNS (it looks at start, at a reload and every %d minutes); the previous\n"
                "; keys then stay published for %s (--grace) and retire.\n",
-               name, SERVER_CHECK_MINUTES, grace);
+               name, CLI_KEYS_CHECK_MINUTES, grace);
     }
-    key_view v;
-    if (view_load(st, name, a->now, &v) == CLI_OK) {
+    cli_keys v;
+    if (keys_load(st, name, a->now, &v) == CLI_OK) {
         printf("; keys:\n");
-        keys_print(&v, false);
-        view_free(&v);
+        cli_keys_print(&v, false);
+        cli_keys_free(&v);
     }
 }
 
