@@ -222,10 +222,12 @@ static void check_one(const hd_store_key *k, const char *name, hd_slice txt,
         set(out, HD_DOMAIN_DNS_MISMATCH, "the record at %s has a p= that is not base64", name);
     } else if (!same) {
         size_t at = first_difference(p->value, k->public_b64);
+        size_t left = p->value.len - at; /* the value is a slice: no NUL to stop at */
         set(out, HD_DOMAIN_DNS_MISMATCH, "the record at %s has another key: its p= differs "
-                                         "from this key's at character %zu (\"%.12s...\" "
+                                         "from this key's at character %zu (\"%.*s...\" "
                                          "where herald has \"%.12s...\")",
-            name, at + 1, (const char *)p->value.p + at, k->public_b64 + at);
+            name, at + 1, (int)(left < 12 ? left : 12), (const char *)p->value.p + at,
+            k->public_b64 + at);
     } else {
         out->status = HD_DOMAIN_DNS_MATCH;
         out->why[0] = '\0';
