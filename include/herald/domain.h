@@ -15,11 +15,26 @@
  * ("hd20261127"); when a rotation on the same day finds it taken, a letter
  * follows ("hd20261127b", ... "z").
  *
- * Key life: a new key is active (it signs and is published). A rotation
- * makes new keys and turns the active ones retiring: they sign no more but
- * stay published until retire_at, so mail signed just before still
- * verifies; hd_domain_retire_due() then marks them retired, and they may
- * leave the DNS. Only active keys sign.
+ * Key life (docs/cli.md, "Key rotation"):
+ *
+ *     add ──> active ──(a rotation's keys become active)──> retiring ──(retire_at)──> retired
+ *     rotate ──> pending ──(its record is in the DNS and matches)──> active
+ *
+ * A domain's first keys are active at once (nothing signed before them).
+ * A rotation makes new keys *pending*: published by the operator, but not
+ * signing until the DNS shows their records (a receiver would fail every
+ * message signed before). The server checks (hd_domain_key_check on the
+ * TXT answers) and, once every pending key of the domain matches,
+ * activates them (hd_domain_activate): the old active keys turn retiring
+ * for the grace period stored with the pending keys: they sign no more but
+ * stay published, so mail signed just before still verifies; then they
+ * are retired and may leave the DNS. Only active keys sign. A rotation
+ * made while keys are still pending supersedes them (they are retired,
+ * having never signed).
+ *
+ * What state a key is in at a time, and what an activation changes, are
+ * pure functions of the rows (hd_domain_key_state_at,
+ * hd_domain_activation_plan), so listing "as of T" never writes.
  *
  * Functions that change several rows do it in one transaction, and undo
  * the files they wrote (or moved) when anything fails: no half-made
@@ -33,6 +48,7 @@
 #include <stdint.h>
 
 #include <herald/buf.h>
+#include <herald/dns.h>
 #include <herald/err.h>
 #include <herald/key.h>
 #include <herald/store.h>
@@ -51,6 +67,11 @@
 /* How long a rotated-out key stays published, by default: a week covers
  * the queue's lifetime and receivers that verify late. */
 #define HD_DOMAIN_GRACE_DEFAULT (7u * 24 * 3600)
+
+/* How often a running server looks up the records of pending keys (it
+ * also does at start and at every reload): a record published is seen
+ * within minutes, and a check is a few TXT questions the resolver caches. */
+#define HD_DOMAIN_CHECK_INTERVAL 300
 
 /* TTL of the records hd_domain_records_zone() writes. */
 #define HD_DOMAIN_TTL 3600
@@ -94,6 +115,8 @@ typedef struct hd_domain_add_opts {
     unsigned algs;             /* HD_DOMAIN_ALG_* bits; 0: both (dual signing) */
     unsigned rsa_bits;         /* 0: HD_DOMAIN_RSA_BITS_DEFAULT */
     int64_t now;
+    const char *hostname;      /* the server's name, stored so later commands
+                                * need not be told again; NULL: none */
 } hd_domain_add_opts;
 
 /* Add a domain: check the names, generate its keys, write them to
@@ -105,13 +128,16 @@ int hd_domain_add(hd_store *st, const char *keys_dir, const hd_domain_add_opts *
 
 /* Rotate: new keys for the algorithms of the active keys (RSA with the
  * active key's size), under new_selector_prefix (NULL: the date-based
- * default; a prefix whose selectors the domain already has is HD_EINVAL);
- * the active keys become retiring with retire_at = now + grace_seconds, or
- * retired at once when grace_seconds is 0. HD_ENOTFOUND for an unknown
- * domain, HD_ESTATE when it has no active key. */
+ * default; a prefix whose selectors the domain already has is HD_EINVAL).
+ * The new keys are pending, grace_seconds stored with them for the
+ * activation; keys still pending from an earlier rotation are retired
+ * (superseded). With activate_now the new keys are active at once and the
+ * active ones retiring with retire_at = now + grace_seconds, or retired
+ * when grace_seconds is 0. HD_ENOTFOUND for an unknown domain, HD_ESTATE
+ * when it has no active key. */
 int hd_domain_rotate_key(hd_store *st, const char *keys_dir, const char *domain,
                          const char *new_selector_prefix, int64_t now, uint32_t grace_seconds,
-                         hd_err *err);
+                         bool activate_now, hd_err *err);
 
 /* Mark retiring keys whose retire_at is at or before now retired, in every
  * domain. Returns how many (>= 0) or a negative HD_E*. */
@@ -124,6 +150,77 @@ int hd_domain_retire_due(hd_store *st, int64_t now, hd_err *err);
  * them is a deliberate act left to the operator. A file already gone is
  * not an error. HD_ENOTFOUND for an unknown domain. */
 int hd_domain_remove(hd_store *st, const char *keys_dir, const char *domain, hd_err *err);
+
+/* Key life ------------------------------------------------------------------ */
+
+/* "pending", "active", "retiring", "retired". */
+const char *hd_domain_key_state_name(hd_store_key_state s);
+
+/* The state k is in at time now, from its row alone: a retiring key whose
+ * retire_at has come is retired; any other key is as stored (a pending key
+ * needs the DNS to become active). */
+hd_store_key_state hd_domain_key_state_at(const hd_store_key *k, int64_t now);
+
+/* One change an activation makes. */
+typedef struct hd_domain_transition {
+    size_t index;              /* into the keys given */
+    hd_store_key_state to;
+    int64_t retire_at;         /* when to is retiring */
+} hd_domain_transition;
+
+/* What activating a domain's pending keys at now changes, for its keys
+ * k[0..n) (states as at now): every pending key becomes active; every
+ * active key becomes retiring until now + the largest grace of the pending
+ * keys (retired when that is 0); a retiring key whose time has come,
+ * retired. Writes at most n transitions to out and returns how many; 0
+ * when no key is pending. */
+size_t hd_domain_activation_plan(const hd_store_key *k, size_t n, int64_t now,
+                                 hd_domain_transition *out);
+
+/* Apply hd_domain_activation_plan to the domain's rows, in one
+ * transaction, if its pending keys are exactly ids[0..n_ids) (the keys
+ * whose records were checked: a rotation made meanwhile has replaced them,
+ * and its keys must be checked first). HD_ESTATE when no key is pending
+ * or the pending keys are others, HD_ENOTFOUND for an unknown domain. */
+int hd_domain_activate(hd_store *st, const char *domain, const int64_t *ids, size_t n_ids,
+                       int64_t now, hd_err *err);
+
+/* DNS check of a key's record --------------------------------------------------- */
+
+typedef enum hd_domain_dns_status {
+    HD_DOMAIN_DNS_NOT_CHECKED, /* no resolver was asked */
+    HD_DOMAIN_DNS_MATCH,       /* published, and p= is this key */
+    HD_DOMAIN_DNS_MISSING,     /* no TXT record there (NXDOMAIN, NODATA) */
+    HD_DOMAIN_DNS_MISMATCH,    /* a record, but not this key (why says what differs) */
+    HD_DOMAIN_DNS_UNKNOWN,     /* the DNS failed (SERVFAIL, time-out): try again */
+} hd_domain_dns_status;
+
+typedef struct hd_domain_dns_check {
+    hd_domain_dns_status status;
+    char why[320];             /* one sentence, "" for MATCH */
+} hd_domain_dns_check;
+
+/* "not checked", "matches", "missing", "mismatch", "unknown". */
+const char *hd_domain_dns_status_name(hd_domain_dns_status s);
+
+/* The owner name of k's record, SELECTOR._domainkey.DOMAIN (RFC 6376
+ * §3.6.2.1). HD_ELIMIT when it does not fit size. */
+int hd_domain_key_record_name(const hd_store_key *k, char *out, size_t size, hd_err *err);
+
+/* Judge the answer to the TXT question for k's record (pure). MATCH when
+ * every TXT record there is a DKIM key record (RFC 6376 §3.6.1: v=DKIM1
+ * first if present, k= the key's algorithm, h= allowing sha256, s=
+ * allowing email) whose p= decodes to this key's public key; RFC 6376
+ * §3.6.2.2 lets a verifier pick any of several records, so every one must
+ * match. */
+void hd_domain_key_check(const hd_store_key *k, const hd_dns_answer *ans,
+                         hd_domain_dns_check *out);
+
+/* Whether a domain's pending keys are to be activated: true when k[0..n)
+ * has a pending key and every pending key's check (checks[i] for k[i]) is
+ * MATCH: a rotation's keys start signing together. */
+bool hd_domain_activation_due(const hd_store_key *k, const hd_domain_dns_check *checks,
+                              size_t n);
 
 /* The keys to sign a domain's mail with: its active keys, oldest first. */
 typedef struct hd_domain_signing_key {
@@ -167,7 +264,7 @@ typedef struct hd_domain_dns_opts {
 int hd_domain_dns_opts_check(const hd_domain_dns_opts *opts, hd_err *err);
 
 /* The records to publish for domain, in this order: one DKIM TXT per key
- * that is active or retiring (oldest first), the bounce domain's SPF
+ * that is pending, active or retiring (oldest first), the bounce domain's SPF
  * ("v=spf1 ip4:A ip6:B -all", or "v=spf1 a:HOST -all" without addresses)
  * and MX ("10 HOST."), and "_dmarc.<domain>" ("v=DMARC1; p=none;
  * rua=mailto:dmarc@<bounce domain>": monitoring first, RFC 7489 §6.3, for
@@ -176,6 +273,10 @@ int hd_domain_dns_opts_check(const hd_domain_dns_opts *opts, hd_err *err);
  * unknown domain, HD_EINVAL for a bad hostname or address. */
 int hd_domain_records(hd_store *st, const char *domain, const hd_domain_dns_opts *opts,
                       hd_domain_record **out, size_t *n, hd_err *err);
+/* The same with the keys' states as at now (hd_domain_key_state_at): a
+ * key retiring until before now is left out. */
+int hd_domain_records_at(hd_store *st, const char *domain, const hd_domain_dns_opts *opts,
+                         int64_t now, hd_domain_record **out, size_t *n, hd_err *err);
 void hd_domain_records_free(hd_domain_record *r, size_t n);
 
 /* Append the records in the zone fixture format (docs/zone-format.md, RFC

@@ -54,6 +54,8 @@ void hd_store_rollback(hd_store *st);
 typedef struct hd_store_domain {
     char name[HD_STORE_NAME_MAX];
     char bounce_domain[HD_STORE_NAME_MAX];
+    char hostname[HD_STORE_NAME_MAX];   /* the server's name given at add (the
+                                         * bounce MX); "" when none was stored */
     int64_t created;
 } hd_store_domain;
 
@@ -61,6 +63,8 @@ typedef enum hd_store_key_state {
     HD_STORE_KEY_ACTIVE,   /* signs and is published */
     HD_STORE_KEY_RETIRING, /* no longer signs; stays published until retire_at */
     HD_STORE_KEY_RETIRED,  /* may be removed from DNS */
+    HD_STORE_KEY_PENDING,  /* made by a rotation: published, not yet seen in
+                            * the DNS, so it does not sign yet */
 } hd_store_key_state;
 
 typedef struct hd_store_key {
@@ -73,6 +77,9 @@ typedef struct hd_store_key {
     hd_store_key_state state;
     int64_t created;
     int64_t retire_at;              /* 0 when not retiring */
+    int64_t activated;              /* when it became active; 0: at creation, or not yet */
+    uint32_t grace;                 /* pending: how long the keys it replaces stay
+                                     * published once it is active (seconds) */
 } hd_store_key;
 
 void hd_store_key_clear(hd_store_key *k);
@@ -94,6 +101,9 @@ int hd_store_key_each(hd_store *st, const char *domain,
                       int (*fn)(const hd_store_key *k, void *arg), void *arg, hd_err *err);
 int hd_store_key_set_state(hd_store *st, int64_t id, hd_store_key_state state,
                            int64_t retire_at, hd_err *err);
+/* A pending key becomes active, activated = now. HD_ESTATE when it is not
+ * pending (any more), HD_ENOTFOUND when there is no such key. */
+int hd_store_key_activate(hd_store *st, int64_t id, int64_t now, hd_err *err);
 
 typedef struct hd_store_user {
     char name[HD_STORE_NAME_MAX];

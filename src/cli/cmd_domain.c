@@ -7,6 +7,7 @@
  * can be pasted into a zone or given to --dns-zone as it is.
  */
 #include "cli.h"
+#include "domain_keys.h"
 
 #include <herald/config.h>
 
@@ -50,14 +51,14 @@ static int fail(const hd_err *err, int rc)
 
 typedef struct dom_args {
     const char *data_dir, *hostname, *selector, *bounce, *config;
-    bool data_dir_given;
+    bool data_dir_given, hostname_given, activate_now, no_dns;
+    cli_dns_opts dns; /* add's DMARC lookup, show's key checks */
     const char *addresses[HD_DOMAIN_MAX_ADDRESSES + 1];
     size_t n_addresses;
     unsigned algs;
     long long grace, now;
     bool json;
     char host_buf[256];
-    cli_dns_opts dns;            /* add: where the live DMARC record is looked up */
 } dom_args;
 
 static int open_data(const dom_args *a, hd_store **st, char *keys, size_t size)
@@ -125,23 +126,13 @@ static bool parse_grace(const char *s, long long *out)
     return true;
 }
 
-static void when_utc(int64_t t, char *out, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(out, size, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-        snprintf(out, size, "%lld", (long long)t);
-}
-
-static const char *state_name(hd_store_key_state s)
-{
-    return s == HD_STORE_KEY_ACTIVE ? "active" : s == HD_STORE_KEY_RETIRING ? "retiring" : "retired";
-}
-
-/* Common options: the letters and longopts every subcommand shares. */
-enum { OPT_DATA = 'D', OPT_HOST = 'H', OPT_ADDR = 'A', OPT_JSON = 'j', OPT_NOW = 'N', OPT_CONFIG = 'C' };
-/* add's DNS options (cli.h's letters clash with --data-dir's) */
-enum { OPT_DNS_ZONE = 1000, OPT_DNS_SERVER, OPT_DNS_TIMEOUT };
+/* Common options: the longopts every subcommand shares. Their values lie
+ * past any character, so the DNS options' letters ('D' is --dns-server's)
+ * cannot collide with them. */
+enum {
+    OPT_DATA = 0x100, OPT_HOST, OPT_ADDR, OPT_JSON, OPT_NOW, OPT_CONFIG, OPT_ACTIVATE_NOW,
+    OPT_NO_DNS
+};
 
 #define COMMON_LONGOPTS                                                                        \
     {"data-dir", required_argument, NULL, OPT_DATA}, {"help", no_argument, NULL, 'h'},        \
@@ -166,7 +157,7 @@ static bool common_option(int c, const char *arg, dom_args *a, int *rc)
     switch (c) {
     case OPT_DATA: a->data_dir = arg; a->data_dir_given = true; return true;
     case OPT_CONFIG: a->config = arg; return true;
-    case OPT_HOST: a->hostname = arg; return true;
+    case OPT_HOST: a->hostname = arg; a->hostname_given = true; return true;
     case OPT_JSON: a->json = true; return true;
     case OPT_ADDR:
         if (a->n_addresses == HD_DOMAIN_MAX_ADDRESSES) {
@@ -249,11 +240,10 @@ static int parse(int argc, char **argv, const char *shortopts, const struct opti
                 rc = CLI_USAGE;
             }
             break;
-        case OPT_DNS_ZONE:
-        case OPT_DNS_SERVER:
-        case OPT_DNS_TIMEOUT:
-            if (!cli_dns_option(c == OPT_DNS_ZONE ? 'Z' : c == OPT_DNS_SERVER ? 'D' : 'W', optarg,
-                                &a->dns))
+        case OPT_ACTIVATE_NOW: a->activate_now = true; break;
+        case OPT_NO_DNS: a->no_dns = true; break;
+        CLI_DNS_CASES:
+            if (!cli_dns_option(c, optarg, &a->dns))
                 rc = CLI_USAGE;
             break;
         case 'h': fputs(help, stdout); return -1;
@@ -281,7 +271,7 @@ static int get_records(hd_store *st, const char *domain, const dom_args *a,
     hd_domain_dns_opts o = {a->hostname, a->addresses, a->n_addresses};
     hd_err err;
     hd_err_clear(&err);
-    int rc = hd_domain_records(st, domain, &o, r, n, &err);
+    int rc = hd_domain_records_at(st, domain, &o, a->now, r, n, &err);
     return rc ? fail(&err, rc) : CLI_OK;
 }
 
@@ -327,31 +317,52 @@ static json_t *records_json(const hd_domain_record *r, size_t n)
 
 /* Keys ------------------------------------------------------------------------------- */
 
-static int key_json(const hd_store_key *k, void *arg)
+static int keys_load(hd_store *st, const char *domain, int64_t now, cli_keys *v)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "selector", k->selector, "algorithm",
-                          k->alg, "state", state_name(k->state), "path", k->path, "created",
-                          (json_int_t)k->created);
-    json_object_set_new(o, "retire_at",
-                        k->retire_at ? json_integer((json_int_t)k->retire_at) : json_null());
-    json_array_append_new(arg, o);
-    return 0;
+    hd_err err;
+    hd_err_clear(&err);
+    int rc = cli_keys_load(st, domain, now, v, &err);
+    return rc ? fail(&err, rc) : CLI_OK;
 }
 
-static int key_line(const hd_store_key *k, void *arg)
+/* The resolver show uses: --dns-zone / --dns-server, else the --config
+ * file's [dns], else the system's. NULL (and why) when none could be set
+ * up; a bad --dns-zone or --dns-server is the user's error and ends the
+ * command. */
+static int open_resolver(const dom_args *a, hd_dns **dns, char *why, size_t why_size)
 {
-    (void)arg;
-    char when[40] = "";
-    const char *note = "";
-    if (k->state == HD_STORE_KEY_RETIRING) {
-        when_utc(k->retire_at, when, sizeof when);
-        note = ", published until ";
-    } else if (k->state == HD_STORE_KEY_RETIRED) {
-        note = ": its record may leave the DNS";
+    *dns = NULL;
+    cli_dns_opts o = a->dns; /* with --config: its [dns] unless given (apply_config) */
+    bool asked = a->dns.zone != NULL || a->dns.server != NULL;
+    if (o.zone != NULL)
+        return cli_dns_open(&o, dns);
+    hd_dns_config cfg = {o.server, o.timeout_ms, NULL};
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_dns_new_unbound(dns, &cfg, &err) != 0) {
+        if (asked) {
+            cli_error("DNS: %s", hd_err_str(&err));
+            return CLI_USAGE;
+        }
+        snprintf(why, why_size, "no resolver: %s", hd_err_str(&err));
+        *dns = NULL;
     }
-    printf(";   %-24s %-8s %s%s%s\n;   %24s %s\n", k->selector, k->alg, state_name(k->state),
-           note, when, "", k->path);
-    return 0;
+    return CLI_OK;
+}
+
+/* Check the keys' records in the DNS, unless --no-dns. */
+static int check_dns(cli_keys *v, const dom_args *a)
+{
+    char why[300] = "--no-dns";
+    hd_dns *dns = NULL;
+    if (!a->no_dns) {
+        int rc = open_resolver(a, &dns, why, sizeof why);
+        if (rc != CLI_OK)
+            return rc;
+    }
+    cli_keys_check(v, dns, why);
+    hd_dns_free(dns);
+    return CLI_OK;
 }
 
 /* add ---------------------------------------------------------------------------------- */
@@ -385,7 +396,8 @@ static const char add_help[] =
     COMMON_HELP
     CLI_DNS_HELP
     "                           (with --config: the server's [dns] by default)\n"
-    "      --json              print {domain, bounce_domain, keys, records, dmarc}\n"
+    "      --json              print {domain, bounce_domain, hostname, keys, records,\n"
+    "                          dmarc, server}\n"
     "      --now T             act as at Unix time T (tests; dates the selector)\n"
     "\n"
     "Exit: 0 added, 64 usage or a bad name, 65 the domain exists, 73 a key file\n"
@@ -601,9 +613,12 @@ static int print_added(hd_store *st, const char *domain, const char *keys, const
     hd_store_domain d;
     hd_store_domain_get(st, domain, &d, NULL);
     size_t kept = without_dmarc(r, n);
+    cli_keys v;
+    if ((rc = keys_load(st, domain, a->now, &v)) != CLI_OK) {
+        hd_domain_records_free(r, n);
+        return rc;
+    }
     if (a->json) {
-        json_t *k = json_array();
-        hd_store_key_each(st, domain, key_json, k, NULL);
         json_t *recs = records_json(r, kept);
         hd_domain_record dr[2];
         char purpose[160];
@@ -614,9 +629,10 @@ static int print_added(hd_store *st, const char *domain, const char *keys, const
                                 json_string("dmarc-report-authorization"));
         json_array_extend(recs, more);
         json_decref(more);
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "domain", domain,
-                              "bounce_domain", d.bounce_domain, "keys", k, "records", recs,
-                              "dmarc", dmarc_json(dc), "server", cli_server_word(t->state));
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "domain", domain,
+                              "bounce_domain", d.bounce_domain, "hostname", d.hostname, "keys",
+                              cli_keys_json(&v, false), "records", recs, "dmarc",
+                              dmarc_json(dc), "server", cli_server_word(t->state));
         if (t->state == CLI_SERVER_NOT_TOLD)
             cli_server_say(t->state, t->why, a->data_dir, "");
         json_dumpf(o, stdout, JSON_INDENT(2));
@@ -626,7 +642,7 @@ static int print_added(hd_store *st, const char *domain, const char *keys, const
         printf("; herald: domain %s added; bounce domain %s\n", domain, d.bounce_domain);
         cli_server_say(t->state, t->why, a->data_dir, "; herald: ");
         printf("; private keys (mode 0600) in %s/%s/:\n", keys, domain);
-        hd_store_key_each(st, domain, key_line, NULL, NULL);
+        cli_keys_print(&v, false);
         printf(";\n; Publish these records in the DNS:\n");
         rc = print_zone(r, kept, false);
         if (rc == CLI_OK)
@@ -645,6 +661,7 @@ static int print_added(hd_store *st, const char *domain, const char *keys, const
                first ? "; when all your mail passes,\n;     raise p=none to p=quarantine, "
                        "then p=reject." : ".");
     }
+    cli_keys_free(&v);
     hd_domain_records_free(r, n);
     return rc;
 }
@@ -672,9 +689,7 @@ static int domain_add(int argc, char **argv)
         COMMON_LONGOPTS, DNS_REC_LONGOPTS,
         {"selector", required_argument, NULL, 's'}, {"bounce-domain", required_argument, NULL, 'b'},
         {"rsa-only", no_argument, NULL, 'r'}, {"ed25519-only", no_argument, NULL, 'e'},
-        {"json", no_argument, NULL, OPT_JSON}, {"dns-zone", required_argument, NULL, OPT_DNS_ZONE},
-        {"dns-server", required_argument, NULL, OPT_DNS_SERVER},
-        {"dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT}, {NULL, 0, NULL, 0}};
+        {"json", no_argument, NULL, OPT_JSON}, CLI_DNS_LONGOPTS, {NULL, 0, NULL, 0}};
     dom_args a;
     const char *domain = NULL;
     int rc = parse(argc, argv, "hs:b:", longopts, add_help, true, &a, &domain);
@@ -703,7 +718,7 @@ static int domain_add(int argc, char **argv)
         hd_dns_free(dns);
         return CLI_DATAERR;
     }
-    hd_domain_add_opts o = {name, a.bounce, a.selector, a.algs, 0, a.now};
+    hd_domain_add_opts o = {name, a.bounce, a.selector, a.algs, 0, a.now, a.hostname};
     rc = hd_domain_add(st, keys, &o, &err);
     if (rc != 0) {
         rc = fail(&err, rc);
@@ -730,16 +745,18 @@ static int domain_add(int argc, char **argv)
 /* list ------------------------------------------------------------------------------- */
 
 static const char list_help[] =
-    "usage: herald domain list [--json] [--data-dir DIR]\n"
+    "usage: herald domain list [--json] [--data-dir DIR] [--now T]\n"
     "\n"
-    "List the sending domains with their bounce domain and their keys' state.\n"
-    "It only reads: nothing is created or changed (a mistyped --data-dir is an\n"
-    "error, not a new database).\n"
+    "List the sending domains with their bounce domain and their keys' state\n"
+    "(pending, active, retiring, retired) as at now. It only reads: nothing is\n"
+    "created or written (a mistyped --data-dir is an error, not a new database).\n"
     "\n"
     COMMON_HELP
-    "      --json              print [{domain, bounce_domain, created, keys: [{selector,\n"
-    "                          algorithm, state, retire_at, path, created}]}]\n"
-    "      --now T             act as at Unix time T (tests)\n"
+    "      --json              print [{domain, bounce_domain, hostname, created,\n"
+    "                          created_unix, keys: [{selector, algorithm, state,\n"
+    "                          path, created, activated, retire_at (each with\n"
+    "                          _unix), grace_seconds}]}]\n"
+    "      --now T             the states as at Unix time T (nothing is written)\n"
     "\n"
     "Exit: 0 done, 64 usage, 66 no database in the data directory, 77 the\n"
     "database is closed to this user.\n";
@@ -747,32 +764,40 @@ static const char list_help[] =
 typedef struct list_ctx {
     hd_store *st;
     json_t *json;
+    int64_t now;
+    int rc;
 } list_ctx;
 
-static int summary_key(const hd_store_key *k, void *arg)
+static json_t *domain_json(const hd_store_domain *d, json_t *keys)
 {
-    if (k->state != HD_STORE_KEY_RETIRED)
-        printf(" %s%s", k->selector, k->state == HD_STORE_KEY_RETIRING ? "(retiring)" : "");
-    (void)arg;
-    return 0;
+    json_t *o = json_pack("{s:s, s:s}", "domain", d->name, "bounce_domain", d->bounce_domain);
+    json_object_set_new(o, "hostname", d->hostname[0] ? json_string(d->hostname) : json_null());
+    cli_json_time(o, "created", d->created);
+    json_object_set_new(o, "keys", keys);
+    return o;
 }
 
 static int list_one(const hd_store_domain *d, void *arg)
 {
     list_ctx *c = arg;
+    cli_keys v;
+    if ((c->rc = keys_load(c->st, d->name, c->now, &v)) != CLI_OK)
+        return 1;
     if (c->json) {
-        json_t *k = json_array();
-        hd_store_key_each(c->st, d->name, key_json, k, NULL);
-        json_array_append_new(c->json, json_pack("{s:s, s:s, s:I, s:o}", "domain", d->name,
-                                                 "bounce_domain", d->bounce_domain, "created",
-                                                 (json_int_t)d->created, "keys", k));
-        return 0;
+        json_array_append_new(c->json, domain_json(d, cli_keys_json(&v, false)));
+    } else {
+        char when[40];
+        cli_when_utc(d->created, when, sizeof when);
+        printf("%-30s %-34s %.10s ", d->name, d->bounce_domain, when);
+        for (size_t i = 0; i < v.n; i++)
+            if (v.at[i] != HD_STORE_KEY_RETIRED)
+                printf(" %s%s", v.k[i].selector,
+                       v.at[i] == HD_STORE_KEY_RETIRING  ? "(retiring)"
+                       : v.at[i] == HD_STORE_KEY_PENDING ? "(pending)"
+                                                         : "");
+        putchar('\n');
     }
-    char when[40];
-    when_utc(d->created, when, sizeof when);
-    printf("%-30s %-34s %.10s ", d->name, d->bounce_domain, when);
-    hd_store_key_each(c->st, d->name, summary_key, NULL, NULL);
-    putchar('\n');
+    cli_keys_free(&v);
     return 0;
 }
 
@@ -788,22 +813,22 @@ static int domain_list(int argc, char **argv)
     hd_store *st;
     if ((rc = open_reader(&a, &st)) != CLI_OK)
         return rc;
-    {
-        list_ctx c = {st, a.json ? json_array() : NULL};
-        if (!a.json)
-            printf("%-30s %-34s %-10s  %s\n", "DOMAIN", "BOUNCE DOMAIN", "CREATED",
-                   "PUBLISHED KEYS");
-        hd_err err;
-        hd_err_clear(&err);
-        int lrc = hd_store_domain_each(st, list_one, &c, &err);
-        if (lrc != 0)
-            rc = fail(&err, lrc);
-        else if (a.json) {
-            json_dumpf(c.json, stdout, JSON_INDENT(2));
-            putchar('\n');
-        }
-        json_decref(c.json);
+    list_ctx c = {st, a.json ? json_array() : NULL, a.now, CLI_OK};
+    if (!a.json)
+        printf("%-30s %-34s %-10s  %s\n", "DOMAIN", "BOUNCE DOMAIN", "CREATED",
+               "PUBLISHED KEYS");
+    hd_err err;
+    hd_err_clear(&err);
+    int lrc = hd_store_domain_each(st, list_one, &c, &err);
+    if (c.rc != CLI_OK)
+        rc = c.rc;
+    else if (lrc != 0)
+        rc = fail(&err, lrc);
+    else if (a.json) {
+        json_dumpf(c.json, stdout, JSON_INDENT(2));
+        putchar('\n');
     }
+    json_decref(c.json);
     hd_store_close(st);
     return rc;
 }
@@ -812,16 +837,26 @@ static int domain_list(int argc, char **argv)
 
 static const char show_help[] =
     "usage: herald domain show DOMAIN [--hostname H] [--address IP]... [--json]\n"
-    "                          [--data-dir DIR]\n"
+    "                          [--dns-zone FILE | --dns-server A[@P] | --no-dns]\n"
+    "                          [--data-dir DIR] [--now T]\n"
     "\n"
-    "Show a domain: its keys and their state, and the DNS records to publish\n"
-    "(a zone file; DKIM records for active and retiring keys). It only reads:\n"
-    "nothing is created or changed.\n"
+    "Show a domain: its keys, their state (pending, active, retiring, retired)\n"
+    "and whether each key's DNS record is published and matches the key, and\n"
+    "the DNS records to publish (a zone file; DKIM records for pending, active\n"
+    "and retiring keys). The hostname stored at `domain add` is used unless\n"
+    "--hostname is given. Nothing is written.\n"
     "\n"
     DNS_REC_HELP
+    CLI_DNS_HELP
+    "      --no-dns             do not look the records up (\"not checked\")\n"
+    "                           (with --config and no --dns-zone or --dns-server:\n"
+    "                           the resolver of its [dns] section)\n"
     COMMON_HELP
-    "      --json              print {domain, bounce_domain, created, keys, records}\n"
-    "      --now T             act as at Unix time T (tests)\n"
+    "      --json              print {domain, bounce_domain, hostname, created,\n"
+    "                          created_unix, keys (with dns: matches, missing,\n"
+    "                          mismatch, unknown or not_checked, and dns_detail),\n"
+    "                          records}\n"
+    "      --now T             the states as at Unix time T (nothing is written)\n"
     "\n"
     "Exit: 0 done, 64 usage, 65 no such domain, 66 no database in the data\n"
     "directory, 77 the database is closed to this user.\n";
@@ -830,34 +865,67 @@ static int show_print(hd_store *st, const hd_store_domain *d, const dom_args *a)
 {
     hd_domain_record *r;
     size_t n;
+    cli_keys v;
     int rc = get_records(st, d->name, a, &r, &n);
     if (rc != CLI_OK)
         return rc;
+    if ((rc = keys_load(st, d->name, a->now, &v)) != CLI_OK ||
+        (rc = check_dns(&v, a)) != CLI_OK) {
+        hd_domain_records_free(r, n);
+        cli_keys_free(&v);
+        return rc;
+    }
     if (a->json) {
-        json_t *k = json_array();
-        hd_store_key_each(st, d->name, key_json, k, NULL);
-        json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:o}", "domain", d->name, "bounce_domain",
-                              d->bounce_domain, "created", (json_int_t)d->created, "keys", k,
-                              "records", records_json(r, n));
+        json_t *o = domain_json(d, cli_keys_json(&v, true));
+        json_object_set_new(o, "records", records_json(r, n));
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);
     } else {
         char when[40];
-        when_utc(d->created, when, sizeof when);
+        cli_when_utc(d->created, when, sizeof when);
         printf("; domain %s, bounce domain %s, added %s\n; keys:\n", d->name, d->bounce_domain,
                when);
-        hd_store_key_each(st, d->name, key_line, NULL, NULL);
+        cli_keys_print(&v, true);
         printf(";\n; records to publish:\n");
         rc = print_zone(r, n, false);
     }
+    cli_keys_free(&v);
     hd_domain_records_free(r, n);
+    return rc;
+}
+
+/* Open the data directory and find the domain; its stored hostname serves
+ * when none was given on the command line. */
+static int open_domain(dom_args *a, const char *domain, bool readonly, hd_store **st,
+                       char *keys, size_t keys_size, hd_store_domain *d)
+{
+    int rc = readonly ? open_reader(a, st) : open_data(a, st, keys, keys_size);
+    if (rc != CLI_OK)
+        return rc;
+    char name[HD_STORE_NAME_MAX];
+    hd_err err;
+    hd_err_clear(&err);
+    int lrc = hd_domain_name_normalize(domain, name, sizeof name, &err);
+    if (lrc == 0)
+        lrc = hd_store_domain_get(*st, name, d, &err);
+    if (lrc == 0 && !a->hostname_given && d->hostname[0] != '\0')
+        a->hostname = d->hostname;
+    if (lrc == 0)
+        rc = resolve_hostname(a);
+    else
+        rc = fail(&err, lrc);
+    if (rc != CLI_OK) {
+        hd_store_close(*st);
+        *st = NULL;
+    }
     return rc;
 }
 
 static int domain_show(int argc, char **argv)
 {
-    static const struct option longopts[] = {COMMON_LONGOPTS, DNS_REC_LONGOPTS,
+    static const struct option longopts[] = {COMMON_LONGOPTS, DNS_REC_LONGOPTS, CLI_DNS_LONGOPTS,
+                                             {"no-dns", no_argument, NULL, OPT_NO_DNS},
                                              {"json", no_argument, NULL, OPT_JSON},
                                              {NULL, 0, NULL, 0}};
     dom_args a;
@@ -865,22 +933,12 @@ static int domain_show(int argc, char **argv)
     int rc = parse(argc, argv, "h", longopts, show_help, true, &a, &domain);
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
-    if ((rc = resolve_hostname(&a)) != CLI_OK)
-        return rc;
     hd_store *st;
-    char name[HD_STORE_NAME_MAX];
-    if ((rc = open_reader(&a, &st)) != CLI_OK)
-        return rc;
+    char keys[4096];
     hd_store_domain d;
-    hd_err err;
-    hd_err_clear(&err);
-    int lrc = hd_domain_name_normalize(domain, name, sizeof name, &err);
-    if (lrc == 0)
-        lrc = hd_store_domain_get(st, name, &d, &err);
-    if (lrc != 0)
-        rc = fail(&err, lrc);
-    if (rc == CLI_OK)
-        rc = show_print(st, &d, &a);
+    if ((rc = open_domain(&a, domain, true, &st, keys, sizeof keys, &d)) != CLI_OK)
+        return rc;
+    rc = show_print(st, &d, &a);
     hd_store_close(st);
     return rc;
 }
@@ -933,18 +991,26 @@ static int domain_remove(int argc, char **argv)
 
 static const char rotate_help[] =
     "usage: herald domain rotate-key DOMAIN [--selector P] [--grace DURATION]\n"
-    "                                [--hostname H] [--data-dir DIR]\n"
+    "                                [--activate-now] [--hostname H] [--data-dir DIR]\n"
     "\n"
     "Make new DKIM keys for DOMAIN (the same algorithms and RSA size as the\n"
-    "active ones) and print their DNS records. The new keys sign from now on;\n"
-    "the old ones stay published (retiring) for the grace period, so mail\n"
-    "signed before still verifies, then are marked retired and may leave the\n"
-    "DNS. Publish the new records before the old ones go.\n"
+    "active ones) and print their DNS records. The rotation is staged: the new\n"
+    "keys are pending and do not sign yet. Publish their records; the running\n"
+    "server looks them up (at start, at a reload and every 5 minutes) and, once\n"
+    "every new record is in the DNS and matches its key, signs with the new\n"
+    "keys. The old keys then stay published (retiring) for the grace period, so\n"
+    "mail signed before still verifies, and are then retired and may leave the\n"
+    "DNS. `herald domain show` tells each key's state and whether its record\n"
+    "matches. Keys still pending from an earlier rotation are replaced.\n"
     "\n"
     "  -s, --selector P        the new keys' selector prefix (default: hd + today's\n"
     "                          date, with a letter if today's is taken)\n"
-    "  -g, --grace DURATION    how long the old keys stay published: 7d (default),\n"
-    "                          36h, 90m, 600s; 0 retires them at once\n"
+    "  -g, --grace DURATION    how long the old keys stay published once the new\n"
+    "                          ones sign: 7d (default), 36h, 90m, 600s; 0 retires\n"
+    "                          them at once\n"
+    "      --activate-now      sign with the new keys at once, without waiting for\n"
+    "                          the DNS (mail signed before the records are visible\n"
+    "                          fails DKIM at receivers)\n"
     DNS_REC_HELP
     COMMON_HELP
     "      --now T             act as at Unix time T (tests)\n"
@@ -952,45 +1018,85 @@ static const char rotate_help[] =
     "Exit: 0 rotated, 64 usage or a selector in use, 65 no such domain or no\n"
     "active key, 73 a key file cannot be made.\n";
 
+/* A --grace value as it would be given: "7d", "36h", "90m", "600s". */
+static void duration_text(long long s, char *out, size_t size)
+{
+    if (s > 0 && s % 86400 == 0)
+        snprintf(out, size, "%lldd", s / 86400);
+    else if (s > 0 && s % 3600 == 0)
+        snprintf(out, size, "%lldh", s / 3600);
+    else if (s > 0 && s % 60 == 0)
+        snprintf(out, size, "%lldm", s / 60);
+    else
+        snprintf(out, size, "%llds", s);
+}
+
+static void rotate_print(hd_store *st, const char *name, const dom_args *a)
+{
+    char until[40];
+    cli_when_utc(a->now + a->grace, until, sizeof until);
+    if (a->activate_now && a->grace)
+        printf("; herald: new DKIM keys for %s sign from now on; the previous ones stay "
+               "published until %s\n", name, until);
+    else if (a->activate_now)
+        printf("; herald: new DKIM keys for %s sign from now on; the previous ones are "
+               "retired now\n", name);
+    else {
+        char grace[32];
+        duration_text(a->grace, grace, sizeof grace);
+        printf("; herald: new DKIM keys for %s are pending: publish their records below.\n"
+               "; The current keys sign until a running server sees the new records in the\n"
+               "; DNS (it looks at start, at a reload and every %d minutes); the previous\n"
+               "; keys then stay published for %s (--grace) and retire.\n",
+               name, CLI_KEYS_CHECK_MINUTES, grace);
+    }
+    cli_keys v;
+    if (keys_load(st, name, a->now, &v) == CLI_OK) {
+        printf("; keys:\n");
+        cli_keys_print(&v, false);
+        cli_keys_free(&v);
+    }
+}
+
 static int domain_rotate(int argc, char **argv)
 {
     static const struct option longopts[] = {
         COMMON_LONGOPTS, DNS_REC_LONGOPTS, {"selector", required_argument, NULL, 's'},
-        {"grace", required_argument, NULL, 'g'}, {NULL, 0, NULL, 0}};
+        {"grace", required_argument, NULL, 'g'},
+        {"activate-now", no_argument, NULL, OPT_ACTIVATE_NOW}, {NULL, 0, NULL, 0}};
     dom_args a;
     const char *domain = NULL;
     int rc = parse(argc, argv, "hs:g:", longopts, rotate_help, true, &a, &domain);
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
-    if ((rc = resolve_hostname(&a)) != CLI_OK)
-        return rc;
     hd_store *st;
-    char keys[4096], name[HD_STORE_NAME_MAX];
-    if ((rc = open_data(&a, &st, keys, sizeof keys)) != CLI_OK)
+    char keys[4096];
+    hd_store_domain d;
+    if ((rc = open_domain(&a, domain, false, &st, keys, sizeof keys, &d)) != CLI_OK)
         return rc;
     hd_err err;
     hd_err_clear(&err);
-    int lrc = hd_domain_rotate_key(st, keys, domain, a.selector, a.now, (uint32_t)a.grace, &err);
+    int lrc = hd_domain_rotate_key(st, keys, d.name, a.selector, a.now, (uint32_t)a.grace,
+                                   a.activate_now, &err);
     if (lrc != 0) {
         rc = fail(&err, lrc);
     } else {
-        hd_domain_name_normalize(domain, name, sizeof name, NULL);
+        rotate_print(st, d.name, &a);
         hd_domain_record *r;
         size_t n;
-        char until[40];
-        when_utc(a.now + a.grace, until, sizeof until);
-        if (a.grace)
-            printf("; herald: new DKIM keys for %s; the previous ones stay published until %s\n",
-                   name, until);
-        else
-            printf("; herald: new DKIM keys for %s; the previous ones are retired now\n", name);
-        told t;
-        tell_server(&a, &t);
-        cli_server_say(t.state, t.why, a.data_dir, "; herald: ");
-        printf("; keys:\n");
-        hd_store_key_each(st, name, key_line, NULL, NULL);
+        if (a.activate_now) {
+            told t;
+            tell_server(&a, &t);
+            cli_server_say(t.state, t.why, a.data_dir, "; herald: ");
+        } else {
+            /* pending keys change nothing a server signs with, and asking
+             * the DNS now, before anyone could publish, would only make
+             * resolvers remember that the records are missing */
+            printf("; herald: after publishing, `systemctl reload herald` (or kill -HUP) makes a\n"
+                   "; running server look for the records at once\n");
+        }
         printf(";\n; DKIM records to publish now (the SPF, MX and DMARC records do not change):\n");
-        if ((rc = get_records(st, name, &a, &r, &n)) == CLI_OK) {
+        if ((rc = get_records(st, d.name, &a, &r, &n)) == CLI_OK) {
             rc = print_zone(r, n, true);
             hd_domain_records_free(r, n);
         }
@@ -1008,7 +1114,7 @@ int cmd_domain(int argc, char **argv)
         {"list", domain_list, "list the sending domains"},
         {"show", domain_show, "a domain's keys and DNS records"},
         {"remove", domain_remove, "remove a domain (its key files are kept aside)"},
-        {"rotate-key", domain_rotate, "new DKIM keys; the old ones retire after a grace period"},
+        {"rotate-key", domain_rotate, "new DKIM keys, signing once their DNS records are seen"},
         {NULL, NULL, NULL},
     };
     return cli_dispatch("herald domain", subs, argc, argv);

@@ -388,6 +388,12 @@ static int configure(ub_state *ub, const hd_dns_config *cfg, hd_err *err)
     int rc = ub_ctx_async(ub->ctx, 1); /* a thread, not a forked process */
     if (rc != 0)
         return hd_err_set(err, HD_EIO, "dns: %s", ub_strerror(rc));
+    /* A name that did not exist is asked again after a minute at most
+     * (unbound's own default cap is an hour): a DKIM record published
+     * after the server looked for it (key rotation), or a domain just
+     * registered, is seen soon after. */
+    if (ub_ctx_set_option(ub->ctx, "cache-max-negative-ttl:", "60") != 0)
+        return hd_err_set(err, HD_EIO, "dns: cannot configure libunbound's negative cache");
     if (cfg->server != NULL) {
         /* libunbound reads "ADDR@PORT" itself. */
         rc = ub_ctx_set_fwd(ub->ctx, cfg->server);

@@ -304,6 +304,10 @@ int hd_domain_add(hd_store *st, const char *keys_dir, const hd_domain_add_opts *
     hd_domain_keys none = {0};
     if ((rc = choose_prefix(opts->selector, &none, opts->now, prefix, err)) != 0)
         return rc;
+    if (opts->hostname != NULL &&
+        (rc = hd_domain_check_name(opts->hostname, 2, "hostname", row.hostname,
+                                   sizeof row.hostname, err)) != 0)
+        return rc;
 
     new_key nk[2];
     size_t n = 0;
@@ -352,24 +356,97 @@ static unsigned rsa_bits_of(const hd_store_key *k)
     return bits;
 }
 
-static int retire_active(hd_store *st, const hd_domain_keys *have, int64_t now,
-                         uint32_t grace, hd_err *err)
+/* The changes of hd_domain_activation_plan, written. */
+static int apply_plan(hd_store *st, const hd_domain_keys *have, const hd_domain_transition *t,
+                      size_t n, int64_t now, hd_err *err)
 {
-    for (size_t i = 0; i < have->n; i++) {
-        if (have->k[i].state != HD_STORE_KEY_ACTIVE)
-            continue;
-        int rc = grace ? hd_store_key_set_state(st, have->k[i].id, HD_STORE_KEY_RETIRING,
-                                                now + (int64_t)grace, err)
-                       : hd_store_key_set_state(st, have->k[i].id, HD_STORE_KEY_RETIRED, 0, err);
+    for (size_t i = 0; i < n; i++) {
+        const hd_store_key *k = &have->k[t[i].index];
+        int rc = t[i].to == HD_STORE_KEY_ACTIVE
+                     ? hd_store_key_activate(st, k->id, now, err)
+                     : hd_store_key_set_state(st, k->id, t[i].to, t[i].retire_at, err);
         if (rc)
             return rc;
     }
     return 0;
 }
 
+/* Keys still pending from an earlier rotation never signed: retired. */
+static int supersede_pending(hd_store *st, const hd_domain_keys *have, hd_err *err)
+{
+    for (size_t i = 0; i < have->n; i++) {
+        if (have->k[i].state != HD_STORE_KEY_PENDING)
+            continue;
+        int rc = hd_store_key_set_state(st, have->k[i].id, HD_STORE_KEY_RETIRED, 0, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Are the pending keys of have exactly ids[0..n)? */
+static bool pending_are(const hd_domain_keys *have, const int64_t *ids, size_t n)
+{
+    size_t pending = 0;
+    for (size_t i = 0; i < have->n; i++) {
+        if (have->k[i].state != HD_STORE_KEY_PENDING)
+            continue;
+        pending++;
+        bool listed = false;
+        for (size_t j = 0; j < n && !listed; j++)
+            listed = ids[j] == have->k[i].id;
+        if (!listed)
+            return false;
+    }
+    return pending == n;
+}
+
+/* Activate the domain's pending keys inside the caller's transaction;
+ * with ids, only if they are the pending ones. */
+static int activate_in(hd_store *st, const char *name, const int64_t *ids, size_t n_ids,
+                       int64_t now, hd_err *err)
+{
+    hd_domain_keys have;
+    int rc = hd_domain_keys_load(st, name, &have, err);
+    if (rc)
+        return rc;
+    hd_domain_transition *t = calloc(have.n ? have.n : 1, sizeof *t);
+    if (t == NULL)
+        rc = hd_err_set(err, HD_ENOMEM, "out of memory");
+    size_t n = rc == 0 ? hd_domain_activation_plan(have.k, have.n, now, t) : 0;
+    if (rc == 0 && n == 0)
+        rc = hd_err_set(err, HD_ESTATE, "domain %s has no pending key", name);
+    if (rc == 0 && ids != NULL && !pending_are(&have, ids, n_ids))
+        rc = hd_err_set(err, HD_ESTATE, "domain %s: its pending keys changed since they were "
+                                        "checked (a new rotation?)", name);
+    if (rc == 0)
+        rc = apply_plan(st, &have, t, n, now, err);
+    free(t);
+    hd_domain_keys_free(&have);
+    return rc;
+}
+
+int hd_domain_activate(hd_store *st, const char *domain, const int64_t *ids, size_t n_ids,
+                       int64_t now, hd_err *err)
+{
+    char name[HD_STORE_NAME_MAX];
+    hd_store_domain row;
+    int rc = hd_domain_lookup(st, domain, name, &row, err);
+    if (rc == 0)
+        rc = hd_store_begin(st, err);
+    if (rc)
+        return rc;
+    rc = activate_in(st, name, ids, n_ids, now, err);
+    if (rc == 0)
+        rc = hd_store_commit(st, err);
+    if (rc != 0)
+        hd_store_rollback(st);
+    return rc;
+}
+
 int hd_domain_rotate_key(hd_store *st, const char *keys_dir, const char *domain,
                          const char *new_selector_prefix, int64_t now, uint32_t grace_seconds,
-                         hd_err *err)
+                         bool activate_now, hd_err *err)
 {
     char name[HD_STORE_NAME_MAX], prefix[HD_DOMAIN_PREFIX_MAX + 1];
     hd_store_domain row;
@@ -402,12 +479,17 @@ int hd_domain_rotate_key(hd_store *st, const char *keys_dir, const char *domain,
         hd_domain_keys_free(&have);
         return rc;
     }
+    for (size_t i = 0; i < n; i++) {
+        nk[i].row.state = HD_STORE_KEY_PENDING;
+        nk[i].row.grace = grace_seconds;
+    }
     rc = hd_store_begin(st, err);
     if (rc == 0) {
-        /* the old keys change state before the new ones arrive, so the
-         * new ones are never mistaken for the ones to retire */
-        if ((rc = retire_active(st, &have, now, grace_seconds, err)) == 0 &&
-            (rc = insert_keys(st, nk, n, err)) == 0)
+        /* earlier pending keys go before the new ones arrive, so only the
+         * new ones are pending when --activate-now activates */
+        if ((rc = supersede_pending(st, &have, err)) == 0 &&
+            (rc = insert_keys(st, nk, n, err)) == 0 &&
+            (!activate_now || (rc = activate_in(st, name, NULL, 0, now, err)) == 0))
             rc = hd_store_commit(st, err);
         if (rc != 0)
             hd_store_rollback(st);

@@ -124,18 +124,22 @@ static void when_utc(int64_t t, char *out, size_t size)
         snprintf(out, size, "%lld", (long long)t);
 }
 
-static int push_dkim(rec_list *l, const char *domain, const hd_store_key *k, hd_buf *b[3],
-                     hd_err *err)
+static int push_dkim(rec_list *l, const char *domain, const hd_store_key *k,
+                     hd_store_key_state state, hd_buf *b[3], hd_err *err)
 {
     bool rsa = strcmp(k->alg, "rsa") == 0;
     int rc = hd_buf_printf(b[0], "%s._domainkey.%s", k->selector, domain);
     if (rc == 0)
         rc = hd_buf_printf(b[1], "v=DKIM1; k=%s; p=%s", rsa ? "rsa" : "ed25519", k->public_b64);
-    if (rc == 0 && k->state == HD_STORE_KEY_ACTIVE)
+    if (rc == 0 && state == HD_STORE_KEY_PENDING)
+        rc = hd_buf_printf(b[2], "DKIM key %s (%s, pending): publish it; herald signs with it "
+                                 "once the DNS shows this record",
+                           k->selector, rsa ? "RSA" : "Ed25519");
+    if (rc == 0 && state == HD_STORE_KEY_ACTIVE)
         rc = hd_buf_printf(b[2], "DKIM key %s (%s, active): receivers check herald's "
                                  "signatures for %s with it",
                            k->selector, rsa ? "RSA" : "Ed25519", domain);
-    if (rc == 0 && k->state == HD_STORE_KEY_RETIRING) {
+    if (rc == 0 && state == HD_STORE_KEY_RETIRING) {
         char when[40];
         when_utc(k->retire_at, when, sizeof when);
         rc = hd_buf_printf(b[2], "DKIM key %s (%s, retiring): signs no more; keep it published "
@@ -222,6 +226,12 @@ int hd_domain_dns_opts_check(const hd_domain_dns_opts *opts, hd_err *err)
 int hd_domain_records(hd_store *st, const char *domain, const hd_domain_dns_opts *opts,
                       hd_domain_record **out, size_t *n, hd_err *err)
 {
+    return hd_domain_records_at(st, domain, opts, 0, out, n, err);
+}
+
+int hd_domain_records_at(hd_store *st, const char *domain, const hd_domain_dns_opts *opts,
+                         int64_t now, hd_domain_record **out, size_t *n, hd_err *err)
+{
     *out = NULL;
     *n = 0;
     char name[HD_STORE_NAME_MAX], host[HD_STORE_NAME_MAX];
@@ -244,9 +254,11 @@ int hd_domain_records(hd_store *st, const char *domain, const hd_domain_dns_opts
         hd_buf_init(b[i], VALUE_MAX);
     if (l.r == NULL)
         rc = hd_err_set(err, HD_ENOMEM, "out of memory");
-    for (size_t i = 0; i < keys.n && rc == 0; i++)
-        if (keys.k[i].state != HD_STORE_KEY_RETIRED)
-            rc = push_dkim(&l, name, &keys.k[i], b, err);
+    for (size_t i = 0; i < keys.n && rc == 0; i++) {
+        hd_store_key_state at = now ? hd_domain_key_state_at(&keys.k[i], now) : keys.k[i].state;
+        if (at != HD_STORE_KEY_RETIRED)
+            rc = push_dkim(&l, name, &keys.k[i], at, b, err);
+    }
     if (rc == 0)
         rc = push_rest(&l, &d, host, &spf, b, err);
     for (int i = 0; i < 3; i++)

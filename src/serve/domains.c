@@ -4,13 +4,18 @@
  * (delivery mode), shared read-only by the main thread and the workers.
  * A reload makes a new snapshot; the old one goes when its last user
  * lets go. Each worker loads keys and keeps DKIM signers of its own
- * (signer contexts are not shared between threads).
+ * (signer contexts are not shared between threads). Keys pending after a
+ * rotation are checked in the DNS here too, and activated once their
+ * records are published (see below).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "herald/domain.h"
+#include "herald/json.h"
 #include "serve.h"
 
 typedef struct load_ctx {
@@ -106,6 +111,9 @@ int domains_load(serve *sv, hd_err *err)
         domains_put(sv->domains);
     sv->domains = d;
     LOG_INFO("%zu sending domain%s loaded", d->n, d->n == 1 ? "" : "s");
+    /* at start and at every reload: are pending keys' records published? */
+    if (sv->base && sv->dns)
+        domains_check(sv);
     return 0;
 }
 
@@ -248,4 +256,324 @@ hd_dns *worker_zone(worker *w, const serve_domains *d, const serve_domain *dom, 
     if (!wd->zone && !err->code)
         hd_err_set(err, HD_ENOTFOUND, "domain %s: no DNS records known", dom->name);
     return wd->zone;
+}
+
+/* ---- pending keys: their DNS records, checked (issue 13 item 3) ----
+ *
+ * A rotation's keys are pending until their records are in the DNS. At
+ * start, at every reload and every KEYCHECK_INTERVAL_S the main thread
+ * asks the configured resolver for the TXT record of each pending key;
+ * hd_domain_key_check judges each answer. When every pending key of a
+ * domain matches, hd_domain_activate makes them active (the old keys
+ * retiring for the grace stored with them) and the snapshot is reloaded,
+ * so the new keys sign from the next message on. One round at a time: a
+ * reload during a round asks for another round when it ends. What a check
+ * found is logged when it changes, not at every round. */
+
+#define KEYCHECK_INTERVAL_S HD_DOMAIN_CHECK_INTERVAL
+
+typedef struct kc_key {
+    hd_store_key k;                 /* copy; public_b64 owned */
+    hd_domain_dns_check check;
+    struct serve_keycheck *kc;      /* the callback's way back */
+} kc_key;
+
+/* What was last logged for a key, so a line is written once per change. */
+typedef struct kc_seen {
+    int64_t id;
+    hd_domain_dns_check check;
+} kc_seen;
+
+struct serve_keycheck {
+    serve *sv;
+    struct event *timer;
+    kc_key *keys;                   /* this round's pending keys */
+    size_t n, outstanding;
+    bool again;                     /* a reload came during the round */
+    hd_err err;                     /* of the round's reading */
+    kc_seen *seen;
+    size_t n_seen;
+};
+
+static void keycheck_round(serve *sv);
+
+static void round_free(struct serve_keycheck *kc)
+{
+    for (size_t i = 0; i < kc->n; i++)
+        hd_store_key_clear(&kc->keys[i].k);
+    free(kc->keys);
+    kc->keys = NULL;
+    kc->n = 0;
+}
+
+static int collect_pending(const hd_store_key *k, void *arg)
+{
+    struct serve_keycheck *kc = arg;
+    if (k->state != HD_STORE_KEY_PENDING)
+        return 0;
+    kc_key *v = realloc(kc->keys, (kc->n + 1) * sizeof *v);
+    if (!v)
+        return HD_ENOMEM;
+    kc->keys = v;
+    kc_key *e = &kc->keys[kc->n];
+    memset(e, 0, sizeof *e);
+    e->k = *k;
+    e->kc = kc;
+    if (!(e->k.public_b64 = strdup(k->public_b64)))
+        return HD_ENOMEM;
+    kc->n++;
+    return 0;
+}
+
+static int collect_domain(const hd_store_domain *d, void *arg)
+{
+    struct serve_keycheck *kc = arg;
+    return hd_store_key_each(kc->sv->store, d->name, collect_pending, kc, &kc->err);
+}
+
+/* Log k's check if it differs from what was logged last for it. */
+static void log_change(struct serve_keycheck *kc, const kc_key *e)
+{
+    kc_seen *s = NULL;
+    for (size_t i = 0; i < kc->n_seen && !s; i++)
+        if (kc->seen[i].id == e->k.id)
+            s = &kc->seen[i];
+    if (s && s->check.status == e->check.status && strcmp(s->check.why, e->check.why) == 0)
+        return;
+    if (!s) {
+        kc_seen *v = realloc(kc->seen, (kc->n_seen + 1) * sizeof *v);
+        if (!v)
+            return;
+        kc->seen = v;
+        s = &kc->seen[kc->n_seen++];
+        s->id = e->k.id;
+    }
+    s->check = e->check;
+    const char *d = e->k.domain, *sel = e->k.selector, *why = e->check.why;
+    switch (e->check.status) {
+    case HD_DOMAIN_DNS_MATCH:
+        LOG_INFO("domain %s: DKIM key %s: its record is published and matches", d, sel);
+        break;
+    case HD_DOMAIN_DNS_MISSING:
+        LOG_INFO("domain %s: DKIM key %s stays pending: %s; it signs once the record printed "
+                 "by rotate-key is published", d, sel, why);
+        break;
+    case HD_DOMAIN_DNS_MISMATCH:
+        LOG_WARN("domain %s: DKIM key %s stays pending: %s (herald domain show %s prints the "
+                 "record to publish)", d, sel, why, d);
+        break;
+    case HD_DOMAIN_DNS_UNKNOWN:
+    case HD_DOMAIN_DNS_NOT_CHECKED:
+        LOG_WARN("domain %s: DKIM key %s stays pending: %s; asked again in %d s", d, sel, why,
+                 KEYCHECK_INTERVAL_S);
+        break;
+    }
+}
+
+/* Keep only the remembered checks of keys still pending. */
+static void seen_prune(struct serve_keycheck *kc)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < kc->n_seen; i++) {
+        bool pending = false;
+        for (size_t j = 0; j < kc->n && !pending; j++)
+            pending = kc->keys[j].k.id == kc->seen[i].id;
+        if (pending)
+            kc->seen[m++] = kc->seen[i];
+    }
+    kc->n_seen = m;
+}
+
+/* Activate the domain of keys[first..] when every pending key of it
+ * matches; true when it did. Keys of a domain are adjacent (collected
+ * domain by domain). */
+static bool maybe_activate(struct serve_keycheck *kc, size_t first, size_t end)
+{
+    hd_store_key *ks = calloc(end - first, sizeof *ks);
+    hd_domain_dns_check *cs = calloc(end - first, sizeof *cs);
+    bool due = false;
+    if (ks && cs) {
+        for (size_t i = first; i < end; i++) {
+            ks[i - first] = kc->keys[i].k;
+            cs[i - first] = kc->keys[i].check;
+        }
+        due = hd_domain_activation_due(ks, cs, end - first);
+    }
+    free(ks);
+    free(cs);
+    if (!due)
+        return false;
+    const char *domain = kc->keys[first].k.domain;
+    int64_t ids[8];
+    size_t n_ids = 0;
+    for (size_t i = first; i < end && n_ids < sizeof ids / sizeof *ids; i++)
+        ids[n_ids++] = kc->keys[i].k.id;
+    hd_err err = {0};
+    int rc = n_ids == end - first
+                 ? hd_domain_activate(kc->sv->store, domain, ids, n_ids, serve_now(), &err)
+                 : hd_err_set(&err, HD_ELIMIT, "more than %zu pending keys", n_ids);
+    if (rc == HD_ESTATE) {
+        /* a rotation came between the question and the answer: its keys
+         * are asked for at the reload it brings, or the next check */
+        LOG_INFO("domain %s: %s", domain, hd_err_str(&err));
+        return false;
+    }
+    if (rc != 0) {
+        LOG_ERR("domain %s: the new DKIM keys could not be activated: %s", domain,
+                hd_err_str(&err));
+        return false;
+    }
+    char sels[512] = "";
+    for (size_t i = first; i < end; i++) {
+        size_t len = strlen(sels);
+        snprintf(sels + len, sizeof sels - len, "%s%s", len ? ", " : "", kc->keys[i].k.selector);
+    }
+    uint32_t grace = 0;
+    for (size_t i = first; i < end; i++)
+        if (kc->keys[i].k.grace > grace)
+            grace = kc->keys[i].k.grace;
+    char until[HD_JSON_TIME_LEN];
+    hd_json_time((serve_now() + (int64_t)grace) * 1000, until);
+    char tail[96];
+    if (grace)
+        snprintf(tail, sizeof tail, "are retiring, published until %s", until);
+    else
+        snprintf(tail, sizeof tail, "are retired");
+    LOG_INFO("domain %s: DKIM key%s %s published and matching: signing with %s from now on; "
+             "the previous keys %s",
+             domain, end - first == 1 ? "" : "s", sels, end - first == 1 ? "it" : "them", tail);
+    return true;
+}
+
+static void round_end(struct serve_keycheck *kc)
+{
+    serve *sv = kc->sv;
+    bool activated = false;
+    for (size_t first = 0, end; first < kc->n; first = end) {
+        for (end = first + 1; end < kc->n; end++)
+            if (strcmp(kc->keys[end].k.domain, kc->keys[first].k.domain) != 0)
+                break;
+        activated |= maybe_activate(kc, first, end);
+    }
+    round_free(kc);
+    if (activated) {
+        /* the new snapshot: the new keys sign; its load asks again for
+         * the keys still pending elsewhere */
+        hd_err err = {0};
+        if (domains_load(sv, &err) != 0)
+            LOG_ERR("reload after a key activation: %s", hd_err_str(&err));
+        return;
+    }
+    if (kc->again) {
+        kc->again = false;
+        keycheck_round(sv);
+    }
+}
+
+static void on_key_answer(void *arg, hd_dns_answer *ans)
+{
+    kc_key *e = arg;
+    struct serve_keycheck *kc = e->kc;
+    hd_domain_key_check(&e->k, ans, &e->check);
+    hd_dns_answer_free(ans);
+    log_change(kc, e);
+    if (--kc->outstanding == 0)
+        round_end(kc);
+}
+
+static void keycheck_round(serve *sv)
+{
+    struct serve_keycheck *kc = sv->keycheck;
+    if (sv->stopping)
+        return;
+    if (kc->outstanding > 0) {
+        kc->again = true;
+        return;
+    }
+    round_free(kc);
+    kc->again = false;      /* this round answers the reloads so far */
+    hd_err_clear(&kc->err);
+    int rc = hd_store_domain_each(sv->store, collect_domain, kc, &kc->err);
+    if (rc) {
+        LOG_ERR("checking pending DKIM keys: %s", rc == HD_ENOMEM ? "out of memory"
+                                                                  : hd_err_str(&kc->err));
+        round_free(kc);
+        return;
+    }
+    seen_prune(kc);
+    /* counted before any question goes out: no answer comes before the
+     * loop runs again, but the count must be whole when it does */
+    kc->outstanding = kc->n;
+    size_t asked = 0;
+    hd_err qerr = {0};
+    for (; asked < kc->n; asked++) {
+        char name[300];
+        if (hd_domain_key_record_name(&kc->keys[asked].k, name, sizeof name, &qerr) != 0 ||
+            serve_dns_ask(sv, name, HD_DNS_T_TXT, on_key_answer, &kc->keys[asked], &qerr) != 0)
+            break;
+    }
+    if (asked < kc->n) {
+        for (size_t i = asked; i < kc->n; i++) {
+            kc->keys[i].check.status = HD_DOMAIN_DNS_UNKNOWN;
+            snprintf(kc->keys[i].check.why, sizeof kc->keys[i].check.why,
+                     "cannot ask the DNS: %s", hd_err_str(&qerr));
+            log_change(kc, &kc->keys[i]);
+        }
+        kc->outstanding -= kc->n - asked;
+        if (kc->outstanding == 0) {
+            round_end(kc);
+            return;
+        }
+    }
+    if (kc->n > 0)
+        LOG_DEBUG("checking the DNS records of %zu pending DKIM key%s", kc->n,
+                  kc->n == 1 ? "" : "s");
+}
+
+static void on_keycheck_timer(evutil_socket_t fd, short what, void *arg)
+{
+    serve *sv = arg;
+    hd_err err = {0};
+    int n = hd_domain_retire_due(sv->store, serve_now(), &err);
+    if (n > 0)
+        LOG_INFO("%d retiring DKIM key%s now retired (may leave DNS)", n, n == 1 ? "" : "s");
+    else if (n < 0)
+        LOG_ERR("retiring DKIM keys: %s", hd_err_str(&err));
+    keycheck_round(sv);
+}
+
+void domains_check(serve *sv)
+{
+    if (!sv->keycheck) {
+        struct serve_keycheck *kc = calloc(1, sizeof *kc);
+        if (!kc) {
+            LOG_ERR("checking pending DKIM keys: out of memory");
+            return;
+        }
+        kc->sv = sv;
+        kc->timer = event_new(sv->base, -1, EV_PERSIST, on_keycheck_timer, sv);
+        if (!kc->timer) {
+            free(kc);
+            LOG_ERR("checking pending DKIM keys: out of memory");
+            return;
+        }
+        struct timeval tv = {KEYCHECK_INTERVAL_S, 0};
+        event_add(kc->timer, &tv);
+        sv->keycheck = kc;
+    }
+    keycheck_round(sv);
+}
+
+void domains_check_stop(serve *sv)
+{
+    struct serve_keycheck *kc = sv->keycheck;
+    if (!kc)
+        return;
+    /* questions still out are cancelled with the resolver, their
+     * callbacks never run */
+    event_free(kc->timer);
+    round_free(kc);
+    free(kc->seen);
+    free(kc);
+    sv->keycheck = NULL;
 }

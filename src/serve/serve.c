@@ -298,6 +298,7 @@ static void serve_stop(serve *sv)
     deliver_stop(sv);
     queue_free(sv);
     metrics_free(sv);
+    domains_check_stop(sv);
     if (sv->domains)
         domains_put(sv->domains);
     if (sv->dns_ev)

@@ -102,6 +102,10 @@ typedef struct serve_domains {
 } serve_domains;
 
 int domains_load(serve *sv, hd_err *err);                  /* main thread */
+/* Look up the DNS records of pending DKIM keys now (domains_load does, and
+ * a timer every few minutes); activate and reload when they match. */
+void domains_check(serve *sv);
+void domains_check_stop(serve *sv);                        /* at shutdown */
 serve_domains *domains_get(serve *sv);                     /* takes a reference */
 void domains_put(serve_domains *d);
 const serve_domain *domains_find(const serve_domains *d, const char *name);
@@ -286,6 +290,7 @@ struct serve {
     struct serve_webhook *webhook;  /* webhook.c */
     struct serve_inbound *inbound;  /* inbound.c */
     serve_domains *domains;         /* current snapshot, main thread's reference */
+    struct serve_keycheck *keycheck; /* domains.c: pending keys' DNS records */
     struct conn *deliver_conns;     /* deliver.c: open outbound connections */
     unsigned domains_generation;
 };

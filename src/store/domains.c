@@ -29,12 +29,17 @@ int hd_store_domain_add(hd_store *st, const hd_store_domain *d, hd_err *err)
 {
     sqlite3_stmt *stmt;
     int rc = hd_store_prepare(
-        st, "INSERT INTO domains (name, bounce_domain, created) VALUES (?1, ?2, ?3)", &stmt, err);
+        st, "INSERT INTO domains (name, bounce_domain, created, hostname) VALUES (?1, ?2, ?3, ?4)",
+        &stmt, err);
     if (rc)
         return rc;
     bind_text(stmt, 1, d->name, sizeof d->name);
     bind_text(stmt, 2, d->bounce_domain, sizeof d->bounce_domain);
     sqlite3_bind_int64(stmt, 3, d->created);
+    if (d->hostname[0] != '\0')
+        bind_text(stmt, 4, d->hostname, sizeof d->hostname);
+    else
+        sqlite3_bind_null(stmt, 4);
     if (sqlite3_step(stmt) != SQLITE_DONE) {
         if (is_constraint(st, SQLITE_CONSTRAINT_PRIMARYKEY))
             rc = hd_err_set(err, HD_EINVAL, "domain %.*s already exists", HD_STORE_NAME_MAX,
@@ -51,13 +56,14 @@ static void domain_row(sqlite3_stmt *stmt, hd_store_domain *out)
     hd_store_col_text(stmt, 0, out->name, sizeof out->name);
     hd_store_col_text(stmt, 1, out->bounce_domain, sizeof out->bounce_domain);
     out->created = sqlite3_column_int64(stmt, 2);
+    hd_store_col_text(stmt, 3, out->hostname, sizeof out->hostname); /* NULL reads as "" */
 }
 
 int hd_store_domain_get(hd_store *st, const char *name, hd_store_domain *out, hd_err *err)
 {
     sqlite3_stmt *stmt;
     int rc = hd_store_prepare(
-        st, "SELECT name, bounce_domain, created FROM domains WHERE name = ?1", &stmt, err);
+        st, "SELECT name, bounce_domain, created, hostname FROM domains WHERE name = ?1", &stmt, err);
     if (rc)
         return rc;
     bind_text(stmt, 1, name, HD_STORE_NAME_MAX);
@@ -115,7 +121,7 @@ int hd_store_domain_each(hd_store *st, int (*fn)(const hd_store_domain *d, void 
 {
     sqlite3_stmt *stmt;
     int rc = hd_store_prepare(
-        st, "SELECT name, bounce_domain, created FROM domains ORDER BY name", &stmt, err);
+        st, "SELECT name, bounce_domain, created, hostname FROM domains ORDER BY name", &stmt, err);
     if (rc)
         return rc;
     int s;
@@ -141,6 +147,7 @@ static const char *const key_state_names[] = {
     [HD_STORE_KEY_ACTIVE] = "active",
     [HD_STORE_KEY_RETIRING] = "retiring",
     [HD_STORE_KEY_RETIRED] = "retired",
+    [HD_STORE_KEY_PENDING] = "pending",
 };
 
 static int key_state_parse(const char *s, hd_store_key_state *out)
@@ -176,7 +183,8 @@ int hd_store_key_add(hd_store *st, hd_store_key *k, hd_err *err)
     sqlite3_stmt *stmt;
     int rc = hd_store_prepare(st,
                               "INSERT INTO dkim_keys (domain, selector, alg, path, public, state, "
-                              "created, retire_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                              "created, retire_at, grace, activated) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                               &stmt, err);
     if (rc)
         return rc;
@@ -191,6 +199,14 @@ int hd_store_key_add(hd_store *st, hd_store_key *k, hd_err *err)
         sqlite3_bind_int64(stmt, 8, k->retire_at);
     else
         sqlite3_bind_null(stmt, 8);
+    if (k->state == HD_STORE_KEY_PENDING)
+        sqlite3_bind_int64(stmt, 9, k->grace);
+    else
+        sqlite3_bind_null(stmt, 9);
+    if (k->activated != 0)
+        sqlite3_bind_int64(stmt, 10, k->activated);
+    else
+        sqlite3_bind_null(stmt, 10);
     if (sqlite3_step(stmt) == SQLITE_DONE) {
         k->id = sqlite3_last_insert_rowid(st->db);
     } else if (is_constraint(st, SQLITE_CONSTRAINT_UNIQUE)) {
@@ -220,6 +236,9 @@ static int key_row(sqlite3_stmt *stmt, hd_store_key *k, hd_err *err)
                           state);
     k->created = sqlite3_column_int64(stmt, 7);
     k->retire_at = sqlite3_column_int64(stmt, 8); /* NULL reads as 0 */
+    int64_t grace = sqlite3_column_int64(stmt, 9);
+    k->grace = grace > 0 && grace <= UINT32_MAX ? (uint32_t)grace : 0;
+    k->activated = sqlite3_column_int64(stmt, 10);
     const unsigned char *pub = sqlite3_column_text(stmt, 5);
     int n = sqlite3_column_bytes(stmt, 5);
     k->public_b64 = malloc((size_t)n + 1);
@@ -237,7 +256,8 @@ int hd_store_key_each(hd_store *st, const char *domain,
     sqlite3_stmt *stmt;
     int rc = hd_store_prepare(st,
                               "SELECT id, domain, selector, alg, path, public, state, created, "
-                              "retire_at FROM dkim_keys WHERE domain = ?1 ORDER BY id",
+                              "retire_at, grace, activated FROM dkim_keys WHERE domain = ?1 "
+                              "ORDER BY id",
                               &stmt, err);
     if (rc)
         return rc;
@@ -262,6 +282,17 @@ int hd_store_key_each(hd_store *st, const char *domain,
     return rc;
 }
 
+static bool key_exists(hd_store *st, int64_t id, hd_err *err)
+{
+    sqlite3_stmt *stmt;
+    if (hd_store_prepare(st, "SELECT 1 FROM dkim_keys WHERE id = ?1", &stmt, err) != 0)
+        return false;
+    sqlite3_bind_int64(stmt, 1, id);
+    bool found = sqlite3_step(stmt) == SQLITE_ROW;
+    sqlite3_finalize(stmt);
+    return found;
+}
+
 int hd_store_key_set_state(hd_store *st, int64_t id, hd_store_key_state state,
                            int64_t retire_at, hd_err *err)
 {
@@ -283,6 +314,27 @@ int hd_store_key_set_state(hd_store *st, int64_t id, hd_store_key_state state,
         rc = hd_store_sqlerr(st, err, "set key state");
     else if (sqlite3_changes(st->db) == 0)
         rc = hd_err_set(err, HD_ENOTFOUND, "no key %lld", (long long)id);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int hd_store_key_activate(hd_store *st, int64_t id, int64_t now, hd_err *err)
+{
+    sqlite3_stmt *stmt;
+    int rc = hd_store_prepare(st,
+                              "UPDATE dkim_keys SET state = 'active', activated = ?1, "
+                              "retire_at = NULL WHERE id = ?2 AND state = 'pending'",
+                              &stmt, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(stmt, 1, now);
+    sqlite3_bind_int64(stmt, 2, id);
+    if (sqlite3_step(stmt) != SQLITE_DONE)
+        rc = hd_store_sqlerr(st, err, "activate key");
+    else if (sqlite3_changes(st->db) == 0)
+        rc = key_exists(st, id, err) ? hd_err_set(err, HD_ESTATE, "key %lld is not pending",
+                                                  (long long)id)
+                                     : hd_err_set(err, HD_ENOTFOUND, "no key %lld", (long long)id);
     sqlite3_finalize(stmt);
     return rc;
 }

@@ -15,7 +15,8 @@ const char hd_store_schema[] =
     "CREATE TABLE IF NOT EXISTS domains (\n"
     "    name          TEXT PRIMARY KEY,        -- lower case, no trailing dot\n"
     "    bounce_domain TEXT NOT NULL,           -- custom MAIL FROM domain (VERP)\n"
-    "    created       INTEGER NOT NULL\n"
+    "    created       INTEGER NOT NULL,\n"
+    "    hostname      TEXT                     -- the server's name given at add, or NULL\n"
     ");\n"
     "\n"
     "-- DKIM keys; private keys are files (0600) under data_dir/keys/.\n"
@@ -26,9 +27,11 @@ const char hd_store_schema[] =
     "    alg       TEXT NOT NULL,               -- 'rsa' | 'ed25519'\n"
     "    path      TEXT NOT NULL,               -- private key file\n"
     "    public    TEXT NOT NULL,               -- p= value (base64)\n"
-    "    state     TEXT NOT NULL,               -- 'active' | 'retiring' | 'retired'\n"
+    "    state     TEXT NOT NULL,               -- 'pending' | 'active' | 'retiring' | 'retired'\n"
     "    created   INTEGER NOT NULL,\n"
     "    retire_at INTEGER,                     -- when a retiring key stops being published\n"
+    "    grace     INTEGER,                     -- pending: seconds the keys it replaces stay published\n"
+    "    activated INTEGER,                     -- when a pending key became active\n"
     "    UNIQUE (domain, selector)\n"
     ");\n"
     "\n"
@@ -196,6 +199,9 @@ const hd_store_column hd_store_added_columns[] = {
      "UPDATE recipients SET state = 'captured' WHERE state = 'delivered' AND EXISTS ("
      "SELECT 1 FROM messages m JOIN events e ON e.message = m.uuid WHERE m.id = recipients.message"
      " AND e.type = 'captured' AND e.recipient = recipients.address)"},
+    {"domains", "hostname", "TEXT", NULL},
+    {"dkim_keys", "grace", "INTEGER", NULL},
+    {"dkim_keys", "activated", "INTEGER", NULL},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -5,7 +5,9 @@
 # records (RSA and Ed25519), SPF against them, rotation and retirement,
 # removal, users and their passwords (never stored or echoed in clear);
 # the DMARC record add suggests after looking up the live one (zone
-# fixtures and a real unbound), and read-only commands that create nothing.
+# fixtures and a real unbound), and read-only commands that create nothing;
+# staged rotation (pending keys, their DNS records checked by show, a
+# mismatch named), --now that never writes, the stored hostname.
 set -euo pipefail
 herald=${HERALD:?HERALD must name the herald binary}
 work=$(mktemp -d)
@@ -73,7 +75,7 @@ for i, (_, value) in enumerate(sigs):
 PY
 # selector and key file of the domain's keys in a state: "SEL PATH" lines
 keys_in_state() {
-  "$H" domain show example.com "${common[@]}" --now "$2" --json |
+  "$H" domain show example.com "${common[@]}" --no-dns --now "$2" --json |
     /usr/bin/python3 -c 'import json,sys; [print(k["selector"], k["path"]) for k in json.load(sys.stdin)["keys"] if k["state"] == sys.argv[1]]' "$1"
 }
 # sign msg.eml with every key in state $1 (as at time $2) into $3; t= is
@@ -156,38 +158,107 @@ expect 1 "SPF fail for another address" -- "$H" spf check --dns-zone add.zone --
 expect 0 "list" -- "$H" domain list --data-dir "$D" --now "$now"
 grep_out "^example.com .*bounce.example.com" "list shows the domain"
 grep_out "hd20270115-rsa" "list shows the keys"
-expect 0 "show" -- "$H" domain show example.com "${common[@]}" --address 192.0.2.10 --now "$now"
+expect 0 "show" -- "$H" domain show example.com "${common[@]}" --no-dns --address 192.0.2.10 --now "$now"
 grep_out "hd20270115-ed  *ed25519  *active" "show gives key states"
 grep_out '^_dmarc.example.com. ' "show prints the records"
-expect 0 "show json" -- "$H" domain show example.com "${common[@]}" --json --now "$now"
+expect 0 "show json" -- "$H" domain show example.com "${common[@]}" --no-dns --json --now "$now"
 for f in domain bounce_domain keys records selector state purpose; do grep_out "\"$f\"" "show json has $f"; done
 expect 65 "show unknown" -- "$H" domain show example.net "${common[@]}"
 grep_err "example.net" "unknown domain is named"
 
-# --- rotate ---------------------------------------------------------------------------
+# --- the hostname given at add is stored ----------------------------------------------
+expect 0 "show without --hostname uses the stored one" -- "$H" domain show example.com --data-dir "$D" --no-dns --now "$now"
+grep_out '^bounce.example.com. 3600 IN MX 10 mail.example.net.' "stored hostname names the bounce MX"
+expect 0 "--hostname still overrides" -- "$H" domain show example.com --data-dir "$D" --hostname mx2.example.net --no-dns --now "$now"
+grep_out '^bounce.example.com. 3600 IN MX 10 mx2.example.net.' "--hostname overrides the stored one"
+expect 0 "show json hostname and times" -- "$H" domain show example.com --data-dir "$D" --no-dns --json --now "$now"
+/usr/bin/python3 - out <<'PY' && ok || bad "show --json: hostname, RFC 3339 times, dns not_checked: $(head -c 600 out)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["hostname"] == "mail.example.net", d["hostname"]
+assert d["created"] == "2027-01-15T08:00:00Z" and d["created_unix"] == 1800000000, d["created"]
+for k in d["keys"]:
+    assert k["created"] == "2027-01-15T08:00:00Z" and k["created_unix"] == 1800000000, k
+    assert k["state"] == "active" and k["dns"] == "not_checked", k
+    assert k["retire_at"] is None and k["retire_at_unix"] is None, k
+PY
+
+# --- rotate: staged ---------------------------------------------------------------------
 later=$((now + 86400))
 expect 0 "rotate" -- "$H" domain rotate-key example.com "${common[@]}" --grace 2d --now "$later"
 cp out rotate.out
 grep_out "hd20270116-rsa._domainkey.example.com" "rotate prints the new RSA record"
 grep_out "hd20270116-ed._domainkey.example.com" "rotate prints the new Ed25519 record"
-grep_out "retiring" "rotate says the old keys are retiring"
+grep_out "pending" "rotate says the new keys are pending"
+grep_out "hd20270116-rsa  *rsa  *pending" "the new RSA key is pending"
+grep_out "hd20270115-rsa  *rsa  *active" "the old RSA key is still active"
 mode_is "$D/keys/example.com/hd20270116-rsa.pem" 600
 expect 64 "rotate to a used selector" -- "$H" domain rotate-key example.com "${common[@]}" --selector hd20270116 --now "$later"
 expect 64 "rotate bad grace" -- "$H" domain rotate-key example.com "${common[@]}" --grace 7y
 expect 65 "rotate unknown" -- "$H" domain rotate-key example.net "${common[@]}"
+# pending keys do not sign: the old ones still do
+[ "$(keys_in_state pending "$later" | wc -l)" = 2 ] && ok || bad "want 2 pending keys: $(keys_in_state pending "$later")"
+sign_with active "$later" signed-staged.eml
+/usr/bin/python3 dkimpy_verify.py add.zone signed-staged.eml > dkimpy.out
+grep -qx "hd20270115-rsa pass" dkimpy.out && grep -qx "hd20270115-ed pass" dkimpy.out && ok || bad "old keys sign while the new are pending: $(cat dkimpy.out)"
+# show checks the records in the DNS: not yet published ...
+"$H" domain show example.com "${common[@]}" --no-dns --now "$later" > staged.zone
+state_dns() {  # SELECTOR ZONE: "STATE DNS" of that key, with show --json --dns-zone ZONE
+  "$H" domain show example.com "${common[@]}" --dns-zone "$2" --json --now "$later" |
+    /usr/bin/python3 -c 'import json,sys; [print(k["state"], k["dns"]) for k in json.load(sys.stdin)["keys"] if k["selector"] == sys.argv[1]]' "$1"
+}
+[ "$(state_dns hd20270116-rsa add.zone)" = "pending missing" ] && ok || bad "unpublished pending key: $(state_dns hd20270116-rsa add.zone)"
+[ "$(state_dns hd20270115-rsa add.zone)" = "active matches" ] && ok || bad "published active key: $(state_dns hd20270115-rsa add.zone)"
+expect 0 "show, text, records missing" -- "$H" domain show example.com "${common[@]}" --dns-zone add.zone --now "$later"
+grep_out "DNS: not published: no TXT record at hd20270116-rsa._domainkey.example.com" "show says the record is not published"
+# ... published and matching ...
+[ "$(state_dns hd20270116-ed staged.zone)" = "pending matches" ] && ok || bad "published pending key: $(state_dns hd20270116-ed staged.zone)"
+expect 0 "show, text, records published" -- "$H" domain show example.com "${common[@]}" --dns-zone staged.zone --now "$later"
+grep_out "hd20270116-rsa  *rsa  *pending: its record is published" "show says a server will activate it"
+# ... or another key at the name (the old RSA key's p=): a mismatch, named
+oldp=$(grep '^hd20270115-rsa._domainkey' add.zone | sed 's/.*IN TXT //')
+grep -v '^hd20270116-rsa._domainkey' staged.zone > mismatch.zone
+echo "hd20270116-rsa._domainkey.example.com. 3600 IN TXT $oldp" >> mismatch.zone
+[ "$(state_dns hd20270116-rsa mismatch.zone)" = "pending mismatch" ] && ok || bad "other key published: $(state_dns hd20270116-rsa mismatch.zone)"
+expect 0 "show, text, mismatch" -- "$H" domain show example.com "${common[@]}" --dns-zone mismatch.zone --now "$later"
+grep_out "DNS: does not match: the record at hd20270116-rsa._domainkey.example.com has another key" "the mismatch is explained"
+# listing as of a later time never writes: states are computed, the database unchanged
+db_state() { /usr/bin/python3 -c 'import sqlite3,sys; print(list(sqlite3.connect(sys.argv[1]).execute("select selector, state, retire_at, activated from dkim_keys order by id")))' "$D/herald.db"; }
+db_sum() { cat "$D"/herald.db* | sha256sum; }
+before=$(db_state) before_sum=$(db_sum)
+far=$((later + 400 * 86400))
+expect 0 "list far ahead" -- "$H" domain list --data-dir "$D" --json --now "$far"
+expect 0 "show far ahead" -- "$H" domain show example.com "${common[@]}" --no-dns --json --now "$far"
+expect 0 "list, text" -- "$H" domain list --data-dir "$D" --now "$later"
+grep_out "hd20270116-rsa(pending)" "list marks pending keys"
+[ "$(db_state)" = "$before" ] && ok || bad "--now wrote to the database: $before -> $(db_state)"
+[ "$(db_sum)" = "$before_sum" ] && ok || bad "--now changed the database files"
+
+# --- rotate --activate-now: the previous behaviour; the pending keys are superseded -------
+expect 0 "rotate --activate-now" -- "$H" domain rotate-key example.com "${common[@]}" --grace 2d --activate-now --now "$later"
+grep_out "sign from now on" "activate-now says the new keys sign"
+grep_out "hd20270116b-rsa  *rsa  *active" "the newest RSA key is active"
+grep_out "hd20270116-rsa  *rsa  *retired" "the superseded pending key is retired"
+grep_out "hd20270115-rsa  *rsa  *retiring" "the old key is retiring"
 # during the grace period both generations are published
-"$H" domain show example.com "${common[@]}" --address 192.0.2.10 --now "$later" > grace.zone
+"$H" domain show example.com "${common[@]}" --address 192.0.2.10 --no-dns --now "$later" > grace.zone
 sign_with active "$later" signed-new.eml
 /usr/bin/python3 dkimpy_verify.py grace.zone signed.eml > dkimpy.out
 [ "$(grep -c ' pass$' dkimpy.out)" = 2 ] && ok || bad "old mail during the grace period: $(cat dkimpy.out)"
 /usr/bin/python3 dkimpy_verify.py grace.zone signed-new.eml > dkimpy.out
-grep -qx "hd20270116-rsa pass" dkimpy.out && grep -qx "hd20270116-ed pass" dkimpy.out && ok || bad "new keys: $(cat dkimpy.out)"
-# list and show only read (issue 13 item 10): as at a time after the grace
-# period they change nothing in the database (the server retires keys)
+grep -qx "hd20270116b-rsa pass" dkimpy.out && grep -qx "hd20270116b-ed pass" dkimpy.out && ok || bad "new keys: $(cat dkimpy.out)"
+grep -q "hd20270116-rsa._domainkey" grace.zone && bad "a superseded key is still in the records" || ok
+# after it, the old keys show retired and leave the records
 after=$((later + 2 * 86400))
 sum_before=$(sha256sum "$D/herald.db" | cut -d' ' -f1)
 expect 0 "list after grace" -- "$H" domain list --data-dir "$D" --json --now "$after"
-expect 0 "show after grace" -- "$H" domain show example.com "${common[@]}" --now "$after"
+[ "$(grep -c '"state": "retired"' out)" = 4 ] && ok || bad "old keys not retired: $(cat out)"
+"$H" domain show example.com "${common[@]}" --no-dns --now "$after" > after.zone
+grep -q "hd20270115-rsa._domainkey" after.zone && bad "a retired key is still in the records" || ok
+/usr/bin/python3 dkimpy_verify.py after.zone signed.eml > dkimpy.out
+[ "$(grep -c ' fail$' dkimpy.out)" = 2 ] && ok || bad "retired keys still verify: $(cat dkimpy.out)"
+# list and show only read (issue 13 item 10): as at a time after the grace
+# period they change nothing in the database (the server retires keys)
 [ "$(sha256sum "$D/herald.db" | cut -d' ' -f1)" = "$sum_before" ] && ok || bad "list/show --now changed the database"
 [ ! -e "$D/herald.db-wal" ] && [ ! -e "$D/herald.db-shm" ] && ok || bad "list/show left -wal/-shm files"
 expect 0 "list now" -- "$H" domain list --data-dir "$D" --json
@@ -198,7 +269,7 @@ expect 0 "remove" -- "$H" domain remove example.com --data-dir "$D"
 grep_out "removed" "remove says so"
 [ ! -e "$D/keys/example.com" ] && ok || bad "the domain's key directory stays"
 n=$(find "$D/keys/removed/example.com" -name '*.pem' | wc -l)
-[ "$n" = 4 ] && ok || bad "$n key files kept aside, want 4"
+[ "$n" = 6 ] && ok || bad "$n key files kept aside, want 6"
 expect 65 "remove twice" -- "$H" domain remove example.com --data-dir "$D"
 expect 0 "list after remove" -- "$H" domain list --data-dir "$D" --json
 [ "$(tr -d ' \n' < out)" = "[]" ] && ok || bad "list after remove: $(cat out)"

@@ -5,6 +5,8 @@
 #   - `domain add` while herald runs: it reloads (the output says so, JSON
 #     too) and mail from the new domain is taken and signed with its key at
 #     once (dkimpy verifies), on SMTP and the API;
+#   - `domain rotate-key --activate-now`: the new keys sign the next
+#     message (dkimpy); a staged rotation says how to make the server look;
 #   - `domain remove`: mail from it is refused at once;
 #   - `user add|passwd|remove` and `apikey revoke`: a new user logs in, an
 #     old password and a removed user are refused, a revoked key is 401,
@@ -79,6 +81,29 @@ pass "domain add reloads the running server: b.test is signed at once (dkimpy: 2
 "$PY" -c 'import json,sys; s=json.load(open(sys.argv[1]))["server"]; sys.exit(s != "reloaded")' "$T/c.json" ||
   fail "domain add --json: no \"server\": \"reloaded\" ($(cat "$T/c.json" | head -c 300))"
 pass "domain add --json says \"server\": \"reloaded\""
+
+# ---- 1b. rotate-key --activate-now while the server runs: the new keys sign at once ----
+"$HERALD" domain rotate-key a.test "${D[@]}" --selector rot2 --grace 1d --activate-now > "$T/rot.zone"
+grep -q '^; herald: the running server has reloaded its sending domains and keys$' "$T/rot.zone" ||
+  { cat "$T/rot.zone"; fail "rotate-key --activate-now does not say the server reloaded"; }
+n0=$(ls "$T"/rx/*.eml | wc -l)
+swaks_auth alice alice-passw0rd alice@a.test "$T/s1b.log" || { cat "$T/s1b.log"; fail "submission after rotate-key"; }
+hl_wait_spool "$T/rx" $((n0 + 1)) 20
+last=$(ls -t "$T"/rx/*.eml | head -1)
+sels=$("$PY" -c '
+import email, re, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"))
+print(" ".join(sorted("s=" + re.search(r"\bs=([^;\s]+)", re.sub(r"\s+", "", v)).group(1)
+                      for v in m.get_all("DKIM-Signature", []))) + " ")' "$last")
+[ "$sels" = "s=rot2-ed s=rot2-rsa " ] || fail "after rotate-key --activate-now the message is signed with: $sels"
+"$HERALD" domain show a.test "${D[@]}" --no-dns > "$T/rot-show.zone"
+"$PY" "$HERALD_SOURCE_DIR/tests/interop/serve/dkim_check.py" "$T/rot-show.zone" "$last" > "$T/dkim2.out" ||
+  { cat "$T/dkim2.out"; fail "dkimpy rejects the rotated keys' signatures"; }
+# a staged rotation changes nothing the server signs with: it says how to
+# make the server look once the records are published
+"$HERALD" domain rotate-key a.test "${D[@]}" --selector rot3 > "$T/rot3.zone"
+grep -q 'systemctl reload herald' "$T/rot3.zone" || { cat "$T/rot3.zone"; fail "a staged rotate-key does not say how to make the server look"; }
+pass "rotate-key --activate-now: the running server signs with the new keys at once (dkimpy); a staged one says how to reload"
 
 # ---- 2. domain remove while the server runs ----
 "$HERALD" domain remove b.test "${D[@]}" > "$T/rm.out"

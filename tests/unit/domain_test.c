@@ -2,8 +2,9 @@
  * domain_test.c - sending domains end to end on a temporary data
  * directory: names, adding (files, modes, rows, undo on failure), the DNS
  * records and their zone text, signing with the stored keys and verifying
- * against a zone built from the records (DKIM, SPF), rotation, retirement,
- * removal.
+ * against a zone built from the records (DKIM, SPF), rotation (staged:
+ * pending keys, activation; and at once), retirement, removal; the key
+ * life's pure functions (state at a time, activation plan, DNS check).
  */
 #include "testutil.h"
 
@@ -70,7 +71,7 @@ static unsigned mode_of(const char *path)
 
 static void add(fixture *f, const char *domain, const char *sel, unsigned algs, unsigned bits)
 {
-    hd_domain_add_opts o = {domain, NULL, sel, algs, bits, NOW};
+    hd_domain_add_opts o = {domain, NULL, sel, algs, bits, NOW, NULL};
     hd_err err;
     hd_err_clear(&err);
     if (hd_domain_add(f->st, f->keys, &o, &err) != 0)
@@ -210,7 +211,7 @@ static void test_add_dual(void **state)
     }
 
     /* twice is refused, and nothing changes */
-    hd_domain_add_opts o = {"example.com", NULL, "other", 0, 0, NOW};
+    hd_domain_add_opts o = {"example.com", NULL, "other", 0, 0, NOW, NULL};
     hd_err err;
     hd_err_clear(&err);
     assert_int_equal(hd_domain_add(f->st, f->keys, &o, &err), HD_EINVAL);
@@ -224,10 +225,12 @@ static void test_add_options(void **state)
 {
     fixture *f = *state;
     hd_domain_add_opts o = {"rsa.example", "mail-bounces.rsa.example", "s2027", HD_DOMAIN_ALG_RSA,
-                            0, NOW};
+                            0, NOW, "Mail.Example.NET"};
     assert_int_equal(hd_domain_add(f->st, f->keys, &o, NULL), 0);
     hd_store_domain d;
     assert_int_equal(hd_store_domain_get(f->st, "rsa.example", &d, NULL), 0);
+    /* the hostname is stored in its normal form */
+    assert_string_equal(d.hostname, "mail.example.net");
     assert_string_equal(d.bounce_domain, "mail-bounces.rsa.example");
     struct keys c = keys_of(f, "rsa.example");
     assert_int_equal(c.n, 1);
@@ -250,16 +253,17 @@ static void test_add_refusals(void **state)
         hd_domain_add_opts o;
         const char *says;
     } cases[] = {
-        {{"bad_name.example", NULL, NULL, 0, 0, NOW}, "bad_name"},
-        {{"example.com", "example.com", NULL, 0, 0, NOW}, "bounce domain"},
-        {{"example.com", "bounce..example.com", NULL, 0, 0, NOW}, "bounce domain"},
-        {{"example.com", NULL, "bad selector", 0, 0, NOW}, "selector"},
-        {{"example.com", NULL, "a.-b", 0, 0, NOW}, "selector"},
-        {{"example.com", NULL, NULL, 4, 0, NOW}, "algorithm"},
-        {{"example.com", NULL, NULL, 0, 1024, NOW}, "1024"},
-        {{"example.com", NULL, NULL, 0, 8192, NOW}, "8192"},
+        {{"bad_name.example", NULL, NULL, 0, 0, NOW, NULL}, "bad_name"},
+        {{"example.com", "example.com", NULL, 0, 0, NOW, NULL}, "bounce domain"},
+        {{"example.com", "bounce..example.com", NULL, 0, 0, NOW, NULL}, "bounce domain"},
+        {{"example.com", NULL, "bad selector", 0, 0, NOW, NULL}, "selector"},
+        {{"example.com", NULL, "a.-b", 0, 0, NOW, NULL}, "selector"},
+        {{"example.com", NULL, NULL, 4, 0, NOW, NULL}, "algorithm"},
+        {{"example.com", NULL, NULL, 0, 1024, NOW, NULL}, "1024"},
+        {{"example.com", NULL, NULL, 0, 8192, NOW, NULL}, "8192"},
+        {{"example.com", NULL, NULL, 0, 0, NOW, "nodots"}, "hostname"},
         {{"example.com", NULL, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0, 0,
-          NOW},
+          NOW, NULL},
          "longer"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -289,7 +293,7 @@ static void test_add_undo_files(void **state)
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
     fclose(fp);
-    hd_domain_add_opts o = {"example.com", NULL, NULL, 0, 0, NOW};
+    hd_domain_add_opts o = {"example.com", NULL, NULL, 0, 0, NOW, NULL};
     hd_err err;
     hd_err_clear(&err);
     assert_int_not_equal(hd_domain_add(f->st, f->keys, &o, &err), 0);
@@ -311,7 +315,7 @@ static void test_add_undo_rows(void **state)
     assert_int_equal(sqlite3_open(db, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "DROP TABLE dkim_keys", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(other);
-    hd_domain_add_opts o = {"example.com", NULL, NULL, 0, 0, NOW};
+    hd_domain_add_opts o = {"example.com", NULL, NULL, 0, 0, NOW, NULL};
     hd_err err;
     hd_err_clear(&err);
     assert_int_equal(hd_domain_add(f->st, f->keys, &o, &err), HD_EIO);
@@ -645,7 +649,7 @@ static void test_rotate(void **state)
     hd_err err;
     hd_err_clear(&err);
     /* same day: the date-based prefix gets a letter */
-    if (hd_domain_rotate_key(f->st, f->keys, "example.com", NULL, NOW + 3600, 7 * DAY, &err) != 0)
+    if (hd_domain_rotate_key(f->st, f->keys, "example.com", NULL, NOW + 3600, 7 * DAY, true, &err) != 0)
         fail_msg("rotate: %s", err.msg);
     struct keys c = keys_of(f, "example.com");
     assert_int_equal(c.n, 4);
@@ -687,12 +691,12 @@ static void test_rotate(void **state)
     hd_domain_records_free(r, n);
 
     /* a prefix already used is refused, and nothing is made */
-    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "example.com", "hd20270115b", NOW, DAY,
+    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "example.com", "hd20270115b", NOW, DAY, true,
                                           &err),
                      HD_EINVAL);
     assert_non_null(strstr(err.msg, "hd20270115b"));
     assert_int_equal(keys_of(f, "example.com").n, 4);
-    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "nothere.example", NULL, NOW, DAY, &err),
+    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "nothere.example", NULL, NOW, DAY, true, &err),
                      HD_ENOTFOUND);
 
     /* retirement: not before retire_at, at it */
@@ -722,7 +726,7 @@ static void test_rotate_keeps_algorithms(void **state)
     fixture *f = *state;
     add(f, "rsa.example", "s1", HD_DOMAIN_ALG_RSA, 3072);
     /* a new day, a given prefix, no grace: retired at once */
-    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "rsa.example", "s2", NOW + DAY, 0, NULL),
+    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "rsa.example", "s2", NOW + DAY, 0, true, NULL),
                      0);
     struct keys c = keys_of(f, "rsa.example");
     assert_int_equal(c.n, 2);
@@ -741,7 +745,7 @@ static void test_rotate_keeps_algorithms(void **state)
     /* Ed25519 alone stays alone; the date-based default for another day
      * has no letter */
     add(f, "ed.example", NULL, HD_DOMAIN_ALG_ED25519, 0);
-    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "ed.example", NULL, NOW + DAY, DAY, NULL),
+    assert_int_equal(hd_domain_rotate_key(f->st, f->keys, "ed.example", NULL, NOW + DAY, DAY, true, NULL),
                      0);
     c = keys_of(f, "ed.example");
     assert_int_equal(c.n, 2);
@@ -797,6 +801,284 @@ static void test_remove(void **state)
                      HD_ENOTFOUND);
 }
 
+/* Key life: pure functions ------------------------------------------------------- */
+
+static hd_store_key row(const char *sel, const char *alg, hd_store_key_state st,
+                        int64_t retire_at, uint32_t grace)
+{
+    hd_store_key k;
+    memset(&k, 0, sizeof k);
+    snprintf(k.domain, sizeof k.domain, "example.com");
+    snprintf(k.selector, sizeof k.selector, "%s", sel);
+    snprintf(k.alg, sizeof k.alg, "%s", alg);
+    k.public_b64 = (char *)"MIIBIjANBgkqhkiG9w0BAQEFAAOC";
+    k.state = st;
+    k.retire_at = retire_at;
+    k.grace = grace;
+    return k;
+}
+
+static void test_state_at(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        hd_store_key_state st;
+        int64_t retire_at, now;
+        hd_store_key_state want;
+    } cases[] = {
+        {"retiring before its time", HD_STORE_KEY_RETIRING, NOW + 10, NOW + 9, HD_STORE_KEY_RETIRING},
+        {"retiring at its time", HD_STORE_KEY_RETIRING, NOW + 10, NOW + 10, HD_STORE_KEY_RETIRED},
+        {"retiring after it", HD_STORE_KEY_RETIRING, NOW + 10, NOW + 400 * DAY, HD_STORE_KEY_RETIRED},
+        {"pending stays pending whatever the time", HD_STORE_KEY_PENDING, 0, NOW + 400 * DAY,
+         HD_STORE_KEY_PENDING},
+        {"active stays active", HD_STORE_KEY_ACTIVE, 0, NOW + 400 * DAY, HD_STORE_KEY_ACTIVE},
+        {"retired stays retired", HD_STORE_KEY_RETIRED, 0, NOW, HD_STORE_KEY_RETIRED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hd_store_key k = row("s", "rsa", cases[i].st, cases[i].retire_at, 0);
+        if (hd_domain_key_state_at(&k, cases[i].now) != cases[i].want)
+            fail_msg("%s: got %s", cases[i].name,
+                     hd_domain_key_state_name(hd_domain_key_state_at(&k, cases[i].now)));
+    }
+    assert_string_equal(hd_domain_key_state_name(HD_STORE_KEY_PENDING), "pending");
+    assert_string_equal(hd_domain_key_state_name(HD_STORE_KEY_RETIRING), "retiring");
+}
+
+static void test_activation_plan(void **state)
+{
+    (void)state;
+    hd_store_key k[6] = {
+        row("old-rsa", "rsa", HD_STORE_KEY_ACTIVE, 0, 0),
+        row("old-ed", "ed25519", HD_STORE_KEY_ACTIVE, 0, 0),
+        row("older", "rsa", HD_STORE_KEY_RETIRING, NOW - 1, 0),   /* due */
+        row("later", "rsa", HD_STORE_KEY_RETIRING, NOW + DAY, 0), /* not yet */
+        row("new-rsa", "rsa", HD_STORE_KEY_PENDING, 0, 2 * DAY),
+        row("new-ed", "ed25519", HD_STORE_KEY_PENDING, 0, 3 * DAY),
+    };
+    hd_domain_transition t[6];
+    size_t n = hd_domain_activation_plan(k, 6, NOW, t);
+    assert_int_equal(n, 5);
+    /* the largest grace of the pending keys applies to the old ones */
+    assert_int_equal(t[0].index, 0);
+    assert_int_equal(t[0].to, HD_STORE_KEY_RETIRING);
+    assert_int_equal(t[0].retire_at, NOW + 3 * DAY);
+    assert_int_equal(t[1].index, 1);
+    assert_int_equal(t[1].to, HD_STORE_KEY_RETIRING);
+    assert_int_equal(t[2].index, 2);
+    assert_int_equal(t[2].to, HD_STORE_KEY_RETIRED);
+    assert_int_equal(t[3].index, 4);
+    assert_int_equal(t[3].to, HD_STORE_KEY_ACTIVE);
+    assert_int_equal(t[4].index, 5);
+    assert_int_equal(t[4].to, HD_STORE_KEY_ACTIVE);
+    /* no grace: the old keys are retired at once */
+    k[4].grace = k[5].grace = 0;
+    n = hd_domain_activation_plan(k, 6, NOW, t);
+    assert_int_equal(t[0].to, HD_STORE_KEY_RETIRED);
+    assert_int_equal(t[0].retire_at, 0);
+    /* nothing pending: nothing to do */
+    assert_int_equal(hd_domain_activation_plan(k, 4, NOW, t), 0);
+    assert_int_equal(hd_domain_activation_plan(k, 0, NOW, t), 0);
+}
+
+static void test_activation_due(void **state)
+{
+    (void)state;
+    hd_store_key k[3] = {
+        row("old", "rsa", HD_STORE_KEY_ACTIVE, 0, 0),
+        row("new-rsa", "rsa", HD_STORE_KEY_PENDING, 0, DAY),
+        row("new-ed", "ed25519", HD_STORE_KEY_PENDING, 0, DAY),
+    };
+    hd_domain_dns_check c[3];
+    memset(c, 0, sizeof c);
+    c[0].status = HD_DOMAIN_DNS_MISSING; /* an active key's record does not matter here */
+    c[1].status = HD_DOMAIN_DNS_MATCH;
+    c[2].status = HD_DOMAIN_DNS_MISSING;
+    assert_false(hd_domain_activation_due(k, c, 3)); /* a rotation's keys go together */
+    c[2].status = HD_DOMAIN_DNS_UNKNOWN;
+    assert_false(hd_domain_activation_due(k, c, 3));
+    c[2].status = HD_DOMAIN_DNS_MISMATCH;
+    assert_false(hd_domain_activation_due(k, c, 3));
+    c[2].status = HD_DOMAIN_DNS_MATCH;
+    assert_true(hd_domain_activation_due(k, c, 3));
+    assert_false(hd_domain_activation_due(k, c, 1)); /* no pending key */
+}
+
+/* An answer of TXT records (strings joined, as hd_dns gives them). */
+static hd_dns_answer *txt_answer(hd_dns_status st, const char *const *txts, size_t n)
+{
+    hd_dns_answer *a = calloc(1, sizeof *a);
+    a->qname = strdup("sel._domainkey.example.com");
+    a->qtype = HD_DNS_T_TXT;
+    a->status = st;
+    a->rr = calloc(n ? n : 1, sizeof *a->rr);
+    a->nrr = n;
+    for (size_t i = 0; i < n; i++) {
+        a->rr[i].type = HD_DNS_T_TXT;
+        a->rr[i].txt = (uint8_t *)strdup(txts[i]);
+        a->rr[i].txt_len = strlen(txts[i]);
+        a->rr[i].txt_strings = 1;
+    }
+    if (st == HD_DNS_SERVFAIL)
+        snprintf(a->why, sizeof a->why, "upstream refused");
+    return a;
+}
+
+static void test_key_check(void **state)
+{
+    (void)state;
+    /* p= of the key: "MIIBIjANBgkqhkiG9w0BAQEFAAOC" */
+    static const struct {
+        const char *name, *alg;
+        hd_dns_status st;
+        const char *txt[2];
+        size_t n;
+        hd_domain_dns_status want;
+        const char *says; /* in why; NULL: why is empty */
+    } cases[] = {
+        {"the record as printed", "rsa", HD_DNS_OK,
+         {"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOC"}, 1, HD_DOMAIN_DNS_MATCH, NULL},
+        {"no v=, no k= (rsa is the default)", "rsa", HD_DNS_OK,
+         {"p=MIIBIjANBgkqhkiG9w0BAQEFAAOC"}, 1, HD_DOMAIN_DNS_MATCH, NULL},
+        {"p= folded with spaces (RFC 6376 §3.6.1)", "rsa", HD_DNS_OK,
+         {"v=DKIM1; p=MIIBIjANBgkq hkiG9w0BAQEF AAOC; h=sha1:sha256; s=email:*"}, 1,
+         HD_DOMAIN_DNS_MATCH, NULL},
+        {"two identical records", "rsa", HD_DNS_OK,
+         {"v=DKIM1; p=MIIBIjANBgkqhkiG9w0BAQEFAAOC", "p=MIIBIjANBgkqhkiG9w0BAQEFAAOC"}, 2,
+         HD_DOMAIN_DNS_MATCH, NULL},
+        {"another key", "rsa", HD_DNS_OK, {"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOD"}, 1,
+         HD_DOMAIN_DNS_MISMATCH, "another key: its p= differs from this key's at character 28"},
+        {"revoked", "rsa", HD_DNS_OK, {"v=DKIM1; k=rsa; p="}, 1, HD_DOMAIN_DNS_MISMATCH,
+         "revoked"},
+        {"no p=", "rsa", HD_DNS_OK, {"v=DKIM1; k=rsa"}, 1, HD_DOMAIN_DNS_MISMATCH, "no p="},
+        {"p= not base64", "rsa", HD_DNS_OK, {"v=DKIM1; p=MIIB!jAN"}, 1, HD_DOMAIN_DNS_MISMATCH,
+         "not base64"},
+        {"wrong algorithm", "ed25519", HD_DNS_OK,
+         {"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOC"}, 1, HD_DOMAIN_DNS_MISMATCH,
+         "k=rsa, this key is ed25519"},
+        {"k= missing for Ed25519", "ed25519", HD_DNS_OK,
+         {"v=DKIM1; p=MIIBIjANBgkqhkiG9w0BAQEFAAOC"}, 1, HD_DOMAIN_DNS_MISMATCH, "k=rsa"},
+        {"v= not first", "rsa", HD_DNS_OK, {"k=rsa; v=DKIM1; p=MIIBIjANBgkqhkiG9w0BAQEFAAOC"}, 1,
+         HD_DOMAIN_DNS_MISMATCH, "not the first tag"},
+        {"v=DKIM2", "rsa", HD_DNS_OK, {"v=DKIM2; p=MIIBIjANBgkqhkiG9w0BAQEFAAOC"}, 1,
+         HD_DOMAIN_DNS_MISMATCH, "v=DKIM2"},
+        {"h= without sha256", "rsa", HD_DNS_OK, {"h=sha1; p=MIIBIjANBgkqhkiG9w0BAQEFAAOC"}, 1,
+         HD_DOMAIN_DNS_MISMATCH, "h=sha1"},
+        {"s= not email", "rsa", HD_DNS_OK, {"s=tlsrpt; p=MIIBIjANBgkqhkiG9w0BAQEFAAOC"}, 1,
+         HD_DOMAIN_DNS_MISMATCH, "s=tlsrpt"},
+        {"not a tag list", "rsa", HD_DNS_OK, {"hello world"}, 1, HD_DOMAIN_DNS_MISMATCH,
+         "not a DKIM key record"},
+        {"one of two records differs", "rsa", HD_DNS_OK,
+         {"p=MIIBIjANBgkqhkiG9w0BAQEFAAOC", "v=spf1 -all"}, 2, HD_DOMAIN_DNS_MISMATCH,
+         "record 2 of 2"},
+        {"NXDOMAIN", "rsa", HD_DNS_NXDOMAIN, {NULL}, 0, HD_DOMAIN_DNS_MISSING, "NXDOMAIN"},
+        {"NODATA", "rsa", HD_DNS_NODATA, {NULL}, 0, HD_DOMAIN_DNS_MISSING, "no TXT record"},
+        {"SERVFAIL", "rsa", HD_DNS_SERVFAIL, {NULL}, 0, HD_DOMAIN_DNS_UNKNOWN, "upstream refused"},
+        {"time-out", "rsa", HD_DNS_TIMEOUT, {NULL}, 0, HD_DOMAIN_DNS_UNKNOWN, "TIMEOUT"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hd_store_key k = row("sel", cases[i].alg, HD_STORE_KEY_PENDING, 0, DAY);
+        hd_dns_answer *a = txt_answer(cases[i].st, cases[i].txt, cases[i].n);
+        hd_domain_dns_check c;
+        hd_domain_key_check(&k, a, &c);
+        hd_dns_answer_free(a);
+        if (c.status != cases[i].want)
+            fail_msg("%s: got %s (%s)", cases[i].name, hd_domain_dns_status_name(c.status), c.why);
+        if (cases[i].says ? strstr(c.why, cases[i].says) == NULL : c.why[0] != '\0')
+            fail_msg("%s: why is \"%s\", want \"%s\"", cases[i].name, c.why,
+                     cases[i].says ? cases[i].says : "");
+        /* every finding names the record it is about */
+        if (cases[i].says && strstr(c.why, "sel._domainkey.example.com") == NULL)
+            fail_msg("%s: why does not name the record: %s", cases[i].name, c.why);
+    }
+    hd_store_key k = row("sel", "rsa", HD_STORE_KEY_PENDING, 0, DAY);
+    hd_domain_dns_check c;
+    hd_domain_key_check(&k, NULL, &c);
+    assert_int_equal(c.status, HD_DOMAIN_DNS_NOT_CHECKED);
+    char name[80];
+    assert_int_equal(hd_domain_key_record_name(&k, name, sizeof name, NULL), 0);
+    assert_string_equal(name, "sel._domainkey.example.com");
+    assert_int_equal(hd_domain_key_record_name(&k, name, 10, NULL), HD_ELIMIT);
+}
+
+/* Staged rotation on the store ----------------------------------------------------- */
+
+static void test_rotate_staged(void **state)
+{
+    fixture *f = *state;
+    add(f, "example.com", NULL, 0, 0);
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_domain_rotate_key(f->st, f->keys, "example.com", "new1", NOW + 3600, 2 * DAY, false,
+                             &err) != 0)
+        fail_msg("rotate: %s", err.msg);
+    struct keys c = keys_of(f, "example.com");
+    assert_int_equal(c.n, 4);
+    assert_int_equal(c.k[0].state, HD_STORE_KEY_ACTIVE);
+    assert_int_equal(c.k[1].state, HD_STORE_KEY_ACTIVE);
+    assert_int_equal(c.k[2].state, HD_STORE_KEY_PENDING);
+    assert_int_equal(c.k[2].grace, 2 * DAY);
+    assert_int_equal(c.k[3].state, HD_STORE_KEY_PENDING);
+    /* pending keys do not sign, but are among the records to publish */
+    hd_domain_signing_key sk[4];
+    size_t nk;
+    assert_int_equal(hd_domain_signing_keys(f->st, "example.com", sk, 4, &nk, NULL), 0);
+    assert_int_equal(nk, 2);
+    assert_string_equal(sk[0].selector, "hd20270115-rsa");
+    hd_domain_record *r;
+    size_t n;
+    get_records(f, "example.com", 1, &r, &n);
+    assert_int_equal(n, 7);
+    assert_non_null(strstr(r[2].purpose, "pending"));
+    hd_domain_records_free(r, n);
+
+    /* a second rotation supersedes the pending keys */
+    if (hd_domain_rotate_key(f->st, f->keys, "example.com", "new2", NOW + 7200, DAY, false,
+                             &err) != 0)
+        fail_msg("rotate again: %s", err.msg);
+    c = keys_of(f, "example.com");
+    assert_int_equal(c.n, 6);
+    assert_int_equal(c.k[2].state, HD_STORE_KEY_RETIRED);
+    assert_int_equal(c.k[3].state, HD_STORE_KEY_RETIRED);
+    assert_int_equal(c.k[4].state, HD_STORE_KEY_PENDING);
+    assert_int_equal(c.k[0].state, HD_STORE_KEY_ACTIVE);
+
+    /* the keys checked were the superseded ones: no activation */
+    int64_t checked[2] = {c.k[2].id, c.k[3].id}, now_pending[2] = {c.k[4].id, c.k[5].id};
+    assert_int_equal(hd_domain_activate(f->st, "example.com", checked, 2, NOW + DAY, &err),
+                     HD_ESTATE);
+    assert_non_null(strstr(err.msg, "changed since they were checked"));
+    assert_int_equal(hd_domain_activate(f->st, "example.com", now_pending, 1, NOW + DAY, &err),
+                     HD_ESTATE);
+    assert_int_equal(keys_of(f, "example.com").k[4].state, HD_STORE_KEY_PENDING);
+    /* activation: the pending keys sign, the old ones retire after the
+     * grace stored with the pending keys */
+    assert_int_equal(hd_domain_activate(f->st, "example.com", now_pending, 2, NOW + DAY, &err), 0);
+    c = keys_of(f, "example.com");
+    assert_int_equal(c.k[0].state, HD_STORE_KEY_RETIRING);
+    assert_int_equal(c.k[0].retire_at, NOW + DAY + DAY);
+    assert_int_equal(c.k[4].state, HD_STORE_KEY_ACTIVE);
+    assert_int_equal(c.k[4].activated, NOW + DAY);
+    assert_int_equal(c.k[5].state, HD_STORE_KEY_ACTIVE);
+    assert_int_equal(hd_domain_signing_keys(f->st, "example.com", sk, 4, &nk, NULL), 0);
+    assert_int_equal(nk, 2);
+    assert_string_equal(sk[0].selector, "new2-rsa");
+    /* nothing pending any more */
+    assert_int_equal(hd_domain_activate(f->st, "example.com", NULL, 0, NOW + DAY, &err),
+                     HD_ESTATE);
+    assert_int_equal(hd_domain_activate(f->st, "nothere.example", NULL, 0, NOW, &err),
+                     HD_ENOTFOUND);
+    /* records as of a time: the retiring keys leave once their time has
+     * come, without any row written */
+    hd_domain_dns_opts o = {"mail.example.net", NULL, 0};
+    assert_int_equal(hd_domain_records_at(f->st, "example.com", &o, NOW + 3 * DAY, &r, &n, &err),
+                     0);
+    assert_int_equal(n, 5);
+    hd_domain_records_free(r, n);
+    c = keys_of(f, "example.com");
+    assert_int_equal(c.k[0].state, HD_STORE_KEY_RETIRING);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -814,6 +1096,11 @@ int main(void)
         T(test_sign_verify_against_records),
         T(test_rotate),
         T(test_rotate_keeps_algorithms),
+        cmocka_unit_test(test_state_at),
+        cmocka_unit_test(test_activation_plan),
+        cmocka_unit_test(test_activation_due),
+        cmocka_unit_test(test_key_check),
+        T(test_rotate_staged),
         T(test_remove),
     };
 #undef T

@@ -1,7 +1,9 @@
 /*
  * store_domain_test.c - the domains, dkim_keys and users tables on a
  * temporary database: add, get, duplicates, absent rows, iteration order,
- * key states, cascades, and that rows survive closing and reopening.
+ * key states (pending, activation), the stored hostname, cascades, that
+ * rows survive closing and reopening, and that an older database gains
+ * the columns added since.
  */
 #include "testutil.h"
 
@@ -9,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <sqlite3.h>
 
 #include <herald/store.h>
 
@@ -305,6 +309,101 @@ static void test_persists_and_mode(void **state)
     assert_int_equal(got.created, 7);
 }
 
+static void test_hostname_and_pending(void **state)
+{
+    fixture *f = *state;
+    hd_err err;
+    hd_err_clear(&err);
+    hd_store_domain d = domain("example.com", "bounce.example.com", 1);
+    snprintf(d.hostname, sizeof d.hostname, "mail.example.net");
+    hd_store_domain n = domain("example.net", "bounce.example.net", 1);
+    assert_int_equal(hd_store_domain_add(f->st, &d, &err), 0);
+    assert_int_equal(hd_store_domain_add(f->st, &n, &err), 0);
+    hd_store_domain got;
+    assert_int_equal(hd_store_domain_get(f->st, "example.com", &got, &err), 0);
+    assert_string_equal(got.hostname, "mail.example.net");
+    assert_int_equal(hd_store_domain_get(f->st, "example.net", &got, &err), 0);
+    assert_string_equal(got.hostname, ""); /* none stored */
+
+    hd_store_key a = key("example.com", "s1-rsa", "rsa", "AAAA");
+    hd_store_key p = key("example.com", "s2-rsa", "rsa", "BBBB");
+    p.state = HD_STORE_KEY_PENDING;
+    p.grace = 86400;
+    assert_int_equal(hd_store_key_add(f->st, &a, &err), 0);
+    assert_int_equal(hd_store_key_add(f->st, &p, &err), 0);
+    struct keys c = {0};
+    assert_int_equal(hd_store_key_each(f->st, "example.com", collect_key, &c, &err), 0);
+    assert_int_equal(c.k[1].state, HD_STORE_KEY_PENDING);
+    assert_int_equal(c.k[1].grace, 86400);
+    assert_int_equal(c.k[1].activated, 0);
+    assert_int_equal(c.k[0].grace, 0); /* only a pending key keeps a grace */
+
+    /* only a pending key can be activated, once */
+    assert_int_equal(hd_store_key_activate(f->st, a.id, 1800000100, &err), HD_ESTATE);
+    assert_int_equal(hd_store_key_activate(f->st, 9999, 1800000100, &err), HD_ENOTFOUND);
+    assert_int_equal(hd_store_key_activate(f->st, p.id, 1800000100, &err), 0);
+    assert_int_equal(hd_store_key_activate(f->st, p.id, 1800000200, &err), HD_ESTATE);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(hd_store_key_each(f->st, "example.com", collect_key, &c, &err), 0);
+    assert_int_equal(c.k[1].state, HD_STORE_KEY_ACTIVE);
+    assert_int_equal(c.k[1].activated, 1800000100);
+}
+
+/* A database made before the hostname, grace and activated columns:
+ * opening it adds them, and its rows read as before. */
+static void test_older_database(void **state)
+{
+    fixture *f = *state;
+    hd_store_close(f->st);
+    f->st = NULL;
+    tu_rmtree(f->dir);
+    free(f->dir);
+    f->dir = tu_mkdtemp();
+    snprintf(f->path, sizeof f->path, "%s/herald.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE domains (name TEXT PRIMARY KEY, bounce_domain TEXT NOT NULL, "
+                     "created INTEGER NOT NULL);"
+                     "CREATE TABLE dkim_keys (id INTEGER PRIMARY KEY, domain TEXT NOT NULL "
+                     "REFERENCES domains(name) ON DELETE CASCADE, selector TEXT NOT NULL, "
+                     "alg TEXT NOT NULL, path TEXT NOT NULL, public TEXT NOT NULL, state TEXT "
+                     "NOT NULL, created INTEGER NOT NULL, retire_at INTEGER, "
+                     "UNIQUE (domain, selector));"
+                     "INSERT INTO domains VALUES ('example.com', 'bounce.example.com', 7);"
+                     "INSERT INTO dkim_keys VALUES (1, 'example.com', 's1-rsa', 'rsa', '/k', "
+                     "'AAAA', 'retiring', 7, 1800000000);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    hd_err err;
+    hd_err_clear(&err);
+    if (hd_store_open(f->path, false, &f->st, &err) != 0)
+        fail_msg("open an older database: %s", err.msg);
+    hd_store_domain got;
+    assert_int_equal(hd_store_domain_get(f->st, "example.com", &got, &err), 0);
+    assert_int_equal(got.created, 7);
+    assert_string_equal(got.hostname, "");
+    struct keys c = {0};
+    assert_int_equal(hd_store_key_each(f->st, "example.com", collect_key, &c, &err), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.k[0].state, HD_STORE_KEY_RETIRING);
+    assert_int_equal(c.k[0].retire_at, 1800000000);
+    assert_int_equal(c.k[0].grace, 0);
+    assert_int_equal(c.k[0].activated, 0);
+    /* and the new columns take values */
+    hd_store_key p = key("example.com", "s2-rsa", "rsa", "BBBB");
+    p.state = HD_STORE_KEY_PENDING;
+    p.grace = 3600;
+    assert_int_equal(hd_store_key_add(f->st, &p, &err), 0);
+    hd_store_domain d = domain("example.org", "bounce.example.org", 1);
+    snprintf(d.hostname, sizeof d.hostname, "mx.example.org");
+    assert_int_equal(hd_store_domain_add(f->st, &d, &err), 0);
+    assert_int_equal(hd_store_domain_get(f->st, "example.org", &got, &err), 0);
+    assert_string_equal(got.hostname, "mx.example.org");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +414,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transaction_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persists_and_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostname_and_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_older_database, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
