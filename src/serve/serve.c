@@ -198,24 +198,31 @@ static void warn_stale_sections(serve *sv)
     }
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+int serve_reload(serve *sv, const char *by, hd_err *err)
 {
-    serve *sv = arg;
-    hd_err err = {0};
     char state[160];
     snprintf(state, sizeof state, "RELOADING=1\nMONOTONIC_USEC=%llu", net_sd_monotonic_usec());
     notify(state);
-    if (domains_load(sv, &err) != 0) {
+    if (domains_load(sv, err) != 0) {
         /* the domains loaded before stay in use: still serving */
-        LOG_ERR("reload: %s", hd_err_str(&err));
+        LOG_ERR("reload (%s): %s", by, hd_err_str(err));
         snprintf(state, sizeof state, "READY=1\nSTATUS=serving; the reload failed: %.60s",
-                 hd_err_str(&err));
+                 hd_err_str(err));
         notify(state);
-        return;
+        return err->code ? err->code : HD_EIO;
     }
-    LOG_INFO("reload: sending domains and keys reloaded");
+    LOG_INFO("reload (%s): sending domains and keys reloaded", by);
     warn_stale_sections(sv);
     notify("READY=1\nSTATUS=serving");
+    return 0;
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    hd_err err = {0};
+    serve_reload(arg, "SIGHUP", &err);
 }
 
 static void on_housekeeping(evutil_socket_t fd, short what, void *arg)

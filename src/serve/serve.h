@@ -102,6 +102,11 @@ typedef struct serve_domains {
 } serve_domains;
 
 int domains_load(serve *sv, hd_err *err);                  /* main thread */
+/* A reload (SIGHUP, POST /reload on the control socket, which by names in
+ * the log): a new snapshot of the sending domains and keys, the pending
+ * keys looked up, [domain] sections of removed domains warned about, and
+ * systemd told. On failure the old snapshot stays in use. Main thread. */
+int serve_reload(serve *sv, const char *by, hd_err *err);
 /* Look up the DNS records of pending DKIM keys now (domains_load does, and
  * a timer every few minutes); activate and reload when they match. */
 void domains_check(serve *sv);

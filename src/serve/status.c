@@ -8,6 +8,7 @@
  * its authentication.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,26 @@ static void reply_json(struct evhttp_request *req, int code, const char *reason,
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     evhttp_send_reply(req, code, reason, b);
     evbuffer_free(b);
+}
+
+/* {"error": TEXT}, the text escaped as JSON (it may quote a file or a
+ * name from the database). */
+static void reply_error(struct evhttp_request *req, int code, const char *reason,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void reply_error(struct evhttp_request *req, int code, const char *reason,
+                        const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    json_t *o = json_pack("{s:s%}", "error", text, strlen(text));
+    char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    reply_json(req, code, reason, "%s\n", body ? body : "{\"error\":\"out of memory\"}");
+    free(body);
+    json_decref(o);
 }
 
 static void on_health(struct evhttp_request *req, void *arg)
@@ -165,8 +186,8 @@ static void on_control(struct evhttp_request *req, void *arg)
         webhook_control(sv, req, path + 16);
     } else if (strcmp(path, "/reload") == 0) {
         hd_err err = {0};
-        if (domains_load(sv, &err) != 0)
-            reply_json(req, 500, "Error", "{\"error\":\"reload failed\"}\n");
+        if (serve_reload(sv, "control socket", &err) != 0)
+            reply_error(req, 500, "Error", "reload failed: %s", hd_err_str(&err));
         else
             reply_json(req, 200, "OK", "{\"domains\":%zu}\n", sv->domains->n);
     } else {

@@ -183,7 +183,7 @@ ok "the retiring keys stay in the records and message 1 still verifies against t
 
 # ---- 4. the mismatch stays pending, logged once over several checks ----
 kill -HUP "$pid"
-hl_wait_for 10 logged 'reload: sending domains and keys reloaded' || fail "the SIGHUP is not logged"
+hl_wait_for 10 logged 'reload (SIGHUP): sending domains and keys reloaded' || fail "the SIGHUP is not logged"
 checks() { [ "$(grep -c 'checking the DNS records of' "$T/herald.log")" -ge 4 ]; }
 hl_wait_for 10 checks || fail "fewer checks than expected: $(grep -c 'checking the DNS records of' "$T/herald.log")"
 sleep 0.5   # the answers to the last check: unbound on loopback
