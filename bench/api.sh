@@ -37,7 +37,7 @@ SINK_PORT=$(hl_free_port)
 COUNTER=$W/sink-127.0.0.1-$SINK_PORT.count
 hl_sink_start 127.0.0.1 "$SINK_PORT"
 
-"$herald" domain add example.org --data-dir "$W/template" --hostname api.bench.invalid > /dev/null
+"$herald" domain add --dns-zone /dev/null example.org --data-dir "$W/template" --hostname api.bench.invalid > /dev/null
 KEY=$("$herald" apikey create --name bench --domains example.org --data-dir "$W/template" |
       grep -o 'hk_[A-Za-z0-9_]*' | head -n 1)
 echo 'unused.bench.invalid. IN A 127.0.0.9' > "$W/zone"

@@ -7,7 +7,7 @@ set -euo pipefail
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-"$HERALD" domain add example.com --data-dir "$T/d" --hostname mail.example.com > /dev/null
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/d" --hostname mail.example.com > /dev/null
 tok=$("$HERALD" apikey create --name app --domains example.com --data-dir "$T/d" 2> "$T/err")
 [[ "$tok" =~ ^hk_[0-9a-f]{16}_[a-z2-7]{52}$ ]] || fail "token form: $tok"
 grep -q 'shown only now' "$T/err" || fail "no note on stderr"

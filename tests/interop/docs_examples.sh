@@ -56,7 +56,7 @@ zone_file = $T/zone
 [route *]
 next_hop = 127.0.0.2:$rxport
 C
-"$HERALD" domain add example.com --data-dir "$T/work/herald-data" --hostname mail.example.com > /dev/null
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/work/herald-data" --hostname mail.example.com > /dev/null
 KEY=$("$HERALD" apikey create --name docs-test --all-domains --data-dir "$T/work/herald-data" 2> /dev/null)
 [ -n "$KEY" ] || fail "no API key"
 # fixtures the examples name

@@ -58,7 +58,7 @@ next_hop = 127.0.0.3:$port
 [route m.test]
 next_hop = 127.0.0.4:$port
 C
-"$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 hl_herald_start "$T/herald.conf" "$smtp"
 
 # 8 messages to m.test in one session, the two busy cases beside them

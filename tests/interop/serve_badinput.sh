@@ -54,7 +54,7 @@ zone_file = $T/zone
 [route rx.test]
 next_hop = 127.0.0.2:$port
 C
-"$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 hl_herald_start "$T/herald.conf" "$smtp"
 pid=$(hl_pid herald)
 

@@ -80,7 +80,7 @@ next_hop = 127.0.0.3:$pfport
 [inbound]
 listen = 127.0.0.1:$inbound
 C
-"$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 hl_herald_start "$T/herald.conf" "$smtp"
 hl_wait_port 127.0.0.1 "$inbound" 10 tcp "$(hl_pid herald)"
 

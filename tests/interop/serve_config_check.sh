@@ -101,7 +101,7 @@ printf 'hostname = mail.herald.test\ndata_dir = %s\n[pool bulk]\naddresses = 127
 expect78 "a pool address of another machine" "$T/l2.conf" "^herald: $T/l2.conf:4: \[pool bulk\] addresses: 192.0.2.78 is not an address of this machine$"
 
 # ---- [domain NAME] must be a sending domain ----
-"$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 { base; printf '[domain example.com]\ndelivery = sandbox\n\n[domain exmaple.com]\ndelivery = real\n'; } > "$T/dom.conf"
 expect78 "[domain] naming no sending domain" "$T/dom.conf" "^herald: $T/dom.conf:14: \[domain exmaple.com\]: no such sending domain"
 ls "$T/data" > "$T/data.before"
@@ -151,7 +151,7 @@ n_ok=$((n_ok + 2))
 pass "real delivery with hostname = localhost or no sending domain: warnings at --check and in the log; none in the sandbox"
 
 # ---- a domain removed while the server runs: a warning at the reload ----
-"$HERALD" domain add gone.example --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null gone.example --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 smtp=$(hl_free_port)
 { printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[inbound]\nlisten =\n[domain gone.example]\ndelivery = sandbox\n' \
     "$T/data" "$smtp" "$(hl_free_port)" "$(hl_free_port)"; } > "$T/stale.conf"

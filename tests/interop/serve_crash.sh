@@ -35,7 +35,7 @@ mode = real
 [route *]
 next_hop = 127.0.0.1:$sink
 C
-"$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 
 start_herald() {
   hl_spawn herald "$T/herald-$1.log" "$HERALD" serve --config "$T/herald.conf"

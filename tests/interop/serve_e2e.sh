@@ -78,7 +78,7 @@ remote_port = $port
 resolver = 127.0.0.1@$dns
 timeout_ms = 2000
 C
-"$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > "$T/records.zone"
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > "$T/records.zone"
 echo 's3cret-passw0rd' | "$HERALD" user add alice --domains example.com --password-stdin --data-dir "$T/data" >/dev/null
 hl_spawn herald "$T/herald.log" "$HERALD" serve --config "$T/herald.conf"
 hl_wait_port 127.0.0.1 "$smtp" 15 tcp "$(hl_pid herald)"

@@ -49,7 +49,7 @@ next_hop = 127.0.0.2:$port
 [route dead.test]
 next_hop = 127.0.0.3:$closed
 C
-"$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 hl_herald_start "$T/herald.conf" "$smtp"
 
 t0=$(date +%s)

@@ -46,8 +46,8 @@ delivery = real
 [route rx.test]
 next_hop = 127.0.0.2:$port
 C
-"$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
-"$HERALD" domain add other.org --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null other.org --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 hl_herald_start "$T/herald.conf" "$smtp"
 
 # one message at a time, each delivered before the next is sent, so each

@@ -33,8 +33,8 @@ listen = 127.0.0.1:$status
 [api]
 listen = 127.0.0.1:$(hl_free_port)
 C
-"$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
-"$HERALD" domain add other.org --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null other.org --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 echo 'right-password' | "$HERALD" user add alice --domains example.com --password-stdin --data-dir "$T/data" > /dev/null
 hl_spawn herald "$T/herald.log" "$HERALD" serve --config "$T/herald.conf"
 hl_wait_port 127.0.0.1 "$smtp" 15 tcp "$(hl_pid herald)"

@@ -30,9 +30,9 @@ ok() { passed=$((passed + 1)); echo "ok: $*"; }
 D=$T/data
 
 # ---- the sending domains; two rotated before the server starts ----
-"$HERALD" domain add example.com --data-dir "$D" --hostname mail.herald.test --selector old1 > "$T/example.zone"
-"$HERALD" domain add other.example --data-dir "$D" --hostname mail.herald.test --selector old1 --rsa-only > "$T/other.zone"
-"$HERALD" domain add third.example --data-dir "$D" --hostname mail.herald.test --selector old1 --rsa-only > "$T/third.zone"
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$D" --hostname mail.herald.test --selector old1 > "$T/example.zone"
+"$HERALD" domain add --dns-zone /dev/null other.example --data-dir "$D" --hostname mail.herald.test --selector old1 --rsa-only > "$T/other.zone"
+"$HERALD" domain add --dns-zone /dev/null third.example --data-dir "$D" --hostname mail.herald.test --selector old1 --rsa-only > "$T/third.zone"
 "$HERALD" domain rotate-key other.example --data-dir "$D" --selector bad1 --grace 1d > /dev/null
 "$HERALD" domain rotate-key third.example --data-dir "$D" --selector new1 --grace 1d > /dev/null
 # the DKIM TXT records of a zone file, as zone lines

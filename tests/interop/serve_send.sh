@@ -46,7 +46,7 @@ zone_file = $T/zone
 next_hop = 127.0.0.2:$rxport
 C
 for d in sand.example real.example; do
-  "$HERALD" domain add "$d" --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+  "$HERALD" domain add --dns-zone /dev/null "$d" --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 done
 KEY=$("$HERALD" apikey create --name app --domains 'sand.example real.example' --data-dir "$T/data" |
       grep -o 'hk_[A-Za-z0-9_]*' | head -n 1)

@@ -49,7 +49,7 @@ write_conf() {   # FILE SMTP-PORT DATA-DIR
 # ---- 1. READY after the listeners, RELOADING/READY around SIGHUP, STOPPING ----
 smtp=$(hl_free_port)
 write_conf "$T/herald.conf" "$smtp" "$T/data"
-"$HERALD" domain add example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 notify_listen "$T/notify.sock" "$T/notes"
 NOTIFY_SOCKET=$T/notify.sock hl_spawn herald "$T/herald.log" "$HERALD" serve --config "$T/herald.conf"
 pid=$(hl_pid herald)
@@ -62,7 +62,7 @@ pass "READY=1 with MAINPID=$pid once the listeners are bound"
 
 # a domain added while herald runs: `domain add` asks for a reload over
 # the control socket, which tells systemd as a SIGHUP does
-"$HERALD" domain add late.example --data-dir "$T/data" --hostname mail.herald.test > "$T/add.out"
+"$HERALD" domain add --dns-zone /dev/null late.example --data-dir "$T/data" --hostname mail.herald.test > "$T/add.out"
 grep -q '^; herald: the running server has reloaded' "$T/add.out" || fail "domain add did not reload: $(head -3 "$T/add.out")"
 hl_wait_for 10 has "$T/notes" '^READY=1\|STATUS=serving$' || fail "no READY=1 after the reload: $(cat "$T/notes")"
 has "$T/notes" '^RELOADING=1\|MONOTONIC_USEC=[0-9]+$' || fail "no RELOADING=1 with MONOTONIC_USEC: $(cat "$T/notes")"
