@@ -10,7 +10,10 @@
  * 7bit, 8bit): quoted-printable (RFC 2045 §6.7) for text, base64 (§6.8)
  * when the body looks binary (a NUL, a bare CR, a line over 998 octets)
  * or when base64 is shorter (more than one byte in six would be written
- * =XX), so a body grows by at most about 4/3. The part's Content-Transfer-Encoding field is replaced (or added
+ * =XX). So a body grows by less than HD_MIME7_GROWTH: base64 by 4/3 and
+ * its line ends (78/76), quoted-printable by at most 1 + 2/6 and its
+ * soft breaks and "=2D" at a line's start (< 5 bytes in 73). The part's
+ * Content-Transfer-Encoding field is replaced (or added
  * at the end of its header; the top level gets MIME-Version too if it had
  * none). Every other byte (7-bit parts, delimiters, preambles, header
  * fields) is copied as it is.
@@ -38,6 +41,10 @@
 #define HD_MIME7_LINE_MAX 76
 /* RFC 5321 §4.5.3.1.6: a text line is at most 998 octets before CRLF. */
 #define HD_MIME7_SMTP_LINE_MAX 998
+/* What a converted message may need at most: this many times its size
+ * (see above; 1.43 at most) plus HD_MIME7_SLACK for the changed fields. */
+#define HD_MIME7_GROWTH 1.5
+#define HD_MIME7_SLACK (64 * 1024)
 
 typedef struct hd_mime7_report {
     size_t converted;   /* parts re-encoded */

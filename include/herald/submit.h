@@ -50,7 +50,7 @@ int hd_submit_prepare(hd_slice msg, const hd_submit_opts *opts, hd_submit_info *
  * re-encoded and whether, and why, the result is still 8-bit: the
  * message must then go with BODY=8BITMIME or not at all. msg must be the
  * one given to hd_submit_prepare. HD_ENOMEM, HD_ELIMIT past out's cap
- * (re-encoding makes a body up to 4/3 longer). */
+ * (re-encoding makes a body longer: HD_MIME7_GROWTH in mime7.h). */
 int hd_submit_write(hd_slice msg, const hd_submit_info *info, hd_buf *out, hd_mime7_report *rep);
 void hd_submit_info_free(hd_submit_info *info);
 

@@ -169,13 +169,15 @@ static int print_event(const hd_store_event *e, void *arg)
     return 0;
 }
 
-/* mail_from: the envelope sender its last attempt used (with per-recipient
- * VERP its own b-r<id>-...), null before the first attempt */
+/* envelope_from: the envelope sender its last attempt used (with
+ * per-recipient VERP its own b-r<id>-...), null before the first attempt;
+ * the names of GET /v1/messages/ID's recipients */
 static int rcpt_json(const hd_store_recipient *r, void *arg)
 {
     json_array_append_new(arg, json_pack("{s:s, s:s, s:i, s:s, s:o}", "address", r->address,
                                          "state", hd_rcpt_state_name(r->state), "attempts",
-                                         r->attempts, "last_reply", r->last_reply, "mail_from",
+                                         r->attempts, "last_reply", r->last_reply,
+                                         "envelope_from",
                                          r->mail_from[0] ? json_string(r->mail_from)
                                                          : json_null()));
     return 0;
@@ -229,11 +231,22 @@ static int queue_show(const queue_opts *o, const char *id)
         rc = hd_store_recipient_each(st, m.id, rcpt_json, rs, &err);
         if (!rc)
             rc = hd_store_event_each(st, 0, m.uuid, 0, event_json, evs, &err);
-        json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:o, s:o}", "id",
-                                m.uuid, "received", when, "mail_from", m.mail_from, "from_domain",
-                                m.from_domain, "message_id", m.message_id, "submitter",
-                                m.submitter, "size", (json_int_t)m.length, "in_spool",
-                                m.segment != 0, "recipients", rs, "events", evs);
+        /* the names GET /v1/messages/ID gives the same things */
+        json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:o, s:o}", "id", m.uuid,
+                                "envelope_from", m.mail_from, "domain", m.from_domain,
+                                "message_id", m.message_id, "submitter", m.submitter, "size",
+                                (json_int_t)m.length, "in_spool", m.segment != 0, "recipients",
+                                rs, "events", evs);
+        if (obj && (hd_json_set_time(obj, "received_at", m.received_at) != 0 ||
+                    hd_json_set_time(obj, "expires_at", m.expires_at) != 0)) {
+            json_decref(obj);
+            obj = NULL;
+        }
+        if (!obj) {
+            cli_error("out of memory");
+            hd_store_close(st);
+            return CLI_SOFTWARE;
+        }
         if (rc) {
             cli_error("%s", hd_err_str(&err));
             json_decref(obj);
@@ -252,10 +265,17 @@ static int queue_show(const queue_opts *o, const char *id)
                "message-id:  %s\nsubmitter:   %s\nsize:        %lld bytes\nrecipients:\n",
                m.uuid, when, m.mail_from, m.from_domain, m.message_id, m.submitter,
                (long long)m.length);
-        hd_store_recipient_each(st, m.id, rcpt_text, NULL, &err);
-        puts("events:");
-        ev_ctx ec = {false, 0, 0};
-        hd_store_event_each(st, 0, m.uuid, 0, print_event, &ec, &err);
+        rc = hd_store_recipient_each(st, m.id, rcpt_text, NULL, &err);
+        if (!rc) {
+            puts("events:");
+            ev_ctx ec = {false, 0, 0};
+            rc = hd_store_event_each(st, 0, m.uuid, 0, print_event, &ec, &err);
+        }
+        if (rc) {
+            cli_error("%s", hd_err_str(&err));
+            hd_store_close(st);
+            return CLI_SOFTWARE;
+        }
     }
     hd_store_close(st);
     return CLI_OK;

@@ -101,7 +101,7 @@ static int open_store(const char *config, const char *data_dir, const char *hint
     }
     if (rc) {
         cli_error("%s", hd_err_str(&err));
-        return rc == HD_EPERM ? CLI_NOPERM : CLI_NOINPUT;
+        return rc == HD_EPERM ? CLI_NOPERM : rc == HD_ESTATE ? CLI_TEMPFAIL : CLI_NOINPUT;
     }
     return CLI_OK;
 }

@@ -259,7 +259,7 @@ static const char *header_eol(const hd_msg *h, const hd_mime_part *part)
 
 typedef struct scan {
     bool binary;   /* NUL, bare CR, or a line over 998 octets */
-    size_t quoted; /* bytes quoted-printable writes as =XX (trailing SP/HTAB aside) */
+    size_t quoted; /* bytes quoted-printable writes as =XX */
 } scan;
 
 static scan scan_body(hd_slice b)
@@ -278,6 +278,11 @@ static scan scan_body(hd_slice b)
             r.quoted += (t & (Q_LITERAL | Q_WSP)) == 0;
             odd |= t;
         }
+        /* qp_line writes these as =XX too: a SP or HTAB before the line
+         * end, the first '-' of a line starting "--"; counted so the
+         * choice below bounds the growth (docs of hd_mime7_convert) */
+        r.quoted += end > i && (k_qclass[b.p[end - 1]] & Q_WSP) != 0;
+        r.quoted += end - i >= 2 && b.p[i] == '-' && b.p[i + 1] == '-';
         i = next;
     }
     r.binary |= (odd & Q_ODD) != 0;

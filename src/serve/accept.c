@@ -167,21 +167,24 @@ static int build(worker *w, accept_job *j, const serve_domain *dom, const hd_sub
     char date[40];
     hd_mail_date(j->now, date);
     hd_buf_init(&j->head, 64 * 1024);
-    /* re-encoding 8-bit parts (hd_submit_write) makes a body up to ~4/3 longer */
-    hd_buf_init(&j->body, j->data.len / 2 * 3 + 64 * 1024);
+    /* re-encoding 8-bit parts (hd_submit_write) makes a body longer */
+    hd_buf_init(&j->body, (size_t)((double)j->data.len * HD_MIME7_GROWTH) + HD_MIME7_SLACK);
     /* RFC 5321 §4.4: the trace field of this hop */
     int rc = hd_buf_printf(&j->body, "Received: from %s\r\n\tby %s (herald) with %s id %s;\r\n\t%s\r\n",
                            j->trace_from, sv->cfg->hostname, j->trace_with, m->uuid, date);
     hd_mime7_report r8;
     if (!rc)
         rc = hd_submit_write(j->data, info, &j->body, &r8);
+    if (rc == HD_ELIMIT)
+        return hd_err_set(err, rc, "the message re-encoded to 7 bits is over %zu bytes",
+                          j->body.max);
     if (rc)
         return hd_err_set(err, rc, "out of memory");
     /* the flag delivery reads: what is on the wire, not what the client
      * declared (RFC 6152 §3: BODY=8BITMIME, or no hop without 8BITMIME) */
     j->flags = (j->flags & ~(unsigned)HD_MSG_8BIT) | (r8.eight_bit ? HD_MSG_8BIT : 0);
     if (r8.eight_bit)
-        LOG_INFO("%s: stays 8-bit, only for hops that offer 8BITMIME: %s", m->uuid, r8.why);
+        LOG_INFO_ID(m->uuid, "stays 8-bit, only for hops that offer 8BITMIME: %s", r8.why);
     if ((rc = worker_sign(w, j->ds, dom, hd_buf_slice(&j->body), &j->head, err)))
         return rc;
     return hd_verp_encode(sv->verp_key, m->uuid, dom->bounce_domain, m->mail_from,
@@ -211,8 +214,11 @@ void accept_run(worker *w, accept_job *j)
     } else if (!accept_may_send_as(j->may_send_as, dom->name)) {
         refuse(j, 550, "5.7.1", "you may not send as ", dom->name);
     } else if (build(w, j, dom, &info, &err) != 0) {
-        LOG_ERR("signing for %s: %s", dom->name, hd_err_str(&err));
-        refuse(j, 451, "4.3.0", "temporary failure signing the message, ", "try again later");
+        LOG_ERR_ID(m->uuid, "signing for %s: %s", dom->name, hd_err_str(&err));
+        if (err.code == HD_ELIMIT) /* the same message would fail again */
+            refuse(j, 552, "5.3.4", "message too big once made 7-bit: ", hd_err_str(&err));
+        else
+            refuse(j, 451, "4.3.0", "temporary failure signing the message, ", "try again later");
     } else {
         snprintf(m->from_domain, sizeof m->from_domain, "%s", dom->name);
         snprintf(m->message_id, sizeof m->message_id, "%s", info.message_id);

@@ -272,6 +272,17 @@ int hd_store_open_readonly(const char *path, hd_store **out, hd_err *err)
         hd_store_close(st);
         return rc;
     }
+    /* a reader adds no column: a database an older herald made is read
+     * once the server (or a command that changes it) has brought it up
+     * to date; queries would otherwise fail on the missing column */
+    for (const hd_store_column *c = hd_store_added_columns; c->table; c++)
+        if (!has_column(st, c->table, c->name)) {
+            hd_store_close(st);
+            return hd_err_set(err, HD_ESTATE,
+                              "%s: made by an older herald (no column %s.%s): start herald "
+                              "serve once, which brings it up to date",
+                              path, c->table, c->name);
+        }
     *out = st;
     return 0;
 }

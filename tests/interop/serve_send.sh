@@ -172,7 +172,7 @@ assert m["envelope_from"] not in froms
 # queue show --json and text: the same per recipient
 show = json.loads(open(sys.argv[3]).read())   # one document, events inside
 for r in show["recipients"]:
-    assert r["mail_from"] == seen[r["address"]][0], r
+    assert r["envelope_from"] == seen[r["address"]][0], r
 assert [e["type"] for e in show["events"]].count("delivered") == 3, show["events"]
 text = open(sys.argv[4]).read()
 for a in seen:

@@ -652,6 +652,13 @@ static void test_fragment_text(void **state)
          "spf=none (a\\) b \\(c) smtp.mailfrom=x"},
         {"a backslash is quoted", "a\\b", "x", "spf=none (a\\\\b) smtp.mailfrom=x"},
         {"tab and controls", "a\tb\x01" "c", "x", "spf=none (a b?c) smtp.mailfrom=x"},
+        /* text from outside (an SPF term, a DKIM tag) that would close the
+         * comment and add a result of its own if "\)" were taken as escaped */
+        {"a backslash before a parenthesis escapes nothing",
+         "\\); dkim=pass header.d=bank.example (\\(", "x",
+         "spf=none (\\\\\\); dkim=pass header.d=bank.example \\(\\\\\\() smtp.mailfrom=x"},
+        {"balanced parentheses after backslashes stay nested", "a\\(b)", "x",
+         "spf=none (a\\\\(b)) smtp.mailfrom=x"},
         {"quoted value: quote, backslash, section sign", "c", "say \"hi\" \\ §2",
          "spf=none (c) smtp.mailfrom=\"say \\\"hi\\\" \\\\ section 2\""},
     };
@@ -670,6 +677,14 @@ static void test_fragment_text(void **state)
         hd_slice fs = hd_buf_slice(&frag);
         if (hd_authres_build("mx.example.org", &fs, 1, &field, &err) != 0)
             fail_msg("%s: %s", cases[i].name, hd_err_str(&err));
+        /* one fragment in, one result out: the comment text made none */
+        hd_authres *ar = NULL;
+        const char *colon = strchr(hd_buf_cstr(&field), ':');
+        assert_int_equal(hd_authres_parse(hd_slice_cstr(colon + 1), &ar, &err), 0);
+        if (hd_authres_count(ar) != 1)
+            fail_msg("%s: %zu results in %s", cases[i].name, hd_authres_count(ar),
+                     hd_buf_cstr(&field));
+        hd_authres_free(ar);
         hd_buf_free(&frag);
         hd_buf_free(&field);
     }

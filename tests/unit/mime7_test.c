@@ -257,6 +257,36 @@ static void test_bounds(void **state)
     hd_buf_free(&m);
 }
 
+/* The growth bound the server sizes its buffer by (HD_MIME7_GROWTH): a
+ * body of the bytes quoted-printable writes as =XX though they look
+ * plain (SP before each line end, lines starting "--") is taken as
+ * base64 once they pass one in six, so it stays within the bound. */
+static void test_growth_bound(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {" \r\n", "--\r\n", "a \r\n", "--x \r\n"};
+    for (size_t k = 0; k < sizeof lines / sizeof lines[0]; k++) {
+        hd_buf m;
+        hd_buf_init(&m, 2 << 20);
+        assert_int_equal(hd_buf_append_cstr(&m, HDR "\r\n\xc3\xa9\r\n"), 0);
+        while (m.len < (1 << 20))
+            assert_int_equal(hd_buf_append_cstr(&m, lines[k]), 0);
+        hd_buf out;
+        hd_buf_init(&out, (size_t)((double)m.len * HD_MIME7_GROWTH) + HD_MIME7_SLACK);
+        hd_mime7_report rep;
+        hd_err err = {0};
+        if (hd_mime7_convert(hd_buf_slice(&m), &out, &rep, &err) != 0)
+            fail_msg("lines \"%s\": %s", lines[k], hd_err_str(&err));
+        assert_int_equal(rep.converted, 1);
+        assert_false(rep.eight_bit);
+        printf("mime7 growth, lines \"%s\": %zu -> %zu bytes (x%.2f)\n", lines[k],
+               m.len, out.len,
+               (double)out.len / (double)m.len);
+        hd_buf_free(&out);
+        hd_buf_free(&m);
+    }
+}
+
 /* The encoders against the reader's decoders on random bytes weighted to
  * the hard cases (line ends, spaces, '=', '-', high bytes, NUL). */
 static void test_random_round_trip(void **state)
@@ -345,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_conversions),
         cmocka_unit_test(test_seven_bit_unchanged),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_growth_bound),
         cmocka_unit_test(test_random_round_trip),
         cmocka_unit_test(test_qp_exact),
     };

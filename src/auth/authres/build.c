@@ -260,14 +260,14 @@ int hd_authres_build(const char *authserv_id, const hd_slice *fragments, size_t 
 /* Whether text's parentheses nest properly (never more closed than
  * opened, all closed, not deeper than a reader takes inside our own
  * comment): then they stay nested comments (RFC 5322 §3.2.2), which read
- * as written; otherwise each is a quoted-pair. */
+ * as written; otherwise each is a quoted-pair. A backslash in text escapes
+ * nothing: it is written as a quoted-pair of its own, so the parenthesis
+ * after it counts (text "\\)" must not close our comment). */
 static bool parens_nest(const char *text)
 {
     int depth = 0;
     for (const char *p = text; *p; p++) {
-        if (*p == '\\' && p[1])
-            p++;
-        else if (*p == '(' && ++depth >= HD_AUTHRES_MAX_COMMENT_DEPTH)
+        if (*p == '(' && ++depth >= HD_AUTHRES_MAX_COMMENT_DEPTH)
             return false;
         else if (*p == ')' && --depth < 0)
             return false;
