@@ -14,7 +14,8 @@
  * its line ends (78/76), quoted-printable by at most 1 + 2/6 and its
  * soft breaks and "=2D" at a line's start (< 5 bytes in 73). The part's
  * Content-Transfer-Encoding field is replaced (or added
- * at the end of its header; the top level gets MIME-Version too if it had
+ * at the end of its header; a message's top level, also one inside a
+ * message/rfc822 part, gets MIME-Version too if it had
  * none). Every other byte (7-bit parts, delimiters, preambles, header
  * fields) is copied as it is.
  *

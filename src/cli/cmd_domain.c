@@ -545,6 +545,8 @@ static void print_comment(const char *text)
             cut = 74;
             while (cut > 20 && p[cut] != ' ')
                 cut--;
+            if (p[cut] != ' ') /* no space to break at: a long token, cut it */
+                cut = 74;
         }
         printf("; %.*s\n", (int)cut, p);
         p += cut;
@@ -724,6 +726,9 @@ static int domain_add(int argc, char **argv)
         rc = fail(&err, rc);
     } else {
         warn_bounce(st, name);
+        /* the server first: the DMARC lookup may wait for the DNS */
+        told t;
+        tell_server(&a, &t);
         hd_store_domain_get(st, name, &d, NULL);
         dmarc_check dc;
         rc = dmarc_check_run(dns, name, d.bounce_domain, &dc);
@@ -731,10 +736,11 @@ static int domain_add(int argc, char **argv)
             cli_error("warning: the DMARC record of %s could not be checked (%s): the p=none "
                       "record printed is safe only if %s publishes none",
                       name, dc.why, name);
-        told t;
-        tell_server(&a, &t);
         if (rc == CLI_OK)
             rc = print_added(st, name, keys, &a, &dc, &t);
+        else
+            cli_error("domain %s was added; herald domain show %s prints its records", name,
+                      name);
         dmarc_check_free(&dc);
     }
     hd_store_close(st);

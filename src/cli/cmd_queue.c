@@ -441,9 +441,14 @@ int cmd_events(int argc, char **argv)
     ev_ctx ec = {o.json, 0, 0};
     hd_err err = {0};
     setvbuf(stdout, NULL, _IOLBF, 0);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/herald.db", dir);
     int misses = 0;
     do {
-        if (hd_store_event_each(st, ec.last_id, o.message, (size_t)o.limit, print_event, &ec, &err) != 0) {
+        int lrc = st ? hd_store_event_each(st, ec.last_id, o.message, (size_t)o.limit,
+                                           print_event, &ec, &err)
+                     : HD_EIO; /* the reopen below failed: err says why */
+        if (lrc != 0) {
             /* following: the server may be starting or stopping; give it 5 s */
             if (!o.follow || ++misses > 25) {
                 cli_error("%s", hd_err_str(&err));
@@ -458,8 +463,9 @@ int cmd_events(int argc, char **argv)
             /* a read-only connection sees a server that started or stopped
              * since it was opened only when opened again (store.h) */
             hd_store_close(st);
-            if ((rc = cli_open_store(NULL, dir, NULL, &st)))
-                break;
+            st = NULL;
+            hd_err_clear(&err);
+            hd_store_open_readonly(path, &st, &err);
         }
     } while (o.follow);
     hd_store_close(st);

@@ -388,8 +388,11 @@ static void plan_part(plan *pl, const hd_mime *m, size_t i)
         const hd_hdr_field *last = nf ? hd_msg_field(h, nf - 1) : NULL;
         e->hdr_off = last ? (size_t)(last->raw.p - pl->msg.p) + last->raw_eol : p->offset;
     }
-    /* RFC 2045 §4: a transfer encoding means MIME, which the top level says */
-    e->mime_version = p->parent == (size_t)-1 && hd_msg_find(h, "MIME-Version", 0) == (size_t)-1;
+    /* RFC 2045 §4: a transfer encoding means MIME, which a message's top
+     * level says: the whole message's, or one inside a message/rfc822 */
+    bool top = p->parent == (size_t)-1 ||
+               hd_slice_caseeq_cstr(hd_mime_part_at(m, p->parent)->ctype.type, "message");
+    e->mime_version = top && hd_msg_find(h, "MIME-Version", 0) == (size_t)-1;
     e->body_off = (size_t)(p->body.p - pl->msg.p);
     e->body_len = p->body.len;
     scan sc = scan_body(p->body);

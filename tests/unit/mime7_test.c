@@ -141,7 +141,7 @@ static const struct conv_case conv_cases[] = {
             "--b2\r\nContent-Type: text/plain\r\n\r\n\xc3\xa9t\xc3\xa9" PAD "\r\n--b2\r\nContent-Type: text/html\r\n\r\n<p>\xc3\xa9t\xc3\xa9" PAD "</p>\r\n--b2--\r\n"
             "--b1\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@example.net\r\nSubject: inner\r\n\r\nNa\xc3\xafve inner body" PAD "\r\n"
             "--b1--\r\n",
-     3, 3, false, "Subject: inner\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nNa=C3=AFve", NULL, NULL},
+     3, 3, false, "Subject: inner\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nNa=C3=AFve", NULL, NULL},
     {"a NUL makes it base64", HDR "Content-Type: application/octet-stream\r\n\r\n\xff\x00\x01\r\n", 1, 0, false,
      "Content-Transfer-Encoding: base64\r\n\r\n/wABDQo=\r\n", NULL, NULL},
     {"bare LF line ends stay bare LF",
