@@ -110,7 +110,12 @@ int hd_json_set_time(json_t *obj, const char *key, int64_t secs)
         return HD_EINVAL;
     json_t *t = secs ? hd_json_time_value(secs) : json_null();
     json_t *u = secs ? json_integer(secs) : json_null();
-    if (!t || !u || json_object_set_new(obj, key, t) != 0) {
+    if (!t || !u) {
+        json_decref(t);
+        json_decref(u);
+        return HD_ENOMEM;
+    }
+    if (json_object_set_new(obj, key, t) != 0) { /* it took t either way */
         json_decref(u);
         return HD_ENOMEM;
     }

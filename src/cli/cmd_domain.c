@@ -13,6 +13,7 @@
 
 #include <herald/dmarc.h>
 #include <herald/domain.h>
+#include <herald/json.h>
 #include <herald/store.h>
 
 #include <getopt.h>
@@ -778,7 +779,7 @@ static json_t *domain_json(const hd_store_domain *d, json_t *keys)
 {
     json_t *o = json_pack("{s:s, s:s}", "domain", d->name, "bounce_domain", d->bounce_domain);
     json_object_set_new(o, "hostname", d->hostname[0] ? json_string(d->hostname) : json_null());
-    cli_json_time(o, "created", d->created);
+    hd_json_set_time(o, "created", d->created);
     json_object_set_new(o, "keys", keys);
     return o;
 }

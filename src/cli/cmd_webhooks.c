@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <herald/config.h>
+#include <herald/json.h>
 #include <herald/store.h>
 
 #include "../net/control.h"
@@ -41,14 +42,6 @@ typedef struct hook_opts {
     bool json;
     bool all;
 } hook_opts;
-
-static void iso_time(int64_t secs, char out[32])
-{
-    time_t t = (time_t)secs;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static json_t *string_list(char *const *v, size_t n, const char *none)
 {
@@ -134,9 +127,9 @@ typedef struct failed_ctx {
 static int failed_one(const hd_store_webhook *w, void *arg)
 {
     failed_ctx *fc = arg;
-    char created[32], last[32];
-    iso_time(w->created, created);
-    iso_time(w->last_at, last);
+    char created[HD_JSON_TIME_LEN], last[HD_JSON_TIME_LEN];
+    hd_json_time_secs(w->created, created);
+    hd_json_time_secs(w->last_at, last);
     fc->n++;
     if (fc->json) {
         json_array_append_new(fc->arr,

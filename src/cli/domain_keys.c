@@ -25,22 +25,6 @@ void cli_when_utc(int64_t t, char *out, size_t size)
         snprintf(out, size, "%lld", (long long)t);
 }
 
-void cli_json_time(json_t *o, const char *field, int64_t t)
-{
-    char unix_field[64], when[32];
-    snprintf(unix_field, sizeof unix_field, "%s_unix", field);
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (t == 0 || gmtime_r(&tt, &tm) == NULL ||
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-        json_object_set_new(o, field, json_null());
-        json_object_set_new(o, unix_field, t ? json_integer((json_int_t)t) : json_null());
-        return;
-    }
-    json_object_set_new(o, field, json_string(when));
-    json_object_set_new(o, unix_field, json_integer((json_int_t)t));
-}
-
 static int collect(const hd_store_key *k, void *arg)
 {
     cli_keys *v = arg;
@@ -151,9 +135,9 @@ static json_t *key_json(const cli_keys *v, size_t i, bool with_dns)
     bool pending = v->at[i] == HD_STORE_KEY_PENDING;
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "selector", k->selector, "algorithm", k->alg,
                           "state", hd_domain_key_state_name(v->at[i]), "path", k->path);
-    cli_json_time(o, "created", k->created);
-    cli_json_time(o, "activated", k->activated);
-    cli_json_time(o, "retire_at", pending ? 0 : k->retire_at);
+    hd_json_set_time(o, "created", k->created);
+    hd_json_set_time(o, "activated", k->activated);
+    hd_json_set_time(o, "retire_at", pending ? 0 : k->retire_at);
     json_object_set_new(o, "grace_seconds",
                         pending ? json_integer((json_int_t)k->grace) : json_null());
     if (with_dns) {

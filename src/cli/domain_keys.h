@@ -47,8 +47,4 @@ void cli_keys_print(const cli_keys *v, bool with_dns);
 /* "2027-01-15 08:00 UTC", for text. */
 void cli_when_utc(int64_t t, char *out, size_t size);
 
-/* o[field] = "2027-01-15T08:00:00Z" (RFC 3339 UTC, to the second) and
- * o[field_unix] = t; both null when t is 0 (not set). */
-void cli_json_time(json_t *o, const char *field, int64_t t);
-
 #endif

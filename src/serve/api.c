@@ -730,7 +730,7 @@ static void replay_answer(api_req *r, worker *w, const char *uuid)
     if (!m || hd_store_message_get(worker_store(w), uuid, m, &err) != 0 ||
         hd_store_recipient_each(worker_store(w), m->id, count_rcpt, &n, &err) != 0) {
         /* the message was pruned ([queue] retention) or is unreadable */
-        LOG_WARN("Idempotency-Key replay of %s: %s", uuid, m ? hd_err_str(&err) : "out of memory");
+        LOG_WARN_ID(uuid, "Idempotency-Key replay: %s", m ? hd_err_str(&err) : "out of memory");
         set_error(r, 503, "unavailable", "the first answer for this Idempotency-Key could not be read");
         r->retry_after = 1;
     } else {
@@ -915,8 +915,7 @@ static void api_done(void *arg)
         mark = commit_op_new(COMMIT_MARK);
         break;
     case A_RELOAD_DOMAINS:
-        if (domains_load(sv, &err) != 0)
-            LOG_ERR("reloading domains: %s", hd_err_str(&err));
+        serve_reload(sv, "API: POST /v1/domains", &err); /* logs a failure */
         break;
     case A_NONE:
         break;

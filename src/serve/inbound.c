@@ -325,7 +325,7 @@ static bool find_message(worker *w, struct inbound_rec *rec, const char *envelop
             return false;
         }
     } else if (hd_store_recipient_each(st, m->id, collect_rcpt, rows, &err) != 0) {
-        LOG_ERR("inbound: reading the recipients of %s: %s", m->uuid, hd_err_str(&err));
+        LOG_ERR_ID(m->uuid, "inbound: reading its recipients: %s", hd_err_str(&err));
         return false;
     }
     snprintf(rec->row.message, sizeof rec->row.message, "%s", m->uuid);

@@ -311,6 +311,9 @@ const char *queue_pool_label(serve *sv, const char *domain, const char *msg_pool
     return pool ? pool : "default";
 }
 
+/* The one rule for the envelope sender: with verp_per_recipient each
+ * recipient its own, except in the sandbox, which sends nothing (dest_for
+ * sends the same domains there) and keeps the message's. */
 bool queue_sender_per_rcpt(serve *sv, const char *domain)
 {
     return sv->cfg->delivery.verp_per_recipient &&
@@ -700,7 +703,7 @@ q_batch *queue_next_batch(serve *sv, q_dest *d)
         size_t cap = d->n_ready < BATCH_MAX_RCPTS ? d->n_ready : BATCH_MAX_RCPTS;
         /* a recipient of its own needs a transaction of its own (the
          * sandbox sends nothing: it keeps the message's sender) */
-        bool per_rcpt = sv->cfg->delivery.verp_per_recipient && !d->sandbox;
+        bool per_rcpt = queue_sender_per_rcpt(sv, m->from_domain);
         if (per_rcpt)
             cap = 1;
         if (!b || !(b->rcpts = calloc(cap, sizeof *b->rcpts)) ||

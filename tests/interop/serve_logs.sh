@@ -53,6 +53,11 @@ P
   hl_wait_for 10 grep -q 'captured\|sandbox' "$T/$name.log" || true
   hl_stop "$(hl_pid "$name")"
   grep -q 'S3cret-l0g-pass' "$T/$name.log" && fail "$name: a password is in the log"
+  # as the client sent it: AUTH PLAIN's and AUTH LOGIN's base64
+  for b64 in "$(printf '\0nobody@example.com\0S3cret-l0g-pass' | base64 -w0)" \
+             "$(printf 'S3cret-l0g-pass' | base64 -w0)"; do
+    grep -qF -- "$b64" "$T/$name.log" && fail "$name: a password is in the log, in base64"
+  done
   return 0
 }
 
