@@ -190,6 +190,9 @@ typedef struct hd_config {
                                       * that suppress an address for a while: 0 = never */
         uint32_t soft_bounce_window; /* seconds: 604800 (7 days); at most [queue] retention */
         uint32_t soft_bounce_suppress_for; /* seconds: 604800 (7 days) */
+        char **hard_reasons;         /* bounce reasons that count as hard too (names as
+                                      * hd_bounce_reason_name gives them); none by default */
+        size_t n_hard_reasons;
     } inbound;
 
     struct {                         /* [dns] */

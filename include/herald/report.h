@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <herald/buf.h>
 #include <herald/err.h>
@@ -247,5 +248,20 @@ hd_bounce_reason hd_bounce_reason_from_status(const char *status);
  * and never with a 4.x.x status (status is the X.Y.Z, may be ""; RFC 3463
  * §3.1: a persistent transient failure may yet succeed). */
 hd_bounce_class hd_bounce_reason_class(hd_bounce_reason r, const char *status);
+/* The reason of that name (case-insensitive): 0 and *out set, or
+ * HD_ENOTFOUND. */
+int hd_bounce_reason_from_name(hd_slice name, hd_bounce_reason *out);
+
+/* Reasons an operator counts as hard too ([inbound] hard_reasons: e.g. a
+ * policy or blocklist refusal, which herald takes as soft): a bit each,
+ * HD_BOUNCE_REASON_BIT(r). */
+typedef uint64_t hd_bounce_reasons;
+#define HD_BOUNCE_REASON_BIT(r) ((hd_bounce_reasons)1 << (unsigned)(r))
+/* herald's class c of a failure with reason r and status ("5.7.1", or the
+ * reply's class "5"), and the extra hard reasons: a soft failure with a
+ * permanent status whose reason is among them is hard; a temporary one
+ * (4.x.x) stays soft, whatever the setting. */
+hd_bounce_class hd_bounce_class_with(hd_bounce_class c, hd_bounce_reason r, const char *status,
+                                     hd_bounce_reasons extra_hard);
 
 #endif

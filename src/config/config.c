@@ -162,6 +162,7 @@ void hd_config_free(hd_config *c)
     free(c->smtp.tls_cert);
     free(c->smtp.tls_key);
     hd_config__free_strings(c->smtp.trusted_networks, c->smtp.n_trusted_networks);
+    hd_config__free_strings(c->inbound.hard_reasons, c->inbound.n_hard_reasons);
     free(c->status.listen.host);
     free(c->api.listen.host);
     free(c->delivery.default_pool);

@@ -40,6 +40,8 @@ typedef enum value_kind {
     K_SECRET,    /* at least HD_CONFIG_SECRET_MIN bytes; never echoed in messages */
     K_DOMAINS,   /* DNS names or "*", lower-cased */
     K_EVENTS,    /* event types */
+    K_WORDS,     /* words of letters, digits, '-' and '_', lower-cased (their meaning is
+                  * checked where they are used: serve/check.c) */
     K_CANON,     /* DKIM c=: header/body, each simple or relaxed */
 } value_kind;
 
@@ -151,6 +153,8 @@ static const key_spec inbound_keys[] = {
      false},
     {"soft_bounce_suppress_for", K_DURATION, CFG(inbound.soft_bounce_suppress_for), NO_OFF, 1,
      UINT32_MAX, false},
+    {"hard_reasons", K_WORDS, CFG(inbound.hard_reasons), CFG(inbound.n_hard_reasons), 0, 0,
+     false},
 };
 
 static const key_spec domain_keys[] = {
@@ -508,6 +512,17 @@ static int check_item(parser *ps, const key_spec *k, hd_slice item, char *norm)
             return 0;
         return fail(ps, HD_ESYNTAX, ps->line, "%s%s: \"%s\" is not an IPv4 or IPv6 address",
                     l.s, k->name, quote(item).s);
+    case K_WORDS:
+        for (size_t i = 0; i < item.len; i++) {
+            uint8_t c = item.p[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_'))
+                return fail(ps, HD_ESYNTAX, ps->line,
+                            "%s%s: \"%s\" is not a word: byte %zu is not a letter, digit, '-' "
+                            "or '_'",
+                            l.s, k->name, quote(item).s, i);
+        }
+        return 0;
     case K_EVENTS:
         if (hd_config__event_type(item))
             return 0;
@@ -700,6 +715,7 @@ static int apply(parser *ps, const key_spec *k, uint8_t *base, hd_slice v)
         return set_string(ps, (char **)field, v);
     case K_DOMAINS:
     case K_EVENTS:
+    case K_WORDS:
         return apply_string_list(ps, k, base, v);
     }
     return 0;

@@ -191,6 +191,27 @@ hd_bounce_class hd_bounce_reason_class(hd_bounce_reason r, const char *status)
     }
 }
 
+_Static_assert(HD_REASON_COUNT <= 64, "hd_bounce_reasons has a bit per reason");
+
+hd_bounce_class hd_bounce_class_with(hd_bounce_class c, hd_bounce_reason r, const char *status,
+                                     hd_bounce_reasons extra_hard)
+{
+    if (c == HD_BOUNCE_SOFT && status && status[0] == '5' && (unsigned)r < HD_REASON_COUNT &&
+        (extra_hard & HD_BOUNCE_REASON_BIT(r)))
+        return HD_BOUNCE_HARD;
+    return c;
+}
+
+int hd_bounce_reason_from_name(hd_slice name, hd_bounce_reason *out)
+{
+    for (unsigned r = 0; r < HD_REASON_COUNT; r++)
+        if (hd_slice_caseeq_cstr(name, hd_bounce_reason_name((hd_bounce_reason)r))) {
+            *out = (hd_bounce_reason)r;
+            return 0;
+        }
+    return HD_ENOTFOUND;
+}
+
 hd_bounce_ses hd_bounce_ses_of(hd_bounce_class c, hd_bounce_reason r)
 {
     if (c == HD_BOUNCE_HARD) {

@@ -132,6 +132,32 @@ static int check_rules(const hd_config *cfg, hd_err *err)
     return 0;
 }
 
+int serve_hard_reasons(const hd_config *cfg, hd_bounce_reasons *out, hd_err *err)
+{
+    *out = 0;
+    for (size_t i = 0; i < cfg->inbound.n_hard_reasons; i++) {
+        const char *name = cfg->inbound.hard_reasons[i];
+        hd_bounce_reason r;
+        if (hd_bounce_reason_from_name(hd_slice_cstr(name), &r) != 0)
+            return hd_config_error(cfg, err, HD_EINVAL, "inbound", NULL, "hard_reasons",
+                                   "\"%s\" is not a bounce reason (docs/bounces.md lists "
+                                   "them: blocked, policyviolation, spamdetected, ...)",
+                                   name);
+        /* not failures: nothing to suppress an address for */
+        if (r == HD_REASON_DELIVERED || r == HD_REASON_VACATION || r == HD_REASON_ONHOLD)
+            return hd_config_error(cfg, err, HD_EINVAL, "inbound", NULL, "hard_reasons",
+                                   "\"%s\" is not a failure", name);
+        *out |= HD_BOUNCE_REASON_BIT(r);
+    }
+    return 0;
+}
+
+static int check_hard_reasons(const hd_config *cfg, hd_err *err)
+{
+    hd_bounce_reasons ignored;
+    return serve_hard_reasons(cfg, &ignored, err);
+}
+
 /* [webhook NAME] ca_file: the certificates load. */
 static int check_webhook_cas(const hd_config *cfg, hd_err *err)
 {
@@ -368,6 +394,7 @@ int serve_check_config(const hd_config *cfg, serve_warn_fn warn, void *arg, bool
     int rc;
     if ((rc = data_dir_ok(cfg, &dir_exists, err)) || (rc = check_tls(cfg, err)) ||
         (rc = check_zone(cfg, err)) || (rc = check_rules(cfg, err)) ||
+        (rc = check_hard_reasons(cfg, err)) ||
         (rc = check_webhook_cas(cfg, err)) || (rc = check_addresses(cfg, err)) ||
         (rc = check_domains(cfg, dir_exists, warn, arg, config_fault, err)))
         return rc;

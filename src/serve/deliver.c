@@ -496,6 +496,8 @@ static void classify_reply(serve *sv, const hd_smtpc_result *r, q_result *res)
     bool at_rcpt = r->phase == HD_SMTPC_PHASE_RCPT;
     res->kind = hd_report_classify_reply(inbound_rules(sv), r->code, r->enhanced, r->text, at_rcpt,
                                          &res->reason);
+    char status[2] = {(char)('0' + r->code / 100), '\0'}; /* a 5xx is permanent, 4xx not */
+    res->kind = hd_bounce_class_with(res->kind, res->reason, status, inbound_hard_reasons(sv));
     res->suppress = at_rcpt && res->kind == HD_BOUNCE_HARD;
 }
 

@@ -36,6 +36,7 @@
 
 struct serve_inbound {
     hd_report_rules *rules;
+    hd_bounce_reasons hard;     /* [inbound] hard_reasons */
 };
 
 typedef enum role { ROLE_NONE, ROLE_VERP, ROLE_POSTMASTER, ROLE_ABUSE, ROLE_DMARC } role;
@@ -91,6 +92,9 @@ int inbound_init(serve *sv, hd_err *err)
     if (!in)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     sv->inbound = in;
+    int hrc = serve_hard_reasons(sv->cfg, &in->hard, err);
+    if (hrc)
+        return hrc;
     const char *path = sv->cfg->inbound.bounce_rules;
     hd_slice text = hd_slice_make(serve_bounce_rules, serve_bounce_rules_len);
     hd_buf file;
@@ -124,6 +128,11 @@ int inbound_init(serve *sv, hd_err *err)
 const hd_report_rules *inbound_rules(const serve *sv)
 {
     return sv->inbound ? sv->inbound->rules : NULL;
+}
+
+hd_bounce_reasons inbound_hard_reasons(const serve *sv)
+{
+    return sv->inbound ? sv->inbound->hard : 0;
 }
 
 void inbound_free(serve *sv)
@@ -404,7 +413,9 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
         if (!h)
             break;
         /* only a failure condemns an address; a delay never does */
-        bool hard = d->bounce == HD_BOUNCE_HARD && d->action == HD_DSN_FAILED;
+        bool hard = hd_bounce_class_with(d->bounce, d->reason, d->status,
+                                         inbound_hard_reasons(rec->sv)) == HD_BOUNCE_HARD &&
+                    d->action == HD_DSN_FAILED;
         /* a Message-ID is known to everyone who got the message: such a
          * match is recorded, not acted on (no suppression, no state change) */
         h->suppress = hard && strcmp(how, "message-id") != 0;

@@ -231,6 +231,12 @@ void inbound_free(serve *sv);
 /* The bounce rule set (built in or [inbound] bounce_rules), borrowed: read
  * only, by the inbound workers and by delivery for the replies it gets. */
 const hd_report_rules *inbound_rules(const serve *sv);
+/* The reasons [inbound] hard_reasons counts as hard too (main and worker
+ * threads: set once at start). */
+hd_bounce_reasons inbound_hard_reasons(const serve *sv);
+/* [inbound] hard_reasons as a set; an unknown name is a configuration
+ * error (FILE:LINE). */
+int serve_hard_reasons(const hd_config *cfg, hd_bounce_reasons *out, hd_err *err);
 /* RCPT on the inbound listener (main thread): the reply code, with a
  * static enhanced code and text. Only VERP addresses with a good HMAC at a
  * bounce domain and postmaster@, abuse@, dmarc@ of a managed domain pass. */

@@ -434,7 +434,8 @@ static void test_inbound_section(void **state)
                             "max_recipients = 5\nmax_sessions = 30\n"
                             "bounce_rules = /etc/herald/bounce-rules.txt\n"
                             "soft_bounce_limit = 3\nsoft_bounce_window = 2d\n"
-                            "soft_bounce_suppress_for = 12h\n");
+                            "soft_bounce_suppress_for = 12h\n"
+                            "hard_reasons = blocked PolicyViolation\n");
     assert_int_equal(c->inbound.n_listen, 2);
     assert_string_equal(c->inbound.listen[0].host, "0.0.0.0");
     assert_int_equal(c->inbound.listen[0].port, 25);
@@ -447,6 +448,9 @@ static void test_inbound_section(void **state)
     assert_int_equal(c->inbound.soft_bounce_limit, 3);
     assert_int_equal(c->inbound.soft_bounce_window, 2 * 86400);
     assert_int_equal(c->inbound.soft_bounce_suppress_for, 12 * 3600);
+    assert_int_equal(c->inbound.n_hard_reasons, 2);
+    assert_string_equal(c->inbound.hard_reasons[0], "blocked");
+    assert_string_equal(c->inbound.hard_reasons[1], "PolicyViolation"); /* matched without case */
     assert_int_equal(c->smtp.max_sessions, 9);
     assert_int_equal(c->smtp.max_message_size, 26214400);
     hd_config_free(c);
@@ -623,6 +627,8 @@ static const struct error_case error_cases[] = {
      "soft_bounce_window (3456000 s) is longer than [queue] retention (2592000 s)"},
     {"soft_bounce_limit range", "[inbound]\nsoft_bounce_limit = 1001\n", HD_ESYNTAX, "t.conf:2: ",
      "from 0 to 1000"},
+    {"hard_reasons not words", "[inbound]\nhard_reasons = blocked 5.7.1\n", HD_ESYNTAX,
+     "t.conf:2: ", "[inbound] hard_reasons: \"5.7.1\" is not a word: byte 1 is not a letter"},
     {"soft_bounce_suppress_for of 0", "[inbound]\nsoft_bounce_suppress_for = 0\n", HD_ESYNTAX,
      "t.conf:2: ", "soft_bounce_suppress_for"},
     {"resolver and zone_file", "[dns]\nresolver = 127.0.0.1\nzone_file = z.zone\n", HD_EINVAL,

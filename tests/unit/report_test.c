@@ -554,6 +554,37 @@ static void test_reason_and_class(void **state)
 }
 
 /* SES's bounce type and subtype, table-driven (docs/bounces.md). */
+/* [inbound] hard_reasons: a soft failure with a permanent status and a
+ * listed reason is hard; a temporary one, or another reason, is not. */
+static void test_extra_hard_reasons(void **state)
+{
+    (void)state;
+    hd_bounce_reason r;
+    assert_int_equal(hd_bounce_reason_from_name(hd_slice_cstr("Blocked"), &r), 0);
+    assert_int_equal(r, HD_REASON_BLOCKED);
+    assert_int_equal(hd_bounce_reason_from_name(hd_slice_cstr("blockedx"), &r), HD_ENOTFOUND);
+    hd_bounce_reasons extra = HD_BOUNCE_REASON_BIT(HD_REASON_BLOCKED);
+    static const struct {
+        hd_bounce_class c;
+        hd_bounce_reason r;
+        const char *status;
+        hd_bounce_class want;
+    } cases[] = {
+        {HD_BOUNCE_SOFT, HD_REASON_BLOCKED, "5.7.1", HD_BOUNCE_HARD},
+        {HD_BOUNCE_SOFT, HD_REASON_BLOCKED, "5", HD_BOUNCE_HARD},       /* a reply's class */
+        {HD_BOUNCE_SOFT, HD_REASON_BLOCKED, "4.7.1", HD_BOUNCE_SOFT},   /* temporary: never */
+        {HD_BOUNCE_SOFT, HD_REASON_BLOCKED, "", HD_BOUNCE_SOFT},        /* no status: not known */
+        {HD_BOUNCE_SOFT, HD_REASON_POLICYVIOLATION, "5.7.1", HD_BOUNCE_SOFT}, /* not listed */
+        {HD_BOUNCE_HARD, HD_REASON_USERUNKNOWN, "5.1.1", HD_BOUNCE_HARD},
+        {HD_BOUNCE_NONE, HD_REASON_DELIVERED, "2.0.0", HD_BOUNCE_NONE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (hd_bounce_class_with(cases[i].c, cases[i].r, cases[i].status, extra) != cases[i].want)
+            fail_msg("case %zu: %s %s", i, hd_bounce_reason_name(cases[i].r), cases[i].status);
+    assert_int_equal(hd_bounce_class_with(HD_BOUNCE_SOFT, HD_REASON_BLOCKED, "5.7.1", 0),
+                     HD_BOUNCE_SOFT);
+}
+
 static void test_ses_classes(void **state)
 {
     (void)state;
@@ -712,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_recipient_limit),
         cmocka_unit_test(test_long_fields_truncated),
         cmocka_unit_test(test_mime_bomb_refused),
+        cmocka_unit_test(test_extra_hard_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
