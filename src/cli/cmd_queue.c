@@ -517,10 +517,20 @@ static int print_capture(int64_t id, const hd_store_capture *c, void *arg)
             puts("--");
         fwrite(c->data.p, 1, c->data.len, stdout);
     } else if (cc->o->json) {
-        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)id, "time",
-                              when, "message", c->message, "recipient", c->recipient, "mail_from",
+        /* the names events and queue show use for the same things */
+        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)id, "message",
+                              c->message, "recipient", c->recipient, "envelope_from",
                               c->mail_from, "authentication_results", c->verdict, "size",
                               (json_int_t)c->data.len);
+        if (o && hd_json_set_time(o, "at", c->at) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+        if (!o) {
+            free(ar);
+            cli_error("out of memory");
+            return 1;
+        }
         json_t *d = c->detail ? json_loads(c->detail, 0, NULL) : NULL;
         if (d)
             json_object_set_new(o, "verdict", d);

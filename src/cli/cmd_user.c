@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #include <herald/domain.h>
+#include <herald/json.h>
 #include <herald/passwd.h>
 #include <herald/store.h>
 
@@ -386,7 +387,7 @@ static const char list_help[] =
     "List the users with the domains each may send as (never a password or\n"
     "its hash).\n"
     "\n"
-    "      --json              print [{name, domains, created}]\n"
+    "      --json              print [{name, domains: [...], created, created_unix}]\n"
     COMMON_HELP
     "\n"
     "Exit: 0 done, 64 usage, 66 no database in the data directory, 77 the\n"
@@ -395,8 +396,18 @@ static const char list_help[] =
 static int list_one(const hd_store_user *u, void *arg)
 {
     if (arg != NULL) {
-        json_array_append_new(arg, json_pack("{s:s, s:s, s:I}", "name", u->name, "domains",
-                                             u->domains, "created", (json_int_t)u->created));
+        /* domains as an array, times as elsewhere (docs/cli.md "JSON") */
+        json_t *domains = json_array();
+        for (const char *p = u->domains; domains && *p;) {
+            size_t n = strcspn(p, " ");
+            if (n > 0)
+                json_array_append_new(domains, json_stringn(p, n));
+            p += n + (p[n] == ' ');
+        }
+        json_t *o = json_pack("{s:s, s:o}", "name", u->name, "domains", domains);
+        if (!o || hd_json_set_time(o, "created", u->created) != 0 ||
+            json_array_append_new(arg, o) != 0)
+            return HD_ENOMEM;
         return 0;
     }
     char when[32] = "";

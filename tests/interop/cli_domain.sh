@@ -395,6 +395,13 @@ grep_out "^billing .*\*$" "list gives '*'"
 grep -q 'scrypt' out && bad "user list shows a hash" || ok
 expect 0 "user list json" -- "$H" user list --data-dir "$D" --json
 grep_out '"name": "app"' "json list has the name"
+/usr/bin/python3 -c '
+import json, re, sys
+u = {x["name"]: x for x in json.load(open(sys.argv[1]))}
+assert u["app"]["domains"] == ["example.com", "example.org"], u
+assert u["billing"]["domains"] == ["*"], u
+assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", u["app"]["created"]), u
+assert isinstance(u["app"]["created_unix"], int), u' out && ok || bad "user list --json: domains an array, created RFC 3339 with created_unix: $(cat out)"
 expect 0 "user passwd, generated" -- "$H" user passwd billing --data-dir "$D"
 gen2=$(cat out)
 [ "${#gen2}" = 24 ] && [ "$gen2" != "$gen" ] && ok || bad "passwd gave \"$gen2\""
