@@ -1208,7 +1208,8 @@ int api_start(serve *sv, hd_err *err)
     evhttp_set_gencb(api->http, on_request, sv);
     api->sock = evhttp_bind_socket_with_handle(api->http, ep->host, ep->port);
     if (!api->sock)
-        return hd_err_set(err, HD_EIO, "api listen %s:%u: %s", ep->host, ep->port, strerror(errno));
+        return hd_config_error(sv->cfg, err, HD_EIO, "api", NULL, "listen", "%s:%u: %s", ep->host,
+                               ep->port, strerror(errno));
     LOG_INFO("HTTP API on http://%s:%u/v1/", ep->host, ep->port);
     return 0;
 }

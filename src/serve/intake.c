@@ -727,14 +727,16 @@ static int listen_on(serve *sv, const hd_config_endpoint *ep, bool inbound, hd_e
     int sslen = sizeof ss;
     char spec[300];
     snprintf(spec, sizeof spec, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, ep->port);
+    /* the configuration's line, so the operator sees where (docs/config.md) */
     if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) != 0)
-        return hd_err_set(err, HD_EINVAL, "%s listen %s: not an address:port", what, spec);
+        return hd_config_error(sv->cfg, err, HD_EINVAL, what, NULL, "listen",
+                               "%s: not an address:port", spec);
     struct evconnlistener *l = evconnlistener_new_bind(
         sv->base, inbound ? on_accept_inbound : on_accept, sv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 512,
         (struct sockaddr *)&ss, sslen);
     if (!l)
-        return hd_err_set(err, HD_EIO, "%s listen %s: %s", what, spec,
-                          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        return hd_config_error(sv->cfg, err, HD_EIO, what, NULL, "listen", "%s: %s", spec,
+                               evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     struct serve_intake *in = sv->intake;
     in->listeners[in->n_listeners++] = l;
     LOG_INFO(inbound ? "SMTP inbound (bounces, complaints, reports) on %s" : "SMTP submission on %s",
