@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "herald/buf.h"
 #include "herald/err.h"
 #include "herald/store.h"
@@ -40,6 +42,10 @@
  * are empty left out, detail embedded as JSON when it parses (else as a
  * string). Replaces out's contents. HD_ENOMEM, HD_ELIMIT (out's cap). */
 int hd_webhook_payload(const hd_store_event *e, const char *domain, hd_buf *out, hd_err *err);
+/* The same object as a jansson value, for the places that embed events
+ * in a larger document (the API's lists, queue show --json); NULL when
+ * out of memory. The caller owns it. */
+json_t *hd_webhook_event_json(const hd_store_event *e, const char *domain);
 
 /* The Herald-Signature value for body at time t, into out
  * (HD_WEBHOOK_SIG_MAX bytes). HD_EINVAL for a bad secret length. */

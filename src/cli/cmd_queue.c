@@ -197,17 +197,8 @@ static int rcpt_text(const hd_store_recipient *r, void *arg)
  * (hd_webhook_payload), so a message's events have one shape. */
 static int event_json(const hd_store_event *e, void *arg)
 {
-    hd_buf b;
-    hd_err err = {0};
-    hd_buf_init(&b, 1024 * 1024);
-    json_t *o = NULL;
-    if (hd_webhook_payload(e, e->domain, &b, &err) == 0)
-        o = json_loadb((const char *)b.p, b.len, 0, NULL);
-    hd_buf_free(&b);
-    if (!o)
-        o = json_pack("{s:I, s:s}", "id", (json_int_t)e->id, "type", e->type);
-    json_array_append_new(arg, o);
-    return 0;
+    json_t *o = hd_webhook_event_json(e, e->domain);
+    return o && json_array_append_new(arg, o) == 0 ? 0 : HD_ENOMEM;
 }
 
 static int queue_show(const queue_opts *o, const char *id)

@@ -221,20 +221,6 @@ static json_t *text_json(const char *s)
     return j ? j : json_null();
 }
 
-/* An event as webhooks send it (hd_webhook_payload): one shape for an
- * event wherever an application meets it. */
-static json_t *event_json(const hd_store_event *e)
-{
-    hd_buf b;
-    hd_err err = {0};
-    hd_buf_init(&b, 1024 * 1024);
-    json_t *o = NULL;
-    if (hd_webhook_payload(e, e->domain, &b, &err) == 0)
-        o = json_loadb((const char *)b.p, b.len, 0, NULL);
-    hd_buf_free(&b);
-    return o ? o : json_pack("{s:I,s:s}", "id", (json_int_t)e->id, "type", e->type);
-}
-
 /* ---- requests, on a worker ---- */
 
 /* Main thread, before anything else is spent on the request: one SHA-256
@@ -329,10 +315,13 @@ typedef struct collect {
     size_t n;
 } collect;
 
+/* An event as webhooks send it: one shape wherever an application meets it. */
 static int collect_event(const hd_store_event *e, void *arg)
 {
     collect *c = arg;
-    json_array_append_new(c->array, event_json(e));
+    json_t *o = hd_webhook_event_json(e, e->domain);
+    if (!o || json_array_append_new(c->array, o) != 0)
+        return HD_ENOMEM;
     c->last_id = e->id;
     c->n++;
     return 0;

@@ -65,15 +65,23 @@ static int fill(json_t *o, const hd_store_event *e, const char *domain)
     return rc ? rc : put_detail(o, e->detail);
 }
 
-int hd_webhook_payload(const hd_store_event *e, const char *domain, hd_buf *out, hd_err *err)
+json_t *hd_webhook_event_json(const hd_store_event *e, const char *domain)
 {
-    hd_buf_reset(out);
     json_t *o = json_object();
     if (o == NULL || fill(o, e, domain) != 0) {
         json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int hd_webhook_payload(const hd_store_event *e, const char *domain, hd_buf *out, hd_err *err)
+{
+    hd_buf_reset(out);
+    json_t *o = hd_webhook_event_json(e, domain);
+    if (o == NULL)
         return hd_err_set(err, HD_ENOMEM, "webhook body of event %" PRId64 ": out of memory",
                           e->id);
-    }
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (text == NULL)
