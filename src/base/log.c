@@ -185,6 +185,9 @@ size_t hd_log_format_line(const hd_log *log, int64_t now_ms, hd_log_level level,
 }
 
 static void log_v(const hd_log *log, hd_log_level level, const char *id, const char *fmt,
+                  va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void log_v(const hd_log *log, hd_log_level level, const char *id, const char *fmt,
                   va_list ap)
 {
     char msg[HD_LOG_LINE_MAX];
