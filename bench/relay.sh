@@ -15,7 +15,7 @@
 # For each message size and system: accepted/s (N / smtp-source's wall
 # time), delivered/s (N / time until smtp-sink has counted all N, from its
 # -c counters), p50/p99 accept-to-delivery latency (Postfix: delay= of the
-# status=sent log lines; herald: delivered at_ms - accepted at_ms from
+# status=sent log lines; herald: delivered at - accepted at from
 # `herald events --json`), peak memory (Postfix: VmRSS summed over master
 # and its children, sampled every 250 ms, plus the OpenDKIM milter when it
 # runs; herald: VmHWM of its process, started fresh for each run) and busy

@@ -7,8 +7,8 @@
            one JSON object.
   pflat    accept-to-delivery latency from a Postfix log (delay= of the
            status=sent lines after a byte offset).
-  hlat     the same from `herald events --json` output (delivered at_ms
-           minus accepted at_ms, per message and recipient).
+  hlat     the same from `herald events --json` output (delivered at
+           minus accepted at, per message and recipient).
   idle     open N idle SMTP sessions (banner + EHLO) to 127.0.0.1:PORT and
            read a process's VmRSS before, with them open, and after.
   dkimcheck  count DKIM-Signature fields in smtp-sink dump files and verify
@@ -23,6 +23,7 @@ Every wait has a deadline. Nothing here listens or connects off 127.0.0.1.
 
 import argparse
 import asyncio
+import calendar
 import json
 import os
 import re
@@ -235,6 +236,14 @@ def cmd_pflat(a):
     print_lat(ms, {"deferred": deferred})
 
 
+def at_ms(ev):
+    """An event's "at" (RFC 3339 UTC with milliseconds, docs/webhooks.md) in ms."""
+    at = ev["at"]
+    secs = calendar.timegm(time.strptime(at[:19], "%Y-%m-%dT%H:%M:%S"))
+    frac = at[19:].rstrip("Z")
+    return secs * 1000 + (int((frac[1:] + "000")[:3]) if frac.startswith(".") else 0)
+
+
 def cmd_hlat(a):
     accepted, delivered, counts = {}, [], {}
     with open(a.events) as f:
@@ -247,9 +256,9 @@ def cmd_hlat(a):
             counts[typ] = counts.get(typ, 0) + 1
             key = (ev.get("message"), ev.get("recipient"))
             if typ == "accepted":
-                accepted[key] = ev["at_ms"]
+                accepted[key] = at_ms(ev)
             elif typ == "delivered":
-                delivered.append((key, ev["at_ms"]))
+                delivered.append((key, at_ms(ev)))
     ms = []
     for (msg, rcpt), at in delivered:
         t = accepted.get((msg, rcpt), accepted.get((msg, None)))
@@ -465,7 +474,7 @@ def cmd_summary(a):
                                 % (rr[0]["n"], fmt(median([r["delivered_s"] for r in rr]), 2)))
             if system != "loopback":
                 if any("p50_ms" in r for r in rr):
-                    src = "herald events: delivered at_ms - accepted at_ms" if system == "herald" \
+                    src = "herald events: delivered at - accepted at" if system == "herald" \
                         else "postfix log: delay= of status=sent lines"
                     row["p50"] = result(name + " latency p50", [r.get("p50_ms") for r in rr], "ms",
                                         "%s; samples %s" % (src, "/".join(str(r.get("n_lat")) for r in rr)))
