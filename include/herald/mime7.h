@@ -43,7 +43,10 @@
 /* RFC 5321 §4.5.3.1.6: a text line is at most 998 octets before CRLF. */
 #define HD_MIME7_SMTP_LINE_MAX 998
 /* What a converted message may need at most: this many times its size
- * (see above; 1.43 at most) plus HD_MIME7_SLACK for the changed fields. */
+ * (see above; 1.43 at most) plus HD_MIME7_SLACK for the changed fields:
+ * up to 64 bytes a part (MIME-Version and Content-Transfer-Encoding) for
+ * at most HD_MIME_MAX_PARTS parts, and a trace field above the message
+ * (mime7.c checks this at compile time). */
 #define HD_MIME7_GROWTH 1.5
 #define HD_MIME7_SLACK (64 * 1024)
 

@@ -248,7 +248,10 @@ typedef struct hd_store_event_filter {
     size_t limit;                       /* 0: all */
 } hd_store_event_filter;
 
-/* Events matching f, oldest first; e is borrowed for the call. */
+/* Events matching f, oldest first; e is borrowed for the call. fn
+ * returns 0 to go on, > 0 to stop, or a negative HD_E* code: then the
+ * walk stops and returns it (err says so). The same for the other
+ * _each functions of events and captures. */
 int hd_store_event_query(hd_store *st, const hd_store_event_filter *f,
                          int (*fn)(const hd_store_event *e, void *arg), void *arg, hd_err *err);
 

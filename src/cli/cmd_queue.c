@@ -443,7 +443,9 @@ int cmd_events(int argc, char **argv)
             /* following: the server may be starting or stopping; give it 5 s */
             if (!o.follow || ++misses > 25) {
                 cli_error("%s", hd_err_str(&err));
-                rc = CLI_SOFTWARE;
+                /* as the first open would have said it (cli_open_store) */
+                rc = err.code == HD_EPERM ? CLI_NOPERM : err.code == HD_ESTATE ? CLI_TEMPFAIL
+                                                                                : CLI_SOFTWARE;
                 break;
             }
         } else {
@@ -499,10 +501,8 @@ static int print_capture(int64_t id, const hd_store_capture *c, void *arg)
     char when[HD_JSON_TIME_LEN];
     hd_json_time(c->at * 1000, when);
     char *ar = unfold(c->verdict ? c->verdict : "");
-    if (!ar) {
-        cli_error("out of memory");
-        return 1;
-    }
+    if (!ar)
+        return HD_ENOMEM;
     if (cc->o->raw) {
         if (cc->n)
             puts("--");
@@ -519,8 +519,7 @@ static int print_capture(int64_t id, const hd_store_capture *c, void *arg)
         }
         if (!o) {
             free(ar);
-            cli_error("out of memory");
-            return 1;
+            return HD_ENOMEM;
         }
         json_t *d = c->detail ? json_loads(c->detail, 0, NULL) : NULL;
         if (d)

@@ -405,10 +405,11 @@ static int list_one(const hd_store_user *u, void *arg)
             p += n + (p[n] == ' ');
         }
         json_t *o = json_pack("{s:s, s:o}", "name", u->name, "domains", domains);
-        if (!o || hd_json_set_time(o, "created", u->created) != 0 ||
-            json_array_append_new(arg, o) != 0)
-            return HD_ENOMEM;
-        return 0;
+        if (o && hd_json_set_time(o, "created", u->created) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+        return o && json_array_append_new(arg, o) == 0 ? 0 : HD_ENOMEM;
     }
     char when[32] = "";
     time_t t = (time_t)u->created;

@@ -132,12 +132,16 @@ static int failed_one(const hd_store_webhook *w, void *arg)
     hd_json_time_secs(w->last_at, last);
     fc->n++;
     if (fc->json) {
-        json_array_append_new(fc->arr,
-            json_pack("{s:I, s:s, s:I, s:s, s:s, s:i, s:s, s:s, s:s}", "id", (json_int_t)w->id,
-                      "endpoint", w->endpoint, "event_id", (json_int_t)w->event_id, "type",
-                      w->type, "message", w->message, "attempts", w->attempts, "since", created,
-                      "last_attempt", last, "last_error", w->last_error));
-        return 0;
+        json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:s, s:i, s:s}", "id", (json_int_t)w->id,
+                              "endpoint", w->endpoint, "event_id", (json_int_t)w->event_id,
+                              "type", w->type, "message", w->message, "attempts", w->attempts,
+                              "last_error", w->last_error);
+        if (o && (hd_json_set_time(o, "since", w->created) != 0 ||
+                  hd_json_set_time(o, "last_attempt", w->last_at) != 0)) {
+            json_decref(o);
+            o = NULL;
+        }
+        return o && json_array_append_new(fc->arr, o) == 0 ? 0 : HD_ENOMEM;
     }
     printf("%" PRId64 "  %s  event %" PRId64 " %s%s%s\n  %d attempt%s since %s, last %s: %s\n",
            w->id, w->endpoint, w->event_id, w->type, w->message[0] ? " of " : "", w->message,

@@ -257,6 +257,10 @@ static const char *header_eol(const hd_msg *h, const hd_mime_part *part)
     return part->body.p - part->raw.p == 1 ? "\n" : "\r\n";
 }
 
+/* The slack covers each part's new fields and a trace field (mime7.h). */
+_Static_assert(HD_MIME_MAX_PARTS * 64 + 1024 <= HD_MIME7_SLACK,
+               "HD_MIME7_SLACK must hold the fields added to every part");
+
 typedef struct scan {
     bool binary;   /* NUL, bare CR, or a line over 998 octets */
     size_t quoted; /* bytes quoted-printable writes as =XX */

@@ -175,9 +175,11 @@ static int build(worker *w, accept_job *j, const serve_domain *dom, const hd_sub
     hd_mime7_report r8;
     if (!rc)
         rc = hd_submit_write(j->data, info, &j->body, &r8);
-    if (rc == HD_ELIMIT)
+    if (rc == HD_ELIMIT) {
+        j->too_big = true; /* the client's message itself: 552, not a retry */
         return hd_err_set(err, rc, "the message re-encoded to 7 bits is over %zu bytes",
                           j->body.max);
+    }
     if (rc)
         return hd_err_set(err, rc, "out of memory");
     /* the flag delivery reads: what is on the wire, not what the client
@@ -215,7 +217,7 @@ void accept_run(worker *w, accept_job *j)
         refuse(j, 550, "5.7.1", "you may not send as ", dom->name);
     } else if (build(w, j, dom, &info, &err) != 0) {
         LOG_ERR_ID(m->uuid, "signing for %s: %s", dom->name, hd_err_str(&err));
-        if (err.code == HD_ELIMIT) /* the same message would fail again */
+        if (j->too_big) /* the same message would fail again */
             refuse(j, 552, "5.3.4", "message too big once made 7-bit: ", hd_err_str(&err));
         else
             refuse(j, 451, "4.3.0", "temporary failure signing the message, ", "try again later");

@@ -40,6 +40,7 @@ typedef struct accept_job {
     size_t inflight;
     int64_t now;
     hd_buf head, body;
+    bool too_big;                   /* made 7-bit, the message outgrew its buffer */
 } accept_job;
 
 int accept_init(serve *sv, hd_err *err);

@@ -143,10 +143,12 @@ int serve_hard_reasons(const hd_config *cfg, hd_bounce_reasons *out, hd_err *err
                                    "\"%s\" is not a bounce reason (docs/bounces.md lists "
                                    "them: blocked, policyviolation, spamdetected, ...)",
                                    name);
-        /* not failures: nothing to suppress an address for */
-        if (r == HD_REASON_DELIVERED || r == HD_REASON_VACATION || r == HD_REASON_ONHOLD)
+        /* not failures, or none whose reason is known: nothing to
+         * suppress an address for */
+        if (r == HD_REASON_DELIVERED || r == HD_REASON_VACATION || r == HD_REASON_ONHOLD ||
+            r == HD_REASON_UNDEFINED)
             return hd_config_error(cfg, err, HD_EINVAL, "inbound", NULL, "hard_reasons",
-                                   "\"%s\" is not a failure", name);
+                                   "\"%s\" is not a failure with a known reason", name);
         *out |= HD_BOUNCE_REASON_BIT(r);
     }
     return 0;

@@ -21,6 +21,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
+#include "herald/json.h"
 #include "metrics.h"
 
 struct serve_status {
@@ -57,7 +58,7 @@ static void reply_error(struct evhttp_request *req, int code, const char *reason
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    json_t *o = json_pack("{s:s%}", "error", text, strlen(text));
+    json_t *o = json_pack("{s:o}", "error", hd_json_text(text)); /* any bytes */
     char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
     reply_json(req, code, reason, "%s\n", body ? body : "{\"error\":\"out of memory\"}");
     free(body);

@@ -351,6 +351,7 @@ int hd_store_event_query(hd_store *st, const hd_store_event_filter *f,
     sqlite3_bind_int64(s, 4, f->since_ms);
     bind_text(s, 5, all_domains ? NULL : f->domains);
     sqlite3_bind_int64(s, 6, f->limit ? (int64_t)f->limit : -1);
+    int stop = 0; /* the callback's: > 0 stops, < 0 is its error */
     hd_store_event *e = malloc(sizeof *e);
     if (!e) {
         sqlite3_finalize(s);
@@ -369,10 +370,12 @@ int hd_store_event_query(hd_store *st, const hd_store_event_filter *f,
         e->duration_ms = sqlite3_column_type(s, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 8);
         e->detail = (char *)sqlite3_column_text(s, 9);
         hd_store_col_text(s, 10, e->domain, sizeof e->domain);
-        if (fn(e, arg))
+        if ((stop = fn(e, arg)) != 0)
             break;
     }
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "read events");
+    rc = stop < 0   ? hd_err_set(err, stop, "reading events: %s", hd_strerror(stop))
+         : rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+                                                 : hd_store_sqlerr(st, err, "read events");
     free(e);
     sqlite3_finalize(s);
     return rc;
@@ -614,6 +617,7 @@ int hd_store_capture_each(hd_store *st, int64_t after_id, const char *message, s
     sqlite3_bind_int64(s, 1, after_id);
     bind_text(s, 2, message);
     sqlite3_bind_int64(s, 3, limit ? (int64_t)limit : -1);
+    int stop = 0; /* the callback's: > 0 stops, < 0 is its error */
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         hd_store_capture c = {
             .message = (const char *)sqlite3_column_text(s, 1),
@@ -624,10 +628,12 @@ int hd_store_capture_each(hd_store *st, int64_t after_id, const char *message, s
             .detail = (const char *)sqlite3_column_text(s, 6),
             .data = hd_slice_make(sqlite3_column_blob(s, 7), (size_t)sqlite3_column_bytes(s, 7)),
         };
-        if (fn(sqlite3_column_int64(s, 0), &c, arg))
+        if ((stop = fn(sqlite3_column_int64(s, 0), &c, arg)) != 0)
             break;
     }
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "read captures");
+    rc = stop < 0   ? hd_err_set(err, stop, "reading captures: %s", hd_strerror(stop))
+         : rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+                                                 : hd_store_sqlerr(st, err, "read captures");
     sqlite3_finalize(s);
     return rc;
 }

@@ -124,18 +124,28 @@ static int exec(hd_store *st, const char *sql, hd_err *err, const char *what)
     return 0;
 }
 
-static bool has_column(hd_store *st, const char *table, const char *column)
+enum { COLUMN_MISSING, COLUMN_THERE, COLUMN_UNKNOWN };
+
+/* Whether table has column; COLUMN_UNKNOWN when the database cannot be
+ * asked (busy, unreadable). */
+static int column_state(hd_store *st, const char *table, const char *column)
 {
     sqlite3_stmt *s;
     bool found = false;
     char sql[128];
     snprintf(sql, sizeof sql, "PRAGMA table_info(%s)", table);
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return false;
-    while (!found && sqlite3_step(s) == SQLITE_ROW)
+        return COLUMN_UNKNOWN;
+    int rc = SQLITE_DONE;
+    while (!found && (rc = sqlite3_step(s)) == SQLITE_ROW)
         found = strcmp((const char *)sqlite3_column_text(s, 1), column) == 0;
     sqlite3_finalize(s);
-    return found;
+    return found ? COLUMN_THERE : rc == SQLITE_DONE ? COLUMN_MISSING : COLUMN_UNKNOWN;
+}
+
+static bool has_column(hd_store *st, const char *table, const char *column)
+{
+    return column_state(st, table, column) == COLUMN_THERE;
 }
 
 /* One column an older database lacks. */
@@ -276,12 +286,16 @@ int hd_store_open_readonly(const char *path, hd_store **out, hd_err *err)
      * once the server (or a command that changes it) has brought it up
      * to date; queries would otherwise fail on the missing column */
     for (const hd_store_column *c = hd_store_added_columns; c->table; c++)
-        if (!has_column(st, c->table, c->name)) {
+        if ((rc = column_state(st, c->table, c->name)) != COLUMN_THERE) {
+            /* a database that could not be asked says why, as at the open */
+            rc = rc == COLUMN_UNKNOWN ? open_failure(st, path, err)
+                                      : hd_err_set(err, HD_ESTATE,
+                                                   "%s: made by an older herald (no column "
+                                                   "%s.%s): start herald serve once, which "
+                                                   "brings it up to date",
+                                                   path, c->table, c->name);
             hd_store_close(st);
-            return hd_err_set(err, HD_ESTATE,
-                              "%s: made by an older herald (no column %s.%s): start herald "
-                              "serve once, which brings it up to date",
-                              path, c->table, c->name);
+            return rc;
         }
     *out = st;
     return 0;

@@ -254,6 +254,7 @@ assert sorted(rows) == ["short", "untrusted"], rows
 for r in rows.values():
     assert r["type"] == "accepted" and r["message"] == sys.argv[2], r
     assert r["attempts"] >= 2, r       # the first try, and one at the end of the window
+    assert r["since"].endswith("Z") and r["last_attempt_unix"] >= r["since_unix"] > 0, r
 assert "connection" in rows["short"]["last_error"], rows
 assert "certificate verify failed" in rows["untrusted"]["last_error"], rows
 print(rows["short"]["id"])

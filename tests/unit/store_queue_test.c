@@ -819,6 +819,17 @@ static void test_upgrade_captured(void **state)
     assert_int_equal(sqlite3_exec(db, old, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
+    /* a reader upgrades nothing: it says what to do instead of failing
+     * later on a missing column */
+    {
+        hd_store *ro = NULL;
+        hd_err err = {0};
+        assert_int_equal(hd_store_open_readonly(path, &ro, &err), HD_ESTATE);
+        assert_null(ro);
+        assert_non_null(strstr(err.msg, "made by an older herald"));
+        assert_non_null(strstr(err.msg, "start herald serve once"));
+    }
+
     static const hd_rcpt_state want[] = {HD_RCPT_CAPTURED, HD_RCPT_SUPPRESSED, HD_RCPT_DELIVERED};
     for (int round = 0; round < 2; round++) {
         hd_store *st;
