@@ -18,7 +18,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 herald="$root/build/herald"
 data=./herald-data
 
-if [ "$("$herald" domain list --json --data-dir "$data")" = "[]" ]; then
+# no database yet (listing creates none), or one without a sending domain
+if [ ! -e "$data/herald.db" ] || [ "$("$herald" domain list --json --data-dir "$data")" = "[]" ]; then
   echo "== first run: adding the demo sending domain example.com (records to publish below)"
   "$herald" domain add example.com --data-dir "$data" --hostname mail.example.com
   echo
