@@ -322,7 +322,7 @@ reply=$(submit_and_capture in_ct 'runuser -u herald -- herald captures --data-di
 ct '[ "$(stat -c %U:%G /var/lib/herald/herald.db)" = herald:herald ]' "the database is not the herald user's"
 echo "   herald.service: '$reply', then captured" | tee -a "$log"
 ct 'systemctl reload herald && sleep 1 && [ "$(systemctl is-active herald)" = active ] &&
-    journalctl -u herald --no-pager | grep -q "reload: sending domains and keys reloaded"' \
+    journalctl -u herald --no-pager | grep -q "reload (SIGHUP): sending domains and keys reloaded"' \
   "systemctl reload herald"
 ct 'systemctl stop herald && [ "$(systemctl show -P Result herald)" = success ]' "systemctl stop herald"
 # a bad configuration: exit 78, and no restart every 5 s
