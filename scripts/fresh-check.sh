@@ -100,6 +100,15 @@ roots=()
 cleanup() {
   local rc=$? r p
   set +e
+  # root B's booted processes see a root of their own (not "$B"): killing
+  # the container's init ends its whole PID namespace, then nspawn (each
+  # only while it is still nspawn's, not a reused PID)
+  if [ -n "${nspawn_pid:-}" ] && grep -qa systemd-nspawn "/proc/$nspawn_pid/cmdline" 2>/dev/null; then
+    if [ -n "${init:-}" ] && [ "$(awk '{print $4}' "/proc/$init/stat" 2>/dev/null)" = "$nspawn_pid" ]; then
+      kill -KILL "$init" 2>/dev/null
+    fi
+    kill -KILL "$nspawn_pid" 2>/dev/null
+  fi
   for r in "${roots[@]}"; do
     for p in /proc/[0-9]*; do
       [ "$(readlink "$p/root" 2>/dev/null)" = "$r" ] && kill -KILL "${p#/proc/}" 2>/dev/null
