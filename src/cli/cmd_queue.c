@@ -85,13 +85,15 @@ static int list_one(const hd_store_message *m, const hd_store_recipient *r, size
             json_t *ro = json_pack("{s:s, s:i}", "address", r[i].address, "attempts",
                                    r[i].attempts);
             hd_json_set_time(ro, "next_attempt", r[i].next_attempt);
-            json_object_set_new(ro, "last_reply", json_string(r[i].last_reply));
+            /* a remote's reply: any bytes */
+            json_object_set_new(ro, "last_reply", hd_json_text(r[i].last_reply));
             json_array_append_new(rs, ro);
         }
+        /* the names of queue show --json and GET /v1/messages/ID */
         json_t *mo = json_pack("{s:s}", "id", m->uuid);
-        hd_json_set_time(mo, "received", m->received_at);
-        json_object_set_new(mo, "mail_from", json_string(m->mail_from));
-        json_object_set_new(mo, "message_id", json_string(m->message_id));
+        hd_json_set_time(mo, "received_at", m->received_at);
+        json_object_set_new(mo, "envelope_from", json_string(m->mail_from));
+        json_object_set_new(mo, "message_id", hd_json_text(m->message_id));
         json_object_set_new(mo, "size", json_integer(m->length));
         json_object_set_new(mo, "recipients", rs);
         json_array_append_new(lc->arr, mo);

@@ -24,7 +24,7 @@
 
 #include "serve.h"
 
-#define RULES_MAX (1024u * 1024)   /* bytes of a rule file, as inbound.c reads it */
+#define RULES_MAX (1024u * 1024)   /* bytes of a rule file */
 
 /* The last OpenSSL error, in words. */
 static const char *ssl_reason(char *buf, size_t n)
@@ -98,38 +98,48 @@ static int check_zone(const hd_config *cfg, hd_err *err)
     return 0;
 }
 
+int serve_load_bounce_rules(const hd_config *cfg, hd_report_rules **out, hd_err *err)
+{
+    *out = NULL;
+    const char *path = cfg->inbound.bounce_rules;
+    hd_slice text = hd_slice_make(serve_bounce_rules, serve_bounce_rules_len);
+    hd_buf file;
+    hd_buf_init(&file, RULES_MAX);
+    if (path != NULL) {
+        FILE *f = fopen(path, "rb");
+        if (f == NULL)
+            return hd_config_error(cfg, err, HD_EIO, "inbound", NULL, "bounce_rules", "%s: %s",
+                                   path, strerror(errno));
+        uint8_t chunk[4096];
+        size_t n;
+        int rc = 0;
+        while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            rc = hd_buf_append(&file, chunk, n);
+        fclose(f);
+        if (rc) {
+            hd_buf_free(&file);
+            return hd_config_error(cfg, err, HD_ELIMIT, "inbound", NULL, "bounce_rules",
+                                   "%s: larger than %u bytes", path, RULES_MAX);
+        }
+        text = hd_buf_slice(&file);
+    }
+    hd_err why = {0};
+    int rc = hd_report_rules_parse(text, out, &why);
+    hd_buf_free(&file);
+    if (rc)
+        return path ? hd_config_error(cfg, err, rc, "inbound", NULL, "bounce_rules", "%s: %s",
+                                      path, hd_err_str(&why))
+                    : hd_err_set(err, rc, "built-in bounce rules: %s", hd_err_str(&why));
+    return 0;
+}
+
 /* [inbound] bounce_rules: read and parsed as the server will. */
 static int check_rules(const hd_config *cfg, hd_err *err)
 {
-    const char *path = cfg->inbound.bounce_rules;
-    if (path == NULL)
-        return 0;   /* the built-in rules */
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return hd_config_error(cfg, err, HD_EIO, "inbound", NULL, "bounce_rules", "%s: %s", path,
-                               strerror(errno));
-    hd_buf text;
-    hd_buf_init(&text, RULES_MAX);
-    uint8_t chunk[4096];
-    size_t n;
-    int rc = 0;
-    while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = hd_buf_append(&text, chunk, n);
-    fclose(f);
-    if (rc) {
-        hd_buf_free(&text);
-        return hd_config_error(cfg, err, HD_ELIMIT, "inbound", NULL, "bounce_rules",
-                               "%s: larger than %u bytes", path, RULES_MAX);
-    }
     hd_report_rules *rules = NULL;
-    hd_err why = {0};
-    rc = hd_report_rules_parse(hd_buf_slice(&text), &rules, &why);
+    int rc = serve_load_bounce_rules(cfg, &rules, err);
     hd_report_rules_free(rules);
-    hd_buf_free(&text);
-    if (rc)
-        return hd_config_error(cfg, err, rc, "inbound", NULL, "bounce_rules", "%s: %s", path,
-                               hd_err_str(&why));
-    return 0;
+    return rc;
 }
 
 int serve_hard_reasons(const hd_config *cfg, hd_bounce_reasons *out, hd_err *err)

@@ -31,7 +31,6 @@
 #include "herald/report.h"
 #include "metrics.h"
 
-#define RULES_MAX (1024u * 1024)    /* bytes of a rule file */
 #define MATCH_RCPTS_MAX 100000      /* recipients of one message read for matching */
 
 struct serve_inbound {
@@ -95,34 +94,7 @@ int inbound_init(serve *sv, hd_err *err)
     int hrc = serve_hard_reasons(sv->cfg, &in->hard, err);
     if (hrc)
         return hrc;
-    const char *path = sv->cfg->inbound.bounce_rules;
-    hd_slice text = hd_slice_make(serve_bounce_rules, serve_bounce_rules_len);
-    hd_buf file;
-    hd_buf_init(&file, RULES_MAX);
-    if (path) {
-        FILE *f = fopen(path, "rb");
-        if (!f)
-            return hd_err_set(err, HD_EIO, "[inbound] bounce_rules %s: cannot be read", path);
-        uint8_t chunk[4096];
-        size_t n;
-        int rc = 0;
-        while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-            rc = hd_buf_append(&file, chunk, n);
-        fclose(f);
-        if (rc) {
-            hd_buf_free(&file);
-            return hd_err_set(err, HD_ELIMIT, "[inbound] bounce_rules %s: larger than %u bytes",
-                              path, RULES_MAX);
-        }
-        text = hd_buf_slice(&file);
-    }
-    hd_err why = {0};
-    int rc = hd_report_rules_parse(text, &in->rules, &why);
-    hd_buf_free(&file);
-    if (rc)
-        return hd_err_set(err, rc, "bounce rules %s: %s", path ? path : "(built in)",
-                          hd_err_str(&why));
-    return 0;
+    return serve_load_bounce_rules(sv->cfg, &in->rules, err);
 }
 
 const hd_report_rules *inbound_rules(const serve *sv)

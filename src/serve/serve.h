@@ -237,6 +237,10 @@ hd_bounce_reasons inbound_hard_reasons(const serve *sv);
 /* [inbound] hard_reasons as a set; an unknown name is a configuration
  * error (FILE:LINE). */
 int serve_hard_reasons(const hd_config *cfg, hd_bounce_reasons *out, hd_err *err);
+/* The bounce rule set: [inbound] bounce_rules (at most 1 MiB), else the
+ * built-in one; the one reader for --check, start and the server (a bad
+ * file is FILE:LINE: [inbound] bounce_rules: ...). */
+int serve_load_bounce_rules(const hd_config *cfg, hd_report_rules **out, hd_err *err);
 /* RCPT on the inbound listener (main thread): the reply code, with a
  * static enhanced code and text. Only VERP addresses with a good HMAC at a
  * bounce domain and postmaster@, abuse@, dmarc@ of a managed domain pass. */

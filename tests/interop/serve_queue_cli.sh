@@ -76,7 +76,8 @@ msgs = json.load(open(sys.argv[1]))
 m = [x for x in msgs if x["id"] == sys.argv[2]]
 assert len(m) == 1, msgs
 m = m[0]
-assert m["mail_from"].endswith("@bounce.example.com"), m
+assert m["envelope_from"].endswith("@bounce.example.com"), m
+assert m["received_at"].endswith("Z") and m["received_at_unix"] > 0, m
 assert m["size"] > 0 and m["message_id"], m
 rs = m["recipients"]
 assert [r["address"] for r in rs] == ["r1@rx.test"], rs
