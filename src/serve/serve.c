@@ -4,7 +4,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "herald/domain.h"
+#include "herald/ratelimit.h"
 #include "../net/sdnotify.h"
 #include "accept.h"
 #include "metrics.h"
@@ -287,6 +290,37 @@ void serve_log_init(const hd_config *cfg)
     const char *js = getenv("JOURNAL_STREAM");
     serve_log.journal = js != NULL && fstat(STDERR_FILENO, &st) == 0 &&
                         hd_log_journal_stream(js, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+}
+
+#define LIMITED_KEYS 4096
+#define LIMITED_WINDOW_MS 60000
+
+void serve_log_limited(hd_log_level level, const char *kind, const char *client, const char *fmt,
+                       ...)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static hd_ratelimit *limiter;
+    if (level > serve_log.max)
+        return;
+    uint64_t held = 0;
+    pthread_mutex_lock(&lock);
+    if (limiter == NULL)
+        limiter = hd_ratelimit_new(LIMITED_KEYS, LIMITED_WINDOW_MS);
+    bool through =
+        limiter == NULL || hd_ratelimit_allow(limiter, kind, client, serve_now_ms(), &held);
+    pthread_mutex_unlock(&lock);
+    if (!through)
+        return;
+    char text[HD_LOG_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (held)
+        hd_log_msg_id(&serve_log, level, client, "%s (and %llu more like it since the last such line, not logged)",
+                      text, (unsigned long long)held);
+    else
+        hd_log_msg_id(&serve_log, level, client, "%s", text);
 }
 
 static void serve_stop(serve *sv)

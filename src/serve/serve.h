@@ -60,6 +60,17 @@ extern hd_log serve_log;
 #define LOG_WARN_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_WARN, id, __VA_ARGS__)
 #define LOG_INFO_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_INFO, id, __VA_ARGS__)
 #define LOG_DEBUG_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_DEBUG, id, __VA_ARGS__)
+/* At most one line a minute per kind and client, for what a client or a
+ * fault can repeat (refusals, accept errors): an attack must not write the
+ * log for the attacker. kind is a fixed word naming the event
+ * ("auth-limit"); client (may be NULL) is the line's id. The next line let
+ * through ends with how many like it were held back (herald/ratelimit.h). */
+void serve_log_limited(hd_log_level level, const char *kind, const char *client, const char *fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
+#define LOG_WARN_LIMITED(kind, client, ...) \
+    serve_log_limited(HD_LOG_WARN, kind, client, __VA_ARGS__)
+#define LOG_INFO_LIMITED(kind, client, ...) \
+    serve_log_limited(HD_LOG_INFO, kind, client, __VA_ARGS__)
 /* Sets serve_log from the configuration (serve.c). */
 void serve_log_init(const hd_config *cfg);
 
