@@ -114,29 +114,40 @@ static int verp_key(serve *sv, hd_err *err)
 
 /* One server per data directory: a second one would collect the first
  * one's current spool segment as unused and deliver its queue twice. The
- * lock is data_dir/lock, held (flock) for the life of the process, as
- * Postfix's master.lock. */
+ * lock is an flock on the directory itself, held for the life of the
+ * process (Postfix's master.lock is a file, which `rm` would defeat: a
+ * removed lock file is a new file with no lock on it). data_dir/lock
+ * holds the pid, for the refusal's message only. */
 static int lock_data_dir(serve *sv, hd_err *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/lock", sv->data_dir);
-    sv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    sv->lock_fd = open(sv->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sv->lock_fd < 0)
-        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+        return hd_err_set(err, HD_EIO, "%s: %s", sv->data_dir, strerror(errno));
     if (flock(sv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         char pid[32] = "";
-        ssize_t n = pread(sv->lock_fd, pid, sizeof pid - 1, 0);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, pid, sizeof pid - 1) : -1;
+        if (fd >= 0)
+            close(fd);
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
         close(sv->lock_fd);
         sv->lock_fd = -1;
         return hd_err_set(err, HD_EINVAL, "%s: another herald serve (pid %s) is using this data directory",
-                          sv->data_dir, pid[0] ? pid : "?");
+                          sv->data_dir, pid[0] ? pid : "unknown: its lock file was removed");
     }
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(sv->lock_fd, 0) != 0 || pwrite(sv->lock_fd, pid, (size_t)len, 0) != len)
-        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, pid, (size_t)len) != len) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(e));
+    }
+    close(fd);
     return 0;
 }
 

@@ -294,7 +294,7 @@ typedef struct serve_metrics {
 struct serve {
     hd_config *cfg;
     char *data_dir;
-    int lock_fd;                    /* data_dir/lock, flock()ed while running */
+    int lock_fd;                    /* data_dir itself, flock()ed while running */
     struct event_base *base;
     hd_store *store;                /* main thread's connection */
     hd_spool *spool;

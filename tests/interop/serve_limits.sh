@@ -72,4 +72,15 @@ set -e
   { cat "$T/second.out"; fail "a second server on the same data directory was not refused (exit $rc)"; }
 ls "$T"/data-queue/spool/*.seg > /dev/null || fail "the first server's spool segment is gone"
 echo "ok: a second server on the same data directory is refused: $(tail -1 "$T/second.out")"
+# the lock is the directory's own, not the file's: removing data/lock (the
+# pid note) does not let a second server in
+rm "$T/data-queue/lock"
+set +e
+timeout 10 "$HERALD" serve --config "$T/second.conf" > "$T/second.out" 2>&1
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q 'another herald serve (pid unknown: its lock file was removed) is using this data directory' "$T/second.out" ||
+  { cat "$T/second.out"; fail "with data/lock removed a second server started on the same data directory (exit $rc)"; }
+ls "$T"/data-queue/spool/*.seg > /dev/null || fail "the first server's spool segment is gone"
+echo "ok: with data/lock removed, a second server is still refused"
 echo "serve_limits: passed"
