@@ -86,19 +86,50 @@ static int make_dir(const char *path, hd_err *err)
 }
 
 /* The VERP HMAC key: 32 random bytes in data_dir/verp.key (0600), made
- * once. Losing it only makes old bounces unattributable. */
-static int verp_key(serve *sv, hd_err *err)
+ * once. Every bounce address of the mail sent is signed with it, so a new
+ * key makes the server refuse at RCPT the bounces of all mail sent before
+ * (they are lost): a missing key beside a database holding messages is
+ * refused unless the operator says so (serve_options.new_verp_key). A key
+ * others can read lets them forge bounces and complaints about any
+ * recipient: refused, as ssh refuses a private key others can read. */
+static int verp_key_read(serve *sv, int fd, const char *path, hd_err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    if (st.st_mode & 0077)
+        return hd_err_set(err, HD_EPERM,
+                          "%s: others may read or change the VERP key (mode %04o): chmod 600 it; "
+                          "whoever read it can forge bounces and complaints",
+                          path, (unsigned)(st.st_mode & 07777));
+    ssize_t n = read(fd, sv->verp_key, sizeof sv->verp_key);
+    if (n != (ssize_t)sizeof sv->verp_key)
+        return hd_err_set(err, HD_EIO, "%s: expected %zu bytes", path, sizeof sv->verp_key);
+    return 0;
+}
+
+static int verp_key(serve *sv, const serve_options *opt, hd_err *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/verp.key", sv->data_dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        ssize_t n = read(fd, sv->verp_key, sizeof sv->verp_key);
+        int rc = verp_key_read(sv, fd, path, err);
         close(fd);
-        if (n == (ssize_t)sizeof sv->verp_key)
-            return 0;
-        return hd_err_set(err, HD_EIO, "%s: expected %zu bytes", path, sizeof sv->verp_key);
+        return rc;
     }
+    if (errno != ENOENT)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    bool sent = false;
+    int rc = hd_store_has_messages(sv->store, &sent, err);
+    if (rc)
+        return rc;
+    if (sent && !(opt && opt->new_verp_key))
+        return hd_err_set(err, HD_ESTATE,
+                          "%s is missing but the database holds messages whose bounce addresses "
+                          "it signed: restore it from a backup of the data directory, or start "
+                          "once with `herald serve --new-verp-key` (bounces to mail sent "
+                          "before are then refused)", path);
     if (RAND_bytes(sv->verp_key, sizeof sv->verp_key) != 1)
         return hd_err_set(err, HD_ECRYPTO, "no randomness for the VERP key");
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -109,6 +140,9 @@ static int verp_key(serve *sv, hd_err *err)
         return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
     }
     close(fd);
+    if (sent)
+        LOG_WARN("%s: a new VERP key (--new-verp-key): bounces to mail sent before are refused",
+                 path);
     return 0;
 }
 
@@ -374,7 +408,7 @@ static void serve_stop(serve *sv)
     free(sv->data_dir);
 }
 
-int serve_run(hd_config *cfg, hd_err *err)
+int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
 {
     serve sv_storage = {0}, *sv = &sv_storage;
     sv->cfg = cfg;
@@ -392,7 +426,7 @@ int serve_run(hd_config *cfg, hd_err *err)
     sv->lock_fd = -1;
     if ((rc = make_dir(sv->data_dir, err)) || (rc = lock_data_dir(sv, err)) ||
         (rc = hd_store_open(path, cfg->queue.durable, &sv->store, err)) ||
-        (rc = verp_key(sv, err)))
+        (rc = verp_key(sv, opt, err)))
         goto out;
     snprintf(path, sizeof path, "%s/spool", sv->data_dir);
     if ((rc = hd_spool_open(path, 0, &sv->spool, err)) || (rc = tls_start(sv, err)))

@@ -321,7 +321,11 @@ struct serve {
     unsigned domains_generation;
 };
 
-int serve_run(hd_config *cfg, hd_err *err);
+/* What the operator told `herald serve` beyond the configuration. */
+typedef struct serve_options {
+    bool new_verp_key; /* make a new verp.key though messages were sent with the lost one */
+} serve_options;
+int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err);
 
 /* ---- the configuration's files and domains (check.c) ---- */
 typedef void (*serve_warn_fn)(void *arg, const char *text);
