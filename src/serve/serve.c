@@ -391,7 +391,10 @@ int serve_run(hd_config *cfg, hd_err *err)
         goto out;
     }
     unsigned nworkers = cfg->queue.signing_threads ? cfg->queue.signing_threads : cpu_count();
-    if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, err)) ||
+    /* password checks: half the CPUs at most, so guessing leaves the
+     * others to signing and the API */
+    unsigned nauth = cpu_count() / 2 ? cpu_count() / 2 : 1;
+    if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, nauth, err)) ||
         (rc = commit_start(sv, err)) || (rc = domains_load(sv, err)) ||
         (rc = queue_load(sv, err)) || (rc = accept_init(sv, err)) ||
         (rc = intake_start(sv, err)) || (rc = status_start(sv, err)) || (rc = api_start(sv, err)) ||
