@@ -201,6 +201,24 @@ static void warn_stale_sections(serve *sv)
     }
 }
 
+/* Issue 14: a trusted network submits without AUTH and may send as any
+ * sending domain, which is right for one tenant only; say so at start
+ * and at every reload while more than one domain is served. */
+static void warn_trusted_tenants(serve *sv)
+{
+    const hd_config *cfg = sv->cfg;
+    if (cfg->smtp.n_trusted_networks == 0 || !sv->domains || sv->domains->n < 2)
+        return;
+    hd_err where = {0};
+    hd_config_error(cfg, &where, 0, "smtp", NULL, "trusted_networks",
+                    "%s%s: clients there submit without AUTH and may send as any of the %zu "
+                    "sending domains; with more than one tenant leave trusted_networks empty "
+                    "and give each a login (herald user add)",
+                    cfg->smtp.trusted_networks[0], cfg->smtp.n_trusted_networks > 1 ? " ..." : "",
+                    sv->domains->n);
+    LOG_WARN("%s", where.msg);
+}
+
 int serve_reload(serve *sv, const char *by, hd_err *err)
 {
     char state[160];
@@ -216,6 +234,7 @@ int serve_reload(serve *sv, const char *by, hd_err *err)
     }
     LOG_INFO("reload (%s): sending domains and keys reloaded", by);
     warn_stale_sections(sv);
+    warn_trusted_tenants(sv);
     notify("READY=1\nSTATUS=serving");
     return 0;
 }
@@ -411,6 +430,7 @@ int serve_run(hd_config *cfg, hd_err *err)
     evsignal_add(sig_hup, NULL);
     event_add(housekeeping, &hour);
     on_housekeeping(-1, 0, sv);
+    warn_trusted_tenants(sv);
     LOG_INFO("herald serving from %s with %u worker%s; sandbox delivery for %s", sv->data_dir,
              nworkers, nworkers == 1 ? "" : "s",
              cfg->delivery.mode == HD_DELIVERY_SANDBOX ? "every domain without delivery = real"

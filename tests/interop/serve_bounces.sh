@@ -51,6 +51,7 @@ cat > "$T/herald.conf" <<C
 hostname = mail.herald.test
 data_dir = $T/data
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$status
@@ -454,6 +455,7 @@ conf2() {
   cat > "$T/h2.conf" <<C
 data_dir = $T/data2
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$smtp2
 [status]
 listen = 127.0.0.1:$(hl_free_port)

@@ -32,6 +32,7 @@ conf() {  # FILE HARD_REASONS
 hostname = mail.herald.test
 data_dir = $T/data
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$(hl_free_port)
