@@ -303,7 +303,7 @@ static const char *printable(char *s)
 
 /* The key AUTH is limited by: the address for IPv4 (an IPv4-mapped IPv6
  * address counts as its IPv4 one), the /64 for IPv6, which is what one
- * site or subscriber usually gets (RFC 6177), so that rotating through
+ * site or subscriber is usually given (RFC 6177), so that rotating through
  * one's own /64 does not multiply the limits. */
 static void client_key(const char *ip, char out[CLIENT_KEY_MAX])
 {
