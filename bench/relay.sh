@@ -216,6 +216,7 @@ herald_start() {
 hostname = relay.bench.invalid
 data_dir = $d
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$HPORT
 [status]
 listen = 127.0.0.1:$sport

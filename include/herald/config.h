@@ -136,7 +136,7 @@ typedef struct hd_config {
         uint32_t max_recipients;     /* 1000 */
         uint32_t max_sessions;       /* 2000 */
         uint32_t idle_timeout;       /* seconds, 300 (RFC 5321 §4.5.3.2.7) */
-        char **trusted_networks;     /* CIDRs that may submit without AUTH; "127.0.0.0/8 ::1/128" */
+        char **trusted_networks;     /* CIDRs that may submit without AUTH; none by default */
         size_t n_trusted_networks;
         uint32_t auth_failures_per_minute; /* per client address, 5 */
     } smtp;

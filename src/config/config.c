@@ -25,7 +25,6 @@ static bool dup_into(char **field, const char *s)
 
 static bool default_strings(hd_config *c)
 {
-    static const char *const trusted[] = {"127.0.0.0/8", "::1/128"};
     if (!dup_into(&c->hostname, "localhost") || !dup_into(&c->data_dir, "./herald-data") ||
         !dup_into(&c->log_level, "info"))
         return false;
@@ -36,14 +35,8 @@ static bool default_strings(hd_config *c)
     c->smtp.listen[0].port = 2525;
     if (!dup_into(&c->smtp.listen[0].host, "127.0.0.1"))
         return false;
-    c->smtp.trusted_networks = calloc(2, sizeof *c->smtp.trusted_networks);
-    if (c->smtp.trusted_networks == NULL)
-        return false;
-    for (size_t i = 0; i < 2; i++) {
-        if (!dup_into(&c->smtp.trusted_networks[i], trusted[i]))
-            return false;
-        c->smtp.n_trusted_networks++;
-    }
+    /* smtp.trusted_networks: none, AUTH everywhere. Trusting loopback would
+     * let any local account send signed mail as every tenant. */
     c->inbound.listen = calloc(1, sizeof *c->inbound.listen);
     if (c->inbound.listen == NULL)
         return false;

@@ -25,6 +25,11 @@
 #define IP_TRACK 1024           /* client addresses remembered for that */
 #define FEED_MAX 16384          /* bytes handed to the session per call */
 #define INBOUND_BAD_RCPTS 20    /* refused recipients before an inbound session is closed */
+/* Password checks queued or running at once, every client together: with
+ * scrypt at ~0.1-0.2 s a check, a few seconds of waiting at most for a
+ * real user; past it AUTH gets 454 4.7.0 (try again). */
+#define AUTH_PENDING_MAX 16
+#define CLIENT_KEY_MAX 48       /* "a.b.c.d", or an IPv6 /64 "xxxx:xxxx:xxxx:xxxx::/64" */
 
 typedef struct session {
     serve *sv;
@@ -65,6 +70,8 @@ struct serve_intake {
     size_t n_inbound;           /* of which on the inbound listener */
     ip_count auth_fails[IP_TRACK];       /* failed AUTH per client */
     ip_count inbound_msgs[IP_TRACK];     /* messages taken on the inbound listener per client */
+    /* password checks in hand, by client key ("" = free): one per client */
+    char auth_pending[AUTH_PENDING_MAX][CLIENT_KEY_MAX];
 };
 
 static void drive(session *s);
@@ -294,14 +301,36 @@ static const char *printable(char *s)
     return s;
 }
 
+/* The key AUTH is limited by: the address for IPv4 (an IPv4-mapped IPv6
+ * address counts as its IPv4 one), the /64 for IPv6, which is what one
+ * site or subscriber is usually given (RFC 6177), so that rotating through
+ * one's own /64 does not multiply the limits. */
+static void client_key(const char *ip, char out[CLIENT_KEY_MAX])
+{
+    struct in6_addr a6;
+    if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.'))
+        ip += 7;
+    if (!strchr(ip, ':') || inet_pton(AF_INET6, ip, &a6) != 1) {
+        snprintf(out, CLIENT_KEY_MAX, "%s", ip);
+        return;
+    }
+    memset(a6.s6_addr + 8, 0, 8);
+    char prefix[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &a6, prefix, sizeof prefix);
+    snprintf(out, CLIENT_KEY_MAX, "%s/64", prefix);
+}
+
 typedef struct auth_job {
     session *s;
+    int slot;                   /* in serve_intake.auth_pending */
+    char key[CLIENT_KEY_MAX];   /* the client's, for the counts and the log */
     char user[HD_STORE_NAME_MAX];
     char password[512];
     bool ok;
     char domains[1024];
 } auth_job;
 
+/* On the password-check pool. */
 static void auth_work(worker *w, void *arg)
 {
     auth_job *j = arg;
@@ -327,17 +356,24 @@ static void auth_done(void *arg)
 {
     auth_job *j = arg;
     session *s = j->s;
+    serve *sv = s->sv;
+    sv->intake->auth_pending[j->slot][0] = '\0';
+    atomic_fetch_add(j->ok ? &sv->metrics.auth_ok : &sv->metrics.auth_failed, 1);
+    if (j->ok) {
+        /* the attempt was counted when it started; a success gives it
+         * back, so logging in often from one address never locks it out */
+        ip_count *f = ip_slot(sv->intake->auth_fails, j->key, false);
+        if (f && f->count > 0)
+            f->count--;
+    } else {
+        LOG_WARN_LIMITED("auth-failed", j->key, "authentication failed for user \"%s\" (535 5.7.8)",
+                         printable(j->user));
+    }
     if (session_back(s)) {
         if (j->ok) {
             snprintf(s->user, sizeof s->user, "%s", j->user);
             snprintf(s->user_domains, sizeof s->user_domains, "%s", j->domains);
-            atomic_fetch_add(&s->sv->metrics.auth_ok, 1);
             LOG_INFO_ID(s->ip, "authenticated as %s", printable(j->user));
-        } else {
-            ip_count *f = ip_slot(s->sv->intake->auth_fails, s->ip, true);
-            f->count++;
-            atomic_fetch_add(&s->sv->metrics.auth_failed, 1);
-            LOG_WARN_ID(s->ip, "authentication failed for user \"%s\"", printable(j->user));
         }
         hd_smtpd_answer_auth(s->smtpd, j->ok);
         session_resume(s);
@@ -345,27 +381,78 @@ static void auth_done(void *arg)
     free(j);
 }
 
+/* A free slot for a password check from key, or -1 with *same set when
+ * that client already has one in hand. */
+static int auth_slot(struct serve_intake *in, const char *key, bool *same)
+{
+    int free_slot = -1;
+    *same = false;
+    for (int i = 0; i < AUTH_PENDING_MAX; i++) {
+        if (!in->auth_pending[i][0])
+            free_slot = free_slot < 0 ? i : free_slot;
+        else if (strcmp(in->auth_pending[i], key) == 0)
+            *same = true;
+    }
+    return *same ? -1 : free_slot;
+}
+
+/* 454 4.7.0: the client may try again shortly (drive() goes on). */
+static void refuse_auth(session *s, const char *text)
+{
+    hd_smtpd_reply r = {454, "4.7.0", text};
+    hd_smtpd_refuse_auth(s->smtpd, &r);
+}
+
+/* AUTH credentials are in: the limits, then a password check on its own
+ * pool. An attempt counts against [smtp] auth_failures_per_minute when
+ * it starts (counted at the end, parallel guesses all passed the check
+ * before any was counted); one check per client (address, IPv6 /64) at
+ * a time, AUTH_PENDING_MAX for everyone. */
 static void start_auth(session *s)
 {
+    struct serve_intake *in = s->sv->intake;
     const hd_smtpd_auth_info *ai = hd_smtpd_auth(s->smtpd);
-    ip_count *f = ip_slot(s->sv->intake->auth_fails, s->ip, false);
-    if (f && f->count >= s->sv->cfg->smtp.auth_failures_per_minute) {
-        LOG_WARN_ID(s->ip, "too many authentication failures; session closed");
+    uint32_t limit = s->sv->cfg->smtp.auth_failures_per_minute;
+    char key[CLIENT_KEY_MAX];
+    client_key(s->ip, key);
+    ip_count *f = limit ? ip_slot(in->auth_fails, key, true) : NULL;
+    if (f && f->count >= limit) {
+        LOG_WARN_LIMITED("auth-limit", key,
+                         "%u authentication attempts this minute ([smtp] auth_failures_per_minute); "
+                         "session closed (421)", f->count);
         hd_smtpd_shutdown(s->smtpd, "too many authentication failures, try again later");
         drive(s);
         return;
     }
-    auth_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        hd_smtpd_answer_auth(s->smtpd, false);
-        drive(s);
+    bool same;
+    int slot = auth_slot(in, key, &same);
+    if (slot < 0 && same) {
+        LOG_WARN_LIMITED("auth-concurrent", key,
+                         "AUTH refused (454 4.7.0): another one from this client is being checked");
+        refuse_auth(s, "another authentication from your address is in progress, try again shortly");
         return;
     }
+    if (slot < 0) {
+        LOG_WARN_LIMITED("auth-busy", key, "AUTH refused (454 4.7.0): %d password checks under way",
+                         AUTH_PENDING_MAX);
+        refuse_auth(s, "too many authentications in progress, try again shortly");
+        return;
+    }
+    auth_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        refuse_auth(s, "temporary authentication failure");
+        return;
+    }
+    if (f)
+        f->count++;
     j->s = s;
+    j->slot = slot;
+    snprintf(j->key, sizeof j->key, "%s", key);
+    snprintf(in->auth_pending[slot], CLIENT_KEY_MAX, "%s", key);
     snprintf(j->user, sizeof j->user, "%s", ai->authcid);
     snprintf(j->password, sizeof j->password, "%s", ai->password);
     session_hold(s);
-    serve_work(s->sv, auth_work, auth_done, j);
+    serve_work_auth(s->sv, auth_work, auth_done, j);
 }
 
 /* ---- a message ---- */
@@ -666,6 +753,7 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
     o.tls_available = sv->tls_server != NULL;
     o.auth_without_tls = loopback;   /* RFC 4954 §4: no plain-text passwords off this host */
     o.auth_required = !s->trusted;
+    o.postmaster_needs_domain = !inbound;   /* an MX takes <postmaster>, submission does not */
     if (inbound) {      /* an MX: anyone may connect, nobody logs in */
         s->trusted = false;
         o.max_message_size = (size_t)sv->cfg->inbound.max_message_size;

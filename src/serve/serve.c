@@ -246,6 +246,24 @@ static void warn_stale_sections(serve *sv)
     }
 }
 
+/* Issue 14: a trusted network submits without AUTH and may send as any
+ * sending domain, which is right for one tenant only; say so at start
+ * and at every reload while more than one domain is served. */
+static void warn_trusted_tenants(serve *sv)
+{
+    const hd_config *cfg = sv->cfg;
+    if (cfg->smtp.n_trusted_networks == 0 || !sv->domains || sv->domains->n < 2)
+        return;
+    hd_err where = {0};
+    hd_config_error(cfg, &where, 0, "smtp", NULL, "trusted_networks",
+                    "%s%s: clients there submit without AUTH and may send as any of the %zu "
+                    "sending domains; with more than one tenant leave trusted_networks empty "
+                    "and give each a login (herald user add)",
+                    cfg->smtp.trusted_networks[0], cfg->smtp.n_trusted_networks > 1 ? " ..." : "",
+                    sv->domains->n);
+    LOG_WARN("%s", where.msg);
+}
+
 int serve_reload(serve *sv, const char *by, hd_err *err)
 {
     char state[160];
@@ -261,6 +279,7 @@ int serve_reload(serve *sv, const char *by, hd_err *err)
     }
     LOG_INFO("reload (%s): sending domains and keys reloaded", by);
     warn_stale_sections(sv);
+    warn_trusted_tenants(sv);
     notify("READY=1\nSTATUS=serving");
     return 0;
 }
@@ -436,7 +455,10 @@ int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
         goto out;
     }
     unsigned nworkers = cfg->queue.signing_threads ? cfg->queue.signing_threads : cpu_count();
-    if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, err)) ||
+    /* password checks: half the CPUs at most, so guessing leaves the
+     * others to signing and the API */
+    unsigned nauth = cpu_count() / 2 ? cpu_count() / 2 : 1;
+    if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, nauth, err)) ||
         (rc = commit_start(sv, err)) || (rc = domains_load(sv, err)) ||
         (rc = queue_load(sv, err)) || (rc = accept_init(sv, err)) ||
         (rc = intake_start(sv, err)) || (rc = status_start(sv, err)) || (rc = api_start(sv, err)) ||
@@ -453,6 +475,7 @@ int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
     evsignal_add(sig_hup, NULL);
     event_add(housekeeping, &hour);
     on_housekeeping(-1, 0, sv);
+    warn_trusted_tenants(sv);
     LOG_INFO("herald serving from %s with %u worker%s; sandbox delivery for %s", sv->data_dir,
              nworkers, nworkers == 1 ? "" : "s",
              cfg->delivery.mode == HD_DELIVERY_SANDBOX ? "every domain without delivery = real"

@@ -16,7 +16,7 @@ dead=$(hl_free_port)      # nothing listens there: mail stays queued
 run_case() {   # NAME QUEUE-SECTION-LINES
   local name=$1 queue=$2 smtp status
   smtp=$(hl_free_port); status=$(hl_free_port)
-  printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[queue]\n%s\nretry_min = 1h\nretry_max = 1h\n[delivery]\nmode = real\n[route *]\nnext_hop = 127.0.0.1:%s\n' \
+  printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\ntrusted_networks = 127.0.0.0/8\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[queue]\n%s\nretry_min = 1h\nretry_max = 1h\n[delivery]\nmode = real\n[route *]\nnext_hop = 127.0.0.1:%s\n' \
     "$T/data-$name" "$smtp" "$status" "$(hl_free_port)" "$queue" "$dead" > "$T/$name.conf"
   "$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data-$name" --hostname mail.herald.test > /dev/null
   hl_herald_start "$T/$name.conf" "$smtp" "herald-$name"

@@ -42,7 +42,7 @@ P
 has() { grep -Eq -- "$2" "$1" 2>/dev/null; }
 
 write_conf() {   # FILE SMTP-PORT DATA-DIR
-  printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[inbound]\nlisten =\n' \
+  printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\ntrusted_networks = 127.0.0.0/8\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[inbound]\nlisten =\n' \
     "$3" "$2" "$(hl_free_port)" "$(hl_free_port)" > "$1"
 }
 
