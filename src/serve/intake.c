@@ -25,6 +25,14 @@
 #define IP_TRACK 1024           /* client addresses remembered for that */
 #define FEED_MAX 16384          /* bytes handed to the session per call */
 #define INBOUND_BAD_RCPTS 20    /* refused recipients before an inbound session is closed */
+/* Replies a client has not read yet: past OUT_PAUSE no more of its input
+ * is read (so a client that pipelines cheap commands and never reads
+ * cannot make the server buffer its replies), reading resumes once the
+ * output is down to OUT_RESUME; past OUT_MAX (only a reply larger than
+ * the gap could get there) the session is closed. */
+#define OUT_PAUSE (64 * 1024)
+#define OUT_RESUME (16 * 1024)
+#define OUT_MAX (1024 * 1024)
 
 typedef struct session {
     serve *sv;
@@ -36,6 +44,7 @@ typedef struct session {
     bool busy;                  /* a worker or the committer holds the session */
     bool dead;                  /* connection gone while busy */
     bool closing;
+    bool out_paused;            /* not reading: too many replies unsent */
     struct event *linger;       /* closing: waits for the output to drain */
     struct event *deadline;     /* a line must be complete before it fires */
     unsigned accepted, refusals; /* messages queued; 4xx/5xx replies sent */
@@ -101,6 +110,15 @@ static void note_replies(session *s, hd_slice out)
     }
 }
 
+/* Bytes not yet handed to the kernel: a TLS filter passes its output to
+ * the socket's bufferevent below it, which must drain too. */
+static size_t unsent(struct bufferevent *bev)
+{
+    size_t n = evbuffer_get_length(bufferevent_get_output(bev));
+    struct bufferevent *under = bufferevent_get_underlying(bev);
+    return under ? n + evbuffer_get_length(bufferevent_get_output(under)) : n;
+}
+
 static void flush_output(session *s)
 {
     hd_slice out = hd_smtpd_output(s->smtpd);
@@ -111,13 +129,30 @@ static void flush_output(session *s)
     }
 }
 
-/* Bytes not yet handed to the kernel: a TLS filter passes its output to
- * the socket's bufferevent below it, which must drain too. */
-static size_t unsent(struct bufferevent *bev)
+static void begin_close(session *s);
+
+/* Whether the client's unread replies stop this session for now: past
+ * OUT_PAUSE its input is no longer read until on_written sees the output
+ * drained to OUT_RESUME; past OUT_MAX the session is closed. */
+static bool output_backlog(session *s)
 {
-    size_t n = evbuffer_get_length(bufferevent_get_output(bev));
-    struct bufferevent *under = bufferevent_get_underlying(bev);
-    return under ? n + evbuffer_get_length(bufferevent_get_output(under)) : n;
+    if (s->closing)
+        return true;
+    size_t n = unsent(s->bev);
+    if (n > OUT_MAX) {
+        LOG_WARN_LIMITED("output backlog", s->ip,
+                         "%zu bytes of replies unread by the client (more than %d); "
+                         "session closed", n, OUT_MAX);
+        begin_close(s);
+        return true;
+    }
+    if (n <= OUT_PAUSE)
+        return false;
+    if (!s->out_paused) {
+        s->out_paused = true;
+        bufferevent_disable(s->bev, EV_READ);
+    }
+    return true;
 }
 
 #define LINGER_MS 20            /* how often a closing session checks its output */
@@ -230,7 +265,8 @@ static bool session_back(session *s)
         session_free(s);
         return false;
     }
-    bufferevent_enable(s->bev, EV_READ);
+    if (!s->out_paused)
+        bufferevent_enable(s->bev, EV_READ);
     deadline_restart(s);
     return true;
 }
@@ -250,8 +286,22 @@ static void on_read(struct bufferevent *bev, void *arg);
 static void session_resume(session *s)
 {
     drive(s);
-    if (!s->busy && !s->closing && s->bev)
+    if (!s->busy && !s->closing && !s->out_paused && s->bev)
         on_read(s->bev, s);
+}
+
+/* The output is down to OUT_RESUME (the write low watermark): read again,
+ * first what the session and the input buffer still hold. */
+static void on_written(struct bufferevent *bev, void *arg)
+{
+    session *s = arg;
+    if (!s->out_paused || s->closing)
+        return;
+    s->out_paused = false;
+    if (s->busy)
+        return;             /* session_back enables reading */
+    bufferevent_enable(s->bev, EV_READ);
+    session_resume(s);
 }
 
 /* ---- AUTH ---- */
@@ -508,7 +558,12 @@ static void start_tls(session *s)
     }
     s->bev = tls;
     s->tls = true;
-    bufferevent_setcb(tls, on_read, NULL, on_event, s);
+    bufferevent_setcb(tls, on_read, on_written, on_event, s);
+    /* the filter moves its output to the socket's bufferevent only while
+     * that holds less than OUT_RESUME, so the filter's low watermark
+     * (on_written) sees the client's reading */
+    bufferevent_setwatermark(tls, EV_WRITE, OUT_RESUME, 0);
+    bufferevent_setwatermark(bufferevent_get_underlying(tls), EV_WRITE, 0, OUT_RESUME);
     struct timeval tv = {s->sv->cfg->smtp.idle_timeout, 0};
     bufferevent_set_timeouts(tls, NULL, &tv);
     deadline_restart(s);    /* the handshake must finish in time too */
@@ -569,6 +624,9 @@ static void drive(session *s)
             begin_close(s);
             return;
         }
+        flush_output(s);
+        if (output_backlog(s))
+            return;         /* on_written drives the rest */
     }
 }
 
@@ -601,7 +659,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     session *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     hd_err err = {0};
-    while (evbuffer_get_length(in) > 0 && !s->closing) {
+    while (evbuffer_get_length(in) > 0 && !s->closing && !s->out_paused) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
@@ -619,7 +677,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, v.iov_len);
         if (!s->busy)
             drive(s);
-        if (s->busy || s->closing)
+        if (s->busy || output_backlog(s))
             break;
     }
 }
@@ -691,7 +749,8 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
     in->n_inbound += inbound;
     atomic_fetch_add(&sv->metrics.sessions_total, 1);
     atomic_fetch_add(&sv->metrics.sessions_now, 1);
-    bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
+    bufferevent_setcb(s->bev, on_read, on_written, on_event, s);
+    bufferevent_setwatermark(s->bev, EV_WRITE, OUT_RESUME, 0);
     struct timeval tv = {sv->cfg->smtp.idle_timeout, 0};
     bufferevent_set_timeouts(s->bev, NULL, &tv);    /* reads: the per-line deadline */
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
