@@ -66,8 +66,20 @@ typedef struct ip_count {
     unsigned count;
 } ip_count;
 
+/* One SMTP listener; after accept() failed (out of descriptors) it
+ * pauses, and resume turns it back on. */
+typedef struct listener {
+    serve *sv;
+    struct evconnlistener *l;
+    struct event *resume;
+    bool inbound;
+    char spec[300];             /* address:port, for the log */
+} listener;
+
+#define ACCEPT_PAUSE_MS 250     /* how long a listener rests after accept() failed */
+
 struct serve_intake {
-    struct evconnlistener **listeners;
+    listener *listeners;
     size_t n_listeners;
     session *sessions;
     size_t n_sessions;
@@ -770,13 +782,34 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
                       void *arg)
 {
-    accept_session(arg, fd, sa, false);
+    listener *ln = arg;
+    accept_session(ln->sv, fd, sa, ln->inbound);
 }
 
-static void on_accept_inbound(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                              int len, void *arg)
+static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
-    accept_session(arg, fd, sa, true);
+    listener *ln = arg;
+    evconnlistener_enable(ln->l);
+}
+
+/* accept() failed with something other than "try again" (libevent takes
+ * care of those): out of descriptors (EMFILE, ENFILE) or of memory. Left
+ * on, the listener would find the same connection waiting at once and
+ * spin at a full core; it rests ACCEPT_PAUSE_MS instead, the waiting
+ * clients stay in the backlog, and the sessions open go on being served. */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    listener *ln = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    evconnlistener_disable(l);
+    struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+    evtimer_add(ln->resume, &tv);
+    LOG_WARN_LIMITED("accept", ln->spec,
+                     "SMTP %s listener: cannot accept connections: %s (%zu sessions open); "
+                     "new clients wait, retried every %d ms",
+                     ln->inbound ? "inbound" : "submission",
+                     evutil_socket_error_to_string(e), ln->sv->intake->n_sessions,
+                     ACCEPT_PAUSE_MS);
 }
 
 static int listen_on(serve *sv, const hd_config_endpoint *ep, bool inbound, hd_err *err)
@@ -790,14 +823,22 @@ static int listen_on(serve *sv, const hd_config_endpoint *ep, bool inbound, hd_e
     if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) != 0)
         return hd_config_error(sv->cfg, err, HD_EINVAL, what, NULL, "listen",
                                "%s: not an address:port", spec);
-    struct evconnlistener *l = evconnlistener_new_bind(
-        sv->base, inbound ? on_accept_inbound : on_accept, sv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 512,
-        (struct sockaddr *)&ss, sslen);
-    if (!l)
+    struct serve_intake *in = sv->intake;
+    listener *ln = &in->listeners[in->n_listeners];
+    *ln = (listener){.sv = sv, .inbound = inbound};
+    snprintf(ln->spec, sizeof ln->spec, "%s", spec);
+    ln->l = evconnlistener_new_bind(sv->base, on_accept, ln,
+                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 512,
+                                    (struct sockaddr *)&ss, sslen);
+    if (!ln->l)
         return hd_config_error(sv->cfg, err, HD_EIO, what, NULL, "listen", "%s: %s", spec,
                                evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-    struct serve_intake *in = sv->intake;
-    in->listeners[in->n_listeners++] = l;
+    if (!(ln->resume = evtimer_new(sv->base, on_resume, ln))) {
+        evconnlistener_free(ln->l);
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    }
+    evconnlistener_set_error_cb(ln->l, on_accept_error);
+    in->n_listeners++;
     LOG_INFO(inbound ? "SMTP inbound (bounces, complaints, reports) on %s" : "SMTP submission on %s",
              spec);
     return 0;
@@ -837,8 +878,10 @@ void intake_close_listeners(serve *sv)
     struct serve_intake *in = sv->intake;
     if (!in)
         return;
-    for (size_t i = 0; i < in->n_listeners; i++)
-        evconnlistener_free(in->listeners[i]);
+    for (size_t i = 0; i < in->n_listeners; i++) {
+        evconnlistener_free(in->listeners[i].l);
+        event_free(in->listeners[i].resume);
+    }
     in->n_listeners = 0;
 }
 
