@@ -17,6 +17,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 
+#include "herald/clientkey.h"
 #include "herald/passwd.h"
 #include "herald/smtpd.h"
 #include "accept.h"
@@ -39,6 +40,8 @@ typedef struct session {
     struct bufferevent *bev;
     hd_smtpd *smtpd;
     char ip[INET6_ADDRSTRLEN];
+    char client[HD_CLIENTKEY_MAX]; /* what the per-client limits count: ip, or its /64 */
+    bool refused;               /* refused at connection: the refusal was logged (limited) */
     bool trusted;               /* in smtp.trusted_networks: may submit without AUTH */
     bool tls;
     bool busy;                  /* a worker or the committer holds the session */
@@ -86,6 +89,7 @@ struct serve_intake {
     size_t n_inbound;           /* of which on the inbound listener */
     ip_count auth_fails[IP_TRACK];       /* failed AUTH per client */
     ip_count inbound_msgs[IP_TRACK];     /* messages taken on the inbound listener per client */
+    ip_count connections[2][IP_TRACK];   /* connections per client key: [0] submission, [1] inbound */
 };
 
 static void drive(session *s);
@@ -241,7 +245,9 @@ static void session_free(session *s)
         return;
     }
     struct serve_intake *in = s->sv->intake;
-    if (s->refusals)
+    if (s->refused)
+        ;   /* one line a minute per client said why (LOG_WARN_LIMITED) */
+    else if (s->refusals)
         LOG_INFO_ID(s->ip,
                     "session ended: %u message%s queued, %u refused command%s, the last: %s",
                     s->accepted, s->accepted == 1 ? "" : "s", s->refusals,
@@ -711,6 +717,71 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/* Sessions open on s's listener from s's client (s aside), closing ones
+ * not counted. A walk over the sessions rather than a table: nothing to
+ * keep in step, and the sessions are bounded by max_sessions. */
+static unsigned client_sessions(const session *s)
+{
+    unsigned n = 0;
+    for (const session *o = s->sv->intake->sessions; o; o = o->next)
+        n += o != s && o->inbound == s->inbound && !o->closing && strcmp(o->client, s->client) == 0;
+    return n;
+}
+
+/* Postfix anvil's limits (smtpd_client_connection_count_limit and
+ * _rate_limit): sessions open at once and connections a minute from one
+ * client (IPv6: one /64). Every connection counts towards the rate,
+ * refused ones too, so a client that keeps hammering stays refused until
+ * it slows down. False, with the reply's text in why, when over. */
+static bool client_within_limits(session *s, char *why, size_t n)
+{
+    const hd_config *cfg = s->sv->cfg;
+    const char *where = s->inbound ? "inbound" : "submission";
+    uint32_t max_open = s->inbound ? cfg->inbound.max_sessions_per_client
+                                   : cfg->smtp.max_sessions_per_client;
+    uint32_t max_rate = s->inbound ? cfg->inbound.max_connections_per_client_per_minute
+                                   : cfg->smtp.max_connections_per_client_per_minute;
+    if (max_rate) {
+        ip_count *c = ip_slot(s->sv->intake->connections[s->inbound], s->client, true);
+        if (++c->count > max_rate) {
+            LOG_WARN_LIMITED(s->inbound ? "inbound connection rate" : "submission connection rate",
+                             s->client,
+                             "%u connections this minute on the %s listener "
+                             "(max_connections_per_client_per_minute %u): refused (421 4.7.0)",
+                             c->count, where, max_rate);
+            snprintf(why, n, "too many connections from your address this minute, try again later");
+            return false;
+        }
+    }
+    unsigned open = max_open ? client_sessions(s) : 0;
+    if (max_open && open >= max_open) {
+        LOG_WARN_LIMITED(s->inbound ? "inbound client sessions" : "submission client sessions",
+                         s->client,
+                         "%u sessions open on the %s listener (max_sessions_per_client %u): "
+                         "connection refused (421 4.7.0)", open, where, max_open);
+        snprintf(why, n, "too many connections from your address (%u open), try again later",
+                 open);
+        return false;
+    }
+    return true;
+}
+
+/* RFC 5321 §3.1: a 421 in place of the greeting, then close. RFC 3463
+ * 4.7.0: refused by policy (the 4.3.2 of hd_smtpd_shutdown is the whole
+ * system's state). The session object was made only to close it the
+ * usual way (the reply drains, then FIN). */
+static void refuse_session(session *s, const char *why)
+{
+    char line[512];
+    int len = snprintf(line, sizeof line, "421 4.7.0 %s %s\r\n", s->sv->cfg->hostname, why);
+    if (len < 0 || (size_t)len >= sizeof line)
+        len = snprintf(line, sizeof line, "421 4.7.0 too many connections\r\n");
+    atomic_fetch_add(&s->sv->metrics.sessions_refused, 1);
+    s->refused = true;
+    bufferevent_write(s->bev, line, (size_t)len);
+    begin_close(s);
+}
+
 static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, bool inbound)
 {
     struct serve_intake *in = sv->intake;
@@ -725,6 +796,8 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
         inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, s->ip, sizeof s->ip);
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, s->ip, sizeof s->ip);
+    if (hd_clientkey_of(s->ip, s->client, sizeof s->client) != 0)
+        snprintf(s->client, sizeof s->client, "%s", s->ip);
     s->trusted = hd_config_trusted(sv->cfg, s->ip);
     bool loopback = strncmp(s->ip, "127.", 4) == 0 || strcmp(s->ip, "::1") == 0;
 
@@ -770,9 +843,23 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
     deadline_restart(s);
     bool full = inbound ? in->n_inbound > sv->cfg->inbound.max_sessions
                         : in->n_sessions - in->n_inbound > sv->cfg->smtp.max_sessions;
+    char why[200];
     if (full || sv->stopping) {
         atomic_fetch_add(&sv->metrics.sessions_refused, 1);
+        if (full) {
+            s->refused = true;
+            LOG_WARN_LIMITED("sessions full", inbound ? "inbound" : "submission",
+                             "%zu sessions open on the %s listener (max_sessions %u): "
+                             "connection from %s refused (421 4.3.2)",
+                             inbound ? in->n_inbound - 1 : in->n_sessions - in->n_inbound - 1,
+                             inbound ? "inbound" : "submission",
+                             inbound ? sv->cfg->inbound.max_sessions : sv->cfg->smtp.max_sessions,
+                             s->ip);
+        }
         hd_smtpd_shutdown(s->smtpd, "too many connections, try again later");
+    } else if (!client_within_limits(s, why, sizeof why)) {
+        refuse_session(s, why);
+        return;
     } else {
         hd_smtpd_greet(s->smtpd, true);
     }
