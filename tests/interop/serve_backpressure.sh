@@ -5,7 +5,8 @@
 # unread replies pass a small cap (64 KiB) and reads again once they are
 # down to 16 KiB; the kernel's socket buffers then push back on the client.
 #
-# To each SMTP listener (submission and inbound) one client sends up to
+# To each SMTP listener (submission and inbound, and submission after
+# STARTTLS, where the TLS filter's output is held too) one client sends up to
 # VOLUME bytes (default 20 MB; the server without the cap buffered ~13x
 # what it got: 40 MB in, 550 MB resident) without reading, and stops when
 # the server has taken nothing for STALL seconds. The server's resident
@@ -42,45 +43,64 @@ pid=$(hl_pid herald)
 
 kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
-flood() {   # NAME PORT
-  local name=$1 port=$2 before peak growth
+flood() {   # NAME PORT [tls]
+  local name=$1 port=$2 tls=${3:-} before peak growth
   before=$(kb "$pid" VmRSS)
   echo 5 > "/proc/$pid/clear_refs"      # VmHWM := VmRSS
-  /usr/bin/python3 - "$port" "$VOLUME" > "$T/flood-$name.out" 2>&1 <<'P' || { cat "$T/flood-$name.out"; fail "$name: the client"; }
-import socket, sys, threading, time
-port, volume = int(sys.argv[1]), int(sys.argv[2])
+  /usr/bin/python3 - "$port" "$VOLUME" "$tls" > "$T/flood-$name.out" 2>&1 <<'P' || { cat "$T/flood-$name.out"; fail "$name: the client"; }
+import select, socket, ssl, sys, time
+port, volume, tls = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "tls"
 STALL = 1.0
+AGAIN = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 chunk = (b"NOOP\r\nHELP\r\nRSET\r\nEHLO flood.test\r\n" * 512)
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)   # little room for replies here
 s.settimeout(10)
 s.connect(("127.0.0.1", port))
+if tls:
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"EHLO flood.test\r\n")
+    while f.readline()[3:4] == b"-":
+        pass
+    s.sendall(b"STARTTLS\r\n")
+    assert f.readline().startswith(b"220"), "STARTTLS refused"
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(s)
 s.setblocking(False)
-sent, last, pending = 0, time.monotonic(), chunk
+sent, last, pending, blocked = 0, time.monotonic(), chunk, False
 while (sent < volume or len(pending) != len(chunk)) and time.monotonic() - last < STALL:
     try:
         n = s.send(pending)
         sent += n
         pending = pending[n:] or chunk      # whole commands only
-        last = time.monotonic()
-    except BlockingIOError:
+        last, blocked = time.monotonic(), False
+    except AGAIN:
+        blocked = True
         time.sleep(0.01)
 print(f"sent {sent} bytes without reading" + (" (then nothing more was taken)" if sent < volume else ""))
 sys.stdout.flush()
 # now read everything back while QUIT goes out: the paused session resumes
-s.setblocking(True)
-s.settimeout(30)
-got = bytearray()
-def reader():
-    while True:
+# (TLS: a write that could not go must be retried with at least as much)
+quit, got, end = (pending if blocked else b"") + b"QUIT\r\n", bytearray(), time.monotonic() + 60
+while time.monotonic() < end:
+    if quit:
+        try:
+            quit = quit[s.send(quit):]
+        except AGAIN:
+            pass
+    try:
         b = s.recv(1 << 20)
-        if not b:
-            break
-        got.extend(b)
-t = threading.Thread(target=reader)
-t.start()
-s.sendall(b"QUIT\r\n")
-t.join(60)
+    except AGAIN:
+        select.select([s], [s] if quit else [], [], 0.05)
+        continue
+    except (ConnectionResetError, ssl.SSLError):
+        break
+    if not b:
+        break
+    got.extend(b)
 tail = bytes(got[-200:])
 print(f"read {len(got)} bytes of replies; the last: {tail.splitlines()[-1:]!r}")
 assert b"\r\n221 " in tail, tail
@@ -95,5 +115,6 @@ P
 
 flood submission "$smtp"
 flood inbound "$inbound"
+flood submission-tls "$smtp" tls
 kill -0 "$pid" || fail "the server died"
 echo "serve_backpressure: passed"
