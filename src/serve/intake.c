@@ -4,6 +4,11 @@
  * worker, durability to the committer; the 250 is sent only after both.
  * The inbound listener ([inbound], bounces and reports) runs the same
  * sessions without AUTH; its recipients and messages go to inbound.c.
+ * Bounded per client: a session is not read while its unread replies
+ * pass OUT_PAUSE; one client address (IPv6: its /64) holds at most
+ * max_sessions_per_client sessions of a listener and opens at most
+ * max_connections_per_client_per_minute; a listener out of descriptors
+ * rests instead of spinning on accept().
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
