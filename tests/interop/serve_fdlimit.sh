@@ -49,6 +49,11 @@ C
 }
 
 # ---- 1. descriptors exhausted ----
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt $((CONNS + 64)) ]; then
+  echo "SKIP: the client needs $((CONNS + 64)) open files, the hard limit here is $hard"
+  exit 0
+fi
 conf "$T/fit.conf" 30
 hl_spawn herald "$T/herald.log" prlimit --nofile=600:600 "$HERALD" serve --config "$T/fit.conf"
 pid=$(hl_pid herald)
