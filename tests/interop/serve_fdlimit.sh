@@ -16,6 +16,7 @@
 # 3. A soft limit below the caps' need under a hard limit that fits (as
 #    systemd gives a service: 1024 soft): the server raises the soft limit
 #    to the hard one and starts.
+# 4. The embedded defaults pass `serve --check` with 4096 hard.
 set -euo pipefail
 : "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
 . "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
@@ -160,4 +161,8 @@ grep -q '^Max open files *4096 *4096' "/proc/$pid/limits" ||
   fail "the soft limit was not raised: $(grep 'open files' "/proc/$pid/limits")"
 echo "ok: soft limit 256 under hard 4096: raised to 4096, the server starts"
 hl_stop "$pid"
+# ---- 4. the embedded defaults fit a login shell's usual 1024 soft / 4096 hard ----
+(cd "$T" && prlimit --nofile=1024:4096 "$HERALD" serve --check > "$T/defaults.out" 2>&1) ||
+  { cat "$T/defaults.out"; fail "the default configuration does not fit 4096 open files"; }
+echo "ok: the embedded defaults pass serve --check under 1024 soft / 4096 hard open files"
 echo "serve_fdlimit: passed"
