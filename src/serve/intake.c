@@ -92,6 +92,7 @@ struct serve_intake {
     session *sessions;
     size_t n_sessions;
     size_t n_inbound;           /* of which on the inbound listener */
+    size_t n_refused[2];        /* of which refused at connection, closing: [0] submission, [1] inbound */
     ip_count auth_fails[IP_TRACK];       /* failed AUTH per client */
     ip_count inbound_msgs[IP_TRACK];     /* messages taken on the inbound listener per client */
     ip_count connections[2][IP_TRACK];   /* connections per client key: [0] submission, [1] inbound */
@@ -178,6 +179,7 @@ static bool output_backlog(session *s)
 
 #define LINGER_MS 20            /* how often a closing session checks its output */
 #define LINGER_MAX 250          /* checks before giving up on a client that reads nothing */
+#define LINGER_REFUSED_MAX 50   /* the same for a connection refused at once (1 s) */
 
 static void linger_done(session *s)
 {
@@ -205,7 +207,7 @@ static void closed_by_client(struct bufferevent *bev, short what, void *arg)
 static void linger(evutil_socket_t fd, short what, void *arg)
 {
     session *s = arg;
-    if (++s->linger_checks > LINGER_MAX) {
+    if (++s->linger_checks > (s->refused ? LINGER_REFUSED_MAX : LINGER_MAX)) {
         linger_done(s);
         return;
     }
@@ -268,6 +270,7 @@ static void session_free(session *s)
         s->next->prev = s->prev;
     in->n_sessions--;
     in->n_inbound -= s->inbound;
+    in->n_refused[s->inbound] -= s->refused;
     atomic_fetch_sub(&s->sv->metrics.sessions_now, 1);
     if (s->linger)
         event_free(s->linger);
@@ -783,6 +786,7 @@ static void refuse_session(session *s, const char *why)
         len = snprintf(line, sizeof line, "421 4.7.0 too many connections\r\n");
     atomic_fetch_add(&s->sv->metrics.sessions_refused, 1);
     s->refused = true;
+    s->sv->intake->n_refused[s->inbound]++;
     bufferevent_write(s->bev, line, (size_t)len);
     begin_close(s);
 }
@@ -846,18 +850,21 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
     s->deadline = evtimer_new(sv->base, on_deadline, s);
     deadline_restart(s);
-    bool full = inbound ? in->n_inbound > sv->cfg->inbound.max_sessions
-                        : in->n_sessions - in->n_inbound > sv->cfg->smtp.max_sessions;
+    /* connections refused at once do not count: they go within a second,
+     * and one client's refusals must not fill the listener for others */
+    size_t open = inbound ? in->n_inbound - in->n_refused[1]
+                          : in->n_sessions - in->n_inbound - in->n_refused[0];
+    bool full = open > (inbound ? sv->cfg->inbound.max_sessions : sv->cfg->smtp.max_sessions);
     char why[200];
     if (full || sv->stopping) {
         atomic_fetch_add(&sv->metrics.sessions_refused, 1);
         if (full) {
             s->refused = true;
+            in->n_refused[inbound]++;
             LOG_WARN_LIMITED("sessions full", inbound ? "inbound" : "submission",
                              "%zu sessions open on the %s listener (max_sessions %u): "
                              "connection from %s refused (421 4.3.2)",
-                             inbound ? in->n_inbound - 1 : in->n_sessions - in->n_inbound - 1,
-                             inbound ? "inbound" : "submission",
+                             open - 1, inbound ? "inbound" : "submission",
                              inbound ? sv->cfg->inbound.max_sessions : sv->cfg->smtp.max_sessions,
                              s->ip);
         }

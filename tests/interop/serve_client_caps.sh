@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # serve_client_caps.sh - issue 14 item 7: one client address must not hold
-# every session of a listener. Per listener, [smtp] / [inbound]
+# every session of a listener, nor fill it with connections it was refused
+# and keeps open. Per listener, [smtp] / [inbound]
 # max_sessions_per_client caps the sessions one client (IPv6: one /64)
 # holds at once and max_connections_per_client_per_minute its connections
 # a minute (as Postfix's anvil); over either the client gets
@@ -22,6 +23,7 @@ data_dir = $T/data
 [smtp]
 listen = 127.0.0.1:$smtp
 trusted_networks = 127.0.0.0/8
+max_sessions = 10
 max_sessions_per_client = 3
 [status]
 listen = 127.0.0.1:$(hl_free_port)
@@ -29,8 +31,9 @@ listen = 127.0.0.1:$(hl_free_port)
 listen = 127.0.0.1:$(hl_free_port)
 [inbound]
 listen = 127.0.0.1:$inbound
+max_sessions = 10
 max_sessions_per_client = 3
-max_connections_per_client_per_minute = 8
+max_connections_per_client_per_minute = 40
 C
 hl_herald_start "$T/herald.conf" "$smtp"
 hl_wait_port 127.0.0.1 "$inbound" 10 tcp "$(hl_pid herald)"
@@ -72,13 +75,20 @@ def over_cap(port, name):
         assert closed(extra), "the refused connection stays open"
         extra.close()
     print(f"ok: {name}: a 4th and 5th session from 127.0.0.1: {r.strip()!r}, closed")
+    # refused connections the client keeps open do not fill the listener
+    # (max_sessions 10) for others
+    kept = [connect(port) for _ in range(20)]
+    assert all(reply(k).startswith("421 4.7.0 ") for k in kept)
     other = connect(port, "127.0.0.2")
     g = reply(other)
     assert g.startswith("220 "), g
     other.sendall(b"EHLO other.test\r\n")
     assert reply(other).startswith("250"), "127.0.0.2 not served"
     other.sendall(b"QUIT\r\n"); reply(other); other.close()
-    print(f"ok: {name}: meanwhile 127.0.0.2 is greeted and served")
+    for k in kept:
+        k.close()
+    print(f"ok: {name}: meanwhile, with 20 more refused connections from 127.0.0.1 kept open "
+          "(max_sessions 10), 127.0.0.2 is greeted and served")
     # the held sessions still work; once one ends, 127.0.0.1 gets another
     held[0].sendall(b"NOOP\r\n")
     assert reply(held[0]).startswith("250")
@@ -98,11 +108,11 @@ def over_cap(port, name):
 over_cap(smtp, "submission")
 over_cap(inbound, "inbound")
 
-# inbound: 8 connections a minute per client; 127.0.0.1 has made
-# 3 + 2 + 1 (+ retries) already: the next ones, one at a time, pass until
-# the 9th of the minute, which gets 421 4.7.0 "this minute"
+# inbound: 40 connections a minute per client; 127.0.0.1 has made
+# 3 + 2 + 20 + 1 (+ retries) already: the next ones, one at a time, pass
+# until the 41st of the minute, which gets 421 4.7.0 "this minute"
 n, r = 0, ""
-for _ in range(12):
+for _ in range(30):
     s = connect(inbound)
     r = reply(s)
     if r.startswith("421"):
@@ -110,6 +120,7 @@ for _ in range(12):
         break
     s.sendall(b"QUIT\r\n"); reply(s); s.close()
     n += 1
+    time.sleep(0.05)    # the ended session is gone (max_sessions is 10 here)
 assert r.startswith("421 4.7.0 ") and "this minute" in r, r
 print(f"ok: inbound: connections one at a time: {n} more, then {r.strip()!r}")
 other = connect(inbound, "127.0.0.2")
@@ -121,7 +132,7 @@ P
 log=$T/herald.log
 for kind in 'sessions open on the submission listener (max_sessions_per_client 3)' \
             'sessions open on the inbound listener (max_sessions_per_client 3)' \
-            'connections this minute on the inbound listener'; do
+            'connections this minute on the inbound listener (max_connections_per_client_per_minute 40)'; do
   n=$(grep -c -F "$kind" "$log" || true)
   [ "$n" = 1 ] || fail "log lines with '$kind': $n, want 1 (one a minute per client)"
 done
