@@ -62,10 +62,14 @@ int hd_config_defaults(hd_config **out, hd_err *err)
     c->smtp.max_sessions = 2000;
     c->smtp.idle_timeout = 300; /* RFC 5321 §4.5.3.2.7: at least 5 minutes */
     c->smtp.auth_failures_per_minute = 5;
+    c->smtp.max_sessions_per_client = 100;
+    c->smtp.max_connections_per_client_per_minute = 0;
     c->api.max_request_size = 36u * 1024 * 1024;
     c->inbound.max_message_size = 10u * 1024 * 1024;
     c->inbound.max_recipients = 100;
     c->inbound.max_sessions = 200;
+    c->inbound.max_sessions_per_client = 50;
+    c->inbound.max_connections_per_client_per_minute = 120;
     c->inbound.max_messages_per_minute = 60;
     c->inbound.soft_bounce_window = 7 * 86400;
     c->inbound.soft_bounce_suppress_for = 7 * 86400;

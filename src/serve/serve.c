@@ -313,16 +313,39 @@ static rlim_t fd_need(const hd_config *cfg)
            cfg->delivery.max_connections + 512;
 }
 
-/* Raise the soft RLIMIT_NOFILE towards what the caps need (the hard limit is
- * the ceiling; systemd's LimitNOFILE= sets both), and say so when even the
- * hard limit is short: sessions past it would fail at accept() instead. */
+/* Whether the caps fit under the hard RLIMIT_NOFILE (the soft one is
+ * raised to it at start): else a configuration error with the numbers,
+ * since sessions past the limit would fail at accept() instead. */
+int serve_fd_check(const hd_config *cfg, hd_err *err)
+{
+    struct rlimit rl;
+    rlim_t need = fd_need(cfg);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need)
+        return 0;
+    return hd_config_error(
+        cfg, err, HD_EINVAL, "smtp", NULL, "max_sessions",
+        "the caps need about %llu open files ([smtp] max_sessions %u + [inbound] max_sessions %u "
+        "+ [delivery] max_connections %u + %llu for the rest) but the hard limit is %llu: raise "
+        "it (LimitNOFILE= in the systemd unit, ulimit -Hn) or lower the caps",
+        (unsigned long long)need, cfg->smtp.max_sessions, cfg->inbound.max_sessions,
+        cfg->delivery.max_connections,
+        (unsigned long long)(need - cfg->smtp.max_sessions - cfg->inbound.max_sessions -
+                             cfg->delivery.max_connections),
+        (unsigned long long)rl.rlim_max);
+}
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit (systemd gives a service
+ * 1024 soft, 524288 hard: the soft limit is there for programs that use
+ * select(), which herald does not), so that the caps serve_fd_check saw
+ * fit are usable; and say so if the caps still do not fit. */
 static void fd_budget(const hd_config *cfg)
 {
     struct rlimit rl;
     rlim_t need = fd_need(cfg);
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? (need > rl.rlim_cur ? need : rl.rlim_cur)
+                                               : rl.rlim_max;
     if (want > rl.rlim_cur) {
         rl.rlim_cur = want;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)

@@ -344,6 +344,10 @@ typedef void (*serve_warn_fn)(void *arg, const char *text);
 int serve_check_config(const hd_config *cfg, serve_warn_fn warn, void *arg, bool *config_fault,
                        hd_err *err);
 
+/* Whether the session and connection caps fit under the hard limit of
+ * open files (serve.c); a configuration error with the numbers if not. */
+int serve_fd_check(const hd_config *cfg, hd_err *err);
+
 int intake_start(serve *sv, hd_err *err);
 void intake_close_listeners(serve *sv);
 void intake_stop(serve *sv);
