@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "herald/backoff.h"
 #include "metrics.h"
 
 #define TICK_MS 1000            /* the scheduler runs at least this often */
@@ -831,22 +832,29 @@ void queue_batch_done(serve *sv, q_batch *b)
     queue_batch_free(b);
 }
 
-void queue_conn_done(serve *sv, q_dest *d, bool trouble)
+void queue_conn_done(serve *sv, q_dest *d, q_trouble trouble)
 {
     struct serve_queue *q = sv->queue;
     d->conns--;
     if (!d->sandbox)
         q->total_conns--;
     int limit = (int)sv->cfg->delivery.max_connections_per_destination;
-    if (trouble) {
+    int64_t now = serve_now();
+    if (trouble != Q_TROUBLE_NONE) {
         /* back off: fewer connections, and a pause that grows with the
-         * trouble (5 s, 10 s, ... at most 5 min) */
-        d->trouble++;
+         * trouble (herald/backoff.h); after it one connection probes.
+         * Connections opened together before the pause (a burst of
+         * recipients to a host that is down) are one trouble: counted
+         * each, they would make the pause the longest at once, and a
+         * host back a moment later would wait minutes for its mail. */
         d->max_conns = d->max_conns > 1 ? d->max_conns / 2 : 1;
-        int64_t pause = 5;
-        for (unsigned i = 1; i < d->trouble && pause < 300; i++)
-            pause *= 2;
-        d->paused_until = serve_now() + (pause > 300 ? 300 : pause);
+        if (d->paused_until <= now) {
+            d->trouble++;
+            d->paused_until =
+                now + hd_backoff_pause(d->trouble, trouble == Q_TROUBLE_UNREACHABLE
+                                                        ? HD_BACKOFF_UNREACHABLE
+                                                        : HD_BACKOFF_PUSHBACK);
+        }
     } else if (!d->sandbox) {
         d->trouble = 0;
         if (d->max_conns < limit)

@@ -90,7 +90,7 @@ struct q_dest {
     int conns;                   /* connections open or opening */
     int max_conns;               /* current limit (lowered after 4xx/421) */
     int64_t paused_until;        /* back-off after trouble (Unix s) */
-    unsigned trouble;            /* consecutive troubled connections */
+    unsigned trouble;            /* consecutive troubled probes (one per pause) */
     int64_t minute_start;        /* messages-per-minute window */
     uint32_t minute_count;
     bool scheduled;              /* in the active list */
@@ -104,9 +104,14 @@ struct q_dest {
 q_batch *queue_next_batch(serve *sv, q_dest *dest);
 /* Results are in b->results; the batch is freed. */
 void queue_batch_done(serve *sv, q_batch *b);
-/* A connection ended; trouble: it failed at connection or session level
- * (dead host, 421, TLS required): the destination backs off. */
-void queue_conn_done(serve *sv, q_dest *dest, bool trouble);
+/* How a connection ended: well, or in trouble at connection or session
+ * level, after which the destination pauses (herald/backoff.h). */
+typedef enum q_trouble {
+    Q_TROUBLE_NONE,
+    Q_TROUBLE_UNREACHABLE,       /* no host answered: refused, unreachable, silent, no MX answer */
+    Q_TROUBLE_PUSHBACK,          /* a host answered and pushed back: 421, 4xx to MAIL or DATA, TLS */
+} q_trouble;
+void queue_conn_done(serve *sv, q_dest *dest, q_trouble trouble);
 void queue_batch_free(q_batch *b);
 
 #endif
