@@ -263,6 +263,11 @@ inject flood "" "${flood%,}" -
 [ "$(grep -c ' 550 5.1.1' "$T/inj-flood")" -eq 20 ] || { cat "$T/inj-flood"; fail "want 20 refusals before the cut"; }
 grep -E ' (closed|421) ' "$T/inj-flood" > /dev/null || fail "a flood of bad recipients was not cut off"
 pass "a flood of bad recipients: 20 refusals, then the session is closed"
+# the client repeats it: one log line a minute for it (LOG_WARN_LIMITED)
+for k in 2 3 4; do inject "flood$k" "" "${flood%,}" -; done
+lines=$(grep -c 'recipients refused on the inbound listener' "$T/herald.log" || true)
+echo "log lines for 4 floods of bad recipients from one client: $lines"
+[ "$lines" -eq 1 ] || fail "4 floods of bad recipients from one client logged $lines lines, want 1 a minute"
 
 # ---- 6. DMARC report to dmarc@, stored raw ----
 R=$HERALD_SOURCE_DIR/tests/data/reports/dmarc-aggregate-google.eml
