@@ -825,11 +825,42 @@ void queue_batch_done(serve *sv, q_batch *b)
                 break;
             }
             LOG_INFO_ID(m->uuid, "deferred %s via %s: %s", r->address, b->remote, res->reply);
+            /* deliver.c's own result when no host answered (or no MX answer) */
+            r->dest_down = res->reason == HD_REASON_NETWORKERROR;
             rcpt_defer(sv, r, res->reply, b->remote, b->tls, dur);
             break;
         }
     }
     queue_batch_free(b);
+}
+
+/* A destination answers again after trouble: the recipients deferred only
+ * because no host of it answered are due now, not at their own retry
+ * time (which grew while it was down); the destination's connection
+ * limit, lowered by the trouble, paces them. One scan of the retry heap,
+ * at recovery only. */
+static void dest_recovered(serve *sv, q_dest *d)
+{
+    struct serve_queue *q = sv->queue;
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < q->heap_n; i++)
+        n += q->heap[i]->dest == d && q->heap[i]->dest_down;
+    q_rcpt **v = n ? malloc(n * sizeof *v) : NULL;
+    if (!v)
+        return;     /* none, or no memory: they keep their own retry times */
+    for (size_t i = 0; i < q->heap_n; i++)
+        if (q->heap[i]->dest == d && q->heap[i]->dest_down)
+            v[k++] = q->heap[i];
+    int64_t now = serve_now();
+    for (k = 0; k < n; k++) {
+        heap_remove(q, v[k]);
+        v[k]->dest_down = false;
+        v[k]->next_attempt = now;
+        ready_push(sv, v[k]);
+    }
+    free(v);
+    LOG_INFO("%s: answers again; %zu recipient%s deferred while it did not %s due now", d->domain,
+             n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
 }
 
 void queue_conn_done(serve *sv, q_dest *d, q_trouble trouble)
@@ -856,6 +887,8 @@ void queue_conn_done(serve *sv, q_dest *d, q_trouble trouble)
                                                         : HD_BACKOFF_PUSHBACK);
         }
     } else if (!d->sandbox) {
+        if (d->trouble)
+            dest_recovered(sv, d);
         d->trouble = 0;
         if (d->max_conns < limit)
             d->max_conns++;

@@ -41,6 +41,7 @@ typedef struct q_rcpt {
     int attempts;
     int64_t next_attempt;
     bool busy;                   /* in a batch */
+    bool dest_down;              /* last deferred because no host of its destination answered */
     bool ready;                  /* in dest's ready list */
     size_t heap_idx;             /* in the retry heap, or SIZE_MAX */
     struct q_rcpt *next, *prev;  /* ready list */
