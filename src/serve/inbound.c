@@ -46,9 +46,9 @@ typedef enum role { ROLE_NONE, ROLE_VERP, ROLE_POSTMASTER, ROLE_ABUSE, ROLE_DMAR
 
 /* What one report says about one recipient of one message. */
 typedef struct inbound_hit {
-    char type[32];                      /* bounced | complained | feedback, or one of
-                                         * them + "_unverified" (matched by Message-ID) */
+    const char *kind;                   /* "bounced" | "complained" | "feedback" (static) */
     bool verified;                      /* matched through a VERP address (HMAC) */
+    char type[32];                      /* the event's: kind, + "_unverified" if not verified */
     char message[40];                   /* uuid */
     char domain[HD_STORE_NAME_MAX];     /* its sending domain and pool (metrics) */
     char pool[64];
@@ -326,7 +326,7 @@ static bool how_verified(const char *how)
     return strcmp(how, "verp") == 0 || strcmp(how, "return-path") == 0;
 }
 
-static inbound_hit *hit_new(struct inbound_rec *rec, const char *type, const char *how,
+static inbound_hit *hit_new(struct inbound_rec *rec, const char *kind, const char *how,
                             const hd_store_message *m, const rcpt_row *r)
 {
     if (rec->n_hits == rec->cap_hits) {
@@ -339,8 +339,9 @@ static inbound_hit *hit_new(struct inbound_rec *rec, const char *type, const cha
     }
     inbound_hit *h = &rec->hits[rec->n_hits++];
     memset(h, 0, sizeof *h);
+    h->kind = kind;
     h->verified = how_verified(how);
-    snprintf(h->type, sizeof h->type, "%s%s", type, h->verified ? "" : "_unverified");
+    snprintf(h->type, sizeof h->type, "%s%s", kind, h->verified ? "" : "_unverified");
     snprintf(h->message, sizeof h->message, "%s", m->uuid);
     snprintf(h->domain, sizeof h->domain, "%s", m->from_domain);
     snprintf(h->pool, sizeof h->pool, "%s", m->pool);
@@ -596,7 +597,7 @@ int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err)
         inbound_hit *h = &rec->hits[i];
         bool changed = false;
         /* RFC 3463 §3.1: 5.x.x is permanent; the delivery is undone */
-        bool bounce = strncmp(h->type, "bounced", 7) == 0;
+        bool bounce = strcmp(h->kind, "bounced") == 0;
         if (h->suppress && bounce)
             rc = hd_store_recipient_bounce_late(st, h->rcpt_id, h->reason, now, &changed, err);
         /* the suppression is durable with the report that caused it */
@@ -656,13 +657,14 @@ static void inbound_finish(void *arg)
                      1);
     for (size_t i = 0; i < rec->n_hits; i++) {
         inbound_hit *h = &rec->hits[i];
-        bool bounce = strcmp(h->type, "bounced") == 0;
+        bool bounce = strcmp(h->kind, "bounced") == 0;
+        bool complaint = strcmp(h->kind, "complained") == 0;
         const char *pool = queue_pool_label(sv, h->domain, h->pool);
         if (!h->verified) {
             /* forgeable: never in the bounce and complaint counters */
-            atomic_fetch_add(strncmp(h->type, "bounced", 7) == 0      ? &mt->unverified_bounces
-                             : strncmp(h->type, "complained", 10) == 0 ? &mt->unverified_complaints
-                                                                       : &mt->unverified_feedback,
+            atomic_fetch_add(bounce      ? &mt->unverified_bounces
+                             : complaint ? &mt->unverified_complaints
+                                         : &mt->unverified_feedback,
                              1);
         } else if (bounce) {
             /* herald_bounced_total counts every bounced event, these too
@@ -670,7 +672,7 @@ static void inbound_finish(void *arg)
             atomic_fetch_add(&mt->bounced, 1);
             atomic_fetch_add(&mt->async_bounces, 1);
             metrics_outcome(sv, h->domain, pool, M_BOUNCED);
-        } else if (strcmp(h->type, "complained") == 0) {
+        } else if (complaint) {
             atomic_fetch_add(&mt->complaints, 1);
             metrics_outcome(sv, h->domain, pool, M_COMPLAINED);
         }
