@@ -42,6 +42,7 @@ struct serve_queue {
     q_dest *dests[DEST_BUCKETS];
     q_dest *sandbox;
     q_dest *active;              /* destinations with ready recipients */
+    q_dest *probe;               /* destinations no host of which answered (dest_probe) */
     q_rcpt **heap;               /* deferred, by next_attempt */
     size_t heap_n, heap_cap;
     size_t n_open;               /* recipients not final */
@@ -180,6 +181,7 @@ static void heap_push(struct serve_queue *q, q_rcpt *r)
     r->heap_idx = q->heap_n;
     q->heap[q->heap_n++] = r;
     heap_up(q, r->heap_idx);
+    r->dest->n_down += r->dest_down;
 }
 
 static void heap_remove(struct serve_queue *q, q_rcpt *r)
@@ -195,6 +197,7 @@ static void heap_remove(struct serve_queue *q, q_rcpt *r)
         heap_up(q, i);
     }
     r->heap_idx = SIZE_MAX;
+    r->dest->n_down -= r->dest_down;
 }
 
 /* ---- destinations ---- */
@@ -582,10 +585,41 @@ static bool dest_may_open(serve *sv, q_dest *d, int64_t now)
     return (size_t)d->conns < d->n_ready;
 }
 
+/* A destination no host of which answered, with recipients waiting for
+ * their own (growing) retry times and nothing due: when its pause is over,
+ * one connection with nothing to send probes it. Refused, it pauses
+ * again (herald/backoff.h: at most a minute) and writes no event; taken,
+ * queue_conn_done releases the recipients that waited for it. So a host
+ * that comes back gets its mail within a minute, not at the next retry
+ * time of a recipient (up to retry_max). */
+static void dest_probe(serve *sv, int64_t now)
+{
+    struct serve_queue *q = sv->queue;
+    q_dest **pp = &q->probe;
+    while (*pp) {
+        q_dest *d = *pp;
+        if (d->trouble == 0 || d->n_down == 0) {    /* recovered, or nothing waits */
+            d->probing = false;
+            *pp = d->pnext;
+            continue;
+        }
+        pp = &d->pnext;
+        if (sv->stopping || d->paused_until > now || d->conns > 0 || d->n_ready > 0 ||
+            q->total_conns >= sv->cfg->delivery.max_connections)
+            continue;   /* still resting, or a connection (with mail) is the probe */
+        LOG_DEBUG("%s: probing (no host answered; %zu recipient%s wait)", d->domain, d->n_down,
+                  d->n_down == 1 ? "" : "s");
+        d->conns++;
+        q->total_conns++;
+        deliver_start(sv, d);
+    }
+}
+
 static void schedule(serve *sv)
 {
     struct serve_queue *q = sv->queue;
     int64_t now = serve_now();
+    dest_probe(sv, now);
     while (q->heap_n > 0 && q->heap[0]->next_attempt <= now) {
         q_rcpt *r = q->heap[0];
         heap_remove(q, r);
@@ -885,6 +919,11 @@ void queue_conn_done(serve *sv, q_dest *d, q_trouble trouble)
                 now + hd_backoff_pause(d->trouble, trouble == Q_TROUBLE_UNREACHABLE
                                                         ? HD_BACKOFF_UNREACHABLE
                                                         : HD_BACKOFF_PUSHBACK);
+        }
+        if (trouble == Q_TROUBLE_UNREACHABLE && !d->probing && !d->sandbox) {
+            d->probing = true;
+            d->pnext = q->probe;
+            q->probe = d;
         }
     } else if (!d->sandbox) {
         if (d->trouble)

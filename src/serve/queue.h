@@ -92,10 +92,13 @@ struct q_dest {
     int max_conns;               /* current limit (lowered after 4xx/421) */
     int64_t paused_until;        /* back-off after trouble (Unix s) */
     unsigned trouble;            /* consecutive troubled probes (one per pause) */
+    size_t n_down;               /* its recipients in the retry heap with dest_down */
+    bool probing;                /* in the queue's list of destinations to probe */
     int64_t minute_start;        /* messages-per-minute window */
     uint32_t minute_count;
     bool scheduled;              /* in the active list */
     struct q_dest *hnext, *anext;
+    struct q_dest *pnext;        /* the list of destinations to probe */
 };
 
 /* deliver.c / sandbox.c → queue.c */
