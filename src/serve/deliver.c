@@ -616,6 +616,7 @@ static void drive(conn *c)
         case HD_SMTPC_EV_NEED_INPUT:
             return;
         case HD_SMTPC_EV_STARTTLS:
+            c->answered = true;     /* a TLS failure now is a receiver's, not a dead host */
             start_tls(c);
             return;     /* the handshake's end (on_event CONNECTED) goes on */
         case HD_SMTPC_EV_READY:
