@@ -221,7 +221,8 @@ int hd_store_queue_each(hd_store *st,
 typedef struct hd_store_event {
     int64_t id;
     int64_t at_ms;
-    char type[16];                      /* accepted deferred delivered bounced ... */
+    char type[32];                      /* accepted deferred delivered bounced ...
+                                         * bounced_unverified (hd_config_event_types) */
     char message[40];
     char recipient[HD_STORE_ADDR_MAX];
     char remote_host[HD_STORE_NAME_MAX];
@@ -349,7 +350,7 @@ typedef struct hd_store_webhook {
     char endpoint[HD_STORE_NAME_MAX];
     int64_t event_id;
     char message[40];                   /* "" when the event has none */
-    char type[16];
+    char type[32];
     const char *body;                   /* JSON; borrowed (for the call / from the caller) */
     int64_t created;
     int attempts;

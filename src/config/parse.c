@@ -538,7 +538,8 @@ static int check_item(parser *ps, const key_spec *k, hd_slice item, char *norm)
             return 0;
         return fail(ps, HD_ESYNTAX, ps->line,
                     "%s%s: \"%s\" is not an event type: expected accepted, deferred, delivered, "
-                    "bounced, complained, suppressed, expired, captured, deleted or corrupt",
+                    "bounced, complained, feedback, suppressed, expired, captured, deleted, "
+                    "corrupt, bounced_unverified, complained_unverified or feedback_unverified",
                     l.s, k->name, quote(item).s);
     default:
         if (k->kind == K_DOMAINS && hd_slice_eq_cstr(item, "*")) {

@@ -623,8 +623,10 @@ static void inbound_rcpt(session *s)
         r.code = inbound_rcpt_check(s->sv, hd_smtpd_rcpt(s->smtpd), &r.enhanced, &r.text);
     hd_smtpd_answer_rcpt(s->smtpd, &r);
     if (r.code >= 500 && ++s->bad_rcpts >= INBOUND_BAD_RCPTS) {
-        LOG_WARN_ID(s->ip, "%u recipients refused on the inbound listener; session closed",
-                 s->bad_rcpts);
+        LOG_WARN_LIMITED("inbound-bad-rcpts", s->ip,
+                         "%s: %u recipients refused on the inbound listener (not herald's "
+                         "bounce, postmaster, abuse or dmarc addresses); session closed",
+                         s->ip, s->bad_rcpts);
         hd_smtpd_shutdown(s->smtpd, "too many refused recipients");
     }
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "herald/backoff.h"
 #include "metrics.h"
 
 #define TICK_MS 1000            /* the scheduler runs at least this often */
@@ -41,6 +42,7 @@ struct serve_queue {
     q_dest *dests[DEST_BUCKETS];
     q_dest *sandbox;
     q_dest *active;              /* destinations with ready recipients */
+    q_dest *probe;               /* destinations no host of which answered (dest_probe) */
     q_rcpt **heap;               /* deferred, by next_attempt */
     size_t heap_n, heap_cap;
     size_t n_open;               /* recipients not final */
@@ -179,6 +181,7 @@ static void heap_push(struct serve_queue *q, q_rcpt *r)
     r->heap_idx = q->heap_n;
     q->heap[q->heap_n++] = r;
     heap_up(q, r->heap_idx);
+    r->dest->n_down += r->dest_down;
 }
 
 static void heap_remove(struct serve_queue *q, q_rcpt *r)
@@ -194,6 +197,7 @@ static void heap_remove(struct serve_queue *q, q_rcpt *r)
         heap_up(q, i);
     }
     r->heap_idx = SIZE_MAX;
+    r->dest->n_down -= r->dest_down;
 }
 
 /* ---- destinations ---- */
@@ -581,10 +585,41 @@ static bool dest_may_open(serve *sv, q_dest *d, int64_t now)
     return (size_t)d->conns < d->n_ready;
 }
 
+/* A destination no host of which answered, with recipients waiting for
+ * their own (growing) retry times and nothing due: when its pause is over,
+ * one connection with nothing to send probes it. Refused, it pauses
+ * again (herald/backoff.h: at most a minute) and writes no event; taken,
+ * queue_conn_done releases the recipients that waited for it. So a host
+ * that comes back gets its mail within a minute, not at the next retry
+ * time of a recipient (up to retry_max). */
+static void dest_probe(serve *sv, int64_t now)
+{
+    struct serve_queue *q = sv->queue;
+    q_dest **pp = &q->probe;
+    while (*pp) {
+        q_dest *d = *pp;
+        if (d->trouble == 0 || d->n_down == 0) {    /* recovered, or nothing waits */
+            d->probing = false;
+            *pp = d->pnext;
+            continue;
+        }
+        pp = &d->pnext;
+        if (sv->stopping || d->paused_until > now || d->conns > 0 || d->n_ready > 0 ||
+            q->total_conns >= sv->cfg->delivery.max_connections)
+            continue;   /* still resting, or a connection (with mail) is the probe */
+        LOG_DEBUG("%s: probing (no host answered; %zu recipient%s wait)", d->domain, d->n_down,
+                  d->n_down == 1 ? "" : "s");
+        d->conns++;
+        q->total_conns++;
+        deliver_start(sv, d);
+    }
+}
+
 static void schedule(serve *sv)
 {
     struct serve_queue *q = sv->queue;
     int64_t now = serve_now();
+    dest_probe(sv, now);
     while (q->heap_n > 0 && q->heap[0]->next_attempt <= now) {
         q_rcpt *r = q->heap[0];
         heap_remove(q, r);
@@ -824,6 +859,8 @@ void queue_batch_done(serve *sv, q_batch *b)
                 break;
             }
             LOG_INFO_ID(m->uuid, "deferred %s via %s: %s", r->address, b->remote, res->reply);
+            /* deliver.c's own result when no host answered (or no MX answer) */
+            r->dest_down = res->reason == HD_REASON_NETWORKERROR;
             rcpt_defer(sv, r, res->reply, b->remote, b->tls, dur);
             break;
         }
@@ -831,23 +868,66 @@ void queue_batch_done(serve *sv, q_batch *b)
     queue_batch_free(b);
 }
 
-void queue_conn_done(serve *sv, q_dest *d, bool trouble)
+/* A destination answers again after trouble: the recipients deferred only
+ * because no host of it answered are due now, not at their own retry
+ * time (which grew while it was down); the destination's connection
+ * limit, lowered by the trouble, paces them. One scan of the retry heap,
+ * at recovery only. */
+static void dest_recovered(serve *sv, q_dest *d)
+{
+    struct serve_queue *q = sv->queue;
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < q->heap_n; i++)
+        n += q->heap[i]->dest == d && q->heap[i]->dest_down;
+    q_rcpt **v = n ? malloc(n * sizeof *v) : NULL;
+    if (!v)
+        return;     /* none, or no memory: they keep their own retry times */
+    for (size_t i = 0; i < q->heap_n; i++)
+        if (q->heap[i]->dest == d && q->heap[i]->dest_down)
+            v[k++] = q->heap[i];
+    int64_t now = serve_now();
+    for (k = 0; k < n; k++) {
+        heap_remove(q, v[k]);
+        v[k]->dest_down = false;
+        v[k]->next_attempt = now;
+        ready_push(sv, v[k]);
+    }
+    free(v);
+    LOG_INFO("%s: answers again; %zu recipient%s deferred while it did not %s due now", d->domain,
+             n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
+}
+
+void queue_conn_done(serve *sv, q_dest *d, q_trouble trouble)
 {
     struct serve_queue *q = sv->queue;
     d->conns--;
     if (!d->sandbox)
         q->total_conns--;
     int limit = (int)sv->cfg->delivery.max_connections_per_destination;
-    if (trouble) {
+    int64_t now = serve_now();
+    if (trouble != Q_TROUBLE_NONE) {
         /* back off: fewer connections, and a pause that grows with the
-         * trouble (5 s, 10 s, ... at most 5 min) */
-        d->trouble++;
+         * trouble (herald/backoff.h); after it one connection probes.
+         * Connections opened together before the pause (a burst of
+         * recipients to a host that is down) are one trouble: counted
+         * each, they would make the pause the longest at once, and a
+         * host back a moment later would wait minutes for its mail. */
         d->max_conns = d->max_conns > 1 ? d->max_conns / 2 : 1;
-        int64_t pause = 5;
-        for (unsigned i = 1; i < d->trouble && pause < 300; i++)
-            pause *= 2;
-        d->paused_until = serve_now() + (pause > 300 ? 300 : pause);
+        if (d->paused_until <= now) {
+            d->trouble++;
+            d->paused_until =
+                now + hd_backoff_pause(d->trouble, trouble == Q_TROUBLE_UNREACHABLE
+                                                        ? HD_BACKOFF_UNREACHABLE
+                                                        : HD_BACKOFF_PUSHBACK);
+        }
+        if (trouble == Q_TROUBLE_UNREACHABLE && !d->probing && !d->sandbox) {
+            d->probing = true;
+            d->pnext = q->probe;
+            q->probe = d;
+        }
     } else if (!d->sandbox) {
+        if (d->trouble)
+            dest_recovered(sv, d);
         d->trouble = 0;
         if (d->max_conns < limit)
             d->max_conns++;

@@ -294,6 +294,8 @@ typedef struct serve_metrics {
     atomic_ullong connections_out, connections_out_failed;
     atomic_ullong inbound_dsn, inbound_arf, inbound_dmarc, inbound_other;  /* by kind */
     atomic_ullong async_bounces, complaints;
+    /* reports matched by Message-ID alone (inbound.c): counted apart, by type */
+    atomic_ullong unverified_bounces, unverified_complaints, unverified_feedback;
 } serve_metrics;
 
 /* ---- the server ---- */

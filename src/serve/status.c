@@ -116,6 +116,15 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                             kinds[i].n);
     COUNTER(b, "async_bounces_total", "bounces (DSNs) that came back and matched a recipient", m->async_bounces);
     COUNTER(b, "complaints_total", "abuse complaints (ARF) that matched a recipient", m->complaints);
+    evbuffer_add_printf(b, "# HELP herald_inbound_reports_unverified_total reports matched by "
+                           "Message-ID alone (forgeable): not in the bounce or complaint counters\n"
+                           "# TYPE herald_inbound_reports_unverified_total counter\n");
+    const struct { const char *type; unsigned long long n; } unverified[] = {
+        {"bounce", m->unverified_bounces}, {"complaint", m->unverified_complaints},
+        {"feedback", m->unverified_feedback}};
+    for (size_t i = 0; i < sizeof unverified / sizeof *unverified; i++)
+        evbuffer_add_printf(b, "herald_inbound_reports_unverified_total{type=\"%s\"} %llu\n",
+                            unverified[i].type, unverified[i].n);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, 200, "OK", b);
