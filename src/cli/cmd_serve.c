@@ -38,7 +38,8 @@ static const char serve_help[] =
     "\n"
     "Exit: 0 stopped cleanly (--check: configuration ok), 64 usage, 78 bad\n"
     "configuration (FILE:LINE: key: reason), 70 failed to start, 75 the data\n"
-    "directory needs the operator (a lost verp.key), 77 a key file others can read.\n";
+    "directory needs the operator (a lost verp.key), 77 no permission (a file\n"
+    "herald may not open, or a key file others can read).\n";
 
 int cli_load_config(const char *path, hd_config **out)
 {
