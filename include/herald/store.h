@@ -198,6 +198,15 @@ int hd_store_message_get(hd_store *st, const char *uuid, hd_store_message *out, 
 int hd_store_message_get_id(hd_store *st, int64_t id, hd_store_message *out, hd_err *err);
 /* The message's bytes are gone from the spool (every recipient final). */
 int hd_store_message_release(hd_store *st, int64_t id, hd_err *err);
+/* Whether the message whose uuid begins with prefix (the spool's 16-byte
+ * record id) is recorded here and finished (released): 1 yes, 0 unknown
+ * or still queued (no proof), negative on a database error. */
+int hd_store_message_finished(hd_store *st, const char *prefix, hd_err *err);
+/* Rows in messages (0: a new or emptied database). */
+int hd_store_message_count(hd_store *st, int64_t *out, hd_err *err);
+/* PRAGMA quick_check: 0 when the file is sound; else HD_ESTATE with the
+ * first problem SQLite names ("database damaged: ..."). */
+int hd_store_quick_check(hd_store *st, hd_err *err);
 
 int hd_store_recipient_insert(hd_store *st, hd_store_recipient *r, hd_err *err);
 /* Writes state, attempts, next_attempt, last_reply, updated_at of r->id,

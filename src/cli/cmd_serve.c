@@ -18,7 +18,7 @@
 #include "../serve/serve.h"
 
 static const char serve_help[] =
-    "usage: herald serve [--config FILE] [--check]\n"
+    "usage: herald serve [--config FILE] [--check] [--accept-empty-database]\n"
     "\n"
     "Run the delivery server: SMTP submission, DKIM signing, the durable queue,\n"
     "delivery (sandbox capture by default), the status endpoint. Without\n"
@@ -31,7 +31,11 @@ static const char serve_help[] =
     "      --check         check the configuration and exit: the file, every file\n"
     "                      it names (TLS certificate and key, zone file, bounce\n"
     "                      rules, CA files), and that each [domain NAME] is a\n"
-    "                      sending domain; warnings go to standard error\n"
+    "                      sending domain; warnings go to standard error\n"    "      --accept-empty-database\n"
+    "                      start although herald.db holds no message while the\n"
+    "                      spool holds accepted mail (a lost or replaced\n"
+    "                      database): the spool's segments go to spool/orphan/,\n"
+    "                      and `herald queue recover` queues their mail again\n"
     "\n"
     "Exit: 0 stopped cleanly (--check: configuration ok), 64 usage, 78 bad\n"
     "configuration (FILE:LINE: key: reason), 70 failed to start.\n";
@@ -150,15 +154,17 @@ int cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+        {"accept-empty-database", no_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *config = NULL;
-    bool check = false;
+    bool check = false, accept_empty = false;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': config = optarg; break;
         case 'k': check = true; break;
+        case 'E': accept_empty = true; break;
         case 'h': fputs(serve_help, stdout); return CLI_OK;
         default: fputs(serve_help, stderr); return CLI_USAGE;
         }
@@ -183,6 +189,8 @@ int cmd_serve(int argc, char **argv)
         hd_config_free(cfg);
         return CLI_CONFIG;
     }
+    if (accept_empty)
+        cfg->queue.accept_empty_database = true;
     hd_err err = {0};
     bool config_fault = true;
     if (!check)
