@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# serve_diskfull.sh - a full disk never multiplies mail (issue 14 item 4).
+# herald's data directory is a small tmpfs; mail is being delivered, slowly,
+# to a real receiver (tests/lib/receiver.py) when the disk is filled. The
+# outcomes of deliveries then in flight must still be recorded (the
+# reserve), no new delivery may start while nothing can be recorded, and
+# /health and /metrics must say so. herald is restarted twice while the
+# disk is full; then space is freed. Every accepted message must reach the
+# receiver exactly once: zero duplicates, zero lost.
+#
+# The tmpfs: mounted directly when root, else in a new user and mount
+# namespace (unshare -rm); when neither works the test says why and fails.
+set -euo pipefail
+: "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
+if [ "$(id -u)" -ne 0 ] && [ -z "${HL_DISKFULL_NS:-}" ]; then
+  command -v unshare > /dev/null || { echo "FAIL: not root and no unshare(1): cannot mount a tmpfs" >&2; exit 1; }
+  HL_DISKFULL_NS=1 exec unshare -rm bash "$0" "$@"
+fi
+. "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
+hl_tmpdir
+T=$HL_TMP
+MNT=$T/mnt
+N=${DISKFULL_MESSAGES:-40}
+fail() { echo "FAIL: $*" >&2; tail -n 25 "$T"/herald*.log >&2 || true; exit 1; }
+cleanup() {
+  local rc=$?
+  hl_stop_all
+  umount "$MNT" 2> /dev/null || true
+  (exit "$rc")
+  hl_cleanup
+}
+trap cleanup EXIT
+mkdir -p "$MNT"
+mount -t tmpfs -o size=48m,mode=0755 tmpfs "$MNT" 2> "$T/mount.err" ||
+  fail "cannot mount a tmpfs on $MNT ($(cat "$T/mount.err")): this test needs root or unprivileged user namespaces (unshare -rm)"
+
+smtp=$(hl_free_port); status=$(hl_free_port); mx=$(hl_free_port)
+cat > "$T/herald.conf" <<C
+hostname = mail.herald.test
+data_dir = $MNT/data
+[smtp]
+listen = 127.0.0.1:$smtp
+trusted_networks = 127.0.0.0/8
+[status]
+listen = 127.0.0.1:$status
+[api]
+listen = 127.0.0.1:$(hl_free_port)
+[inbound]
+listen = 127.0.0.1:$(hl_free_port)
+[queue]
+retry_min = 1s
+retry_max = 1s
+min_free_space = 2M
+[delivery]
+mode = real
+max_connections_per_destination = 4
+[route *]
+next_hop = 127.0.0.1:$mx
+C
+"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$MNT/data" --hostname mail.herald.test > /dev/null
+
+# a slow receiver: each transaction takes 0.5 s, so deliveries are in
+# flight when the disk fills
+echo '{"*": "delay-data 0.5"}' > "$T/slow.json"
+hl_receiver_start 127.0.0.1 "$mx" "$T/rx" "$T/slow.json"
+hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-1.log"
+: > "$T/acked"
+for ((i = 1; i <= N; i++)); do
+  hl_smtp_send "$smtp" alice@example.com "user$i@rcpt.test" "disk full $i" >> "$T/acked" ||
+    fail "message $i was not accepted"
+done
+sort -o "$T/acked" "$T/acked"
+delivered() { hl_spool_count "$T/rx"; }
+some_delivered() { [ "$(delivered)" -ge 4 ]; }
+hl_wait_for 20 some_delivered || fail "nothing was delivered"
+
+# fill the disk while deliveries are in flight; whatever filled it takes
+# any space given back too (fill again), so the disk stays full
+fill() { dd if=/dev/zero of="$MNT/fill.$1" bs=64k 2> /dev/null || true; }
+fill 1
+at_fill=$(delivered)
+echo "serve_diskfull: disk full after $at_fill deliveries ($(df -k --output=avail "$MNT" | tail -1 | tr -d ' ') KiB left)"
+sleep 3
+fill 2
+health() { curl -s -o "$T/health.json" -w '%{http_code}' "http://127.0.0.1:$status/health" || true; }
+code=$(health)
+echo "serve_diskfull: /health while full: $code $(cat "$T/health.json" 2>/dev/null)"
+full_health=1
+[ "$code" = 503 ] && grep -q '"database":"cannot write"' "$T/health.json" || full_health=0
+
+for round in 2 3; do        # two restarts while the disk is full
+  hl_stop "$(hl_pid herald)" 10
+  fill "$round"             # what the stop gave back (the WAL) is taken too
+  hl_spawn herald "$T/herald-$round.log" "$HERALD" serve --config "$T/herald.conf"
+  if hl_wait_port 127.0.0.1 "$smtp" 15 tcp "$(hl_pid herald)"; then
+    sleep 3
+    code=$(health)
+    echo "serve_diskfull: restart $((round - 1)) while full: /health $code $(cat "$T/health.json" 2>/dev/null)"
+    curl -s "http://127.0.0.1:$status/metrics" > "$T/metrics.txt" || true
+    grep -E '^herald_(database_writable|commit_failures_total|commit_held_changes) ' "$T/metrics.txt" || true
+    [ "$code" = 503 ] || full_health=0
+    grep -q '^herald_database_writable 0' "$T/metrics.txt" || full_health=0
+  else
+    echo "serve_diskfull: restart $((round - 1)) while full: herald did not start ($(tail -n 1 "$T/herald-$round.log"))"
+  fi
+done
+while_full=$(delivered)
+
+# space again: everything left goes, once
+rm -f "$MNT"/fill.*
+hl_pid herald > /dev/null && kill -0 "$(hl_pid herald)" 2> /dev/null ||
+  hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-4.log"
+all_delivered() { [ "$(delivered)" -ge "$N" ]; }
+hl_wait_for 60 all_delivered || fail "only $(delivered) of $N messages arrived after the disk was freed"
+sleep 2     # anything more would be a duplicate
+got=$(cat "$T"/rx/*.eml | grep -o 'with E\?SMTP[SA]* id [0-9a-f]\{32\}' | awk '{print $NF}' | sort)
+total=$(echo "$got" | wc -l)
+unique=$(echo "$got" | sort -u | wc -l)
+dups=$((total - unique))
+lost=$(comm -23 "$T/acked" <(echo "$got" | sort -u) | wc -l)
+echo "serve_diskfull: $N accepted; delivered $unique, $total deliveries; $at_fill before the disk filled," \
+     "$((while_full - at_fill)) more while full (in flight then); duplicates $dups; lost $lost"
+[ "$dups" -eq 0 ] || fail "$dups duplicate deliveries"
+[ "$lost" -eq 0 ] || fail "$lost accepted messages were not delivered"
+[ "$total" -eq "$N" ] || fail "$total deliveries for $N messages"
+grep -q 'no delivery starts' "$T"/herald-*.log || fail "no log line said deliveries stopped"
+[ "$full_health" = 1 ] || fail "on the full disk (and after restarts), /health or /metrics did not say the queue cannot be recorded"
+echo "serve_diskfull: passed"
