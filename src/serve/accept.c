@@ -130,8 +130,9 @@ bool accept_reserve(serve *sv, size_t bytes)
     /* the message, its signed copy and its spool write are held until the
      * commit: bound what all callers hold at once */
     if (a->inflight + bytes > sv->cfg->queue.max_inflight) {
-        LOG_WARN("%llu bytes of mail in flight already; a message of %zu bytes is deferred",
-                 (unsigned long long)a->inflight, bytes);
+        LOG_WARN_LIMITED("inflight", NULL,
+                         "%llu bytes of mail in flight already; a message of %zu bytes is deferred",
+                         (unsigned long long)a->inflight, bytes);
         return false;
     }
     a->inflight += bytes;
@@ -294,7 +295,8 @@ static void accepted(void *arg)
     accept_job *j = arg;
     serve *sv = j->sv;
     if (j->code == 250 && j->cm.rc) {
-        LOG_ERR_ID(j->cm.m.uuid, "not stored: %s", hd_err_str(&j->cm.err));
+        serve_log_limited(HD_LOG_ERROR, "not-stored", NULL, "%s: not stored: %s", j->cm.m.uuid,
+                          hd_err_str(&j->cm.err));
         refuse(j, 451, "4.3.0", "temporary failure storing the message, ", "try again later");
     } else if (j->code == 250) {
         sv->accept->disk_taken += (uint64_t)j->cm.loc.length + ROW_BYTES;

@@ -35,6 +35,8 @@
 
 #define PRUNE_BATCH 10000       /* rows of each kind per hourly pass: keeps the batch short */
 #define RETRY_MS 1000           /* a blocked committer tries again this often */
+/* a failing disk fails every retry: one line a minute of each kind */
+#define LOG_ERR_LIMITED(kind, ...) serve_log_limited(HD_LOG_ERROR, kind, NULL, __VA_ARGS__)
 
 struct serve_commit {
     pthread_t thread;
@@ -338,11 +340,11 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
             hd_spool_hold(sv->spool, cm->loc.segment);
     }
     if (msgs && sv->cfg->queue.durable && (rc = hd_spool_sync(sv->spool, &err)))
-        LOG_ERR("spool: %s", hd_err_str(&err));
+        LOG_ERR_LIMITED("spool-sync", "spool: %s", hd_err_str(&err));
 
     /* 2. rows: one transaction */
     if (!rc && (rc = hd_store_begin(c->store, &err)) != 0)
-        LOG_ERR("database: %s", hd_err_str(&err));
+        LOG_ERR_LIMITED("database-begin", "database: %s", hd_err_str(&err));
     if (!rc) {
         for (commit_msg *cm = msgs; cm && !rc; cm = cm->next)
             if (!cm->rc)
@@ -352,7 +354,7 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
         if (!rc)
             rc = hd_store_commit(c->store, &err);
         if (rc) {
-            LOG_ERR("database: %s", hd_err_str(&err));
+            LOG_ERR_LIMITED("database-commit", "database: %s", hd_err_str(&err));
             hd_store_rollback(c->store);
         }
     }
@@ -369,7 +371,7 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
             cm->err = err;
             hd_spool_release(sv->spool, cm->loc.segment);
         } else if (cm->rc) {
-            LOG_ERR("spool: %s", hd_err_str(&cm->err));
+            LOG_ERR_LIMITED("spool-append", "spool: %s", hd_err_str(&cm->err));
         }
         serve_post(sv, cm->done, cm->arg);
         cm = next;
