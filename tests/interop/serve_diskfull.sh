@@ -53,7 +53,7 @@ retry_max = 1s
 min_free_space = 2M
 [delivery]
 mode = real
-max_connections_per_destination = 4
+max_connections_per_destination = 2
 [route *]
 next_hop = 127.0.0.1:$mx
 C
@@ -99,16 +99,27 @@ grep -q 'other \[\]' "$T/burst.out" || fail "burst: answers other than 250 and 4
 [ "$after" -ge $((24576 - 1200)) ] || burst_failed="a burst of mail went $((24576 - after)) KiB below min_free_space"
 rm -rf "$MNT/burst"
 
-# a slow receiver: each transaction takes 0.5 s, so deliveries are in
-# flight when the disk fills
-echo '{"*": "delay-data 0.5"}' > "$T/slow.json"
+# a slow receiver: each transaction takes 1 s over at most 2 connections,
+# so most mail is queued and some in flight when the disk fills
+echo '{"*": "delay-data 1.0"}' > "$T/slow.json"
 hl_receiver_start 127.0.0.1 "$mx" "$T/rx" "$T/slow.json"
 hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-1.log"
-: > "$T/acked"
-for ((i = 1; i <= N; i++)); do
-  hl_smtp_send "$smtp" alice@example.com "user$i@rcpt.test" "disk full $i" >> "$T/acked" ||
-    fail "message $i was not accepted"
-done
+"$HL_PY" - "$smtp" "$N" > "$T/acked" <<'PY' || fail "the messages were not all accepted"
+import smtplib, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+s.ehlo("client.test")
+for i in range(1, n + 1):
+    msg = ("From: <alice@example.com>\r\nTo: <user%d@rcpt.test>\r\nSubject: disk full %d\r\n\r\n"
+           "A test message.\r\n" % (i, i)).encode()
+    s.mail("alice@example.com")
+    code, text = s.rcpt("user%d@rcpt.test" % i)
+    assert code == 250, (code, text)
+    code, text = s.data(msg)
+    assert code == 250 and b"queued as " in text, (code, text)
+    print(text.decode().rsplit("queued as ", 1)[1].split()[0])
+s.quit()
+PY
 sort -o "$T/acked" "$T/acked"
 delivered() { hl_spool_count "$T/rx"; }
 some_delivered() { [ "$(delivered)" -ge 4 ]; }
