@@ -1060,6 +1060,7 @@ void queue_free(serve *sv)
     for (size_t i = 0; i < q->heap_n; i++) {
         free(q->heap[i]->address);
         free(q->heap[i]->last_reply);
+        free(q->heap[i]->sent_as);
         free(q->heap[i]);
     }
     for (size_t b = 0; b < SUP_BUCKETS; b++)
