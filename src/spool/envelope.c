@@ -111,6 +111,9 @@ static int parse_line(hd_spool_envelope *env, const char *name, const char *v, s
                       size_t *cap, hd_err *err)
 {
     int64_t n;
+    if (strlen(v) > HD_SPOOL_FIELD_MAX)     /* what the writer would refuse */
+        return hd_err_set(err, HD_ESYNTAX, "envelope line %zu: a value over %u bytes", line,
+                          HD_SPOOL_FIELD_MAX);
     if (strcmp(name, "uuid") == 0) {
         if (env->uuid[0] || !is_hex32(v))
             return hd_err_set(err, HD_ESYNTAX, "envelope line %zu: uuid must be 32 hex digits, once",
