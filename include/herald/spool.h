@@ -146,6 +146,16 @@ typedef struct hd_spool_collected {
 int hd_spool_collect(hd_spool *sp, hd_spool_finished_fn finished, hd_spool_orphan_fn orphan,
                      void *arg, hd_spool_collected *out, hd_err *err);
 
+/* After the queue is loaded, before collection: a segment that live
+ * messages hold but that also holds a message record known(id) does not
+ * know of (a database restored from an older copy) is pinned: it is not
+ * deleted when its known messages are done, so the next start's
+ * collection moves it to orphan/ instead. pinned() is told of each.
+ * Returns how many were pinned. */
+size_t hd_spool_pin_unknown(hd_spool *sp, hd_spool_finished_fn known,
+                            void (*pinned)(uint32_t segment, size_t unknown, void *arg),
+                            void *arg);
+
 /* Segment files other than the current one that hold at least one byte,
  * and their total size (the spool of mail a database should know of). */
 size_t hd_spool_data_segments(hd_spool *sp, uint64_t *bytes);

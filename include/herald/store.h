@@ -202,6 +202,9 @@ int hd_store_message_release(hd_store *st, int64_t id, hd_err *err);
  * record id) is recorded here and finished (released): 1 yes, 0 unknown
  * or still queued (no proof), negative on a database error. */
 int hd_store_message_finished(hd_store *st, const char *prefix, hd_err *err);
+/* Whether a message whose uuid begins with prefix is recorded here at all
+ * (any state): 1 yes, 0 no, negative on a database error. */
+int hd_store_message_known(hd_store *st, const char *prefix, hd_err *err);
 /* Rows in messages (0: a new or emptied database). */
 int hd_store_message_count(hd_store *st, int64_t *out, hd_err *err);
 /* PRAGMA quick_check: 0 when the file is sound; else HD_ESTATE with the

@@ -907,6 +907,27 @@ static bool spool_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
     return hd_store_message_finished(sv->store, prefix, &err) == 1;
 }
 
+/* The pin's test (hd_spool_pin_unknown): this database has the message. */
+static bool spool_known(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+{
+    serve *sv = arg;
+    char prefix[HD_SPOOL_ID_LEN + 1];
+    memcpy(prefix, id, HD_SPOOL_ID_LEN);
+    prefix[HD_SPOOL_ID_LEN] = '\0';
+    hd_err err = {0};
+    /* a short or odd id, or a database error: unknown, the safe side */
+    return strlen(prefix) == HD_SPOOL_ID_LEN && hd_store_message_known(sv->store, prefix, &err) == 1;
+}
+
+static void spool_pinned(uint32_t segment, size_t unknown, void *arg)
+{
+    serve *sv = arg;
+    LOG_WARN("spool segment %08u.seg holds %zu message%s this database does not know (restored "
+             "from an older copy?): it is kept, and once its known mail is done the next start "
+             "moves it to %s/spool/orphan/ for `herald queue recover`", segment, unknown,
+             unknown == 1 ? "" : "s", sv->data_dir);
+}
+
 static void spool_orphaned(uint32_t segment, const char *why, void *arg)
 {
     serve *sv = arg;
@@ -964,6 +985,7 @@ int queue_load(serve *sv, hd_err *err)
     load_ctx lc = {sv, 0, 0, 0};
     if ((rc = hd_store_queue_each(sv->store, load_one, &lc, err)))
         return rc;
+    hd_spool_pin_unknown(sv->spool, spool_known, spool_pinned, sv);
     hd_spool_collected col;
     if ((rc = hd_spool_collect(sv->spool, spool_finished, spool_orphaned, sv, &col, err)))
         return rc;

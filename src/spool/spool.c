@@ -487,6 +487,37 @@ int hd_spool_collect(hd_spool *sp, hd_spool_finished_fn finished, hd_spool_orpha
     return rc;
 }
 
+size_t hd_spool_pin_unknown(hd_spool *sp, hd_spool_finished_fn known,
+                            void (*pinned)(uint32_t segment, size_t unknown, void *arg),
+                            void *arg)
+{
+    /* the held segments, copied: scanning reads files, not under the lock */
+    pthread_mutex_lock(&sp->lock);
+    size_t n = 0;
+    uint32_t *segs = sp->n_counts ? malloc(sp->n_counts * sizeof *segs) : NULL;
+    for (size_t i = 0; segs && i < sp->n_counts; i++)
+        if (sp->counts[i].holders > 0 && sp->counts[i].segment != sp->cur)
+            segs[n++] = sp->counts[i].segment;
+    pthread_mutex_unlock(&sp->lock);
+    size_t pins = 0;
+    char path[4096];
+    for (size_t i = 0; i < n; i++) {
+        seg_path(sp, segs[i], path, sizeof path);
+        proof_ctx pc = {known, arg, 0, 0};
+        hd_err err = {0};
+        /* an unreadable tail is no unknown message: it was never acknowledged */
+        hd_spool_scan(path, segs[i], proof_one, &pc, &err);
+        if (pc.unfinished == 0)
+            continue;
+        hd_spool_hold(sp, segs[i]);     /* one holder that never lets go */
+        pins++;
+        if (pinned)
+            pinned(segs[i], pc.unfinished, arg);
+    }
+    free(segs);
+    return pins;
+}
+
 size_t hd_spool_data_segments(hd_spool *sp, uint64_t *bytes)
 {
     *bytes = 0;

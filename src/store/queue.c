@@ -171,6 +171,21 @@ int hd_store_message_finished(hd_store *st, const char *prefix, hd_err *err)
     return finished ? 1 : 0;
 }
 
+int hd_store_message_known(hd_store *st, const char *prefix, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT 1 FROM messages WHERE uuid >= ?1 AND uuid < ?1 || 'g'"
+                              " LIMIT 1", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(s, 1, prefix, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (step == SQLITE_ROW)
+        return 1;
+    return step == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "message known");
+}
+
 int hd_store_message_count(hd_store *st, int64_t *out, hd_err *err)
 {
     sqlite3_stmt *s;

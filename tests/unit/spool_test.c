@@ -1030,6 +1030,42 @@ static void test_collect_without_proof_keeps_everything(void **state)
     assert_int_equal(out.orphaned, 1);
 }
 
+static void note_pin(uint32_t segment, size_t unknown, void *arg)
+{
+    proof *p = arg;
+    p->orphaned++;
+    snprintf(p->why, sizeof p->why, "%u: %zu", segment, unknown);
+}
+
+/* A database restored from an older copy: a live segment also holds a
+ * message it does not know; that segment must outlive its known mail. */
+static void test_pin_unknown(void **state)
+{
+    fixture *f = *state;
+    open_spool(f, 0);
+    uint8_t known[HD_SPOOL_ID_LEN], unknown[HD_SPOOL_ID_LEN];
+    make_id(known, 45);
+    make_id(unknown, 46);
+    hd_spool_loc a = append1(f, known, "known", 5);
+    hd_spool_hold(f->sp, a.segment);
+    append1(f, unknown, "unknown", 7);
+    sync_ok(f);
+    reopen_spool(f, 0);
+    hd_spool_hold(f->sp, a.segment);            /* the queue loaded the known message */
+    proof p = {{0}, 0, ""};
+    memcpy(p.unfinished, unknown, HD_SPOOL_ID_LEN);
+    assert_int_equal(hd_spool_pin_unknown(f->sp, proof_finished, note_pin, &p), 1);
+    assert_string_equal(p.why, "1: 1");
+    hd_spool_release(f->sp, a.segment);         /* the known message is done */
+    assert_true(file_exists(seg_file(f, 1)));   /* kept for the unknown one */
+    /* every message known: nothing pinned, the release deletes it */
+    reopen_spool(f, 0);
+    hd_spool_hold(f->sp, a.segment);
+    assert_int_equal(hd_spool_pin_unknown(f->sp, all_finished, note_pin, &p), 0);
+    hd_spool_release(f->sp, a.segment);
+    assert_false(file_exists(seg_file(f, 1)));
+}
+
 static void test_retire_current(void **state)
 {
     fixture *f = *state;
@@ -1080,6 +1116,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_and_read_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_collect_needs_proof, setup, teardown),
         cmocka_unit_test_setup_teardown(test_collect_without_proof_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pin_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retire_current, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

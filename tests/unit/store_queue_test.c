@@ -869,6 +869,9 @@ static void test_message_finished(void **state)
     assert_int_equal(hd_store_message_finished(f->st, "0123456789abcdef", &err), 1);
     assert_int_equal(hd_store_message_finished(f->st, "fedcba9876543210", &err), 0);
     assert_int_equal(hd_store_message_finished(f->st, "0000000000000000", &err), 0);   /* unknown */
+    assert_int_equal(hd_store_message_known(f->st, "fedcba9876543210", &err), 1);      /* queued */
+    assert_int_equal(hd_store_message_known(f->st, "0123456789abcdef", &err), 1);      /* finished */
+    assert_int_equal(hd_store_message_known(f->st, "0000000000000000", &err), 0);
     /* two messages sharing the prefix: finished only when both are */
     insert_message(f, "0123456789abcdefffffffffffffffff", 2);
     assert_int_equal(hd_store_message_finished(f->st, "0123456789abcdef", &err), 0);
