@@ -169,6 +169,8 @@ typedef struct hd_config {
         uint64_t min_free_space;     /* bytes free on data_dir's disk, else 452 4.3.1: 104857600 */
         uint64_t max_inflight;       /* bytes of messages being signed and stored at once; beyond it 451 4.3.1: 268435456 */
         uint32_t retention;          /* seconds events, captures and finished messages are kept: 2592000 (30 days) */
+        uint64_t reserve_space;      /* bytes held back in data_dir/reserve for recording outcomes on a full disk: 16 MiB */
+        bool accept_empty_database;  /* start on a new database beside a spool of mail (serve --accept-empty-database): no */
     } queue;
 
     struct {                         /* [delivery] */

@@ -117,6 +117,8 @@ static const key_spec queue_keys[] = {
     {"min_free_space", K_SIZE, CFG(queue.min_free_space), NO_OFF, 0, UINT64_MAX, false},
     {"retention", K_DURATION, CFG(queue.retention), NO_OFF, 1, UINT32_MAX, false},
     {"max_inflight", K_SIZE, CFG(queue.max_inflight), NO_OFF, 1, UINT64_MAX, false},
+    {"reserve_space", K_SIZE, CFG(queue.reserve_space), NO_OFF, 0, UINT64_MAX, false},
+    {"accept_empty_database", K_BOOL, CFG(queue.accept_empty_database), NO_OFF, 0, 0, false},
 };
 
 static const key_spec delivery_keys[] = {

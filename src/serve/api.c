@@ -1147,7 +1147,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (ok && r->route == R_SEND && !read_idem_key(r, h))
         ok = false;
     if (ok && r->route == R_SEND) {
-        const char *full = accept_storage_full(sv);
+        const char *full = accept_storage_full_for(sv, len);
         if (full || sv->stopping) {
             set_error(r, 503, "unavailable", "%s", full ? full : "the server is stopping");
             r->retry_after = 30;

@@ -540,6 +540,14 @@ static void start_message(session *s)
         hd_smtpd_answer_message(s->smtpd, &r);
         return;
     }
+    /* RFC 3463 4.3.1: the size is known now; the client keeps the mail */
+    const char *full = accept_storage_full_for(s->sv, mi->data.len);
+    if (full) {
+        accept_job_free(j);
+        hd_smtpd_reply r = {452, "4.3.1", full};
+        hd_smtpd_answer_message(s->smtpd, &r);
+        return;
+    }
     if (!accept_admit(j, mi->data.len)) {
         accept_job_free(j);
         LOG_WARN_ID(s->ip, "message deferred (451 4.3.1): too much mail in flight");

@@ -577,6 +577,10 @@ static bool dest_may_open(serve *sv, q_dest *d, int64_t now)
     struct serve_queue *q = sv->queue;
     if (d->n_ready == 0 || d->paused_until > now || minute_full(sv, d, now))
         return false;
+    /* an outcome that cannot be recorded would be sent again after a
+     * restart: nothing starts until the committer writes again */
+    if (commit_blocked(sv))
+        return false;
     if (d->sandbox)
         return d->conns < d->max_conns;
     if (q->total_conns >= sv->cfg->delivery.max_connections || d->conns >= d->max_conns)
@@ -730,7 +734,7 @@ static void batch_sender(serve *sv, q_batch *b, bool per_rcpt)
 q_batch *queue_next_batch(serve *sv, q_dest *d)
 {
     int64_t now = serve_now();
-    if (minute_full(sv, d, now))
+    if (minute_full(sv, d, now) || commit_blocked(sv))  /* see dest_may_open */
         return NULL;
     while (d->ready_head) {
         q_msg *m = d->ready_head->msg;
@@ -969,6 +973,75 @@ static int load_one(const hd_store_message *sm, const hd_store_recipient *rs, si
     return 0;
 }
 
+/* Collection's proof (hd_spool_collect): this database recorded the
+ * message, and finished it. */
+static bool spool_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+{
+    serve *sv = arg;
+    char prefix[HD_SPOOL_ID_LEN + 1];
+    memcpy(prefix, id, HD_SPOOL_ID_LEN);
+    prefix[HD_SPOOL_ID_LEN] = '\0';
+    if (strlen(prefix) != HD_SPOOL_ID_LEN)
+        return false;
+    hd_err err = {0};
+    return hd_store_message_finished(sv->store, prefix, &err) == 1;
+}
+
+/* The pin's test (hd_spool_pin_unknown): this database has the message. */
+static bool spool_known(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+{
+    serve *sv = arg;
+    char prefix[HD_SPOOL_ID_LEN + 1];
+    memcpy(prefix, id, HD_SPOOL_ID_LEN);
+    prefix[HD_SPOOL_ID_LEN] = '\0';
+    hd_err err = {0};
+    /* a short or odd id, or a database error: unknown, the safe side */
+    return strlen(prefix) == HD_SPOOL_ID_LEN && hd_store_message_known(sv->store, prefix, &err) == 1;
+}
+
+static void spool_pinned(uint32_t segment, size_t unknown, void *arg)
+{
+    serve *sv = arg;
+    LOG_WARN("spool segment %08u.seg holds %zu message%s this database does not know (restored "
+             "from an older copy?): it is kept, and once its known mail is done the next start "
+             "moves it to %s/spool/orphan/ for `herald queue recover`", segment, unknown,
+             unknown == 1 ? "" : "s", sv->data_dir);
+}
+
+static void spool_orphaned(uint32_t segment, const char *why, void *arg)
+{
+    serve *sv = arg;
+    LOG_WARN("spool segment %08u.seg moved to %s/spool/orphan/: %s", segment, sv->data_dir, why);
+}
+
+/* A new (or emptied) database beside a spool that holds mail: the
+ * database was lost or replaced, and the spool is the only copy of mail
+ * answered 250. Starting would orphan it silently, so only when told. */
+static int check_spool_history(serve *sv, hd_err *err)
+{
+    uint64_t bytes = 0;
+    size_t n = hd_spool_data_segments(sv->spool, &bytes);
+    int64_t msgs = 0;
+    int rc = n ? hd_store_message_count(sv->store, &msgs, err) : 0;
+    if (rc || n == 0 || msgs > 0)
+        return rc;
+    if (sv->cfg->queue.accept_empty_database) {
+        LOG_WARN("%s/herald.db holds no message but the spool holds %zu segment%s (%llu bytes): "
+                 "starting as told (--accept-empty-database); they go to spool/orphan/ and "
+                 "`herald queue recover` queues their mail again", sv->data_dir, n,
+                 n == 1 ? "" : "s", (unsigned long long)bytes);
+        return 0;
+    }
+    LOG_ERR("%s/herald.db holds no message, but %s/spool holds %zu segment%s of accepted mail "
+            "(%llu bytes): was the database lost or replaced? Not starting, so that mail is not "
+            "lost: restore the database, or start once with `herald serve "
+            "--accept-empty-database` (the segments go to spool/orphan/) and run `herald queue "
+            "recover` (docs/operations.md)", sv->data_dir, sv->data_dir, n, n == 1 ? "" : "s",
+            (unsigned long long)bytes);
+    return hd_err_set(err, HD_ESTATE, "not starting: an empty database beside a spool of "
+                      "accepted mail (--accept-empty-database; docs/operations.md)");
+}
+
 /* A message's spool record is checked when it is first read for delivery;
  * at start only its segment must exist: a missing or unreadable segment is
  * a damaged spool, handled the same way. */
@@ -987,13 +1060,23 @@ int queue_load(serve *sv, hd_err *err)
     int rc = hd_store_suppression_each(sv->store, serve_now(), load_suppression, q, err);
     if (rc)
         return rc;
+    if ((rc = check_spool_history(sv, err)))
+        return rc;
     load_ctx lc = {sv, 0, 0, 0};
     if ((rc = hd_store_queue_each(sv->store, load_one, &lc, err)))
         return rc;
-    int removed = hd_spool_collect(sv->spool, err);
+    hd_spool_pin_unknown(sv->spool, spool_known, spool_pinned, sv);
+    hd_spool_collected col;
+    if ((rc = hd_spool_collect(sv->spool, spool_finished, spool_orphaned, sv, &col, err)))
+        return rc;
     LOG_INFO("queue loaded: %zu message%s, %zu recipient%s to deliver%s", lc.msgs,
              lc.msgs == 1 ? "" : "s", lc.rcpts, lc.rcpts == 1 ? "" : "s",
-             removed > 0 ? "; unused spool segments removed" : "");
+             col.removed > 0 ? "; finished spool segments removed" : "");
+    if (col.orphaned > 0)
+        LOG_WARN("%zu spool segment%s moved to %s/spool/orphan/ (not deleted): they may hold "
+                 "accepted mail this database does not know; `herald queue recover` queues it "
+                 "again (docs/operations.md)", col.orphaned, col.orphaned == 1 ? "" : "s",
+                 sv->data_dir);
     queue_kick(sv);
     return 0;
 }
@@ -1079,6 +1162,7 @@ void queue_free(serve *sv)
     for (size_t i = 0; i < q->heap_n; i++) {
         free(q->heap[i]->address);
         free(q->heap[i]->last_reply);
+        free(q->heap[i]->sent_as);
         free(q->heap[i]);
     }
     for (size_t b = 0; b < SUP_BUCKETS; b++)

@@ -152,10 +152,11 @@ static int verp_key(serve *sv, const serve_options *opt, hd_err *err)
     }
     if (errno != ENOENT)
         return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
-    bool sent = false;
-    int rc = hd_store_has_messages(sv->store, &sent, err);
+    int64_t n_messages = 0;
+    int rc = hd_store_message_count(sv->store, &n_messages, err);
     if (rc)
         return rc;
+    bool sent = n_messages > 0;
     if (sent && !(opt && opt->new_verp_key))
         return hd_err_set(err, HD_ESTATE,
                           "%s is missing but the database holds messages whose bounce addresses "
@@ -465,6 +466,25 @@ void serve_log_limited(hd_log_level level, const char *kind, const char *client,
         hd_log_msg_id(&serve_log, level, client, "%s", text);
 }
 
+/* The database, checked: a damaged file is refused at start, not found
+ * by the first write that reaches the bad page. */
+static int open_store(serve *sv, const char *path, hd_err *err)
+{
+    int rc = hd_store_open(path, sv->cfg->queue.durable, &sv->store, err);
+    if (rc == 0)
+        rc = hd_store_quick_check(sv->store, err);
+    char why[HD_ERR_MSG_MAX];
+    snprintf(why, sizeof why, "%s", hd_err_str(err));
+    if (rc == 0 || (!strstr(why, "malformed") && !strstr(why, "damaged")))
+        return rc;
+    /* the whole advice in the log; the error (cut at HD_ERR_MSG_MAX) the gist */
+    LOG_ERR("%s: %s; herald does not start on a damaged database: keep a copy of the data "
+            "directory, then restore the database or rebuild it (docs/operations.md, \"A damaged "
+            "or lost database\")", path, why);
+    return hd_err_set(err, HD_ESTATE, "not starting: %s is damaged (docs/operations.md): %s",
+                      path, why);
+}
+
 static void serve_stop(serve *sv)
 {
     sv->stopping = true;
@@ -522,8 +542,7 @@ int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
     snprintf(path, sizeof path, "%s/herald.db", sv->data_dir);
     sv->lock_fd = -1;
     if ((rc = make_dir(sv->data_dir, err)) || (rc = lock_data_dir(sv, err)) ||
-        (rc = hd_store_open(path, cfg->queue.durable, &sv->store, err)) ||
-        (rc = verp_key(sv, opt, err)))
+        (rc = open_store(sv, path, err)) || (rc = verp_key(sv, opt, err)))
         goto out;
     snprintf(path, sizeof path, "%s/spool", sv->data_dir);
     if ((rc = hd_spool_open(path, 0, &sv->spool, err)) || (rc = tls_start(sv, err)))
