@@ -147,6 +147,8 @@ typedef struct hd_config {
         /* per client address, IPv6 per /64; 0 = no limit */
         uint32_t max_sessions_per_client;  /* 100 */
         uint32_t max_connections_per_client_per_minute; /* 0 */
+        char **client_limit_exceptions; /* CIDRs exempt from the two above: loopback */
+        size_t n_client_limit_exceptions;
     } smtp;
 
     struct {                         /* [status] health + metrics over HTTP */
@@ -197,6 +199,8 @@ typedef struct hd_config {
         /* per client address, IPv6 per /64; 0 = no limit */
         uint32_t max_sessions_per_client;  /* 50, as Postfix's anvil */
         uint32_t max_connections_per_client_per_minute; /* 120 */
+        char **client_limit_exceptions; /* CIDRs exempt from the two above: loopback */
+        size_t n_client_limit_exceptions;
         uint32_t max_messages_per_minute; /* per client address: 60; 0 = no limit */
         char *bounce_rules;          /* rules for non-standard bounces; NULL: the built-in data/bounce-rules.txt */
         uint32_t soft_bounce_limit;  /* soft bounces (of different messages) within the window
@@ -274,5 +278,8 @@ hd_config_delivery hd_config_delivery_for(const hd_config *cfg, const char *doma
  * smtp.trusted_networks. An IPv4-mapped IPv6 address (::ffff:192.0.2.1)
  * counts as the IPv4 address. Anything that is not a literal: false. */
 bool hd_config_trusted(const hd_config *cfg, const char *ip_literal);
+/* Whether ip_literal is in one of the n networks (CIDRs as the
+ * configuration holds them, e.g. smtp.client_limit_exceptions). */
+bool hd_config_in_networks(char *const *networks, size_t n, const char *ip_literal);
 
 #endif

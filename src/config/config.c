@@ -23,6 +23,15 @@ static bool dup_into(char **field, const char *s)
     return *field != NULL;
 }
 
+static bool default_loopback(char ***list, size_t *n)
+{
+    *n = 0;
+    if (!(*list = calloc(2, sizeof **list)))
+        return false;
+    *n = 2;
+    return dup_into(&(*list)[0], "127.0.0.0/8") && dup_into(&(*list)[1], "::1/128");
+}
+
 static bool default_strings(hd_config *c)
 {
     if (!dup_into(&c->hostname, "localhost") || !dup_into(&c->data_dir, "./herald-data") ||
@@ -37,6 +46,12 @@ static bool default_strings(hd_config *c)
         return false;
     /* smtp.trusted_networks: none, AUTH everywhere. Trusting loopback would
      * let any local account send signed mail as every tenant. */
+    /* the per-client caps skip loopback, as Postfix's anvil skips
+     * $mynetworks: every local application shares 127.0.0.1 */
+    if (!default_loopback(&c->smtp.client_limit_exceptions, &c->smtp.n_client_limit_exceptions) ||
+        !default_loopback(&c->inbound.client_limit_exceptions,
+                          &c->inbound.n_client_limit_exceptions))
+        return false;
     c->inbound.listen = calloc(1, sizeof *c->inbound.listen);
     if (c->inbound.listen == NULL)
         return false;
@@ -161,6 +176,9 @@ void hd_config_free(hd_config *c)
     free(c->smtp.tls_key);
     hd_config__free_strings(c->smtp.trusted_networks, c->smtp.n_trusted_networks);
     hd_config__free_strings(c->inbound.hard_reasons, c->inbound.n_hard_reasons);
+    hd_config__free_strings(c->smtp.client_limit_exceptions, c->smtp.n_client_limit_exceptions);
+    hd_config__free_strings(c->inbound.client_limit_exceptions,
+                            c->inbound.n_client_limit_exceptions);
     free(c->status.listen.host);
     free(c->api.listen.host);
     free(c->delivery.default_pool);
@@ -378,7 +396,7 @@ static bool prefix_match(const uint8_t *a, const uint8_t *net, unsigned bits)
     return (a[whole] & mask) == (net[whole] & mask);
 }
 
-bool hd_config_trusted(const hd_config *cfg, const char *ip_literal)
+bool hd_config_in_networks(char *const *networks, size_t n, const char *ip_literal)
 {
     uint8_t addr[16], net[16];
     int family, net_family;
@@ -390,11 +408,16 @@ bool hd_config_trusted(const hd_config *cfg, const char *ip_literal)
     if (hd_config__cidr(hd_slice_cstr(ip_literal), &family, addr, &bits) != NULL ||
         strchr(ip_literal, '/') != NULL)
         return false;
-    for (size_t i = 0; i < cfg->smtp.n_trusted_networks; i++) {
-        const char *cidr = cfg->smtp.trusted_networks[i];
-        if (hd_config__cidr(hd_slice_cstr(cidr), &net_family, net, &bits) == NULL &&
+    for (size_t i = 0; i < n; i++) {
+        if (hd_config__cidr(hd_slice_cstr(networks[i]), &net_family, net, &bits) == NULL &&
             net_family == family && prefix_match(addr, net, bits))
             return true;
     }
     return false;
+}
+
+bool hd_config_trusted(const hd_config *cfg, const char *ip_literal)
+{
+    return hd_config_in_networks(cfg->smtp.trusted_networks, cfg->smtp.n_trusted_networks,
+                                 ip_literal);
 }

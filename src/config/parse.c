@@ -92,6 +92,8 @@ static const key_spec smtp_keys[] = {
      UINT32_MAX, false},
     {"max_connections_per_client_per_minute", K_COUNT,
      CFG(smtp.max_connections_per_client_per_minute), NO_OFF, 0, UINT32_MAX, false},
+    {"client_limit_exceptions", K_CIDRS, CFG(smtp.client_limit_exceptions),
+     CFG(smtp.n_client_limit_exceptions), 0, 0, false},
 };
 
 static const key_spec status_keys[] = {
@@ -156,6 +158,8 @@ static const key_spec inbound_keys[] = {
      UINT32_MAX, false},
     {"max_connections_per_client_per_minute", K_COUNT,
      CFG(inbound.max_connections_per_client_per_minute), NO_OFF, 0, UINT32_MAX, false},
+    {"client_limit_exceptions", K_CIDRS, CFG(inbound.client_limit_exceptions),
+     CFG(inbound.n_client_limit_exceptions), 0, 0, false},
     /* anyone may send here: one client must not fill the disk */
     {"max_messages_per_minute", K_COUNT, CFG(inbound.max_messages_per_minute), NO_OFF, 0,
      UINT32_MAX, false},

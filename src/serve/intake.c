@@ -7,10 +7,13 @@
  * Bounded per client: a session is not read while its unread replies
  * pass OUT_PAUSE; one client address (IPv6: its /64) holds at most
  * max_sessions_per_client sessions of a listener and opens at most
- * max_connections_per_client_per_minute; a listener out of descriptors
- * rests instead of spinning on accept().
+ * max_connections_per_client_per_minute (client_limit_exceptions,
+ * loopback by default, skip both); at most REFUSED_MAX refused
+ * connections per listener linger for their 421, more are closed at once;
+ * a listener out of descriptors rests instead of spinning on accept().
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,22 @@
  * scrypt at ~0.1-0.2 s a check, a few seconds of waiting at most for a
  * real user; past it AUTH gets 454 4.7.0 (try again). */
 #define AUTH_PENDING_MAX 16
+/* A second AUTH from a client whose password check is under way waits
+ * for it (every local application logs in from 127.0.0.1, often several
+ * at once): it retries every AUTH_RETRY_MS, at most AUTH_WAIT_MAX_MS,
+ * and at most AUTH_WAITING_MAX sessions per client wait; past either
+ * it gets 454 4.7.0. */
+#define AUTH_RETRY_MS 20
+#define AUTH_WAIT_MAX_MS 5000
+#define AUTH_WAITING_MAX 8
+/* Refusals (4xx/5xx) of our own policy, as the inbound MAIL limit, count
+ * like Postfix's smtpd_hard_error_limit: past it 421 4.7.0 and close. */
+#define POLICY_ERRORS_MAX 20
+/* Connections refused at once that may linger per listener while their
+ * 421 drains (each holds a descriptor up to a second); past it the next
+ * ones are closed without a reply, so a client opening connections in a
+ * loop cannot use up the descriptors. */
+#define REFUSED_MAX 64
 /* Replies a client has not read yet: past OUT_PAUSE no more of its input
  * is read (so a client that pipelines cheap commands and never reads
  * cannot make the server buffer its replies), reading resumes once the
@@ -57,6 +76,11 @@ typedef struct session {
     bool dead;                  /* connection gone while busy */
     bool closing;
     bool out_paused;            /* not reading: too many replies unsent */
+    bool tls_pending;           /* STARTTLS answered: the handshake waits for the output to drain */
+    bool limit_exempt;          /* in client_limit_exceptions: no per-client caps */
+    struct event *auth_wait;    /* AUTH waiting for this client's check under way */
+    unsigned auth_wait_ticks;
+    unsigned policy_errors;     /* our refusals smtpd does not count (inbound MAIL limit) */
     struct event *linger;       /* closing: waits for the output to drain */
     struct event *deadline;     /* a line must be complete before it fires */
     unsigned accepted, refusals; /* messages queued; 4xx/5xx replies sent */
@@ -107,6 +131,7 @@ struct serve_intake {
 static void drive(session *s);
 static void session_free(session *s);
 static void deadline_restart(session *s);
+static void start_tls(session *s);
 
 size_t intake_sessions(serve *sv)
 {
@@ -168,7 +193,7 @@ static bool output_backlog(session *s)
         return true;
     size_t n = unsent(s->bev);
     if (n > OUT_MAX) {
-        LOG_WARN_LIMITED("output backlog", s->ip,
+        LOG_WARN_LIMITED("output backlog", s->client,
                          "%zu bytes of replies unread by the client (more than %d); "
                          "session closed", n, OUT_MAX);
         begin_close(s);
@@ -260,6 +285,12 @@ static void session_free(session *s)
     struct serve_intake *in = s->sv->intake;
     if (s->refused)
         ;   /* one line a minute per client said why (LOG_WARN_LIMITED) */
+    else if (s->refusals && !s->accepted)
+        /* nothing queued, only refusals: a client that loops on that
+         * must not write a line per session */
+        LOG_INFO_LIMITED("session refused", s->client,
+                         "session ended: no message queued, %u refused command%s, the last: %s",
+                         s->refusals, s->refusals == 1 ? "" : "s", s->last_refusal);
     else if (s->refusals)
         LOG_INFO_ID(s->ip,
                     "session ended: %u message%s queued, %u refused command%s, the last: %s",
@@ -282,6 +313,8 @@ static void session_free(session *s)
         event_free(s->linger);
     if (s->deadline)
         event_free(s->deadline);
+    if (s->auth_wait)
+        event_free(s->auth_wait);
     if (s->bev)
         bufferevent_free(s->bev);
     hd_smtpd_free(s->smtpd);
@@ -330,6 +363,10 @@ static void on_written(struct bufferevent *bev, void *arg)
     if (!s->out_paused || s->closing)
         return;
     s->out_paused = false;
+    if (s->tls_pending) {
+        s->tls_pending = false;
+        start_tls(s);       /* the STARTTLS answer is out: now the handshake */
+    }
     if (s->busy)
         return;             /* session_back enables reading */
     bufferevent_enable(s->bev, EV_READ);
@@ -340,10 +377,11 @@ static void on_written(struct bufferevent *bev, void *arg)
 
 /* The count of ip in table (IP_TRACK slots), its window restarted when a
  * minute has passed; NULL when absent and not create. A full table gives
- * up its oldest entry. */
+ * up an entry whose minute is over, else the one with the smallest count
+ * (not the oldest: that is the most persistent client's). */
 static ip_count *ip_slot(ip_count *table, const char *ip, bool create)
 {
-    ip_count *free_slot = NULL, *oldest = &table[0];
+    ip_count *free_slot = NULL, *smallest = &table[0];
     int64_t now = serve_now();
     for (size_t i = 0; i < IP_TRACK; i++) {
         ip_count *f = &table[i];
@@ -354,12 +392,12 @@ static ip_count *ip_slot(ip_count *table, const char *ip, bool create)
         }
         if (!f->ip[0] || now - f->window_start >= IP_WINDOW)
             free_slot = free_slot ? free_slot : f;
-        else if (f->window_start < oldest->window_start)
-            oldest = f;
+        else if (f->count < smallest->count)
+            smallest = f;
     }
     if (!create)
         return NULL;
-    ip_count *f = free_slot ? free_slot : oldest;
+    ip_count *f = free_slot ? free_slot : smallest;
     snprintf(f->ip, sizeof f->ip, "%s", ip);
     f->window_start = now;
     f->count = 0;
@@ -459,11 +497,52 @@ static void refuse_auth(session *s, const char *text)
     hd_smtpd_refuse_auth(s->smtpd, &r);
 }
 
+static void start_auth(session *s);
+
+/* Sessions of s's client (s aside) waiting for its password check. */
+static unsigned auth_waiting(const session *s)
+{
+    unsigned n = 0;
+    for (const session *o = s->sv->intake->sessions; o; o = o->next)
+        n += o != s && o->auth_wait_ticks && strcmp(o->client, s->client) == 0;
+    return n;
+}
+
+/* A waiting AUTH's timer: the session is held (busy) meanwhile, so a
+ * client gone while it waited is freed here, once, by session_back. */
+static void auth_retry(evutil_socket_t fd, short what, void *arg)
+{
+    session *s = arg;
+    if (!session_back(s))
+        return;
+    start_auth(s);
+    if (!s->busy)
+        session_resume(s);
+}
+
+/* Wait AUTH_RETRY_MS for the client's check under way; false when it may
+ * not wait (more than AUTH_WAITING_MAX do, or it waited AUTH_WAIT_MAX_MS). */
+static bool auth_wait(session *s)
+{
+    if (s->auth_wait_ticks == 0 && auth_waiting(s) >= AUTH_WAITING_MAX)
+        return false;
+    if (s->auth_wait_ticks >= AUTH_WAIT_MAX_MS / AUTH_RETRY_MS)
+        return false;
+    if (!s->auth_wait && !(s->auth_wait = evtimer_new(s->sv->base, auth_retry, s)))
+        return false;
+    s->auth_wait_ticks++;
+    session_hold(s);
+    struct timeval tv = {0, AUTH_RETRY_MS * 1000};
+    evtimer_add(s->auth_wait, &tv);
+    return true;
+}
+
 /* AUTH credentials are in: the limits, then a password check on its own
  * pool. An attempt counts against [smtp] auth_failures_per_minute when
  * it starts (counted at the end, parallel guesses all passed the check
  * before any was counted); one check per client (address, IPv6 /64) at
- * a time, AUTH_PENDING_MAX for everyone. */
+ * a time, a second one waits for it (auth_wait), AUTH_PENDING_MAX for
+ * everyone. */
 static void start_auth(session *s)
 {
     struct serve_intake *in = s->sv->intake;
@@ -472,6 +551,7 @@ static void start_auth(session *s)
     const char *key = s->client; /* the address, an IPv6 client's /64 */
     ip_count *f = limit ? ip_slot(in->auth_fails, key, true) : NULL;
     if (f && f->count >= limit) {
+        s->auth_wait_ticks = 0;
         LOG_WARN_LIMITED("auth-limit", key,
                          "%u authentication attempts this minute ([smtp] auth_failures_per_minute); "
                          "session closed (421)", f->count);
@@ -482,11 +562,17 @@ static void start_auth(session *s)
     bool same;
     int slot = auth_slot(in, key, &same);
     if (slot < 0 && same) {
+        if (auth_wait(s))
+            return;
+        s->auth_wait_ticks = 0;
         LOG_WARN_LIMITED("auth-concurrent", key,
-                         "AUTH refused (454 4.7.0): another one from this client is being checked");
+                         "AUTH refused (454 4.7.0): another one from this client is being "
+                         "checked and %d wait for it, or this one waited %d ms",
+                         AUTH_WAITING_MAX, AUTH_WAIT_MAX_MS);
         refuse_auth(s, "another authentication from your address is in progress, try again shortly");
         return;
     }
+    s->auth_wait_ticks = 0;
     if (slot < 0) {
         LOG_WARN_LIMITED("auth-busy", key, "AUTH refused (454 4.7.0): %d password checks under way",
                          AUTH_PENDING_MAX);
@@ -550,7 +636,9 @@ static void start_message(session *s)
     }
     if (!accept_admit(j, mi->data.len)) {
         accept_job_free(j);
-        LOG_WARN_ID(s->ip, "message deferred (451 4.3.1): too much mail in flight");
+        LOG_WARN_LIMITED("in flight", s->client,
+                         "message deferred (451 4.3.1): too much mail in flight "
+                         "([queue] max_inflight)");
         hd_smtpd_reply r = {451, "4.3.1", "too much mail in progress, try again shortly"};
         hd_smtpd_answer_message(s->smtpd, &r);
         return;
@@ -604,21 +692,49 @@ static void start_inbound(session *s)
     }
     s->held = mi->data.len;
     if (s->sv->cfg->inbound.max_messages_per_minute)
-        ip_slot(s->sv->intake->inbound_msgs, s->ip, true)->count++;
+        ip_slot(s->sv->intake->inbound_msgs, s->client, true)->count++;
     session_hold(s);     /* the worker runs later: serve_work only queues the job */
 }
 
-/* Anyone may send to the inbound listener: one client address gets at
- * most [inbound] max_messages_per_minute messages taken. */
+/* Anyone may send to the inbound listener: one client address (IPv6:
+ * its /64) gets at most [inbound] max_messages_per_minute messages taken. */
 static bool inbound_client_over_limit(session *s)
 {
     uint32_t limit = s->sv->cfg->inbound.max_messages_per_minute;
-    ip_count *c = limit ? ip_slot(s->sv->intake->inbound_msgs, s->ip, false) : NULL;
+    ip_count *c = limit ? ip_slot(s->sv->intake->inbound_msgs, s->client, false) : NULL;
     if (!c || c->count < limit)
         return false;
-    LOG_WARN_ID(s->ip, "%u messages on the inbound listener this minute; MAIL refused (450 4.7.1)",
-                c->count);
+    LOG_WARN_LIMITED("inbound message rate", s->client,
+                     "%u messages on the inbound listener this minute "
+                     "([inbound] max_messages_per_minute %u); MAIL refused (450 4.7.1)",
+                     c->count, limit);
     return true;
+}
+
+/* RFC 5321 §3.8: 421 and close. RFC 3463 4.7.0: refused by policy (the
+ * 4.3.2 of hd_smtpd_shutdown is the whole system's state). */
+static void close_for_policy(session *s, const char *why)
+{
+    char line[512];
+    int len = snprintf(line, sizeof line, "421 4.7.0 %s %s\r\n", s->sv->cfg->hostname, why);
+    if (len < 0 || (size_t)len >= sizeof line)
+        len = snprintf(line, sizeof line, "421 4.7.0 closing the connection\r\n");
+    bufferevent_write(s->bev, line, (size_t)len);
+    begin_close(s);
+}
+
+/* A refusal of ours smtpd does not count as an error: as Postfix's
+ * smtpd_hard_error_limit, POLICY_ERRORS_MAX of them end the session, so
+ * a client looping on a refused command cannot go on for ever. */
+static void count_policy_error(session *s)
+{
+    if (++s->policy_errors < POLICY_ERRORS_MAX)
+        return;
+    LOG_WARN_LIMITED("policy errors", s->client,
+                     "%u commands refused by policy in one session; session closed (421 4.7.0)",
+                     s->policy_errors);
+    flush_output(s);
+    close_for_policy(s, "Error: too many errors, closing connection");
 }
 
 /* RCPT on the inbound listener; a client that tries many addresses is
@@ -631,10 +747,10 @@ static void inbound_rcpt(session *s)
         r.code = inbound_rcpt_check(s->sv, hd_smtpd_rcpt(s->smtpd), &r.enhanced, &r.text);
     hd_smtpd_answer_rcpt(s->smtpd, &r);
     if (r.code >= 500 && ++s->bad_rcpts >= INBOUND_BAD_RCPTS) {
-        LOG_WARN_LIMITED("inbound-bad-rcpts", s->ip,
-                         "%s: %u recipients refused on the inbound listener (not herald's "
-                         "bounce, postmaster, abuse or dmarc addresses); session closed",
-                         s->ip, s->bad_rcpts);
+        LOG_WARN_LIMITED("inbound-bad-rcpts", s->client,
+                         "%u recipients refused on the inbound listener (not herald's "
+                         "bounce, postmaster, abuse or dmarc addresses); session closed (421)",
+                         s->bad_rcpts);
         hd_smtpd_shutdown(s->smtpd, "too many refused recipients");
     }
 }
@@ -688,6 +804,15 @@ static void drive(session *s)
         case HD_SMTPD_EV_WAIT:
             return;
         case HD_SMTPD_EV_STARTTLS:
+            if (unsent(s->bev) > OUT_RESUME) {
+                /* replies to pipelined commands still wait for the client:
+                 * the handshake starts once they are down to OUT_RESUME
+                 * (on_written), else the TLS session would begin paused
+                 * with no low-watermark event of its own to resume it */
+                s->tls_pending = s->out_paused = true;
+                bufferevent_disable(s->bev, EV_READ);
+                return;
+            }
             start_tls(s);
             break;
         case HD_SMTPD_EV_AUTH:
@@ -697,9 +822,12 @@ static void drive(session *s)
             break;
         case HD_SMTPD_EV_MAIL: {
             hd_smtpd_reply r = {250, "2.1.0", "Ok"};
-            if (s->inbound && inbound_client_over_limit(s))
+            bool over = s->inbound && inbound_client_over_limit(s);
+            if (over)
                 r = (hd_smtpd_reply){450, "4.7.1", "too much mail from your address, try again later"};
             hd_smtpd_answer_mail(s->smtpd, &r);
+            if (over)
+                count_policy_error(s);
             break;
         }
         case HD_SMTPD_EV_RCPT: {
@@ -742,8 +870,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     session *s = arg;
     if (s->busy || s->closing)
         return;
-    LOG_INFO_ID(s->ip, "timeout: no complete line in %u s; session closed",
-             s->sv->cfg->smtp.idle_timeout);
+    LOG_INFO_LIMITED("timeout", s->client, "timeout: no complete line in %u s; session closed",
+                     s->sv->cfg->smtp.idle_timeout);
     hd_smtpd_shutdown(s->smtpd, "timeout, closing the connection");
     flush_output(s);
     begin_close(s);
@@ -770,7 +898,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         if (memchr(v.iov_base, '\n', v.iov_len))
             deadline_restart(s);
         if (hd_smtpd_feed(s->smtpd, v.iov_base, v.iov_len, &err) != 0) {
-            LOG_WARN_ID(s->ip, "%s; connection closed", hd_err_str(&err));
+            LOG_WARN_LIMITED("input", s->client, "%s; connection closed", hd_err_str(&err));
             hd_smtpd_shutdown(s->smtpd, "too much pipelined input");
             flush_output(s);
             begin_close(s);
@@ -788,7 +916,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     session *s = arg;
     if (what & BEV_EVENT_TIMEOUT) {
-        LOG_INFO_ID(s->ip, "idle timeout");
+        LOG_INFO_LIMITED("timeout", s->client, "idle timeout; session closed");
         hd_smtpd_shutdown(s->smtpd, "idle timeout");
         flush_output(s);
         begin_close(s);
@@ -820,6 +948,8 @@ static unsigned client_sessions(const session *s)
 static bool client_within_limits(session *s, char *why, size_t n)
 {
     const hd_config *cfg = s->sv->cfg;
+    if (s->limit_exempt)    /* as Postfix's smtpd_client_event_limit_exceptions */
+        return true;
     const char *where = s->inbound ? "inbound" : "submission";
     uint32_t max_open = s->inbound ? cfg->inbound.max_sessions_per_client
                                    : cfg->smtp.max_sessions_per_client;
@@ -850,21 +980,51 @@ static bool client_within_limits(session *s, char *why, size_t n)
     return true;
 }
 
-/* RFC 5321 §3.1: a 421 in place of the greeting, then close. RFC 3463
- * 4.7.0: refused by policy (the 4.3.2 of hd_smtpd_shutdown is the whole
- * system's state). The session object was made only to close it the
- * usual way (the reply drains, then FIN). */
-static void refuse_session(session *s, const char *why)
+/* RFC 5321 §3.1: a 421 in place of the greeting, then close; RFC 3463
+ * 4.7.0 refused by policy, 4.3.2 the listener is full. The
+ * session has no hd_smtpd: it was made only to close the usual way (the
+ * reply drains, then FIN). Past REFUSED_MAX of them lingering on the
+ * listener the connection is closed at once, without a reply. */
+static void refuse_session(serve *sv, session *s, evutil_socket_t fd, const char *enhanced,
+                           const char *why)
 {
+    struct serve_intake *in = sv->intake;
+    atomic_fetch_add(&sv->metrics.sessions_refused, 1);
+    if (in->n_refused[s->inbound] >= REFUSED_MAX ||
+        !(s->bev = bufferevent_socket_new(sv->base, fd,
+                                          BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS))) {
+        evutil_closesocket(fd);
+        free(s);
+        return;
+    }
     char line[512];
-    int len = snprintf(line, sizeof line, "421 4.7.0 %s %s\r\n", s->sv->cfg->hostname, why);
+    int len = snprintf(line, sizeof line, "421 %s %s %s\r\n", enhanced, sv->cfg->hostname, why);
     if (len < 0 || (size_t)len >= sizeof line)
-        len = snprintf(line, sizeof line, "421 4.7.0 too many connections\r\n");
-    atomic_fetch_add(&s->sv->metrics.sessions_refused, 1);
+        len = snprintf(line, sizeof line, "421 %s too many connections\r\n", enhanced);
     s->refused = true;
-    s->sv->intake->n_refused[s->inbound]++;
+    in->n_refused[s->inbound]++;
+    s->next = in->sessions;
+    if (in->sessions)
+        in->sessions->prev = s;
+    in->sessions = s;
+    in->n_sessions++;
+    in->n_inbound += s->inbound;
+    atomic_fetch_add(&sv->metrics.sessions_total, 1);
+    atomic_fetch_add(&sv->metrics.sessions_now, 1);
+    bufferevent_enable(s->bev, EV_WRITE);
     bufferevent_write(s->bev, line, (size_t)len);
     begin_close(s);
+}
+
+/* Whether the listener has room: refused connections do not count (they
+ * go within a second, and one client's refusals must not fill the
+ * listener for others); the new one is not in the list yet. */
+static bool listener_full(serve *sv, bool inbound, size_t *open)
+{
+    struct serve_intake *in = sv->intake;
+    *open = inbound ? in->n_inbound - in->n_refused[1]
+                    : in->n_sessions - in->n_inbound - in->n_refused[0];
+    return *open >= (inbound ? sv->cfg->inbound.max_sessions : sv->cfg->smtp.max_sessions);
 }
 
 static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, bool inbound)
@@ -883,6 +1043,33 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, s->ip, sizeof s->ip);
     if (hd_clientkey_of(s->ip, s->client, sizeof s->client) != 0)
         snprintf(s->client, sizeof s->client, "%s", s->ip);
+    s->limit_exempt = inbound ? hd_config_in_networks(sv->cfg->inbound.client_limit_exceptions,
+                                                      sv->cfg->inbound.n_client_limit_exceptions,
+                                                      s->ip)
+                              : hd_config_in_networks(sv->cfg->smtp.client_limit_exceptions,
+                                                      sv->cfg->smtp.n_client_limit_exceptions,
+                                                      s->ip);
+    /* the limits first: a refused connection costs no hd_smtpd */
+    size_t open;
+    char why[200];
+    if (sv->stopping) {
+        refuse_session(sv, s, fd, "4.3.2", "shutting down, try again later");
+        return;
+    }
+    if (listener_full(sv, inbound, &open)) {
+        LOG_WARN_LIMITED("sessions full", inbound ? "inbound" : "submission",
+                         "%zu sessions open on the %s listener (max_sessions %u): "
+                         "connection from %s refused (421 4.3.2)",
+                         open, inbound ? "inbound" : "submission",
+                         inbound ? sv->cfg->inbound.max_sessions : sv->cfg->smtp.max_sessions,
+                         s->ip);
+        refuse_session(sv, s, fd, "4.3.2", "too many connections, try again later");
+        return;
+    }
+    if (!client_within_limits(s, why, sizeof why)) {
+        refuse_session(sv, s, fd, "4.7.0", why);
+        return;
+    }
     s->trusted = hd_config_trusted(sv->cfg, s->ip);
     bool loopback = strncmp(s->ip, "127.", 4) == 0 || strcmp(s->ip, "::1") == 0;
 
@@ -927,31 +1114,7 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
     s->deadline = evtimer_new(sv->base, on_deadline, s);
     deadline_restart(s);
-    /* connections refused at once do not count: they go within a second,
-     * and one client's refusals must not fill the listener for others */
-    size_t open = inbound ? in->n_inbound - in->n_refused[1]
-                          : in->n_sessions - in->n_inbound - in->n_refused[0];
-    bool full = open > (inbound ? sv->cfg->inbound.max_sessions : sv->cfg->smtp.max_sessions);
-    char why[200];
-    if (full || sv->stopping) {
-        atomic_fetch_add(&sv->metrics.sessions_refused, 1);
-        if (full) {
-            s->refused = true;
-            in->n_refused[inbound]++;
-            LOG_WARN_LIMITED("sessions full", inbound ? "inbound" : "submission",
-                             "%zu sessions open on the %s listener (max_sessions %u): "
-                             "connection from %s refused (421 4.3.2)",
-                             open - 1, inbound ? "inbound" : "submission",
-                             inbound ? sv->cfg->inbound.max_sessions : sv->cfg->smtp.max_sessions,
-                             s->ip);
-        }
-        hd_smtpd_shutdown(s->smtpd, "too many connections, try again later");
-    } else if (!client_within_limits(s, why, sizeof why)) {
-        refuse_session(s, why);
-        return;
-    } else {
-        hd_smtpd_greet(s->smtpd, true);
-    }
+    hd_smtpd_greet(s->smtpd, true);
     drive(s);
 }
 
@@ -968,15 +1131,29 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     evconnlistener_enable(ln->l);
 }
 
+/* Out of descriptors or memory: the connection stays waiting, so a
+ * listener left on would find it again at once. */
+static bool accept_must_rest(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
 /* accept() failed with something other than "try again" (libevent takes
- * care of those): out of descriptors (EMFILE, ENFILE) or of memory. Left
- * on, the listener would find the same connection waiting at once and
- * spin at a full core; it rests ACCEPT_PAUSE_MS instead, the waiting
- * clients stay in the backlog, and the sessions open go on being served. */
+ * EAGAIN, EINTR and ECONNABORTED). accept(2): the network errors (EPROTO,
+ * ENETDOWN, EHOSTUNREACH ...) belong to that one connection, gone now:
+ * retried like EAGAIN. Out of descriptors (EMFILE, ENFILE) or of memory,
+ * the listener would find the same connection waiting at once and spin
+ * at a full core; it rests ACCEPT_PAUSE_MS instead, the waiting clients
+ * stay in the backlog, and the sessions open go on being served. */
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
     listener *ln = arg;
     int e = EVUTIL_SOCKET_ERROR();
+    if (!accept_must_rest(e)) {
+        LOG_INFO_LIMITED("accept-network", ln->spec, "SMTP %s listener: accept(): %s (retried)",
+                         ln->inbound ? "inbound" : "submission", evutil_socket_error_to_string(e));
+        return;
+    }
     evconnlistener_disable(l);
     struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
     evtimer_add(ln->resume, &tv);

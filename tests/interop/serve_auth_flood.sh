@@ -8,6 +8,9 @@
 # [smtp] auth_failures_per_minute; the others get 454 4.7.0 (or 421 once
 # the limit is reached). Then 30 addresses send one AUTH each at once: at
 # most 16 checks are queued for everyone (454 4.7.0 past that).
+# First, 8 correct logins at once from one address (every local
+# application logs in from 127.0.0.1) all get 235: a second AUTH from a
+# client whose check is under way waits for it instead of getting 454.
 #
 # Bounded: 180 connections, a few KB, ~20 scrypt checks. Prints the checks
 # run, the replies and the latencies of the submission and the API call
@@ -88,6 +91,36 @@ def collect(conns):
         codes[k] = codes.get(k, 0) + 1
         s.close()
     return codes
+
+# 8 correct logins at once from one address: they wait for each other,
+# none gets 454 (smtplib raises on it)
+def login(out, i, src="127.0.0.3"):
+    try:
+        c = smtplib.SMTP("127.0.0.1", port, timeout=60, source_address=(src, 0))
+        c.ehlo("app.test")
+        out[i] = c.login("alice", "right-password")[0]
+        c.quit()
+    except Exception as e:
+        out[i] = repr(e)
+out = [None] * 8
+ts = [threading.Thread(target=login, args=(out, i)) for i in range(8)]
+t0 = time.monotonic()
+for t in ts: t.start()
+for t in ts: t.join()
+print(f"one address, 8 correct logins at once: {out} in {(time.monotonic() - t0) * 1000:.0f} ms")
+assert out == [235] * 8, out
+# clients that leave while their AUTH waits: each held session is freed
+# once (an ASan build would catch a double free), and the address logs in
+gone = [connect("127.0.0.4") for _ in range(6)]
+for i, (c, _) in enumerate(gone):
+    c.sendall(b"AUTH PLAIN " + base64.b64encode(b"\0alice\0right-password") + b"\r\n")
+for c, _ in gone:
+    c.close()
+time.sleep(1.5)
+out = [None]
+login(out, 0, "127.0.0.4")
+assert out == [235], out
+print("ok: 6 clients gone while their AUTH waited; the address still logs in")
 
 base = checks()
 t0 = time.monotonic()

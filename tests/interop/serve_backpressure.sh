@@ -13,7 +13,8 @@
 # memory is measured before and at its peak (VmHWM, reset through
 # /proc/PID/clear_refs before each flood): the growth must stay under
 # BOUND_MB (20). Then the client reads every reply and says QUIT: the
-# session, paused meanwhile, answers 221 (reading resumed).
+# session, paused meanwhile, answers 221 (reading resumed). Last,
+# STARTTLS behind a backlog of unread replies still completes.
 set -euo pipefail
 : "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
 . "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
@@ -120,5 +121,48 @@ P
 flood submission "$smtp"
 flood inbound "$inbound"
 flood submission-tls "$smtp" tls
+# STARTTLS behind unread replies: 850 pipelined EHLO then STARTTLS in one
+# go leave ~170 KB of replies unsent when STARTTLS is answered. The
+# handshake starts only once they are read (down to 16 KiB): before, the
+# TLS session began paused with no event to resume it, and the handshake
+# stalled until the timeout.
+/usr/bin/python3 - "$smtp" <<'P' || fail "STARTTLS after a backlog of replies"
+import socket, ssl, sys, time
+port = int(sys.argv[1])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+s.settimeout(10)
+s.connect(("127.0.0.1", port))
+f = s.makefile("rb")
+f.readline()
+s.sendall(b"EHLO backlog.test\r\n")
+while f.readline()[3:4] == b"-":
+    pass
+# replies to pipelined commands pile up unread, then STARTTLS
+s.sendall(b"EHLO backlog.test\r\n" * 850 + b"STARTTLS\r\n")
+time.sleep(0.5)
+n = 0
+while True:
+    line = f.readline()
+    if not line:
+        raise SystemExit("closed before the STARTTLS answer")
+    if line.startswith(b"220 "):
+        break
+    n += 1
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s.settimeout(5)
+t0 = time.monotonic()
+try:
+    t = ctx.wrap_socket(s)
+    t.sendall(b"EHLO backlog.test\r\n")
+    r = t.recv(4096)
+except Exception as e:
+    raise SystemExit(f"after {n} reply lines read and the 220: TLS stalled: {e!r}")
+print(f"after {n} unread reply lines, STARTTLS then handshake and EHLO in {(time.monotonic()-t0)*1000:.0f} ms: {r[:20]!r}")
+assert r.startswith(b"250"), r
+P
+echo "ok: STARTTLS answered behind a backlog of unread replies: the handshake goes on once they are read"
 kill -0 "$pid" || fail "the server died"
 echo "serve_backpressure: passed"

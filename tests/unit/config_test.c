@@ -45,6 +45,16 @@ static void check_defaults(const hd_config *c)
     assert_false(hd_config_trusted(c, "127.0.0.1"));
     assert_false(hd_config_trusted(c, "::1"));
     assert_int_equal(c->smtp.auth_failures_per_minute, 5);
+    /* the per-client caps skip loopback on both listeners (Postfix's
+     * smtpd_client_event_limit_exceptions = $mynetworks) */
+    assert_true(hd_config_in_networks(c->smtp.client_limit_exceptions,
+                                      c->smtp.n_client_limit_exceptions, "127.0.0.1"));
+    assert_true(hd_config_in_networks(c->smtp.client_limit_exceptions,
+                                      c->smtp.n_client_limit_exceptions, "::1"));
+    assert_false(hd_config_in_networks(c->smtp.client_limit_exceptions,
+                                       c->smtp.n_client_limit_exceptions, "192.0.2.1"));
+    assert_true(hd_config_in_networks(c->inbound.client_limit_exceptions,
+                                      c->inbound.n_client_limit_exceptions, "127.1.2.3"));
     assert_string_equal(c->status.listen.host, "127.0.0.1");
     assert_int_equal(c->status.listen.port, 8025);
     assert_int_equal(c->inbound.n_listen, 1);
@@ -807,6 +817,18 @@ static void test_trusted(void **state)
     assert_false(hd_config_trusted(c, "127.0.0.1 "));
     assert_false(hd_config_trusted(c, ""));
     assert_false(hd_config_trusted(c, NULL));
+    hd_config_free(c);
+
+    /* client_limit_exceptions: an empty value removes the default */
+    c = parse_ok("[smtp]\nclient_limit_exceptions =\n[inbound]\n"
+                 "client_limit_exceptions = 192.0.2.0/24\n");
+    assert_int_equal(c->smtp.n_client_limit_exceptions, 0);
+    assert_false(hd_config_in_networks(c->smtp.client_limit_exceptions,
+                                       c->smtp.n_client_limit_exceptions, "127.0.0.1"));
+    assert_true(hd_config_in_networks(c->inbound.client_limit_exceptions,
+                                      c->inbound.n_client_limit_exceptions, "192.0.2.9"));
+    assert_false(hd_config_in_networks(c->inbound.client_limit_exceptions,
+                                       c->inbound.n_client_limit_exceptions, "127.0.0.1"));
     hd_config_free(c);
 
     c = parse_ok("[smtp]\ntrusted_networks = 172.16.0.0/12 192.0.2.7 2001:db8:80::/41 "
