@@ -367,7 +367,9 @@ static unsigned auth_threads(void)
  * SMTP listeners, every outgoing connection, the database connections of
  * the threads (the file, its WAL and shared memory: 3 each, for the
  * workers, the password checks, the committer and the main thread), and
- * a reserve for the HTTP listeners' clients, DNS, the spool and webhooks. */
+ * a reserve for the HTTP listeners' clients, DNS, the spool, webhooks
+ * and the refused connections waiting for their 421 (intake.c: at most
+ * 64 a listener). */
 static rlim_t fd_need(const hd_config *cfg)
 {
     rlim_t threads = (rlim_t)signing_threads(cfg) + auth_threads() + 2;
