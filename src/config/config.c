@@ -70,6 +70,8 @@ int hd_config_defaults(hd_config **out, hd_err *err)
     c->smtp.idle_timeout = 300; /* RFC 5321 §4.5.3.2.7: at least 5 minutes */
     c->smtp.auth_failures_per_minute = 5;
     c->api.max_request_size = 36u * 1024 * 1024;
+    c->api.max_connections = 256;
+    c->status.max_connections = 64;
     c->inbound.max_message_size = 10u * 1024 * 1024;
     c->inbound.max_recipients = 100;
     c->inbound.max_sessions = 200;

@@ -246,7 +246,8 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
 static rlim_t fd_need(const hd_config *cfg)
 {
     return (rlim_t)cfg->smtp.max_sessions + cfg->inbound.max_sessions +
-           cfg->delivery.max_connections + 512;
+           cfg->delivery.max_connections + cfg->api.max_connections +
+           cfg->status.max_connections + 256;
 }
 
 /* Raise the soft RLIMIT_NOFILE towards what the caps need (the hard limit is

@@ -22,11 +22,13 @@
 #include <event2/http.h>
 
 #include "herald/json.h"
+#include "httpconn.h"
 #include "metrics.h"
 
 struct serve_status {
     struct evhttp *http;
     struct evhttp *control;
+    http_listener *listener;
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -239,9 +241,12 @@ int status_start(serve *sv, hd_err *err)
     evhttp_set_cb(st->http, "/health", on_health, sv);
     evhttp_set_cb(st->http, "/metrics", on_metrics, sv);
     const hd_config_endpoint *ep = &sv->cfg->status.listen;
-    if (ep->port && !evhttp_bind_socket_with_handle(st->http, ep->host, ep->port))
-        return hd_config_error(sv->cfg, err, HD_EIO, "status", NULL, "listen", "%s:%u: %s",
-                               ep->host, ep->port, strerror(errno));
+    hd_err lerr = {0};
+    if (ep->port && http_listener_start(sv, st->http, "status", ep->host, ep->port,
+                                        sv->cfg->status.max_connections, NULL, NULL,
+                                        &st->listener, &lerr))
+        return hd_config_error(sv->cfg, err, HD_EIO, "status", NULL, "listen", "%s",
+                               hd_err_str(&lerr));
     if (ep->port)
         LOG_INFO("status (health, metrics) on http://%s:%u/", ep->host, ep->port);
     return control_socket(sv, st, err);
@@ -254,6 +259,7 @@ void status_stop(serve *sv)
         return;
     if (st->http)
         evhttp_free(st->http);
+    http_listener_free(st->listener);
     if (st->control)
         evhttp_free(st->control);
     if (st->sock_path[0])
