@@ -52,6 +52,7 @@ hostname = api.bench.invalid
 data_dir = $d
 log_level = warn
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$SMTP_PORT
 [status]
 listen = 127.0.0.1:$STATUS_PORT

@@ -3,15 +3,19 @@
  *
  * Input: byte 0 picks options (TLS, AUTH, small limits, refused greeting,
  * shutdown at the end, a 255-byte hostname; AUTH disabled when not
- * required and byte 1 is odd),
+ * required and byte 1 is odd; bare <postmaster> refused when bit 2 of
+ * byte 1 is set),
  * bytes 1-3 the points where the client's bytes are split into writes,
  * byte 4 seeds the answers; the rest is what the client sends. Every
- * event is answered (accept or reject by input bits; AUTH true/false;
+ * event is answered (accept or reject by input bits; AUTH true, false
+ * or refused without a verdict;
  * the TLS handshake completes now or after the next write).
  *
  * Invariants: replies are whole CRLF lines of at most 512 bytes that
  * start with a code; a delivered message has CRLF line ends only (no
- * bare CR or LF got through) and fits max_message_size; the recipient
+ * bare CR or LF, no NUL got through) and fits max_message_size; an AUTH
+ * event's authzid is empty or the authcid; no recipient without a domain
+ * when bare <postmaster> is refused; the recipient
  * list is within max_recipients; the session's memory stays within its
  * limits; step never loops.
  */
@@ -88,6 +92,8 @@ static void check_message(const drive *d, const hd_smtpd_message_info *m)
             abort();
         if (p[i] == '\r' && (i + 1 >= n || p[i + 1] != '\n'))
             abort();
+        if (p[i] == '\0')
+            abort(); /* RFC 5321 §2.3.8: no NUL in text */
     }
     if (n > 0 && (n < 2 || p[n - 1] != '\n'))
         abort();
@@ -115,7 +121,12 @@ static void answer(drive *d, hd_smtpd_event ev)
         if (a == NULL || a->authcid == NULL || a->password == NULL || a->authzid == NULL ||
             a->authcid[0] == '\0' || a->password[0] == '\0')
             abort();
-        hd_smtpd_answer_auth(d->s, next_bit(d));
+        if (a->authzid[0] != '\0' && strcmp(a->authzid, a->authcid) != 0)
+            abort(); /* RFC 4616 §2: acting as another user is refused in the session */
+        if (next_bit(d))
+            hd_smtpd_answer_auth(d->s, next_bit(d));
+        else
+            hd_smtpd_refuse_auth(d->s, NULL);
         break;
     }
     case HD_SMTPD_EV_MAIL: {
@@ -130,6 +141,8 @@ static void answer(drive *d, hd_smtpd_event ev)
     case HD_SMTPD_EV_RCPT: {
         const char *rcpt = hd_smtpd_rcpt(d->s);
         if (rcpt == NULL || rcpt[0] == '\0' || strlen(rcpt) > SMTPD_PATH_MAX)
+            abort();
+        if (d->o.postmaster_needs_domain && strchr(rcpt, '@') == NULL)
             abort();
         r = pick(d, 250);
         hd_smtpd_answer_rcpt(d->s, &r);
@@ -197,6 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     d.o.auth_without_tls = flags & 4;
     d.o.auth_required = flags & 8;
     d.o.auth_disabled = !d.o.auth_required && (data[1] & 1); /* the inbound listener */
+    d.o.postmaster_needs_domain = data[1] & 2;                 /* the submission listener */
     d.o.max_message_size = 64 * 1024;
     if (flags & 16) {
         d.o.max_line = 512;

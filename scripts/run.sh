@@ -6,8 +6,10 @@
 # the verdict a receiver would give it; nothing leaves the machine).
 #
 # The first time, when the data directory has no sending domain yet, it
-# adds example.com (with its DKIM keys) so there is something to try:
-#   swaks --server 127.0.0.1:2525 --from you@example.com --to someone@example.net
+# adds example.com (with its DKIM keys) and a submission login "demo" so
+# there is something to try (every client authenticates by default):
+#   swaks --server 127.0.0.1:2525 --auth PLAIN --auth-user demo --auth-password PASSWORD \
+#     --from you@example.com --to someone@example.net
 #   build/herald events
 # Stop it with Ctrl-C; the queue stays on disk.
 set -euo pipefail
@@ -27,6 +29,9 @@ if [ ! -e "$data/herald.db" ] || [ "$("$herald" domain list --json --data-dir "$
   "$herald" apikey create --name demo --domains example.com --data-dir "$data"
   echo "   try: HERALD_API_KEY=<the key above> $herald send --from you@example.com --to someone@example.net --text hi --wait"
   echo
+  echo "== a submission login for the demo, user demo (its password, shown only now):"
+  "$herald" user add demo --domains example.com --data-dir "$data"
+  echo
 fi
-echo "== herald serve (Ctrl-C stops; try: swaks --server 127.0.0.1:2525 --from you@example.com --to someone@example.net)"
+echo "== herald serve (Ctrl-C stops; try: swaks --server 127.0.0.1:2525 --auth PLAIN --auth-user demo --auth-password <its password> --from you@example.com --to someone@example.net)"
 exec "$herald" serve

@@ -136,9 +136,12 @@ typedef struct hd_config {
         uint32_t max_recipients;     /* 1000 */
         uint32_t max_sessions;       /* 2000 */
         uint32_t idle_timeout;       /* seconds, 300 (RFC 5321 §4.5.3.2.7) */
-        char **trusted_networks;     /* CIDRs that may submit without AUTH; "127.0.0.0/8 ::1/128" */
+        char **trusted_networks;     /* CIDRs that may submit without AUTH; none by default */
         size_t n_trusted_networks;
         uint32_t auth_failures_per_minute; /* per client address, 5 */
+        /* per client address, IPv6 per /64; 0 = no limit */
+        uint32_t max_sessions_per_client;  /* 100 */
+        uint32_t max_connections_per_client_per_minute; /* 0 */
     } smtp;
 
     struct {                         /* [status] health + metrics over HTTP */
@@ -186,6 +189,9 @@ typedef struct hd_config {
         uint64_t max_message_size;   /* 10485760 */
         uint32_t max_recipients;     /* accepted RCPTs per transaction: 100 */
         uint32_t max_sessions;       /* 200 */
+        /* per client address, IPv6 per /64; 0 = no limit */
+        uint32_t max_sessions_per_client;  /* 50, as Postfix's anvil */
+        uint32_t max_connections_per_client_per_minute; /* 120 */
         uint32_t max_messages_per_minute; /* per client address: 60; 0 = no limit */
         char *bounce_rules;          /* rules for non-standard bounces; NULL: the built-in data/bounce-rules.txt */
         uint32_t soft_bounce_limit;  /* soft bounces (of different messages) within the window

@@ -50,6 +50,8 @@ typedef struct hd_smtpd_opts {
     bool auth_without_tls;     /* offer AUTH before TLS (loopback only) */
     bool auth_required;        /* MAIL needs a successful AUTH first (530 5.7.0) */
     bool auth_disabled;        /* never offer AUTH, answer it 502 (an MX for inbound mail) */
+    bool postmaster_needs_domain; /* RCPT TO:<postmaster> gets 550 5.1.3 (submission: no local
+                                   * postmaster there; RFC 5321 §4.5.1 makes it legal on an MX) */
 } hd_smtpd_opts;
 
 /* Defaults: hostname "localhost", 25 MB, 1000 recipients, 1000-byte command
@@ -143,13 +145,17 @@ const hd_smtpd_mail_info *hd_smtpd_mail(const hd_smtpd *s);
 const char *hd_smtpd_rcpt(const hd_smtpd *s);        /* forward path, no brackets */
 const hd_smtpd_message_info *hd_smtpd_message(const hd_smtpd *s);
 
-/* Answers. answer_auth: ok → 235 2.7.0; not ok → 535 5.7.8. The others
+/* Answers. answer_auth: ok → 235 2.7.0; not ok → 535 5.7.8. refuse_auth:
+ * the pending AUTH is refused without a verdict on the credentials, with
+ * the shell's reply (454 4.7.0 when r is NULL or not 4xx/5xx), e.g. when
+ * too many password checks are under way; it counts as an error. The others
  * send the reply given; a 2xx keeps the sender/recipient/message. A code
  * outside 2xx/4xx/5xx becomes 451 4.3.0; an enhanced code whose class
  * does not match the code is replaced. After an answer, call
  * hd_smtpd_step() again: the reply is in the output and pipelined input
  * goes on. An answer that matches no pending event is ignored. */
 void hd_smtpd_answer_auth(hd_smtpd *s, bool ok);
+void hd_smtpd_refuse_auth(hd_smtpd *s, const hd_smtpd_reply *r);
 void hd_smtpd_answer_mail(hd_smtpd *s, const hd_smtpd_reply *r);
 void hd_smtpd_answer_rcpt(hd_smtpd *s, const hd_smtpd_reply *r);
 void hd_smtpd_answer_message(hd_smtpd *s, const hd_smtpd_reply *r);

@@ -296,6 +296,10 @@ int hd_store_suppression_page(hd_store *st, const char *after, int64_t now, size
 int hd_store_soft_bounce_count(hd_store *st, const char *address, const char *message,
                                int64_t since_ms, size_t *n, hd_err *err);
 
+/* Whether any message is recorded (sent, queued or kept until
+ * [queue] retention): bounces and complaints may still come for it. */
+int hd_store_has_messages(hd_store *st, bool *any, hd_err *err);
+
 /* Idempotency keys of the HTTP API: a key (scoped to an API key) names the
  * message its first request created, and the SHA-256 of that request, so
  * a retry gets the same answer and a different request under the same key

@@ -18,7 +18,7 @@
 #include "../serve/serve.h"
 
 static const char serve_help[] =
-    "usage: herald serve [--config FILE] [--check]\n"
+    "usage: herald serve [--config FILE] [--check] [--new-verp-key]\n"
     "\n"
     "Run the delivery server: SMTP submission, DKIM signing, the durable queue,\n"
     "delivery (sandbox capture by default), the status endpoint. Without\n"
@@ -32,9 +32,13 @@ static const char serve_help[] =
     "                      it names (TLS certificate and key, zone file, bounce\n"
     "                      rules, CA files), and that each [domain NAME] is a\n"
     "                      sending domain; warnings go to standard error\n"
+    "      --new-verp-key  data_dir/verp.key is lost: make a new one though the\n"
+    "                      database holds sent mail (its bounces are then refused;\n"
+    "                      without this the server refuses to start)\n"
     "\n"
     "Exit: 0 stopped cleanly (--check: configuration ok), 64 usage, 78 bad\n"
-    "configuration (FILE:LINE: key: reason), 70 failed to start.\n";
+    "configuration (FILE:LINE: key: reason), 70 failed to start, 75 the data\n"
+    "directory needs the operator (a lost verp.key), 77 a key file others can read.\n";
 
 int cli_load_config(const char *path, hd_config **out)
 {
@@ -150,15 +154,17 @@ int cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"new-verp-key", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *config = NULL;
     bool check = false;
+    serve_options options = {0};
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': config = optarg; break;
         case 'k': check = true; break;
+        case 'V': options.new_verp_key = true; break;
         case 'h': fputs(serve_help, stdout); return CLI_OK;
         default: fputs(serve_help, stderr); return CLI_USAGE;
         }
@@ -197,11 +203,11 @@ int cmd_serve(int argc, char **argv)
         hd_config_free(cfg);
         return CLI_OK;
     }
-    rc = serve_run(cfg, &err);
+    rc = serve_run(cfg, &options, &err);
     hd_config_free(cfg);
     if (rc) {
         cli_error("%s", hd_err_str(&err));
-        return CLI_SOFTWARE;
+        return rc == HD_ESTATE ? CLI_TEMPFAIL : rc == HD_EPERM ? CLI_NOPERM : CLI_SOFTWARE;
     }
     return CLI_OK;
 }

@@ -25,7 +25,6 @@ static bool dup_into(char **field, const char *s)
 
 static bool default_strings(hd_config *c)
 {
-    static const char *const trusted[] = {"127.0.0.0/8", "::1/128"};
     if (!dup_into(&c->hostname, "localhost") || !dup_into(&c->data_dir, "./herald-data") ||
         !dup_into(&c->log_level, "info"))
         return false;
@@ -36,14 +35,8 @@ static bool default_strings(hd_config *c)
     c->smtp.listen[0].port = 2525;
     if (!dup_into(&c->smtp.listen[0].host, "127.0.0.1"))
         return false;
-    c->smtp.trusted_networks = calloc(2, sizeof *c->smtp.trusted_networks);
-    if (c->smtp.trusted_networks == NULL)
-        return false;
-    for (size_t i = 0; i < 2; i++) {
-        if (!dup_into(&c->smtp.trusted_networks[i], trusted[i]))
-            return false;
-        c->smtp.n_trusted_networks++;
-    }
+    /* smtp.trusted_networks: none, AUTH everywhere. Trusting loopback would
+     * let any local account send signed mail as every tenant. */
     c->inbound.listen = calloc(1, sizeof *c->inbound.listen);
     if (c->inbound.listen == NULL)
         return false;
@@ -69,12 +62,16 @@ int hd_config_defaults(hd_config **out, hd_err *err)
     c->smtp.max_sessions = 2000;
     c->smtp.idle_timeout = 300; /* RFC 5321 §4.5.3.2.7: at least 5 minutes */
     c->smtp.auth_failures_per_minute = 5;
+    c->smtp.max_sessions_per_client = 100;
+    c->smtp.max_connections_per_client_per_minute = 0;
     c->api.max_request_size = 36u * 1024 * 1024;
     c->api.max_connections = 256;
     c->status.max_connections = 64;
     c->inbound.max_message_size = 10u * 1024 * 1024;
     c->inbound.max_recipients = 100;
     c->inbound.max_sessions = 200;
+    c->inbound.max_sessions_per_client = 50;
+    c->inbound.max_connections_per_client_per_minute = 120;
     c->inbound.max_messages_per_minute = 60;
     c->inbound.soft_bounce_window = 7 * 86400;
     c->inbound.soft_bounce_suppress_for = 7 * 86400;

@@ -87,6 +87,11 @@ static const key_spec smtp_keys[] = {
      0, 0, false},
     {"auth_failures_per_minute", K_COUNT, CFG(smtp.auth_failures_per_minute), NO_OFF, 0,
      UINT32_MAX, false},
+    /* one client address (IPv6: its /64) must not hold every session */
+    {"max_sessions_per_client", K_COUNT, CFG(smtp.max_sessions_per_client), NO_OFF, 0,
+     UINT32_MAX, false},
+    {"max_connections_per_client_per_minute", K_COUNT,
+     CFG(smtp.max_connections_per_client_per_minute), NO_OFF, 0, UINT32_MAX, false},
 };
 
 static const key_spec status_keys[] = {
@@ -147,6 +152,11 @@ static const key_spec inbound_keys[] = {
      HD_LIMIT_MESSAGE_BYTES, false},
     {"max_recipients", K_COUNT, CFG(inbound.max_recipients), NO_OFF, 1, 100000, false},
     {"max_sessions", K_COUNT, CFG(inbound.max_sessions), NO_OFF, 1, UINT32_MAX, false},
+    /* one client address (IPv6: its /64) must not hold every session */
+    {"max_sessions_per_client", K_COUNT, CFG(inbound.max_sessions_per_client), NO_OFF, 0,
+     UINT32_MAX, false},
+    {"max_connections_per_client_per_minute", K_COUNT,
+     CFG(inbound.max_connections_per_client_per_minute), NO_OFF, 0, UINT32_MAX, false},
     /* anyone may send here: one client must not fill the disk */
     {"max_messages_per_minute", K_COUNT, CFG(inbound.max_messages_per_minute), NO_OFF, 0,
      UINT32_MAX, false},

@@ -4,7 +4,8 @@
  * and parses (the TLS certificate and its key load and match, the DNS zone
  * file, the bounce rules, webhook CA files), the data directory is a
  * directory, the listen and pool addresses are this machine's, and each
- * [domain NAME] names a sending domain of the data directory. A failure says where the configuration named it
+ * [domain NAME] names a sending domain of the data directory, and the
+ * session and connection caps fit under the hard limit of open files. A failure says where the configuration named it
  * ("FILE:LINE: [smtp] tls_cert: ..."), so the operator knows which line
  * to fix. Nothing is created or changed: a data directory that does not
  * exist yet holds no sending domain.
@@ -408,6 +409,7 @@ int serve_check_config(const hd_config *cfg, serve_warn_fn warn, void *arg, bool
         (rc = check_zone(cfg, err)) || (rc = check_rules(cfg, err)) ||
         (rc = check_hard_reasons(cfg, err)) ||
         (rc = check_webhook_cas(cfg, err)) || (rc = check_addresses(cfg, err)) ||
+        (rc = serve_fd_check(cfg, err)) ||
         (rc = check_domains(cfg, dir_exists, warn, arg, config_fault, err)))
         return rc;
     return 0;

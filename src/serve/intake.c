@@ -4,6 +4,11 @@
  * worker, durability to the committer; the 250 is sent only after both.
  * The inbound listener ([inbound], bounces and reports) runs the same
  * sessions without AUTH; its recipients and messages go to inbound.c.
+ * Bounded per client: a session is not read while its unread replies
+ * pass OUT_PAUSE; one client address (IPv6: its /64) holds at most
+ * max_sessions_per_client sessions of a listener and opens at most
+ * max_connections_per_client_per_minute; a listener out of descriptors
+ * rests instead of spinning on accept().
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -17,6 +22,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 
+#include "herald/clientkey.h"
 #include "herald/passwd.h"
 #include "herald/smtpd.h"
 #include "accept.h"
@@ -25,17 +31,32 @@
 #define IP_TRACK 1024           /* client addresses remembered for that */
 #define FEED_MAX 16384          /* bytes handed to the session per call */
 #define INBOUND_BAD_RCPTS 20    /* refused recipients before an inbound session is closed */
+/* Password checks queued or running at once, every client together: with
+ * scrypt at ~0.1-0.2 s a check, a few seconds of waiting at most for a
+ * real user; past it AUTH gets 454 4.7.0 (try again). */
+#define AUTH_PENDING_MAX 16
+/* Replies a client has not read yet: past OUT_PAUSE no more of its input
+ * is read (so a client that pipelines cheap commands and never reads
+ * cannot make the server buffer its replies), reading resumes once the
+ * output is down to OUT_RESUME; past OUT_MAX (only a reply larger than
+ * the gap could get there) the session is closed. */
+#define OUT_PAUSE (64 * 1024)
+#define OUT_RESUME (16 * 1024)
+#define OUT_MAX (1024 * 1024)
 
 typedef struct session {
     serve *sv;
     struct bufferevent *bev;
     hd_smtpd *smtpd;
     char ip[INET6_ADDRSTRLEN];
+    char client[HD_CLIENTKEY_MAX]; /* what the per-client limits count: ip, or its /64 */
+    bool refused;               /* refused at connection: the refusal was logged (limited) */
     bool trusted;               /* in smtp.trusted_networks: may submit without AUTH */
     bool tls;
     bool busy;                  /* a worker or the committer holds the session */
     bool dead;                  /* connection gone while busy */
     bool closing;
+    bool out_paused;            /* not reading: too many replies unsent */
     struct event *linger;       /* closing: waits for the output to drain */
     struct event *deadline;     /* a line must be complete before it fires */
     unsigned accepted, refusals; /* messages queued; 4xx/5xx replies sent */
@@ -57,14 +78,30 @@ typedef struct ip_count {
     unsigned count;
 } ip_count;
 
+/* One SMTP listener; after accept() failed (out of descriptors) it
+ * pauses, and resume turns it back on. */
+typedef struct listener {
+    serve *sv;
+    struct evconnlistener *l;
+    struct event *resume;
+    bool inbound;
+    char spec[300];             /* address:port, for the log */
+} listener;
+
+#define ACCEPT_PAUSE_MS 250     /* how long a listener rests after accept() failed */
+
 struct serve_intake {
-    struct evconnlistener **listeners;
+    listener *listeners;
     size_t n_listeners;
     session *sessions;
     size_t n_sessions;
     size_t n_inbound;           /* of which on the inbound listener */
+    size_t n_refused[2];        /* of which refused at connection, closing: [0] submission, [1] inbound */
     ip_count auth_fails[IP_TRACK];       /* failed AUTH per client */
     ip_count inbound_msgs[IP_TRACK];     /* messages taken on the inbound listener per client */
+    /* password checks in hand, by client key ("" = free): one per client */
+    char auth_pending[AUTH_PENDING_MAX][HD_CLIENTKEY_MAX];
+    ip_count connections[2][IP_TRACK];   /* connections per client key: [0] submission, [1] inbound */
 };
 
 static void drive(session *s);
@@ -101,6 +138,15 @@ static void note_replies(session *s, hd_slice out)
     }
 }
 
+/* Bytes not yet handed to the kernel: a TLS filter passes its output to
+ * the socket's bufferevent below it, which must drain too. */
+static size_t unsent(struct bufferevent *bev)
+{
+    size_t n = evbuffer_get_length(bufferevent_get_output(bev));
+    struct bufferevent *under = bufferevent_get_underlying(bev);
+    return under ? n + evbuffer_get_length(bufferevent_get_output(under)) : n;
+}
+
 static void flush_output(session *s)
 {
     hd_slice out = hd_smtpd_output(s->smtpd);
@@ -111,17 +157,35 @@ static void flush_output(session *s)
     }
 }
 
-/* Bytes not yet handed to the kernel: a TLS filter passes its output to
- * the socket's bufferevent below it, which must drain too. */
-static size_t unsent(struct bufferevent *bev)
+static void begin_close(session *s);
+
+/* Whether the client's unread replies stop this session for now: past
+ * OUT_PAUSE its input is no longer read until on_written sees the output
+ * drained to OUT_RESUME; past OUT_MAX the session is closed. */
+static bool output_backlog(session *s)
 {
-    size_t n = evbuffer_get_length(bufferevent_get_output(bev));
-    struct bufferevent *under = bufferevent_get_underlying(bev);
-    return under ? n + evbuffer_get_length(bufferevent_get_output(under)) : n;
+    if (s->closing)
+        return true;
+    size_t n = unsent(s->bev);
+    if (n > OUT_MAX) {
+        LOG_WARN_LIMITED("output backlog", s->ip,
+                         "%zu bytes of replies unread by the client (more than %d); "
+                         "session closed", n, OUT_MAX);
+        begin_close(s);
+        return true;
+    }
+    if (n <= OUT_PAUSE)
+        return false;
+    if (!s->out_paused) {
+        s->out_paused = true;
+        bufferevent_disable(s->bev, EV_READ);
+    }
+    return true;
 }
 
 #define LINGER_MS 20            /* how often a closing session checks its output */
 #define LINGER_MAX 250          /* checks before giving up on a client that reads nothing */
+#define LINGER_REFUSED_MAX 50   /* the same for a connection refused at once (1 s) */
 
 static void linger_done(session *s)
 {
@@ -149,7 +213,7 @@ static void closed_by_client(struct bufferevent *bev, short what, void *arg)
 static void linger(evutil_socket_t fd, short what, void *arg)
 {
     session *s = arg;
-    if (++s->linger_checks > LINGER_MAX) {
+    if (++s->linger_checks > (s->refused ? LINGER_REFUSED_MAX : LINGER_MAX)) {
         linger_done(s);
         return;
     }
@@ -194,7 +258,9 @@ static void session_free(session *s)
         return;
     }
     struct serve_intake *in = s->sv->intake;
-    if (s->refusals)
+    if (s->refused)
+        ;   /* one line a minute per client said why (LOG_WARN_LIMITED) */
+    else if (s->refusals)
         LOG_INFO_ID(s->ip,
                     "session ended: %u message%s queued, %u refused command%s, the last: %s",
                     s->accepted, s->accepted == 1 ? "" : "s", s->refusals,
@@ -210,6 +276,7 @@ static void session_free(session *s)
         s->next->prev = s->prev;
     in->n_sessions--;
     in->n_inbound -= s->inbound;
+    in->n_refused[s->inbound] -= s->refused;
     atomic_fetch_sub(&s->sv->metrics.sessions_now, 1);
     if (s->linger)
         event_free(s->linger);
@@ -230,7 +297,8 @@ static bool session_back(session *s)
         session_free(s);
         return false;
     }
-    bufferevent_enable(s->bev, EV_READ);
+    if (!s->out_paused)
+        bufferevent_enable(s->bev, EV_READ);
     deadline_restart(s);
     return true;
 }
@@ -250,8 +318,22 @@ static void on_read(struct bufferevent *bev, void *arg);
 static void session_resume(session *s)
 {
     drive(s);
-    if (!s->busy && !s->closing && s->bev)
+    if (!s->busy && !s->closing && !s->out_paused && s->bev)
         on_read(s->bev, s);
+}
+
+/* The output is down to OUT_RESUME (the write low watermark): read again,
+ * first what the session and the input buffer still hold. */
+static void on_written(struct bufferevent *bev, void *arg)
+{
+    session *s = arg;
+    if (!s->out_paused || s->closing)
+        return;
+    s->out_paused = false;
+    if (s->busy)
+        return;             /* session_back enables reading */
+    bufferevent_enable(s->bev, EV_READ);
+    session_resume(s);
 }
 
 /* ---- AUTH ---- */
@@ -296,12 +378,15 @@ static const char *printable(char *s)
 
 typedef struct auth_job {
     session *s;
+    int slot;                   /* in serve_intake.auth_pending */
+    char key[HD_CLIENTKEY_MAX];   /* the client's, for the counts and the log */
     char user[HD_STORE_NAME_MAX];
     char password[512];
     bool ok;
     char domains[1024];
 } auth_job;
 
+/* On the password-check pool. */
 static void auth_work(worker *w, void *arg)
 {
     auth_job *j = arg;
@@ -327,17 +412,24 @@ static void auth_done(void *arg)
 {
     auth_job *j = arg;
     session *s = j->s;
+    serve *sv = s->sv;
+    sv->intake->auth_pending[j->slot][0] = '\0';
+    atomic_fetch_add(j->ok ? &sv->metrics.auth_ok : &sv->metrics.auth_failed, 1);
+    if (j->ok) {
+        /* the attempt was counted when it started; a success gives it
+         * back, so logging in often from one address never locks it out */
+        ip_count *f = ip_slot(sv->intake->auth_fails, j->key, false);
+        if (f && f->count > 0)
+            f->count--;
+    } else {
+        LOG_WARN_LIMITED("auth-failed", j->key, "authentication failed for user \"%s\" (535 5.7.8)",
+                         printable(j->user));
+    }
     if (session_back(s)) {
         if (j->ok) {
             snprintf(s->user, sizeof s->user, "%s", j->user);
             snprintf(s->user_domains, sizeof s->user_domains, "%s", j->domains);
-            atomic_fetch_add(&s->sv->metrics.auth_ok, 1);
             LOG_INFO_ID(s->ip, "authenticated as %s", printable(j->user));
-        } else {
-            ip_count *f = ip_slot(s->sv->intake->auth_fails, s->ip, true);
-            f->count++;
-            atomic_fetch_add(&s->sv->metrics.auth_failed, 1);
-            LOG_WARN_ID(s->ip, "authentication failed for user \"%s\"", printable(j->user));
         }
         hd_smtpd_answer_auth(s->smtpd, j->ok);
         session_resume(s);
@@ -345,27 +437,77 @@ static void auth_done(void *arg)
     free(j);
 }
 
+/* A free slot for a password check from key, or -1 with *same set when
+ * that client already has one in hand. */
+static int auth_slot(struct serve_intake *in, const char *key, bool *same)
+{
+    int free_slot = -1;
+    *same = false;
+    for (int i = 0; i < AUTH_PENDING_MAX; i++) {
+        if (!in->auth_pending[i][0])
+            free_slot = free_slot < 0 ? i : free_slot;
+        else if (strcmp(in->auth_pending[i], key) == 0)
+            *same = true;
+    }
+    return *same ? -1 : free_slot;
+}
+
+/* 454 4.7.0: the client may try again shortly (drive() goes on). */
+static void refuse_auth(session *s, const char *text)
+{
+    hd_smtpd_reply r = {454, "4.7.0", text};
+    hd_smtpd_refuse_auth(s->smtpd, &r);
+}
+
+/* AUTH credentials are in: the limits, then a password check on its own
+ * pool. An attempt counts against [smtp] auth_failures_per_minute when
+ * it starts (counted at the end, parallel guesses all passed the check
+ * before any was counted); one check per client (address, IPv6 /64) at
+ * a time, AUTH_PENDING_MAX for everyone. */
 static void start_auth(session *s)
 {
+    struct serve_intake *in = s->sv->intake;
     const hd_smtpd_auth_info *ai = hd_smtpd_auth(s->smtpd);
-    ip_count *f = ip_slot(s->sv->intake->auth_fails, s->ip, false);
-    if (f && f->count >= s->sv->cfg->smtp.auth_failures_per_minute) {
-        LOG_WARN_ID(s->ip, "too many authentication failures; session closed");
+    uint32_t limit = s->sv->cfg->smtp.auth_failures_per_minute;
+    const char *key = s->client; /* the address, an IPv6 client's /64 */
+    ip_count *f = limit ? ip_slot(in->auth_fails, key, true) : NULL;
+    if (f && f->count >= limit) {
+        LOG_WARN_LIMITED("auth-limit", key,
+                         "%u authentication attempts this minute ([smtp] auth_failures_per_minute); "
+                         "session closed (421)", f->count);
         hd_smtpd_shutdown(s->smtpd, "too many authentication failures, try again later");
         drive(s);
         return;
     }
-    auth_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        hd_smtpd_answer_auth(s->smtpd, false);
-        drive(s);
+    bool same;
+    int slot = auth_slot(in, key, &same);
+    if (slot < 0 && same) {
+        LOG_WARN_LIMITED("auth-concurrent", key,
+                         "AUTH refused (454 4.7.0): another one from this client is being checked");
+        refuse_auth(s, "another authentication from your address is in progress, try again shortly");
         return;
     }
+    if (slot < 0) {
+        LOG_WARN_LIMITED("auth-busy", key, "AUTH refused (454 4.7.0): %d password checks under way",
+                         AUTH_PENDING_MAX);
+        refuse_auth(s, "too many authentications in progress, try again shortly");
+        return;
+    }
+    auth_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        refuse_auth(s, "temporary authentication failure");
+        return;
+    }
+    if (f)
+        f->count++;
     j->s = s;
+    j->slot = slot;
+    snprintf(j->key, sizeof j->key, "%s", key);
+    snprintf(in->auth_pending[slot], HD_CLIENTKEY_MAX, "%s", key);
     snprintf(j->user, sizeof j->user, "%s", ai->authcid);
     snprintf(j->password, sizeof j->password, "%s", ai->password);
     session_hold(s);
-    serve_work(s->sv, auth_work, auth_done, j);
+    serve_work_auth(s->sv, auth_work, auth_done, j);
 }
 
 /* ---- a message ---- */
@@ -508,7 +650,12 @@ static void start_tls(session *s)
     }
     s->bev = tls;
     s->tls = true;
-    bufferevent_setcb(tls, on_read, NULL, on_event, s);
+    bufferevent_setcb(tls, on_read, on_written, on_event, s);
+    /* the filter moves its output to the socket's bufferevent only while
+     * that holds less than OUT_RESUME, so the filter's low watermark
+     * (on_written) sees the client's reading */
+    bufferevent_setwatermark(tls, EV_WRITE, OUT_RESUME, 0);
+    bufferevent_setwatermark(bufferevent_get_underlying(tls), EV_WRITE, 0, OUT_RESUME);
     struct timeval tv = {s->sv->cfg->smtp.idle_timeout, 0};
     bufferevent_set_timeouts(tls, NULL, &tv);
     deadline_restart(s);    /* the handshake must finish in time too */
@@ -569,6 +716,9 @@ static void drive(session *s)
             begin_close(s);
             return;
         }
+        flush_output(s);
+        if (output_backlog(s))
+            return;         /* on_written drives the rest */
     }
 }
 
@@ -601,7 +751,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     session *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     hd_err err = {0};
-    while (evbuffer_get_length(in) > 0 && !s->closing) {
+    while (evbuffer_get_length(in) > 0 && !s->closing && !s->out_paused) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
@@ -619,7 +769,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, v.iov_len);
         if (!s->busy)
             drive(s);
-        if (s->busy || s->closing)
+        if (s->busy || output_backlog(s))
             break;
     }
 }
@@ -641,6 +791,72 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/* Sessions open on s's listener from s's client (s aside), closing ones
+ * not counted. A walk over the sessions rather than a table: nothing to
+ * keep in step, and the sessions are bounded by max_sessions. */
+static unsigned client_sessions(const session *s)
+{
+    unsigned n = 0;
+    for (const session *o = s->sv->intake->sessions; o; o = o->next)
+        n += o != s && o->inbound == s->inbound && !o->closing && strcmp(o->client, s->client) == 0;
+    return n;
+}
+
+/* Postfix anvil's limits (smtpd_client_connection_count_limit and
+ * _rate_limit): sessions open at once and connections a minute from one
+ * client (IPv6: one /64). Every connection counts towards the rate,
+ * refused ones too, so a client that keeps hammering stays refused until
+ * it slows down. False, with the reply's text in why, when over. */
+static bool client_within_limits(session *s, char *why, size_t n)
+{
+    const hd_config *cfg = s->sv->cfg;
+    const char *where = s->inbound ? "inbound" : "submission";
+    uint32_t max_open = s->inbound ? cfg->inbound.max_sessions_per_client
+                                   : cfg->smtp.max_sessions_per_client;
+    uint32_t max_rate = s->inbound ? cfg->inbound.max_connections_per_client_per_minute
+                                   : cfg->smtp.max_connections_per_client_per_minute;
+    if (max_rate) {
+        ip_count *c = ip_slot(s->sv->intake->connections[s->inbound], s->client, true);
+        if (++c->count > max_rate) {
+            LOG_WARN_LIMITED(s->inbound ? "inbound connection rate" : "submission connection rate",
+                             s->client,
+                             "%u connections this minute on the %s listener "
+                             "(max_connections_per_client_per_minute %u): refused (421 4.7.0)",
+                             c->count, where, max_rate);
+            snprintf(why, n, "too many connections from your address this minute, try again later");
+            return false;
+        }
+    }
+    unsigned open = max_open ? client_sessions(s) : 0;
+    if (max_open && open >= max_open) {
+        LOG_WARN_LIMITED(s->inbound ? "inbound client sessions" : "submission client sessions",
+                         s->client,
+                         "%u sessions open on the %s listener (max_sessions_per_client %u): "
+                         "connection refused (421 4.7.0)", open, where, max_open);
+        snprintf(why, n, "too many connections from your address (%u open), try again later",
+                 open);
+        return false;
+    }
+    return true;
+}
+
+/* RFC 5321 §3.1: a 421 in place of the greeting, then close. RFC 3463
+ * 4.7.0: refused by policy (the 4.3.2 of hd_smtpd_shutdown is the whole
+ * system's state). The session object was made only to close it the
+ * usual way (the reply drains, then FIN). */
+static void refuse_session(session *s, const char *why)
+{
+    char line[512];
+    int len = snprintf(line, sizeof line, "421 4.7.0 %s %s\r\n", s->sv->cfg->hostname, why);
+    if (len < 0 || (size_t)len >= sizeof line)
+        len = snprintf(line, sizeof line, "421 4.7.0 too many connections\r\n");
+    atomic_fetch_add(&s->sv->metrics.sessions_refused, 1);
+    s->refused = true;
+    s->sv->intake->n_refused[s->inbound]++;
+    bufferevent_write(s->bev, line, (size_t)len);
+    begin_close(s);
+}
+
 static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, bool inbound)
 {
     struct serve_intake *in = sv->intake;
@@ -655,6 +871,8 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
         inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, s->ip, sizeof s->ip);
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, s->ip, sizeof s->ip);
+    if (hd_clientkey_of(s->ip, s->client, sizeof s->client) != 0)
+        snprintf(s->client, sizeof s->client, "%s", s->ip);
     s->trusted = hd_config_trusted(sv->cfg, s->ip);
     bool loopback = strncmp(s->ip, "127.", 4) == 0 || strcmp(s->ip, "::1") == 0;
 
@@ -666,6 +884,7 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
     o.tls_available = sv->tls_server != NULL;
     o.auth_without_tls = loopback;   /* RFC 4954 §4: no plain-text passwords off this host */
     o.auth_required = !s->trusted;
+    o.postmaster_needs_domain = !inbound;   /* an MX takes <postmaster>, submission does not */
     if (inbound) {      /* an MX: anyone may connect, nobody logs in */
         s->trusted = false;
         o.max_message_size = (size_t)sv->cfg->inbound.max_message_size;
@@ -691,17 +910,35 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
     in->n_inbound += inbound;
     atomic_fetch_add(&sv->metrics.sessions_total, 1);
     atomic_fetch_add(&sv->metrics.sessions_now, 1);
-    bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
+    bufferevent_setcb(s->bev, on_read, on_written, on_event, s);
+    bufferevent_setwatermark(s->bev, EV_WRITE, OUT_RESUME, 0);
     struct timeval tv = {sv->cfg->smtp.idle_timeout, 0};
     bufferevent_set_timeouts(s->bev, NULL, &tv);    /* reads: the per-line deadline */
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
     s->deadline = evtimer_new(sv->base, on_deadline, s);
     deadline_restart(s);
-    bool full = inbound ? in->n_inbound > sv->cfg->inbound.max_sessions
-                        : in->n_sessions - in->n_inbound > sv->cfg->smtp.max_sessions;
+    /* connections refused at once do not count: they go within a second,
+     * and one client's refusals must not fill the listener for others */
+    size_t open = inbound ? in->n_inbound - in->n_refused[1]
+                          : in->n_sessions - in->n_inbound - in->n_refused[0];
+    bool full = open > (inbound ? sv->cfg->inbound.max_sessions : sv->cfg->smtp.max_sessions);
+    char why[200];
     if (full || sv->stopping) {
         atomic_fetch_add(&sv->metrics.sessions_refused, 1);
+        if (full) {
+            s->refused = true;
+            in->n_refused[inbound]++;
+            LOG_WARN_LIMITED("sessions full", inbound ? "inbound" : "submission",
+                             "%zu sessions open on the %s listener (max_sessions %u): "
+                             "connection from %s refused (421 4.3.2)",
+                             open - 1, inbound ? "inbound" : "submission",
+                             inbound ? sv->cfg->inbound.max_sessions : sv->cfg->smtp.max_sessions,
+                             s->ip);
+        }
         hd_smtpd_shutdown(s->smtpd, "too many connections, try again later");
+    } else if (!client_within_limits(s, why, sizeof why)) {
+        refuse_session(s, why);
+        return;
     } else {
         hd_smtpd_greet(s->smtpd, true);
     }
@@ -711,13 +948,34 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
                       void *arg)
 {
-    accept_session(arg, fd, sa, false);
+    listener *ln = arg;
+    accept_session(ln->sv, fd, sa, ln->inbound);
 }
 
-static void on_accept_inbound(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                              int len, void *arg)
+static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
-    accept_session(arg, fd, sa, true);
+    listener *ln = arg;
+    evconnlistener_enable(ln->l);
+}
+
+/* accept() failed with something other than "try again" (libevent takes
+ * care of those): out of descriptors (EMFILE, ENFILE) or of memory. Left
+ * on, the listener would find the same connection waiting at once and
+ * spin at a full core; it rests ACCEPT_PAUSE_MS instead, the waiting
+ * clients stay in the backlog, and the sessions open go on being served. */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    listener *ln = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    evconnlistener_disable(l);
+    struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+    evtimer_add(ln->resume, &tv);
+    LOG_WARN_LIMITED("accept", ln->spec,
+                     "SMTP %s listener: cannot accept connections: %s (%zu sessions open); "
+                     "new clients wait, retried every %d ms",
+                     ln->inbound ? "inbound" : "submission",
+                     evutil_socket_error_to_string(e), ln->sv->intake->n_sessions,
+                     ACCEPT_PAUSE_MS);
 }
 
 static int listen_on(serve *sv, const hd_config_endpoint *ep, bool inbound, hd_err *err)
@@ -731,14 +989,22 @@ static int listen_on(serve *sv, const hd_config_endpoint *ep, bool inbound, hd_e
     if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) != 0)
         return hd_config_error(sv->cfg, err, HD_EINVAL, what, NULL, "listen",
                                "%s: not an address:port", spec);
-    struct evconnlistener *l = evconnlistener_new_bind(
-        sv->base, inbound ? on_accept_inbound : on_accept, sv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 512,
-        (struct sockaddr *)&ss, sslen);
-    if (!l)
+    struct serve_intake *in = sv->intake;
+    listener *ln = &in->listeners[in->n_listeners];
+    *ln = (listener){.sv = sv, .inbound = inbound};
+    snprintf(ln->spec, sizeof ln->spec, "%s", spec);
+    ln->l = evconnlistener_new_bind(sv->base, on_accept, ln,
+                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 512,
+                                    (struct sockaddr *)&ss, sslen);
+    if (!ln->l)
         return hd_config_error(sv->cfg, err, HD_EIO, what, NULL, "listen", "%s: %s", spec,
                                evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-    struct serve_intake *in = sv->intake;
-    in->listeners[in->n_listeners++] = l;
+    if (!(ln->resume = evtimer_new(sv->base, on_resume, ln))) {
+        evconnlistener_free(ln->l);
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    }
+    evconnlistener_set_error_cb(ln->l, on_accept_error);
+    in->n_listeners++;
     LOG_INFO(inbound ? "SMTP inbound (bounces, complaints, reports) on %s" : "SMTP submission on %s",
              spec);
     return 0;
@@ -778,8 +1044,10 @@ void intake_close_listeners(serve *sv)
     struct serve_intake *in = sv->intake;
     if (!in)
         return;
-    for (size_t i = 0; i < in->n_listeners; i++)
-        evconnlistener_free(in->listeners[i]);
+    for (size_t i = 0; i < in->n_listeners; i++) {
+        evconnlistener_free(in->listeners[i].l);
+        event_free(in->listeners[i].resume);
+    }
     in->n_listeners = 0;
 }
 

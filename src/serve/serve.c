@@ -86,19 +86,50 @@ static int make_dir(const char *path, hd_err *err)
 }
 
 /* The VERP HMAC key: 32 random bytes in data_dir/verp.key (0600), made
- * once. Losing it only makes old bounces unattributable. */
-static int verp_key(serve *sv, hd_err *err)
+ * once. Every bounce address of the mail sent is signed with it, so a new
+ * key makes the server refuse at RCPT the bounces of all mail sent before
+ * (they are lost): a missing key beside a database holding messages is
+ * refused unless the operator says so (serve_options.new_verp_key). A key
+ * others can read lets them forge bounces and complaints about any
+ * recipient: refused, as ssh refuses a private key others can read. */
+static int verp_key_read(serve *sv, int fd, const char *path, hd_err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    if (st.st_mode & 0077)
+        return hd_err_set(err, HD_EPERM,
+                          "%s: others may read or change the VERP key (mode %04o): chmod 600 it; "
+                          "whoever read it can forge bounces and complaints",
+                          path, (unsigned)(st.st_mode & 07777));
+    ssize_t n = read(fd, sv->verp_key, sizeof sv->verp_key);
+    if (n != (ssize_t)sizeof sv->verp_key)
+        return hd_err_set(err, HD_EIO, "%s: expected %zu bytes", path, sizeof sv->verp_key);
+    return 0;
+}
+
+static int verp_key(serve *sv, const serve_options *opt, hd_err *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/verp.key", sv->data_dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        ssize_t n = read(fd, sv->verp_key, sizeof sv->verp_key);
+        int rc = verp_key_read(sv, fd, path, err);
         close(fd);
-        if (n == (ssize_t)sizeof sv->verp_key)
-            return 0;
-        return hd_err_set(err, HD_EIO, "%s: expected %zu bytes", path, sizeof sv->verp_key);
+        return rc;
     }
+    if (errno != ENOENT)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    bool sent = false;
+    int rc = hd_store_has_messages(sv->store, &sent, err);
+    if (rc)
+        return rc;
+    if (sent && !(opt && opt->new_verp_key))
+        return hd_err_set(err, HD_ESTATE,
+                          "%s is missing but the database holds messages whose bounce addresses "
+                          "it signed: restore it from a backup of the data directory, or start "
+                          "once with `herald serve --new-verp-key` (bounces to mail sent "
+                          "before are then refused)", path);
     if (RAND_bytes(sv->verp_key, sizeof sv->verp_key) != 1)
         return hd_err_set(err, HD_ECRYPTO, "no randomness for the VERP key");
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -109,34 +140,48 @@ static int verp_key(serve *sv, hd_err *err)
         return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
     }
     close(fd);
+    if (sent)
+        LOG_WARN("%s: a new VERP key (--new-verp-key): bounces to mail sent before are refused",
+                 path);
     return 0;
 }
 
 /* One server per data directory: a second one would collect the first
  * one's current spool segment as unused and deliver its queue twice. The
- * lock is data_dir/lock, held (flock) for the life of the process, as
- * Postfix's master.lock. */
+ * lock is an flock on the directory itself, held for the life of the
+ * process (Postfix's master.lock is a file, which `rm` would defeat: a
+ * removed lock file is a new file with no lock on it). data_dir/lock
+ * holds the pid, for the refusal's message only. */
 static int lock_data_dir(serve *sv, hd_err *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/lock", sv->data_dir);
-    sv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    sv->lock_fd = open(sv->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sv->lock_fd < 0)
-        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+        return hd_err_set(err, HD_EIO, "%s: %s", sv->data_dir, strerror(errno));
     if (flock(sv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         char pid[32] = "";
-        ssize_t n = pread(sv->lock_fd, pid, sizeof pid - 1, 0);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, pid, sizeof pid - 1) : -1;
+        if (fd >= 0)
+            close(fd);
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
         close(sv->lock_fd);
         sv->lock_fd = -1;
         return hd_err_set(err, HD_EINVAL, "%s: another herald serve (pid %s) is using this data directory",
-                          sv->data_dir, pid[0] ? pid : "?");
+                          sv->data_dir, pid[0] ? pid : "unknown: its lock file was removed");
     }
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(sv->lock_fd, 0) != 0 || pwrite(sv->lock_fd, pid, (size_t)len, 0) != len)
-        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, pid, (size_t)len) != len) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(e));
+    }
+    close(fd);
     return 0;
 }
 
@@ -201,6 +246,24 @@ static void warn_stale_sections(serve *sv)
     }
 }
 
+/* Issue 14: a trusted network submits without AUTH and may send as any
+ * sending domain, which is right for one tenant only; say so at start
+ * and at every reload while more than one domain is served. */
+static void warn_trusted_tenants(serve *sv)
+{
+    const hd_config *cfg = sv->cfg;
+    if (cfg->smtp.n_trusted_networks == 0 || !sv->domains || sv->domains->n < 2)
+        return;
+    hd_err where = {0};
+    hd_config_error(cfg, &where, 0, "smtp", NULL, "trusted_networks",
+                    "%s%s: clients there submit without AUTH and may send as any of the %zu "
+                    "sending domains; with more than one tenant leave trusted_networks empty "
+                    "and give each a login (herald user add)",
+                    cfg->smtp.trusted_networks[0], cfg->smtp.n_trusted_networks > 1 ? " ..." : "",
+                    sv->domains->n);
+    LOG_WARN("%s", where.msg);
+}
+
 int serve_reload(serve *sv, const char *by, hd_err *err)
 {
     char state[160];
@@ -216,6 +279,7 @@ int serve_reload(serve *sv, const char *by, hd_err *err)
     }
     LOG_INFO("reload (%s): sending domains and keys reloaded", by);
     warn_stale_sections(sv);
+    warn_trusted_tenants(sv);
     notify("READY=1\nSTATUS=serving");
     return 0;
 }
@@ -250,16 +314,39 @@ static rlim_t fd_need(const hd_config *cfg)
            cfg->status.max_connections + 256;
 }
 
-/* Raise the soft RLIMIT_NOFILE towards what the caps need (the hard limit is
- * the ceiling; systemd's LimitNOFILE= sets both), and say so when even the
- * hard limit is short: sessions past it would fail at accept() instead. */
+/* Whether the caps fit under the hard RLIMIT_NOFILE (the soft one is
+ * raised to it at start): else a configuration error with the numbers,
+ * since sessions past the limit would fail at accept() instead. */
+int serve_fd_check(const hd_config *cfg, hd_err *err)
+{
+    struct rlimit rl;
+    rlim_t need = fd_need(cfg);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need)
+        return 0;
+    return hd_config_error(
+        cfg, err, HD_EINVAL, "smtp", NULL, "max_sessions",
+        "the caps need about %llu open files ([smtp] max_sessions %u + [inbound] max_sessions %u "
+        "+ [delivery] max_connections %u + %llu for the rest) but the hard limit is %llu: raise "
+        "it (LimitNOFILE= in the systemd unit, ulimit -Hn) or lower the caps",
+        (unsigned long long)need, cfg->smtp.max_sessions, cfg->inbound.max_sessions,
+        cfg->delivery.max_connections,
+        (unsigned long long)(need - cfg->smtp.max_sessions - cfg->inbound.max_sessions -
+                             cfg->delivery.max_connections),
+        (unsigned long long)rl.rlim_max);
+}
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit (systemd gives a service
+ * 1024 soft, 524288 hard: the soft limit is there for programs that use
+ * select(), which herald does not), so that the caps serve_fd_check saw
+ * fit are usable; and say so if the caps still do not fit. */
 static void fd_budget(const hd_config *cfg)
 {
     struct rlimit rl;
     rlim_t need = fd_need(cfg);
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? (need > rl.rlim_cur ? need : rl.rlim_cur)
+                                               : rl.rlim_max;
     if (want > rl.rlim_cur) {
         rl.rlim_cur = want;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -364,7 +451,7 @@ static void serve_stop(serve *sv)
     free(sv->data_dir);
 }
 
-int serve_run(hd_config *cfg, hd_err *err)
+int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
 {
     serve sv_storage = {0}, *sv = &sv_storage;
     sv->cfg = cfg;
@@ -382,7 +469,7 @@ int serve_run(hd_config *cfg, hd_err *err)
     sv->lock_fd = -1;
     if ((rc = make_dir(sv->data_dir, err)) || (rc = lock_data_dir(sv, err)) ||
         (rc = hd_store_open(path, cfg->queue.durable, &sv->store, err)) ||
-        (rc = verp_key(sv, err)))
+        (rc = verp_key(sv, opt, err)))
         goto out;
     snprintf(path, sizeof path, "%s/spool", sv->data_dir);
     if ((rc = hd_spool_open(path, 0, &sv->spool, err)) || (rc = tls_start(sv, err)))
@@ -392,7 +479,10 @@ int serve_run(hd_config *cfg, hd_err *err)
         goto out;
     }
     unsigned nworkers = cfg->queue.signing_threads ? cfg->queue.signing_threads : cpu_count();
-    if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, err)) ||
+    /* password checks: half the CPUs at most, so guessing leaves the
+     * others to signing and the API */
+    unsigned nauth = cpu_count() / 2 ? cpu_count() / 2 : 1;
+    if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, nauth, err)) ||
         (rc = commit_start(sv, err)) || (rc = domains_load(sv, err)) ||
         (rc = queue_load(sv, err)) || (rc = accept_init(sv, err)) ||
         (rc = intake_start(sv, err)) || (rc = status_start(sv, err)) || (rc = api_start(sv, err)) ||
@@ -409,6 +499,7 @@ int serve_run(hd_config *cfg, hd_err *err)
     evsignal_add(sig_hup, NULL);
     event_add(housekeeping, &hour);
     on_housekeeping(-1, 0, sv);
+    warn_trusted_tenants(sv);
     LOG_INFO("herald serving from %s with %u worker%s; sandbox delivery for %s", sv->data_dir,
              nworkers, nworkers == 1 ? "" : "s",
              cfg->delivery.mode == HD_DELIVERY_SANDBOX ? "every domain without delivery = real"

@@ -6,8 +6,10 @@
  *     the in-memory queue and its scheduler (queue.c), outbound SMTP
  *     connections (deliver.c), DNS, the status and control endpoints
  *     (status.c);
- *   - a pool of workers does the CPU work off the loop: password checks,
- *     message completion and DKIM signing, sandbox verdicts (work.c);
+ *   - a pool of workers does the CPU work off the loop: message
+ *     completion and DKIM signing, sandbox verdicts, the API (work.c);
+ *   - a small pool of its own checks AUTH passwords (work.c), so password
+ *     guessing never delays accepted mail;
  *   - one committer thread owns the database writes and the spool appends
  *     and makes them durable in batches: one spool fdatasync and one
  *     SQLite commit for everything that arrived meanwhile (commit.c).
@@ -78,11 +80,15 @@ void serve_log_init(const hd_config *cfg);
 typedef void (*serve_fn)(void *arg);
 void serve_post(serve *sv, serve_fn fn, void *arg);
 
-/* ---- worker pool (work.c) ---- */
+/* ---- worker pools (work.c) ---- */
 typedef struct worker worker;   /* per-thread state: store connection, signers */
 /* Run fn(w, arg) on a worker, then done(arg) on the main thread. */
 void serve_work(serve *sv, void (*fn)(worker *w, void *arg), serve_fn done, void *arg);
-int work_start(serve *sv, unsigned n, hd_err *err);
+/* The same on the password-check pool (AUTH only): its own threads, so
+ * scrypt never waits in front of signing, storing or the API. */
+void serve_work_auth(serve *sv, void (*fn)(worker *w, void *arg), serve_fn done, void *arg);
+/* n workers in the main pool, n_auth in the password-check pool (>= 1 each). */
+int work_start(serve *sv, unsigned n, unsigned n_auth, hd_err *err);
 void work_stop(serve *sv);    /* joins the workers */
 void work_free(serve *sv);    /* then, after commit_stop: the post queue */
 hd_store *worker_store(worker *w);
@@ -294,7 +300,7 @@ typedef struct serve_metrics {
 struct serve {
     hd_config *cfg;
     char *data_dir;
-    int lock_fd;                    /* data_dir/lock, flock()ed while running */
+    int lock_fd;                    /* data_dir itself, flock()ed while running */
     struct event_base *base;
     hd_store *store;                /* main thread's connection */
     hd_spool *spool;
@@ -321,7 +327,11 @@ struct serve {
     unsigned domains_generation;
 };
 
-int serve_run(hd_config *cfg, hd_err *err);
+/* What the operator told `herald serve` beyond the configuration. */
+typedef struct serve_options {
+    bool new_verp_key; /* make a new verp.key though messages were sent with the lost one */
+} serve_options;
+int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err);
 
 /* ---- the configuration's files and domains (check.c) ---- */
 typedef void (*serve_warn_fn)(void *arg, const char *text);
@@ -333,6 +343,10 @@ typedef void (*serve_warn_fn)(void *arg, const char *text);
  * delivery with hostname = localhost or with no sending domain). */
 int serve_check_config(const hd_config *cfg, serve_warn_fn warn, void *arg, bool *config_fault,
                        hd_err *err);
+
+/* Whether the session and connection caps fit under the hard limit of
+ * open files (serve.c); a configuration error with the numbers if not. */
+int serve_fd_check(const hd_config *cfg, hd_err *err);
 
 int intake_start(serve *sv, hd_err *err);
 void intake_close_listeners(serve *sv);

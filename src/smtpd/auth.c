@@ -73,6 +73,13 @@ static int plain_response(hd_smtpd *s)
     if (nul2 == NULL || memchr(nul2 + 1, 0, n - (size_t)(nul2 + 1 - p)) != NULL ||
         nul2 == nul1 + 1 || (size_t)(nul2 + 1 - p) == n)
         return auth_fail(s, 501, "5.5.2", "malformed PLAIN response");
+    /* RFC 4616 §2: the server may refuse an authzid it does not allow; a
+     * user acts only as itself here, so an authzid is either absent or
+     * the authcid (refused before any password check) */
+    size_t zlen = (size_t)(nul1 - p), clen = (size_t)(nul2 - nul1 - 1);
+    if (zlen != 0 && (zlen != clen || memcmp(p, nul1 + 1, zlen) != 0))
+        return auth_fail(s, 535, "5.7.8",
+                         "authorization identity must be empty or the user name itself");
     return raise_auth(s, "PLAIN", 0, (size_t)(nul1 + 1 - p), (size_t)(nul2 + 1 - p));
 }
 

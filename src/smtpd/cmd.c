@@ -283,6 +283,11 @@ static int cmd_rcpt(hd_smtpd *s, hd_slice arg)
     int rc = utf8_check(s, &p, s->mail.smtputf8, "5.1.3");
     if (rc != 0)
         return rc;
+    /* only <postmaster> parses without a domain (RFC 5321 §4.5.1); on
+     * submission it names no mailbox: it would be queued for nowhere */
+    if (s->o.postmaster_needs_domain && strchr(p.mailbox, '@') == NULL)
+        return smtpd_fail(s, 550, "5.1.3",
+                          "<postmaster> needs a domain here: RCPT TO:<postmaster@domain>");
     memcpy(s->cand, p.mailbox, sizeof s->cand);
     s->pending = SMTPD_P_RCPT;
     return HD_SMTPD_EV_RCPT;

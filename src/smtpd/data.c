@@ -9,7 +9,9 @@
  * message refused, and reception goes on to the real end, so no mix of
  * LF, CR and "." can end DATA early or split one message into two (SMTP
  * smuggling). A line that starts with "." and has more on it loses the
- * dot (§4.5.2).
+ * dot (§4.5.2). A NUL byte refuses the message the same way: RFC 5321
+ * §2.3.8 and RFC 5322 §2.1 do not allow it in text, and relayed on it
+ * would reach receivers that cut strings there.
  *
  * Memory: the message buffer never grows beyond max_message_size; past
  * it (or once the message is refused) the text is counted, not kept.
@@ -80,7 +82,9 @@ static void line_end(hd_smtpd *s)
 static int finish(hd_smtpd *s)
 {
     s->in_data = false;
-    if (s->refuse != SMTPD_REFUSE_NONE) {
+    if (s->refuse == SMTPD_REFUSE_NUL) {
+        smtpd_reply(s, 550, "5.6.0", "message refused: NUL byte in line %zu", s->refuse_line);
+    } else if (s->refuse != SMTPD_REFUSE_NONE) {
         smtpd_reply(s, 550, "5.6.0", "message refused: bare %s in line %zu",
                     s->refuse == SMTPD_REFUSE_BARE_LF ? "LF" : "CR", s->refuse_line);
     } else if (s->too_big) {
@@ -113,6 +117,8 @@ static size_t text_run(hd_smtpd *s, const uint8_t *p, size_t n)
     const uint8_t *cr = memchr(p, '\r', k);
     if (cr)
         k = (size_t)(cr - p);
+    if (memchr(p, '\0', k))
+        refuse(s, SMTPD_REFUSE_NUL);
     count(s, k);
     emit(s, p, k);
     return k;
@@ -159,6 +165,8 @@ static int step_byte(hd_smtpd *s, uint8_t c, bool *again)
         } else {
             if (c == '\n')
                 refuse(s, SMTPD_REFUSE_BARE_LF);
+            else if (c == '\0')
+                refuse(s, SMTPD_REFUSE_NUL);
             emit(s, &c, 1);
         }
         return 0;

@@ -444,6 +444,19 @@ void hd_smtpd_answer_auth(hd_smtpd *s, bool ok)
     smtpd_fail(s, 535, "5.7.8", "Authentication credentials invalid");
 }
 
+void hd_smtpd_refuse_auth(hd_smtpd *s, const hd_smtpd_reply *r)
+{
+    static const hd_smtpd_reply busy = {454, "4.7.0", "temporary authentication failure"};
+    if (s->pending != SMTPD_P_AUTH)
+        return;
+    s->pending = SMTPD_P_NONE;
+    smtpd_auth_clear(s);
+    if (r == NULL || r->code < 400 || r->code > 599)
+        r = &busy;
+    answer_reply(s, r, "4.7.0");
+    smtpd_count_error(s); /* a client that loops on it is closed at max_errors */
+}
+
 void hd_smtpd_answer_mail(hd_smtpd *s, const hd_smtpd_reply *r)
 {
     if (s->pending != SMTPD_P_MAIL)

@@ -61,6 +61,7 @@ typedef enum smtpd_refuse {
     SMTPD_REFUSE_NONE,
     SMTPD_REFUSE_BARE_LF,
     SMTPD_REFUSE_BARE_CR,
+    SMTPD_REFUSE_NUL,
 } smtpd_refuse;
 
 struct hd_smtpd {

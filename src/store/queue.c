@@ -542,6 +542,23 @@ int hd_store_soft_bounce_count(hd_store *st, const char *address, const char *me
     return rc;
 }
 
+int hd_store_has_messages(hd_store *st, bool *any, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT EXISTS (SELECT 1 FROM messages)", &s, err);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *any = sqlite3_column_int(s, 0) != 0;
+        rc = 0;
+    } else {
+        rc = hd_store_sqlerr(st, err, "look for messages");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 int hd_store_idempotency_add(hd_store *st, const hd_store_idempotency *k, hd_err *err)
 {
     sqlite3_stmt *s;

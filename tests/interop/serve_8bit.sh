@@ -129,6 +129,7 @@ data_dir = $data
 log_level = debug
 dkim_canonicalization = $canon
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$(hl_free_port)

@@ -51,6 +51,7 @@ cat > "$T/herald.conf" <<C
 hostname = mail.herald.test
 data_dir = $T/data
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$status
@@ -454,6 +455,7 @@ conf2() {
   cat > "$T/h2.conf" <<C
 data_dir = $T/data2
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$smtp2
 [status]
 listen = 127.0.0.1:$(hl_free_port)
@@ -466,7 +468,7 @@ smtp2=$(hl_free_port)
 conf2 "[inbound]
 listen = 127.0.0.1:$inbound"
 if timeout 20 "$HERALD" serve --config "$T/h2.conf" > "$T/h2.log" 2>&1; then fail "a server started without its configured inbound listener"; fi
-grep -F "$T/h2.conf:9: [inbound] listen: 127.0.0.1:$inbound: " "$T/h2.log" > /dev/null || { cat "$T/h2.log"; fail "no reason given with its file and line"; }
+grep -F "$T/h2.conf:10: [inbound] listen: 127.0.0.1:$inbound: " "$T/h2.log" > /dev/null || { cat "$T/h2.log"; fail "no reason given with its file and line"; }
 # Other server tests, running at the same time, may hold the default port
 # for a while (their herald takes it, best-effort) and let it go at any
 # moment: the placeholder waits until it holds the port itself.

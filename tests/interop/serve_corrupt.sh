@@ -24,6 +24,7 @@ hostname = mail.herald.test
 data_dir = $T/data
 log_level = debug
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$status

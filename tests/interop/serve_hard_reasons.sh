@@ -32,6 +32,7 @@ conf() {  # FILE HARD_REASONS
 hostname = mail.herald.test
 data_dir = $T/data
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$(hl_free_port)
@@ -56,7 +57,7 @@ C
 conf "$T/bad.conf" "blocked nosuchreason"
 rc=0; "$HERALD" serve --config "$T/bad.conf" --check > "$T/bad.out" 2>&1 || rc=$?
 [ "$rc" = 78 ] || fail "hard_reasons = nosuchreason: exit $rc, want 78: $(cat "$T/bad.out")"
-grep -q "$T/bad.conf:11: \[inbound\] hard_reasons: \"nosuchreason\" is not a bounce reason" "$T/bad.out" ||
+grep -q "$T/bad.conf:12: \[inbound\] hard_reasons: \"nosuchreason\" is not a bounce reason" "$T/bad.out" ||
   fail "no FILE:LINE for the unknown reason: $(cat "$T/bad.out")"
 pass "an unknown reason in hard_reasons: exit 78, $(head -c 120 "$T/bad.out")"
 

@@ -16,7 +16,7 @@ dead=$(hl_free_port)      # nothing listens there: mail stays queued
 run_case() {   # NAME QUEUE-SECTION-LINES
   local name=$1 queue=$2 smtp status
   smtp=$(hl_free_port); status=$(hl_free_port)
-  printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[queue]\n%s\nretry_min = 1h\nretry_max = 1h\n[delivery]\nmode = real\n[route *]\nnext_hop = 127.0.0.1:%s\n' \
+  printf 'hostname = mail.herald.test\ndata_dir = %s\n[smtp]\ntrusted_networks = 127.0.0.0/8\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[queue]\n%s\nretry_min = 1h\nretry_max = 1h\n[delivery]\nmode = real\n[route *]\nnext_hop = 127.0.0.1:%s\n' \
     "$T/data-$name" "$smtp" "$status" "$(hl_free_port)" "$queue" "$dead" > "$T/$name.conf"
   "$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data-$name" --hostname mail.herald.test > /dev/null
   hl_herald_start "$T/$name.conf" "$smtp" "herald-$name"
@@ -72,4 +72,15 @@ set -e
   { cat "$T/second.out"; fail "a second server on the same data directory was not refused (exit $rc)"; }
 ls "$T"/data-queue/spool/*.seg > /dev/null || fail "the first server's spool segment is gone"
 echo "ok: a second server on the same data directory is refused: $(tail -1 "$T/second.out")"
+# the lock is the directory's own, not the file's: removing data/lock (the
+# pid note) does not let a second server in
+rm "$T/data-queue/lock"
+set +e
+timeout 10 "$HERALD" serve --config "$T/second.conf" > "$T/second.out" 2>&1
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q 'another herald serve (pid unknown: its lock file was removed) is using this data directory' "$T/second.out" ||
+  { cat "$T/second.out"; fail "with data/lock removed a second server started on the same data directory (exit $rc)"; }
+ls "$T"/data-queue/spool/*.seg > /dev/null || fail "the first server's spool segment is gone"
+echo "ok: with data/lock removed, a second server is still refused"
 echo "serve_limits: passed"

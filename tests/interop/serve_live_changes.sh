@@ -31,6 +31,7 @@ cat > "$T/herald.conf" <<C
 hostname = mail.herald.test
 data_dir = $T/data
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$status

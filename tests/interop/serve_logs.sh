@@ -29,7 +29,7 @@ pass() { echo "ok: $*"; }
 run() {
   local name=$1 format=$2; shift 2
   local smtp; smtp=$(hl_free_port)
-  printf 'hostname = mail.herald.test\ndata_dir = %s\nlog_level = debug\n[log]\nformat = %s\n[smtp]\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[inbound]\nlisten =\n' \
+  printf 'hostname = mail.herald.test\ndata_dir = %s\nlog_level = debug\n[log]\nformat = %s\n[smtp]\ntrusted_networks = 127.0.0.0/8\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[inbound]\nlisten =\n' \
     "$T/data" "$format" "$smtp" "$(hl_free_port)" "$(hl_free_port)" > "$T/$name.conf"
   : > "$T/$name.log"
   local js

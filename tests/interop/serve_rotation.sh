@@ -61,6 +61,7 @@ hostname = mail.herald.test
 data_dir = $D
 log_level = debug
 [smtp]
+trusted_networks = 127.0.0.0/8
 listen = 127.0.0.1:$smtp
 [status]
 listen = 127.0.0.1:$(hl_free_port)

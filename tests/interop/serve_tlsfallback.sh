@@ -51,7 +51,7 @@ hl_wait_port 127.0.0.1 "$rx" 10 tcp "$(hl_pid rx)"
 start() {   # NAME TLS-POLICY
   local smtp status
   smtp=$(hl_free_port); status=$(hl_free_port)
-  printf 'hostname = mail.herald.test\ndata_dir = %s\nlog_level = debug\n[smtp]\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[queue]\nretry_min = 1h\nretry_max = 1h\n[delivery]\nmode = real\ntls = %s\n[route *]\nnext_hop = 127.0.0.1:%s\n' \
+  printf 'hostname = mail.herald.test\ndata_dir = %s\nlog_level = debug\n[smtp]\ntrusted_networks = 127.0.0.0/8\nlisten = 127.0.0.1:%s\n[status]\nlisten = 127.0.0.1:%s\n[api]\nlisten = 127.0.0.1:%s\n[queue]\nretry_min = 1h\nretry_max = 1h\n[delivery]\nmode = real\ntls = %s\n[route *]\nnext_hop = 127.0.0.1:%s\n' \
     "$T/data-$1" "$smtp" "$status" "$(hl_free_port)" "$2" "$rx" > "$T/$1.conf"
   "$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data-$1" --hostname mail.herald.test > /dev/null
   hl_herald_start "$T/$1.conf" "$smtp" "herald-$1"

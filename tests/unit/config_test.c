@@ -40,9 +40,10 @@ static void check_defaults(const hd_config *c)
     assert_int_equal(c->smtp.max_recipients, 1000);
     assert_int_equal(c->smtp.max_sessions, 2000);
     assert_int_equal(c->smtp.idle_timeout, 300);
-    assert_int_equal(c->smtp.n_trusted_networks, 2);
-    assert_string_equal(c->smtp.trusted_networks[0], "127.0.0.0/8");
-    assert_string_equal(c->smtp.trusted_networks[1], "::1/128");
+    /* issue 14: AUTH everywhere by default; loopback is not trusted */
+    assert_int_equal(c->smtp.n_trusted_networks, 0);
+    assert_false(hd_config_trusted(c, "127.0.0.1"));
+    assert_false(hd_config_trusted(c, "::1"));
     assert_int_equal(c->smtp.auth_failures_per_minute, 5);
     assert_string_equal(c->status.listen.host, "127.0.0.1");
     assert_int_equal(c->status.listen.port, 8025);
@@ -790,8 +791,7 @@ static void test_lookups(void **state)
 
 static void test_trusted(void **state)
 {
-    hd_config *c;
-    assert_int_equal(hd_config_defaults(&c, NULL), 0);
+    hd_config *c = parse_ok("[smtp]\ntrusted_networks = 127.0.0.0/8 ::1/128\n");
     assert_true(hd_config_trusted(c, "127.0.0.1"));
     assert_true(hd_config_trusted(c, "127.255.255.254"));
     assert_true(hd_config_trusted(c, "::1"));

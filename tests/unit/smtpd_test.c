@@ -11,7 +11,8 @@
  *
  * Policy: a sender or recipient starting with "reject" gets 550, one
  * starting with "tempfail" 451, anything else 250; a message 250; AUTH
- * succeeds for user "user" with password "secret". After STARTTLS the
+ * succeeds for user "user" with password "secret", and user "busy" gets
+ * hd_smtpd_refuse_auth() (the shell's "too many checks"). After STARTTLS the
  * rest of the segment is fed (the session must drop it) and the TLS
  * handshake "completes" at the end of the segment.
  */
@@ -103,8 +104,11 @@ static void answer(hd_smtpd *s, hd_smtpd_event ev, run *r)
         copy(r->authzid, sizeof r->authzid, a->authzid);
         copy(r->authcid, sizeof r->authcid, a->authcid);
         copy(r->password, sizeof r->password, a->password);
-        hd_smtpd_answer_auth(s, strcmp(a->authcid, "user") == 0 &&
-                                    strcmp(a->password, "secret") == 0);
+        if (strcmp(a->authcid, "busy") == 0) /* the shell cannot check now */
+            hd_smtpd_refuse_auth(s, NULL);
+        else
+            hd_smtpd_answer_auth(s, strcmp(a->authcid, "user") == 0 &&
+                                        strcmp(a->password, "secret") == 0);
         break;
     }
     case HD_SMTPD_EV_MAIL: {
@@ -650,6 +654,55 @@ static void test_data_line_numbers(void **state)
     run_free(&r);
 }
 
+/* A NUL byte anywhere in the text (inside a line, at its start, after a
+ * stuffed dot) refuses the message like a bare CR or LF: 550 5.6.0 at the
+ * real end, no MESSAGE event; the session goes on. Fed whole and byte by
+ * byte (segs are C strings, so this one feeds lengths itself). */
+static void test_data_nul_refused(void **state)
+{
+    static const struct {
+        const char *name;
+        const char *text;
+        size_t len;
+        const char *why;
+    } cases[] = {
+        {"inside", "one\r\ntw\0o\r\n.\r\n", 14, "NUL byte in line 2"},
+        {"line start", "\0\r\n.\r\n", 6, "NUL byte in line 1"},
+        {"after dot", "..\0\r\n.\r\n", 8, "NUL byte in line 1"},
+        {"after CR", "a\r\0\r\n.\r\n", 9, "bare CR in line 1"},
+        {"clean", "a\r\n.\r\n", 6, NULL},
+    };
+    const char *head = EHLO ENVELOPE "DATA\r\n";
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (size_t chunk = 1; chunk <= cases[i].len; chunk += cases[i].len - 1) {
+            setup su;
+            setup_init(&su);
+            hd_smtpd *s;
+            hd_err err;
+            run r;
+            run_init(&r);
+            assert_int_equal(hd_smtpd_new(&su.o, &s, &err), 0);
+            hd_smtpd_greet(s, true);
+            pump(s, &r);
+            assert_int_equal(hd_smtpd_feed(s, head, strlen(head), &err), 0);
+            pump(s, &r);
+            for (size_t off = 0; off < cases[i].len; off += chunk) {
+                size_t n = cases[i].len - off < chunk ? cases[i].len - off : chunk;
+                assert_int_equal(hd_smtpd_feed(s, cases[i].text + off, n, &err), 0);
+                pump(s, &r);
+            }
+            hd_smtpd_free(s);
+            if (cases[i].why) {
+                assert_out_has(&r, fmt("550 5.6.0 message refused: %s\r\n", cases[i].why));
+                assert_int_equal(r.n_messages, 0);
+            } else {
+                assert_int_equal(r.n_messages, 1);
+            }
+            run_free(&r);
+        }
+    }
+}
+
 static void test_refused_data_resets_transaction(void **state)
 {
     setup su;
@@ -850,6 +903,23 @@ static void test_null_sender_and_postmaster(void **state)
     check_script(&su, segs, "220 250 501/5.1.7 250/2.1.0 501/5.1.3 501/5.1.3 250/2.1.5 250/2.1.5",
                  "MAIL RCPT RCPT", &r);
     assert_string_equal(r.from, "");
+    run_free(&r);
+}
+
+/* RFC 5321 §4.5.1 lets <postmaster> go without a domain, meaning the
+ * local postmaster: an MX takes it, submission has none (550 5.1.3). */
+static void test_bare_postmaster_on_submission(void **state)
+{
+    setup su;
+    setup_init(&su);
+    su.o.postmaster_needs_domain = true;
+    run r;
+    const char *segs[] = {EHLO, "MAIL FROM:<>\r\n", "RCPT TO:<postmaster>\r\n",
+                          "RCPT TO:<PostMaster>\r\n", "RCPT TO:<postmaster@example.com>\r\n",
+                          NULL};
+    check_script(&su, segs, "220 250 250/2.1.0 550/5.1.3 550/5.1.3 250/2.1.5", "MAIL RCPT", &r);
+    assert_out_has(&r, "550 5.1.3 <postmaster> needs a domain here");
+    assert_string_equal(hd_buf_cstr(&r.rcpts), "");
     run_free(&r);
 }
 
@@ -1298,11 +1368,45 @@ static void test_auth_plain_challenge(void **state)
     setup su;
     auth_setup(&su);
     run r;
-    const char *segs[] = {EHLO, "AUTH plain\r\n", fmt("%s\r\n", plain("admin", "user", "secret")),
+    /* an authzid equal to the authcid is the user acting as itself */
+    const char *segs[] = {EHLO, "AUTH plain\r\n", fmt("%s\r\n", plain("user", "user", "secret")),
                           NULL};
     check_script(&su, segs, "220 250 334 235/2.7.0", "AUTH", &r);
     assert_out_has(&r, "\r\n334 \r\n");
-    assert_string_equal(r.authzid, "admin");
+    assert_string_equal(r.authzid, "user");
+    assert_true(r.authed);
+    run_free(&r);
+}
+
+/* RFC 4616 §2: an authzid other than the authcid asks to act as someone
+ * else; herald allows nobody that, so it is refused before any password
+ * check (no AUTH event), whatever the password. */
+static void test_auth_plain_authzid_refused(void **state)
+{
+    setup su;
+    auth_setup(&su);
+    su.o.auth_required = true;
+    run r;
+    const char *segs[] = {EHLO, fmt("AUTH PLAIN %s\r\n", plain("admin", "user", "secret")),
+                          "AUTH plain\r\n", fmt("%s\r\n", plain("User", "user", "secret")),
+                          fmt("AUTH PLAIN %s\r\n", plain("use", "user", "secret")),
+                          "MAIL FROM:<a@b.example>\r\n", NULL};
+    check_script(&su, segs, "220 250 535/5.7.8 334 535/5.7.8 535/5.7.8 530/5.7.0", "", &r);
+    assert_out_has(&r, "535 5.7.8 authorization identity must be empty or the user name itself\r\n");
+    assert_false(r.authed);
+    run_free(&r);
+}
+
+/* The shell may refuse an AUTH without judging it (too many checks in
+ * hand): 454 4.7.0 by default, the session stays usable. */
+static void test_auth_refused_by_shell(void **state)
+{
+    setup su;
+    auth_setup(&su);
+    run r;
+    const char *segs[] = {EHLO, fmt("AUTH PLAIN %s\r\n", plain("", "busy", "x")),
+                          fmt("AUTH PLAIN %s\r\n", plain("", "user", "secret")), NULL};
+    check_script(&su, segs, "220 250 454/4.7.0 235/2.7.0", "AUTH AUTH", &r);
     assert_true(r.authed);
     run_free(&r);
 }
@@ -1568,6 +1672,7 @@ int main(void)
         cmocka_unit_test(test_smuggling),
         cmocka_unit_test(test_smuggling_never_two_messages),
         cmocka_unit_test(test_data_line_numbers),
+        cmocka_unit_test(test_data_nul_refused),
         cmocka_unit_test(test_refused_data_resets_transaction),
         cmocka_unit_test(test_bare_lf_command),
         cmocka_unit_test(test_long_command_line),
@@ -1579,6 +1684,7 @@ int main(void)
         cmocka_unit_test(test_size_parameter),
         cmocka_unit_test(test_body_and_unknown_parameters),
         cmocka_unit_test(test_null_sender_and_postmaster),
+        cmocka_unit_test(test_bare_postmaster_on_submission),
         cmocka_unit_test(test_source_route_quoted_and_literals),
         cmocka_unit_test(test_bad_address_syntax),
         cmocka_unit_test(test_address_limits),
@@ -1600,6 +1706,8 @@ int main(void)
         cmocka_unit_test(test_pipelined_output_flood_bounded),
         cmocka_unit_test(test_auth_plain_initial_response),
         cmocka_unit_test(test_auth_plain_challenge),
+        cmocka_unit_test(test_auth_plain_authzid_refused),
+        cmocka_unit_test(test_auth_refused_by_shell),
         cmocka_unit_test(test_auth_login),
         cmocka_unit_test(test_auth_failures),
         cmocka_unit_test(test_auth_sequence),
