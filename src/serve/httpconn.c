@@ -510,7 +510,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
         evconnlistener_disable(lev);
         evtimer_add(l->resume, &tv);
     }
-    LOG_WARN_LIMITED("http-accept", l->name, "%s: accept: %s%s", l->name, strerror(e),
+    LOG_WARN_LIMITED("http-accept", l->name, "accept: %s%s", strerror(e),
                      e == EMFILE || e == ENFILE ? " (out of descriptors: accepting again in a "
                                                   "second; see max_connections)" : "");
 }
