@@ -9,9 +9,10 @@
  *   - each connection's bufferevent is ours (evhttp_set_bevcb): counted
  *     (the count drops in evhttp's close callback), one over the cap is
  *     answered 503 and closed, and its input stops being read past
- *     READ_HIGH bytes, so a client that pipelines and never reads its
- *     answers holds at most that much (evhttp answers one request at a
- *     time and reads on meanwhile);
+ *     READ_HIGH bytes (plus the body being read: evhttp 2.1 takes a body
+ *     once all of it is in), so a client that pipelines and never reads
+ *     its answers holds at most that much (evhttp answers one request at
+ *     a time and reads on meanwhile);
  *   - with a gate (the API), a callback on the input buffer sees each
  *     byte before evhttp does and follows the framing: at the end of a
  *     request's head it refuses what is ambiguous (RFC 9112 §6.3) and asks
@@ -346,6 +347,9 @@ static void head_done(http_conn *c, size_t head_start)
     c->outstanding++;
     c->body_left = h.content_length;
     c->state = h.content_length ? C_BODY : C_HEAD;
+    /* evhttp 2.1 takes a body from the input once all of it is there */
+    if (h.content_length)
+        bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH + (size_t)h.content_length);
 }
 
 /* The input buffer grew (or shrank): read what was added, before evhttp. */
@@ -380,8 +384,10 @@ static void on_input(struct evbuffer *in, const struct evbuffer_cb_info *info, v
                 size_t skip = (size_t)got - i < c->body_left ? (size_t)got - i : c->body_left;
                 c->body_left -= skip;
                 i += skip - 1;
-                if (c->body_left == 0)
+                if (c->body_left == 0) {
                     c->state = C_HEAD;
+                    bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH);
+                }
                 continue;
             }
             if (c->head_len == 0)

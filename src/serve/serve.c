@@ -311,7 +311,7 @@ static rlim_t fd_need(const hd_config *cfg)
 {
     return (rlim_t)cfg->smtp.max_sessions + cfg->inbound.max_sessions +
            cfg->delivery.max_connections + cfg->api.max_connections +
-           cfg->status.max_connections + 256;
+           cfg->status.max_connections + 192;
 }
 
 /* Whether the caps fit under the hard RLIMIT_NOFILE (the soft one is

@@ -4,7 +4,8 @@
 #   - keyless bodies: 20 connections each announce a 36 MB body and send
 #     2 MB of it (some with Expect: 100-continue): each gets 401 before its
 #     body is read (no 100 Continue), the server's RSS grows by less than
-#     RSS_BODY_MB, and a request with a key is still served;
+#     RSS_BODY_MB, and a request with a key is still served (and a 300 KB
+#     body with a key and Expect: 100-continue gets 100, then 202);
 #   - framing (RFC 9112 §6.3): two Content-Length fields, "+N", a
 #     non-digit value, Transfer-Encoding with Content-Length, alone, a
 #     folded field: each 400 (411 for chunked alone) before routing, the
@@ -207,6 +208,18 @@ ok_post = request(api, (f"POST /v1/suppressions HTTP/1.1\r\nHost: t\r\nAuthoriza
                         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
 print(f"a body with a key: {status_of(ok_post)}")
 if status_of(ok_post) != 201: bad.append(f"POST with a key: {ok_post[:200]!r}")
+# a body larger than the read watermark, with Expect: 100-continue, and a key
+big = json.dumps({"to": "big@rx.test", "raw": "From: a@example.com\nSubject: big\n\n" + "x" * 300000 + "\n"}).encode()
+s = conn(api)
+s.sendall((f"POST /v1/messages HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\nExpect: 100-continue\r\n"
+           f"Content-Type: application/json\r\nContent-Length: {len(big)}\r\n\r\n").encode())
+s.settimeout(5)
+cont = s.recv(64)
+s.sendall(big)
+ans = read_answer(s, 10)
+s.close()
+print(f"a 300 KB body with a key and Expect: {cont[:25]!r}, then {status_of(ans)}")
+if not cont.startswith(b"HTTP/1.1 100") or status_of(ans) != 202: bad.append(f"300 KB with a key: {cont[:40]!r} {ans[:200]!r}")
 
 # ---- item 11: framing ----
 smuggled = f"GET /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
