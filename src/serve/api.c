@@ -241,7 +241,8 @@ static bool authorize(api_req *r)
         struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
         if (evcon)
             evhttp_connection_get_peer(evcon, &peer, &port);
-        LOG_INFO("API: invalid key from %s", peer ? peer : "?");   /* never the token */
+        LOG_WARN_LIMITED("api-unauthorized", peer, "API: invalid key from %s",
+                         peer ? peer : "?");    /* never the token */
         set_error(r, 401, "unauthorized", "invalid API key");
         return false;
     }
