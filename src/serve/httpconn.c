@@ -19,9 +19,10 @@
  *     the gate; a refused request never reaches evhttp: its head and body
  *     are dropped, the answer is written to the socket once the answers
  *     before it are sent, and the connection is closed.
- * The framing this file follows is the only one evhttp is given: no
- * Transfer-Encoding, one Content-Length of digits, no obsolete line
- * folding; anything else is refused here, so both read the same request.
+ * The framing this file follows (herald/httphead.h) is the only one
+ * evhttp is given: no Transfer-Encoding, one Content-Length of digits, no
+ * obsolete line folding; anything else is refused here, so both read the
+ * same request.
  * Main thread only.
  */
 #include <errno.h>
@@ -38,7 +39,9 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
+#include "herald/httphead.h"
 #include "herald/json.h"
 #include "httpconn.h"
 
@@ -208,135 +211,34 @@ static void refuse(http_conn *c, int status, const char *code, const char *text)
         send_refusal(c);
 }
 
-/* ---- the request head (RFC 9112 §2.2, §3, §5, §6.3) ---- */
-
-static bool is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-/* One line of the head: [p, end) without its LF (and CR). */
-typedef struct line {
-    char *p;
-    size_t n;
-} line;
-
-static bool next_line(char **cur, char *end, line *out)
-{
-    char *lf = memchr(*cur, '\n', (size_t)(end - *cur));
-    if (!lf)
-        return false;
-    out->p = *cur;
-    out->n = (size_t)(lf - *cur);
-    if (out->n && out->p[out->n - 1] == '\r')
-        out->n--;
-    *cur = lf + 1;
-    return true;
-}
-
-/* The head in c->head is complete: 0 with h filled, or a status with the
- * reason in text. Fields are cut in place (NUL-terminated). */
-static int parse_head(http_conn *c, http_head *h, const char **code, char *text, size_t size)
-{
-    char *cur = c->head, *end = c->head + c->head_len;
-    line ln;
-    int n_cl = 0, n_auth = 0;
-    bool te = false;
-    *code = "invalid_request";
-    memset(h, 0, sizeof *h);
-    h->peer = c->peer;
-    if (!next_line(&cur, end, &ln) || ln.n == 0) {
-        snprintf(text, size, "the request line is missing");
-        return 400;
-    }
-    char *sp = memchr(ln.p, ' ', ln.n);
-    if (!sp || sp == ln.p) {
-        snprintf(text, size, "the request line is malformed");
-        return 400;
-    }
-    *sp = '\0';
-    h->method = ln.p;
-    *code = "invalid_header";
-    while (next_line(&cur, end, &ln) && ln.n) {
-        if (ln.p[0] == ' ' || ln.p[0] == '\t') {
-            snprintf(text, size, "a header field is folded over lines (RFC 9112 §5.2)");
-            return 400;
-        }
-        char *colon = memchr(ln.p, ':', ln.n);
-        size_t nl = colon ? (size_t)(colon - ln.p) : 0;
-        bool name_ok = nl > 0;
-        for (size_t i = 0; name_ok && i < nl; i++)
-            name_ok = is_tchar((unsigned char)ln.p[i]);
-        if (!name_ok) {
-            snprintf(text, size, "a header field is malformed (RFC 9112 §5.1)");
-            return 400;
-        }
-        char *v = colon + 1, *ve = ln.p + ln.n;
-        while (v < ve && (*v == ' ' || *v == '\t'))
-            v++;
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-            ve--;
-        *ve = '\0';
-        *colon = '\0';
-        if (strcasecmp(ln.p, "Content-Length") == 0) {
-            size_t nd = strspn(v, "0123456789");
-            /* RFC 9112 §6.3: one value, digits only; a list of equal
-             * values (RFC 9110 §8.6) is refused too, as evhttp would */
-            if (++n_cl > 1) {
-                snprintf(text, size, "Content-Length: given more than once (RFC 9112 §6.3)");
-                return 400;
-            }
-            if (nd == 0 || v[nd] != '\0' || nd > 18) {
-                snprintf(text, size, "Content-Length: \"%.32s\" is not a number of bytes "
-                                     "(digits only; RFC 9112 §6.3)", v);
-                return 400;
-            }
-            for (size_t i = 0; i < nd; i++)
-                h->content_length = h->content_length * 10 + (uint64_t)(v[i] - '0');
-        } else if (strcasecmp(ln.p, "Transfer-Encoding") == 0) {
-            te = true;
-        } else if (strcasecmp(ln.p, "Authorization") == 0) {
-            if (++n_auth > 1) {
-                snprintf(text, size, "Authorization: given more than once");
-                return 400;
-            }
-            h->authorization = v;
-        }
-    }
-    if (te && n_cl) {
-        /* RFC 9112 §6.1: refuse, and close the connection */
-        snprintf(text, size, "Transfer-Encoding together with Content-Length (RFC 9112 §6.1)");
-        return 400;
-    }
-    if (te) {
-        *code = "length_required";
-        snprintf(text, size, "Transfer-Encoding is not accepted: send Content-Length");
-        return 411;
-    }
-    bool may_have_body = strcmp(h->method, "POST") == 0 || strcmp(h->method, "PUT") == 0 ||
-                         strcmp(h->method, "PATCH") == 0;
-    if (h->content_length && !may_have_body) {
-        snprintf(text, size, "%.16s takes no body", h->method);
-        return 400;
-    }
-    return 0;
-}
-
 /* A head ended: let it through or refuse it. */
 static void head_done(http_conn *c, size_t head_start)
 {
-    http_head h;
     fill_peer(c);
-    const char *code = "invalid_request";
+    hd_httphead hh;
+    hd_err err = {0};
+    const char *code = "invalid_header";
     char text[256] = "";
-    int status = parse_head(c, &h, &code, text, sizeof text);
-    if (status) {
+    char method[16] = "", auth[1024] = "";
+    int status = 0;
+    if (hd_httphead_parse(hd_slice_make((const uint8_t *)c->head, c->head_len), &hh, &err)) {
+        status = hh.status;
+        if (status == 411)
+            code = "length_required";
+        snprintf(text, sizeof text, "%s", err.msg);
         LOG_WARN_LIMITED("http-framing", c->peer, "%s: request refused (%d): %s", c->l->name,
                          status, text);
     } else {
+        snprintf(method, sizeof method, "%.*s", (int)hh.method.len, (const char *)hh.method.p);
+        if (hh.authorization.p)
+            snprintf(auth, sizeof auth, "%.*s", (int)hh.authorization.len,
+                     (const char *)hh.authorization.p);
+        http_head h = {.method = method, .authorization = hh.authorization.p ? auth : NULL,
+                       .content_length = hh.content_length, .peer = c->peer};
         status = c->l->gate(c->l->gate_arg, &h, &code, text, sizeof text);
+        OPENSSL_cleanse(auth, sizeof auth);
     }
+    OPENSSL_cleanse(c->head, c->head_len);     /* the token */
     c->head_len = 0;
     c->head_prev = 0;
     if (status) {
@@ -345,11 +247,11 @@ static void head_done(http_conn *c, size_t head_start)
         return;
     }
     c->outstanding++;
-    c->body_left = h.content_length;
-    c->state = h.content_length ? C_BODY : C_HEAD;
+    c->body_left = hh.content_length;
+    c->state = hh.content_length ? C_BODY : C_HEAD;
     /* evhttp 2.1 takes a body from the input once all of it is there */
-    if (h.content_length)
-        bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH + (size_t)h.content_length);
+    if (hh.content_length)
+        bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH + (size_t)hh.content_length);
 }
 
 /* The input buffer grew (or shrank): read what was added, before evhttp. */
