@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -61,6 +60,7 @@ typedef struct http_conn {
     struct event *linger;
     bool over_cap;
     bool in_watch;                      /* our own changes to the input are not read again */
+    bool refused;
     conn_state state;
     unsigned outstanding;               /* requests handed to evhttp, not yet answered */
     char head[HEAD_MAX];
@@ -203,6 +203,9 @@ static void send_refusal(http_conn *c)
 
 static void refuse(http_conn *c, int status, const char *code, const char *text)
 {
+    if (c->refused)         /* one answer a connection; then it closes */
+        return;
+    c->refused = true;
     c->refuse_status = status;
     snprintf(c->refuse_code, sizeof c->refuse_code, "%s", code);
     snprintf(c->refuse_text, sizeof c->refuse_text, "%s", text);
