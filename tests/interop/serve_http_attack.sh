@@ -5,7 +5,9 @@
 #     2 MB of it (some with Expect: 100-continue): each gets 401 before its
 #     body is read (no 100 Continue), the server's RSS grows by less than
 #     RSS_BODY_MB, and a request with a key is still served (and a 300 KB
-#     body with a key and Expect: 100-continue gets 100, then 202);
+#     body with a key and Expect: 100-continue gets 100, then 202; one
+#     pipelined behind a request with a key gets its 401 after that one's
+#     answer);
 #   - framing (RFC 9112 §6.3): two Content-Length fields, "+N", a
 #     non-digit value, Transfer-Encoding with Content-Length, alone, a
 #     folded field: each 400 (411 for chunked alone) before routing, the
@@ -208,6 +210,16 @@ ok_post = request(api, (f"POST /v1/suppressions HTTP/1.1\r\nHost: t\r\nAuthoriza
                         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
 print(f"a body with a key: {status_of(ok_post)}")
 if status_of(ok_post) != 201: bad.append(f"POST with a key: {ok_post[:200]!r}")
+# pipelined behind a request with a key: that one is answered, then the 401
+s = conn(api)
+s.sendall(f"GET /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\n\r\n".encode() +
+          b"POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+          b"Content-Length: 36000000\r\n\r\n" + b"x" * 100000)
+ans = read_answer(s, 3)
+s.close()
+pipelined = [int(a[:3]) for a in ans.split(b"HTTP/1.1 ")[1:]]
+print(f"a keyless body pipelined behind a request with a key: answers {pipelined}")
+if pipelined != [200, 401]: bad.append(f"pipelined keyless body: {ans[:400]!r}")
 # a body larger than the read watermark, with Expect: 100-continue, and a key
 big = json.dumps({"to": "big@rx.test", "raw": "From: a@example.com\nSubject: big\n\n" + "x" * 300000 + "\n"}).encode()
 s = conn(api)
