@@ -474,6 +474,30 @@ int http_listener_start(serve *sv, struct evhttp *http, const char *name, const 
     return 0;
 }
 
+int http_listener_watch(serve *sv, struct evhttp *http, struct evhttp_bound_socket *bound,
+                        const char *name, http_listener **out, hd_err *err)
+{
+    *out = NULL;
+    size_t slot = LISTENERS_MAX;
+    for (size_t i = 0; i < LISTENERS_MAX && slot == LISTENERS_MAX; i++)
+        if (!listeners[i])
+            slot = i;
+    http_listener *l = slot < LISTENERS_MAX ? calloc(1, sizeof *l) : NULL;
+    if (!l || !(l->resume = evtimer_new(sv->base, on_resume, l))) {
+        free(l);
+        return hd_err_set(err, HD_ENOMEM, "%s: out of memory", name);
+    }
+    l->sv = sv;
+    l->http = http;
+    l->bound = bound;
+    l->lev = evhttp_bound_socket_get_listener(bound);
+    snprintf(l->name, sizeof l->name, "%s", name);
+    evconnlistener_set_error_cb(l->lev, on_accept_error);
+    listeners[slot] = l;
+    *out = l;
+    return 0;
+}
+
 void http_listener_close(http_listener *l)
 {
     if (l && l->bound) {

@@ -38,6 +38,11 @@ typedef struct http_listener http_listener;
 int http_listener_start(serve *sv, struct evhttp *http, const char *name, const char *host,
                         unsigned port, unsigned max_conns, http_gate_fn gate, void *gate_arg,
                         http_listener **out, hd_err *err);
+/* Only the pause on EMFILE, for a socket evhttp already accepts on (the
+ * control socket: no cap, no gate). */
+struct evhttp_bound_socket;
+int http_listener_watch(serve *sv, struct evhttp *http, struct evhttp_bound_socket *bound,
+                        const char *name, http_listener **out, hd_err *err);
 /* Stop accepting (the connections stay with evhttp). */
 void http_listener_close(http_listener *l);
 /* After evhttp_free(): frees the rest. */

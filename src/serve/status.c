@@ -29,6 +29,7 @@ struct serve_status {
     struct evhttp *http;
     struct evhttp *control;
     http_listener *listener;
+    http_listener *control_listener;    /* the pause on EMFILE only */
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -217,10 +218,14 @@ static int control_socket(serve *sv, struct serve_status *st, hd_err *err)
     }
     chmod(st->sock_path, 0600);
     st->control = evhttp_new(sv->base);
-    if (!st->control || evhttp_accept_socket(st->control, fd) != 0) {
+    struct evhttp_bound_socket *bound =
+        st->control ? evhttp_accept_socket_with_handle(st->control, fd) : NULL;
+    if (!bound) {
         close(fd);
         return hd_err_set(err, HD_EIO, "%s: cannot serve the control socket", st->sock_path);
     }
+    if (http_listener_watch(sv, st->control, bound, "control", &st->control_listener, err))
+        return err->code;
     evhttp_set_gencb(st->control, on_control, sv);
     return 0;
 }
@@ -262,6 +267,7 @@ void status_stop(serve *sv)
     http_listener_free(st->listener);
     if (st->control)
         evhttp_free(st->control);
+    http_listener_free(st->control_listener);
     if (st->sock_path[0])
         unlink(st->sock_path);
     free(st);
