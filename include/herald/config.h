@@ -92,7 +92,8 @@ typedef struct hd_config_webhook {
     char *secret;                    /* at least HD_CONFIG_SECRET_MIN bytes; never log it */
     char **domains;                  /* sending domains; NULL (n 0): every one ("*") */
     size_t n_domains;
-    char **events;                   /* event types; NULL (n 0): every type */
+    char **events;                   /* event types; NULL (n 0): every type but the
+                                      * unverified ones (hd_config_event_explicit) */
     size_t n_events;
     uint32_t max_retry_time;         /* seconds an event is retried before it is dead: 259200 */
     char *ca_file;                   /* PEM CAs for https; NULL: the system's */
@@ -107,6 +108,10 @@ typedef struct hd_config_origin hd_config_origin;
 
 /* The event types ([webhook] events = ...), NULL-terminated. */
 extern const char *const hd_config_event_types[];
+/* Whether an event type goes only to endpoints that name it: the reports
+ * matched by Message-ID alone (bounced_unverified, complained_unverified,
+ * feedback_unverified), which anyone holding a Message-ID can forge. */
+bool hd_config_event_explicit(const char *type);
 
 /* DKIM canonicalization, header/body (RFC 6376 §3.4). */
 typedef enum hd_config_canon {
@@ -166,6 +171,8 @@ typedef struct hd_config {
         uint64_t min_free_space;     /* bytes free on data_dir's disk, else 452 4.3.1: 104857600 */
         uint64_t max_inflight;       /* bytes of messages being signed and stored at once; beyond it 451 4.3.1: 268435456 */
         uint32_t retention;          /* seconds events, captures and finished messages are kept: 2592000 (30 days) */
+        uint64_t reserve_space;      /* bytes held back in data_dir/reserve for recording outcomes on a full disk: 16 MiB */
+        bool accept_empty_database;  /* start on a new database beside a spool of mail (serve --accept-empty-database): no */
     } queue;
 
     struct {                         /* [delivery] */
@@ -258,7 +265,9 @@ const hd_config_pool *hd_config_pool_find(const hd_config *cfg, const char *name
 const hd_config_route *hd_config_route_find(const hd_config *cfg, const char *domain);
 const hd_config_webhook *hd_config_webhook_find(const hd_config *cfg, const char *name);
 /* Whether webhook w takes events of this type from this sending domain
- * (NULL or "": an event without a message, which only "*" endpoints get). */
+ * (NULL or "": an event without a message, which only "*" endpoints get).
+ * An endpoint without an events list takes every type but the explicit
+ * ones (hd_config_event_explicit). */
 bool hd_config_webhook_wants(const hd_config_webhook *w, const char *type, const char *domain);
 /* Delivery mode for a sending domain: the domain's own, else [delivery] mode. */
 hd_config_delivery hd_config_delivery_for(const hd_config *cfg, const char *domain);

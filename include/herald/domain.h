@@ -121,7 +121,9 @@ typedef struct hd_domain_add_opts {
 
 /* Add a domain: check the names, generate its keys, write them to
  * keys_dir/<domain>/, and insert the domain and key rows. HD_EINVAL for a
- * bad name or a domain that exists; HD_EIO when a file or directory
+ * bad name or a domain that exists; HD_ESTATE for a bounce domain at or
+ * under another sending domain (one not below this one: that domain's
+ * name and zone are not this one's); HD_EIO when a file or directory
  * cannot be made. keys_dir should be absolute (see above). */
 int hd_domain_add(hd_store *st, const char *keys_dir, const hd_domain_add_opts *opts,
                   hd_err *err);

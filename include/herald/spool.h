@@ -3,7 +3,8 @@
  *
  * The spool is a folder of append-only segment files (00000001.seg, ...).
  * Each message is one record: a 32-byte header (magic "HDM1", length,
- * CRC-32 of the bytes, the message's 16-byte id) and the bytes. Appends
+ * CRC-32 of the bytes, the message's 16-byte id) and the bytes, after an
+ * envelope record of the same shape (magic "HDE1", see below). Appends
  * go to the current segment; hd_spool_sync() makes every append so far
  * durable with one fdatasync, which is what lets many sessions share one
  * disk flush (group commit). The database row that points at a record is
@@ -66,10 +67,102 @@ void hd_spool_hold(hd_spool *sp, uint32_t segment);
  * and not the current one. */
 void hd_spool_release(hd_spool *sp, uint32_t segment);
 
-/* After the queue is loaded: delete segments that no live message holds
- * (left behind by a crash between a commit and an unlink). Returns how
- * many were deleted. */
-int hd_spool_collect(hd_spool *sp, hd_err *err);
+/* ---- envelopes: what the database says of a message, kept beside it ----
+ *
+ * Before each message record the committer appends an envelope record
+ * (magic "HDE1", the same id): the envelope sender, the recipients and
+ * what the messages row holds, as text lines. The spool alone then says
+ * what is to be delivered to whom, so mail survives the loss of the
+ * database (herald queue recover). */
+
+#define HD_SPOOL_ENVELOPE_MAX (4u * 1024 * 1024)     /* bytes of one envelope record */
+#define HD_SPOOL_ENVELOPE_RCPTS 100000               /* recipients in one */
+#define HD_SPOOL_FIELD_MAX 2048                      /* bytes of one value (the longest row text is 1024) */
+
+typedef struct hd_spool_envelope {
+    char uuid[33];              /* the queue id (32 hex digits) */
+    char *mail_from;            /* the message's VERP envelope sender */
+    char *from_domain;
+    char *message_id;
+    char *submitter;
+    char *pool;                 /* "" when none */
+    int64_t received_at, expires_at;
+    uint32_t flags;
+    char **rcpts;
+    size_t n_rcpts;
+} hd_spool_envelope;
+
+/* The record's text: "herald-envelope 1" then one "name value" line each.
+ * A value with CR, LF or NUL, or over HD_SPOOL_FIELD_MAX, is refused. */
+int hd_spool_envelope_write(const hd_spool_envelope *env, hd_buf *out, hd_err *err);
+/* Parse a record's text (bounded; every error says which line). The
+ * strings are allocated: hd_spool_envelope_free. */
+int hd_spool_envelope_parse(const uint8_t *p, size_t len, hd_spool_envelope *out, hd_err *err);
+void hd_spool_envelope_free(hd_spool_envelope *env);
+
+/* Append an envelope record for id (written and synced with the batch). */
+int hd_spool_append_envelope(hd_spool *sp, const uint8_t id[HD_SPOOL_ID_LEN], hd_slice text,
+                             hd_err *err);
+
+/* ---- reading a segment file whole (collection, recovery) ---- */
+
+typedef enum { HD_SPOOL_REC_MESSAGE, HD_SPOOL_REC_ENVELOPE } hd_spool_rec_kind;
+
+typedef struct hd_spool_record {
+    hd_spool_rec_kind kind;
+    uint8_t id[HD_SPOOL_ID_LEN];
+    hd_spool_loc loc;           /* segment, offset of the header, length, crc */
+} hd_spool_record;
+
+/* fn(record) for each record of the segment file path, in order, without
+ * reading the bytes; fn returning non-zero stops (and is returned). A
+ * record that does not parse, or runs past the end of the file (a torn
+ * tail), is HD_ESYNTAX naming the offset, after the records before it. */
+int hd_spool_scan(const char *path, uint32_t segment,
+                  int (*fn)(const hd_spool_record *r, void *arg), void *arg, hd_err *err);
+/* The bytes of one record of the file path, checked against its CRC. */
+int hd_spool_read_file(const char *path, const hd_spool_record *r, hd_buf *out, hd_err *err);
+
+/* ---- collection: a segment goes only with proof that it is finished ---- */
+
+/* Whether the message with this spool id is recorded as finished (every
+ * recipient final) by this database; anything else (unknown, live, cannot
+ * tell) is no proof. */
+typedef bool (*hd_spool_finished_fn)(const uint8_t id[HD_SPOOL_ID_LEN], void *arg);
+/* Told of each segment moved to orphan/, with why. */
+typedef void (*hd_spool_orphan_fn)(uint32_t segment, const char *why, void *arg);
+
+typedef struct hd_spool_collected {
+    size_t removed;             /* segments deleted: empty, or every message finished */
+    size_t orphaned;            /* moved to orphan/ */
+} hd_spool_collected;
+
+/* After the queue is loaded: a segment no live message holds (left by a
+ * crash between a commit and an unlink, or by a lost database) is deleted
+ * only when it is empty or finished(id) holds for every message record in
+ * it; otherwise it is moved to the spool's orphan/ folder (never deleted)
+ * and orphan() is told. Segment numbers are never reused while a segment
+ * of that number is in orphan/. */
+int hd_spool_collect(hd_spool *sp, hd_spool_finished_fn finished, hd_spool_orphan_fn orphan,
+                     void *arg, hd_spool_collected *out, hd_err *err);
+
+/* After the queue is loaded, before collection: a segment that live
+ * messages hold but that also holds a message record known(id) does not
+ * know of (a database restored from an older copy) is pinned: it is not
+ * deleted when its known messages are done, so the next start's
+ * collection moves it to orphan/ instead. pinned() is told of each.
+ * Returns how many were pinned. */
+size_t hd_spool_pin_unknown(hd_spool *sp, hd_spool_finished_fn known,
+                            void (*pinned)(uint32_t segment, size_t unknown, void *arg),
+                            void *arg);
+
+/* Segment files other than the current one that hold at least one byte,
+ * and their total size (the spool of mail a database should know of). */
+size_t hd_spool_data_segments(hd_spool *sp, uint64_t *bytes);
+
+/* At a clean stop: the current segment goes when no live message holds it
+ * (every message appended to it was released, or never acknowledged). */
+void hd_spool_retire_current(hd_spool *sp);
 
 /* Copy a record's raw bytes (whatever they are) into the spool's
  * corrupt/ folder as NAME, for an operator to look at. */

@@ -198,6 +198,18 @@ int hd_store_message_get(hd_store *st, const char *uuid, hd_store_message *out, 
 int hd_store_message_get_id(hd_store *st, int64_t id, hd_store_message *out, hd_err *err);
 /* The message's bytes are gone from the spool (every recipient final). */
 int hd_store_message_release(hd_store *st, int64_t id, hd_err *err);
+/* Whether the message whose uuid begins with prefix (the spool's 16-byte
+ * record id) is recorded here and finished (released): 1 yes, 0 unknown
+ * or still queued (no proof), negative on a database error. */
+int hd_store_message_finished(hd_store *st, const char *prefix, hd_err *err);
+/* Whether a message whose uuid begins with prefix is recorded here at all
+ * (any state): 1 yes, 0 no, negative on a database error. */
+int hd_store_message_known(hd_store *st, const char *prefix, hd_err *err);
+/* Rows in messages (0: a new or emptied database). */
+int hd_store_message_count(hd_store *st, int64_t *out, hd_err *err);
+/* PRAGMA quick_check: 0 when the file is sound; else HD_ESTATE with the
+ * first problem SQLite names ("database damaged: ..."). */
+int hd_store_quick_check(hd_store *st, hd_err *err);
 
 int hd_store_recipient_insert(hd_store *st, hd_store_recipient *r, hd_err *err);
 /* Writes state, attempts, next_attempt, last_reply, updated_at of r->id,
@@ -221,7 +233,8 @@ int hd_store_queue_each(hd_store *st,
 typedef struct hd_store_event {
     int64_t id;
     int64_t at_ms;
-    char type[16];                      /* accepted deferred delivered bounced ... */
+    char type[32];                      /* accepted deferred delivered bounced ...
+                                         * bounced_unverified (hd_config_event_types) */
     char message[40];
     char recipient[HD_STORE_ADDR_MAX];
     char remote_host[HD_STORE_NAME_MAX];
@@ -296,10 +309,6 @@ int hd_store_suppression_page(hd_store *st, const char *after, int64_t now, size
 int hd_store_soft_bounce_count(hd_store *st, const char *address, const char *message,
                                int64_t since_ms, size_t *n, hd_err *err);
 
-/* Whether any message is recorded (sent, queued or kept until
- * [queue] retention): bounces and complaints may still come for it. */
-int hd_store_has_messages(hd_store *st, bool *any, hd_err *err);
-
 /* Idempotency keys of the HTTP API: a key (scoped to an API key) names the
  * message its first request created, and the SHA-256 of that request, so
  * a retry gets the same answer and a different request under the same key
@@ -349,7 +358,7 @@ typedef struct hd_store_webhook {
     char endpoint[HD_STORE_NAME_MAX];
     int64_t event_id;
     char message[40];                   /* "" when the event has none */
-    char type[16];
+    char type[32];
     const char *body;                   /* JSON; borrowed (for the call / from the caller) */
     int64_t created;
     int attempts;

@@ -89,6 +89,7 @@ int cmd_domain(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
+int cmd_queue_recover(int argc, char **argv);   /* cmd_recover.c */
 int cmd_events(int argc, char **argv);
 int cmd_captures(int argc, char **argv);
 int cmd_apikey(int argc, char **argv);

@@ -1,5 +1,6 @@
 /*
- * cmd_queue.c - `herald queue list|show|retry|delete|flush` and
+ * cmd_queue.c - `herald queue list|show|retry|delete|flush` (recover:
+ * cmd_recover.c) and
  * `herald events`. Reading is done on the database directly (the server
  * may run: SQLite WAL lets readers in); changing the queue goes through
  * the running server's control socket so its working copy stays true.
@@ -33,6 +34,7 @@ static const char queue_help[] =
     "usage: herald queue list [--json]\n"
     "       herald queue show ID [--json]\n"
     "       herald queue retry ID | delete ID | flush [--json]\n"
+    "       herald queue recover\n"
     "   options: [--config FILE | --data-dir DIR]\n"
     "\n"
     "list     messages waiting for delivery: id, age, sender, recipients with\n"
@@ -42,6 +44,8 @@ static const char queue_help[] =
     "retry    make a message's deferred recipients due now (running server)\n"
     "delete   end a message's undelivered recipients as 'deleted' (running server)\n"
     "flush    make everything due now and forget back-off (running server)\n"
+    "recover  queue again the mail of spool/orphan/ (server stopped; see\n"
+    "         herald queue recover --help)\n"
     "\n"
     "Exit: 0 done, 64 usage, 66 no data directory or no such message,\n"
     "75 the server is not running (retry, delete, flush).\n";
@@ -378,7 +382,7 @@ int cmd_queue(int argc, char **argv)
     }
     const char *sub = argv[1];
     queue_opts o = {0};
-    static const char *const subs[] = {"list", "show", "retry", "delete", "flush", NULL};
+    static const char *const subs[] = {"list", "show", "retry", "delete", "flush", "recover", NULL};
     bool known = false;
     for (size_t i = 0; subs[i]; i++)
         known |= strcmp(sub, subs[i]) == 0;
@@ -387,6 +391,8 @@ int cmd_queue(int argc, char **argv)
         cli_error("unknown command \"%s\": did you mean \"herald queue %s\"?", sub, near);
         return CLI_USAGE;
     }
+    if (strcmp(sub, "recover") == 0)
+        return cmd_queue_recover(argc - 1, argv + 1);
     int rc = parse_opts(argc - 1, argv + 1, &o, queue_help);
     if (rc)
         return rc < 0 ? CLI_OK : rc;

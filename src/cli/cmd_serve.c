@@ -19,6 +19,7 @@
 
 static const char serve_help[] =
     "usage: herald serve [--config FILE] [--check] [--new-verp-key]\n"
+    "                    [--accept-empty-database]\n"
     "\n"
     "Run the delivery server: SMTP submission, DKIM signing, the durable queue,\n"
     "delivery (sandbox capture by default), the status endpoint. Without\n"
@@ -35,10 +36,16 @@ static const char serve_help[] =
     "      --new-verp-key  data_dir/verp.key is lost: make a new one though the\n"
     "                      database holds sent mail (its bounces are then refused;\n"
     "                      without this the server refuses to start)\n"
+    "      --accept-empty-database\n"
+    "                      start although herald.db holds no message while the\n"
+    "                      spool holds accepted mail (a lost or replaced\n"
+    "                      database): the spool's segments go to spool/orphan/,\n"
+    "                      and `herald queue recover` queues their mail again\n"
     "\n"
     "Exit: 0 stopped cleanly (--check: configuration ok), 64 usage, 78 bad\n"
     "configuration (FILE:LINE: key: reason), 70 failed to start, 75 the data\n"
-    "directory needs the operator (a lost verp.key), 77 a key file others can read.\n";
+    "directory needs the operator (a lost verp.key, a damaged or lost database),\n"
+    "77 no permission (a file herald may not open, or a key file others can read).\n";
 
 int cli_load_config(const char *path, hd_config **out)
 {
@@ -154,9 +161,11 @@ int cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-        {"new-verp-key", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"new-verp-key", no_argument, NULL, 'V'},
+        {"accept-empty-database", no_argument, NULL, 'E'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *config = NULL;
-    bool check = false;
+    bool check = false, accept_empty = false;
     serve_options options = {0};
     int opt;
     optind = 1;
@@ -165,6 +174,7 @@ int cmd_serve(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'k': check = true; break;
         case 'V': options.new_verp_key = true; break;
+        case 'E': accept_empty = true; break;
         case 'h': fputs(serve_help, stdout); return CLI_OK;
         default: fputs(serve_help, stderr); return CLI_USAGE;
         }
@@ -189,6 +199,8 @@ int cmd_serve(int argc, char **argv)
         hd_config_free(cfg);
         return CLI_CONFIG;
     }
+    if (accept_empty)
+        cfg->queue.accept_empty_database = true;
     hd_err err = {0};
     bool config_fault = true;
     if (!check)

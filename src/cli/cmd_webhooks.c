@@ -97,7 +97,8 @@ static int hooks_list(const hook_opts *o)
         printf("%s  %s\n  domains: ", w->name, w->url);
         print_list(w->domains, w->n_domains, "*");
         fputs("\n  events: ", stdout);
-        print_list(w->events, w->n_events, "*");
+        /* the unverified reports go only where they are named */
+        print_list(w->events, w->n_events, "* (but the *_unverified reports)");
         printf("\n  retried for %" PRIu32 " s; ", w->max_retry_time);
         if (crc == 0)
             printf("read up to event %" PRId64 "; %" PRId64 " pending, %" PRId64 " dead\n", cursor,

@@ -85,6 +85,7 @@ int hd_config_defaults(hd_config **out, hd_err *err)
     c->queue.min_free_space = 100u * 1024 * 1024;
     c->queue.retention = 30u * 86400;
     c->queue.max_inflight = 256u * 1024 * 1024;
+    c->queue.reserve_space = 16u * 1024 * 1024;
     c->delivery.mode = HD_DELIVERY_SANDBOX;
     c->delivery.remote_port = 25;
     c->delivery.tls = HD_TLS_POLICY_OPPORTUNISTIC;

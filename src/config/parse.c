@@ -120,6 +120,8 @@ static const key_spec queue_keys[] = {
     {"min_free_space", K_SIZE, CFG(queue.min_free_space), NO_OFF, 0, UINT64_MAX, false},
     {"retention", K_DURATION, CFG(queue.retention), NO_OFF, 1, UINT32_MAX, false},
     {"max_inflight", K_SIZE, CFG(queue.max_inflight), NO_OFF, 1, UINT64_MAX, false},
+    {"reserve_space", K_SIZE, CFG(queue.reserve_space), NO_OFF, 0, UINT64_MAX, false},
+    {"accept_empty_database", K_BOOL, CFG(queue.accept_empty_database), NO_OFF, 0, 0, false},
 };
 
 static const key_spec delivery_keys[] = {
@@ -541,7 +543,8 @@ static int check_item(parser *ps, const key_spec *k, hd_slice item, char *norm)
             return 0;
         return fail(ps, HD_ESYNTAX, ps->line,
                     "%s%s: \"%s\" is not an event type: expected accepted, deferred, delivered, "
-                    "bounced, complained, suppressed, expired, captured, deleted or corrupt",
+                    "bounced, complained, feedback, suppressed, expired, captured, deleted, "
+                    "corrupt, bounced_unverified, complained_unverified or feedback_unverified",
                     l.s, k->name, quote(item).s);
     default:
         if (k->kind == K_DOMAINS && hd_slice_eq_cstr(item, "*")) {

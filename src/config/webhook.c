@@ -11,8 +11,18 @@
  * the feedback loop write them). */
 const char *const hd_config_event_types[] = {
     "accepted", "deferred", "delivered", "bounced", "complained", "feedback", "suppressed",
-    "expired",  "captured", "deleted",   "corrupt", NULL,
+    "expired",  "captured", "deleted",   "corrupt",
+    /* reports matched by Message-ID alone: hd_config_event_explicit */
+    "bounced_unverified", "complained_unverified", "feedback_unverified", NULL,
 };
+
+#define UNVERIFIED_SUFFIX "_unverified"
+
+bool hd_config_event_explicit(const char *type)
+{
+    size_t n = type ? strlen(type) : 0, k = strlen(UNVERIFIED_SUFFIX);
+    return n > k && strcmp(type + n - k, UNVERIFIED_SUFFIX) == 0;
+}
 
 bool hd_config__event_type(hd_slice name)
 {
@@ -63,6 +73,9 @@ static bool in_list(char *const *v, size_t n, const char *s)
 bool hd_config_webhook_wants(const hd_config_webhook *w, const char *type, const char *domain)
 {
     if (w->n_events > 0 && !in_list(w->events, w->n_events, type ? type : ""))
+        return false;
+    /* a forgeable report is never in "every type": only asked for by name */
+    if (w->n_events == 0 && hd_config_event_explicit(type))
         return false;
     if (w->n_domains == 0 || in_list(w->domains, w->n_domains, "*"))
         return true;

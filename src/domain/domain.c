@@ -285,6 +285,53 @@ static int add_check(const hd_domain_add_opts *o, char *name, char *bounce, unsi
     return 0;
 }
 
+/* name is parent or a name below it (both normalized: lower case, no
+ * final dot). */
+static bool at_or_under(const char *name, const char *parent)
+{
+    size_t n = strlen(name), p = strlen(parent);
+    if (n == p)
+        return strcmp(name, parent) == 0;
+    return n > p && name[n - p - 1] == '.' && strcmp(name + n - p, parent) == 0;
+}
+
+typedef struct bounce_claim {
+    const char *name, *bounce;      /* the domain being added and its bounce domain */
+    char holder[HD_STORE_NAME_MAX]; /* the sending domain the bounce domain is in, if any */
+} bounce_claim;
+
+static int find_holder(const hd_store_domain *d, void *arg)
+{
+    bounce_claim *c = arg;
+    /* a domain below the new one is its own subtree: its names are the
+     * new domain's owner's too */
+    if (!at_or_under(c->bounce, d->name) || at_or_under(d->name, c->name))
+        return 0;
+    snprintf(c->holder, sizeof c->holder, "%s", d->name);
+    return 1;
+}
+
+/* The bounce domain is the MAIL FROM of every message of the domain, and
+ * its SPF and MX records are published in the zone it is in: a name at
+ * or under another sending domain would send with that domain's name
+ * (and the SPF its owner published for herald) and have records written
+ * into its zone. HD_ESTATE names both. */
+static int bounce_domain_free(hd_store *st, const char *name, const char *bounce, hd_err *err)
+{
+    bounce_claim c = {name, bounce, ""};
+    int rc = hd_store_domain_each(st, find_holder, &c, err);
+    if (rc)
+        return rc;
+    if (!c.holder[0])
+        return 0;
+    return hd_err_set(err, HD_ESTATE,
+                      "bounce domain %s for %s: %s is %s sending domain %s, which is not %s's "
+                      "to use; choose a name under %s (the default: bounce.%s) or under no "
+                      "other sending domain",
+                      bounce, name, bounce, strcmp(bounce, c.holder) == 0 ? "the" : "under the",
+                      c.holder, name, name, name);
+}
+
 int hd_domain_add(hd_store *st, const char *keys_dir, const hd_domain_add_opts *opts,
                   hd_err *err)
 {
@@ -300,6 +347,8 @@ int hd_domain_add(hd_store *st, const char *keys_dir, const hd_domain_add_opts *
     if (rc == 0)
         return hd_err_set(err, HD_EINVAL, "domain %s already exists", name);
     if (rc != HD_ENOTFOUND)
+        return rc;
+    if ((rc = bounce_domain_free(st, name, row.bounce_domain, err)) != 0)
         return rc;
     hd_domain_keys none = {0};
     if ((rc = choose_prefix(opts->selector, &none, opts->now, prefix, err)) != 0)

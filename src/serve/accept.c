@@ -22,8 +22,14 @@
 struct serve_accept {
     uint64_t inflight;          /* bytes of messages between arrival and their answer */
     int64_t disk_checked;       /* when free space was last looked at */
-    bool disk_low;
+    uint64_t disk_free;         /* bytes free then (f_bavail) */
+    uint64_t disk_taken;        /* bytes accepted since: not yet in disk_free */
+    bool disk_known;
 };
+
+/* What one message takes on disk beyond its bytes: its spool record
+ * header, its envelope record, rows and WAL frames (a few pages). */
+#define ROW_BYTES (16u * 1024)
 
 int accept_init(serve *sv, hd_err *err)
 {
@@ -37,23 +43,48 @@ void accept_free(serve *sv)
     sv->accept = NULL;
 }
 
-const char *accept_storage_full(serve *sv)
+/* Free space as last measured (statvfs at most once a second) less what
+ * was accepted since and what is being written now: a burst within the
+ * second cannot pass min_free_space. */
+static uint64_t disk_free_estimate(serve *sv)
 {
     struct serve_accept *a = sv->accept;
-    if (queue_size(sv) >= sv->cfg->queue.max_queued)
-        return "the queue is full, try again later";
-    uint64_t min_free = sv->cfg->queue.min_free_space;
     int64_t now = serve_now();
-    if (min_free && now != a->disk_checked) {
+    if (now != a->disk_checked || !a->disk_known) {
         struct statvfs vfs;
         a->disk_checked = now;
-        a->disk_low = statvfs(sv->data_dir, &vfs) == 0 &&
-                      (uint64_t)vfs.f_bavail * vfs.f_frsize < min_free;
-        if (a->disk_low)
-            LOG_WARN("%s: less than %llu bytes free: new mail is refused with 452 4.3.1 (API: 503)", sv->data_dir,
-                     (unsigned long long)min_free);
+        a->disk_known = statvfs(sv->data_dir, &vfs) == 0;
+        a->disk_free = a->disk_known ? (uint64_t)vfs.f_bavail * vfs.f_frsize : UINT64_MAX;
+        a->disk_taken = 0;
     }
-    return min_free && a->disk_low ? "not enough disk space, try again later" : NULL;
+    uint64_t used = a->disk_taken + a->inflight;
+    return a->disk_free > used ? a->disk_free - used : 0;
+}
+
+const char *accept_storage_full_for(serve *sv, uint64_t bytes)
+{
+    if (queue_size(sv) >= sv->cfg->queue.max_queued)
+        return "the queue is full, try again later";
+    /* nothing is taken that could not be recorded (commit.c) */
+    if (commit_blocked(sv))
+        return "the queue cannot be written (disk full?), try again later";
+    uint64_t min_free = sv->cfg->queue.min_free_space;
+    if (!min_free)
+        return NULL;
+    uint64_t need = bytes ? bytes + ROW_BYTES : 0;
+    uint64_t left = disk_free_estimate(sv);
+    if (left >= min_free && left - min_free >= need)
+        return NULL;
+    LOG_WARN_LIMITED("disk-low", NULL,
+                     "%s: about %llu bytes free, %llu must stay free ([queue] min_free_space): "
+                     "new mail is refused with 452 4.3.1 (API: 503)",
+                     sv->data_dir, (unsigned long long)left, (unsigned long long)min_free);
+    return "not enough disk space, try again later";
+}
+
+const char *accept_storage_full(serve *sv)
+{
+    return accept_storage_full_for(sv, 0);
 }
 
 accept_job *accept_job_new(serve *sv)
@@ -99,8 +130,9 @@ bool accept_reserve(serve *sv, size_t bytes)
     /* the message, its signed copy and its spool write are held until the
      * commit: bound what all callers hold at once */
     if (a->inflight + bytes > sv->cfg->queue.max_inflight) {
-        LOG_WARN("%llu bytes of mail in flight already; a message of %zu bytes is deferred",
-                 (unsigned long long)a->inflight, bytes);
+        LOG_WARN_LIMITED("inflight", NULL,
+                         "%llu bytes of mail in flight already; a message of %zu bytes is deferred",
+                         (unsigned long long)a->inflight, bytes);
         return false;
     }
     a->inflight += bytes;
@@ -263,9 +295,11 @@ static void accepted(void *arg)
     accept_job *j = arg;
     serve *sv = j->sv;
     if (j->code == 250 && j->cm.rc) {
-        LOG_ERR_ID(j->cm.m.uuid, "not stored: %s", hd_err_str(&j->cm.err));
+        serve_log_limited(HD_LOG_ERROR, "not-stored", NULL, "%s: not stored: %s", j->cm.m.uuid,
+                          hd_err_str(&j->cm.err));
         refuse(j, 451, "4.3.0", "temporary failure storing the message, ", "try again later");
     } else if (j->code == 250) {
+        sv->accept->disk_taken += (uint64_t)j->cm.loc.length + ROW_BYTES;
         atomic_fetch_add(&sv->metrics.messages_accepted, 1);
         atomic_fetch_add(&sv->metrics.recipients_accepted, j->n_rcpts);
         j->cm.m.segment = j->cm.loc.segment;

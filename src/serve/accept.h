@@ -61,9 +61,14 @@ void accept_start(accept_job *j);
 /* On a worker: run the job there (the API parses its request first). */
 void accept_run(worker *w, accept_job *j);
 
-/* Why no new mail can be taken now (queue at max_queued, disk under
- * min_free_space), or NULL. Main thread. */
+/* Why no new mail can be taken now (queue at max_queued, the committer
+ * blocked, disk under min_free_space less the bytes accepted since it was
+ * last measured), or NULL. Main thread. */
 const char *accept_storage_full(serve *sv);
+/* The same for a message of bytes (end of DATA, the API's request): the
+ * free space as last measured less what was accepted since must leave
+ * min_free_space after it too. */
+const char *accept_storage_full_for(serve *sv, uint64_t bytes);
 
 /* Whether list ("*" or space-separated domains) names domain. */
 bool accept_may_send_as(const char *list, const char *domain);

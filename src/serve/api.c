@@ -669,6 +669,11 @@ static void post_domain(api_req *r, worker *w)
             set_error(r, strstr(hd_err_str(&err), "exists") ? 409 : 422,
                       strstr(hd_err_str(&err), "exists") ? "exists" : "invalid_field", "%s",
                       hd_err_str(&err));
+        } else if (rc == HD_ESTATE) {    /* the bounce domain is another domain's */
+            LOG_WARN_LIMITED("api-bounce-domain-taken", r->key.name,
+                             "POST /v1/domains refused (key %s): %s", r->key.name,
+                             hd_err_str(&err));
+            set_error(r, 409, "bounce_domain_taken", "%s", hd_err_str(&err));
         } else if (rc || hd_store_domain_get(worker_store(w), norm, &d, &err) != 0) {
             LOG_ERR("POST /v1/domains %s: %s", norm, hd_err_str(&err));
             set_error(r, 500, "internal", "the domain could not be added");
@@ -1145,7 +1150,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (ok && r->route == R_SEND && !read_idem_key(r, h))
         ok = false;
     if (ok && r->route == R_SEND) {
-        const char *full = accept_storage_full(sv);
+        const char *full = accept_storage_full_for(sv, len);
         if (full || sv->stopping) {
             set_error(r, 503, "unavailable", "%s", full ? full : "the server is stopping");
             r->retry_after = 30;

@@ -10,15 +10,33 @@
  * acknowledged message is on disk twice over: bytes, then rows. Under
  * load a batch holds many messages and the disk flushes are shared; when
  * idle a batch is one message and nothing waits for a timer.
+ *
+ * When a batch cannot be written (the disk is full, the database fails),
+ * the queue's changes in it are not dropped: they go back to the head of
+ * the line and are retried every RETRY_MS, and until a write succeeds and
+ * the reserve file is back the committer is "blocked": the queue starts no
+ * delivery (an outcome that cannot be recorded would be sent again after a
+ * restart) and new mail gets 452. The reserve (data_dir/reserve, [queue]
+ * reserve_space) is disk space held back for that moment: on the first
+ * failure it is given up, so the outcomes of deliveries already made can
+ * still be written; it is made again before deliveries resume.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "serve.h"
 
 #define PRUNE_BATCH 10000       /* rows of each kind per hourly pass: keeps the batch short */
+#define RETRY_MS 1000           /* a blocked committer tries again this often */
+/* a failing disk fails every retry: one line a minute of each kind */
+#define LOG_ERR_LIMITED(kind, ...) serve_log_limited(HD_LOG_ERROR, kind, NULL, __VA_ARGS__)
 
 struct serve_commit {
     pthread_t thread;
@@ -29,6 +47,12 @@ struct serve_commit {
     size_t n_msgs;
     bool stop;
     hd_store *store;
+    /* blocked: the last write failed, or the reserve could not be made;
+     * read by the main thread (commit_blocked) */
+    atomic_bool blocked;
+    atomic_size_t held;          /* queue changes waiting for a write */
+    char why[HD_ERR_MSG_MAX];    /* under lock */
+    char reserve[4096];          /* data_dir/reserve, "" when reserve_space is 0 */
 };
 
 commit_op *commit_op_new(commit_kind kind)
@@ -180,27 +204,147 @@ static void free_op(commit_op *op)
     free(op);
 }
 
-static void run_batch(serve *sv, commit_msg *msgs, commit_op *ops)
+/* The envelope beside the bytes: with it the spool alone says who the
+ * message is for, should the database be lost (herald queue recover). */
+static int append_envelope(serve *sv, const commit_msg *cm, const uint8_t id[HD_SPOOL_ID_LEN],
+                           hd_err *err)
+{
+    const hd_store_message *m = &cm->m;
+    hd_spool_envelope env = {
+        .mail_from = (char *)m->mail_from, .from_domain = (char *)m->from_domain,
+        .message_id = (char *)m->message_id, .submitter = (char *)m->submitter,
+        .pool = (char *)m->pool, .received_at = m->received_at, .expires_at = m->expires_at,
+        .flags = m->flags, .rcpts = cm->rcpts, .n_rcpts = cm->n_rcpts};
+    snprintf(env.uuid, sizeof env.uuid, "%s", m->uuid);
+    hd_buf b;
+    hd_buf_init(&b, HD_SPOOL_ENVELOPE_MAX);
+    hd_err why = {0};
+    int rc = 0;
+    if (hd_spool_envelope_write(&env, &b, &why) != 0)   /* a recovery aid: the mail goes on */
+        LOG_WARN_ID(m->uuid, "no envelope record in the spool: %s", hd_err_str(&why));
+    else
+        rc = hd_spool_append_envelope(sv->spool, id, hd_buf_slice(&b), err);
+    hd_buf_free(&b);
+    return rc;
+}
+
+/* The queue's own changes are what happened (a delivery made, a bounce
+ * received): when their batch fails they are kept and written by a later
+ * one, never dropped. The others answer their caller with the failure. */
+static bool op_kept(const commit_op *op)
+{
+    switch (op->kind) {
+    case COMMIT_RCPT:
+    case COMMIT_EVENT:
+    case COMMIT_SUPPRESS:
+    case COMMIT_UNSUPPRESS:
+    case COMMIT_RELEASE:
+    case COMMIT_CAPTURE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void resume_deliveries(void *arg)
+{
+    queue_kick(arg);
+}
+
+/* Hold reserve_space bytes back in data_dir/reserve (allocated, not a
+ * sparse file), so that the next failure has room to record what was
+ * done. 0 when it is there (or none is configured). */
+static int make_reserve(serve *sv, hd_err *err)
+{
+    struct serve_commit *c = sv->commit;
+    uint64_t size = sv->cfg->queue.reserve_space;
+    struct stat st;
+    if (!c->reserve[0] || size == 0 ||
+        (stat(c->reserve, &st) == 0 && (uint64_t)st.st_blocks * 512 >= size))
+        return 0;
+    int fd = open(c->reserve, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", c->reserve, strerror(errno));
+    int e = posix_fallocate(fd, 0, (off_t)size);
+    if (e == 0 && fdatasync(fd) != 0)
+        e = errno;
+    close(fd);
+    if (e) {
+        unlink(c->reserve);     /* a part of it would only take space */
+        return hd_err_set(err, HD_EIO, "%s: cannot hold %llu bytes in reserve: %s", c->reserve,
+                          (unsigned long long)size, strerror(e));
+    }
+    return 0;
+}
+
+/* A write failed: stop deliveries (queue.c asks commit_blocked), and give
+ * the reserve up so the retry has room. True when the reserve was given up
+ * just now (worth retrying at once). */
+static bool block(serve *sv, const hd_err *err)
+{
+    struct serve_commit *c = sv->commit;
+    pthread_mutex_lock(&c->lock);
+    snprintf(c->why, sizeof c->why, "%s", hd_err_str(err));
+    pthread_mutex_unlock(&c->lock);
+    atomic_store(&c->blocked, true);
+    atomic_fetch_add(&sv->metrics.commit_failures, 1);
+    LOG_WARN_LIMITED("database-write", NULL,
+                     "cannot record the queue: %s; no delivery starts and new mail gets 452 "
+                     "until a write succeeds (%zu change%s held in memory, retried every second)",
+                     hd_err_str(err), atomic_load(&c->held), atomic_load(&c->held) == 1 ? "" : "s");
+    bool freed = c->reserve[0] && unlink(c->reserve) == 0;
+    if (freed)
+        LOG_WARN("%s given up (%llu bytes) so that what was already done can be recorded; "
+                 "deliveries resume once it can be made again", c->reserve,
+                 (unsigned long long)sv->cfg->queue.reserve_space);
+    return freed;
+}
+
+/* Blocked, and nothing is held any more: deliveries resume once the
+ * reserve is back. */
+static void try_unblock(serve *sv)
+{
+    struct serve_commit *c = sv->commit;
+    hd_err err = {0};
+    if (!atomic_load(&c->blocked) || atomic_load(&c->held) > 0)
+        return;
+    if (make_reserve(sv, &err) != 0) {
+        pthread_mutex_lock(&c->lock);
+        snprintf(c->why, sizeof c->why, "%s", hd_err_str(&err));
+        pthread_mutex_unlock(&c->lock);
+        LOG_WARN_LIMITED("database-reserve", NULL, "%s; deliveries stay stopped", hd_err_str(&err));
+        return;
+    }
+    atomic_store(&c->blocked, false);
+    LOG_INFO("the queue can be recorded again: deliveries resume");
+    serve_post(sv, resume_deliveries, sv);
+}
+
+/* keep: a failed batch's queue changes go back to the head of the line
+ * (false at the last batch before stopping: they are lost, and said so). */
+static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
 {
     struct serve_commit *c = sv->commit;
     hd_err err = {0};
     int rc = 0;
     size_t n_msgs = 0, n_ops = 0;
 
-    /* 1. bytes: append every message, one flush */
+    /* 1. bytes: append every message after its envelope, one flush */
     for (commit_msg *cm = msgs; cm; cm = cm->next, n_msgs++) {
         uint8_t id[HD_SPOOL_ID_LEN] = {0};
         memcpy(id, cm->m.uuid, strnlen(cm->m.uuid, HD_SPOOL_ID_LEN));
-        cm->rc = hd_spool_append(sv->spool, id, cm->parts, cm->n_parts, &cm->loc, &cm->err);
+        cm->rc = append_envelope(sv, cm, id, &cm->err);
+        if (!cm->rc)
+            cm->rc = hd_spool_append(sv->spool, id, cm->parts, cm->n_parts, &cm->loc, &cm->err);
         if (!cm->rc)
             hd_spool_hold(sv->spool, cm->loc.segment);
     }
     if (msgs && sv->cfg->queue.durable && (rc = hd_spool_sync(sv->spool, &err)))
-        LOG_ERR("spool: %s", hd_err_str(&err));
+        LOG_ERR_LIMITED("spool-sync", "spool: %s", hd_err_str(&err));
 
     /* 2. rows: one transaction */
     if (!rc && (rc = hd_store_begin(c->store, &err)) != 0)
-        LOG_ERR("database: %s", hd_err_str(&err));
+        LOG_ERR_LIMITED("database-begin", "database: %s", hd_err_str(&err));
     if (!rc) {
         for (commit_msg *cm = msgs; cm && !rc; cm = cm->next)
             if (!cm->rc)
@@ -210,7 +354,7 @@ static void run_batch(serve *sv, commit_msg *msgs, commit_op *ops)
         if (!rc)
             rc = hd_store_commit(c->store, &err);
         if (rc) {
-            LOG_ERR("database: %s", hd_err_str(&err));
+            LOG_ERR_LIMITED("database-commit", "database: %s", hd_err_str(&err));
             hd_store_rollback(c->store);
         }
     }
@@ -227,18 +371,30 @@ static void run_batch(serve *sv, commit_msg *msgs, commit_op *ops)
             cm->err = err;
             hd_spool_release(sv->spool, cm->loc.segment);
         } else if (cm->rc) {
-            LOG_ERR("spool: %s", hd_err_str(&cm->err));
+            LOG_ERR_LIMITED("spool-append", "spool: %s", hd_err_str(&cm->err));
         }
         serve_post(sv, cm->done, cm->arg);
         cm = next;
     }
+    commit_op *kept = NULL, *kept_last = NULL;
+    size_t n_kept = 0, n_lost = 0;
     for (commit_op *op = ops; op;) {
         commit_op *next = op->next;
+        if (rc && op_kept(op) && keep) {
+            op->next = NULL;
+            if (kept_last)
+                kept_last->next = op;
+            else
+                kept = op;
+            kept_last = op;
+            n_kept++;
+            op = next;
+            continue;
+        }
         if (op->kind == COMMIT_INBOUND)
             inbound_committed(sv, op->inbound, rc);     /* a failure is answered 451 */
-        else if (rc && op->kind != COMMIT_MARK)
-            LOG_ERR("a queue update was lost to a database error; it is retried from the last"
-                    " durable state at the next start");
+        else if (rc && op_kept(op))
+            n_lost++;
         if (!rc && op->kind == COMMIT_RELEASE)
             hd_spool_release(sv->spool, op->segment);
         if (op->kind == COMMIT_MARK && op->result)
@@ -250,18 +406,55 @@ static void run_batch(serve *sv, commit_msg *msgs, commit_op *ops)
         free_op(op);
         op = next;
     }
+    if (n_lost)
+        LOG_ERR("%zu queue change%s could not be recorded before stopping: %s; those recipients "
+                "are tried again from the last recorded state at the next start",
+                n_lost, n_lost == 1 ? "" : "s", hd_err_str(&err));
+    if (kept) {     /* back to the head of the line, before anything newer */
+        pthread_mutex_lock(&c->lock);
+        kept_last->next = c->ops;
+        if (!c->ops)
+            c->ops_tail = kept_last;
+        c->ops = kept;
+        pthread_mutex_unlock(&c->lock);
+    }
+    atomic_store(&c->held, n_kept);
     if (!rc && sv->cfg->n_webhooks > 0)
         serve_post(sv, webhook_kick, sv);    /* new events to send */
+    if (rc)
+        return block(sv, &err) ? HD_EAGAIN : rc;
+    try_unblock(sv);
+    return 0;
+}
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
 }
 
 static void *commit_main(void *arg)
 {
     serve *sv = arg;
     struct serve_commit *c = sv->commit;
+    bool again = false;     /* the reserve was just given up: retry at once */
     for (;;) {
         pthread_mutex_lock(&c->lock);
-        while (!c->msgs && !c->ops && !c->stop)
+        while (!c->msgs && !c->ops && !c->stop && !atomic_load(&c->blocked))
             pthread_cond_wait(&c->cond, &c->lock);
+        if (atomic_load(&c->blocked) && !again) {
+            /* the disk gets time; new mail is still tried (and answered) at once */
+            struct timespec ts;
+            deadline_in(&ts, RETRY_MS);
+            while (!c->msgs && !c->stop && pthread_cond_timedwait(&c->cond, &c->lock, &ts) == 0)
+                ;
+        }
+        again = false;
         if (!c->msgs && !c->ops && c->stop) {
             pthread_mutex_unlock(&c->lock);
             break;
@@ -280,10 +473,48 @@ static void *commit_main(void *arg)
         }
         commit_op *ops = c->ops;
         c->ops = c->ops_tail = NULL;
+        bool stopping = c->stop;
         pthread_mutex_unlock(&c->lock);
-        run_batch(sv, msgs, ops);
+        if (!msgs && !ops) {
+            try_unblock(sv);    /* nothing to write: is the reserve back? */
+            continue;
+        }
+        int rc = run_batch(sv, msgs, ops, true);
+        again = rc == HD_EAGAIN;
+        if (rc && stopping) {
+            /* one more try (the reserve may just have been given up);
+             * what still cannot be written is said lost */
+            pthread_mutex_lock(&c->lock);
+            ops = c->ops;
+            c->ops = c->ops_tail = NULL;
+            pthread_mutex_unlock(&c->lock);
+            if (ops)
+                run_batch(sv, NULL, ops, false);
+        }
     }
     return NULL;
+}
+
+bool commit_blocked(serve *sv)
+{
+    return sv->commit && atomic_load(&sv->commit->blocked);
+}
+
+size_t commit_held(serve *sv)
+{
+    return sv->commit ? atomic_load(&sv->commit->held) : 0;
+}
+
+void commit_blocked_why(serve *sv, char *out, size_t size)
+{
+    struct serve_commit *c = sv->commit;
+    if (!c) {
+        snprintf(out, size, "%s", "");
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    snprintf(out, size, "%s", c->why);
+    pthread_mutex_unlock(&c->lock);
 }
 
 int commit_start(serve *sv, hd_err *err)
@@ -294,11 +525,24 @@ int commit_start(serve *sv, hd_err *err)
     sv->commit = c;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
+    atomic_init(&c->blocked, false);
+    atomic_init(&c->held, 0);
     char path[4096];
     snprintf(path, sizeof path, "%s/herald.db", sv->data_dir);
     int rc = hd_store_open(path, sv->cfg->queue.durable, &c->store, err);
     if (rc)
         return rc;
+    if (sv->cfg->queue.reserve_space)
+        snprintf(c->reserve, sizeof c->reserve, "%s/reserve", sv->data_dir);
+    /* started on a full disk (a restart after the reserve was used):
+     * nothing is delivered until there is room to record it */
+    hd_err why = {0};
+    if (make_reserve(sv, &why) != 0) {
+        snprintf(c->why, sizeof c->why, "%s", hd_err_str(&why));
+        atomic_store(&c->blocked, true);
+        LOG_WARN("%s; no delivery starts and new mail gets 452 until there is room "
+                 "(retried every second)", hd_err_str(&why));
+    }
     if (pthread_create(&c->thread, NULL, commit_main, sv) != 0)
         return hd_err_set(err, HD_EIO, "cannot start the committer thread");
     return 0;

@@ -52,6 +52,7 @@ struct conn {
     bool tls_failed;            /* the STARTTLS handshake failed on this address */
     bool plain_retry;           /* this attempt is that address again, without TLS */
     bool trouble;
+    bool answered;              /* some host answered SMTP: trouble is push-back, not unreachable */
     char source[64];            /* source address ("" = any) */
     char helo[256];
     char last_error[512];
@@ -430,7 +431,10 @@ static void conn_end(conn *c)
         queue_batch_done(c->sv, c->batch);
         c->batch = NULL;
     }
-    queue_conn_done(c->sv, c->dest, c->trouble);
+    queue_conn_done(c->sv, c->dest,
+                    !c->trouble   ? Q_TROUBLE_NONE
+                    : c->answered ? Q_TROUBLE_PUSHBACK
+                                  : Q_TROUBLE_UNREACHABLE);
     conn_unlink(c);
     free(c);
 }
@@ -442,6 +446,7 @@ static void session_over(conn *c)
         /* last_error reads "X.Y.Z what happened": the reply that defers the
          * recipients is "451 " + it */
         const hd_smtpc_result *r = c->smtpc ? hd_smtpc_session_result(c->smtpc) : NULL;
+        c->answered |= r && r->code;
         if (r && r->code)
             snprintf(c->last_error, sizeof c->last_error, "%s %s said: %d%s%s %s",
                      r->enhanced[0] == '4' ? r->enhanced : "4.4.0", c->remote, r->code,
@@ -611,10 +616,11 @@ static void drive(conn *c)
         case HD_SMTPC_EV_NEED_INPUT:
             return;
         case HD_SMTPC_EV_STARTTLS:
+            c->answered = true;     /* a TLS failure now is a receiver's, not a dead host */
             start_tls(c);
             return;     /* the handshake's end (on_event CONNECTED) goes on */
         case HD_SMTPC_EV_READY:
-            c->ready_seen = true;
+            c->ready_seen = c->answered = true;
             start_txn(c);
             break;
         case HD_SMTPC_EV_TXN_DONE:
@@ -683,7 +689,7 @@ void deliver_start(serve *sv, q_dest *dest)
 {
     conn *c = calloc(1, sizeof *c);
     if (!c) {
-        queue_conn_done(sv, dest, true);
+        queue_conn_done(sv, dest, Q_TROUBLE_PUSHBACK);  /* a local failure: the longer pause */
         return;
     }
     c->sv = sv;

@@ -15,7 +15,11 @@
  *   main thread: suppressions (queue_suppress), counters, then the 250.
  *
  * A report is believed only about its own message's recipients: a DSN
- * naming an address the message never had changes nothing.
+ * naming an address the message never had changes nothing. Only a report
+ * found through a VERP address (whose HMAC needs the key) is verified; one
+ * matched by Message-ID alone, which anyone who saw the message can forge,
+ * is recorded under a type of its own (bounced_unverified, ...), counted
+ * apart, acted on never, and sent only to webhooks that ask for it.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -42,7 +46,9 @@ typedef enum role { ROLE_NONE, ROLE_VERP, ROLE_POSTMASTER, ROLE_ABUSE, ROLE_DMAR
 
 /* What one report says about one recipient of one message. */
 typedef struct inbound_hit {
-    char type[16];                      /* bounced | complained | feedback */
+    const char *kind;                   /* "bounced" | "complained" | "feedback" (static) */
+    bool verified;                      /* matched through a VERP address (HMAC) */
+    char type[32];                      /* the event's: kind, + "_unverified" if not verified */
     char message[40];                   /* uuid */
     char domain[HD_STORE_NAME_MAX];     /* its sending domain and pool (metrics) */
     char pool[64];
@@ -313,8 +319,15 @@ static bool find_message(worker *w, struct inbound_rec *rec, const char *envelop
     return true;
 }
 
-static inbound_hit *hit_new(struct inbound_rec *rec, const char *type, const hd_store_message *m,
-                            const rcpt_row *r)
+/* How a message was found: through a VERP address whose HMAC checked
+ * (the envelope recipient, or the returned Return-Path), or not. */
+static bool how_verified(const char *how)
+{
+    return strcmp(how, "verp") == 0 || strcmp(how, "return-path") == 0;
+}
+
+static inbound_hit *hit_new(struct inbound_rec *rec, const char *kind, const char *how,
+                            const hd_store_message *m, const rcpt_row *r)
 {
     if (rec->n_hits == rec->cap_hits) {
         size_t cap = rec->cap_hits ? rec->cap_hits * 2 : 4;
@@ -326,7 +339,9 @@ static inbound_hit *hit_new(struct inbound_rec *rec, const char *type, const hd_
     }
     inbound_hit *h = &rec->hits[rec->n_hits++];
     memset(h, 0, sizeof *h);
-    snprintf(h->type, sizeof h->type, "%s", type);
+    h->kind = kind;
+    h->verified = how_verified(how);
+    snprintf(h->type, sizeof h->type, "%s%s", kind, h->verified ? "" : "_unverified");
     snprintf(h->message, sizeof h->message, "%s", m->uuid);
     snprintf(h->domain, sizeof h->domain, "%s", m->from_domain);
     snprintf(h->pool, sizeof h->pool, "%s", m->pool);
@@ -369,7 +384,8 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
         summary_add(rec, "; no message of ours found (by %s)", how);
         return;
     }
-    summary_add(rec, "; message %s (by %s)", m.uuid, how);
+    summary_add(rec, "; message %s (by %s%s)", m.uuid, how,
+                how_verified(how) ? "" : ", unverified: not acted on");
     for (size_t i = 0; i < dsn->nrcpts; i++) {
         const hd_dsn_rcpt *d = &dsn->rcpts[i];
         if (d->bounce == HD_BOUNCE_NONE)
@@ -381,7 +397,7 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
             summary_add(rec, "; %s is not one of its recipients", d->final_recipient);
             continue;
         }
-        inbound_hit *h = hit_new(rec, "bounced", &m, r);
+        inbound_hit *h = hit_new(rec, "bounced", how, &m, r);
         if (!h)
             break;
         /* only a failure condemns an address; a delay never does */
@@ -390,8 +406,8 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
                     d->action == HD_DSN_FAILED;
         /* a Message-ID is known to everyone who got the message: such a
          * match is recorded, not acted on (no suppression, no state change) */
-        h->suppress = hard && strcmp(how, "message-id") != 0;
-        h->soft_failed = !hard && d->action == HD_DSN_FAILED && strcmp(how, "message-id") != 0;
+        h->suppress = hard && h->verified;
+        h->soft_failed = !hard && d->action == HD_DSN_FAILED && h->verified;
         json_object_set_new(h->detail, "acted", json_boolean(h->suppress));
         const char *why = hd_bounce_reason_name(d->reason);
         snprintf(h->reason, sizeof h->reason, "%s %s%s%s", d->status[0] ? d->status : "(no status)",
@@ -429,7 +445,8 @@ static void match_arf(worker *w, struct inbound_rec *rec, const char *envelope_i
         summary_add(rec, "; no message of ours found (by %s)", how);
         return;
     }
-    summary_add(rec, "; message %s (by %s)", m.uuid, how);
+    summary_add(rec, "; message %s (by %s%s)", m.uuid, how,
+                how_verified(how) ? "" : ", unverified: not acted on");
     /* who complained: the report's Original-Rcpt-To, else the returned
      * To:, else the message's only recipient (providers often redact) */
     char to[HD_STORE_ADDR_MAX];
@@ -445,9 +462,9 @@ static void match_arf(worker *w, struct inbound_rec *rec, const char *envelope_i
         return;
     }
     bool abuse = arf->type == HD_ARF_ABUSE;
-    inbound_hit *h = hit_new(rec, abuse ? "complained" : "feedback", &m, r);
+    inbound_hit *h = hit_new(rec, abuse ? "complained" : "feedback", how, &m, r);
     if (h) {
-        h->suppress = abuse && strcmp(how, "message-id") != 0;     /* as for DSNs */
+        h->suppress = abuse && h->verified;     /* as for DSNs */
         json_object_set_new(h->detail, "acted", json_boolean(h->suppress));
         snprintf(h->reason, sizeof h->reason, "complaint: feedback-type %s%s%s", arf->feedback_type,
                  arf->user_agent[0] ? " from " : "", arf->user_agent);
@@ -580,7 +597,7 @@ int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err)
         inbound_hit *h = &rec->hits[i];
         bool changed = false;
         /* RFC 3463 §3.1: 5.x.x is permanent; the delivery is undone */
-        bool bounce = strcmp(h->type, "bounced") == 0;
+        bool bounce = strcmp(h->kind, "bounced") == 0;
         if (h->suppress && bounce)
             rc = hd_store_recipient_bounce_late(st, h->rcpt_id, h->reason, now, &changed, err);
         /* the suppression is durable with the report that caused it */
@@ -592,7 +609,7 @@ int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err)
         if (rc)
             break;
         json_object_set_new(h->detail, "inbound", json_integer(rec->row.id));
-        if (strcmp(h->type, "bounced") == 0)
+        if (bounce)
             json_object_set_new(h->detail, "state_changed", json_boolean(changed));
         hd_store_event e;
         commit_event_fill(&e, h->type, h->message, h->address, h->remote, h->reason, NULL, -1);
@@ -640,15 +657,22 @@ static void inbound_finish(void *arg)
                      1);
     for (size_t i = 0; i < rec->n_hits; i++) {
         inbound_hit *h = &rec->hits[i];
-        bool bounce = strcmp(h->type, "bounced") == 0;
+        bool bounce = strcmp(h->kind, "bounced") == 0;
+        bool complaint = strcmp(h->kind, "complained") == 0;
         const char *pool = queue_pool_label(sv, h->domain, h->pool);
-        if (bounce) {
+        if (!h->verified) {
+            /* forgeable: never in the bounce and complaint counters */
+            atomic_fetch_add(bounce      ? &mt->unverified_bounces
+                             : complaint ? &mt->unverified_complaints
+                                         : &mt->unverified_feedback,
+                             1);
+        } else if (bounce) {
             /* herald_bounced_total counts every bounced event, these too
              * (docs/metrics.md: the bounce counters agree) */
             atomic_fetch_add(&mt->bounced, 1);
             atomic_fetch_add(&mt->async_bounces, 1);
             metrics_outcome(sv, h->domain, pool, M_BOUNCED);
-        } else if (strcmp(h->type, "complained") == 0) {
+        } else if (complaint) {
             atomic_fetch_add(&mt->complaints, 1);
             metrics_outcome(sv, h->domain, pool, M_COMPLAINED);
         }

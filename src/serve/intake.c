@@ -540,6 +540,14 @@ static void start_message(session *s)
         hd_smtpd_answer_message(s->smtpd, &r);
         return;
     }
+    /* RFC 3463 4.3.1: the size is known now; the client keeps the mail */
+    const char *full = accept_storage_full_for(s->sv, mi->data.len);
+    if (full) {
+        accept_job_free(j);
+        hd_smtpd_reply r = {452, "4.3.1", full};
+        hd_smtpd_answer_message(s->smtpd, &r);
+        return;
+    }
     if (!accept_admit(j, mi->data.len)) {
         accept_job_free(j);
         LOG_WARN_ID(s->ip, "message deferred (451 4.3.1): too much mail in flight");
@@ -623,8 +631,10 @@ static void inbound_rcpt(session *s)
         r.code = inbound_rcpt_check(s->sv, hd_smtpd_rcpt(s->smtpd), &r.enhanced, &r.text);
     hd_smtpd_answer_rcpt(s->smtpd, &r);
     if (r.code >= 500 && ++s->bad_rcpts >= INBOUND_BAD_RCPTS) {
-        LOG_WARN_ID(s->ip, "%u recipients refused on the inbound listener; session closed",
-                 s->bad_rcpts);
+        LOG_WARN_LIMITED("inbound-bad-rcpts", s->ip,
+                         "%s: %u recipients refused on the inbound listener (not herald's "
+                         "bounce, postmaster, abuse or dmarc addresses); session closed",
+                         s->ip, s->bad_rcpts);
         hd_smtpd_shutdown(s->smtpd, "too many refused recipients");
     }
 }

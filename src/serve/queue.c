@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "herald/backoff.h"
 #include "metrics.h"
 
 #define TICK_MS 1000            /* the scheduler runs at least this often */
@@ -41,6 +42,7 @@ struct serve_queue {
     q_dest *dests[DEST_BUCKETS];
     q_dest *sandbox;
     q_dest *active;              /* destinations with ready recipients */
+    q_dest *probe;               /* destinations no host of which answered (dest_probe) */
     q_rcpt **heap;               /* deferred, by next_attempt */
     size_t heap_n, heap_cap;
     size_t n_open;               /* recipients not final */
@@ -179,6 +181,7 @@ static void heap_push(struct serve_queue *q, q_rcpt *r)
     r->heap_idx = q->heap_n;
     q->heap[q->heap_n++] = r;
     heap_up(q, r->heap_idx);
+    r->dest->n_down += r->dest_down;
 }
 
 static void heap_remove(struct serve_queue *q, q_rcpt *r)
@@ -194,6 +197,7 @@ static void heap_remove(struct serve_queue *q, q_rcpt *r)
         heap_up(q, i);
     }
     r->heap_idx = SIZE_MAX;
+    r->dest->n_down -= r->dest_down;
 }
 
 /* ---- destinations ---- */
@@ -573,6 +577,10 @@ static bool dest_may_open(serve *sv, q_dest *d, int64_t now)
     struct serve_queue *q = sv->queue;
     if (d->n_ready == 0 || d->paused_until > now || minute_full(sv, d, now))
         return false;
+    /* an outcome that cannot be recorded would be sent again after a
+     * restart: nothing starts until the committer writes again */
+    if (commit_blocked(sv))
+        return false;
     if (d->sandbox)
         return d->conns < d->max_conns;
     if (q->total_conns >= sv->cfg->delivery.max_connections || d->conns >= d->max_conns)
@@ -581,10 +589,41 @@ static bool dest_may_open(serve *sv, q_dest *d, int64_t now)
     return (size_t)d->conns < d->n_ready;
 }
 
+/* A destination no host of which answered, with recipients waiting for
+ * their own (growing) retry times and nothing due: when its pause is over,
+ * one connection with nothing to send probes it. Refused, it pauses
+ * again (herald/backoff.h: at most a minute) and writes no event; taken,
+ * queue_conn_done releases the recipients that waited for it. So a host
+ * that comes back gets its mail within a minute, not at the next retry
+ * time of a recipient (up to retry_max). */
+static void dest_probe(serve *sv, int64_t now)
+{
+    struct serve_queue *q = sv->queue;
+    q_dest **pp = &q->probe;
+    while (*pp) {
+        q_dest *d = *pp;
+        if (d->trouble == 0 || d->n_down == 0) {    /* recovered, or nothing waits */
+            d->probing = false;
+            *pp = d->pnext;
+            continue;
+        }
+        pp = &d->pnext;
+        if (sv->stopping || d->paused_until > now || d->conns > 0 || d->n_ready > 0 ||
+            q->total_conns >= sv->cfg->delivery.max_connections)
+            continue;   /* still resting, or a connection (with mail) is the probe */
+        LOG_DEBUG("%s: probing (no host answered; %zu recipient%s wait)", d->domain, d->n_down,
+                  d->n_down == 1 ? "" : "s");
+        d->conns++;
+        q->total_conns++;
+        deliver_start(sv, d);
+    }
+}
+
 static void schedule(serve *sv)
 {
     struct serve_queue *q = sv->queue;
     int64_t now = serve_now();
+    dest_probe(sv, now);
     while (q->heap_n > 0 && q->heap[0]->next_attempt <= now) {
         q_rcpt *r = q->heap[0];
         heap_remove(q, r);
@@ -695,7 +734,7 @@ static void batch_sender(serve *sv, q_batch *b, bool per_rcpt)
 q_batch *queue_next_batch(serve *sv, q_dest *d)
 {
     int64_t now = serve_now();
-    if (minute_full(sv, d, now))
+    if (minute_full(sv, d, now) || commit_blocked(sv))  /* see dest_may_open */
         return NULL;
     while (d->ready_head) {
         q_msg *m = d->ready_head->msg;
@@ -824,6 +863,8 @@ void queue_batch_done(serve *sv, q_batch *b)
                 break;
             }
             LOG_INFO_ID(m->uuid, "deferred %s via %s: %s", r->address, b->remote, res->reply);
+            /* deliver.c's own result when no host answered (or no MX answer) */
+            r->dest_down = res->reason == HD_REASON_NETWORKERROR;
             rcpt_defer(sv, r, res->reply, b->remote, b->tls, dur);
             break;
         }
@@ -831,23 +872,66 @@ void queue_batch_done(serve *sv, q_batch *b)
     queue_batch_free(b);
 }
 
-void queue_conn_done(serve *sv, q_dest *d, bool trouble)
+/* A destination answers again after trouble: the recipients deferred only
+ * because no host of it answered are due now, not at their own retry
+ * time (which grew while it was down); the destination's connection
+ * limit, lowered by the trouble, paces them. One scan of the retry heap,
+ * at recovery only. */
+static void dest_recovered(serve *sv, q_dest *d)
+{
+    struct serve_queue *q = sv->queue;
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < q->heap_n; i++)
+        n += q->heap[i]->dest == d && q->heap[i]->dest_down;
+    q_rcpt **v = n ? malloc(n * sizeof *v) : NULL;
+    if (!v)
+        return;     /* none, or no memory: they keep their own retry times */
+    for (size_t i = 0; i < q->heap_n; i++)
+        if (q->heap[i]->dest == d && q->heap[i]->dest_down)
+            v[k++] = q->heap[i];
+    int64_t now = serve_now();
+    for (k = 0; k < n; k++) {
+        heap_remove(q, v[k]);
+        v[k]->dest_down = false;
+        v[k]->next_attempt = now;
+        ready_push(sv, v[k]);
+    }
+    free(v);
+    LOG_INFO("%s: answers again; %zu recipient%s deferred while it did not %s due now", d->domain,
+             n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
+}
+
+void queue_conn_done(serve *sv, q_dest *d, q_trouble trouble)
 {
     struct serve_queue *q = sv->queue;
     d->conns--;
     if (!d->sandbox)
         q->total_conns--;
     int limit = (int)sv->cfg->delivery.max_connections_per_destination;
-    if (trouble) {
+    int64_t now = serve_now();
+    if (trouble != Q_TROUBLE_NONE) {
         /* back off: fewer connections, and a pause that grows with the
-         * trouble (5 s, 10 s, ... at most 5 min) */
-        d->trouble++;
+         * trouble (herald/backoff.h); after it one connection probes.
+         * Connections opened together before the pause (a burst of
+         * recipients to a host that is down) are one trouble: counted
+         * each, they would make the pause the longest at once, and a
+         * host back a moment later would wait minutes for its mail. */
         d->max_conns = d->max_conns > 1 ? d->max_conns / 2 : 1;
-        int64_t pause = 5;
-        for (unsigned i = 1; i < d->trouble && pause < 300; i++)
-            pause *= 2;
-        d->paused_until = serve_now() + (pause > 300 ? 300 : pause);
+        if (d->paused_until <= now) {
+            d->trouble++;
+            d->paused_until =
+                now + hd_backoff_pause(d->trouble, trouble == Q_TROUBLE_UNREACHABLE
+                                                        ? HD_BACKOFF_UNREACHABLE
+                                                        : HD_BACKOFF_PUSHBACK);
+        }
+        if (trouble == Q_TROUBLE_UNREACHABLE && !d->probing && !d->sandbox) {
+            d->probing = true;
+            d->pnext = q->probe;
+            q->probe = d;
+        }
     } else if (!d->sandbox) {
+        if (d->trouble)
+            dest_recovered(sv, d);
         d->trouble = 0;
         if (d->max_conns < limit)
             d->max_conns++;
@@ -889,6 +973,75 @@ static int load_one(const hd_store_message *sm, const hd_store_recipient *rs, si
     return 0;
 }
 
+/* Collection's proof (hd_spool_collect): this database recorded the
+ * message, and finished it. */
+static bool spool_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+{
+    serve *sv = arg;
+    char prefix[HD_SPOOL_ID_LEN + 1];
+    memcpy(prefix, id, HD_SPOOL_ID_LEN);
+    prefix[HD_SPOOL_ID_LEN] = '\0';
+    if (strlen(prefix) != HD_SPOOL_ID_LEN)
+        return false;
+    hd_err err = {0};
+    return hd_store_message_finished(sv->store, prefix, &err) == 1;
+}
+
+/* The pin's test (hd_spool_pin_unknown): this database has the message. */
+static bool spool_known(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+{
+    serve *sv = arg;
+    char prefix[HD_SPOOL_ID_LEN + 1];
+    memcpy(prefix, id, HD_SPOOL_ID_LEN);
+    prefix[HD_SPOOL_ID_LEN] = '\0';
+    hd_err err = {0};
+    /* a short or odd id, or a database error: unknown, the safe side */
+    return strlen(prefix) == HD_SPOOL_ID_LEN && hd_store_message_known(sv->store, prefix, &err) == 1;
+}
+
+static void spool_pinned(uint32_t segment, size_t unknown, void *arg)
+{
+    serve *sv = arg;
+    LOG_WARN("spool segment %08u.seg holds %zu message%s this database does not know (restored "
+             "from an older copy?): it is kept, and once its known mail is done the next start "
+             "moves it to %s/spool/orphan/ for `herald queue recover`", segment, unknown,
+             unknown == 1 ? "" : "s", sv->data_dir);
+}
+
+static void spool_orphaned(uint32_t segment, const char *why, void *arg)
+{
+    serve *sv = arg;
+    LOG_WARN("spool segment %08u.seg moved to %s/spool/orphan/: %s", segment, sv->data_dir, why);
+}
+
+/* A new (or emptied) database beside a spool that holds mail: the
+ * database was lost or replaced, and the spool is the only copy of mail
+ * answered 250. Starting would orphan it silently, so only when told. */
+static int check_spool_history(serve *sv, hd_err *err)
+{
+    uint64_t bytes = 0;
+    size_t n = hd_spool_data_segments(sv->spool, &bytes);
+    int64_t msgs = 0;
+    int rc = n ? hd_store_message_count(sv->store, &msgs, err) : 0;
+    if (rc || n == 0 || msgs > 0)
+        return rc;
+    if (sv->cfg->queue.accept_empty_database) {
+        LOG_WARN("%s/herald.db holds no message but the spool holds %zu segment%s (%llu bytes): "
+                 "starting as told (--accept-empty-database); they go to spool/orphan/ and "
+                 "`herald queue recover` queues their mail again", sv->data_dir, n,
+                 n == 1 ? "" : "s", (unsigned long long)bytes);
+        return 0;
+    }
+    LOG_ERR("%s/herald.db holds no message, but %s/spool holds %zu segment%s of accepted mail "
+            "(%llu bytes): was the database lost or replaced? Not starting, so that mail is not "
+            "lost: restore the database, or start once with `herald serve "
+            "--accept-empty-database` (the segments go to spool/orphan/) and run `herald queue "
+            "recover` (docs/operations.md)", sv->data_dir, sv->data_dir, n, n == 1 ? "" : "s",
+            (unsigned long long)bytes);
+    return hd_err_set(err, HD_ESTATE, "not starting: an empty database beside a spool of "
+                      "accepted mail (--accept-empty-database; docs/operations.md)");
+}
+
 /* A message's spool record is checked when it is first read for delivery;
  * at start only its segment must exist: a missing or unreadable segment is
  * a damaged spool, handled the same way. */
@@ -907,13 +1060,23 @@ int queue_load(serve *sv, hd_err *err)
     int rc = hd_store_suppression_each(sv->store, serve_now(), load_suppression, q, err);
     if (rc)
         return rc;
+    if ((rc = check_spool_history(sv, err)))
+        return rc;
     load_ctx lc = {sv, 0, 0, 0};
     if ((rc = hd_store_queue_each(sv->store, load_one, &lc, err)))
         return rc;
-    int removed = hd_spool_collect(sv->spool, err);
+    hd_spool_pin_unknown(sv->spool, spool_known, spool_pinned, sv);
+    hd_spool_collected col;
+    if ((rc = hd_spool_collect(sv->spool, spool_finished, spool_orphaned, sv, &col, err)))
+        return rc;
     LOG_INFO("queue loaded: %zu message%s, %zu recipient%s to deliver%s", lc.msgs,
              lc.msgs == 1 ? "" : "s", lc.rcpts, lc.rcpts == 1 ? "" : "s",
-             removed > 0 ? "; unused spool segments removed" : "");
+             col.removed > 0 ? "; finished spool segments removed" : "");
+    if (col.orphaned > 0)
+        LOG_WARN("%zu spool segment%s moved to %s/spool/orphan/ (not deleted): they may hold "
+                 "accepted mail this database does not know; `herald queue recover` queues it "
+                 "again (docs/operations.md)", col.orphaned, col.orphaned == 1 ? "" : "s",
+                 sv->data_dir);
     queue_kick(sv);
     return 0;
 }
@@ -999,6 +1162,7 @@ void queue_free(serve *sv)
     for (size_t i = 0; i < q->heap_n; i++) {
         free(q->heap[i]->address);
         free(q->heap[i]->last_reply);
+        free(q->heap[i]->sent_as);
         free(q->heap[i]);
     }
     for (size_t b = 0; b < SUP_BUCKETS; b++)

@@ -41,6 +41,7 @@ typedef struct q_rcpt {
     int attempts;
     int64_t next_attempt;
     bool busy;                   /* in a batch */
+    bool dest_down;              /* last deferred because no host of its destination answered */
     bool ready;                  /* in dest's ready list */
     size_t heap_idx;             /* in the retry heap, or SIZE_MAX */
     struct q_rcpt *next, *prev;  /* ready list */
@@ -90,11 +91,14 @@ struct q_dest {
     int conns;                   /* connections open or opening */
     int max_conns;               /* current limit (lowered after 4xx/421) */
     int64_t paused_until;        /* back-off after trouble (Unix s) */
-    unsigned trouble;            /* consecutive troubled connections */
+    unsigned trouble;            /* consecutive troubled probes (one per pause) */
+    size_t n_down;               /* its recipients in the retry heap with dest_down */
+    bool probing;                /* in the queue's list of destinations to probe */
     int64_t minute_start;        /* messages-per-minute window */
     uint32_t minute_count;
     bool scheduled;              /* in the active list */
     struct q_dest *hnext, *anext;
+    struct q_dest *pnext;        /* the list of destinations to probe */
 };
 
 /* deliver.c / sandbox.c → queue.c */
@@ -104,9 +108,14 @@ struct q_dest {
 q_batch *queue_next_batch(serve *sv, q_dest *dest);
 /* Results are in b->results; the batch is freed. */
 void queue_batch_done(serve *sv, q_batch *b);
-/* A connection ended; trouble: it failed at connection or session level
- * (dead host, 421, TLS required): the destination backs off. */
-void queue_conn_done(serve *sv, q_dest *dest, bool trouble);
+/* How a connection ended: well, or in trouble at connection or session
+ * level, after which the destination pauses (herald/backoff.h). */
+typedef enum q_trouble {
+    Q_TROUBLE_NONE,
+    Q_TROUBLE_UNREACHABLE,       /* no host answered: refused, unreachable, silent, no MX answer */
+    Q_TROUBLE_PUSHBACK,          /* a host answered and pushed back: 421, 4xx to MAIL or DATA, TLS */
+} q_trouble;
+void queue_conn_done(serve *sv, q_dest *dest, q_trouble trouble);
 void queue_batch_free(q_batch *b);
 
 #endif

@@ -137,7 +137,7 @@ static void sandbox_done(void *arg)
     free(j->verdict);
     free(j);
     queue_batch_done(sv, b);
-    queue_conn_done(sv, d, false);
+    queue_conn_done(sv, d, Q_TROUBLE_NONE);
 }
 
 void sandbox_deliver(serve *sv, q_batch *b)
@@ -150,7 +150,7 @@ void sandbox_deliver(serve *sv, q_batch *b)
         }
         q_dest *d = b->dest;
         queue_batch_done(sv, b);
-        queue_conn_done(sv, d, true);
+        queue_conn_done(sv, d, Q_TROUBLE_PUSHBACK);     /* a local failure: the longer pause */
         return;
     }
     j->sv = sv;

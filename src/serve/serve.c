@@ -2,9 +2,11 @@
  * serve.c - `herald serve`: start the parts in order, run the loop, stop
  * them in reverse order.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -108,6 +110,36 @@ static int verp_key_read(serve *sv, int fd, const char *path, hd_err *err)
     return 0;
 }
 
+/* Written whole or not at all: a temporary file, synced, renamed into
+ * place, the directory synced; a key cut short by a full disk would stop
+ * every later start. */
+static int verp_key_write(serve *sv, const char *path, hd_err *err)
+{
+    char tmp[4096 + 8];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write(fd, sv->verp_key, sizeof sv->verp_key) == (ssize_t)sizeof sv->verp_key &&
+              fsync(fd) == 0;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (ok && rename(tmp, path) != 0) {
+        ok = false;
+        e = errno;
+    }
+    if (!ok) {
+        unlink(tmp);
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(e));
+    }
+    int dir = open(sv->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        fsync(dir);
+        close(dir);
+    }
+    return 0;
+}
+
 static int verp_key(serve *sv, const serve_options *opt, hd_err *err)
 {
     char path[4096];
@@ -120,10 +152,11 @@ static int verp_key(serve *sv, const serve_options *opt, hd_err *err)
     }
     if (errno != ENOENT)
         return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
-    bool sent = false;
-    int rc = hd_store_has_messages(sv->store, &sent, err);
+    int64_t n_messages = 0;
+    int rc = hd_store_message_count(sv->store, &n_messages, err);
     if (rc)
         return rc;
+    bool sent = n_messages > 0;
     if (sent && !(opt && opt->new_verp_key))
         return hd_err_set(err, HD_ESTATE,
                           "%s is missing but the database holds messages whose bounce addresses "
@@ -132,14 +165,8 @@ static int verp_key(serve *sv, const serve_options *opt, hd_err *err)
                           "before are then refused)", path);
     if (RAND_bytes(sv->verp_key, sizeof sv->verp_key) != 1)
         return hd_err_set(err, HD_ECRYPTO, "no randomness for the VERP key");
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, sv->verp_key, sizeof sv->verp_key) != (ssize_t)sizeof sv->verp_key ||
-        fsync(fd) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
-    }
-    close(fd);
+    if ((rc = verp_key_write(sv, path, err)) != 0)
+        return rc;
     if (sent)
         LOG_WARN("%s: a new VERP key (--new-verp-key): bounces to mail sent before are refused",
                  path);
@@ -160,6 +187,13 @@ static int lock_data_dir(serve *sv, hd_err *err)
     if (sv->lock_fd < 0)
         return hd_err_set(err, HD_EIO, "%s: %s", sv->data_dir, strerror(errno));
     if (flock(sv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e != EWOULDBLOCK) { /* not another server: a file system without locks */
+            close(sv->lock_fd);
+            sv->lock_fd = -1;
+            return hd_err_set(err, HD_EIO, "%s: cannot lock the data directory: %s",
+                              sv->data_dir, strerror(e));
+        }
         char pid[32] = "";
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         ssize_t n = fd >= 0 ? read(fd, pid, sizeof pid - 1) : -1;
@@ -304,13 +338,42 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
         LOG_INFO("%d retiring DKIM key%s now retired (may leave DNS)", n, n == 1 ? "" : "s");
 }
 
+/* The CPUs this process may run on (a cpuset or taskset narrows them). */
+static unsigned cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 && n < 256 ? (unsigned)n : 2;
+}
+
+/* Workers (signing, storing, the API): [queue] signing_threads, else one
+ * per CPU. */
+static unsigned signing_threads(const hd_config *cfg)
+{
+    return cfg->queue.signing_threads ? cfg->queue.signing_threads : cpu_count();
+}
+
+/* Password checks: half the CPUs, one to four (each scrypt check holds
+ * its memory), so that guessing leaves the rest to signing and the API. */
+static unsigned auth_threads(void)
+{
+    unsigned n = cpu_count() / 2;
+    return n < 1 ? 1 : n > 4 ? 4 : n;
+}
+
 /* Descriptors the configured caps may hold at once: every session of both
- * SMTP listeners, every outgoing connection, and a reserve for the HTTP
- * listeners' clients, DNS, the database, the spool and webhooks. */
+ * SMTP listeners, every outgoing connection, the database connections of
+ * the threads (the file, its WAL and shared memory: 3 each, for the
+ * workers, the password checks, the committer and the main thread), the
+ * HTTP listeners' connection caps, and a reserve for DNS, the spool and
+ * webhooks. */
 static rlim_t fd_need(const hd_config *cfg)
 {
+    rlim_t threads = (rlim_t)signing_threads(cfg) + auth_threads() + 2;
     return (rlim_t)cfg->smtp.max_sessions + cfg->inbound.max_sessions +
-           cfg->delivery.max_connections + cfg->api.max_connections +
+           cfg->delivery.max_connections + 3 * threads + cfg->api.max_connections +
            cfg->status.max_connections + 192;
 }
 
@@ -359,12 +422,6 @@ static void fd_budget(const hd_config *cfg)
                  (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
-static unsigned cpu_count(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 && n < 256 ? (unsigned)n : 2;
-}
-
 /* The log as configured: level, text or json, and the journal's shape when
  * stderr is systemd's journal (systemd.exec(5), $JOURNAL_STREAM). */
 void serve_log_init(const hd_config *cfg)
@@ -395,7 +452,7 @@ void serve_log_limited(hd_log_level level, const char *kind, const char *client,
     if (limiter == NULL)
         limiter = hd_ratelimit_new(LIMITED_KEYS, LIMITED_WINDOW_MS);
     bool through =
-        limiter == NULL || hd_ratelimit_allow(limiter, kind, client, serve_now_ms(), &held);
+        limiter == NULL || hd_ratelimit_allow(limiter, kind, client, (int64_t)serve_mono_ms(), &held);
     pthread_mutex_unlock(&lock);
     if (!through)
         return;
@@ -409,6 +466,25 @@ void serve_log_limited(hd_log_level level, const char *kind, const char *client,
                       text, (unsigned long long)held);
     else
         hd_log_msg_id(&serve_log, level, client, "%s", text);
+}
+
+/* The database, checked: a damaged file is refused at start, not found
+ * by the first write that reaches the bad page. */
+static int open_store(serve *sv, const char *path, hd_err *err)
+{
+    int rc = hd_store_open(path, sv->cfg->queue.durable, &sv->store, err);
+    if (rc == 0)
+        rc = hd_store_quick_check(sv->store, err);
+    char why[HD_ERR_MSG_MAX];
+    snprintf(why, sizeof why, "%s", hd_err_str(err));
+    if (rc == 0 || (!strstr(why, "malformed") && !strstr(why, "damaged")))
+        return rc;
+    /* the whole advice in the log; the error (cut at HD_ERR_MSG_MAX) the gist */
+    LOG_ERR("%s: %s; herald does not start on a damaged database: keep a copy of the data "
+            "directory, then restore the database or rebuild it (docs/operations.md, \"A damaged "
+            "or lost database\")", path, why);
+    return hd_err_set(err, HD_ESTATE, "not starting: %s is damaged (docs/operations.md): %s",
+                      path, why);
 }
 
 static void serve_stop(serve *sv)
@@ -468,8 +544,7 @@ int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
     snprintf(path, sizeof path, "%s/herald.db", sv->data_dir);
     sv->lock_fd = -1;
     if ((rc = make_dir(sv->data_dir, err)) || (rc = lock_data_dir(sv, err)) ||
-        (rc = hd_store_open(path, cfg->queue.durable, &sv->store, err)) ||
-        (rc = verp_key(sv, opt, err)))
+        (rc = open_store(sv, path, err)) || (rc = verp_key(sv, opt, err)))
         goto out;
     snprintf(path, sizeof path, "%s/spool", sv->data_dir);
     if ((rc = hd_spool_open(path, 0, &sv->spool, err)) || (rc = tls_start(sv, err)))
@@ -478,10 +553,7 @@ int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
         rc = hd_err_set(err, HD_EIO, "cannot set up the event loop");
         goto out;
     }
-    unsigned nworkers = cfg->queue.signing_threads ? cfg->queue.signing_threads : cpu_count();
-    /* password checks: half the CPUs at most, so guessing leaves the
-     * others to signing and the API */
-    unsigned nauth = cpu_count() / 2 ? cpu_count() / 2 : 1;
+    unsigned nworkers = signing_threads(cfg), nauth = auth_threads();
     if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, nauth, err)) ||
         (rc = commit_start(sv, err)) || (rc = domains_load(sv, err)) ||
         (rc = queue_load(sv, err)) || (rc = accept_init(sv, err)) ||

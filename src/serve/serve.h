@@ -204,6 +204,15 @@ int commit_start(serve *sv, hd_err *err);
 void commit_stop(serve *sv);
 void commit_message(serve *sv, commit_msg *cm);       /* any thread */
 void commit_op_post(serve *sv, commit_op *op);        /* any thread; takes op */
+/* The last write failed (disk full, database error) or the reserve
+ * ([queue] reserve_space) could not be made again: no delivery may start,
+ * for its outcome could not be recorded, and new mail is refused. The
+ * queue's changes of failed batches are held and retried every second;
+ * when they are written and the reserve is back the queue is kicked. Any
+ * thread. */
+bool commit_blocked(serve *sv);
+size_t commit_held(serve *sv);                        /* changes waiting for a write */
+void commit_blocked_why(serve *sv, char *out, size_t size);   /* the last failure */
 commit_op *commit_op_new(commit_kind kind);
 /* Make an event (at = now) ready to post; strings are copied and cut. */
 void commit_event_fill(hd_store_event *e, const char *type, const char *message,
@@ -291,9 +300,12 @@ typedef struct serve_metrics {
     atomic_ullong auth_ok, auth_failed;
     atomic_ullong delivered, deferred, bounced, expired, suppressed, captured, corrupt;
     atomic_ullong commit_batches, commit_messages, commit_ops;
+    atomic_ullong commit_failures;      /* batches that could not be written */
     atomic_ullong connections_out, connections_out_failed;
     atomic_ullong inbound_dsn, inbound_arf, inbound_dmarc, inbound_other;  /* by kind */
     atomic_ullong async_bounces, complaints;
+    /* reports matched by Message-ID alone (inbound.c): counted apart, by type */
+    atomic_ullong unverified_bounces, unverified_complaints, unverified_feedback;
 } serve_metrics;
 
 /* ---- the server ---- */

@@ -71,6 +71,21 @@ static void reply_error(struct evhttp_request *req, int code, const char *reason
 static void on_health(struct evhttp_request *req, void *arg)
 {
     serve *sv = arg;
+    if (commit_blocked(sv)) {
+        /* the queue cannot be recorded: nothing is delivered or accepted */
+        char why[HD_ERR_MSG_MAX];
+        commit_blocked_why(sv, why, sizeof why);
+        json_t *o = json_pack("{s:s,s:I,s:I,s:s,s:o,s:I}", "status", "degraded", "queue",
+                              (json_int_t)queue_size(sv), "sessions",
+                              (json_int_t)intake_sessions(sv), "database", "cannot write",
+                              "reason", hd_json_text(why), "held", (json_int_t)commit_held(sv));
+        char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        reply_json(req, 503, "Service Unavailable", "%s\n",
+                   body ? body : "{\"status\":\"degraded\"}");
+        free(body);
+        json_decref(o);
+        return;
+    }
     reply_json(req, 200, "OK", "{\"status\":\"%s\",\"queue\":%zu,\"sessions\":%zu}\n",
                sv->stopping ? "stopping" : "ok", queue_size(sv), intake_sessions(sv));
 }
@@ -104,6 +119,9 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     COUNTER(b, "corrupt_total", "messages whose spool record was damaged", m->corrupt);
     COUNTER(b, "commit_batches_total", "group commits", m->commit_batches);
     COUNTER(b, "commit_messages_total", "messages made durable by group commits", m->commit_messages);
+    COUNTER(b, "commit_failures_total", "group commits that could not be written", m->commit_failures);
+    GAUGE(b, "database_writable", "1 when the queue can be recorded; 0: no delivery starts", !commit_blocked(sv));
+    GAUGE(b, "commit_held_changes", "queue changes of failed commits waiting to be written", commit_held(sv));
     COUNTER(b, "connections_out_total", "outbound connections attempted", m->connections_out);
     COUNTER(b, "connections_out_failed_total", "deliveries that found no host", m->connections_out_failed);
     GAUGE(b, "queue_recipients", "recipients not yet final", queue_size(sv));
@@ -119,6 +137,15 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                             kinds[i].n);
     COUNTER(b, "async_bounces_total", "bounces (DSNs) that came back and matched a recipient", m->async_bounces);
     COUNTER(b, "complaints_total", "abuse complaints (ARF) that matched a recipient", m->complaints);
+    evbuffer_add_printf(b, "# HELP herald_inbound_reports_unverified_total reports matched by "
+                           "Message-ID alone (forgeable): not in the bounce or complaint counters\n"
+                           "# TYPE herald_inbound_reports_unverified_total counter\n");
+    const struct { const char *type; unsigned long long n; } unverified[] = {
+        {"bounce", m->unverified_bounces}, {"complaint", m->unverified_complaints},
+        {"feedback", m->unverified_feedback}};
+    for (size_t i = 0; i < sizeof unverified / sizeof *unverified; i++)
+        evbuffer_add_printf(b, "herald_inbound_reports_unverified_total{type=\"%s\"} %llu\n",
+                            unverified[i].type, unverified[i].n);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, 200, "OK", b);

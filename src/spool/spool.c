@@ -17,6 +17,7 @@
 #include "herald/spool.h"
 
 #define SEG_MAGIC "HDM1"
+#define ENV_MAGIC "HDE1"        /* an envelope record (herald/spool.h) */
 #define MAX_SEGMENTS 65536      /* live segments tracked; far above need */
 #define READ_FDS 16             /* read descriptors kept open */
 
@@ -97,18 +98,27 @@ static void forget_read_fd(hd_spool *sp, uint32_t seg)
         }
 }
 
-/* Highest segment number in the folder (0 when none). */
+/* Highest segment number in the folder and in orphan/ (0 when none): a
+ * number stays taken while an orphaned segment has it, so recovery never
+ * meets two segments of one number. */
 static int highest_segment(hd_spool *sp, uint32_t *out, hd_err *err)
 {
-    DIR *d = opendir(sp->dir);
-    if (!d)
-        return hd_err_set(err, HD_EIO, "%s: %s", sp->dir, strerror(errno));
-    struct dirent *e;
+    char orphan[4096];
+    snprintf(orphan, sizeof orphan, "%s/orphan", sp->dir);
+    const char *dirs[] = {sp->dir, orphan};
     uint32_t hi = 0, seg;
-    while ((e = readdir(d)))
-        if (parse_seg_name(e->d_name, &seg) && seg > hi)
-            hi = seg;
-    closedir(d);
+    for (size_t i = 0; i < 2; i++) {
+        DIR *d = opendir(dirs[i]);
+        if (!d && i == 1 && errno == ENOENT)
+            break;
+        if (!d)
+            return hd_err_set(err, HD_EIO, "%s: %s", dirs[i], strerror(errno));
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (parse_seg_name(e->d_name, &seg) && seg > hi)
+                hi = seg;
+        closedir(d);
+    }
     *out = hi;
     return 0;
 }
@@ -122,6 +132,14 @@ static int start_segment(hd_spool *sp, hd_err *err)
     if (fd < 0)
         return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
     if (sp->cur_fd >= 0) {
+        /* the last appends to the old segment are made durable here:
+         * hd_spool_sync() only flushes the current one */
+        if (fdatasync(sp->cur_fd) != 0) {
+            int e = errno;
+            close(fd);
+            unlink(path);
+            return hd_err_set(err, HD_EIO, "spool sync: %s", strerror(e));
+        }
         close(sp->cur_fd);
         pthread_mutex_lock(&sp->lock);
         uint32_t old = sp->cur;
@@ -223,8 +241,8 @@ static int write_all(int fd, struct iovec *iov, int n, const char *what, hd_err 
 
 #define MAX_PARTS 14
 
-int hd_spool_append(hd_spool *sp, const uint8_t id[HD_SPOOL_ID_LEN], const hd_slice *parts,
-                    size_t n, hd_spool_loc *out, hd_err *err)
+static int append_record(hd_spool *sp, const char *magic, const uint8_t id[HD_SPOOL_ID_LEN],
+                         const hd_slice *parts, size_t n, hd_spool_loc *out, hd_err *err)
 {
     if (n > MAX_PARTS)
         return hd_err_set(err, HD_EINVAL, "spool append: %zu parts, at most %d", n, MAX_PARTS);
@@ -243,7 +261,7 @@ int hd_spool_append(hd_spool *sp, const uint8_t id[HD_SPOOL_ID_LEN], const hd_sl
     if (sp->cur_size > 0 && sp->cur_size + len > sp->segment_max && (rc = start_segment(sp, err)))
         return rc;
     uint8_t hdr[HD_SPOOL_RECORD_HEADER] = {0};
-    memcpy(hdr, SEG_MAGIC, 4);
+    memcpy(hdr, magic, 4);
     put_u32(hdr + 4, (uint32_t)len);
     put_u32(hdr + 8, (uint32_t)crc);
     memcpy(hdr + 16, id, HD_SPOOL_ID_LEN);
@@ -264,6 +282,22 @@ int hd_spool_append(hd_spool *sp, const uint8_t id[HD_SPOOL_ID_LEN], const hd_sl
     *out = (hd_spool_loc){sp->cur, sp->cur_size, (uint32_t)len, (uint32_t)crc};
     sp->cur_size += HD_SPOOL_RECORD_HEADER + len;
     return 0;
+}
+
+int hd_spool_append(hd_spool *sp, const uint8_t id[HD_SPOOL_ID_LEN], const hd_slice *parts,
+                    size_t n, hd_spool_loc *out, hd_err *err)
+{
+    return append_record(sp, SEG_MAGIC, id, parts, n, out, err);
+}
+
+int hd_spool_append_envelope(hd_spool *sp, const uint8_t id[HD_SPOOL_ID_LEN], hd_slice text,
+                             hd_err *err)
+{
+    hd_spool_loc loc;
+    if (text.len > HD_SPOOL_ENVELOPE_MAX)
+        return hd_err_set(err, HD_ELIMIT, "spool envelope: %zu bytes, at most %u", text.len,
+                          HD_SPOOL_ENVELOPE_MAX);
+    return append_record(sp, ENV_MAGIC, id, &text, 1, &loc, err);
 }
 
 int hd_spool_sync(hd_spool *sp, hd_err *err)
@@ -367,16 +401,57 @@ void hd_spool_release(hd_spool *sp, uint32_t segment)
     }
 }
 
-int hd_spool_collect(hd_spool *sp, hd_err *err)
+/* Whether every message record of the segment file is finished; why says
+ * what is not. */
+typedef struct proof_ctx {
+    hd_spool_finished_fn finished;
+    void *arg;
+    size_t messages, unfinished;
+} proof_ctx;
+
+static int proof_one(const hd_spool_record *r, void *arg)
 {
+    proof_ctx *pc = arg;
+    if (r->kind != HD_SPOOL_REC_MESSAGE)
+        return 0;
+    pc->messages++;
+    if (!pc->finished || !pc->finished(r->id, pc->arg))
+        pc->unfinished++;
+    return 0;
+}
+
+/* Move a segment into orphan/ (made 0700 when missing), synced. */
+static int move_to_orphan(hd_spool *sp, uint32_t seg, hd_err *err)
+{
+    char from[4096], dir[4096], to[4200];
+    seg_path(sp, seg, from, sizeof from);
+    snprintf(dir, sizeof dir, "%s/orphan", sp->dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return hd_err_set(err, HD_EIO, "%s: %s", dir, strerror(errno));
+    snprintf(to, sizeof to, "%s/%08u.seg", dir, seg);
+    if (rename(from, to) != 0)
+        return hd_err_set(err, HD_EIO, "%s -> %s: %s", from, to, strerror(errno));
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    fsync(sp->dir_fd);
+    return 0;
+}
+
+int hd_spool_collect(hd_spool *sp, hd_spool_finished_fn finished, hd_spool_orphan_fn orphan,
+                     void *arg, hd_spool_collected *out, hd_err *err)
+{
+    *out = (hd_spool_collected){0, 0};
     DIR *d = opendir(sp->dir);
     if (!d)
         return hd_err_set(err, HD_EIO, "%s: %s", sp->dir, strerror(errno));
     struct dirent *e;
     uint32_t seg;
-    int removed = 0;
-    char path[4096];
-    while ((e = readdir(d))) {
+    char path[4096], why[HD_ERR_MSG_MAX + 128];
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
         if (!parse_seg_name(e->d_name, &seg) || seg == sp->cur)
             continue;
         pthread_mutex_lock(&sp->lock);
@@ -385,14 +460,170 @@ int hd_spool_collect(hd_spool *sp, hd_err *err)
         if (unused)
             forget_read_fd(sp, seg);
         pthread_mutex_unlock(&sp->lock);
-        if (unused) {
-            seg_path(sp, seg, path, sizeof path);
+        if (!unused)
+            continue;
+        seg_path(sp, seg, path, sizeof path);
+        proof_ctx pc = {finished, arg, 0, 0};
+        hd_err serr = {0};
+        int src = hd_spool_scan(path, seg, proof_one, &pc, &serr);
+        if (src == 0 && pc.unfinished == 0) {
+            /* proof: nothing in it, or every message in it finished */
             if (unlink(path) == 0)
-                removed++;
+                out->removed++;
+            continue;
+        }
+        if (src != 0)
+            snprintf(why, sizeof why, "%s", hd_err_str(&serr));
+        else
+            snprintf(why, sizeof why, "%zu of its %zu message%s unknown to the database or not "
+                     "finished", pc.unfinished, pc.messages, pc.messages == 1 ? "" : "s");
+        if ((rc = move_to_orphan(sp, seg, err)) == 0) {
+            out->orphaned++;
+            if (orphan)
+                orphan(seg, why, arg);
         }
     }
     closedir(d);
-    return removed;
+    return rc;
+}
+
+size_t hd_spool_pin_unknown(hd_spool *sp, hd_spool_finished_fn known,
+                            void (*pinned)(uint32_t segment, size_t unknown, void *arg),
+                            void *arg)
+{
+    /* the held segments, copied: scanning reads files, not under the lock */
+    pthread_mutex_lock(&sp->lock);
+    size_t n = 0;
+    uint32_t *segs = sp->n_counts ? malloc(sp->n_counts * sizeof *segs) : NULL;
+    for (size_t i = 0; segs && i < sp->n_counts; i++)
+        if (sp->counts[i].holders > 0 && sp->counts[i].segment != sp->cur)
+            segs[n++] = sp->counts[i].segment;
+    pthread_mutex_unlock(&sp->lock);
+    size_t pins = 0;
+    char path[4096];
+    for (size_t i = 0; i < n; i++) {
+        seg_path(sp, segs[i], path, sizeof path);
+        proof_ctx pc = {known, arg, 0, 0};
+        hd_err err = {0};
+        /* an unreadable tail is no unknown message: it was never acknowledged */
+        hd_spool_scan(path, segs[i], proof_one, &pc, &err);
+        if (pc.unfinished == 0)
+            continue;
+        hd_spool_hold(sp, segs[i]);     /* one holder that never lets go */
+        pins++;
+        if (pinned)
+            pinned(segs[i], pc.unfinished, arg);
+    }
+    free(segs);
+    return pins;
+}
+
+size_t hd_spool_data_segments(hd_spool *sp, uint64_t *bytes)
+{
+    *bytes = 0;
+    DIR *d = opendir(sp->dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    uint32_t seg;
+    size_t n = 0;
+    char path[4096];
+    struct stat st;
+    while ((e = readdir(d))) {
+        if (!parse_seg_name(e->d_name, &seg) || seg == sp->cur)
+            continue;
+        seg_path(sp, seg, path, sizeof path);
+        if (stat(path, &st) == 0 && st.st_size > 0) {
+            n++;
+            *bytes += (uint64_t)st.st_size;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+void hd_spool_retire_current(hd_spool *sp)
+{
+    char path[4096];
+    pthread_mutex_lock(&sp->lock);
+    seg_count *c = count_find(sp, sp->cur, false);
+    bool unused = sp->cur_fd >= 0 && (!c || c->holders == 0);
+    if (unused)
+        forget_read_fd(sp, sp->cur);
+    pthread_mutex_unlock(&sp->lock);
+    if (!unused)
+        return;
+    close(sp->cur_fd);
+    sp->cur_fd = -1;
+    seg_path(sp, sp->cur, path, sizeof path);
+    unlink(path);
+}
+
+/* ---- reading segment files whole ---- */
+
+int hd_spool_scan(const char *path, uint32_t segment,
+                  int (*fn)(const hd_spool_record *r, void *arg), void *arg, hd_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    }
+    uint64_t size = (uint64_t)st.st_size, off = 0;
+    int rc = 0;
+    while (!rc && off < size) {
+        uint8_t hdr[HD_SPOOL_RECORD_HEADER];
+        hd_spool_record r;
+        if (size - off < sizeof hdr || pread_all(fd, hdr, sizeof hdr, off) != 0) {
+            rc = hd_err_set(err, HD_ESYNTAX, "%s: a record cut short at offset %llu (a torn tail)",
+                            path, (unsigned long long)off);
+            break;
+        }
+        bool msg = memcmp(hdr, SEG_MAGIC, 4) == 0, env = memcmp(hdr, ENV_MAGIC, 4) == 0;
+        uint32_t len = get_u32(hdr + 4);
+        if (!msg && !env) {
+            rc = hd_err_set(err, HD_ESYNTAX, "%s: no record header at offset %llu", path,
+                            (unsigned long long)off);
+            break;
+        }
+        if (len > size - off - sizeof hdr) {
+            rc = hd_err_set(err, HD_ESYNTAX, "%s: the record at offset %llu runs past the end "
+                            "(a torn tail)", path, (unsigned long long)off);
+            break;
+        }
+        r.kind = msg ? HD_SPOOL_REC_MESSAGE : HD_SPOOL_REC_ENVELOPE;
+        memcpy(r.id, hdr + 16, HD_SPOOL_ID_LEN);
+        r.loc = (hd_spool_loc){segment, off, len, get_u32(hdr + 8)};
+        rc = fn(&r, arg);
+        off += sizeof hdr + len;
+    }
+    close(fd);
+    return rc;
+}
+
+int hd_spool_read_file(const char *path, const hd_spool_record *r, hd_buf *out, hd_err *err)
+{
+    hd_buf_reset(out);
+    int rc = hd_buf_reserve(out, (size_t)r->loc.length + 1);
+    if (rc)
+        return hd_err_set(err, rc, "%s: a record of %u bytes", path, r->loc.length);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    int ok = pread_all(fd, out->p, r->loc.length, r->loc.offset + HD_SPOOL_RECORD_HEADER) == 0;
+    close(fd);
+    if (!ok)
+        return hd_err_set(err, HD_ESYNTAX, "%s: the record at offset %llu is cut short", path,
+                          (unsigned long long)r->loc.offset);
+    out->len = r->loc.length;
+    out->p[out->len] = '\0';
+    if ((uint32_t)crc32_z(crc32(0L, Z_NULL, 0), out->p, out->len) != r->loc.crc)
+        return hd_err_set(err, HD_ESYNTAX, "%s: checksum mismatch in the record at offset %llu",
+                          path, (unsigned long long)r->loc.offset);
+    return 0;
 }
 
 int hd_spool_quarantine(hd_spool *sp, const hd_spool_loc *loc, const char *name, hd_err *err)

@@ -152,6 +152,75 @@ int hd_store_message_release(hd_store *st, int64_t id, hd_err *err)
     return step_done(st, s, "release message", err);
 }
 
+int hd_store_message_finished(hd_store *st, const char *prefix, hd_err *err)
+{
+    sqlite3_stmt *s;
+    /* a range on the unique index: uuids are lower-case hex, below 'g' */
+    int rc = hd_store_prepare(st, "SELECT count(*), coalesce(sum(segment IS NOT NULL), 0)"
+                              " FROM messages WHERE uuid >= ?1 AND uuid < ?1 || 'g'", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(s, 1, prefix, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        rc = hd_store_sqlerr(st, err, "message state");
+        sqlite3_finalize(s);
+        return rc;
+    }
+    bool finished = sqlite3_column_int64(s, 0) > 0 && sqlite3_column_int64(s, 1) == 0;
+    sqlite3_finalize(s);
+    return finished ? 1 : 0;
+}
+
+int hd_store_message_known(hd_store *st, const char *prefix, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT 1 FROM messages WHERE uuid >= ?1 AND uuid < ?1 || 'g'"
+                              " LIMIT 1", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(s, 1, prefix, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (step == SQLITE_ROW)
+        return 1;
+    return step == SQLITE_DONE ? 0 : hd_store_sqlerr(st, err, "message known");
+}
+
+int hd_store_message_count(hd_store *st, int64_t *out, hd_err *err)
+{
+    sqlite3_stmt *s;
+    int rc = hd_store_prepare(st, "SELECT count(*) FROM messages", &s, err);
+    if (rc)
+        return rc;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    else
+        rc = hd_store_sqlerr(st, err, "count messages");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int hd_store_quick_check(hd_store *st, hd_err *err)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL) != SQLITE_OK)
+        return hd_err_set(err, HD_ESTATE, "database damaged: %s", sqlite3_errmsg(st->db));
+    int step = sqlite3_step(s);
+    char first[200] = "";
+    if (step == SQLITE_ROW)
+        hd_store_col_text(s, 0, first, sizeof first);
+    for (char *p = first; *p; p++)      /* "*** in database main ***\nPage 16: ..." */
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    int rc = 0;
+    if (step != SQLITE_ROW)
+        rc = hd_err_set(err, HD_ESTATE, "database damaged: %s", sqlite3_errmsg(st->db));
+    else if (strcmp(first, "ok") != 0)
+        rc = hd_err_set(err, HD_ESTATE, "database damaged: PRAGMA quick_check says: %s", first);
+    sqlite3_finalize(s);
+    return rc;
+}
+
 int hd_store_recipient_insert(hd_store *st, hd_store_recipient *r, hd_err *err)
 {
     sqlite3_stmt *s;
@@ -537,23 +606,6 @@ int hd_store_soft_bounce_count(hd_store *st, const char *address, const char *me
         rc = 0;
     } else {
         rc = hd_store_sqlerr(st, err, "count soft bounces");
-    }
-    sqlite3_finalize(s);
-    return rc;
-}
-
-int hd_store_has_messages(hd_store *st, bool *any, hd_err *err)
-{
-    sqlite3_stmt *s;
-    int rc = hd_store_prepare(st, "SELECT EXISTS (SELECT 1 FROM messages)", &s, err);
-    if (rc)
-        return rc;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *any = sqlite3_column_int(s, 0) != 0;
-        rc = 0;
-    } else {
-        rc = hd_store_sqlerr(st, err, "look for messages");
     }
     sqlite3_finalize(s);
     return rc;

@@ -370,6 +370,20 @@ else
   echo "cli_domain: unbound not installed: the real-resolver DMARC case is skipped"
 fi
 
+# --- a bounce domain may not be another sending domain's name (issue 14 item 13) --------
+B="$work/bt"
+bt() { "$H" domain add "$@" --data-dir "$B" --hostname mail.example.net --now "$now" --ed25519-only --dns-zone "$work/nodmarc.zone"; }
+expect 0 "add tenant-a.example" -- bt tenant-a.example
+expect 65 "bounce domain under another tenant's domain" -- bt tenant-b.example --bounce-domain bounce.tenant-a.example
+grep_err "bounce domain bounce.tenant-a.example for tenant-b.example: bounce.tenant-a.example is under the sending domain tenant-a.example" "the refusal names both domains"
+expect 65 "bounce domain = another tenant's domain" -- bt tenant-b.example --bounce-domain Tenant-A.Example.
+grep_err "is the sending domain tenant-a.example" "the refusal names the domain taken"
+expect 65 "show the refused domain" -- "$H" domain show tenant-b.example --data-dir "$B" --no-dns
+[ ! -e "$B/keys/tenant-b.example" ] && ok || bad "a refused add left a key directory"
+expect 0 "a bounce domain of its own" -- bt tenant-b.example --bounce-domain bounce.tenant-b.example
+expect 0 "a parent over its subdomain's bounce domain" -- bt shop.tenant-c.example
+expect 0 "the parent may use a name under its own subdomain" -- bt tenant-c.example --bounce-domain b.shop.tenant-c.example
+
 # --- users ----------------------------------------------------------------------------
 "$H" domain add example.com "${common[@]}" "${nodns[@]}" --ed25519-only > /dev/null
 "$H" domain add example.org "${common[@]}" "${nodns[@]}" --rsa-only > /dev/null

@@ -366,10 +366,13 @@ assert b["name"] == "new.example" and b["bounce_domain"] == "bounce.new.example"
 assert any("._domainkey.new.example" in r["name"] for r in b["records"]), b
 expect(409, adm.call("POST", "/v1/domains", {"name": "new.example"}), "add twice")
 expect(422, adm.call("POST", "/v1/domains", {"name": "not a domain"}), "bad name")
+# issue 14 item 13: another sending domain's name as the bounce domain
+h, b = expect(409, adm.call("POST", "/v1/domains", {"name": "third.example", "bounce_domain": "bounce.new.example"}), "bounce domain taken")
+assert b["error"]["code"] == "bounce_domain_taken" and "new.example" in b["error"]["message"] and "third.example" in b["error"]["message"], b
 h, b = expect(202, adm.call("POST", "/v1/messages", dict(req, **{"from": "hi@new.example", "to": "new@rx.test"})), "send from the new domain")
 m = wait_final(adm, b["id"], 1)
 assert m["recipients"][0]["state"] == "delivered", m
-ok("domains: listed per key with records, added (409 twice, 422 bad name), used at once")
+ok("domains: listed per key with records, added (409 twice, 409 for a bounce domain under another domain, 422 bad name), used at once")
 
 # curl's message is there too
 m = wait_final(api, curl_id, 1)

@@ -64,12 +64,12 @@ hit = 0
 for seg in segs:
     data = bytearray(open(seg, "rb").read())
     off = 0
-    while off + 32 <= len(data):    # walk the records: "HDM1", length, CRC-32, 4 pad, 16-byte id
-        assert data[off:off + 4] == b"HDM1", "no record header at %s:%d" % (seg, off)
+    while off + 32 <= len(data):    # walk the records: "HDM1" (or "HDE1", an envelope), length, CRC-32, 4 pad, 16-byte id
+        assert data[off:off + 4] in (b"HDM1", b"HDE1"), "no record header at %s:%d" % (seg, off)
         length = struct.unpack_from(">I", data, off + 4)[0]   # big-endian (spool.c put_u32)
         rid = bytes(data[off + 16:off + 32]).decode()
         body = data[off + 32:off + 32 + length]
-        if rid == uuid[:16] and b"MARKER-2-MARKER" in body:
+        if data[off:off + 4] == b"HDM1" and rid == uuid[:16] and b"MARKER-2-MARKER" in body:
             i = off + 32 + body.index(b"MARKER-2-MARKER") + 7
             data[i] ^= 0x20                     # "2" -> "\x12"
             open(seg, "wb").write(data)

@@ -992,6 +992,27 @@ static void test_webhooks(void **state)
                  "domains = example.com *\n");
     assert_true(hd_config_webhook_wants(&c->webhooks[0], "accepted", "other.example"));
     hd_config_free(c);
+    /* reports matched by Message-ID alone (forgeable) are never in "every
+     * type" nor in "bounced": only an endpoint naming them gets them */
+    c = parse_ok("[webhook every]\nurl = http://h.example/\nsecret = " HOOK_SECRET "\n"
+                 "[webhook bounces]\nurl = http://h.example/\nsecret = " HOOK_SECRET "\n"
+                 "events = bounced complained feedback\n"
+                 "[webhook named]\nurl = http://h.example/\nsecret = " HOOK_SECRET "\n"
+                 "events = bounced_unverified complained_unverified\n");
+    static const char *const unverified[] = {"bounced_unverified", "complained_unverified",
+                                             "feedback_unverified"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(hd_config_event_explicit(unverified[i]));
+        assert_false(hd_config_webhook_wants(&c->webhooks[0], unverified[i], "example.com"));
+        assert_false(hd_config_webhook_wants(&c->webhooks[1], unverified[i], "example.com"));
+        assert_int_equal(hd_config_webhook_wants(&c->webhooks[2], unverified[i], "example.com"),
+                         i < 2);
+    }
+    assert_true(hd_config_webhook_wants(&c->webhooks[0], "bounced", "example.com"));
+    assert_false(hd_config_event_explicit("bounced"));
+    assert_false(hd_config_event_explicit("_unverified"));
+    assert_false(hd_config_event_explicit(NULL));
+    hd_config_free(c);
 
     static const struct {
         const char *text, *want;

@@ -221,6 +221,60 @@ static void test_add_dual(void **state)
     assert_int_equal(keys_of(f, "example.com").n, 2);
 }
 
+/* Issue 14 item 13: a bounce domain at or under another sending domain
+ * (not below the new one) is that domain's name and zone: refused,
+ * naming both, and nothing is made. */
+static void test_add_bounce_taken(void **state)
+{
+    fixture *f = *state;
+    add(f, "a.example", NULL, HD_DOMAIN_ALG_ED25519, 0);
+    add(f, "shop.b.example", NULL, HD_DOMAIN_ALG_ED25519, 0);
+    static const struct {
+        const char *name, *domain, *bounce, *want; /* want NULL: added */
+    } cases[] = {
+        {"under another domain", "c.example", "bounce.a.example",
+         "bounce domain bounce.a.example for c.example: bounce.a.example is under the sending "
+         "domain a.example, which is not c.example's to use; choose a name under c.example "
+         "(the default: bounce.c.example) or under no other sending domain"},
+        {"another domain itself", "c.example", "a.example",
+         "bounce domain a.example for c.example: a.example is the sending domain a.example, "
+         "which is not c.example's to use; choose a name under c.example (the default: "
+         "bounce.c.example) or under no other sending domain"},
+        {"written otherwise", "c.example", "X.A.Example.", "bounce domain x.a.example for c.example"},
+        {"a subdomain under its parent's", "news.a.example", "bounce.a.example",
+         "bounce domain bounce.a.example for news.a.example: bounce.a.example is under the "
+         "sending domain a.example"},
+        {"a sibling's", "mail.b.example", "bounce.shop.b.example",
+         "bounce domain bounce.shop.b.example for mail.b.example: bounce.shop.b.example is under "
+         "the sending domain shop.b.example"},
+        {"a label boundary", "d.example", "bounce.xa.example", NULL},
+        {"under a domain below the new one", "b.example", "bounce.shop.b.example", NULL},
+        {"outside every domain", "e.example", "bounces.mail-provider.example", NULL},
+        {"the default", "f.example", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        hd_domain_add_opts o = {cases[i].domain, cases[i].bounce, NULL, HD_DOMAIN_ALG_ED25519, 0,
+                                NOW, NULL};
+        hd_err err;
+        hd_err_clear(&err);
+        int rc = hd_domain_add(f->st, f->keys, &o, &err);
+        hd_store_domain d;
+        if (!cases[i].want) {
+            if (rc != 0)
+                fail_msg("%s: %s", cases[i].name, err.msg);
+            assert_int_equal(hd_store_domain_get(f->st, cases[i].domain, &d, NULL), 0);
+            continue;
+        }
+        if (rc != HD_ESTATE || strncmp(err.msg, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("%s: rc %d, \"%s\"", cases[i].name, rc, err.msg);
+        assert_int_equal(hd_store_domain_get(f->st, cases[i].domain, &d, NULL), HD_ENOTFOUND);
+        assert_int_equal(keys_of(f, cases[i].domain).n, 0);
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/%s", f->keys, cases[i].domain);
+        assert_false(exists(dir));
+    }
+}
+
 static void test_add_options(void **state)
 {
     fixture *f = *state;
@@ -1087,6 +1141,7 @@ int main(void)
         T(test_data_dir),
         T(test_add_dual),
         T(test_add_options),
+        T(test_add_bounce_taken),
         T(test_add_refusals),
         T(test_add_undo_files),
         T(test_add_undo_rows),

@@ -7,8 +7,11 @@
  * id, wrong location) as HD_ESYNTAX "corrupt ...", a missing segment as
  * HD_EIO, segment rotation, hold/release and collect deleting only
  * segments nobody holds (never the current one), reopening (always a new
- * segment), quarantine, file modes, the 4 GiB record limit, and that a
- * failed write does not shift the offsets of the records after it.
+ * segment), quarantine, file modes, the 4 GiB record limit, that a
+ * failed write does not shift the offsets of the records after it; the
+ * envelope record's text (round trip, every parse error), reading a
+ * segment file whole (scan, torn tail, checksum), and collection that
+ * deletes only with proof (else spool/orphan/, never reusing the number).
  */
 #include "testutil.h"
 
@@ -95,6 +98,24 @@ static hd_spool_loc append1(fixture *f, const uint8_t id[HD_SPOOL_ID_LEN], const
     if (hd_spool_append(f->sp, id, &part, 1, &loc, &err) != 0)
         fail_msg("append: %s", err.msg);
     return loc;
+}
+
+static bool all_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+{
+    (void)id;
+    (void)arg;
+    return true;
+}
+
+/* Collection with a database that knows every message as finished:
+ * segments deleted. */
+static int collect_finished(fixture *f, hd_err *err)
+{
+    hd_spool_collected out;
+    int rc = hd_spool_collect(f->sp, all_finished, NULL, NULL, &out, err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(out.orphaned, 0);
+    return (int)out.removed;
 }
 
 static void sync_ok(fixture *f)
@@ -622,7 +643,7 @@ static void test_deleted_segments_not_kept_open(void **state)
     read_ok(f, &b, id, m, 60);
     hd_err err;
     hd_err_clear(&err);
-    assert_int_equal(hd_spool_collect(f->sp, &err), 1);
+    assert_int_equal(collect_finished(f, &err), 1);
     assert_false(file_exists(seg_file(f, b.segment)));
     assert_int_equal(open_deleted_files(f), 0);
     free(m);
@@ -676,20 +697,20 @@ static void test_collect_after_reopen(void **state)
     hd_spool_hold(f->sp, l[1].segment);
     hd_err err;
     hd_err_clear(&err);
-    assert_int_equal(hd_spool_collect(f->sp, &err), 2);
+    assert_int_equal(collect_finished(f, &err), 2);
     assert_false(file_exists(seg_file(f, 1)));
     assert_true(file_exists(seg_file(f, 2)));
     assert_false(file_exists(seg_file(f, 3)));
     assert_true(file_exists(seg_file(f, 4))); /* current, never collected */
     read_ok(f, &l[1], id, m, 70);
-    assert_int_equal(hd_spool_collect(f->sp, &err), 0);
+    assert_int_equal(collect_finished(f, &err), 0);
     /* files that are not segments are left alone */
     char other[4300];
     snprintf(other, sizeof other, "%s/notes.txt", f->dir);
     FILE *fp = fopen(other, "w");
     assert_non_null(fp);
     fclose(fp);
-    assert_int_equal(hd_spool_collect(f->sp, &err), 0);
+    assert_int_equal(collect_finished(f, &err), 0);
     assert_true(file_exists(other));
     free(m);
 }
@@ -786,6 +807,285 @@ static void test_open_fails_cleanly(void **state)
     assert_null(sp);
 }
 
+/* ---- envelopes, scanning, collection with proof (issue 14 item 5) ---- */
+
+static void test_envelope_round_trip(void **state)
+{
+    (void)state;
+    char *rcpts[] = {"bob@example.net", "Carol@Example.org"};
+    hd_spool_envelope env = {.mail_from = "b-x-y@bounce.example.com", .from_domain = "example.com",
+                             .message_id = "<m1@example.com>", .submitter = "alice", .pool = "",
+                             .received_at = 1700000000, .expires_at = 1700432000, .flags = 1,
+                             .rcpts = rcpts, .n_rcpts = 2};
+    memcpy(env.uuid, "0123456789abcdef0123456789abcdef", 33);
+    hd_buf b;
+    hd_buf_init(&b, 1 << 20);
+    hd_err err;
+    hd_err_clear(&err);
+    assert_int_equal(hd_spool_envelope_write(&env, &b, &err), 0);
+    hd_spool_envelope got;
+    assert_int_equal(hd_spool_envelope_parse(b.p, b.len, &got, &err), 0);
+    assert_string_equal(got.uuid, env.uuid);
+    assert_string_equal(got.mail_from, env.mail_from);
+    assert_string_equal(got.from_domain, "example.com");
+    assert_string_equal(got.message_id, "<m1@example.com>");
+    assert_string_equal(got.submitter, "alice");
+    assert_string_equal(got.pool, "");
+    assert_int_equal(got.received_at, 1700000000);
+    assert_int_equal(got.expires_at, 1700432000);
+    assert_int_equal(got.flags, 1);
+    assert_int_equal(got.n_rcpts, 2);
+    assert_string_equal(got.rcpts[1], "Carol@Example.org");
+    hd_spool_envelope_free(&got);
+
+    /* a value with a line break is refused when written */
+    env.submitter = "al\nice";
+    hd_buf_reset(&b);
+    assert_int_equal(hd_spool_envelope_write(&env, &b, &err), HD_EINVAL);
+    assert_non_null(strstr(err.msg, "submitter"));
+    hd_buf_free(&b);
+}
+
+static void parse_fails(const char *text, int code, const char *says)
+{
+    hd_spool_envelope got;
+    hd_err err;
+    hd_err_clear(&err);
+    assert_int_equal(hd_spool_envelope_parse((const uint8_t *)text, strlen(text), &got, &err), code);
+    if (!strstr(err.msg, says))
+        fail_msg("\"%s\" not in \"%s\"", says, err.msg);
+}
+
+static void test_envelope_parse_errors(void **state)
+{
+    (void)state;
+    const char *good_head = "herald-envelope 1\nuuid 0123456789abcdef0123456789abcdef\n"
+                            "mail-from a@b\nfrom-domain b\n";
+    char t[512];
+    parse_fails("", HD_ESYNTAX, "empty");
+    parse_fails("herald-envelope 2\n", HD_ESYNTAX, "line 1");
+    parse_fails("herald-envelope 1\nuuid 12\n", HD_ESYNTAX, "line 2: uuid");
+    snprintf(t, sizeof t, "%s", good_head);
+    parse_fails(t, HD_ESYNTAX, "missing");                  /* no rcpt */
+    snprintf(t, sizeof t, "%srcpt x@y", good_head);
+    parse_fails(t, HD_ESYNTAX, "line 5: no line end");
+    snprintf(t, sizeof t, "%srcpt x@y\r\n", good_head);
+    parse_fails(t, HD_ESYNTAX, "line 5");
+    snprintf(t, sizeof t, "%smail-from c@d\n", good_head);
+    parse_fails(t, HD_ESYNTAX, "a second mail-from");
+    snprintf(t, sizeof t, "%sreceived-at soon\n", good_head);
+    parse_fails(t, HD_ESYNTAX, "received-at is not a number");
+    snprintf(t, sizeof t, "%snospace\n", good_head);
+    parse_fails(t, HD_ESYNTAX, "no space");
+    /* a name a later herald may add is skipped; missing optional fields are "" */
+    snprintf(t, sizeof t, "%sfuture-field 1\nrcpt x@y\n", good_head);
+    hd_spool_envelope got;
+    hd_err err;
+    hd_err_clear(&err);
+    assert_int_equal(hd_spool_envelope_parse((const uint8_t *)t, strlen(t), &got, &err), 0);
+    assert_string_equal(got.submitter, "");
+    assert_int_equal(got.n_rcpts, 1);
+    hd_spool_envelope_free(&got);
+}
+
+typedef struct scan_seen {
+    hd_spool_record r[8];
+    size_t n;
+} scan_seen;
+
+static int scan_note(const hd_spool_record *r, void *arg)
+{
+    scan_seen *s = arg;
+    if (s->n < 8)
+        s->r[s->n] = *r;
+    s->n++;
+    return 0;
+}
+
+static void test_scan_and_read_file(void **state)
+{
+    fixture *f = *state;
+    open_spool(f, 0);
+    uint8_t id[HD_SPOOL_ID_LEN];
+    make_id(id, 40);
+    hd_err err;
+    hd_err_clear(&err);
+    assert_int_equal(hd_spool_append_envelope(f->sp, id, hd_slice_make("env", 3), &err), 0);
+    hd_spool_loc loc = append1(f, id, "message", 7);
+    sync_ok(f);
+    scan_seen seen = {0};
+    assert_int_equal(hd_spool_scan(seg_file(f, 1), 1, scan_note, &seen, &err), 0);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.r[0].kind, HD_SPOOL_REC_ENVELOPE);
+    assert_int_equal(seen.r[1].kind, HD_SPOOL_REC_MESSAGE);
+    assert_memory_equal(seen.r[1].id, id, HD_SPOOL_ID_LEN);
+    assert_int_equal(seen.r[1].loc.offset, loc.offset);
+    assert_int_equal(seen.r[1].loc.length, 7);
+    assert_int_equal(hd_spool_read_file(seg_file(f, 1), &seen.r[1], &f->out, &err), 0);
+    assert_memory_equal(f->out.p, "message", 7);
+    /* the message reader still finds it by its location */
+    read_ok(f, &loc, id, "message", 7);
+    /* a changed byte: the checksum says so */
+    patch_byte(seg_file(f, 1), (off_t)loc.offset + HD_SPOOL_RECORD_HEADER + 2, 0x20);
+    assert_int_equal(hd_spool_read_file(seg_file(f, 1), &seen.r[1], &f->out, &err), HD_ESYNTAX);
+    assert_non_null(strstr(err.msg, "checksum"));
+    /* a torn tail: the records before it, then HD_ESYNTAX */
+    append_raw(seg_file(f, 1), "HDM1\0\0\0\x40", 8);
+    seen.n = 0;
+    assert_int_equal(hd_spool_scan(seg_file(f, 1), 1, scan_note, &seen, &err), HD_ESYNTAX);
+    assert_int_equal(seen.n, 2);
+    assert_non_null(strstr(err.msg, "torn tail"));
+}
+
+typedef struct proof {
+    uint8_t unfinished[HD_SPOOL_ID_LEN];
+    size_t orphaned;
+    char why[256];
+} proof;
+
+static bool proof_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+{
+    proof *p = arg;
+    return memcmp(id, p->unfinished, HD_SPOOL_ID_LEN) != 0;
+}
+
+static void proof_orphan(uint32_t segment, const char *why, void *arg)
+{
+    proof *p = arg;
+    p->orphaned++;
+    snprintf(p->why, sizeof p->why, "%u: %s", segment, why);
+}
+
+static void test_collect_needs_proof(void **state)
+{
+    fixture *f = *state;
+    open_spool(f, 100);
+    uint8_t done[HD_SPOOL_ID_LEN], live[HD_SPOOL_ID_LEN];
+    make_id(done, 41);
+    make_id(live, 42);
+    uint8_t *m = make_bytes(80, 5);
+    /* held while this process runs (else rotation deletes them) */
+    hd_spool_loc a = append1(f, done, m, 80);   /* segment 1: finished */
+    hd_spool_hold(f->sp, a.segment);
+    hd_spool_loc b = append1(f, live, m, 80);   /* segment 2: not known as finished */
+    hd_spool_hold(f->sp, b.segment);
+    hd_spool_loc c = append1(f, done, m, 80);   /* segment 3: torn tail after it */
+    hd_spool_hold(f->sp, c.segment);
+    sync_ok(f);
+    assert_int_equal(a.segment, 1);
+    assert_int_equal(b.segment, 2);
+    assert_int_equal(c.segment, 3);
+    append_raw(seg_file(f, 3), "HDM1", 4);
+    reopen_spool(f, 100);                       /* segment 4 is current; 5 is made empty */
+    char empty[4300];
+    snprintf(empty, sizeof empty, "%s/00000005.seg", f->dir);
+    FILE *fp = fopen(empty, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    proof p = {{0}, 0, ""};
+    memcpy(p.unfinished, live, HD_SPOOL_ID_LEN);
+    hd_spool_collected out;
+    hd_err err;
+    hd_err_clear(&err);
+    assert_int_equal(hd_spool_collect(f->sp, proof_finished, proof_orphan, &p, &out, &err), 0);
+    assert_int_equal(out.removed, 2);           /* 1 (finished) and 5 (empty) */
+    assert_int_equal(out.orphaned, 2);          /* 2 (unfinished) and 3 (unreadable tail) */
+    assert_false(file_exists(seg_file(f, 1)));
+    assert_false(file_exists(empty));
+    assert_false(file_exists(seg_file(f, 2)));
+    char orphan[4300];
+    snprintf(orphan, sizeof orphan, "%s/orphan/00000002.seg", f->dir);
+    assert_true(file_exists(orphan));
+    assert_int_equal(file_size(orphan), HD_SPOOL_RECORD_HEADER + 80);   /* every byte kept */
+    snprintf(orphan, sizeof orphan, "%s/orphan/00000003.seg", f->dir);
+    assert_true(file_exists(orphan));
+    assert_int_equal(p.orphaned, 2);
+    /* no proof at all (no database): nothing is deleted */
+    reopen_spool(f, 100);
+    uint64_t bytes = 0;
+    assert_int_equal(hd_spool_data_segments(f->sp, &bytes), 0);
+    /* orphaned numbers are not used again: the next segment is above them */
+    hd_spool_loc d = append1(f, done, m, 10);
+    assert_true(d.segment > 3);
+    free(m);
+}
+
+static void test_collect_without_proof_keeps_everything(void **state)
+{
+    fixture *f = *state;
+    open_spool(f, 0);
+    uint8_t id[HD_SPOOL_ID_LEN];
+    make_id(id, 43);
+    append1(f, id, "acknowledged mail", 17);
+    sync_ok(f);
+    reopen_spool(f, 0);
+    uint64_t bytes = 0;
+    assert_int_equal(hd_spool_data_segments(f->sp, &bytes), 1);
+    assert_int_equal(bytes, HD_SPOOL_RECORD_HEADER + 17);
+    hd_spool_collected out;
+    hd_err err;
+    hd_err_clear(&err);
+    assert_int_equal(hd_spool_collect(f->sp, NULL, NULL, NULL, &out, &err), 0);
+    assert_int_equal(out.removed, 0);
+    assert_int_equal(out.orphaned, 1);
+}
+
+static void note_pin(uint32_t segment, size_t unknown, void *arg)
+{
+    proof *p = arg;
+    p->orphaned++;
+    snprintf(p->why, sizeof p->why, "%u: %zu", segment, unknown);
+}
+
+/* A database restored from an older copy: a live segment also holds a
+ * message it does not know; that segment must outlive its known mail. */
+static void test_pin_unknown(void **state)
+{
+    fixture *f = *state;
+    open_spool(f, 0);
+    uint8_t known[HD_SPOOL_ID_LEN], unknown[HD_SPOOL_ID_LEN];
+    make_id(known, 45);
+    make_id(unknown, 46);
+    hd_spool_loc a = append1(f, known, "known", 5);
+    hd_spool_hold(f->sp, a.segment);
+    append1(f, unknown, "unknown", 7);
+    sync_ok(f);
+    reopen_spool(f, 0);
+    hd_spool_hold(f->sp, a.segment);            /* the queue loaded the known message */
+    proof p = {{0}, 0, ""};
+    memcpy(p.unfinished, unknown, HD_SPOOL_ID_LEN);
+    assert_int_equal(hd_spool_pin_unknown(f->sp, proof_finished, note_pin, &p), 1);
+    assert_string_equal(p.why, "1: 1");
+    hd_spool_release(f->sp, a.segment);         /* the known message is done */
+    assert_true(file_exists(seg_file(f, 1)));   /* kept for the unknown one */
+    /* every message known: nothing pinned, the release deletes it */
+    reopen_spool(f, 0);
+    hd_spool_hold(f->sp, a.segment);
+    assert_int_equal(hd_spool_pin_unknown(f->sp, all_finished, note_pin, &p), 0);
+    hd_spool_release(f->sp, a.segment);
+    assert_false(file_exists(seg_file(f, 1)));
+}
+
+static void test_retire_current(void **state)
+{
+    fixture *f = *state;
+    open_spool(f, 0);
+    uint8_t id[HD_SPOOL_ID_LEN];
+    make_id(id, 44);
+    hd_spool_loc a = append1(f, id, "held", 4);
+    hd_spool_hold(f->sp, a.segment);
+    sync_ok(f);
+    hd_spool_retire_current(f->sp);             /* held: kept */
+    assert_true(file_exists(seg_file(f, 1)));
+    reopen_spool(f, 0);
+    hd_spool_loc b = append1(f, id, "done", 4);
+    hd_spool_hold(f->sp, b.segment);
+    hd_spool_release(f->sp, b.segment);
+    hd_spool_retire_current(f->sp);             /* nothing holds it: gone */
+    assert_false(file_exists(seg_file(f, b.segment)));
+    assert_true(file_exists(seg_file(f, 1)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -811,6 +1111,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quarantine_truncated_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_fails_cleanly, setup, teardown),
+        cmocka_unit_test(test_envelope_round_trip),
+        cmocka_unit_test(test_envelope_parse_errors),
+        cmocka_unit_test_setup_teardown(test_scan_and_read_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_collect_needs_proof, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_collect_without_proof_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pin_unknown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retire_current, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -849,6 +849,70 @@ static void test_upgrade_captured(void **state)
     free(dir);
 }
 
+/* Collection's proof (issue 14 item 5): a message is finished only when
+ * this database has it and released it; unknown or queued is no proof. */
+static void test_message_finished(void **state)
+{
+    fixture *f = *state;
+    hd_err err;
+    hd_err_clear(&err);
+    int64_t n = -1;
+    assert_int_equal(hd_store_message_count(f->st, &n, &err), 0);
+    assert_int_equal(n, 0);
+    int64_t a = insert_message(f, "0123456789abcdef0123456789abcdef", 1);
+    insert_message(f, "fedcba9876543210fedcba9876543210", 1);
+    assert_int_equal(hd_store_message_count(f->st, &n, &err), 0);
+    assert_int_equal(n, 2);
+    /* the spool's id is the uuid's first 16 characters */
+    assert_int_equal(hd_store_message_finished(f->st, "0123456789abcdef", &err), 0);   /* queued */
+    assert_int_equal(hd_store_message_release(f->st, a, &err), 0);
+    assert_int_equal(hd_store_message_finished(f->st, "0123456789abcdef", &err), 1);
+    assert_int_equal(hd_store_message_finished(f->st, "fedcba9876543210", &err), 0);
+    assert_int_equal(hd_store_message_finished(f->st, "0000000000000000", &err), 0);   /* unknown */
+    assert_int_equal(hd_store_message_known(f->st, "fedcba9876543210", &err), 1);      /* queued */
+    assert_int_equal(hd_store_message_known(f->st, "0123456789abcdef", &err), 1);      /* finished */
+    assert_int_equal(hd_store_message_known(f->st, "0000000000000000", &err), 0);
+    /* two messages sharing the prefix: finished only when both are */
+    insert_message(f, "0123456789abcdefffffffffffffffff", 2);
+    assert_int_equal(hd_store_message_finished(f->st, "0123456789abcdef", &err), 0);
+}
+
+static void test_quick_check(void **state)
+{
+    fixture *f = *state;
+    hd_err err;
+    hd_err_clear(&err);
+    for (int i = 0; i < 200; i++) {     /* a few pages of rows */
+        char uuid[40];
+        snprintf(uuid, sizeof uuid, "%032x", i);
+        insert_message(f, uuid, 1);
+    }
+    assert_int_equal(hd_store_quick_check(f->st, &err), 0);
+    /* the messages table's root page spoiled behind SQLite's back */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT rootpage FROM sqlite_master WHERE name = 'messages'",
+                                        -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int root = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    sqlite3_close(db);
+    hd_store_close(f->st);
+    f->st = NULL;
+    FILE *fp = fopen(f->path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, (long)(root - 1) * 4096, SEEK_SET), 0);
+    static const char junk[64] = "herald test: this is no b-tree page header, not at all.....";
+    assert_int_equal(fwrite(junk, 1, sizeof junk, fp), sizeof junk);
+    fclose(fp);
+    assert_int_equal(hd_store_open(f->path, false, &f->st, &err), 0);
+    assert_int_equal(hd_store_quick_check(f->st, &err), HD_ESTATE);
+    assert_non_null(strstr(err.msg, "database damaged"));
+    assert_null(strchr(err.msg, '\n'));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -866,6 +930,8 @@ int main(void)
         cmocka_unit_test(test_rcpt_state_names),
         cmocka_unit_test_setup_teardown(test_rcpt_state_stored, setup, teardown),
         cmocka_unit_test(test_upgrade_captured),
+        cmocka_unit_test_setup_teardown(test_message_finished, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quick_check, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
