@@ -80,6 +80,8 @@ int hd_config_defaults(hd_config **out, hd_err *err)
     c->smtp.max_sessions_per_client = 100;
     c->smtp.max_connections_per_client_per_minute = 0;
     c->api.max_request_size = 36u * 1024 * 1024;
+    c->api.max_connections = 256;
+    c->status.max_connections = 64;
     c->inbound.max_message_size = 10u * 1024 * 1024;
     c->inbound.max_recipients = 100;
     c->inbound.max_sessions = 200;

@@ -98,6 +98,8 @@ static const key_spec smtp_keys[] = {
 
 static const key_spec status_keys[] = {
     {"listen", K_ENDPOINT, CFG(status.listen), NO_OFF, 0, 0, false},
+    /* each open connection holds a descriptor (serve.c fd_need) */
+    {"max_connections", K_COUNT, CFG(status.max_connections), NO_OFF, 1, 100000, false},
 };
 
 static const key_spec api_keys[] = {
@@ -105,6 +107,7 @@ static const key_spec api_keys[] = {
     /* a request body is held in memory while it is parsed */
     {"max_request_size", K_SIZE, CFG(api.max_request_size), NO_OFF, 1024,
      2 * (uint64_t)HD_LIMIT_MESSAGE_BYTES, false},
+    {"max_connections", K_COUNT, CFG(api.max_connections), NO_OFF, 1, 100000, false},
 };
 
 static const key_spec queue_keys[] = {

@@ -34,6 +34,7 @@
 #include <openssl/evp.h>
 
 #include "accept.h"
+#include "httpconn.h"
 #include "herald/apikey.h"
 #include "herald/apimsg.h"
 #include "herald/compose.h"
@@ -54,7 +55,7 @@ typedef struct idem_entry {         /* an Idempotency-Key whose request is in fl
 
 struct serve_api {
     struct evhttp *http;
-    struct evhttp_bound_socket *sock;
+    http_listener *listener;
     idem_entry *in_flight;
     char keys_dir[4096];            /* data_dir/keys, absolute (POST /v1/domains) */
 };
@@ -240,7 +241,8 @@ static bool authorize(api_req *r)
         struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
         if (evcon)
             evhttp_connection_get_peer(evcon, &peer, &port);
-        LOG_INFO("API: invalid key from %s", peer ? peer : "?");   /* never the token */
+        LOG_WARN_LIMITED("api-unauthorized", peer, "API: invalid key from %s",
+                         peer ? peer : "?");    /* never the token */
         set_error(r, 401, "unauthorized", "invalid API key");
         return false;
     }
@@ -1107,6 +1109,7 @@ static bool json_body(struct evkeyvalq *h)
 static void on_request(struct evhttp_request *req, void *arg)
 {
     serve *sv = arg;
+    http_listener_track(sv->api->listener, req);
     api_req *r = calloc(1, sizeof *r);
     if (!r) {
         evhttp_send_error(req, 503, "out of memory");
@@ -1180,6 +1183,46 @@ static void on_request(struct evhttp_request *req, void *arg)
     serve_work(sv, api_work, NULL, r);
 }
 
+/* Before evhttp reads a body (httpconn.c): a request with a body needs a
+ * good key, so a client without one never makes the server hold its body
+ * (nor gets 100 Continue). A request without a body is answered as
+ * before, by on_request. */
+static int api_gate(void *arg, const http_head *h, const char **code, char *text, size_t size)
+{
+    serve *sv = arg;
+    if (h->content_length == 0)
+        return 0;
+    const char *a = h->authorization;
+    *code = "unauthorized";
+    if (!a || strncasecmp(a, "Bearer ", 7) != 0) {
+        LOG_WARN_LIMITED("api-unauthorized", h->peer, "API: %s request with a body and no key "
+                         "from %s: refused before its body was read", h->method, h->peer);
+        snprintf(text, size, "an API key is needed: Authorization: Bearer hk_...");
+        return 401;
+    }
+    for (a += 7; *a == ' ';)
+        a++;
+    char token[HD_APIKEY_TOKEN_MAX + 1];
+    snprintf(token, sizeof token, "%s", a);
+    hd_store_apikey key;
+    hd_err err = {0};
+    int rc = hd_apikey_verify(sv->store, token, &key, &err);
+    OPENSSL_cleanse(token, sizeof token);
+    if (rc == HD_EINVAL) {
+        LOG_WARN_LIMITED("api-unauthorized", h->peer, "API: invalid key from %s: %s refused "
+                         "before its body was read", h->peer, h->method);   /* never the token */
+        snprintf(text, size, "invalid API key");
+        return 401;
+    }
+    if (rc) {
+        LOG_ERR("API key check: %s", hd_err_str(&err));
+        *code = "unavailable";
+        snprintf(text, size, "the key could not be checked, try again");
+        return 503;
+    }
+    return 0;
+}
+
 int api_start(serve *sv, hd_err *err)
 {
     const hd_config_endpoint *ep = &sv->cfg->api.listen;
@@ -1200,10 +1243,11 @@ int api_start(serve *sv, hd_err *err)
     evhttp_set_max_body_size(api->http, (ev_ssize_t)sv->cfg->api.max_request_size);
     evhttp_set_timeout(api->http, 60);
     evhttp_set_gencb(api->http, on_request, sv);
-    api->sock = evhttp_bind_socket_with_handle(api->http, ep->host, ep->port);
-    if (!api->sock)
-        return hd_config_error(sv->cfg, err, HD_EIO, "api", NULL, "listen", "%s:%u: %s", ep->host,
-                               ep->port, strerror(errno));
+    hd_err lerr = {0};
+    if (http_listener_start(sv, api->http, "API", ep->host, ep->port,
+                            sv->cfg->api.max_connections, api_gate, sv, &api->listener, &lerr))
+        return hd_config_error(sv->cfg, err, HD_EIO, "api", NULL, "listen", "%s",
+                               hd_err_str(&lerr));
     LOG_INFO("HTTP API on http://%s:%u/v1/", ep->host, ep->port);
     return 0;
 }
@@ -1211,10 +1255,8 @@ int api_start(serve *sv, hd_err *err)
 void api_close_listener(serve *sv)
 {
     struct serve_api *api = sv->api;
-    if (api && api->http && api->sock) {
-        evhttp_del_accept_socket(api->http, api->sock);
-        api->sock = NULL;
-    }
+    if (api)
+        http_listener_close(api->listener);
 }
 
 void api_stop(serve *sv)
@@ -1224,6 +1266,7 @@ void api_stop(serve *sv)
         return;
     if (api->http)
         evhttp_free(api->http);
+    http_listener_free(api->listener);
     while (api->in_flight) {
         idem_entry *e = api->in_flight;
         api->in_flight = e->next;

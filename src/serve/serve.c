@@ -366,15 +366,16 @@ static unsigned auth_threads(void)
 /* Descriptors the configured caps may hold at once: every session of both
  * SMTP listeners, every outgoing connection, the database connections of
  * the threads (the file, its WAL and shared memory: 3 each, for the
- * workers, the password checks, the committer and the main thread), and
- * a reserve for the HTTP listeners' clients, DNS, the spool, webhooks
- * and the refused connections waiting for their 421 (intake.c: at most
- * 64 a listener). */
+ * workers, the password checks, the committer and the main thread), the
+ * HTTP listeners' connection caps, and a reserve for DNS, the spool,
+ * webhooks and the refused connections waiting for their 421 (intake.c:
+ * at most 64 a listener). */
 static rlim_t fd_need(const hd_config *cfg)
 {
     rlim_t threads = (rlim_t)signing_threads(cfg) + auth_threads() + 2;
     return (rlim_t)cfg->smtp.max_sessions + cfg->inbound.max_sessions +
-           cfg->delivery.max_connections + 3 * threads + 512;
+           cfg->delivery.max_connections + 3 * threads + cfg->api.max_connections +
+           cfg->status.max_connections + 192;
 }
 
 /* Whether the caps fit under the hard RLIMIT_NOFILE (the soft one is
@@ -389,12 +390,14 @@ int serve_fd_check(const hd_config *cfg, hd_err *err)
     return hd_config_error(
         cfg, err, HD_EINVAL, "smtp", NULL, "max_sessions",
         "the caps need about %llu open files ([smtp] max_sessions %u + [inbound] max_sessions %u "
-        "+ [delivery] max_connections %u + %llu for the rest) but the hard limit is %llu: raise "
-        "it (LimitNOFILE= in the systemd unit, ulimit -Hn) or lower the caps",
+        "+ [delivery] max_connections %u + [api] max_connections %u + [status] max_connections "
+        "%u + %llu for threads and the rest) but the hard limit is %llu: raise it (LimitNOFILE= "
+        "in the systemd unit, ulimit -Hn) or lower the caps",
         (unsigned long long)need, cfg->smtp.max_sessions, cfg->inbound.max_sessions,
-        cfg->delivery.max_connections,
+        cfg->delivery.max_connections, cfg->api.max_connections, cfg->status.max_connections,
         (unsigned long long)(need - cfg->smtp.max_sessions - cfg->inbound.max_sessions -
-                             cfg->delivery.max_connections),
+                             cfg->delivery.max_connections - cfg->api.max_connections -
+                             cfg->status.max_connections),
         (unsigned long long)rl.rlim_max);
 }
 

@@ -22,11 +22,14 @@
 #include <event2/http.h>
 
 #include "herald/json.h"
+#include "httpconn.h"
 #include "metrics.h"
 
 struct serve_status {
     struct evhttp *http;
     struct evhttp *control;
+    http_listener *listener;
+    http_listener *control_listener;    /* the pause on EMFILE only */
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -242,10 +245,14 @@ static int control_socket(serve *sv, struct serve_status *st, hd_err *err)
     }
     chmod(st->sock_path, 0600);
     st->control = evhttp_new(sv->base);
-    if (!st->control || evhttp_accept_socket(st->control, fd) != 0) {
+    struct evhttp_bound_socket *bound =
+        st->control ? evhttp_accept_socket_with_handle(st->control, fd) : NULL;
+    if (!bound) {
         close(fd);
         return hd_err_set(err, HD_EIO, "%s: cannot serve the control socket", st->sock_path);
     }
+    if (http_listener_watch(sv, st->control, bound, "control", &st->control_listener, err))
+        return err->code;
     evhttp_set_gencb(st->control, on_control, sv);
     return 0;
 }
@@ -266,9 +273,12 @@ int status_start(serve *sv, hd_err *err)
     evhttp_set_cb(st->http, "/health", on_health, sv);
     evhttp_set_cb(st->http, "/metrics", on_metrics, sv);
     const hd_config_endpoint *ep = &sv->cfg->status.listen;
-    if (ep->port && !evhttp_bind_socket_with_handle(st->http, ep->host, ep->port))
-        return hd_config_error(sv->cfg, err, HD_EIO, "status", NULL, "listen", "%s:%u: %s",
-                               ep->host, ep->port, strerror(errno));
+    hd_err lerr = {0};
+    if (ep->port && http_listener_start(sv, st->http, "status", ep->host, ep->port,
+                                        sv->cfg->status.max_connections, NULL, NULL,
+                                        &st->listener, &lerr))
+        return hd_config_error(sv->cfg, err, HD_EIO, "status", NULL, "listen", "%s",
+                               hd_err_str(&lerr));
     if (ep->port)
         LOG_INFO("status (health, metrics) on http://%s:%u/", ep->host, ep->port);
     return control_socket(sv, st, err);
@@ -281,8 +291,10 @@ void status_stop(serve *sv)
         return;
     if (st->http)
         evhttp_free(st->http);
+    http_listener_free(st->listener);
     if (st->control)
         evhttp_free(st->control);
+    http_listener_free(st->control_listener);
     if (st->sock_path[0])
         unlink(st->sock_path);
     free(st);
