@@ -389,16 +389,15 @@ int serve_fd_check(const hd_config *cfg, hd_err *err)
         return 0;
     return hd_config_error(
         cfg, err, HD_EINVAL, "smtp", NULL, "max_sessions",
-        "the caps need about %llu open files ([smtp] max_sessions %u + [inbound] max_sessions %u "
-        "+ [delivery] max_connections %u + [api] max_connections %u + [status] max_connections "
-        "%u + %llu for threads and the rest) but the hard limit is %llu: raise it (LimitNOFILE= "
-        "in the systemd unit, ulimit -Hn) or lower the caps",
-        (unsigned long long)need, cfg->smtp.max_sessions, cfg->inbound.max_sessions,
-        cfg->delivery.max_connections, cfg->api.max_connections, cfg->status.max_connections,
+        "the caps need about %llu open files but the hard limit is %llu (sessions %u + inbound %u "
+        "+ delivery %u + api %u + status %u + %llu more): raise LimitNOFILE= or ulimit -Hn, "
+        "or lower the caps",
+        (unsigned long long)need, (unsigned long long)rl.rlim_max, cfg->smtp.max_sessions,
+        cfg->inbound.max_sessions, cfg->delivery.max_connections, cfg->api.max_connections,
+        cfg->status.max_connections,
         (unsigned long long)(need - cfg->smtp.max_sessions - cfg->inbound.max_sessions -
                              cfg->delivery.max_connections - cfg->api.max_connections -
-                             cfg->status.max_connections),
-        (unsigned long long)rl.rlim_max);
+                             cfg->status.max_connections));
 }
 
 /* Raise the soft RLIMIT_NOFILE to the hard limit (systemd gives a service

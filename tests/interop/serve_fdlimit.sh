@@ -3,7 +3,7 @@
 #
 # 1. The server starts with 600 open files (prlimit, soft = hard) and caps
 #    that fit ([smtp] max_sessions 30, [inbound] 10, [delivery]
-#    max_connections 10, plus the 512 kept for the rest and 3 for each
+#    max_connections 10, [api] 256 and [status] 64, 192 kept for the rest and 3 for each
 #    thread's database files: 577 with signing_threads 2). One client
 #    holds a session; then the server's limit is lowered under it to 20
 #    descriptors more than it holds (prlimit --pid: descriptors running out
