@@ -6,7 +6,7 @@
  * Strict on purpose: a request is framed by one Content-Length of digits
  * or none. Two Content-Length fields (even equal), a list, a sign, a
  * Transfer-Encoding, a field folded over lines, a malformed field name and
- * a body on a method that takes none are refused, so that no proxy in
+ * a body on any method but POST are refused, so that no proxy in
  * front can read a different request boundary than the server (request
  * smuggling). Lines end in LF with an optional CR before it, as evhttp
  * reads them.
@@ -33,6 +33,7 @@ typedef struct hd_httphead {
 /* Where the head in data ends: the length through its empty line, or 0
  * while it is incomplete. A head may begin with no empty line. */
 size_t hd_httphead_end(hd_slice data);
+
 
 /* Read a whole head (hd_httphead_end's length of it). 0, or HD_ESYNTAX
  * with out->status and err saying which field and why. */
