@@ -154,12 +154,18 @@ typedef struct hd_config {
     struct {                         /* [status] health + metrics over HTTP */
         hd_config_endpoint listen;   /* 127.0.0.1:8025 */
         uint32_t max_connections;    /* open connections at once: 64 */
+        uint32_t max_connections_per_client; /* per client address (IPv6: /64): 8; 0 = no limit */
+        char **client_limit_exceptions; /* CIDRs exempt from it: loopback */
+        size_t n_client_limit_exceptions;
     } status;
 
     struct {                         /* [api] the HTTP API (docs/api.md) */
         hd_config_endpoint listen;   /* 127.0.0.1:8026 */
         uint64_t max_request_size;   /* bytes of a request body: 36 MiB (a 25 MiB message in base64, and room) */
         uint32_t max_connections;    /* open connections at once: 256 */
+        uint32_t max_connections_per_client; /* per client address (IPv6: /64): 32; 0 = no limit */
+        char **client_limit_exceptions; /* CIDRs exempt from it: loopback */
+        size_t n_client_limit_exceptions;
     } api;
 
     struct {                         /* [queue] */

@@ -50,7 +50,10 @@ static bool default_strings(hd_config *c)
      * $mynetworks: every local application shares 127.0.0.1 */
     if (!default_loopback(&c->smtp.client_limit_exceptions, &c->smtp.n_client_limit_exceptions) ||
         !default_loopback(&c->inbound.client_limit_exceptions,
-                          &c->inbound.n_client_limit_exceptions))
+                          &c->inbound.n_client_limit_exceptions) ||
+        !default_loopback(&c->api.client_limit_exceptions, &c->api.n_client_limit_exceptions) ||
+        !default_loopback(&c->status.client_limit_exceptions,
+                          &c->status.n_client_limit_exceptions))
         return false;
     c->inbound.listen = calloc(1, sizeof *c->inbound.listen);
     if (c->inbound.listen == NULL)
@@ -82,6 +85,8 @@ int hd_config_defaults(hd_config **out, hd_err *err)
     c->api.max_request_size = 36u * 1024 * 1024;
     c->api.max_connections = 256;
     c->status.max_connections = 64;
+    c->api.max_connections_per_client = 32;
+    c->status.max_connections_per_client = 8;
     c->inbound.max_message_size = 10u * 1024 * 1024;
     c->inbound.max_recipients = 100;
     c->inbound.max_sessions = 200;
@@ -181,6 +186,9 @@ void hd_config_free(hd_config *c)
     hd_config__free_strings(c->smtp.client_limit_exceptions, c->smtp.n_client_limit_exceptions);
     hd_config__free_strings(c->inbound.client_limit_exceptions,
                             c->inbound.n_client_limit_exceptions);
+    hd_config__free_strings(c->api.client_limit_exceptions, c->api.n_client_limit_exceptions);
+    hd_config__free_strings(c->status.client_limit_exceptions,
+                            c->status.n_client_limit_exceptions);
     free(c->status.listen.host);
     free(c->api.listen.host);
     free(c->delivery.default_pool);

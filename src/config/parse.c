@@ -100,6 +100,11 @@ static const key_spec status_keys[] = {
     {"listen", K_ENDPOINT, CFG(status.listen), NO_OFF, 0, 0, false},
     /* each open connection holds a descriptor (serve.c fd_need) */
     {"max_connections", K_COUNT, CFG(status.max_connections), NO_OFF, 1, 100000, false},
+    /* issue 14: one client cannot hold every connection */
+    {"max_connections_per_client", K_COUNT, CFG(status.max_connections_per_client), NO_OFF, 0,
+     100000, false},
+    {"client_limit_exceptions", K_CIDRS, CFG(status.client_limit_exceptions),
+     CFG(status.n_client_limit_exceptions), 0, 0, false},
 };
 
 static const key_spec api_keys[] = {
@@ -108,6 +113,11 @@ static const key_spec api_keys[] = {
     {"max_request_size", K_SIZE, CFG(api.max_request_size), NO_OFF, 1024,
      2 * (uint64_t)HD_LIMIT_MESSAGE_BYTES, false},
     {"max_connections", K_COUNT, CFG(api.max_connections), NO_OFF, 1, 100000, false},
+    /* issue 14: one client cannot hold every connection */
+    {"max_connections_per_client", K_COUNT, CFG(api.max_connections_per_client), NO_OFF, 0,
+     100000, false},
+    {"client_limit_exceptions", K_CIDRS, CFG(api.client_limit_exceptions),
+     CFG(api.n_client_limit_exceptions), 0, 0, false},
 };
 
 static const key_spec queue_keys[] = {

@@ -1244,8 +1244,11 @@ int api_start(serve *sv, hd_err *err)
     evhttp_set_timeout(api->http, 60);
     evhttp_set_gencb(api->http, on_request, sv);
     hd_err lerr = {0};
-    if (http_listener_start(sv, api->http, "API", ep->host, ep->port,
-                            sv->cfg->api.max_connections, api_gate, sv, &api->listener, &lerr))
+    const http_limits lim = {sv->cfg->api.max_connections, sv->cfg->api.max_connections_per_client,
+                             sv->cfg->api.client_limit_exceptions,
+                             sv->cfg->api.n_client_limit_exceptions, sv->cfg->api.max_request_size};
+    if (http_listener_start(sv, api->http, "API", ep->host, ep->port, &lim, api_gate, sv,
+                            &api->listener, &lerr))
         return hd_config_error(sv->cfg, err, HD_EIO, "api", NULL, "listen", "%s",
                                hd_err_str(&lerr));
     LOG_INFO("HTTP API on http://%s:%u/v1/", ep->host, ep->port);

@@ -7,18 +7,23 @@
  *     callback that stops accepting for a second at EMFILE/ENFILE instead
  *     of spinning on accept();
  *   - each connection's bufferevent is ours (evhttp_set_bevcb): counted
- *     (the count drops in evhttp's close callback), one over the cap is
- *     answered 503 and closed, and its input stops being read past
- *     READ_HIGH bytes (plus the body being read: evhttp 2.1 takes a body
- *     once all of it is in), so a client that pipelines and never reads
- *     its answers holds at most that much (evhttp answers one request at
- *     a time and reads on meanwhile);
- *   - with a gate (the API), a callback on the input buffer sees each
- *     byte before evhttp does and follows the framing: at the end of a
- *     request's head it refuses what is ambiguous (RFC 9112 §6.3) and asks
- *     the gate; a refused request never reaches evhttp: its head and body
- *     are dropped, the answer is written to the socket once the answers
- *     before it are sent, and the connection is closed.
+ *     (the count drops in evhttp's close callback), one over the cap, or
+ *     over the cap for its client address (IPv6: its /64, herald/clientkey.h;
+ *     client_limit_exceptions are not counted), is answered 503 and
+ *     closed, and its input stops being read past READ_HIGH bytes (plus
+ *     the body being read: evhttp 2.1 takes a body once all of it is in),
+ *     so a client that pipelines and never reads its answers holds at most
+ *     that much (evhttp answers one request at a time; what comes in
+ *     meanwhile waits in the input, under the same watermark);
+ *   - a callback on the input buffer sees each byte before evhttp does
+ *     and follows the framing: a request head must be complete within
+ *     HEAD_DEADLINE_MS of its first byte (evhttp's own timeout restarts on
+ *     every byte), else 408; at the end of a head it refuses what is
+ *     ambiguous (RFC 9112 §6.3) or over the listener's body size (413) and
+ *     asks the gate (the API: the key); a refused request never reaches
+ *     evhttp: its head and body are dropped, the answer is written through
+ *     the bufferevent once the answers before it are sent, the writing
+ *     side is shut once it is out, and the connection is closed.
  * The framing this file follows (herald/httphead.h) is the only one
  * evhttp is given: no Transfer-Encoding, one Content-Length of digits, no
  * obsolete line folding; anything else is refused here, so both read the
@@ -40,6 +45,8 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "herald/clientkey.h"
+#include "herald/config.h"
 #include "herald/httphead.h"
 #include "herald/json.h"
 #include "httpconn.h"
@@ -47,18 +54,25 @@
 #define READ_HIGH (64 * 1024)       /* input held per connection before reading stops */
 #define HEAD_MAX (32 * 1024)        /* a request line and fields (evhttp's own limit is 16 KiB each) */
 #define DISCARD_MAX (1024 * 1024)   /* bytes of a refused body read and dropped before closing */
-#define LINGER_MS 1000              /* time a refused client gets to read its answer */
+#define LINGER_MS 1000              /* time a refused client gets to read its answer once sent */
+#define REFUSAL_WRITE_MS 5000       /* time a refusal may take to be sent */
+#define HEAD_DEADLINE_MS 10000      /* a request head complete this long after its first byte */
 #define ACCEPT_PAUSE_MS 1000        /* accepting stops this long at EMFILE/ENFILE */
 #define LISTENERS_MAX 4
 
 typedef enum conn_state { C_HEAD, C_BODY, C_DISCARD } conn_state;
+/* what the connection's one timer is waiting for */
+typedef enum timer_use { T_NONE, T_HEAD, T_SEND, T_WRITE, T_LINGER } timer_use;
 
 typedef struct http_conn {
     http_listener *l;
     struct bufferevent *bev;
     struct evbuffer_cb_entry *watch;    /* the gate's look at the input */
-    struct event *linger;
+    struct evbuffer_cb_entry *out_watch;  /* the refusal being written */
+    struct event *timer;
+    timer_use timer_for;
     bool over_cap;
+    bool no_linger;                     /* closed once its answer is out */
     bool in_watch;                      /* our own changes to the input are not read again */
     bool refused;
     conn_state state;
@@ -72,6 +86,7 @@ typedef struct http_conn {
     char refuse_code[32];
     char refuse_text[256];
     char peer[64];
+    char client[HD_CLIENTKEY_MAX];      /* "" until attached, or when exempt */
     struct http_conn *next;
 } http_conn;
 
@@ -83,6 +98,10 @@ struct http_listener {
     struct event *resume;
     char name[16];
     unsigned max;
+    unsigned max_per_client;            /* 0: no limit */
+    char *const *exceptions;            /* borrowed from the configuration */
+    size_t n_exceptions;
+    uint64_t max_body;
     size_t n;
     http_gate_fn gate;
     void *gate_arg;
@@ -98,6 +117,7 @@ static const char *reason_of(int status)
     switch (status) {
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 408: return "Request Timeout";
     case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 431: return "Request Header Fields Too Large";
@@ -106,9 +126,18 @@ static const char *reason_of(int status)
     }
 }
 
-/* The client's address for the log, once known. */
-static void fill_peer(http_conn *c)
+/* The client's address, once known: the one evhttp took from accept()
+ * (the socket may be reset already), else getpeername(). */
+static void fill_peer(http_conn *c, struct evhttp_connection *evcon)
 {
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    if (c->peer[0] == '?' && evcon)
+        evhttp_connection_get_peer(evcon, &host, &port);
+    if (host && host[0]) {
+        snprintf(c->peer, sizeof c->peer, "%s", host);
+        return;
+    }
     struct sockaddr_storage ss;
     socklen_t n = sizeof ss;
     evutil_socket_t fd = bufferevent_getfd(c->bev);
@@ -135,8 +164,10 @@ static void conn_free(http_conn *c)
 {
     if (c->watch)
         evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
-    if (c->linger)
-        event_free(c->linger);
+    if (c->out_watch)
+        evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_watch);
+    if (c->timer)
+        event_free(c->timer);
     free(c);
 }
 
@@ -157,23 +188,87 @@ static void input_cut(http_conn *c, size_t keep)
     }
 }
 
-static void on_linger_end(evutil_socket_t fd, short what, void *arg)
+static void send_refusal(http_conn *c);
+static void refuse(http_conn *c, int status, const char *code, const char *text);
+
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+static void timer_set(http_conn *c, timer_use use, int ms)
+{
+    if (!c->timer)
+        c->timer = evtimer_new(bufferevent_get_base(c->bev), on_timer, c);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    c->timer_for = use;
+    if (!c->timer || evtimer_add(c->timer, &tv) != 0) {
+        c->timer_for = T_NONE;
+        shutdown(bufferevent_getfd(c->bev), SHUT_RD);   /* evhttp reads the end and closes */
+    }
+}
+
+static void timer_clear(http_conn *c)
+{
+    if (c->timer)
+        evtimer_del(c->timer);
+    c->timer_for = T_NONE;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     http_conn *c = arg;
-    /* evhttp reads end-of-file and frees the connection (and c) */
-    shutdown(bufferevent_getfd(c->bev), SHUT_RD);
+    timer_use use = c->timer_for;
+    c->timer_for = T_NONE;
+    switch (use) {
+    case T_HEAD:
+        if (c->outstanding) {           /* the client waits on us, not we on it */
+            timer_set(c, T_HEAD, HEAD_DEADLINE_MS);
+            return;
+        }
+        LOG_WARN_LIMITED("http-slow-head", c->peer, "%s: request head from %s not complete "
+                         "%d s after its first byte: refused (408)", c->l->name, c->peer,
+                         HEAD_DEADLINE_MS / 1000);
+        input_cut(c, 0);                /* nothing of it has reached evhttp's request */
+        c->head_len = 0;
+        refuse(c, 408, "timeout", "the request head took too long to arrive");
+        return;
+    case T_SEND:
+        send_refusal(c);
+        return;
+    case T_WRITE:       /* the client does not read its answer */
+    case T_LINGER:
+        /* evhttp reads end-of-file and frees the connection (and c) */
+        shutdown(bufferevent_getfd(c->bev), SHUT_RD);
+        return;
+    case T_NONE:
+        return;
+    }
 }
 
-/* The refusal goes straight to the socket: the answers before it are
- * sent (outstanding is 0), evhttp has not seen this request. Then the
- * client gets LINGER_MS to read it while what it still sends is dropped
- * (a close with unread input would reset the connection and could take
- * the answer with it). */
+/* The refusal's bytes left the output buffer: shut the writing side
+ * (the client reads its answer and the end), then give it LINGER_MS to
+ * read them while what it still sends is dropped (a close with unread
+ * input would reset the connection and could take the answer with it). */
+static void on_output(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+    http_conn *c = arg;
+    if (info->n_deleted == 0 || evbuffer_get_length(out) != 0 || c->timer_for != T_WRITE)
+        return;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    shutdown(fd, SHUT_WR);
+    if (c->no_linger)
+        shutdown(fd, SHUT_RD);
+    else
+        timer_set(c, T_LINGER, LINGER_MS);
+}
+
+/* The answers before it are sent (outstanding is 0) and evhttp has not
+ * seen this request: the refusal goes into the bufferevent's output, at
+ * most REFUSAL_WRITE_MS for a client that does not read it. evhttp's own
+ * write callback is unset first: it would take the refusal's end for the
+ * end of an answer of its own. */
 static void send_refusal(http_conn *c)
 {
-    evutil_socket_t fd = bufferevent_getfd(c->bev);
     json_t *o = json_pack("{s:{s:s,s:o}}", "error", "code", c->refuse_code, "message",
                           hd_json_text(c->refuse_text));
     char *body = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
@@ -190,15 +285,22 @@ static void send_refusal(http_conn *c)
     free(body);
     c->refuse_status = 0;
     c->state = C_DISCARD;
-    if (fd < 0)
+    struct bufferevent *bev = c->bev;
+    if (bufferevent_getfd(bev) < 0)
         return;
-    if (n > 0 && (size_t)n < sizeof msg && send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-        LOG_DEBUG("%s: answer to %s not sent: %s", c->l->name, c->peer, strerror(errno));
-    shutdown(fd, SHUT_WR);
-    struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
-    c->linger = evtimer_new(bufferevent_get_base(c->bev), on_linger_end, c);
-    if (!c->linger || evtimer_add(c->linger, &tv) != 0)
-        shutdown(fd, SHUT_RD);
+    bufferevent_data_cb rcb, wcb;
+    bufferevent_event_cb ecb;
+    void *cbarg = NULL;
+    bufferevent_getcb(bev, &rcb, &wcb, &ecb, &cbarg);
+    bufferevent_setcb(bev, rcb, NULL, ecb, cbarg);
+    if (!c->out_watch)
+        c->out_watch = evbuffer_add_cb(bufferevent_get_output(bev), on_output, c);
+    timer_set(c, T_WRITE, REFUSAL_WRITE_MS);
+    if (n <= 0 || (size_t)n >= sizeof msg || !c->out_watch ||
+        bufferevent_write(bev, msg, (size_t)n) != 0 || bufferevent_enable(bev, EV_WRITE) != 0) {
+        LOG_DEBUG("%s: answer to %s not sent", c->l->name, c->peer);
+        shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+    }
 }
 
 static void refuse(http_conn *c, int status, const char *code, const char *text)
@@ -210,6 +312,8 @@ static void refuse(http_conn *c, int status, const char *code, const char *text)
     snprintf(c->refuse_code, sizeof c->refuse_code, "%s", code);
     snprintf(c->refuse_text, sizeof c->refuse_text, "%s", text);
     c->state = C_DISCARD;
+    if (c->timer_for == T_HEAD)
+        timer_clear(c);
     if (c->outstanding == 0)
         send_refusal(c);
 }
@@ -217,7 +321,9 @@ static void refuse(http_conn *c, int status, const char *code, const char *text)
 /* A head ended: let it through or refuse it. */
 static void head_done(http_conn *c, size_t head_start)
 {
-    fill_peer(c);
+    if (c->timer_for == T_HEAD)
+        timer_clear(c);
+    fill_peer(c, NULL);
     hd_httphead hh;
     hd_err err = {0};
     const char *code = "invalid_header";
@@ -231,7 +337,18 @@ static void head_done(http_conn *c, size_t head_start)
         snprintf(text, sizeof text, "%s", err.msg);
         LOG_WARN_LIMITED("http-framing", c->peer, "%s: request refused (%d): %s", c->l->name,
                          status, text);
-    } else {
+    } else if (hh.content_length > c->l->max_body) {
+        /* before the read watermark is raised for it: evhttp's own 413
+         * would come only once it had read the body */
+        status = 413;
+        code = "too_large";
+        snprintf(text, sizeof text, "the request body (%llu bytes) is over the limit of %llu",
+                 (unsigned long long)hh.content_length, (unsigned long long)c->l->max_body);
+        LOG_WARN_LIMITED("http-too-large", c->peer, "%s: request from %s refused (413): "
+                         "Content-Length %llu over %llu", c->l->name, c->peer,
+                         (unsigned long long)hh.content_length,
+                         (unsigned long long)c->l->max_body);
+    } else if (c->l->gate) {
         snprintf(method, sizeof method, "%.*s", (int)hh.method.len, (const char *)hh.method.p);
         if (hh.authorization.p)
             snprintf(auth, sizeof auth, "%.*s", (int)hh.authorization.len,
@@ -295,8 +412,11 @@ static void on_input(struct evbuffer *in, const struct evbuffer_cb_info *info, v
                 }
                 continue;
             }
-            if (c->head_len == 0)
+            if (c->head_len == 0) {
                 head_start = at + i;
+                if (c->timer_for == T_NONE)
+                    timer_set(c, T_HEAD, HEAD_DEADLINE_MS);
+            }
             if (c->head_len == HEAD_MAX) {
                 LOG_WARN_LIMITED("http-framing", c->peer, "%s: request head over %d bytes",
                                  c->l->name, HEAD_MAX);
@@ -350,15 +470,33 @@ static void on_attach(evutil_socket_t fd, short what, void *arg)
         return;
     }
     evhttp_connection_set_closecb(cbarg, on_close, c);
-    fill_peer(c);
+    fill_peer(c, cbarg);
+    http_listener *l = c->l;
+    char text[160];
     if (c->over_cap) {
         LOG_WARN_LIMITED("http-cap", c->peer, "%s: connection from %s refused: %u connections open "
-                         "(max_connections)", c->l->name, c->peer, c->l->max);
-        char text[128];
-        snprintf(text, sizeof text, "too many connections (%u), try again shortly", c->l->max);
+                         "(max_connections)", l->name, c->peer, l->max);
+        snprintf(text, sizeof text, "too many connections (%u), try again shortly", l->max);
+    } else if (l->max_per_client &&
+               !hd_config_in_networks(l->exceptions, l->n_exceptions, c->peer) &&
+               hd_clientkey_of(c->peer, c->client, sizeof c->client) == 0) {
+        unsigned same = 0;
+        for (const http_conn *o = l->conns; o; o = o->next)
+            same += o != c && strcmp(o->client, c->client) == 0;
+        if (same >= l->max_per_client) {
+            c->over_cap = true;
+            LOG_WARN_LIMITED("http-cap-client", c->client, "%s: connection from %s refused: %u "
+                             "connections open from %s (max_connections_per_client)", l->name,
+                             c->peer, same, c->client);
+            snprintf(text, sizeof text, "too many connections from your address (%u), try "
+                     "again shortly", l->max_per_client);
+        }
+    }
+    if (c->over_cap) {
+        /* nothing to linger for: the client has sent nothing worth
+         * answering; closed once the answer is out */
+        c->no_linger = true;
         refuse(c, 503, "unavailable", text);
-        /* nothing to linger for: the client has sent nothing worth answering */
-        shutdown(bufferevent_getfd(bev), SHUT_RD);
     }
     bufferevent_decref(bev);
 }
@@ -376,8 +514,7 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
     c->bev = bev;
     snprintf(c->peer, sizeof c->peer, "?");
     bufferevent_setwatermark(bev, EV_READ, 0, READ_HIGH);
-    if (l->gate)
-        c->watch = evbuffer_add_cb(bufferevent_get_input(bev), on_input, c);
+    c->watch = evbuffer_add_cb(bufferevent_get_input(bev), on_input, c);
     c->over_cap = l->n >= l->max;
     c->next = l->conns;
     l->conns = c;
@@ -427,7 +564,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 }
 
 int http_listener_start(serve *sv, struct evhttp *http, const char *name, const char *host,
-                        unsigned port, unsigned max_conns, http_gate_fn gate, void *gate_arg,
+                        unsigned port, const http_limits *lim, http_gate_fn gate, void *gate_arg,
                         http_listener **out, hd_err *err)
 {
     *out = NULL;
@@ -440,7 +577,11 @@ int http_listener_start(serve *sv, struct evhttp *http, const char *name, const 
         return hd_err_set(err, HD_ENOMEM, "%s: out of memory", name);
     l->sv = sv;
     l->http = http;
-    l->max = max_conns ? max_conns : 1;
+    l->max = lim->max_conns ? lim->max_conns : 1;
+    l->max_per_client = lim->max_per_client;
+    l->exceptions = lim->exceptions;
+    l->n_exceptions = lim->n_exceptions;
+    l->max_body = lim->max_body;
     l->gate = gate;
     l->gate_arg = gate_arg;
     snprintf(l->name, sizeof l->name, "%s", name);
@@ -525,8 +666,10 @@ static void on_answered(struct evhttp_request *req, void *arg)
     http_conn *c = arg;
     if (c->outstanding)
         c->outstanding--;
+    /* on the next loop turn: evhttp sets its own callbacks up for the next
+     * request after this one returns */
     if (c->outstanding == 0 && c->refuse_status)
-        send_refusal(c);
+        timer_set(c, T_SEND, 0);
 }
 
 void http_listener_track(http_listener *l, struct evhttp_request *req)

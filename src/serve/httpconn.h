@@ -32,11 +32,21 @@ typedef int (*http_gate_fn)(void *arg, const http_head *h, const char **code, ch
 
 typedef struct http_listener http_listener;
 
+/* A listener's limits (exceptions borrowed from the configuration). */
+typedef struct http_limits {
+    unsigned max_conns;             /* connections at once */
+    unsigned max_per_client;        /* from one client address (IPv6: its /64); 0: no limit */
+    char *const *exceptions;        /* client networks max_per_client does not count */
+    size_t n_exceptions;
+    uint64_t max_body;              /* Content-Length above it: 413 before the body is read */
+} http_limits;
+
 /* Listen on host:port for http (name is the listener's name in the log:
- * "API", "status"); at most max_conns connections at once, one over the
- * cap is answered 503 and closed. gate may be NULL. */
+ * "API", "status"); a connection over lim's caps is answered 503 and
+ * closed, a request head not complete 10 s after its first byte 408.
+ * gate may be NULL. */
 int http_listener_start(serve *sv, struct evhttp *http, const char *name, const char *host,
-                        unsigned port, unsigned max_conns, http_gate_fn gate, void *gate_arg,
+                        unsigned port, const http_limits *lim, http_gate_fn gate, void *gate_arg,
                         http_listener **out, hd_err *err);
 /* Only the pause on EMFILE, for a socket evhttp already accepts on (the
  * control socket: no cap, no gate). */

@@ -274,9 +274,12 @@ int status_start(serve *sv, hd_err *err)
     evhttp_set_cb(st->http, "/metrics", on_metrics, sv);
     const hd_config_endpoint *ep = &sv->cfg->status.listen;
     hd_err lerr = {0};
-    if (ep->port && http_listener_start(sv, st->http, "status", ep->host, ep->port,
-                                        sv->cfg->status.max_connections, NULL, NULL,
-                                        &st->listener, &lerr))
+    const http_limits lim = {sv->cfg->status.max_connections,
+                             sv->cfg->status.max_connections_per_client,
+                             sv->cfg->status.client_limit_exceptions,
+                             sv->cfg->status.n_client_limit_exceptions, 0};
+    if (ep->port && http_listener_start(sv, st->http, "status", ep->host, ep->port, &lim, NULL,
+                                        NULL, &st->listener, &lerr))
         return hd_config_error(sv->cfg, err, HD_EIO, "status", NULL, "listen", "%s",
                                hd_err_str(&lerr));
     if (ep->port)

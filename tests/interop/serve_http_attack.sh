@@ -17,6 +17,12 @@
 #   - connection caps: past [api]/[status] max_connections a connection is
 #     answered 503 and closed while a request on an open one is served;
 #     once some close, new ones are taken again;
+#   - per client: [api] max_connections_per_client 4 (127.0.0.1 exempt):
+#     a fifth connection from 127.0.0.3 is answered 503 while 127.0.0.2 is
+#     served; a request head still incomplete 10 s after its first byte
+#     (one field every 2 s) gets 408 and the connection is closed; a
+#     Content-Length over [api] max_request_size gets 413 (JSON) at once,
+#     before any of its body is sent;
 #   - out of descriptors: the server's limit lowered under it (prlimit), 150
 #     connections to the status listener: the server uses less than CPU_MS of CPU in 2 s (no
 #     accept() spin), logs fewer than 10 accept lines, and answers again
@@ -44,6 +50,8 @@ max_connections = 8
 [api]
 listen = 127.0.0.1:$api
 max_connections = 40
+max_connections_per_client = 4
+client_limit_exceptions = 127.0.0.1/32
 [inbound]
 listen = 127.0.0.1:$inb
 [delivery]
@@ -280,6 +288,60 @@ for name, port, cap, path, auth in (("API", api, 40, "/v1/events", True), ("stat
           f"after they close {after}")
     if over != 503: bad.append(f"{name}: over the cap got {over}")
     if inside != 200 or after != 200: bad.append(f"{name}: requests inside/after the cap: {inside} {after}")
+
+# ---- per-client cap, head deadline, declared size (review of items 2, 6) ----
+def conn_from(port, src):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+held = [conn_from(api, "127.0.0.3") for _ in range(4)]
+time.sleep(0.3)
+extra = conn_from(api, "127.0.0.3")
+ans = read_answer(extra, 2)
+extra.close()
+other = conn_from(api, "127.0.0.2")
+other.sendall(f"GET /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\n\r\n".encode())
+served = status_of(read_answer(other, 3))
+other.close()
+for h in held: h.close()
+print(f"per client (cap 4): a fifth from 127.0.0.3: {status_of(ans)} {ans.split(b'message', 1)[-1][:60]!r}; "
+      f"127.0.0.2 meanwhile: {served}")
+if status_of(ans) != 503 or b"your address" not in ans: bad.append(f"per-client cap: {ans[:300]!r}")
+if served != 200: bad.append(f"per-client cap: another address got {served}")
+# Content-Length over max_request_size: 413 before the body
+s = conn(api)
+s.sendall(f"POST /v1/messages HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\n"
+          f"Content-Type: application/json\r\nContent-Length: 40000000\r\n\r\n".encode())
+t0 = time.time()
+ans = read_answer(s, 3)
+s.close()
+print(f"Content-Length 40000000 over max_request_size: {status_of(ans)} ({code_of(ans)}) after {time.time() - t0:.1f} s")
+if status_of(ans) != 413 or code_of(ans) != "too_large": bad.append(f"declared size: {ans[:300]!r}")
+# a slow head: one field every 2 s
+s = conn(api)
+s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: t\r\n")
+t0, ans = time.time(), b""
+s.settimeout(2)
+while time.time() - t0 < 16:
+    try:
+        s.sendall(b"X-Slow: a\r\n")
+    except OSError:
+        break
+    try:
+        b = s.recv(4096)
+        ans += b
+        if not b or b"\r\n\r\n" in ans:
+            break
+    except socket.timeout:
+        pass
+    except OSError:
+        break
+took = time.time() - t0
+s.close()
+print(f"a slow request head: {status_of(ans)} ({code_of(ans)}) after {took:.1f} s (deadline 10 s)")
+if status_of(ans) != 408 or took > 13: bad.append(f"slow head: {took:.1f} s, {ans[:200]!r}")
 
 for b in bad:
     print("FAIL:", b)
