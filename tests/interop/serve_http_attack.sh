@@ -23,6 +23,10 @@
 #     (one field every 2 s) gets 408 and the connection is closed; a
 #     Content-Length over [api] max_request_size gets 413 (JSON) at once,
 #     before any of its body is sent;
+#   - a refusal behind answers the client has not read: 5 clients with a
+#     4 KiB receive buffer pipeline 100-300 keyed GETs and a keyless
+#     POST, wait 1.5 s, then read slowly: each gets every answer, then the
+#     whole 401, then the end of the connection;
 #   - out of descriptors: the server's limit lowered under it (prlimit), 150
 #     connections to the status listener: the server uses less than CPU_MS of CPU in 2 s (no
 #     accept() spin), logs fewer than 10 accept lines, and answers again
@@ -288,6 +292,38 @@ for name, port, cap, path, auth in (("API", api, 40, "/v1/events", True), ("stat
           f"after they close {after}")
     if over != 503: bad.append(f"{name}: over the cap got {over}")
     if inside != 200 or after != 200: bad.append(f"{name}: requests inside/after the cap: {inside} {after}")
+
+# ---- a refusal behind unread answers: written through the bufferevent ----
+def late_reader(i, res):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", api))
+    n = 100 + 50 * i
+    s.sendall(f"GET /v1/events?limit=1000 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\n\r\n".encode() * n +
+              b"POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+    time.sleep(1.5)
+    s.settimeout(5)
+    out = b""
+    while True:
+        try:
+            b = s.recv(700)
+        except OSError:
+            break
+        if not b:
+            break
+        out += b
+        time.sleep(0.0005)
+    s.close()
+    parts = out.split(b"HTTP/1.1 ")[1:]
+    res[i] = len(parts) == n + 1 and all(p.startswith(b"200") for p in parts[:-1]) and \
+        parts[-1].startswith(b"401") and parts[-1].endswith(b"}\n")
+res = {}
+ts = [threading.Thread(target=late_reader, args=(i, res)) for i in range(5)]
+for t in ts: t.start()
+for t in ts: t.join()
+whole = sum(1 for v in res.values() if v)
+print(f"a refusal behind unread answers: {whole}/5 clients got every answer, then the whole 401 and the end")
+if whole != 5: bad.append(f"refusal behind unread answers: {whole}/5")
 
 # ---- per-client cap, head deadline, declared size (review of items 2, 6) ----
 def conn_from(port, src):
