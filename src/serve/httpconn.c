@@ -67,7 +67,7 @@ typedef enum timer_use { T_NONE, T_HEAD, T_SEND, T_WRITE, T_LINGER } timer_use;
 typedef struct http_conn {
     http_listener *l;
     struct bufferevent *bev;
-    struct evbuffer_cb_entry *watch;    /* the gate's look at the input */
+    struct evbuffer_cb_entry *watch;    /* our look at the input, before evhttp's */
     struct evbuffer_cb_entry *out_watch;  /* the refusal being written */
     struct event *timer;
     timer_use timer_for;

@@ -385,7 +385,12 @@ sys.exit(1 if bad else 0)
 P
 grep -c 'refused before its body was read' "$T/herald.log" | { read -r n; echo "log lines for 20 keyless bodies: $n"; [ "$n" -le 3 ]; } ||
   fail "keyless refusals are not rate-limited in the log"
-echo "ok: keyless bodies, framing, pipelining and connection caps"
+# the refusals name the client's address (evhttp's, from accept), never "?"
+grep -q 'API: connection from 127.0.0.3 refused: 4 connections open from 127.0.0.3' "$T/herald.log" ||
+  fail "the per-client refusal is not logged with the client's address"
+! grep -q 'from ?' "$T/herald.log" || fail "a refusal logged without the client's address"
+grep -q 'not complete 10 s after its first byte' "$T/herald.log" || fail "the slow head is not logged"
+echo "ok: keyless bodies, framing, pipelining, connection caps, per client, slow heads, declared size"
 hl_stop "$(hl_pid herald)"
 
 # ---- out of descriptors: no accept() spin ----
