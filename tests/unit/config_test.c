@@ -55,6 +55,15 @@ static void check_defaults(const hd_config *c)
                                        c->smtp.n_client_limit_exceptions, "192.0.2.1"));
     assert_true(hd_config_in_networks(c->inbound.client_limit_exceptions,
                                       c->inbound.n_client_limit_exceptions, "127.1.2.3"));
+    /* the HTTP listeners' per-client caps, loopback not counted */
+    assert_int_equal(c->api.max_connections_per_client, 32);
+    assert_int_equal(c->status.max_connections_per_client, 8);
+    assert_true(hd_config_in_networks(c->api.client_limit_exceptions,
+                                      c->api.n_client_limit_exceptions, "127.0.0.2"));
+    assert_true(hd_config_in_networks(c->status.client_limit_exceptions,
+                                      c->status.n_client_limit_exceptions, "::1"));
+    assert_false(hd_config_in_networks(c->api.client_limit_exceptions,
+                                       c->api.n_client_limit_exceptions, "192.0.2.1"));
     assert_string_equal(c->status.listen.host, "127.0.0.1");
     assert_int_equal(c->status.listen.port, 8025);
     assert_int_equal(c->inbound.n_listen, 1);
@@ -829,6 +838,17 @@ static void test_trusted(void **state)
                                       c->inbound.n_client_limit_exceptions, "192.0.2.9"));
     assert_false(hd_config_in_networks(c->inbound.client_limit_exceptions,
                                        c->inbound.n_client_limit_exceptions, "127.0.0.1"));
+    hd_config_free(c);
+    c = parse_ok("[api]\nmax_connections_per_client = 0\nclient_limit_exceptions =\n"
+                 "[status]\nmax_connections_per_client = 3\n"
+                 "client_limit_exceptions = 192.0.2.0/24\n");
+    assert_int_equal(c->api.max_connections_per_client, 0);
+    assert_int_equal(c->api.n_client_limit_exceptions, 0);
+    assert_int_equal(c->status.max_connections_per_client, 3);
+    assert_true(hd_config_in_networks(c->status.client_limit_exceptions,
+                                      c->status.n_client_limit_exceptions, "192.0.2.9"));
+    assert_false(hd_config_in_networks(c->status.client_limit_exceptions,
+                                       c->status.n_client_limit_exceptions, "127.0.0.1"));
     hd_config_free(c);
 
     c = parse_ok("[smtp]\ntrusted_networks = 172.16.0.0/12 192.0.2.7 2001:db8:80::/41 "
