@@ -36,6 +36,9 @@ set -euo pipefail
 : "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
 . "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
 hl_tmpdir
+# an ASan build keeps freed memory in quarantine (256 MB by default),
+# which would count as growth here: keep it small
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
 T=$HL_TMP
 fail() { echo "FAIL: $*" >&2; tail -n 30 "$T"/herald*.log >&2 || true; exit 1; }
 RSS_BODY_MB=16
