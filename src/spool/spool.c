@@ -312,6 +312,54 @@ int hd_spool_sync(hd_spool *sp, hd_err *err)
     return 0;
 }
 
+hd_spool_mark hd_spool_mark_now(hd_spool *sp)
+{
+    return (hd_spool_mark){sp->cur, sp->cur_size};
+}
+
+/* Cut the file of seg to size (when it is still there) and sync it. */
+static int cut_file(hd_spool *sp, uint32_t seg, uint64_t size, hd_err *err)
+{
+    char path[4096];
+    seg_path(sp, seg, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    int rc = 0;
+    if (ftruncate(fd, (off_t)size) != 0 || fdatasync(fd) != 0)
+        rc = hd_err_set(err, HD_EIO, "%s: cannot cut back to %llu bytes: %s", path,
+                        (unsigned long long)size, strerror(errno));
+    close(fd);
+    return rc;
+}
+
+int hd_spool_rewind(hd_spool *sp, hd_spool_mark mark, hd_err *err)
+{
+    int rc = 0;
+    if (sp->cur == mark.segment) {
+        if (sp->cur_size <= mark.size)
+            return 0;
+        if (ftruncate(sp->cur_fd, (off_t)mark.size) != 0 || fdatasync(sp->cur_fd) != 0)
+            return hd_err_set(err, HD_EIO, "spool segment %08u: cannot cut back to %llu bytes: %s",
+                              sp->cur, (unsigned long long)mark.size, strerror(errno));
+        sp->cur_size = mark.size;
+        return 0;
+    }
+    /* segments were started since: the one current at the mark is cut
+     * back, the later ones (this batch's alone) emptied */
+    rc = cut_file(sp, mark.segment, mark.size, err);
+    for (uint32_t seg = mark.segment + 1; !rc && seg < sp->cur; seg++)
+        rc = cut_file(sp, seg, 0, err);
+    if (!rc && sp->cur_size > 0) {
+        if (ftruncate(sp->cur_fd, 0) != 0 || fdatasync(sp->cur_fd) != 0)
+            rc = hd_err_set(err, HD_EIO, "spool segment %08u: cannot empty: %s", sp->cur,
+                            strerror(errno));
+        else
+            sp->cur_size = 0;
+    }
+    return rc;
+}
+
 /* A read descriptor for seg (under lock). */
 static int read_fd_for(hd_spool *sp, uint32_t seg, hd_err *err)
 {
