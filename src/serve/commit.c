@@ -460,7 +460,8 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
 }
 
 /* While blocked: new messages are not written (the spool and the
- * reserve are kept for the held changes) and are answered 452. */
+ * reserve are kept for the held changes) and are answered 452
+ * (HD_EAGAIN, which no store or spool call returns: accept.c). */
 static void refuse_new(serve *sv, commit_msg *msgs)
 {
     struct serve_commit *c = sv->commit;
@@ -470,7 +471,7 @@ static void refuse_new(serve *sv, commit_msg *msgs)
     pthread_mutex_unlock(&c->lock);
     for (commit_msg *cm = msgs; cm;) {
         commit_msg *next = cm->next;
-        cm->rc = hd_err_set(&cm->err, HD_ETEMP, "the queue cannot be written (%s)", why);
+        cm->rc = hd_err_set(&cm->err, HD_EAGAIN, "the queue cannot be written (%s)", why);
         serve_post(sv, cm->done, cm->arg);
         cm = next;
     }
