@@ -16,7 +16,7 @@
 set -euo pipefail
 : "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
 . "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
-hl_tmpdir
+hl_tmpdir; echo TMP=$HL_TMP
 T=$HL_TMP
 fail() { echo "FAIL: $*" >&2; tail -n 20 "$T"/herald*.log >&2 || true; exit 1; }
 
@@ -87,7 +87,8 @@ PY
 in_spool() { cat "$T"/data/spool/*.seg 2>/dev/null | grep -c -a "$1" || true; }
 
 hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-1.log"
-hl_smtp_send "$smtp" alice@example.com "first@rcpt.test" "first-ok" > "$T/acked" || fail "the first message was refused"
+# nothing queued yet: no delivery outcome comes to write while X is tried
+: > "$T/acked"
 
 # A. X meets the lock
 lock 8
@@ -124,7 +125,7 @@ sort -o "$T/acked" "$T/acked"
 hl_stop "$(hl_pid herald)"
 hl_receiver_start 127.0.0.1 "$mx" "$T/rx"
 hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-2.log"
-hl_wait_spool "$T/rx" 2 20 || fail "the two accepted messages were not delivered"
+hl_wait_spool "$T/rx" 1 20 || fail "Z was not delivered"
 sleep 1.5
 hl_stop "$(hl_pid herald)"
 hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-3.log"
@@ -143,7 +144,7 @@ echo "serve_dblocked: C: $(wc -l < "$T/acked") accepted, $(echo "$got" | wc -l) 
 # D. a lost release: the message is done, its segment still recorded
 hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-4.log"
 w=$(hl_smtp_send "$smtp" alice@example.com "w@rcpt.test" "subj-www-D") || fail "W was refused"
-hl_wait_spool "$T/rx" 3 20 || fail "W was not delivered"
+hl_wait_spool "$T/rx" 2 20 || fail "W was not delivered"
 sleep 0.5
 kill -KILL "$(hl_pid herald)"
 wait "$(hl_pid herald)" 2>/dev/null || true
@@ -159,6 +160,6 @@ hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-5.log"
 sleep 1
 hl_stop "$(hl_pid herald)"
 [ -d "$T/data/spool/orphan" ] && fail "a segment whose mail is all done (a lost release) went to spool/orphan/"
-[ "$(hl_spool_count "$T/rx")" -eq 3 ] || fail "W was delivered again"
+[ "$(hl_spool_count "$T/rx")" -eq 2 ] || fail "W was delivered again"
 echo "serve_dblocked: D: a lost release: segment removed, not orphaned"
 echo "serve_dblocked: passed"
