@@ -9,8 +9,8 @@
 #   B. X2 meets the lock, Y is in flight behind it: X2 451, Y 452 4.3.1 and
 #      not written (new mail must not take the room kept for outcomes);
 #   C. after the lock, Z is accepted (250); two restarts deliver exactly
-#      the 250 mail, no segment is orphaned, and after a clean stop the
-#      spool holds no segment with data;
+#      the 250 mail, no segment is orphaned; V, accepted and delivered in
+#      one run, leaves no segment with data after the clean stop;
 #   D. a release lost in a crash (the message done, its segment still
 #      recorded) is proof enough: its segment is removed, not orphaned.
 set -euo pipefail
@@ -128,8 +128,13 @@ hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-2.log"
 hl_wait_spool "$T/rx" 1 20 || fail "Z was not delivered"
 sleep 1.5
 hl_stop "$(hl_pid herald)"
+# V is accepted and delivered within one run: at the clean stop its
+# segment (the current one) holds nothing live and must go
 hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-3.log"
-sleep 1.5
+hl_smtp_send "$smtp" alice@example.com "v@rcpt.test" "subj-vvv-C" >> "$T/acked" || fail "V was refused"
+sort -o "$T/acked" "$T/acked"
+hl_wait_spool "$T/rx" 2 20 || fail "V was not delivered"
+sleep 1
 hl_stop "$(hl_pid herald)"
 grep -h 'does not know\|moved to' "$T"/herald-[23].log && fail "a segment holds mail the database does not know"
 [ -d "$T/data/spool/orphan" ] && fail "a segment was moved to spool/orphan/"
@@ -144,7 +149,7 @@ echo "serve_dblocked: C: $(wc -l < "$T/acked") accepted, $(echo "$got" | wc -l) 
 # D. a lost release: the message is done, its segment still recorded
 hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-4.log"
 w=$(hl_smtp_send "$smtp" alice@example.com "w@rcpt.test" "subj-www-D") || fail "W was refused"
-hl_wait_spool "$T/rx" 2 20 || fail "W was not delivered"
+hl_wait_spool "$T/rx" 3 20 || fail "W was not delivered"
 sleep 0.5
 kill -KILL "$(hl_pid herald)"
 wait "$(hl_pid herald)" 2>/dev/null || true
@@ -160,6 +165,6 @@ hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-5.log"
 sleep 1
 hl_stop "$(hl_pid herald)"
 [ -d "$T/data/spool/orphan" ] && fail "a segment whose mail is all done (a lost release) went to spool/orphan/"
-[ "$(hl_spool_count "$T/rx")" -eq 2 ] || fail "W was delivered again"
+[ "$(hl_spool_count "$T/rx")" -eq 3 ] || fail "W was delivered again"
 echo "serve_dblocked: D: a lost release: segment removed, not orphaned"
 echo "serve_dblocked: passed"
