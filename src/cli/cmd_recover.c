@@ -248,8 +248,9 @@ static int recover_segment(recover_ctx *rc, const char *name)
         return r;
     }
     snprintf(done, sizeof done, "%s.recovered", path);
-    if (rename(path, done) != 0)
-        return hd_err_set(&rc->err, HD_EIO, "%s: %s", path, strerror(errno));
+    /* never over an older kept copy (link fails with EEXIST) */
+    if (link(path, done) != 0 || unlink(path) != 0)
+        return hd_err_set(&rc->err, HD_EIO, "%s -> %s: %s", path, done, strerror(errno));
     return 0;
 }
 

@@ -98,9 +98,22 @@ static void forget_read_fd(hd_spool *sp, uint32_t seg)
         }
 }
 
+/* The number of an orphan/ entry: NNNNNNNN.seg, or a recovered copy kept
+ * as NNNNNNNN.seg.recovered. */
+static bool parse_orphan_name(const char *name, uint32_t *seg)
+{
+    char base[13];
+    if (strlen(name) < 12)
+        return false;
+    memcpy(base, name, 12);
+    base[12] = '\0';
+    return parse_seg_name(base, seg) && (!name[12] || strcmp(name + 12, ".recovered") == 0);
+}
+
 /* Highest segment number in the folder and in orphan/ (0 when none): a
- * number stays taken while an orphaned segment has it, so recovery never
- * meets two segments of one number. */
+ * number stays taken while an orphaned segment, or its recovered copy,
+ * has it, so recovery never meets two segments of one number and a kept
+ * copy is never replaced. */
 static int highest_segment(hd_spool *sp, uint32_t *out, hd_err *err)
 {
     char orphan[4096];
@@ -115,7 +128,8 @@ static int highest_segment(hd_spool *sp, uint32_t *out, hd_err *err)
             return hd_err_set(err, HD_EIO, "%s: %s", dirs[i], strerror(errno));
         struct dirent *e;
         while ((e = readdir(d)))
-            if (parse_seg_name(e->d_name, &seg) && seg > hi)
+            if ((i == 0 ? parse_seg_name(e->d_name, &seg) : parse_orphan_name(e->d_name, &seg)) &&
+                seg > hi)
                 hi = seg;
         closedir(d);
     }
@@ -477,8 +491,12 @@ static int move_to_orphan(hd_spool *sp, uint32_t seg, hd_err *err)
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return hd_err_set(err, HD_EIO, "%s: %s", dir, strerror(errno));
     snprintf(to, sizeof to, "%s/%08u.seg", dir, seg);
-    if (rename(from, to) != 0)
+    /* link, then unlink: an orphan of that name already there is never
+     * replaced (EEXIST), unlike rename */
+    if (link(from, to) != 0)
         return hd_err_set(err, HD_EIO, "%s -> %s: %s", from, to, strerror(errno));
+    if (unlink(from) != 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", from, strerror(errno));
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
