@@ -973,9 +973,22 @@ static int load_one(const hd_store_message *sm, const hd_store_recipient *rs, si
     return 0;
 }
 
+/* A message this database does not have, received no later than one it
+ * released from the same segment: released too, then pruned by retention
+ * (a database restored from an older copy has released nothing newer
+ * than its copy; a new one nothing at all). */
+static bool spool_pruned(serve *sv, uint32_t segment, int64_t received_at)
+{
+    int64_t mark = 0;
+    hd_err err = {0};
+    return received_at > 0 && hd_store_segment_released(sv->store, segment, &mark, &err) == 0 &&
+           received_at <= mark;
+}
+
 /* Collection's proof (hd_spool_collect): this database recorded the
- * message, and finished it. */
-static bool spool_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+ * message, and finished it (or pruned it once finished). */
+static bool spool_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, int64_t received_at,
+                           void *arg)
 {
     serve *sv = arg;
     char prefix[HD_SPOOL_ID_LEN + 1];
@@ -984,11 +997,16 @@ static bool spool_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
     if (strlen(prefix) != HD_SPOOL_ID_LEN)
         return false;
     hd_err err = {0};
+    if (received_at > 0)    /* asked again: unknown, or known and not finished */
+        return hd_store_message_known(sv->store, prefix, &err) == 0 &&
+               spool_pruned(sv, segment, received_at);
     return hd_store_message_finished(sv->store, prefix, &err) == 1;
 }
 
-/* The pin's test (hd_spool_pin_unknown): this database has the message. */
-static bool spool_known(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+/* The pin's test (hd_spool_pin_unknown): this database has the message
+ * (or had it, and pruned it once finished). */
+static bool spool_known(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, int64_t received_at,
+                        void *arg)
 {
     serve *sv = arg;
     char prefix[HD_SPOOL_ID_LEN + 1];
@@ -996,7 +1014,11 @@ static bool spool_known(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
     prefix[HD_SPOOL_ID_LEN] = '\0';
     hd_err err = {0};
     /* a short or odd id, or a database error: unknown, the safe side */
-    return strlen(prefix) == HD_SPOOL_ID_LEN && hd_store_message_known(sv->store, prefix, &err) == 1;
+    if (strlen(prefix) != HD_SPOOL_ID_LEN)
+        return false;
+    if (received_at > 0)
+        return spool_pruned(sv, segment, received_at);
+    return hd_store_message_known(sv->store, prefix, &err) == 1;
 }
 
 static void spool_pinned(uint32_t segment, size_t unknown, void *arg)
@@ -1021,9 +1043,12 @@ static int check_spool_history(serve *sv, hd_err *err)
 {
     uint64_t bytes = 0;
     size_t n = hd_spool_data_segments(sv->spool, &bytes);
-    int64_t msgs = 0;
+    int64_t msgs = 0, released = 0;
     int rc = n ? hd_store_message_count(sv->store, &msgs, err) : 0;
-    if (rc || n == 0 || msgs > 0)
+    /* every row pruned is still a history: segments it released mail from */
+    if (!rc && n && msgs == 0)
+        rc = hd_store_segment_released(sv->store, 0, &released, err);
+    if (rc || n == 0 || msgs > 0 || released > 0)
         return rc;
     if (sv->cfg->queue.accept_empty_database) {
         LOG_WARN("%s/herald.db holds no message but the spool holds %zu segment%s (%llu bytes): "

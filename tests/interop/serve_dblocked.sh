@@ -12,7 +12,9 @@
 #      the 250 mail, no segment is orphaned; V, accepted and delivered in
 #      one run, leaves no segment with data after the clean stop;
 #   D. a release lost in a crash (the message done, its segment still
-#      recorded) is proof enough: its segment is removed, not orphaned.
+#      recorded) is proof enough: its segment is removed, not orphaned;
+#   E. rows pruned by retention (all of them) after a crash: the start is
+#      not refused as a lost database, the segment is removed, not orphaned.
 set -euo pipefail
 : "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
 . "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
@@ -167,4 +169,29 @@ hl_stop "$(hl_pid herald)"
 [ -d "$T/data/spool/orphan" ] && fail "a segment whose mail is all done (a lost release) went to spool/orphan/"
 [ "$(hl_spool_count "$T/rx")" -eq 3 ] || fail "W was delivered again"
 echo "serve_dblocked: D: a lost release: segment removed, not orphaned"
+
+# E. retention pruned every message row (done mail), and a crash left the
+# segment U was delivered from: the start is no lost database, and the
+# segment goes (its mail was released before), not to orphan/
+hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-6.log"
+hl_smtp_send "$smtp" alice@example.com "u@rcpt.test" "subj-uuu-E" > /dev/null || fail "U was refused"
+hl_wait_spool "$T/rx" 4 20 || fail "U was not delivered"
+sleep 0.5
+kill -KILL "$(hl_pid herald)"
+wait "$(hl_pid herald)" 2>/dev/null || true
+[ "$(find "$T/data/spool" -maxdepth 1 -name '*.seg' -size +0 | wc -l)" -ge 1 ] || fail "no segment holds U after the crash"
+"$HL_PY" - "$T/data/herald.db" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("DELETE FROM recipients")
+c.execute("DELETE FROM messages")
+c.commit()
+PY
+hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-7.log"
+sleep 1
+hl_stop "$(hl_pid herald)"
+[ -d "$T/data/spool/orphan" ] && fail "a segment of pruned (delivered) mail went to spool/orphan/"
+[ "$(find "$T/data/spool" -maxdepth 1 -name '*.seg' -size +0 | wc -l)" -eq 0 ] || fail "the segment of pruned mail was kept"
+[ "$(hl_spool_count "$T/rx")" -eq 4 ] || fail "pruned mail was delivered again"
+echo "serve_dblocked: E: every row pruned after a crash: started, segment removed, not orphaned"
 echo "serve_dblocked: passed"

@@ -100,9 +100,12 @@ static hd_spool_loc append1(fixture *f, const uint8_t id[HD_SPOOL_ID_LEN], const
     return loc;
 }
 
-static bool all_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+static bool all_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, int64_t received_at,
+                         void *arg)
 {
     (void)id;
+    (void)segment;
+    (void)received_at;
     (void)arg;
     return true;
 }
@@ -877,8 +880,14 @@ static void test_envelope_parse_errors(void **state)
     parse_fails(t, HD_ESYNTAX, "received-at is not a number");
     snprintf(t, sizeof t, "%snospace\n", good_head);
     parse_fails(t, HD_ESYNTAX, "no space");
+    /* without its times a recovered message would expire at once */
+    snprintf(t, sizeof t, "%srcpt x@y\n", good_head);
+    parse_fails(t, HD_ESYNTAX, "received-at or expires-at missing");
+    snprintf(t, sizeof t, "%sreceived-at 1700000000\nrcpt x@y\n", good_head);
+    parse_fails(t, HD_ESYNTAX, "received-at or expires-at missing");
     /* a name a later herald may add is skipped; missing optional fields are "" */
-    snprintf(t, sizeof t, "%sfuture-field 1\nrcpt x@y\n", good_head);
+    snprintf(t, sizeof t, "%sreceived-at 1700000000\nexpires-at 1700400000\n"
+             "future-field 1\nrcpt x@y\n", good_head);
     hd_spool_envelope got;
     hd_err err;
     hd_err_clear(&err);
@@ -943,9 +952,12 @@ typedef struct proof {
     char why[256];
 } proof;
 
-static bool proof_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+static bool proof_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, int64_t received_at,
+                           void *arg)
 {
     proof *p = arg;
+    (void)segment;
+    (void)received_at;
     return memcmp(id, p->unfinished, HD_SPOOL_ID_LEN) != 0;
 }
 
