@@ -140,15 +140,13 @@ int hd_spool_read_file(const char *path, const hd_spool_record *r, hd_buf *out, 
 
 /* ---- collection: a segment goes only with proof that it is finished ---- */
 
-/* Whether the message with this spool id, in segment, is recorded as
- * finished (every recipient final) by this database; anything else
- * (unknown, live, cannot tell) is no proof. received_at: from the
- * message's envelope record, 0 when not known yet (the function is then
- * asked again with it, when the envelope can be read): a message the
- * database no longer knows because retention pruned it is told apart by
- * its time. */
+/* Whether the message with this spool id, its record at offset in
+ * segment, is recorded as finished (every recipient final) by this
+ * database; anything else (unknown, live, cannot tell) is no proof. The
+ * place tells a message retention pruned (appended before one the
+ * database released from that segment) from one it never had. */
 typedef bool (*hd_spool_finished_fn)(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment,
-                                     int64_t received_at, void *arg);
+                                     uint64_t offset, void *arg);
 /* Told of each segment moved to orphan/, with why. */
 typedef void (*hd_spool_orphan_fn)(uint32_t segment, const char *why, void *arg);
 

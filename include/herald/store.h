@@ -207,10 +207,10 @@ int hd_store_message_release(hd_store *st, int64_t id, hd_err *err);
  * released or not: the test prune uses): 1 yes, 0 unknown
  * or still queued (no proof), negative on a database error. */
 int hd_store_message_finished(hd_store *st, const char *prefix, hd_err *err);
-/* The latest received_at of a message released from spool segment
- * (0 when none; segment 0: how many segments have such a mark, the
- * database's history of released mail). A message of that segment
- * received no later that is no longer recorded was pruned, not lost. */
+/* The spool offset of the last-appended message released from segment
+ * (-1 when none; segment 0: how many segments have such a mark, the
+ * database's history of released mail). A message of that segment at a
+ * lower offset that is no longer recorded was pruned, not lost. */
 int hd_store_segment_released(hd_store *st, uint32_t segment, int64_t *out, hd_err *err);
 /* Whether a message whose uuid begins with prefix is recorded here at all
  * (any state): 1 yes, 0 no, negative on a database error. */

@@ -973,52 +973,55 @@ static int load_one(const hd_store_message *sm, const hd_store_recipient *rs, si
     return 0;
 }
 
-/* A message this database does not have, received no later than one it
- * released from the same segment: released too, then pruned by retention
- * (a database restored from an older copy has released nothing newer
- * than its copy; a new one nothing at all). */
-static bool spool_pruned(serve *sv, uint32_t segment, int64_t received_at)
+/* A message this database does not have, appended to its segment no
+ * later than the last one it released from there: released too, then pruned by retention (a
+ * database restored from an older copy released nothing appended after
+ * its copy; a new one nothing at all; a message answered 451 is never
+ * released, and neither is it owed to anyone). */
+static bool spool_pruned(serve *sv, uint32_t segment, uint64_t offset)
 {
-    int64_t mark = 0;
+    int64_t mark = -1;
     hd_err err = {0};
-    return received_at > 0 && hd_store_segment_released(sv->store, segment, &mark, &err) == 0 &&
-           received_at <= mark;
+    return hd_store_segment_released(sv->store, segment, &mark, &err) == 0 && mark >= 0 &&
+           (int64_t)offset <= mark;
+}
+
+static bool spool_prefix(const uint8_t id[HD_SPOOL_ID_LEN], char prefix[HD_SPOOL_ID_LEN + 1])
+{
+    memcpy(prefix, id, HD_SPOOL_ID_LEN);
+    prefix[HD_SPOOL_ID_LEN] = '\0';
+    return strlen(prefix) == HD_SPOOL_ID_LEN;
 }
 
 /* Collection's proof (hd_spool_collect): this database recorded the
- * message, and finished it (or pruned it once finished). */
-static bool spool_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, int64_t received_at,
+ * message and finished it, or pruned it once finished. */
+static bool spool_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, uint64_t offset,
                            void *arg)
 {
     serve *sv = arg;
     char prefix[HD_SPOOL_ID_LEN + 1];
-    memcpy(prefix, id, HD_SPOOL_ID_LEN);
-    prefix[HD_SPOOL_ID_LEN] = '\0';
-    if (strlen(prefix) != HD_SPOOL_ID_LEN)
-        return false;
     hd_err err = {0};
-    if (received_at > 0)    /* asked again: unknown, or known and not finished */
-        return hd_store_message_known(sv->store, prefix, &err) == 0 &&
-               spool_pruned(sv, segment, received_at);
-    return hd_store_message_finished(sv->store, prefix, &err) == 1;
+    if (!spool_prefix(id, prefix))
+        return false;
+    int known = hd_store_message_known(sv->store, prefix, &err);
+    if (known == 0)
+        return spool_pruned(sv, segment, offset);
+    return known == 1 && hd_store_message_finished(sv->store, prefix, &err) == 1;
 }
 
 /* The pin's test (hd_spool_pin_unknown): this database has the message
  * (or had it, and pruned it once finished). */
-static bool spool_known(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, int64_t received_at,
+static bool spool_known(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, uint64_t offset,
                         void *arg)
 {
     serve *sv = arg;
     char prefix[HD_SPOOL_ID_LEN + 1];
-    memcpy(prefix, id, HD_SPOOL_ID_LEN);
-    prefix[HD_SPOOL_ID_LEN] = '\0';
     hd_err err = {0};
     /* a short or odd id, or a database error: unknown, the safe side */
-    if (strlen(prefix) != HD_SPOOL_ID_LEN)
+    if (!spool_prefix(id, prefix))
         return false;
-    if (received_at > 0)
-        return spool_pruned(sv, segment, received_at);
-    return hd_store_message_known(sv->store, prefix, &err) == 1;
+    int known = hd_store_message_known(sv->store, prefix, &err);
+    return known == 1 || (known == 0 && spool_pruned(sv, segment, offset));
 }
 
 static void spool_pinned(uint32_t segment, size_t unknown, void *arg)

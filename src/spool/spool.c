@@ -468,48 +468,17 @@ void hd_spool_release(hd_spool *sp, uint32_t segment)
 typedef struct proof_ctx {
     hd_spool_finished_fn finished;
     void *arg;
-    const char *path;           /* the segment file */
-    hd_spool_record env;        /* the last envelope record */
-    bool have_env;
     size_t messages, unfinished;
 } proof_ctx;
-
-/* The received-at time of the envelope record before a message (0 when
- * there is none, or it cannot be read). */
-static int64_t envelope_time(proof_ctx *pc, const hd_spool_record *msg)
-{
-    if (!pc->have_env || memcmp(pc->env.id, msg->id, HD_SPOOL_ID_LEN) != 0)
-        return 0;
-    hd_buf b;
-    hd_buf_init(&b, HD_SPOOL_ENVELOPE_MAX + 1);
-    hd_err err = {0};
-    hd_spool_envelope env;
-    int64_t t = 0;
-    if (hd_spool_read_file(pc->path, &pc->env, &b, &err) == 0 &&
-        hd_spool_envelope_parse(b.p, b.len, &env, &err) == 0) {
-        t = env.received_at;
-        hd_spool_envelope_free(&env);
-    }
-    hd_buf_free(&b);
-    return t;
-}
 
 static int proof_one(const hd_spool_record *r, void *arg)
 {
     proof_ctx *pc = arg;
-    if (r->kind == HD_SPOOL_REC_ENVELOPE) {
-        pc->env = *r;
-        pc->have_env = true;
+    if (r->kind != HD_SPOOL_REC_MESSAGE)
         return 0;
-    }
     pc->messages++;
-    bool done = pc->finished && pc->finished(r->id, r->loc.segment, 0, pc->arg);
-    int64_t t;
-    if (!done && pc->finished && (t = envelope_time(pc, r)) > 0)
-        done = pc->finished(r->id, r->loc.segment, t, pc->arg);
-    if (!done)
+    if (!pc->finished || !pc->finished(r->id, r->loc.segment, r->loc.offset, pc->arg))
         pc->unfinished++;
-    pc->have_env = false;
     return 0;
 }
 
@@ -560,7 +529,7 @@ int hd_spool_collect(hd_spool *sp, hd_spool_finished_fn finished, hd_spool_orpha
         if (!unused)
             continue;
         seg_path(sp, seg, path, sizeof path);
-        proof_ctx pc = {.finished = finished, .arg = arg, .path = path};
+        proof_ctx pc = {finished, arg, 0, 0};
         hd_err serr = {0};
         int src = hd_spool_scan(path, seg, proof_one, &pc, &serr);
         if (src == 0 && pc.unfinished == 0) {
@@ -600,7 +569,7 @@ size_t hd_spool_pin_unknown(hd_spool *sp, hd_spool_finished_fn known,
     char path[4096];
     for (size_t i = 0; i < n; i++) {
         seg_path(sp, segs[i], path, sizeof path);
-        proof_ctx pc = {.finished = known, .arg = arg, .path = path};
+        proof_ctx pc = {known, arg, 0, 0};
         hd_err err = {0};
         /* an unreadable tail is no unknown message: it was never acknowledged */
         hd_spool_scan(path, segs[i], proof_one, &pc, &err);

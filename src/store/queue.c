@@ -146,10 +146,10 @@ int hd_store_message_release(hd_store *st, int64_t id, hd_err *err)
 {
     sqlite3_stmt *s;
     /* the segment's release time mark first: the row forgets its segment */
-    int rc = hd_store_prepare(st, "INSERT INTO segment_released (segment, received_max)"
-                              " SELECT segment, received_at FROM messages WHERE id = ?"
-                              " AND segment IS NOT NULL ON CONFLICT (segment) DO UPDATE"
-                              " SET received_max = max(received_max, excluded.received_max)",
+    int rc = hd_store_prepare(st, "INSERT INTO segment_released (segment, offset_max)"
+                              " SELECT segment, offset FROM messages WHERE id = ?"
+                              " AND segment IS NOT NULL AND offset IS NOT NULL ON CONFLICT (segment)"
+                              " DO UPDATE SET offset_max = max(offset_max, excluded.offset_max)",
                               &s, err);
     if (rc)
         return rc;
@@ -189,8 +189,8 @@ int hd_store_message_finished(hd_store *st, const char *prefix, hd_err *err)
 int hd_store_segment_released(hd_store *st, uint32_t segment, int64_t *out, hd_err *err)
 {
     sqlite3_stmt *s;
-    *out = 0;
-    int rc = hd_store_prepare(st, segment ? "SELECT received_max FROM segment_released WHERE segment = ?"
+    *out = segment ? -1 : 0;
+    int rc = hd_store_prepare(st, segment ? "SELECT offset_max FROM segment_released WHERE segment = ?"
                                           : "SELECT count(*) FROM segment_released", &s, err);
     if (rc)
         return rc;

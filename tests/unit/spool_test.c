@@ -100,12 +100,12 @@ static hd_spool_loc append1(fixture *f, const uint8_t id[HD_SPOOL_ID_LEN], const
     return loc;
 }
 
-static bool all_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, int64_t received_at,
+static bool all_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, uint64_t offset,
                          void *arg)
 {
     (void)id;
     (void)segment;
-    (void)received_at;
+    (void)offset;
     (void)arg;
     return true;
 }
@@ -952,12 +952,12 @@ typedef struct proof {
     char why[256];
 } proof;
 
-static bool proof_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, int64_t received_at,
+static bool proof_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, uint64_t offset,
                            void *arg)
 {
     proof *p = arg;
     (void)segment;
-    (void)received_at;
+    (void)offset;
     return memcmp(id, p->unfinished, HD_SPOOL_ID_LEN) != 0;
 }
 
