@@ -477,6 +477,19 @@ static void refuse_new(serve *sv, commit_msg *msgs)
     }
 }
 
+/* refuse_new for every message waiting (called and returning with the
+ * lock held; it is let go while they are answered). */
+static void refuse_waiting(serve *sv)
+{
+    struct serve_commit *c = sv->commit;
+    commit_msg *refused = c->msgs;
+    c->msgs = c->msgs_tail = NULL;
+    c->n_msgs = 0;
+    pthread_mutex_unlock(&c->lock);
+    refuse_new(sv, refused);
+    pthread_mutex_lock(&c->lock);
+}
+
 static void deadline_in(struct timespec *ts, long ms)
 {
     clock_gettime(CLOCK_REALTIME, ts);
@@ -505,26 +518,15 @@ static void *commit_main(void *arg)
             bool due = false;
             while (!c->stop && !due) {
                 if (c->msgs) {
-                    commit_msg *refused = c->msgs;
-                    c->msgs = c->msgs_tail = NULL;
-                    c->n_msgs = 0;
-                    pthread_mutex_unlock(&c->lock);
-                    refuse_new(sv, refused);
-                    pthread_mutex_lock(&c->lock);
+                    refuse_waiting(sv);
                     continue;
                 }
                 due = pthread_cond_timedwait(&c->cond, &c->lock, &ts) != 0;
             }
         }
         again = false;
-        if (atomic_load(&c->blocked) && c->msgs) {
-            commit_msg *refused = c->msgs;
-            c->msgs = c->msgs_tail = NULL;
-            c->n_msgs = 0;
-            pthread_mutex_unlock(&c->lock);
-            refuse_new(sv, refused);
-            pthread_mutex_lock(&c->lock);
-        }
+        if (atomic_load(&c->blocked) && c->msgs)
+            refuse_waiting(sv);
         if (!c->msgs && !c->ops && c->stop) {
             pthread_mutex_unlock(&c->lock);
             break;
