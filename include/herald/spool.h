@@ -55,6 +55,21 @@ int hd_spool_append(hd_spool *sp, const uint8_t id[HD_SPOOL_ID_LEN], const hd_sl
  * entry is synced too). */
 int hd_spool_sync(hd_spool *sp, hd_err *err);
 
+/* Where the next append goes: taken before a batch's appends, so that a
+ * batch whose rows cannot be written is taken out of the spool again
+ * (hd_spool_rewind) and no record stays that no row will ever point at. */
+typedef struct hd_spool_mark {
+    uint32_t segment;
+    uint64_t size;
+} hd_spool_mark;
+
+hd_spool_mark hd_spool_mark_now(hd_spool *sp);
+/* Cut every record appended since mark off the spool (the segment that
+ * was current then back to its size then, a segment started since back
+ * to empty) and sync that. The appends' holders must be released by the
+ * caller. HD_EIO when a file cannot be cut. */
+int hd_spool_rewind(hd_spool *sp, hd_spool_mark mark, hd_err *err);
+
 /* Read a record's bytes into out (replacing its contents), checking the
  * header, the id and the CRC: HD_ESYNTAX "corrupt ..." when they do not
  * match, HD_EIO when the segment cannot be read. */
@@ -125,10 +140,13 @@ int hd_spool_read_file(const char *path, const hd_spool_record *r, hd_buf *out, 
 
 /* ---- collection: a segment goes only with proof that it is finished ---- */
 
-/* Whether the message with this spool id is recorded as finished (every
- * recipient final) by this database; anything else (unknown, live, cannot
- * tell) is no proof. */
-typedef bool (*hd_spool_finished_fn)(const uint8_t id[HD_SPOOL_ID_LEN], void *arg);
+/* Whether the message with this spool id, its record at offset in
+ * segment, is recorded as finished (every recipient final) by this
+ * database; anything else (unknown, live, cannot tell) is no proof. The
+ * place tells a message retention pruned (appended before one the
+ * database released from that segment) from one it never had. */
+typedef bool (*hd_spool_finished_fn)(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment,
+                                     uint64_t offset, void *arg);
 /* Told of each segment moved to orphan/, with why. */
 typedef void (*hd_spool_orphan_fn)(uint32_t segment, const char *why, void *arg);
 

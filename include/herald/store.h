@@ -45,6 +45,10 @@ void hd_store_close(hd_store *st);
 int hd_store_begin(hd_store *st, hd_err *err);
 int hd_store_commit(hd_store *st, hd_err *err);
 void hd_store_rollback(hd_store *st);
+/* A small write transaction (one meta row), committed: proof that the
+ * database can be written again (the committer's test before deliveries
+ * resume after a failed write). */
+int hd_store_probe_write(hd_store *st, int64_t now, hd_err *err);
 
 /* ---- domains, DKIM keys, users (src/store/domains.c, users.c) ---- */
 
@@ -199,9 +203,15 @@ int hd_store_message_get_id(hd_store *st, int64_t id, hd_store_message *out, hd_
 /* The message's bytes are gone from the spool (every recipient final). */
 int hd_store_message_release(hd_store *st, int64_t id, hd_err *err);
 /* Whether the message whose uuid begins with prefix (the spool's 16-byte
- * record id) is recorded here and finished (released): 1 yes, 0 unknown
+ * record id) is recorded here and finished (no recipient still queued,
+ * released or not: the test prune uses): 1 yes, 0 unknown
  * or still queued (no proof), negative on a database error. */
 int hd_store_message_finished(hd_store *st, const char *prefix, hd_err *err);
+/* The spool offset of the last-appended message released from segment
+ * (-1 when none; segment 0: how many segments have such a mark, the
+ * database's history of released mail). A message of that segment at a
+ * lower offset that is no longer recorded was pruned, not lost. */
+int hd_store_segment_released(hd_store *st, uint32_t segment, int64_t *out, hd_err *err);
 /* Whether a message whose uuid begins with prefix is recorded here at all
  * (any state): 1 yes, 0 no, negative on a database error. */
 int hd_store_message_known(hd_store *st, const char *prefix, hd_err *err);

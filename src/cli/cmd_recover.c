@@ -47,7 +47,7 @@ typedef struct recover_ctx {
     hd_spool *sp;
     hd_spool_record env;        /* the last envelope record seen */
     bool have_env;
-    size_t queued, rcpts, known, bare, bad;
+    size_t queued, rcpts, known, bare, bad, bad_env;
     hd_err err;
 } recover_ctx;
 
@@ -94,7 +94,7 @@ static int write_bare(recover_ctx *rc, const hd_spool_record *r, const hd_buf *b
         hd_err_set(&rc->err, HD_EIO, "%s: %s", path, strerror(errno));
         return HD_EIO;
     }
-    printf("%s: no envelope (written by an older herald): the message is in %s\n", rc->seg_path,
+    printf("%s: no usable envelope: the message is in %s\n", rc->seg_path,
            path);
     return 0;
 }
@@ -157,6 +157,14 @@ static int recover_pair(recover_ctx *rc, const hd_spool_record *msg, const hd_bu
     if (!r)
         r = hd_spool_envelope_parse(eb.p, eb.len, &env, &rc->err);
     hd_buf_free(&eb);
+    if (r == HD_ESYNTAX || r == HD_ELIMIT) {
+        /* a damaged envelope loses who the message is for, not the
+         * message, nor the records after it: the bytes go out as .eml */
+        fprintf(stderr, "herald: %s: damaged envelope: %s; its message is written out bare\n",
+                rc->seg_path, hd_err_str(&rc->err));
+        rc->bad_env++;
+        return write_bare(rc, msg, bytes);
+    }
     if (r) {
         hd_err_prefix(&rc->err, "%s: ", rc->seg_path);
         return r;
@@ -240,8 +248,9 @@ static int recover_segment(recover_ctx *rc, const char *name)
         return r;
     }
     snprintf(done, sizeof done, "%s.recovered", path);
-    if (rename(path, done) != 0)
-        return hd_err_set(&rc->err, HD_EIO, "%s: %s", path, strerror(errno));
+    /* never over an older kept copy (link fails with EEXIST) */
+    if (link(path, done) != 0 || unlink(path) != 0)
+        return hd_err_set(&rc->err, HD_EIO, "%s -> %s: %s", path, done, strerror(errno));
     return 0;
 }
 
@@ -311,7 +320,9 @@ int cmd_queue_recover(int argc, char **argv)
     hd_spool *sp = NULL;
     char **names = NULL;
     size_t n = 0;
-    if ((rc = cli_open_store_rw(config, dir, NULL, &st)) || (rc = lock_dir(dir, &lock_fd)))
+    /* the lock first: a running server must not see its database opened
+     * for writing by anyone else */
+    if ((rc = lock_dir(dir, &lock_fd)) || (rc = cli_open_store_rw(config, dir, NULL, &st)))
         goto out;
     if (list_orphans(dir, &names, &n) != 0) {
         cli_error("%s/spool/orphan: %s", dir, strerror(errno));
@@ -348,6 +359,9 @@ int cmd_queue_recover(int argc, char **argv)
         printf("%zu message%s without an envelope (an older herald wrote them): in "
                "%s/spool/orphan/*.eml; submit them again to deliver them (any SMTP client, or "
                "POST /v1/messages with \"raw\")\n", ctx.bare, ctx.bare == 1 ? "" : "s", dir);
+    if (ctx.bad_env)
+        printf("%zu message%s with a damaged envelope (named above): in %s/spool/orphan/*.eml; "
+               "submit them again to deliver them\n", ctx.bad_env, ctx.bad_env == 1 ? "" : "s", dir);
     if (ctx.bad)
         printf("%zu damaged record%s skipped (named above)\n", ctx.bad, ctx.bad == 1 ? "" : "s");
     rc = failed ? CLI_SOFTWARE : CLI_OK;

@@ -294,7 +294,13 @@ static void accepted(void *arg)
 {
     accept_job *j = arg;
     serve *sv = j->sv;
-    if (j->code == 250 && j->cm.rc) {
+    if (j->code == 250 && j->cm.rc == HD_EAGAIN) {
+        /* the committer is blocked: the message was not written (commit.c
+         * refuse_new; no store or spool call answers HD_EAGAIN) */
+        serve_log_limited(HD_LOG_WARN, "not-stored", NULL, "%s: not stored: %s", j->cm.m.uuid,
+                          hd_err_str(&j->cm.err));
+        refuse(j, 452, "4.3.1", "the queue cannot be written (disk full?), ", "try again later");
+    } else if (j->code == 250 && j->cm.rc) {
         serve_log_limited(HD_LOG_ERROR, "not-stored", NULL, "%s: not stored: %s", j->cm.m.uuid,
                           hd_err_str(&j->cm.err));
         refuse(j, 451, "4.3.0", "temporary failure storing the message, ", "try again later");

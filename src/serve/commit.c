@@ -246,6 +246,18 @@ static bool op_kept(const commit_op *op)
     }
 }
 
+/* Take records appended since mark out of the spool again. Should that
+ * fail they stay, records no row points at: their segment is then moved
+ * to orphan/ rather than deleted, and `queue recover` would send them. */
+static void rewind_spool(serve *sv, hd_spool_mark mark)
+{
+    hd_err err = {0};
+    if (hd_spool_rewind(sv->spool, mark, &err) != 0)
+        LOG_ERR_LIMITED("spool-rewind", "spool: %s: records of mail answered 451 stay in the "
+                        "spool; do not `herald queue recover` segment %08u", hd_err_str(&err),
+                        mark.segment);
+}
+
 static void resume_deliveries(void *arg)
 {
     queue_kick(arg);
@@ -301,13 +313,24 @@ static bool block(serve *sv, const hd_err *err)
 }
 
 /* Blocked, and nothing is held any more: deliveries resume once the
- * reserve is back. */
-static void try_unblock(serve *sv)
+ * reserve is back and a write has been seen to commit. wrote: this call
+ * follows a committed batch; otherwise a probe write must commit first
+ * (a failed batch of new mail leaves nothing held, and the reserve it
+ * gave up can be made again at once, while the database still fails). */
+static void try_unblock(serve *sv, bool wrote)
 {
     struct serve_commit *c = sv->commit;
     hd_err err = {0};
     if (!atomic_load(&c->blocked) || atomic_load(&c->held) > 0)
         return;
+    if (!wrote && hd_store_probe_write(c->store, serve_now(), &err) != 0) {
+        pthread_mutex_lock(&c->lock);
+        snprintf(c->why, sizeof c->why, "%s", hd_err_str(&err));
+        pthread_mutex_unlock(&c->lock);
+        LOG_WARN_LIMITED("database-write", NULL, "cannot record the queue: %s; deliveries stay "
+                         "stopped", hd_err_str(&err));
+        return;
+    }
     if (make_reserve(sv, &err) != 0) {
         pthread_mutex_lock(&c->lock);
         snprintf(c->why, sizeof c->why, "%s", hd_err_str(&err));
@@ -329,15 +352,20 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
     int rc = 0;
     size_t n_msgs = 0, n_ops = 0;
 
-    /* 1. bytes: append every message after its envelope, one flush */
+    /* 1. bytes: append every message after its envelope, one flush; a
+     * message whose append fails is cut off again (its envelope too) */
+    hd_spool_mark batch_mark = hd_spool_mark_now(sv->spool);
     for (commit_msg *cm = msgs; cm; cm = cm->next, n_msgs++) {
         uint8_t id[HD_SPOOL_ID_LEN] = {0};
         memcpy(id, cm->m.uuid, strnlen(cm->m.uuid, HD_SPOOL_ID_LEN));
+        hd_spool_mark mark = hd_spool_mark_now(sv->spool);
         cm->rc = append_envelope(sv, cm, id, &cm->err);
         if (!cm->rc)
             cm->rc = hd_spool_append(sv->spool, id, cm->parts, cm->n_parts, &cm->loc, &cm->err);
         if (!cm->rc)
             hd_spool_hold(sv->spool, cm->loc.segment);
+        else
+            rewind_spool(sv, mark);
     }
     if (msgs && sv->cfg->queue.durable && (rc = hd_spool_sync(sv->spool, &err)))
         LOG_ERR_LIMITED("spool-sync", "spool: %s", hd_err_str(&err));
@@ -363,7 +391,11 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
     atomic_fetch_add(&sv->metrics.commit_ops, n_ops);
 
     /* 3. tell the waiting sessions; a failed batch fails each message
-     * (the client gets 451 and may retry: nothing it was told is lost) */
+     * (the client gets 451 and may retry: nothing it was told is lost),
+     * and its records leave the spool: no row will ever point at them,
+     * and a later `queue recover` must not send what was answered 451 */
+    if (rc && msgs)
+        rewind_spool(sv, batch_mark);
     for (commit_msg *cm = msgs; cm;) {
         commit_msg *next = cm->next;
         if (rc && !cm->rc) {
@@ -423,8 +455,39 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
         serve_post(sv, webhook_kick, sv);    /* new events to send */
     if (rc)
         return block(sv, &err) ? HD_EAGAIN : rc;
-    try_unblock(sv);
+    try_unblock(sv, true);
     return 0;
+}
+
+/* While blocked: new messages are not written (the spool and the
+ * reserve are kept for the held changes) and are answered 452
+ * (HD_EAGAIN, which no store or spool call returns: accept.c). */
+static void refuse_new(serve *sv, commit_msg *msgs)
+{
+    struct serve_commit *c = sv->commit;
+    char why[HD_ERR_MSG_MAX];
+    pthread_mutex_lock(&c->lock);
+    snprintf(why, sizeof why, "%s", c->why);
+    pthread_mutex_unlock(&c->lock);
+    for (commit_msg *cm = msgs; cm;) {
+        commit_msg *next = cm->next;
+        cm->rc = hd_err_set(&cm->err, HD_EAGAIN, "the queue cannot be written (%s)", why);
+        serve_post(sv, cm->done, cm->arg);
+        cm = next;
+    }
+}
+
+/* refuse_new for every message waiting (called and returning with the
+ * lock held; it is let go while they are answered). */
+static void refuse_waiting(serve *sv)
+{
+    struct serve_commit *c = sv->commit;
+    commit_msg *refused = c->msgs;
+    c->msgs = c->msgs_tail = NULL;
+    c->n_msgs = 0;
+    pthread_mutex_unlock(&c->lock);
+    refuse_new(sv, refused);
+    pthread_mutex_lock(&c->lock);
 }
 
 static void deadline_in(struct timespec *ts, long ms)
@@ -448,13 +511,22 @@ static void *commit_main(void *arg)
         while (!c->msgs && !c->ops && !c->stop && !atomic_load(&c->blocked))
             pthread_cond_wait(&c->cond, &c->lock);
         if (atomic_load(&c->blocked) && !again) {
-            /* the disk gets time; new mail is still tried (and answered) at once */
+            /* the disk gets time; new mail is answered at once, unwritten:
+             * its bytes would take the room kept for the held changes */
             struct timespec ts;
             deadline_in(&ts, RETRY_MS);
-            while (!c->msgs && !c->stop && pthread_cond_timedwait(&c->cond, &c->lock, &ts) == 0)
-                ;
+            bool due = false;
+            while (!c->stop && !due) {
+                if (c->msgs) {
+                    refuse_waiting(sv);
+                    continue;
+                }
+                due = pthread_cond_timedwait(&c->cond, &c->lock, &ts) != 0;
+            }
         }
         again = false;
+        if (atomic_load(&c->blocked) && c->msgs)
+            refuse_waiting(sv);
         if (!c->msgs && !c->ops && c->stop) {
             pthread_mutex_unlock(&c->lock);
             break;
@@ -476,7 +548,7 @@ static void *commit_main(void *arg)
         bool stopping = c->stop;
         pthread_mutex_unlock(&c->lock);
         if (!msgs && !ops) {
-            try_unblock(sv);    /* nothing to write: is the reserve back? */
+            try_unblock(sv, false);     /* nothing to write: can we write again? */
             continue;
         }
         int rc = run_batch(sv, msgs, ops, true);

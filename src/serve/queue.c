@@ -973,30 +973,55 @@ static int load_one(const hd_store_message *sm, const hd_store_recipient *rs, si
     return 0;
 }
 
-/* Collection's proof (hd_spool_collect): this database recorded the
- * message, and finished it. */
-static bool spool_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+/* A message this database does not have, appended to its segment no
+ * later than the last one it released from there: released too, then pruned by retention (a
+ * database restored from an older copy released nothing appended after
+ * its copy; a new one nothing at all; a message answered 451 is never
+ * released, and neither is it owed to anyone). */
+static bool spool_pruned(serve *sv, uint32_t segment, uint64_t offset)
 {
-    serve *sv = arg;
-    char prefix[HD_SPOOL_ID_LEN + 1];
-    memcpy(prefix, id, HD_SPOOL_ID_LEN);
-    prefix[HD_SPOOL_ID_LEN] = '\0';
-    if (strlen(prefix) != HD_SPOOL_ID_LEN)
-        return false;
+    int64_t mark = -1;
     hd_err err = {0};
-    return hd_store_message_finished(sv->store, prefix, &err) == 1;
+    return hd_store_segment_released(sv->store, segment, &mark, &err) == 0 && mark >= 0 &&
+           (int64_t)offset <= mark;
 }
 
-/* The pin's test (hd_spool_pin_unknown): this database has the message. */
-static bool spool_known(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+static bool spool_prefix(const uint8_t id[HD_SPOOL_ID_LEN], char prefix[HD_SPOOL_ID_LEN + 1])
+{
+    memcpy(prefix, id, HD_SPOOL_ID_LEN);
+    prefix[HD_SPOOL_ID_LEN] = '\0';
+    return strlen(prefix) == HD_SPOOL_ID_LEN;
+}
+
+/* Collection's proof (hd_spool_collect): this database recorded the
+ * message and finished it, or pruned it once finished. */
+static bool spool_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, uint64_t offset,
+                           void *arg)
 {
     serve *sv = arg;
     char prefix[HD_SPOOL_ID_LEN + 1];
-    memcpy(prefix, id, HD_SPOOL_ID_LEN);
-    prefix[HD_SPOOL_ID_LEN] = '\0';
+    hd_err err = {0};
+    if (!spool_prefix(id, prefix))
+        return false;
+    int known = hd_store_message_known(sv->store, prefix, &err);
+    if (known == 0)
+        return spool_pruned(sv, segment, offset);
+    return known == 1 && hd_store_message_finished(sv->store, prefix, &err) == 1;
+}
+
+/* The pin's test (hd_spool_pin_unknown): this database has the message
+ * (or had it, and pruned it once finished). */
+static bool spool_known(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, uint64_t offset,
+                        void *arg)
+{
+    serve *sv = arg;
+    char prefix[HD_SPOOL_ID_LEN + 1];
     hd_err err = {0};
     /* a short or odd id, or a database error: unknown, the safe side */
-    return strlen(prefix) == HD_SPOOL_ID_LEN && hd_store_message_known(sv->store, prefix, &err) == 1;
+    if (!spool_prefix(id, prefix))
+        return false;
+    int known = hd_store_message_known(sv->store, prefix, &err);
+    return known == 1 || (known == 0 && spool_pruned(sv, segment, offset));
 }
 
 static void spool_pinned(uint32_t segment, size_t unknown, void *arg)
@@ -1021,9 +1046,12 @@ static int check_spool_history(serve *sv, hd_err *err)
 {
     uint64_t bytes = 0;
     size_t n = hd_spool_data_segments(sv->spool, &bytes);
-    int64_t msgs = 0;
+    int64_t msgs = 0, released = 0;
     int rc = n ? hd_store_message_count(sv->store, &msgs, err) : 0;
-    if (rc || n == 0 || msgs > 0)
+    /* every row pruned is still a history: segments it released mail from */
+    if (!rc && n && msgs == 0)
+        rc = hd_store_segment_released(sv->store, 0, &released, err);
+    if (rc || n == 0 || msgs > 0 || released > 0)
         return rc;
     if (sv->cfg->queue.accept_empty_database) {
         LOG_WARN("%s/herald.db holds no message but the spool holds %zu segment%s (%llu bytes): "

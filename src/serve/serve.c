@@ -513,6 +513,11 @@ static void serve_stop(serve *sv)
     if (sv->dns_timer)
         event_free(sv->dns_timer);
     hd_dns_free(sv->dns);
+    /* a clean stop: the current segment goes when no live message holds
+     * it, so that its delivered mail is not found unknown (pruned, or a
+     * lost release) at the next start and moved to orphan/ */
+    if (sv->spool)
+        hd_spool_retire_current(sv->spool);
     hd_spool_close(sv->spool);
     hd_store_close(sv->store);
     SSL_CTX_free(sv->tls_server);

@@ -207,6 +207,10 @@ int hd_spool_envelope_parse(const uint8_t *p, size_t len, hd_spool_envelope *out
         rc = hd_err_set(err, HD_ESYNTAX, "envelope: empty");
     if (!rc && (!out->uuid[0] || !out->mail_from || !out->from_domain || out->n_rcpts == 0))
         rc = hd_err_set(err, HD_ESYNTAX, "envelope: uuid, mail-from, from-domain or rcpt missing");
+    /* without its times a recovered message would expire at once (0):
+     * every herald writes both, and no real time is 0 */
+    if (!rc && (out->received_at <= 0 || out->expires_at <= 0))
+        rc = hd_err_set(err, HD_ESYNTAX, "envelope: received-at or expires-at missing");
     /* the rest may be missing: a record names what it has */
     char **opt[] = {&out->message_id, &out->submitter, &out->pool};
     for (size_t i = 0; !rc && i < 3; i++)

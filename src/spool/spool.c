@@ -98,9 +98,22 @@ static void forget_read_fd(hd_spool *sp, uint32_t seg)
         }
 }
 
+/* The number of an orphan/ entry: NNNNNNNN.seg, or a recovered copy kept
+ * as NNNNNNNN.seg.recovered. */
+static bool parse_orphan_name(const char *name, uint32_t *seg)
+{
+    char base[13];
+    if (strlen(name) < 12)
+        return false;
+    memcpy(base, name, 12);
+    base[12] = '\0';
+    return parse_seg_name(base, seg) && (!name[12] || strcmp(name + 12, ".recovered") == 0);
+}
+
 /* Highest segment number in the folder and in orphan/ (0 when none): a
- * number stays taken while an orphaned segment has it, so recovery never
- * meets two segments of one number. */
+ * number stays taken while an orphaned segment, or its recovered copy,
+ * has it, so recovery never meets two segments of one number and a kept
+ * copy is never replaced. */
 static int highest_segment(hd_spool *sp, uint32_t *out, hd_err *err)
 {
     char orphan[4096];
@@ -115,7 +128,8 @@ static int highest_segment(hd_spool *sp, uint32_t *out, hd_err *err)
             return hd_err_set(err, HD_EIO, "%s: %s", dirs[i], strerror(errno));
         struct dirent *e;
         while ((e = readdir(d)))
-            if (parse_seg_name(e->d_name, &seg) && seg > hi)
+            if ((i == 0 ? parse_seg_name(e->d_name, &seg) : parse_orphan_name(e->d_name, &seg)) &&
+                seg > hi)
                 hi = seg;
         closedir(d);
     }
@@ -312,6 +326,54 @@ int hd_spool_sync(hd_spool *sp, hd_err *err)
     return 0;
 }
 
+hd_spool_mark hd_spool_mark_now(hd_spool *sp)
+{
+    return (hd_spool_mark){sp->cur, sp->cur_size};
+}
+
+/* Cut the file of seg to size (when it is still there) and sync it. */
+static int cut_file(hd_spool *sp, uint32_t seg, uint64_t size, hd_err *err)
+{
+    char path[4096];
+    seg_path(sp, seg, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    int rc = 0;
+    if (ftruncate(fd, (off_t)size) != 0 || fdatasync(fd) != 0)
+        rc = hd_err_set(err, HD_EIO, "%s: cannot cut back to %llu bytes: %s", path,
+                        (unsigned long long)size, strerror(errno));
+    close(fd);
+    return rc;
+}
+
+int hd_spool_rewind(hd_spool *sp, hd_spool_mark mark, hd_err *err)
+{
+    int rc = 0;
+    if (sp->cur == mark.segment) {
+        if (sp->cur_size <= mark.size)
+            return 0;
+        if (ftruncate(sp->cur_fd, (off_t)mark.size) != 0 || fdatasync(sp->cur_fd) != 0)
+            return hd_err_set(err, HD_EIO, "spool segment %08u: cannot cut back to %llu bytes: %s",
+                              sp->cur, (unsigned long long)mark.size, strerror(errno));
+        sp->cur_size = mark.size;
+        return 0;
+    }
+    /* segments were started since: the one current at the mark is cut
+     * back, the later ones (this batch's alone) emptied */
+    rc = cut_file(sp, mark.segment, mark.size, err);
+    for (uint32_t seg = mark.segment + 1; !rc && seg < sp->cur; seg++)
+        rc = cut_file(sp, seg, 0, err);
+    if (!rc && sp->cur_size > 0) {
+        if (ftruncate(sp->cur_fd, 0) != 0 || fdatasync(sp->cur_fd) != 0)
+            rc = hd_err_set(err, HD_EIO, "spool segment %08u: cannot empty: %s", sp->cur,
+                            strerror(errno));
+        else
+            sp->cur_size = 0;
+    }
+    return rc;
+}
+
 /* A read descriptor for seg (under lock). */
 static int read_fd_for(hd_spool *sp, uint32_t seg, hd_err *err)
 {
@@ -415,7 +477,7 @@ static int proof_one(const hd_spool_record *r, void *arg)
     if (r->kind != HD_SPOOL_REC_MESSAGE)
         return 0;
     pc->messages++;
-    if (!pc->finished || !pc->finished(r->id, pc->arg))
+    if (!pc->finished || !pc->finished(r->id, r->loc.segment, r->loc.offset, pc->arg))
         pc->unfinished++;
     return 0;
 }
@@ -429,8 +491,12 @@ static int move_to_orphan(hd_spool *sp, uint32_t seg, hd_err *err)
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return hd_err_set(err, HD_EIO, "%s: %s", dir, strerror(errno));
     snprintf(to, sizeof to, "%s/%08u.seg", dir, seg);
-    if (rename(from, to) != 0)
+    /* link, then unlink: an orphan of that name already there is never
+     * replaced (EEXIST), unlike rename */
+    if (link(from, to) != 0)
         return hd_err_set(err, HD_EIO, "%s -> %s: %s", from, to, strerror(errno));
+    if (unlink(from) != 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", from, strerror(errno));
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);

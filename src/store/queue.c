@@ -145,7 +145,18 @@ int hd_store_message_get_id(hd_store *st, int64_t id, hd_store_message *out, hd_
 int hd_store_message_release(hd_store *st, int64_t id, hd_err *err)
 {
     sqlite3_stmt *s;
-    int rc = hd_store_prepare(st, "UPDATE messages SET segment = NULL WHERE id = ?", &s, err);
+    /* the segment's release time mark first: the row forgets its segment */
+    int rc = hd_store_prepare(st, "INSERT INTO segment_released (segment, offset_max)"
+                              " SELECT segment, offset FROM messages WHERE id = ?"
+                              " AND segment IS NOT NULL AND offset IS NOT NULL ON CONFLICT (segment)"
+                              " DO UPDATE SET offset_max = max(offset_max, excluded.offset_max)",
+                              &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    if ((rc = step_done(st, s, "release message", err)))
+        return rc;
+    rc = hd_store_prepare(st, "UPDATE messages SET segment = NULL WHERE id = ?", &s, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(s, 1, id);
@@ -156,8 +167,12 @@ int hd_store_message_finished(hd_store *st, const char *prefix, hd_err *err)
 {
     sqlite3_stmt *s;
     /* a range on the unique index: uuids are lower-case hex, below 'g' */
-    int rc = hd_store_prepare(st, "SELECT count(*), coalesce(sum(segment IS NOT NULL), 0)"
-                              " FROM messages WHERE uuid >= ?1 AND uuid < ?1 || 'g'", &s, err);
+    /* the test prune uses: no recipient still queued. A release lost at a
+     * stop (or a crash between the last update and the release) leaves
+     * segment set on a message that is done: it is finished all the same */
+    int rc = hd_store_prepare(st, "SELECT count(*), coalesce(sum(EXISTS (SELECT 1 FROM recipients r"
+                              " WHERE r.message = m.id AND r.state = 'queued')), 0)"
+                              " FROM messages m WHERE uuid >= ?1 AND uuid < ?1 || 'g'", &s, err);
     if (rc)
         return rc;
     sqlite3_bind_text(s, 1, prefix, -1, SQLITE_TRANSIENT);
@@ -169,6 +184,25 @@ int hd_store_message_finished(hd_store *st, const char *prefix, hd_err *err)
     bool finished = sqlite3_column_int64(s, 0) > 0 && sqlite3_column_int64(s, 1) == 0;
     sqlite3_finalize(s);
     return finished ? 1 : 0;
+}
+
+int hd_store_segment_released(hd_store *st, uint32_t segment, int64_t *out, hd_err *err)
+{
+    sqlite3_stmt *s;
+    *out = segment ? -1 : 0;
+    int rc = hd_store_prepare(st, segment ? "SELECT offset_max FROM segment_released WHERE segment = ?"
+                                          : "SELECT count(*) FROM segment_released", &s, err);
+    if (rc)
+        return rc;
+    if (segment)
+        sqlite3_bind_int64(s, 1, segment);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    else if (step != SQLITE_DONE)
+        rc = hd_store_sqlerr(st, err, "segment released");
+    sqlite3_finalize(s);
+    return rc;
 }
 
 int hd_store_message_known(hd_store *st, const char *prefix, hd_err *err)
@@ -200,11 +234,23 @@ int hd_store_message_count(hd_store *st, int64_t *out, hd_err *err)
     return rc;
 }
 
+/* A failure to run the check: damage only when SQLite says the file is
+ * corrupt or not a database; locked, I/O errors and lack of memory are
+ * their own errors (the file may be sound). */
+static int check_failed(hd_store *st, hd_err *err)
+{
+    int code = sqlite3_extended_errcode(st->db) & 0xff;
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+        return hd_err_set(err, HD_ESTATE, "database damaged: %s", sqlite3_errmsg(st->db));
+    return hd_err_set(err, code == SQLITE_BUSY || code == SQLITE_LOCKED ? HD_ETEMP : HD_EIO,
+                      "cannot check the database (PRAGMA quick_check): %s", sqlite3_errmsg(st->db));
+}
+
 int hd_store_quick_check(hd_store *st, hd_err *err)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL) != SQLITE_OK)
-        return hd_err_set(err, HD_ESTATE, "database damaged: %s", sqlite3_errmsg(st->db));
+        return check_failed(st, err);
     int step = sqlite3_step(s);
     char first[200] = "";
     if (step == SQLITE_ROW)
@@ -214,7 +260,7 @@ int hd_store_quick_check(hd_store *st, hd_err *err)
             *p = ' ';
     int rc = 0;
     if (step != SQLITE_ROW)
-        rc = hd_err_set(err, HD_ESTATE, "database damaged: %s", sqlite3_errmsg(st->db));
+        rc = check_failed(st, err);
     else if (strcmp(first, "ok") != 0)
         rc = hd_err_set(err, HD_ESTATE, "database damaged: PRAGMA quick_check says: %s", first);
     sqlite3_finalize(s);

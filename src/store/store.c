@@ -323,3 +323,16 @@ void hd_store_rollback(hd_store *st)
 {
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
+
+int hd_store_probe_write(hd_store *st, int64_t now, hd_err *err)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta (key, value) VALUES "
+             "('last_probe_write', '%lld')", (long long)now);
+    int rc = hd_store_begin(st, err);
+    if (!rc && !(rc = exec(st, sql, err, "probe write")))
+        rc = hd_store_commit(st, err);
+    if (rc)
+        hd_store_rollback(st);
+    return rc;
+}

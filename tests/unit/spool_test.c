@@ -100,9 +100,12 @@ static hd_spool_loc append1(fixture *f, const uint8_t id[HD_SPOOL_ID_LEN], const
     return loc;
 }
 
-static bool all_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+static bool all_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, uint64_t offset,
+                         void *arg)
 {
     (void)id;
+    (void)segment;
+    (void)offset;
     (void)arg;
     return true;
 }
@@ -877,8 +880,14 @@ static void test_envelope_parse_errors(void **state)
     parse_fails(t, HD_ESYNTAX, "received-at is not a number");
     snprintf(t, sizeof t, "%snospace\n", good_head);
     parse_fails(t, HD_ESYNTAX, "no space");
+    /* without its times a recovered message would expire at once */
+    snprintf(t, sizeof t, "%srcpt x@y\n", good_head);
+    parse_fails(t, HD_ESYNTAX, "received-at or expires-at missing");
+    snprintf(t, sizeof t, "%sreceived-at 1700000000\nrcpt x@y\n", good_head);
+    parse_fails(t, HD_ESYNTAX, "received-at or expires-at missing");
     /* a name a later herald may add is skipped; missing optional fields are "" */
-    snprintf(t, sizeof t, "%sfuture-field 1\nrcpt x@y\n", good_head);
+    snprintf(t, sizeof t, "%sreceived-at 1700000000\nexpires-at 1700400000\n"
+             "future-field 1\nrcpt x@y\n", good_head);
     hd_spool_envelope got;
     hd_err err;
     hd_err_clear(&err);
@@ -943,9 +952,12 @@ typedef struct proof {
     char why[256];
 } proof;
 
-static bool proof_finished(const uint8_t id[HD_SPOOL_ID_LEN], void *arg)
+static bool proof_finished(const uint8_t id[HD_SPOOL_ID_LEN], uint32_t segment, uint64_t offset,
+                           void *arg)
 {
     proof *p = arg;
+    (void)segment;
+    (void)offset;
     return memcmp(id, p->unfinished, HD_SPOOL_ID_LEN) != 0;
 }
 
@@ -1086,9 +1098,67 @@ static void test_retire_current(void **state)
     assert_true(file_exists(seg_file(f, 1)));
 }
 
+/* A recovered copy (orphan/N.seg.recovered) keeps its number taken: a
+ * later segment of that number, orphaned, would replace it. */
+static void test_recovered_copy_keeps_its_number(void **state)
+{
+    fixture *f = *state;
+    char orphan[4300], path[4400];
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    snprintf(orphan, sizeof orphan, "%s/orphan", f->dir);
+    assert_int_equal(mkdir(orphan, 0700), 0);
+    snprintf(path, sizeof path, "%s/00000005.seg.recovered", orphan);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("kept", fp);
+    fclose(fp);
+    open_spool(f, 0);
+    uint8_t id[HD_SPOOL_ID_LEN];
+    make_id(id, 45);
+    hd_spool_loc a = append1(f, id, "new", 3);
+    assert_true(a.segment > 5);
+}
+
+/* A batch whose rows fail is cut out again: within one segment, and
+ * across a segment started during the batch. */
+static void test_rewind(void **state)
+{
+    fixture *f = *state;
+    open_spool(f, 100);
+    uint8_t id[HD_SPOOL_ID_LEN];
+    make_id(id, 46);
+    hd_spool_loc a = append1(f, id, "keep", 4);
+    hd_spool_hold(f->sp, a.segment);
+    hd_spool_mark m = hd_spool_mark_now(f->sp);
+    append1(f, id, "drop", 4);
+    hd_err err = {0};
+    assert_int_equal(hd_spool_rewind(f->sp, m, &err), 0);
+    struct stat st;
+    assert_int_equal(stat(seg_file(f, a.segment), &st), 0);
+    assert_int_equal((uint64_t)st.st_size, HD_SPOOL_RECORD_HEADER + 4);
+    /* the next append goes where the cut one was */
+    hd_spool_loc b = append1(f, id, "next", 4);
+    assert_int_equal(b.segment, a.segment);
+    assert_int_equal(b.offset, HD_SPOOL_RECORD_HEADER + 4);
+    hd_spool_hold(f->sp, b.segment);
+    /* across a rotation: 100-byte segments, the big record starts a new one */
+    m = hd_spool_mark_now(f->sp);
+    char big[90];
+    memset(big, 'x', sizeof big);
+    hd_spool_loc c = append1(f, id, big, sizeof big);
+    assert_true(c.segment > a.segment);
+    assert_int_equal(hd_spool_rewind(f->sp, m, &err), 0);
+    assert_int_equal(stat(seg_file(f, a.segment), &st), 0);
+    assert_int_equal((uint64_t)st.st_size, 2 * (HD_SPOOL_RECORD_HEADER + 4));
+    assert_int_equal(stat(seg_file(f, c.segment), &st), 0);
+    assert_int_equal(st.st_size, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_recovered_copy_keeps_its_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_parts_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_many_parts, setup, teardown),

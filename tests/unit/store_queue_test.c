@@ -850,7 +850,8 @@ static void test_upgrade_captured(void **state)
 }
 
 /* Collection's proof (issue 14 item 5): a message is finished only when
- * this database has it and released it; unknown or queued is no proof. */
+ * this database has it and no recipient of it is queued (released or not:
+ * a release can be lost at a stop); unknown or queued is no proof. */
 static void test_message_finished(void **state)
 {
     fixture *f = *state;
@@ -860,20 +861,38 @@ static void test_message_finished(void **state)
     assert_int_equal(hd_store_message_count(f->st, &n, &err), 0);
     assert_int_equal(n, 0);
     int64_t a = insert_message(f, "0123456789abcdef0123456789abcdef", 1);
-    insert_message(f, "fedcba9876543210fedcba9876543210", 1);
+    int64_t ra = insert_rcpt(f, a, "a@x.test", HD_RCPT_QUEUED);
+    int64_t b = insert_message(f, "fedcba9876543210fedcba9876543210", 1);
+    insert_rcpt(f, b, "b@x.test", HD_RCPT_QUEUED);
     assert_int_equal(hd_store_message_count(f->st, &n, &err), 0);
     assert_int_equal(n, 2);
     /* the spool's id is the uuid's first 16 characters */
     assert_int_equal(hd_store_message_finished(f->st, "0123456789abcdef", &err), 0);   /* queued */
+    hd_store_recipient r = recipient(a, "a@x.test", HD_RCPT_DELIVERED);
+    r.id = ra;
+    assert_int_equal(hd_store_recipient_update(f->st, &r, &err), 0);
+    /* done, its release not (yet) recorded: finished all the same */
+    assert_int_equal(hd_store_message_finished(f->st, "0123456789abcdef", &err), 1);
+    int64_t mark = -1;
+    assert_int_equal(hd_store_segment_released(f->st, 1, &mark, &err), 0);
+    assert_int_equal(mark, -1);
     assert_int_equal(hd_store_message_release(f->st, a, &err), 0);
     assert_int_equal(hd_store_message_finished(f->st, "0123456789abcdef", &err), 1);
+    /* the release marks its segment with the message's place (pruned mail) */
+    assert_int_equal(hd_store_segment_released(f->st, 1, &mark, &err), 0);
+    assert_int_equal(mark, 0);    /* the fixture's offset */
+    assert_int_equal(hd_store_segment_released(f->st, 2, &mark, &err), 0);
+    assert_int_equal(mark, -1);
+    assert_int_equal(hd_store_segment_released(f->st, 0, &mark, &err), 0);
+    assert_int_equal(mark, 1);
     assert_int_equal(hd_store_message_finished(f->st, "fedcba9876543210", &err), 0);
     assert_int_equal(hd_store_message_finished(f->st, "0000000000000000", &err), 0);   /* unknown */
     assert_int_equal(hd_store_message_known(f->st, "fedcba9876543210", &err), 1);      /* queued */
     assert_int_equal(hd_store_message_known(f->st, "0123456789abcdef", &err), 1);      /* finished */
     assert_int_equal(hd_store_message_known(f->st, "0000000000000000", &err), 0);
     /* two messages sharing the prefix: finished only when both are */
-    insert_message(f, "0123456789abcdefffffffffffffffff", 2);
+    int64_t c = insert_message(f, "0123456789abcdefffffffffffffffff", 2);
+    insert_rcpt(f, c, "c@x.test", HD_RCPT_QUEUED);
     assert_int_equal(hd_store_message_finished(f->st, "0123456789abcdef", &err), 0);
 }
 
