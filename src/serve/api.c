@@ -1252,6 +1252,9 @@ static int api_gate(void *arg, const http_head *h, const char **code, char *text
     return 0;
 }
 
+/* As evhttp_set_allowed_methods below: httpconn.c refuses the others. */
+static const char *const api_methods[] = {"GET", "POST", "DELETE", NULL};
+
 int api_start(serve *sv, hd_err *err)
 {
     const hd_config_endpoint *ep = &sv->cfg->api.listen;
@@ -1275,7 +1278,8 @@ int api_start(serve *sv, hd_err *err)
     hd_err lerr = {0};
     const http_limits lim = {sv->cfg->api.max_connections, sv->cfg->api.max_connections_per_client,
                              sv->cfg->api.client_limit_exceptions,
-                             sv->cfg->api.n_client_limit_exceptions, sv->cfg->api.max_request_size};
+                             sv->cfg->api.n_client_limit_exceptions, sv->cfg->api.max_request_size,
+                             api_methods};
     if (http_listener_start(sv, api->http, "API", ep->host, ep->port, &lim, api_gate, sv,
                             &api->listener, &lerr))
         return hd_config_error(sv->cfg, err, HD_EIO, "api", NULL, "listen", "%s",

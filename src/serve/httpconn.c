@@ -102,6 +102,7 @@ struct http_listener {
     char *const *exceptions;            /* borrowed from the configuration */
     size_t n_exceptions;
     uint64_t max_body;
+    const char *const *methods;         /* static; NULL: any */
     size_t n;
     http_gate_fn gate;
     void *gate_arg;
@@ -119,6 +120,7 @@ static const char *reason_of(int status)
     case 401: return "Unauthorized";
     case 408: return "Request Timeout";
     case 411: return "Length Required";
+    case 405: return "Method Not Allowed";
     case 413: return "Content Too Large";
     case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
@@ -273,15 +275,22 @@ static void send_refusal(http_conn *c)
                           hd_json_text(c->refuse_text));
     char *body = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(o);
+    char allow[128] = "";   /* RFC 9110 §15.5.6: a 405 names the methods */
+    for (size_t i = 0; c->refuse_status == 405 && c->l->methods && c->l->methods[i]; i++) {
+        size_t len = strlen(allow);
+        snprintf(allow + len, sizeof allow - len, "%s%s", i ? ", " : "Allow: ", c->l->methods[i]);
+    }
+    if (allow[0])
+        snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "\r\n");
     char msg[1024];
     int n = snprintf(msg, sizeof msg,
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n%s%s"
+                     "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n%s%s%s"
                      "\r\n%s\n",
                      c->refuse_status, reason_of(c->refuse_status),
                      (body ? strlen(body) : 2) + 1,
                      c->refuse_status == 401 ? "WWW-Authenticate: Bearer realm=\"herald\"\r\n" : "",
-                     c->refuse_status == 503 ? "Retry-After: 5\r\n" : "", body ? body : "{}");
+                     c->refuse_status == 503 ? "Retry-After: 5\r\n" : "", allow, body ? body : "{}");
     free(body);
     c->refuse_status = 0;
     c->state = C_DISCARD;
@@ -318,6 +327,15 @@ static void refuse(http_conn *c, int status, const char *code, const char *text)
         send_refusal(c);
 }
 
+/* Whether method is one of methods (NULL-terminated; NULL: any). */
+static bool method_allowed(const char *const *methods, hd_slice method)
+{
+    for (size_t i = 0; methods && methods[i]; i++)
+        if (strlen(methods[i]) == method.len && memcmp(methods[i], method.p, method.len) == 0)
+            return true;
+    return methods == NULL;
+}
+
 /* A head ended: let it through or refuse it. */
 static void head_done(http_conn *c, size_t head_start)
 {
@@ -337,6 +355,15 @@ static void head_done(http_conn *c, size_t head_start)
         snprintf(text, sizeof text, "%s", err.msg);
         LOG_WARN_LIMITED("http-framing", c->peer, "%s: request refused (%d): %s", c->l->name,
                          status, text);
+    } else if (!method_allowed(c->l->methods, hh.method)) {
+        /* here, not by evhttp: an answer evhttp makes itself reaches no
+         * handler, so it would never be counted as sent (on_answered) */
+        status = 405;
+        code = "method_not_allowed";
+        snprintf(text, sizeof text, "method %.*s is not allowed here", (int)hh.method.len,
+                 (const char *)hh.method.p);
+        LOG_WARN_LIMITED("http-method", c->peer, "%s: request from %s refused (405): %s",
+                         c->l->name, c->peer, text);
     } else if (hh.content_length > c->l->max_body) {
         /* before the read watermark is raised for it: evhttp's own 413
          * would come only once it had read the body */
@@ -582,6 +609,7 @@ int http_listener_start(serve *sv, struct evhttp *http, const char *name, const 
     l->exceptions = lim->exceptions;
     l->n_exceptions = lim->n_exceptions;
     l->max_body = lim->max_body;
+    l->methods = lim->methods;
     l->gate = gate;
     l->gate_arg = gate_arg;
     snprintf(l->name, sizeof l->name, "%s", name);

@@ -39,6 +39,8 @@ typedef struct http_limits {
     char *const *exceptions;        /* client networks max_per_client does not count */
     size_t n_exceptions;
     uint64_t max_body;              /* Content-Length above it: 413 before the body is read */
+    const char *const *methods;     /* the methods the handlers answer (NULL-terminated);
+                                     * others: 405 here, never by evhttp */
 } http_limits;
 
 /* Listen on host:port for http (name is the listener's name in the log:

@@ -68,9 +68,23 @@ static void reply_error(struct evhttp_request *req, int code, const char *reason
     json_decref(o);
 }
 
+/* As evhttp_set_allowed_methods: httpconn.c refuses the others (405). */
+static const char *const status_methods[] = {"GET", "HEAD", NULL};
+
+/* Every answer of the listener goes through a handler that tracks it
+ * (httpconn.c counts a request answered when its answer is sent): an
+ * unknown path too, rather than evhttp's own 404. */
+static void on_other(struct evhttp_request *req, void *arg)
+{
+    serve *sv = arg;
+    http_listener_track(sv->status->listener, req);
+    evhttp_send_error(req, 404, "Not Found");
+}
+
 static void on_health(struct evhttp_request *req, void *arg)
 {
     serve *sv = arg;
+    http_listener_track(sv->status->listener, req);
     if (commit_blocked(sv)) {
         /* the queue cannot be recorded: nothing is delivered or accepted */
         char why[HD_ERR_MSG_MAX];
@@ -100,6 +114,7 @@ static void on_health(struct evhttp_request *req, void *arg)
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
     serve *sv = arg;
+    http_listener_track(sv->status->listener, req);
     serve_metrics *m = &sv->metrics;
     struct evbuffer *b = evbuffer_new();
     COUNTER(b, "smtp_sessions_total", "SMTP submission sessions opened", m->sessions_total);
@@ -272,12 +287,13 @@ int status_start(serve *sv, hd_err *err)
     evhttp_set_timeout(st->http, 10);
     evhttp_set_cb(st->http, "/health", on_health, sv);
     evhttp_set_cb(st->http, "/metrics", on_metrics, sv);
+    evhttp_set_gencb(st->http, on_other, sv);
     const hd_config_endpoint *ep = &sv->cfg->status.listen;
     hd_err lerr = {0};
     const http_limits lim = {sv->cfg->status.max_connections,
                              sv->cfg->status.max_connections_per_client,
                              sv->cfg->status.client_limit_exceptions,
-                             sv->cfg->status.n_client_limit_exceptions, 0};
+                             sv->cfg->status.n_client_limit_exceptions, 0, status_methods};
     if (ep->port && http_listener_start(sv, st->http, "status", ep->host, ep->port, &lim, NULL,
                                         NULL, &st->listener, &lerr))
         return hd_config_error(sv->cfg, err, HD_EIO, "status", NULL, "listen", "%s",

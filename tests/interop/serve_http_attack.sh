@@ -394,6 +394,59 @@ grep -q 'API: connection from 127.0.0.3 refused: 4 connections open from 127.0.0
 ! grep -q 'from ?' "$T/herald.log" || fail "a refusal logged without the client's address"
 grep -q 'not complete 10 s after its first byte' "$T/herald.log" || fail "the slow head is not logged"
 echo "ok: keyless bodies, framing, pipelining, connection caps, per client, slow heads, declared size"
+
+# ---- every answer is counted as sent, so a refusal after it comes ----
+# A refusal waits until the answers before it on the connection are sent.
+# The status listener's answers were never counted (its handlers did not
+# track them), nor answers evhttp makes itself (405): a refusal after one
+# of them on a keep-alive connection was never sent.
+"$HL_PY" - "$status" "$api" <<'P' || fail "a refusal after an answer on the same connection"
+import re, socket, sys, time
+status, api = int(sys.argv[1]), int(sys.argv[2])
+def ask(port, first, second):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(first)
+    s.sendall(second)
+    got, end = b"", time.time() + 5
+    while got.count(b"HTTP/1.1 ") < 2 and time.time() < end:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            break
+        if not b:
+            break
+        got += b
+    s.close()
+    # an answer's body may end in a bare LF: find the status lines anywhere
+    return [m.decode() for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", got)]
+big = b"POST /health HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+cases = [
+    ("status: /health, then a body", status, b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n", big, ["200", "405"]),
+    ("status: /metrics, then a body", status, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", big, ["200", "405"]),
+    ("status: unknown path, then a body", status, b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", big, ["404"]),
+    ("status: POST, then a body", status, b"POST /health HTTP/1.1\r\nHost: t\r\n\r\n", big, ["405"]),
+    ("API: PUT, then a keyless body", api, b"PUT /v1/messages HTTP/1.1\r\nHost: t\r\n\r\n",
+     b"POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}", ["405"]),
+    ("API: GET without a key, then a keyless body", api, b"GET /v1/events HTTP/1.1\r\nHost: t\r\n\r\n",
+     b"POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}", ["401", "401"]),
+]
+bad = 0
+for name, port, first, second, want in cases:
+    got = ask(port, first, second)
+    # a refusal closes the connection: what follows it is not answered
+    ok = got == want
+    print(f"  {name}: {got}{'' if ok else '  <- want ' + str(want)}")
+    bad += not ok
+s = socket.create_connection(("127.0.0.1", api), timeout=5)
+s.sendall(b"PATCH /v1/messages HTTP/1.1\r\nHost: t\r\n\r\n")
+head = s.recv(4096).split(b"\r\n\r\n")[0]
+s.close()
+allow = b"\r\nAllow: GET, POST, DELETE\r\n" in head + b"\r\n"
+print(f"  API: PATCH answered {head.split(b' ')[1].decode()} with Allow: {allow}")
+bad += not (head.startswith(b"HTTP/1.1 405 ") and allow)
+sys.exit(1 if bad else 0)
+P
+echo "ok: after a status answer or a 405 on a keep-alive connection, a refusal still comes"
 hl_stop "$(hl_pid herald)"
 
 # ---- out of descriptors: no accept() spin ----
