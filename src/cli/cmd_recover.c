@@ -336,7 +336,9 @@ int cmd_queue_recover(int argc, char **argv)
     char spool[4200];
     snprintf(spool, sizeof spool, "%s/spool", dir);
     recover_ctx ctx = {.dir = dir, .st = st};
-    if (hd_spool_open(spool, 0, &sp, &ctx.err) != 0) {
+    uint32_t seg_floor = 0;
+    if (hd_store_segment_highest(st, &seg_floor, &ctx.err) != 0 ||
+        hd_spool_open(spool, 0, seg_floor, &sp, &ctx.err) != 0) {
         cli_error("%s", hd_err_str(&ctx.err));
         rc = CLI_SOFTWARE;
         goto out;
