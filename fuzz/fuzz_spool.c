@@ -76,7 +76,7 @@ static void init(void)
     if (!mkdtemp(g.tmp))
         abort();
     snprintf(g.dir, sizeof g.dir, "%s/spool", g.tmp);
-    if (hd_spool_open(g.dir, 0, &g.sp, NULL) != 0)
+    if (hd_spool_open(g.dir, 0, 0, &g.sp, NULL) != 0)
         abort();
     for (size_t i = 0; i < HD_SPOOL_ID_LEN; i++)
         g.id[i] = (uint8_t)(0xa0 + i);

@@ -42,8 +42,15 @@ typedef struct hd_spool_loc {
 } hd_spool_loc;
 
 /* Opens (creating, mode 0700) the spool folder and starts a new segment.
- * segment_max: bytes after which a new segment is started. */
-int hd_spool_open(const char *dir, uint64_t segment_max, hd_spool **out, hd_err *err);
+ * segment_max: bytes after which a new segment is started. The new
+ * segment's number is above every number used before: above the files in
+ * the folder and in orphan/, above the folder's high-water mark (the file
+ * segments.highwater, raised and synced before each segment is created),
+ * and above segment_floor, the highest number the caller's database
+ * refers to (hd_store_segment_highest; 0 for none). A database's rows are
+ * keyed by segment number, so a number is never used twice. */
+int hd_spool_open(const char *dir, uint64_t segment_max, uint32_t segment_floor, hd_spool **out,
+                  hd_err *err);
 void hd_spool_close(hd_spool *sp);
 
 /* Append the concatenation of parts[0..n) as one record. Not durable until

@@ -212,6 +212,10 @@ int hd_store_message_finished(hd_store *st, const char *prefix, hd_err *err);
  * database's history of released mail). A message of that segment at a
  * lower offset that is no longer recorded was pruned, not lost. */
 int hd_store_segment_released(hd_store *st, uint32_t segment, int64_t *out, hd_err *err);
+/* The highest spool segment number any row here refers to (messages,
+ * segment_released; 0 when none): the floor of hd_spool_open, so that a
+ * new segment never takes a number these rows already mean. */
+int hd_store_segment_highest(hd_store *st, uint32_t *out, hd_err *err);
 /* Whether a message whose uuid begins with prefix is recorded here at all
  * (any state): 1 yes, 0 no, negative on a database error. */
 int hd_store_message_known(hd_store *st, const char *prefix, hd_err *err);

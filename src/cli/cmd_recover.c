@@ -47,7 +47,7 @@ typedef struct recover_ctx {
     hd_spool *sp;
     hd_spool_record env;        /* the last envelope record seen */
     bool have_env;
-    size_t queued, rcpts, known, bare, bad, bad_env;
+    size_t queued, rcpts, known, pruned, bare, bad, bad_env;
     hd_err err;
 } recover_ctx;
 
@@ -147,7 +147,23 @@ static int insert_rows(recover_ctx *rc, const hd_spool_envelope *env, const hd_s
     return rc2;
 }
 
-/* An envelope and its message: queue it again unless the database knows it. */
+/* The server's test at start (queue.c, spool_pruned): a message the
+ * database does not have, appended to its segment no later than the last
+ * one the database released from there, was delivered (or bounced) and
+ * then pruned by retention; queueing it again would send it twice.
+ * Segment numbers are never reused (hd_spool_open), so the mark is this
+ * segment's. */
+static bool recover_pruned(recover_ctx *rc, const hd_spool_record *msg)
+{
+    int64_t mark = -1;
+    hd_err ignore = {0};
+    return msg->loc.segment != 0 &&
+           hd_store_segment_released(rc->st, msg->loc.segment, &mark, &ignore) == 0 &&
+           mark >= 0 && (int64_t)msg->loc.offset <= mark;
+}
+
+/* An envelope and its message: queue it again unless the database knows
+ * it, or knew it and pruned it once finished. */
 static int recover_pair(recover_ctx *rc, const hd_spool_record *msg, const hd_buf *bytes)
 {
     hd_buf eb;
@@ -173,6 +189,11 @@ static int recover_pair(recover_ctx *rc, const hd_spool_record *msg, const hd_bu
     hd_err ignore = {0};
     if (hd_store_message_get(rc->st, env.uuid, &known, &ignore) == 0) {
         rc->known++;
+        hd_spool_envelope_free(&env);
+        return 0;
+    }
+    if (recover_pruned(rc, msg)) {
+        rc->pruned++;
         hd_spool_envelope_free(&env);
         return 0;
     }
@@ -336,7 +357,9 @@ int cmd_queue_recover(int argc, char **argv)
     char spool[4200];
     snprintf(spool, sizeof spool, "%s/spool", dir);
     recover_ctx ctx = {.dir = dir, .st = st};
-    if (hd_spool_open(spool, 0, &sp, &ctx.err) != 0) {
+    uint32_t seg_floor = 0;
+    if (hd_store_segment_highest(st, &seg_floor, &ctx.err) != 0 ||
+        hd_spool_open(spool, 0, seg_floor, &sp, &ctx.err) != 0) {
         cli_error("%s", hd_err_str(&ctx.err));
         rc = CLI_SOFTWARE;
         goto out;
@@ -355,6 +378,9 @@ int cmd_queue_recover(int argc, char **argv)
     if (ctx.known)
         printf("%zu message%s already in the database: left alone\n", ctx.known,
                ctx.known == 1 ? "" : "s");
+    if (ctx.pruned)
+        printf("%zu message%s already delivered and pruned, skipped\n", ctx.pruned,
+               ctx.pruned == 1 ? "" : "s");
     if (ctx.bare)
         printf("%zu message%s without an envelope (an older herald wrote them): in "
                "%s/spool/orphan/*.eml; submit them again to deliver them (any SMTP client, or "

@@ -554,7 +554,9 @@ int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
         (rc = open_store(sv, path, err)) || (rc = verp_key(sv, opt, err)))
         goto out;
     snprintf(path, sizeof path, "%s/spool", sv->data_dir);
-    if ((rc = hd_spool_open(path, 0, &sv->spool, err)) || (rc = tls_start(sv, err)))
+    uint32_t seg_floor = 0;     /* new segments above every number the database means */
+    if ((rc = hd_store_segment_highest(sv->store, &seg_floor, err)) ||
+        (rc = hd_spool_open(path, 0, seg_floor, &sv->spool, err)) || (rc = tls_start(sv, err)))
         goto out;
     if (evthread_use_pthreads() != 0 || !(sv->base = event_base_new())) {
         rc = hd_err_set(err, HD_EIO, "cannot set up the event loop");

@@ -38,6 +38,7 @@ struct hd_spool {
     pthread_mutex_t lock;
     /* writer side (one thread) */
     uint32_t cur;               /* current segment number */
+    uint32_t high;              /* the number in HIGH_WATER */
     int cur_fd;
     uint64_t cur_size;
     bool cur_new;               /* folder entry not yet synced */
@@ -137,10 +138,80 @@ static int highest_segment(hd_spool *sp, uint32_t *out, hd_err *err)
     return 0;
 }
 
+/* The highest segment number ever started in this folder, kept beside
+ * the segments: the files go when their mail is done (and a clean stop
+ * retires the current one), so the files alone would give the same
+ * number to a new segment, and the database's segment_released rows are
+ * keyed by it. A database restored from an older copy (which knows fewer
+ * numbers) is outdone by this file; a spool lost or replaced (this file
+ * with it) by the database's own highest number, the floor the caller
+ * passes to hd_spool_open. */
+#define HIGH_WATER "segments.highwater"
+#define HIGH_WATER_LEN 9        /* "NNNNNNNN\n" */
+
+static int read_high_water(hd_spool *sp, uint32_t *out, hd_err *err)
+{
+    char path[4096], text[HIGH_WATER_LEN + 1];
+    snprintf(path, sizeof path, "%s/" HIGH_WATER, sp->dir);
+    *out = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(errno));
+    ssize_t n = read(fd, text, sizeof text);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(e));
+    uint32_t v = 0;
+    bool ok = n == HIGH_WATER_LEN && text[HIGH_WATER_LEN - 1] == '\n';
+    for (size_t i = 0; ok && i < HIGH_WATER_LEN - 1; i++) {
+        ok = text[i] >= '0' && text[i] <= '9';
+        v = v * 10 + (uint32_t)(text[i] - '0');
+    }
+    if (!ok)
+        return hd_err_set(err, HD_ESYNTAX, "%s: not a segment number (8 digits and a newline); "
+                          "write the highest NNNNNNNN.seg number this spool ever had, or a higher "
+                          "one, into it", path);
+    *out = v;
+    return 0;
+}
+
+/* Raise the high-water mark to seg, durably, before a segment of that
+ * number is created: a crash between the two leaves a number skipped,
+ * never one reused. */
+static int write_high_water(hd_spool *sp, uint32_t seg, hd_err *err)
+{
+    char path[4096], tmp[4200], text[16];
+    snprintf(path, sizeof path, "%s/" HIGH_WATER, sp->dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int len = snprintf(text, sizeof text, "%08u\n", seg);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return hd_err_set(err, HD_EIO, "%s: %s", tmp, strerror(errno));
+    bool ok = write(fd, text, (size_t)len) == len && fdatasync(fd) == 0;
+    int e = errno;
+    close(fd);
+    if (!ok || rename(tmp, path) != 0 || fsync(sp->dir_fd) != 0) {
+        if (ok)
+            e = errno;
+        unlink(tmp);
+        return hd_err_set(err, HD_EIO, "%s: %s", path, strerror(e ? e : EIO));
+    }
+    sp->high = seg;
+    return 0;
+}
+
 static int start_segment(hd_spool *sp, hd_err *err)
 {
     char path[4096];
     uint32_t next = sp->cur + 1;
+    if (next > sp->high) {
+        int rc = write_high_water(sp, next, err);
+        if (rc)
+            return rc;
+    }
     seg_path(sp, next, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -175,7 +246,8 @@ static int start_segment(hd_spool *sp, hd_err *err)
     return 0;
 }
 
-int hd_spool_open(const char *dir, uint64_t segment_max, hd_spool **out, hd_err *err)
+int hd_spool_open(const char *dir, uint64_t segment_max, uint32_t segment_floor, hd_spool **out,
+                  hd_err *err)
 {
     *out = NULL;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
@@ -194,7 +266,14 @@ int hd_spool_open(const char *dir, uint64_t segment_max, hd_spool **out, hd_err 
     int rc;
     if (sp->dir_fd < 0) {
         rc = hd_err_set(err, HD_EIO, "%s: %s", dir, strerror(errno));
-    } else if (!(rc = highest_segment(sp, &sp->cur, err))) {
+    } else if (!(rc = highest_segment(sp, &sp->cur, err)) &&
+               !(rc = read_high_water(sp, &sp->high, err))) {
+        /* above every number a file, the high-water mark or the
+         * database (segment_floor) has: a number is never used twice */
+        if (sp->cur < sp->high)
+            sp->cur = sp->high;
+        if (sp->cur < segment_floor)
+            sp->cur = segment_floor;
         rc = start_segment(sp, err);
     }
     if (rc) {

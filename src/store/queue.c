@@ -205,6 +205,25 @@ int hd_store_segment_released(hd_store *st, uint32_t segment, int64_t *out, hd_e
     return rc;
 }
 
+int hd_store_segment_highest(hd_store *st, uint32_t *out, hd_err *err)
+{
+    sqlite3_stmt *s;
+    *out = 0;
+    /* a released message forgets its segment; segment_released keeps it */
+    int rc = hd_store_prepare(st, "SELECT max(coalesce((SELECT max(segment) FROM messages), 0),"
+                              " coalesce((SELECT max(segment) FROM segment_released), 0))", &s, err);
+    if (rc)
+        return rc;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(s, 0);
+        *out = v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
+    } else {
+        rc = hd_store_sqlerr(st, err, "highest segment");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 int hd_store_message_known(hd_store *st, const char *prefix, hd_err *err)
 {
     sqlite3_stmt *s;

@@ -11,7 +11,9 @@
  * failed write does not shift the offsets of the records after it; the
  * envelope record's text (round trip, every parse error), reading a
  * segment file whole (scan, torn tail, checksum), and collection that
- * deletes only with proof (else spool/orphan/, never reusing the number).
+ * deletes only with proof (else spool/orphan/, never reusing the number),
+ * and segment numbers never used twice (high-water mark, the caller's
+ * floor; a damaged mark is an error).
  */
 #include "testutil.h"
 
@@ -39,7 +41,7 @@ static void open_spool(fixture *f, uint64_t segment_max)
 {
     hd_err err;
     hd_err_clear(&err);
-    if (hd_spool_open(f->dir, segment_max, &f->sp, &err) != 0)
+    if (hd_spool_open(f->dir, segment_max, 0, &f->sp, &err) != 0)
         fail_msg("open %s: %s", f->dir, err.msg);
 }
 
@@ -803,10 +805,10 @@ static void test_open_fails_cleanly(void **state)
     hd_spool *sp = (hd_spool *)1;
     hd_err err;
     hd_err_clear(&err);
-    assert_int_equal(hd_spool_open(path, 0, &sp, &err), HD_EIO);
+    assert_int_equal(hd_spool_open(path, 0, 0, &sp, &err), HD_EIO);
     assert_null(sp);
     snprintf(path, sizeof path, "%s/no/such/dir", f->tmp);
-    assert_int_equal(hd_spool_open(path, 0, &sp, &err), HD_EIO);
+    assert_int_equal(hd_spool_open(path, 0, 0, &sp, &err), HD_EIO);
     assert_null(sp);
 }
 
@@ -1098,6 +1100,59 @@ static void test_retire_current(void **state)
     assert_true(file_exists(seg_file(f, 1)));
 }
 
+/* A number is never used twice: the database's rows (segment_released)
+ * are keyed by it. Every segment file gone (the mail done, the current
+ * one retired at a clean stop), the next open still starts above the
+ * high-water mark; a spool lost whole starts above the caller's floor. */
+static void test_numbers_never_reused(void **state)
+{
+    fixture *f = *state;
+    open_spool(f, 0);
+    uint8_t id[HD_SPOOL_ID_LEN];
+    make_id(id, 46);
+    hd_spool_loc a = append1(f, id, "done", 4);
+    sync_ok(f);
+    hd_spool_retire_current(f->sp);
+    assert_false(file_exists(seg_file(f, a.segment)));
+    reopen_spool(f, 0);
+    hd_spool_loc b = append1(f, id, "next", 4);
+    assert_true(b.segment > a.segment);
+    hd_spool_retire_current(f->sp);
+    hd_spool_close(f->sp);
+    f->sp = NULL;
+    /* the spool lost whole: the database's floor */
+    tu_rmtree(f->dir);
+    hd_err err;
+    hd_err_clear(&err);
+    assert_int_equal(hd_spool_open(f->dir, 0, 7, &f->sp, &err), 0);
+    hd_spool_loc c = append1(f, id, "after", 5);
+    assert_int_equal(c.segment, 8);
+    /* an older database (a lower floor): the high-water mark wins */
+    reopen_spool(f, 0);
+    hd_spool_loc d = append1(f, id, "later", 5);
+    assert_true(d.segment > 8);
+}
+
+/* A damaged high-water mark stops the open with a clear error (a guess
+ * could reuse a number). */
+static void test_high_water_damaged(void **state)
+{
+    fixture *f = *state;
+    char path[4300];
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/segments.highwater", f->dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("12x4\n", fp);
+    fclose(fp);
+    hd_spool *sp = NULL;
+    hd_err err;
+    hd_err_clear(&err);
+    assert_int_equal(hd_spool_open(f->dir, 0, 0, &sp, &err), HD_ESYNTAX);
+    assert_null(sp);
+    assert_non_null(strstr(err.msg, "segments.highwater"));
+}
+
 /* A recovered copy (orphan/N.seg.recovered) keeps its number taken: a
  * later segment of that number, orphaned, would replace it. */
 static void test_recovered_copy_keeps_its_number(void **state)
@@ -1188,6 +1243,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_collect_without_proof_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pin_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retire_current, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numbers_never_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_high_water_damaged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

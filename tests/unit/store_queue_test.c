@@ -849,6 +849,26 @@ static void test_upgrade_captured(void **state)
     free(dir);
 }
 
+/* The spool's floor (issue 14 item 5): the highest segment number any row
+ * means, a released message's too (its row forgets the segment, the
+ * segment_released mark keeps it), so a new segment never takes it. */
+static void test_segment_highest(void **state)
+{
+    fixture *f = *state;
+    hd_err err;
+    hd_err_clear(&err);
+    uint32_t hi = 99;
+    assert_int_equal(hd_store_segment_highest(f->st, &hi, &err), 0);
+    assert_int_equal(hi, 0);
+    int64_t a = insert_message(f, "0123456789abcdef0123456789abcdef", 3);
+    insert_message(f, "fedcba9876543210fedcba9876543210", 2);
+    assert_int_equal(hd_store_segment_highest(f->st, &hi, &err), 0);
+    assert_int_equal(hi, 3);
+    assert_int_equal(hd_store_message_release(f->st, a, &err), 0);
+    assert_int_equal(hd_store_segment_highest(f->st, &hi, &err), 0);
+    assert_int_equal(hi, 3);
+}
+
 /* Collection's proof (issue 14 item 5): a message is finished only when
  * this database has it and no recipient of it is queued (released or not:
  * a release can be lost at a stop); unknown or queued is no proof. */
@@ -950,6 +970,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rcpt_state_stored, setup, teardown),
         cmocka_unit_test(test_upgrade_captured),
         cmocka_unit_test_setup_teardown(test_message_finished, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_segment_highest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quick_check, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
