@@ -343,19 +343,12 @@ static void try_unblock(serve *sv, bool wrote)
     serve_post(sv, resume_deliveries, sv);
 }
 
-/* keep: a failed batch's queue changes go back to the head of the line
- * (false at the last batch before stopping: they are lost, and said so). */
-static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
+/* Step 1, the bytes: every message after its envelope, one flush; a
+ * message whose append fails is cut off again (its envelope too). */
+static int append_messages(serve *sv, commit_msg *msgs, size_t *n_msgs, hd_err *err)
 {
-    struct serve_commit *c = sv->commit;
-    hd_err err = {0};
     int rc = 0;
-    size_t n_msgs = 0, n_ops = 0;
-
-    /* 1. bytes: append every message after its envelope, one flush; a
-     * message whose append fails is cut off again (its envelope too) */
-    hd_spool_mark batch_mark = hd_spool_mark_now(sv->spool);
-    for (commit_msg *cm = msgs; cm; cm = cm->next, n_msgs++) {
+    for (commit_msg *cm = msgs; cm; cm = cm->next, (*n_msgs)++) {
         uint8_t id[HD_SPOOL_ID_LEN] = {0};
         memcpy(id, cm->m.uuid, strnlen(cm->m.uuid, HD_SPOOL_ID_LEN));
         hd_spool_mark mark = hd_spool_mark_now(sv->spool);
@@ -367,40 +360,48 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
         else
             rewind_spool(sv, mark);
     }
-    if (msgs && sv->cfg->queue.durable && (rc = hd_spool_sync(sv->spool, &err)))
-        LOG_ERR_LIMITED("spool-sync", "spool: %s", hd_err_str(&err));
+    if (msgs && sv->cfg->queue.durable && (rc = hd_spool_sync(sv->spool, err)))
+        LOG_ERR_LIMITED("spool-sync", "spool: %s", hd_err_str(err));
+    return rc;
+}
 
-    /* 2. rows: one transaction */
-    if (!rc && (rc = hd_store_begin(c->store, &err)) != 0)
-        LOG_ERR_LIMITED("database-begin", "database: %s", hd_err_str(&err));
-    if (!rc) {
-        for (commit_msg *cm = msgs; cm && !rc; cm = cm->next)
-            if (!cm->rc)
-                rc = insert_message(c->store, cm, &err);
-        for (commit_op *op = ops; op && !rc; op = op->next, n_ops++)
-            rc = apply_op(c->store, op, &err);
-        if (!rc)
-            rc = hd_store_commit(c->store, &err);
-        if (rc) {
-            LOG_ERR_LIMITED("database-commit", "database: %s", hd_err_str(&err));
-            hd_store_rollback(c->store);
-        }
+/* Step 2, the rows: one transaction for the messages and the changes. */
+static int write_rows(struct serve_commit *c, commit_msg *msgs, commit_op *ops, size_t *n_ops,
+                      hd_err *err)
+{
+    int rc = hd_store_begin(c->store, err);
+    if (rc) {
+        LOG_ERR_LIMITED("database-begin", "database: %s", hd_err_str(err));
+        return rc;
     }
-    atomic_fetch_add(&sv->metrics.commit_batches, 1);
-    atomic_fetch_add(&sv->metrics.commit_messages, n_msgs);
-    atomic_fetch_add(&sv->metrics.commit_ops, n_ops);
+    for (commit_msg *cm = msgs; cm && !rc; cm = cm->next)
+        if (!cm->rc)
+            rc = insert_message(c->store, cm, err);
+    for (commit_op *op = ops; op && !rc; op = op->next, (*n_ops)++)
+        rc = apply_op(c->store, op, err);
+    if (!rc)
+        rc = hd_store_commit(c->store, err);
+    if (rc) {
+        LOG_ERR_LIMITED("database-commit", "database: %s", hd_err_str(err));
+        hd_store_rollback(c->store);
+    }
+    return rc;
+}
 
-    /* 3. tell the waiting sessions; a failed batch fails each message
-     * (the client gets 451 and may retry: nothing it was told is lost),
-     * and its records leave the spool: no row will ever point at them,
-     * and a later `queue recover` must not send what was answered 451 */
+/* Step 3a: tell the waiting sessions. A failed batch fails each message
+ * (the client gets 451 and may retry: nothing it was told is lost), and
+ * its records leave the spool: no row will ever point at them, and a
+ * later `queue recover` must not send what was answered 451. */
+static void answer_messages(serve *sv, commit_msg *msgs, hd_spool_mark batch_mark, int rc,
+                            const hd_err *err)
+{
     if (rc && msgs)
         rewind_spool(sv, batch_mark);
     for (commit_msg *cm = msgs; cm;) {
         commit_msg *next = cm->next;
         if (rc && !cm->rc) {
             cm->rc = rc;
-            cm->err = err;
+            cm->err = *err;
             hd_spool_release(sv->spool, cm->loc.segment);
         } else if (cm->rc) {
             LOG_ERR_LIMITED("spool-append", "spool: %s", hd_err_str(&cm->err));
@@ -408,6 +409,14 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
         serve_post(sv, cm->done, cm->arg);
         cm = next;
     }
+}
+
+/* Step 3b: finish each change, or, when the batch failed and keep is
+ * set, put the ones that must not be lost back at the head of the line,
+ * before anything newer. Returns how many were kept. */
+static size_t finish_ops(serve *sv, commit_op *ops, int rc, bool keep, const hd_err *err)
+{
+    struct serve_commit *c = sv->commit;
     commit_op *kept = NULL, *kept_last = NULL;
     size_t n_kept = 0, n_lost = 0;
     for (commit_op *op = ops; op;) {
@@ -441,8 +450,8 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
     if (n_lost)
         LOG_ERR("%zu queue change%s could not be recorded before stopping: %s; those recipients "
                 "are tried again from the last recorded state at the next start",
-                n_lost, n_lost == 1 ? "" : "s", hd_err_str(&err));
-    if (kept) {     /* back to the head of the line, before anything newer */
+                n_lost, n_lost == 1 ? "" : "s", hd_err_str(err));
+    if (kept) {
         pthread_mutex_lock(&c->lock);
         kept_last->next = c->ops;
         if (!c->ops)
@@ -450,7 +459,25 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
         c->ops = kept;
         pthread_mutex_unlock(&c->lock);
     }
-    atomic_store(&c->held, n_kept);
+    return n_kept;
+}
+
+/* keep: a failed batch's queue changes go back to the head of the line
+ * (false at the last batch before stopping: they are lost, and said so). */
+static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
+{
+    struct serve_commit *c = sv->commit;
+    hd_err err = {0};
+    size_t n_msgs = 0, n_ops = 0;
+    hd_spool_mark batch_mark = hd_spool_mark_now(sv->spool);
+    int rc = append_messages(sv, msgs, &n_msgs, &err);
+    if (!rc)
+        rc = write_rows(c, msgs, ops, &n_ops, &err);
+    atomic_fetch_add(&sv->metrics.commit_batches, 1);
+    atomic_fetch_add(&sv->metrics.commit_messages, n_msgs);
+    atomic_fetch_add(&sv->metrics.commit_ops, n_ops);
+    answer_messages(sv, msgs, batch_mark, rc, &err);
+    atomic_store(&c->held, finish_ops(sv, ops, rc, keep, &err));
     if (!rc && sv->cfg->n_webhooks > 0)
         serve_post(sv, webhook_kick, sv);    /* new events to send */
     if (rc)
