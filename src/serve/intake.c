@@ -1027,6 +1027,49 @@ static bool listener_full(serve *sv, bool inbound, size_t *open)
     return *open >= (inbound ? sv->cfg->inbound.max_sessions : sv->cfg->smtp.max_sessions);
 }
 
+/* Who the client is: its address, the key the per-client limits count
+ * (the address, or an IPv6 client's /64), and whether the listener's
+ * client_limit_exceptions spare it those limits. */
+static void session_identify(session *s, const struct sockaddr *sa)
+{
+    const hd_config *cfg = s->sv->cfg;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, s->ip, sizeof s->ip);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, s->ip, sizeof s->ip);
+    if (hd_clientkey_of(s->ip, s->client, sizeof s->client) != 0)
+        snprintf(s->client, sizeof s->client, "%s", s->ip);
+    s->limit_exempt = s->inbound ? hd_config_in_networks(cfg->inbound.client_limit_exceptions,
+                                                         cfg->inbound.n_client_limit_exceptions,
+                                                         s->ip)
+                                 : hd_config_in_networks(cfg->smtp.client_limit_exceptions,
+                                                         cfg->smtp.n_client_limit_exceptions,
+                                                         s->ip);
+}
+
+/* The SMTP session's rules for this listener and client (sets s->trusted). */
+static void session_options(session *s, hd_smtpd_opts *o)
+{
+    const serve *sv = s->sv;
+    s->trusted = hd_config_trusted(sv->cfg, s->ip);
+    bool loopback = strncmp(s->ip, "127.", 4) == 0 || strcmp(s->ip, "::1") == 0;
+    hd_smtpd_opts_init(o);
+    o->hostname = sv->cfg->hostname;
+    o->max_message_size = (size_t)sv->cfg->smtp.max_message_size;
+    o->max_recipients = sv->cfg->smtp.max_recipients;
+    o->tls_available = sv->tls_server != NULL;
+    o->auth_without_tls = loopback;  /* RFC 4954 §4: no plain-text passwords off this host */
+    o->auth_required = !s->trusted;
+    o->postmaster_needs_domain = !s->inbound;  /* an MX takes <postmaster>, submission does not */
+    if (s->inbound) {    /* an MX: anyone may connect, nobody logs in */
+        s->trusted = false;
+        o->max_message_size = (size_t)sv->cfg->inbound.max_message_size;
+        o->max_recipients = sv->cfg->inbound.max_recipients;
+        o->auth_required = false;
+        o->auth_disabled = true;
+    }
+}
+
 static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, bool inbound)
 {
     struct serve_intake *in = sv->intake;
@@ -1037,18 +1080,7 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
     }
     s->sv = sv;
     s->inbound = inbound;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, s->ip, sizeof s->ip);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, s->ip, sizeof s->ip);
-    if (hd_clientkey_of(s->ip, s->client, sizeof s->client) != 0)
-        snprintf(s->client, sizeof s->client, "%s", s->ip);
-    s->limit_exempt = inbound ? hd_config_in_networks(sv->cfg->inbound.client_limit_exceptions,
-                                                      sv->cfg->inbound.n_client_limit_exceptions,
-                                                      s->ip)
-                              : hd_config_in_networks(sv->cfg->smtp.client_limit_exceptions,
-                                                      sv->cfg->smtp.n_client_limit_exceptions,
-                                                      s->ip);
+    session_identify(s, sa);
     /* the limits first: a refused connection costs no hd_smtpd */
     size_t open;
     char why[200];
@@ -1070,25 +1102,8 @@ static void accept_session(serve *sv, evutil_socket_t fd, struct sockaddr *sa, b
         refuse_session(sv, s, fd, "4.7.0", why);
         return;
     }
-    s->trusted = hd_config_trusted(sv->cfg, s->ip);
-    bool loopback = strncmp(s->ip, "127.", 4) == 0 || strcmp(s->ip, "::1") == 0;
-
     hd_smtpd_opts o;
-    hd_smtpd_opts_init(&o);
-    o.hostname = sv->cfg->hostname;
-    o.max_message_size = (size_t)sv->cfg->smtp.max_message_size;
-    o.max_recipients = sv->cfg->smtp.max_recipients;
-    o.tls_available = sv->tls_server != NULL;
-    o.auth_without_tls = loopback;   /* RFC 4954 §4: no plain-text passwords off this host */
-    o.auth_required = !s->trusted;
-    o.postmaster_needs_domain = !inbound;   /* an MX takes <postmaster>, submission does not */
-    if (inbound) {      /* an MX: anyone may connect, nobody logs in */
-        s->trusted = false;
-        o.max_message_size = (size_t)sv->cfg->inbound.max_message_size;
-        o.max_recipients = sv->cfg->inbound.max_recipients;
-        o.auth_required = false;
-        o.auth_disabled = true;
-    }
+    session_options(s, &o);
     hd_err err = {0};
     s->bev = bufferevent_socket_new(sv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (!s->bev || hd_smtpd_new(&o, &s->smtpd, &err) != 0) {
