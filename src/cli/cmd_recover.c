@@ -312,6 +312,31 @@ static int list_orphans(const char *dir, char ***out, size_t *n)
     return 0;
 }
 
+/* What was done, one line a kind. */
+static void print_summary(const recover_ctx *ctx, size_t segments)
+{
+    printf("recovered %zu message%s for %zu recipient%s from %zu segment%s: start the server to "
+           "deliver them\n", ctx->queued, ctx->queued == 1 ? "" : "s", ctx->rcpts,
+           ctx->rcpts == 1 ? "" : "s", segments, segments == 1 ? "" : "s");
+    if (ctx->known)
+        printf("%zu message%s already in the database: left alone\n", ctx->known,
+               ctx->known == 1 ? "" : "s");
+    if (ctx->pruned)
+        printf("%zu message%s already delivered and pruned, skipped\n", ctx->pruned,
+               ctx->pruned == 1 ? "" : "s");
+    if (ctx->bare)
+        printf("%zu message%s without an envelope (an older herald wrote them): in "
+               "%s/spool/orphan/*.eml; submit them again to deliver them (any SMTP client, or "
+               "POST /v1/messages with \"raw\")\n",
+               ctx->bare, ctx->bare == 1 ? "" : "s", ctx->dir);
+    if (ctx->bad_env)
+        printf("%zu message%s with a damaged envelope (named above): in %s/spool/orphan/*.eml; "
+               "submit them again to deliver them\n",
+               ctx->bad_env, ctx->bad_env == 1 ? "" : "s", ctx->dir);
+    if (ctx->bad)
+        printf("%zu damaged record%s skipped (named above)\n", ctx->bad, ctx->bad == 1 ? "" : "s");
+}
+
 int cmd_queue_recover(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -372,24 +397,7 @@ int cmd_queue_recover(int argc, char **argv)
             failed++;
         }
     }
-    printf("recovered %zu message%s for %zu recipient%s from %zu segment%s: start the server to "
-           "deliver them\n", ctx.queued, ctx.queued == 1 ? "" : "s", ctx.rcpts,
-           ctx.rcpts == 1 ? "" : "s", n - failed, n - failed == 1 ? "" : "s");
-    if (ctx.known)
-        printf("%zu message%s already in the database: left alone\n", ctx.known,
-               ctx.known == 1 ? "" : "s");
-    if (ctx.pruned)
-        printf("%zu message%s already delivered and pruned, skipped\n", ctx.pruned,
-               ctx.pruned == 1 ? "" : "s");
-    if (ctx.bare)
-        printf("%zu message%s without an envelope (an older herald wrote them): in "
-               "%s/spool/orphan/*.eml; submit them again to deliver them (any SMTP client, or "
-               "POST /v1/messages with \"raw\")\n", ctx.bare, ctx.bare == 1 ? "" : "s", dir);
-    if (ctx.bad_env)
-        printf("%zu message%s with a damaged envelope (named above): in %s/spool/orphan/*.eml; "
-               "submit them again to deliver them\n", ctx.bad_env, ctx.bad_env == 1 ? "" : "s", dir);
-    if (ctx.bad)
-        printf("%zu damaged record%s skipped (named above)\n", ctx.bad, ctx.bad == 1 ? "" : "s");
+    print_summary(&ctx, n - failed);
     rc = failed ? CLI_SOFTWARE : CLI_OK;
 out:
     for (size_t i = 0; i < n; i++)
