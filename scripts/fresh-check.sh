@@ -145,14 +145,18 @@ in_root() {
   chroot "$1" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "$2"
 }
-# smtp_send: submit one message to 127.0.0.1:2525 (the roots share this
-# machine's network) with bash's /dev/tcp; prints the server's last reply
+# smtp_send USER PASSWORD: submit one message to 127.0.0.1:2525 (the roots
+# share this machine's network) with bash's /dev/tcp, logged in with AUTH
+# PLAIN (every client authenticates by default); prints the server's last
+# reply
 smtp_send() {
+  local auth
+  auth=$(printf '\0%s\0%s' "$1" "$2" | base64 -w0)
   (
     exec 3<>/dev/tcp/127.0.0.1/2525
     r() { local l; while IFS= read -r -t 20 l <&3; do echo "$l"; [ "${l:3:1}" = " " ] && return 0; done; return 1; }
     r > /dev/null
-    for c in "EHLO fresh.test" "MAIL FROM:<you@example.com>" "RCPT TO:<someone@example.net>" "DATA"; do
+    for c in "EHLO fresh.test" "AUTH PLAIN $auth" "MAIL FROM:<you@example.com>" "RCPT TO:<someone@example.net>" "DATA"; do
       printf '%s\r\n' "$c" >&3; r > /dev/null
     done
     printf 'From: <you@example.com>\r\nTo: <someone@example.net>\r\nSubject: fresh-check\r\n\r\nHello from a fresh Debian 12.\r\n.\r\n' >&3
@@ -160,12 +164,13 @@ smtp_send() {
     printf 'QUIT\r\n' >&3; r > /dev/null || true
   )
 }
-# submit_and_capture LIST-CMD...: submit a message (smtp_send), then wait
-# until LIST-CMD (which lists the sandbox's captures) names its queue id;
-# prints the server's reply
+# submit_and_capture USER PASSWORD LIST-CMD...: submit a message
+# (smtp_send), then wait until LIST-CMD (which lists the sandbox's
+# captures) names its queue id; prints the server's reply
 submit_and_capture() {
   local reply id
-  reply=$(smtp_send)
+  reply=$(smtp_send "$1" "$2")
+  shift 2
   case "$reply" in 250*queued\ as*) ;; *) die "submission refused: $reply" ;; esac
   id=${reply##*queued as }
   id=${id%%[[:space:]]*}
@@ -228,7 +233,11 @@ in_root "$A" 'cd /root/herald && exec scripts/run.sh' > "$work/run.log" 2>&1 &
 run_pid=$!
 wait_smtp 1800 "$run_pid" || { tail -n 30 "$work/run.log" >&2; die "herald never answered on 127.0.0.1:2525 (log: $work/run.log)"; }
 took "scripts/run.sh: until herald answers on 127.0.0.1:2525" $(($(date +%s) - t0))
-reply=$(submit_and_capture in_root "$A" 'cd /root/herald && build/herald captures --data-dir herald-data')
+# the demo login's password: run.sh prints it once under its heading (the
+# line of 24 letters and digits; herald's note about it goes to stderr)
+demo_pass=$(grep -A3 '^== a submission login for the demo' "$work/run.log" | grep -E -m1 '^[A-Za-z0-9]{24}$' || true)
+[ -n "$demo_pass" ] || die "scripts/run.sh printed no password for the demo login (log: $work/run.log)"
+reply=$(submit_and_capture demo "$demo_pass" in_root "$A" 'cd /root/herald && build/herald captures --data-dir herald-data')
 echo "   '$reply', then captured" | tee -a "$log"
 took "first command: a submitted message captured" $(($(date +%s) - t0))
 kill -TERM "$run_pid" 2>/dev/null || true
@@ -327,7 +336,9 @@ ct 'runuser -u herald -- herald domain add example.com --data-dir /var/lib/heral
   "herald domain add as the herald user"
 ct 'systemctl start herald' "systemctl start herald (Type=notify: READY=1 must come)"
 ct '[ "$(systemctl show -P StatusText herald)" = "serving from /var/lib/herald" ]' "no STATUS= from herald"
-reply=$(submit_and_capture in_ct 'runuser -u herald -- herald captures --data-dir /var/lib/herald')
+fresh_pass=$(in_ct 'runuser -u herald -- herald user add fresh --domains example.com --data-dir /var/lib/herald 2> /dev/null') ||
+  die "in booted root B: herald user add as the herald user"
+reply=$(submit_and_capture fresh "$fresh_pass" in_ct 'runuser -u herald -- herald captures --data-dir /var/lib/herald')
 ct '[ "$(stat -c %U:%G /var/lib/herald/herald.db)" = herald:herald ]' "the database is not the herald user's"
 echo "   herald.service: '$reply', then captured" | tee -a "$log"
 ct 'systemctl reload herald && sleep 1 && [ "$(systemctl is-active herald)" = active ] &&
