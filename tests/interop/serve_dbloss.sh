@@ -38,27 +38,7 @@ refuses() {
 }
 
 smtp=$(hl_free_port); mx=$(hl_free_port)
-cat > "$T/herald.conf" <<C
-hostname = mail.herald.test
-data_dir = $T/data
-[smtp]
-listen = 127.0.0.1:$smtp
-trusted_networks = 127.0.0.0/8
-[status]
-listen = 127.0.0.1:$(hl_free_port)
-[api]
-listen = 127.0.0.1:$(hl_free_port)
-[inbound]
-listen = 127.0.0.1:$(hl_free_port)
-[queue]
-retry_min = 1s
-retry_max = 1s
-[delivery]
-mode = real
-[route *]
-next_hop = 127.0.0.1:$mx
-C
-"$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
+hl_relay_conf "$T/herald.conf" "$T/data" "$smtp" "$mx"
 
 # 0. mail accepted while nothing listens at the next hop: it stays queued
 hl_herald_start "$T/herald.conf" "$smtp" herald "$T/herald-0.log"

@@ -368,6 +368,36 @@ hl_wait_for() {
 
 # ---- herald itself (these need HERALD, the path of the herald program) ----
 
+# hl_relay_conf CONF DATA_DIR SMTP_PORT NEXT_HOP_PORT: write CONF for a
+# server that really delivers every domain to 127.0.0.1:NEXT_HOP_PORT,
+# trying again each second, with submission on 127.0.0.1:SMTP_PORT open to
+# loopback without AUTH (the other listeners on free ports); and add the
+# sending domain example.com to DATA_DIR.
+hl_relay_conf() {
+  local conf=$1 data=$2 smtp=$3 mx=$4
+  cat > "$conf" <<C
+hostname = mail.herald.test
+data_dir = $data
+[smtp]
+listen = 127.0.0.1:$smtp
+trusted_networks = 127.0.0.0/8
+[status]
+listen = 127.0.0.1:$(hl_free_port)
+[api]
+listen = 127.0.0.1:$(hl_free_port)
+[inbound]
+listen = 127.0.0.1:$(hl_free_port)
+[queue]
+retry_min = 1s
+retry_max = 1s
+[delivery]
+mode = real
+[route *]
+next_hop = 127.0.0.1:$mx
+C
+  "$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$data" --hostname mail.herald.test > /dev/null
+}
+
 # hl_herald_start CONF SMTP_PORT [NAME] [LOG]: start `herald serve --config
 # CONF` (registered as NAME, default "herald"; output to LOG, default
 # HL_TMP/NAME.log) and wait until it listens on 127.0.0.1:SMTP_PORT.
