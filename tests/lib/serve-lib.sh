@@ -90,13 +90,23 @@ hl_spawn() {
 }
 
 # hl_free_port [IP]: print a port that is free for TCP and UDP on IP
-# (default 127.0.0.1). Another process may take it before you bind it;
-# ports come from the kernel's ephemeral range.
+# (default 127.0.0.1), never one it gave before in this test (after
+# hl_tmpdir). Another process may take it before you bind it; ports come
+# from the kernel's ephemeral range.
 hl_free_port() {
-  "$HL_PY" - "${1:-127.0.0.1}" <<'PY'
+  "$HL_PY" - "${1:-127.0.0.1}" "${HL_TMP:+$HL_TMP/.ports}" <<'PY'
 import socket, sys
-ip = sys.argv[1]
+ip, memo = sys.argv[1], sys.argv[2]
 fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+# the kernel may hand out a port again once its probe socket is closed:
+# ports given before in this test (kept in HL_TMP, since each call runs in
+# a subshell) are not given twice, else two listeners of one config clash
+given = set()
+if memo:
+    try:
+        given = set(open(memo).read().split())
+    except OSError:
+        pass
 for _ in range(50):
     t = socket.socket(fam, socket.SOCK_STREAM)
     t.bind((ip, 0))
@@ -106,6 +116,11 @@ for _ in range(50):
         u.bind((ip, port))
     except OSError:
         continue
+    if f"{ip}:{port}" in given:
+        continue
+    if memo:
+        with open(memo, "a") as f:
+            f.write(f"{ip}:{port}\n")
     print(port)
     sys.exit(0)
 sys.exit("no free port on " + ip)
