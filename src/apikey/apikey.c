@@ -9,7 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "herald/apikey.h"
+#include <herald/apikey.h>
 
 #define ID_BYTES 8
 #define SECRET_BYTES 32

@@ -14,10 +14,10 @@
 
 #include <jansson.h>
 
-#include "herald/apimsg.h"
-#include "herald/base64.h"
-#include "herald/compose.h"
-#include "herald/mail.h"
+#include <herald/apimsg.h>
+#include <herald/base64.h>
+#include <herald/compose.h>
+#include <herald/mail.h>
 
 #define FIELD_MAX 96   /* "attachments[99].content_type" and the like */
 

@@ -3,7 +3,7 @@
  * Cursor over the head's lines; every field is looked at once; nothing is
  * allocated.
  */
-#include "herald/httphead.h"
+#include <herald/httphead.h>
 
 #include <string.h>
 #include <strings.h>

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "herald/err.h"
-#include "herald/json.h"
+#include <herald/err.h>
+#include <herald/json.h>
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629 §4), or 0. */
 static size_t utf8_len(const unsigned char *p, size_t n)

@@ -1,7 +1,7 @@
 /*
  * cli.c - helpers shared by the subcommands.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <stdarg.h>

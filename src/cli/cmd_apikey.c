@@ -1,7 +1,7 @@
 /*
  * cmd_apikey.c - `herald apikey create|list|revoke`: keys for the HTTP API.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <jansson.h>

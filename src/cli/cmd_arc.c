@@ -1,7 +1,7 @@
 /*
  * cmd_arc.c - `herald arc verify|seal` (RFC 8617).
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <herald/arc.h>
 #include <herald/dkim.h>

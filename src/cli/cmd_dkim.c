@@ -1,7 +1,7 @@
 /*
  * cmd_dkim.c - `herald dkim keygen|sign|verify`.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <herald/base64.h>
 #include <herald/dkim.h>

@@ -1,7 +1,7 @@
 /*
  * cmd_dmarc.c - `herald dmarc record|check`.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <herald/dmarc.h>
 

@@ -6,8 +6,8 @@
  * with a "; purpose" comment each, and every other line a comment, so it
  * can be pasted into a zone or given to --dns-zone as it is.
  */
-#include "cli.h"
-#include "domain_keys.h"
+#include "cli/cli.h"
+#include "cli/domain_keys.h"
 
 #include <herald/config.h>
 

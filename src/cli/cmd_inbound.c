@@ -3,7 +3,7 @@
  * back to the inbound listener (bounces, complaints, DMARC reports), as
  * stored; and what the bounce reader makes of a message in a file.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <jansson.h>

@@ -5,7 +5,7 @@
  * may run: SQLite WAL lets readers in); changing the queue goes through
  * the running server's control socket so its working copy stays true.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -18,7 +18,7 @@
 #include <herald/store.h>
 #include <herald/webhook.h>
 
-#include "../net/control.h"
+#include "net/control.h"
 
 typedef struct queue_opts {
     const char *config;

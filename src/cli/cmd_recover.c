@@ -7,7 +7,7 @@
  * delivers it. The server must be stopped (the data directory's lock):
  * it owns the spool while it runs.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -6,7 +6,7 @@
  * The API key comes from $HERALD_API_KEY or --key-file, never from the
  * command line (other users can read a process's arguments).
  */
-#include "cli.h"
+#include "cli/cli.h"
 #include "net/httpc.h"
 
 #include <herald/base64.h>

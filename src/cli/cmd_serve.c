@@ -2,7 +2,7 @@
  * cmd_serve.c - `herald serve`, and the data-directory options (and the
  * database behind them) that the other commands share with it.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,7 +15,7 @@
 #include <herald/config.h>
 #include <herald/store.h>
 
-#include "../serve/serve.h"
+#include "serve/serve.h"
 
 static const char serve_help[] =
     "usage: herald serve [--config FILE] [--check] [--new-verp-key]\n"
@@ -154,7 +154,7 @@ static void warn_stderr(void *arg, const char *text)
 static void warn_log(void *arg, const char *text)
 {
     (void)arg;
-    LOG_WARN("%s", text);
+    serve_log_warning(text);
 }
 
 int cmd_serve(int argc, char **argv)

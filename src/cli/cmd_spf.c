@@ -1,7 +1,7 @@
 /*
  * cmd_spf.c - `herald spf check`.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <herald/spf.h>
 

@@ -6,7 +6,7 @@
  * and printed once; only their scrypt hash (herald/passwd.h) is stored,
  * and the buffers that held them are wiped.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <herald/domain.h>
 #include <herald/json.h>

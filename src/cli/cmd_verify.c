@@ -6,7 +6,7 @@
  * only the command knows: options, the connection facts completed from
  * the message, printing and exit codes.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <herald/authres.h>
 #include <herald/limits.h>

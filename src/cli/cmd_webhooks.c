@@ -4,7 +4,7 @@
  * (events given up after max_retry_time), and sending them again through
  * the running server's control socket. Secrets are never printed.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -18,7 +18,7 @@
 #include <herald/json.h>
 #include <herald/store.h>
 
-#include "../net/control.h"
+#include "net/control.h"
 
 static const char webhooks_help[] =
     "usage: herald webhooks list [--json]\n"

@@ -4,7 +4,7 @@
  * pure hd_domain_key_state_at, so nothing is written), each record's DNS
  * check, text and JSON. The copies of the rows are owned by the cli_keys.
  */
-#include "domain_keys.h"
+#include "cli/domain_keys.h"
 
 #include <herald/json.h>
 

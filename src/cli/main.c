@@ -1,7 +1,7 @@
 /*
  * main.c - `herald COMMAND ...`: the command table.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 #include <string.h>

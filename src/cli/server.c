@@ -8,12 +8,12 @@
  * the same as SIGHUP). Users and API keys need no telling: the server reads
  * them at each login and each request.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "../net/control.h"
+#include "net/control.h"
 
 cli_server cli_reload_server(const char *data_dir, char *why, size_t size)
 {

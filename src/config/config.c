@@ -5,7 +5,7 @@
  * The config owns every string and array in it. The domain, pool and
  * route arrays are sorted by name once parsed, so look-ups bisect.
  */
-#include "config_int.h"
+#include "config/config_int.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -8,7 +8,7 @@
  * sections (a pool a domain names) at the end. The first error stops the
  * parse and the half-built config is freed.
  */
-#include "config_int.h"
+#include "config/config_int.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

@@ -5,7 +5,7 @@
  * Every parser takes the whole value as a slice and accepts it entirely
  * or not at all; nothing here allocates.
  */
-#include "config_int.h"
+#include "config/config_int.h"
 
 #include <arpa/inet.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
  * webhook.c - the [webhook NAME] sections: the event types they may ask
  * for, their look-ups and freeing. The parsing is parse.c's.
  */
-#include "config_int.h"
+#include "config/config_int.h"
 
 #include <stdlib.h>
 #include <string.h>

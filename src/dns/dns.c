@@ -10,7 +10,7 @@
  * one process call delivers only what was ready when it started draining.
  * Answers handed to callbacks are owned by them (hd_dns_answer_free).
  */
-#include "dns_int.h"
+#include "dns/dns_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
  * callback. Record data is parsed from libunbound's uncompressed rdata
  * with bounds checks on every byte read.
  */
-#include "dns_int.h"
+#include "dns/dns_int.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -21,7 +21,7 @@
  * owned by the callback that receives it. Answers are ready at submit and
  * delivered by hd_dns_process(); nothing here waits or has a descriptor.
  */
-#include "zone_int.h"
+#include "dns/zone_int.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -21,7 +21,7 @@
 #ifndef HERALD_ZONE_INT_H
 #define HERALD_ZONE_INT_H
 
-#include "dns_int.h"
+#include "dns/dns_int.h"
 
 /* A name in wire form without the root's zero octet: RFC 1035 §2.3.4
  * allows 255 octets with it. As herald's dotted text that is 253. */

@@ -21,7 +21,7 @@
  * in place. The first error stops the parse with "SOURCE:LINE: what was
  * wrong".
  */
-#include "zone_int.h"
+#include "dns/zone_int.h"
 
 #include <arpa/inet.h>
 #include <string.h>

@@ -15,7 +15,7 @@
  *   - herald's address outside the record domain's Organizational Domain:
  *     the RFC 9990 §4 authorisation record too.
  */
-#include "domain_int.h"
+#include "domain/domain_int.h"
 
 #include <herald/dmarc.h>
 #include <herald/tag.h>

@@ -7,7 +7,7 @@
  * one transaction for the rows; if the transaction fails, the files just
  * written are unlinked (or the files just moved are moved back).
  */
-#include "domain_int.h"
+#include "domain/domain_int.h"
 
 #include <herald/base64.h>
 

@@ -7,7 +7,7 @@
  * `domain list --now T` can show states as of T without writing, and the
  * server's check (serve/domains.c) and the CLI judge records alike.
  */
-#include "domain_int.h"
+#include "domain/domain_int.h"
 
 #include <herald/base64.h>
 #include <herald/tag.h>

@@ -3,7 +3,7 @@
  * for publishing: LDH labels only (no underscores, no IDN U-labels; an IDN
  * is given in its xn-- A-label form).
  */
-#include "domain_int.h"
+#include "domain/domain_int.h"
 
 #include <string.h>
 

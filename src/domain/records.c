@@ -19,7 +19,7 @@
  * domain; under DMARC's relaxed alignment (RFC 7489 §3.1.2) a bounce
  * domain under example.com aligns with From: example.com.
  */
-#include "domain_int.h"
+#include "domain/domain_int.h"
 
 #include <herald/spf.h>
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "herald/mail.h"
+#include <herald/mail.h>
 
 void hd_mail_date(int64_t t, char out[40])
 {

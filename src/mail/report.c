@@ -17,7 +17,7 @@
  * rules look at the first RULE_SCAN_MAX bytes of the bounce text only.
  */
 #define _GNU_SOURCE /* memmem */
-#include "report_int.h"
+#include "mail/report_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

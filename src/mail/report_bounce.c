@@ -10,7 +10,7 @@
  * text; recipients stop at HD_REPORT_MAX_RCPTS (HD_REPORT_TOO_MANY).
  */
 #define _GNU_SOURCE /* memmem */
-#include "report_int.h"
+#include "mail/report_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

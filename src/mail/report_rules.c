@@ -8,7 +8,7 @@
  * RULE_TEXT_MAX bytes a text; matching reads RULE_SCAN_MAX bytes.
  */
 #define _GNU_SOURCE /* memmem */
-#include "report_int.h"
+#include "mail/report_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

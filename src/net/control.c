@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "net/control.h"
 
 #define CONTROL_TIMEOUT_S 10
 

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "herald/err.h"
+#include <herald/err.h>
 
 /* POST path; *status gets the HTTP status, body the answer's body (cut to
  * size). HD_ENOTFOUND when no server listens there (no socket, or a stale

@@ -10,7 +10,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "httpc.h"
+#include "net/httpc.h"
 
 typedef struct call {
     struct event_base *base;

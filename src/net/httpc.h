@@ -7,8 +7,8 @@
 
 #include <stddef.h>
 
-#include "herald/buf.h"
-#include "herald/err.h"
+#include <herald/buf.h>
+#include <herald/err.h>
 
 typedef struct net_http_req {
     const char *host;          /* address or name */

@@ -7,7 +7,7 @@
  * assignments; systemd reads READY=1, RELOADING=1, STOPPING=1, STATUS=,
  * MAINPID= and MONOTONIC_USEC=.
  */
-#include "sdnotify.h"
+#include "net/sdnotify.h"
 
 #include <errno.h>
 #include <stddef.h>

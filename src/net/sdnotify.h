@@ -8,7 +8,7 @@
 #ifndef HERALD_NET_SDNOTIFY_H
 #define HERALD_NET_SDNOTIFY_H
 
-#include "herald/err.h"
+#include <herald/err.h>
 
 /* Send state (e.g. "READY=1\nSTATUS=serving") to $NOTIFY_SOCKET. Returns 0
  * when sent, or when no service manager asked (no $NOTIFY_SOCKET): a

@@ -16,7 +16,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "../serve/serve.h"
+#include "net/tls.h"
 
 static int ssl_error(hd_err *err, const char *what)
 {

@@ -14,10 +14,9 @@
 
 #include <openssl/rand.h>
 
-#include "accept.h"
-#include "metrics.h"
-#include "herald/mail.h"
-#include "herald/submit.h"
+#include "serve/intake.h"
+#include <herald/mail.h>
+#include <herald/submit.h>
 
 struct serve_accept {
     uint64_t inflight;          /* bytes of messages between arrival and their answer */

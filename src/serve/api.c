@@ -33,14 +33,13 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "accept.h"
-#include "httpconn.h"
-#include "herald/apikey.h"
-#include "herald/apimsg.h"
-#include "herald/compose.h"
-#include "herald/domain.h"
-#include "herald/json.h"
-#include "herald/webhook.h"
+#include "serve/intake.h"
+#include <herald/apikey.h>
+#include <herald/apimsg.h>
+#include <herald/compose.h>
+#include <herald/domain.h>
+#include <herald/json.h>
+#include <herald/webhook.h>
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000

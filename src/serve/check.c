@@ -23,7 +23,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "serve.h"
+#include "serve/engine.h"
+#include "serve/serve.h"
 
 #define RULES_MAX (1024u * 1024)   /* bytes of a rule file */
 

@@ -31,7 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "serve.h"
+#include "serve/engine.h"
+#include "serve/feedback.h" /* back-edges: inbound_apply, webhook_kick, queue_kick (issue 15 cuts them) */
 
 #define PRUNE_BATCH 10000       /* rows of each kind per hourly pass: keeps the batch short */
 #define RETRY_MS 1000           /* a blocked committer tries again this often */

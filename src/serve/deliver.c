@@ -19,9 +19,9 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 
-#include "herald/mime7.h"
-#include "herald/smtpc.h"
-#include "queue.h"
+#include <herald/mime7.h>
+#include <herald/smtpc.h>
+#include "serve/delivery_int.h"
 
 #define MAX_HOSTS 10            /* MX hosts tried per connection */
 #define MAX_ADDRS 4             /* addresses tried per host */
@@ -499,10 +499,10 @@ static void classify_reply(serve *sv, const hd_smtpc_result *r, q_result *res)
         return;
     }
     bool at_rcpt = r->phase == HD_SMTPC_PHASE_RCPT;
-    res->kind = hd_report_classify_reply(inbound_rules(sv), r->code, r->enhanced, r->text, at_rcpt,
+    res->kind = hd_report_classify_reply(sv->bounce_rules, r->code, r->enhanced, r->text, at_rcpt,
                                          &res->reason);
     char status[2] = {(char)('0' + r->code / 100), '\0'}; /* a 5xx is permanent, 4xx not */
-    res->kind = hd_bounce_class_with(res->kind, res->reason, status, inbound_hard_reasons(sv));
+    res->kind = hd_bounce_class_with(res->kind, res->reason, status, sv->hard_reasons);
     res->suppress = at_rcpt && res->kind == HD_BOUNCE_HARD;
 }
 

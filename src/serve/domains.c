@@ -14,9 +14,9 @@
 
 #include <event2/event.h>
 
-#include "herald/domain.h"
-#include "herald/json.h"
-#include "serve.h"
+#include <herald/domain.h>
+#include <herald/json.h>
+#include "serve/engine.h"
 
 typedef struct load_ctx {
     serve *sv;

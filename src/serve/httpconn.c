@@ -45,11 +45,11 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-#include "herald/clientkey.h"
-#include "herald/config.h"
-#include "herald/httphead.h"
-#include "herald/json.h"
-#include "httpconn.h"
+#include <herald/clientkey.h>
+#include <herald/config.h>
+#include <herald/httphead.h>
+#include <herald/json.h>
+#include "serve/intake.h"
 
 #define READ_HIGH (64 * 1024)       /* input held per connection before reading stops */
 #define HEAD_MAX (32 * 1024)        /* a request line and fields (evhttp's own limit is 16 KiB each) */

@@ -30,17 +30,12 @@
 
 #include <jansson.h>
 
-#include "herald/json.h"
-#include "herald/mail.h"
-#include "herald/report.h"
-#include "metrics.h"
+#include <herald/json.h>
+#include <herald/mail.h>
+#include <herald/report.h>
+#include "serve/feedback.h"
 
 #define MATCH_RCPTS_MAX 100000      /* recipients of one message read for matching */
-
-struct serve_inbound {
-    hd_report_rules *rules;
-    hd_bounce_reasons hard;     /* [inbound] hard_reasons */
-};
 
 typedef enum role { ROLE_NONE, ROLE_VERP, ROLE_POSTMASTER, ROLE_ABUSE, ROLE_DMARC } role;
 
@@ -88,39 +83,6 @@ typedef struct rcpt_rows {
     rcpt_row *v;
     size_t n, cap;
 } rcpt_rows;
-
-/* ---- set-up ---- */
-
-int inbound_init(serve *sv, hd_err *err)
-{
-    struct serve_inbound *in = calloc(1, sizeof *in);
-    if (!in)
-        return hd_err_set(err, HD_ENOMEM, "out of memory");
-    sv->inbound = in;
-    int hrc = serve_hard_reasons(sv->cfg, &in->hard, err);
-    if (hrc)
-        return hrc;
-    return serve_load_bounce_rules(sv->cfg, &in->rules, err);
-}
-
-const hd_report_rules *inbound_rules(const serve *sv)
-{
-    return sv->inbound ? sv->inbound->rules : NULL;
-}
-
-hd_bounce_reasons inbound_hard_reasons(const serve *sv)
-{
-    return sv->inbound ? sv->inbound->hard : 0;
-}
-
-void inbound_free(serve *sv)
-{
-    if (!sv->inbound)
-        return;
-    hd_report_rules_free(sv->inbound->rules);
-    free(sv->inbound);
-    sv->inbound = NULL;
-}
 
 /* ---- recipients: who may write to us ---- */
 
@@ -402,7 +364,7 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
             break;
         /* only a failure condemns an address; a delay never does */
         bool hard = hd_bounce_class_with(d->bounce, d->reason, d->status,
-                                         inbound_hard_reasons(rec->sv)) == HD_BOUNCE_HARD &&
+                                         rec->sv->hard_reasons) == HD_BOUNCE_HARD &&
                     d->action == HD_DSN_FAILED;
         /* a Message-ID is known to everyone who got the message: such a
          * match is recorded, not acted on (no suppression, no state change) */
@@ -524,7 +486,7 @@ static void inbound_work(worker *w, void *arg)
             match_arf(w, rec, envelope_id, &arf);
         } else if (rc == HD_ENOTFOUND) {
             hd_dsn dsn;
-            rc = hd_report_parse_bounce(rec->data, sv->inbound->rules, &dsn, &err);
+            rc = hd_report_parse_bounce(rec->data, sv->bounce_rules, &dsn, &err);
             if (rc == 0) {
                 kind_set(rec, "dsn", "unmatched");
                 match_dsn(w, rec, envelope_id, &dsn);

@@ -25,10 +25,10 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 
-#include "herald/clientkey.h"
-#include "herald/passwd.h"
-#include "herald/smtpd.h"
-#include "accept.h"
+#include <herald/clientkey.h>
+#include <herald/passwd.h>
+#include <herald/smtpd.h>
+#include "serve/intake.h"
 
 #define IP_WINDOW 60            /* seconds over which AUTH failures and inbound messages are counted */
 #define IP_TRACK 1024           /* client addresses remembered for that */
@@ -1227,8 +1227,7 @@ int intake_start(serve *sv, hd_err *err)
         if (rc)
             return rc;
     }
-    /* the rule set reads delivery replies too, listener or not */
-    int rc = inbound_init(sv, err);
+    int rc = 0;
     for (size_t i = 0; !rc && i < sv->cfg->inbound.n_listen; i++) {
         rc = listen_on(sv, &sv->cfg->inbound.listen[i], true, err);
         if (rc == HD_EIO && sv->cfg->inbound.listen_default) {
@@ -1267,5 +1266,4 @@ void intake_stop(serve *sv)
     }
     free(in);
     sv->intake = NULL;
-    inbound_free(sv);
 }

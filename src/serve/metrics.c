@@ -15,7 +15,7 @@
 
 #include <event2/buffer.h>
 
-#include "metrics.h"
+#include "serve/delivery_int.h"
 
 #define MAX_SERIES 4096
 

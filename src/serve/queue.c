@@ -1,5 +1,5 @@
 /*
- * queue.c - the in-memory queue and its scheduler (see queue.h).
+ * queue.c - the in-memory queue and its scheduler (see delivery.h; its structures in delivery_int.h).
  *
  * The database is the truth; this is its working copy, loaded at start
  * and kept in step: every change of a recipient's state is sent to the
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "herald/backoff.h"
-#include "metrics.h"
+#include <herald/backoff.h>
+#include "serve/delivery_int.h"
 
 #define TICK_MS 1000            /* the scheduler runs at least this often */
 #define BATCH_MAX_RCPTS 100     /* recipients of one message per transaction */

@@ -14,9 +14,9 @@
 
 #include <jansson.h>
 
-#include "herald/json.h"
-#include "herald/verdict.h"
-#include "queue.h"
+#include <herald/json.h>
+#include <herald/verdict.h>
+#include "serve/delivery_int.h"
 
 typedef struct sandbox_job {
     serve *sv;

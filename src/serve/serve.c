@@ -20,11 +20,16 @@
 #include <event2/thread.h>
 #include <openssl/rand.h>
 
-#include "herald/domain.h"
-#include "herald/ratelimit.h"
-#include "../net/sdnotify.h"
-#include "accept.h"
-#include "metrics.h"
+#include <herald/domain.h>
+#include <herald/ratelimit.h>
+#include "net/sdnotify.h"
+#include "net/tls.h"
+#include "serve/engine.h"
+#include "serve/delivery.h"
+#include "serve/feedback.h"
+#include "serve/intake.h"
+#include "serve/serve.h"
+#include "serve/status.h"
 
 hd_log serve_log;
 
@@ -426,6 +431,11 @@ static void fd_budget(const hd_config *cfg)
 
 /* The log as configured: level, text or json, and the journal's shape when
  * stderr is systemd's journal (systemd.exec(5), $JOURNAL_STREAM). */
+void serve_log_warning(const char *text)
+{
+    LOG_WARN("%s", text);
+}
+
 void serve_log_init(const hd_config *cfg)
 {
     hd_log_level level = HD_LOG_INFO;
@@ -513,6 +523,7 @@ static void serve_stop(serve *sv)
     if (sv->dns_timer)
         event_free(sv->dns_timer);
     hd_dns_free(sv->dns);
+    hd_report_rules_free(sv->bounce_rules);
     /* a clean stop: the current segment goes when no live message holds
      * it, so that its delivered mail is not found unknown (pruned, or a
      * lost release) at the next start and moved to orphan/ */
@@ -551,7 +562,9 @@ int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
     snprintf(path, sizeof path, "%s/herald.db", sv->data_dir);
     sv->lock_fd = -1;
     if ((rc = make_dir(sv->data_dir, err)) || (rc = lock_data_dir(sv, err)) ||
-        (rc = open_store(sv, path, err)) || (rc = verp_key(sv, opt, err)))
+        (rc = open_store(sv, path, err)) || (rc = verp_key(sv, opt, err)) ||
+        (rc = serve_hard_reasons(cfg, &sv->hard_reasons, err)) ||
+        (rc = serve_load_bounce_rules(cfg, &sv->bounce_rules, err)))
         goto out;
     snprintf(path, sizeof path, "%s/spool", sv->data_dir);
     uint32_t seg_floor = 0;     /* new segments above every number the database means */

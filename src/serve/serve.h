@@ -1,349 +1,27 @@
 /*
- * serve.h - the parts of `herald serve` and what they share.
- *
- * Threads:
- *   - the main thread runs the libevent loop: SMTP sessions (intake.c),
- *     the in-memory queue and its scheduler (queue.c), outbound SMTP
- *     connections (deliver.c), DNS, the status and control endpoints
- *     (status.c);
- *   - a pool of workers does the CPU work off the loop: message
- *     completion and DKIM signing, sandbox verdicts, the API (work.c);
- *   - a small pool of its own checks AUTH passwords (work.c), so password
- *     guessing never delays accepted mail;
- *   - one committer thread owns the database writes and the spool appends
- *     and makes them durable in batches: one spool fdatasync and one
- *     SQLite commit for everything that arrived meanwhile (commit.c).
- * Threads hand results back to the loop through serve_post(), which runs
- * a function on the main thread.
- *
- * A message's path: intake (smtpd session) → worker (complete, sign) →
- * committer (spool + rows, fsync) → 250 to the client and queue_add() →
- * scheduler → deliver (smtpc to the MX) or sandbox → committer (recipient
- * state, events) → released when every recipient is final.
+ * serve.h - `herald serve` as the command line sees it: run the server,
+ * check its configuration first. serve.c wires the rooms together
+ * (engine.h describes them and their threads).
  */
 #ifndef HERALD_SERVE_H
 #define HERALD_SERVE_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
-#include <stdint.h>
 
-#include <event2/event.h>
-#include <openssl/ssl.h>
-
-#include "herald/buf.h"
-#include "herald/config.h"
-#include "herald/dkim.h"
-#include "herald/dns.h"
-#include "herald/err.h"
-#include "herald/key.h"
-#include "herald/log.h"
-#include "herald/report.h"
-#include "herald/spool.h"
-#include "herald/store.h"
-#include "herald/verp.h"
-
-typedef struct serve serve;
-
-/* ---- clocks (the shell's; cores are given times) ---- */
-int64_t serve_now(void);         /* Unix seconds */
-int64_t serve_now_ms(void);      /* Unix milliseconds */
-uint64_t serve_mono_ms(void);    /* monotonic milliseconds */
-
-/* ---- logging ---- */
-extern hd_log serve_log;
-#define LOG_ERR(...) hd_log_msg(&serve_log, HD_LOG_ERROR, __VA_ARGS__)
-#define LOG_WARN(...) hd_log_msg(&serve_log, HD_LOG_WARN, __VA_ARGS__)
-#define LOG_INFO(...) hd_log_msg(&serve_log, HD_LOG_INFO, __VA_ARGS__)
-#define LOG_DEBUG(...) hd_log_msg(&serve_log, HD_LOG_DEBUG, __VA_ARGS__)
-/* The same about a session (client address), message (queue id) or request:
- * the id is a field of its own in json logs. */
-#define LOG_ERR_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_ERROR, id, __VA_ARGS__)
-#define LOG_WARN_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_WARN, id, __VA_ARGS__)
-#define LOG_INFO_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_INFO, id, __VA_ARGS__)
-#define LOG_DEBUG_ID(id, ...) hd_log_msg_id(&serve_log, HD_LOG_DEBUG, id, __VA_ARGS__)
-/* At most one line a minute per kind and client, for what a client or a
- * fault can repeat (refusals, accept errors): an attack must not write the
- * log for the attacker. kind is a fixed word naming the event
- * ("auth-limit"); client (may be NULL) is the line's id. The next line let
- * through ends with how many like it were held back (herald/ratelimit.h). */
-void serve_log_limited(hd_log_level level, const char *kind, const char *client, const char *fmt,
-                       ...) __attribute__((format(printf, 4, 5)));
-#define LOG_WARN_LIMITED(kind, client, ...) \
-    serve_log_limited(HD_LOG_WARN, kind, client, __VA_ARGS__)
-#define LOG_INFO_LIMITED(kind, client, ...) \
-    serve_log_limited(HD_LOG_INFO, kind, client, __VA_ARGS__)
-/* Sets serve_log from the configuration (serve.c). */
-void serve_log_init(const hd_config *cfg);
-
-/* ---- cross-thread: run fn(arg) on the main thread (work.c) ---- */
-typedef void (*serve_fn)(void *arg);
-void serve_post(serve *sv, serve_fn fn, void *arg);
-
-/* ---- worker pools (work.c) ---- */
-typedef struct worker worker;   /* per-thread state: store connection, signers */
-/* Run fn(w, arg) on a worker, then done(arg) on the main thread. */
-void serve_work(serve *sv, void (*fn)(worker *w, void *arg), serve_fn done, void *arg);
-/* The same on the password-check pool (AUTH only): its own threads, so
- * scrypt never waits in front of signing, storing or the API. */
-void serve_work_auth(serve *sv, void (*fn)(worker *w, void *arg), serve_fn done, void *arg);
-/* n workers in the main pool, n_auth in the password-check pool (>= 1 each). */
-int work_start(serve *sv, unsigned n, unsigned n_auth, hd_err *err);
-void work_stop(serve *sv);    /* joins the workers */
-void work_free(serve *sv);    /* then, after commit_stop: the post queue */
-hd_store *worker_store(worker *w);
-void **worker_domains_slot(worker *w);   /* domains.c keeps its per-worker state here */
-
-/* ---- sending domains (domains.c) ---- */
-typedef struct serve_key {
-    char selector[64];
-    char alg[16];
-    char path[1024];
-} serve_key;
-
-typedef struct serve_domain {
-    char name[256];
-    char bounce_domain[256];
-    serve_key keys[4];          /* active keys: the ones that sign */
-    size_t n_keys;
-    hd_config_delivery delivery;
-    hd_config_canon canon;      /* dkim_canonicalization */
-    char *zone;                 /* the DNS a receiver would see (sandbox verdicts) */
-} serve_domain;
-
-typedef struct serve_domains {
-    atomic_int refs;
-    unsigned generation;
-    serve_domain *v;
-    size_t n;
-} serve_domains;
-
-int domains_load(serve *sv, hd_err *err);                  /* main thread */
-/* A reload (SIGHUP, POST /reload on the control socket, which by names in
- * the log): a new snapshot of the sending domains and keys, the pending
- * keys looked up, [domain] sections of removed domains warned about, and
- * systemd told. On failure the old snapshot stays in use. Main thread. */
-int serve_reload(serve *sv, const char *by, hd_err *err);
-/* Look up the DNS records of pending DKIM keys now (domains_load does, and
- * a timer every few minutes); activate and reload when they match. */
-void domains_check(serve *sv);
-void domains_check_stop(serve *sv);                        /* at shutdown */
-serve_domains *domains_get(serve *sv);                     /* takes a reference */
-void domains_put(serve_domains *d);
-const serve_domain *domains_find(const serve_domains *d, const char *name);
-/* Sign msg with the domain's keys, in this worker (keys are loaded and
- * signers kept per worker and generation). Appends the DKIM-Signature
- * fields to out. */
-int worker_sign(worker *w, const serve_domains *d, const serve_domain *dom, hd_slice msg,
-                hd_buf *out, hd_err *err);
-/* The DNS a receiver of dom's mail would see (sandbox), per worker. */
-hd_dns *worker_zone(worker *w, const serve_domains *d, const serve_domain *dom, hd_err *err);
-void worker_domains_free(worker *w);
-
-/* ---- committer (commit.c) ---- */
-
-/* A message to make durable. Filled by the worker; the committer appends
- * parts to the spool, inserts rows, then calls done on the main thread
- * with rc/err set. */
-typedef struct commit_msg {
-    hd_store_message m;                  /* uuid, mail_from, ... (loc filled by the committer) */
-    hd_slice parts[4];
-    size_t n_parts;
-    char **rcpts;                        /* owned by the caller */
-    size_t n_rcpts;
-    int64_t *rcpt_ids;                   /* filled: row ids, n_rcpts of them */
-    const hd_store_idempotency *idem;    /* API Idempotency-Key row to insert with it, or NULL */
-    hd_spool_loc loc;                    /* filled */
-    int rc;
-    hd_err err;
-    serve_fn done;
-    void *arg;
-    struct commit_msg *next;
-} commit_msg;
-
-/* A change of queue state: recipient updates, events, suppressions,
- * releases, captures. Fire and forget: durable at the next batch. */
-typedef enum commit_kind {
-    COMMIT_RCPT,        /* rcpt row update (+ event) */
-    COMMIT_EVENT,       /* event only */
-    COMMIT_SUPPRESS,    /* suppression add (or update) */
-    COMMIT_UNSUPPRESS,  /* suppression remove */
-    COMMIT_RELEASE,     /* message released; spool segment released after commit */
-    COMMIT_CAPTURE,     /* sandbox capture row */
-    COMMIT_MARK,        /* run done(arg) on the main thread once everything before is durable */
-    COMMIT_PRUNE,       /* retention: remove rows older than prune_before */
-    COMMIT_APPLY,       /* apply(store, arg, err) in the batch; then finish(arg, rc) on the
-                         * committer thread, rc 0 once durable (webhook.c) */
-    COMMIT_INBOUND,     /* bounce intake: the raw mail and what it says (inbound.c) */
-} commit_kind;
-
-typedef struct commit_op {
-    commit_kind kind;
-    hd_store_recipient rcpt;
-    hd_store_event event;
-    bool has_event;
-    char address[HD_STORE_ADDR_MAX];     /* suppress */
-    char reason[HD_STORE_TEXT_MAX];
-    char source[32];                     /* suppress: "bounce" "complaint" "api" ... */
-    int64_t message_id;                  /* release */
-    int64_t prune_before;                /* prune */
-    uint32_t segment;
-    hd_store_capture capture;            /* strings owned in cap_buf */
-    char *cap_strings[5];
-    uint8_t *cap_data;
-    serve_fn done;                       /* mark */
-    int *result;                         /* mark: set to the batch's result before done, or NULL */
-    void *arg;                           /* mark, apply */
-    int (*apply)(hd_store *st, void *arg, hd_err *err);
-    void (*finish)(void *arg, int rc);
-    struct inbound_rec *inbound;         /* inbound: owned by inbound.c */
-    struct commit_op *next;
-} commit_op;
-
-int commit_start(serve *sv, hd_err *err);
-void commit_stop(serve *sv);
-void commit_message(serve *sv, commit_msg *cm);       /* any thread */
-void commit_op_post(serve *sv, commit_op *op);        /* any thread; takes op */
-/* The last write failed (disk full, database error) or the reserve
- * ([queue] reserve_space) could not be made again: no delivery may start,
- * for its outcome could not be recorded, and new mail is refused. The
- * queue's changes of failed batches are held and retried every second;
- * when they are written and the reserve is back the queue is kicked. Any
- * thread. */
-bool commit_blocked(serve *sv);
-size_t commit_held(serve *sv);                        /* changes waiting for a write */
-void commit_blocked_why(serve *sv, char *out, size_t size);   /* the last failure */
-commit_op *commit_op_new(commit_kind kind);
-/* Make an event (at = now) ready to post; strings are copied and cut. */
-void commit_event_fill(hd_store_event *e, const char *type, const char *message,
-                       const char *recipient, const char *remote, const char *reply,
-                       const char *tls, int64_t duration_ms);
-
-/* ---- DNS on the loop (serve.c): cb runs later on the main thread ---- */
-int serve_dns_ask(serve *sv, const char *name, uint16_t type, hd_dns_cb cb, void *arg,
-                  hd_err *err);
-
-/* ---- the queue and its scheduler (queue.c) ---- */
-int queue_load(serve *sv, hd_err *err);
-/* A committed message enters the queue. */
-void queue_add(serve *sv, const hd_store_message *m, char **rcpts, const int64_t *ids, size_t n);
-void queue_kick(serve *sv);                       /* run the scheduler soon */
-size_t queue_size(serve *sv);                     /* recipients not final */
-int queue_retry(serve *sv, const char *uuid);     /* due now; "" = everything (flush) */
-int queue_delete(serve *sv, const char *uuid);
-/* The suppression list: the in-memory set the scheduler checks, and its
- * rows (through the committer). Main thread. */
-void queue_suppress(serve *sv, const char *address, const char *reason, const char *source);
-void queue_unsuppress(serve *sv, const char *address);
-/* The in-memory set only: the row was written in another transaction.
- * until: Unix seconds it stops applying, 0 for good. */
-void queue_suppressed(serve *sv, const char *address, int64_t until);
-/* The pool label of a message of domain (its own pool, else the domain's,
- * else the default; "sandbox" for sandbox delivery). */
-const char *queue_pool_label(serve *sv, const char *domain, const char *msg_pool);
-/* Whether a message of domain leaves with one envelope sender per
- * recipient (b-r<recipient id>-<mac>@bounce domain): [delivery]
- * verp_per_recipient, and not the sandbox (which sends nothing and keeps
- * the message's). */
-bool queue_sender_per_rcpt(serve *sv, const char *domain);
-/* fn(domain, pool label, received_at) for every recipient not yet final. */
-void queue_each_open(serve *sv, void (*fn)(serve *sv, const char *domain, const char *pool,
-                                           int64_t received_at));
-void queue_free(serve *sv);
-
-/* ---- bounce, complaint and report intake (inbound.c) ---- */
-int inbound_init(serve *sv, hd_err *err);     /* the rule set; from intake_start */
-void inbound_free(serve *sv);
-/* The bounce rule set (built in or [inbound] bounce_rules), borrowed: read
- * only, by the inbound workers and by delivery for the replies it gets. */
-const hd_report_rules *inbound_rules(const serve *sv);
-/* The reasons [inbound] hard_reasons counts as hard too (main and worker
- * threads: set once at start). */
-hd_bounce_reasons inbound_hard_reasons(const serve *sv);
-/* [inbound] hard_reasons as a set; an unknown name is a configuration
- * error (FILE:LINE). */
-int serve_hard_reasons(const hd_config *cfg, hd_bounce_reasons *out, hd_err *err);
-/* The bounce rule set: [inbound] bounce_rules (at most 1 MiB), else the
- * built-in one; the one reader for --check, start and the server (a bad
- * file is FILE:LINE: [inbound] bounce_rules: ...). */
-int serve_load_bounce_rules(const hd_config *cfg, hd_report_rules **out, hd_err *err);
-/* RCPT on the inbound listener (main thread): the reply code, with a
- * static enhanced code and text. Only VERP addresses with a good HMAC at a
- * bounce domain and postmaster@, abuse@, dmarc@ of a managed domain pass. */
-int inbound_rcpt_check(serve *sv, const char *rcpt, const char **enhanced, const char **text);
-/* End of DATA on the inbound listener: a worker reads the message and
- * matches it, the committer stores it with its events in one transaction,
- * then (main thread) suppressions, and done(arg, code, enhanced, text).
- * data and the strings are borrowed until done. false: out of memory,
- * nothing started (done is not called). */
-typedef void (*inbound_done_fn)(void *arg, int code, const char *enhanced, const char *text);
-bool inbound_start(serve *sv, hd_slice data, const char *mail_from, const char *const *rcpts,
-                   size_t n_rcpts, const char *remote, inbound_done_fn done, void *arg);
-/* Committer: write one inbound record inside the batch transaction; then,
- * once the batch is over (rc its result), hand it back. */
-int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err);
-void inbound_committed(serve *sv, struct inbound_rec *rec, int rc);
-/* data/bounce-rules.txt, built in (generated/bounce_rules.c) */
-extern const unsigned char serve_bounce_rules[];
-extern const size_t serve_bounce_rules_len;
-
-/* ---- TLS (net/tls.c) ---- */
-SSL_CTX *net_tls_server_ctx(const char *cert, const char *key, hd_err *err);
-SSL_CTX *net_tls_client_ctx(bool verify, hd_err *err);
-int net_tls_self_signed(const char *dir, const char *hostname, char **cert, char **key,
-                        hd_err *err);
-
-/* ---- metrics ---- */
-typedef struct serve_metrics {
-    atomic_ullong sessions_total, sessions_now, sessions_refused;
-    atomic_ullong messages_accepted, messages_rejected, recipients_accepted;
-    atomic_ullong auth_ok, auth_failed;
-    atomic_ullong delivered, deferred, bounced, expired, suppressed, captured, corrupt;
-    atomic_ullong commit_batches, commit_messages, commit_ops;
-    atomic_ullong commit_failures;      /* batches that could not be written */
-    atomic_ullong connections_out, connections_out_failed;
-    atomic_ullong inbound_dsn, inbound_arf, inbound_dmarc, inbound_other;  /* by kind */
-    atomic_ullong async_bounces, complaints;
-    /* reports matched by Message-ID alone (inbound.c): counted apart, by type */
-    atomic_ullong unverified_bounces, unverified_complaints, unverified_feedback;
-} serve_metrics;
-
-/* ---- the server ---- */
-struct serve {
-    hd_config *cfg;
-    char *data_dir;
-    int lock_fd;                    /* data_dir itself, flock()ed while running */
-    struct event_base *base;
-    hd_store *store;                /* main thread's connection */
-    hd_spool *spool;
-    hd_dns *dns;
-    struct event *dns_ev, *dns_timer;
-    SSL_CTX *tls_server, *tls_client;
-    uint8_t verp_key[HD_VERP_KEY_LEN];
-    serve_metrics metrics;
-    atomic_bool stopping;            /* read by the committer thread too */
-
-    struct serve_work *work;        /* work.c */
-    struct serve_commit *commit;    /* commit.c */
-    struct serve_queue *queue;      /* queue.c */
-    struct serve_intake *intake;    /* intake.c */
-    struct serve_accept *accept;    /* accept.c */
-    struct serve_api *api;          /* api.c */
-    struct serve_metrics_table *metrics_table; /* metrics.c: per domain and pool */
-    struct serve_status *status;    /* status.c */
-    struct serve_webhook *webhook;  /* webhook.c */
-    struct serve_inbound *inbound;  /* inbound.c */
-    serve_domains *domains;         /* current snapshot, main thread's reference */
-    struct serve_keycheck *keycheck; /* domains.c: pending keys' DNS records */
-    struct conn *deliver_conns;     /* deliver.c: open outbound connections */
-    unsigned domains_generation;
-};
+#include <herald/config.h>
+#include <herald/err.h>
+#include <herald/report.h>
 
 /* What the operator told `herald serve` beyond the configuration. */
 typedef struct serve_options {
     bool new_verp_key; /* make a new verp.key though messages were sent with the lost one */
 } serve_options;
 int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err);
+
+/* Sets the server's log from the configuration (serve.c). */
+void serve_log_init(const hd_config *cfg);
+/* A warning line in that log (the configuration check's, at start). */
+void serve_log_warning(const char *text);
 
 /* ---- the configuration's files and domains (check.c) ---- */
 typedef void (*serve_warn_fn)(void *arg, const char *text);
@@ -356,40 +34,21 @@ typedef void (*serve_warn_fn)(void *arg, const char *text);
 int serve_check_config(const hd_config *cfg, serve_warn_fn warn, void *arg, bool *config_fault,
                        hd_err *err);
 
+/* ---- the bounce rules of a configuration (check.c; loaded once at start) ---- */
+/* [inbound] hard_reasons as a set; an unknown name is a configuration
+ * error (FILE:LINE). */
+int serve_hard_reasons(const hd_config *cfg, hd_bounce_reasons *out, hd_err *err);
+/* The bounce rule set: [inbound] bounce_rules (at most 1 MiB), else the
+ * built-in one; the one reader for --check, start and the server (a bad
+ * file is FILE:LINE: [inbound] bounce_rules: ...). */
+int serve_load_bounce_rules(const hd_config *cfg, hd_report_rules **out, hd_err *err);
+
+/* data/bounce-rules.txt, built in (generated/bounce_rules.c) */
+extern const unsigned char serve_bounce_rules[];
+extern const size_t serve_bounce_rules_len;
+
 /* Whether the session and connection caps fit under the hard limit of
  * open files (serve.c); a configuration error with the numbers if not. */
 int serve_fd_check(const hd_config *cfg, hd_err *err);
-
-int intake_start(serve *sv, hd_err *err);
-void intake_close_listeners(serve *sv);
-void intake_stop(serve *sv);
-size_t intake_sessions(serve *sv);
-
-/* The HTTP API (api.c). */
-int api_start(serve *sv, hd_err *err);
-void api_close_listener(serve *sv);
-void api_stop(serve *sv);
-
-int status_start(serve *sv, hd_err *err);
-void status_stop(serve *sv);
-
-/* deliver.c: one outbound connection's life is owned by queue.c's
- * destinations; deliver.c speaks SMTP on it. */
-typedef struct q_dest q_dest;
-void deliver_start(serve *sv, q_dest *dest);
-void deliver_stop(serve *sv);
-
-/* Webhooks (webhook.c): every event, signed, to the [webhook] endpoints. */
-int webhook_start(serve *sv, hd_err *err);
-void webhook_kick(void *sv);        /* new events may be committed (serve_fn) */
-void webhook_stop(serve *sv);
-int webhook_retry(serve *sv, int64_t id);   /* dead → pending; 0 = all; HD_ENOTFOUND */
-/* Prometheus lines for the endpoints (status.c's /metrics). */
-struct evbuffer;
-void webhook_metrics(serve *sv, struct evbuffer *b);
-
-/* Sandbox delivery of one message's recipients (sandbox.c). */
-typedef struct q_batch q_batch;
-void sandbox_deliver(serve *sv, q_batch *b);
 
 #endif

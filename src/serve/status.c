@@ -21,9 +21,12 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
-#include "herald/json.h"
-#include "httpconn.h"
-#include "metrics.h"
+#include <herald/json.h>
+#include "serve/delivery.h"
+#include "serve/engine.h"
+#include "serve/feedback.h"
+#include "serve/intake.h"
+#include "serve/status.h"
 
 struct serve_status {
     struct evhttp *http;

@@ -35,8 +35,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "herald/webhook.h"
-#include "serve.h"
+#include <herald/webhook.h>
+#include "serve/feedback.h"
 
 #define HOOK_PAGE 100              /* events read per pass */
 #define HOOK_INFLIGHT 4            /* requests on the wire per endpoint */

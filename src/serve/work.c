@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "serve.h"
+#include "serve/engine.h"
 
 typedef struct post {
     serve_fn fn;

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "herald/spool.h"
+#include <herald/spool.h>
 
 #define ENV_FIRST_LINE "herald-envelope 1"
 

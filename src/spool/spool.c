@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "herald/spool.h"
+#include <herald/spool.h>
 
 #define SEG_MAGIC "HDM1"
 #define ENV_MAGIC "HDE1"        /* an envelope record (herald/spool.h) */

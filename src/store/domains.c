@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_int.h"
+#include "store/store_int.h"
 
 /* Bind at most max bytes of s (the fixed-size fields of the row structs). */
 static void bind_text(sqlite3_stmt *stmt, int col, const char *s, size_t max)

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "store_int.h"
+#include "store/store_int.h"
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
 {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_int.h"
+#include "store/store_int.h"
 
 static const char *const state_names[] = {
     [HD_RCPT_QUEUED] = "queued",         [HD_RCPT_DELIVERED] = "delivered",

@@ -1,5 +1,5 @@
 /* schema.c - the database schema, applied by hd_store_open(). */
-#include "store_int.h"
+#include "store/store_int.h"
 
 const char hd_store_schema[] =
     "-- herald's database (SQLite, WAL). One file: data_dir/herald.db, mode 0600.\n"

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store_int.h"
+#include "store/store_int.h"
 
 #define BUSY_TIMEOUT_MS 5000
 

@@ -4,7 +4,7 @@
 
 #include <sqlite3.h>
 
-#include "herald/store.h"
+#include <herald/store.h>
 
 struct hd_store {
     sqlite3 *db;

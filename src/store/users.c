@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "store_int.h"
+#include "store/store_int.h"
 
 static void bind_text(sqlite3_stmt *stmt, int col, const char *s, size_t max)
 {

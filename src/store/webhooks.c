@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "store_int.h"
+#include "store/store_int.h"
 
 static void bind(sqlite3_stmt *s, int i, const char *v)
 {

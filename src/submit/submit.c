@@ -7,9 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "herald/mail.h"
-#include "herald/mime7.h"
-#include "herald/submit.h"
+#include <herald/mail.h>
+#include <herald/mime7.h>
+#include <herald/submit.h>
 
 #define ADDED_MAX 2048
 

@@ -11,7 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "herald/verp.h"
+#include <herald/verp.h>
 
 #define MAC_BYTES 10                  /* 80 bits: forging needs 2^80 tries */
 #define MAC_CHARS 16                  /* base32 of 10 bytes */

@@ -18,8 +18,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "herald/json.h"
-#include "herald/webhook.h"
+#include <herald/json.h>
+#include <herald/webhook.h>
 
 /* ---- the body ---------------------------------------------------------- */
 

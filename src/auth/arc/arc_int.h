@@ -8,7 +8,7 @@
 
 #include <herald/arc.h>
 
-#include "../dkim/dkim_keyrec.h"
+#include "auth/dkim/dkim_keyrec.h"
 
 /* The three fields of an ARC set, in the order the seal hashes them
  * (RFC 8617 §5.1.1). */

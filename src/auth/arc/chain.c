@@ -6,7 +6,7 @@
  * Pure functions over a parsed hd_msg; nothing here allocates except the
  * scratch copy in arc_canon_field. Slices point into the caller's message.
  */
-#include "arc_int.h"
+#include "auth/arc/arc_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>

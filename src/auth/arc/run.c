@@ -4,7 +4,7 @@
  *
  * The run asks every key question at once through hd_dns_query_all.
  */
-#include "arc_int.h"
+#include "auth/arc/arc_int.h"
 
 #include <herald/authres.h>
 

@@ -10,7 +10,7 @@
  * AMS b= is hashed again by the AS, where folding would matter.
  * The sealer borrows its key; all signing goes through hd_key.
  */
-#include "arc_int.h"
+#include "auth/arc/arc_int.h"
 
 #include <herald/base64.h>
 #include <herald/limits.h>

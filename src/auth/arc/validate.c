@@ -10,7 +10,7 @@
  * from N down to 1. Any failure, DNS ones included, is a permanent fail
  * (§5.2.1). The verifier owns its sets and their AAR copies.
  */
-#include "arc_int.h"
+#include "auth/arc/arc_int.h"
 
 #include <herald/base64.h>
 #include <herald/limits.h>

@@ -7,7 +7,7 @@
  * passed to the hash without copying; only whitespace runs that change are
  * rewritten. Input line ends are CRLF (the caller converts bare LF first).
  */
-#include "dkim_int.h"
+#include "auth/dkim/dkim_int.h"
 
 #include <string.h>
 

@@ -15,7 +15,7 @@
  * DKIM_MAX_GUESSES public-key checks a failed signature. Pure: bytes in,
  * findings out.
  */
-#include "dkim_int.h"
+#include "auth/dkim/dkim_int.h"
 
 #include <herald/limits.h>
 #include <herald/mime.h>

@@ -4,7 +4,7 @@
 #ifndef HERALD_DKIM_KEYREC_H
 #define HERALD_DKIM_KEYREC_H
 
-#include "dkim_int.h"
+#include "auth/dkim/dkim_int.h"
 
 typedef struct dkim_keyrec {
     int refs;

@@ -7,7 +7,7 @@
  * it until its TTL runs out. A record that cannot be used is still a
  * record: it carries the reason, so the verdict can say why.
  */
-#include "dkim_keyrec.h"
+#include "auth/dkim/dkim_keyrec.h"
 
 #include <herald/base64.h>
 #include <herald/limits.h>

@@ -8,7 +8,7 @@
  * ignores it (between tags, and inside b=, whose whitespace verifiers
  * strip), so simple and relaxed signatures both survive it.
  */
-#include "dkim_int.h"
+#include "auth/dkim/dkim_int.h"
 
 #include <herald/base64.h>
 #include <herald/limits.h>

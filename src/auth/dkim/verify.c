@@ -7,7 +7,7 @@
  * by the caller, and finish() turns key + hashes into a verdict with a
  * reason a mail admin can act on.
  */
-#include "dkim_keyrec.h"
+#include "auth/dkim/dkim_keyrec.h"
 
 #include <herald/authres.h>
 #include <herald/base64.h>

@@ -14,7 +14,7 @@
  * the evaluator reads like the RFC's pseudo-code, and nothing it does can
  * block.
  */
-#include "spf_int.h"
+#include "auth/spf/spf_int.h"
 
 #include <herald/limits.h>
 

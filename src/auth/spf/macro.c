@@ -7,7 +7,7 @@
  * reversed with r, cut to the rightmost digits parts, and joined with
  * "." (§7.3); an upper-case letter URL-encodes the result (§7.3).
  */
-#include "spf_int.h"
+#include "auth/spf/spf_int.h"
 
 #include <stdio.h>
 #include <string.h>

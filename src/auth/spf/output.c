@@ -2,7 +2,7 @@
  * output.c - the verdict as header fields: Received-SPF (RFC 7208 §9.1)
  * and the Authentication-Results fragment (RFC 8601 §2.7.2).
  */
-#include "spf_int.h"
+#include "auth/spf/spf_int.h"
 
 #include <herald/authres.h>
 

@@ -6,7 +6,7 @@
  * anywhere in the record, check_host() returns immediately with the
  * result permerror") that names the term and the offset.
  */
-#include "spf_int.h"
+#include "auth/spf/spf_int.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>

@@ -10,7 +10,7 @@
  * between runs of an evaluation (spf_records_make_room), since a run
  * holds pointers into entries. One thread.
  */
-#include "spf_int.h"
+#include "auth/spf/spf_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,8 @@
 /*
- * queue.h - the in-memory queue shared by queue.c (scheduler), deliver.c
- * (outbound SMTP) and sandbox.c (capture). Main thread only.
+ * delivery_int.h - the delivery room's own structures: the in-memory
+ * queue shared by queue.c (scheduler), deliver.c (outbound SMTP),
+ * sandbox.c (capture) and metrics.c. Main thread only. No file outside
+ * the room includes it (scripts/check-layers.sh).
  *
  * Every recipient not yet final is a q_rcpt. A due recipient sits in its
  * destination's ready list; a deferred one in the retry heap until its
@@ -9,10 +11,13 @@
  * destination for batches: the ready recipients of one message, sent in
  * one transaction.
  */
-#ifndef HERALD_SERVE_QUEUE_H
-#define HERALD_SERVE_QUEUE_H
+#ifndef HERALD_SERVE_DELIVERY_INT_H
+#define HERALD_SERVE_DELIVERY_INT_H
 
-#include "serve.h"
+#include "serve/delivery.h"
+
+typedef struct q_dest q_dest;
+typedef struct q_batch q_batch;
 
 typedef struct q_msg {
     int64_t id;
@@ -117,5 +122,12 @@ typedef enum q_trouble {
 } q_trouble;
 void queue_conn_done(serve *sv, q_dest *dest, q_trouble trouble);
 void queue_batch_free(q_batch *b);
+
+/* deliver.c: one outbound connection's life is owned by queue.c's
+ * destinations; deliver.c speaks SMTP on it. */
+void deliver_start(serve *sv, q_dest *dest);
+
+/* Sandbox delivery of one message's recipients (sandbox.c). */
+void sandbox_deliver(serve *sv, q_batch *b);
 
 #endif
