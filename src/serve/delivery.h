@@ -33,9 +33,10 @@ const char *queue_pool_label(serve *sv, const char *domain, const char *msg_pool
  * verp_per_recipient, and not the sandbox (which sends nothing and keeps
  * the message's). */
 bool queue_sender_per_rcpt(serve *sv, const char *domain);
-/* fn(domain, pool label, received_at) for every recipient not yet final. */
-void queue_each_open(serve *sv, void (*fn)(serve *sv, const char *domain, const char *pool,
-                                           int64_t received_at));
+/* The queue's gauges for /metrics, computed now: every recipient not yet
+ * final counted under its domain and pool (metrics_queued), with its
+ * message's age. Before metrics_write. */
+void queue_gauges(serve *sv);
 void queue_free(serve *sv);
 
 /* Stop every outbound connection (deliver.c), at shutdown. */
@@ -61,7 +62,11 @@ void metrics_accepted(serve *sv, const char *domain, const char *pool, size_t by
 void metrics_outcome(serve *sv, const char *domain, const char *pool, metric_outcome o);
 /* A delivery, seconds after the message was accepted. */
 void metrics_delivered_after(serve *sv, const char *domain, const char *pool, double seconds);
-/* Append every per-domain family to b (walks the queue for its gauges). */
+/* The queue's gauges, given by queue_gauges: cleared, then one call per
+ * recipient not yet final (received_at: its message's). */
+void metrics_queue_clear(serve *sv);
+void metrics_queued(serve *sv, const char *domain, const char *pool, int64_t received_at);
+/* Append every per-domain family to b (the gauges as queue_gauges left them). */
 void metrics_write(serve *sv, struct evbuffer *b, int64_t now);
 void metrics_free(serve *sv);
 

@@ -171,24 +171,24 @@ static void state_clear(worker_state *ws)
     ws->n = 0;
 }
 
-void worker_domains_free(worker *w)
+static void worker_state_free(void *state)
 {
-    worker_state *ws = *worker_domains_slot(w);
-    if (ws) {
-        state_clear(ws);
-        free(ws);
-    }
+    worker_state *ws = state;
+    state_clear(ws);
+    free(ws);
 }
 
 static worker_dom *worker_dom_for(worker *w, const serve_domains *d, const serve_domain *dom,
                                   hd_err *err)
 {
-    worker_state **slot = (worker_state **)worker_domains_slot(w);
-    if (!*slot && !(*slot = calloc(1, sizeof **slot))) {
-        hd_err_set(err, HD_ENOMEM, "out of memory");
-        return NULL;
+    worker_state *ws = worker_slot_get(w, WORKER_SLOT_DOMAINS);
+    if (!ws) {
+        if (!(ws = calloc(1, sizeof *ws))) {
+            hd_err_set(err, HD_ENOMEM, "out of memory");
+            return NULL;
+        }
+        worker_slot_set(w, WORKER_SLOT_DOMAINS, ws, worker_state_free);
     }
-    worker_state *ws = *slot;
     if (ws->generation != d->generation) {
         state_clear(ws);
         ws->generation = d->generation;

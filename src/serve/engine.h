@@ -54,12 +54,12 @@
 
 typedef struct serve serve;
 
-/* ---- clocks (the shell's; cores are given times) ---- */
+/* ---- clocks (engine.c: the shell's; cores are given times) ---- */
 int64_t serve_now(void);         /* Unix seconds */
 int64_t serve_now_ms(void);      /* Unix milliseconds */
 uint64_t serve_mono_ms(void);    /* monotonic milliseconds */
 
-/* ---- logging ---- */
+/* ---- logging (engine.c) ---- */
 extern hd_log serve_log;
 #define LOG_ERR(...) hd_log_msg(&serve_log, HD_LOG_ERROR, __VA_ARGS__)
 #define LOG_WARN(...) hd_log_msg(&serve_log, HD_LOG_WARN, __VA_ARGS__)
@@ -83,9 +83,27 @@ void serve_log_limited(hd_log_level level, const char *kind, const char *client,
 #define LOG_INFO_LIMITED(kind, client, ...) \
     serve_log_limited(HD_LOG_INFO, kind, client, __VA_ARGS__)
 
-/* ---- cross-thread: run fn(arg) on the main thread (work.c) ---- */
+/* ---- out of memory (engine.c) ----
+ * The policy: where a failure can be answered (a 451 to a client, an
+ * error from a start), allocation failures are errors like any other and
+ * are answered. Where nothing can answer it and going on would lose track
+ * of mail (a queue change, a recipient, a post to the main thread), the
+ * server logs "out of memory WHAT" and aborts: what was committed is safe
+ * on disk and is taken up again at the next start. These helpers are that
+ * abort, written once; WHAT completes the line ("for a destination"). */
+void *serve_xcalloc(size_t n, size_t size, const char *what);
+void *serve_xmalloc(size_t size, const char *what);
+void *serve_xrealloc(void *old, size_t size, const char *what);
+char *serve_xstrdup(const char *s, const char *what);
+
+/* ---- cross-thread: run fn(arg) on the main thread (engine.c) ---- */
 typedef void (*serve_fn)(void *arg);
 void serve_post(serve *sv, serve_fn fn, void *arg);
+int serve_post_start(serve *sv, hd_err *err);   /* once the loop exists */
+void serve_post_free(serve *sv);                /* after work_stop and commit_stop */
+
+/* ---- the service manager (engine.c): a state line to systemd, if any ---- */
+void serve_notify(const char *state);
 
 /* ---- worker pools (work.c) ---- */
 typedef struct worker worker;   /* per-thread state: store connection, signers */
@@ -97,9 +115,17 @@ void serve_work_auth(serve *sv, void (*fn)(worker *w, void *arg), serve_fn done,
 /* n workers in the main pool, n_auth in the password-check pool (>= 1 each). */
 int work_start(serve *sv, unsigned n, unsigned n_auth, hd_err *err);
 void work_stop(serve *sv);    /* joins the workers */
-void work_free(serve *sv);    /* then, after commit_stop: the post queue */
+void work_free(serve *sv);    /* then */
 hd_store *worker_store(worker *w);
-void **worker_domains_slot(worker *w);   /* domains.c keeps its per-worker state here */
+/* State another file keeps in each worker (made by the worker when it
+ * first needs it, read only by that worker): the pool frees it with the
+ * free_fn given, once the worker has stopped. One slot per user. */
+typedef enum worker_slot {
+    WORKER_SLOT_DOMAINS,        /* domains.c: signers and zones per generation */
+    WORKER_SLOTS
+} worker_slot;
+void *worker_slot_get(worker *w, worker_slot s);
+void worker_slot_set(worker *w, worker_slot s, void *state, void (*free_fn)(void *state));
 
 /* ---- sending domains (domains.c) ---- */
 typedef struct serve_key {
@@ -129,8 +155,12 @@ int domains_load(serve *sv, hd_err *err);                  /* main thread */
 /* A reload (SIGHUP, POST /reload on the control socket, which by names in
  * the log): a new snapshot of the sending domains and keys, the pending
  * keys looked up, [domain] sections of removed domains warned about, and
- * systemd told. On failure the old snapshot stays in use. Main thread. */
+ * systemd told. On failure the old snapshot stays in use. Main thread
+ * (engine.c). */
 int serve_reload(serve *sv, const char *by, hd_err *err);
+/* The warning about trusted networks while several domains are served
+ * (at start, and at each reload). */
+void serve_warn_trusted_tenants(serve *sv);
 /* Look up the DNS records of pending DKIM keys now (domains_load does, and
  * a timer every few minutes); activate and reload when they match. */
 void domains_check(serve *sv);
@@ -145,7 +175,6 @@ int worker_sign(worker *w, const serve_domains *d, const serve_domain *dom, hd_s
                 hd_buf *out, hd_err *err);
 /* The DNS a receiver of dom's mail would see (sandbox), per worker. */
 hd_dns *worker_zone(worker *w, const serve_domains *d, const serve_domain *dom, hd_err *err);
-void worker_domains_free(worker *w);
 
 /* ---- committer (commit.c) ---- */
 
@@ -226,9 +255,11 @@ void commit_event_fill(hd_store_event *e, const char *type, const char *message,
                        const char *recipient, const char *remote, const char *reply,
                        const char *tls, int64_t duration_ms);
 
-/* ---- DNS on the loop (serve.c): cb runs later on the main thread ---- */
+/* ---- DNS on the loop (engine.c): cb runs later on the main thread ---- */
 int serve_dns_ask(serve *sv, const char *name, uint16_t type, hd_dns_cb cb, void *arg,
                   hd_err *err);
+int serve_dns_start(serve *sv, hd_err *err);   /* the resolver of [dns], on the loop */
+void serve_dns_stop(serve *sv);
 
 /* ---- metrics ---- */
 typedef struct serve_metrics {
@@ -260,6 +291,7 @@ struct serve {
     serve_metrics metrics;
     atomic_bool stopping;            /* read by the committer thread too */
 
+    struct serve_posts *posts;      /* engine.c: serve_post's list */
     struct serve_work *work;        /* work.c */
     struct serve_commit *commit;    /* commit.c */
     struct serve_queue *queue;      /* queue.c */

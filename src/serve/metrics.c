@@ -2,7 +2,8 @@
  * metrics.c - Prometheus metrics per sending domain and source-address
  * pool (GET /metrics, status.c): counters of outcomes, histograms of
  * message size and of the time from acceptance to delivery, and the
- * queue's size and oldest recipient per domain and pool.
+ * queue's size and oldest recipient per domain and pool (queue.c gives them
+ * at scrape time: queue_gauges; this file never reads the queue).
  *
  * Main thread only: every count comes from the loop (accept.c's answer,
  * queue.c's outcomes, inbound reports), so there is no locking. The label
@@ -42,7 +43,7 @@ typedef struct series {
     unsigned long long accepted;
     unsigned long long outcome[M_N];
     histogram size, delay;
-    size_t queued;                   /* filled at scrape time */
+    size_t queued;                   /* filled at scrape time (queue_gauges) */
     int64_t oldest;                  /* received_at of the oldest queued, 0: none */
     uint32_t next;                   /* index + 1 of the next in its hash chain, 0: none */
 } series;
@@ -137,7 +138,14 @@ void metrics_delivered_after(serve *sv, const char *domain, const char *pool, do
         observe(&s->delay, delay_buckets, N_DELAY, seconds < 0 ? 0 : seconds);
 }
 
-static void metrics_queued(serve *sv, const char *domain, const char *pool, int64_t received_at)
+void metrics_queue_clear(serve *sv)
+{
+    struct serve_metrics_table *t = sv->metrics_table;
+    for (size_t i = 0; t && i < t->n; i++)
+        t->v[i].queued = 0, t->v[i].oldest = 0;
+}
+
+void metrics_queued(serve *sv, const char *domain, const char *pool, int64_t received_at)
 {
     series *s = find(sv, domain, pool);
     if (!s)
@@ -223,12 +231,7 @@ void metrics_write(serve *sv, struct evbuffer *b, int64_t now)
     for (size_t i = 0; i < n; i++)
         write_histogram(b, "herald_domain_delivery_seconds", &t->v[i], &t->v[i].delay,
                         delay_buckets, N_DELAY, true);
-    /* the queue, walked now */
-    for (size_t i = 0; i < n; i++)
-        t->v[i].queued = 0, t->v[i].oldest = 0;
-    queue_each_open(sv, metrics_queued);
-    t = sv->metrics_table;
-    n = t ? t->n : 0;
+    /* the queue's gauges, as queue_gauges gave them */
     evbuffer_add_printf(b, "# HELP herald_domain_queue_recipients recipients waiting for "
                            "delivery\n# TYPE herald_domain_queue_recipients gauge\n");
     for (size_t i = 0; i < n; i++) {

@@ -331,14 +331,14 @@ static const char *rcpt_pool(const q_rcpt *r)
     return r->dest->pool ? r->dest->pool : "default";
 }
 
-void queue_each_open(serve *sv, void (*fn)(serve *sv, const char *domain, const char *pool,
-                                           int64_t received_at))
+void queue_gauges(serve *sv)
 {
     struct serve_queue *q = sv->queue;
+    metrics_queue_clear(sv);
     for (size_t b = 0; q && b < MSG_BUCKETS; b++)
         for (q_msg *m = q->msgs[b]; m; m = m->hnext)
             for (q_rcpt *r = m->rcpts; r; r = r->mnext)
-                fn(sv, m->from_domain, rcpt_pool(r), m->received_at);
+                metrics_queued(sv, m->from_domain, rcpt_pool(r), m->received_at);
 }
 
 static q_msg *msg_new(serve *sv, const hd_store_message *sm)

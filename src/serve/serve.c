@@ -5,10 +5,8 @@
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +19,6 @@
 #include <openssl/rand.h>
 
 #include <herald/domain.h>
-#include <herald/ratelimit.h>
-#include "net/sdnotify.h"
 #include "net/tls.h"
 #include "serve/engine.h"
 #include "serve/delivery.h"
@@ -30,58 +26,6 @@
 #include "serve/intake.h"
 #include "serve/serve.h"
 #include "serve/status.h"
-
-hd_log serve_log;
-
-#define DNS_TICK_MS 100
-
-/* ---- DNS on the loop ---- */
-
-static void dns_process(evutil_socket_t fd, short what, void *arg)
-{
-    serve *sv = arg;
-    hd_dns_process(sv->dns, serve_mono_ms());
-    if (hd_dns_pending(sv->dns) > 0) {
-        struct timeval tv = {0, DNS_TICK_MS * 1000};
-        evtimer_add(sv->dns_timer, &tv);
-    }
-}
-
-int serve_dns_ask(serve *sv, const char *name, uint16_t type, hd_dns_cb cb, void *arg,
-                  hd_err *err)
-{
-    int rc = hd_dns_submit(sv->dns, name, type, cb, arg, err);
-    if (rc)
-        return rc;
-    /* the fixture answers at once; unbound's answers wake dns_ev, and
-     * the tick catches time-outs */
-    struct timeval tv = {0, hd_dns_fd(sv->dns) < 0 ? 0 : DNS_TICK_MS * 1000};
-    if (hd_dns_fd(sv->dns) < 0 || !evtimer_pending(sv->dns_timer, NULL))
-        evtimer_add(sv->dns_timer, &tv);
-    return 0;
-}
-
-static int dns_start(serve *sv, hd_err *err)
-{
-    int rc;
-    if (sv->cfg->dns.zone_file) {
-        rc = hd_dns_new_zone_file(&sv->dns, sv->cfg->dns.zone_file, err);
-    } else {
-        hd_dns_config dc = {.server = sv->cfg->dns.resolver, .timeout_ms = sv->cfg->dns.timeout_ms};
-        rc = hd_dns_new_unbound(&sv->dns, &dc, err);
-    }
-    if (rc)
-        return rc;
-    sv->dns_timer = evtimer_new(sv->base, dns_process, sv);
-    int fd = hd_dns_fd(sv->dns);
-    if (fd >= 0)
-        sv->dns_ev = event_new(sv->base, fd, EV_READ | EV_PERSIST, dns_process, sv);
-    if (!sv->dns_timer || (fd >= 0 && !sv->dns_ev))
-        return hd_err_set(err, HD_ENOMEM, "out of memory");
-    if (sv->dns_ev)
-        event_add(sv->dns_ev, NULL);
-    return 0;
-}
 
 /* ---- files ---- */
 
@@ -251,76 +195,13 @@ static int tls_start(serve *sv, hd_err *err)
 
 static struct event *sig_term, *sig_int, *sig_hup, *housekeeping;
 
-/* Tell systemd (Type=notify) how we are; a failure to tell is logged, never
- * fatal: the server works the same without a service manager. */
-static void notify(const char *state)
-{
-    hd_err err = {0};
-    if (net_sd_notify(state, &err) != 0)
-        LOG_WARN("service manager: %s", hd_err_str(&err));
-}
-
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
     serve *sv = arg;
     LOG_INFO("signal %d: stopping; the queue is kept on disk", (int)sig);
-    notify("STOPPING=1\nSTATUS=stopping; the queue is kept on disk");
+    serve_notify("STOPPING=1\nSTATUS=stopping; the queue is kept on disk");
     sv->stopping = true;
     event_base_loopexit(sv->base, NULL);
-}
-
-/* A [domain NAME] whose domain was removed while the server runs: the
- * next start refuses the file (serve --check), so say it now. */
-static void warn_stale_sections(serve *sv)
-{
-    for (size_t i = 0; i < sv->cfg->n_domains; i++) {
-        const char *name = sv->cfg->domains[i].name;
-        if (domains_find(sv->domains, name) != NULL)
-            continue;
-        hd_err where = {0};
-        hd_config_error(sv->cfg, &where, 0, "domain", name, NULL,
-                        "no longer a sending domain: remove the section, or the next start "
-                        "refuses the file");
-        LOG_WARN("%s", where.msg);
-    }
-}
-
-/* Issue 14: a trusted network submits without AUTH and may send as any
- * sending domain, which is right for one tenant only; say so at start
- * and at every reload while more than one domain is served. */
-static void warn_trusted_tenants(serve *sv)
-{
-    const hd_config *cfg = sv->cfg;
-    if (cfg->smtp.n_trusted_networks == 0 || !sv->domains || sv->domains->n < 2)
-        return;
-    hd_err where = {0};
-    hd_config_error(cfg, &where, 0, "smtp", NULL, "trusted_networks",
-                    "%s%s: clients there submit without AUTH and may send as any of the %zu "
-                    "sending domains; with more than one tenant leave trusted_networks empty "
-                    "and give each a login (herald user add)",
-                    cfg->smtp.trusted_networks[0], cfg->smtp.n_trusted_networks > 1 ? " ..." : "",
-                    sv->domains->n);
-    LOG_WARN("%s", where.msg);
-}
-
-int serve_reload(serve *sv, const char *by, hd_err *err)
-{
-    char state[160];
-    snprintf(state, sizeof state, "RELOADING=1\nMONOTONIC_USEC=%llu", net_sd_monotonic_usec());
-    notify(state);
-    if (domains_load(sv, err) != 0) {
-        /* the domains loaded before stay in use: still serving */
-        LOG_ERR("reload (%s): %s", by, hd_err_str(err));
-        snprintf(state, sizeof state, "READY=1\nSTATUS=serving; the reload failed: %.60s",
-                 hd_err_str(err));
-        notify(state);
-        return err->code ? err->code : HD_EIO;
-    }
-    LOG_INFO("reload (%s): sending domains and keys reloaded", by);
-    warn_stale_sections(sv);
-    warn_trusted_tenants(sv);
-    notify("READY=1\nSTATUS=serving");
-    return 0;
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -449,37 +330,6 @@ void serve_log_init(const hd_config *cfg)
                         hd_log_journal_stream(js, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
 }
 
-#define LIMITED_KEYS 4096
-#define LIMITED_WINDOW_MS 60000
-
-void serve_log_limited(hd_log_level level, const char *kind, const char *client, const char *fmt,
-                       ...)
-{
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    static hd_ratelimit *limiter;
-    if (level > serve_log.max)
-        return;
-    uint64_t held = 0;
-    pthread_mutex_lock(&lock);
-    if (limiter == NULL)
-        limiter = hd_ratelimit_new(LIMITED_KEYS, LIMITED_WINDOW_MS);
-    bool through =
-        limiter == NULL || hd_ratelimit_allow(limiter, kind, client, (int64_t)serve_mono_ms(), &held);
-    pthread_mutex_unlock(&lock);
-    if (!through)
-        return;
-    char text[HD_LOG_LINE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    if (held)
-        hd_log_msg_id(&serve_log, level, client, "%s (and %llu more like it since the last such line, not logged)",
-                      text, (unsigned long long)held);
-    else
-        hd_log_msg_id(&serve_log, level, client, "%s", text);
-}
-
 /* The database, checked: a damaged file is refused at start, not found
  * by the first write that reaches the bad page. */
 static int open_store(serve *sv, const char *path, hd_err *err)
@@ -507,7 +357,8 @@ static void serve_stop(serve *sv)
     intake_close_listeners(sv);
     work_stop(sv);       /* finishes the jobs in hand (they may use sessions) */
     commit_stop(sv);     /* writes what was handed to it (and posts back) */
-    work_free(sv);       /* only now can the post queue go */
+    work_free(sv);
+    serve_post_free(sv); /* only now can the post queue go */
     webhook_stop(sv);    /* after the committer: its answers are in */
     intake_stop(sv);     /* then the sessions can go */
     api_stop(sv);        /* and the API's requests */
@@ -518,11 +369,7 @@ static void serve_stop(serve *sv)
     domains_check_stop(sv);
     if (sv->domains)
         domains_put(sv->domains);
-    if (sv->dns_ev)
-        event_free(sv->dns_ev);
-    if (sv->dns_timer)
-        event_free(sv->dns_timer);
-    hd_dns_free(sv->dns);
+    serve_dns_stop(sv);
     hd_report_rules_free(sv->bounce_rules);
     /* a clean stop: the current segment goes when no live message holds
      * it, so that its delivered mail is not found unknown (pruned, or a
@@ -576,7 +423,8 @@ int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
         goto out;
     }
     unsigned nworkers = signing_threads(cfg), nauth = auth_threads();
-    if ((rc = dns_start(sv, err)) || (rc = work_start(sv, nworkers, nauth, err)) ||
+    if ((rc = serve_post_start(sv, err)) || (rc = serve_dns_start(sv, err)) ||
+        (rc = work_start(sv, nworkers, nauth, err)) ||
         (rc = commit_start(sv, err)) || (rc = domains_load(sv, err)) ||
         (rc = queue_load(sv, err)) || (rc = accept_init(sv, err)) ||
         (rc = intake_start(sv, err)) || (rc = status_start(sv, err)) || (rc = api_start(sv, err)) ||
@@ -593,7 +441,7 @@ int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
     evsignal_add(sig_hup, NULL);
     event_add(housekeeping, &hour);
     on_housekeeping(-1, 0, sv);
-    warn_trusted_tenants(sv);
+    serve_warn_trusted_tenants(sv);
     LOG_INFO("herald serving from %s with %u worker%s; sandbox delivery for %s", sv->data_dir,
              nworkers, nworkers == 1 ? "" : "s",
              cfg->delivery.mode == HD_DELIVERY_SANDBOX ? "every domain without delivery = real"
@@ -602,7 +450,7 @@ int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
     char state[256];
     snprintf(state, sizeof state, "READY=1\nMAINPID=%ld\nSTATUS=serving from %.200s",
              (long)getpid(), sv->data_dir);
-    notify(state);
+    serve_notify(state);
     event_base_dispatch(sv->base);
 out:
     serve_stop(sv);

@@ -143,6 +143,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     COUNTER(b, "connections_out_total", "outbound connections attempted", m->connections_out);
     COUNTER(b, "connections_out_failed_total", "deliveries that found no host", m->connections_out_failed);
     GAUGE(b, "queue_recipients", "recipients not yet final", queue_size(sv));
+    queue_gauges(sv);   /* the queue computes its gauges; metrics writes them */
     metrics_write(sv, b, serve_now());
     webhook_metrics(sv, b);
     evbuffer_add_printf(b, "# HELP herald_inbound_messages_total mail taken by the inbound listener, by kind\n"

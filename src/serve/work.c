@@ -1,7 +1,7 @@
 /*
- * work.c - the worker pools, and serve_post(): running a function on the
- * main thread from any thread (a locked list and a libevent user event;
- * libevent is set up for threads in serve.c).
+ * work.c - the worker pools: threads taking jobs from a list, each with a
+ * database connection of its own and the state other files keep per
+ * worker (slots, freed by the destructor given with them).
  *
  * Two pools: the main one signs, stores and serves the API; a small one
  * only checks passwords (scrypt, ~0.1-0.2 s each), so that password
@@ -10,15 +10,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "serve/engine.h"
-
-typedef struct post {
-    serve_fn fn;
-    void *arg;
-    struct post *next;
-} post;
 
 typedef struct job {
     void (*fn)(worker *w, void *arg);
@@ -32,7 +25,8 @@ struct worker {
     struct pool *pool;
     pthread_t thread;
     hd_store *store;
-    void *domains_state;        /* domains.c's per-worker signers and zones */
+    void *slot[WORKER_SLOTS];   /* per-worker state of other files (domains.c) */
+    void (*slot_free[WORKER_SLOTS])(void *state);
 };
 
 /* Threads taking jobs from one list. */
@@ -47,78 +41,16 @@ typedef struct pool {
 
 struct serve_work {
     pool main, auth;
-    /* serve_post */
-    pthread_mutex_t post_lock;
-    post *post_head, *post_tail;
-    struct event *post_ev;
 };
-
-int64_t serve_now(void)
-{
-    return (int64_t)time(NULL);
-}
-
-int64_t serve_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-uint64_t serve_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 hd_store *worker_store(worker *w)
 {
     return w->store;
 }
 
-static void run_posts(evutil_socket_t fd, short what, void *arg)
-{
-    struct serve_work *wk = arg;
-    pthread_mutex_lock(&wk->post_lock);
-    post *p = wk->post_head;
-    wk->post_head = wk->post_tail = NULL;
-    pthread_mutex_unlock(&wk->post_lock);
-    while (p) {
-        post *next = p->next;
-        p->fn(p->arg);
-        free(p);
-        p = next;
-    }
-}
-
-void serve_post(serve *sv, serve_fn fn, void *arg)
-{
-    struct serve_work *wk = sv->work;
-    post *p = malloc(sizeof *p);
-    if (!p) {
-        /* cannot queue: run nothing rather than lose track silently */
-        LOG_ERR("out of memory posting to the main thread");
-        abort();
-    }
-    *p = (post){fn, arg, NULL};
-    pthread_mutex_lock(&wk->post_lock);
-    if (wk->post_tail)
-        wk->post_tail->next = p;
-    else
-        wk->post_head = p;
-    wk->post_tail = p;
-    pthread_mutex_unlock(&wk->post_lock);
-    event_active(wk->post_ev, EV_READ, 0);
-}
-
 static void pool_add(pool *pl, void (*fn)(worker *w, void *arg), serve_fn done, void *arg)
 {
-    job *j = malloc(sizeof *j);
-    if (!j) {
-        LOG_ERR("out of memory queueing work");
-        abort();
-    }
+    job *j = serve_xmalloc(sizeof *j, "queueing work");
     *j = (job){fn, done, arg, NULL};
     pthread_mutex_lock(&pl->lock);
     if (pl->tail)
@@ -195,10 +127,6 @@ int work_start(serve *sv, unsigned n, unsigned n_auth, hd_err *err)
     if (!wk)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     sv->work = wk;
-    pthread_mutex_init(&wk->post_lock, NULL);
-    wk->post_ev = event_new(sv->base, -1, 0, run_posts, wk);
-    if (!wk->post_ev)
-        return hd_err_set(err, HD_ENOMEM, "out of memory");
     int rc = pool_start(sv, &wk->main, n, err);
     return rc ? rc : pool_start(sv, &wk->auth, n_auth, err);
 }
@@ -210,9 +138,12 @@ static void pool_stop(pool *pl)
     pthread_cond_broadcast(&pl->cond);
     pthread_mutex_unlock(&pl->lock);
     for (unsigned i = 0; i < pl->n; i++) {
-        pthread_join(pl->workers[i].thread, NULL);
-        worker_domains_free(&pl->workers[i]);
-        hd_store_close(pl->workers[i].store);
+        worker *w = &pl->workers[i];
+        pthread_join(w->thread, NULL);
+        for (int s = 0; s < WORKER_SLOTS; s++)
+            if (w->slot[s] && w->slot_free[s])
+                w->slot_free[s](w->slot[s]);
+        hd_store_close(w->store);
     }
     pl->n = 0;
 }
@@ -234,29 +165,25 @@ static void pool_free(pool *pl)
     pthread_cond_destroy(&pl->cond);
 }
 
-/* After work_stop and commit_stop: no thread can serve_post any more. */
+/* After work_stop. */
 void work_free(serve *sv)
 {
     struct serve_work *wk = sv->work;
     if (!wk)
         return;
-    /* posts left behind belong to sessions that are gone with the loop */
-    post *p = wk->post_head;
-    while (p) {
-        post *next = p->next;
-        free(p);
-        p = next;
-    }
-    if (wk->post_ev)
-        event_free(wk->post_ev);
     pool_free(&wk->main);
     pool_free(&wk->auth);
-    pthread_mutex_destroy(&wk->post_lock);
     free(wk);
     sv->work = NULL;
 }
 
-void **worker_domains_slot(worker *w)
+void *worker_slot_get(worker *w, worker_slot s)
 {
-    return &w->domains_state;
+    return w->slot[s];
+}
+
+void worker_slot_set(worker *w, worker_slot s, void *state, void (*free_fn)(void *state))
+{
+    w->slot[s] = state;
+    w->slot_free[s] = free_fn;
 }
