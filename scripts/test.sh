@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test.sh - install what is missing, build, and run the whole test suite:
-#   1. the banned-function check
+#   1. the banned-function check and the layer rule (check-layers.sh)
 #   2. unit, fuzz-corpus replay and interop tests (ctest, build/), among them
 #      the Debian package, the systemd unit and the man pages
 #   3. the unit tests and corpus replays again under ASan + UBSan (build-asan/),
@@ -18,6 +18,8 @@ strict=(-DHERALD_TESTS=ON -DHERALD_BENCH=ON -DHERALD_WERROR=ON)
 
 echo "== banned functions"
 scripts/check-banned.sh
+echo "== layers"
+scripts/check-layers.sh
 
 echo "== build and test"
 scripts/build.sh build "${strict[@]}"

@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "herald/err.h"
-#include "herald/store.h"
+#include <herald/err.h>
+#include <herald/store.h>
 
 #define HD_APIKEY_TOKEN_MAX 80   /* "hk_" + 16 + "_" + 52, with room */
 

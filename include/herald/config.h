@@ -34,8 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "herald/err.h"
-#include "herald/log.h"
+#include <herald/err.h>
+#include <herald/log.h>
 
 /* Limits on the file, so that no input can make the parser use unbounded
  * memory or time. Real files are a few kilobytes. */

@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "herald/buf.h"
-#include "herald/err.h"
+#include <herald/buf.h>
+#include <herald/err.h>
 
 typedef struct hd_httphead {
     hd_slice method;

@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "herald/buf.h"
-#include "herald/err.h"
+#include <herald/buf.h>
+#include <herald/err.h>
 
 #define HD_SMTPC_MAX_REPLY_LINES 64
 #define HD_SMTPC_MAX_REPLY_TEXT 1024  /* reply text kept per result */

@@ -25,8 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "herald/buf.h"
-#include "herald/err.h"
+#include <herald/buf.h>
+#include <herald/err.h>
 
 #define HD_SPOOL_ID_LEN 16
 #define HD_SPOOL_RECORD_HEADER 32

@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "herald/buf.h"
-#include "herald/err.h"
+#include <herald/buf.h>
+#include <herald/err.h>
 
 typedef struct hd_store hd_store; /* opaque */
 

@@ -16,9 +16,9 @@
 
 #include <stdint.h>
 
-#include "herald/buf.h"
-#include "herald/err.h"
-#include "herald/mime7.h"
+#include <herald/buf.h>
+#include <herald/err.h>
+#include <herald/mime7.h>
 
 typedef struct hd_submit_opts {
     const char *hostname;  /* right side of a new Message-ID */

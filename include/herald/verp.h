@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "herald/err.h"
+#include <herald/err.h>
 
 #define HD_VERP_KEY_LEN 32
 #define HD_VERP_ID_MAX 40

@@ -21,9 +21,9 @@
 
 #include <jansson.h>
 
-#include "herald/buf.h"
-#include "herald/err.h"
-#include "herald/store.h"
+#include <herald/buf.h>
+#include <herald/err.h>
+#include <herald/store.h>
 
 /* A secret shorter than this is refused (it is typed by people, so count
  * 32 characters rather than 256 bits). */
