@@ -1,6 +1,6 @@
 /*
  * intake.h - the intake room of `herald serve`: the doors new mail comes
- * in by. SMTP submission and the inbound MX listener (intake.c), the HTTP
+ * in by. SMTP submission and the inbound MX listener (intake*.c), the HTTP
  * API (api.c), the evhttp listeners' sockets (httpconn.c, also used by
  * status.c), and the one path both doors take for a new message
  * (accept.c). Stands on feedback (the inbound listener hands reports to
@@ -15,7 +15,7 @@
 #include "serve/engine.h"
 #include "serve/feedback.h"
 
-/* ---- SMTP listeners (intake.c) ---- */
+/* ---- SMTP listeners (intake_listen.c; the session: intake.c, AUTH: intake_auth.c) ---- */
 int intake_start(serve *sv, hd_err *err);
 void intake_close_listeners(serve *sv);
 void intake_stop(serve *sv);
