@@ -190,12 +190,12 @@ void intake__session_free(session *s)
                          "session ended: no message queued, %u refused command%s, the last: %s",
                          s->refusals, s->refusals == 1 ? "" : "s", s->last_refusal);
     else if (s->refusals)
-        LOG_INFO_ID(s->ip,
+        LOG_INFO_ID(s->id,
                     "session ended: %u message%s queued, %u refused command%s, the last: %s",
                     s->accepted, s->accepted == 1 ? "" : "s", s->refusals,
                     s->refusals == 1 ? "" : "s", s->last_refusal);
     else
-        LOG_DEBUG_ID(s->ip, "session ended: %u message%s queued", s->accepted,
+        LOG_DEBUG_ID(s->id, "session ended: %u message%s queued", s->accepted,
                   s->accepted == 1 ? "" : "s");
     if (s->prev)
         s->prev->next = s->next;
@@ -595,7 +595,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         if (what & BEV_EVENT_ERROR)
-            LOG_DEBUG_ID(s->ip, "connection error");
+            LOG_DEBUG_ID(s->id, "connection error");
         intake__session_free(s);
     }
 }

@@ -87,7 +87,7 @@ static void auth_done(void *arg)
         if (j->ok) {
             snprintf(s->user, sizeof s->user, "%s", j->user);
             snprintf(s->user_domains, sizeof s->user_domains, "%s", j->domains);
-            LOG_INFO_ID(s->ip, "authenticated as %s", printable(j->user));
+            LOG_INFO_ID(s->id, "authenticated as %s", printable(j->user));
         }
         hd_smtpd_answer_auth(s->smtpd, j->ok);
         intake__session_resume(s);

@@ -30,6 +30,11 @@ typedef struct session {
     hd_smtpd *smtpd;
     char ip[INET6_ADDRSTRLEN];
     char client[HD_CLIENTKEY_MAX]; /* what the per-client limits count: ip, or its /64 */
+    /* the id of the session's own log lines: "s1a2b3c 127.0.0.1:5544", a
+     * number of this process's and the client's address, so two sessions
+     * from one address can be told apart (lines limited per client keep
+     * the client as their id) */
+    char id[8 + INET6_ADDRSTRLEN + 8];
     bool refused;               /* refused at connection: the refusal was logged (limited) */
     bool trusted;               /* in smtp.trusted_networks: may submit without AUTH */
     bool tls;
@@ -85,6 +90,7 @@ struct serve_intake {
     /* password checks in hand, by client key ("" = free): one per client */
     char auth_pending[AUTH_PENDING_MAX][HD_CLIENTKEY_MAX];
     ip_count connections[2][IP_TRACK];   /* connections per client key: [0] submission, [1] inbound */
+    uint32_t session_seq;                /* the last session's number (its log id) */
 };
 
 /* ---- the session (intake.c) ---- */

@@ -162,15 +162,24 @@ static bool listener_full(serve *sv, bool inbound, size_t *open)
 }
 
 /* Who the client is: its address, the key the per-client limits count
- * (the address, or an IPv6 client's /64), and whether the listener's
- * client_limit_exceptions spare it those limits. */
+ * (the address, or an IPv6 client's /64), the session's log id, and
+ * whether the listener's client_limit_exceptions spare it those limits. */
 static void session_identify(session *s, const struct sockaddr *sa)
 {
     const hd_config *cfg = s->sv->cfg;
-    if (sa->sa_family == AF_INET)
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, s->ip, sizeof s->ip);
-    else if (sa->sa_family == AF_INET6)
+        port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, s->ip, sizeof s->ip);
+        port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    }
+    /* a number from a random start (rand(), seeded at start), so that the
+     * ids of one run differ from the last run's; 24 bits, 6 hex digits */
+    uint32_t n = ++s->sv->intake->session_seq & 0xffffff;
+    snprintf(s->id, sizeof s->id, strchr(s->ip, ':') ? "s%06x [%s]:%u" : "s%06x %s:%u",
+             (unsigned)n, s->ip, port);
     if (hd_clientkey_of(s->ip, s->client, sizeof s->client) != 0)
         snprintf(s->client, sizeof s->client, "%s", s->ip);
     s->limit_exempt = s->inbound ? hd_config_in_networks(cfg->inbound.client_limit_exceptions,
@@ -344,6 +353,7 @@ int intake_start(serve *sv, hd_err *err)
     if (!in)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     sv->intake = in;
+    in->session_seq = (uint32_t)rand();
     in->listeners = calloc(sv->cfg->smtp.n_listen + sv->cfg->inbound.n_listen + 1,
                            sizeof *in->listeners);
     if (!in->listeners)
