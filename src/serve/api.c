@@ -953,15 +953,6 @@ static bool decode_segment(const char *s, char *out, size_t size)
     return ok;
 }
 
-static bool id_ok(const char *id)
-{
-    size_t n = 0;
-    for (; id[n]; n++)
-        if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
-            return false;
-    return n == 32;
-}
-
 /* Route and method; false with the error set. */
 static bool route_of(api_req *r, const char *path)
 {
@@ -974,7 +965,7 @@ static bool route_of(api_req *r, const char *path)
     if (strncmp(path, "/v1/messages/", 13) == 0) {
         r->route = R_MESSAGE;
         r->allow = "GET";
-        if (!decode_segment(path + 13, r->arg, sizeof r->arg) || !id_ok(r->arg)) {
+        if (!decode_segment(path + 13, r->arg, sizeof r->arg) || !serve_id_ok(r->arg)) {
             set_error(r, 404, "not_found", "no such message (an id is 32 hex digits)");
             return false;
         }

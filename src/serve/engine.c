@@ -82,6 +82,17 @@ char *serve_xstrdup(const char *s, const char *what)
     return p;
 }
 
+/* ---- a message's id ---- */
+
+bool serve_id_ok(const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++)
+        if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
+            return false;
+    return n == 32;
+}
+
 /* ---- the log's rate-limited lines ---- */
 
 #define LIMITED_KEYS 4096

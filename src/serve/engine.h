@@ -96,6 +96,11 @@ void *serve_xmalloc(size_t size, const char *what);
 void *serve_xrealloc(void *old, size_t size, const char *what);
 char *serve_xstrdup(const char *s, const char *what);
 
+/* ---- a message's id (engine.c) ----
+ * Whether id is a message's queue id as the API and the control socket
+ * take it: 32 lower-case hex digits (accept_new_uuid makes them). */
+bool serve_id_ok(const char *id);
+
 /* ---- cross-thread: run fn(arg) on the main thread (engine.c) ---- */
 typedef void (*serve_fn)(void *arg);
 void serve_post(serve *sv, serve_fn fn, void *arg);

@@ -171,16 +171,6 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
-/* Queue ids are 32 lower-case hex digits. */
-static bool id_ok(const char *id)
-{
-    size_t n = 0;
-    for (; id[n]; n++)
-        if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
-            return false;
-    return n == 32;
-}
-
 /* POST /webhooks/retry/ID or /webhooks/retry/all: dead webhook events
  * are tried again. */
 static void webhook_control(serve *sv, struct evhttp_request *req, const char *what)
@@ -218,13 +208,13 @@ static void on_control(struct evhttp_request *req, void *arg)
         int n = queue_retry(sv, "");
         LOG_INFO("queue flush: %d recipient%s due now", n, n == 1 ? "" : "s");
         reply_json(req, 200, "OK", "{\"retried\":%d}\n", n);
-    } else if (strncmp(path, "/queue/retry/", 13) == 0 && id_ok(path + 13)) {
+    } else if (strncmp(path, "/queue/retry/", 13) == 0 && serve_id_ok(path + 13)) {
         int n = queue_retry(sv, path + 13);
         if (n == HD_ENOTFOUND)
             reply_json(req, 404, "Not Found", "{\"error\":\"no such message in the queue\"}\n");
         else
             reply_json(req, 200, "OK", "{\"retried\":%d}\n", n);
-    } else if (strncmp(path, "/queue/delete/", 14) == 0 && id_ok(path + 14)) {
+    } else if (strncmp(path, "/queue/delete/", 14) == 0 && serve_id_ok(path + 14)) {
         int n = queue_delete(sv, path + 14);
         if (n == HD_ENOTFOUND)
             reply_json(req, 404, "Not Found", "{\"error\":\"no such message in the queue\"}\n");
