@@ -103,12 +103,7 @@ static void hold(endpoint *ep, int64_t id)
 {
     if (ep->n_held == ep->cap_held) {
         size_t cap = ep->cap_held ? ep->cap_held * 2 : 16;
-        int64_t *v = realloc(ep->held, cap * sizeof *v);
-        if (!v) {
-            LOG_ERR("out of memory in the webhook dispatcher");
-            abort();
-        }
-        ep->held = v;
+        ep->held = serve_xrealloc(ep->held, cap * sizeof *ep->held, "in the webhook dispatcher");
         ep->cap_held = cap;
     }
     ep->held[ep->n_held++] = id;
@@ -121,16 +116,6 @@ static void unhold(endpoint *ep, int64_t id)
             ep->held[i] = ep->held[--ep->n_held];
             return;
         }
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (!p) {
-        LOG_ERR("out of memory in the webhook dispatcher");
-        abort();
-    }
-    return p;
 }
 
 static void post_apply(serve *sv, int (*apply)(hd_store *, void *, hd_err *),
@@ -183,12 +168,7 @@ static int fill_event(const hd_store_event *e, const char *domain, void *arg)
     }
     if (f->n == f->cap) {
         f->cap = f->cap ? f->cap * 2 : 16;
-        hd_store_webhook *v = realloc(f->rows, f->cap * sizeof *v);
-        if (!v) {
-            LOG_ERR("out of memory in the webhook dispatcher");
-            abort();
-        }
-        f->rows = v;
+        f->rows = serve_xrealloc(f->rows, f->cap * sizeof *f->rows, "in the webhook dispatcher");
     }
     hd_store_webhook *w = &f->rows[f->n++];
     memset(w, 0, sizeof *w);
@@ -248,7 +228,7 @@ static void restart_cursor(endpoint *ep)
         return;
     LOG_WARN("webhook %s: the events table restarts at 1 (all old events were removed): "
              "reading it from the start", ep->cfg->name);
-    fill_page *f = xcalloc(1, sizeof *f);
+    fill_page *f = serve_xcalloc(1, sizeof *f, "in the webhook dispatcher");
     f->ep = ep;
     f->last = 0;
     ep->filling = true;
@@ -259,7 +239,7 @@ static void fill(endpoint *ep)
 {
     if (ep->filling)
         return;
-    fill_page *f = xcalloc(1, sizeof *f);
+    fill_page *f = serve_xcalloc(1, sizeof *f, "in the webhook dispatcher");
     f->ep = ep;
     f->last = ep->cursor;
     hd_err err = {0};
@@ -505,14 +485,10 @@ static int make_request(hook_req *hr)
 
 static void start(endpoint *ep, const hd_store_webhook *w)
 {
-    hook_req *hr = xcalloc(1, sizeof *hr);
+    hook_req *hr = serve_xcalloc(1, sizeof *hr, "in the webhook dispatcher");
     hr->ep = ep;
     hr->row = *w;
-    hr->body = strdup(w->body ? w->body : "");
-    if (!hr->body) {
-        LOG_ERR("out of memory in the webhook dispatcher");
-        abort();
-    }
+    hr->body = serve_xstrdup(w->body ? w->body : "", "in the webhook dispatcher");
     hr->row.body = NULL;
     hold(ep, w->id);
     /* on the list first: a connection refused at once calls on_done
@@ -584,7 +560,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     int64_t now = serve_now();
     if (now - sv->webhook->pruned_at >= HOOK_PRUNE_EVERY) {
         sv->webhook->pruned_at = now;
-        int64_t *before = xcalloc(1, sizeof *before);
+        int64_t *before = serve_xcalloc(1, sizeof *before, "in the webhook dispatcher");
         *before = now - (int64_t)sv->cfg->queue.retention;
         post_apply(sv, prune_apply, prune_finish, before);
     }
@@ -628,7 +604,7 @@ static int parse_url(endpoint *ep, hd_err *err)
                   evutil_inet_pton(AF_INET6, ep->host, ip) == 1;
     const char *path = evhttp_uri_get_path(u), *query = evhttp_uri_get_query(u);
     size_t n = (path ? strlen(path) : 0) + (query ? strlen(query) : 0) + 3;
-    ep->target = xcalloc(1, n);
+    ep->target = serve_xcalloc(1, n, "in the webhook dispatcher");
     snprintf(ep->target, n, "%s%s%s", path && path[0] ? path : "/", query ? "?" : "",
              query ? query : "");
     evhttp_uri_free(u);
@@ -660,7 +636,7 @@ static int load_cursor(endpoint *ep, hd_err *err)
         return rc;
     if ((rc = hd_store_event_last_id(ep->sv->store, &ep->cursor, err)) != 0)
         return rc;
-    fill_page *f = xcalloc(1, sizeof *f);
+    fill_page *f = serve_xcalloc(1, sizeof *f, "in the webhook dispatcher");
     f->ep = ep;
     f->last = ep->cursor;
     ep->filling = true;
@@ -673,8 +649,8 @@ int webhook_start(serve *sv, hd_err *err)
     const hd_config *cfg = sv->cfg;
     if (cfg->n_webhooks == 0)
         return 0;
-    struct serve_webhook *wh = xcalloc(1, sizeof *wh);
-    wh->v = xcalloc(cfg->n_webhooks, sizeof *wh->v);
+    struct serve_webhook *wh = serve_xcalloc(1, sizeof *wh, "in the webhook dispatcher");
+    wh->v = serve_xcalloc(cfg->n_webhooks, sizeof *wh->v, "in the webhook dispatcher");
     sv->webhook = wh;
     for (size_t i = 0; i < cfg->n_webhooks; i++) {
         endpoint *ep = &wh->v[wh->n++];
@@ -765,7 +741,7 @@ static void revive_finish(void *arg, int rc)
 
 int webhook_retry(serve *sv, int64_t id)
 {
-    revive *r = xcalloc(1, sizeof *r);
+    revive *r = serve_xcalloc(1, sizeof *r, "in the webhook dispatcher");
     r->sv = sv;
     r->id = id;
     hd_err err = {0};
