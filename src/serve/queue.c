@@ -170,12 +170,7 @@ static void heap_push(struct serve_queue *q, q_rcpt *r)
 {
     if (q->heap_n == q->heap_cap) {
         size_t cap = q->heap_cap ? q->heap_cap * 2 : 1024;
-        q_rcpt **h = realloc(q->heap, cap * sizeof *h);
-        if (!h) {
-            LOG_ERR("out of memory for the retry heap");
-            abort();
-        }
-        q->heap = h;
+        q->heap = serve_xrealloc(q->heap, cap * sizeof *q->heap, "for the retry heap");
         q->heap_cap = cap;
     }
     r->heap_idx = q->heap_n;
@@ -212,17 +207,12 @@ static q_dest *dest_get(serve *sv, const char *domain, const char *pool)
         if (strcasecmp(d->domain, domain) == 0 &&
             (pool ? d->pool && strcmp(d->pool, pool) == 0 : !d->pool))
             return d;
-    q_dest *d = calloc(1, sizeof *d);
-    if (!d || !(d->domain = strdup(domain))) {
-        LOG_ERR("out of memory for a destination");
-        abort();
-    }
+    q_dest *d = serve_xcalloc(1, sizeof *d, "for a destination");
+    d->domain = serve_xstrdup(domain, "for a destination");
     for (char *p = d->domain; *p; p++)
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-    if (pool && !(d->pool = strdup(pool))) {
-        LOG_ERR("out of memory for a destination");
-        abort();
-    }
+    if (pool)
+        d->pool = serve_xstrdup(pool, "for a destination");
     d->max_conns = (int)sv->cfg->delivery.max_connections_per_destination;
     d->hnext = q->dests[b];
     q->dests[b] = d;
@@ -344,11 +334,8 @@ void queue_gauges(serve *sv)
 static q_msg *msg_new(serve *sv, const hd_store_message *sm)
 {
     struct serve_queue *q = sv->queue;
-    q_msg *m = calloc(1, sizeof *m);
-    if (!m || !(m->mail_from = strdup(sm->mail_from))) {
-        LOG_ERR("out of memory for a queued message");
-        abort();
-    }
+    q_msg *m = serve_xcalloc(1, sizeof *m, "for a queued message");
+    m->mail_from = serve_xstrdup(sm->mail_from, "for a queued message");
     m->id = sm->id;
     snprintf(m->uuid, sizeof m->uuid, "%s", sm->uuid);
     m->loc = (hd_spool_loc){(uint32_t)sm->segment, (uint64_t)sm->offset, (uint32_t)sm->length,
@@ -371,11 +358,8 @@ static q_msg *msg_new(serve *sv, const hd_store_message *sm)
 static q_rcpt *rcpt_new(serve *sv, q_msg *m, int64_t id, const char *address, int attempts,
                         int64_t next_attempt, const char *last_reply)
 {
-    q_rcpt *r = calloc(1, sizeof *r);
-    if (!r || !(r->address = strdup(address))) {
-        LOG_ERR("out of memory for a queued recipient");
-        abort();
-    }
+    q_rcpt *r = serve_xcalloc(1, sizeof *r, "for a queued recipient");
+    r->address = serve_xstrdup(address, "for a queued recipient");
     r->id = id;
     r->msg = m;
     r->attempts = attempts;
