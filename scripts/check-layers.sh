@@ -14,7 +14,8 @@
 #       library never includes a program header; a program module includes
 #       the doors of the program modules below it (serve's is serve.h);
 #   (c) the rooms of src/serve: a file includes its own room's headers and
-#       those of the rooms below (the engine: none but its own); a room's
+#       those of the rooms below (the engine: none but its own; rooms of one
+#       layer are peers and do not include each other); a room's
 #       *_int.h only from that room's files; with --objects, no file calls
 #       a function (or reads a variable) defined in a room above its own;
 #   (d) one form: <herald/x.h> for the library's public headers, "dir/x.h"
@@ -262,6 +263,8 @@ for f in $files; do
           breach "$f" "$line" "rooms" "$inc" "\"$inc\" is a header of no room of serve"
         elif [ "$to_r" -gt "$room_r" ]; then
           breach "$f" "$line" "rooms" "$inc" "$room (room $room_r) includes \"$inc\" of the $to_room room ($to_r): an upward include"
+        elif [ "$to_r" -eq "$room_r" ] && [ "$to_room" != "$room" ]; then
+          breach "$f" "$line" "rooms" "$inc" "$room includes \"$inc\" of the $to_room room, its peer (room $to_r): peers do not include each other"
         elif [[ $inc == *_int.h ]] && [ "$to_room" != "$room" ]; then
           breach "$f" "$line" "rooms" "$inc" "$room includes \"$inc\", the $to_room room's own header"
         fi
@@ -294,7 +297,7 @@ if [ -n "$objects" ]; then
       d=${defined_in[$sym]:-}
       [ -n "$d" ] && [ "$d" != "$n" ] || continue
       read -r dr droom <<< "$(room_of "$d")"
-      [ -n "$droom" ] && [ "$dr" -gt "$r" ] || continue
+      [ -n "$droom" ] && [ "$droom" != "$room" ] && [ "$dr" -ge "$r" ] || continue
       # the first line in a function's body that names it (indented, not a
       # comment), else the first line that names it at all
       line=$( (grep -nw -- "$sym" "src/serve/$n" || true) | grep -E '^[0-9]+:[[:space:]]+[^[:space:]/*]' | head -1 | cut -d: -f1)
