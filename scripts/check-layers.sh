@@ -35,7 +35,7 @@ set -euo pipefail
 # ---- the library's layers, lowest first (docs/architecture.md) ----
 # layer  module         its public headers (include/herald/NAME.h)
 library_table='
-1   base           err buf base64 json log limits ratelimit clientkey backoff httphead
+1   base           err buf base64 json log limits ratelimit clientkey backoff httphead httproute
 2   mail           mail mime mime7 report compose
 2   dns            dns
 3   key            key
@@ -54,10 +54,10 @@ library_table='
 15  submit         submit
 15  verp           verp
 16  apimsg         apimsg
-17  config         config
-18  passwd         passwd
-19  spool          spool
-19  store          store
+17  passwd         passwd
+18  spool          spool
+18  store          store
+19  config         config
 20  apikey         apikey
 21  domain         domain
 22  webhook        webhook
@@ -81,9 +81,9 @@ program_table='
 # layer  room       its files (globs in src/serve/; *_int.h: the room's own)
 room_table='
 1   engine     engine.h engine.c work.c commit*.c domains*.c
-2   delivery   delivery.h delivery_int.h queue*.c deliver.c deliver_*.c sandbox*.c metrics*.c
+2   delivery   delivery.h delivery_int.h queue*.c deliver.c deliver_*.c sandbox*.c metrics*.c policy*.c
 3   feedback   feedback.h feedback_int.h inbound*.c webhook*.c
-4   intake     intake.h intake_int.h intake*.c accept*.c api*.c httpconn*.c
+4   intake     intake.h intake_int.h api_int.h intake*.c accept*.c api*.c httpconn*.c
 5   top        serve.h serve.c status.h status.c check.c
 '
 
