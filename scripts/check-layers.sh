@@ -54,11 +54,11 @@ library_table='
 15  submit         submit
 15  verp           verp
 16  apimsg         apimsg
-17  passwd         passwd
-18  spool          spool
-18  store          store
-19  config         config
-20  apikey         apikey
+17  spool          spool
+17  store          store
+18  config         config
+19  passwd         passwd
+19  apikey         apikey
 21  domain         domain
 22  webhook        webhook
 '
