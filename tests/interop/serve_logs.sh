@@ -9,9 +9,12 @@
 #     inode): "<N>LEVEL: ..." with the syslog priority and no time, which
 #     journald adds; a JOURNAL_STREAM that names another file changes
 #     nothing (stderr was handed on);
-#   - the password of an AUTH never appears, in either format.
-# Each run submits one message (sandbox delivery) and provokes a warning (a
-# NOTIFY_SOCKET that is no socket path) and a failed AUTH.
+#   - the password of an AUTH never appears, in either format;
+#   - a session's own lines carry its id, "s1a2b3c 127.0.0.1:5544": two
+#     sessions from one address have two ids, each with the address.
+# Each run submits two messages in two sessions (sandbox delivery) and
+# provokes a warning (a NOTIFY_SOCKET that is no socket path) and a failed
+# AUTH.
 set -euo pipefail
 : "${HERALD:?}" "${HERALD_SOURCE_DIR:?}"
 . "$HERALD_SOURCE_DIR/tests/lib/serve-lib.sh"
@@ -39,6 +42,7 @@ run() {
     "$HERALD" serve --config "$T/$name.conf"
   hl_wait_port 127.0.0.1 "$smtp" 15 tcp "$(hl_pid "$name")" || fail "$name: herald did not start: $(cat "$T/$name.log")"
   hl_smtp_send "$smtp" alice@example.com bob@rx.test "log test" > "$T/$name.id" || fail "$name: submission"
+  hl_smtp_send "$smtp" alice@example.com bob@rx.test "log test 2" > /dev/null || fail "$name: submission 2"
   "$PY" - "$smtp" <<'P' || true
 import smtplib, sys
 s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
@@ -75,6 +79,10 @@ assert {"warn", "info", "debug"} <= levels, levels
 assert not any(" warning: " in l for l in lines)
 assert any(re.search(r" info: %s: accepted " % sys.argv[2], l) for l in lines), "no accept line with the id first"
 assert any(re.search(r" warn: 127\.0\.0\.1: authentication failed", l) for l in lines), "no AUTH warning with the client"
+ended = [re.search(r" (?:info|debug): (\S+ \S+): session ended: ", l) for l in lines]
+sids = {m.group(1) for m in ended if m}
+assert len(sids) >= 2, "not two session ids on the session-ended lines: %r" % sids
+assert all(re.match(r"^s[0-9a-f]{6} 127\.0\.0\.1:\d+$", i) for i in sids), sids
 print("ok: text: %d lines, levels %s" % (len(lines), sorted(levels)))
 P
 pass "text: time (RFC 3339, ms), the level as log_level spells it, the id first"
