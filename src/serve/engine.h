@@ -300,7 +300,7 @@ struct serve {
     struct serve_work *work;        /* work.c */
     struct serve_commit *commit;    /* commit.c */
     struct serve_queue *queue;      /* queue.c */
-    struct serve_intake *intake;    /* intake.c */
+    struct serve_intake *intake;    /* intake*.c */
     struct serve_accept *accept;    /* accept.c */
     struct serve_api *api;          /* api.c */
     struct serve_metrics_table *metrics_table; /* metrics.c: per domain and pool */

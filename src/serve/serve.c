@@ -254,7 +254,7 @@ static unsigned auth_threads(void)
  * the threads (the file, its WAL and shared memory: 3 each, for the
  * workers, the password checks, the committer and the main thread), the
  * HTTP listeners' connection caps, and a reserve for DNS, the spool,
- * webhooks and the refused connections waiting for their 421 (intake.c:
+ * webhooks and the refused connections waiting for their 421 (intake_listen.c:
  * at most 64 a listener). */
 static rlim_t fd_need(const hd_config *cfg)
 {
