@@ -914,12 +914,12 @@ static void api_done(void *arg)
     case A_SUPPRESS:
         queue_suppress(sv, r->after_address, r->after_reason, "api");
         LOG_INFO("%s suppressed through the API (key %s)", r->after_address, r->key.name);
-        mark = commit_op_new(COMMIT_MARK);
+        mark = commit_op_mark(reply_and_free, r, &r->mark_rc);
         break;
     case A_UNSUPPRESS:
         queue_unsuppress(sv, r->after_address);
         LOG_INFO("%s no longer suppressed (API key %s)", r->after_address, r->key.name);
-        mark = commit_op_new(COMMIT_MARK);
+        mark = commit_op_mark(reply_and_free, r, &r->mark_rc);
         break;
     case A_RELOAD_DOMAINS:
         serve_reload(sv, "API: POST /v1/domains", &err); /* logs a failure */
@@ -928,9 +928,6 @@ static void api_done(void *arg)
         break;
     }
     if (mark) {
-        mark->done = reply_and_free;
-        mark->arg = r;
-        mark->result = &r->mark_rc;
         commit_op_post(sv, mark);
         return;
     }
