@@ -42,6 +42,7 @@
 #define PRUNE_BATCH 10000       /* rows of each kind per hourly pass: keeps the batch short */
 #define RETRY_MS 1000           /* a blocked committer tries again this often */
 #define HOOKS_MAX 4             /* per commit_hook_when: one room each today */
+#define HOOK_WHENS (COMMIT_HOOK_RESUMED + 1)
 /* a failing disk fails every retry: one line a minute of each kind */
 #define LOG_ERR_LIMITED(kind, ...) serve_log_limited(HD_LOG_ERROR, kind, NULL, __VA_ARGS__)
 
@@ -117,8 +118,8 @@ struct serve_commit {
     char reserve[4096];          /* data_dir/reserve, "" when reserve_space is 0 */
     /* written on the main thread before the loop runs, read there (the
      * count by the committer too, to know whether to post) */
-    commit_hook hooks[2][HOOKS_MAX];
-    atomic_size_t n_hooks[2];
+    commit_hook hooks[HOOK_WHENS][HOOKS_MAX];
+    atomic_size_t n_hooks[HOOK_WHENS];
 };
 
 static void copy_cut(char *dst, size_t size, const char *src)
@@ -321,7 +322,7 @@ void commit_hook_add(serve *sv, commit_hook_when when, serve_fn fn, void *arg)
 static void run_hooks(serve *sv, commit_hook_when when)
 {
     struct serve_commit *c = sv->commit;
-    size_t n = atomic_load(&c->n_hooks[when]);
+    size_t n = c ? atomic_load(&c->n_hooks[when]) : 0;     /* none once stopped */
     for (size_t i = 0; i < n; i++)
         c->hooks[when][i].fn(c->hooks[when][i].arg);
 }
