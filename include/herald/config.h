@@ -106,9 +106,8 @@ typedef struct hd_config_webhook {
 /* Where the file set each key (opaque; hd_config_line). */
 typedef struct hd_config_origin hd_config_origin;
 
-/* The event types ([webhook] events = ...), NULL-terminated. */
-extern const char *const hd_config_event_types[];
-/* Whether an event type goes only to endpoints that name it: the reports
+/* Whether an event type (its name; the types are the store's,
+ * hd_event_type) goes only to endpoints that name it: the reports
  * matched by Message-ID alone (bounced_unverified, complained_unverified,
  * feedback_unverified), which anyone holding a Message-ID can forge. */
 bool hd_config_event_explicit(const char *type);

@@ -244,11 +244,44 @@ int hd_store_queue_each(hd_store *st,
                                   size_t n, void *arg),
                         void *arg, hd_err *err);
 
+/* The event types: one table for the server that writes events, the
+ * webhook filter ([webhook] events), GET /v1/events?type= and the CLI.
+ * The events table stores the name (src/store/event_type.c).
+ * X(ID, name, explicit): the explicit types are the reports matched by
+ * Message-ID alone (forgeable), which a webhook endpoint gets only when it
+ * names them. */
+#define HD_EVENT_TYPES(X)                                   \
+    X(ACCEPTED, "accepted", false)                          \
+    X(DEFERRED, "deferred", false)                          \
+    X(DELIVERED, "delivered", false)                        \
+    X(BOUNCED, "bounced", false)                            \
+    X(COMPLAINED, "complained", false)                      \
+    X(FEEDBACK, "feedback", false)                          \
+    X(SUPPRESSED, "suppressed", false)                      \
+    X(EXPIRED, "expired", false)                            \
+    X(CAPTURED, "captured", false)                          \
+    X(DELETED, "deleted", false)                            \
+    X(CORRUPT, "corrupt", false)                            \
+    X(BOUNCED_UNVERIFIED, "bounced_unverified", true)       \
+    X(COMPLAINED_UNVERIFIED, "complained_unverified", true) \
+    X(FEEDBACK_UNVERIFIED, "feedback_unverified", true)
+
+typedef enum hd_event_type {
+#define HD_EVENT_ENUM_(id, name, only_named) HD_EVENT_##id,
+    HD_EVENT_TYPES(HD_EVENT_ENUM_)
+#undef HD_EVENT_ENUM_
+    HD_EVENT_TYPE_COUNT
+} hd_event_type;
+
+const char *hd_event_type_name(hd_event_type t);      /* "accepted", ...; "?" if unknown */
+/* The type named by name (exactly, case and all): 0, or HD_EINVAL. */
+int hd_event_type_parse(hd_slice name, hd_event_type *out);
+bool hd_event_type_explicit(hd_event_type t);
+
 typedef struct hd_store_event {
     int64_t id;
     int64_t at_ms;
-    char type[32];                      /* accepted deferred delivered bounced ...
-                                         * bounced_unverified (hd_config_event_types) */
+    char type[32];                      /* hd_event_type_name(): the names are stored */
     char message[40];
     char recipient[HD_STORE_ADDR_MAX];
     char remote_host[HD_STORE_NAME_MAX];

@@ -138,7 +138,7 @@ static int insert_rows(recover_ctx *rc, const hd_spool_envelope *env, const hd_s
         hd_store_event e = {0};
         e.at_ms = now * 1000;
         e.duration_ms = -1;
-        snprintf(e.type, sizeof e.type, "accepted");
+        snprintf(e.type, sizeof e.type, "%s", hd_event_type_name(HD_EVENT_ACCEPTED));
         snprintf(e.message, sizeof e.message, "%s", env->uuid);
         snprintf(e.reply, sizeof e.reply, "recovered from %s by herald queue recover",
                  rc->seg_path);

@@ -54,9 +54,11 @@ const char *hd_config__resolver(hd_slice s);
 void hd_config__free_strings(char **v, size_t n);
 void hd_config__free_endpoints(hd_config_endpoint *v, size_t n);
 
-/* [webhook NAME] (webhook.c): a known event type; a URL's check (NULL or
- * what was expected); freeing. */
+/* [webhook NAME] (webhook.c): a known event type; the known ones as
+ * "a, b or c" (for an error); a URL's check (NULL or what was expected);
+ * freeing. */
 bool hd_config__event_type(hd_slice name);
+void hd_config__event_types_list(char *out, size_t size);
 const char *hd_config__url(hd_slice s);
 void hd_config__free_webhooks(hd_config_webhook *v, size_t n);
 

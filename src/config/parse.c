@@ -552,14 +552,14 @@ static int check_item(parser *ps, const key_spec *k, hd_slice item, char *norm)
                             l.s, k->name, quote(item).s, i);
         }
         return 0;
-    case K_EVENTS:
+    case K_EVENTS: {
         if (hd_config__event_type(item))
             return 0;
-        return fail(ps, HD_ESYNTAX, ps->line,
-                    "%s%s: \"%s\" is not an event type: expected accepted, deferred, delivered, "
-                    "bounced, complained, feedback, suppressed, expired, captured, deleted, "
-                    "corrupt, bounced_unverified, complained_unverified or feedback_unverified",
-                    l.s, k->name, quote(item).s);
+        char known[512];
+        hd_config__event_types_list(known, sizeof known);
+        return fail(ps, HD_ESYNTAX, ps->line, "%s%s: \"%s\" is not an event type: expected %s",
+                    l.s, k->name, quote(item).s, known);
+    }
     default:
         if (k->kind == K_DOMAINS && hd_slice_eq_cstr(item, "*")) {
             memcpy(norm, "*", 2);

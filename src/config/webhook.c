@@ -1,35 +1,39 @@
 /*
  * webhook.c - the [webhook NAME] sections: the event types they may ask
- * for, their look-ups and freeing. The parsing is parse.c's.
+ * for (the store's table), their look-ups and freeing. The parsing is parse.c's.
  */
 #include "config/config_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The types of the events table (serve/commit.c, queue.c, deliver.c and
- * the feedback loop write them). */
-const char *const hd_config_event_types[] = {
-    "accepted", "deferred", "delivered", "bounced", "complained", "feedback", "suppressed",
-    "expired",  "captured", "deleted",   "corrupt",
-    /* reports matched by Message-ID alone: hd_config_event_explicit */
-    "bounced_unverified", "complained_unverified", "feedback_unverified", NULL,
-};
+#include <herald/store.h>
 
-#define UNVERIFIED_SUFFIX "_unverified"
-
+/* The event types are the store's (hd_event_type): the one table of the
+ * names the server writes. */
 bool hd_config_event_explicit(const char *type)
 {
-    size_t n = type ? strlen(type) : 0, k = strlen(UNVERIFIED_SUFFIX);
-    return n > k && strcmp(type + n - k, UNVERIFIED_SUFFIX) == 0;
+    hd_event_type t;
+    return type != NULL && hd_event_type_parse(hd_slice_cstr(type), &t) == 0 &&
+           hd_event_type_explicit(t);
 }
 
 bool hd_config__event_type(hd_slice name)
 {
-    for (size_t i = 0; hd_config_event_types[i]; i++)
-        if (hd_slice_eq_cstr(name, hd_config_event_types[i]))
-            return true;
-    return false;
+    hd_event_type t;
+    return hd_event_type_parse(name, &t) == 0;
+}
+
+void hd_config__event_types_list(char *out, size_t size)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (int t = 0; t < HD_EVENT_TYPE_COUNT && o < size; t++) {
+        const char *sep = t == 0 ? "" : t + 1 == HD_EVENT_TYPE_COUNT ? " or " : ", ";
+        int n = snprintf(out + o, size - o, "%s%s", sep, hd_event_type_name((hd_event_type)t));
+        o += n > 0 ? (size_t)n : 0;
+    }
 }
 
 const char *hd_config__url(hd_slice s)

@@ -363,11 +363,9 @@ static void get_events(api_req *r, worker *w)
         f.limit = (size_t)limit;
         f.type = evhttp_find_header(&q, "type");
         f.message = evhttp_find_header(&q, "message");
-        bool type_ok = !f.type;
-        /* the one list of event types (webhooks filter by it too) */
-        for (size_t i = 0; f.type && hd_config_event_types[i]; i++)
-            type_ok |= strcmp(f.type, hd_config_event_types[i]) == 0;
-        if (!type_ok) {
+        hd_event_type type;
+        /* the one table of event types (webhooks filter by it too) */
+        if (f.type && hd_event_type_parse(hd_slice_cstr(f.type), &type) != 0) {
             set_error(r, 400, "invalid_query", "type: \"%.40s\" is not an event type", f.type);
         } else {
             collect probe = {json_array(), f.after_id, 0};
@@ -916,12 +914,12 @@ static void api_done(void *arg)
     case A_SUPPRESS:
         queue_suppress(sv, r->after_address, r->after_reason, "api");
         LOG_INFO("%s suppressed through the API (key %s)", r->after_address, r->key.name);
-        mark = commit_op_new(COMMIT_MARK);
+        mark = commit_op_mark(reply_and_free, r, &r->mark_rc);
         break;
     case A_UNSUPPRESS:
         queue_unsuppress(sv, r->after_address);
         LOG_INFO("%s no longer suppressed (API key %s)", r->after_address, r->key.name);
-        mark = commit_op_new(COMMIT_MARK);
+        mark = commit_op_mark(reply_and_free, r, &r->mark_rc);
         break;
     case A_RELOAD_DOMAINS:
         serve_reload(sv, "API: POST /v1/domains", &err); /* logs a failure */
@@ -930,9 +928,6 @@ static void api_done(void *arg)
         break;
     }
     if (mark) {
-        mark->done = reply_and_free;
-        mark->arg = r;
-        mark->result = &r->mark_rc;
         commit_op_post(sv, mark);
         return;
     }

@@ -20,6 +20,12 @@
  * reserve_space) is disk space held back for that moment: on the first
  * failure it is given up, so the outcomes of deliveries already made can
  * still be written; it is made again before deliveries resume.
+ *
+ * The committer is in the engine room and calls nothing above it by
+ * name: a room's own writes come as commit_op_apply (a function run in
+ * the transaction and one run after it), and what must happen after a
+ * batch or when the committer can write again hangs on its hooks
+ * (commit_hook_add).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,12 +38,68 @@
 #include <unistd.h>
 
 #include "serve/engine.h"
-#include "serve/feedback.h" /* back-edges: inbound_apply, webhook_kick, queue_kick (issue 15 cuts them) */
 
 #define PRUNE_BATCH 10000       /* rows of each kind per hourly pass: keeps the batch short */
 #define RETRY_MS 1000           /* a blocked committer tries again this often */
+#define HOOKS_MAX 4             /* per commit_hook_when: one room each today */
+#define HOOK_WHENS (COMMIT_HOOK_RESUMED + 1)
 /* a failing disk fails every retry: one line a minute of each kind */
 #define LOG_ERR_LIMITED(kind, ...) serve_log_limited(HD_LOG_ERROR, kind, NULL, __VA_ARGS__)
+
+typedef enum commit_kind {
+    COMMIT_RCPT,        /* rcpt row update and its event */
+    COMMIT_SUPPRESS,    /* suppression add (or update) */
+    COMMIT_UNSUPPRESS,  /* suppression remove */
+    COMMIT_RELEASE,     /* message released; spool segment released after commit */
+    COMMIT_CAPTURE,     /* sandbox capture row */
+    COMMIT_MARK,        /* run done(arg) on the main thread once everything before is durable */
+    COMMIT_PRUNE,       /* retention: remove rows older than prune_before */
+    COMMIT_APPLY,       /* apply(store, arg, err) in the batch; then finish(arg, rc) */
+} commit_kind;
+
+/* One change: a tag, what its kind needs, and the strings it carries
+ * after it (text), so that a recipient's change is the size of its
+ * strings, not of the rows' largest fields. Made by the commit_op_*
+ * functions; freed by the committer once its batch is over. */
+struct commit_op {
+    commit_kind kind;
+    struct commit_op *next;
+    union {
+        struct {
+            commit_rcpt_desc row;       /* strings in text */
+            commit_event_desc event;    /* strings in text */
+            int64_t at_ms;              /* when the event happened */
+        } rcpt;
+        struct {
+            const char *address, *reason, *source;   /* in text; unsuppress: address */
+        } suppress;
+        struct {
+            int64_t message_id;
+            uint32_t segment;
+        } release;
+        struct {
+            hd_store_capture row;       /* strings in text, data in data */
+            uint8_t *data;              /* owned */
+        } capture;
+        struct {
+            serve_fn done;
+            void *arg;
+            int *result;
+        } mark;
+        int64_t prune_before;
+        struct {
+            int (*fn)(hd_store *st, void *arg, hd_err *err);
+            void (*finish)(void *arg, int rc);
+            void *arg;
+        } apply;
+    } u;
+    char text[];
+};
+
+typedef struct commit_hook {
+    serve_fn fn;
+    void *arg;
+} commit_hook;
 
 struct serve_commit {
     pthread_t thread;
@@ -54,19 +116,11 @@ struct serve_commit {
     atomic_size_t held;          /* queue changes waiting for a write */
     char why[HD_ERR_MSG_MAX];    /* under lock */
     char reserve[4096];          /* data_dir/reserve, "" when reserve_space is 0 */
+    /* written on the main thread before the loop runs, read there (the
+     * count by the committer too, to know whether to post) */
+    commit_hook hooks[HOOK_WHENS][HOOKS_MAX];
+    atomic_size_t n_hooks[HOOK_WHENS];
 };
-
-commit_op *commit_op_new(commit_kind kind)
-{
-    commit_op *op = calloc(1, sizeof *op);
-    if (!op) {
-        LOG_ERR("out of memory for a queue update");
-        abort();
-    }
-    op->kind = kind;
-    op->event.duration_ms = -1;
-    return op;
-}
 
 static void copy_cut(char *dst, size_t size, const char *src)
 {
@@ -77,19 +131,210 @@ static void copy_cut(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
-void commit_event_fill(hd_store_event *e, const char *type, const char *message,
-                       const char *recipient, const char *remote, const char *reply,
-                       const char *tls, int64_t duration_ms)
+void commit_event_fill(hd_store_event *e, const commit_event_desc *d)
 {
     memset(e, 0, sizeof *e);
     e->at_ms = serve_now_ms();
-    copy_cut(e->type, sizeof e->type, type);
-    copy_cut(e->message, sizeof e->message, message);
-    copy_cut(e->recipient, sizeof e->recipient, recipient);
-    copy_cut(e->remote_host, sizeof e->remote_host, remote);
-    copy_cut(e->reply, sizeof e->reply, reply);
-    copy_cut(e->tls, sizeof e->tls, tls);
-    e->duration_ms = duration_ms;
+    copy_cut(e->type, sizeof e->type, hd_event_type_name(d->type));
+    copy_cut(e->message, sizeof e->message, d->message);
+    copy_cut(e->recipient, sizeof e->recipient, d->recipient);
+    copy_cut(e->remote_host, sizeof e->remote_host, d->remote);
+    copy_cut(e->reply, sizeof e->reply, d->reply);
+    copy_cut(e->tls, sizeof e->tls, d->tls);
+    e->duration_ms = d->timed ? d->duration_ms : -1;
+    e->detail = (char *)d->detail;      /* hd_store_event_add only reads it */
+}
+
+/* ---- making changes ---- */
+
+#define FIELD_SIZE(type, field) sizeof(((type *)0)->field)
+
+static commit_op *op_new(commit_kind kind, size_t text)
+{
+    commit_op *op = calloc(1, sizeof *op + text);
+    if (!op) {
+        LOG_ERR("out of memory for a queue update");
+        abort();
+    }
+    op->kind = kind;
+    return op;
+}
+
+/* The bytes s takes in an op's text: at most size - 1 of it (the row's
+ * field holds no more; size 0: all of it) and a NUL. */
+static size_t text_size(const char *s, size_t size)
+{
+    return s ? strnlen(s, size ? size - 1 : SIZE_MAX) + 1 : 0;
+}
+
+/* s copied to *at (cut as text_size says), which moves past it; NULL stays NULL. */
+static const char *text_put(char **at, const char *s, size_t size)
+{
+    if (!s)
+        return NULL;
+    size_t n = text_size(s, size) - 1;
+    char *p = *at;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    *at += n + 1;
+    return p;
+}
+
+#define RCPT_FIELD(f) FIELD_SIZE(hd_store_recipient, f)
+#define EVENT_FIELD(f) FIELD_SIZE(hd_store_event, f)
+_Static_assert(RCPT_FIELD(last_reply) == EVENT_FIELD(reply), "one reply serves both");
+
+commit_op *commit_op_rcpt(const commit_rcpt_desc *r, const commit_event_desc *e)
+{
+    size_t n = text_size(r->last_reply, RCPT_FIELD(last_reply)) +
+               text_size(r->mail_from, RCPT_FIELD(mail_from)) +
+               text_size(e->message, EVENT_FIELD(message)) +
+               text_size(e->recipient, EVENT_FIELD(recipient)) +
+               text_size(e->remote, EVENT_FIELD(remote_host)) +
+               text_size(e->tls, EVENT_FIELD(tls)) + text_size(e->detail, 0);
+    /* the reply is most often the row's too: kept once (the fields are of one size) */
+    bool one_reply = e->reply == r->last_reply;
+    if (!one_reply)
+        n += text_size(e->reply, EVENT_FIELD(reply));
+    commit_op *op = op_new(COMMIT_RCPT, n);
+    char *at = op->text;
+    commit_rcpt_desc *row = &op->u.rcpt.row;
+    *row = *r;
+    row->last_reply = text_put(&at, r->last_reply, RCPT_FIELD(last_reply));
+    row->mail_from = text_put(&at, r->mail_from, RCPT_FIELD(mail_from));
+    commit_event_desc *ev = &op->u.rcpt.event;
+    *ev = *e;
+    ev->message = text_put(&at, e->message, EVENT_FIELD(message));
+    ev->recipient = text_put(&at, e->recipient, EVENT_FIELD(recipient));
+    ev->remote = text_put(&at, e->remote, EVENT_FIELD(remote_host));
+    ev->reply = one_reply ? row->last_reply : text_put(&at, e->reply, EVENT_FIELD(reply));
+    ev->tls = text_put(&at, e->tls, EVENT_FIELD(tls));
+    ev->detail = text_put(&at, e->detail, 0);
+    op->u.rcpt.at_ms = serve_now_ms();
+    return op;
+}
+
+#define SUPPRESS_ADDRESS HD_STORE_ADDR_MAX
+#define SUPPRESS_REASON HD_STORE_TEXT_MAX
+#define SUPPRESS_SOURCE 32          /* "bounce" "complaint" "api" ... */
+
+commit_op *commit_op_suppress(const char *address, const char *reason, const char *source)
+{
+    commit_op *op = op_new(COMMIT_SUPPRESS, text_size(address, SUPPRESS_ADDRESS) +
+                                                text_size(reason, SUPPRESS_REASON) +
+                                                text_size(source, SUPPRESS_SOURCE));
+    char *at = op->text;
+    op->u.suppress.address = text_put(&at, address, SUPPRESS_ADDRESS);
+    op->u.suppress.reason = text_put(&at, reason, SUPPRESS_REASON);
+    op->u.suppress.source = text_put(&at, source, SUPPRESS_SOURCE);
+    return op;
+}
+
+commit_op *commit_op_unsuppress(const char *address)
+{
+    commit_op *op = op_new(COMMIT_UNSUPPRESS, text_size(address, SUPPRESS_ADDRESS));
+    char *at = op->text;
+    op->u.suppress.address = text_put(&at, address, SUPPRESS_ADDRESS);
+    return op;
+}
+
+commit_op *commit_op_release(int64_t message_id, uint32_t segment)
+{
+    commit_op *op = op_new(COMMIT_RELEASE, 0);
+    op->u.release.message_id = message_id;
+    op->u.release.segment = segment;
+    return op;
+}
+
+commit_op *commit_op_capture(const hd_store_capture *cap)
+{
+    commit_op *op = op_new(COMMIT_CAPTURE, text_size(cap->message, 0) +
+                                               text_size(cap->recipient, 0) +
+                                               text_size(cap->mail_from, 0) +
+                                               text_size(cap->verdict, 0) +
+                                               text_size(cap->detail, 0));
+    char *at = op->text;
+    hd_store_capture *row = &op->u.capture.row;
+    *row = *cap;
+    row->message = text_put(&at, cap->message, 0);
+    row->recipient = text_put(&at, cap->recipient, 0);
+    row->mail_from = text_put(&at, cap->mail_from, 0);
+    row->verdict = text_put(&at, cap->verdict, 0);
+    row->detail = text_put(&at, cap->detail, 0);
+    /* the message may be large: without the memory for it the row is
+     * stored without its bytes, not refused */
+    uint8_t *data = malloc(cap->data.len ? cap->data.len : 1);
+    if (data && cap->data.len)
+        memcpy(data, cap->data.p, cap->data.len);
+    op->u.capture.data = data;
+    row->data = hd_slice_make(data, data ? cap->data.len : 0);
+    return op;
+}
+
+commit_op *commit_op_mark(serve_fn done, void *arg, int *result)
+{
+    commit_op *op = op_new(COMMIT_MARK, 0);
+    op->u.mark.done = done;
+    op->u.mark.arg = arg;
+    op->u.mark.result = result;
+    return op;
+}
+
+commit_op *commit_op_prune(int64_t before)
+{
+    commit_op *op = op_new(COMMIT_PRUNE, 0);
+    op->u.prune_before = before;
+    return op;
+}
+
+commit_op *commit_op_apply(int (*apply)(hd_store *st, void *arg, hd_err *err),
+                           void (*finish)(void *arg, int rc), void *arg)
+{
+    commit_op *op = op_new(COMMIT_APPLY, 0);
+    op->u.apply.fn = apply;
+    op->u.apply.finish = finish;
+    op->u.apply.arg = arg;
+    return op;
+}
+
+static void free_op(commit_op *op)
+{
+    if (op->kind == COMMIT_CAPTURE)
+        free(op->u.capture.data);
+    free(op);
+}
+
+/* ---- hooks ---- */
+
+void commit_hook_add(serve *sv, commit_hook_when when, serve_fn fn, void *arg)
+{
+    struct serve_commit *c = sv->commit;
+    size_t n = atomic_load(&c->n_hooks[when]);
+    if (n == HOOKS_MAX) {
+        LOG_ERR("too many committer hooks");    /* a programming error: HOOKS_MAX */
+        abort();
+    }
+    c->hooks[when][n] = (commit_hook){fn, arg};
+    atomic_store(&c->n_hooks[when], n + 1);
+}
+
+/* Main thread: the hooks of one kind, in the order they were added. */
+static void run_hooks(serve *sv, commit_hook_when when)
+{
+    struct serve_commit *c = sv->commit;
+    size_t n = c ? atomic_load(&c->n_hooks[when]) : 0;     /* none once stopped */
+    for (size_t i = 0; i < n; i++)
+        c->hooks[when][i].fn(c->hooks[when][i].arg);
+}
+
+static void run_batch_hooks(void *sv)
+{
+    run_hooks(sv, COMMIT_HOOK_BATCH);
+}
+
+static void run_resumed_hooks(void *sv)
+{
+    run_hooks(sv, COMMIT_HOOK_RESUMED);
 }
 
 void commit_message(serve *sv, commit_msg *cm)
@@ -145,7 +390,9 @@ static int insert_message(hd_store *st, commit_msg *cm, hd_err *err)
     }
     if (!rc) {
         hd_store_event e;
-        commit_event_fill(&e, "accepted", cm->m.uuid, NULL, NULL, cm->m.submitter, NULL, -1);
+        commit_event_fill(&e, &(commit_event_desc){.type = HD_EVENT_ACCEPTED,
+                                                   .message = cm->m.uuid,
+                                                   .reply = cm->m.submitter});
         rc = hd_store_event_add(st, &e, err);
     }
     if (!rc && cm->idem)
@@ -153,56 +400,63 @@ static int insert_message(hd_store *st, commit_msg *cm, hd_err *err)
     return rc;
 }
 
+/* A recipient's row and its event, stamped when the change was made. */
+static int apply_rcpt(hd_store *st, const commit_op *op, hd_err *err)
+{
+    const commit_rcpt_desc *d = &op->u.rcpt.row;
+    hd_store_recipient r = {.id = d->id,
+                            .message = d->message,
+                            .state = d->state,
+                            .attempts = d->attempts,
+                            .next_attempt = d->next_attempt,
+                            .updated_at = d->updated_at};
+    snprintf(r.last_reply, sizeof r.last_reply, "%s", d->last_reply ? d->last_reply : "");
+    snprintf(r.mail_from, sizeof r.mail_from, "%s", d->mail_from ? d->mail_from : "");
+    int rc = hd_store_recipient_update(st, &r, err);
+    if (rc)
+        return rc;
+    hd_store_event e;
+    commit_event_fill(&e, &op->u.rcpt.event);
+    e.at_ms = op->u.rcpt.at_ms;
+    return hd_store_event_add(st, &e, err);
+}
+
 static int apply_op(hd_store *st, commit_op *op, hd_err *err)
 {
     int rc = 0;
     switch (op->kind) {
     case COMMIT_RCPT:
-        rc = hd_store_recipient_update(st, &op->rcpt, err);
+        rc = apply_rcpt(st, op, err);
         break;
     case COMMIT_SUPPRESS:
-        rc = hd_store_suppression_add(st, op->address, op->reason, op->source, serve_now(), err);
+        rc = hd_store_suppression_add(st, op->u.suppress.address, op->u.suppress.reason,
+                                      op->u.suppress.source, serve_now(), err);
         break;
     case COMMIT_UNSUPPRESS:
-        rc = hd_store_suppression_remove(st, op->address, err);
+        rc = hd_store_suppression_remove(st, op->u.suppress.address, err);
         if (rc == HD_ENOTFOUND)
             rc = 0;     /* already gone: the wanted state */
         break;
     case COMMIT_RELEASE:
-        rc = hd_store_message_release(st, op->message_id, err);
+        rc = hd_store_message_release(st, op->u.release.message_id, err);
         break;
     case COMMIT_CAPTURE:
-        rc = hd_store_capture_add(st, &op->capture, err);
+        rc = hd_store_capture_add(st, &op->u.capture.row, err);
         break;
     case COMMIT_PRUNE: {
         size_t n = 0;
-        rc = hd_store_prune(st, op->prune_before, PRUNE_BATCH, &n, err);
+        rc = hd_store_prune(st, op->u.prune_before, PRUNE_BATCH, &n, err);
         if (!rc && n)
             LOG_INFO("retention: %zu old row%s removed", n, n == 1 ? "" : "s");
         break;
     }
     case COMMIT_APPLY:
-        rc = op->apply(st, op->arg, err);
+        rc = op->u.apply.fn(st, op->u.apply.arg, err);
         break;
-    case COMMIT_INBOUND:
-        rc = inbound_apply(st, op->inbound, err);
-        break;
-    case COMMIT_EVENT:
     case COMMIT_MARK:
         break;
     }
-    if (!rc && op->has_event)
-        rc = hd_store_event_add(st, &op->event, err);
     return rc;
-}
-
-static void free_op(commit_op *op)
-{
-    for (size_t i = 0; i < 5; i++)
-        free(op->cap_strings[i]);
-    free(op->cap_data);
-    free(op->event.detail);
-    free(op);
 }
 
 /* The envelope beside the bytes: with it the spool alone says who the
@@ -236,7 +490,6 @@ static bool op_kept(const commit_op *op)
 {
     switch (op->kind) {
     case COMMIT_RCPT:
-    case COMMIT_EVENT:
     case COMMIT_SUPPRESS:
     case COMMIT_UNSUPPRESS:
     case COMMIT_RELEASE:
@@ -257,11 +510,6 @@ static void rewind_spool(serve *sv, hd_spool_mark mark)
         LOG_ERR_LIMITED("spool-rewind", "spool: %s: records of mail answered 451 stay in the "
                         "spool; do not `herald queue recover` segment %08u", hd_err_str(&err),
                         mark.segment);
-}
-
-static void resume_deliveries(void *arg)
-{
-    queue_kick(arg);
 }
 
 /* Hold reserve_space bytes back in data_dir/reserve (allocated, not a
@@ -341,7 +589,7 @@ static void try_unblock(serve *sv, bool wrote)
     }
     atomic_store(&c->blocked, false);
     LOG_INFO("the queue can be recorded again: deliveries resume");
-    serve_post(sv, resume_deliveries, sv);
+    serve_post(sv, run_resumed_hooks, sv);     /* the queue is kicked */
 }
 
 /* Step 1, the bytes: every message after its envelope, one flush; a
@@ -433,18 +681,16 @@ static size_t finish_ops(serve *sv, commit_op *ops, int rc, bool keep, const hd_
             op = next;
             continue;
         }
-        if (op->kind == COMMIT_INBOUND)
-            inbound_committed(sv, op->inbound, rc);     /* a failure is answered 451 */
-        else if (rc && op_kept(op))
+        if (rc && op_kept(op))
             n_lost++;
         if (!rc && op->kind == COMMIT_RELEASE)
-            hd_spool_release(sv->spool, op->segment);
-        if (op->kind == COMMIT_MARK && op->result)
-            *op->result = rc;
-        if (op->kind == COMMIT_MARK && op->done)
-            serve_post(sv, op->done, op->arg);
-        if (op->kind == COMMIT_APPLY && op->finish)
-            op->finish(op->arg, rc);
+            hd_spool_release(sv->spool, op->u.release.segment);
+        if (op->kind == COMMIT_MARK && op->u.mark.result)
+            *op->u.mark.result = rc;
+        if (op->kind == COMMIT_MARK && op->u.mark.done)
+            serve_post(sv, op->u.mark.done, op->u.mark.arg);
+        if (op->kind == COMMIT_APPLY && op->u.apply.finish)
+            op->u.apply.finish(op->u.apply.arg, rc);    /* a failure is its caller's to answer */
         free_op(op);
         op = next;
     }
@@ -479,8 +725,8 @@ static int run_batch(serve *sv, commit_msg *msgs, commit_op *ops, bool keep)
     atomic_fetch_add(&sv->metrics.commit_ops, n_ops);
     answer_messages(sv, msgs, batch_mark, rc, &err);
     atomic_store(&c->held, finish_ops(sv, ops, rc, keep, &err));
-    if (!rc && sv->cfg->n_webhooks > 0)
-        serve_post(sv, webhook_kick, sv);    /* new events to send */
+    if (!rc && atomic_load(&c->n_hooks[COMMIT_HOOK_BATCH]) > 0)
+        serve_post(sv, run_batch_hooks, sv);    /* there may be new events */
     if (rc)
         return block(sv, &err) ? HD_EAGAIN : rc;
     try_unblock(sv, true);
@@ -627,6 +873,8 @@ int commit_start(serve *sv, hd_err *err)
     pthread_cond_init(&c->cond, NULL);
     atomic_init(&c->blocked, false);
     atomic_init(&c->held, 0);
+    atomic_init(&c->n_hooks[COMMIT_HOOK_BATCH], 0);
+    atomic_init(&c->n_hooks[COMMIT_HOOK_RESUMED], 0);
     char path[4096];
     snprintf(path, sizeof path, "%s/herald.db", sv->data_dir);
     int rc = hd_store_open(path, sv->cfg->queue.durable, &c->store, err);

@@ -202,44 +202,63 @@ typedef struct commit_msg {
     struct commit_msg *next;
 } commit_msg;
 
-/* A change of queue state: recipient updates, events, suppressions,
- * releases, captures. Fire and forget: durable at the next batch. */
-typedef enum commit_kind {
-    COMMIT_RCPT,        /* rcpt row update (+ event) */
-    COMMIT_EVENT,       /* event only */
-    COMMIT_SUPPRESS,    /* suppression add (or update) */
-    COMMIT_UNSUPPRESS,  /* suppression remove */
-    COMMIT_RELEASE,     /* message released; spool segment released after commit */
-    COMMIT_CAPTURE,     /* sandbox capture row */
-    COMMIT_MARK,        /* run done(arg) on the main thread once everything before is durable */
-    COMMIT_PRUNE,       /* retention: remove rows older than prune_before */
-    COMMIT_APPLY,       /* apply(store, arg, err) in the batch; then finish(arg, rc) on the
-                         * committer thread, rc 0 once durable (webhook.c) */
-    COMMIT_INBOUND,     /* bounce intake: the raw mail and what it says (inbound.c) */
-} commit_kind;
+/* An event as its writer describes it, for commit_event_fill and
+ * commit_op_rcpt: strings borrowed for the call (NULL: none), copied and
+ * cut to the row's sizes, CR and LF made spaces. */
+typedef struct commit_event_desc {
+    hd_event_type type;
+    const char *message;        /* the message's queue id (uuid) */
+    const char *recipient;
+    const char *remote;         /* the remote host */
+    const char *reply;          /* the reply or reason (accepted: the submitter) */
+    const char *tls;
+    const char *detail;         /* JSON text */
+    bool timed;                 /* duration_ms applies; otherwise the row says -1 */
+    int64_t duration_ms;
+} commit_event_desc;
 
-typedef struct commit_op {
-    commit_kind kind;
-    hd_store_recipient rcpt;
-    hd_store_event event;
-    bool has_event;
-    char address[HD_STORE_ADDR_MAX];     /* suppress */
-    char reason[HD_STORE_TEXT_MAX];
-    char source[32];                     /* suppress: "bounce" "complaint" "api" ... */
-    int64_t message_id;                  /* release */
-    int64_t prune_before;                /* prune */
-    uint32_t segment;
-    hd_store_capture capture;            /* strings owned in cap_buf */
-    char *cap_strings[5];
-    uint8_t *cap_data;
-    serve_fn done;                       /* mark */
-    int *result;                         /* mark: set to the batch's result before done, or NULL */
-    void *arg;                           /* mark, apply */
-    int (*apply)(hd_store *st, void *arg, hd_err *err);
-    void (*finish)(void *arg, int rc);
-    struct inbound_rec *inbound;         /* inbound: owned by inbound.c */
-    struct commit_op *next;
-} commit_op;
+/* Make an event (at = now) ready for hd_store_event_add; e->detail is
+ * d->detail, borrowed. */
+void commit_event_fill(hd_store_event *e, const commit_event_desc *d);
+
+/* A change of queue state, made by one of the commit_op_* functions
+ * (strings copied: an op is the size of what it carries) and handed to
+ * commit_op_post. Fire and forget: durable at the next batch. A change
+ * the queue made (rcpt, suppress, unsuppress, release, capture) is kept
+ * and retried while the committer is blocked, never dropped. */
+typedef struct commit_op commit_op;
+
+/* A recipient's row: its new state and the event that says why. */
+typedef struct commit_rcpt_desc {
+    int64_t id;
+    int64_t message;            /* the message's row id */
+    hd_rcpt_state state;
+    int attempts;
+    int64_t next_attempt;
+    int64_t updated_at;
+    const char *last_reply;     /* NULL: none */
+    const char *mail_from;      /* what went on the wire; NULL or "": the stored one stays */
+} commit_rcpt_desc;
+
+commit_op *commit_op_rcpt(const commit_rcpt_desc *r, const commit_event_desc *e);
+/* The suppression list: add (or update) an address, or take it off. */
+commit_op *commit_op_suppress(const char *address, const char *reason, const char *source);
+commit_op *commit_op_unsuppress(const char *address);
+/* The message is released; its spool segment is let go once that is durable. */
+commit_op *commit_op_release(int64_t message_id, uint32_t segment);
+/* A sandbox capture row (its strings and data are copied). */
+commit_op *commit_op_capture(const hd_store_capture *cap);
+/* done(arg) on the main thread once everything posted before is durable;
+ * *result (when not NULL) set to the batch's result first. */
+commit_op *commit_op_mark(serve_fn done, void *arg, int *result);
+/* Retention: remove rows older than before (Unix seconds). */
+commit_op *commit_op_prune(int64_t before);
+/* apply(store, arg, err) inside the batch's transaction; then finish(arg,
+ * rc) on the committer thread once the batch is over, rc 0 when it is
+ * durable (webhook.c's pages and outcomes, inbound.c's reports). A failed
+ * batch is not retried for it: finish gets the failure. */
+commit_op *commit_op_apply(int (*apply)(hd_store *st, void *arg, hd_err *err),
+                           void (*finish)(void *arg, int rc), void *arg);
 
 int commit_start(serve *sv, hd_err *err);
 void commit_stop(serve *sv);
@@ -249,16 +268,20 @@ void commit_op_post(serve *sv, commit_op *op);        /* any thread; takes op */
  * ([queue] reserve_space) could not be made again: no delivery may start,
  * for its outcome could not be recorded, and new mail is refused. The
  * queue's changes of failed batches are held and retried every second;
- * when they are written and the reserve is back the queue is kicked. Any
- * thread. */
+ * when they are written and the reserve is back the COMMIT_HOOK_RESUMED
+ * hooks run. Any thread. */
 bool commit_blocked(serve *sv);
 size_t commit_held(serve *sv);                        /* changes waiting for a write */
 void commit_blocked_why(serve *sv, char *out, size_t size);   /* the last failure */
-commit_op *commit_op_new(commit_kind kind);
-/* Make an event (at = now) ready to post; strings are copied and cut. */
-void commit_event_fill(hd_store_event *e, const char *type, const char *message,
-                       const char *recipient, const char *remote, const char *reply,
-                       const char *tls, int64_t duration_ms);
+
+/* Hooks the rooms above hang on the committer (so it calls none of them
+ * by name). Added on the main thread before the loop runs; fn(arg) then
+ * runs on the main thread. */
+typedef enum commit_hook_when {
+    COMMIT_HOOK_BATCH,          /* after each committed batch: new events may be there */
+    COMMIT_HOOK_RESUMED,        /* a blocked committer can record again: deliveries may start */
+} commit_hook_when;
+void commit_hook_add(serve *sv, commit_hook_when when, serve_fn fn, void *arg);
 
 /* ---- DNS on the loop (engine.c): cb runs later on the main thread ---- */
 int serve_dns_ask(serve *sv, const char *name, uint16_t type, hd_dns_cb cb, void *arg,

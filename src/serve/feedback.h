@@ -23,14 +23,11 @@ int inbound_rcpt_check(serve *sv, const char *rcpt, const char **enhanced, const
 typedef void (*inbound_done_fn)(void *arg, int code, const char *enhanced, const char *text);
 bool inbound_start(serve *sv, hd_slice data, const char *mail_from, const char *const *rcpts,
                    size_t n_rcpts, const char *remote, inbound_done_fn done, void *arg);
-/* Committer: write one inbound record inside the batch transaction; then,
- * once the batch is over (rc its result), hand it back. */
-int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err);
-void inbound_committed(serve *sv, struct inbound_rec *rec, int rc);
 
 /* ---- webhooks (webhook.c): every event, signed, to the [webhook] endpoints ---- */
+/* Hangs on the committer's COMMIT_HOOK_BATCH: new events are looked for
+ * after each committed batch. */
 int webhook_start(serve *sv, hd_err *err);
-void webhook_kick(void *sv);        /* new events may be committed (serve_fn) */
 void webhook_stop(serve *sv);
 int webhook_retry(serve *sv, int64_t id);   /* dead → pending; 0 = all; HD_ENOTFOUND */
 /* Prometheus lines for the endpoints (status.c's /metrics). */

@@ -41,9 +41,9 @@ typedef enum role { ROLE_NONE, ROLE_VERP, ROLE_POSTMASTER, ROLE_ABUSE, ROLE_DMAR
 
 /* What one report says about one recipient of one message. */
 typedef struct inbound_hit {
-    const char *kind;                   /* "bounced" | "complained" | "feedback" (static) */
+    hd_event_type kind;                 /* HD_EVENT_BOUNCED, _COMPLAINED or _FEEDBACK */
     bool verified;                      /* matched through a VERP address (HMAC) */
-    char type[32];                      /* the event's: kind, + "_unverified" if not verified */
+    hd_event_type type;                 /* the event's: kind, or its _UNVERIFIED if not verified */
     char message[40];                   /* uuid */
     char domain[HD_STORE_NAME_MAX];     /* its sending domain and pool (metrics) */
     char pool[64];
@@ -288,7 +288,16 @@ static bool how_verified(const char *how)
     return strcmp(how, "verp") == 0 || strcmp(how, "return-path") == 0;
 }
 
-static inbound_hit *hit_new(struct inbound_rec *rec, const char *kind, const char *how,
+/* A report matched by Message-ID alone could be forged: its event has a
+ * type of its own, which only endpoints that name it get. */
+static hd_event_type unverified(hd_event_type kind)
+{
+    return kind == HD_EVENT_BOUNCED      ? HD_EVENT_BOUNCED_UNVERIFIED
+           : kind == HD_EVENT_COMPLAINED ? HD_EVENT_COMPLAINED_UNVERIFIED
+                                         : HD_EVENT_FEEDBACK_UNVERIFIED;
+}
+
+static inbound_hit *hit_new(struct inbound_rec *rec, hd_event_type kind, const char *how,
                             const hd_store_message *m, const rcpt_row *r)
 {
     if (rec->n_hits == rec->cap_hits) {
@@ -303,7 +312,7 @@ static inbound_hit *hit_new(struct inbound_rec *rec, const char *kind, const cha
     memset(h, 0, sizeof *h);
     h->kind = kind;
     h->verified = how_verified(how);
-    snprintf(h->type, sizeof h->type, "%s%s", kind, h->verified ? "" : "_unverified");
+    h->type = h->verified ? kind : unverified(kind);
     snprintf(h->message, sizeof h->message, "%s", m->uuid);
     snprintf(h->domain, sizeof h->domain, "%s", m->from_domain);
     snprintf(h->pool, sizeof h->pool, "%s", m->pool);
@@ -359,7 +368,7 @@ static void match_dsn(worker *w, struct inbound_rec *rec, const char *envelope_i
             summary_add(rec, "; %s is not one of its recipients", d->final_recipient);
             continue;
         }
-        inbound_hit *h = hit_new(rec, "bounced", how, &m, r);
+        inbound_hit *h = hit_new(rec, HD_EVENT_BOUNCED, how, &m, r);
         if (!h)
             break;
         /* only a failure condemns an address; a delay never does */
@@ -424,7 +433,7 @@ static void match_arf(worker *w, struct inbound_rec *rec, const char *envelope_i
         return;
     }
     bool abuse = arf->type == HD_ARF_ABUSE;
-    inbound_hit *h = hit_new(rec, abuse ? "complained" : "feedback", how, &m, r);
+    inbound_hit *h = hit_new(rec, abuse ? HD_EVENT_COMPLAINED : HD_EVENT_FEEDBACK, how, &m, r);
     if (h) {
         h->suppress = abuse && h->verified;     /* as for DSNs */
         json_object_set_new(h->detail, "acted", json_boolean(h->suppress));
@@ -470,6 +479,9 @@ static void kind_set(struct inbound_rec *rec, const char *kind, const char *outc
     snprintf(rec->row.outcome, sizeof rec->row.outcome, "%s", outcome);
 }
 
+static int inbound_apply(hd_store *st, void *arg, hd_err *err);
+static void inbound_committed(void *arg, int rc);
+
 static void inbound_work(worker *w, void *arg)
 {
     struct inbound_rec *rec = arg;
@@ -512,9 +524,7 @@ static void inbound_work(worker *w, void *arg)
         summary_add(rec, "mail to postmaster");
         subject_of(rec);
     }
-    commit_op *op = commit_op_new(COMMIT_INBOUND);
-    op->inbound = rec;
-    commit_op_post(sv, op);
+    commit_op_post(sv, commit_op_apply(inbound_apply, inbound_committed, rec));
 }
 
 /* ---- committer ---- */
@@ -551,15 +561,17 @@ static int soft_bounce_apply(hd_store *st, const hd_config *cfg, inbound_hit *h,
     return 0;
 }
 
-int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err)
+/* Write one report inside the batch's transaction (commit_op_apply). */
+static int inbound_apply(hd_store *st, void *arg, hd_err *err)
 {
+    struct inbound_rec *rec = arg;
     int rc = hd_store_inbound_add(st, &rec->row, err);
     int64_t now = serve_now();
     for (size_t i = 0; !rc && i < rec->n_hits; i++) {
         inbound_hit *h = &rec->hits[i];
         bool changed = false;
         /* RFC 3463 §3.1: 5.x.x is permanent; the delivery is undone */
-        bool bounce = strcmp(h->kind, "bounced") == 0;
+        bool bounce = h->kind == HD_EVENT_BOUNCED;
         if (h->suppress && bounce)
             rc = hd_store_recipient_bounce_late(st, h->rcpt_id, h->reason, now, &changed, err);
         /* the suppression is durable with the report that caused it */
@@ -573,21 +585,28 @@ int inbound_apply(hd_store *st, struct inbound_rec *rec, hd_err *err)
         json_object_set_new(h->detail, "inbound", json_integer(rec->row.id));
         if (bounce)
             json_object_set_new(h->detail, "state_changed", json_boolean(changed));
+        char *detail = json_dumps(h->detail, JSON_COMPACT);
         hd_store_event e;
-        commit_event_fill(&e, h->type, h->message, h->address, h->remote, h->reason, NULL, -1);
-        e.detail = json_dumps(h->detail, JSON_COMPACT);
+        commit_event_fill(&e, &(commit_event_desc){.type = h->type,
+                                                   .message = h->message,
+                                                   .recipient = h->address,
+                                                   .remote = h->remote,
+                                                   .reply = h->reason,
+                                                   .detail = detail});
         rc = hd_store_event_add(st, &e, err);
-        free(e.detail);
+        free(detail);
     }
     return rc;
 }
 
 static void inbound_finish(void *arg);
 
-void inbound_committed(serve *sv, struct inbound_rec *rec, int rc)
+/* The batch is over (rc its result): the answer is made on the main thread. */
+static void inbound_committed(void *arg, int rc)
 {
+    struct inbound_rec *rec = arg;
     rec->rc = rc;
-    serve_post(sv, inbound_finish, rec);
+    serve_post(rec->sv, inbound_finish, rec);
 }
 
 /* ---- main thread ---- */
@@ -619,8 +638,8 @@ static void inbound_finish(void *arg)
                      1);
     for (size_t i = 0; i < rec->n_hits; i++) {
         inbound_hit *h = &rec->hits[i];
-        bool bounce = strcmp(h->kind, "bounced") == 0;
-        bool complaint = strcmp(h->kind, "complained") == 0;
+        bool bounce = h->kind == HD_EVENT_BOUNCED;
+        bool complaint = h->kind == HD_EVENT_COMPLAINED;
         const char *pool = queue_pool_label(sv, h->domain, h->pool);
         if (!h->verified) {
             /* forgeable: never in the bounce and complaint counters */

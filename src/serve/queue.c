@@ -104,11 +104,7 @@ static void suppress_remove(struct serve_queue *q, const char *addr)
 
 void queue_suppress(serve *sv, const char *address, const char *reason, const char *source)
 {
-    commit_op *op = commit_op_new(COMMIT_SUPPRESS);
-    snprintf(op->address, sizeof op->address, "%s", address);
-    snprintf(op->reason, sizeof op->reason, "%s", reason);
-    snprintf(op->source, sizeof op->source, "%s", source);
-    commit_op_post(sv, op);
+    commit_op_post(sv, commit_op_suppress(address, reason, source));
     suppress_add(sv->queue, address, 0);
 }
 
@@ -119,9 +115,7 @@ void queue_suppressed(serve *sv, const char *address, int64_t until)
 
 void queue_unsuppress(serve *sv, const char *address)
 {
-    commit_op *op = commit_op_new(COMMIT_UNSUPPRESS);
-    snprintf(op->address, sizeof op->address, "%s", address);
-    commit_op_post(sv, op);
+    commit_op_post(sv, commit_op_unsuppress(address));
     suppress_remove(sv->queue, address);
 }
 
@@ -382,33 +376,37 @@ static q_rcpt *rcpt_new(serve *sv, q_msg *m, int64_t id, const char *address, in
 
 /* ---- state changes, each sent to the committer ---- */
 
-/* detail: the event's JSON detail, owned (freed with the update), or NULL */
+/* detail: the event's JSON detail, owned (freed here), or NULL */
 static void post_rcpt(serve *sv, const q_rcpt *r, hd_rcpt_state state, const char *reply,
-                      const char *event, const char *remote, const char *tls, int64_t duration_ms,
-                      char *detail)
+                      hd_event_type event, const char *remote, const char *tls,
+                      int64_t duration_ms, char *detail)
 {
-    commit_op *op = commit_op_new(COMMIT_RCPT);
-    op->rcpt.id = r->id;
-    op->rcpt.message = r->msg->id;
-    op->rcpt.state = state;
-    op->rcpt.attempts = r->attempts;
-    op->rcpt.next_attempt = r->next_attempt;
-    op->rcpt.updated_at = serve_now();
-    snprintf(op->rcpt.last_reply, sizeof op->rcpt.last_reply, "%s", reply ? reply : "");
-    /* what went on the wire: "" leaves the stored one (or none) as it is */
-    snprintf(op->rcpt.mail_from, sizeof op->rcpt.mail_from, "%s", r->sent_as ? r->sent_as : "");
-    op->has_event = true;
-    commit_event_fill(&op->event, event, r->msg->uuid, r->address, remote, reply, tls, duration_ms);
-    op->event.detail = detail;
+    commit_op *op = commit_op_rcpt(
+        &(commit_rcpt_desc){.id = r->id,
+                            .message = r->msg->id,
+                            .state = state,
+                            .attempts = r->attempts,
+                            .next_attempt = r->next_attempt,
+                            .updated_at = serve_now(),
+                            .last_reply = reply,
+                            /* what went on the wire: "" leaves the stored one (or none) */
+                            .mail_from = r->sent_as},
+        &(commit_event_desc){.type = event,
+                             .message = r->msg->uuid,
+                             .recipient = r->address,
+                             .remote = remote,
+                             .reply = reply,
+                             .tls = tls,
+                             .detail = detail,
+                             .timed = duration_ms >= 0,
+                             .duration_ms = duration_ms});
+    free(detail);
     commit_op_post(sv, op);
 }
 
 static void msg_release(serve *sv, q_msg *m)
 {
-    commit_op *op = commit_op_new(COMMIT_RELEASE);
-    op->message_id = m->id;
-    op->segment = m->loc.segment;
-    commit_op_post(sv, op);
+    commit_op_post(sv, commit_op_release(m->id, m->loc.segment));
     msg_unlink(sv->queue, m);
     free(m->mail_from);
     free(m->pool);
@@ -434,8 +432,8 @@ static char *bounce_detail(const q_result *res)
 /* The recipient is final: record it, free it, and the message when it was
  * the last. */
 static void rcpt_final(serve *sv, q_rcpt *r, hd_rcpt_state state, const char *reply,
-                       const char *event, const char *remote, const char *tls, int64_t duration_ms,
-                       char *detail)
+                       hd_event_type event, const char *remote, const char *tls,
+                       int64_t duration_ms, char *detail)
 {
     struct serve_queue *q = sv->queue;
     ready_remove(r);
@@ -484,7 +482,7 @@ static void rcpt_expire(serve *sv, q_rcpt *r, const char *remote, const char *tl
     atomic_fetch_add(&sv->metrics.expired, 1);
     metrics_outcome(sv, r->msg->from_domain, rcpt_pool(r), M_EXPIRED);
     LOG_INFO_ID(r->msg->uuid, "%s expired: %s", r->address, why);
-    rcpt_final(sv, r, HD_RCPT_EXPIRED, why, "expired", remote, tls, duration_ms, NULL);
+    rcpt_final(sv, r, HD_RCPT_EXPIRED, why, HD_EVENT_EXPIRED, remote, tls, duration_ms, NULL);
 }
 
 static void remember_reply(q_rcpt *r, const char *reply)
@@ -517,7 +515,7 @@ static void rcpt_defer(serve *sv, q_rcpt *r, const char *reply, const char *remo
     r->next_attempt = next;
     atomic_fetch_add(&sv->metrics.deferred, 1);
     metrics_outcome(sv, r->msg->from_domain, rcpt_pool(r), M_DEFERRED);
-    post_rcpt(sv, r, HD_RCPT_QUEUED, reply, "deferred", remote, tls, duration_ms, NULL);
+    post_rcpt(sv, r, HD_RCPT_QUEUED, reply, HD_EVENT_DEFERRED, remote, tls, duration_ms, NULL);
     heap_push(sv->queue, r);
 }
 
@@ -540,6 +538,12 @@ void queue_kick(serve *sv)
     q->kicked = true;
     struct timeval now = {0, 0};
     evtimer_add(q->timer, &now);
+}
+
+/* COMMIT_HOOK_RESUMED: the committer can record again, deliveries may start. */
+static void kick_resumed(void *sv)
+{
+    queue_kick(sv);
 }
 
 /* The per-minute limit is reached: no connection until the minute is
@@ -665,7 +669,7 @@ static void id_bytes(const char *uuid, uint8_t out[HD_SPOOL_ID_LEN])
 /* End every recipient of m not in a transaction right now; those in
  * one finish their attempt. Returns how many ended (m may be gone then). */
 static int msg_end_waiting(serve *sv, q_msg *m, hd_rcpt_state state, const char *why,
-                           const char *event)
+                           hd_event_type event)
 {
     int n = 0;
     q_rcpt *r = m->rcpts;
@@ -694,7 +698,7 @@ static void msg_corrupt(serve *sv, q_msg *m, const char *why)
         LOG_ERR_ID(m->uuid, "cannot move the damaged record aside: %s", hd_err_str(&err));
     LOG_ERR_ID(m->uuid, "%s; moved aside to spool/corrupt/%s", why, name);
     atomic_fetch_add(&sv->metrics.corrupt, 1);
-    msg_end_waiting(sv, m, HD_RCPT_CORRUPT, why, "corrupt");
+    msg_end_waiting(sv, m, HD_RCPT_CORRUPT, why, HD_EVENT_CORRUPT);
 }
 
 /* The envelope sender of a batch: the message's VERP address, or with
@@ -750,7 +754,7 @@ q_batch *queue_next_batch(serve *sv, q_dest *d)
                 atomic_fetch_add(&sv->metrics.suppressed, 1);
                 metrics_outcome(sv, r->msg->from_domain, rcpt_pool(r), M_SUPPRESSED);
                 rcpt_final(sv, r, HD_RCPT_SUPPRESSED, "address is on the suppression list",
-                           "suppressed", NULL, NULL, -1, NULL);
+                           HD_EVENT_SUPPRESSED, NULL, NULL, -1, NULL);
                 continue;
             }
             ready_remove(r);
@@ -815,7 +819,7 @@ void queue_batch_done(serve *sv, q_batch *b)
                                     (double)(serve_now_ms() - m->received_ms) / 1000.0);
             LOG_INFO_ID(m->uuid, "delivered to %s via %s%s%s, envelope from %s: %s", r->address,
                         b->remote, b->tls[0] ? " " : "", b->tls, b->mail_from, res->reply);
-            rcpt_final(sv, r, HD_RCPT_DELIVERED, res->reply, "delivered", b->remote, b->tls, dur,
+            rcpt_final(sv, r, HD_RCPT_DELIVERED, res->reply, HD_EVENT_DELIVERED, b->remote, b->tls, dur,
                        NULL);
             break;
         case Q_CAPTURED:
@@ -825,7 +829,7 @@ void queue_batch_done(serve *sv, q_batch *b)
             metrics_outcome(sv, m->from_domain, rcpt_pool(r), M_CAPTURED);
             LOG_INFO_ID(m->uuid, "captured %s (sandbox, not sent), envelope from %s: %s",
                         r->address, b->mail_from, res->reply);
-            rcpt_final(sv, r, HD_RCPT_CAPTURED, res->reply, "captured", b->remote, NULL, dur,
+            rcpt_final(sv, r, HD_RCPT_CAPTURED, res->reply, HD_EVENT_CAPTURED, b->remote, NULL, dur,
                        b->detail ? strdup(b->detail) : NULL);
             break;
         case Q_BOUNCED: {
@@ -836,13 +840,13 @@ void queue_batch_done(serve *sv, q_batch *b)
                         hd_bounce_class_name(res->kind), res->suppress ? ", suppressed" : "");
             if (res->suppress)
                 queue_suppress(sv, r->address, res->reply, "bounce");
-            rcpt_final(sv, r, HD_RCPT_BOUNCED, res->reply, "bounced", b->remote, b->tls, dur,
+            rcpt_final(sv, r, HD_RCPT_BOUNCED, res->reply, HD_EVENT_BOUNCED, b->remote, b->tls, dur,
                        bounce_detail(res));
             break;
         }
         case Q_DEFERRED:
             if (m->deleted) {
-                rcpt_final(sv, r, HD_RCPT_DELETED, "deleted by the operator", "deleted", b->remote,
+                rcpt_final(sv, r, HD_RCPT_DELETED, "deleted by the operator", HD_EVENT_DELETED, b->remote,
                            b->tls, dur, NULL);
                 break;
             }
@@ -1063,6 +1067,7 @@ int queue_load(serve *sv, hd_err *err)
     if (!q)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     sv->queue = q;
+    commit_hook_add(sv, COMMIT_HOOK_RESUMED, kick_resumed, sv);
     q->timer = evtimer_new(sv->base, on_tick, sv);
     q->sandbox = calloc(1, sizeof *q->sandbox);
     if (!q->timer || !q->sandbox || !(q->sandbox->domain = strdup("")))
@@ -1140,7 +1145,7 @@ int queue_delete(serve *sv, const char *uuid)
     if (!m)
         return HD_ENOTFOUND;
     m->deleted = true;  /* for the recipients in a transaction right now */
-    return msg_end_waiting(sv, m, HD_RCPT_DELETED, "deleted by the operator", "deleted");
+    return msg_end_waiting(sv, m, HD_RCPT_DELETED, "deleted by the operator", HD_EVENT_DELETED);
 }
 
 void queue_free(serve *sv)

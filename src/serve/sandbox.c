@@ -110,20 +110,11 @@ static void sandbox_done(void *arg)
     hd_buf_init(&rcpts, (size_t)b->n * HD_STORE_ADDR_MAX);
     for (size_t i = 0; i < b->n; i++)
         hd_buf_printf(&rcpts, "%s%s", i ? " " : "", b->rcpts[i]->address);
-    commit_op *op = commit_op_new(COMMIT_CAPTURE);
-    op->cap_strings[0] = strdup(b->msg->uuid);
-    op->cap_strings[1] = strdup(hd_buf_cstr(&rcpts));
-    op->cap_strings[2] = strdup(b->msg->mail_from);
-    op->cap_strings[3] = strdup(j->verdict ? j->verdict : "");
-    op->cap_strings[4] = strdup(j->detail ? j->detail : "{}");
+    commit_op *op = commit_op_capture(&(hd_store_capture){
+        .message = b->msg->uuid, .recipient = hd_buf_cstr(&rcpts), .at = serve_now(),
+        .mail_from = b->msg->mail_from, .verdict = j->verdict ? j->verdict : "",
+        .detail = j->detail ? j->detail : "{}", .data = hd_buf_slice(&b->data)});
     hd_buf_free(&rcpts);
-    op->cap_data = malloc(b->data.len ? b->data.len : 1);
-    if (op->cap_data)
-        memcpy(op->cap_data, b->data.p, b->data.len);
-    op->capture = (hd_store_capture){
-        .message = op->cap_strings[0], .recipient = op->cap_strings[1], .at = serve_now(),
-        .mail_from = op->cap_strings[2], .verdict = op->cap_strings[3],
-        .detail = op->cap_strings[4], .data = hd_slice_make(op->cap_data, op->cap_data ? b->data.len : 0)};
     commit_op_post(sv, op);
     /* no SMTP reply: nobody answered; the verdict in short instead */
     for (size_t i = 0; i < b->n; i++) {

@@ -216,9 +216,7 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
 {
     serve *sv = arg;
     hd_err err = {0};
-    commit_op *op = commit_op_new(COMMIT_PRUNE);
-    op->prune_before = serve_now() - (int64_t)sv->cfg->queue.retention;
-    commit_op_post(sv, op);
+    commit_op_post(sv, commit_op_prune(serve_now() - (int64_t)sv->cfg->queue.retention));
     int n = hd_domain_retire_due(sv->store, serve_now(), &err);
     if (n > 0)
         LOG_INFO("%d retiring DKIM key%s now retired (may leave DNS)", n, n == 1 ? "" : "s");

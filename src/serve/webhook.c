@@ -121,11 +121,7 @@ static void unhold(endpoint *ep, int64_t id)
 static void post_apply(serve *sv, int (*apply)(hd_store *, void *, hd_err *),
                        void (*finish)(void *, int), void *arg)
 {
-    commit_op *op = commit_op_new(COMMIT_APPLY);
-    op->apply = apply;
-    op->finish = finish;
-    op->arg = arg;
-    commit_op_post(sv, op);
+    commit_op_post(sv, commit_op_apply(apply, finish, arg));
 }
 
 static void send_due(endpoint *ep);
@@ -570,7 +566,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-void webhook_kick(void *arg)
+/* COMMIT_HOOK_BATCH: new events may be committed. */
+static void webhook_kick(void *arg)
 {
     serve *sv = arg;
     if (sv->webhook)
@@ -678,6 +675,7 @@ int webhook_start(serve *sv, hd_err *err)
     struct timeval tick = {HOOK_TICK_MS / 1000, (HOOK_TICK_MS % 1000) * 1000};
     event_add(wh->timer, &tick);
     event_active(wh->kick, EV_TIMEOUT, 0);
+    commit_hook_add(sv, COMMIT_HOOK_BATCH, webhook_kick, sv);
     return 0;
 }
 

@@ -1067,6 +1067,8 @@ static void test_webhooks(void **state)
         {"[webhook a]\nurl = http://u:p@h.example/\n", "t.conf:2: [webhook a] url", HD_ESYNTAX},
         {"[webhook a]\nsecret = short-secret\n", "t.conf:2: [webhook a] secret: 12 characters; a secret needs at least 32", HD_ESYNTAX},
         {"[webhook a]\nevents = delivered sent\n", "t.conf:2: [webhook a] events: \"sent\" is not an event type", HD_ESYNTAX},
+        /* the known types listed whole, from the store's table; names are exact */
+        {"[webhook a]\nevents = Delivered\n", "t.conf:2: [webhook a] events: \"Delivered\" is not an event type: expected accepted, deferred, delivered, bounced, complained, feedback, suppressed, expired, captured, deleted, corrupt, bounced_unverified, complained_unverified or feedback_unverified", HD_ESYNTAX},
         {"[webhook a]\ndomains = bad_domain!\n", "t.conf:2: [webhook a] domains: \"bad_domain!\" is not a host name", HD_ESYNTAX},
         {"[webhook a]\nmax_retry_time = soon\n", "t.conf:2: [webhook a] max_retry_time = \"soon\"", HD_ESYNTAX},
         {"[webhook a]\nretries = 3\n", "t.conf:2: [webhook a] unknown key \"retries\"", HD_ESYNTAX},

@@ -766,6 +766,73 @@ static void test_rcpt_state_names(void **state)
     assert_string_equal(hd_rcpt_state_name((hd_rcpt_state)-1), "?");
 }
 
+/* ---- event types ---- */
+
+/* The names are what the events table, webhooks and the API carry: they
+ * must not change. */
+static const struct {
+    hd_event_type type;
+    const char *name;
+    bool only_named;
+} event_names[] = {
+    {HD_EVENT_ACCEPTED, "accepted", false},
+    {HD_EVENT_DEFERRED, "deferred", false},
+    {HD_EVENT_DELIVERED, "delivered", false},
+    {HD_EVENT_BOUNCED, "bounced", false},
+    {HD_EVENT_COMPLAINED, "complained", false},
+    {HD_EVENT_FEEDBACK, "feedback", false},
+    {HD_EVENT_SUPPRESSED, "suppressed", false},
+    {HD_EVENT_EXPIRED, "expired", false},
+    {HD_EVENT_CAPTURED, "captured", false},
+    {HD_EVENT_DELETED, "deleted", false},
+    {HD_EVENT_CORRUPT, "corrupt", false},
+    {HD_EVENT_BOUNCED_UNVERIFIED, "bounced_unverified", true},
+    {HD_EVENT_COMPLAINED_UNVERIFIED, "complained_unverified", true},
+    {HD_EVENT_FEEDBACK_UNVERIFIED, "feedback_unverified", true},
+};
+
+static void test_event_type_names(void **state)
+{
+    (void)state;
+    size_t n = sizeof event_names / sizeof event_names[0];
+    assert_int_equal(HD_EVENT_TYPE_COUNT, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(hd_event_type_name(event_names[i].type), event_names[i].name);
+        hd_event_type t = HD_EVENT_TYPE_COUNT;
+        assert_int_equal(hd_event_type_parse(hd_slice_cstr(event_names[i].name), &t), 0);
+        assert_int_equal(t, event_names[i].type);
+        assert_int_equal(hd_event_type_explicit(t), event_names[i].only_named);
+    }
+    /* every enum value round-trips through its name */
+    for (int t = 0; t < HD_EVENT_TYPE_COUNT; t++) {
+        hd_event_type back = HD_EVENT_TYPE_COUNT;
+        assert_int_equal(hd_event_type_parse(hd_slice_cstr(hd_event_type_name((hd_event_type)t)),
+                                             &back), 0);
+        assert_int_equal(back, t);
+    }
+}
+
+static void test_event_type_unknown(void **state)
+{
+    (void)state;
+    const char *bad[] = {"", "?", "Delivered", "delivered ", " delivered", "deliver", "sent",
+                         "bounce", "_unverified", "bounced_unverifie", "bounced_unverified_",
+                         "queued", "delivered\r\n"};
+    hd_event_type t = HD_EVENT_EXPIRED;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(hd_event_type_parse(hd_slice_cstr(bad[i]), &t), HD_EINVAL);
+    assert_int_equal(t, HD_EVENT_EXPIRED); /* untouched on failure */
+    /* the length is the slice's: no NUL is looked for */
+    assert_int_equal(hd_event_type_parse(hd_slice_make("delivered", 8), &t), HD_EINVAL);
+    assert_int_equal(hd_event_type_parse(hd_slice_make("deliveredX", 9), &t), 0);
+    assert_int_equal(t, HD_EVENT_DELIVERED);
+    assert_int_equal(hd_event_type_parse(hd_slice_make(NULL, 0), &t), HD_EINVAL);
+    assert_string_equal(hd_event_type_name(HD_EVENT_TYPE_COUNT), "?");
+    assert_string_equal(hd_event_type_name((hd_event_type)-1), "?");
+    assert_false(hd_event_type_explicit(HD_EVENT_TYPE_COUNT));
+    assert_false(hd_event_type_explicit((hd_event_type)-1));
+}
+
 /* Every state survives a write and a read through the database. */
 static void test_rcpt_state_stored(void **state)
 {
@@ -967,6 +1034,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_soft_bounce_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capture_add, setup, teardown),
         cmocka_unit_test(test_rcpt_state_names),
+        cmocka_unit_test(test_event_type_names),
+        cmocka_unit_test(test_event_type_unknown),
         cmocka_unit_test_setup_teardown(test_rcpt_state_stored, setup, teardown),
         cmocka_unit_test(test_upgrade_captured),
         cmocka_unit_test_setup_teardown(test_message_finished, setup, teardown),
