@@ -472,16 +472,22 @@ static int load_keys(sctx *x, char *summary, size_t size, hd_err *err)
 static bool serve_packet(sctx *x, unsigned i, int fd, uint8_t *buf, hd_buf *ans)
 {
     ssize_t n = recv(fd, buf, PACKET_MAX + 1, 0);
-    if (n == 0)
-        return false;
     if (n < 0)
         return errno == EINTR || errno == EAGAIN;
+    if (n == 0) {
+        /* the end, or an empty packet (SOCK_SEQPACKET has those) */
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (poll(&pf, 1, 0) > 0 && (pf.revents & POLLHUP))
+            return false;
+    }
     hd_buf_reset(ans);
     hd_signproto_msg m;
     size_t used = 0;
     hd_err why = {0};
     int rc = hd_signproto_decode(hd_slice_make(buf, (size_t)n), &m, &used, &why);
-    if (!rc && used != (size_t)n)
+    if (n == 0)
+        rc = hd_err_set(&why, HD_ESYNTAX, "an empty packet");
+    else if (!rc && used != (size_t)n)
         rc = used == 0 ? hd_err_set(&why, HD_ESYNTAX, "a frame cut short: %zd bytes", n)
                        : hd_err_set(&why, HD_ESYNTAX, "%zd bytes after a frame of %zu", n - (ssize_t)used, used);
     bool control = i == x->n;
