@@ -18,7 +18,11 @@ fail() { echo "FAIL: $*" >&2; cat "$T/drive.err" >&2 2>/dev/null || true; exit 1
 
 "$HERALD" domain add --dns-zone /dev/null example.com --data-dir "$T/data" --hostname mail.herald.test > /dev/null
 printf 'data_dir = %s\n' "$T/data" > "$T/herald.conf"
-rsa=$(sqlite3 "$T/data/herald.db" "select id from dkim_keys where alg = 'rsa'")
+sql() { "$HL_PY" -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+for r in c.execute(sys.argv[2]): print(*r)
+c.commit()' "$T/data/herald.db" "$1"; }
+rsa=$(sql "select id from dkim_keys where alg = 'rsa'")
 
 "$DRIVE" "$T/herald.conf" "$rsa" > "$T/drive.out" 2> "$T/drive.err" || { cat "$T/drive.out"; fail "signer_drive failed"; }
 cat "$T/drive.out"
@@ -35,7 +39,7 @@ n=$(grep -c 'signer: channel 1: refused: ' "$T/drive.err" || true)
 # a key row the database points outside DATA/keys (at a copy of the real
 # key, so only the place is wrong) is refused by the signer
 cp "$T/data/keys/example.com/"*-rsa.pem "$T/elsewhere.pem"
-sqlite3 "$T/data/herald.db" "update dkim_keys set path = '$T/elsewhere.pem' where id = $rsa"
+sql "update dkim_keys set path = '$T/elsewhere.pem' where id = $rsa"
 if "$DRIVE" "$T/herald.conf" "$rsa" > "$T/drive2.out" 2> "$T/drive2.err"; then
   fail "the signer signed with a key file outside DATA/keys"
 fi
