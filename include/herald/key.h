@@ -3,8 +3,8 @@
  * OpenSSL EVP.
  *
  * All signing goes through hd_key_sign_digest(), so the process that holds
- * private keys can later be split from the one that talks to the network
- * (docs/design.md, "Keys stay put"). An hd_key keeps its OpenSSL contexts initialised between
+ * private keys is split from the one that talks to the network (the
+ * signer: docs/architecture.md, "Processes"; hd_key_set_signer). An hd_key keeps its OpenSSL contexts initialised between
  * calls (that is where the speed is); it is therefore not to be used from
  * two threads at once.
  */
