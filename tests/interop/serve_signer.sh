@@ -52,7 +52,16 @@ conf "$T/herald.conf"
 keys=("$T"/data/keys/example.com/*.pem)
 [ "${#keys[@]}" = 2 ] || fail "expected an RSA and an Ed25519 key, got ${keys[*]}"
 
-children() { awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null | sort -n; }
+children() {   # PID: its children (read from /proc: processes may come and go meanwhile)
+  local f rest
+  for f in /proc/[0-9]*/stat; do
+    rest=$(cat "$f" 2>/dev/null) || continue
+    rest=${rest##*) }
+    set -- "$1" $rest
+    [ "$3" = "$1" ] && { f=${f#/proc/}; echo "${f%/stat}"; }
+  done
+  return 0
+}
 pname() { cat "/proc/$1/comm" 2>/dev/null; }
 keeper_of() { local c; for c in $(children "$1"); do [ "$(pname "$c")" = herald-keeper ] && echo "$c"; done; }
 signer_of() { local c; for c in $(children "$1"); do [ "$(pname "$c")" = herald-signer ] && echo "$c"; done; }
@@ -67,7 +76,8 @@ signer=$(signer_of "$keeper")
 
 # ---- (a) the keys' bytes: in the signer only ----
 hl_smtp_send "$smtp" alice@example.com bob@sink.test "memory" > /dev/null
-hl_wait_for 20 test "$(delivered)" -ge 1 || fail "the first message was not delivered"
+first() { [ "$(delivered)" -ge 1 ]; }
+hl_wait_for 20 first || fail "the first message was not delivered"
 "$PY" "$HERALD_SOURCE_DIR/tests/interop/serve/memscan.py" "${keys[@]}" -- "$main" "$keeper" "$signer" > "$T/memscan.out"
 cat "$T/memscan.out"
 while read -r pid name found; do
@@ -121,7 +131,8 @@ P
 load=$!
 sleep 2
 kill -KILL "$signer"
-hl_wait_for 10 test -n "$(signer_of "$keeper")" || fail "the keeper did not start another signer"
+restarted() { local p; p=$(signer_of "$keeper"); [ -n "$p" ] && [ "$p" != "$signer" ]; }
+hl_wait_for 10 restarted || fail "the keeper did not start another signer"
 new_signer=$(signer_of "$keeper")
 [ "$new_signer" != "$signer" ] || fail "the signer's pid did not change"
 wait "$load" || fail "the load generator failed"
@@ -132,8 +143,10 @@ tail -n +2 "$T/load" | sort -u > "$T/acked"
 grep -q "signer (pid $signer) killed by signal 9: starting another" "$T/herald-1.log" || fail "the restart was not logged"
 # after the restart, new mail is signed again
 hl_smtp_send "$smtp" alice@example.com bob@sink.test "after the restart" >> "$T/acked"
+sort -u -o "$T/acked" "$T/acked"
 want=$(($(wc -l < "$T/acked") + 1))
-hl_wait_for 60 test "$(delivered)" -ge "$want" || fail "$(delivered) delivered, want $want"
+enough() { [ "$(delivered)" -ge "$want" ]; }
+hl_wait_for 60 enough || fail "$(delivered) delivered, want $want"
 ids() { grep -ho 'with E\?SMTP[SA]* id [0-9a-f]\{32\}' "$T"/dump/* | awk '{print $NF}' | sort -u; }
 lost=$(comm -23 "$T/acked" <(ids) | wc -l)
 [ "$lost" = 0 ] || fail "$lost accepted messages were not delivered"
@@ -143,8 +156,8 @@ sigs=$(grep -c ': pass$' "$T/dkim.out")
 echo "ok (b): signer $signer killed under load: $n_acked accepted, $n_temp got 451, 0 lost;" \
      "$(delivered) delivered with $sigs DKIM signatures, all verified by dkimpy; new signer $new_signer"
 hl_stop "$main"
-hl_wait_for 5 test ! -d "/proc/$keeper" || fail "the keeper outlived the server"
-hl_wait_for 5 test ! -d "/proc/$new_signer" || fail "the signer outlived the server"
+gone() { [ ! -d "/proc/$keeper" ] && [ ! -d "/proc/$new_signer" ]; }
+hl_wait_for 5 gone || fail "the keeper or the signer outlived the server"
 
 # ---- (c) started as root: the network process drops to nobody ----
 if [ "$(id -u)" != 0 ]; then
@@ -169,8 +182,9 @@ if setpriv --reuid=nobody --regid=nogroup --clear-groups cat "${keys[0]}" > /dev
 fi
 before=$(delivered)
 hl_smtp_send "$smtp" alice@example.com bob@sink.test "as nobody" > /dev/null
-hl_wait_for 20 test "$(delivered)" -gt "$before" || fail "mail sent as nobody was not delivered"
-last=$(ls -t "$T"/dump/* | head -1)
+more() { [ "$(delivered)" -gt "$before" ]; }
+hl_wait_for 20 more || fail "mail sent as nobody was not delivered"
+last=$(ls -t "$T"/dump/* | sed -n 1p)
 "$PY" "$HERALD_SOURCE_DIR/tests/interop/serve/dkim_check.py" "$T/records.zone" "$last" > "$T/dkim2.out" ||
   { cat "$T/dkim2.out" >&2; fail "mail sent as nobody is not signed"; }
 "$PY" "$HERALD_SOURCE_DIR/tests/interop/serve/memscan.py" "${keys[@]}" -- "$main" > "$T/memscan2.out"
