@@ -10,10 +10,13 @@
  *   u8  type    (hd_signproto_type)
  *   u32 request id (the asker's own; echoed in the answer)
  * and by type
- *   SIGN    i64 key id, u8 digest length, the digest
- *   RELOAD  nothing
- *   ANSWER  u8 status, u16 length, that many bytes (the signature, or the
- *           reason of a refusal as text)
+ *   SIGN        i64 key id, u8 digest length, the digest
+ *   RELOAD      nothing
+ *   ADD_DOMAIN  i64 now, u8 length, the domain, u8 length, the bounce
+ *               domain (0: the default); its keys are made by the signer
+ *   ANSWER      u8 status, i32 code (0 or the HD_E* of a refusal or
+ *               failure), u16 length, that many bytes (the signature, or
+ *               the reason as text)
  * integers big-endian. A key id is only a name: the signer looks it up in
  * the keys its own reading of the configuration gave it and refuses any
  * other. Pure: bytes in, messages and answers out; no I/O.
@@ -41,6 +44,7 @@ typedef enum hd_signproto_type {
     HD_SIGNPROTO_SIGN = 1,
     HD_SIGNPROTO_RELOAD = 2,
     HD_SIGNPROTO_ANSWER = 3,
+    HD_SIGNPROTO_ADD_DOMAIN = 4,
 } hd_signproto_type;
 
 typedef enum hd_signproto_status {
@@ -56,7 +60,10 @@ typedef struct hd_signproto_msg {
     int64_t key_id;             /* SIGN */
     hd_slice digest;            /* SIGN, borrowed from the frame */
     hd_signproto_status status; /* ANSWER */
+    int code;                   /* ANSWER: 0 or an HD_E* */
     hd_slice body;              /* ANSWER, borrowed from the frame */
+    int64_t now;                /* ADD_DOMAIN */
+    hd_slice domain, bounce;    /* ADD_DOMAIN, borrowed; bounce may be empty */
 } hd_signproto_msg;
 
 /* Decode the frame at the start of in. 0 with *used the frame's whole
@@ -71,7 +78,10 @@ int hd_signproto_decode(hd_slice in, hd_signproto_msg *out, size_t *used, hd_err
 int hd_signproto_put_sign(hd_buf *out, uint32_t id, int64_t key_id, const uint8_t *digest,
                           size_t digest_len);
 int hd_signproto_put_reload(hd_buf *out, uint32_t id);
-int hd_signproto_put_answer(hd_buf *out, uint32_t id, hd_signproto_status status, hd_slice body);
+int hd_signproto_put_add_domain(hd_buf *out, uint32_t id, int64_t now, hd_slice domain,
+                                hd_slice bounce);
+int hd_signproto_put_answer(hd_buf *out, uint32_t id, hd_signproto_status status, int code,
+                            hd_slice body);
 
 const char *hd_signproto_status_name(hd_signproto_status status); /* "ok" "refused" "failed" */
 

@@ -53,6 +53,7 @@
 #include <openssl/crypto.h>
 
 #include <herald/base64.h>
+#include <herald/domain.h>
 #include <herald/key.h>
 #include <herald/limits.h>
 #include <herald/ratelimit.h>
@@ -76,7 +77,8 @@ typedef struct chan {
 struct signer {
     chan *ch;                   /* the signing channels */
     unsigned n;
-    chan ctl;                   /* reloads (main thread) */
+    chan ctl;                   /* reloads, domains added (any thread, under ctl_lock) */
+    pthread_mutex_t ctl_lock;
     pthread_mutex_t lock;       /* ch[].busy */
     pthread_cond_t freed;
     int life_fd;                /* to the keeper; closing it stops the keeper */
@@ -210,6 +212,7 @@ int signer_sign(signer *s, int64_t key_id, const uint8_t digest[32], hd_buf *sig
 
 int signer_reload(signer *s, char *summary, size_t size, hd_err *err)
 {
+    pthread_mutex_lock(&s->ctl_lock);
     uint32_t id = ++s->ctl.next_id;
     hd_buf req;
     hd_buf_init(&req, PACKET_MAX);
@@ -226,6 +229,31 @@ int signer_reload(signer *s, char *summary, size_t size, hd_err *err)
                         (const char *)a.body.p);
     if (!rc && summary)
         snprintf(summary, size, "%.*s", (int)a.body.len, (const char *)a.body.p);
+    pthread_mutex_unlock(&s->ctl_lock);
+    return rc;
+}
+
+int signer_add_domain(signer *s, const char *domain, const char *bounce, int64_t now,
+                      hd_err *err)
+{
+    pthread_mutex_lock(&s->ctl_lock);
+    uint32_t id = ++s->ctl.next_id;
+    hd_buf req;
+    hd_buf_init(&req, PACKET_MAX);
+    uint8_t buf[PACKET_MAX];
+    hd_signproto_msg a;
+    int rc = hd_signproto_put_add_domain(&req, id, now, hd_slice_cstr(domain),
+                                         hd_slice_cstr(bounce ? bounce : ""));
+    if (rc)
+        rc = hd_err_set(err, HD_EINVAL, "domain %s: a name too long", domain);
+    else
+        rc = ask(s, &s->ctl, &req, id, buf, &a, RELOAD_WAIT_MS, err);
+    hd_buf_free(&req);
+    /* the signer's own error (an invalid name, a domain that exists) as it is */
+    if (!rc && a.status != HD_SIGNPROTO_OK)
+        rc = hd_err_set(err, a.code ? a.code : HD_ETEMP, "%.*s", (int)a.body.len,
+                        (const char *)a.body.p);
+    pthread_mutex_unlock(&s->ctl_lock);
     return rc;
 }
 
@@ -254,6 +282,7 @@ void signer_stop(signer *s)
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->freed);
     pthread_mutex_destroy(&s->news_lock);
+    pthread_mutex_destroy(&s->ctl_lock);
     free(s->ch);
     free(s);
 }
@@ -359,18 +388,28 @@ static int read_rows(const hd_config *cfg, rows *r, hd_err *err)
     return rc;
 }
 
-/* The key file of k, read only if it is inside keys_dir after symlinks. */
+/* Whether path, after symlinks (into real), is inside dir. */
+static bool inside(const char *path, const char *dir, char *real)
+{
+    size_t dl = strlen(dir);
+    return realpath(path, real) != NULL && strncmp(real, dir, dl) == 0 && real[dl] == '/';
+}
+
+/* The key file of k, read only from inside keys_dir (after symlinks): the
+ * path the database names, or else keys_dir/DOMAIN/ with the file name it
+ * names (a data directory copied or moved keeps the old absolute paths in
+ * its database). */
 static int read_key_file(const hd_store_key *k, const char *keys_dir, uint8_t *buf, size_t size,
                          size_t *len, hd_err *err)
 {
-    char real[PATH_MAX];
+    char real[PATH_MAX], here[PATH_MAX * 2];
     *len = 0;
-    if (realpath(k->path, real) == NULL)
-        return hd_err_set(err, HD_EIO, "%s: %s", k->path, strerror(errno));
-    size_t dl = strlen(keys_dir);
-    if (strncmp(real, keys_dir, dl) != 0 || real[dl] != '/')
-        return hd_err_set(err, HD_EPERM, "%s is not inside %s: the signer reads no key file "
-                          "elsewhere", k->path, keys_dir);
+    const char *base = strrchr(k->path, '/');
+    snprintf(here, sizeof here, "%s/%s/%s", keys_dir, k->domain, base ? base + 1 : k->path);
+    if (!inside(k->path, keys_dir, real) && !inside(here, keys_dir, real))
+        return hd_err_set(err, HD_EPERM, "%s is not inside %s (nor is %s there): the signer "
+                          "reads no key file elsewhere", k->path, keys_dir,
+                          base ? base + 1 : k->path);
     int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return hd_err_set(err, HD_EIO, "%s: %s", real, strerror(errno));
@@ -468,6 +507,37 @@ static int load_keys(sctx *x, char *summary, size_t size, hd_err *err)
     return 0;
 }
 
+/* A new sending domain, its keys made here (hd_domain_add: the database
+ * rows and DATA/keys/DOMAIN/), then the keys read again: the server's
+ * `POST /v1/domains` without a private key in the server. */
+static int add_domain(sctx *x, const hd_signproto_msg *m, char *text, size_t size, hd_err *err)
+{
+    char domain[256], bounce[256], data[PATH_MAX], keys_dir[PATH_MAX + 8], db[PATH_MAX + 16];
+    snprintf(domain, sizeof domain, "%.*s", (int)m->domain.len, (const char *)m->domain.p);
+    snprintf(bounce, sizeof bounce, "%.*s", (int)m->bounce.len, (const char *)m->bounce.p);
+    if (realpath(x->cfg->data_dir, data) == NULL)
+        return hd_err_set(err, HD_EIO, "%s: %s", x->cfg->data_dir, strerror(errno));
+    snprintf(keys_dir, sizeof keys_dir, "%s/keys", data);
+    snprintf(db, sizeof db, "%s/herald.db", data);
+    hd_store *st = NULL;
+    int rc = hd_store_open(db, true, &st, err);
+    if (!rc) {
+        hd_domain_add_opts o = {.domain = domain, .bounce_domain = bounce[0] ? bounce : NULL,
+                                .now = m->now};
+        rc = hd_domain_add(st, keys_dir, &o, err);
+    }
+    hd_store_close(st);
+    if (rc)
+        return rc;
+    hd_err lerr = {0};
+    if (load_keys(x, text, size, &lerr) != 0)
+        hd_log_msg(&x->log, HD_LOG_ERROR, "signer: reading the keys after adding %s: %s",
+                   domain, hd_err_str(&lerr));
+    snprintf(text, size, "domain %s added", domain);
+    hd_log_msg(&x->log, HD_LOG_INFO, "signer: domain %s added, its keys made", domain);
+    return 0;
+}
+
 /* One packet in, one answer out; false when the server is gone. */
 static bool serve_packet(sctx *x, unsigned i, int fd, uint8_t *buf, hd_buf *ans)
 {
@@ -496,8 +566,19 @@ static bool serve_packet(sctx *x, unsigned i, int fd, uint8_t *buf, hd_buf *ans)
         rc = load_keys(x, summary, sizeof summary, &why);
         hd_log_msg(&x->log, rc ? HD_LOG_ERROR : HD_LOG_INFO, "signer: reload: %s",
                    rc ? hd_err_str(&why) : summary);
-        hd_signproto_put_answer(ans, m.id, rc ? HD_SIGNPROTO_FAILED : HD_SIGNPROTO_OK,
+        hd_signproto_put_answer(ans, m.id, rc ? HD_SIGNPROTO_FAILED : HD_SIGNPROTO_OK, rc,
                                 hd_slice_cstr(rc ? hd_err_str(&why) : summary));
+    } else if (!rc && control && m.type == HD_SIGNPROTO_ADD_DOMAIN) {
+        char text[128];
+        rc = add_domain(x, &m, text, sizeof text, &why);
+        const char *body = rc ? hd_err_str(&why) : text;
+        /* an invalid or taken name is the asker's; anything else (the disk,
+         * the database) a failure to try again */
+        hd_signproto_status st = !rc ? HD_SIGNPROTO_OK
+                                 : rc == HD_EINVAL || rc == HD_ESTATE ? HD_SIGNPROTO_REFUSED
+                                                                      : HD_SIGNPROTO_FAILED;
+        hd_signproto_put_answer(ans, m.id, st, rc,
+                                hd_slice_make(body, strnlen(body, HD_SIGNPROTO_TEXT_MAX)));
     } else if (!rc && !control && m.type == HD_SIGNPROTO_SIGN) {
         pthread_mutex_lock(&x->locks[i]);
         rc = hd_signproto_serve(x->tables[i], &m, ans, &why);
@@ -510,7 +591,7 @@ static bool serve_packet(sctx *x, unsigned i, int fd, uint8_t *buf, hd_buf *ans)
                        control ? "control" : "signing");
         log_refusal(x, i, "bad-frame", hd_err_str(&why));
         const char *text = hd_err_str(&why);
-        hd_signproto_put_answer(ans, m.id, HD_SIGNPROTO_REFUSED,
+        hd_signproto_put_answer(ans, m.id, HD_SIGNPROTO_REFUSED, why.code ? why.code : HD_EINVAL,
                                 hd_slice_make(text, strnlen(text, HD_SIGNPROTO_TEXT_MAX)));
     }
     if (ans->len && send(fd, ans->p, ans->len, MSG_NOSIGNAL) < 0 && errno == EPIPE)
@@ -659,6 +740,7 @@ int signer_start(const hd_config *cfg, unsigned channels, const hd_log *log, sig
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->freed, NULL);
     pthread_mutex_init(&s->news_lock, NULL);
+    pthread_mutex_init(&s->ctl_lock, NULL);
     int life[2] = {-1, -1}, news[2] = {-1, -1};
     int rc = 0;
     for (unsigned i = 0; !rc && i <= channels; i++) {

@@ -45,6 +45,14 @@ int signer_reload(signer *s, char *summary, size_t size, hd_err *err);
  * signer refused, failed, restarted or did not answer. */
 int signer_sign(signer *s, int64_t key_id, const uint8_t digest[32], hd_buf *sig, hd_err *err);
 
+/* Add a sending domain with new keys (`POST /v1/domains`): the signer
+ * makes the keys and writes the rows (hd_domain_add), so no private key
+ * passes through the server; then reads its keys again. The signer's own
+ * error (HD_EINVAL, HD_ESTATE: see hd_domain_add) comes back as it is;
+ * HD_ETEMP when it could not be asked. Any thread; waits. */
+int signer_add_domain(signer *s, const char *domain, const char *bounce, int64_t now,
+                      hd_err *err);
+
 /* The signer process's pid now (0 when none): for logs and tests. */
 pid_t signer_pid(signer *s);
 

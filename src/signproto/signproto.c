@@ -55,18 +55,69 @@ static int decode_sign(const uint8_t *p, size_t len, hd_signproto_msg *out, hd_e
 static int decode_answer(const uint8_t *p, size_t len, hd_signproto_msg *out, hd_err *err)
 {
     size_t at = PREFIX_LEN + HEAD_LEN;
-    if (len < 3)
-        return hd_err_set(err, HD_ESYNTAX, "answer cut short at byte %zu: %zu bytes of status "
-                          "and length, 3 needed", at + len, len);
+    if (len < 7)
+        return hd_err_set(err, HD_ESYNTAX, "answer cut short at byte %zu: %zu bytes of status, "
+                          "code and length, 7 needed", at + len, len);
     if (p[0] > HD_SIGNPROTO_FAILED)
         return hd_err_set(err, HD_ESYNTAX, "answer: unknown status %u at byte %zu", p[0], at);
     out->status = (hd_signproto_status)p[0];
-    size_t blen = (size_t)p[1] << 8 | p[2];
-    if (len - 3 != blen)
+    int32_t code = (int32_t)get_u32(p + 1);
+    if (code > 0 || code < -1000)
+        return hd_err_set(err, HD_ESYNTAX, "answer: code %ld at byte %zu is not an error code",
+                          (long)code, at + 1);
+    if ((code == 0) != (out->status == HD_SIGNPROTO_OK))
+        return hd_err_set(err, HD_ESYNTAX, "answer: status %u with code %ld at byte %zu", p[0],
+                          (long)code, at + 1);
+    out->code = code;
+    size_t blen = (size_t)p[5] << 8 | p[6];
+    if (len - 7 != blen)
         return hd_err_set(err, HD_ESYNTAX, "answer: %zu bytes of body at byte %zu, its length "
-                          "says %zu", len - 3, at + 3, blen);
-    out->body = hd_slice_make(p + 3, blen);
+                          "says %zu", len - 7, at + 7, blen);
+    out->body = hd_slice_make(p + 7, blen);
     return 0;
+}
+
+/* A u8-length-prefixed name at *off of p (len bytes); what names it in
+ * messages. */
+static int decode_name(const uint8_t *p, size_t len, size_t *off, const char *what,
+                       hd_slice *out, hd_err *err)
+{
+    size_t at = PREFIX_LEN + HEAD_LEN + *off;
+    if (*off >= len)
+        return hd_err_set(err, HD_ESYNTAX, "add-domain request cut short at byte %zu: no length "
+                          "of the %s", at, what);
+    size_t n = p[*off];
+    if (len - *off - 1 < n)
+        return hd_err_set(err, HD_ESYNTAX, "add-domain request: the %s at byte %zu says %zu "
+                          "bytes, %zu are left", what, at, n, len - *off - 1);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[*off + 1 + i];
+        if (c <= ' ' || c >= 0x7f)
+            return hd_err_set(err, HD_ESYNTAX, "add-domain request: byte %zu of the %s is not "
+                              "printable ASCII", at + 1 + i, what);
+    }
+    *out = hd_slice_make(p + *off + 1, n);
+    *off += 1 + n;
+    return 0;
+}
+
+static int decode_add_domain(const uint8_t *p, size_t len, hd_signproto_msg *out, hd_err *err)
+{
+    if (len < 8)
+        return hd_err_set(err, HD_ESYNTAX, "add-domain request cut short at byte %zu: no time",
+                          PREFIX_LEN + HEAD_LEN + len);
+    out->now = (int64_t)((uint64_t)get_u32(p) << 32 | get_u32(p + 4));
+    size_t off = 8;
+    int rc = decode_name(p, len, &off, "domain", &out->domain, err);
+    if (!rc && out->domain.len == 0)
+        rc = hd_err_set(err, HD_ESYNTAX, "add-domain request: an empty domain at byte %u",
+                        PREFIX_LEN + HEAD_LEN + 8);
+    if (!rc)
+        rc = decode_name(p, len, &off, "bounce domain", &out->bounce, err);
+    if (!rc && off != len)
+        rc = hd_err_set(err, HD_ESYNTAX, "add-domain request: %zu bytes after its fields at byte "
+                        "%zu", len - off, PREFIX_LEN + HEAD_LEN + off);
+    return rc;
 }
 
 int hd_signproto_decode(hd_slice in, hd_signproto_msg *out, size_t *used, hd_err *err)
@@ -105,6 +156,10 @@ int hd_signproto_decode(hd_slice in, hd_signproto_msg *out, size_t *used, hd_err
     case HD_SIGNPROTO_ANSWER:
         out->type = HD_SIGNPROTO_ANSWER;
         rc = decode_answer(p + HEAD_LEN, len - HEAD_LEN, out, err);
+        break;
+    case HD_SIGNPROTO_ADD_DOMAIN:
+        out->type = HD_SIGNPROTO_ADD_DOMAIN;
+        rc = decode_add_domain(p + HEAD_LEN, len - HEAD_LEN, out, err);
         break;
     default:
         rc = hd_err_set(err, HD_ESYNTAX, "unknown frame type %u at byte 5", p[1]);
@@ -157,18 +212,42 @@ int hd_signproto_put_reload(hd_buf *out, uint32_t id)
     return frame_start(out, HD_SIGNPROTO_RELOAD, id, 0) ? 0 : HD_ELIMIT;
 }
 
-int hd_signproto_put_answer(hd_buf *out, uint32_t id, hd_signproto_status status, hd_slice body)
+int hd_signproto_put_add_domain(hd_buf *out, uint32_t id, int64_t now, hd_slice domain,
+                                hd_slice bounce)
+{
+    if (domain.len > 255 || bounce.len > 255)
+        return HD_ELIMIT;
+    uint8_t *p = frame_start(out, HD_SIGNPROTO_ADD_DOMAIN, id, 10 + domain.len + bounce.len);
+    if (p == NULL)
+        return HD_ELIMIT;
+    put_u32(p, (uint32_t)((uint64_t)now >> 32));
+    put_u32(p + 4, (uint32_t)now);
+    p[8] = (uint8_t)domain.len;
+    if (domain.len)
+        memcpy(p + 9, domain.p, domain.len);
+    p[9 + domain.len] = (uint8_t)bounce.len;
+    if (bounce.len)
+        memcpy(p + 10 + domain.len, bounce.p, bounce.len);
+    return 0;
+}
+
+int hd_signproto_put_answer(hd_buf *out, uint32_t id, hd_signproto_status status, int code,
+                            hd_slice body)
 {
     if (body.len > 0xffff)
         return HD_ELIMIT;
-    uint8_t *p = frame_start(out, HD_SIGNPROTO_ANSWER, id, 3 + body.len);
+    /* the code travels with the status: 0 exactly when it is ok */
+    if ((status == HD_SIGNPROTO_OK) != (code == 0) || code > 0 || code < -1000)
+        return HD_EINVAL;
+    uint8_t *p = frame_start(out, HD_SIGNPROTO_ANSWER, id, 7 + body.len);
     if (p == NULL)
         return HD_ELIMIT;
     p[0] = (uint8_t)status;
-    p[1] = (uint8_t)(body.len >> 8);
-    p[2] = (uint8_t)body.len;
+    put_u32(p + 1, (uint32_t)code);
+    p[5] = (uint8_t)(body.len >> 8);
+    p[6] = (uint8_t)body.len;
     if (body.len)
-        memcpy(p + 3, body.p, body.len);
+        memcpy(p + 7, body.p, body.len);
     return 0;
 }
 
@@ -259,9 +338,10 @@ static int refuse(hd_buf *answer, uint32_t id, hd_signproto_status status, hd_er
     size_t len = strlen(text);
     if (len > HD_SIGNPROTO_TEXT_MAX)
         len = HD_SIGNPROTO_TEXT_MAX;
-    if (hd_signproto_put_answer(answer, id, status, hd_slice_make(text, len)) != 0)
+    int code = why->code ? why->code : HD_EINVAL;
+    if (hd_signproto_put_answer(answer, id, status, code, hd_slice_make(text, len)) != 0)
         return HD_ENOMEM;
-    return why->code;
+    return code;
 }
 
 int hd_signproto_serve(hd_signproto_keys *t, const hd_signproto_msg *req, hd_buf *answer,
@@ -292,7 +372,7 @@ int hd_signproto_serve(hd_signproto_keys *t, const hd_signproto_msg *req, hd_buf
                       (long long)req->key_id);
         return refuse(answer, req->id, HD_SIGNPROTO_FAILED, why);
     }
-    rc = hd_signproto_put_answer(answer, req->id, HD_SIGNPROTO_OK, hd_buf_slice(&sig));
+    rc = hd_signproto_put_answer(answer, req->id, HD_SIGNPROTO_OK, 0, hd_buf_slice(&sig));
     hd_buf_free(&sig);
     if (rc)
         return hd_err_set(why, rc, "request %lu: the answer does not fit",

@@ -36,14 +36,23 @@ grep -q 'signer: channel 1: refused: an empty packet' "$T/drive.err" ||
 n=$(grep -c 'signer: channel 1: refused: ' "$T/drive.err" || true)
 [ "$n" -le 3 ] || fail "$n refusal lines for one channel within a minute: not rate-limited"
 
+# a copied data directory: its database names the first one's key files
+cp -a "$T/data" "$T/copy"
+printf 'data_dir = %s\n' "$T/copy" > "$T/copy.conf"
+"$DRIVE" "$T/copy.conf" "$rsa" > "$T/drive-copy.out" 2> "$T/drive-copy.err" ||
+  { cat "$T/drive-copy.out" "$T/drive-copy.err" >&2; fail "the copied data directory's keys were not used"; }
+grep -q '^reload: 2 keys$' "$T/drive-copy.out" || fail "the copy: $(head -1 "$T/drive-copy.out")"
+
 # a key row the database points outside DATA/keys (at a copy of the real
-# key, so only the place is wrong) is refused by the signer
+# key, so only the place is wrong) is refused by the signer; one whose
+# directory is another data directory's (a copied data directory) is read
+# from DATA/keys/DOMAIN/ under its file name
 cp "$T/data/keys/example.com/"*-rsa.pem "$T/elsewhere.pem"
 sql "update dkim_keys set path = '$T/elsewhere.pem' where id = $rsa"
 if "$DRIVE" "$T/herald.conf" "$rsa" > "$T/drive2.out" 2> "$T/drive2.err"; then
   fail "the signer signed with a key file outside DATA/keys"
 fi
-grep -q "elsewhere.pem is not inside $T/data/keys" "$T/drive2.err" ||
+grep -q "elsewhere.pem is not inside $T/data/keys (nor is elsewhere.pem there)" "$T/drive2.err" ||
   { cat "$T/drive2.err" >&2; fail "the key outside DATA/keys was not refused with its reason"; }
 grep -q '^reload: 1 key (some unusable' "$T/drive2.out" || { cat "$T/drive2.out" >&2; fail "reload summary"; }
-echo "serve_signer_proto: refusals logged and rate-limited ($n lines for 305 bad packets); a key outside DATA/keys refused"
+echo "serve_signer_proto: refusals logged and rate-limited ($n lines for 305 bad packets); a copied data directory's keys read from its own keys/; a key outside DATA/keys refused"

@@ -24,8 +24,15 @@ static void test_roundtrip(void **state)
     hd_buf_init(&b, 4096);
     assert_int_equal(hd_signproto_put_sign(&b, 7, -42, digest32, 32), 0);
     assert_int_equal(hd_signproto_put_reload(&b, 8), 0);
-    assert_int_equal(hd_signproto_put_answer(&b, 9, HD_SIGNPROTO_REFUSED,
+    assert_int_equal(hd_signproto_put_answer(&b, 9, HD_SIGNPROTO_REFUSED, HD_ENOTFOUND,
                                              hd_slice_cstr("no such key")), 0);
+    assert_int_equal(hd_signproto_put_add_domain(&b, 10, 1765000000, hd_slice_cstr("example.com"),
+                                                 hd_slice_cstr("")), 0);
+    /* a status and a code that disagree are not written */
+    assert_int_equal(hd_signproto_put_answer(&b, 11, HD_SIGNPROTO_OK, HD_EIO, HD_SLICE_NULL),
+                     HD_EINVAL);
+    assert_int_equal(hd_signproto_put_answer(&b, 11, HD_SIGNPROTO_FAILED, 0, HD_SLICE_NULL),
+                     HD_EINVAL);
     hd_slice in = hd_buf_slice(&b);
     hd_signproto_msg m;
     size_t used;
@@ -46,7 +53,15 @@ static void test_roundtrip(void **state)
     assert_int_equal(hd_signproto_decode(in, &m, &used, &err), 0);
     assert_int_equal(m.type, HD_SIGNPROTO_ANSWER);
     assert_int_equal(m.status, HD_SIGNPROTO_REFUSED);
+    assert_int_equal(m.code, HD_ENOTFOUND);
     assert_true(hd_slice_eq_cstr(m.body, "no such key"));
+    in.p += used, in.len -= used;
+    assert_int_equal(hd_signproto_decode(in, &m, &used, &err), 0);
+    assert_int_equal(m.type, HD_SIGNPROTO_ADD_DOMAIN);
+    assert_int_equal(m.id, 10);
+    assert_true(m.now == 1765000000);
+    assert_true(hd_slice_eq_cstr(m.domain, "example.com"));
+    assert_int_equal(m.bounce.len, 0);
     assert_int_equal(used, in.len);
     hd_buf_free(&b);
 }
@@ -95,10 +110,37 @@ static void test_bad_frames(void **state)
          HD_ESYNTAX, "2 bytes of digest at byte 19, its length says 1"},
         {"reload with a tail", "\x00\x00\x00\x07\x01\x02\x00\x00\x00\x01\x00", 11, HD_ESYNTAX,
          "1 bytes after its head"},
-        {"answer with unknown status", "\x00\x00\x00\x09\x01\x03\x00\x00\x00\x01\x07\x00\x00",
-         13, HD_ESYNTAX, "unknown status 7"},
-        {"answer body longer than said", "\x00\x00\x00\x0a\x01\x03\x00\x00\x00\x01\x00\x00\x00"
-                                         "x", 14, HD_ESYNTAX, "1 bytes of body"},
+        {"answer with unknown status", "\x00\x00\x00\x0d\x01\x03\x00\x00\x00\x01\x07"
+                                       "\xff\xff\xff\xfe\x00\x00", 17, HD_ESYNTAX,
+         "unknown status 7"},
+        {"answer without its code", "\x00\x00\x00\x09\x01\x03\x00\x00\x00\x01\x01\x00\x00",
+         13, HD_ESYNTAX, "7 needed"},
+        {"answer ok with a code", "\x00\x00\x00\x0d\x01\x03\x00\x00\x00\x01\x00"
+                                  "\xff\xff\xff\xfe\x00\x00", 17, HD_ESYNTAX,
+         "status 0 with code -2"},
+        {"answer with a positive code", "\x00\x00\x00\x0d\x01\x03\x00\x00\x00\x01\x01"
+                                        "\x00\x00\x00\x05\x00\x00", 17, HD_ESYNTAX,
+         "code 5 at byte 11"},
+        {"answer body longer than said", "\x00\x00\x00\x0e\x01\x03\x00\x00\x00\x01\x00"
+                                         "\x00\x00\x00\x00\x00\x00x", 18, HD_ESYNTAX,
+         "1 bytes of body"},
+        {"add-domain without time", "\x00\x00\x00\x07\x01\x04\x00\x00\x00\x01\x00", 11,
+         HD_ESYNTAX, "no time"},
+        {"add-domain name past the end", "\x00\x00\x00\x11\x01\x04\x00\x00\x00\x01"
+                                         "\x00\x00\x00\x00\x00\x00\x00\x01\x05" "ab", 21,
+         HD_ESYNTAX, "the domain at byte 18 says 5 bytes, 2 are left"},
+        {"add-domain empty name", "\x00\x00\x00\x10\x01\x04\x00\x00\x00\x01"
+                                  "\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00", 20,
+         HD_ESYNTAX, "an empty domain"},
+        {"add-domain name with a space", "\x00\x00\x00\x11\x01\x04\x00\x00\x00\x01"
+                                         "\x00\x00\x00\x00\x00\x00\x00\x01\x01 \x00", 21,
+         HD_ESYNTAX, "byte 19 of the domain is not printable"},
+        {"add-domain without bounce length", "\x00\x00\x00\x10\x01\x04\x00\x00\x00\x01"
+                                             "\x00\x00\x00\x00\x00\x00\x00\x01\x01" "a", 20,
+         HD_ESYNTAX, "no length of the bounce domain"},
+        {"add-domain with a tail", "\x00\x00\x00\x12\x01\x04\x00\x00\x00\x01"
+                                   "\x00\x00\x00\x00\x00\x00\x00\x01\x01" "a\x00" "z", 22,
+         HD_ESYNTAX, "1 bytes after its fields"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         hd_signproto_msg m;
