@@ -46,6 +46,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +89,7 @@ struct signer {
     atomic_uint generation;     /* signers forked so far */
     atomic_int pid;
     atomic_bool keeper_gone;
+    _Atomic uint64_t news_read_ms;  /* when the news were last read */
     hd_log log;
 };
 
@@ -102,6 +104,7 @@ static uint64_t mono_ms(void)
 static void news_drain(signer *s)
 {
     pthread_mutex_lock(&s->news_lock);
+    atomic_store(&s->news_read_ms, mono_ms());
     for (;;) {
         int32_t pid;
         ssize_t r = read(s->news_fd, &pid, sizeof pid);
@@ -143,47 +146,48 @@ static void chan_give(signer *s, chan *c)
 }
 
 /* Send one request on c and wait for its answer (decoded into a, its body
- * borrowed from buf). */
+ * borrowed from buf). Two system calls when all is well: the channel's
+ * receive times out every POLL_SLICE_MS (SO_RCVTIMEO), and only then are
+ * the keeper's news read, so a restart is seen within that time. */
 static int ask(signer *s, chan *c, const hd_buf *req, uint32_t id, uint8_t *buf,
                hd_signproto_msg *a, int wait_ms, hd_err *err)
 {
-    news_drain(s);
+    uint64_t t0 = mono_ms();
+    /* news of a restart long past must not fail this request at its first
+     * time-out: read them now and then before asking */
+    if (t0 - atomic_load(&s->news_read_ms) >= POLL_SLICE_MS)
+        news_drain(s);
     unsigned gen = atomic_load(&s->generation);
     if (atomic_load(&s->keeper_gone))
         return hd_err_set(err, HD_ETEMP, "the signer is gone (its keeper died)");
     if (send(c->fd, req->p, req->len, MSG_NOSIGNAL) != (ssize_t)req->len)
         return hd_err_set(err, HD_ETEMP, "cannot reach the signer: %s", strerror(errno));
-    uint64_t deadline = mono_ms() + (uint64_t)wait_ms;
+    uint64_t deadline = t0 + (uint64_t)wait_ms;
     for (;;) {
-        struct pollfd p[2] = {{c->fd, POLLIN, 0}, {s->news_fd, POLLIN, 0}};
-        int r = poll(p, 2, POLL_SLICE_MS);
-        if (r < 0 && errno != EINTR)
-            return hd_err_set(err, HD_ETEMP, "waiting for the signer: %s", strerror(errno));
-        if (r > 0 && p[1].revents)
+        ssize_t n = recv(c->fd, buf, PACKET_MAX, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             news_drain(s);
-        if (atomic_load(&s->generation) != gen || atomic_load(&s->keeper_gone))
-            return hd_err_set(err, HD_ETEMP, "the signer restarted while request %lu was in "
-                              "flight", (unsigned long)id);
-        if (r > 0 && p[0].revents) {
-            ssize_t n = recv(c->fd, buf, PACKET_MAX, MSG_DONTWAIT);
-            if (n <= 0) {
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                    continue;
-                return hd_err_set(err, HD_ETEMP, "the signer's channel is closed");
-            }
-            size_t used = 0;
-            hd_err derr = {0};
-            if (hd_signproto_decode(hd_slice_make(buf, (size_t)n), a, &used, &derr) != 0 ||
-                used != (size_t)n || a->type != HD_SIGNPROTO_ANSWER)
-                return hd_err_set(err, HD_ETEMP, "a garbled answer from the signer: %s",
-                                  derr.code ? hd_err_str(&derr) : "not one answer frame");
-            if (a->id == id)
-                return 0;
-            continue;   /* the answer to a request failed before (a restart) */
+            if (atomic_load(&s->generation) != gen || atomic_load(&s->keeper_gone))
+                return hd_err_set(err, HD_ETEMP, "the signer restarted while request %lu was "
+                                  "in flight", (unsigned long)id);
+            if (mono_ms() >= deadline)
+                return hd_err_set(err, HD_ETEMP, "the signer did not answer request %lu in %d "
+                                  "ms", (unsigned long)id, wait_ms);
+            continue;
         }
-        if (mono_ms() >= deadline)
-            return hd_err_set(err, HD_ETEMP, "the signer did not answer request %lu in %d ms",
-                              (unsigned long)id, wait_ms);
+        if (n <= 0)
+            return hd_err_set(err, HD_ETEMP, "the signer's channel is closed");
+        size_t used = 0;
+        hd_err derr = {0};
+        if (hd_signproto_decode(hd_slice_make(buf, (size_t)n), a, &used, &derr) != 0 ||
+            used != (size_t)n || a->type != HD_SIGNPROTO_ANSWER)
+            return hd_err_set(err, HD_ETEMP, "a garbled answer from the signer: %s",
+                              derr.code ? hd_err_str(&derr) : "not one answer frame");
+        if (a->id == id)
+            return 0;
+        /* the answer to a request failed before (at a restart): dropped */
     }
 }
 
@@ -612,9 +616,9 @@ static void *channel_thread(void *arg)
     return NULL;
 }
 
-static void signer_main(const hd_config *cfg, const hd_log *log, int *fds, unsigned n)
+static void signer_main(const hd_config *cfg, const hd_log *log, int *fds, unsigned n,
+                        pid_t keeper)
 {
-    pid_t keeper = getppid();
     prctl(PR_SET_NAME, "herald-signer");
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     prctl(PR_SET_DUMPABLE, 0);   /* no core file, no ptrace by the dropped server */
@@ -661,21 +665,24 @@ static void signer_main(const hd_config *cfg, const hd_log *log, int *fds, unsig
 static pid_t spawn_signer(const hd_config *cfg, const hd_log *log, int *fds, unsigned n,
                           int life_fd, int news_fd)
 {
+    pid_t keeper = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         close(life_fd);
         close(news_fd);
-        signer_main(cfg, log, fds, n);
+        signer_main(cfg, log, fds, n, keeper);
     }
     return pid;
 }
 
 static void keeper_main(const hd_config *cfg, const hd_log *log, int *fds, unsigned n,
-                        int life_fd, int news_fd)
+                        int life_fd, int news_fd, pid_t server)
 {
     prctl(PR_SET_NAME, "herald-keeper");
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     prctl(PR_SET_DUMPABLE, 0);
+    if (getppid() != server)
+        _exit(0);   /* the server died before the death signal was set */
     time_t started = time(NULL);
     pid_t pid = spawn_signer(cfg, log, fds, n, life_fd, news_fd);
     for (;;) {
@@ -749,6 +756,9 @@ int signer_start(const hd_config *cfg, unsigned channels, const hd_log *log, sig
             rc = hd_err_set(err, HD_EIO, "signer channel: %s", strerror(errno));
             break;
         }
+        /* the server's end: a wait for an answer looks up every slice */
+        struct timeval slice = {0, POLL_SLICE_MS * 1000};
+        setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
         if (i < channels)
             s->ch[i].fd = sp[0];
         else
@@ -757,6 +767,7 @@ int signer_start(const hd_config *cfg, unsigned channels, const hd_log *log, sig
     }
     if (!rc && (pipe2(life, O_CLOEXEC) != 0 || pipe2(news, O_CLOEXEC) != 0))
         rc = hd_err_set(err, HD_EIO, "signer pipes: %s", strerror(errno));
+    pid_t server = getpid();
     pid_t pid = rc ? -1 : fork();
     if (pid == 0) {
         close(life[1]);
@@ -768,7 +779,7 @@ int signer_start(const hd_config *cfg, unsigned channels, const hd_log *log, sig
         signal(SIGTERM, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
         signal(SIGPIPE, SIG_IGN);
-        keeper_main(cfg, log, far, channels, life[0], news[1]);
+        keeper_main(cfg, log, far, channels, life[0], news[1], server);
     }
     if (!rc && pid < 0)
         rc = hd_err_set(err, HD_EIO, "cannot fork the signer: %s", strerror(errno));

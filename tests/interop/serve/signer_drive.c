@@ -12,9 +12,16 @@
  * refusal, and afterwards the same signer (same pid) still signs. The
  * signer's log goes to stderr, for the script to check. Exit 0 when all
  * held.
+ *
+ *   signer_drive --bench SECONDS CONFIG RSA_ID ED_ID RSA_PEM ED_PEM
+ *
+ * measures what the IPC costs: a message's two signatures (RSA-2048 and
+ * Ed25519) in this process and through the signer, with 1 and 2 threads
+ * (docs/benchmarks.md).
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +65,152 @@ static int raw(int fd, const void *p, size_t len, char *text, size_t size)
     return (int)a.status;
 }
 
+/* ---- --bench: what the IPC costs a message ---- */
+
+typedef struct bench_arg {
+    signer *s;              /* NULL: sign in this process */
+    hd_key *keys[2];        /* in-process: RSA, Ed25519 */
+    int64_t ids[2];
+    double seconds;
+    unsigned long pairs;
+} bench_arg;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* RSA and Ed25519 signatures of one digest, as for one message, until
+ * the time is up. */
+static void *bench_thread(void *p)
+{
+    bench_arg *a = p;
+    uint8_t digest[32];
+    memset(digest, 0x17, sizeof digest);
+    hd_buf sig;
+    hd_buf_init(&sig, 4096);
+    double end = now_s() + a->seconds;
+    while (now_s() < end) {
+        for (int k = 0; k < 2; k++) {
+            hd_err err = {0};
+            hd_buf_reset(&sig);
+            int rc = a->s ? signer_sign(a->s, a->ids[k], digest, &sig, &err)
+                          : hd_key_sign_digest(a->keys[k], digest, &sig, &err);
+            if (rc) {
+                fprintf(stderr, "bench: %s\n", hd_err_str(&err));
+                exit(1);
+            }
+        }
+        a->pairs++;
+    }
+    hd_buf_free(&sig);
+    return NULL;
+}
+
+/* CPU-seconds used so far by this process and, when pid > 0, the signer
+ * (utime + stime of /proc/PID/stat): what a message costs the machine,
+ * which other work on it changes less than the wall time. */
+static double cpu_s(pid_t pid)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    double t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = pid > 0 ? fopen(path, "r") : NULL;
+    if (f && fgets(line, sizeof line, f)) {
+        const char *p = strrchr(line, ')');
+        unsigned long long ut = 0, st = 0;
+        for (int field = 3; p && *p; p++)
+            if (*p == ' ' && ++field == 14) {
+                ut = strtoull(p + 1, NULL, 10);
+                st = strtoull(strchr(p + 1, ' ') + 1, NULL, 10);
+                break;
+            }
+        t += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    }
+    if (f)
+        fclose(f);
+    return t;
+}
+
+static double bench_run(signer *s, hd_key *keys[2][2], const int64_t ids[2], unsigned threads,
+                        double seconds, double *cpu_per_msg)
+{
+    pid_t pid = s ? signer_pid(s) : 0;
+    double cpu0 = cpu_s(pid);
+    bench_arg a[2];
+    pthread_t th[2];
+    for (unsigned t = 0; t < threads; t++) {
+        a[t] = (bench_arg){s, {keys[t][0], keys[t][1]}, {ids[0], ids[1]}, seconds, 0};
+        pthread_create(&th[t], NULL, bench_thread, &a[t]);
+    }
+    unsigned long pairs = 0;
+    for (unsigned t = 0; t < threads; t++) {
+        pthread_join(th[t], NULL);
+        pairs += a[t].pairs;
+    }
+    *cpu_per_msg = (cpu_s(pid) - cpu0) / (double)(pairs ? pairs : 1);
+    return (double)pairs / seconds;
+}
+
+/* signer_drive --bench SECONDS CONFIG RSA_ID ED_ID RSA_PEM ED_PEM */
+static int bench(int argc, char **argv)
+{
+    if (argc != 8) {
+        fprintf(stderr, "usage: signer_drive --bench SECONDS CONFIG RSA_ID ED_ID RSA_PEM ED_PEM\n");
+        return 64;
+    }
+    double seconds = strtod(argv[2], NULL);
+    hd_config *cfg = NULL;
+    hd_err err = {0};
+    hd_key *keys[2][2];
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 2; k++)
+            if (hd_key_load_private(argv[6 + k], &keys[t][k], &err) != 0) {
+                fprintf(stderr, "%s\n", hd_err_str(&err));
+                return 66;
+            }
+    int64_t ids[2] = {strtoll(argv[4], NULL, 10), strtoll(argv[5], NULL, 10)};
+    if (hd_config_load(argv[3], &cfg, &err) != 0) {
+        fprintf(stderr, "%s\n", hd_err_str(&err));
+        return 66;
+    }
+    hd_log log;
+    hd_log_init(&log, "herald", HD_LOG_WARN);
+    signer *s = NULL;
+    if (signer_start(cfg, 2, &log, &s, &err) != 0 || signer_reload(s, NULL, 0, &err) != 0) {
+        fprintf(stderr, "%s\n", hd_err_str(&err));
+        return 1;
+    }
+    for (unsigned threads = 1; threads <= 2; threads++) {
+        double c_local, c_remote, c_local2;
+        double local = bench_run(NULL, keys, ids, threads, seconds, &c_local);
+        double remote = bench_run(s, keys, ids, threads, seconds, &c_remote);
+        double local2 = bench_run(NULL, keys, ids, threads, seconds, &c_local2);
+        /* before and after: the drift of a shared machine */
+        local = (local + local2) / 2;
+        c_local = (c_local + c_local2) / 2;
+        printf("RESULT %u thread%s: in-process %.0f msg/s, %.1f us CPU per message "
+               "(RSA-2048 + Ed25519); through the signer %.0f msg/s, %.1f us CPU (server + "
+               "signer): +%.1f us CPU per message\n",
+               threads, threads == 1 ? " " : "s", local, 1e6 * c_local, remote, 1e6 * c_remote,
+               1e6 * (c_remote - c_local));
+    }
+    signer_stop(s);
+    hd_config_free(cfg);
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 2; k++)
+            hd_key_free(keys[t][k]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0)
+        return bench(argc, argv);
     if (argc != 3) {
         fprintf(stderr, "usage: signer_drive CONFIG KEY_ID\n");
         return 64;
