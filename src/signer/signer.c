@@ -25,7 +25,7 @@
  * database is written by the server, which may be the compromised one, so
  * it must not be able to point the signer at another private key.
  */
-#define _GNU_SOURCE /* setresuid, setresgid */
+#define _GNU_SOURCE /* setresuid, setresgid, CPU affinity */
 #include "signer/signer.h"
 
 #include <errno.h>
@@ -36,6 +36,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -73,6 +74,7 @@ typedef struct chan {
     int fd;
     uint32_t next_id;
     bool busy;
+    int cpu;                    /* where its signing thread runs (cpu_of) */
 } chan;
 
 struct signer {
@@ -123,16 +125,46 @@ static void news_drain(signer *s)
     pthread_mutex_unlock(&s->news_lock);
 }
 
+/* The CPU channel t's signing thread is pinned to: the t-th of the CPUs
+ * this process may use, round and round (the server and the signer, forked
+ * from it, see the same set). -1: none. */
+static int cpu_of(unsigned t)
+{
+    cpu_set_t set;
+    int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+    if (n <= 0)
+        return -1;
+    for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &set) && seen++ == (int)(t % (unsigned)n))
+            return cpu;
+    return -1;
+}
+
+/* A free channel, the one whose signing thread is on this thread's CPU if
+ * it is free: the signer's thread is then woken on the CPU the asker is
+ * leaving, and the asker on the one the signer leaves, with no wake-up
+ * across CPUs (which costs most of a request on a virtual machine). */
 static chan *chan_take(signer *s)
 {
+    int here = sched_getcpu();
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        for (unsigned i = 0; i < s->n; i++)
-            if (!s->ch[i].busy) {
-                s->ch[i].busy = true;
-                pthread_mutex_unlock(&s->lock);
-                return &s->ch[i];
+        chan *any = NULL;
+        for (unsigned i = 0; i < s->n; i++) {
+            if (s->ch[i].busy)
+                continue;
+            if (s->ch[i].cpu == here) {
+                any = &s->ch[i];
+                break;
             }
+            if (!any)
+                any = &s->ch[i];
+        }
+        if (any) {
+            any->busy = true;
+            pthread_mutex_unlock(&s->lock);
+            return any;
+        }
         pthread_cond_wait(&s->freed, &s->lock);
     }
 }
@@ -606,6 +638,13 @@ static bool serve_packet(sctx *x, unsigned i, int fd, uint8_t *buf, hd_buf *ans)
 static void *channel_thread(void *arg)
 {
     worker_ctx *w = arg;
+    int cpu = cpu_of(w->i);
+    if (cpu >= 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+    }
     uint8_t buf[PACKET_MAX + 1];
     hd_buf ans;
     hd_buf_init(&ans, PACKET_MAX);
@@ -740,8 +779,10 @@ int signer_start(const hd_config *cfg, unsigned channels, const hd_log *log, sig
     s->n = channels;
     s->log = *log;
     s->ctl.fd = s->life_fd = s->news_fd = -1;
-    for (unsigned i = 0; i < channels; i++)
+    for (unsigned i = 0; i < channels; i++) {
         s->ch[i].fd = -1;
+        s->ch[i].cpu = cpu_of(i);
+    }
     for (unsigned i = 0; i <= channels; i++)
         far[i] = -1;
     pthread_mutex_init(&s->lock, NULL);
