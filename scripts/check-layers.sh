@@ -144,7 +144,7 @@ module_of() {
   echo "$best"
 }
 
-declare -A allowed_used
+declare -A allowed_used=()
 allowed_list=$(grep -vE '^[[:space:]]*(#|$)' "$allow" 2>/dev/null || true)
 status=0
 if [ -n "$allowed_list" ]; then
