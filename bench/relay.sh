@@ -18,8 +18,7 @@
 # status=sent log lines; herald: delivered at - accepted at from
 # `herald events --json`), peak memory (Postfix: VmRSS summed over master
 # and its children, sampled every 250 ms, plus the OpenDKIM milter when it
-# runs; herald: VmHWM of its process, started fresh for each run, and of
-# its signer process apart) and busy
+# runs; herald: VmHWM of its process, started fresh for each run) and busy
 # CPU-seconds per 1000 messages (whole machine, load tools included).
 # Each relay also gets a 20-message sample dumped by a sink and checked
 # with dkimpy (signed / verified). Work files live under one mktemp -d, on
@@ -251,10 +250,7 @@ herald_part() {
       herald_start "$W/herald-$rep-$size" || return 1
       run_load "$HPORT" "$n" "$size" "$out" "$HPID"
       hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$HPID/status" 2>/dev/null || echo 0)
-      # the signer process (a grandchild: herald -> herald-keeper -> herald-signer)
-      shwm=$(for k in $(pgrep -P "$HPID" -x herald-keeper); do for s in $(pgrep -P "$k" -x herald-signer); do
-               awk '/^VmHWM:/{print $2}' "/proc/$s/status"; done; done 2>/dev/null | awk '{t += $1} END {print t + 0}')
-      echo "{\"hwm_kb\": ${hwm:-0}, \"signer_hwm_kb\": ${shwm:-0}}" >> "$out"
+      echo "{\"hwm_kb\": ${hwm:-0}}" >> "$out"
       herald_stop
       if "$herald" events --json --data-dir "$W/herald-$rep-$size" > "$out.events" 2> "$out.events.err"; then
         $load hlat "$out.events" >> "$out"

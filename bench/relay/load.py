@@ -481,10 +481,6 @@ def cmd_summary(a):
                     row["p99"] = result(name + " latency p99", [r.get("p99_ms") for r in rr], "ms")
                 if system == "herald":
                     row["mem"] = result(name + " peak memory (VmHWM)", [r.get("hwm_kb", 0) / 1024 for r in rr], "MB")
-                    if any(r.get("signer_hwm_kb") for r in rr):
-                        result(name + " signer peak memory (VmHWM)",
-                               [r.get("signer_hwm_kb", 0) / 1024 for r in rr], "MB",
-                               "the herald-signer process, apart from the server's")
                 else:
                     row["mem"] = result(name + " peak memory (RSS sum)", [r.get("peak_rss_kb", 0) / 1024 for r in rr], "MB",
                                         "VmRSS summed over up to %s processes, sampled every 250 ms"

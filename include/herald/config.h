@@ -126,8 +126,6 @@ typedef struct hd_config {
     char *data_dir;                  /* "./herald-data" */
     char *log_level;                 /* "info" (debug, info, warn, error) */
     hd_config_canon dkim_canon;      /* c= of the signatures; relaxed/relaxed */
-    char *user;                      /* started as root: the network process's user; NULL:
-                                      * stays root (the signer always keeps the keys) */
 
     struct {                         /* [log] */
         hd_log_format format;        /* text (or json) */

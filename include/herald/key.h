@@ -3,8 +3,8 @@
  * OpenSSL EVP.
  *
  * All signing goes through hd_key_sign_digest(), so the process that holds
- * private keys is split from the one that talks to the network (the
- * signer: docs/architecture.md, "Processes"; hd_key_set_signer). An hd_key keeps its OpenSSL contexts initialised between
+ * private keys can later be split from the one that talks to the network
+ * (docs/design.md, "Keys stay put"). An hd_key keeps its OpenSSL contexts initialised between
  * calls (that is where the speed is); it is therefore not to be used from
  * two threads at once.
  */
@@ -53,24 +53,13 @@ void hd_key_free(hd_key *key);
 
 hd_key_type hd_key_get_type(const hd_key *key);
 unsigned hd_key_bits(const hd_key *key);   /* RSA modulus bits; 256 for Ed25519 */
-bool hd_key_is_private(const hd_key *key);   /* holds the private key itself */
-/* Whether hd_key_sign_digest can sign: a private key, or a key given a
- * signing function (hd_key_set_signer). */
-bool hd_key_can_sign(const hd_key *key);
+bool hd_key_is_private(const hd_key *key);
 const char *hd_key_type_name(hd_key_type type); /* "rsa", "ed25519" */
 
 /* Sign a SHA-256 digest: RSA PKCS#1 v1.5 with the SHA-256 DigestInfo
  * (RFC 6376 §3.3.1); Ed25519 PureEdDSA over the 32 digest bytes (RFC 8463
  * §3). The signature is appended to sig. */
 int hd_key_sign_digest(hd_key *key, const uint8_t digest[32], hd_buf *sig, hd_err *err);
-/* Remote signing: a key that holds only its public part signs through
- * fn(arg, digest, sig, err) from now on, which appends the signature to
- * sig as hd_key_sign_digest does. For the processes of `herald serve` that
- * talk to the network: the private key stays in the signer process, and
- * the DKIM signer works with such a key unchanged. arg is borrowed. */
-typedef int (*hd_key_sign_fn)(void *arg, const uint8_t digest[32], hd_buf *sig, hd_err *err);
-void hd_key_set_signer(hd_key *key, hd_key_sign_fn fn, void *arg);
-
 /* Verify; also for rsa-sha1 with a 20-byte digest when sha1 is true.
  * Returns 0 when the signature verifies, HD_ECRYPTO when it does not. */
 int hd_key_verify_digest(hd_key *key, const uint8_t *digest, size_t digest_len,

@@ -176,7 +176,6 @@ void hd_config_free(hd_config *c)
     free(c->hostname);
     free(c->data_dir);
     free(c->log_level);
-    free(c->user);
     hd_config__free_endpoints(c->smtp.listen, c->smtp.n_listen);
     hd_config__free_endpoints(c->inbound.listen, c->inbound.n_listen);
     free(c->inbound.bounce_rules);

@@ -67,8 +67,6 @@ static const key_spec top_keys[] = {
     {"data_dir", K_PATH, CFG(data_dir), NO_OFF, 0, 0, false},
     {"log_level", K_LOG_LEVEL, CFG(log_level), NO_OFF, 0, 0, false},
     {"dkim_canonicalization", K_CANON, CFG(dkim_canon), NO_OFF, 0, 0, false},
-    /* issue 15: the user the network process runs as when started as root */
-    {"user", K_PATH, CFG(user), NO_OFF, 0, 0, false},
 };
 
 static const key_spec log_keys[] = {

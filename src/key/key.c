@@ -34,8 +34,6 @@ struct hd_key {
     EVP_PKEY_CTX *rsa_verify1;  /* RSA: verify init'ed, SHA-1 */
     EVP_MD_CTX *ed_sign;        /* Ed25519: DigestSign init'ed */
     EVP_MD_CTX *ed_verify;      /* Ed25519: DigestVerify init'ed */
-    hd_key_sign_fn sign_fn;     /* remote signing (hd_key_set_signer), or NULL */
-    void *sign_arg;
 };
 
 /* The last OpenSSL error as text, for messages; clears the queue. */
@@ -99,13 +97,6 @@ void hd_key_free(hd_key *key)
 
 hd_key_type hd_key_get_type(const hd_key *key) { return key->type; }
 bool hd_key_is_private(const hd_key *key) { return key->is_private; }
-bool hd_key_can_sign(const hd_key *key) { return key->is_private || key->sign_fn != NULL; }
-
-void hd_key_set_signer(hd_key *key, hd_key_sign_fn fn, void *arg)
-{
-    key->sign_fn = fn;
-    key->sign_arg = arg;
-}
 
 unsigned hd_key_bits(const hd_key *key)
 {
@@ -318,8 +309,6 @@ static EVP_MD_CTX *ed_ctx(EVP_PKEY *pkey, bool sign)
 
 int hd_key_sign_digest(hd_key *key, const uint8_t digest[32], hd_buf *sig, hd_err *err)
 {
-    if (key->sign_fn != NULL)
-        return key->sign_fn(key->sign_arg, digest, sig, err);
     if (!key->is_private)
         return hd_err_set(err, HD_EINVAL, "signing needs a private key");
     size_t len = (size_t)EVP_PKEY_get_size(key->pkey);

@@ -40,7 +40,6 @@
 #include <herald/domain.h>
 #include <herald/json.h>
 #include <herald/webhook.h>
-#include "signer/signer.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
@@ -71,6 +70,7 @@ struct serve_api {
     idem_entry *in_flight;
     gate_seen seen[GATE_SEEN];
     unsigned seen_next;
+    char keys_dir[4096];            /* data_dir/keys, absolute (POST /v1/domains) */
 };
 
 typedef enum route {
@@ -671,9 +671,10 @@ static void post_domain(api_req *r, worker *w)
     } else if (hd_domain_name_normalize(json_string_value(name), norm, sizeof norm, &err) != 0) {
         set_error(r, 422, "invalid_field", "name: %s", hd_err_str(&err));
     } else {
-        /* the signer makes the keys: none passes through this process */
-        int rc = signer_add_domain(r->sv->signer, norm, bounce ? json_string_value(bounce) : NULL,
-                                   serve_now(), &err);
+        hd_domain_add_opts o = {.domain = norm,
+                                .bounce_domain = bounce ? json_string_value(bounce) : NULL,
+                                .now = serve_now()};
+        int rc = hd_domain_add(worker_store(w), r->sv->api->keys_dir, &o, &err);
         hd_store_domain d;
         if (rc == HD_EINVAL) {
             set_error(r, strstr(hd_err_str(&err), "exists") ? 409 : 422,
@@ -1246,6 +1247,9 @@ int api_start(serve *sv, hd_err *err)
     if (!api)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     sv->api = api;
+    char *real = realpath(sv->data_dir, NULL);
+    snprintf(api->keys_dir, sizeof api->keys_dir, "%s/keys", real ? real : sv->data_dir);
+    free(real);
     if (!ep->port)
         return 0;
     api->http = evhttp_new(sv->base);

@@ -2,11 +2,9 @@
  * domains.c - the sending domains the server signs for: a snapshot read
  * from the database (domains, their active DKIM keys) and the config
  * (delivery mode), shared read-only by the main thread and the workers.
- * A reload makes a new snapshot (after the signer process has read the
- * keys again: src/signer); the old one goes when its last user lets go.
- * Each worker keeps DKIM signers of its own (signer contexts are not
- * shared between threads) over public keys that sign through the signer:
- * no private key is read, held or received here. Keys pending after a
+ * A reload makes a new snapshot; the old one goes when its last user
+ * lets go. Each worker loads keys and keeps DKIM signers of its own
+ * (signer contexts are not shared between threads). Keys pending after a
  * rotation are checked in the DNS here too, and activated once their
  * records are published (see below).
  */
@@ -17,10 +15,8 @@
 #include <event2/event.h>
 
 #include <herald/domain.h>
-#include <herald/base64.h>
 #include <herald/json.h>
 #include "serve/engine.h"
-#include "signer/signer.h"
 
 typedef struct load_ctx {
     serve *sv;
@@ -34,16 +30,10 @@ static int add_key(const hd_store_key *k, void *arg)
     serve_domain *dom = arg;
     if (k->state != HD_STORE_KEY_ACTIVE || dom->n_keys >= sizeof dom->keys / sizeof *dom->keys)
         return 0;
-    if (!k->public_b64 || strlen(k->public_b64) >= sizeof dom->keys[0].public_b64) {
-        LOG_ERR("domain %s key %s: its public key is missing or too long: it does not sign",
-                dom->name, k->selector);
-        return 0;
-    }
     serve_key *sk = &dom->keys[dom->n_keys++];
-    sk->id = k->id;
     snprintf(sk->selector, sizeof sk->selector, "%s", k->selector);
     snprintf(sk->alg, sizeof sk->alg, "%s", k->alg);
-    snprintf(sk->public_b64, sizeof sk->public_b64, "%s", k->public_b64);
+    snprintf(sk->path, sizeof sk->path, "%s", k->path);
     return 0;
 }
 
@@ -97,16 +87,11 @@ static int add_domain(const hd_store_domain *sd, void *arg)
 
 int domains_load(serve *sv, hd_err *err)
 {
-    /* the signer first: the snapshot then names no key it has not read
-     * (it logs what it read, and any key it could not use) */
-    if (sv->signer && signer_reload(sv->signer, NULL, 0, err) != 0)
-        return err->code;
     serve_domains *d = calloc(1, sizeof *d);
     if (!d)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     atomic_init(&d->refs, 1);
     d->generation = ++sv->domains_generation;
-    d->signer = sv->signer;
     load_ctx lc = {sv, d, err, 0};
     int rc = hd_store_domain_each(sv->store, add_domain, &lc, err);
     if (!rc)
@@ -158,55 +143,13 @@ const serve_domain *domains_find(const serve_domains *d, const char *name)
 
 /* ---- per worker ---- */
 
-/* What a key's signing function needs: the signer and the key's id. */
-typedef struct key_ref {
-    struct signer *signer;
-    int64_t id;
-} key_ref;
-
 typedef struct worker_dom {
     char name[256];
-    hd_key *keys[4];            /* public, signing through the signer */
-    key_ref *refs[4];
+    hd_key *keys[4];
     hd_dkim_signer *signers[4];
     size_t n;
     hd_dns *zone;
 } worker_dom;
-
-static int remote_sign(void *arg, const uint8_t digest[32], hd_buf *sig, hd_err *err)
-{
-    key_ref *r = arg;
-    return signer_sign(r->signer, r->id, digest, sig, err);
-}
-
-static void dom_keys_free(worker_dom *wd, size_t n)
-{
-    for (size_t k = 0; k < n; k++) {
-        hd_dkim_signer_free(wd->signers[k]);
-        hd_key_free(wd->keys[k]);
-        free(wd->refs[k]);
-    }
-}
-
-/* The public key of sk, signing through the signer as key sk->id. */
-static int remote_key(signer *by, const serve_key *sk, hd_key **key, key_ref **ref,
-                      hd_err *err)
-{
-    hd_buf der;
-    hd_buf_init(&der, sizeof sk->public_b64);
-    hd_key_type type = strcmp(sk->alg, "ed25519") == 0 ? HD_KEY_ED25519 : HD_KEY_RSA;
-    int rc = hd_b64_decode(hd_slice_cstr(sk->public_b64), HD_B64_STRICT, &der, err);
-    if (!rc)
-        rc = hd_key_from_public(type, hd_buf_slice(&der), key, err);
-    hd_buf_free(&der);
-    if (!rc && !(*ref = malloc(sizeof **ref)))
-        rc = hd_err_set(err, HD_ENOMEM, "out of memory");
-    if (rc)
-        return rc;
-    **ref = (key_ref){by, sk->id};
-    hd_key_set_signer(*key, remote_sign, *ref);
-    return 0;
-}
 
 typedef struct worker_state {
     unsigned generation;
@@ -217,7 +160,10 @@ typedef struct worker_state {
 static void state_clear(worker_state *ws)
 {
     for (size_t i = 0; i < ws->n; i++) {
-        dom_keys_free(&ws->v[i], ws->v[i].n);
+        for (size_t k = 0; k < ws->v[i].n; k++) {
+            hd_dkim_signer_free(ws->v[i].signers[k]);
+            hd_key_free(ws->v[i].keys[k]);
+        }
         hd_dns_free(ws->v[i].zone);
     }
     free(ws->v);
@@ -270,13 +216,15 @@ static worker_dom *worker_dom_for(worker *w, const serve_domains *d, const serve
         o.body_canon = dom->canon == HD_CONFIG_CANON_SIMPLE_SIMPLE ||
                                dom->canon == HD_CONFIG_CANON_RELAXED_SIMPLE
                            ? HD_DKIM_SIMPLE : HD_DKIM_RELAXED;
-        int rc = remote_key(d->signer, &dom->keys[k], &wd->keys[wd->n], &wd->refs[wd->n], err);
+        int rc = hd_key_load_private(dom->keys[k].path, &wd->keys[wd->n], err);
         if (!rc)
             rc = hd_dkim_signer_new(&o, wd->keys[wd->n], &wd->signers[wd->n], err);
         if (rc) {
             hd_key_free(wd->keys[wd->n]);
-            free(wd->refs[wd->n]);
-            dom_keys_free(wd, wd->n);
+            for (size_t j = 0; j < wd->n; j++) {
+                hd_dkim_signer_free(wd->signers[j]);
+                hd_key_free(wd->keys[j]);
+            }
             hd_err_prefix(err, "domain %s key %s: ", dom->name, dom->keys[k].selector);
             return NULL;
         }

@@ -133,13 +133,10 @@ void *worker_slot_get(worker *w, worker_slot s);
 void worker_slot_set(worker *w, worker_slot s, void *state, void (*free_fn)(void *state));
 
 /* ---- sending domains (domains.c) ---- */
-/* A key as the server knows it: public only. Its private half is in the
- * signer process (src/signer), asked by key id. */
 typedef struct serve_key {
-    int64_t id;                 /* the key's row: the signer's name for it */
     char selector[64];
     char alg[16];
-    char public_b64[1600];      /* p=: SubjectPublicKeyInfo of up to 8192 bits, base64 */
+    char path[1024];
 } serve_key;
 
 typedef struct serve_domain {
@@ -155,7 +152,6 @@ typedef struct serve_domain {
 typedef struct serve_domains {
     atomic_int refs;
     unsigned generation;
-    struct signer *signer;      /* who signs for its keys (borrowed) */
     serve_domain *v;
     size_t n;
 } serve_domains;
@@ -177,10 +173,9 @@ void domains_check_stop(serve *sv);                        /* at shutdown */
 serve_domains *domains_get(serve *sv);                     /* takes a reference */
 void domains_put(serve_domains *d);
 const serve_domain *domains_find(const serve_domains *d, const char *name);
-/* Sign msg with the domain's keys, in this worker (signers are kept per
- * worker and generation; each signature is asked of the signer process).
- * Appends the DKIM-Signature fields to out; HD_ETEMP when the signer could
- * not sign (it restarted, or does not hold the key): a 451. */
+/* Sign msg with the domain's keys, in this worker (keys are loaded and
+ * signers kept per worker and generation). Appends the DKIM-Signature
+ * fields to out. */
 int worker_sign(worker *w, const serve_domains *d, const serve_domain *dom, hd_slice msg,
                 hd_buf *out, hd_err *err);
 /* The DNS a receiver of dom's mail would see (sandbox), per worker. */
@@ -342,7 +337,6 @@ struct serve {
     hd_bounce_reasons hard_reasons;
     serve_domains *domains;         /* current snapshot, main thread's reference */
     struct serve_keycheck *keycheck; /* domains.c: pending keys' DNS records */
-    struct signer *signer;          /* src/signer: the process holding the DKIM keys */
     struct conn *deliver_conns;     /* deliver.c: open outbound connections */
     unsigned domains_generation;
 };

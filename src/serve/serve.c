@@ -26,7 +26,6 @@
 #include "serve/intake.h"
 #include "serve/serve.h"
 #include "serve/status.h"
-#include "signer/signer.h"
 
 /* ---- files ---- */
 
@@ -386,7 +385,6 @@ static void serve_stop(serve *sv)
             event_free(evs[i]);
     if (sv->base)
         event_base_free(sv->base);
-    signer_stop(sv->signer);     /* the workers are gone: nothing signs any more */
     if (sv->lock_fd >= 0)
         close(sv->lock_fd);   /* releases the data directory */
     free(sv->data_dir);
@@ -408,13 +406,6 @@ int serve_run(hd_config *cfg, const serve_options *opt, hd_err *err)
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     snprintf(path, sizeof path, "%s/herald.db", sv->data_dir);
     sv->lock_fd = -1;
-    /* the signer first (src/signer): before anything reads a key or starts
-     * a thread, and before the drop, so that it keeps the right to read
-     * the keys; then this process, which talks to the network, becomes
-     * `user` before it opens the data directory */
-    if ((rc = signer_start(cfg, signing_threads(cfg), &serve_log, &sv->signer, err)) ||
-        (rc = signer_drop_privileges(cfg->user, &serve_log, err)))
-        goto out;
     if ((rc = make_dir(sv->data_dir, err)) || (rc = lock_data_dir(sv, err)) ||
         (rc = open_store(sv, path, err)) || (rc = verp_key(sv, opt, err)) ||
         (rc = serve_hard_reasons(cfg, &sv->hard_reasons, err)) ||

@@ -126,7 +126,7 @@ int hd_dkim_signer_new(const hd_dkim_sign_opts *opts, hd_key *key, hd_dkim_signe
     int rc = check_opts(opts, err);
     if (rc != 0)
         return rc;
-    if (!hd_key_can_sign(key))
+    if (!hd_key_is_private(key))
         return hd_err_set(err, HD_EINVAL, "signing needs a private key");
     if (hd_key_get_type(key) == HD_KEY_RSA && hd_key_bits(key) < HD_LIMIT_DKIM_RSA_MIN_BITS)
         return hd_err_set(err, HD_EKEY, "RSA key of %u bits is below the %d-bit minimum (RFC 8301 §3.2)",
