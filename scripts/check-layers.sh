@@ -9,7 +9,7 @@
 #       module or of a lower layer (modules on one layer are peers and do
 #       not include each other), and internal "module/x.h" headers of its
 #       own module only (one exception, written below: ARC reads DKIM's);
-#   (b) program over library: net, signer, serve and cli may include any
+#   (b) program over library: net, signer (to come), serve and cli may include any
 #       library header (never a library module's internal one); the
 #       library never includes a program header; a program module includes
 #       the doors of the program modules below it (serve's is serve.h);
